@@ -1,0 +1,35 @@
+//! `tally`: the command-line shell over the Tally crates.
+//!
+//! The binary is thin on purpose: it parses arguments, reads files, calls one
+//! library function and prints the result. Every rule lives in a library crate
+//! where it is tested; nothing here decides anything about value.
+//!
+//! Exit codes: `0` success, `1` the operation ran and reported a failure
+//! (a refused charge, a failed verification), `2` bad usage or bad input.
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+/// Tally: a conservation-first value engine.
+///
+/// Meters budgets, makes deterministic and replayable decisions, keeps a
+/// tamper-evident audit log, computes reward epochs and carries e-cash.
+#[derive(Debug, Parser)]
+#[command(name = "tally", version, long_about = None)]
+#[command(arg_required_else_help = true, propagate_version = true)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+/// The subcommands, one per component, in the order a reader meets them.
+#[derive(Debug, Subcommand)]
+enum Command {}
+
+// Until the first component's subcommand lands, `Command` has no variants.
+#[allow(unreachable_code, unused_variables)]
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match cli.command {}
+}

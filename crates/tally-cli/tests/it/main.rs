@@ -1,0 +1,13 @@
+//! Integration tests of the `tally` binary and of the repository's own rules.
+//!
+//! One test binary for the crate (modules below), to keep link time down.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing,
+    missing_docs
+)]
+
+mod cli;
+mod registry;

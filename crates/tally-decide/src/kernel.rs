@@ -1,0 +1,350 @@
+//! `prescribe`: the allocation-free hot path.
+//!
+//! The scan reads two packed 32-byte rows per candidate (gate fields, then
+//! pricing fields), tests every gate without branching, prices only the
+//! candidates that pass, and keeps the best two. Every step is exact integer
+//! arithmetic in `u64` (with one `u128` product in the rare slow pricing
+//! path); see the crate docs for the rule it computes. Rejection counts, which
+//! only a rejected decision needs, are taken in a second pass over the catalog
+//! when no candidate is eligible.
+
+use crate::decision::{Action, Decision, Reason};
+use crate::explain::{Gate, GateCounts};
+use crate::policy::{Candidate, GateRow, Policy, PriceRow};
+use crate::{CandidateId, Request};
+
+/// 10^8: basis points times basis points.
+pub(crate) const BPS_SQUARED: u64 = 100_000_000;
+/// 10^6: prices are per million tokens.
+pub(crate) const TOKENS_PER_PRICE: u64 = 1_000_000;
+
+/// The request's terms, computed once and applied to every candidate.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Terms {
+    min_quality: u16,
+    risk: u16,
+    /// `u32::MAX` when the request sets no latency cap.
+    max_latency_ms: u32,
+    required_capabilities: u64,
+    allowed_providers: u64,
+    required_regions: u64,
+    any_region: bool,
+    /// `value × confidence = value_hi × 10^8 + value_lo`, `value_lo < 10^8`.
+    pub(crate) value_hi: u64,
+    pub(crate) value_lo: u64,
+    /// The exact risk penalty.
+    pub(crate) risk_penalty: u128,
+    pub(crate) input_tokens: u64,
+    pub(crate) output_tokens: u64,
+    pub(crate) budget: u64,
+}
+
+impl Terms {
+    pub(crate) fn new(policy: &Policy, request: &Request) -> Self {
+        let value = u64::try_from(request.value_microunits).unwrap_or(0);
+        let (value_over, value_under) = (value / BPS_SQUARED, value % BPS_SQUARED);
+        let confidence = u64::from(request.confidence_bps.get());
+        // value_under × confidence < 10^12 and value_over × confidence < 2^63 / 10^4.
+        let low = value_under * confidence;
+        // At most 10^4 × 5·10^4 < 2^32, as `scaled_floor` needs.
+        let risk_weight = u64::from(request.risk_bps.get())
+            * u64::from(policy.spec().risk_penalty_multiplier_bps);
+        Self {
+            min_quality: request.minimum_quality_bps.get(),
+            risk: request.risk_bps.get(),
+            max_latency_ms: match request.max_p95_latency_ms {
+                0 => u32::MAX,
+                cap => cap,
+            },
+            required_capabilities: request.required_capabilities,
+            allowed_providers: request.allowed_providers,
+            required_regions: request.required_regions,
+            any_region: request.required_regions == 0,
+            value_hi: value_over * confidence + low / BPS_SQUARED,
+            value_lo: low % BPS_SQUARED,
+            risk_penalty: scaled_floor(value, risk_weight),
+            input_tokens: u64::from(request.input_tokens),
+            output_tokens: u64::from(request.output_tokens),
+            budget: request.budget_microunits,
+        }
+    }
+
+    /// `floor(value × confidence × quality / 10^8)`, exactly, in `u64`.
+    #[inline(always)]
+    pub(crate) fn quality_value(&self, quality_bps: u16) -> u64 {
+        let quality = u64::from(quality_bps);
+        // value_hi × quality <= value < 2^63; value_lo × quality < 10^12.
+        self.value_hi * quality + self.value_lo * quality / BPS_SQUARED
+    }
+
+    /// Whether a candidate passes every gate before pricing, without branches.
+    #[inline(always)]
+    fn admits(&self, row: &GateRow) -> bool {
+        (row.quality_bps >= self.min_quality)
+            & (row.latency_ms <= self.max_latency_ms)
+            & (row.capabilities & self.required_capabilities == self.required_capabilities)
+            & (row.provider_bit & self.allowed_providers != 0)
+            & ((row.region_mask & self.required_regions != 0) | self.any_region)
+            & (self.risk <= row.risk_ceiling_bps)
+    }
+
+    /// Whether `candidate` fails `gate`; always false for the budget and
+    /// utility gates, which need pricing. Reads the catalog entry itself,
+    /// not the packed rows of the scan.
+    pub(crate) fn fails(&self, candidate: &Candidate, gate: Gate) -> bool {
+        match gate {
+            Gate::Disabled => !candidate.enabled,
+            Gate::Quality => candidate.quality_bps.get() < self.min_quality,
+            Gate::Latency => candidate.p95_latency_ms > self.max_latency_ms,
+            Gate::Capability => {
+                candidate.capabilities & self.required_capabilities != self.required_capabilities
+            }
+            Gate::Provider => candidate.provider.mask_bit() & self.allowed_providers == 0,
+            Gate::Region => !self.any_region && candidate.region_mask & self.required_regions == 0,
+            Gate::RiskCeiling => self.risk > candidate.risk_ceiling_bps.get(),
+            Gate::Budget | Gate::Utility => false,
+        }
+    }
+}
+
+/// `floor(value × weight / 10^8)` exactly, for `weight < 2^32`.
+pub(crate) fn scaled_floor(value: u64, weight: u64) -> u128 {
+    let (over, under) = (value / BPS_SQUARED, value % BPS_SQUARED);
+    // under × weight < 10^8 × 2^32 < 2^64.
+    u128::from(over) * u128::from(weight) + u128::from(under * weight / BPS_SQUARED)
+}
+
+/// `ceil(tokens × price / 10^6)` exactly, for `tokens < 2^32`.
+pub(crate) fn token_cost(tokens: u64, price: u64) -> u128 {
+    let (over, under) = (price / TOKENS_PER_PRICE, price % TOKENS_PER_PRICE);
+    // tokens × under < 2^32 × 10^6 < 2^64.
+    u128::from(tokens) * u128::from(over) + u128::from((tokens * under).div_ceil(TOKENS_PER_PRICE))
+}
+
+/// Prices a candidate: its exact cost, or `None` when it exceeds `u64::MAX`
+/// (and so every budget).
+trait Pricing {
+    fn cost(row: &PriceRow, terms: &Terms) -> Option<u64>;
+}
+
+/// For requests where `tokens × price + 999,999` fits `u64` for every price
+/// in the catalog (checked once per request): one product and one division
+/// by a constant per side.
+struct Narrow;
+
+impl Pricing for Narrow {
+    #[inline(always)]
+    fn cost(row: &PriceRow, terms: &Terms) -> Option<u64> {
+        let input = (terms.input_tokens * row.input_price).div_ceil(TOKENS_PER_PRICE);
+        let output = (terms.output_tokens * row.output_price).div_ceil(TOKENS_PER_PRICE);
+        // Each side is below 2^64 / 10^6, so the sum fits.
+        Some(input + output)
+    }
+}
+
+/// Any tokens and prices: exact in `u128`.
+struct Wide;
+
+impl Pricing for Wide {
+    #[inline(always)]
+    fn cost(row: &PriceRow, terms: &Terms) -> Option<u64> {
+        let input = token_cost(terms.input_tokens, row.input_price);
+        let output = token_cost(terms.output_tokens, row.output_price);
+        u64::try_from(input + output).ok()
+    }
+}
+
+/// A ranked eligible candidate. `utility == 0` marks "none" (an eligible
+/// candidate's utility is positive).
+#[derive(Clone, Copy)]
+struct Ranked {
+    utility: u64,
+    cost: u64,
+    quality: u16,
+    id: u32,
+}
+
+const NONE: Ranked = Ranked {
+    utility: 0,
+    cost: 0,
+    quality: 0,
+    id: 0,
+};
+
+/// Utility descending, then cost ascending, quality descending, id ascending.
+#[inline(always)]
+fn better(a: &Ranked, b: &Ranked) -> bool {
+    if a.utility != b.utility {
+        return a.utility > b.utility;
+    }
+    (a.cost, b.quality, a.id) < (b.cost, a.quality, b.id)
+}
+
+struct Scan {
+    best: Ranked,
+    second: Ranked,
+    eligible: u16,
+}
+
+#[inline(always)]
+fn scan<P: Pricing>(policy: &Policy, terms: &Terms) -> Scan {
+    let mut out = Scan {
+        best: NONE,
+        second: NONE,
+        eligible: 0,
+    };
+    let risk_penalty = u64::try_from(terms.risk_penalty).unwrap_or(u64::MAX);
+    for (gate, price) in policy.gates.iter().zip(policy.prices.iter()) {
+        if !terms.admits(gate) {
+            continue;
+        }
+        let Some(cost) = P::cost(price, terms) else {
+            continue;
+        };
+        if cost > terms.budget {
+            continue;
+        }
+        let value = terms.quality_value(price.quality_bps);
+        // Overflow here means the charges exceed any value: not positive.
+        let Some(charges) = risk_penalty.checked_add(cost) else {
+            continue;
+        };
+        let Some(charges) = charges.checked_add(price.latency_penalty) else {
+            continue;
+        };
+        if value <= charges {
+            continue;
+        }
+        let candidate = Ranked {
+            utility: value - charges,
+            cost,
+            quality: price.quality_bps,
+            id: price.id,
+        };
+        out.eligible = out.eligible.saturating_add(1);
+        if better(&candidate, &out.best) {
+            out.second = out.best;
+            out.best = candidate;
+        } else if better(&candidate, &out.second) {
+            out.second = candidate;
+        }
+    }
+    out
+}
+
+/// Whether every `tokens × price + 999,999` of the catalog fits `u64`.
+fn narrow_fits(policy: &Policy, terms: &Terms) -> bool {
+    let fits = |tokens: u64, price: u64| {
+        tokens
+            .checked_mul(price)
+            .and_then(|product| product.checked_add(TOKENS_PER_PRICE - 1))
+    };
+    fits(terms.input_tokens, policy.max_input_price).is_some()
+        && fits(terms.output_tokens, policy.max_output_price).is_some()
+}
+
+impl Policy {
+    /// Decides `request` under this policy. Does not allocate, does not
+    /// panic, and gives the same decision for the same policy and request on
+    /// every machine. The rule is in the crate docs.
+    ///
+    /// ```
+    /// # use tally_decide::*;
+    /// let policy: Policy = serde_json::from_str(include_str!("../examples/policy.json")).unwrap();
+    /// let request: Request = serde_json::from_str(include_str!("../examples/request.json")).unwrap();
+    /// let decision = policy.prescribe(&request);
+    /// assert_eq!(decision.sequence, request.sequence);
+    /// assert_eq!(verify_decision(&policy, &request, &decision), Ok(()));
+    /// ```
+    #[must_use]
+    pub fn prescribe(&self, request: &Request) -> Decision {
+        let spec = self.spec();
+        if request.risk_bps >= spec.hard_risk_limit_bps {
+            return self.rejected(request, Reason::RiskHardLimit, 0, 0);
+        }
+        if request.confidence_bps < spec.minimum_confidence_bps {
+            return self.rejected(request, Reason::ConfidenceHardLimit, 0, 0);
+        }
+        let terms = Terms::new(self, request);
+        let found = if narrow_fits(self, &terms) {
+            scan::<Narrow>(self, &terms)
+        } else {
+            scan::<Wide>(self, &terms)
+        };
+        let evaluated = u16::try_from(self.gates.len()).unwrap_or(u16::MAX);
+        if found.best.utility == 0 {
+            let reason = GateCounts::of(self, &terms).dominant_reason();
+            return self.rejected(request, reason, evaluated, found.eligible);
+        }
+        self.selected(request, &found, evaluated)
+    }
+
+    /// Decides every request of `requests`, in order, lazily: no allocation
+    /// unless the caller collects.
+    ///
+    /// ```
+    /// # use tally_decide::*;
+    /// # let policy: Policy = serde_json::from_str(include_str!("../examples/policy.json")).unwrap();
+    /// # let request: Request = serde_json::from_str(include_str!("../examples/request.json")).unwrap();
+    /// let requests = [request, Request { sequence: 2, ..request }];
+    /// let decisions: Vec<Decision> = policy.prescribe_batch(&requests).collect();
+    /// assert_eq!(decisions[1], policy.prescribe(&requests[1]));
+    /// ```
+    pub fn prescribe_batch<'a>(
+        &'a self,
+        requests: &'a [Request],
+    ) -> impl ExactSizeIterator<Item = Decision> + 'a {
+        requests.iter().map(|request| self.prescribe(request))
+    }
+
+    fn selected(&self, request: &Request, found: &Scan, evaluated: u16) -> Decision {
+        let best = CandidateId::new(found.best.id).ok();
+        let runner_up = CandidateId::new(found.second.id).ok();
+        let requested = best.is_some() && best == request.requested_id;
+        Decision {
+            sequence: request.sequence,
+            action: if requested {
+                Action::ExecuteRequested
+            } else {
+                Action::Substitute
+            },
+            reason: if requested {
+                Reason::RequestedMaximizesUtility
+            } else {
+                Reason::AlternativeMaximizesUtility
+            },
+            selected_id: best,
+            cost_microunits: found.best.cost,
+            utility_microunits: i64::try_from(found.best.utility).unwrap_or(i64::MAX),
+            runner_up_id: runner_up,
+            runner_up_utility_microunits: i64::try_from(found.second.utility).unwrap_or(i64::MAX),
+            evaluated_candidates: evaluated,
+            eligible_candidates: found.eligible,
+            policy_epoch: self.spec().policy_epoch,
+            catalog_epoch: self.spec().catalog_epoch,
+        }
+    }
+
+    fn rejected(
+        &self,
+        request: &Request,
+        reason: Reason,
+        evaluated: u16,
+        eligible: u16,
+    ) -> Decision {
+        Decision {
+            sequence: request.sequence,
+            action: Action::Reject,
+            reason,
+            selected_id: None,
+            cost_microunits: 0,
+            utility_microunits: 0,
+            runner_up_id: None,
+            runner_up_utility_microunits: 0,
+            evaluated_candidates: evaluated,
+            eligible_candidates: eligible,
+            policy_epoch: self.spec().policy_epoch,
+            catalog_epoch: self.spec().catalog_epoch,
+        }
+    }
+}

@@ -1,9 +1,9 @@
 //! `explain`: every candidate's gate results and utility terms, exactly.
 //!
 //! This is the slow path. It evaluates every gate of every candidate (not
-//! only the first that fails) in `u128`/`i128`, so an explanation shows the
-//! whole picture; the rejection counts behind a rejected decision's reason
-//! come from the same evaluation.
+//! only the first that fails) in `u128`/`i128`, from the catalog entries
+//! rather than the packed rows of the scan, so an explanation shows the whole
+//! picture and is an independent check of the fast path.
 
 use alloc::vec::Vec;
 use core::fmt;
@@ -135,8 +135,7 @@ pub struct Explanation {
 
 /// The exact terms of one candidate (no allocation).
 #[derive(Clone, Copy, Debug)]
-pub(crate) struct Evaluation {
-    pub(crate) first_static_gate: Option<Gate>,
+struct Evaluation {
     pub(crate) quality_value: u64,
     pub(crate) cost: u128,
     pub(crate) latency_penalty: u128,
@@ -144,7 +143,7 @@ pub(crate) struct Evaluation {
 }
 
 /// The gates checked before pricing, in rule order.
-pub(crate) const STATIC_GATES: [Gate; 7] = [
+const STATIC_GATES: [Gate; 7] = [
     Gate::Disabled,
     Gate::Quality,
     Gate::Latency,
@@ -155,7 +154,7 @@ pub(crate) const STATIC_GATES: [Gate; 7] = [
 ];
 
 impl Evaluation {
-    pub(crate) fn of(terms: &Terms, candidate: &Candidate, penalty_per_ms: u64) -> Self {
+    fn of(terms: &Terms, candidate: &Candidate, penalty_per_ms: u64) -> Self {
         let quality_value = terms.quality_value(candidate.quality_bps.get());
         let cost = token_cost(
             terms.input_tokens,
@@ -170,11 +169,7 @@ impl Evaluation {
             - signed(terms.risk_penalty)
             - signed(cost)
             - signed(latency_penalty);
-        let first_static_gate = STATIC_GATES
-            .into_iter()
-            .find(|gate| terms.fails(candidate, *gate));
         Self {
-            first_static_gate,
             quality_value,
             cost,
             latency_penalty,
@@ -182,19 +177,8 @@ impl Evaluation {
         }
     }
 
-    pub(crate) fn over_budget(&self, terms: &Terms) -> bool {
+    fn over_budget(&self, terms: &Terms) -> bool {
         self.cost > u128::from(terms.budget)
-    }
-
-    /// The first gate failed, in rule order, including budget and utility.
-    pub(crate) fn verdict(&self, terms: &Terms) -> Option<Gate> {
-        if self.first_static_gate.is_some() {
-            return self.first_static_gate;
-        }
-        if self.over_budget(terms) {
-            return Some(Gate::Budget);
-        }
-        (self.utility <= 0).then_some(Gate::Utility)
     }
 }
 
@@ -204,7 +188,7 @@ fn signed(value: u128) -> i128 {
 }
 
 /// Evaluates every candidate in id order (no allocation).
-pub(crate) fn evaluations<'a>(
+fn evaluations<'a>(
     policy: &'a Policy,
     terms: &'a Terms,
 ) -> impl Iterator<Item = (&'a Candidate, Evaluation)> + 'a {
@@ -213,55 +197,6 @@ pub(crate) fn evaluations<'a>(
         .candidates()
         .iter()
         .map(move |candidate| (candidate, Evaluation::of(terms, candidate, penalty)))
-}
-
-/// How many candidates each gate rejected first.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub(crate) struct GateCounts([u32; 9]);
-
-impl GateCounts {
-    pub(crate) fn of(policy: &Policy, terms: &Terms) -> Self {
-        let mut counts = GateCounts::default();
-        for (_, evaluation) in evaluations(policy, terms) {
-            if let Some(gate) = evaluation.verdict(terms)
-                && let Some(count) = counts.0.get_mut(gate as usize)
-            {
-                *count = count.saturating_add(1);
-            }
-        }
-        counts
-    }
-
-    fn count(&self, gate: Gate) -> u32 {
-        self.0.get(gate as usize).copied().unwrap_or(0)
-    }
-
-    /// The gate that rejected the most candidates. Ties go to the gate later
-    /// in this order (Calybris's order): capability, region, provider,
-    /// quality, risk ceiling, latency, budget, utility, disabled.
-    pub(crate) fn dominant_reason(&self) -> Reason {
-        const ORDER: [Gate; 9] = [
-            Gate::Capability,
-            Gate::Region,
-            Gate::Provider,
-            Gate::Quality,
-            Gate::RiskCeiling,
-            Gate::Latency,
-            Gate::Budget,
-            Gate::Utility,
-            Gate::Disabled,
-        ];
-        let mut dominant = Gate::Disabled;
-        let mut most = 0;
-        for gate in ORDER {
-            let count = self.count(gate);
-            if count > 0 && count >= most {
-                dominant = gate;
-                most = count;
-            }
-        }
-        dominant.reason()
-    }
 }
 
 impl Policy {

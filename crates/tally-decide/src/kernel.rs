@@ -9,8 +9,8 @@
 //! when no candidate is eligible.
 
 use crate::decision::{Action, Decision, Reason};
-use crate::explain::{Gate, GateCounts};
-use crate::policy::{Candidate, GateRow, Policy, PriceRow};
+use crate::explain::Gate;
+use crate::policy::{Candidate, Policy, Row};
 use crate::{CandidateId, Request};
 
 /// 10^8: basis points times basis points.
@@ -77,11 +77,11 @@ impl Terms {
         self.value_hi * quality + self.value_lo * quality / BPS_SQUARED
     }
 
-    /// Whether a candidate passes every gate before pricing, without branches.
+    /// Whether a candidate passes every gate before pricing but quality
+    /// (which the scan tests first), without branches.
     #[inline(always)]
-    fn admits(&self, row: &GateRow) -> bool {
-        (row.quality_bps >= self.min_quality)
-            & (row.latency_ms <= self.max_latency_ms)
+    fn admits(&self, row: &Row) -> bool {
+        (row.latency_ms <= self.max_latency_ms)
             & (row.capabilities & self.required_capabilities == self.required_capabilities)
             & (row.provider_bit & self.allowed_providers != 0)
             & ((row.region_mask & self.required_regions != 0) | self.any_region)
@@ -107,6 +107,79 @@ impl Terms {
     }
 }
 
+impl Terms {
+    /// The first gate (in rule order) a packed row fails before pricing.
+    fn first_failed_gate(&self, row: &Row) -> Option<Gate> {
+        if row.provider_bit == 0 {
+            Some(Gate::Disabled)
+        } else if row.quality_bps < self.min_quality {
+            Some(Gate::Quality)
+        } else if row.latency_ms > self.max_latency_ms {
+            Some(Gate::Latency)
+        } else if row.capabilities & self.required_capabilities != self.required_capabilities {
+            Some(Gate::Capability)
+        } else if row.provider_bit & self.allowed_providers == 0 {
+            Some(Gate::Provider)
+        } else if !self.any_region && row.region_mask & self.required_regions == 0 {
+            Some(Gate::Region)
+        } else if self.risk > row.risk_ceiling_bps {
+            Some(Gate::RiskCeiling)
+        } else {
+            None
+        }
+    }
+}
+
+/// The gates in Calybris's tie order: the gate later in this list wins a tie
+/// for the most rejections.
+const TIE_ORDER: [Gate; 9] = [
+    Gate::Capability,
+    Gate::Region,
+    Gate::Provider,
+    Gate::Quality,
+    Gate::RiskCeiling,
+    Gate::Latency,
+    Gate::Budget,
+    Gate::Utility,
+    Gate::Disabled,
+];
+
+/// How many candidates each gate rejected first, in [`TIE_ORDER`].
+#[derive(Clone, Copy, Debug, Default)]
+struct GateCounts([u32; 9]);
+
+impl GateCounts {
+    fn add(&mut self, gate: Gate, count: u32) {
+        let rank = match gate {
+            Gate::Capability => 0,
+            Gate::Region => 1,
+            Gate::Provider => 2,
+            Gate::Quality => 3,
+            Gate::RiskCeiling => 4,
+            Gate::Latency => 5,
+            Gate::Budget => 6,
+            Gate::Utility => 7,
+            Gate::Disabled => 8,
+        };
+        if let Some(slot) = self.0.get_mut(rank) {
+            *slot += count;
+        }
+    }
+
+    /// The gate that rejected the most candidates (ties: [`TIE_ORDER`]).
+    fn dominant_reason(&self) -> Reason {
+        let mut dominant = Gate::Disabled;
+        let mut most = 0;
+        for (gate, &count) in TIE_ORDER.iter().zip(self.0.iter()) {
+            if count > 0 && count >= most {
+                dominant = *gate;
+                most = count;
+            }
+        }
+        dominant.reason()
+    }
+}
+
 /// `floor(value × weight / 10^8)` exactly, for `weight < 2^32`.
 pub(crate) fn scaled_floor(value: u64, weight: u64) -> u128 {
     let (over, under) = (value / BPS_SQUARED, value % BPS_SQUARED);
@@ -124,7 +197,7 @@ pub(crate) fn token_cost(tokens: u64, price: u64) -> u128 {
 /// Prices a candidate: its exact cost, or `None` when it exceeds `u64::MAX`
 /// (and so every budget).
 trait Pricing {
-    fn cost(row: &PriceRow, terms: &Terms) -> Option<u64>;
+    fn cost(row: &Row, terms: &Terms) -> Option<u64>;
 }
 
 /// For requests where `tokens × price + 999,999` fits `u64` for every price
@@ -133,10 +206,17 @@ trait Pricing {
 struct Narrow;
 
 impl Pricing for Narrow {
+    // `(x + 999,999) / 10^6` is one addition; `div_ceil` tests the remainder,
+    // which costs a multiplication more per side (measured). The addition
+    // cannot overflow: `narrow_fits` checked it for the largest price.
+    #[allow(clippy::manual_div_ceil)]
     #[inline(always)]
-    fn cost(row: &PriceRow, terms: &Terms) -> Option<u64> {
-        let input = (terms.input_tokens * row.input_price).div_ceil(TOKENS_PER_PRICE);
-        let output = (terms.output_tokens * row.output_price).div_ceil(TOKENS_PER_PRICE);
+    fn cost(row: &Row, terms: &Terms) -> Option<u64> {
+        // `narrow_fits` proved that neither sum overflows.
+        let input =
+            (terms.input_tokens * row.input_price + (TOKENS_PER_PRICE - 1)) / TOKENS_PER_PRICE;
+        let output =
+            (terms.output_tokens * row.output_price + (TOKENS_PER_PRICE - 1)) / TOKENS_PER_PRICE;
         // Each side is below 2^64 / 10^6, so the sum fits.
         Some(input + output)
     }
@@ -147,7 +227,7 @@ struct Wide;
 
 impl Pricing for Wide {
     #[inline(always)]
-    fn cost(row: &PriceRow, terms: &Terms) -> Option<u64> {
+    fn cost(row: &Row, terms: &Terms) -> Option<u64> {
         let input = token_cost(terms.input_tokens, row.input_price);
         let output = token_cost(terms.output_tokens, row.output_price);
         u64::try_from(input + output).ok()
@@ -183,7 +263,10 @@ fn better(a: &Ranked, b: &Ranked) -> bool {
 struct Scan {
     best: Ranked,
     second: Ranked,
-    eligible: u16,
+    /// These three are at most the catalog size, so at most `u16::MAX`.
+    eligible: u32,
+    over_budget: u32,
+    non_positive: u32,
 }
 
 #[inline(always)]
@@ -192,40 +275,51 @@ fn scan<P: Pricing>(policy: &Policy, terms: &Terms) -> Scan {
         best: NONE,
         second: NONE,
         eligible: 0,
+        over_budget: 0,
+        non_positive: 0,
     };
     let risk_penalty = u64::try_from(terms.risk_penalty).unwrap_or(u64::MAX);
-    for (gate, price) in policy.gates.iter().zip(policy.prices.iter()) {
-        if !terms.admits(gate) {
+    for price in policy.rows.iter() {
+        // Rows are in descending quality: the rest are all below the minimum.
+        if price.quality_bps < terms.min_quality {
+            break;
+        }
+        if !terms.admits(price) {
             continue;
         }
-        let Some(cost) = P::cost(price, terms) else {
-            continue;
+        let cost = match P::cost(price, terms) {
+            Some(cost) if cost <= terms.budget => cost,
+            _ => {
+                out.over_budget += 1;
+                continue;
+            }
         };
-        if cost > terms.budget {
-            continue;
-        }
         let value = terms.quality_value(price.quality_bps);
         // Overflow here means the charges exceed any value: not positive.
-        let Some(charges) = risk_penalty.checked_add(cost) else {
-            continue;
+        let charges = risk_penalty
+            .checked_add(cost)
+            .and_then(|c| c.checked_add(price.latency_penalty));
+        let utility = match charges {
+            Some(charges) if value > charges => value - charges,
+            _ => {
+                out.non_positive += 1;
+                continue;
+            }
         };
-        let Some(charges) = charges.checked_add(price.latency_penalty) else {
-            continue;
-        };
-        if value <= charges {
-            continue;
-        }
+        out.eligible += 1;
         let candidate = Ranked {
-            utility: value - charges,
+            utility,
             cost,
             quality: price.quality_bps,
             id: price.id,
         };
-        out.eligible = out.eligible.saturating_add(1);
+        if !better(&candidate, &out.second) {
+            continue;
+        }
         if better(&candidate, &out.best) {
             out.second = out.best;
             out.best = candidate;
-        } else if better(&candidate, &out.second) {
+        } else {
             out.second = candidate;
         }
     }
@@ -271,10 +365,10 @@ impl Policy {
         } else {
             scan::<Wide>(self, &terms)
         };
-        let evaluated = u16::try_from(self.gates.len()).unwrap_or(u16::MAX);
+        let evaluated = u16::try_from(self.rows.len()).unwrap_or(u16::MAX);
         if found.best.utility == 0 {
-            let reason = GateCounts::of(self, &terms).dominant_reason();
-            return self.rejected(request, reason, evaluated, found.eligible);
+            let reason = self.rejection_counts(&terms, &found).dominant_reason();
+            return self.rejected(request, reason, evaluated, 0);
         }
         self.selected(request, &found, evaluated)
     }
@@ -295,6 +389,21 @@ impl Policy {
         requests: &'a [Request],
     ) -> impl ExactSizeIterator<Item = Decision> + 'a {
         requests.iter().map(|request| self.prescribe(request))
+    }
+
+    /// The rejection counts of a scan that found no eligible candidate: the
+    /// scan counted the budget and utility failures; the gates before
+    /// pricing are classified here (only a rejection needs them).
+    fn rejection_counts(&self, terms: &Terms, found: &Scan) -> GateCounts {
+        let mut counts = GateCounts::default();
+        counts.add(Gate::Budget, found.over_budget);
+        counts.add(Gate::Utility, found.non_positive);
+        for row in self.rows.iter() {
+            if let Some(gate) = terms.first_failed_gate(row) {
+                counts.add(gate, 1);
+            }
+        }
+        counts
     }
 
     fn selected(&self, request: &Request, found: &Scan, evaluated: u16) -> Decision {
@@ -319,7 +428,7 @@ impl Policy {
             runner_up_id: runner_up,
             runner_up_utility_microunits: i64::try_from(found.second.utility).unwrap_or(i64::MAX),
             evaluated_candidates: evaluated,
-            eligible_candidates: found.eligible,
+            eligible_candidates: u16::try_from(found.eligible).unwrap_or(u16::MAX),
             policy_epoch: self.spec().policy_epoch,
             catalog_epoch: self.spec().catalog_epoch,
         }

@@ -79,35 +79,33 @@ pub struct PolicySpec {
 #[derive(Clone, Debug)]
 pub struct Policy {
     spec: PolicySpec,
-    pub(crate) gates: Box<[GateRow]>,
-    pub(crate) prices: Box<[PriceRow]>,
+    /// The catalog in scan order: quality descending, then id ascending, so
+    /// that a scan can stop at the first candidate below the request's
+    /// minimum quality (the ranking does not depend on the scan order).
+    pub(crate) rows: Box<[Row]>,
     pub(crate) max_input_price: u64,
     pub(crate) max_output_price: u64,
     digest: Digest,
 }
 
-/// The gate fields of one candidate, packed for the scan (32 bytes).
+/// One candidate as the scan reads it: every field the kernel needs in one
+/// 64-byte row (one cache line), with the per-policy terms precomputed.
 #[derive(Clone, Copy, Debug)]
-pub(crate) struct GateRow {
+#[repr(C, align(64))]
+pub(crate) struct Row {
     pub(crate) capabilities: u64,
     pub(crate) region_mask: u64,
     /// `1 << provider` when enabled, 0 when disabled: one test covers both.
     pub(crate) provider_bit: u64,
-    pub(crate) latency_ms: u32,
-    pub(crate) quality_bps: u16,
-    pub(crate) risk_ceiling_bps: u16,
-}
-
-/// The economic fields of one candidate, packed for pricing (32 bytes).
-#[derive(Clone, Copy, Debug)]
-pub(crate) struct PriceRow {
     pub(crate) input_price: u64,
     pub(crate) output_price: u64,
     /// `p95_latency_ms × latency penalty`, saturated at `u64::MAX`: any
     /// penalty that large already makes the utility non-positive.
     pub(crate) latency_penalty: u64,
+    pub(crate) latency_ms: u32,
     pub(crate) id: u32,
     pub(crate) quality_bps: u16,
+    pub(crate) risk_ceiling_bps: u16,
 }
 
 impl Policy {
@@ -159,20 +157,13 @@ impl Policy {
                 id: id.map_or(0, CandidateId::get),
             });
         }
-        let gates = spec.candidates.iter().map(GateRow::of).collect();
-        let penalty = spec.latency_penalty_microunits_per_ms;
-        let prices = spec
-            .candidates
-            .iter()
-            .map(|c| PriceRow::of(c, penalty))
-            .collect();
+        let rows = scan_rows(&spec);
         let max_input_price = max_of(&spec, |c| c.input_price_microunits_per_million_tokens);
         let max_output_price = max_of(&spec, |c| c.output_price_microunits_per_million_tokens);
         let digest = digest::policy_digest_of(&spec);
         Ok(Self {
             spec,
-            gates,
-            prices,
+            rows,
             max_input_price,
             max_output_price,
             digest,
@@ -242,8 +233,19 @@ fn max_of(spec: &PolicySpec, field: impl Fn(&Candidate) -> u64) -> u64 {
     spec.candidates.iter().map(field).max().unwrap_or(0)
 }
 
-impl GateRow {
-    fn of(candidate: &Candidate) -> Self {
+fn scan_rows(spec: &PolicySpec) -> Box<[Row]> {
+    let penalty = spec.latency_penalty_microunits_per_ms;
+    let mut rows: Vec<Row> = spec
+        .candidates
+        .iter()
+        .map(|c| Row::of(c, penalty))
+        .collect();
+    rows.sort_unstable_by_key(|row| (core::cmp::Reverse(row.quality_bps), row.id));
+    rows.into_boxed_slice()
+}
+
+impl Row {
+    fn of(candidate: &Candidate, penalty_per_ms: u64) -> Self {
         Self {
             capabilities: candidate.capabilities,
             region_mask: candidate.region_mask,
@@ -252,21 +254,13 @@ impl GateRow {
             } else {
                 0
             },
-            latency_ms: candidate.p95_latency_ms,
-            quality_bps: candidate.quality_bps.get(),
-            risk_ceiling_bps: candidate.risk_ceiling_bps.get(),
-        }
-    }
-}
-
-impl PriceRow {
-    fn of(candidate: &Candidate, penalty_per_ms: u64) -> Self {
-        Self {
             input_price: candidate.input_price_microunits_per_million_tokens,
             output_price: candidate.output_price_microunits_per_million_tokens,
             latency_penalty: u64::from(candidate.p95_latency_ms).saturating_mul(penalty_per_ms),
+            latency_ms: candidate.p95_latency_ms,
             id: candidate.id.get(),
             quality_bps: candidate.quality_bps.get(),
+            risk_ceiling_bps: candidate.risk_ceiling_bps.get(),
         }
     }
 }

@@ -23,13 +23,14 @@ use tally_decide::{CandidateId, Request, verify_decision};
 
 mod common;
 
-use common::{REQUESTS, calybris_input, calybris_policy, request, requests, tally_policy};
+use common::{
+    REQUESTS, calybris_input, calybris_policy, open_requests, request, requests, tally_policy,
+};
 
-fn bench_prescribe(c: &mut Criterion) {
-    let requests: Vec<Request> = requests();
+fn race(c: &mut Criterion, name: &str, requests: &[Request], counts: &[u32]) {
     let inputs: Vec<KernelInput> = requests.iter().map(calybris_input).collect();
-    let mut group = c.benchmark_group("prescribe");
-    for count in [4_u32, 22, 64, 1_000] {
+    let mut group = c.benchmark_group(name);
+    for &count in counts {
         let policy = tally_policy(count);
         let snapshot = calybris_policy(&policy);
         // Same decisions on this workload (checked, so the race is fair).
@@ -40,6 +41,7 @@ fn bench_prescribe(c: &mut Criterion) {
                 ours.selected_id.map_or(0, CandidateId::get),
                 theirs.selected_model_id
             );
+            assert_eq!(ours.eligible_candidates, theirs.eligible_models);
         }
         let mut at = 0;
         group.bench_with_input(BenchmarkId::new("tally", count), &count, |b, _| {
@@ -57,6 +59,16 @@ fn bench_prescribe(c: &mut Criterion) {
         });
     }
     group.finish();
+}
+
+/// Calybris's own workload.
+fn bench_prescribe(c: &mut Criterion) {
+    race(c, "prescribe", &requests(), &[4, 22, 64, 1_000]);
+}
+
+/// No quality floor: every candidate is priced (our worst case).
+fn bench_prescribe_open(c: &mut Criterion) {
+    race(c, "prescribe_open", &open_requests(), &[22, 64, 1_000]);
 }
 
 fn bench_digest_and_verify(c: &mut Criterion) {
@@ -101,6 +113,6 @@ fn config() -> Criterion {
 criterion_group! {
     name = benches;
     config = config();
-    targets = bench_prescribe, bench_digest_and_verify
+    targets = bench_prescribe, bench_prescribe_open, bench_digest_and_verify
 }
 criterion_main!(benches);

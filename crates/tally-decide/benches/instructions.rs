@@ -7,8 +7,9 @@
 //!     target/release/deps/instructions-<hash> tally 22 100000
 //! ```
 //!
-//! Arguments: `tally|calybris|none`, catalog size, iterations. `none` does
-//! the loop without deciding (the baseline to subtract).
+//! Arguments: `tally|calybris|none`, catalog size, iterations, and
+//! optionally `open` for the stream without a quality floor. `none` does the
+//! loop without deciding (the baseline to subtract).
 #![allow(
     clippy::unwrap_used,
     clippy::expect_used,
@@ -21,17 +22,20 @@ mod common;
 
 use std::hint::black_box;
 
-use common::{REQUESTS, calybris_input, calybris_policy, requests, tally_policy};
+use common::{REQUESTS, calybris_input, calybris_policy, open_requests, requests, tally_policy};
 
 fn main() {
     let args: Vec<String> = std::env::args().collect();
     // `cargo bench` runs every bench target with `--bench`: do nothing then.
-    if args.len() != 4 {
+    if args.len() != 4 && args.len() != 5 {
         return;
     }
     let count: u32 = args[2].parse().unwrap();
     let iterations: usize = args[3].parse().unwrap();
-    let requests: Vec<_> = requests();
+    let requests: Vec<_> = match args.get(4).map(String::as_str) {
+        Some("open") => open_requests(),
+        _ => requests(),
+    };
     let inputs: Vec<_> = requests.iter().map(calybris_input).collect();
     let policy = tally_policy(count);
     let snapshot = calybris_policy(&policy);

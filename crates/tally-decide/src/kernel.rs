@@ -1,12 +1,16 @@
 //! `prescribe`: the allocation-free hot path.
 //!
-//! The scan reads two packed 32-byte rows per candidate (gate fields, then
-//! pricing fields), tests every gate without branching, prices only the
-//! candidates that pass, and keeps the best two. Every step is exact integer
-//! arithmetic in `u64` (with one `u128` product in the rare slow pricing
-//! path); see the crate docs for the rule it computes. Rejection counts, which
-//! only a rejected decision needs, are taken in a second pass over the catalog
-//! when no candidate is eligible.
+//! The policy holds its catalog twice: in id order (for digests, JSON and
+//! `explain`) and as 64-byte rows in *quality-descending* order for the scan.
+//! The ranking is a total order, so the scan order does not change the
+//! result, and this one lets the scan stop at the first row below the
+//! request's minimum quality: no candidate after it can be eligible, so the
+//! eligible count stays exact. The other gates are tested together without
+//! branching, only admitted rows are priced, and the best two are kept.
+//! Everything is exact integer arithmetic in `u64`, with `u128` only in the
+//! rare wide pricing path; see the crate docs for the rule. Rejection counts,
+//! which only a rejected decision needs, come from the scan's budget and
+//! utility tallies plus a pass over the rows when no candidate is eligible.
 
 use crate::decision::{Action, Decision, Reason};
 use crate::explain::Gate;

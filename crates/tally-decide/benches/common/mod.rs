@@ -72,6 +72,16 @@ pub fn requests() -> Vec<Request> {
         .collect()
 }
 
+/// The same stream with no quality floor: every candidate passes every gate
+/// and is priced (the worst case for a scan that stops at the floor).
+pub fn open_requests() -> Vec<Request> {
+    let mut requests = requests();
+    for request in &mut requests {
+        request.minimum_quality_bps = Bps::ZERO;
+    }
+    requests
+}
+
 /// Calybris's request stream at sequence `seq`.
 pub fn request(seq: u64) -> Request {
     let small = |modulus: u64| u32::try_from(seq % modulus).unwrap();

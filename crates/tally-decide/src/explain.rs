@@ -142,16 +142,8 @@ struct Evaluation {
     pub(crate) utility: i128,
 }
 
-/// The gates checked before pricing, in rule order.
-const STATIC_GATES: [Gate; 7] = [
-    Gate::Disabled,
-    Gate::Quality,
-    Gate::Latency,
-    Gate::Capability,
-    Gate::Provider,
-    Gate::Region,
-    Gate::RiskCeiling,
-];
+/// The gates checked before pricing, in rule order (all but budget and utility).
+const STATIC_GATES: &[Gate] = Gate::ALL.split_at(7).0;
 
 impl Evaluation {
     fn of(terms: &Terms, candidate: &Candidate, penalty_per_ms: u64) -> Self {
@@ -238,7 +230,8 @@ impl Policy {
 /// Every gate the candidate fails, in rule order.
 fn failed_gates(terms: &Terms, candidate: &Candidate, evaluation: &Evaluation) -> Vec<Gate> {
     let mut failed: Vec<Gate> = STATIC_GATES
-        .into_iter()
+        .iter()
+        .copied()
         .filter(|gate| terms.fails(candidate, *gate))
         .collect();
     if evaluation.over_budget(terms) {

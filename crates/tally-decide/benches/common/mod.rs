@@ -1,7 +1,12 @@
 //! The shared workload of the benchmarks (see `decide.rs`).
 
-use calybris_core::kernel::{ALL_PROVIDERS, KernelInput, KernelModel, PolicySnapshot};
+use calybris_core::kernel::ALL_PROVIDERS;
 use tally_decide::{Bps, Candidate, CandidateId, Policy, PolicySpec, ProviderId, Request};
+
+#[path = "../../tests/it/peer.rs"]
+mod peer;
+
+pub use peer::{calybris_input, calybris_policy};
 
 pub const REQUESTS: usize = 1_024;
 
@@ -30,36 +35,6 @@ pub fn tally_policy(count: u32) -> Policy {
         latency_penalty_microunits_per_ms: 0,
         candidates: (0..count).map(candidate).collect(),
     })
-    .unwrap()
-}
-
-pub fn calybris_policy(policy: &Policy) -> PolicySnapshot {
-    let s = policy.spec();
-    let models = s
-        .candidates
-        .iter()
-        .map(|c| KernelModel {
-            model_id: c.id.get(),
-            provider_id: u16::from(c.provider.get()),
-            quality_bps: c.quality_bps.get(),
-            risk_ceiling_bps: c.risk_ceiling_bps.get(),
-            enabled: u8::from(c.enabled),
-            p95_latency_ms: c.p95_latency_ms,
-            capabilities: c.capabilities,
-            region_mask: c.region_mask,
-            input_cost_microunits_per_million_tokens: c.input_price_microunits_per_million_tokens,
-            output_cost_microunits_per_million_tokens: c.output_price_microunits_per_million_tokens,
-        })
-        .collect();
-    PolicySnapshot::try_new_trusted(
-        s.policy_epoch,
-        s.catalog_epoch,
-        s.hard_risk_limit_bps.get(),
-        s.minimum_confidence_bps.get(),
-        s.risk_penalty_multiplier_bps,
-        s.latency_penalty_microunits_per_ms,
-        models,
-    )
     .unwrap()
 }
 
@@ -99,23 +74,5 @@ pub fn request(seq: u64) -> Request {
         required_capabilities: 0,
         allowed_providers: ALL_PROVIDERS,
         required_regions: 0,
-    }
-}
-
-pub fn calybris_input(r: &Request) -> KernelInput {
-    KernelInput {
-        request_sequence: r.sequence,
-        requested_model_id: r.requested_id.map_or(0, CandidateId::get),
-        input_tokens: r.input_tokens,
-        output_tokens: r.output_tokens,
-        business_value_microunits: r.value_microunits,
-        budget_limit_microunits: r.budget_microunits,
-        risk_bps: r.risk_bps.get(),
-        confidence_bps: r.confidence_bps.get(),
-        minimum_quality_bps: r.minimum_quality_bps.get(),
-        max_p95_latency_ms: r.max_p95_latency_ms,
-        required_capabilities: r.required_capabilities,
-        allowed_provider_mask: r.allowed_providers,
-        required_region_mask: r.required_regions,
     }
 }

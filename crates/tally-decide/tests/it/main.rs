@@ -13,6 +13,7 @@ mod common;
 mod differential;
 mod golden;
 mod json;
+mod peer;
 mod properties;
 mod record;
 mod reference;

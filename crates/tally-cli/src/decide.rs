@@ -18,15 +18,13 @@ use std::process::ExitCode;
 
 use serde::{Deserialize, Serialize};
 use tally_decide::{
-    AuditBundle, CandidateReport, Decision, Error, MAX_POLICY_JSON_BYTES, Policy, PolicyResolver,
-    PolicySet, Request, verify_bundle,
+    AuditBundle, CandidateReport, Decision, Error, MAX_DOCUMENT_JSON_BYTES, MAX_POLICY_JSON_BYTES,
+    Policy, PolicyResolver, PolicySet, Request, verify_bundle,
 };
 
 /// The largest file `--decision` reads: 64 MiB (an explanation of a full
 /// catalog is about 20 MiB).
 const MAX_DECISION_FILE_BYTES: u64 = 64 << 20;
-/// The largest request file read (requests are under 1 KiB).
-const MAX_REQUEST_FILE_BYTES: u64 = 64 << 10;
 /// The most policy files `--policies` reads from a directory.
 const MAX_POLICY_FILES: usize = 1_024;
 
@@ -201,7 +199,7 @@ fn read_policy(path: &Path) -> Result<Policy, Failure> {
 }
 
 fn read_request(path: &Path) -> Result<Request, Failure> {
-    let bytes = read_bounded(path, MAX_REQUEST_FILE_BYTES)?;
+    let bytes = read_bounded(path, MAX_DOCUMENT_JSON_BYTES as u64)?;
     Request::from_json(&bytes).map_err(|e| Failure::Input(format!("{}: {e}", path.display())))
 }
 

@@ -244,3 +244,47 @@ fn bad_input_exits_2_and_prints_nothing() {
         assert!(out.stdout.is_empty(), "{case:?}");
     }
 }
+
+#[test]
+fn policy_directory_bound_holds_at_the_bound_and_one_past() {
+    // MAX_POLICY_FILES = 1,024 in src/decide.rs.
+    let dir = tempfile::tempdir().unwrap();
+    let policies = dir.path().join("policies");
+    std::fs::create_dir(&policies).unwrap();
+    let text = std::fs::read_to_string(example("policy.json")).unwrap();
+    for n in 0..1_024 {
+        let epoch = if n == 0 { 7 } else { 1_000 + n };
+        let body = text.replace("\"policy_epoch\": 7", &format!("\"policy_epoch\": {epoch}"));
+        std::fs::write(policies.join(format!("p{n:04}.json")), body).unwrap();
+    }
+    let (path, _) = recorded(dir.path(), &[]);
+    let dir_arg = ["--policies", policies.to_str().unwrap()];
+    let out = verify(&dir_arg, &path);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    std::fs::write(policies.join("p9999.json"), &text).unwrap();
+    let out = verify(&dir_arg, &path);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stderr(&out).contains("more than 1024 policy files"),
+        "{}",
+        stderr(&out)
+    );
+}
+
+#[test]
+fn decision_file_bound_holds_at_the_bound_and_one_past() {
+    // MAX_DECISION_FILE_BYTES = 64 MiB in src/decide.rs.
+    const MAX: usize = 64 << 20;
+    let dir = tempfile::tempdir().unwrap();
+    let (path, _) = recorded(dir.path(), &[]);
+    let mut bytes = std::fs::read(&path).unwrap();
+    bytes.resize(MAX, b' ');
+    std::fs::write(&path, &bytes).unwrap();
+    let out = verify(&args(&policy_arg()), &path);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    bytes.push(b' ');
+    std::fs::write(&path, &bytes).unwrap();
+    let out = verify(&args(&policy_arg()), &path);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr(&out).contains("larger than"), "{}", stderr(&out));
+}

@@ -10,4 +10,5 @@
 )]
 
 mod cli;
+mod decide;
 mod registry;

@@ -1,0 +1,249 @@
+//! `tally decide`: decide a request under a policy, and verify a recorded
+//! decision by replay.
+//!
+//! ```text
+//! tally decide --policy P.json --request R.json [--explain]
+//! tally decide verify (--policy P.json | --policies DIR) --request R.json --decision D.json
+//! ```
+//!
+//! `tally decide` prints `{"decision":…,"bundle":…}` (plus `"explanation"`
+//! with `--explain`); `verify` takes that output back as `--decision` and
+//! exits 1 naming what differs. With `--policies DIR` the policy is the one
+//! of the directory's `*.json` files whose digest the bundle names.
+
+use std::fs;
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use serde::{Deserialize, Serialize};
+use tally_decide::{
+    AuditBundle, CandidateReport, Decision, Error, MAX_DOCUMENT_JSON_BYTES, MAX_POLICY_JSON_BYTES,
+    Policy, PolicyResolver, PolicySet, Request, verify_bundle,
+};
+
+/// The largest file `--decision` reads: 64 MiB (an explanation of a full
+/// catalog is about 20 MiB).
+const MAX_DECISION_FILE_BYTES: u64 = 64 << 20;
+/// The most policy files `--policies` reads from a directory.
+const MAX_POLICY_FILES: usize = 1_024;
+
+/// Arguments of `tally decide`.
+#[derive(Debug, clap::Args)]
+#[command(args_conflicts_with_subcommands = true, subcommand_negates_reqs = true)]
+pub struct Args {
+    #[command(subcommand)]
+    verb: Option<Verb>,
+    /// Policy file (JSON).
+    #[arg(long, value_name = "P.json", required = true)]
+    policy: Option<PathBuf>,
+    /// Request file (JSON).
+    #[arg(long, value_name = "R.json", required = true)]
+    request: Option<PathBuf>,
+    /// Also print every candidate's gate results and utility terms.
+    #[arg(long)]
+    explain: bool,
+}
+
+#[derive(Debug, clap::Subcommand)]
+enum Verb {
+    /// Replay a recorded decision and check its bundle; exit 1 on a mismatch.
+    Verify(VerifyArgs),
+}
+
+#[derive(Debug, clap::Args)]
+#[command(group(clap::ArgGroup::new("source").required(true).args(["policy", "policies"])))]
+struct VerifyArgs {
+    /// Policy file (JSON).
+    #[arg(long, value_name = "P.json")]
+    policy: Option<PathBuf>,
+    /// Directory of policy files; the bundle's policy digest picks one.
+    #[arg(long, value_name = "DIR")]
+    policies: Option<PathBuf>,
+    /// Request file (JSON).
+    #[arg(long, value_name = "R.json")]
+    request: PathBuf,
+    /// The output of `tally decide` to verify.
+    #[arg(long, value_name = "D.json")]
+    decision: PathBuf,
+}
+
+/// What `tally decide` prints and `tally decide verify` reads back.
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Recorded {
+    decision: Decision,
+    bundle: AuditBundle,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    explanation: Option<Vec<CandidateReport>>,
+}
+
+/// Why a command stopped: bad input (exit 2) or a failed check (exit 1).
+enum Failure {
+    Input(String),
+    Check(String),
+}
+
+/// Runs `tally decide …`.
+pub fn run(args: Args) -> ExitCode {
+    let outcome = match args.verb {
+        Some(Verb::Verify(verify)) => run_verify(&verify),
+        None => run_decide(
+            args.policy.as_deref(),
+            args.request.as_deref(),
+            args.explain,
+        ),
+    };
+    match outcome {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(Failure::Check(message)) => {
+            eprintln!("tally decide: {message}");
+            ExitCode::from(1)
+        }
+        Err(Failure::Input(message)) => {
+            eprintln!("tally decide: {message}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn run_decide(policy: Option<&Path>, request: Option<&Path>, explain: bool) -> Result<(), Failure> {
+    let (Some(policy), Some(request)) = (policy, request) else {
+        return Err(Failure::Input(
+            "--policy and --request are required".to_owned(),
+        ));
+    };
+    let policy = read_policy(policy)?;
+    let request = read_request(request)?;
+    let (decision, bundle) = policy.decide(&request);
+    let explanation = explain.then(|| policy.explain(&request).candidates);
+    print_json(&Recorded {
+        decision,
+        bundle,
+        explanation,
+    })
+}
+
+fn run_verify(args: &VerifyArgs) -> Result<(), Failure> {
+    let request = read_request(&args.request)?;
+    let bytes = read_bounded(&args.decision, MAX_DECISION_FILE_BYTES)?;
+    let recorded: Recorded = serde_json::from_slice(&bytes)
+        .map_err(|e| Failure::Input(format!("{}: {e}", args.decision.display())))?;
+    let policy = match (&args.policy, &args.policies) {
+        (Some(path), _) => read_policy(path)?,
+        (None, Some(dir)) => {
+            let set = read_policy_dir(dir)?;
+            let digest = recorded.bundle.policy_digest;
+            let Some(policy) = set.resolve(&digest) else {
+                let message = format!("no policy in {} has digest {digest}", dir.display());
+                return Err(Failure::Check(message));
+            };
+            policy.clone()
+        }
+        (None, None) => {
+            return Err(Failure::Input(
+                "--policy or --policies is required".to_owned(),
+            ));
+        }
+    };
+    verify_bundle(&policy, &request, &recorded.decision, &recorded.bundle)
+        .map_err(|error| Failure::Check(describe(&error)))?;
+    if let Some(explanation) = &recorded.explanation
+        && *explanation != policy.explain(&request).candidates
+    {
+        return Err(Failure::Check(
+            "field `explanation` differs from its replay".to_owned(),
+        ));
+    }
+    println!(
+        "verified: decision {} replays under policy {}",
+        recorded.bundle.decision_digest, recorded.bundle.policy_digest
+    );
+    Ok(())
+}
+
+/// A verification failure, naming every differing field with both values.
+fn describe(error: &Error) -> String {
+    let Error::DecisionMismatch(mismatch) = error else {
+        return format!("verification failed: {error}");
+    };
+    let recorded = serde_json::to_value(mismatch.recorded).unwrap_or_default();
+    let replayed = serde_json::to_value(mismatch.replayed).unwrap_or_default();
+    let lines: Vec<String> = mismatch
+        .fields
+        .iter()
+        .map(|field| {
+            let name = field.name();
+            let null = serde_json::Value::Null;
+            let recorded = recorded.get(name).unwrap_or(&null);
+            let replayed = replayed.get(name).unwrap_or(&null);
+            format!("field `{name}` differs: recorded {recorded}, replayed {replayed}")
+        })
+        .collect();
+    format!(
+        "verification failed: the decision does not replay\n  {}",
+        lines.join("\n  ")
+    )
+}
+
+fn print_json(value: &impl Serialize) -> Result<(), Failure> {
+    let text = serde_json::to_string_pretty(value)
+        .map_err(|e| Failure::Input(format!("cannot encode the output: {e}")))?;
+    println!("{text}");
+    Ok(())
+}
+
+fn read_policy(path: &Path) -> Result<Policy, Failure> {
+    let bytes = read_bounded(path, MAX_POLICY_JSON_BYTES as u64)?;
+    Policy::from_json(&bytes).map_err(|e| Failure::Input(format!("{}: {e}", path.display())))
+}
+
+fn read_request(path: &Path) -> Result<Request, Failure> {
+    let bytes = read_bounded(path, MAX_DOCUMENT_JSON_BYTES as u64)?;
+    Request::from_json(&bytes).map_err(|e| Failure::Input(format!("{}: {e}", path.display())))
+}
+
+/// Every `*.json` file of `dir` (at most [`MAX_POLICY_FILES`]) as a policy,
+/// indexed by digest. A file that is not a valid policy is an error.
+fn read_policy_dir(dir: &Path) -> Result<PolicySet, Failure> {
+    let entries =
+        fs::read_dir(dir).map_err(|e| Failure::Input(format!("{}: {e}", dir.display())))?;
+    let mut paths = Vec::new();
+    for entry in entries {
+        let path = entry
+            .map_err(|e| Failure::Input(format!("{}: {e}", dir.display())))?
+            .path();
+        if path.extension().is_some_and(|ext| ext == "json") && path.is_file() {
+            paths.push(path);
+        }
+        if paths.len() > MAX_POLICY_FILES {
+            let message = format!(
+                "{} has more than {MAX_POLICY_FILES} policy files",
+                dir.display()
+            );
+            return Err(Failure::Input(message));
+        }
+    }
+    paths.sort();
+    let mut set = PolicySet::new();
+    for path in paths {
+        set.insert(read_policy(&path)?);
+    }
+    Ok(set)
+}
+
+fn read_bounded(path: &Path, max_bytes: u64) -> Result<Vec<u8>, Failure> {
+    let fail = |e: std::io::Error| Failure::Input(format!("{}: {e}", path.display()));
+    let file = fs::File::open(path).map_err(fail)?;
+    let mut bytes = Vec::new();
+    file.take(max_bytes + 1)
+        .read_to_end(&mut bytes)
+        .map_err(fail)?;
+    if bytes.len() as u64 > max_bytes {
+        return Err(Failure::Input(format!(
+            "{}: larger than {max_bytes} bytes",
+            path.display()
+        )));
+    }
+    Ok(bytes)
+}

@@ -1,0 +1,19 @@
+//! Integration tests of `tally-decide`: one test binary, modules by concern.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing,
+    missing_docs
+)]
+
+mod adversarial;
+mod alloc_free;
+mod common;
+mod differential;
+mod golden;
+mod json;
+mod peer;
+mod properties;
+mod record;
+mod reference;

@@ -59,6 +59,16 @@ pub enum AuditError {
         /// The maximum line length.
         max: usize,
     },
+    /// A stored record's payload exceeds the reader's maximum payload size.
+    #[error("record {seq} at offset {offset} has a payload larger than {max} bytes")]
+    RecordTooLarge {
+        /// Sequence of the record.
+        seq: u64,
+        /// Offset of the line's first byte.
+        offset: u64,
+        /// The maximum payload size.
+        max: usize,
+    },
     /// A line is not valid UTF-8.
     #[error("invalid UTF-8 in the line at offset {offset} (sequence {seq:?})")]
     InvalidUtf8 {
@@ -225,6 +235,7 @@ impl AuditError {
             Self::PayloadTooLarge { .. } => "audit.payload_too_large",
             Self::PayloadNotJson { .. } => "audit.payload_not_json",
             Self::LineTooLong { .. } => "audit.line_too_long",
+            Self::RecordTooLarge { .. } => "audit.record_too_large",
             Self::InvalidUtf8 { .. } => "audit.invalid_utf8",
             Self::Malformed { .. } => "audit.malformed",
             Self::UnsupportedVersion { .. } => "audit.unsupported_version",
@@ -256,7 +267,8 @@ impl AuditError {
             | Self::WrongKey { seq, .. }
             | Self::KeyMode { seq, .. }
             | Self::InvalidControl { seq, .. }
-            | Self::CheckFailed { seq, .. } => Some(*seq),
+            | Self::CheckFailed { seq, .. }
+            | Self::RecordTooLarge { seq, .. } => Some(*seq),
             _ => None,
         }
     }
@@ -275,7 +287,8 @@ impl AuditError {
             | Self::WrongKey { offset, .. }
             | Self::KeyMode { offset, .. }
             | Self::InvalidControl { offset, .. }
-            | Self::CheckFailed { offset, .. } => Some(*offset),
+            | Self::CheckFailed { offset, .. }
+            | Self::RecordTooLarge { offset, .. } => Some(*offset),
             _ => None,
         }
     }

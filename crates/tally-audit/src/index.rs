@@ -35,6 +35,22 @@ impl ProofIndex {
         Self::default()
     }
 
+    /// Builds the index of the log read from `src` in one verified pass.
+    ///
+    /// # Errors
+    /// Any verification error of the log.
+    pub fn from_log<R: std::io::Read>(
+        src: R,
+        opts: &crate::VerifyOptions,
+    ) -> Result<(Self, crate::VerifySummary)> {
+        let mut index = Self::new();
+        let mut reader = crate::VerifiedReader::new(src, opts);
+        while let Some(rec) = reader.next_record()? {
+            index.push(crate::merkle::leaf_hash(&rec.digest));
+        }
+        Ok((index, reader.summary()?))
+    }
+
     /// The number of leaves.
     #[must_use]
     pub fn size(&self) -> u64 {

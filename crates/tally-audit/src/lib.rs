@@ -28,7 +28,7 @@
 //! let opts = VerifyOptions::new().keys(Keyring::new().with(key)).checkpoint_key(vkey)
 //!     .trusted_checkpoint(trusted);
 //! let summary = verify_file(&path, &opts)?;
-//! assert_eq!(summary.records, 4); // header, data, checkpoint, final checkpoint
+//! assert_eq!(summary.records, 3); // header, data, checkpoint (close adds none: nothing new)
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 

@@ -267,6 +267,27 @@ pub struct Record {
     pub digest: Hash,
 }
 
+impl Record {
+    /// Parses one record line (with or without its final `\n`) without
+    /// verifying its chain link or MAC, and computes its digest: what a
+    /// third party needs to check an inclusion proof of that line.
+    ///
+    /// # Errors
+    /// When the line is not a record line.
+    pub fn parse_line(line: &[u8]) -> Result<Self> {
+        let line = line.strip_suffix(b"\n").unwrap_or(line);
+        let env = record::parse_line(line, 0)?;
+        Ok(Self {
+            seq: env.meta.seq,
+            kind: env.meta.kind,
+            offset: 0,
+            payload: env.payload.to_vec(),
+            hash: env.hash,
+            digest: record::digest(&env.meta, env.payload),
+        })
+    }
+}
+
 /// What a verified pass found.
 #[derive(Clone, Debug)]
 pub struct VerifySummary {
@@ -336,6 +357,7 @@ impl<R: Read> VerifiedReader<R> {
             chain: Chain::new(
                 KeyCache::new(opts.keys.clone(), false),
                 opts.checkpoint_key.clone(),
+                opts.max_payload_bytes,
             ),
             trusted: opts.trusted.clone(),
             state: ReaderState::Reading,

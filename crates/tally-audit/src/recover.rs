@@ -148,7 +148,8 @@ pub(crate) fn recover(
             what: "no complete header record",
         });
     }
-    let mut chain = Chain::new(KeyCache::new(keys, true), None);
+    let max_payload = max_line.saturating_sub(crate::record::MAX_ENVELOPE_BYTES);
+    let mut chain = Chain::new(KeyCache::new(keys, true), None, max_payload);
     let mut verified = 0u64;
     let mut start = 0u64;
     let mut resumed_from = None;

@@ -72,10 +72,15 @@ pub(crate) struct Chain {
     pub last_checkpoint: Option<(u64, Checkpoint)>,
     keys: KeyCache,
     trusted_vkey: Option<NoteVerifier>,
+    max_payload: usize,
 }
 
 impl Chain {
-    pub(crate) fn new(keys: KeyCache, trusted_vkey: Option<NoteVerifier>) -> Self {
+    pub(crate) fn new(
+        keys: KeyCache,
+        trusted_vkey: Option<NoteVerifier>,
+        max_payload: usize,
+    ) -> Self {
         Self {
             header: None,
             next_seq: 0,
@@ -87,6 +92,7 @@ impl Chain {
             last_checkpoint: None,
             keys,
             trusted_vkey,
+            max_payload,
         }
     }
 
@@ -123,6 +129,13 @@ impl Chain {
     pub(crate) fn verify<'a>(&mut self, line: &'a [u8], offset: u64) -> Result<Verified<'a>> {
         let env = record::parse_line(line, offset)?;
         let meta = env.meta;
+        if env.payload.len() > self.max_payload {
+            return Err(AuditError::RecordTooLarge {
+                seq: meta.seq,
+                offset,
+                max: self.max_payload,
+            });
+        }
         if meta.seq != self.next_seq {
             return Err(AuditError::SequenceMismatch {
                 expected: self.next_seq,

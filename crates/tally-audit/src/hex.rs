@@ -21,12 +21,35 @@ pub(crate) fn encode(bytes: &[u8]) -> String {
     String::from_utf8(out).unwrap_or_default()
 }
 
-fn nibble(c: u8) -> Option<u8> {
+const fn nibble_value(c: u8) -> u8 {
     match c {
-        b'0'..=b'9' => Some(c - b'0'),
-        b'a'..=b'f' => Some(c - b'a' + 10),
-        _ => None,
+        b'0'..=b'9' => c - b'0',
+        b'a'..=b'f' => c - b'a' + 10,
+        _ => 0xff,
     }
+}
+
+/// Value of each byte as a lower-case hex digit; 0xff when it is not one.
+// Evaluated at compile time: an index out of bounds fails the build.
+#[allow(clippy::indexing_slicing)]
+const NIBBLE: [u8; 256] = {
+    let mut t = [0xffu8; 256];
+    let mut i = 0;
+    while i < 256 {
+        t[i] = nibble_value(i as u8);
+        i += 1;
+    }
+    t
+};
+
+/// The table lookup; every `u8` is in bounds, so the check compiles away.
+fn table(c: u8) -> u8 {
+    NIBBLE.get(usize::from(c)).copied().unwrap_or(0xff)
+}
+
+fn nibble(c: u8) -> Option<u8> {
+    let v = table(c);
+    (v != 0xff).then_some(v)
 }
 
 /// Decodes exactly `N` bytes from `2 * N` lower-case hex digits.
@@ -35,11 +58,15 @@ pub(crate) fn decode_array<const N: usize>(text: &[u8]) -> Option<[u8; N]> {
         return None;
     }
     let mut out = [0u8; N];
+    // Branch-free accumulation: any invalid digit sets a high bit in `bad`.
+    let mut bad = 0u8;
     for (slot, pair) in out.iter_mut().zip(text.chunks_exact(2)) {
         let [hi, lo] = pair else { return None };
-        *slot = (nibble(*hi)? << 4) | nibble(*lo)?;
+        let (h, l) = (table(*hi), table(*lo));
+        bad |= h | l;
+        *slot = (h << 4) | (l & 0x0f);
     }
-    Some(out)
+    (bad & 0xf0 == 0).then_some(out)
 }
 
 /// Decodes any even number of lower-case hex digits.

@@ -143,8 +143,7 @@ impl Chain {
                 offset,
             });
         }
-        let header = self.link(&env, offset)?;
-        let mode = header.mode;
+        let mode = self.link(&env, offset)?;
         self.check_key_fields(mode, &env, offset)?;
         let digest = record::digest(&meta, env.payload);
         let expected = match meta.kid {
@@ -176,8 +175,8 @@ impl Chain {
     }
 
     /// Checks the link to the previous record (or the genesis) and returns
-    /// the header in force.
-    fn link(&mut self, env: &Envelope<'_>, offset: u64) -> Result<Header> {
+    /// the log's mode.
+    fn link(&mut self, env: &Envelope<'_>, offset: u64) -> Result<Mode> {
         let seq = env.meta.seq;
         let control = |what: String| AuditError::InvalidControl {
             kind: "header",
@@ -208,9 +207,12 @@ impl Chain {
         } else if env.meta.prev != self.prev {
             return Err(AuditError::ChainBroken { seq, offset });
         }
-        self.header.clone().ok_or(AuditError::NotALog {
-            what: "no header record",
-        })
+        self.header
+            .as_ref()
+            .map(|h| h.mode)
+            .ok_or(AuditError::NotALog {
+                what: "no header record",
+            })
     }
 
     fn check_key_fields(&mut self, mode: Mode, env: &Envelope<'_>, offset: u64) -> Result<()> {

@@ -9,5 +9,6 @@
     missing_docs
 )]
 
+mod audit;
 mod cli;
 mod registry;

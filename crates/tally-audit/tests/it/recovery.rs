@@ -295,3 +295,29 @@ fn unverified_reader_reads_from_an_offset_and_records_parse_alone() {
         .unwrap();
     assert_eq!(verified[3].digest, alone.digest);
 }
+
+#[test]
+fn the_verified_reader_never_yields_a_bad_record() {
+    let bytes = sim_log(6, None, 0);
+    let text = String::from_utf8(bytes)
+        .unwrap()
+        .replace("{\"n\":3}", "{\"n\":7}");
+    let mut reader = VerifiedReader::new(text.as_bytes(), &verify_opts(None));
+    let mut seen = Vec::new();
+    let err = loop {
+        match reader.next_record() {
+            Ok(Some(rec)) => seen.push(rec.seq),
+            Ok(None) => panic!("the altered record was accepted"),
+            Err(e) => break e,
+        }
+    };
+    assert_eq!(seen, vec![0, 1, 2, 3]);
+    assert!(
+        matches!(err, AuditError::HashMismatch { seq: 4, .. }),
+        "{err}"
+    );
+    assert!(
+        reader.next_record().unwrap().is_none(),
+        "the reader stays stopped"
+    );
+}

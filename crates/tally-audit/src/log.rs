@@ -391,6 +391,7 @@ impl AuditLog {
             None => (chain.kid, chain.epoch),
         };
         check_writer_key(&header, &opts, kid, epoch)?;
+        let can_checkpoint = check_signer(&header, opts.signer.as_ref())?;
         let report = OpenReport {
             torn_tail: rec.torn,
             resumed_from: rec.resumed_from,
@@ -405,7 +406,11 @@ impl AuditLog {
             fs: opts.forward_secure,
             records_in_epoch: 0,
             signer: opts.signer,
-            checkpoint_every: opts.checkpoint_every,
+            checkpoint_every: if can_checkpoint {
+                opts.checkpoint_every
+            } else {
+                0
+            },
             since_checkpoint: 0,
             staged: Vec::new(),
             spare: Vec::new(),
@@ -420,7 +425,7 @@ impl AuditLog {
             file: Mutex::new(file),
             durability: opts.durability,
             max_payload_bytes: opts.max_payload_bytes,
-            checkpoint_on_close: opts.checkpoint_on_close,
+            checkpoint_on_close: opts.checkpoint_on_close && can_checkpoint,
             header,
         };
         Ok((
@@ -679,6 +684,12 @@ impl AuditLog {
 
     fn stage_checkpoint(&self, st: &mut State) -> Result<SignedCheckpoint> {
         let header = &self.inner.header;
+        if header.checkpoint_key.is_some() && st.signer.is_none() {
+            return Err(AuditError::invalid(
+                "checkpoint",
+                "this log's checkpoints are signed: open it with its signer to write one",
+            ));
+        }
         let checkpoint = Checkpoint::new(&header.origin, st.frontier.size(), st.frontier.root())?;
         let note = match &st.signer {
             Some(signer) => signer.sign(&checkpoint.body())?,
@@ -851,6 +862,24 @@ fn header_line(opts: &LogOptions) -> Result<Vec<u8>> {
     let mut line = Vec::new();
     record::encode_line(&mut line, &meta, &hash, &payload);
     Ok(line)
+}
+
+/// A signer must be the header's checkpoint key; a log without one takes no
+/// signer. Returns whether this writer can write checkpoints (a signed log
+/// opened without its signer appends but writes no checkpoint).
+fn check_signer(header: &Header, signer: Option<&CheckpointSigner>) -> Result<bool> {
+    match (&header.checkpoint_key, signer) {
+        (Some(key), Some(s)) if s.verifier() != *key => Err(AuditError::invalid(
+            "signer",
+            "the signer is not the log's checkpoint key",
+        )),
+        (Some(_), None) => Ok(false),
+        (None, Some(_)) => Err(AuditError::invalid(
+            "signer",
+            "the log was created without a checkpoint key",
+        )),
+        _ => Ok(true),
+    }
 }
 
 /// The writer's key must be the one the log's last record (or rotation)

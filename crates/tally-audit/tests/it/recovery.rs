@@ -321,3 +321,40 @@ fn the_verified_reader_never_yields_a_bad_record() {
         "the reader stays stopped"
     );
 }
+
+#[test]
+fn a_signed_log_needs_its_own_signer_to_checkpoint() {
+    let sim = tally_audit::storage::SimLog::new(sim_log(2, None, 0), Default::default(), 0);
+    // Without the signer: appends work, checkpoints are refused, close adds none.
+    let (log, _) = AuditLog::open_with(Box::new(sim.clone()), LogOptions::new()).unwrap();
+    log.append(b"1").unwrap();
+    assert!(matches!(
+        log.checkpoint().unwrap_err(),
+        AuditError::Invalid { .. }
+    ));
+    log.close().unwrap();
+    // Another key under the same name is refused.
+    let other = CheckpointSigner::from_seed("example.org/audit", &[8; 32]).unwrap();
+    let err =
+        AuditLog::open_with(Box::new(sim.clone()), LogOptions::new().signer(other)).unwrap_err();
+    assert!(
+        matches!(err, AuditError::Invalid { what: "signer", .. }),
+        "{err}"
+    );
+    // With its signer, checkpoints verify.
+    let (log, _) =
+        AuditLog::open_with(Box::new(sim.clone()), LogOptions::new().signer(signer())).unwrap();
+    log.checkpoint().unwrap();
+    drop(log);
+    let s = verify_bytes(&sim.contents(), &verify_opts(None)).unwrap();
+    assert_eq!(s.last_checkpoint.unwrap().0, 4);
+    // A log created without a checkpoint key refuses a signer.
+    let unsigned = tally_audit::storage::SimLog::new(Vec::new(), Default::default(), 0);
+    drop(AuditLog::create_with(Box::new(unsigned.clone()), LogOptions::new()).unwrap());
+    let err =
+        AuditLog::open_with(Box::new(unsigned), LogOptions::new().signer(signer())).unwrap_err();
+    assert!(
+        matches!(err, AuditError::Invalid { what: "signer", .. }),
+        "{err}"
+    );
+}

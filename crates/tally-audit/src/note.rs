@@ -244,11 +244,15 @@ impl CheckpointSigner {
         let sig = self.key.sign(text.as_bytes());
         let mut blob = self.id.to_be_bytes().to_vec();
         blob.extend_from_slice(&sig.to_bytes());
-        Ok(format!(
+        let note = format!(
             "{text}\n{SIG_PREFIX}{} {}\n",
             self.name,
             STANDARD.encode(blob)
-        ))
+        );
+        if note.len() > MAX_NOTE_BYTES {
+            return Err(bad("note", "the signed note would exceed the maximum size"));
+        }
+        Ok(note)
     }
 }
 
@@ -400,5 +404,72 @@ impl NoteVerifier {
 impl fmt::Debug for NoteVerifier {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.to_vkey())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn signer() -> CheckpointSigner {
+        CheckpointSigner::from_seed("log", &[1; 32]).unwrap()
+    }
+
+    #[test]
+    fn name_length_is_bounded_at_the_limit() {
+        assert!(is_valid_name(&"a".repeat(MAX_NAME_BYTES)));
+        assert!(!is_valid_name(&"a".repeat(MAX_NAME_BYTES + 1)));
+        assert!(!is_valid_name("a b") && !is_valid_name("a+b") && !is_valid_name(""));
+    }
+
+    #[test]
+    fn signature_count_is_bounded_at_the_limit() {
+        let s = signer();
+        let note = s.sign("text\n").unwrap();
+        let sig_line = note.split_once("\n\n").unwrap().1;
+        let other = format!(
+            "{SIG_PREFIX}other AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA\n"
+        );
+        // The trusted signature last, after other keys' lines.
+        let at_limit = format!(
+            "text\n\n{}{sig_line}",
+            other.repeat(MAX_NOTE_SIGNATURES - 1)
+        );
+        assert_eq!(s.verifier().open(&at_limit).unwrap(), "text\n");
+        let past = format!("text\n\n{}{sig_line}", other.repeat(MAX_NOTE_SIGNATURES));
+        assert!(s.verifier().open(&past).is_err());
+    }
+
+    #[test]
+    fn note_size_is_bounded_at_the_limit() {
+        let s = signer();
+        let sig_len = s.sign("x\n").unwrap().len() - 2;
+        let body_at_limit = format!("{}\n", "x".repeat(MAX_NOTE_BYTES - sig_len - 1));
+        let note = s.sign(&body_at_limit).unwrap();
+        assert_eq!(note.len(), MAX_NOTE_BYTES);
+        assert!(s.verifier().open(&note).is_ok());
+        let past = format!("{}\n", "x".repeat(MAX_NOTE_BYTES - sig_len));
+        assert!(
+            s.sign(&past).is_err(),
+            "signing refuses a note it could not open"
+        );
+        let forged = format!("{past}\n{}", note.split_once("\n\n").unwrap().1);
+        assert_eq!(forged.len(), MAX_NOTE_BYTES + 1);
+        assert!(s.verifier().open(&forged).is_err());
+    }
+
+    #[test]
+    fn checkpoint_bodies_are_strict() {
+        let root = [9u8; 32];
+        let cp = Checkpoint::new("log", 5, root).unwrap();
+        assert_eq!(Checkpoint::parse_body(&cp.body()).unwrap(), cp);
+        for bad in [
+            cp.body().replace("\n5\n", "\n05\n"),
+            cp.body().replace("\n5\n", "\n-5\n"),
+            format!("{}ext\n", cp.body()),
+            cp.body().trim_end().to_owned(),
+        ] {
+            assert!(Checkpoint::parse_body(&bad).is_err(), "{bad:?}");
+        }
     }
 }

@@ -26,6 +26,19 @@ fn cpu_ns() -> u64 {
         .unwrap_or(0)
 }
 
+/// CPU time of the whole process (all threads), in nanoseconds.
+fn process_cpu_ns() -> u64 {
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    let fields: Vec<&str> = stat
+        .rsplit_once(')')
+        .map_or("", |x| x.1)
+        .split_whitespace()
+        .collect();
+    let ticks: u64 = fields.get(11).and_then(|v| v.parse().ok()).unwrap_or(0)
+        + fields.get(12).and_then(|v| v.parse().ok()).unwrap_or(0);
+    ticks * 10_000_000 // USER_HZ = 100
+}
+
 fn main() {
     let n: u64 = std::env::args()
         .nth(1)
@@ -50,9 +63,22 @@ fn main() {
         dt.as_nanos() as f64 / n as f64
     );
 
-    let (t, c) = (Instant::now(), cpu_ns());
+    let (t, c, pc) = (Instant::now(), cpu_ns(), process_cpu_ns());
     let s = verify_file(&path, &VerifyOptions::new()).unwrap();
-    let (dt, dc) = (t.elapsed(), cpu_ns() - c);
+    let (dt, dc, dpc) = (t.elapsed(), cpu_ns() - c, process_cpu_ns() - pc);
+    println!("  process CPU (both threads) {:.3} s", dpc as f64 / 1e9);
+    let (t2, c2) = (Instant::now(), cpu_ns());
+    let s2 = VerifiedReader::open(&path, &VerifyOptions::new())
+        .unwrap()
+        .verify_all()
+        .unwrap();
+    let (dt2, dc2) = (t2.elapsed(), cpu_ns() - c2);
+    println!(
+        "verify, one thread (VerifiedReader): {:.3} s wall = {:.0} records/s; CPU {:.3} s",
+        dt2.as_secs_f64(),
+        s2.records as f64 / dt2.as_secs_f64(),
+        dc2 as f64 / 1e9
+    );
     println!(
         "verify: {} records in {:.3} s wall = {:.0} records/s; CPU {:.3} s = {:.0} records/s",
         s.records,

@@ -39,16 +39,16 @@ impl ProofIndex {
     ///
     /// # Errors
     /// Any verification error of the log.
-    pub fn from_log<R: std::io::Read>(
+    pub fn from_log<R: std::io::Read + Send>(
         src: R,
         opts: &crate::VerifyOptions,
     ) -> Result<(Self, crate::VerifySummary)> {
         let mut index = Self::new();
-        let mut reader = crate::VerifiedReader::new(src, opts);
-        while let Some(rec) = reader.next_record()? {
+        let summary = crate::reader::visit_verified(src, opts, |rec| {
             index.push(crate::merkle::leaf_hash(&rec.digest));
-        }
-        Ok((index, reader.summary()?))
+            Ok(())
+        })?;
+        Ok((index, summary))
     }
 
     /// The number of leaves.

@@ -58,8 +58,9 @@ pub use log::{
 };
 pub use note::{Checkpoint, CheckpointSigner, MAX_NOTE_BYTES, NoteVerifier};
 pub use reader::{
-    DEFAULT_MAX_PAYLOAD_BYTES, Record, RecordRef, TornTail, UnverifiedReader, VerifiedReader,
-    VerifyOptions, VerifySummary, replay, verify_file,
+    DEFAULT_MAX_PAYLOAD_BYTES, PIPELINE_BATCH_LINES, PIPELINE_DEPTH, Record, RecordRef, TornTail,
+    UnverifiedReader, VerifiedReader, VerifyOptions, VerifySummary, replay, verify_file,
+    visit_verified,
 };
 pub use record::{FORMAT_VERSION, Hash, MAX_ENVELOPE_BYTES, RecordKind};
 

@@ -8,7 +8,7 @@ use crate::error::{AuditError, Result};
 use crate::key::Keyring;
 use crate::note::{Checkpoint, NoteVerifier};
 use crate::record::{self, Hash, MAX_ENVELOPE_BYTES, RecordKind};
-use crate::verify::{Chain, KeyCache};
+use crate::verify::{Chain, KeyCache, Pre, precompute};
 
 /// The default largest payload, in bytes (16 MiB).
 pub const DEFAULT_MAX_PAYLOAD_BYTES: usize = 16 * 1024 * 1024;
@@ -489,38 +489,178 @@ impl<R: Read> Iterator for VerifiedReader<R> {
     }
 }
 
-/// Verifies the whole log at `path`.
+/// Lines per batch handed from the precomputing thread to the checker.
+pub const PIPELINE_BATCH_LINES: usize = 1024;
+/// Batches in flight between the two threads (bounds the memory to about
+/// this many batches of lines).
+pub const PIPELINE_DEPTH: usize = 4;
+
+struct Batch {
+    buf: Vec<u8>,
+    items: Vec<(u64, std::ops::Range<usize>, Result<Pre>)>,
+    torn: Option<TornTail>,
+    done: bool,
+}
+
+/// Reads, splits and precomputes (parse, digest, MAC) on one thread;
+/// batches come back through `recycled` to be reused without allocating.
+fn precompute_batches<R: Read>(
+    src: R,
+    mut keys: KeyCache,
+    max_payload: usize,
+    max_line: usize,
+    tx: &std::sync::mpsc::SyncSender<Batch>,
+    recycled: &std::sync::mpsc::Receiver<Batch>,
+) {
+    let mut lines = LineReader::new(src, 0, max_line);
+    loop {
+        let mut batch = recycled.try_recv().unwrap_or_else(|_| Batch {
+            buf: Vec::with_capacity(READ_CHUNK_BYTES),
+            items: Vec::with_capacity(PIPELINE_BATCH_LINES),
+            torn: None,
+            done: false,
+        });
+        batch.buf.clear();
+        batch.items.clear();
+        while batch.items.len() < PIPELINE_BATCH_LINES && !batch.done {
+            match lines.next_line() {
+                Ok(Some((offset, line))) => {
+                    let start = batch.buf.len();
+                    batch.buf.extend_from_slice(line);
+                    let pre = precompute(line, offset, &mut keys, max_payload);
+                    batch.done = pre.is_err();
+                    batch.items.push((offset, start..batch.buf.len(), pre));
+                }
+                Ok(None) => {
+                    batch.torn = lines.torn;
+                    batch.done = true;
+                }
+                Err(e) => {
+                    batch.items.push((lines.position(), 0..0, Err(e)));
+                    batch.done = true;
+                }
+            }
+        }
+        let done = batch.done;
+        if tx.send(batch).is_err() || done {
+            return;
+        }
+    }
+}
+
+/// Verifies a whole log on two threads: one reads and precomputes every
+/// line's order-independent work (parsing, digest, MAC, leaf hash), the
+/// other applies the sequential checks and calls `on_record` for each
+/// verified record, in order. Memory stays bounded by [`PIPELINE_DEPTH`]
+/// batches; the result is exactly that of a [`VerifiedReader`].
+fn verify_pipelined<R, F>(src: R, opts: &VerifyOptions, mut on_record: F) -> Result<VerifySummary>
+where
+    R: Read + Send,
+    F: FnMut(&RecordRef<'_>) -> Result<()>,
+{
+    let mut chain = Chain::new(
+        KeyCache::new(opts.keys.clone(), false),
+        opts.checkpoint_key.clone(),
+        opts.max_payload_bytes,
+    );
+    let (keys, max_payload) = chain.precompute_state();
+    let max_line = opts.max_line();
+    let trusted = opts.trusted.as_ref();
+    let torn = std::thread::scope(|s| {
+        let (tx, rx) = std::sync::mpsc::sync_channel::<Batch>(PIPELINE_DEPTH);
+        let (back_tx, back_rx) = std::sync::mpsc::sync_channel::<Batch>(PIPELINE_DEPTH + 1);
+        s.spawn(move || precompute_batches(src, keys, max_payload, max_line, &tx, &back_rx));
+        for mut batch in rx {
+            let (torn, done) = (batch.torn, batch.done);
+            for (offset, range, pre) in batch.items.drain(..) {
+                let line = batch.buf.get(range).unwrap_or_default();
+                let v = chain.apply(&pre?, line, offset)?;
+                if let Some(t) = trusted
+                    && chain.frontier.size() == t.size()
+                {
+                    check_trusted(&chain, t)?;
+                }
+                on_record(&RecordRef {
+                    seq: v.env.meta.seq,
+                    kind: v.env.meta.kind,
+                    offset,
+                    payload: v.env.payload,
+                    hash: v.env.hash,
+                    digest: v.digest,
+                })?;
+            }
+            if done {
+                return Ok(torn);
+            }
+            let _ = back_tx.try_send(batch);
+        }
+        Err(AuditError::io(
+            "read",
+            std::io::Error::other("the reading thread stopped"),
+        ))
+    })?;
+    finish_checks(&chain, trusted)?;
+    let header = chain.header.clone().ok_or(AuditError::NotALog {
+        what: "no header record",
+    })?;
+    Ok(VerifySummary {
+        header,
+        records: chain.frontier.size(),
+        root: chain.frontier.root(),
+        head: chain.prev,
+        last_checkpoint: chain.last_checkpoint.clone(),
+        torn_tail: torn,
+    })
+}
+
+/// Verifies the whole log at `path` (on two threads; see [`replay`]).
 ///
 /// # Errors
 /// The first failure, naming its sequence and offset.
 pub fn verify_file(path: &std::path::Path, opts: &VerifyOptions) -> Result<VerifySummary> {
-    VerifiedReader::open(path, opts)?.verify_all()
+    let file = std::fs::File::open(path).map_err(|e| AuditError::io("open", e))?;
+    verify_pipelined(file, opts, |_| Ok(()))
 }
 
 /// Verified replay: verifies every record and calls `check` on each data
 /// record in order, stopping at the first verification failure or the first
-/// record `check` rejects.
+/// record `check` rejects. Reading, parsing and hashing run on a second
+/// thread ahead of the sequential checks; `check` sees a record only after
+/// it and everything before it verified.
 ///
 /// # Errors
 /// A verification error, or [`AuditError::CheckFailed`] with the sequence
 /// and offset of the rejected record.
 pub fn replay<R, F, E>(src: R, opts: &VerifyOptions, mut check: F) -> Result<VerifySummary>
 where
-    R: Read,
+    R: Read + Send,
     F: FnMut(&RecordRef<'_>) -> std::result::Result<(), E>,
     E: Into<Box<dyn std::error::Error + Send + Sync>>,
 {
-    let mut reader = VerifiedReader::new(src, opts);
-    while let Some(rec) = reader.next_record()? {
-        if rec.kind == RecordKind::Data {
-            check(&rec).map_err(|e| AuditError::CheckFailed {
-                seq: rec.seq,
-                offset: rec.offset,
-                source: e.into(),
-            })?;
+    verify_pipelined(src, opts, |rec| {
+        if rec.kind != RecordKind::Data {
+            return Ok(());
         }
-    }
-    reader.summary()
+        check(rec).map_err(|e| AuditError::CheckFailed {
+            seq: rec.seq,
+            offset: rec.offset,
+            source: e.into(),
+        })
+    })
+}
+
+/// Verifies every record like [`replay`] and calls `visit` on each record
+/// of every kind, in order (for callers that also need control records,
+/// such as a proof index).
+///
+/// # Errors
+/// A verification error, or the first error `visit` returns.
+pub fn visit_verified<R, F>(src: R, opts: &VerifyOptions, visit: F) -> Result<VerifySummary>
+where
+    R: Read + Send,
+    F: FnMut(&RecordRef<'_>) -> Result<()>,
+{
+    verify_pipelined(src, opts, visit)
 }
 
 /// An explicitly unverified reader: parses each line's envelope (and checks

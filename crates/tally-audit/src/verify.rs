@@ -11,7 +11,7 @@ use crate::note::{Checkpoint, NoteVerifier};
 use crate::record::{self, Envelope, Hash, RecordKind};
 
 /// Keys for verification, with the current evolved key cached.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub(crate) struct KeyCache {
     ring: Keyring,
     current: Option<AuditKey>,
@@ -50,6 +50,51 @@ impl KeyCache {
         }
         Ok(Some(key.mac(digest)))
     }
+}
+
+/// The order-independent part of verifying one line: parsing, limits, the
+/// digest and the expected hash (MAC). Lines can be
+/// precomputed ahead of (or beside) the sequential checks in [`Chain::apply`].
+#[derive(Clone, Debug)]
+pub(crate) struct Pre {
+    meta: crate::record::Meta,
+    hash: Hash,
+    payload: std::ops::Range<usize>,
+    digest: Hash,
+    /// `Err(())` when no key can check this record's MAC.
+    expected: Result<Option<Hash>, ()>,
+}
+
+/// Precomputes one line (see [`Pre`]).
+pub(crate) fn precompute(
+    line: &[u8],
+    offset: u64,
+    keys: &mut KeyCache,
+    max_payload: usize,
+) -> Result<Pre> {
+    let env = record::parse_line(line, offset)?;
+    let meta = env.meta;
+    if env.payload.len() > max_payload {
+        return Err(AuditError::RecordTooLarge {
+            seq: meta.seq,
+            offset,
+            max: max_payload,
+        });
+    }
+    let digest = record::digest(&meta, env.payload);
+    let expected = match meta.kid {
+        Some(kid) => keys.mac(kid, meta.epoch, &digest),
+        None => Ok(Some(digest)),
+    };
+    // The payload is the end of the line but its closing `}`.
+    let end = line.len().saturating_sub(1);
+    Ok(Pre {
+        meta,
+        hash: env.hash,
+        payload: end.saturating_sub(env.payload.len())..end,
+        digest,
+        expected,
+    })
 }
 
 /// A record that passed every check.
@@ -96,6 +141,12 @@ impl Chain {
         }
     }
 
+    /// A copy of the keys and the payload limit, for a thread that
+    /// precomputes lines ahead of this chain.
+    pub(crate) fn precompute_state(&self) -> (KeyCache, usize) {
+        (self.keys.clone(), self.max_payload)
+    }
+
     /// Positions the chain just before the checkpoint line `line`, taking its
     /// `prev`, key and frontier as given, so that verifying the line next
     /// checks the checkpoint (its hash, MAC, signature and that the frontier
@@ -127,15 +178,24 @@ impl Chain {
 
     /// Verifies one line (without its `\n`) that starts at `offset`.
     pub(crate) fn verify<'a>(&mut self, line: &'a [u8], offset: u64) -> Result<Verified<'a>> {
-        let env = record::parse_line(line, offset)?;
+        let pre = precompute(line, offset, &mut self.keys, self.max_payload)?;
+        self.apply(&pre, line, offset)
+    }
+
+    /// The order-dependent checks of a precomputed line: sequence, link,
+    /// key fields, hash comparison, control records, tree.
+    pub(crate) fn apply<'a>(
+        &mut self,
+        pre: &Pre,
+        line: &'a [u8],
+        offset: u64,
+    ) -> Result<Verified<'a>> {
+        let env = Envelope {
+            meta: pre.meta,
+            hash: pre.hash,
+            payload: line.get(pre.payload.clone()).unwrap_or_default(),
+        };
         let meta = env.meta;
-        if env.payload.len() > self.max_payload {
-            return Err(AuditError::RecordTooLarge {
-                seq: meta.seq,
-                offset,
-                max: self.max_payload,
-            });
-        }
         if meta.seq != self.next_seq {
             return Err(AuditError::SequenceMismatch {
                 expected: self.next_seq,
@@ -145,19 +205,17 @@ impl Chain {
         }
         let mode = self.link(&env, offset)?;
         self.check_key_fields(mode, &env, offset)?;
-        let digest = record::digest(&meta, env.payload);
-        let expected = match meta.kid {
-            Some(kid) => {
-                self.keys
-                    .mac(kid, meta.epoch, &digest)
-                    .map_err(|()| AuditError::WrongKey {
-                        seq: meta.seq,
-                        offset,
-                        kid: kid.to_string(),
-                        epoch: meta.epoch,
-                    })?
+        let expected = match (meta.kid, pre.expected) {
+            (Some(kid), Err(())) => {
+                return Err(AuditError::WrongKey {
+                    seq: meta.seq,
+                    offset,
+                    kid: kid.to_string(),
+                    epoch: meta.epoch,
+                });
             }
-            None => Some(digest),
+            (_, Ok(expected)) => expected,
+            (None, Err(())) => Some(pre.digest),
         };
         if let Some(expected) = expected
             && !crate::ct_eq(&expected, &env.hash)
@@ -168,10 +226,13 @@ impl Chain {
             });
         }
         self.apply_control(&env, offset, mode)?;
-        self.frontier.push(leaf_hash(&digest));
+        self.frontier.push(leaf_hash(&pre.digest));
         self.prev = env.hash;
         self.next_seq = meta.seq.checked_add(1).ok_or(AuditError::Full)?;
-        Ok(Verified { env, digest })
+        Ok(Verified {
+            env,
+            digest: pre.digest,
+        })
     }
 
     /// Checks the link to the previous record (or the genesis) and returns

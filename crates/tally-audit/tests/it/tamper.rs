@@ -31,6 +31,31 @@ proptest! {
     }
 
     #[test]
+    fn pipelined_and_streaming_verifiers_agree(
+        pos in any::<prop::sample::Index>(), mask in 0u8..=255, trusted in any::<bool>(),
+    ) {
+        let (mut bytes, opts) = keyed_log();
+        let opts = if trusted { opts } else { verify_opts(Some(fixed_key())) };
+        let i = pos.index(bytes.len());
+        bytes[i] ^= mask;
+        let streaming = verify_bytes(&bytes, &opts);
+        let pipelined = replay(&bytes[..], &opts, |_| Ok::<(), std::io::Error>(()));
+        match (streaming, pipelined) {
+            (Ok(a), Ok(b)) => {
+                prop_assert_eq!(a.root, b.root);
+                prop_assert_eq!(a.records, b.records);
+                prop_assert_eq!(a.torn_tail, b.torn_tail);
+            }
+            (Err(a), Err(b)) => {
+                prop_assert_eq!(a.code(), b.code());
+                prop_assert_eq!(a.seq(), b.seq());
+                prop_assert_eq!(a.offset(), b.offset());
+            }
+            (a, b) => prop_assert!(false, "streaming {:?} vs pipelined {:?}", a.map(|s| s.records), b.map(|s| s.records)),
+        }
+    }
+
+    #[test]
     fn deleted_duplicated_or_reordered_lines_are_detected(
         a in any::<prop::sample::Index>(),
         b in any::<prop::sample::Index>(),

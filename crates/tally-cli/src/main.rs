@@ -12,6 +12,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 mod decide;
+mod audit;
 
 /// Tally: a conservation-first value engine.
 ///
@@ -30,13 +31,14 @@ struct Cli {
 enum Command {
     /// Decide a request under a policy; verify a recorded decision.
     Decide(decide::Args),
+    /// Tamper-evident audit logs: init, append, verify, checkpoint, prove.
+    Audit(audit::Args),
 }
 
-// Until the first component's subcommand lands, `Command` has no variants.
-#[allow(unreachable_code, unused_variables)]
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
         Command::Decide(args) => decide::run(args),
+        Command::Audit(args) => audit::run(args),
     }
 }

@@ -9,6 +9,7 @@
     missing_docs
 )]
 
+mod audit;
 mod cli;
 mod decide;
 mod registry;

@@ -1,0 +1,421 @@
+//! HMAC keys: loading, identity, forward-secure evolution, zeroization.
+//!
+//! A key is at least [`MIN_KEY_BYTES`] secret bytes. Its [`KeyId`] is the
+//! first 8 bytes of `SHA-256("tally/audit/kid/v1" ‖ key)` of the key at epoch
+//! 0, so a record names its key without revealing it. Keys are loaded from a
+//! file or an environment variable, never from a command-line argument; the
+//! secret bytes are zeroized when dropped and never printed by `Debug`.
+
+use std::fmt;
+use std::path::Path;
+
+use hmac::{Hmac, KeyInit, Mac};
+use sha2::{Digest, Sha256};
+use zeroize::Zeroizing;
+
+use crate::error::{AuditError, Result};
+use crate::record::Hash;
+
+/// The shortest key accepted, in bytes.
+pub const MIN_KEY_BYTES: usize = 32;
+/// The longest key accepted, in bytes.
+pub const MAX_KEY_BYTES: usize = 1024;
+/// The largest key file read, in bytes.
+pub const MAX_KEY_FILE_BYTES: usize = 4096;
+/// Domain tag of a key id.
+pub const KID_TAG: &[u8; 18] = b"tally/audit/kid/v1";
+/// Domain tag of the forward-secure key evolution step.
+pub const EVOLVE_TAG: &[u8; 21] = b"tally/audit/evolve/v1";
+
+type HmacSha256 = Hmac<Sha256>;
+
+/// The public identity of a key: 8 bytes, shown as 16 hex digits.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct KeyId([u8; 8]);
+
+impl KeyId {
+    /// The id from its 8 bytes.
+    #[must_use]
+    pub const fn from_bytes(bytes: [u8; 8]) -> Self {
+        Self(bytes)
+    }
+
+    /// The id's bytes.
+    #[must_use]
+    pub const fn as_bytes(&self) -> &[u8; 8] {
+        &self.0
+    }
+
+    /// Parses 16 lower-case hex digits.
+    ///
+    /// # Errors
+    /// [`AuditError::InvalidKey`] if the text is not 16 lower-case hex digits.
+    pub fn parse(text: &str) -> Result<Self> {
+        crate::hex::decode_array(text.as_bytes())
+            .map(Self)
+            .ok_or(AuditError::InvalidKey {
+                what: "key id is not 16 lower-case hex digits",
+            })
+    }
+
+    fn of(secret: &[u8]) -> Self {
+        let mut h = Sha256::new();
+        h.update(KID_TAG);
+        h.update(secret);
+        let d: Hash = h.finalize().into();
+        let mut id = [0u8; 8];
+        id.copy_from_slice(d.get(..8).unwrap_or(&[0; 8]));
+        Self(id)
+    }
+}
+
+impl fmt::Display for KeyId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&crate::hex::encode(&self.0))
+    }
+}
+
+impl fmt::Debug for KeyId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "KeyId({self})")
+    }
+}
+
+/// A secret HMAC key at one forward-secure epoch.
+///
+/// ```
+/// use tally_audit::AuditKey;
+/// let key = AuditKey::from_bytes([7u8; 32].to_vec())?;
+/// assert_eq!(key.epoch(), 0);
+/// assert!(AuditKey::from_bytes(vec![7u8; 31]).is_err());
+/// # Ok::<(), tally_audit::AuditError>(())
+/// ```
+#[derive(Clone)]
+pub struct AuditKey {
+    secret: Zeroizing<Vec<u8>>,
+    kid: KeyId,
+    epoch: u64,
+    mac: HmacSha256,
+}
+
+impl AuditKey {
+    /// A key at epoch 0 from its secret bytes.
+    ///
+    /// # Errors
+    /// [`AuditError::InvalidKey`] when shorter than [`MIN_KEY_BYTES`] or longer
+    /// than [`MAX_KEY_BYTES`].
+    pub fn from_bytes(secret: Vec<u8>) -> Result<Self> {
+        let secret = Zeroizing::new(secret);
+        let kid = KeyId::of(&secret);
+        Self::at(secret, kid, 0)
+    }
+
+    fn at(secret: Zeroizing<Vec<u8>>, kid: KeyId, epoch: u64) -> Result<Self> {
+        if secret.len() < MIN_KEY_BYTES {
+            return Err(AuditError::InvalidKey {
+                what: "key is shorter than 32 bytes",
+            });
+        }
+        if secret.len() > MAX_KEY_BYTES {
+            return Err(AuditError::InvalidKey {
+                what: "key is longer than 1024 bytes",
+            });
+        }
+        let mac = HmacSha256::new_from_slice(&secret).map_err(|_| AuditError::InvalidKey {
+            what: "HMAC rejected the key",
+        })?;
+        Ok(Self {
+            secret,
+            kid,
+            epoch,
+            mac,
+        })
+    }
+
+    /// A fresh random 32-byte key from the operating system's generator.
+    ///
+    /// # Errors
+    /// [`AuditError::InvalidKey`] if the generator fails.
+    pub fn generate() -> Result<Self> {
+        let mut secret = Zeroizing::new(vec![0u8; 32]);
+        getrandom::fill(&mut secret).map_err(|_| AuditError::InvalidKey {
+            what: "the random generator failed",
+        })?;
+        Self::from_bytes(secret.to_vec())
+    }
+
+    /// The key's id (that of its epoch-0 ancestor).
+    #[must_use]
+    pub fn kid(&self) -> KeyId {
+        self.kid
+    }
+
+    /// The key's forward-secure epoch (0 for a key that never evolved).
+    #[must_use]
+    pub fn epoch(&self) -> u64 {
+        self.epoch
+    }
+
+    /// `HMAC-SHA256(self, data)`.
+    #[must_use]
+    pub(crate) fn mac(&self, data: &[u8]) -> Hash {
+        let mut mac = self.mac.clone();
+        mac.update(data);
+        mac.finalize().into_bytes().into()
+    }
+
+    /// Moves to the next epoch: `K(e+1) = HMAC-SHA256(K(e), EVOLVE_TAG ‖
+    /// u64be(e+1))`. The previous secret is zeroized.
+    ///
+    /// # Errors
+    /// [`AuditError::InvalidKey`] when the epoch counter is exhausted.
+    pub fn evolve(&mut self) -> Result<()> {
+        let next = self.epoch.checked_add(1).ok_or(AuditError::InvalidKey {
+            what: "epoch counter exhausted",
+        })?;
+        let input = [EVOLVE_TAG.as_slice(), &next.to_be_bytes()].concat();
+        let secret = Zeroizing::new(self.mac(&input).to_vec());
+        *self = Self::at(secret, self.kid, next)?;
+        Ok(())
+    }
+
+    /// The same key evolved forward to `epoch`.
+    ///
+    /// # Errors
+    /// [`AuditError::InvalidKey`] when `epoch` is earlier than this key's
+    /// epoch: old epochs cannot be recovered from newer keys.
+    pub fn at_epoch(&self, epoch: u64) -> Result<Self> {
+        if epoch < self.epoch {
+            return Err(AuditError::InvalidKey {
+                what: "cannot go back to an earlier epoch",
+            });
+        }
+        let mut key = self.clone();
+        while key.epoch < epoch {
+            key.evolve()?;
+        }
+        Ok(key)
+    }
+
+    /// The key file text: one JSON line
+    /// `{"tally_audit_key":1,"kid":"…","epoch":N,"key":"<hex>"}`.
+    #[must_use]
+    pub fn to_file_text(&self) -> Zeroizing<String> {
+        let mut hex = Zeroizing::new(Vec::new());
+        crate::hex::encode_into(&self.secret, &mut hex);
+        let hex = Zeroizing::new(String::from_utf8_lossy(&hex).into_owned());
+        Zeroizing::new(format!(
+            "{{\"tally_audit_key\":1,\"kid\":\"{}\",\"epoch\":{},\"key\":\"{}\"}}\n",
+            self.kid, self.epoch, *hex
+        ))
+    }
+
+    /// Parses key file text (see [`AuditKey::to_file_text`]).
+    ///
+    /// # Errors
+    /// [`AuditError::InvalidKey`] when the text is not a key file or its key
+    /// id does not match an epoch-0 key.
+    pub fn parse(text: &str) -> Result<Self> {
+        let bad = |what| AuditError::InvalidKey { what };
+        if text.len() > MAX_KEY_FILE_BYTES {
+            return Err(bad("key file too large"));
+        }
+        let value: Zeroizing<String> = Zeroizing::new(text.trim().to_owned());
+        let json: serde_json::Value =
+            serde_json::from_str(&value).map_err(|_| bad("key file is not JSON"))?;
+        if json
+            .get("tally_audit_key")
+            .and_then(serde_json::Value::as_u64)
+            != Some(1)
+        {
+            return Err(bad("not a tally audit key file (version 1)"));
+        }
+        let kid = json
+            .get("kid")
+            .and_then(serde_json::Value::as_str)
+            .ok_or(bad("missing kid"))
+            .and_then(|k| KeyId::parse(k).map_err(|_| bad("bad kid")))?;
+        let epoch = json
+            .get("epoch")
+            .and_then(serde_json::Value::as_u64)
+            .ok_or(bad("missing epoch"))?;
+        let secret = json
+            .get("key")
+            .and_then(serde_json::Value::as_str)
+            .and_then(|k| crate::hex::decode_vec(k.as_bytes()))
+            .map(Zeroizing::new)
+            .ok_or(bad("key is not lower-case hex"))?;
+        if epoch == 0 && KeyId::of(&secret) != kid {
+            return Err(bad("kid does not match the key"));
+        }
+        Self::at(secret, kid, epoch)
+    }
+
+    /// Loads a key file, refusing one that group or others may read.
+    ///
+    /// # Errors
+    /// [`AuditError::Io`] when the file cannot be read,
+    /// [`AuditError::InvalidKey`] when it is readable by others or invalid.
+    pub fn load_file(path: &Path) -> Result<Self> {
+        use std::os::unix::fs::PermissionsExt;
+        let meta = std::fs::metadata(path).map_err(|e| AuditError::io("read key file", e))?;
+        if meta.permissions().mode() & 0o077 != 0 {
+            return Err(AuditError::InvalidKey {
+                what: "key file is accessible by group or others (chmod 600)",
+            });
+        }
+        if meta.len() > MAX_KEY_FILE_BYTES as u64 {
+            return Err(AuditError::InvalidKey {
+                what: "key file too large",
+            });
+        }
+        let text = Zeroizing::new(
+            std::fs::read_to_string(path).map_err(|e| AuditError::io("read key file", e))?,
+        );
+        Self::parse(&text)
+    }
+
+    /// Loads a key from the environment variable `var` (key file text).
+    ///
+    /// # Errors
+    /// [`AuditError::InvalidKey`] when unset or invalid.
+    pub fn from_env(var: &str) -> Result<Self> {
+        let text = Zeroizing::new(std::env::var(var).map_err(|_| AuditError::InvalidKey {
+            what: "key environment variable is unset or not UTF-8",
+        })?);
+        Self::parse(&text)
+    }
+
+    /// Writes the key file with mode 0600 atomically (temporary file, fsync,
+    /// rename, directory fsync), replacing any older epoch of the key.
+    ///
+    /// # Errors
+    /// [`AuditError::Io`] when a file operation fails.
+    pub fn store_file(&self, path: &Path) -> Result<()> {
+        crate::storage::write_file_atomic(path, self.to_file_text().as_bytes(), 0o600)
+    }
+}
+
+impl fmt::Debug for AuditKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("AuditKey")
+            .field("kid", &self.kid)
+            .field("epoch", &self.epoch)
+            .field("secret", &"<redacted>")
+            .finish()
+    }
+}
+
+/// Where a forward-secure writer persists each evolved key (and thereby
+/// erases the previous one).
+pub trait KeySink: Send {
+    /// Stores `key`, replacing the previous epoch durably.
+    ///
+    /// # Errors
+    /// An I/O error; the writer is then poisoned.
+    fn store(&mut self, key: &AuditKey) -> std::io::Result<()>;
+}
+
+/// A [`KeySink`] that rewrites one key file atomically.
+#[derive(Debug, Clone)]
+pub struct KeyFileSink {
+    path: std::path::PathBuf,
+}
+
+impl KeyFileSink {
+    /// A sink writing to `path`.
+    #[must_use]
+    pub fn new(path: impl Into<std::path::PathBuf>) -> Self {
+        Self { path: path.into() }
+    }
+}
+
+impl KeySink for KeyFileSink {
+    fn store(&mut self, key: &AuditKey) -> std::io::Result<()> {
+        key.store_file(&self.path).map_err(|e| match e {
+            AuditError::Io { source, .. } => source,
+            other => std::io::Error::other(other.to_string()),
+        })
+    }
+}
+
+/// The keys a reader may use, by key id; newer epochs are derived on demand.
+#[derive(Clone, Debug, Default)]
+pub struct Keyring {
+    keys: Vec<AuditKey>,
+}
+
+impl Keyring {
+    /// An empty keyring (for unkeyed logs).
+    #[must_use]
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Adds a key, replacing one with the same id.
+    #[must_use]
+    pub fn with(mut self, key: AuditKey) -> Self {
+        self.keys.retain(|k| k.kid != key.kid);
+        self.keys.push(key);
+        self
+    }
+
+    /// Whether the keyring holds no key.
+    #[must_use]
+    pub fn is_empty(&self) -> bool {
+        self.keys.is_empty()
+    }
+
+    /// The key with id `kid`, as stored (at its own epoch).
+    #[must_use]
+    pub fn get(&self, kid: KeyId) -> Option<&AuditKey> {
+        self.keys.iter().find(|k| k.kid == kid)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn key_length_bounds() {
+        assert!(AuditKey::from_bytes(vec![1; MIN_KEY_BYTES - 1]).is_err());
+        assert!(AuditKey::from_bytes(vec![1; MIN_KEY_BYTES]).is_ok());
+        assert!(AuditKey::from_bytes(vec![1; MAX_KEY_BYTES]).is_ok());
+        assert!(AuditKey::from_bytes(vec![1; MAX_KEY_BYTES + 1]).is_err());
+    }
+
+    #[test]
+    fn file_text_round_trips_and_debug_redacts() {
+        let mut key = AuditKey::from_bytes(vec![9; 32]).unwrap();
+        key.evolve().unwrap();
+        let back = AuditKey::parse(&key.to_file_text()).unwrap();
+        assert_eq!(back.kid(), key.kid());
+        assert_eq!(back.epoch(), 1);
+        assert_eq!(back.mac(b"x"), key.mac(b"x"));
+        assert!(!format!("{key:?}").contains("0909"));
+    }
+
+    #[test]
+    fn evolution_is_one_way_and_deterministic() {
+        let k0 = AuditKey::from_bytes(vec![3; 32]).unwrap();
+        let k2 = k0.at_epoch(2).unwrap();
+        assert_eq!(k2.epoch(), 2);
+        assert_eq!(k2.kid(), k0.kid());
+        assert_ne!(k2.mac(b"m"), k0.mac(b"m"));
+        assert!(k2.at_epoch(1).is_err());
+        let mut k = k0.clone();
+        k.evolve().unwrap();
+        k.evolve().unwrap();
+        assert_eq!(k.mac(b"m"), k2.mac(b"m"));
+    }
+
+    #[test]
+    fn tampered_kid_is_rejected() {
+        let key = AuditKey::from_bytes(vec![5; 32]).unwrap();
+        let text = key
+            .to_file_text()
+            .replace(&key.kid().to_string(), "0000000000000000");
+        assert!(AuditKey::parse(&text).is_err());
+    }
+}

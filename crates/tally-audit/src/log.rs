@@ -1,0 +1,914 @@
+//! The writer: one per log, group commit, durability modes, poisoning.
+//!
+//! Appends from any number of threads are sequenced and hashed under one
+//! short lock into a staging buffer. Whoever waits for durability first
+//! becomes the leader: it takes the whole staging buffer, writes it with one
+//! `write` (looping only on short writes) and, in [`Durability::Batch`],
+//! calls `fdatasync` once for every record in it; then it wakes the others.
+//! While the leader waits for the disk, new appends fill the next batch, so
+//! the batch grows with the load (group commit). Any write or sync error
+//! poisons the writer for good: the sync is never retried, because after a
+//! failed `fsync` the kernel may have dropped the dirty pages.
+
+use std::io;
+use std::path::Path;
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+
+use crate::control::{CheckpointPayload, Header, LogId, Mode, rotation_payload};
+use crate::error::{AuditError, Result};
+use crate::json;
+use crate::key::{AuditKey, KeySink, Keyring};
+use crate::merkle::{Frontier, leaf_hash};
+use crate::note::{Checkpoint, CheckpointSigner};
+use crate::reader::{DEFAULT_MAX_PAYLOAD_BYTES, TornTail};
+use crate::record::{self, Hash, MAX_ENVELOPE_BYTES, Meta, RecordKind};
+use crate::recover::recover;
+use crate::storage::{FileLog, LogFile, create_file_atomic};
+
+/// Staged bytes above which an append first helps flush (back-pressure).
+pub const MAX_STAGED_BYTES: usize = 64 * 1024 * 1024;
+/// The default number of records between automatic checkpoints.
+pub const DEFAULT_CHECKPOINT_EVERY: u64 = 65_536;
+
+/// When an append is acknowledged.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Durability {
+    /// Once the record is written to the operating system (survives a crash
+    /// of the process, not of the machine).
+    None,
+    /// Once an `fdatasync` shared by the whole batch returns (group commit).
+    #[default]
+    Batch,
+    /// Once an `fdatasync` of its own returns: one write and one sync per
+    /// record, no sharing (the baseline group commit improves on).
+    Always,
+}
+
+/// Forward-secure key evolution for a writer.
+pub struct ForwardSecure {
+    /// Records per key epoch.
+    pub epoch_records: u64,
+    /// Where each evolved key is stored (erasing the previous one).
+    pub sink: Box<dyn KeySink>,
+}
+
+impl std::fmt::Debug for ForwardSecure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ForwardSecure")
+            .field("epoch_records", &self.epoch_records)
+            .finish_non_exhaustive()
+    }
+}
+
+/// How to create or open a log.
+#[derive(Debug)]
+pub struct LogOptions {
+    durability: Durability,
+    key: Option<AuditKey>,
+    old_keys: Keyring,
+    signer: Option<CheckpointSigner>,
+    forward_secure: Option<ForwardSecure>,
+    checkpoint_every: u64,
+    checkpoint_on_close: bool,
+    max_payload_bytes: usize,
+    full_verify: bool,
+    origin: Option<String>,
+    log_id: Option<LogId>,
+}
+
+impl Default for LogOptions {
+    fn default() -> Self {
+        Self {
+            durability: Durability::Batch,
+            key: None,
+            old_keys: Keyring::new(),
+            signer: None,
+            forward_secure: None,
+            checkpoint_every: DEFAULT_CHECKPOINT_EVERY,
+            checkpoint_on_close: true,
+            max_payload_bytes: DEFAULT_MAX_PAYLOAD_BYTES,
+            full_verify: false,
+            origin: None,
+            log_id: None,
+        }
+    }
+}
+
+impl LogOptions {
+    /// Unkeyed, unsigned, [`Durability::Batch`], a checkpoint every
+    /// [`DEFAULT_CHECKPOINT_EVERY`] records and on close.
+    #[must_use]
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// The durability mode.
+    #[must_use]
+    pub fn durability(mut self, durability: Durability) -> Self {
+        self.durability = durability;
+        self
+    }
+
+    /// The HMAC key (a keyed log needs it to append and to verify on open).
+    #[must_use]
+    pub fn key(mut self, key: AuditKey) -> Self {
+        self.key = Some(key);
+        self
+    }
+
+    /// Earlier keys, to verify records written before a rotation on open.
+    #[must_use]
+    pub fn old_keys(mut self, keys: Keyring) -> Self {
+        self.old_keys = keys;
+        self
+    }
+
+    /// The checkpoint signer (its key name becomes the origin on create).
+    #[must_use]
+    pub fn signer(mut self, signer: CheckpointSigner) -> Self {
+        self.signer = Some(signer);
+        self
+    }
+
+    /// Forward-secure mode (on create; needs a key).
+    #[must_use]
+    pub fn forward_secure(mut self, fs: ForwardSecure) -> Self {
+        self.forward_secure = Some(fs);
+        self
+    }
+
+    /// Records between automatic checkpoints; 0 disables them.
+    #[must_use]
+    pub fn checkpoint_every(mut self, records: u64) -> Self {
+        self.checkpoint_every = records;
+        self
+    }
+
+    /// Whether [`AuditLog::close`] writes a final checkpoint.
+    #[must_use]
+    pub fn checkpoint_on_close(mut self, on: bool) -> Self {
+        self.checkpoint_on_close = on;
+        self
+    }
+
+    /// The largest payload accepted (default 16 MiB).
+    #[must_use]
+    pub fn max_payload_bytes(mut self, max: usize) -> Self {
+        self.max_payload_bytes = max;
+        self
+    }
+
+    /// Verify every record on open instead of resuming from the last
+    /// checkpoint.
+    #[must_use]
+    pub fn full_verify(mut self, on: bool) -> Self {
+        self.full_verify = on;
+        self
+    }
+
+    /// The origin (on create; default the signer's name, else
+    /// `tally-audit/<log id>`).
+    #[must_use]
+    pub fn origin(mut self, origin: &str) -> Self {
+        self.origin = Some(origin.to_owned());
+        self
+    }
+
+    /// A fixed log id (on create; default random) — for tests and vectors.
+    #[must_use]
+    pub fn log_id(mut self, id: LogId) -> Self {
+        self.log_id = Some(id);
+        self
+    }
+}
+
+/// Proof that a record is durable (per the log's durability mode).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Receipt {
+    /// The record's sequence number.
+    pub seq: u64,
+    /// The record's chain hash.
+    pub hash: Hash,
+}
+
+/// A checkpoint written to the log.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SignedCheckpoint {
+    /// The checkpoint record's own sequence number (= the tree size).
+    pub seq: u64,
+    /// The checkpoint.
+    pub checkpoint: Checkpoint,
+    /// The note: signed when the log has a signer, else the bare body.
+    pub note: String,
+}
+
+/// What opening found.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct OpenReport {
+    /// An incomplete last line that was cut (never an acknowledged record).
+    pub torn_tail: Option<TornTail>,
+    /// The checkpoint sequence the open resumed from, if it did.
+    pub resumed_from: Option<u64>,
+    /// Records verified during the open.
+    pub verified_records: u64,
+    /// Records in the log.
+    pub records: u64,
+}
+
+struct State {
+    next_seq: u64,
+    prev: Hash,
+    frontier: Frontier,
+    key: Option<AuditKey>,
+    fs: Option<ForwardSecure>,
+    records_in_epoch: u64,
+    signer: Option<CheckpointSigner>,
+    checkpoint_every: u64,
+    since_checkpoint: u64,
+    staged: Vec<u8>,
+    spare: Vec<u8>,
+    staged_end: u64,
+    durable_end: u64,
+    flushing: bool,
+    poisoned: Option<(&'static str, io::ErrorKind)>,
+}
+
+struct Inner {
+    state: Mutex<State>,
+    flushed: Condvar,
+    file: Mutex<Box<dyn LogFile>>,
+    durability: Durability,
+    max_payload_bytes: usize,
+    checkpoint_on_close: bool,
+    header: Header,
+}
+
+/// A tamper-evident append-only log, open for writing. Cheap to clone; all
+/// clones share one writer and may be used from many threads.
+///
+/// ```
+/// use tally_audit::{AuditLog, LogOptions, Durability};
+/// # let dir = tempfile::tempdir()?;
+/// let log = AuditLog::create(dir.path().join("audit.jsonl"), LogOptions::new())?;
+/// let receipt = log.append(br#"{"event":"opened"}"#)?;          // durable now
+/// let tickets: Vec<_> = (0..3)
+///     .map(|i| log.submit(format!("{{\"n\":{i}}}").as_bytes()))
+///     .collect::<Result<_, _>>()?;                             // in flight
+/// for t in tickets { t.wait()?; }                              // one shared fdatasync
+/// assert_eq!(receipt.seq, 1);
+/// log.close()?;
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Clone)]
+pub struct AuditLog {
+    inner: Arc<Inner>,
+}
+
+impl std::fmt::Debug for AuditLog {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AuditLog")
+            .field("log_id", &self.inner.header.log_id)
+            .field("durability", &self.inner.durability)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A record in flight; [`Ticket::wait`] returns once it is durable.
+#[derive(Debug)]
+#[must_use = "a ticket must be waited on to know the record is durable"]
+pub struct Ticket {
+    log: AuditLog,
+    receipt: Receipt,
+}
+
+impl Ticket {
+    /// The record's sequence number (assigned at submission).
+    #[must_use]
+    pub fn seq(&self) -> u64 {
+        self.receipt.seq
+    }
+
+    /// Blocks until the record is durable.
+    ///
+    /// # Errors
+    /// [`AuditError::Poisoned`] when the write or sync failed.
+    pub fn wait(self) -> Result<Receipt> {
+        self.log.wait_for(self.receipt.seq + 1)?;
+        Ok(self.receipt)
+    }
+}
+
+/// A batch in flight; [`BatchTicket::wait`] returns once all are durable.
+#[derive(Debug)]
+#[must_use = "a ticket must be waited on to know the records are durable"]
+pub struct BatchTicket {
+    log: AuditLog,
+    receipts: Vec<Receipt>,
+}
+
+impl BatchTicket {
+    /// Blocks until every record of the batch is durable.
+    ///
+    /// # Errors
+    /// [`AuditError::Poisoned`] when the write or sync failed.
+    pub fn wait(self) -> Result<Vec<Receipt>> {
+        if let Some(last) = self.receipts.last() {
+            self.log.wait_for(last.seq + 1)?;
+        }
+        Ok(self.receipts)
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+impl AuditLog {
+    /// Creates a new log at `path` (fails if it exists): the header record is
+    /// written to a temporary file, synced, linked into place and the
+    /// directory synced, so a crash never leaves a half-created log.
+    ///
+    /// # Errors
+    /// [`AuditError::AlreadyExists`], [`AuditError::Io`], or invalid options.
+    pub fn create(path: impl AsRef<Path>, opts: LogOptions) -> Result<Self> {
+        let path = path.as_ref();
+        let line = header_line(&opts)?;
+        create_file_atomic(path, &line)?;
+        let file = FileLog::open_locked(path)?;
+        Ok(Self::open_with(Box::new(file), opts)?.0)
+    }
+
+    /// Opens an existing log for writing, taking its lock.
+    ///
+    /// # Errors
+    /// [`AuditError::Locked`] when another writer has it; any verification
+    /// error of the records checked (naming sequence and offset).
+    pub fn open(path: impl AsRef<Path>, opts: LogOptions) -> Result<(Self, OpenReport)> {
+        let file = FileLog::open_locked(path.as_ref())?;
+        Self::open_with(Box::new(file), opts)
+    }
+
+    /// Creates a log in an empty [`LogFile`] (for example a
+    /// [`crate::storage::SimLog`]).
+    ///
+    /// # Errors
+    /// As [`AuditLog::create`]; [`AuditError::AlreadyExists`] if not empty.
+    pub fn create_with(mut file: Box<dyn LogFile>, opts: LogOptions) -> Result<Self> {
+        if file.len().map_err(|e| AuditError::io("stat", e))? != 0 {
+            return Err(AuditError::AlreadyExists);
+        }
+        let line = header_line(&opts)?;
+        write_all(file.as_mut(), &line)?;
+        file.sync_data()
+            .map_err(|e| AuditError::io("fdatasync", e))?;
+        Ok(Self::open_with(file, opts)?.0)
+    }
+
+    /// Opens the log in `file`: cuts a torn tail (and syncs), then resumes
+    /// from the last checkpoint or verifies everything.
+    ///
+    /// # Errors
+    /// As [`AuditLog::open`].
+    pub fn open_with(mut file: Box<dyn LogFile>, opts: LogOptions) -> Result<(Self, OpenReport)> {
+        let mut keys = opts.old_keys.clone();
+        if let Some(k) = &opts.key {
+            keys = keys.with(k.clone());
+        }
+        let max_line = opts.max_payload_bytes.saturating_add(MAX_ENVELOPE_BYTES);
+        let rec = recover(file.as_mut(), keys, opts.full_verify, max_line)?;
+        if rec.torn.is_some() {
+            file.truncate(rec.end)
+                .map_err(|e| AuditError::io("truncate", e))?;
+            file.sync_data()
+                .map_err(|e| AuditError::io("fdatasync", e))?;
+        }
+        let chain = rec.chain;
+        let header = chain.header.clone().ok_or(AuditError::NotALog {
+            what: "no header record",
+        })?;
+        let (kid, epoch) = match chain.pending_kid {
+            Some(next) => (Some(next), 0),
+            None => (chain.kid, chain.epoch),
+        };
+        check_writer_key(&header, &opts, kid, epoch)?;
+        let can_checkpoint = check_signer(&header, opts.signer.as_ref())?;
+        let report = OpenReport {
+            torn_tail: rec.torn,
+            resumed_from: rec.resumed_from,
+            verified_records: rec.verified,
+            records: chain.next_seq,
+        };
+        let state = State {
+            next_seq: chain.next_seq,
+            prev: chain.prev,
+            frontier: chain.frontier,
+            key: opts.key,
+            fs: opts.forward_secure,
+            records_in_epoch: 0,
+            signer: opts.signer,
+            checkpoint_every: if can_checkpoint {
+                opts.checkpoint_every
+            } else {
+                0
+            },
+            since_checkpoint: 0,
+            staged: Vec::new(),
+            spare: Vec::new(),
+            staged_end: chain.next_seq,
+            durable_end: chain.next_seq,
+            flushing: false,
+            poisoned: None,
+        };
+        let inner = Inner {
+            state: Mutex::new(state),
+            flushed: Condvar::new(),
+            file: Mutex::new(file),
+            durability: opts.durability,
+            max_payload_bytes: opts.max_payload_bytes,
+            checkpoint_on_close: opts.checkpoint_on_close && can_checkpoint,
+            header,
+        };
+        Ok((
+            Self {
+                inner: Arc::new(inner),
+            },
+            report,
+        ))
+    }
+
+    /// The log's header.
+    #[must_use]
+    pub fn header(&self) -> &Header {
+        &self.inner.header
+    }
+
+    /// The number of records submitted so far (the next sequence number).
+    #[must_use]
+    pub fn len(&self) -> u64 {
+        lock(&self.inner.state).next_seq
+    }
+
+    /// Whether the log holds only its header.
+    #[must_use]
+    pub fn is_empty(&self) -> bool {
+        self.len() <= 1
+    }
+
+    /// The number of records known durable.
+    #[must_use]
+    pub fn durable_len(&self) -> u64 {
+        lock(&self.inner.state).durable_end
+    }
+
+    /// Whether an I/O failure has poisoned the writer.
+    #[must_use]
+    pub fn is_poisoned(&self) -> bool {
+        lock(&self.inner.state).poisoned.is_some()
+    }
+
+    fn check_payload(&self, payload: &[u8]) -> Result<()> {
+        let max = self.inner.max_payload_bytes;
+        if payload.len() > max {
+            return Err(AuditError::PayloadTooLarge {
+                len: payload.len(),
+                max,
+            });
+        }
+        json::validate(payload).map_err(|(what, at)| AuditError::PayloadNotJson { what, at })
+    }
+
+    /// Locks the state for staging: refuses when poisoned, and first helps
+    /// flush while too much is staged.
+    fn staging_lock(&self) -> Result<MutexGuard<'_, State>> {
+        let mut st = lock(&self.inner.state);
+        loop {
+            if let Some((op, kind)) = st.poisoned {
+                return Err(AuditError::Poisoned { op, kind });
+            }
+            if st.staged.len() < MAX_STAGED_BYTES {
+                return Ok(st);
+            }
+            st = if st.flushing {
+                self.inner
+                    .flushed
+                    .wait(st)
+                    .unwrap_or_else(std::sync::PoisonError::into_inner)
+            } else {
+                self.flush_once(st)
+            };
+        }
+    }
+
+    /// Submits one payload (a JSON value on one line) and returns at once;
+    /// the [`Ticket`] waits for durability. Submitting many before waiting
+    /// keeps many appends in flight in one batch.
+    ///
+    /// # Errors
+    /// [`AuditError::PayloadTooLarge`], [`AuditError::PayloadNotJson`] (and
+    /// nothing is written), [`AuditError::Poisoned`], [`AuditError::Full`].
+    pub fn submit(&self, payload: &[u8]) -> Result<Ticket> {
+        self.check_payload(payload)?;
+        let mut st = self.staging_lock()?;
+        let receipt = self.stage(&mut st, RecordKind::Data, payload)?;
+        self.maybe_checkpoint(&mut st)?;
+        Ok(Ticket {
+            log: self.clone(),
+            receipt,
+        })
+    }
+
+    /// Appends one payload and returns once it is durable.
+    ///
+    /// # Errors
+    /// As [`AuditLog::submit`] and [`Ticket::wait`].
+    pub fn append(&self, payload: &[u8]) -> Result<Receipt> {
+        self.submit(payload)?.wait()
+    }
+
+    /// Submits a batch: all payloads are checked first (one bad payload
+    /// rejects the batch and nothing is written), then staged contiguously.
+    ///
+    /// # Errors
+    /// As [`AuditLog::submit`].
+    pub fn submit_batch<P: AsRef<[u8]>>(&self, payloads: &[P]) -> Result<BatchTicket> {
+        for p in payloads {
+            self.check_payload(p.as_ref())?;
+        }
+        let mut st = self.staging_lock()?;
+        let mut receipts = Vec::with_capacity(payloads.len());
+        for p in payloads {
+            receipts.push(self.stage(&mut st, RecordKind::Data, p.as_ref())?);
+            self.maybe_checkpoint(&mut st)?;
+        }
+        Ok(BatchTicket {
+            log: self.clone(),
+            receipts,
+        })
+    }
+
+    /// Appends a batch and returns once all of it is durable.
+    ///
+    /// # Errors
+    /// As [`AuditLog::submit_batch`] and [`BatchTicket::wait`].
+    pub fn append_batch<P: AsRef<[u8]>>(&self, payloads: &[P]) -> Result<Vec<Receipt>> {
+        self.submit_batch(payloads)?.wait()
+    }
+
+    /// Writes a checkpoint record now (signed when the log has a signer)
+    /// and returns once it is durable.
+    ///
+    /// # Errors
+    /// [`AuditError::Poisoned`], [`AuditError::Io`].
+    pub fn checkpoint(&self) -> Result<SignedCheckpoint> {
+        let mut st = self.staging_lock()?;
+        let cp = self.stage_checkpoint(&mut st)?;
+        drop(st);
+        self.wait_for(cp.seq + 1)?;
+        Ok(cp)
+    }
+
+    /// Rotates to `next`: a rotation record authenticated by the current
+    /// key names `next`, which authenticates every later record.
+    ///
+    /// # Errors
+    /// [`AuditError::InvalidKey`] for an unkeyed log or the same key;
+    /// [`AuditError::Poisoned`].
+    pub fn rotate_key(&self, next: AuditKey) -> Result<Receipt> {
+        let mut st = self.staging_lock()?;
+        let Some(current) = &st.key else {
+            return Err(AuditError::InvalidKey {
+                what: "an unkeyed log has no key to rotate",
+            });
+        };
+        if current.kid() == next.kid() {
+            return Err(AuditError::InvalidKey {
+                what: "the next key is the current key",
+            });
+        }
+        if self.inner.header.mode == Mode::Keyed && next.epoch() != 0 {
+            return Err(AuditError::InvalidKey {
+                what: "a keyed log's keys are at epoch 0",
+            });
+        }
+        let receipt = self.stage(&mut st, RecordKind::Rotate, &rotation_payload(next.kid()))?;
+        if let Some(fs) = st.fs.as_mut()
+            && let Err(e) = fs.sink.store(&next)
+        {
+            st.poisoned = Some(("key store", e.kind()));
+            return Err(AuditError::io("key store", e));
+        }
+        st.key = Some(next);
+        st.records_in_epoch = 0;
+        drop(st);
+        self.wait_for(receipt.seq + 1)?;
+        Ok(receipt)
+    }
+
+    /// Blocks until everything submitted so far is durable.
+    ///
+    /// # Errors
+    /// [`AuditError::Poisoned`].
+    pub fn flush(&self) -> Result<()> {
+        let target = lock(&self.inner.state).staged_end;
+        self.wait_for(target)
+    }
+
+    /// Writes a final checkpoint (unless disabled or nothing changed), makes
+    /// everything durable and releases this handle.
+    ///
+    /// # Errors
+    /// [`AuditError::Poisoned`], [`AuditError::Io`].
+    pub fn close(self) -> Result<()> {
+        let need = {
+            let st = lock(&self.inner.state);
+            st.since_checkpoint > 0 || st.next_seq == 1
+        };
+        if self.inner.checkpoint_on_close && need {
+            self.checkpoint()?;
+        }
+        self.flush()
+    }
+
+    fn stage(&self, st: &mut State, kind: RecordKind, payload: &[u8]) -> Result<Receipt> {
+        if st.next_seq == u64::MAX {
+            return Err(AuditError::Full);
+        }
+        self.maybe_evolve(st)?;
+        let meta = Meta {
+            seq: st.next_seq,
+            kind,
+            kid: st.key.as_ref().map(AuditKey::kid),
+            epoch: st.key.as_ref().map_or(0, AuditKey::epoch),
+            prev: st.prev,
+        };
+        let digest = record::digest(&meta, payload);
+        let hash = record::chain_hash(&digest, st.key.as_ref());
+        record::encode_line(&mut st.staged, &meta, &hash, payload);
+        st.frontier.push(leaf_hash(&digest));
+        st.prev = hash;
+        st.next_seq += 1;
+        st.staged_end = st.next_seq;
+        st.records_in_epoch += 1;
+        st.since_checkpoint += 1;
+        Ok(Receipt {
+            seq: meta.seq,
+            hash,
+        })
+    }
+
+    fn maybe_evolve(&self, st: &mut State) -> Result<()> {
+        let Some(fs) = st.fs.as_mut() else {
+            return Ok(());
+        };
+        if fs.epoch_records == 0 || st.records_in_epoch < fs.epoch_records {
+            return Ok(());
+        }
+        let Some(key) = st.key.as_mut() else {
+            return Ok(());
+        };
+        key.evolve()?;
+        if let Err(e) = fs.sink.store(key) {
+            st.poisoned = Some(("key store", e.kind()));
+            return Err(AuditError::io("key store", e));
+        }
+        st.records_in_epoch = 0;
+        Ok(())
+    }
+
+    fn maybe_checkpoint(&self, st: &mut State) -> Result<()> {
+        if st.checkpoint_every > 0 && st.since_checkpoint >= st.checkpoint_every {
+            self.stage_checkpoint(st)?;
+        }
+        Ok(())
+    }
+
+    fn stage_checkpoint(&self, st: &mut State) -> Result<SignedCheckpoint> {
+        let header = &self.inner.header;
+        if header.checkpoint_key.is_some() && st.signer.is_none() {
+            return Err(AuditError::invalid(
+                "checkpoint",
+                "this log's checkpoints are signed: open it with its signer to write one",
+            ));
+        }
+        let checkpoint = Checkpoint::new(&header.origin, st.frontier.size(), st.frontier.root())?;
+        let note = match &st.signer {
+            Some(signer) => signer.sign(&checkpoint.body())?,
+            None => checkpoint.body(),
+        };
+        let payload = CheckpointPayload::new(&st.frontier, note.clone()).to_payload();
+        let receipt = self.stage(st, RecordKind::Checkpoint, &payload)?;
+        st.since_checkpoint = 0;
+        Ok(SignedCheckpoint {
+            seq: receipt.seq,
+            checkpoint,
+            note,
+        })
+    }
+
+    fn wait_for(&self, target: u64) -> Result<()> {
+        let mut st = lock(&self.inner.state);
+        loop {
+            if st.durable_end >= target {
+                return Ok(());
+            }
+            if let Some((op, kind)) = st.poisoned {
+                return Err(AuditError::Poisoned { op, kind });
+            }
+            st = if st.flushing {
+                self.inner
+                    .flushed
+                    .wait(st)
+                    .unwrap_or_else(std::sync::PoisonError::into_inner)
+            } else {
+                self.flush_once(st)
+            };
+        }
+    }
+
+    /// Leads one group commit: takes everything staged, writes and syncs it
+    /// without holding the state lock, then publishes the outcome.
+    fn flush_once<'a>(&'a self, mut st: MutexGuard<'a, State>) -> MutexGuard<'a, State> {
+        st.flushing = true;
+        let spare = std::mem::take(&mut st.spare);
+        let batch = std::mem::replace(&mut st.staged, spare);
+        let target = st.staged_end;
+        drop(st);
+        let outcome = self.write_out(&batch);
+        let mut st = lock(&self.inner.state);
+        match outcome {
+            Ok(()) => st.durable_end = st.durable_end.max(target),
+            Err((op, e)) => {
+                if st.poisoned.is_none() {
+                    st.poisoned = Some((op, e.kind()));
+                }
+            }
+        }
+        let mut batch = batch;
+        batch.clear();
+        if batch.capacity() <= MAX_STAGED_BYTES {
+            st.spare = batch;
+        }
+        st.flushing = false;
+        self.inner.flushed.notify_all();
+        st
+    }
+
+    fn write_out(&self, batch: &[u8]) -> Result<(), (&'static str, io::Error)> {
+        if batch.is_empty() {
+            return Ok(());
+        }
+        let mut file = lock(&self.inner.file);
+        match self.inner.durability {
+            Durability::None => write_raw(file.as_mut(), batch),
+            Durability::Batch => {
+                write_raw(file.as_mut(), batch)?;
+                file.sync_data().map_err(|e| ("fdatasync", e))
+            }
+            Durability::Always => {
+                for line in batch.split_inclusive(|&b| b == b'\n') {
+                    write_raw(file.as_mut(), line)?;
+                    file.sync_data().map_err(|e| ("fdatasync", e))?;
+                }
+                Ok(())
+            }
+        }
+    }
+}
+
+impl Drop for Inner {
+    fn drop(&mut self) {
+        // The last handle is gone: write what is staged (best effort; a
+        // caller who needs to know uses `flush` or `close`).
+        let st = self
+            .state
+            .get_mut()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if st.poisoned.is_none() && !st.staged.is_empty() {
+            let file = self
+                .file
+                .get_mut()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            if write_raw(file.as_mut(), &st.staged).is_ok() && self.durability != Durability::None {
+                let _ = file.sync_data();
+            }
+        }
+    }
+}
+
+/// Writes all of `bytes`, looping over short writes.
+fn write_raw(file: &mut dyn LogFile, mut bytes: &[u8]) -> Result<(), (&'static str, io::Error)> {
+    while !bytes.is_empty() {
+        match file.append(bytes) {
+            Ok(0) => return Err(("write", io::ErrorKind::WriteZero.into())),
+            Ok(n) => bytes = bytes.get(n..).unwrap_or_default(),
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(("write", e)),
+        }
+    }
+    Ok(())
+}
+
+fn write_all(file: &mut dyn LogFile, bytes: &[u8]) -> Result<()> {
+    write_raw(file, bytes).map_err(|(op, e)| AuditError::io(op, e))
+}
+
+/// The header line for a new log.
+fn header_line(opts: &LogOptions) -> Result<Vec<u8>> {
+    let mode = match (&opts.key, &opts.forward_secure) {
+        (None, None) => Mode::Plain,
+        (Some(_), None) => Mode::Keyed,
+        (Some(_), Some(_)) => Mode::ForwardSecure,
+        (None, Some(_)) => {
+            return Err(AuditError::InvalidKey {
+                what: "forward-secure mode needs a key",
+            });
+        }
+    };
+    let log_id = match opts.log_id {
+        Some(id) => id,
+        None => LogId::generate()?,
+    };
+    let origin = match (&opts.origin, &opts.signer) {
+        (Some(o), _) => o.clone(),
+        (None, Some(s)) => s.name().to_owned(),
+        (None, None) => format!("tally-audit/{log_id}"),
+    };
+    if !crate::note::is_valid_name(&origin) {
+        return Err(AuditError::invalid("origin", "not a valid note name"));
+    }
+    let checkpoint_key = opts.signer.as_ref().map(CheckpointSigner::verifier);
+    if checkpoint_key.as_ref().is_some_and(|v| v.name() != origin) {
+        return Err(AuditError::invalid(
+            "origin",
+            "the signer's key name must be the origin",
+        ));
+    }
+    let header = Header {
+        log_id,
+        mode,
+        origin,
+        checkpoint_key,
+    };
+    let payload = header.to_payload();
+    let meta = Meta {
+        seq: 0,
+        kind: RecordKind::Header,
+        kid: opts.key.as_ref().map(AuditKey::kid),
+        epoch: opts.key.as_ref().map_or(0, AuditKey::epoch),
+        prev: record::genesis(log_id.as_bytes()),
+    };
+    let digest = record::digest(&meta, &payload);
+    let hash = record::chain_hash(&digest, opts.key.as_ref());
+    let mut line = Vec::new();
+    record::encode_line(&mut line, &meta, &hash, &payload);
+    Ok(line)
+}
+
+/// A signer must be the header's checkpoint key; a log without one takes no
+/// signer. Returns whether this writer can write checkpoints (a signed log
+/// opened without its signer appends but writes no checkpoint).
+fn check_signer(header: &Header, signer: Option<&CheckpointSigner>) -> Result<bool> {
+    match (&header.checkpoint_key, signer) {
+        (Some(key), Some(s)) if s.verifier() != *key => Err(AuditError::invalid(
+            "signer",
+            "the signer is not the log's checkpoint key",
+        )),
+        (Some(_), None) => Ok(false),
+        (None, Some(_)) => Err(AuditError::invalid(
+            "signer",
+            "the log was created without a checkpoint key",
+        )),
+        _ => Ok(true),
+    }
+}
+
+/// The writer's key must be the one the log's last record (or rotation)
+/// names, at an epoch not older than the log's.
+fn check_writer_key(
+    header: &Header,
+    opts: &LogOptions,
+    kid: Option<crate::key::KeyId>,
+    epoch: u64,
+) -> Result<()> {
+    let bad = |what| Err(AuditError::InvalidKey { what });
+    match (header.mode, &opts.key) {
+        (Mode::Plain, None) => Ok(()),
+        (Mode::Plain, Some(_)) => bad("the log is not keyed"),
+        (_, None) => bad("the log is keyed: a key is required"),
+        (mode, Some(key)) => {
+            if Some(key.kid()) != kid {
+                return bad("the key is not the log's current key");
+            }
+            if mode == Mode::ForwardSecure && opts.forward_secure.is_none() {
+                return bad("a forward-secure log needs forward-secure options");
+            }
+            if mode == Mode::Keyed && opts.forward_secure.is_some() {
+                return bad("the log is not forward-secure");
+            }
+            if key.epoch() < epoch {
+                return bad("the key's epoch is older than the log's");
+            }
+            Ok(())
+        }
+    }
+}

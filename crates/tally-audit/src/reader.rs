@@ -1,0 +1,722 @@
+//! Streaming readers: verified (one pass, bounded memory), unverified, and
+//! verified replay with a caller-supplied check.
+
+use std::io::Read;
+
+use crate::control::Header;
+use crate::error::{AuditError, Result};
+use crate::key::Keyring;
+use crate::note::{Checkpoint, NoteVerifier};
+use crate::record::{self, Hash, MAX_ENVELOPE_BYTES, RecordKind};
+use crate::verify::{Chain, KeyCache, Pre, precompute};
+
+/// The default largest payload, in bytes (16 MiB).
+pub const DEFAULT_MAX_PAYLOAD_BYTES: usize = 16 * 1024 * 1024;
+/// The bytes a reader asks the operating system for at a time.
+pub const READ_CHUNK_BYTES: usize = 256 * 1024;
+
+/// An incomplete last line: bytes after the last newline.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct TornTail {
+    /// Offset of its first byte (the length of the valid log).
+    pub offset: u64,
+    /// Its length in bytes.
+    pub len: u64,
+}
+
+/// Splits a byte stream into lines, bounded by a maximum line length.
+#[derive(Debug)]
+pub(crate) struct LineReader<R> {
+    src: R,
+    buf: Vec<u8>,
+    start: usize,
+    end: usize,
+    scanned: usize,
+    offset: u64,
+    eof: bool,
+    max_line: usize,
+    pub torn: Option<TornTail>,
+}
+
+impl<R: Read> LineReader<R> {
+    pub(crate) fn new(src: R, offset: u64, max_line: usize) -> Self {
+        Self {
+            src,
+            buf: vec![0; READ_CHUNK_BYTES],
+            start: 0,
+            end: 0,
+            scanned: 0,
+            offset,
+            eof: false,
+            max_line,
+            torn: None,
+        }
+    }
+
+    /// The offset just after the last line returned.
+    pub(crate) fn position(&self) -> u64 {
+        self.offset
+    }
+
+    /// The next complete line (without `\n`) and its offset; `None` at the
+    /// end, recording an unterminated fragment in `torn`.
+    pub(crate) fn next_line(&mut self) -> Result<Option<(u64, &[u8])>> {
+        loop {
+            let window = self.buf.get(self.scanned..self.end).unwrap_or_default();
+            if let Some(i) = window.iter().position(|&b| b == b'\n') {
+                let nl = self.scanned + i;
+                let (s, at) = (self.start, self.offset);
+                let len = nl - s;
+                if len > self.max_line {
+                    return Err(AuditError::LineTooLong {
+                        offset: at,
+                        max: self.max_line,
+                    });
+                }
+                self.start = nl + 1;
+                self.scanned = self.start;
+                self.offset += len as u64 + 1;
+                return Ok(Some((at, self.buf.get(s..nl).unwrap_or_default())));
+            }
+            self.scanned = self.end;
+            if self.eof {
+                if self.end > self.start {
+                    let len = (self.end - self.start) as u64;
+                    self.torn = Some(TornTail {
+                        offset: self.offset,
+                        len,
+                    });
+                    self.offset += len;
+                    self.start = self.end;
+                }
+                return Ok(None);
+            }
+            self.fill()?;
+        }
+    }
+
+    fn fill(&mut self) -> Result<()> {
+        let pending = self.end - self.start;
+        if pending > self.max_line {
+            // No newline within the limit: a line too long, or a torn tail
+            // if the stream ends before any newline. Skip to find out.
+            return self.skip_overlong();
+        }
+        if self.start > 0 {
+            self.buf.copy_within(self.start..self.end, 0);
+            self.scanned -= self.start;
+            self.start = 0;
+            self.end = pending;
+        }
+        if self.end == self.buf.len() {
+            let grown = (self.buf.len() * 2).min(self.max_line + READ_CHUNK_BYTES);
+            self.buf.resize(grown.max(self.end + READ_CHUNK_BYTES), 0);
+        }
+        let dst = self.buf.get_mut(self.end..).unwrap_or_default();
+        let n = read_retry(&mut self.src, dst)?;
+        if n == 0 {
+            self.eof = true;
+        }
+        self.end += n;
+        Ok(())
+    }
+
+    fn skip_overlong(&mut self) -> Result<()> {
+        let at = self.offset;
+        let mut len = (self.end - self.start) as u64;
+        loop {
+            let n = read_retry(&mut self.src, &mut self.buf)?;
+            if n == 0 {
+                self.torn = Some(TornTail { offset: at, len });
+                self.offset += len;
+                self.start = 0;
+                self.end = 0;
+                self.scanned = 0;
+                self.eof = true;
+                return Ok(());
+            }
+            if self.buf.get(..n).unwrap_or_default().contains(&b'\n') {
+                return Err(AuditError::LineTooLong {
+                    offset: at,
+                    max: self.max_line,
+                });
+            }
+            len += n as u64;
+        }
+    }
+}
+
+fn read_retry<R: Read>(src: &mut R, dst: &mut [u8]) -> Result<usize> {
+    loop {
+        match src.read(dst) {
+            Ok(n) => return Ok(n),
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(AuditError::io("read", e)),
+        }
+    }
+}
+
+/// What a reader verifies against.
+#[derive(Clone, Debug)]
+pub struct VerifyOptions {
+    pub(crate) keys: Keyring,
+    pub(crate) checkpoint_key: Option<NoteVerifier>,
+    pub(crate) trusted: Option<Checkpoint>,
+    pub(crate) max_payload_bytes: usize,
+}
+
+impl Default for VerifyOptions {
+    fn default() -> Self {
+        Self {
+            keys: Keyring::new(),
+            checkpoint_key: None,
+            trusted: None,
+            max_payload_bytes: DEFAULT_MAX_PAYLOAD_BYTES,
+        }
+    }
+}
+
+impl VerifyOptions {
+    /// Options for an unkeyed log, with no trusted checkpoint.
+    #[must_use]
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// The HMAC keys (all key ids the log uses; epoch 0 for a full check of
+    /// a forward-secure log).
+    #[must_use]
+    pub fn keys(mut self, keys: Keyring) -> Self {
+        self.keys = keys;
+        self
+    }
+
+    /// The trusted checkpoint-signing key; the header must name the same key.
+    #[must_use]
+    pub fn checkpoint_key(mut self, key: NoteVerifier) -> Self {
+        self.checkpoint_key = Some(key);
+        self
+    }
+
+    /// A trusted checkpoint (kept outside the writer): the log must contain
+    /// its tree, which detects truncation, rollback and forks.
+    #[must_use]
+    pub fn trusted_checkpoint(mut self, checkpoint: Checkpoint) -> Self {
+        self.trusted = Some(checkpoint);
+        self
+    }
+
+    /// The largest payload accepted (default [`DEFAULT_MAX_PAYLOAD_BYTES`]).
+    #[must_use]
+    pub fn max_payload_bytes(mut self, max: usize) -> Self {
+        self.max_payload_bytes = max;
+        self
+    }
+
+    pub(crate) fn max_line(&self) -> usize {
+        self.max_payload_bytes.saturating_add(MAX_ENVELOPE_BYTES)
+    }
+}
+
+/// A verified record, borrowed from the reader's buffer.
+#[derive(Clone, Copy, Debug)]
+pub struct RecordRef<'a> {
+    /// Sequence number (0 is the header).
+    pub seq: u64,
+    /// What the record is.
+    pub kind: RecordKind,
+    /// Byte offset of the record's line.
+    pub offset: u64,
+    /// The payload bytes exactly as stored.
+    pub payload: &'a [u8],
+    /// The chain hash (`hash` member).
+    pub hash: Hash,
+    /// The record digest (Merkle leaf data).
+    pub digest: Hash,
+}
+
+impl RecordRef<'_> {
+    /// An owned copy.
+    #[must_use]
+    pub fn to_record(&self) -> Record {
+        Record {
+            seq: self.seq,
+            kind: self.kind,
+            offset: self.offset,
+            payload: self.payload.to_vec(),
+            hash: self.hash,
+            digest: self.digest,
+        }
+    }
+}
+
+/// An owned record.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Record {
+    /// Sequence number (0 is the header).
+    pub seq: u64,
+    /// What the record is.
+    pub kind: RecordKind,
+    /// Byte offset of the record's line.
+    pub offset: u64,
+    /// The payload bytes exactly as stored.
+    pub payload: Vec<u8>,
+    /// The chain hash (`hash` member); not verified by [`UnverifiedReader`].
+    pub hash: Hash,
+    /// The record digest; not verified by [`UnverifiedReader`].
+    pub digest: Hash,
+}
+
+impl Record {
+    /// Parses one record line (with or without its final `\n`) without
+    /// verifying its chain link or MAC, and computes its digest: what a
+    /// third party needs to check an inclusion proof of that line.
+    ///
+    /// # Errors
+    /// When the line is not a record line.
+    pub fn parse_line(line: &[u8]) -> Result<Self> {
+        let line = line.strip_suffix(b"\n").unwrap_or(line);
+        let env = record::parse_line(line, 0)?;
+        Ok(Self {
+            seq: env.meta.seq,
+            kind: env.meta.kind,
+            offset: 0,
+            payload: env.payload.to_vec(),
+            hash: env.hash,
+            digest: record::digest(&env.meta, env.payload),
+        })
+    }
+}
+
+/// What a verified pass found.
+#[derive(Clone, Debug)]
+pub struct VerifySummary {
+    /// The header.
+    pub header: Header,
+    /// Records verified (the tree size).
+    pub records: u64,
+    /// The Merkle root over all records.
+    pub root: Hash,
+    /// The last record's chain hash.
+    pub head: Hash,
+    /// The last checkpoint record seen: its sequence and checkpoint.
+    pub last_checkpoint: Option<(u64, Checkpoint)>,
+    /// An incomplete last line, if any (not verified, not counted).
+    pub torn_tail: Option<TornTail>,
+}
+
+/// A streaming verified reader: yields a record only after verifying it and
+/// everything before it; one pass, memory bounded by the longest line.
+///
+/// ```
+/// # use tally_audit::*;
+/// # let dir = tempfile::tempdir()?;
+/// # let path = dir.path().join("log.jsonl");
+/// let log = AuditLog::create(&path, LogOptions::new())?;
+/// log.append(br#"{"n":1}"#)?;
+/// log.close()?;
+/// let mut reader = VerifiedReader::open(&path, &VerifyOptions::new())?;
+/// let mut data = 0;
+/// while let Some(rec) = reader.next_record()? {
+///     if rec.kind == RecordKind::Data { data += 1; }
+/// }
+/// assert_eq!(data, 1);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Debug)]
+pub struct VerifiedReader<R> {
+    lines: LineReader<R>,
+    chain: Chain,
+    trusted: Option<Checkpoint>,
+    state: ReaderState,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum ReaderState {
+    Reading,
+    Done,
+    Failed,
+}
+
+impl VerifiedReader<std::fs::File> {
+    /// A verified reader over the file at `path`.
+    ///
+    /// # Errors
+    /// [`AuditError::Io`] when it cannot be opened.
+    pub fn open(path: &std::path::Path, opts: &VerifyOptions) -> Result<Self> {
+        let file = std::fs::File::open(path).map_err(|e| AuditError::io("open", e))?;
+        Ok(Self::new(file, opts))
+    }
+}
+
+impl<R: Read> VerifiedReader<R> {
+    /// A verified reader over `src`, which must start at the header.
+    pub fn new(src: R, opts: &VerifyOptions) -> Self {
+        Self {
+            lines: LineReader::new(src, 0, opts.max_line()),
+            chain: Chain::new(
+                KeyCache::new(opts.keys.clone(), false),
+                opts.checkpoint_key.clone(),
+                opts.max_payload_bytes,
+            ),
+            trusted: opts.trusted.clone(),
+            state: ReaderState::Reading,
+        }
+    }
+
+    /// The next verified record, or `None` at the end of the log.
+    ///
+    /// # Errors
+    /// The first verification failure, naming the sequence and offset; the
+    /// reader then yields nothing more.
+    pub fn next_record(&mut self) -> Result<Option<RecordRef<'_>>> {
+        if self.state != ReaderState::Reading {
+            return Ok(None);
+        }
+        let result = step(&mut self.lines, &mut self.chain, self.trusted.as_ref());
+        match &result {
+            Err(_) => self.state = ReaderState::Failed,
+            Ok(None) => self.state = ReaderState::Done,
+            Ok(Some(_)) => {}
+        }
+        result
+    }
+
+    /// Reads to the end, verifying everything, and summarises.
+    ///
+    /// # Errors
+    /// The first verification failure.
+    pub fn verify_all(mut self) -> Result<VerifySummary> {
+        while self.next_record()?.is_some() {}
+        self.summary()
+    }
+
+    /// The summary after the last record (an error before the end).
+    ///
+    /// # Errors
+    /// [`AuditError::OutOfRange`] before the end; [`AuditError::NotALog`]
+    /// without a header.
+    pub fn summary(&self) -> Result<VerifySummary> {
+        if self.state != ReaderState::Done {
+            return Err(AuditError::OutOfRange {
+                what: "the reader has not reached the end".into(),
+            });
+        }
+        let header = self.chain.header.clone().ok_or(AuditError::NotALog {
+            what: "no header record",
+        })?;
+        Ok(VerifySummary {
+            header,
+            records: self.chain.frontier.size(),
+            root: self.chain.frontier.root(),
+            head: self.chain.prev,
+            last_checkpoint: self.chain.last_checkpoint.clone(),
+            torn_tail: self.lines.torn,
+        })
+    }
+}
+
+fn step<'a, R: Read>(
+    lines: &'a mut LineReader<R>,
+    chain: &mut Chain,
+    trusted: Option<&Checkpoint>,
+) -> Result<Option<RecordRef<'a>>> {
+    let Some((offset, line)) = lines.next_line()? else {
+        finish_checks(chain, trusted)?;
+        return Ok(None);
+    };
+    let v = chain.verify(line, offset)?;
+    if let Some(t) = trusted
+        && chain.frontier.size() == t.size()
+    {
+        check_trusted(chain, t)?;
+    }
+    Ok(Some(RecordRef {
+        seq: v.env.meta.seq,
+        kind: v.env.meta.kind,
+        offset,
+        payload: v.env.payload,
+        hash: v.env.hash,
+        digest: v.digest,
+    }))
+}
+
+fn finish_checks(chain: &Chain, trusted: Option<&Checkpoint>) -> Result<()> {
+    if chain.header.is_none() {
+        return Err(AuditError::NotALog {
+            what: "no complete header record",
+        });
+    }
+    if let Some(t) = trusted {
+        if chain.frontier.size() < t.size() {
+            return Err(AuditError::Truncated {
+                expected: t.size(),
+                found: chain.frontier.size(),
+            });
+        }
+        if t.size() == 0 {
+            check_trusted(chain, t)?;
+        }
+    }
+    Ok(())
+}
+
+fn check_trusted(chain: &Chain, trusted: &Checkpoint) -> Result<()> {
+    let header = chain.header.as_ref().ok_or(AuditError::NotALog {
+        what: "no header record",
+    })?;
+    if trusted.origin() != header.origin {
+        return Err(AuditError::invalid(
+            "checkpoint",
+            "the trusted checkpoint is for another log (origin)",
+        ));
+    }
+    if !crate::ct_eq(&chain.frontier.root(), trusted.root()) {
+        return Err(AuditError::Forked {
+            size: trusted.size(),
+        });
+    }
+    Ok(())
+}
+
+impl<R: Read> Iterator for VerifiedReader<R> {
+    type Item = Result<Record>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        self.next_record()
+            .map(|r| r.map(|r| r.to_record()))
+            .transpose()
+    }
+}
+
+/// Lines per batch handed from the precomputing thread to the checker.
+pub const PIPELINE_BATCH_LINES: usize = 1024;
+/// Batches in flight between the two threads (bounds the memory to about
+/// this many batches of lines).
+pub const PIPELINE_DEPTH: usize = 4;
+
+struct Batch {
+    buf: Vec<u8>,
+    items: Vec<(u64, std::ops::Range<usize>, Result<Pre>)>,
+    torn: Option<TornTail>,
+    done: bool,
+}
+
+/// Reads, splits and precomputes (parse, digest, MAC) on one thread;
+/// batches come back through `recycled` to be reused without allocating.
+fn precompute_batches<R: Read>(
+    src: R,
+    mut keys: KeyCache,
+    max_payload: usize,
+    max_line: usize,
+    tx: &std::sync::mpsc::SyncSender<Batch>,
+    recycled: &std::sync::mpsc::Receiver<Batch>,
+) {
+    let mut lines = LineReader::new(src, 0, max_line);
+    loop {
+        let mut batch = recycled.try_recv().unwrap_or_else(|_| Batch {
+            buf: Vec::with_capacity(READ_CHUNK_BYTES),
+            items: Vec::with_capacity(PIPELINE_BATCH_LINES),
+            torn: None,
+            done: false,
+        });
+        batch.buf.clear();
+        batch.items.clear();
+        while batch.items.len() < PIPELINE_BATCH_LINES && !batch.done {
+            match lines.next_line() {
+                Ok(Some((offset, line))) => {
+                    let start = batch.buf.len();
+                    batch.buf.extend_from_slice(line);
+                    let pre = precompute(line, offset, &mut keys, max_payload);
+                    batch.done = pre.is_err();
+                    batch.items.push((offset, start..batch.buf.len(), pre));
+                }
+                Ok(None) => {
+                    batch.torn = lines.torn;
+                    batch.done = true;
+                }
+                Err(e) => {
+                    batch.items.push((lines.position(), 0..0, Err(e)));
+                    batch.done = true;
+                }
+            }
+        }
+        let done = batch.done;
+        if tx.send(batch).is_err() || done {
+            return;
+        }
+    }
+}
+
+/// Verifies a whole log on two threads: one reads and precomputes every
+/// line's order-independent work (parsing, digest, MAC, leaf hash), the
+/// other applies the sequential checks and calls `on_record` for each
+/// verified record, in order. Memory stays bounded by [`PIPELINE_DEPTH`]
+/// batches; the result is exactly that of a [`VerifiedReader`].
+fn verify_pipelined<R, F>(src: R, opts: &VerifyOptions, mut on_record: F) -> Result<VerifySummary>
+where
+    R: Read + Send,
+    F: FnMut(&RecordRef<'_>) -> Result<()>,
+{
+    let mut chain = Chain::new(
+        KeyCache::new(opts.keys.clone(), false),
+        opts.checkpoint_key.clone(),
+        opts.max_payload_bytes,
+    );
+    let (keys, max_payload) = chain.precompute_state();
+    let max_line = opts.max_line();
+    let trusted = opts.trusted.as_ref();
+    let torn = std::thread::scope(|s| {
+        let (tx, rx) = std::sync::mpsc::sync_channel::<Batch>(PIPELINE_DEPTH);
+        let (back_tx, back_rx) = std::sync::mpsc::sync_channel::<Batch>(PIPELINE_DEPTH + 1);
+        s.spawn(move || precompute_batches(src, keys, max_payload, max_line, &tx, &back_rx));
+        for mut batch in rx {
+            let (torn, done) = (batch.torn, batch.done);
+            for (offset, range, pre) in batch.items.drain(..) {
+                let line = batch.buf.get(range).unwrap_or_default();
+                let v = chain.apply(&pre?, line, offset)?;
+                if let Some(t) = trusted
+                    && chain.frontier.size() == t.size()
+                {
+                    check_trusted(&chain, t)?;
+                }
+                on_record(&RecordRef {
+                    seq: v.env.meta.seq,
+                    kind: v.env.meta.kind,
+                    offset,
+                    payload: v.env.payload,
+                    hash: v.env.hash,
+                    digest: v.digest,
+                })?;
+            }
+            if done {
+                return Ok(torn);
+            }
+            let _ = back_tx.try_send(batch);
+        }
+        Err(AuditError::io(
+            "read",
+            std::io::Error::other("the reading thread stopped"),
+        ))
+    })?;
+    finish_checks(&chain, trusted)?;
+    let header = chain.header.clone().ok_or(AuditError::NotALog {
+        what: "no header record",
+    })?;
+    Ok(VerifySummary {
+        header,
+        records: chain.frontier.size(),
+        root: chain.frontier.root(),
+        head: chain.prev,
+        last_checkpoint: chain.last_checkpoint.clone(),
+        torn_tail: torn,
+    })
+}
+
+/// Verifies the whole log at `path` (on two threads; see [`replay`]).
+///
+/// # Errors
+/// The first failure, naming its sequence and offset.
+pub fn verify_file(path: &std::path::Path, opts: &VerifyOptions) -> Result<VerifySummary> {
+    let file = std::fs::File::open(path).map_err(|e| AuditError::io("open", e))?;
+    verify_pipelined(file, opts, |_| Ok(()))
+}
+
+/// Verified replay: verifies every record and calls `check` on each data
+/// record in order, stopping at the first verification failure or the first
+/// record `check` rejects. Reading, parsing and hashing run on a second
+/// thread ahead of the sequential checks; `check` sees a record only after
+/// it and everything before it verified.
+///
+/// # Errors
+/// A verification error, or [`AuditError::CheckFailed`] with the sequence
+/// and offset of the rejected record.
+pub fn replay<R, F, E>(src: R, opts: &VerifyOptions, mut check: F) -> Result<VerifySummary>
+where
+    R: Read + Send,
+    F: FnMut(&RecordRef<'_>) -> std::result::Result<(), E>,
+    E: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
+    verify_pipelined(src, opts, |rec| {
+        if rec.kind != RecordKind::Data {
+            return Ok(());
+        }
+        check(rec).map_err(|e| AuditError::CheckFailed {
+            seq: rec.seq,
+            offset: rec.offset,
+            source: e.into(),
+        })
+    })
+}
+
+/// Verifies every record like [`replay`] and calls `visit` on each record
+/// of every kind, in order (for callers that also need control records,
+/// such as a proof index).
+///
+/// # Errors
+/// A verification error, or the first error `visit` returns.
+pub fn visit_verified<R, F>(src: R, opts: &VerifyOptions, visit: F) -> Result<VerifySummary>
+where
+    R: Read + Send,
+    F: FnMut(&RecordRef<'_>) -> Result<()>,
+{
+    verify_pipelined(src, opts, visit)
+}
+
+/// An explicitly unverified reader: parses each line's envelope (and checks
+/// that the payload is JSON) but checks no hash, link or key. For tools
+/// such as `tail`; never for decisions.
+#[derive(Debug)]
+pub struct UnverifiedReader<R> {
+    lines: LineReader<R>,
+    failed: bool,
+}
+
+impl<R: Read> UnverifiedReader<R> {
+    /// An unverified reader over `src` starting at byte `offset` of the log
+    /// (which must be the start of a line).
+    pub fn new(src: R, offset: u64, max_payload_bytes: usize) -> Self {
+        Self {
+            lines: LineReader::new(
+                src,
+                offset,
+                max_payload_bytes.saturating_add(MAX_ENVELOPE_BYTES),
+            ),
+            failed: false,
+        }
+    }
+
+    /// The incomplete last line, once the end is reached.
+    #[must_use]
+    pub fn torn_tail(&self) -> Option<TornTail> {
+        self.lines.torn
+    }
+}
+
+impl<R: Read> Iterator for UnverifiedReader<R> {
+    type Item = Result<Record>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        if self.failed {
+            return None;
+        }
+        let result = (|| {
+            let Some((offset, line)) = self.lines.next_line()? else {
+                return Ok(None);
+            };
+            let env = record::parse_line(line, offset)?;
+            Ok(Some(Record {
+                seq: env.meta.seq,
+                kind: env.meta.kind,
+                offset,
+                payload: env.payload.to_vec(),
+                hash: env.hash,
+                digest: record::digest(&env.meta, env.payload),
+            }))
+        })();
+        if result.is_err() {
+            self.failed = true;
+        }
+        result.transpose()
+    }
+}

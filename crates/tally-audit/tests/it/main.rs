@@ -1,0 +1,18 @@
+//! Integration tests of `tally-audit`: one test binary, modules by concern.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing,
+    missing_docs
+)]
+
+mod common;
+mod concurrency;
+mod crash;
+mod faults;
+mod golden;
+mod keys;
+mod proofs;
+mod recovery;
+mod tamper;

@@ -1,0 +1,360 @@
+//! Opening: torn tails, fail-closed corruption, resume from checkpoints,
+//! the writer lock, limits, readers.
+
+use std::io::Write;
+
+use tally_audit::*;
+
+use crate::common::*;
+
+fn new_log(dir: &tempfile::TempDir, opts: LogOptions) -> (std::path::PathBuf, AuditLog) {
+    let path = dir.path().join("audit.jsonl");
+    let log = AuditLog::create(&path, opts).unwrap();
+    (path, log)
+}
+
+fn append_n(log: &AuditLog, n: u64) {
+    for i in 0..n {
+        log.append(format!("{{\"n\":{i}}}").as_bytes()).unwrap();
+    }
+}
+
+#[test]
+fn torn_tail_is_cut_and_reported_and_appends_continue() {
+    let dir = tempfile::tempdir().unwrap();
+    let (path, log) = new_log(&dir, LogOptions::new().durability(Durability::None));
+    append_n(&log, 5);
+    log.close().unwrap();
+    let good_len = std::fs::metadata(&path).unwrap().len();
+    let fragment = br#"{"v":1,"seq":7,"kind":"data","kid":null,"ep"#;
+    std::fs::OpenOptions::new()
+        .append(true)
+        .open(&path)
+        .unwrap()
+        .write_all(fragment)
+        .unwrap();
+
+    // A read-only verification reports the fragment and does not change it.
+    let s = verify_file(&path, &VerifyOptions::new()).unwrap();
+    assert_eq!(
+        s.torn_tail,
+        Some(TornTail {
+            offset: good_len,
+            len: fragment.len() as u64
+        })
+    );
+
+    let (log, report) = AuditLog::open(&path, LogOptions::new()).unwrap();
+    assert_eq!(
+        report.torn_tail,
+        Some(TornTail {
+            offset: good_len,
+            len: fragment.len() as u64
+        })
+    );
+    assert_eq!(std::fs::metadata(&path).unwrap().len(), good_len);
+    log.append(br#"{"after":"crash"}"#).unwrap();
+    log.close().unwrap();
+    let s = verify_file(&path, &VerifyOptions::new()).unwrap();
+    assert_eq!(s.torn_tail, None);
+}
+
+#[test]
+fn a_complete_but_corrupt_last_line_fails_closed_with_its_position() {
+    let dir = tempfile::tempdir().unwrap();
+    let (path, log) = new_log(
+        &dir,
+        LogOptions::new()
+            .durability(Durability::None)
+            .checkpoint_on_close(false),
+    );
+    append_n(&log, 3);
+    drop(log);
+    let text = std::fs::read_to_string(&path).unwrap();
+    let last_start = text[..text.len() - 1].rfind('\n').unwrap() + 1;
+    std::fs::write(&path, text.replace("{\"n\":2}", "{\"n\":9}")).unwrap();
+    let err = AuditLog::open(&path, LogOptions::new()).unwrap_err();
+    assert!(
+        matches!(err, AuditError::HashMismatch { seq: 3, .. }),
+        "{err}"
+    );
+    assert_eq!(err.offset(), Some(last_start as u64));
+    // Nothing was cut.
+    assert_eq!(std::fs::read_to_string(&path).unwrap().len(), text.len());
+}
+
+#[test]
+fn open_resumes_from_the_last_checkpoint_unless_asked_to_verify_all() {
+    let dir = tempfile::tempdir().unwrap();
+    let opts = || {
+        LogOptions::new()
+            .durability(Durability::None)
+            .signer(signer())
+            .checkpoint_every(10)
+    };
+    let (path, log) = new_log(&dir, opts());
+    append_n(&log, 95);
+    log.close().unwrap();
+    let (log, report) = AuditLog::open(&path, opts()).unwrap();
+    let records = report.records;
+    assert_eq!(report.resumed_from, Some(records - 1), "{report:?}");
+    assert_eq!(report.verified_records, 2, "header and checkpoint");
+    append_n(&log, 3);
+    drop(log);
+    let (_log, report) = AuditLog::open(&path, opts()).unwrap();
+    assert_eq!(report.resumed_from, Some(records - 1));
+    assert_eq!(report.verified_records, 5);
+    drop(_log);
+    let (_log, report) = AuditLog::open(&path, opts().full_verify(true)).unwrap();
+    assert_eq!(report.resumed_from, None);
+    assert_eq!(report.verified_records, records + 3);
+}
+
+#[test]
+fn a_tampered_checkpoint_fails_the_resume_closed() {
+    let dir = tempfile::tempdir().unwrap();
+    let opts = || {
+        LogOptions::new()
+            .durability(Durability::None)
+            .signer(signer())
+            .checkpoint_every(0)
+    };
+    let (path, log) = new_log(&dir, opts());
+    append_n(&log, 6);
+    log.close().unwrap();
+    let text = std::fs::read_to_string(&path).unwrap();
+    let at = text.rfind("\"frontier\":[\"").unwrap() + 13;
+    let mut bytes = text.into_bytes();
+    bytes[at] = if bytes[at] == b'0' { b'1' } else { b'0' };
+    std::fs::write(&path, &bytes).unwrap();
+    let err = AuditLog::open(&path, opts()).unwrap_err();
+    assert!(
+        matches!(
+            err,
+            AuditError::HashMismatch { .. } | AuditError::InvalidControl { .. }
+        ),
+        "{err}"
+    );
+}
+
+#[test]
+fn a_second_writer_gets_a_lock_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let (path, log) = new_log(&dir, LogOptions::new());
+    let err = AuditLog::open(&path, LogOptions::new()).unwrap_err();
+    assert!(matches!(err, AuditError::Locked), "{err}");
+    assert_eq!(err.code(), "audit.locked");
+    drop(log);
+    AuditLog::open(&path, LogOptions::new()).unwrap();
+}
+
+#[test]
+fn create_refuses_an_existing_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let (path, _log) = new_log(&dir, LogOptions::new());
+    let err = AuditLog::create(&path, LogOptions::new()).unwrap_err();
+    assert!(matches!(err, AuditError::AlreadyExists), "{err}");
+}
+
+#[test]
+fn payload_limit_at_the_bound_and_one_past_writes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let max = 300;
+    let (path, log) = new_log(
+        &dir,
+        LogOptions::new()
+            .max_payload_bytes(max)
+            .durability(Durability::None),
+    );
+    let at_bound = format!("\"{}\"", "a".repeat(max - 2));
+    log.append(at_bound.as_bytes()).unwrap();
+    let len = std::fs::metadata(&path).unwrap().len();
+    let past = format!("\"{}\"", "a".repeat(max - 1));
+    let err = log.append(past.as_bytes()).unwrap_err();
+    assert!(
+        matches!(err, AuditError::PayloadTooLarge { len: 301, max: 300 }),
+        "{err}"
+    );
+    let err = log
+        .append_batch(&[b"1".as_slice(), past.as_bytes()])
+        .unwrap_err();
+    assert!(matches!(err, AuditError::PayloadTooLarge { .. }), "{err}");
+    log.flush().unwrap();
+    assert_eq!(std::fs::metadata(&path).unwrap().len(), len);
+    assert_eq!(log.len(), 2);
+
+    // Readers bound the line the same way: a short limit refuses the line.
+    drop(log);
+    let err = verify_file(&path, &VerifyOptions::new().max_payload_bytes(max - 1)).unwrap_err();
+    assert!(
+        matches!(err, AuditError::RecordTooLarge { seq: 1, .. }),
+        "{err}"
+    );
+    verify_file(&path, &VerifyOptions::new().max_payload_bytes(max)).unwrap();
+}
+
+#[test]
+fn default_payload_limit_is_16_mib() {
+    assert_eq!(DEFAULT_MAX_PAYLOAD_BYTES, 16 * 1024 * 1024);
+    let sim = tally_audit::storage::SimLog::new(Vec::new(), Default::default(), 0);
+    let log = AuditLog::create_with(
+        Box::new(sim),
+        LogOptions::new().durability(Durability::None),
+    )
+    .unwrap();
+    let mut big = vec![b'"'; DEFAULT_MAX_PAYLOAD_BYTES + 1];
+    big[1..DEFAULT_MAX_PAYLOAD_BYTES].fill(b'a');
+    assert!(matches!(
+        log.append(&big).unwrap_err(),
+        AuditError::PayloadTooLarge { .. }
+    ));
+    big.truncate(DEFAULT_MAX_PAYLOAD_BYTES);
+    *big.last_mut().unwrap() = b'"';
+    log.append(&big).unwrap();
+}
+
+#[test]
+fn payloads_must_be_one_line_of_json() {
+    let sim = tally_audit::storage::SimLog::new(Vec::new(), Default::default(), 0);
+    let log = AuditLog::create_with(Box::new(sim.clone()), LogOptions::new()).unwrap();
+    let before = sim.contents().len();
+    for bad in [
+        &b"{\"a\":1"[..],
+        b"[1]\n",
+        b"[1,\n2]",
+        b"",
+        b"\xff",
+        b"{} {}",
+        b"NaN",
+    ] {
+        let err = log.append(bad).unwrap_err();
+        assert!(
+            matches!(err, AuditError::PayloadNotJson { .. }),
+            "{bad:?}: {err}"
+        );
+    }
+    assert_eq!(sim.contents().len(), before);
+}
+
+#[test]
+fn an_empty_or_headerless_file_is_not_a_log() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("x.jsonl");
+    std::fs::write(&path, b"").unwrap();
+    assert!(matches!(
+        AuditLog::open(&path, LogOptions::new()).unwrap_err(),
+        AuditError::NotALog { .. }
+    ));
+    assert!(matches!(
+        verify_file(&path, &VerifyOptions::new()).unwrap_err(),
+        AuditError::NotALog { .. }
+    ));
+}
+
+#[test]
+fn replay_stops_at_the_first_rejected_record_with_its_sequence() {
+    let bytes = sim_log(10, None, 0);
+    let mut seen = Vec::new();
+    let err = replay(&bytes[..], &verify_opts(None), |rec| {
+        let v: serde_json::Value = serde_json::from_slice(rec.payload).unwrap();
+        seen.push(rec.seq);
+        if v["n"] == 4 {
+            Err("n = 4 is not allowed")
+        } else {
+            Ok(())
+        }
+    })
+    .unwrap_err();
+    assert!(
+        matches!(err, AuditError::CheckFailed { seq: 5, .. }),
+        "{err}"
+    );
+    assert_eq!(seen, vec![1, 2, 3, 4, 5]);
+    let s = replay(&bytes[..], &verify_opts(None), |_| {
+        Ok::<(), std::io::Error>(())
+    })
+    .unwrap();
+    assert_eq!(s.records, 11);
+}
+
+#[test]
+fn unverified_reader_reads_from_an_offset_and_records_parse_alone() {
+    let bytes = sim_log(4, None, 0);
+    let ls = lines(&bytes);
+    let offset: usize = ls[..3].iter().map(Vec::len).sum();
+    let recs: Vec<Record> = UnverifiedReader::new(&bytes[offset..], offset as u64, 1024)
+        .collect::<Result<_>>()
+        .unwrap();
+    assert_eq!(recs.iter().map(|r| r.seq).collect::<Vec<_>>(), vec![3, 4]);
+    assert_eq!(recs[0].offset, offset as u64);
+    let alone = Record::parse_line(&ls[3]).unwrap();
+    assert_eq!(alone.payload, recs[0].payload);
+    assert_eq!(alone.digest, recs[0].digest);
+    let verified: Vec<Record> = VerifiedReader::new(&bytes[..], &verify_opts(None))
+        .collect::<Result<_>>()
+        .unwrap();
+    assert_eq!(verified[3].digest, alone.digest);
+}
+
+#[test]
+fn the_verified_reader_never_yields_a_bad_record() {
+    let bytes = sim_log(6, None, 0);
+    let text = String::from_utf8(bytes)
+        .unwrap()
+        .replace("{\"n\":3}", "{\"n\":7}");
+    let mut reader = VerifiedReader::new(text.as_bytes(), &verify_opts(None));
+    let mut seen = Vec::new();
+    let err = loop {
+        match reader.next_record() {
+            Ok(Some(rec)) => seen.push(rec.seq),
+            Ok(None) => panic!("the altered record was accepted"),
+            Err(e) => break e,
+        }
+    };
+    assert_eq!(seen, vec![0, 1, 2, 3]);
+    assert!(
+        matches!(err, AuditError::HashMismatch { seq: 4, .. }),
+        "{err}"
+    );
+    assert!(
+        reader.next_record().unwrap().is_none(),
+        "the reader stays stopped"
+    );
+}
+
+#[test]
+fn a_signed_log_needs_its_own_signer_to_checkpoint() {
+    let sim = tally_audit::storage::SimLog::new(sim_log(2, None, 0), Default::default(), 0);
+    // Without the signer: appends work, checkpoints are refused, close adds none.
+    let (log, _) = AuditLog::open_with(Box::new(sim.clone()), LogOptions::new()).unwrap();
+    log.append(b"1").unwrap();
+    assert!(matches!(
+        log.checkpoint().unwrap_err(),
+        AuditError::Invalid { .. }
+    ));
+    log.close().unwrap();
+    // Another key under the same name is refused.
+    let other = CheckpointSigner::from_seed("example.org/audit", &[8; 32]).unwrap();
+    let err =
+        AuditLog::open_with(Box::new(sim.clone()), LogOptions::new().signer(other)).unwrap_err();
+    assert!(
+        matches!(err, AuditError::Invalid { what: "signer", .. }),
+        "{err}"
+    );
+    // With its signer, checkpoints verify.
+    let (log, _) =
+        AuditLog::open_with(Box::new(sim.clone()), LogOptions::new().signer(signer())).unwrap();
+    log.checkpoint().unwrap();
+    drop(log);
+    let s = verify_bytes(&sim.contents(), &verify_opts(None)).unwrap();
+    assert_eq!(s.last_checkpoint.unwrap().0, 4);
+    // A log created without a checkpoint key refuses a signer.
+    let unsigned = tally_audit::storage::SimLog::new(Vec::new(), Default::default(), 0);
+    drop(AuditLog::create_with(Box::new(unsigned.clone()), LogOptions::new()).unwrap());
+    let err =
+        AuditLog::open_with(Box::new(unsigned), LogOptions::new().signer(signer())).unwrap_err();
+    assert!(
+        matches!(err, AuditError::Invalid { what: "signer", .. }),
+        "{err}"
+    );
+}

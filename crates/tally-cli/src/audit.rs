@@ -1,0 +1,578 @@
+//! `tally audit …`: create, append to, verify, checkpoint and prove
+//! tamper-evident audit logs (the `tally-audit` crate).
+//!
+//! Secrets (the HMAC key, the checkpoint signing key) are read from files
+//! (mode 0600) or environment variables, never from arguments.
+
+use std::io::{BufRead, IsTerminal, Read, Write};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use clap::{Subcommand, ValueEnum};
+use tally_audit::merkle::{leaf_hash, verify_inclusion};
+use tally_audit::{
+    AuditError, AuditKey, AuditLog, Checkpoint, CheckpointSigner, Durability, Keyring, LogOptions,
+    NoteVerifier, ProofIndex, Record, RecordKind, VerifiedReader, VerifyOptions,
+};
+
+/// Environment variable holding the HMAC key file text.
+const KEY_ENV: &str = "TALLY_AUDIT_KEY";
+/// Environment variable holding the checkpoint signer key (`PRIVATE+KEY+…`).
+const SIGNER_ENV: &str = "TALLY_AUDIT_SIGNER_KEY";
+/// Logs at least this large get a progress line on a terminal.
+const PROGRESS_MIN_BYTES: u64 = 64 * 1024 * 1024;
+/// The most lines `tail` prints.
+const TAIL_MAX_LINES: usize = 100_000;
+
+/// Tamper-evident audit logs.
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    #[command(subcommand)]
+    command: AuditCommand,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum DurabilityArg {
+    None,
+    Batch,
+    Always,
+}
+
+#[derive(Debug, clap::Args)]
+struct KeyArgs {
+    /// HMAC key file (mode 0600); default: $TALLY_AUDIT_KEY if set.
+    #[arg(long)]
+    key_file: Option<PathBuf>,
+    /// Earlier HMAC key files, to verify records written before a rotation.
+    #[arg(long)]
+    old_key_file: Vec<PathBuf>,
+}
+
+#[derive(Debug, Subcommand)]
+enum AuditCommand {
+    /// Generate a key file (mode 0600): an HMAC key, or with --signer NAME a
+    /// checkpoint signing key (its verifier key is printed on stdout).
+    Keygen {
+        /// Where to write the key (must not exist).
+        #[arg(long)]
+        out: PathBuf,
+        /// Generate an Ed25519 checkpoint signer with this name (origin).
+        #[arg(long)]
+        signer: Option<String>,
+    },
+    /// Create a new log.
+    Init {
+        /// The log file to create.
+        log: PathBuf,
+        #[command(flatten)]
+        keys: KeyArgs,
+        /// Checkpoint signer key file; default: $TALLY_AUDIT_SIGNER_KEY if set.
+        #[arg(long)]
+        signer_key_file: Option<PathBuf>,
+    },
+    /// Append payloads read from stdin, one JSON value per line.
+    Append {
+        /// The log file.
+        log: PathBuf,
+        #[command(flatten)]
+        keys: KeyArgs,
+        /// Checkpoint signer key file; default: $TALLY_AUDIT_SIGNER_KEY if set.
+        #[arg(long)]
+        signer_key_file: Option<PathBuf>,
+        /// When an append counts as done.
+        #[arg(long, value_enum, default_value = "batch")]
+        durability: DurabilityArg,
+    },
+    /// Verify a whole log, optionally against a trusted checkpoint.
+    Verify {
+        /// The log file.
+        log: PathBuf,
+        #[command(flatten)]
+        keys: KeyArgs,
+        /// A trusted checkpoint (signed note file) kept outside the writer.
+        #[arg(long)]
+        checkpoint: Option<PathBuf>,
+        /// The trusted checkpoint verifier key (`name+id+key`, public).
+        #[arg(long)]
+        vkey: Option<String>,
+    },
+    /// Write a checkpoint record now and print its note.
+    Checkpoint {
+        /// The log file.
+        log: PathBuf,
+        #[command(flatten)]
+        keys: KeyArgs,
+        /// Checkpoint signer key file; default: $TALLY_AUDIT_SIGNER_KEY if set.
+        #[arg(long)]
+        signer_key_file: Option<PathBuf>,
+    },
+    /// Print an inclusion proof (JSON) of record SEQ under the log's last
+    /// checkpoint.
+    Prove {
+        /// The log file.
+        log: PathBuf,
+        /// The record's sequence number.
+        seq: u64,
+        #[command(flatten)]
+        keys: KeyArgs,
+    },
+    /// Check a proof from `prove` against the checkpoint verifier key.
+    VerifyProof {
+        /// The proof file (JSON from `tally audit prove`).
+        proof: PathBuf,
+        /// The checkpoint verifier key (`name+id+key`), trusted.
+        #[arg(long)]
+        vkey: String,
+    },
+    /// Print the last lines of a log as stored (not verified).
+    Tail {
+        /// The log file.
+        log: PathBuf,
+        /// How many lines.
+        #[arg(short = 'n', long, default_value_t = 10)]
+        lines: usize,
+    },
+}
+
+/// Why a command failed: a usage/input problem (exit 2) or a failed
+/// operation (exit 1).
+enum Failure {
+    Usage(String),
+    Failed(String),
+}
+
+impl From<AuditError> for Failure {
+    fn from(e: AuditError) -> Self {
+        match e {
+            AuditError::Io { .. }
+            | AuditError::InvalidKey { .. }
+            | AuditError::AlreadyExists
+            | AuditError::Invalid { .. }
+            | AuditError::PayloadTooLarge { .. }
+            | AuditError::PayloadNotJson { .. } => Self::Usage(format!("{e} [{}]", e.code())),
+            other => Self::Failed(format!("{other} [{}]", other.code())),
+        }
+    }
+}
+
+/// Runs `tally audit …`.
+pub fn run(args: Args) -> ExitCode {
+    let result = match args.command {
+        AuditCommand::Keygen { out, signer } => keygen(&out, signer.as_deref()),
+        AuditCommand::Init {
+            log,
+            keys,
+            signer_key_file,
+        } => init(&log, &keys, signer_key_file.as_deref()),
+        AuditCommand::Append {
+            log,
+            keys,
+            signer_key_file,
+            durability,
+        } => append(&log, &keys, signer_key_file.as_deref(), durability),
+        AuditCommand::Verify {
+            log,
+            keys,
+            checkpoint,
+            vkey,
+        } => verify(&log, &keys, checkpoint.as_deref(), vkey.as_deref()),
+        AuditCommand::Checkpoint {
+            log,
+            keys,
+            signer_key_file,
+        } => checkpoint(&log, &keys, signer_key_file.as_deref()),
+        AuditCommand::Prove { log, seq, keys } => prove(&log, seq, &keys),
+        AuditCommand::VerifyProof { proof, vkey } => verify_proof(&proof, &vkey),
+        AuditCommand::Tail { log, lines } => tail(&log, lines),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(Failure::Failed(msg)) => {
+            eprintln!("error: {msg}");
+            ExitCode::from(1)
+        }
+        Err(Failure::Usage(msg)) => {
+            eprintln!("error: {msg}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn key(args: &KeyArgs) -> Result<Option<AuditKey>, Failure> {
+    match &args.key_file {
+        Some(path) => Ok(Some(AuditKey::load_file(path)?)),
+        None if std::env::var_os(KEY_ENV).is_some() => Ok(Some(AuditKey::from_env(KEY_ENV)?)),
+        None => Ok(None),
+    }
+}
+
+fn keyring(args: &KeyArgs) -> Result<Keyring, Failure> {
+    let mut ring = Keyring::new();
+    if let Some(k) = key(args)? {
+        ring = ring.with(k);
+    }
+    for path in &args.old_key_file {
+        ring = ring.with(AuditKey::load_file(path)?);
+    }
+    Ok(ring)
+}
+
+fn signer(path: Option<&Path>) -> Result<Option<CheckpointSigner>, Failure> {
+    let text = match path {
+        Some(p) => Some(read_secret_file(p)?),
+        None => std::env::var(SIGNER_ENV).ok(),
+    };
+    text.map(|t| CheckpointSigner::parse(&t).map_err(Failure::from))
+        .transpose()
+}
+
+fn read_secret_file(path: &Path) -> Result<String, Failure> {
+    use std::os::unix::fs::PermissionsExt;
+    let meta =
+        std::fs::metadata(path).map_err(|e| Failure::Usage(format!("{}: {e}", path.display())))?;
+    if meta.permissions().mode() & 0o077 != 0 {
+        return Err(Failure::Usage(format!(
+            "{}: accessible by group or others (chmod 600)",
+            path.display()
+        )));
+    }
+    std::fs::read_to_string(path).map_err(|e| Failure::Usage(format!("{}: {e}", path.display())))
+}
+
+fn write_new_secret(path: &Path, text: &str) -> Result<(), Failure> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)
+        .map_err(|e| Failure::Usage(format!("{}: {e}", path.display())))?;
+    file.write_all(text.as_bytes())
+        .and_then(|()| file.sync_all())
+        .map_err(|e| Failure::Usage(format!("{}: {e}", path.display())))
+}
+
+fn keygen(out: &Path, signer: Option<&str>) -> Result<(), Failure> {
+    match signer {
+        Some(name) => {
+            let s = CheckpointSigner::generate(name)?;
+            write_new_secret(out, &format!("{}\n", s.to_skey().as_str()))?;
+            println!("{}", s.verifier().to_vkey());
+        }
+        None => {
+            let k = AuditKey::generate()?;
+            write_new_secret(out, &k.to_file_text())?;
+            println!("key id {}", k.kid());
+        }
+    }
+    Ok(())
+}
+
+fn log_options(keys: &KeyArgs, signer_file: Option<&Path>) -> Result<LogOptions, Failure> {
+    let mut opts = LogOptions::new();
+    if let Some(k) = key(keys)? {
+        opts = opts.key(k);
+    }
+    if let Some(s) = signer(signer_file)? {
+        opts = opts.signer(s);
+    }
+    let mut old = Keyring::new();
+    for path in &keys.old_key_file {
+        old = old.with(AuditKey::load_file(path)?);
+    }
+    Ok(opts.old_keys(old))
+}
+
+fn init(log: &Path, keys: &KeyArgs, signer_file: Option<&Path>) -> Result<(), Failure> {
+    let opts = log_options(keys, signer_file)?.checkpoint_on_close(false);
+    let log_handle = AuditLog::create(log, opts)?;
+    let h = log_handle.header();
+    println!(
+        "created {} (log id {}, mode {:?}, origin {})",
+        log.display(),
+        h.log_id,
+        h.mode,
+        h.origin
+    );
+    Ok(())
+}
+
+fn append(
+    log: &Path,
+    keys: &KeyArgs,
+    signer_file: Option<&Path>,
+    durability: DurabilityArg,
+) -> Result<(), Failure> {
+    let durability = match durability {
+        DurabilityArg::None => Durability::None,
+        DurabilityArg::Batch => Durability::Batch,
+        DurabilityArg::Always => Durability::Always,
+    };
+    let (log, report) =
+        AuditLog::open(log, log_options(keys, signer_file)?.durability(durability))?;
+    if let Some(t) = report.torn_tail {
+        eprintln!(
+            "warning: cut an incomplete last line at offset {} ({} bytes)",
+            t.offset, t.len
+        );
+    }
+    let mut payloads: Vec<Vec<u8>> = Vec::new();
+    for (n, line) in std::io::stdin().lock().split(b'\n').enumerate() {
+        let line = line.map_err(|e| Failure::Usage(format!("stdin: {e}")))?;
+        let line = line.strip_suffix(b"\r").unwrap_or(&line).to_vec();
+        if line.iter().all(u8::is_ascii_whitespace) {
+            continue;
+        }
+        if let Err(e) = check_json(&line) {
+            return Err(Failure::Usage(format!("stdin line {}: {e}", n + 1)));
+        }
+        payloads.push(line);
+    }
+    let receipts = log.append_batch(&payloads)?;
+    log.close()?;
+    match (receipts.first(), receipts.last()) {
+        (Some(a), Some(b)) => println!(
+            "appended {} records (sequence {}..={})",
+            receipts.len(),
+            a.seq,
+            b.seq
+        ),
+        _ => println!("appended 0 records"),
+    }
+    Ok(())
+}
+
+fn check_json(line: &[u8]) -> Result<(), String> {
+    serde_json::from_slice::<serde_json::Value>(line)
+        .map(|_| ())
+        .map_err(|e| e.to_string())
+}
+
+fn trusted_checkpoint(path: &Path, vkey: Option<&NoteVerifier>) -> Result<Checkpoint, Failure> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| Failure::Usage(format!("{}: {e}", path.display())))?;
+    match vkey {
+        Some(v) => Ok(v.open_checkpoint(&text)?),
+        None if text.contains("\n\n") => Err(Failure::Usage(
+            "a signed checkpoint needs --vkey to check its signature".into(),
+        )),
+        None => Ok(Checkpoint::parse_body(&text)?),
+    }
+}
+
+fn verify(
+    log: &Path,
+    keys: &KeyArgs,
+    checkpoint: Option<&Path>,
+    vkey: Option<&str>,
+) -> Result<(), Failure> {
+    let vkey = vkey.map(NoteVerifier::parse).transpose()?;
+    let mut opts = VerifyOptions::new().keys(keyring(keys)?);
+    if let Some(v) = &vkey {
+        opts = opts.checkpoint_key(v.clone());
+    }
+    if let Some(path) = checkpoint {
+        opts = opts.trusted_checkpoint(trusted_checkpoint(path, vkey.as_ref())?);
+    }
+    let total = std::fs::metadata(log).map(|m| m.len()).unwrap_or(0);
+    let progress = std::io::stderr().is_terminal() && total >= PROGRESS_MIN_BYTES;
+    let mut reader = VerifiedReader::open(log, &opts)?;
+    let mut last_shown = std::time::Instant::now();
+    while let Some(rec) = reader.next_record()? {
+        if progress && last_shown.elapsed().as_millis() >= 250 {
+            last_shown = std::time::Instant::now();
+            let pct = rec.offset.saturating_mul(100) / total.max(1);
+            eprint!("\rverifying: {pct:>3}%  {} records", rec.seq + 1);
+        }
+    }
+    if progress {
+        eprintln!("\rverifying: 100%");
+    }
+    let s = reader.summary()?;
+    if let Some(t) = s.torn_tail {
+        eprintln!(
+            "warning: incomplete last line at offset {} ({} bytes), not verified",
+            t.offset, t.len
+        );
+    }
+    let cp = s
+        .last_checkpoint
+        .as_ref()
+        .map_or_else(|| "none".to_owned(), |(seq, _)| seq.to_string());
+    println!(
+        "ok: {} records, root {}, log id {}, last checkpoint at {}{}",
+        s.records,
+        hex(&s.root),
+        s.header.log_id,
+        cp,
+        if checkpoint.is_some() {
+            ", consistent with the trusted checkpoint"
+        } else {
+            ""
+        }
+    );
+    Ok(())
+}
+
+fn checkpoint(log: &Path, keys: &KeyArgs, signer_file: Option<&Path>) -> Result<(), Failure> {
+    let (log, _) = AuditLog::open(
+        log,
+        log_options(keys, signer_file)?.checkpoint_on_close(false),
+    )?;
+    let cp = log.checkpoint()?;
+    print!("{}", cp.note);
+    Ok(())
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn unhex32(s: &str) -> Option<[u8; 32]> {
+    if s.len() != 64 {
+        return None;
+    }
+    let v: Option<Vec<u8>> = (0..64)
+        .step_by(2)
+        .map(|i| u8::from_str_radix(s.get(i..i + 2)?, 16).ok())
+        .collect();
+    v?.try_into().ok()
+}
+
+fn prove(log: &Path, seq: u64, keys: &KeyArgs) -> Result<(), Failure> {
+    let opts = VerifyOptions::new().keys(keyring(keys)?);
+    let file =
+        std::fs::File::open(log).map_err(|e| Failure::Usage(format!("{}: {e}", log.display())))?;
+    let (index, summary) = ProofIndex::from_log(file, &opts)?;
+    let Some((_, cp_seq_note)) = summary
+        .last_checkpoint
+        .as_ref()
+        .map(|(s, c)| (*s, c.clone()))
+    else {
+        return Err(Failure::Failed(
+            "the log has no checkpoint yet: run `tally audit checkpoint`".into(),
+        ));
+    };
+    let size = cp_seq_note.size();
+    if seq >= size {
+        return Err(Failure::Failed(format!(
+            "record {seq} is not covered by the last checkpoint (size {size}): run `tally audit checkpoint`"
+        )));
+    }
+    let proof = index.inclusion_proof(seq, size)?;
+    let line = record_line(log, seq)?;
+    let note = checkpoint_note(log, size)?;
+    let out = serde_json::json!({
+        "log_id": summary.header.log_id.to_string(),
+        "seq": seq,
+        "tree_size": size,
+        "record": line,
+        "proof": proof.iter().map(|h| hex(h)).collect::<Vec<_>>(),
+        "checkpoint": note,
+    });
+    println!("{out}");
+    Ok(())
+}
+
+/// The stored line of record `seq` (unverified here: `prove` verified the
+/// whole log just before).
+fn record_line(log: &Path, seq: u64) -> Result<String, Failure> {
+    let file = std::fs::File::open(log).map_err(|e| Failure::Usage(e.to_string()))?;
+    for line in std::io::BufReader::new(file).lines() {
+        let line = line.map_err(|e| Failure::Usage(e.to_string()))?;
+        if Record::parse_line(line.as_bytes()).is_ok_and(|r| r.seq == seq) {
+            return Ok(line);
+        }
+    }
+    Err(Failure::Failed(format!("record {seq} not found")))
+}
+
+/// The note of the checkpoint record whose tree size is `size`.
+fn checkpoint_note(log: &Path, size: u64) -> Result<String, Failure> {
+    let file = std::fs::File::open(log).map_err(|e| Failure::Usage(e.to_string()))?;
+    let mut reader =
+        tally_audit::UnverifiedReader::new(file, 0, tally_audit::DEFAULT_MAX_PAYLOAD_BYTES);
+    for rec in reader.by_ref() {
+        let rec = rec?;
+        if rec.kind == RecordKind::Checkpoint && rec.seq == size {
+            let v: serde_json::Value =
+                serde_json::from_slice(&rec.payload).map_err(|e| Failure::Failed(e.to_string()))?;
+            return v
+                .get("note")
+                .and_then(serde_json::Value::as_str)
+                .map(str::to_owned)
+                .ok_or_else(|| Failure::Failed("bad checkpoint".into()));
+        }
+    }
+    Err(Failure::Failed("checkpoint not found".into()))
+}
+
+fn verify_proof(proof: &Path, vkey: &str) -> Result<(), Failure> {
+    let vkey = NoteVerifier::parse(vkey)?;
+    let mut text = String::new();
+    std::fs::File::open(proof)
+        .and_then(|mut f| f.read_to_string(&mut text))
+        .map_err(|e| Failure::Usage(format!("{}: {e}", proof.display())))?;
+    let bad = |what: &str| Failure::Usage(format!("malformed proof: {what}"));
+    let v: serde_json::Value = serde_json::from_str(&text).map_err(|e| bad(&e.to_string()))?;
+    let seq = v
+        .get("seq")
+        .and_then(serde_json::Value::as_u64)
+        .ok_or_else(|| bad("seq"))?;
+    let size = v
+        .get("tree_size")
+        .and_then(serde_json::Value::as_u64)
+        .ok_or_else(|| bad("tree_size"))?;
+    let line = v
+        .get("record")
+        .and_then(serde_json::Value::as_str)
+        .ok_or_else(|| bad("record"))?;
+    let note = v
+        .get("checkpoint")
+        .and_then(serde_json::Value::as_str)
+        .ok_or_else(|| bad("checkpoint"))?;
+    let hashes = v
+        .get("proof")
+        .and_then(serde_json::Value::as_array)
+        .ok_or_else(|| bad("proof"))?;
+    let hashes: Vec<[u8; 32]> = hashes
+        .iter()
+        .map(|h| h.as_str().and_then(unhex32))
+        .collect::<Option<_>>()
+        .ok_or_else(|| bad("proof hash"))?;
+    let cp = vkey
+        .open_checkpoint(note)
+        .map_err(|e| Failure::Failed(e.to_string()))?;
+    let record = Record::parse_line(line.as_bytes()).map_err(|e| Failure::Failed(e.to_string()))?;
+    if record.seq != seq || cp.size() != size {
+        return Err(Failure::Failed(
+            "the proof's record or size does not match".into(),
+        ));
+    }
+    verify_inclusion(&leaf_hash(&record.digest), seq, size, &hashes, cp.root())
+        .map_err(|e| Failure::Failed(e.to_string()))?;
+    println!("ok: record {seq} is in {} at tree size {size}", cp.origin());
+    Ok(())
+}
+
+fn tail(log: &Path, lines: usize) -> Result<(), Failure> {
+    let lines = lines.min(TAIL_MAX_LINES);
+    let file =
+        std::fs::File::open(log).map_err(|e| Failure::Usage(format!("{}: {e}", log.display())))?;
+    let mut last: std::collections::VecDeque<String> = std::collections::VecDeque::new();
+    for line in std::io::BufReader::new(file).lines() {
+        let line = line.map_err(|e| Failure::Usage(e.to_string()))?;
+        if last.len() == lines {
+            last.pop_front();
+        }
+        if lines > 0 {
+            last.push_back(line);
+        }
+    }
+    eprintln!("(unverified: run `tally audit verify` to check these records)");
+    let mut out = std::io::stdout().lock();
+    for l in last {
+        writeln!(out, "{l}").map_err(|e| Failure::Failed(e.to_string()))?;
+    }
+    Ok(())
+}

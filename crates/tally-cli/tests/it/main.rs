@@ -10,4 +10,5 @@
 )]
 
 mod cli;
+mod meter;
 mod registry;

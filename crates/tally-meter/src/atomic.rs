@@ -445,20 +445,26 @@ impl<'p, const N: usize> AtomicMeter<'p, N> {
         let (prev, next) = if self.parent.is_none() {
             match claim(cell, amount, spec.limit(), mode) {
                 Ok(pair) => pair,
-                Err(remaining) => return Err(self.refusal(&[], i, amount, remaining, 0, mode)),
+                Err(_) if mode == Mode::Record => return Err(Error::Overflow { dim }),
+                Err(remaining) => return Err(refused(dim, amount, remaining)),
             }
         } else {
-            let mut amounts = [0u64; N];
-            if let Some(slot) = amounts.get_mut(i) {
-                *slot = amount;
-            }
-            let moved = self.claim_chain(&amounts, mode)?;
-            let Some(pair) = moved.get(i).copied() else {
-                return Err(Error::UnknownDim { dim });
-            };
-            pair
+            self.one_in_chain(i, amount, mode)?
         };
         Ok(spec.verdict(dim, prev, next))
+    }
+
+    /// One dimension `i < N` on a child: claimed on every ancestor too;
+    /// returns this meter's `(prev, next)`. Out of line: it keeps the root
+    /// meter's single-claim path small.
+    #[inline(never)]
+    fn one_in_chain(&self, i: usize, amount: u64, mode: Mode) -> Result<(u64, u64), Error> {
+        let mut amounts = [0u64; N];
+        if let Some(slot) = amounts.get_mut(i) {
+            *slot = amount;
+        }
+        let moved = self.claim_chain(&amounts, mode)?;
+        Ok(moved.get(i).copied().unwrap_or_default())
     }
 
     /// This meter, then its ancestors, nearest first.
@@ -530,6 +536,7 @@ impl<'p, const N: usize> AtomicMeter<'p, N> {
     /// The error for a claim of `amount` refused on dimension `i` with
     /// `remaining` left; later dimensions of `amounts` are checked against
     /// current values.
+    #[cold]
     fn refusal(
         &self,
         amounts: &[u64],

@@ -37,15 +37,17 @@ const FNV_PRIME: u64 = 0x0000_0100_0000_01b3;
 /// ```
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub struct DimSpec {
-    name: &'static str,
+    /// The largest `used` that is still `Continue`: the first warn level, or
+    /// the limit when there is none. The hot path's single comparison.
+    quiet_max: u64,
     limit: u64,
+    /// The warn levels in increasing order, then `u64::MAX` in the unused
+    /// slots (no `used` is above it), so the level search needs no count.
     warns: [u64; MAX_WARN_LEVELS],
     /// How many of `warns` are set; more than `MAX_WARN_LEVELS` when
     /// `warn_at` was called too often (refused by `Policy::new`).
     warn_count: usize,
-    /// The largest `used` that is still `Continue`: the first warn level, or
-    /// the limit when there is none. The hot path's single comparison.
-    quiet_max: u64,
+    name: &'static str,
 }
 
 impl DimSpec {
@@ -55,7 +57,7 @@ impl DimSpec {
         Self {
             name,
             limit,
-            warns: [0; MAX_WARN_LEVELS],
+            warns: [u64::MAX; MAX_WARN_LEVELS],
             warn_count: 0,
             quiet_max: limit,
         }
@@ -156,13 +158,14 @@ impl DimSpec {
     /// The warning for `next` above the first warn level and within the limit.
     #[inline(always)]
     fn warning(&self, dim: Dim, prev: u64, next: u64) -> Verdict {
-        // The highest level below `next`: levels are strictly increasing and
-        // `next > warns[0]`, so count the further levels `next` is above.
-        let above = self.warns.iter().take(self.warn_count).skip(1);
-        let level = above.take_while(|&&w| next > w).count();
-        let threshold = self.warns.get(level).copied().unwrap_or(self.quiet_max);
-        // `level < MAX_WARN_LEVELS <= u8::MAX`.
-        Verdict::Warn(Warning::new(dim, level as u8, prev <= threshold))
+        // The highest level below `next`: levels increase, unused slots are
+        // u64::MAX (never below `next`), and `next > warns[0]`; so the levels
+        // below `next` are the first `above` ones, branch-free.
+        let [_, w1, w2, w3] = self.warns;
+        let above = usize::from(next > w1) + usize::from(next > w2) + usize::from(next > w3);
+        let threshold = self.warns.get(above).copied().unwrap_or(self.quiet_max);
+        // `above < MAX_WARN_LEVELS <= u8::MAX`.
+        Verdict::Warn(Warning::new(dim, above as u8, prev <= threshold))
     }
 }
 

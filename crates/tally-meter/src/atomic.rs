@@ -10,6 +10,10 @@ use crate::verdict::{Report, Verdict};
 
 /// The most ancestors an [`AtomicMeter`] may have (a root has none). Bounds
 /// the work of every operation on a child to `O(N × (MAX_DEPTH + 1))`.
+///
+/// ```
+/// assert_eq!(tally_meter::MAX_DEPTH, 4);
+/// ```
 pub const MAX_DEPTH: usize = 4;
 
 /// A meter that several threads share by reference (`Sync`), lock-free: every
@@ -155,12 +159,28 @@ impl<'p, const N: usize> AtomicMeter<'p, N> {
     }
 
     /// The policy this meter enforces.
+    ///
+    /// ```
+    /// # use tally_meter::{AtomicMeter, DimSpec, Policy};
+    /// let policy = Policy::new([DimSpec::new("tokens", 10)])?;
+    /// assert_eq!(AtomicMeter::new(&policy).policy(), &policy);
+    /// # Ok::<(), tally_meter::Error>(())
+    /// ```
     #[must_use]
     pub const fn policy(&self) -> &'p Policy<N> {
         self.policy
     }
 
     /// The parent, for a child meter.
+    ///
+    /// ```
+    /// # use tally_meter::{AtomicMeter, DimSpec, Policy};
+    /// let policy = Policy::new([DimSpec::new("tokens", 10)])?;
+    /// let root = AtomicMeter::new(&policy);
+    /// let child = AtomicMeter::child(&root, &policy)?;
+    /// assert!(root.parent().is_none() && child.parent().is_some());
+    /// # Ok::<(), tally_meter::Error>(())
+    /// ```
     #[must_use]
     pub const fn parent(&self) -> Option<&'p Self> {
         self.parent
@@ -405,6 +425,16 @@ impl<'p, const N: usize> AtomicMeter<'p, N> {
 
     /// What `dim` has spent (charged and committed), if it is in the policy.
     /// Exact when no operation is in flight (see the type's documentation).
+    ///
+    /// ```
+    /// # use tally_meter::{AtomicMeter, DimSpec, Policy};
+    /// let policy = Policy::new([DimSpec::new("tokens", 10)])?;
+    /// let tokens = policy.dim("tokens").ok_or("?")?;
+    /// let meter = AtomicMeter::new(&policy);
+    /// meter.try_charge(tokens, 4)?;
+    /// assert_eq!(meter.spent(tokens), Some(4));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     #[must_use]
     pub fn spent(&self, dim: Dim) -> Option<u64> {
         let reserved = self.reserved.get(dim.index())?.load(Ordering::Acquire);
@@ -413,6 +443,16 @@ impl<'p, const N: usize> AtomicMeter<'p, N> {
     }
 
     /// What outstanding reservations hold on `dim`, if it is in the policy.
+    ///
+    /// ```
+    /// # use tally_meter::{AtomicMeter, DimSpec, Policy};
+    /// let policy = Policy::new([DimSpec::new("tokens", 10)])?;
+    /// let meter = AtomicMeter::new(&policy);
+    /// let held = meter.reserve(&[6])?;
+    /// assert_eq!(meter.reserved(policy.dim("tokens").ok_or("?")?), Some(6));
+    /// # meter.release(held)?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     #[must_use]
     pub fn reserved(&self, dim: Dim) -> Option<u64> {
         Some(self.reserved.get(dim.index())?.load(Ordering::Acquire))
@@ -420,6 +460,16 @@ impl<'p, const N: usize> AtomicMeter<'p, N> {
 
     /// What can still be admitted on `dim` on this meter (an ancestor may have
     /// less), if it is in the policy.
+    ///
+    /// ```
+    /// # use tally_meter::{AtomicMeter, DimSpec, Policy};
+    /// let policy = Policy::new([DimSpec::new("tokens", 10)])?;
+    /// let tokens = policy.dim("tokens").ok_or("?")?;
+    /// let meter = AtomicMeter::new(&policy);
+    /// meter.try_charge(tokens, 4)?;
+    /// assert_eq!(meter.remaining(tokens), Some(6));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     #[must_use]
     pub fn remaining(&self, dim: Dim) -> Option<u64> {
         let used = self.used.get(dim.index())?.load(Ordering::Acquire);
@@ -428,6 +478,16 @@ impl<'p, const N: usize> AtomicMeter<'p, N> {
 
     /// How far [`charge`](Self::charge) has recorded `dim` past its limit, if
     /// it is in the policy.
+    ///
+    /// ```
+    /// # use tally_meter::{AtomicMeter, DimSpec, Policy};
+    /// let policy = Policy::new([DimSpec::new("tokens", 10)])?;
+    /// let tokens = policy.dim("tokens").ok_or("?")?;
+    /// let meter = AtomicMeter::new(&policy);
+    /// meter.charge(tokens, 12)?;
+    /// assert_eq!(meter.overrun(tokens), Some(2));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     #[must_use]
     pub fn overrun(&self, dim: Dim) -> Option<u64> {
         let used = self.used.get(dim.index())?.load(Ordering::Acquire);

@@ -121,9 +121,21 @@ pub struct DimSet(u32);
 
 impl DimSet {
     /// The empty set.
+    ///
+    /// ```
+    /// assert!(tally_meter::DimSet::EMPTY.is_empty());
+    /// ```
     pub const EMPTY: Self = Self(0);
 
     /// This set with `dim` added.
+    ///
+    /// ```
+    /// # use tally_meter::{DimSet, DimSpec, Policy};
+    /// let policy = Policy::new([DimSpec::new("a", 1)])?;
+    /// let a = policy.dim("a").ok_or("?")?;
+    /// assert_eq!(DimSet::EMPTY.with(a).with(a).len(), 1);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     #[must_use]
     pub const fn with(self, dim: Dim) -> Self {
         // dim < MAX_DIMS <= 32, so the shift is in range.
@@ -131,24 +143,48 @@ impl DimSet {
     }
 
     /// Whether `dim` is in the set.
+    ///
+    /// ```
+    /// # use tally_meter::{DimSet, DimSpec, Policy};
+    /// let policy = Policy::new([DimSpec::new("a", 1)])?;
+    /// let a = policy.dim("a").ok_or("?")?;
+    /// assert!(!DimSet::EMPTY.contains(a) && DimSet::EMPTY.with(a).contains(a));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     #[must_use]
     pub const fn contains(self, dim: Dim) -> bool {
         self.0 & (1u32 << dim.byte()) != 0
     }
 
     /// The number of dimensions in the set.
+    ///
+    /// ```
+    /// assert_eq!(tally_meter::DimSet::EMPTY.len(), 0);
+    /// ```
     #[must_use]
     pub const fn len(self) -> usize {
         self.0.count_ones() as usize
     }
 
     /// Whether the set is empty.
+    ///
+    /// ```
+    /// assert!(tally_meter::DimSet::default().is_empty());
+    /// ```
     #[must_use]
     pub const fn is_empty(self) -> bool {
         self.0 == 0
     }
 
     /// The dimensions in the set, in index order.
+    ///
+    /// ```
+    /// # use tally_meter::{DimSet, DimSpec, Policy};
+    /// let policy = Policy::new([DimSpec::new("a", 1), DimSpec::new("b", 1)])?;
+    /// let (a, b) = (policy.dim("a").ok_or("?")?, policy.dim("b").ok_or("?")?);
+    /// assert_eq!(DimSet::EMPTY.with(b).with(a).iter().collect::<Vec<_>>(), [a, b]);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn iter(self) -> impl Iterator<Item = Dim> {
         let bits = self.0;
         (0..MAX_DIMS).filter_map(move |i| Dim::new(i).filter(|_| bits & (1u32 << i) != 0))

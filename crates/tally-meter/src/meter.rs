@@ -61,6 +61,13 @@ impl<'p, const N: usize> Meter<'p, N> {
     }
 
     /// The policy this meter enforces.
+    ///
+    /// ```
+    /// # use tally_meter::{DimSpec, Meter, Policy};
+    /// let policy = Policy::new([DimSpec::new("tokens", 10)])?;
+    /// assert_eq!(Meter::new(&policy).policy(), &policy);
+    /// # Ok::<(), tally_meter::Error>(())
+    /// ```
     #[must_use]
     pub const fn policy(&self) -> &'p Policy<N> {
         self.policy
@@ -347,6 +354,16 @@ impl<'p, const N: usize> Meter<'p, N> {
     }
 
     /// What `dim` has spent (charged and committed), if it is in the policy.
+    ///
+    /// ```
+    /// # use tally_meter::{DimSpec, Meter, Policy};
+    /// let policy = Policy::new([DimSpec::new("tokens", 10)])?;
+    /// let tokens = policy.dim("tokens").ok_or("?")?;
+    /// let mut meter = Meter::new(&policy);
+    /// meter.charge(tokens, 3)?;
+    /// assert_eq!(meter.spent(tokens), Some(3));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     #[must_use]
     pub fn spent(&self, dim: Dim) -> Option<u64> {
         let (used, reserved) = self.state(dim)?;
@@ -354,6 +371,16 @@ impl<'p, const N: usize> Meter<'p, N> {
     }
 
     /// What outstanding reservations hold on `dim`, if it is in the policy.
+    ///
+    /// ```
+    /// # use tally_meter::{DimSpec, Meter, Policy};
+    /// let policy = Policy::new([DimSpec::new("tokens", 10)])?;
+    /// let mut meter = Meter::new(&policy);
+    /// let held = meter.reserve(&[4])?;
+    /// assert_eq!(meter.reserved(policy.dim("tokens").ok_or("?")?), Some(4));
+    /// # meter.release(held)?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     #[must_use]
     pub fn reserved(&self, dim: Dim) -> Option<u64> {
         self.state(dim).map(|(_, reserved)| reserved)
@@ -361,6 +388,17 @@ impl<'p, const N: usize> Meter<'p, N> {
 
     /// What can still be admitted on `dim`: `limit - spent - reserved`, or 0
     /// once [`charge`](Self::charge) has recorded past the limit.
+    ///
+    /// ```
+    /// # use tally_meter::{DimSpec, Meter, Policy};
+    /// let policy = Policy::new([DimSpec::new("tokens", 10)])?;
+    /// let tokens = policy.dim("tokens").ok_or("?")?;
+    /// let mut meter = Meter::new(&policy);
+    /// meter.charge(tokens, 3)?;
+    /// let _held = meter.reserve(&[2])?;
+    /// assert_eq!(meter.remaining(tokens), Some(5));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     #[must_use]
     pub fn remaining(&self, dim: Dim) -> Option<u64> {
         let (used, _) = self.state(dim)?;
@@ -415,6 +453,16 @@ impl<'p, const N: usize> Meter<'p, N> {
     /// [`Error::SnapshotPolicyMismatch`] if the snapshot was taken under
     /// another policy; [`Error::SnapshotInvalid`] if a reserved amount is above
     /// its limit or `spent + reserved` passes `u64::MAX`.
+    ///
+    /// ```
+    /// # use tally_meter::{DimSpec, Error, Meter, Policy, Snapshot};
+    /// let policy = Policy::new([DimSpec::new("tokens", 10)])?;
+    /// let ok = Snapshot::new(policy.fingerprint(), [7], [3]);
+    /// assert_eq!(Meter::restore(&policy, &ok)?.remaining(policy.dim("tokens").ok_or("?")?), Some(0));
+    /// let impossible = Snapshot::new(policy.fingerprint(), [0], [11]);
+    /// assert!(matches!(Meter::restore(&policy, &impossible), Err(Error::SnapshotInvalid { .. })));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn restore(policy: &'p Policy<N>, snapshot: &Snapshot<N>) -> Result<Self, Error> {
         let used = snapshot.validate(policy)?;
         Ok(Self {
@@ -436,22 +484,44 @@ impl<'p, const N: usize> Meter<'p, N> {
     }
 
     /// The new `used` values if every amount fits, else the refusal.
+    #[inline]
     fn admit(&self, amounts: &[u64; N]) -> Result<[u64; N], Error> {
         let mut next = [0u64; N];
+        let mut fits = true;
+        let specs = self.policy.specs();
+        for ((slot, used), (amount, spec)) in next
+            .iter_mut()
+            .zip(&self.used)
+            .zip(amounts.iter().zip(specs))
+        {
+            fits &= *amount <= spec.limit().saturating_sub(*used);
+            // Exact whenever everything fits (the sum is then <= limit).
+            *slot = used.saturating_add(*amount);
+        }
+        if fits {
+            Ok(next)
+        } else {
+            Err(self.refusal(amounts))
+        }
+    }
+
+    /// The refusal of `amounts`: every dimension that does not fit.
+    #[cold]
+    fn refusal(&self, amounts: &[u64; N]) -> Error {
         let mut refusal = Refusal::default();
-        let dims = next.iter_mut().zip(&self.used).zip(amounts).enumerate();
-        for (i, ((slot, used), amount)) in dims {
+        for (i, (used, amount)) in self.used.iter().zip(amounts).enumerate() {
             let remaining = self.limit_at(i).saturating_sub(*used);
             if *amount > remaining {
                 refusal.add(dim_of(i), *amount, remaining);
             }
-            // Fits (<= limit) whenever there is no refusal.
-            *slot = used.saturating_add(*amount);
         }
-        match refusal.into_error() {
-            Some(error) => Err(error),
-            None => Ok(next),
-        }
+        debug_assert!(refusal.first.is_some(), "refusal of amounts that fit");
+        // Only called when a dimension does not fit, so `first` is set.
+        refusal.into_error().unwrap_or(Error::Refused {
+            dim: dim_of(0),
+            shortfall: 0,
+            dims: DimSet::EMPTY,
+        })
     }
 
     /// Sets `used` to `next` and reports each dimension's verdict.

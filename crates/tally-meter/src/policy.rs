@@ -8,15 +8,27 @@ use crate::verdict::{Verdict, Warning};
 ///
 /// Every operation is `O(N)` at worst, so this bounds the work of every call.
 /// 32 fits a [`DimSet`](crate::DimSet) in one `u32`.
+///
+/// ```
+/// assert_eq!(tally_meter::MAX_DIMS, 32);
+/// ```
 pub const MAX_DIMS: usize = 32;
 
 /// The most warn levels one dimension may have.
+///
+/// ```
+/// assert_eq!(tally_meter::MAX_WARN_LEVELS, 4);
+/// ```
 pub const MAX_WARN_LEVELS: usize = 4;
 
 /// The longest dimension name, in bytes.
 ///
 /// Names are 1 to `MAX_NAME_BYTES` bytes of `[A-Za-z0-9_.-]`, so that they
 /// are safe to print in logs and JSON without escaping.
+///
+/// ```
+/// assert_eq!(tally_meter::MAX_NAME_BYTES, 32);
+/// ```
 pub const MAX_NAME_BYTES: usize = 32;
 
 /// The domain-separation tag of [`Policy::fingerprint`].
@@ -52,6 +64,11 @@ pub struct DimSpec {
 
 impl DimSpec {
     /// A dimension called `name` with the inclusive `limit` and no warn level.
+    ///
+    /// ```
+    /// let calls = tally_meter::DimSpec::new("calls", 50);
+    /// assert!(calls.warn_levels().is_empty());
+    /// ```
     #[must_use]
     pub const fn new(name: &'static str, limit: u64) -> Self {
         Self {
@@ -68,6 +85,11 @@ impl DimSpec {
     ///
     /// Levels must be strictly increasing and below the limit; at most
     /// [`MAX_WARN_LEVELS`]. [`Policy::new`] refuses a spec that breaks this.
+    ///
+    /// ```
+    /// let tokens = tally_meter::DimSpec::new("tokens", 100).warn_at(50).warn_at(90);
+    /// assert_eq!(tokens.warn_levels(), &[50, 90]);
+    /// ```
     #[must_use]
     pub const fn warn_at(mut self, level: u64) -> Self {
         if self.warn_count == 0 {
@@ -89,18 +111,30 @@ impl DimSpec {
     }
 
     /// The dimension's name.
+    ///
+    /// ```
+    /// assert_eq!(tally_meter::DimSpec::new("calls", 5).name(), "calls");
+    /// ```
     #[must_use]
     pub const fn name(&self) -> &'static str {
         self.name
     }
 
     /// The inclusive limit: the dimension is exhausted when `used > limit`.
+    ///
+    /// ```
+    /// assert_eq!(tally_meter::DimSpec::new("calls", 5).limit(), 5);
+    /// ```
     #[must_use]
     pub const fn limit(&self) -> u64 {
         self.limit
     }
 
     /// The warn levels, in increasing order.
+    ///
+    /// ```
+    /// assert_eq!(tally_meter::DimSpec::new("calls", 5).warn_at(3).warn_levels(), &[3]);
+    /// ```
     #[must_use]
     pub fn warn_levels(&self) -> &[u64] {
         self.warns.get(..self.warn_count).unwrap_or(&self.warns)
@@ -276,6 +310,13 @@ impl<const N: usize> Policy<N> {
     }
 
     /// The dimension called `name`, if any.
+    ///
+    /// ```
+    /// # use tally_meter::{DimSpec, Policy};
+    /// let policy = Policy::new([DimSpec::new("tokens", 10)])?;
+    /// assert!(policy.dim("tokens").is_some() && policy.dim("TOKENS").is_none());
+    /// # Ok::<(), tally_meter::Error>(())
+    /// ```
     #[must_use]
     pub const fn dim(&self, name: &str) -> Option<Dim> {
         let mut rest: &[DimSpec] = &self.dims;
@@ -305,6 +346,14 @@ impl<const N: usize> Policy<N> {
     }
 
     /// The declaration of `dim`, if it belongs to this policy.
+    ///
+    /// ```
+    /// # use tally_meter::{DimSpec, Policy};
+    /// let policy = Policy::new([DimSpec::new("tokens", 10)])?;
+    /// let tokens = policy.dim("tokens").ok_or("?")?;
+    /// assert_eq!(policy.spec(tokens), Some(&DimSpec::new("tokens", 10)));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     #[must_use]
     pub fn spec(&self, dim: Dim) -> Option<&DimSpec> {
         self.dims.get(dim.index())
@@ -327,12 +376,26 @@ impl<const N: usize> Policy<N> {
     }
 
     /// The name of `dim`, if it belongs to this policy.
+    ///
+    /// ```
+    /// # use tally_meter::{DimSpec, Policy};
+    /// let policy = Policy::new([DimSpec::new("tokens", 10)])?;
+    /// assert_eq!(policy.dim_at(0).and_then(|d| policy.name(d)), Some("tokens"));
+    /// # Ok::<(), tally_meter::Error>(())
+    /// ```
     #[must_use]
     pub fn name(&self, dim: Dim) -> Option<&'static str> {
         self.spec(dim).map(DimSpec::name)
     }
 
     /// The inclusive limit of `dim`, if it belongs to this policy.
+    ///
+    /// ```
+    /// # use tally_meter::{DimSpec, Policy};
+    /// let policy = Policy::new([DimSpec::new("tokens", 10)])?;
+    /// assert_eq!(policy.dim_at(0).and_then(|d| policy.limit(d)), Some(10));
+    /// # Ok::<(), tally_meter::Error>(())
+    /// ```
     #[must_use]
     pub fn limit(&self, dim: Dim) -> Option<u64> {
         self.spec(dim).map(DimSpec::limit)
@@ -340,6 +403,13 @@ impl<const N: usize> Policy<N> {
 
     /// The warn levels of `dim` in increasing order, if it belongs to this
     /// policy.
+    ///
+    /// ```
+    /// # use tally_meter::{DimSpec, Policy};
+    /// let policy = Policy::new([DimSpec::new("tokens", 10).warn_at(8)])?;
+    /// assert_eq!(policy.dim_at(0).and_then(|d| policy.warn_levels(d)), Some(&[8][..]));
+    /// # Ok::<(), tally_meter::Error>(())
+    /// ```
     #[must_use]
     pub fn warn_levels(&self, dim: Dim) -> Option<&[u64]> {
         self.spec(dim).map(DimSpec::warn_levels)

@@ -7,6 +7,10 @@ use crate::policy::Policy;
 
 /// The version of the snapshot encoding; a snapshot of another version is
 /// refused when deserialized.
+///
+/// ```
+/// assert_eq!(tally_meter::SNAPSHOT_VERSION, 1);
+/// ```
 pub const SNAPSHOT_VERSION: u32 = 1;
 
 /// A meter's state: the policy's fingerprint and, per dimension, the spent
@@ -42,6 +46,11 @@ pub struct Snapshot<const N: usize> {
 impl<const N: usize> Snapshot<N> {
     /// A snapshot from its parts, for instance read from storage. Checked only
     /// by [`Meter::restore`](crate::Meter::restore).
+    ///
+    /// ```
+    /// let snapshot = tally_meter::Snapshot::new(7, [1, 2], [0, 1]);
+    /// assert_eq!(snapshot.policy(), 7);
+    /// ```
     #[must_use]
     pub const fn new(policy: u64, spent: [u64; N], reserved: [u64; N]) -> Self {
         Self {
@@ -52,18 +61,33 @@ impl<const N: usize> Snapshot<N> {
     }
 
     /// The fingerprint of the policy the snapshot was taken under.
+    ///
+    /// ```
+    /// # use tally_meter::{DimSpec, Meter, Policy};
+    /// let policy = Policy::new([DimSpec::new("tokens", 10)])?;
+    /// assert_eq!(Meter::new(&policy).snapshot().policy(), policy.fingerprint());
+    /// # Ok::<(), tally_meter::Error>(())
+    /// ```
     #[must_use]
     pub const fn policy(&self) -> u64 {
         self.policy
     }
 
     /// The spent amount of each dimension.
+    ///
+    /// ```
+    /// assert_eq!(tally_meter::Snapshot::new(0, [1, 2], [0, 0]).spent(), &[1, 2]);
+    /// ```
     #[must_use]
     pub const fn spent(&self) -> &[u64; N] {
         &self.spent
     }
 
     /// The reserved amount of each dimension.
+    ///
+    /// ```
+    /// assert_eq!(tally_meter::Snapshot::new(0, [1, 2], [3, 4]).reserved(), &[3, 4]);
+    /// ```
     #[must_use]
     pub const fn reserved(&self) -> &[u64; N] {
         &self.reserved

@@ -126,6 +126,16 @@ impl Warning {
     }
 
     /// The dimension that warned.
+    ///
+    /// ```
+    /// # use tally_meter::{DimSpec, Meter, Policy};
+    /// let policy = Policy::new([DimSpec::new("tokens", 100).warn_at(50).warn_at(90)])?;
+    /// let tokens = policy.dim("tokens").ok_or("?")?;
+    /// let mut meter = Meter::new(&policy);
+    /// let warning = meter.charge(tokens, 60)?.warning().ok_or("expected a warning")?;
+    /// assert_eq!(warning.dim(), tokens);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     #[must_use]
     pub const fn dim(self) -> Dim {
         self.dim
@@ -133,6 +143,16 @@ impl Warning {
 
     /// The index of the highest warn level `used` is above, into
     /// [`Policy::warn_levels`](crate::Policy::warn_levels).
+    ///
+    /// ```
+    /// # use tally_meter::{DimSpec, Meter, Policy};
+    /// let policy = Policy::new([DimSpec::new("tokens", 100).warn_at(50).warn_at(90)])?;
+    /// let tokens = policy.dim("tokens").ok_or("?")?;
+    /// let mut meter = Meter::new(&policy);
+    /// let warning = meter.charge(tokens, 60)?.warning().ok_or("expected a warning")?;
+    /// assert_eq!(warning.level(), 0);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     #[must_use]
     pub const fn level(self) -> usize {
         (self.flags & !CROSSED) as usize
@@ -141,6 +161,17 @@ impl Warning {
     /// Whether this charge moved `used` from at or below that level to above
     /// it. Exactly one charge crosses each level (until a reset or a refund
     /// brings `used` back down).
+    ///
+    /// ```
+    /// # use tally_meter::{DimSpec, Meter, Policy};
+    /// let policy = Policy::new([DimSpec::new("tokens", 100).warn_at(50).warn_at(90)])?;
+    /// let tokens = policy.dim("tokens").ok_or("?")?;
+    /// let mut meter = Meter::new(&policy);
+    /// let warning = meter.charge(tokens, 60)?.warning().ok_or("expected a warning")?;
+    /// assert!(warning.crossed());
+    /// assert!(meter.charge(tokens, 1)?.warning().is_some_and(|w| !w.crossed()));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     #[must_use]
     pub const fn crossed(self) -> bool {
         self.flags & CROSSED != 0
@@ -183,12 +214,29 @@ impl<const N: usize> Report<N> {
     }
 
     /// The verdict for `dim`, if it belongs to the policy.
+    ///
+    /// ```
+    /// # use tally_meter::{DimSpec, Meter, Policy, Verdict};
+    /// let policy = Policy::new([DimSpec::new("a", 5)])?;
+    /// let a = policy.dim("a").ok_or("?")?;
+    /// let report = Meter::new(&policy).charge_many(&[6])?;
+    /// assert_eq!(report.get(a), Some(Verdict::Exhausted(a)));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     #[must_use]
     pub fn get(&self, dim: Dim) -> Option<Verdict> {
         self.verdicts.get(dim.index()).copied()
     }
 
     /// The verdicts in dimension order.
+    ///
+    /// ```
+    /// # use tally_meter::{DimSpec, Meter, Policy, Verdict};
+    /// let policy = Policy::new([DimSpec::new("a", 5), DimSpec::new("b", 5)])?;
+    /// let report = Meter::new(&policy).try_charge_many(&[1, 2])?;
+    /// assert_eq!(report.verdicts(), &[Verdict::Continue; 2]);
+    /// # Ok::<(), tally_meter::Error>(())
+    /// ```
     #[must_use]
     pub const fn verdicts(&self) -> &[Verdict; N] {
         &self.verdicts
@@ -211,6 +259,14 @@ impl<const N: usize> Report<N> {
     }
 
     /// The dimensions whose verdict is `Warn`.
+    ///
+    /// ```
+    /// # use tally_meter::{DimSpec, Meter, Policy};
+    /// let policy = Policy::new([DimSpec::new("a", 5).warn_at(1), DimSpec::new("b", 5)])?;
+    /// let report = Meter::new(&policy).try_charge_many(&[2, 2])?;
+    /// assert_eq!(report.warned().len(), 1);
+    /// # Ok::<(), tally_meter::Error>(())
+    /// ```
     #[must_use]
     pub fn warned(&self) -> DimSet {
         self.collect(|v| matches!(v, Verdict::Warn(_)))
@@ -218,12 +274,29 @@ impl<const N: usize> Report<N> {
 
     /// The dimensions whose verdict is `Warn` with the level crossed by this
     /// operation.
+    ///
+    /// ```
+    /// # use tally_meter::{DimSpec, Meter, Policy};
+    /// let policy = Policy::new([DimSpec::new("a", 5).warn_at(1)])?;
+    /// let mut meter = Meter::new(&policy);
+    /// assert_eq!(meter.try_charge_many(&[2])?.crossed().len(), 1);
+    /// assert_eq!(meter.try_charge_many(&[1])?.crossed().len(), 0);
+    /// # Ok::<(), tally_meter::Error>(())
+    /// ```
     #[must_use]
     pub fn crossed(&self) -> DimSet {
         self.collect(|v| v.warning().is_some_and(Warning::crossed))
     }
 
     /// The dimensions whose verdict is `Exhausted`.
+    ///
+    /// ```
+    /// # use tally_meter::{DimSpec, Meter, Policy};
+    /// let policy = Policy::new([DimSpec::new("a", 5), DimSpec::new("b", 5)])?;
+    /// let report = Meter::new(&policy).charge_many(&[6, 5])?;
+    /// assert_eq!(report.exhausted().len(), 1);
+    /// # Ok::<(), tally_meter::Error>(())
+    /// ```
     #[must_use]
     pub fn exhausted(&self) -> DimSet {
         self.collect(|v| v.is_exhausted())

@@ -193,13 +193,21 @@ impl DimSpec {
     #[inline(always)]
     fn warning(&self, dim: Dim, prev: u64, next: u64) -> Verdict {
         // The highest level below `next`: levels increase, unused slots are
-        // u64::MAX (never below `next`), and `next > warns[0]`; so the levels
-        // below `next` are the first `above` ones, branch-free.
-        let [_, w1, w2, w3] = self.warns;
-        let above = usize::from(next > w1) + usize::from(next > w2) + usize::from(next > w3);
-        let threshold = self.warns.get(above).copied().unwrap_or(self.quiet_max);
-        // `above < MAX_WARN_LEVELS <= u8::MAX`.
-        Verdict::Warn(Warning::new(dim, above as u8, prev <= threshold))
+        // u64::MAX (never below `next`), and `next > warns[0]`.
+        let [w0, w1, w2, w3] = self.warns;
+        if next <= w1 {
+            // The first level (the only one, often): no search.
+            return Verdict::Warn(Warning::new(dim, 0, prev <= w0));
+        }
+        let above = 1 + u8::from(next > w2) + u8::from(next > w3);
+        let threshold = if above == 1 {
+            w1
+        } else if above == 2 {
+            w2
+        } else {
+            w3
+        };
+        Verdict::Warn(Warning::new(dim, above, prev <= threshold))
     }
 }
 

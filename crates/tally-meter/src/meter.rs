@@ -95,21 +95,13 @@ impl<'p, const N: usize> Meter<'p, N> {
     /// ```
     #[inline]
     pub fn charge(&mut self, dim: Dim, amount: u64) -> Result<Verdict, Error> {
-        self.record(dim, amount).map_err(|fault| fault.error(dim))
-    }
-
-    /// `charge` with a 1-byte fault: `Result<Verdict, Fault>` is 2 bytes, so
-    /// the verdict travels as one value and the caller's `Result` is written
-    /// with two stores instead of three.
-    #[inline(always)]
-    fn record(&mut self, dim: Dim, amount: u64) -> Result<Verdict, Fault> {
         let i = dim.index();
         let (Some(used), Some(spec)) = (self.used.get_mut(i), self.policy.specs().get(i)) else {
-            return Err(Fault::UnknownDim);
+            return Err(Error::UnknownDim { dim });
         };
         let prev = *used;
         let Some(next) = prev.checked_add(amount) else {
-            return Err(Fault::Overflow);
+            return Err(Error::Overflow { dim });
         };
         *used = next;
         Ok(spec.verdict(dim, prev, next))
@@ -571,22 +563,6 @@ pub(crate) fn refused(dim: Dim, amount: u64, remaining: u64) -> Error {
         dim,
         shortfall: amount.saturating_sub(remaining),
         dims: DimSet::EMPTY.with(dim),
-    }
-}
-
-/// A single-dimension failure before its dimension is attached.
-#[derive(Clone, Copy)]
-enum Fault {
-    UnknownDim,
-    Overflow,
-}
-
-impl Fault {
-    const fn error(self, dim: Dim) -> Error {
-        match self {
-            Self::UnknownDim => Error::UnknownDim { dim },
-            Self::Overflow => Error::Overflow { dim },
-        }
     }
 }
 

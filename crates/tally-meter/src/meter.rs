@@ -194,7 +194,10 @@ impl<'p, const N: usize> Meter<'p, N> {
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn try_charge_many(&mut self, amounts: &[u64; N]) -> Result<Report<N>, Error> {
-        let next = self.admit(amounts)?;
+        let mut next = [0u64; N];
+        if !self.admit(amounts, &mut next) {
+            return Err(self.refusal(amounts));
+        }
         Ok(self.apply(&next))
     }
 
@@ -218,7 +221,10 @@ impl<'p, const N: usize> Meter<'p, N> {
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn reserve(&mut self, amounts: &[u64; N]) -> Result<Reservation<N>, Error> {
-        let next = self.admit(amounts)?;
+        let mut next = [0u64; N];
+        if !self.admit(amounts, &mut next) {
+            return Err(self.refusal(amounts));
+        }
         let report = self.apply(&next);
         for (reserved, amount) in self.reserved.iter_mut().zip(amounts) {
             // reserved <= used, and used + amount did not overflow.
@@ -483,10 +489,9 @@ impl<'p, const N: usize> Meter<'p, N> {
         self.policy.specs().get(i).map_or(0, |spec| spec.limit())
     }
 
-    /// The new `used` values if every amount fits, else the refusal.
+    /// Whether every amount fits; if so, `next` holds the new `used` values.
     #[inline]
-    fn admit(&self, amounts: &[u64; N]) -> Result<[u64; N], Error> {
-        let mut next = [0u64; N];
+    fn admit(&self, amounts: &[u64; N], next: &mut [u64; N]) -> bool {
         let mut fits = true;
         let specs = self.policy.specs();
         for ((slot, used), (amount, spec)) in next
@@ -498,11 +503,7 @@ impl<'p, const N: usize> Meter<'p, N> {
             // Exact whenever everything fits (the sum is then <= limit).
             *slot = used.saturating_add(*amount);
         }
-        if fits {
-            Ok(next)
-        } else {
-            Err(self.refusal(amounts))
-        }
+        fits
     }
 
     /// The refusal of `amounts`: every dimension that does not fit.
@@ -525,6 +526,7 @@ impl<'p, const N: usize> Meter<'p, N> {
     }
 
     /// Sets `used` to `next` and reports each dimension's verdict.
+    #[inline(always)]
     fn apply(&mut self, next: &[u64; N]) -> Report<N> {
         let mut verdicts = [Verdict::Continue; N];
         let specs = self.policy.specs();

@@ -109,6 +109,24 @@ fn tm_single(iterations: u64, (limit, warn, before): (u64, Option<u64>, u64)) ->
     })
 }
 
+/// The floor under this discipline: a bare `u64` counter with checked
+/// addition and a 2-byte result, no limit, no verdict, no dimension check.
+fn checked_counter(iterations: u64) -> Duration {
+    let mut counter = 0u64;
+    timed(iterations, || {
+        let counter = black_box(&mut counter);
+        let dim = black_box(0u8);
+        let result: Result<u8, u8> = match counter.checked_add(black_box(1)) {
+            Some(next) => {
+                *counter = next;
+                Ok(dim)
+            }
+            None => Err(dim),
+        };
+        let _ = black_box(result);
+    })
+}
+
 const CONTINUE: (u64, Option<u64>, u64) = (u64::MAX, None, 0);
 const WARN: (u64, Option<u64>, u64) = (u64::MAX, Some(0), 0);
 const EXHAUSTED: (u64, Option<u64>, u64) = (1, None, 2);
@@ -233,6 +251,11 @@ const CASES: &[Case] = &[
     ("continue_single_dim", "tally_meter", |n| {
         tm_single(n, CONTINUE)
     }),
+    (
+        "continue_single_dim",
+        "checked_counter_floor",
+        checked_counter,
+    ),
     ("warn_single_dim", "budgetkernel", |n| bk_single(n, WARN)),
     ("warn_single_dim", "tally_meter", |n| tm_single(n, WARN)),
     ("already_exhausted_single_dim", "budgetkernel", |n| {

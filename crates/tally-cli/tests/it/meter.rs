@@ -239,6 +239,31 @@ fn a_bad_charge_line_stops_the_run_with_exit_2() {
 }
 
 #[test]
+fn file_and_line_sizes_are_bounded_at_64_kib() {
+    let dir = tempfile::tempdir().unwrap();
+    // A policy file of exactly 65536 bytes is read; one byte more is refused.
+    let padded = |total: usize| {
+        let mut text = SMALL.to_owned();
+        text.push_str(&" ".repeat(total - SMALL.len()));
+        text
+    };
+    let at = meter(&["--policy", &policy_file(dir.path(), &padded(65_536))], "");
+    assert_eq!(at.status.code(), Some(0), "{at:?}");
+    let past = meter(&["--policy", &policy_file(dir.path(), &padded(65_537))], "");
+    assert_eq!(past.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&past.stderr).contains("larger than 65536 bytes"));
+    // A charge line of exactly 65536 bytes (newline excluded) is read.
+    let policy = policy_file(dir.path(), SMALL);
+    let line = |total: usize| format!("{{\"tokens\": 1{}}}", " ".repeat(total - 13));
+    assert_eq!(line(65_536).len(), 65_536);
+    let at = meter(&["--policy", &policy], &format!("{}\n", line(65_536)));
+    assert_eq!(at.status.code(), Some(0), "{at:?}");
+    let past = meter(&["--policy", &policy], &format!("{}\n", line(65_537)));
+    assert_eq!(past.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&past.stderr).contains("line 1: longer than 65536 bytes"));
+}
+
+#[test]
 fn help_lists_the_meter_subcommand() {
     let out = Command::new(env!("CARGO_BIN_EXE_tally"))
         .arg("--help")

@@ -11,8 +11,9 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
-mod decide;
 mod audit;
+mod decide;
+mod meter;
 
 /// Tally: a conservation-first value engine.
 ///
@@ -29,16 +30,19 @@ struct Cli {
 /// The subcommands, one per component, in the order a reader meets them.
 #[derive(Debug, Subcommand)]
 enum Command {
-    /// Decide a request under a policy; verify a recorded decision.
-    Decide(decide::Args),
+    /// Budget meters: enforce limits on a stream of charges.
+    Meter(meter::Args),
     /// Tamper-evident audit logs: init, append, verify, checkpoint, prove.
     Audit(audit::Args),
+    /// Decide a request under a policy; verify a recorded decision.
+    Decide(decide::Args),
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
-        Command::Decide(args) => decide::run(args),
+        Command::Meter(args) => meter::run(args),
         Command::Audit(args) => audit::run(args),
+        Command::Decide(args) => decide::run(args),
     }
 }

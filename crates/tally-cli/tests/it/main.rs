@@ -12,4 +12,5 @@
 mod audit;
 mod cli;
 mod decide;
+mod meter;
 mod registry;

@@ -1,0 +1,414 @@
+//! `tally meter run`: enforce a budget policy on a stream of charges.
+//!
+//! The policy is a JSON file:
+//!
+//! ```json
+//! {"dims": [{"name": "tokens", "limit": 20000, "warn": [16000]},
+//!           {"name": "tool_calls", "limit": 8}]}
+//! ```
+//!
+//! Charges are JSON lines on stdin (or `--input FILE`), one object per charge
+//! naming the dimensions it uses: `{"tokens": 1800, "tool_calls": 1}`. Each
+//! charge is all-or-nothing. One JSON line is printed per charge, then a
+//! summary line with every dimension's limit, spent, reserved, remaining and
+//! overrun, and the meter's snapshot (which `--resume` accepts to continue).
+//!
+//! Modes: `admit` (default) refuses a charge that does not fit and records
+//! nothing for it; `record` records every charge (consumption that already
+//! happened) and reports exhaustion, with budgetkernel's semantics.
+//!
+//! Exit: 0 when every charge was admitted (and, in `record` mode, nothing is
+//! exhausted); 1 when a charge was refused or a dimension exhausted; 2 on bad
+//! usage or bad input (the policy, the snapshot, or a charge line, which stops
+//! the run at that line).
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::fs::File;
+use std::io::{self, BufRead, BufReader, Read, Write};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use clap::{Subcommand, ValueEnum};
+use serde::Deserialize;
+use serde::de::{self, MapAccess, Visitor};
+use serde_json::{Value, json};
+use tally_meter::{DimSpec, Error, Meter, Policy, Report, Snapshot, Verdict};
+
+/// The most dimensions a policy may have on the command line. The library
+/// allows up to `tally_meter::MAX_DIMS` (32); the binary instantiates its
+/// const-generic meter for 1 to 16 dimensions to keep its size down.
+pub const MAX_CLI_DIMS: usize = 16;
+/// The largest policy or snapshot file, in bytes.
+pub const MAX_FILE_BYTES: u64 = 64 * 1024;
+/// The longest charge line, in bytes (the newline excluded).
+pub const MAX_LINE_BYTES: usize = 64 * 1024;
+
+/// Budget meters: enforce limits on a stream of charges.
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    #[command(subcommand)]
+    command: MeterCommand,
+}
+
+#[derive(Debug, Subcommand)]
+enum MeterCommand {
+    /// Read charges as JSON lines, print one verdict line per charge and a
+    /// summary; exit 1 if a charge was refused (or exhausted a dimension).
+    Run(RunArgs),
+}
+
+#[derive(Debug, clap::Args)]
+struct RunArgs {
+    /// The policy: a JSON file `{"dims": [{"name", "limit", "warn": [..]}]}`.
+    #[arg(long, value_name = "FILE")]
+    policy: PathBuf,
+    /// Read charges from FILE instead of stdin.
+    #[arg(long, value_name = "FILE")]
+    input: Option<PathBuf>,
+    /// Start from a snapshot printed by an earlier run's summary.
+    #[arg(long, value_name = "FILE")]
+    resume: Option<PathBuf>,
+    /// `admit`: refuse charges that do not fit. `record`: record every charge.
+    #[arg(long, value_enum, default_value_t = Mode::Admit)]
+    mode: Mode,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum Mode {
+    Admit,
+    Record,
+}
+
+/// Bad input: reported on stderr, exit 2.
+#[derive(Debug)]
+struct BadInput(String);
+
+impl fmt::Display for BadInput {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+fn bad(message: impl Into<String>) -> BadInput {
+    BadInput(message.into())
+}
+
+/// Runs `tally meter …`.
+pub fn run(args: Args) -> ExitCode {
+    let MeterCommand::Run(args) = args.command;
+    match run_charges(&args) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("tally meter: {e}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PolicyFile {
+    dims: Vec<DimFile>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct DimFile {
+    name: String,
+    limit: u64,
+    #[serde(default)]
+    warn: Vec<u64>,
+}
+
+fn read_file(path: &Path, what: &str) -> Result<String, BadInput> {
+    let file = File::open(path).map_err(|e| bad(format!("{what} {}: {e}", path.display())))?;
+    let mut text = String::new();
+    file.take(MAX_FILE_BYTES + 1)
+        .read_to_string(&mut text)
+        .map_err(|e| bad(format!("{what} {}: {e}", path.display())))?;
+    if text.len() as u64 > MAX_FILE_BYTES {
+        return Err(bad(format!(
+            "{what} {}: larger than {MAX_FILE_BYTES} bytes",
+            path.display()
+        )));
+    }
+    Ok(text)
+}
+
+/// The policy file's dimensions, as specs. Names are leaked to get the
+/// `'static` lifetime the library's const-friendly `DimSpec` wants: at most
+/// `MAX_CLI_DIMS` names, once per process.
+fn read_specs(path: &Path) -> Result<Vec<DimSpec>, BadInput> {
+    let text = read_file(path, "policy")?;
+    let file: PolicyFile =
+        serde_json::from_str(&text).map_err(|e| bad(format!("policy {}: {e}", path.display())))?;
+    if file.dims.len() > MAX_CLI_DIMS {
+        return Err(bad(format!(
+            "policy: at most {MAX_CLI_DIMS} dimensions on the command line"
+        )));
+    }
+    let mut specs = Vec::with_capacity(file.dims.len());
+    for dim in file.dims {
+        let name: &'static str = dim.name.leak();
+        specs.push(
+            dim.warn
+                .iter()
+                .fold(DimSpec::new(name, dim.limit), |s, w| s.warn_at(*w)),
+        );
+    }
+    Ok(specs)
+}
+
+fn run_charges(args: &RunArgs) -> Result<ExitCode, BadInput> {
+    let specs = read_specs(&args.policy)?;
+    macro_rules! dispatch {
+        ($($n:literal)*) => {
+            match specs.len() {
+                $($n => run_with::<$n>(args, specs),)*
+                _ => Err(bad("policy: a policy needs at least one dimension")),
+            }
+        };
+    }
+    dispatch!(1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16)
+}
+
+/// A policy error, naming the dimension as the file does.
+fn policy_error(e: Error, specs: &[DimSpec]) -> BadInput {
+    let dim = match e {
+        Error::InvalidName { dim }
+        | Error::DuplicateName { dim }
+        | Error::ZeroLimit { dim }
+        | Error::WarnNotBelowLimit { dim }
+        | Error::WarnNotIncreasing { dim }
+        | Error::TooManyWarnLevels { dim } => specs.get(dim.index()).map(DimSpec::name),
+        _ => None,
+    };
+    match dim {
+        Some(name) => bad(format!("policy: {e} (dimension {name:?}; {})", e.code())),
+        None => bad(format!("policy: {e} ({})", e.code())),
+    }
+}
+
+fn run_with<const N: usize>(args: &RunArgs, specs: Vec<DimSpec>) -> Result<ExitCode, BadInput> {
+    let specs: [DimSpec; N] = specs
+        .try_into()
+        .map_err(|_| bad("policy: dimension count"))?;
+    let policy = Policy::new(specs).map_err(|e| policy_error(e, &specs))?;
+    let mut meter = match &args.resume {
+        None => Meter::new(&policy),
+        Some(path) => {
+            let text = read_file(path, "snapshot")?;
+            let snapshot: Snapshot<N> = serde_json::from_str(&text)
+                .map_err(|e| bad(format!("snapshot {}: {e}", path.display())))?;
+            let mut meter = Meter::restore(&policy, &snapshot)
+                .map_err(|e| bad(format!("snapshot {}: {e} ({})", path.display(), e.code())))?;
+            // Reservations do not outlive the process that made them.
+            meter.release_all();
+            meter
+        }
+    };
+    let input: Box<dyn BufRead> = match &args.input {
+        None => Box::new(BufReader::new(io::stdin().lock())),
+        Some(path) => Box::new(BufReader::new(
+            File::open(path).map_err(|e| bad(format!("input {}: {e}", path.display())))?,
+        )),
+    };
+    let mut out = io::BufWriter::new(io::stdout().lock());
+    let tally = process(&mut meter, input, &mut out, args.mode)?;
+    writeln!(out, "{}", summary(&meter, &tally)).map_err(io_error)?;
+    out.flush().map_err(io_error)?;
+    Ok(if tally.failed == 0 {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
+}
+
+fn io_error(e: io::Error) -> BadInput {
+    bad(format!("output: {e}"))
+}
+
+/// Counts of the run.
+#[derive(Default)]
+struct Tally {
+    charges: u64,
+    failed: u64,
+}
+
+/// Reads every charge line, applies it and prints its verdict line.
+fn process<const N: usize>(
+    meter: &mut Meter<'_, N>,
+    mut input: impl BufRead,
+    out: &mut impl Write,
+    mode: Mode,
+) -> Result<Tally, BadInput> {
+    let mut tally = Tally::default();
+    let mut line = Vec::new();
+    let mut number = 0u64;
+    loop {
+        line.clear();
+        let read = (&mut input)
+            .take(MAX_LINE_BYTES as u64 + 2)
+            .read_until(b'\n', &mut line)
+            .map_err(|e| bad(format!("input: {e}")))?;
+        if read == 0 {
+            return Ok(tally);
+        }
+        number += 1;
+        let text = line.strip_suffix(b"\n").unwrap_or(&line);
+        let text = text.strip_suffix(b"\r").unwrap_or(text);
+        if text.len() > MAX_LINE_BYTES {
+            return Err(bad(format!(
+                "line {number}: longer than {MAX_LINE_BYTES} bytes"
+            )));
+        }
+        if text.iter().all(u8::is_ascii_whitespace) {
+            continue;
+        }
+        let (amounts, named) =
+            parse_charge(meter.policy(), text).map_err(|e| bad(format!("line {number}: {e}")))?;
+        let (verdict, failed) = apply(meter, &amounts, &named, mode);
+        tally.charges += 1;
+        tally.failed += u64::from(failed);
+        let mut record = json!({ "line": number });
+        if let (Value::Object(record), Value::Object(verdict)) = (&mut record, verdict) {
+            record.extend(verdict);
+        }
+        writeln!(out, "{record}").map_err(io_error)?;
+    }
+}
+
+/// One charge line: a JSON object of dimension name to amount. Repeated or
+/// unknown names are refused. Returns the amounts and which dimensions the
+/// line named.
+fn parse_charge<const N: usize>(
+    policy: &Policy<N>,
+    text: &[u8],
+) -> Result<([u64; N], [bool; N]), String> {
+    let Charge(pairs) = serde_json::from_slice(text).map_err(|e| e.to_string())?;
+    let mut amounts = [0u64; N];
+    let mut seen = [false; N];
+    for (name, amount) in pairs {
+        let unknown = || format!("unknown dimension {name:?}");
+        let dim = policy.dim(&name).ok_or_else(unknown)?;
+        let (Some(seen), Some(slot)) = (seen.get_mut(dim.index()), amounts.get_mut(dim.index()))
+        else {
+            return Err(unknown());
+        };
+        if std::mem::replace(seen, true) {
+            return Err(format!("dimension {name:?} given twice"));
+        }
+        *slot = amount;
+    }
+    Ok((amounts, seen))
+}
+
+/// A charge object in input order, duplicates kept (and refused later).
+struct Charge(Vec<(String, u64)>);
+
+impl<'de> Deserialize<'de> for Charge {
+    fn deserialize<D: de::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct ChargeVisitor;
+        impl<'de> Visitor<'de> for ChargeVisitor {
+            type Value = Charge;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("an object of dimension names to unsigned integer amounts")
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Charge, A::Error> {
+                let mut pairs = Vec::new();
+                while let Some(pair) = map.next_entry::<String, u64>()? {
+                    if pairs.len() >= MAX_CLI_DIMS {
+                        return Err(de::Error::custom("more entries than dimensions"));
+                    }
+                    pairs.push(pair);
+                }
+                Ok(Charge(pairs))
+            }
+        }
+        deserializer.deserialize_map(ChargeVisitor)
+    }
+}
+
+/// Applies one charge; returns its JSON fields and whether it failed.
+fn apply<const N: usize>(
+    meter: &mut Meter<'_, N>,
+    amounts: &[u64; N],
+    named: &[bool; N],
+    mode: Mode,
+) -> (Value, bool) {
+    let policy = meter.policy();
+    let result = match mode {
+        Mode::Admit => meter.try_charge_many(amounts),
+        Mode::Record => meter.charge_many(amounts),
+    };
+    match result {
+        Ok(report) => {
+            let exhausted = !report.exhausted().is_empty();
+            let status = if exhausted { "exhausted" } else { "ok" };
+            let verdicts = verdicts(policy, &report, named);
+            (json!({ "status": status, "verdicts": verdicts }), exhausted)
+        }
+        Err(Error::Refused { dims, .. }) => {
+            let refused: BTreeMap<_, _> = dims
+                .iter()
+                .filter_map(|dim| {
+                    let name = policy.name(dim)?;
+                    let remaining = meter.remaining(dim)?;
+                    let amount = amounts.get(dim.index())?;
+                    let shortfall = amount.saturating_sub(remaining);
+                    Some((
+                        name,
+                        json!({ "shortfall": shortfall, "remaining": remaining }),
+                    ))
+                })
+                .collect();
+            (json!({ "status": "refused", "refused": refused }), true)
+        }
+        Err(e) => (
+            json!({ "status": "error", "error": e.code(), "message": e.to_string() }),
+            true,
+        ),
+    }
+}
+
+/// The verdicts of the dimensions a charge named.
+fn verdicts<const N: usize>(policy: &Policy<N>, report: &Report<N>, named: &[bool; N]) -> Value {
+    let mut map = serde_json::Map::new();
+    let dims = policy.dims().zip(report.verdicts()).zip(named);
+    for (((_, spec), verdict), _) in dims.filter(|(_, named)| **named) {
+        let value = match verdict {
+            Verdict::Continue => json!("continue"),
+            Verdict::Exhausted(_) => json!("exhausted"),
+            Verdict::Warn(w) => json!({ "warn": {
+                "level": w.level(),
+                "threshold": spec.warn_levels().get(w.level()),
+                "crossed": w.crossed(),
+            }}),
+        };
+        map.insert(spec.name().to_owned(), value);
+    }
+    Value::Object(map)
+}
+
+fn summary<const N: usize>(meter: &Meter<'_, N>, tally: &Tally) -> Value {
+    let mut dims = serde_json::Map::new();
+    for (dim, spec) in meter.policy().dims() {
+        dims.insert(
+            spec.name().to_owned(),
+            json!({
+                "limit": spec.limit(),
+                "spent": meter.spent(dim),
+                "reserved": meter.reserved(dim),
+                "remaining": meter.remaining(dim),
+                "overrun": meter.overrun(dim),
+            }),
+        );
+    }
+    json!({ "summary": {
+        "charges": tally.charges,
+        "failed": tally.failed,
+        "dims": dims,
+        "snapshot": meter.snapshot(),
+    }})
+}

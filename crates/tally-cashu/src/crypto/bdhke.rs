@@ -29,7 +29,29 @@ use crate::Error;
 /// `r·G == −Y` (probability 2^-256).
 pub fn blind(secret: &[u8], r: &SecretKey) -> Result<PublicKey, Error> {
     let y = hash_to_curve(secret)?;
-    y.add(&r.public_key())
+    // r·G by the constant-time generic multiplication: libsecp256k1's
+    // generator multiplication (`SecretKey::public_key`) re-randomizes the
+    // context after every call in `secp256k1` 0.33, which costs more than it.
+    y.add(&generator()?.mul(&r.as_scalar())?)
+}
+
+/// The generator `G`.
+fn generator() -> Result<PublicKey, Error> {
+    static G: std::sync::LazyLock<Option<PublicKey>> = std::sync::LazyLock::new(|| {
+        // G has an even y-coordinate: its compressed form is 02 || x(G).
+        let mut bytes = [0x02u8; 33];
+        for (b, x) in bytes
+            .iter_mut()
+            .skip(1)
+            .zip(secp256k1::constants::GENERATOR_X)
+        {
+            *b = x;
+        }
+        secp256k1::PublicKey::from_byte_array_compressed(bytes)
+            .ok()
+            .map(PublicKey)
+    });
+    G.ok_or(Error::InvalidPoint)
 }
 
 /// `C_ = k·B_` (the mint's blind signature; for tests and tools).

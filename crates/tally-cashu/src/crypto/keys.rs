@@ -272,6 +272,11 @@ impl SecretKey {
         PublicKey(self.0.public_key())
     }
 
+    /// The secret bytes, borrowed (no copy to erase).
+    pub(crate) fn as_secret_bytes(&self) -> &[u8; 32] {
+        self.0.as_secret_bytes()
+    }
+
     pub(crate) fn as_scalar(&self) -> SecpScalar {
         SecpScalar::from(self.0)
     }
@@ -335,6 +340,12 @@ impl Scalar {
     #[must_use]
     pub fn to_bytes(&self) -> [u8; 32] {
         self.0
+    }
+
+    /// The 32 big-endian bytes, borrowed.
+    #[must_use]
+    pub fn as_bytes(&self) -> &[u8; 32] {
+        &self.0
     }
 
     /// Lowercase hex.

@@ -63,6 +63,18 @@ impl ProofDleq {
         }
     }
 
+    /// The challenge `e`.
+    #[must_use]
+    pub fn e(&self) -> &Scalar {
+        &self.e
+    }
+
+    /// The response `s`.
+    #[must_use]
+    pub fn s(&self) -> &Scalar {
+        &self.s
+    }
+
     /// The blinding factor.
     #[must_use]
     pub fn r(&self) -> &SecretKey {

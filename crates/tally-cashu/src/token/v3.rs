@@ -74,8 +74,5 @@ pub(super) fn encode(token: &Token) -> Result<String, Error> {
         memo: token.memo.as_deref(),
     };
     let json = zeroize::Zeroizing::new(serde_json::to_vec(&wire).map_err(Error::Json)?);
-    let mut out = String::with_capacity(PREFIX_V3.len() + json.len() * 4 / 3 + 4);
-    out.push_str(PREFIX_V3);
-    base64url::encode_to(&json, &mut out);
-    Ok(out)
+    Ok(base64url::encode_with_prefix(PREFIX_V3, &json))
 }

@@ -80,11 +80,11 @@ fn write_proof(w: &mut Writer, proof: &TokenProof) {
         w.text("d");
         w.map(3);
         w.text("e");
-        w.bytes(&dleq.dleq().e.to_bytes());
+        w.bytes(dleq.e().as_bytes());
         w.text("s");
-        w.bytes(&dleq.dleq().s.to_bytes());
+        w.bytes(dleq.s().as_bytes());
         w.text("r");
-        w.bytes(dleq.r().to_secret_bytes().as_ref());
+        w.bytes(dleq.r().as_secret_bytes());
     }
     if let Some(witness) = &proof.witness {
         w.text("w");
@@ -95,10 +95,7 @@ fn write_proof(w: &mut Writer, proof: &TokenProof) {
 pub(super) fn encode_base64(token: &Token) -> Result<String, Error> {
     let capacity = 64 + token.proofs.len() * PROOF_SIZE_ESTIMATE;
     let cbor = Zeroizing::new(encode_cbor(token, Vec::with_capacity(capacity))?);
-    let mut out = String::with_capacity(PREFIX_V4.len() + cbor.len().div_ceil(3) * 4);
-    out.push_str(PREFIX_V4);
-    base64url::encode_to(&cbor, &mut out);
-    Ok(out)
+    Ok(base64url::encode_with_prefix(PREFIX_V4, &cbor))
 }
 
 pub(super) fn encode_raw(token: &Token) -> Result<Vec<u8>, Error> {

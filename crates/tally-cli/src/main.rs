@@ -11,6 +11,8 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+mod cashu;
+
 /// Tally: a conservation-first value engine.
 ///
 /// Meters budgets, makes deterministic and replayable decisions, keeps a
@@ -25,11 +27,14 @@ struct Cli {
 
 /// The subcommands, one per component, in the order a reader meets them.
 #[derive(Debug, Subcommand)]
-enum Command {}
+enum Command {
+    /// Cashu e-cash: decode and check tokens.
+    Cashu(cashu::Args),
+}
 
-// Until the first component's subcommand lands, `Command` has no variants.
-#[allow(unreachable_code, unused_variables)]
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    match cli.command {}
+    match cli.command {
+        Command::Cashu(args) => cashu::run(args),
+    }
 }

@@ -26,6 +26,8 @@ pub struct ExtendedKey {
     chain_code: Zeroizing<[u8; 32]>,
 }
 
+impl zeroize::ZeroizeOnDrop for ExtendedKey {}
+
 impl core::fmt::Debug for ExtendedKey {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         f.write_str("ExtendedKey(<redacted>)")

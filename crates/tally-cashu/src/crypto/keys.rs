@@ -296,6 +296,8 @@ impl Drop for SecretKey {
     }
 }
 
+impl zeroize::ZeroizeOnDrop for SecretKey {}
+
 impl PartialEq for SecretKey {
     fn eq(&self, other: &Self) -> bool {
         self.0

@@ -108,6 +108,8 @@ impl Witness {
     }
 }
 
+impl zeroize::ZeroizeOnDrop for Witness {}
+
 impl fmt::Debug for Witness {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("Witness(<redacted>)")

@@ -61,6 +61,8 @@ impl Seed {
     }
 }
 
+impl zeroize::ZeroizeOnDrop for Seed {}
+
 impl fmt::Debug for Seed {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("Seed(<redacted>)")

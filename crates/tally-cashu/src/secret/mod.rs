@@ -93,6 +93,8 @@ impl Hash for Secret {
     }
 }
 
+impl zeroize::ZeroizeOnDrop for Secret {}
+
 impl fmt::Debug for Secret {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("Secret(<redacted>)")
@@ -155,6 +157,8 @@ impl Preimage {
         sha2::Sha256::digest(self.0.as_ref()).into()
     }
 }
+
+impl zeroize::ZeroizeOnDrop for Preimage {}
 
 impl fmt::Debug for Preimage {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {

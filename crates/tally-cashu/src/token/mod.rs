@@ -153,6 +153,22 @@ pub struct TokenProof {
 }
 
 impl TokenProof {
+    /// The wallet proof: the keyset id resolved against `index`, `C`
+    /// validated as a curve point.
+    ///
+    /// # Errors
+    /// [`Error::UnknownKeyset`], [`Error::AmbiguousShortKeysetId`], [`Error::InvalidPoint`].
+    pub fn resolve(&self, index: &KeysetIndex) -> Result<Proof, Error> {
+        Ok(Proof {
+            amount: self.amount,
+            keyset_id: self.keyset_id.resolve(index)?,
+            secret: self.secret.clone(),
+            c: self.c.to_point()?,
+            witness: self.witness.clone(),
+            dleq: self.dleq.clone(),
+        })
+    }
+
     /// The token form of a wallet proof.
     #[must_use]
     pub fn from_proof(proof: Proof, form: IdForm) -> Self {
@@ -275,19 +291,7 @@ impl Token {
     /// # Errors
     /// [`Error::UnknownKeyset`], [`Error::AmbiguousShortKeysetId`], [`Error::InvalidPoint`].
     pub fn resolve(&self, index: &KeysetIndex) -> Result<Vec<Proof>, Error> {
-        self.proofs
-            .iter()
-            .map(|p| {
-                Ok(Proof {
-                    amount: p.amount,
-                    keyset_id: p.keyset_id.resolve(index)?,
-                    secret: p.secret.clone(),
-                    c: p.c.to_point()?,
-                    witness: p.witness.clone(),
-                    dleq: p.dleq.clone(),
-                })
-            })
-            .collect()
+        self.proofs.iter().map(|p| p.resolve(index)).collect()
     }
 
     /// Decodes a `cashuA…` or `cashuB…` token (optionally behind `cashu:`;

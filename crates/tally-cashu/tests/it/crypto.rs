@@ -150,3 +150,60 @@ fn points_parse_only_in_compressed_form() {
     assert!(PublicKey::from_bytes(&g.to_bytes()[..32]).is_err());
     assert_eq!(PublicKey::from_bytes(&g.to_bytes()).unwrap(), g);
 }
+
+#[test]
+fn blinded_outputs_refuse_bad_or_missing_dleq_and_mismatched_answers() {
+    use tally_cashu::crypto::Scalar;
+    use tally_cashu::nuts::nut00::BlindedOutput;
+    use tally_cashu::nuts::nut12::BlindSignatureDleq;
+    use tally_cashu::secret::Secret;
+    use tally_cashu::{Amount, Error};
+
+    let mint = crate::support::TestMint::new(61, 4, true, 0);
+    let output = || {
+        BlindedOutput::new(
+            Amount::new(2),
+            mint.keyset.id(),
+            Secret::new("fixed secret").unwrap(),
+            SecretKey::from_bytes([0x21; 32]).unwrap(),
+        )
+        .unwrap()
+    };
+    let honest = mint.sign(&output());
+    output().into_proof(&honest, &mint.keyset, true).unwrap();
+    // A DLEQ proof that does not verify is refused even when not required.
+    let mut forged = honest.clone();
+    let d = forged.dleq.unwrap();
+    let mut e = d.e.to_bytes();
+    e[31] ^= 1;
+    forged.dleq = Some(BlindSignatureDleq {
+        e: Scalar::from_bytes(e).unwrap(),
+        s: d.s,
+    });
+    assert!(matches!(
+        output().into_proof(&forged, &mint.keyset, false),
+        Err(Error::DleqInvalid)
+    ));
+    // A missing DLEQ proof is refused only when required.
+    let mut bare = honest.clone();
+    bare.dleq = None;
+    assert!(matches!(
+        output().into_proof(&bare, &mint.keyset, true),
+        Err(Error::DleqMissing)
+    ));
+    output().into_proof(&bare, &mint.keyset, false).unwrap();
+    // A signature for another amount, or from another keyset, is refused.
+    let mut other_amount = honest.clone();
+    other_amount.amount = Amount::new(4);
+    assert!(
+        output()
+            .into_proof(&other_amount, &mint.keyset, false)
+            .is_err()
+    );
+    let other_mint = crate::support::TestMint::new(63, 4, true, 0);
+    assert!(
+        output()
+            .into_proof(&honest, &other_mint.keyset, false)
+            .is_err()
+    );
+}

@@ -57,3 +57,62 @@ fn errors_carry_no_secret_text() {
     let err = SecretKey::from_hex(&"ff".repeat(32)).unwrap_err();
     assert!(!err.to_string().contains("ffff"));
 }
+
+/// An RNG whose source has failed (an exhausted or unavailable OS RNG).
+struct BrokenRng;
+
+impl rand_core::TryRng for BrokenRng {
+    type Error = std::io::Error;
+    fn try_next_u32(&mut self) -> Result<u32, Self::Error> {
+        Err(std::io::Error::other("no entropy"))
+    }
+    fn try_next_u64(&mut self) -> Result<u64, Self::Error> {
+        Err(std::io::Error::other("no entropy"))
+    }
+    fn try_fill_bytes(&mut self, _dst: &mut [u8]) -> Result<(), Self::Error> {
+        Err(std::io::Error::other("no entropy"))
+    }
+}
+
+impl rand_core::TryCryptoRng for BrokenRng {}
+
+#[test]
+fn a_failing_rng_is_a_typed_error_not_a_panic() {
+    use tally_cashu::Error;
+    assert!(matches!(
+        Secret::random(&mut BrokenRng),
+        Err(Error::RandomnessUnavailable)
+    ));
+    assert!(matches!(
+        SecretKey::random(&mut BrokenRng),
+        Err(Error::RandomnessUnavailable)
+    ));
+    assert!(matches!(
+        Preimage::random(&mut BrokenRng),
+        Err(Error::RandomnessUnavailable)
+    ));
+    let mint = TestMint::new(33, 4, true, 0);
+    let mut proof = mint.proof(&mut rng(34), 1);
+    let key = SecretKey::from_bytes([0x55; 32]).unwrap();
+    assert!(matches!(
+        tally_cashu::nuts::nut11::sign_input(&mut proof, &key, &mut BrokenRng),
+        Err(Error::RandomnessUnavailable)
+    ));
+    assert!(
+        proof.witness.is_none(),
+        "a failed signature leaves the proof unchanged"
+    );
+}
+
+#[test]
+fn secret_types_are_erased_on_drop() {
+    // Erasure itself is not observable from safe code; this pins the types
+    // that carry secret material to the zeroize-on-drop contract.
+    fn erased_on_drop<T: zeroize::ZeroizeOnDrop>() {}
+    erased_on_drop::<Secret>();
+    erased_on_drop::<SecretKey>();
+    erased_on_drop::<Seed>();
+    erased_on_drop::<Preimage>();
+    erased_on_drop::<Witness>();
+    erased_on_drop::<ExtendedKey>();
+}

@@ -9,5 +9,6 @@
     missing_docs
 )]
 
+mod cashu;
 mod cli;
 mod registry;

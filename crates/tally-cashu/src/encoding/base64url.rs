@@ -57,13 +57,21 @@ pub fn encoded_len(len: usize) -> usize {
 /// ```
 #[must_use]
 pub fn encode_with_prefix(prefix: &str, bytes: &[u8]) -> String {
-    let mut out = vec![0u8; prefix.len().saturating_add(encoded_len(bytes.len()))];
-    if let Some((head, body)) = out.split_at_mut_checked(prefix.len()) {
-        head.copy_from_slice(prefix.as_bytes());
-        encode_into(bytes, body);
-    }
+    let mut out = Vec::with_capacity(prefix.len().saturating_add(encoded_len(bytes.len())));
+    out.extend_from_slice(prefix.as_bytes());
+    encode_append(bytes, &mut out);
     // Only ASCII was written after a `&str` prefix: this conversion cannot fail.
     String::from_utf8(out).unwrap_or_default()
+}
+
+/// Appends the padded base64url of `bytes` to `out` (no padding when
+/// `bytes.len()` is a multiple of 3, so pieces can be encoded one by one).
+pub(crate) fn encode_append(bytes: &[u8], out: &mut Vec<u8>) {
+    let start = out.len();
+    out.resize(start.saturating_add(encoded_len(bytes.len())), 0);
+    if let Some((_, tail)) = out.split_at_mut_checked(start) {
+        encode_into(bytes, tail);
+    }
 }
 
 /// Writes the padded base64url of `bytes` into `out` (`encoded_len` bytes):

@@ -82,6 +82,20 @@ impl Writer {
     pub(crate) fn into_inner(self) -> Vec<u8> {
         self.buf
     }
+
+    pub(crate) fn len(&self) -> usize {
+        self.buf.len()
+    }
+
+    /// Moves the longest prefix whose length is a multiple of 3 out of the
+    /// buffer, base64url-encoded (unpadded) onto `out`.
+    pub(crate) fn drain_base64(&mut self, out: &mut Vec<u8>) {
+        let whole = self.buf.len() / 3 * 3;
+        if let Some(prefix) = self.buf.get(..whole) {
+            crate::encoding::base64url::encode_append(prefix, out);
+        }
+        self.buf.drain(..whole);
+    }
 }
 
 /// Reads CBOR items from a byte slice, front to back.

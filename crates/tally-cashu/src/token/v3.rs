@@ -42,7 +42,7 @@ struct EntryOut<'a> {
 }
 
 pub(super) fn decode(payload: &str) -> Result<Token, Error> {
-    let json = base64url::decode(payload)?;
+    let json = zeroize::Zeroizing::new(base64url::decode(payload)?);
     let wire: WireIn = serde_json::from_slice(&json).map_err(Error::Json)?;
     let entries = wire.token.0;
     ensure_within(Limit::TokenGroups, entries.len(), MAX_TOKEN_GROUPS)?;

@@ -22,9 +22,14 @@ use crate::secret::Secret;
 /// Bytes a proof takes in CBOR, roughly (for buffer sizing only).
 const PROOF_SIZE_ESTIMATE: usize = 120;
 
-pub(super) fn encode_cbor(token: &Token, out: Vec<u8>) -> Result<Vec<u8>, Error> {
+/// Writes the token's CBOR to `w`, calling `after_proof` after each proof
+/// (the base64 encoder drains the buffer there).
+fn encode_cbor(
+    token: &Token,
+    w: &mut Writer,
+    mut after_proof: impl FnMut(&mut Writer),
+) -> Result<(), Error> {
     let unit = token.unit.as_ref().ok_or(Error::MissingUnit)?;
-    let mut w = Writer::from_vec(out);
     w.map(if token.memo.is_some() { 4 } else { 3 });
     w.text("t");
     let groups = groups(&token.proofs);
@@ -36,7 +41,8 @@ pub(super) fn encode_cbor(token: &Token, out: Vec<u8>) -> Result<Vec<u8>, Error>
         w.text("p");
         w.array(group.len());
         for proof in group {
-            write_proof(&mut w, proof);
+            write_proof(w, proof);
+            after_proof(w);
         }
     }
     if let Some(memo) = &token.memo {
@@ -47,7 +53,7 @@ pub(super) fn encode_cbor(token: &Token, out: Vec<u8>) -> Result<Vec<u8>, Error>
     w.text(token.mint.as_str());
     w.text("u");
     w.text(unit.as_str());
-    Ok(w.into_inner())
+    Ok(())
 }
 
 /// Consecutive runs of proofs with the same keyset id (the token keeps
@@ -92,16 +98,33 @@ fn write_proof(w: &mut Writer, proof: &TokenProof) {
     }
 }
 
+/// CBOR bytes staged before they are base64-encoded. The CBOR of a token is
+/// never held whole: it streams through this buffer, which is erased at the end.
+const STAGING_BYTES: usize = 3 * 1024;
+
 pub(super) fn encode_base64(token: &Token) -> Result<String, Error> {
-    let capacity = 64 + token.proofs.len() * PROOF_SIZE_ESTIMATE;
-    let cbor = Zeroizing::new(encode_cbor(token, Vec::with_capacity(capacity))?);
-    Ok(base64url::encode_with_prefix(PREFIX_V4, &cbor))
+    let estimate = 64 + token.proofs.len() * PROOF_SIZE_ESTIMATE;
+    let mut out = Vec::with_capacity(PREFIX_V4.len() + base64url::encoded_len(estimate));
+    out.extend_from_slice(PREFIX_V4.as_bytes());
+    let mut w = Writer::from_vec(Vec::with_capacity(STAGING_BYTES + 2 * PROOF_SIZE_ESTIMATE));
+    let written = encode_cbor(token, &mut w, |w| {
+        if w.len() >= STAGING_BYTES {
+            w.drain_base64(&mut out);
+        }
+    });
+    let staging = Zeroizing::new(w.into_inner());
+    written?;
+    base64url::encode_append(&staging, &mut out);
+    // Only ASCII was written: this conversion cannot fail.
+    Ok(String::from_utf8(out).unwrap_or_default())
 }
 
 pub(super) fn encode_raw(token: &Token) -> Result<Vec<u8>, Error> {
     let mut out = Vec::with_capacity(64 + token.proofs.len() * PROOF_SIZE_ESTIMATE);
     out.extend_from_slice(PREFIX_RAW_V4);
-    encode_cbor(token, out)
+    let mut w = Writer::from_vec(out);
+    encode_cbor(token, &mut w, |_| {})?;
+    Ok(w.into_inner())
 }
 
 pub(super) fn decode_base64(payload: &str) -> Result<Token, Error> {

@@ -37,6 +37,38 @@
 //!   seconds): the library reads no clock and no OS RNG; an RNG failure is
 //!   [`Error::RandomnessUnavailable`], never a panic.
 //!
+//! # What the wallet (client, store, sagas) builds on
+//!
+//! * **Keysets**: parse `GET /v1/keys` with
+//!   [`nuts::nut01::Keyset::from_keys_response`] (ids verified) and
+//!   `GET /v1/keysets` with [`nuts::nut01::parse_keysets_response`]; keep
+//!   them in a [`nuts::nut02::KeysetIndex`] per mint (refuses colliding ids,
+//!   resolves short ids, records `active` and `input_fee_ppk`).
+//! * **Outputs**: derive `(secret, r)` with [`nuts::nut13::derive`] (V1/V2 by
+//!   id version; persist the per-keyset counter before the request), wrap
+//!   them in [`nuts::nut00::BlindedOutput`], send its
+//!   [`nuts::nut00::BlindedMessage`], and turn each
+//!   [`nuts::nut00::BlindSignature`] into a [`nuts::nut00::Proof`] with
+//!   [`nuts::nut00::BlindedOutput::into_proof`] (checks amount, keyset and
+//!   DLEQ). Random secrets: [`secret::Secret::random`].
+//! * **Amounts**: [`fees::plan_swap`] gives send and change outputs with
+//!   `inputs − fee == send + change`; [`fees::input_fee`] and
+//!   [`fees::split_with_fee`] cover NUT-02 fees.
+//! * **Receiving**: [`token::Token::decode`], then
+//!   [`token::Token::resolve`] against the mint's index, then
+//!   [`nuts::nut00::Proof::verify_dleq`] per proof, then
+//!   [`nuts::nut11::SpendingConditions::from_secret`] to see what a proof is
+//!   locked to (and [`nuts::nut06::MintInfo::supports`] that the mint
+//!   enforces it).
+//! * **Spending locked proofs**: [`nuts::nut11::sign_input`],
+//!   [`nuts::nut11::sign_sig_all`], [`nuts::nut11::set_preimage`];
+//!   [`nuts::nut11::verify_transaction`] checks a swap or melt as the mint will.
+//! * **Sending**: [`token::Token::from_proofs`] and
+//!   [`token::Token::to_v4_string`] (or V3/raw).
+//! * **Errors**: one [`Error`] with stable [`Error::code`]s; nothing here
+//!   touches the network, so every error is definitive at this layer — the
+//!   wallet adds the ambiguous (timed-out) class.
+//!
 //! # Example: receive a token
 //!
 //! ```

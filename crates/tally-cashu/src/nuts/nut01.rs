@@ -13,6 +13,7 @@ use crate::amount::Amount;
 use crate::crypto::PublicKey;
 use crate::encoding::serde_as_str;
 use crate::error::{Limit, ensure_within};
+use crate::json::Bounded;
 use crate::limits::{MAX_JSON_LEN_BYTES, MAX_KEYS_PER_KEYSET, MAX_KEYSETS, MAX_UNIT_LEN_BYTES};
 
 /// A currency unit (`sat`, `msat`, `usd`, `auth`…): 1 to
@@ -233,7 +234,7 @@ fn default_active() -> bool {
 
 #[derive(Deserialize)]
 struct KeysResponseWire {
-    keysets: Vec<serde_json::Value>,
+    keysets: Bounded<KeysetWire, MAX_KEYSETS>,
 }
 
 impl Keyset {
@@ -291,14 +292,8 @@ impl Keyset {
     pub fn from_keys_response(json: &str) -> Result<Vec<Self>, Error> {
         ensure_within(Limit::JsonLength, json.len(), MAX_JSON_LEN_BYTES)?;
         let wire: KeysResponseWire = serde_json::from_str(json).map_err(Error::Json)?;
-        ensure_within(Limit::Keysets, wire.keysets.len(), MAX_KEYSETS)?;
-        wire.keysets
-            .into_iter()
-            .map(|value| {
-                let keyset: KeysetWire = serde_json::from_value(value).map_err(Error::Json)?;
-                Self::from_wire(keyset)
-            })
-            .collect()
+        ensure_within(Limit::Keysets, wire.keysets.0.len(), MAX_KEYSETS)?;
+        wire.keysets.0.into_iter().map(Self::from_wire).collect()
     }
 
     /// The keyset's id and metadata.
@@ -352,13 +347,10 @@ impl Keyset {
 pub fn parse_keysets_response(json: &str) -> Result<Vec<KeySetInfo>, Error> {
     #[derive(Deserialize)]
     struct Wire {
-        keysets: Vec<serde_json::Value>,
+        keysets: Bounded<KeySetInfo, MAX_KEYSETS>,
     }
     ensure_within(Limit::JsonLength, json.len(), MAX_JSON_LEN_BYTES)?;
     let wire: Wire = serde_json::from_str(json).map_err(Error::Json)?;
-    ensure_within(Limit::Keysets, wire.keysets.len(), MAX_KEYSETS)?;
-    wire.keysets
-        .into_iter()
-        .map(|v| serde_json::from_value(v).map_err(Error::Json))
-        .collect()
+    ensure_within(Limit::Keysets, wire.keysets.0.len(), MAX_KEYSETS)?;
+    Ok(wire.keysets.0)
 }

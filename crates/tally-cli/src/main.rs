@@ -12,6 +12,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 mod audit;
+mod cashu;
 mod decide;
 mod meter;
 
@@ -36,6 +37,8 @@ enum Command {
     Audit(audit::Args),
     /// Decide a request under a policy; verify a recorded decision.
     Decide(decide::Args),
+    /// Cashu e-cash: decode and check tokens.
+    Cashu(cashu::Args),
 }
 
 fn main() -> ExitCode {
@@ -44,5 +47,6 @@ fn main() -> ExitCode {
         Command::Meter(args) => meter::run(args),
         Command::Audit(args) => audit::run(args),
         Command::Decide(args) => decide::run(args),
+        Command::Cashu(args) => cashu::run(args),
     }
 }

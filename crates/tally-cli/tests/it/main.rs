@@ -10,6 +10,7 @@
 )]
 
 mod audit;
+mod cashu;
 mod cli;
 mod decide;
 mod meter;

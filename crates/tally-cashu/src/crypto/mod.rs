@@ -1,0 +1,18 @@
+//! Cryptography on secp256k1 (libsecp256k1 through the `secp256k1` crate).
+//!
+//! * [`hash_to_curve`]: NUT-00's map from a secret to a point.
+//! * [`bdhke`]: blind, sign, unblind, verify (NUT-00).
+//! * [`dleq`]: NUT-12 DLEQ proofs: creation (deterministic nonce) and
+//!   verification for blind signatures and for proofs.
+//! * [`schnorr`]: BIP-340 signatures for NUT-11/NUT-14 witnesses.
+//! * [`bip32`]: BIP-32 private derivation for NUT-13's V1 secrets.
+
+pub mod bdhke;
+pub mod bip32;
+pub mod dleq;
+mod hash_to_curve;
+mod keys;
+pub mod schnorr;
+
+pub use hash_to_curve::{DOMAIN_SEPARATOR, hash_to_curve};
+pub use keys::{COMPRESSED_LEN, PointBytes, PublicKey, Scalar, SecretKey, ct_eq};

@@ -39,7 +39,7 @@ enum DurabilityArg {
 }
 
 #[derive(Debug, clap::Args)]
-struct KeyArgs {
+pub(crate) struct KeyArgs {
     /// HMAC key file (mode 0600); default: $TALLY_AUDIT_KEY if set.
     #[arg(long)]
     key_file: Option<PathBuf>,
@@ -136,7 +136,7 @@ enum AuditCommand {
 
 /// Why a command failed: a usage/input problem (exit 2) or a failed
 /// operation (exit 1).
-enum Failure {
+pub(crate) enum Failure {
     Usage(String),
     Failed(String),
 }
@@ -206,7 +206,7 @@ fn key(args: &KeyArgs) -> Result<Option<AuditKey>, Failure> {
     }
 }
 
-fn keyring(args: &KeyArgs) -> Result<Keyring, Failure> {
+pub(crate) fn keyring(args: &KeyArgs) -> Result<Keyring, Failure> {
     let mut ring = Keyring::new();
     if let Some(k) = key(args)? {
         ring = ring.with(k);
@@ -268,7 +268,10 @@ fn keygen(out: &Path, signer: Option<&str>) -> Result<(), Failure> {
     Ok(())
 }
 
-fn log_options(keys: &KeyArgs, signer_file: Option<&Path>) -> Result<LogOptions, Failure> {
+pub(crate) fn log_options(
+    keys: &KeyArgs,
+    signer_file: Option<&Path>,
+) -> Result<LogOptions, Failure> {
     let mut opts = LogOptions::new();
     if let Some(k) = key(keys)? {
         opts = opts.key(k);

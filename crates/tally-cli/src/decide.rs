@@ -2,21 +2,30 @@
 //! decision by replay.
 //!
 //! ```text
-//! tally decide --policy P.json --request R.json [--explain]
+//! tally decide --policy P.json --request R.json [--explain] [--log L [--key-file F]]
 //! tally decide verify (--policy P.json | --policies DIR) --request R.json --decision D.json
+//! tally decide replay LOG --policies DIR [--key-file F] [--old-key-file F…]
 //! ```
 //!
 //! `tally decide` prints `{"decision":…,"bundle":…}` (plus `"explanation"`
-//! with `--explain`); `verify` takes that output back as `--decision` and
+//! with `--explain`); with `--log` it also appends the decision's record to
+//! that audit log (after replaying it) and says so on stderr with the
+//! record's sequence. `verify` takes that output back as `--decision` and
 //! exits 1 naming what differs. With `--policies DIR` the policy is the one
-//! of the directory's `*.json` files whose digest the bundle names.
+//! of the directory's `*.json` files whose digest the bundle names. `replay`
+//! verifies a whole audit log and re-runs every decision record in it
+//! against the policy it names; it exits 1 at the first record that does
+//! not check, naming its sequence.
 
 use std::fs;
 use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
+use crate::audit::{self, KeyArgs};
 use serde::{Deserialize, Serialize};
+use tally_audit::{AuditLog, VerifyOptions};
+use tally_decide::audited::{AuditedError, append_decision, replay_log_file};
 use tally_decide::{
     AuditBundle, CandidateReport, Decision, Error, MAX_DOCUMENT_JSON_BYTES, MAX_POLICY_JSON_BYTES,
     Policy, PolicyResolver, PolicySet, Request, verify_bundle,
@@ -43,12 +52,32 @@ pub struct Args {
     /// Also print every candidate's gate results and utility terms.
     #[arg(long)]
     explain: bool,
+    /// Append the decision's record to this audit log (it must exist:
+    /// `tally audit init`).
+    #[arg(long, value_name = "LOG")]
+    log: Option<PathBuf>,
+    #[command(flatten)]
+    keys: KeyArgs,
 }
 
 #[derive(Debug, clap::Subcommand)]
 enum Verb {
     /// Replay a recorded decision and check its bundle; exit 1 on a mismatch.
     Verify(VerifyArgs),
+    /// Verify an audit log and replay every decision record in it; exit 1
+    /// at the first record that does not check.
+    Replay(ReplayArgs),
+}
+
+#[derive(Debug, clap::Args)]
+struct ReplayArgs {
+    /// The audit log.
+    log: PathBuf,
+    /// Directory of policy files; each record's policy digest picks one.
+    #[arg(long, value_name = "DIR")]
+    policies: PathBuf,
+    #[command(flatten)]
+    keys: KeyArgs,
 }
 
 #[derive(Debug, clap::Args)]
@@ -88,10 +117,12 @@ enum Failure {
 pub fn run(args: Args) -> ExitCode {
     let outcome = match args.verb {
         Some(Verb::Verify(verify)) => run_verify(&verify),
+        Some(Verb::Replay(replay)) => run_replay(&replay),
         None => run_decide(
             args.policy.as_deref(),
             args.request.as_deref(),
             args.explain,
+            args.log.as_deref().map(|log| (log, &args.keys)),
         ),
     };
     match outcome {
@@ -107,7 +138,12 @@ pub fn run(args: Args) -> ExitCode {
     }
 }
 
-fn run_decide(policy: Option<&Path>, request: Option<&Path>, explain: bool) -> Result<(), Failure> {
+fn run_decide(
+    policy: Option<&Path>,
+    request: Option<&Path>,
+    explain: bool,
+    log: Option<(&Path, &KeyArgs)>,
+) -> Result<(), Failure> {
     let (Some(policy), Some(request)) = (policy, request) else {
         return Err(Failure::Input(
             "--policy and --request are required".to_owned(),
@@ -117,6 +153,14 @@ fn run_decide(policy: Option<&Path>, request: Option<&Path>, explain: bool) -> R
     let request = read_request(request)?;
     let (decision, bundle) = policy.decide(&request);
     let explanation = explain.then(|| policy.explain(&request).candidates);
+    if let Some((path, keys)) = log {
+        let opts = audit::log_options(keys, None)?;
+        let (log, _report) = AuditLog::open(path, opts).map_err(audit::Failure::from)?;
+        let receipt =
+            append_decision(&log, &policy, &request, &decision).map_err(audited_failure)?;
+        log.close().map_err(audit::Failure::from)?;
+        eprintln!("appended to {} as record {}", path.display(), receipt.seq);
+    }
     print_json(&Recorded {
         decision,
         bundle,
@@ -160,6 +204,47 @@ fn run_verify(args: &VerifyArgs) -> Result<(), Failure> {
         recorded.bundle.decision_digest, recorded.bundle.policy_digest
     );
     Ok(())
+}
+
+fn run_replay(args: &ReplayArgs) -> Result<(), Failure> {
+    let policies = read_policy_dir(&args.policies)?;
+    let opts = VerifyOptions::new().keys(audit::keyring(&args.keys)?);
+    let report = replay_log_file(&args.log, &opts, &policies).map_err(audited_failure)?;
+    println!(
+        "replayed {} decisions under {} policies ({} other records skipped, {} records verified{})",
+        report.decisions,
+        report.policies.len(),
+        report.skipped,
+        report.records,
+        report
+            .last_decision
+            .map(|seq| format!(", last decision at record {seq}"))
+            .unwrap_or_default()
+    );
+    Ok(())
+}
+
+impl From<audit::Failure> for Failure {
+    fn from(failure: audit::Failure) -> Self {
+        match failure {
+            audit::Failure::Usage(message) => Self::Input(message),
+            audit::Failure::Failed(message) => Self::Check(message),
+        }
+    }
+}
+
+/// Replay failures and refusals are failed checks (exit 1); the log's own
+/// errors keep the audit command's classification.
+fn audited_failure(error: AuditedError) -> Failure {
+    match error {
+        AuditedError::Log(e) => audit::Failure::from(e).into(),
+        AuditedError::Open(e) => Failure::Input(format!("cannot open the log: {e}")),
+        AuditedError::Replay { seq, offset, cause } => Failure::Check(format!(
+            "record {seq} (offset {offset}) does not replay: {}",
+            describe(&cause)
+        )),
+        other => Failure::Check(other.to_string()),
+    }
 }
 
 /// A verification failure, naming every differing field with both values.

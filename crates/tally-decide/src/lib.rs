@@ -212,7 +212,11 @@
 #![no_std]
 
 extern crate alloc;
+#[cfg(feature = "audit")]
+extern crate std;
 
+#[cfg(feature = "audit")]
+pub mod audited;
 mod decision;
 mod digest;
 mod error;
@@ -235,7 +239,7 @@ pub use json::{MAX_DOCUMENT_JSON_BYTES, MAX_POLICY_JSON_BYTES};
 pub use policy::{Candidate, MAX_CANDIDATES, MAX_RISK_PENALTY_MULTIPLIER_BPS, Policy, PolicySpec};
 pub use record::{
     DecisionRecord, MAX_RECORD_BYTES, PolicyResolver, PolicySet, RECORD_KIND, ReplayReport,
-    replay_records,
+    replay_record, replay_records,
 };
 pub use request::Request;
 pub use units::{Bps, CandidateId, ProviderId};

@@ -214,6 +214,33 @@ where
 }
 
 fn replay_one<R: PolicyResolver + ?Sized>(payload: &[u8], resolver: &R) -> Result<(), Error> {
+    replay_record(payload, resolver).map(|_| ())
+}
+
+/// Replays one record payload against the policy it names and returns the
+/// verified record.
+///
+/// The payload must be at most [`MAX_RECORD_BYTES`], parse strictly, be
+/// byte-for-byte the canonical encoding of its content, name a policy the
+/// resolver knows, and pass [`crate::verify_bundle`] against it.
+///
+/// ```
+/// # use tally_decide::*;
+/// # let policy = Policy::from_json(include_bytes!("../examples/policy.json")).unwrap();
+/// # let request = Request::from_json(include_bytes!("../examples/request.json")).unwrap();
+/// let record = DecisionRecord::new(&policy, &request, &policy.prescribe(&request)).unwrap();
+/// let replayed = replay_record(&record.to_payload(), &policy).unwrap();
+/// assert_eq!(replayed, record);
+/// ```
+///
+/// # Errors
+/// [`Error::Json`]-family errors for bytes that do not parse,
+/// [`Error::NonCanonicalRecord`], [`Error::UnknownPolicy`], or the
+/// verification error of [`crate::verify_bundle`].
+pub fn replay_record<R: PolicyResolver + ?Sized>(
+    payload: &[u8],
+    resolver: &R,
+) -> Result<DecisionRecord, Error> {
     let content: Content = decode(Document::Record, payload, MAX_RECORD_BYTES)?;
     if encode(&content) != payload {
         return Err(Error::NonCanonicalRecord);
@@ -222,5 +249,6 @@ fn replay_one<R: PolicyResolver + ?Sized>(payload: &[u8], resolver: &R) -> Resul
     let policy = resolver
         .resolve(&digest)
         .ok_or(Error::UnknownPolicy { digest })?;
-    verify_bundle(policy, &content.request, &content.decision, &content.bundle)
+    verify_bundle(policy, &content.request, &content.decision, &content.bundle)?;
+    Ok(DecisionRecord(content))
 }

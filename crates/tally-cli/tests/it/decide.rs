@@ -288,3 +288,163 @@ fn decision_file_bound_holds_at_the_bound_and_one_past() {
     assert_eq!(out.status.code(), Some(2));
     assert!(stderr(&out).contains("larger than"), "{}", stderr(&out));
 }
+
+fn audit(dir: &Path, args: &[&str], stdin: &str) -> Output {
+    use std::io::Write;
+    let mut child = tally()
+        .current_dir(dir)
+        .arg("audit")
+        .args(args)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(stdin.as_bytes())
+        .unwrap();
+    child.wait_with_output().unwrap()
+}
+
+fn decide_into_log(dir: &Path, log: &str, extra: &[&str]) -> Output {
+    tally()
+        .current_dir(dir)
+        .args(["decide", "--policy"])
+        .arg(example("policy.json"))
+        .arg("--request")
+        .arg(example("request.json"))
+        .args(["--log", log])
+        .args(extra)
+        .output()
+        .unwrap()
+}
+
+fn replay(dir: &Path, args: &[&str]) -> Output {
+    tally()
+        .current_dir(dir)
+        .args(["decide", "replay"])
+        .args(args)
+        .output()
+        .unwrap()
+}
+
+/// A directory holding the example policy, for `--policies`.
+fn policy_dir(dir: &Path) -> PathBuf {
+    let policies = dir.join("policies");
+    std::fs::create_dir(&policies).unwrap();
+    std::fs::copy(example("policy.json"), policies.join("policy.json")).unwrap();
+    policies
+}
+
+#[test]
+fn decisions_appended_with_log_replay_from_the_audit_log() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    assert!(audit(d, &["init", "l.jsonl"], "").status.success());
+    for _ in 0..2 {
+        let out = decide_into_log(d, "l.jsonl", &[]);
+        assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+        let printed: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        assert_eq!(printed["decision"]["selected_id"], 20);
+        assert!(stderr(&out).contains("as record"), "{}", stderr(&out));
+    }
+    let out = audit(d, &["append", "l.jsonl"], "{\"kind\":\"tally/ledger/x\"}\n");
+    assert!(out.status.success(), "{}", stderr(&out));
+    let policies = policy_dir(d);
+    let out = replay(d, &["l.jsonl", "--policies", policies.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(
+        text.starts_with("replayed 2 decisions under 1 policies (1 other records skipped"),
+        "{text}"
+    );
+}
+
+#[test]
+fn replay_names_the_sequence_of_a_forged_record_and_exits_1() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    assert!(audit(d, &["init", "l.jsonl"], "").status.success());
+    assert!(decide_into_log(d, "l.jsonl", &[]).status.success());
+    // The stored payload of record 1, with its cost changed, appended as a
+    // plain record: the audit chain is intact, the decision is not.
+    let text = std::fs::read_to_string(d.join("l.jsonl")).unwrap();
+    let line = text.lines().nth(1).unwrap();
+    let start = line.find("\"payload\":").unwrap() + "\"payload\":".len();
+    let payload = &line[start..line.len() - 1];
+    assert!(payload.starts_with("{\"kind\":\"tally/decide/record/v1\""));
+    let cost = "\"cost_microunits\":";
+    let at = payload.find(cost).unwrap() + cost.len();
+    let forged = format!("{}9{}", &payload[..at], &payload[at..]);
+    let out = audit(d, &["append", "l.jsonl"], &format!("{forged}\n"));
+    assert!(out.status.success(), "{}", stderr(&out));
+    let policies = policy_dir(d);
+    let out = replay(d, &["l.jsonl", "--policies", policies.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert!(out.stdout.is_empty());
+    // header 0, decision 1, checkpoint on close 2, the forged record 3
+    assert!(
+        stderr(&out).contains("record 3 (offset"),
+        "{}",
+        stderr(&out)
+    );
+}
+
+#[test]
+fn replay_of_a_keyed_log_needs_its_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    assert!(audit(d, &["keygen", "--out", "k"], "").status.success());
+    assert!(
+        audit(d, &["init", "l.jsonl", "--key-file", "k"], "")
+            .status
+            .success()
+    );
+    let out = decide_into_log(d, "l.jsonl", &["--key-file", "k"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let policies = policy_dir(d);
+    let p = policies.to_str().unwrap();
+    let out = replay(d, &["l.jsonl", "--policies", p, "--key-file", "k"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let out = replay(d, &["l.jsonl", "--policies", p]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert!(out.stdout.is_empty());
+    assert!(stderr(&out).contains("audit.wrong_key"), "{}", stderr(&out));
+}
+
+#[test]
+fn replay_with_an_unknown_policy_or_bad_input() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    assert!(audit(d, &["init", "l.jsonl"], "").status.success());
+    assert!(decide_into_log(d, "l.jsonl", &[]).status.success());
+    let empty = d.join("empty");
+    std::fs::create_dir(&empty).unwrap();
+    let out = replay(d, &["l.jsonl", "--policies", empty.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert!(stderr(&out).contains("record 1"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("no policy with digest"),
+        "{}",
+        stderr(&out)
+    );
+
+    let policies = policy_dir(d);
+    let p = policies.to_str().unwrap();
+    for args in [
+        vec!["absent.jsonl", "--policies", p],
+        vec!["l.jsonl", "--policies", "no-such-dir"],
+        vec!["l.jsonl"],
+    ] {
+        let out = replay(d, &args);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {}", stderr(&out));
+        assert!(out.stdout.is_empty(), "{args:?}");
+    }
+    // `--log` naming a log that does not exist: bad input, nothing printed.
+    let out = decide_into_log(d, "absent.jsonl", &[]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(out.stdout.is_empty());
+}

@@ -9,6 +9,8 @@
 
 mod adversarial;
 mod alloc_free;
+#[cfg(feature = "audit")]
+mod audited;
 mod common;
 mod differential;
 mod golden;

@@ -31,7 +31,7 @@ fn utility_of(reports: &[CandidateReport], id: Option<CandidateId>) -> Option<i1
 }
 
 /// A decision with exactly `field` changed to another value.
-fn tamper(decision: &Decision, field: DecisionField) -> Decision {
+pub(crate) fn tamper(decision: &Decision, field: DecisionField) -> Decision {
     let mut d = *decision;
     let other_id = |id: Option<CandidateId>| match id {
         None => Some(common::id(1)),

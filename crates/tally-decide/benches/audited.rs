@@ -92,7 +92,7 @@ fn bench_audited_append(c: &mut Criterion) {
         b.iter(|| {
             at = (at + 1) % REQUESTS;
             black_box(
-                wal.append_verified_audited(&f.snapshot, f.inputs[at], f.theirs[at].clone(), ())
+                wal.append_verified_audited(&f.snapshot, f.inputs[at], f.theirs[at], ())
                     .unwrap(),
             )
         });
@@ -112,7 +112,7 @@ fn bench_audited_append(c: &mut Criterion) {
         b.iter(|| {
             at = (at + 1) % REQUESTS;
             black_box(
-                wal.append_verified_audited(&f.snapshot, f.inputs[at], f.theirs[at].clone(), ())
+                wal.append_verified_audited(&f.snapshot, f.inputs[at], f.theirs[at], ())
                     .unwrap(),
             );
             wal.flush_and_sync().unwrap();
@@ -136,7 +136,7 @@ fn bench_audited_append(c: &mut Criterion) {
             at = (at + BATCH) % (REQUESTS - BATCH);
             for i in at..at + BATCH {
                 black_box(
-                    wal.append_verified_audited(&f.snapshot, f.inputs[i], f.theirs[i].clone(), ())
+                    wal.append_verified_audited(&f.snapshot, f.inputs[i], f.theirs[i], ())
                         .unwrap(),
                 );
             }

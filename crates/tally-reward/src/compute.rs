@@ -1,0 +1,397 @@
+//! The distribution of a pool among accounts: integer only, exact, and
+//! conserving by equality.
+//!
+//! 1. **Validity.** The epoch's window must lie inside the policy's validity
+//!    period ([`Error::OutsideValidity`]). The cost estimate ([`estimate`])
+//!    must be at most [`Limits::max_cost`]; over it the run is refused
+//!    ([`OverCost::Reject`]) or computed as a dry run that can never be
+//!    accepted ([`OverCost::DryRun`]).
+//! 2. **Scores.** `score(a) = Σ weight_bps(c) × value(a, c)` over the
+//!    counters the policy weights, as `u128` (at most 64 counters of
+//!    `< 2^64` times weights `< 2^24`: below `2^94` per account and `2^114`
+//!    for a million accounts, so no sum can overflow; it is checked anyway).
+//!    `T = Σ score`. If `T = 0` or the pool is 0, nobody is paid and the
+//!    residual is the pool.
+//! 3. **Caps (water-filling).** With a cap `C`: accounts are taken by score,
+//!    largest first (ties by id). With `P` the pool not yet given and `T`
+//!    the score not yet capped, an account whose exact share `P × s / T`
+//!    exceeds `C` gets exactly `C` and leaves (`P -= C`, `T -= s`); the
+//!    first account that does not exceed `C` ends the pass (every smaller one
+//!    has a smaller share). Capping raises the shares of the rest, which is
+//!    how caps cascade. If every account is capped, what remains of `P` goes
+//!    to the residual.
+//! 4. **Shares.** Every uncapped account with a positive score gets
+//!    `floor(P × s / T)`, computed exactly in 192 bits; the remainders
+//!    `P × s mod T` sum to `L × T`, where `L < ` the number of uncapped
+//!    accounts is the number of units left.
+//! 5. **Rounding.** `largest_remainder`: the `L` accounts with the largest
+//!    remainders get one more unit; among equal remainders the order is the
+//!    BLAKE3 `derive_key("tally/reward/tiebreak/v1", len(epoch) ‖ epoch ‖
+//!    len(account) ‖ account)` (lengths as `u64` little-endian) ascending,
+//!    then the account id; an account whose exact share was below the cap
+//!    stays at or below it. `floor`: the `L` units go to the residual.
+//! 6. **Minimum.** An amount above 0 and below `min_payout` is not paid; it
+//!    goes to the residual.
+//! 7. **Conservation.** The residual is accumulated from steps 2, 3, 5 and 6
+//!    independently of the payouts, and `Σ payouts + residual == pool` is
+//!    then checked ([`Distribution::check`]); a breach is
+//!    [`Error::InvariantBreach`], never a payout.
+//!
+//! Accounts are processed in id order, so the result does not depend on the
+//! order of the inputs.
+
+use serde::{Deserialize, Serialize};
+
+use crate::ident::AccountId;
+use crate::inputs::EpochInputs;
+use crate::policy::{Policy, Rounding, VerifiedPolicy};
+use crate::{Error, Limits, OverCost, wide};
+
+/// What a run will cost, in work units: one per account plus one per
+/// weighted counter it carries.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Cost {
+    /// Accounts in the inputs.
+    pub accounts: u64,
+    /// Weighted counters across all accounts.
+    pub terms: u64,
+    /// `accounts + terms`.
+    pub units: u64,
+}
+
+/// The cost of computing `inputs` under `policy`; linear, cheap, monotone
+/// in the inputs.
+#[must_use]
+pub fn estimate(inputs: &EpochInputs, policy: &Policy) -> Cost {
+    let accounts = inputs.accounts().len() as u64;
+    let terms = inputs
+        .accounts()
+        .iter()
+        .map(|a| {
+            a.counters
+                .0
+                .keys()
+                .filter(|k| policy.weights.0.contains_key(*k))
+                .count() as u64
+        })
+        .fold(0u64, u64::saturating_add);
+    Cost {
+        accounts,
+        terms,
+        units: accounts.saturating_add(terms),
+    }
+}
+
+/// One payment.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Payout {
+    /// The payee.
+    pub account: AccountId,
+    /// The amount in minor units, above 0.
+    pub amount: u64,
+}
+
+/// The result of a computation.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Distribution {
+    /// The pool distributed (from the policy).
+    pub pool: u64,
+    /// Where the pool is paid from.
+    pub funding_account: AccountId,
+    /// Where the residual goes.
+    pub residual_sink: AccountId,
+    /// What is not paid to an account: `pool − Σ payouts`.
+    pub residual: u64,
+    /// Payments above 0, in account id order.
+    pub payouts: Vec<Payout>,
+    /// Accounts in the inputs.
+    pub accounts: u64,
+    /// Accounts paid exactly the cap.
+    pub capped: u64,
+    /// Accounts whose amount was below the minimum and went unpaid.
+    pub below_minimum: u64,
+}
+
+impl Distribution {
+    /// The sum of the payouts.
+    ///
+    /// # Errors
+    /// [`Error::InvariantBreach`] if it overflows.
+    pub fn paid(&self) -> Result<u64, Error> {
+        self.payouts
+            .iter()
+            .try_fold(0u64, |sum, p| sum.checked_add(p.amount))
+            .ok_or(Error::InvariantBreach {
+                reason: "the payouts overflow u64".to_owned(),
+            })
+    }
+
+    /// Re-checks every invariant against the policy: `Σ payouts + residual
+    /// == pool` exactly, payouts above 0 in strictly increasing account
+    /// order, none above the cap or below the minimum, the pool, funding
+    /// account and sink those of the policy.
+    ///
+    /// # Errors
+    /// [`Error::InvariantBreach`] naming the first breach.
+    pub fn check(&self, policy: &Policy) -> Result<(), Error> {
+        let breach = |reason: &str| {
+            Err(Error::InvariantBreach {
+                reason: reason.to_owned(),
+            })
+        };
+        if self.pool != policy.pool
+            || self.funding_account != policy.funding_account
+            || self.residual_sink != policy.residual_sink
+        {
+            return breach("the pool or its accounts are not the policy's");
+        }
+        if self.paid()?.checked_add(self.residual) != Some(self.pool) {
+            return breach("payouts plus residual differ from the pool");
+        }
+        if self
+            .payouts
+            .windows(2)
+            .any(|w| matches!(w, [a, b] if a.account >= b.account))
+        {
+            return breach("payouts are not in strictly increasing account order");
+        }
+        for p in &self.payouts {
+            if p.amount == 0 {
+                return breach("a payout of 0");
+            }
+            if policy.cap.is_some_and(|cap| p.amount > cap) {
+                return breach("a payout above the cap");
+            }
+            if p.amount < policy.min_payout {
+                return breach("a payout below the minimum");
+            }
+        }
+        Ok(())
+    }
+}
+
+/// A computed distribution, or a dry run.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Outcome {
+    /// The distribution.
+    pub distribution: Distribution,
+    /// The cost estimate.
+    pub cost: Cost,
+    /// Over the cost limit with [`OverCost::DryRun`]: shown, never accepted.
+    pub dry_run: bool,
+}
+
+/// Computes the distribution of `policy`'s pool over `inputs`.
+///
+/// # Errors
+/// [`Error::OutsideValidity`], [`Error::OverCost`], [`Error::Overflow`]
+/// (not reachable within the documented bounds), [`Error::InvariantBreach`].
+pub fn compute(
+    inputs: &EpochInputs,
+    policy: &VerifiedPolicy,
+    limits: &Limits,
+) -> Result<Outcome, Error> {
+    let policy = policy.policy();
+    if !policy.covers(inputs.window()) {
+        return Err(Error::OutsideValidity);
+    }
+    let cost = estimate(inputs, policy);
+    let dry_run = cost.units > limits.max_cost;
+    if dry_run && limits.on_over_cost == OverCost::Reject {
+        return Err(Error::OverCost {
+            units: cost.units,
+            max: limits.max_cost,
+        });
+    }
+    let distribution = distribute(inputs, policy)?;
+    distribution.check(policy)?;
+    Ok(Outcome {
+        distribution,
+        cost,
+        dry_run,
+    })
+}
+
+fn overflow() -> Error {
+    Error::Overflow
+}
+
+/// Scores in account order (merge of two name-sorted maps per account).
+fn scores(inputs: &EpochInputs, policy: &Policy) -> Result<Vec<u128>, Error> {
+    let weights: Vec<(&str, u128)> = policy
+        .weights
+        .0
+        .iter()
+        .map(|(k, &w)| (k.as_str(), u128::from(w)))
+        .collect();
+    inputs
+        .accounts()
+        .iter()
+        .map(|a| {
+            let mut score = 0u128;
+            let mut ws = weights.iter().peekable();
+            for (name, &value) in &a.counters.0 {
+                while ws.next_if(|(w, _)| *w < name.as_str()).is_some() {}
+                if let Some((_, w)) = ws.next_if(|(w, _)| *w == name.as_str()) {
+                    let term = w.checked_mul(u128::from(value)).ok_or_else(overflow)?;
+                    score = score.checked_add(term).ok_or_else(overflow)?;
+                }
+            }
+            Ok(score)
+        })
+        .collect()
+}
+
+fn tiebreak(epoch: &str, account: &str) -> [u8; 32] {
+    let mut h = blake3::Hasher::new_derive_key("tally/reward/tiebreak/v1");
+    h.update(&(epoch.len() as u64).to_le_bytes());
+    h.update(epoch.as_bytes());
+    h.update(&(account.len() as u64).to_le_bytes());
+    h.update(account.as_bytes());
+    *h.finalize().as_bytes()
+}
+
+fn distribute(inputs: &EpochInputs, policy: &Policy) -> Result<Distribution, Error> {
+    let accounts = inputs.accounts();
+    let scores = scores(inputs, policy)?;
+    let total = scores
+        .iter()
+        .try_fold(0u128, |t, &s| t.checked_add(s))
+        .ok_or_else(overflow)?;
+    let mut amounts = vec![0u64; accounts.len()];
+    let mut residual = 0u64;
+    let mut capped = 0u64;
+    // `remaining` is the pool not yet given, `uncapped` the score not yet capped.
+    let mut remaining = policy.pool;
+    let mut uncapped = total;
+    let mut is_capped = vec![false; accounts.len()];
+
+    if total == 0 || policy.pool == 0 {
+        residual = policy.pool;
+        remaining = 0;
+    } else if let Some(cap) = policy.cap {
+        let mut order: Vec<usize> = (0..accounts.len())
+            .filter(|&i| scores.get(i).is_some_and(|&s| s > 0))
+            .collect();
+        order.sort_unstable_by(|&a, &b| {
+            let (sa, sb) = (scores.get(a), scores.get(b));
+            sb.cmp(&sa).then(a.cmp(&b))
+        });
+        for &i in &order {
+            let s = scores.get(i).copied().unwrap_or(0);
+            // exact share > cap  <=>  remaining × s > cap × uncapped
+            if wide::mul(s, remaining) <= wide::mul(uncapped, cap) {
+                break;
+            }
+            if let (Some(a), Some(c)) = (amounts.get_mut(i), is_capped.get_mut(i)) {
+                *a = cap;
+                *c = true;
+            }
+            capped += 1;
+            remaining = remaining.checked_sub(cap).ok_or_else(overflow)?;
+            uncapped = uncapped.checked_sub(s).ok_or_else(overflow)?;
+            if uncapped == 0 {
+                break;
+            }
+        }
+        if uncapped == 0 {
+            residual = remaining;
+            remaining = 0;
+        }
+    }
+
+    if remaining > 0 {
+        // Floor shares and remainders of the uncapped accounts.
+        let mut given = 0u64;
+        let mut remainders: Vec<(u128, usize)> = Vec::new();
+        for (i, (&s, amount)) in scores.iter().zip(amounts.iter_mut()).enumerate() {
+            if s == 0 || is_capped.get(i).copied().unwrap_or(true) {
+                continue;
+            }
+            let (q, r) = wide::div(wide::mul(s, remaining), uncapped).ok_or_else(overflow)?;
+            *amount = q;
+            given = given.checked_add(q).ok_or_else(overflow)?;
+            if r > 0 {
+                remainders.push((r, i));
+            }
+        }
+        let left = remaining.checked_sub(given).ok_or_else(overflow)?;
+        match policy.rounding {
+            Rounding::Floor => residual = residual.checked_add(left).ok_or_else(overflow)?,
+            Rounding::LargestRemainder => {
+                for i in largest(&mut remainders, left, inputs.epoch().as_str(), accounts)? {
+                    let a = amounts.get_mut(i).ok_or_else(overflow)?;
+                    *a = a.checked_add(1).ok_or_else(overflow)?;
+                }
+            }
+        }
+    }
+
+    let mut below_minimum = 0u64;
+    let mut payouts = Vec::new();
+    for (a, amount) in accounts.iter().zip(amounts) {
+        if amount == 0 {
+            continue;
+        }
+        if amount < policy.min_payout {
+            below_minimum += 1;
+            residual = residual.checked_add(amount).ok_or_else(overflow)?;
+            continue;
+        }
+        payouts.push(Payout {
+            account: a.account.clone(),
+            amount,
+        });
+    }
+    Ok(Distribution {
+        pool: policy.pool,
+        funding_account: policy.funding_account.clone(),
+        residual_sink: policy.residual_sink.clone(),
+        residual,
+        payouts,
+        accounts: accounts.len() as u64,
+        capped,
+        below_minimum,
+    })
+}
+
+/// The indices of the `left` largest remainders (ties by hash, then id).
+fn largest(
+    remainders: &mut [(u128, usize)],
+    left: u64,
+    epoch: &str,
+    accounts: &[crate::inputs::AccountCounters],
+) -> Result<Vec<usize>, Error> {
+    let left = usize::try_from(left).map_err(|_| overflow())?;
+    if left == 0 {
+        return Ok(Vec::new());
+    }
+    if left > remainders.len() {
+        // Σ remainders = left × T with every remainder < T: cannot happen.
+        return Err(Error::InvariantBreach {
+            reason: "more units left than remainders".to_owned(),
+        });
+    }
+    let nth = left - 1;
+    remainders.select_nth_unstable_by(nth, |a, b| b.0.cmp(&a.0));
+    let boundary = remainders.get(nth).map(|r| r.0).ok_or_else(overflow)?;
+    let mut out: Vec<usize> = remainders
+        .iter()
+        .filter(|r| r.0 > boundary)
+        .map(|r| r.1)
+        .collect();
+    let mut tied: Vec<([u8; 32], &str, usize)> = remainders
+        .iter()
+        .filter(|r| r.0 == boundary)
+        .filter_map(|r| {
+            let id = accounts.get(r.1)?.account.as_str();
+            Some((tiebreak(epoch, id), id, r.1))
+        })
+        .collect();
+    tied.sort_unstable();
+    let more = left.checked_sub(out.len()).ok_or_else(overflow)?;
+    out.extend(tied.into_iter().take(more).map(|t| t.2));
+    Ok(out)
+}

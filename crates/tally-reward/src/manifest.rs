@@ -1,0 +1,391 @@
+//! Run keys, sealed manifests and payout proofs.
+//!
+//! * **Run key**: BLAKE3 `derive_key("tally/reward/run/v1", m)` where `m` is
+//!   `u64le(len) ‖ bytes` for, in order, the epoch id, the inputs CID
+//!   (binary, 36 bytes), the policy CID (binary) and the engine version.
+//! * **Manifest**: the JCS object of [`Manifest`]; its CID is the CID of those
+//!   bytes. It binds the epoch and window, the run key, the inputs and policy
+//!   CIDs and the policy's signer, the previous manifest's CID (a chain of
+//!   epochs; `null` for the first), the engine version, the pool, its
+//!   accounts, the totals, the residual, and both the Merkle root
+//!   ([`crate::merkle`]) and the CID of the JCS payout list
+//!   (`[{"account":…,"amount":…},…]` in account order). Delivery status is
+//!   never part of it.
+//! * **Seal**: Ed25519 over `tally/reward/manifest/v1 ‖ 0x00 ‖ JCS(manifest)`
+//!   by a key whose id is carried beside it ([`SealedManifest`]).
+
+use core::fmt;
+
+use serde::{Deserialize, Serialize};
+
+use crate::cid::Cid;
+use crate::compute::{Distribution, Payout, compute};
+use crate::ident::{AccountId, EpochId};
+use crate::inputs::{EpochInputs, Window};
+use crate::keys::{KeyId, Signature, SigningKey, TrustedKeys, hex, unhex};
+use crate::policy::{Rounding, SignedPolicy, VerifiedPolicy};
+use crate::{ENGINE_VERSION, Error, Limits, jcs, merkle};
+
+/// The manifest schema.
+pub const MANIFEST_SCHEMA: &str = "tally/reward/manifest/v1";
+/// The signature domain of manifests.
+pub const MANIFEST_DOMAIN: &str = "tally/reward/manifest/v1";
+
+/// A 32-byte value written as 64 lower-case hex digits.
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Hex32(pub [u8; 32]);
+
+impl fmt::Display for Hex32 {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&hex(&self.0))
+    }
+}
+
+impl fmt::Debug for Hex32 {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{self}")
+    }
+}
+
+impl Serialize for Hex32 {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
+impl<'de> Deserialize<'de> for Hex32 {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(d)?;
+        unhex(&text)
+            .and_then(|b| <[u8; 32]>::try_from(b).ok())
+            .map(Self)
+            .ok_or_else(|| serde::de::Error::custom("expected 64 lower-case hex digits"))
+    }
+}
+
+/// The key of a run: what makes two runs the same run.
+pub type RunKey = Hex32;
+
+/// The run key of an epoch, inputs, policy and engine version.
+#[must_use]
+pub fn run_key(epoch: &EpochId, inputs: &Cid, policy: &Cid, engine: &str) -> RunKey {
+    let mut m = Vec::with_capacity(160);
+    for part in [
+        epoch.as_str().as_bytes(),
+        &inputs.to_bytes(),
+        &policy.to_bytes(),
+        engine.as_bytes(),
+    ] {
+        m.extend_from_slice(&(part.len() as u64).to_le_bytes());
+        m.extend_from_slice(part);
+    }
+    Hex32(blake3::derive_key("tally/reward/run/v1", &m))
+}
+
+/// The sealed content of a run.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Manifest {
+    /// [`MANIFEST_SCHEMA`].
+    pub schema: String,
+    /// The epoch.
+    pub epoch: EpochId,
+    /// The epoch's window.
+    pub window: Window,
+    /// The run key.
+    pub run_key: RunKey,
+    /// The inputs' content id.
+    pub inputs_cid: Cid,
+    /// The policy's content id.
+    pub policy_cid: Cid,
+    /// Who signed the policy.
+    pub policy_key_id: KeyId,
+    /// The previous accepted manifest's CID, `null` for the first.
+    pub previous: Option<Cid>,
+    /// The engine version.
+    pub engine: String,
+    /// The pool.
+    pub pool: u64,
+    /// The account the pool is paid from.
+    pub funding_account: AccountId,
+    /// Where the residual goes.
+    pub residual_sink: AccountId,
+    /// `Σ payouts`.
+    pub paid: u64,
+    /// `pool − paid`.
+    pub residual: u64,
+    /// Accounts paid.
+    pub payees: u64,
+    /// Accounts in the inputs.
+    pub accounts: u64,
+    /// Accounts paid the cap.
+    pub capped: u64,
+    /// Accounts below the minimum payout, unpaid.
+    pub below_minimum: u64,
+    /// The rounding rule used.
+    pub rounding: Rounding,
+    /// The Merkle root of the payouts.
+    pub payouts_root: Hex32,
+    /// The CID of the JCS payout list.
+    pub payouts_cid: Cid,
+}
+
+impl Manifest {
+    /// The canonical (JCS) bytes.
+    ///
+    /// # Errors
+    /// Never for a manifest built here.
+    pub fn canonical_bytes(&self) -> Result<Vec<u8>, Error> {
+        jcs::canonical(self)
+    }
+
+    /// The manifest's content id.
+    ///
+    /// # Errors
+    /// As [`Manifest::canonical_bytes`].
+    pub fn cid(&self) -> Result<Cid, Error> {
+        Ok(Cid::of(&self.canonical_bytes()?))
+    }
+}
+
+/// A manifest with its signature.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SealedManifest {
+    /// The manifest.
+    pub manifest: Manifest,
+    /// The sealing key's id.
+    pub key_id: KeyId,
+    /// Ed25519 over `tally/reward/manifest/v1 ‖ 0x00 ‖ JCS(manifest)`.
+    pub signature: Signature,
+}
+
+/// The largest sealed manifest document read: 64 KiB.
+pub const MAX_MANIFEST_BYTES: usize = 64 << 10;
+
+impl SealedManifest {
+    /// Decodes a sealed manifest (its signature is not checked yet).
+    ///
+    /// # Errors
+    /// [`Error::TooLarge`], [`Error::Json`].
+    pub fn from_json(bytes: &[u8]) -> Result<Self, Error> {
+        if bytes.len() > MAX_MANIFEST_BYTES {
+            return Err(Error::TooLarge {
+                document: "manifest",
+                size: bytes.len(),
+                max: MAX_MANIFEST_BYTES,
+            });
+        }
+        serde_json::from_slice(bytes).map_err(|e| Error::Json {
+            document: "manifest",
+            message: e.to_string(),
+        })
+    }
+
+    /// Checks the seal against the trusted keys.
+    ///
+    /// # Errors
+    /// [`Error::UntrustedKey`], [`Error::BadSignature`].
+    pub fn verify_signature(&self, trusted: &TrustedKeys) -> Result<(), Error> {
+        let bytes = self.manifest.canonical_bytes()?;
+        trusted.verify(MANIFEST_DOMAIN, &bytes, self.key_id, &self.signature)
+    }
+}
+
+/// The canonical bytes of a payout list (a JCS array of
+/// `{"account":…,"amount":…}` objects).
+///
+/// # Errors
+/// Never for valid payouts.
+pub fn payouts_bytes(payouts: &[Payout]) -> Result<Vec<u8>, Error> {
+    // Written directly: the members are already in JCS order (account <
+    // amount) and account ids need no escaping.
+    let mut out = Vec::with_capacity(payouts.len().saturating_mul(40).saturating_add(2));
+    out.push(b'[');
+    for (i, p) in payouts.iter().enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        out.extend_from_slice(b"{\"account\":\"");
+        out.extend_from_slice(p.account.as_str().as_bytes());
+        out.extend_from_slice(b"\",\"amount\":");
+        out.extend_from_slice(p.amount.to_string().as_bytes());
+        out.push(b'}');
+    }
+    out.push(b']');
+    Ok(out)
+}
+
+/// Builds the manifest of a distribution (unsigned).
+///
+/// # Errors
+/// [`Error::InvariantBreach`] if the payouts overflow.
+pub fn build(
+    inputs: &EpochInputs,
+    inputs_cid: Cid,
+    policy: &VerifiedPolicy,
+    distribution: &Distribution,
+    previous: Option<Cid>,
+) -> Result<Manifest, Error> {
+    let p = policy.policy();
+    Ok(Manifest {
+        schema: MANIFEST_SCHEMA.to_owned(),
+        epoch: inputs.epoch().clone(),
+        window: inputs.window(),
+        run_key: run_key(inputs.epoch(), &inputs_cid, &policy.cid(), ENGINE_VERSION),
+        inputs_cid,
+        policy_cid: policy.cid(),
+        policy_key_id: policy.key_id(),
+        previous,
+        engine: ENGINE_VERSION.to_owned(),
+        pool: distribution.pool,
+        funding_account: distribution.funding_account.clone(),
+        residual_sink: distribution.residual_sink.clone(),
+        paid: distribution.paid()?,
+        residual: distribution.residual,
+        payees: distribution.payouts.len() as u64,
+        accounts: distribution.accounts,
+        capped: distribution.capped,
+        below_minimum: distribution.below_minimum,
+        rounding: p.rounding,
+        payouts_root: Hex32(merkle::root(&distribution.payouts)),
+        payouts_cid: Cid::of(&payouts_bytes(&distribution.payouts)?),
+    })
+}
+
+/// Signs a manifest.
+///
+/// # Errors
+/// Never for a manifest built here.
+pub fn seal(manifest: Manifest, key: &SigningKey) -> Result<SealedManifest, Error> {
+    let signature = key.sign(MANIFEST_DOMAIN, &manifest.canonical_bytes()?);
+    Ok(SealedManifest {
+        manifest,
+        key_id: key.id(),
+        signature,
+    })
+}
+
+/// Verifies a sealed manifest completely: its seal, the policy's signature,
+/// and a recomputation from the inputs and the policy that must give the
+/// same manifest field for field (so the same Merkle root and payout CID).
+/// Returns the recomputed distribution.
+///
+/// # Errors
+/// [`Error::UntrustedKey`] / [`Error::BadSignature`] (seal or policy),
+/// [`Error::ManifestMismatch`] naming the first field that differs, or any
+/// error of the recomputation.
+pub fn verify(
+    sealed: &SealedManifest,
+    trusted: &TrustedKeys,
+    inputs: &EpochInputs,
+    policy: &SignedPolicy,
+    limits: &Limits,
+) -> Result<Distribution, Error> {
+    sealed.verify_signature(trusted)?;
+    let policy = policy.verify(trusted)?;
+    let outcome = compute(inputs, &policy, limits)?;
+    let expected = build(
+        inputs,
+        inputs.cid()?,
+        &policy,
+        &outcome.distribution,
+        sealed.manifest.previous,
+    )?;
+    if let Some(field) = first_difference(&sealed.manifest, &expected) {
+        return Err(Error::ManifestMismatch { field });
+    }
+    Ok(outcome.distribution)
+}
+
+/// The name of the first field in which two manifests differ.
+#[must_use]
+pub fn first_difference(a: &Manifest, b: &Manifest) -> Option<&'static str> {
+    let fields: [(&'static str, bool); 22] = [
+        ("schema", a.schema == b.schema),
+        ("epoch", a.epoch == b.epoch),
+        ("window", a.window == b.window),
+        ("run_key", a.run_key == b.run_key),
+        ("inputs_cid", a.inputs_cid == b.inputs_cid),
+        ("policy_cid", a.policy_cid == b.policy_cid),
+        ("policy_key_id", a.policy_key_id == b.policy_key_id),
+        ("previous", a.previous == b.previous),
+        ("engine", a.engine == b.engine),
+        ("pool", a.pool == b.pool),
+        ("funding_account", a.funding_account == b.funding_account),
+        ("residual_sink", a.residual_sink == b.residual_sink),
+        ("paid", a.paid == b.paid),
+        ("residual", a.residual == b.residual),
+        ("payees", a.payees == b.payees),
+        ("accounts", a.accounts == b.accounts),
+        ("capped", a.capped == b.capped),
+        ("below_minimum", a.below_minimum == b.below_minimum),
+        ("rounding", a.rounding == b.rounding),
+        ("payouts_root", a.payouts_root == b.payouts_root),
+        ("payouts_cid", a.payouts_cid == b.payouts_cid),
+        ("all", a == b),
+    ];
+    fields.iter().find(|(_, same)| !same).map(|(name, _)| *name)
+}
+
+/// A payee's proof of its payout under a manifest.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PayoutProof {
+    /// The manifest's CID.
+    pub manifest_cid: Cid,
+    /// The payout.
+    pub payout: Payout,
+    /// Its position in the payout list.
+    pub index: u64,
+    /// The number of payouts.
+    pub size: u64,
+    /// Sibling hashes from the leaf up.
+    pub path: Vec<Hex32>,
+}
+
+/// The proof of `account`'s payout.
+///
+/// # Errors
+/// [`Error::NoPayout`] when the account is not paid.
+pub fn prove(
+    manifest: &Manifest,
+    payouts: &[Payout],
+    account: &AccountId,
+) -> Result<PayoutProof, Error> {
+    let index = payouts
+        .binary_search_by(|p| p.account.cmp(account))
+        .map_err(|_| Error::NoPayout {
+            account: account.clone(),
+        })?;
+    let payout = payouts.get(index).cloned().ok_or(Error::BadProof)?;
+    Ok(PayoutProof {
+        manifest_cid: manifest.cid()?,
+        payout,
+        index: index as u64,
+        size: payouts.len() as u64,
+        path: merkle::path(payouts, index)?
+            .into_iter()
+            .map(Hex32)
+            .collect(),
+    })
+}
+
+/// Checks a payout proof against a manifest (whose seal the caller checked).
+///
+/// # Errors
+/// [`Error::BadProof`] when the manifest CID, the size or the path does not
+/// match.
+pub fn verify_proof(proof: &PayoutProof, manifest: &Manifest) -> Result<(), Error> {
+    if proof.manifest_cid != manifest.cid()? || proof.size != manifest.payees {
+        return Err(Error::BadProof);
+    }
+    let path: Vec<merkle::Hash> = proof.path.iter().map(|h| h.0).collect();
+    merkle::verify(
+        &merkle::leaf(&proof.payout),
+        proof.index,
+        proof.size,
+        &path,
+        &manifest.payouts_root.0,
+    )
+}

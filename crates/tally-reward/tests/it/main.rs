@@ -1,0 +1,8 @@
+//! Integration tests of `tally-reward`, one binary.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing,
+    missing_docs
+)]

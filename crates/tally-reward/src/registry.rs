@@ -54,6 +54,16 @@ pub trait RunStore {
     fn accept(&mut self, run: AcceptedRun);
     /// Records a quarantined run.
     fn quarantine(&mut self, run: QuarantinedRun);
+    /// A store-side check of a computed distribution before it is sealed
+    /// (the ledger checks, for example, that the funding account holds the
+    /// pool). An error quarantines the run. The default admits everything.
+    ///
+    /// # Errors
+    /// The reason to quarantine.
+    fn admit(&self, distribution: &Distribution) -> Result<(), Error> {
+        let _ = distribution;
+        Ok(())
+    }
 }
 
 /// An in-memory [`RunStore`].
@@ -150,6 +160,9 @@ pub fn run_epoch<S: RunStore>(
     };
     if outcome.dry_run {
         return Ok(RunOutcome::DryRun(outcome.distribution));
+    }
+    if let Err(e) = store.admit(&outcome.distribution) {
+        return quarantine(store, e);
     }
     let manifest = build(
         inputs,

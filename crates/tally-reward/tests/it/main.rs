@@ -6,3 +6,11 @@
     clippy::indexing_slicing,
     missing_docs
 )]
+
+mod common;
+mod compute;
+mod decode;
+mod golden;
+mod manifest;
+mod properties;
+mod registry;

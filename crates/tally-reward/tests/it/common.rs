@@ -1,0 +1,83 @@
+//! Builders shared by the tests.
+
+use tally_reward::compute::{Distribution, compute};
+use tally_reward::ident::{AccountId, EpochId};
+use tally_reward::inputs::{AccountCounters, EpochInputs, NamedValues, Window};
+use tally_reward::keys::{SigningKey, TrustedKeys};
+use tally_reward::policy::{Policy, Rounding, SignedPolicy, VerifiedPolicy};
+use tally_reward::{Error, Limits};
+
+pub const WINDOW: Window = Window {
+    start: 1_763_337_600,
+    end: 1_763_942_400,
+};
+
+pub fn key() -> SigningKey {
+    SigningKey::from_seed(&[7; 32])
+}
+
+pub fn trusted() -> TrustedKeys {
+    let mut t = TrustedKeys::new();
+    t.insert(&key().public_key()).unwrap();
+    t
+}
+
+pub fn account(name: &str) -> AccountId {
+    AccountId::new(name).unwrap()
+}
+
+/// A policy paying `pool` with one counter `units` weighted 1.0.
+pub fn policy(pool: u64, cap: Option<u64>, min_payout: u64, rounding: Rounding) -> Policy {
+    let json = serde_json::json!({
+        "schema": "tally/reward/policy/v1", "id": "test", "version": 1,
+        "pool": pool, "funding_account": "pool:test", "residual_sink": "treasury",
+        "weights": {"units": 10000}, "cap": cap, "min_payout": min_payout,
+        "rounding": rounding, "valid_from": 1_700_000_000u64, "valid_until": 1_900_000_000u64,
+    });
+    Policy::from_json(json.to_string().as_bytes()).unwrap()
+}
+
+pub fn signed(policy: &Policy) -> SignedPolicy {
+    policy.sign(&key()).unwrap()
+}
+
+pub fn verified(policy: &Policy) -> VerifiedPolicy {
+    signed(policy).verify(&trusted()).unwrap()
+}
+
+/// Inputs with accounts `a0, a1, …` holding `units = scores[i]`.
+pub fn inputs(epoch: &str, scores: &[u64]) -> EpochInputs {
+    let accounts = scores
+        .iter()
+        .enumerate()
+        .map(|(i, &s)| AccountCounters {
+            account: account(&format!("a{i:04}")),
+            counters: NamedValues([("units".to_owned(), s)].into_iter().collect()),
+        })
+        .collect();
+    EpochInputs::new(
+        EpochId::new(epoch).unwrap(),
+        WINDOW,
+        account("meter-1"),
+        accounts,
+        &Limits::default(),
+    )
+    .unwrap()
+}
+
+pub fn distribute(policy: &Policy, scores: &[u64]) -> Result<Distribution, Error> {
+    compute(&inputs("e1", scores), &verified(policy), &Limits::default()).map(|o| o.distribution)
+}
+
+/// The amount paid to `a{i}` (0 when not paid).
+pub fn amount(d: &Distribution, i: usize) -> u64 {
+    let id = account(&format!("a{i:04}"));
+    d.payouts
+        .iter()
+        .find(|p| p.account == id)
+        .map_or(0, |p| p.amount)
+}
+
+pub fn amounts(d: &Distribution, n: usize) -> Vec<u64> {
+    (0..n).map(|i| amount(d, i)).collect()
+}

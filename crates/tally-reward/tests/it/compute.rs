@@ -1,0 +1,159 @@
+//! Golden distributions, worked by hand.
+
+use tally_reward::Error;
+use tally_reward::policy::Rounding::{Floor, LargestRemainder};
+
+use crate::common::{amounts, distribute, policy};
+
+fn tiebreak(epoch: &str, account: &str) -> [u8; 32] {
+    let mut h = blake3::Hasher::new_derive_key("tally/reward/tiebreak/v1");
+    h.update(&(epoch.len() as u64).to_le_bytes());
+    h.update(epoch.as_bytes());
+    h.update(&(account.len() as u64).to_le_bytes());
+    h.update(account.as_bytes());
+    *h.finalize().as_bytes()
+}
+
+#[test]
+fn off_by_one_rounding_goes_to_the_first_in_tiebreak_order() {
+    // 10 among three equal scores: 3 each and one unit left.
+    let d = distribute(&policy(10, None, 0, LargestRemainder), &[5, 5, 5]).unwrap();
+    let got = amounts(&d, 3);
+    assert_eq!(got.iter().sum::<u64>(), 10);
+    assert_eq!(d.residual, 0);
+    let winner = (0..3)
+        .min_by_key(|i| tiebreak("e1", &format!("a{i:04}")))
+        .unwrap();
+    for (i, &a) in got.iter().enumerate() {
+        assert_eq!(a, if i == winner { 4 } else { 3 });
+    }
+}
+
+#[test]
+fn largest_remainders_win_before_ties() {
+    // 100 × (1,2,4)/7 = 14.28, 28.57, 57.14: floors 14+28+57 = 99, the one
+    // unit left goes to the largest remainder (28.57).
+    let d = distribute(&policy(100, None, 0, LargestRemainder), &[1, 2, 4]).unwrap();
+    assert_eq!(amounts(&d, 3), vec![14, 29, 57]);
+    assert_eq!(d.residual, 0);
+}
+
+#[test]
+fn floor_rounding_sends_the_leftover_to_the_residual() {
+    let d = distribute(&policy(10, None, 0, Floor), &[5, 5, 5]).unwrap();
+    assert_eq!(amounts(&d, 3), vec![3, 3, 3]);
+    assert_eq!(d.residual, 1);
+}
+
+#[test]
+fn caps_cascade() {
+    // Shares 60, 30, 5, 5 of 100 with a cap of 35: a0 is capped (P = 65,
+    // T = 40), which lifts a1 to 48.75: capped too (P = 30, T = 10); a2
+    // and a3 get 15 each.
+    let d = distribute(&policy(100, Some(35), 0, LargestRemainder), &[60, 30, 5, 5]).unwrap();
+    assert_eq!(amounts(&d, 4), vec![35, 35, 15, 15]);
+    assert_eq!(d.capped, 2);
+    assert_eq!(d.residual, 0);
+}
+
+#[test]
+fn a_single_cap_redistributes_to_the_others() {
+    let d = distribute(
+        &policy(100, Some(40), 0, LargestRemainder),
+        &[50, 30, 10, 10],
+    )
+    .unwrap();
+    assert_eq!(amounts(&d, 4), vec![40, 36, 12, 12]);
+    assert_eq!(d.capped, 1);
+}
+
+#[test]
+fn when_everyone_is_capped_the_rest_is_residual() {
+    let d = distribute(&policy(100, Some(10), 0, LargestRemainder), &[1, 2, 3]).unwrap();
+    assert_eq!(amounts(&d, 3), vec![10, 10, 10]);
+    assert_eq!(d.residual, 70);
+    assert_eq!(d.capped, 3);
+}
+
+#[test]
+fn all_accounts_below_the_minimum_pay_nothing() {
+    // 2.5 each: 3, 3, 2, 2 after rounding, all below 5.
+    let d = distribute(&policy(10, None, 5, LargestRemainder), &[1, 1, 1, 1]).unwrap();
+    assert!(d.payouts.is_empty());
+    assert_eq!(d.residual, 10);
+    assert_eq!(d.below_minimum, 4);
+}
+
+#[test]
+fn a_single_account_gets_the_pool_or_the_cap() {
+    let d = distribute(&policy(1_000, None, 0, LargestRemainder), &[3]).unwrap();
+    assert_eq!(amounts(&d, 1), vec![1_000]);
+    let d = distribute(&policy(1_000, Some(600), 0, LargestRemainder), &[3]).unwrap();
+    assert_eq!(amounts(&d, 1), vec![600]);
+    assert_eq!(d.residual, 400);
+}
+
+#[test]
+fn no_score_pays_nobody() {
+    let d = distribute(&policy(1_000, None, 0, LargestRemainder), &[0, 0]).unwrap();
+    assert!(d.payouts.is_empty());
+    assert_eq!(d.residual, 1_000);
+    let d = distribute(&policy(1_000, None, 0, LargestRemainder), &[]).unwrap();
+    assert_eq!(d.residual, 1_000);
+    assert_eq!(d.accounts, 0);
+}
+
+#[test]
+fn extreme_values_stay_exact() {
+    // Scores near 2^64 × 10,000 and a pool of u64::MAX: the 192-bit path.
+    let d = distribute(
+        &policy(u64::MAX, None, 0, LargestRemainder),
+        &[u64::MAX, u64::MAX - 1, 1, 0],
+    )
+    .unwrap();
+    let got = amounts(&d, 4);
+    assert_eq!(
+        got.iter().map(|&a| u128::from(a)).sum::<u128>(),
+        u128::from(u64::MAX)
+    );
+    assert!(got[0] >= got[1] && got[1] > got[2]);
+    assert_eq!(got[3], 0);
+}
+
+#[test]
+fn a_window_outside_the_policy_is_refused() {
+    let mut p = policy(10, None, 0, LargestRemainder);
+    p.valid_until = crate::common::WINDOW.end - 1;
+    let err = distribute(&p, &[1]).unwrap_err();
+    assert_eq!(err, Error::OutsideValidity);
+}
+
+#[test]
+fn over_cost_rejects_or_runs_dry() {
+    use tally_reward::compute::compute;
+    use tally_reward::{Limits, OverCost};
+    let p = policy(10, None, 0, LargestRemainder);
+    let inputs = crate::common::inputs("e1", &[1, 2, 3]);
+    // Cost: 3 accounts + 3 weighted counters = 6 units.
+    let limits = Limits {
+        max_cost: 5,
+        ..Limits::default()
+    };
+    let err = compute(&inputs, &crate::common::verified(&p), &limits).unwrap_err();
+    assert_eq!(err, Error::OverCost { units: 6, max: 5 });
+    let dry = Limits {
+        on_over_cost: OverCost::DryRun,
+        ..limits
+    };
+    let outcome = compute(&inputs, &crate::common::verified(&p), &dry).unwrap();
+    assert!(outcome.dry_run);
+    let at_bound = Limits {
+        max_cost: 6,
+        ..limits
+    };
+    assert!(
+        !compute(&inputs, &crate::common::verified(&p), &at_bound)
+            .unwrap()
+            .dry_run
+    );
+}

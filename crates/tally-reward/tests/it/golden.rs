@@ -1,0 +1,122 @@
+//! Golden vectors computed independently of the crate (Python's `blake3`
+//! and `base64.b32encode`, or the RFC), pinning every canonical encoding.
+
+use tally_reward::cid::Cid;
+use tally_reward::compute::Payout;
+use tally_reward::ident::EpochId;
+use tally_reward::manifest::{Hex32, run_key};
+use tally_reward::settle::{Role, transfer_id};
+use tally_reward::{jcs, merkle};
+
+use crate::common::account;
+
+#[test]
+fn cids_match_an_independent_encoder() {
+    assert_eq!(
+        Cid::of(b"").to_string(),
+        "bafkr4ifpcne3t5pzugtkaqcn5i3nzskjtpfslsnnyejlpte2spfoihzsmi"
+    );
+    assert_eq!(
+        Cid::of(b"abc").to_string(),
+        "bafkr4ideg6z2yocgkez77nr3outtvdnvjdcvqrs5phnqh7jvtrwnlpm5qu"
+    );
+    let cid = Cid::of(b"abc");
+    assert_eq!(cid.to_string().parse::<Cid>().unwrap(), cid);
+}
+
+#[test]
+fn cid_text_is_canonical_only() {
+    let text = Cid::of(b"abc").to_string();
+    for bad in [
+        text.to_uppercase(),
+        text.replacen('b', "B", 1),
+        format!("{text}a"),
+        text[..text.len() - 1].to_owned(),
+        // the last symbol carries 2 unused bits: they must be zero
+        format!("{}r", &text[..text.len() - 1]),
+        "bafkr4i".to_owned(),
+        String::new(),
+    ] {
+        assert!(bad.parse::<Cid>().is_err(), "{bad}");
+    }
+}
+
+#[test]
+fn jcs_matches_rfc_8785_for_our_subset() {
+    let cases: [(&str, &str); 5] = [
+        (r#"{"b":1,"a":2}"#, r#"{"a":2,"b":1}"#),
+        (
+            "{\"\u{20ac}\":1,\"\\r\":2,\"1\":3,\"\u{1f600}\":4,\"\u{fb33}\":5}",
+            // UTF-16 order: \r, 1, U+20AC, U+1F600 (surrogates D83D…), U+FB33
+            "{\"\\r\":2,\"1\":3,\"\u{20ac}\":1,\"\u{1f600}\":4,\"\u{fb33}\":5}",
+        ),
+        (
+            r#"["\u0001\b\t\n\f\r\"\\/"]"#,
+            r#"["\u0001\b\t\n\f\r\"\\/"]"#,
+        ),
+        (
+            r#"[0, -9223372036854775808, 18446744073709551615]"#,
+            "[0,-9223372036854775808,18446744073709551615]",
+        ),
+        (
+            r#"{"a":{"z":null,"y":[true,false]}}"#,
+            r#"{"a":{"y":[true,false],"z":null}}"#,
+        ),
+    ];
+    for (input, expected) in cases {
+        let v: serde_json::Value = serde_json::from_str(input).unwrap();
+        assert_eq!(
+            String::from_utf8(jcs::to_canonical(&v).unwrap()).unwrap(),
+            expected,
+            "{input}"
+        );
+    }
+    let float: serde_json::Value = serde_json::from_str("[1.5]").unwrap();
+    assert!(jcs::to_canonical(&float).is_err());
+}
+
+#[test]
+fn run_key_layout() {
+    let key = run_key(
+        &EpochId::new("2026-w47").unwrap(),
+        &Cid::of(b"in"),
+        &Cid::of(b"pol"),
+        "tally-reward/0.1.0",
+    );
+    assert_eq!(
+        key.to_string(),
+        "366074b2d79c22f341b6d070ac8123365f2d391540052fbe8521fbeccbf80174"
+    );
+}
+
+#[test]
+fn transfer_id_layout() {
+    let rk = Hex32(core::array::from_fn(|i| i as u8));
+    assert_eq!(
+        format!("{:032x}", transfer_id(&rk, Role::Payout, &account("alice"))),
+        "9e0590aaab3759d00fc7c3664a39ef72"
+    );
+    assert_eq!(
+        format!(
+            "{:032x}",
+            transfer_id(&rk, Role::Residual, &account("treasury"))
+        ),
+        "158601203ec407732fe64bb2acdaf3a4"
+    );
+}
+
+#[test]
+fn merkle_layout() {
+    let payouts = [("alice", 5), ("bob", 7), ("carol", 11)].map(|(a, amount)| Payout {
+        account: account(a),
+        amount,
+    });
+    assert_eq!(
+        Hex32(merkle::root(&payouts)).to_string(),
+        "0969bef1ddc36bb8a9e0e3aa78334cd811b83d36e6ae4a8c6490fa47044abebb"
+    );
+    assert_eq!(
+        Hex32(merkle::root(&[])).to_string(),
+        "6e7de5cf947c89bdeafccf92389547cedd26b5db90b322b8993b753340d8b2f4"
+    );
+}

@@ -15,6 +15,7 @@ mod audit;
 mod cashu;
 mod decide;
 mod meter;
+mod reward;
 
 /// Tally: a conservation-first value engine.
 ///
@@ -39,6 +40,8 @@ enum Command {
     Decide(decide::Args),
     /// Cashu e-cash: decode and check tokens.
     Cashu(cashu::Args),
+    /// Reward epochs: sign policies, compute and seal manifests, verify, prove.
+    Reward(reward::Args),
 }
 
 fn main() -> ExitCode {
@@ -48,5 +51,6 @@ fn main() -> ExitCode {
         Command::Audit(args) => audit::run(args),
         Command::Decide(args) => decide::run(args),
         Command::Cashu(args) => cashu::run(args),
+        Command::Reward(args) => reward::run(args),
     }
 }

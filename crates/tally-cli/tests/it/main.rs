@@ -15,3 +15,4 @@ mod cli;
 mod decide;
 mod meter;
 mod registry;
+mod reward;

@@ -1,0 +1,418 @@
+//! `tally reward`: reward epochs on the command line (the `tally-reward`
+//! crate).
+//!
+//! ```text
+//! tally reward keygen --out K                          # secret key file (0600); prints the trusted-keys JSON
+//! tally reward sign-policy --policy P.json --key-file K
+//! tally reward compute --inputs I.json --policy SP.json --key-file K --trusted-keys T.json
+//!                      [--previous M.json] [--intents OUT.json] [--payouts OUT.json]
+//! tally reward verify M.json --inputs I.json --policy SP.json --trusted-keys T.json
+//! tally reward prove M.json ACCOUNT --inputs I.json --policy SP.json --trusted-keys T.json
+//! tally reward verify-proof PROOF.json --manifest M.json --trusted-keys T.json
+//! ```
+//!
+//! The secret key is read from `--key-file` (mode 0600) or the environment
+//! variable `TALLY_REWARD_KEY` (the file's text), never from an argument.
+//! Exit codes: `0` done, `1` a check failed or the run was refused (a bad
+//! signature, a manifest that does not recompute, a proof that does not
+//! verify, a window outside the policy, a cost over the limit), `2` bad
+//! usage or input.
+
+use std::fs;
+use std::io::{Read as _, Write as _};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use serde::Serialize;
+use tally_reward::compute::compute;
+use tally_reward::ident::AccountId;
+use tally_reward::inputs::EpochInputs;
+use tally_reward::keys::{SigningKey, TrustedKeys};
+use tally_reward::manifest::{
+    MAX_MANIFEST_BYTES, PayoutProof, SealedManifest, build, payouts_bytes, prove, seal, verify,
+    verify_proof,
+};
+use tally_reward::policy::{MAX_POLICY_BYTES, Policy, SignedPolicy};
+use tally_reward::settle::intents;
+use tally_reward::{Error, Limits};
+
+/// Environment variable holding the secret key file's text.
+const KEY_ENV: &str = "TALLY_REWARD_KEY";
+/// The largest trusted-keys or proof file read: 1 MiB.
+const MAX_SMALL_FILE: usize = 1 << 20;
+
+/// Reward epochs.
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    #[command(subcommand)]
+    command: RewardCommand,
+}
+
+#[derive(Debug, clap::Args)]
+struct RunFiles {
+    /// Epoch inputs (JSON).
+    #[arg(long, value_name = "I.json")]
+    inputs: PathBuf,
+    /// Signed policy (JSON, from `sign-policy`).
+    #[arg(long, value_name = "SP.json")]
+    policy: PathBuf,
+    /// Trusted public keys (JSON, from `keygen`).
+    #[arg(long, value_name = "T.json")]
+    trusted_keys: PathBuf,
+}
+
+#[derive(Debug, clap::Subcommand)]
+enum RewardCommand {
+    /// Generate a signing key file (mode 0600; must not exist) and print the
+    /// trusted-keys JSON of its public key.
+    Keygen {
+        /// Where to write the secret key.
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// Sign a policy and print the signed policy.
+    SignPolicy {
+        /// The policy (JSON).
+        #[arg(long, value_name = "P.json")]
+        policy: PathBuf,
+        /// Secret key file; default: $TALLY_REWARD_KEY.
+        #[arg(long)]
+        key_file: Option<PathBuf>,
+    },
+    /// Compute an epoch and print its sealed manifest.
+    Compute {
+        #[command(flatten)]
+        files: RunFiles,
+        /// Secret key file that seals the manifest; default: $TALLY_REWARD_KEY.
+        #[arg(long)]
+        key_file: Option<PathBuf>,
+        /// The previous epoch's sealed manifest (the chain link).
+        #[arg(long, value_name = "M.json")]
+        previous: Option<PathBuf>,
+        /// Also write the settlement intents (JSON) here.
+        #[arg(long, value_name = "OUT.json")]
+        intents: Option<PathBuf>,
+        /// Also write the payout list (canonical JSON) here.
+        #[arg(long, value_name = "OUT.json")]
+        payouts: Option<PathBuf>,
+    },
+    /// Verify a sealed manifest: its seal, the policy's signature, and a
+    /// recomputation from the inputs (Merkle root included).
+    Verify {
+        /// The sealed manifest.
+        manifest: PathBuf,
+        #[command(flatten)]
+        files: RunFiles,
+    },
+    /// Print the proof of an account's payout under a manifest.
+    Prove {
+        /// The sealed manifest.
+        manifest: PathBuf,
+        /// The account.
+        account: String,
+        #[command(flatten)]
+        files: RunFiles,
+    },
+    /// Check a payout proof against a sealed manifest.
+    VerifyProof {
+        /// The proof (JSON, from `prove`).
+        proof: PathBuf,
+        /// The sealed manifest.
+        #[arg(long, value_name = "M.json")]
+        manifest: PathBuf,
+        /// Trusted public keys (JSON).
+        #[arg(long, value_name = "T.json")]
+        trusted_keys: PathBuf,
+    },
+}
+
+/// Bad input (exit 2) or a failed check (exit 1).
+enum Failure {
+    Input(String),
+    Check(String),
+}
+
+impl From<Error> for Failure {
+    fn from(e: Error) -> Self {
+        match e {
+            Error::UntrustedKey { .. }
+            | Error::BadSignature { .. }
+            | Error::ManifestMismatch { .. }
+            | Error::BadProof
+            | Error::NoPayout { .. }
+            | Error::OutsideValidity
+            | Error::OverCost { .. }
+            | Error::Overflow
+            | Error::InvariantBreach { .. }
+            | Error::Conflict { .. }
+            | Error::BrokenChain
+            | Error::DryRun => Self::Check(e.to_string()),
+            other => Self::Input(other.to_string()),
+        }
+    }
+}
+
+/// Runs `tally reward …`.
+pub fn run(args: Args) -> ExitCode {
+    let result = match args.command {
+        RewardCommand::Keygen { out } => keygen(&out),
+        RewardCommand::SignPolicy { policy, key_file } => sign_policy(&policy, key_file.as_deref()),
+        RewardCommand::Compute {
+            files,
+            key_file,
+            previous,
+            intents,
+            payouts,
+        } => run_compute(
+            &files,
+            key_file.as_deref(),
+            previous.as_deref(),
+            intents.as_deref(),
+            payouts.as_deref(),
+        ),
+        RewardCommand::Verify { manifest, files } => run_verify(&manifest, &files),
+        RewardCommand::Prove {
+            manifest,
+            account,
+            files,
+        } => run_prove(&manifest, &account, &files),
+        RewardCommand::VerifyProof {
+            proof,
+            manifest,
+            trusted_keys,
+        } => run_verify_proof(&proof, &manifest, &trusted_keys),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(Failure::Check(message)) => {
+            eprintln!("tally reward: {message}");
+            ExitCode::from(1)
+        }
+        Err(Failure::Input(message)) => {
+            eprintln!("tally reward: {message}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn read_bounded(path: &Path, max: usize) -> Result<Vec<u8>, Failure> {
+    let fail = |e: std::io::Error| Failure::Input(format!("{}: {e}", path.display()));
+    let file = fs::File::open(path).map_err(fail)?;
+    let mut bytes = Vec::new();
+    file.take(max as u64 + 1)
+        .read_to_end(&mut bytes)
+        .map_err(fail)?;
+    if bytes.len() > max {
+        return Err(Failure::Input(format!(
+            "{}: larger than {max} bytes",
+            path.display()
+        )));
+    }
+    Ok(bytes)
+}
+
+fn with_path<T>(path: &Path, r: Result<T, Error>) -> Result<T, Failure> {
+    r.map_err(|e| match Failure::from(e) {
+        Failure::Input(m) => Failure::Input(format!("{}: {m}", path.display())),
+        check => check,
+    })
+}
+
+fn signing_key(path: Option<&Path>) -> Result<SigningKey, Failure> {
+    let text = match path {
+        Some(p) => {
+            use std::os::unix::fs::PermissionsExt;
+            let meta =
+                fs::metadata(p).map_err(|e| Failure::Input(format!("{}: {e}", p.display())))?;
+            if meta.permissions().mode() & 0o077 != 0 {
+                return Err(Failure::Input(format!(
+                    "{}: accessible by group or others (chmod 600)",
+                    p.display()
+                )));
+            }
+            zeroize::Zeroizing::new(
+                String::from_utf8(read_bounded(p, 4096)?)
+                    .map_err(|_| Failure::Input(format!("{}: not UTF-8", p.display())))?,
+            )
+        }
+        None => zeroize::Zeroizing::new(
+            std::env::var(KEY_ENV)
+                .map_err(|_| Failure::Input(format!("no key: give --key-file or set {KEY_ENV}")))?,
+        ),
+    };
+    SigningKey::parse(&text).map_err(Failure::from)
+}
+
+fn print_json(value: &impl Serialize) -> Result<(), Failure> {
+    let text = serde_json::to_string_pretty(value)
+        .map_err(|e| Failure::Input(format!("cannot encode the output: {e}")))?;
+    println!("{text}");
+    Ok(())
+}
+
+fn write_new(path: &Path, bytes: &[u8]) -> Result<(), Failure> {
+    let fail = |e: std::io::Error| Failure::Input(format!("{}: {e}", path.display()));
+    let mut f = fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(path)
+        .map_err(fail)?;
+    f.write_all(bytes).and_then(|()| f.sync_all()).map_err(fail)
+}
+
+fn keygen(out: &Path) -> Result<(), Failure> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut seed = zeroize::Zeroizing::new([0u8; 32]);
+    getrandom::fill(seed.as_mut_slice())
+        .map_err(|e| Failure::Input(format!("no randomness: {e}")))?;
+    let key = SigningKey::from_seed(&seed);
+    let fail = |e: std::io::Error| Failure::Input(format!("{}: {e}", out.display()));
+    let mut f = fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(out)
+        .map_err(fail)?;
+    f.write_all(key.to_file_text().as_bytes())
+        .and_then(|()| f.sync_all())
+        .map_err(fail)?;
+    println!("{}", TrustedKeys::file_text(&[key.trusted_entry()]));
+    eprintln!("key id {}", key.id());
+    Ok(())
+}
+
+fn sign_policy(policy: &Path, key_file: Option<&Path>) -> Result<(), Failure> {
+    let bytes = read_bounded(policy, MAX_POLICY_BYTES)?;
+    let policy_doc = with_path(policy, Policy::from_json(&bytes))?;
+    let key = signing_key(key_file)?;
+    print_json(&policy_doc.sign(&key)?)
+}
+
+struct Loaded {
+    inputs: EpochInputs,
+    policy: SignedPolicy,
+    trusted: TrustedKeys,
+}
+
+fn load(files: &RunFiles) -> Result<Loaded, Failure> {
+    let limits = Limits::default();
+    let trusted = with_path(
+        &files.trusted_keys,
+        TrustedKeys::from_json(&read_bounded(&files.trusted_keys, MAX_SMALL_FILE)?),
+    )?;
+    let policy = with_path(
+        &files.policy,
+        SignedPolicy::from_json(&read_bounded(&files.policy, MAX_POLICY_BYTES)?),
+    )?;
+    let inputs = with_path(
+        &files.inputs,
+        EpochInputs::from_json(
+            &read_bounded(&files.inputs, limits.max_input_bytes)?,
+            &limits,
+        ),
+    )?;
+    Ok(Loaded {
+        inputs,
+        policy,
+        trusted,
+    })
+}
+
+fn load_manifest(path: &Path) -> Result<SealedManifest, Failure> {
+    with_path(
+        path,
+        SealedManifest::from_json(&read_bounded(path, MAX_MANIFEST_BYTES)?),
+    )
+}
+
+fn run_compute(
+    files: &RunFiles,
+    key_file: Option<&Path>,
+    previous: Option<&Path>,
+    intents_out: Option<&Path>,
+    payouts_out: Option<&Path>,
+) -> Result<(), Failure> {
+    let run = load(files)?;
+    let key = signing_key(key_file)?;
+    let previous = match previous {
+        Some(p) => {
+            let m = load_manifest(p)?;
+            m.verify_signature(&run.trusted)?;
+            Some(m.manifest.cid()?)
+        }
+        None => None,
+    };
+    let policy = run.policy.verify(&run.trusted)?;
+    let outcome = compute(&run.inputs, &policy, &Limits::default())?;
+    let manifest = build(
+        &run.inputs,
+        run.inputs.cid()?,
+        &policy,
+        &outcome.distribution,
+        previous,
+    )?;
+    let batch = intents(&manifest.run_key, &outcome.distribution)?;
+    let sealed = seal(manifest, &key)?;
+    if let Some(path) = intents_out {
+        let text = serde_json::to_vec_pretty(&batch)
+            .map_err(|e| Failure::Input(format!("cannot encode the intents: {e}")))?;
+        write_new(path, &text)?;
+    }
+    if let Some(path) = payouts_out {
+        write_new(path, &payouts_bytes(&outcome.distribution.payouts)?)?;
+    }
+    print_json(&sealed)
+}
+
+fn run_verify(manifest: &Path, files: &RunFiles) -> Result<(), Failure> {
+    let sealed = load_manifest(manifest)?;
+    let run = load(files)?;
+    let d = verify(
+        &sealed,
+        &run.trusted,
+        &run.inputs,
+        &run.policy,
+        &Limits::default(),
+    )?;
+    println!(
+        "verified: manifest {} pays {} accounts {} of {} (residual {})",
+        sealed.manifest.cid()?,
+        d.payouts.len(),
+        sealed.manifest.paid,
+        sealed.manifest.pool,
+        sealed.manifest.residual
+    );
+    Ok(())
+}
+
+fn run_prove(manifest: &Path, account: &str, files: &RunFiles) -> Result<(), Failure> {
+    let sealed = load_manifest(manifest)?;
+    let account = AccountId::new(account).map_err(Failure::from)?;
+    let run = load(files)?;
+    let d = verify(
+        &sealed,
+        &run.trusted,
+        &run.inputs,
+        &run.policy,
+        &Limits::default(),
+    )?;
+    print_json(&prove(&sealed.manifest, &d.payouts, &account)?)
+}
+
+fn run_verify_proof(proof: &Path, manifest: &Path, trusted: &Path) -> Result<(), Failure> {
+    let trusted = with_path(
+        trusted,
+        TrustedKeys::from_json(&read_bounded(trusted, MAX_SMALL_FILE)?),
+    )?;
+    let sealed = load_manifest(manifest)?;
+    sealed.verify_signature(&trusted)?;
+    let bytes = read_bounded(proof, MAX_SMALL_FILE)?;
+    let proof: PayoutProof = serde_json::from_slice(&bytes)
+        .map_err(|e| Failure::Input(format!("{}: {e}", proof.display())))?;
+    verify_proof(&proof, &sealed.manifest)?;
+    println!(
+        "verified: {} is paid {} under manifest {}",
+        proof.payout.account, proof.payout.amount, proof.manifest_cid
+    );
+    Ok(())
+}

@@ -1,0 +1,298 @@
+//! `tally reward`: keys, signed policies, compute, verify, prove, through
+//! the real binary.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+fn tally(dir: &Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_tally"))
+        .current_dir(dir)
+        .env_remove("TALLY_REWARD_KEY")
+        .arg("reward")
+        .args(args)
+        .output()
+        .unwrap()
+}
+
+fn example(name: &str) -> String {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../tally-reward/examples")
+        .join(name)
+        .display()
+        .to_string()
+}
+
+fn stderr(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+fn ok(out: Output) -> Vec<u8> {
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    out.stdout
+}
+
+/// keygen + sign-policy + compute in `dir`; returns the manifest path.
+fn setup(dir: &Path) -> PathBuf {
+    std::fs::write(
+        dir.join("trusted.json"),
+        ok(tally(dir, &["keygen", "--out", "k"])),
+    )
+    .unwrap();
+    let policy = example("policy.json");
+    std::fs::write(
+        dir.join("sp.json"),
+        ok(tally(
+            dir,
+            &["sign-policy", "--policy", &policy, "--key-file", "k"],
+        )),
+    )
+    .unwrap();
+    let inputs = example("inputs.json");
+    let manifest = ok(tally(
+        dir,
+        &[
+            "compute",
+            "--inputs",
+            &inputs,
+            "--policy",
+            "sp.json",
+            "--key-file",
+            "k",
+            "--trusted-keys",
+            "trusted.json",
+            "--intents",
+            "intents.json",
+            "--payouts",
+            "payouts.json",
+        ],
+    ));
+    std::fs::write(dir.join("m.json"), manifest).unwrap();
+    dir.join("m.json")
+}
+
+fn run_files() -> Vec<String> {
+    vec![
+        "--inputs".into(),
+        example("inputs.json"),
+        "--policy".into(),
+        "sp.json".into(),
+        "--trusted-keys".into(),
+        "trusted.json".into(),
+    ]
+}
+
+fn with<'a>(head: &[&'a str], tail: &'a [String]) -> Vec<&'a str> {
+    head.iter()
+        .copied()
+        .chain(tail.iter().map(String::as_str))
+        .collect()
+}
+
+#[test]
+fn compute_verify_prove_and_verify_proof() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    setup(d);
+    let files = run_files();
+    let sealed: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(d.join("m.json")).unwrap()).unwrap();
+    let m = &sealed["manifest"];
+    assert_eq!(m["pool"], 1_000_000);
+    assert_eq!(
+        m["paid"].as_u64().unwrap() + m["residual"].as_u64().unwrap(),
+        1_000_000
+    );
+    assert!(m["inputs_cid"].as_str().unwrap().starts_with("bafkr4i"));
+    let intents: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(d.join("intents.json")).unwrap()).unwrap();
+    let moved: u64 = intents
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["amount"].as_u64().unwrap())
+        .sum();
+    assert_eq!(moved, 1_000_000);
+
+    let text = String::from_utf8(ok(tally(d, &with(&["verify", "m.json"], &files)))).unwrap();
+    assert!(text.starts_with("verified: manifest bafkr4i"), "{text}");
+    let proof = ok(tally(d, &with(&["prove", "m.json", "alice"], &files)));
+    std::fs::write(d.join("proof.json"), &proof).unwrap();
+    let args = [
+        "verify-proof",
+        "proof.json",
+        "--manifest",
+        "m.json",
+        "--trusted-keys",
+        "trusted.json",
+    ];
+    ok(tally(d, &args));
+
+    // A proof with another amount fails with exit 1.
+    let mut bad: serde_json::Value = serde_json::from_slice(&proof).unwrap();
+    bad["payout"]["amount"] = (bad["payout"]["amount"].as_u64().unwrap() + 1).into();
+    std::fs::write(d.join("proof.json"), bad.to_string()).unwrap();
+    let out = tally(d, &args);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert!(out.stdout.is_empty());
+    // An account with no payout.
+    let out = tally(d, &with(&["prove", "m.json", "nobody"], &files));
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+}
+
+#[test]
+fn a_tampered_manifest_fails_with_exit_1() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    setup(d);
+    let files = run_files();
+    let text = std::fs::read_to_string(d.join("m.json")).unwrap();
+    let mut v: serde_json::Value = serde_json::from_str(&text).unwrap();
+    v["manifest"]["residual"] = 1.into();
+    std::fs::write(d.join("m.json"), v.to_string()).unwrap();
+    let out = tally(d, &with(&["verify", "m.json"], &files));
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert!(out.stdout.is_empty());
+    assert!(stderr(&out).contains("does not verify"), "{}", stderr(&out));
+}
+
+#[test]
+fn an_untrusted_signer_and_a_chain_link() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    setup(d);
+    // A second key, not in trusted.json, signs the policy: compute refuses.
+    ok(tally(d, &["keygen", "--out", "k2"]));
+    let policy = example("policy.json");
+    let sp2 = ok(tally(
+        d,
+        &["sign-policy", "--policy", &policy, "--key-file", "k2"],
+    ));
+    std::fs::write(d.join("sp2.json"), sp2).unwrap();
+    let inputs = example("inputs.json");
+    let out = tally(
+        d,
+        &[
+            "compute",
+            "--inputs",
+            &inputs,
+            "--policy",
+            "sp2.json",
+            "--key-file",
+            "k",
+            "--trusted-keys",
+            "trusted.json",
+        ],
+    );
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert!(stderr(&out).contains("not trusted"), "{}", stderr(&out));
+    // --previous links the next manifest to this one; the key from the env.
+    let key_text = std::fs::read_to_string(d.join("k")).unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_tally"))
+        .current_dir(d)
+        .env("TALLY_REWARD_KEY", key_text)
+        .args([
+            "reward",
+            "compute",
+            "--inputs",
+            &inputs,
+            "--policy",
+            "sp.json",
+            "--trusted-keys",
+            "trusted.json",
+            "--previous",
+            "m.json",
+        ])
+        .output()
+        .unwrap();
+    let next: serde_json::Value = serde_json::from_slice(&ok(out)).unwrap();
+    assert!(
+        next["manifest"]["previous"]
+            .as_str()
+            .unwrap()
+            .starts_with("bafkr4i")
+    );
+}
+
+#[test]
+fn bad_input_exits_2_and_prints_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    setup(d);
+    std::fs::write(d.join("garbage.json"), "{").unwrap();
+    std::fs::write(d.join("open-key"), std::fs::read(d.join("k")).unwrap()).unwrap();
+    let policy = example("policy.json");
+    let inputs = example("inputs.json");
+    let cases: Vec<Vec<&str>> = vec![
+        vec!["sign-policy", "--policy", "garbage.json", "--key-file", "k"],
+        vec!["sign-policy", "--policy", &policy, "--key-file", "open-key"],
+        vec!["sign-policy", "--policy", &policy],
+        vec!["sign-policy", "--policy", "absent.json", "--key-file", "k"],
+        vec![
+            "compute",
+            "--inputs",
+            "garbage.json",
+            "--policy",
+            "sp.json",
+            "--key-file",
+            "k",
+            "--trusted-keys",
+            "trusted.json",
+        ],
+        vec![
+            "compute",
+            "--inputs",
+            &inputs,
+            "--policy",
+            "garbage.json",
+            "--key-file",
+            "k",
+            "--trusted-keys",
+            "trusted.json",
+        ],
+        vec![
+            "compute",
+            "--inputs",
+            &inputs,
+            "--policy",
+            "sp.json",
+            "--key-file",
+            "k",
+            "--trusted-keys",
+            "garbage.json",
+        ],
+        vec![
+            "verify",
+            "garbage.json",
+            "--inputs",
+            &inputs,
+            "--policy",
+            "sp.json",
+            "--trusted-keys",
+            "trusted.json",
+        ],
+        vec![
+            "prove",
+            "m.json",
+            "not an account",
+            "--inputs",
+            &inputs,
+            "--policy",
+            "sp.json",
+            "--trusted-keys",
+            "trusted.json",
+        ],
+        vec!["keygen", "--out", "k"],
+        vec!["frobnicate"],
+    ];
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mut perm = std::fs::metadata(d.join("open-key")).unwrap().permissions();
+        perm.set_mode(0o644);
+        std::fs::set_permissions(d.join("open-key"), perm).unwrap();
+    }
+    for args in cases {
+        let out = tally(d, &args);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {}", stderr(&out));
+        assert!(out.stdout.is_empty(), "{args:?}");
+    }
+}

@@ -139,11 +139,9 @@ fn peer_compute(pool: u64, actors: &[Actor]) -> Vec<PeerPayout> {
         .iter()
         .map(|a| PeerPayout {
             actor: a.actor.clone(),
-            amount: if total == 0 {
-                0
-            } else {
-                (u128::from(pool) * score(a) / total) as u64
-            },
+            amount: (u128::from(pool) * score(a))
+                .checked_div(total)
+                .unwrap_or(0) as u64,
         })
         .collect()
 }

@@ -63,18 +63,21 @@ pub struct Cost {
 /// in the inputs.
 #[must_use]
 pub fn estimate(inputs: &EpochInputs, policy: &Policy) -> Cost {
-    let accounts = inputs.accounts().len() as u64;
+    let weighted: Vec<bool> = inputs
+        .counter_names()
+        .iter()
+        .map(|n| policy.weights.0.contains_key(n))
+        .collect();
     let terms = inputs
         .accounts()
-        .iter()
         .map(|a| {
-            a.counters
-                .0
-                .keys()
-                .filter(|k| policy.weights.0.contains_key(*k))
+            a.entries()
+                .iter()
+                .filter(|(n, _)| weighted.get(usize::from(*n)).copied().unwrap_or(false))
                 .count() as u64
         })
         .fold(0u64, u64::saturating_add);
+    let accounts = inputs.len() as u64;
     Cost {
         accounts,
         terms,
@@ -136,6 +139,21 @@ impl Distribution {
     /// # Errors
     /// [`Error::InvariantBreach`] naming the first breach.
     pub fn check(&self, policy: &Policy) -> Result<(), Error> {
+        if self
+            .payouts
+            .windows(2)
+            .any(|w| matches!(w, [a, b] if a.account >= b.account))
+        {
+            return Err(Error::InvariantBreach {
+                reason: "payouts are not in strictly increasing account order".to_owned(),
+            });
+        }
+        self.check_amounts(policy)
+    }
+
+    /// [`Distribution::check`] without the order of the accounts, which
+    /// `compute` gets by construction from the inputs' sorted, unique ids.
+    fn check_amounts(&self, policy: &Policy) -> Result<(), Error> {
         let breach = |reason: &str| {
             Err(Error::InvariantBreach {
                 reason: reason.to_owned(),
@@ -149,13 +167,6 @@ impl Distribution {
         }
         if self.paid()?.checked_add(self.residual) != Some(self.pool) {
             return breach("payouts plus residual differ from the pool");
-        }
-        if self
-            .payouts
-            .windows(2)
-            .any(|w| matches!(w, [a, b] if a.account >= b.account))
-        {
-            return breach("payouts are not in strictly increasing account order");
         }
         for p in &self.payouts {
             if p.amount == 0 {
@@ -206,7 +217,7 @@ pub fn compute(
         });
     }
     let distribution = distribute(inputs, policy)?;
-    distribution.check(policy)?;
+    distribution.check_amounts(policy)?;
     Ok(Outcome {
         distribution,
         cost,
@@ -218,29 +229,23 @@ fn overflow() -> Error {
     Error::Overflow
 }
 
-/// Scores in account order (merge of two name-sorted maps per account).
+/// Scores in account order; the weight of each counter name is looked up
+/// once, not per account.
 fn scores(inputs: &EpochInputs, policy: &Policy) -> Result<Vec<u128>, Error> {
-    let weights: Vec<(&str, u128)> = policy
-        .weights
-        .0
+    let weights: Vec<u128> = inputs
+        .counter_names()
         .iter()
-        .map(|(k, &w)| (k.as_str(), u128::from(w)))
+        .map(|n| policy.weights.0.get(n).map_or(0, |&w| u128::from(w)))
         .collect();
     inputs
         .accounts()
-        .iter()
         .map(|a| {
-            let mut score = 0u128;
-            let mut ws = weights.iter().peekable();
-            for (name, &value) in &a.counters.0 {
-                while ws.next_if(|(w, _)| *w < name.as_str()).is_some() {}
-                if let Some((_, w)) = ws.next_if(|(w, _)| *w == name.as_str()) {
-                    let term = w.checked_mul(u128::from(value)).ok_or_else(overflow)?;
-                    score = score.checked_add(term).ok_or_else(overflow)?;
-                }
-            }
-            Ok(score)
+            a.entries().iter().try_fold(0u128, |score, &(n, value)| {
+                let w = weights.get(usize::from(n)).copied().unwrap_or(0);
+                score.checked_add(w.checked_mul(u128::from(value))?)
+            })
         })
+        .map(|s| s.ok_or_else(overflow))
         .collect()
 }
 
@@ -254,7 +259,7 @@ fn tiebreak(epoch: &str, account: &str) -> [u8; 32] {
 }
 
 fn distribute(inputs: &EpochInputs, policy: &Policy) -> Result<Distribution, Error> {
-    let accounts = inputs.accounts();
+    let accounts = inputs.account_ids();
     let scores = scores(inputs, policy)?;
     let total = scores
         .iter()
@@ -271,20 +276,28 @@ fn distribute(inputs: &EpochInputs, policy: &Policy) -> Result<Distribution, Err
     if total == 0 || policy.pool == 0 {
         residual = policy.pool;
         remaining = 0;
-    } else if let Some(cap) = policy.cap {
-        let mut order: Vec<usize> = (0..accounts.len())
-            .filter(|&i| scores.get(i).is_some_and(|&s| s > 0))
+    } else if let Some(cap) = policy.cap
+        && scores
+            .iter()
+            .max()
+            .is_some_and(|&max| wide::mul(max, remaining) > wide::mul(uncapped, cap))
+    {
+        // Someone's share exceeds the cap (else nobody is capped and the
+        // heap is not needed).
+        // Largest score first (ties: smaller index first), popping only as
+        // many as get capped plus one: O(n + k log n).
+        let mut heap: std::collections::BinaryHeap<(u128, core::cmp::Reverse<usize>)> = scores
+            .iter()
+            .enumerate()
+            .filter(|(_, s)| **s > 0)
+            .map(|(i, &s)| (s, core::cmp::Reverse(i)))
             .collect();
-        order.sort_unstable_by(|&a, &b| {
-            let (sa, sb) = (scores.get(a), scores.get(b));
-            sb.cmp(&sa).then(a.cmp(&b))
-        });
-        for &i in &order {
-            let s = scores.get(i).copied().unwrap_or(0);
+        while let Some(&(s, core::cmp::Reverse(i))) = heap.peek() {
             // exact share > cap  <=>  remaining × s > cap × uncapped
             if wide::mul(s, remaining) <= wide::mul(uncapped, cap) {
                 break;
             }
+            heap.pop();
             if let (Some(a), Some(c)) = (amounts.get_mut(i), is_capped.get_mut(i)) {
                 *a = cap;
                 *c = true;
@@ -305,7 +318,7 @@ fn distribute(inputs: &EpochInputs, policy: &Policy) -> Result<Distribution, Err
     if remaining > 0 {
         // Floor shares and remainders of the uncapped accounts.
         let mut given = 0u64;
-        let mut remainders: Vec<(u128, usize)> = Vec::new();
+        let mut remainders: Vec<(u128, usize)> = Vec::with_capacity(scores.len());
         for (i, (&s, amount)) in scores.iter().zip(amounts.iter_mut()).enumerate() {
             if s == 0 || is_capped.get(i).copied().unwrap_or(true) {
                 continue;
@@ -330,8 +343,8 @@ fn distribute(inputs: &EpochInputs, policy: &Policy) -> Result<Distribution, Err
     }
 
     let mut below_minimum = 0u64;
-    let mut payouts = Vec::new();
-    for (a, amount) in accounts.iter().zip(amounts) {
+    let mut payouts = Vec::with_capacity(amounts.iter().filter(|&&a| a > 0).count());
+    for (account, amount) in accounts.iter().zip(amounts) {
         if amount == 0 {
             continue;
         }
@@ -341,7 +354,7 @@ fn distribute(inputs: &EpochInputs, policy: &Policy) -> Result<Distribution, Err
             continue;
         }
         payouts.push(Payout {
-            account: a.account.clone(),
+            account: account.clone(),
             amount,
         });
     }
@@ -362,7 +375,7 @@ fn largest(
     remainders: &mut [(u128, usize)],
     left: u64,
     epoch: &str,
-    accounts: &[crate::inputs::AccountCounters],
+    accounts: &[AccountId],
 ) -> Result<Vec<usize>, Error> {
     let left = usize::try_from(left).map_err(|_| overflow())?;
     if left == 0 {
@@ -386,7 +399,7 @@ fn largest(
         .iter()
         .filter(|r| r.0 == boundary)
         .filter_map(|r| {
-            let id = accounts.get(r.1)?.account.as_str();
+            let id = accounts.get(r.1)?.as_str();
             Some((tiebreak(epoch, id), id, r.1))
         })
         .collect();

@@ -2,6 +2,7 @@
 
 use core::fmt;
 use core::str::FromStr;
+use std::sync::Arc;
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
@@ -23,9 +24,9 @@ macro_rules! ident {
         $(#[$doc])*
         ///
         /// 1 to [`MAX_ID_BYTES`] bytes of ASCII letters, digits and `._:@/+-`;
-        /// ordered by bytes.
+        /// ordered by bytes. Cloning shares the text (no allocation).
         #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
-        pub struct $name(String);
+        pub struct $name(Arc<str>);
 
         impl $name {
             /// Validates `text`.
@@ -36,7 +37,7 @@ macro_rules! ident {
             pub fn new(text: impl Into<String>) -> Result<Self, Error> {
                 let text = text.into();
                 if valid(&text) {
-                    Ok(Self(text))
+                    Ok(Self(Arc::from(text)))
                 } else {
                     Err(Error::InvalidId { what: $what, text: truncate(&text) })
                 }

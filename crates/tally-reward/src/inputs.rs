@@ -119,13 +119,45 @@ struct Raw {
 }
 
 /// Decoded, validated epoch inputs, accounts in id order.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+///
+/// Held compactly: the distinct counter names once, and per account its
+/// `(name index, value)` pairs in name order, so that computing does not
+/// compare strings.
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct EpochInputs {
-    schema: &'static str,
     epoch: EpochId,
     window: Window,
     producer: AccountId,
-    accounts: Vec<AccountCounters>,
+    names: Vec<String>,
+    ids: Vec<AccountId>,
+    /// `offsets[i]..offsets[i + 1]` are account `i`'s entries in `values`.
+    offsets: Vec<usize>,
+    values: Vec<(u16, u64)>,
+}
+
+/// One account's counters, borrowed from [`EpochInputs`].
+#[derive(Clone, Copy, Debug)]
+pub struct AccountView<'a> {
+    /// The account.
+    pub account: &'a AccountId,
+    names: &'a [String],
+    values: &'a [(u16, u64)],
+}
+
+impl<'a> AccountView<'a> {
+    /// The counters, in name order.
+    pub fn counters(&self) -> impl Iterator<Item = (&'a str, u64)> + 'a {
+        let names = self.names;
+        self.values
+            .iter()
+            .map(move |&(n, v)| (names.get(usize::from(n)).map_or("", String::as_str), v))
+    }
+
+    /// `(name index, value)` pairs, indexes into [`EpochInputs::counter_names`].
+    #[must_use]
+    pub fn entries(&self) -> &'a [(u16, u64)] {
+        self.values
+    }
 }
 
 impl EpochInputs {
@@ -133,7 +165,8 @@ impl EpochInputs {
     /// does (accounts may come in any order).
     ///
     /// # Errors
-    /// [`Error::Inputs`] naming the problem.
+    /// [`Error::Inputs`] naming the problem, [`Error::TooManyAccounts`],
+    /// [`Error::DuplicateAccount`].
     pub fn new(
         epoch: EpochId,
         window: Window,
@@ -150,13 +183,26 @@ impl EpochInputs {
                 max: limits.max_accounts,
             });
         }
+        let mut names: BTreeMap<String, u16> = BTreeMap::new();
         for a in &accounts {
             if a.counters.0.len() > MAX_COUNTERS {
                 return Err(inputs_error("an account has more than 64 counters"));
             }
-            if let Some(name) = a.counters.0.keys().find(|n| !valid_counter_name(n)) {
-                return Err(inputs_error(&format!("invalid counter name {name:?}")));
+            for name in a.counters.0.keys() {
+                if !valid_counter_name(name) {
+                    return Err(inputs_error(&format!("invalid counter name {name:?}")));
+                }
+                if !names.contains_key(name.as_str()) {
+                    if names.len() >= usize::from(u16::MAX) {
+                        return Err(inputs_error("more than 65,535 distinct counter names"));
+                    }
+                    names.insert(name.clone(), 0);
+                }
             }
+        }
+        // Indexes in name order, so each account's entries stay sorted.
+        for (i, index) in names.values_mut().enumerate() {
+            *index = u16::try_from(i).map_err(|_| inputs_error("too many counter names"))?;
         }
         accounts.sort_unstable_by(|a, b| a.account.cmp(&b.account));
         if let Some(pair) = accounts.windows(2).find(|p| match p {
@@ -168,12 +214,28 @@ impl EpochInputs {
                 account: first.account.clone(),
             });
         }
+        let total: usize = accounts.iter().map(|a| a.counters.0.len()).sum();
+        let mut values = Vec::with_capacity(total);
+        let mut offsets = Vec::with_capacity(accounts.len() + 1);
+        let mut ids = Vec::with_capacity(accounts.len());
+        offsets.push(0);
+        for a in &accounts {
+            for (name, &v) in &a.counters.0 {
+                let index = names.get(name.as_str()).copied().unwrap_or_default();
+                values.push((index, v));
+            }
+            offsets.push(values.len());
+            ids.push(a.account.clone());
+        }
+        let names = names.into_keys().collect();
         Ok(Self {
-            schema: INPUTS_SCHEMA,
             epoch,
             window,
             producer,
-            accounts,
+            names,
+            ids,
+            offsets,
+            values,
         })
     }
 
@@ -220,10 +282,53 @@ impl EpochInputs {
         &self.producer
     }
 
+    /// The number of accounts.
+    #[must_use]
+    pub fn len(&self) -> usize {
+        self.ids.len()
+    }
+
+    /// Whether there is no account.
+    #[must_use]
+    pub fn is_empty(&self) -> bool {
+        self.ids.is_empty()
+    }
+
     /// The accounts, in id order.
     #[must_use]
-    pub fn accounts(&self) -> &[AccountCounters] {
-        &self.accounts
+    pub fn account_ids(&self) -> &[AccountId] {
+        &self.ids
+    }
+
+    /// The distinct counter names, in order.
+    #[must_use]
+    pub fn counter_names(&self) -> &[String] {
+        &self.names
+    }
+
+    /// The accounts with their counters, in id order.
+    pub fn accounts(&self) -> impl ExactSizeIterator<Item = AccountView<'_>> + '_ {
+        self.ids.iter().enumerate().map(move |(i, account)| {
+            let from = self.offsets.get(i).copied().unwrap_or(0);
+            let to = self.offsets.get(i + 1).copied().unwrap_or(from);
+            AccountView {
+                account,
+                names: &self.names,
+                values: self.values.get(from..to).unwrap_or(&[]),
+            }
+        })
+    }
+
+    /// The accounts as owned [`AccountCounters`] (what [`EpochInputs::new`]
+    /// takes).
+    #[must_use]
+    pub fn to_accounts(&self) -> Vec<AccountCounters> {
+        self.accounts()
+            .map(|a| AccountCounters {
+                account: a.account.clone(),
+                counters: NamedValues(a.counters().map(|(n, v)| (n.to_owned(), v)).collect()),
+            })
+            .collect()
     }
 
     /// The canonical (JCS) bytes.
@@ -240,6 +345,48 @@ impl EpochInputs {
     /// As [`EpochInputs::canonical_bytes`].
     pub fn cid(&self) -> Result<Cid, Error> {
         Ok(Cid::of(&self.canonical_bytes()?))
+    }
+}
+
+impl Serialize for EpochInputs {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::{SerializeMap, SerializeSeq, SerializeStruct};
+        struct Counters<'a>(AccountView<'a>);
+        impl Serialize for Counters<'_> {
+            fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+                let mut m = s.serialize_map(Some(self.0.values.len()))?;
+                for (n, v) in self.0.counters() {
+                    m.serialize_entry(n, &v)?;
+                }
+                m.end()
+            }
+        }
+        struct Account<'a>(AccountView<'a>);
+        impl Serialize for Account<'_> {
+            fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+                let mut st = s.serialize_struct("AccountCounters", 2)?;
+                st.serialize_field("account", self.0.account)?;
+                st.serialize_field("counters", &Counters(self.0))?;
+                st.end()
+            }
+        }
+        struct Accounts<'a>(&'a EpochInputs);
+        impl Serialize for Accounts<'_> {
+            fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+                let mut seq = s.serialize_seq(Some(self.0.len()))?;
+                for a in self.0.accounts() {
+                    seq.serialize_element(&Account(a))?;
+                }
+                seq.end()
+            }
+        }
+        let mut st = s.serialize_struct("EpochInputs", 5)?;
+        st.serialize_field("schema", INPUTS_SCHEMA)?;
+        st.serialize_field("epoch", &self.epoch)?;
+        st.serialize_field("window", &self.window)?;
+        st.serialize_field("producer", &self.producer)?;
+        st.serialize_field("accounts", &Accounts(self))?;
+        st.end()
     }
 }
 

@@ -27,7 +27,7 @@ fn good_inputs_decode_in_account_order() {
         r#"{"account":"b","counters":{"x":1}},{"account":"a","counters":{}}"#,
     ))
     .unwrap();
-    let ids: Vec<&str> = i.accounts().iter().map(|a| a.account.as_str()).collect();
+    let ids: Vec<&str> = i.account_ids().iter().map(|a| a.as_str()).collect();
     assert_eq!(ids, ["a", "b"]);
 }
 

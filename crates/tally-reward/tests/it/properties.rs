@@ -132,7 +132,7 @@ proptest! {
         seed in any::<u64>(),
     ) {
         let base = inputs("e1", &scores);
-        let mut shuffled: Vec<AccountCounters> = base.accounts().to_vec();
+        let mut shuffled: Vec<AccountCounters> = base.to_accounts();
         let mut x = seed | 1;
         for i in (1..shuffled.len()).rev() {
             x ^= x << 13; x ^= x >> 7; x ^= x << 17;

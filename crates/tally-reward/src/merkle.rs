@@ -29,11 +29,13 @@ pub fn leaf(payout: &Payout) -> Hash {
 
 fn leaf_with(k: &[u8; 32], payout: &Payout) -> Hash {
     let account = payout.account.as_str().as_bytes();
-    let mut h = blake3::Hasher::new_keyed(k);
-    h.update(&(account.len() as u64).to_le_bytes());
-    h.update(account);
-    h.update(&payout.amount.to_le_bytes());
-    *h.finalize().as_bytes()
+    // One contiguous input (account ids are at most 128 bytes), hashed in
+    // one call: cheaper than an incremental hasher per leaf.
+    let mut data = Vec::with_capacity(account.len() + 16);
+    data.extend_from_slice(&(account.len() as u64).to_le_bytes());
+    data.extend_from_slice(account);
+    data.extend_from_slice(&payout.amount.to_le_bytes());
+    *blake3::keyed_hash(k, &data).as_bytes()
 }
 
 fn node_with(k: &[u8; 32], left: &Hash, right: &Hash) -> Hash {

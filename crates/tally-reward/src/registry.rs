@@ -17,7 +17,7 @@ use crate::compute::{Distribution, compute};
 use crate::ident::EpochId;
 use crate::inputs::EpochInputs;
 use crate::keys::{SigningKey, TrustedKeys};
-use crate::manifest::{RunKey, SealedManifest, build, run_key, seal};
+use crate::manifest::{Manifest, RunKey, SealedManifest, build, run_key, seal};
 use crate::policy::SignedPolicy;
 use crate::settle::{Transfer, intents};
 use crate::{ENGINE_VERSION, Error, Limits};
@@ -42,6 +42,9 @@ pub struct QuarantinedRun {
     pub run_key: RunKey,
     /// What broke.
     pub reason: Error,
+    /// The unsigned manifest of the distribution, when one was computed
+    /// (never signed, never settled).
+    pub manifest: Option<Manifest>,
 }
 
 /// Where runs are kept.
@@ -144,25 +147,25 @@ pub fn run_epoch<S: RunStore>(
             epoch: inputs.epoch().to_string(),
         });
     }
-    let quarantine = |store: &mut S, reason: Error| {
+    let quarantine = |store: &mut S, reason: Error, manifest: Option<Manifest>| {
         let run = QuarantinedRun {
             epoch: inputs.epoch().clone(),
             run_key: key,
             reason,
+            manifest,
         };
         store.quarantine(run.clone());
         Ok(RunOutcome::Quarantined(run))
     };
     let outcome = match compute(inputs, &policy, limits) {
         Ok(outcome) => outcome,
-        Err(e @ (Error::Overflow | Error::InvariantBreach { .. })) => return quarantine(store, e),
+        Err(e @ (Error::Overflow | Error::InvariantBreach { .. })) => {
+            return quarantine(store, e, None);
+        }
         Err(e) => return Err(e),
     };
     if outcome.dry_run {
         return Ok(RunOutcome::DryRun(outcome.distribution));
-    }
-    if let Err(e) = store.admit(&outcome.distribution) {
-        return quarantine(store, e);
     }
     let manifest = build(
         inputs,
@@ -171,9 +174,12 @@ pub fn run_epoch<S: RunStore>(
         &outcome.distribution,
         store.head(),
     )?;
+    if let Err(e) = store.admit(&outcome.distribution) {
+        return quarantine(store, e, Some(manifest));
+    }
     let intents = match intents(&manifest.run_key, &outcome.distribution) {
         Ok(intents) => intents,
-        Err(e) => return quarantine(store, e),
+        Err(e) => return quarantine(store, e, Some(manifest)),
     };
     let manifest_cid = manifest.cid()?;
     let run = AcceptedRun {

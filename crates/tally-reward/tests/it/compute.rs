@@ -157,3 +157,84 @@ fn over_cost_rejects_or_runs_dry() {
             .dry_run
     );
 }
+
+/// Deterministic scores for `n` accounts (xorshift), some zero.
+fn generated(n: usize, seed: u64) -> Vec<u64> {
+    let mut x = seed;
+    (0..n)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            if x % 17 == 0 { 0 } else { x % 1_000_000 }
+        })
+        .collect()
+}
+
+fn payouts_cid(d: &tally_reward::compute::Distribution) -> String {
+    tally_reward::cid::Cid::of(&tally_reward::manifest::payouts_bytes(&d.payouts).unwrap())
+        .to_string()
+}
+
+/// A medium epoch (1,000 accounts, cap and minimum active), pinned by the
+/// CID of its payout list and checked against the reference rule.
+#[test]
+fn medium_epoch_golden() {
+    let scores = generated(1_000, 0x9e37_79b9_7f4a_7c15);
+    let p = policy(123_456_789, Some(200_000), 25, LargestRemainder);
+    let d = distribute(&p, &scores).unwrap();
+    let (want, residual) = crate::properties::reference(
+        123_456_789,
+        Some(200_000),
+        25,
+        LargestRemainder,
+        "e1",
+        &scores,
+    );
+    assert_eq!(amounts(&d, scores.len()), want);
+    assert_eq!(d.residual, residual);
+    assert!(d.capped > 0);
+    assert_eq!(
+        (
+            payouts_cid(&d).as_str(),
+            d.residual,
+            d.capped,
+            d.payouts.len()
+        ),
+        MEDIUM
+    );
+}
+
+/// A large epoch (50,000 accounts), pinned by the CID of its payout list.
+#[test]
+fn large_epoch_golden() {
+    let scores = generated(50_000, 0x2545_f491_4f6c_dd1d);
+    let d = distribute(
+        &policy(10_000_000_000, Some(300_000), 3, LargestRemainder),
+        &scores,
+    )
+    .unwrap();
+    assert_eq!(d.paid().unwrap() + d.residual, 10_000_000_000);
+    assert_eq!(
+        (
+            payouts_cid(&d).as_str(),
+            d.residual,
+            d.capped,
+            d.payouts.len()
+        ),
+        LARGE
+    );
+}
+
+const MEDIUM: (&str, u64, u64, usize) = (
+    "bafkr4ieudvrfefusj6k5vmn2kaucrggf4zzllup2iu5zg5opnogygeujcq",
+    0,
+    285,
+    954,
+);
+const LARGE: (&str, u64, u64, usize) = (
+    "bafkr4igw5fixqbnoh6xsru42c74jzhb7cg2qmibqsh2bicjmua2nwhtgde",
+    0,
+    19_480,
+    47_062,
+);

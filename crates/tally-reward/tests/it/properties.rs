@@ -15,7 +15,7 @@ use crate::common::{WINDOW, account, amounts, distribute, inputs, policy, verifi
 /// until nothing exceeds the cap, then floors and a full sort of the
 /// remainders. Small values only (u128 never overflows here).
 #[allow(clippy::manual_checked_ops)] // written plainly on purpose
-fn reference(
+pub(crate) fn reference(
     pool: u64,
     cap: Option<u64>,
     min: u64,

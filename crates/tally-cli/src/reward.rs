@@ -364,16 +364,21 @@ fn run_compute(
     print_json(&sealed)
 }
 
-fn run_verify(manifest: &Path, files: &RunFiles) -> Result<(), Failure> {
-    let sealed = load_manifest(manifest)?;
+/// The sealed manifest at `path`, verified completely against `files`, and
+/// the distribution it seals.
+fn load_verified(
+    path: &Path,
+    files: &RunFiles,
+) -> Result<(SealedManifest, tally_reward::compute::Distribution), Failure> {
+    let sealed = load_manifest(path)?;
     let run = load(files)?;
-    let d = verify(
-        &sealed,
-        &run.trusted,
-        &run.inputs,
-        &run.policy,
-        &Limits::default(),
-    )?;
+    let limits = Limits::default();
+    let d = verify(&sealed, &run.trusted, &run.inputs, &run.policy, &limits)?;
+    Ok((sealed, d))
+}
+
+fn run_verify(manifest: &Path, files: &RunFiles) -> Result<(), Failure> {
+    let (sealed, d) = load_verified(manifest, files)?;
     println!(
         "verified: manifest {} pays {} accounts {} of {} (residual {})",
         sealed.manifest.cid()?,
@@ -386,16 +391,8 @@ fn run_verify(manifest: &Path, files: &RunFiles) -> Result<(), Failure> {
 }
 
 fn run_prove(manifest: &Path, account: &str, files: &RunFiles) -> Result<(), Failure> {
-    let sealed = load_manifest(manifest)?;
     let account = AccountId::new(account).map_err(Failure::from)?;
-    let run = load(files)?;
-    let d = verify(
-        &sealed,
-        &run.trusted,
-        &run.inputs,
-        &run.policy,
-        &Limits::default(),
-    )?;
+    let (sealed, d) = load_verified(manifest, files)?;
     print_json(&prove(&sealed.manifest, &d.payouts, &account)?)
 }
 

@@ -166,7 +166,11 @@ fn generated(n: usize, seed: u64) -> Vec<u64> {
             x ^= x << 13;
             x ^= x >> 7;
             x ^= x << 17;
-            if x.is_multiple_of(17) { 0 } else { x % 1_000_000 }
+            if x.is_multiple_of(17) {
+                0
+            } else {
+                x % 1_000_000
+            }
         })
         .collect()
 }

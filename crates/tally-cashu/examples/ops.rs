@@ -10,8 +10,7 @@
 //! Instructions per operation = (count at N − count at 0) / N. Operations:
 //! `h2c_*`, `blind_*`, `unblind_*`, `dleq_*`, `encode_*`, `decode_*`
 //! (`tally` or `cdk`; `_dleq` suffix for the token with DLEQ proofs),
-//! `resolve_tally[_dleq]` (decode + resolve), `blind_gen` (blinding with the
-//! generator multiplication, for comparison).
+//! `resolve_tally[_dleq]` (decode + resolve).
 //!
 //! `ops time <a> <b> <rounds>` prints the median over `rounds` of the
 //! wall-time ratio of 200 calls of `a` to 200 calls of `b`, interleaved.
@@ -144,9 +143,6 @@ fn run(f: &Fixture, op: &str, n: usize) {
             "h2c_tally" => drop(black_box(hash_to_curve(&msg).unwrap())),
             "h2c_cdk" => drop(black_box(cashu::dhke::hash_to_curve(&msg).unwrap())),
             "blind_tally" => drop(black_box(bdhke::blind(&msg, &f.r).unwrap())),
-            "blind_gen" => drop(black_box(
-                hash_to_curve(&msg).unwrap().add(&f.r.public_key()).unwrap(),
-            )),
             "blind_cdk" => drop(black_box(
                 cashu::dhke::blind_message(&msg, Some(cr.clone())).unwrap(),
             )),

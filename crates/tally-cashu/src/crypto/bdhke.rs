@@ -28,30 +28,9 @@ use crate::Error;
 /// [`Error::NoPointFound`] (never observed) or [`Error::PointAtInfinity`] if
 /// `r·G == −Y` (probability 2^-256).
 pub fn blind(secret: &[u8], r: &SecretKey) -> Result<PublicKey, Error> {
-    let y = hash_to_curve(secret)?;
-    // r·G by the constant-time generic multiplication: libsecp256k1's
-    // generator multiplication (`SecretKey::public_key`) re-randomizes the
-    // context after every call in `secp256k1` 0.33, which costs more than it.
-    y.add(&generator()?.mul(&r.as_scalar())?)
-}
-
-/// The generator `G`.
-fn generator() -> Result<PublicKey, Error> {
-    static G: std::sync::LazyLock<Option<PublicKey>> = std::sync::LazyLock::new(|| {
-        // G has an even y-coordinate: its compressed form is 02 || x(G).
-        let mut bytes = [0x02u8; 33];
-        for (b, x) in bytes
-            .iter_mut()
-            .skip(1)
-            .zip(secp256k1::constants::GENERATOR_X)
-        {
-            *b = x;
-        }
-        secp256k1::PublicKey::from_byte_array_compressed(bytes)
-            .ok()
-            .map(PublicKey)
-    });
-    G.ok_or(Error::InvalidPoint)
+    // r·G by libsecp256k1's constant-time generator multiplication, on the
+    // shared context randomized once (see `crypto::secp`).
+    hash_to_curve(secret)?.add(&r.public_key())
 }
 
 /// `C_ = k·B_` (the mint's blind signature; for tests and tools).

@@ -45,7 +45,7 @@ fn hash_to_curve_bounded(message: &[u8], attempts: u32) -> Result<PublicKey, Err
             *dst = *src;
         }
         // One parse (one square root) per attempt.
-        if let Ok(point) = secp256k1::PublicKey::from_byte_array_compressed(candidate) {
+        if let Ok(point) = secp256k1::PublicKey::from_slice(&candidate) {
             return Ok(PublicKey(point));
         }
     }

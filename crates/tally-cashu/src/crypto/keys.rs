@@ -8,8 +8,9 @@
 //!   checked to lie on the curve (tokens carry these; see
 //!   [`PointBytes::to_point`]).
 //!
-//! All operations use libsecp256k1's per-thread global context (the
-//! `secp256k1` crate creates it once per thread; no call creates a context).
+//! All operations use one libsecp256k1 context for the process, created on
+//! first use and randomized once from the operating system's randomness
+//! (`crypto::secp`); no call creates a context.
 
 use core::fmt;
 
@@ -77,7 +78,7 @@ impl PublicKey {
     /// The x-coordinate (BIP-340 x-only key).
     #[must_use]
     pub fn x_only(&self) -> [u8; 32] {
-        self.0.x_only_public_key().0.to_byte_array()
+        self.0.x_only_public_key().0.serialize()
     }
 
     /// `self + other`.
@@ -94,7 +95,7 @@ impl PublicKey {
     /// `-self`.
     #[must_use]
     pub fn negate(&self) -> Self {
-        Self(self.0.negate())
+        Self(self.0.negate(super::secp()))
     }
 
     /// `k · self` for a secret `k` (constant time).
@@ -109,7 +110,7 @@ impl PublicKey {
     /// `k · self` (constant time in `k`).
     pub(crate) fn mul(&self, k: &SecpScalar) -> Result<Self, Error> {
         self.0
-            .mul_tweak(k)
+            .mul_tweak(super::secp(), k)
             .map(Self)
             .map_err(|_| Error::PointAtInfinity)
     }
@@ -120,7 +121,7 @@ impl PublicKey {
     /// [`Error::PointAtInfinity`] if the result is the point at infinity.
     pub(crate) fn add_public_mul_g(&self, t: &SecpScalar) -> Result<Self, Error> {
         self.0
-            .add_exp_tweak(t)
+            .add_exp_tweak(super::secp(), t)
             .map(Self)
             .map_err(|_| Error::PointAtInfinity)
     }
@@ -187,7 +188,7 @@ impl PointBytes {
     /// # Errors
     /// [`Error::InvalidPoint`] if the x-coordinate is not on the curve.
     pub fn to_point(&self) -> Result<PublicKey, Error> {
-        secp256k1::PublicKey::from_byte_array_compressed(self.0)
+        secp256k1::PublicKey::from_slice(&self.0)
             .map(PublicKey)
             .map_err(|_| Error::InvalidPoint)
     }
@@ -221,7 +222,7 @@ impl SecretKey {
     /// # Errors
     /// [`Error::InvalidScalar`] if the value is zero or not below the curve order.
     pub fn from_bytes(bytes: [u8; 32]) -> Result<Self, Error> {
-        secp256k1::SecretKey::from_secret_bytes(bytes)
+        secp256k1::SecretKey::from_slice(&bytes)
             .map(Self)
             .map_err(|_| Error::InvalidScalar)
     }
@@ -256,25 +257,25 @@ impl SecretKey {
     /// The 32 big-endian bytes, in a buffer erased on drop.
     #[must_use]
     pub fn to_secret_bytes(&self) -> zeroize::Zeroizing<[u8; 32]> {
-        zeroize::Zeroizing::new(self.0.to_secret_bytes())
+        zeroize::Zeroizing::new(self.0.secret_bytes())
     }
 
     /// Lowercase hex of the secret bytes (for tokens' DLEQ `r` and NUT-13
     /// secrets), erased on drop.
     #[must_use]
     pub fn to_secret_hex(&self) -> zeroize::Zeroizing<String> {
-        zeroize::Zeroizing::new(hex::encode(self.0.as_secret_bytes()))
+        zeroize::Zeroizing::new(hex::encode(self.0.as_ref()))
     }
 
     /// `self · G` (constant time).
     #[must_use]
     pub fn public_key(&self) -> PublicKey {
-        PublicKey(self.0.public_key())
+        PublicKey(self.0.public_key(super::secp()))
     }
 
     /// The secret bytes, borrowed (no copy to erase).
     pub(crate) fn as_secret_bytes(&self) -> &[u8; 32] {
-        self.0.as_secret_bytes()
+        self.0.as_ref()
     }
 
     pub(crate) fn as_scalar(&self) -> SecpScalar {
@@ -300,10 +301,7 @@ impl zeroize::ZeroizeOnDrop for SecretKey {}
 
 impl PartialEq for SecretKey {
     fn eq(&self, other: &Self) -> bool {
-        self.0
-            .as_secret_bytes()
-            .ct_eq(other.0.as_secret_bytes())
-            .into()
+        self.0.as_ref().ct_eq(other.0.as_ref()).into()
     }
 }
 
@@ -325,7 +323,7 @@ impl Scalar {
     /// # Errors
     /// [`Error::InvalidScalar`] if the value is zero or not below the curve order.
     pub fn from_bytes(bytes: [u8; 32]) -> Result<Self, Error> {
-        secp256k1::SecretKey::from_secret_bytes(bytes).map_err(|_| Error::InvalidScalar)?;
+        secp256k1::SecretKey::from_slice(&bytes).map_err(|_| Error::InvalidScalar)?;
         Ok(Self(bytes))
     }
 
@@ -362,7 +360,7 @@ impl Scalar {
     }
 
     pub(crate) fn negated(&self) -> SecpScalar {
-        match secp256k1::SecretKey::from_secret_bytes(self.0) {
+        match secp256k1::SecretKey::from_slice(&self.0) {
             Ok(k) => SecpScalar::from(k.negate()),
             Err(_) => SecpScalar::ZERO,
         }

@@ -11,10 +11,11 @@ pub const SIGNATURE_LEN: usize = 64;
 /// Signs `digest` with `key`, mixing in `aux_rand` as BIP-340 recommends.
 #[must_use]
 pub fn sign(key: &SecretKey, digest: &[u8; 32], aux_rand: &[u8; 32]) -> [u8; SIGNATURE_LEN] {
-    let mut keypair = Keypair::from_secret_key(key.inner());
-    let signature = secp256k1::schnorr::sign_with_aux_rand(digest, &keypair, aux_rand);
+    let mut keypair = Keypair::from_secret_key(super::secp(), key.inner());
+    let message = secp256k1::Message::from_digest(*digest);
+    let signature = super::secp().sign_schnorr_with_aux_rand(&message, &keypair, aux_rand);
     keypair.non_secure_erase();
-    signature.to_byte_array()
+    signature.serialize()
 }
 
 /// Whether `signature` is a valid BIP-340 signature on `digest` by the
@@ -22,6 +23,11 @@ pub fn sign(key: &SecretKey, digest: &[u8; 32], aux_rand: &[u8; 32]) -> [u8; SIG
 #[must_use]
 pub fn verify(key: &PublicKey, digest: &[u8; 32], signature: &[u8; SIGNATURE_LEN]) -> bool {
     let x_only: XOnlyPublicKey = key.0.x_only_public_key().0;
-    let signature = secp256k1::schnorr::Signature::from_byte_array(*signature);
-    secp256k1::schnorr::verify(&signature, digest, &x_only).is_ok()
+    let Ok(signature) = secp256k1::schnorr::Signature::from_slice(signature) else {
+        return false;
+    };
+    let message = secp256k1::Message::from_digest(*digest);
+    super::secp()
+        .verify_schnorr(&signature, &message, &x_only)
+        .is_ok()
 }

@@ -64,8 +64,9 @@ pub struct Limits {
     pub max_accounts: usize,
     /// Largest inputs document (default 512 MiB).
     pub max_input_bytes: usize,
-    /// Largest cost estimate, in units (default 70,000,000: a million
-    /// accounts with 69 weighted counters... or fewer with more).
+    /// Largest cost estimate, in units (default 70,000,000: above the
+    /// largest input the other defaults admit, 1,000,000 accounts × (1 + 64
+    /// counters) = 65,000,000; lower it to bound the work per run).
     pub max_cost: u64,
     /// What happens over `max_cost`.
     pub on_over_cost: OverCost,

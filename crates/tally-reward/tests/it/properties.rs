@@ -198,3 +198,28 @@ proptest! {
         let _ = tally_reward::manifest::SealedManifest::from_json(&bytes);
     }
 }
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(128))]
+
+    /// The direct canonical writer of inputs gives exactly the bytes of the
+    /// generic RFC 8785 writer, for any valid inputs.
+    #[test]
+    fn direct_inputs_bytes_equal_the_generic_jcs(
+        accounts in proptest::collection::btree_map(
+            "[A-Za-z0-9._:@/+-]{1,20}",
+            proptest::collection::btree_map("[a-z0-9_]{1,12}", any::<u64>(), 0..6),
+            0..20,
+        ),
+        epoch in "[A-Za-z0-9._:@/+-]{1,20}",
+        start in 0u64..u64::MAX,
+    ) {
+        let accounts = accounts
+            .into_iter()
+            .map(|(a, c)| AccountCounters { account: account(&a), counters: tally_reward::inputs::NamedValues(c) })
+            .collect();
+        let window = tally_reward::inputs::Window { start, end: start + 1 };
+        let inputs = EpochInputs::new(EpochId::new(epoch).unwrap(), window, account("p"), accounts, &Limits::default()).unwrap();
+        prop_assert_eq!(inputs.canonical_bytes().unwrap(), inputs.canonical_bytes_generic().unwrap());
+    }
+}

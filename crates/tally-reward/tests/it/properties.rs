@@ -223,3 +223,22 @@ proptest! {
         prop_assert_eq!(inputs.canonical_bytes().unwrap(), inputs.canonical_bytes_generic().unwrap());
     }
 }
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(128))]
+
+    /// The direct writer of the payout list gives the generic JCS bytes.
+    #[test]
+    fn direct_payout_bytes_equal_the_generic_jcs(
+        payouts in proptest::collection::btree_map("[A-Za-z0-9._:@/+-]{1,20}", 1u64.., 0..30),
+    ) {
+        let payouts: Vec<tally_reward::compute::Payout> = payouts
+            .into_iter()
+            .map(|(a, amount)| tally_reward::compute::Payout { account: account(&a), amount })
+            .collect();
+        prop_assert_eq!(
+            tally_reward::manifest::payouts_bytes(&payouts).unwrap(),
+            tally_reward::jcs::canonical(&payouts).unwrap()
+        );
+    }
+}

@@ -98,9 +98,14 @@ impl<R: Read> LineReader<R> {
     fn fill(&mut self) -> Result<()> {
         let pending = self.end - self.start;
         if pending > self.max_line {
-            // No newline within the limit: a line too long, or a torn tail
-            // if the stream ends before any newline. Skip to find out.
-            return self.skip_overlong();
+            // No newline within the limit. A torn tail is part of one record
+            // line, so it is never longer than a line may be: whatever follows
+            // (a newline later or none at all) is damage. Refusing here keeps
+            // the work bounded by the limit, even on an endless stream.
+            return Err(AuditError::LineTooLong {
+                offset: self.offset,
+                max: self.max_line,
+            });
         }
         if self.start > 0 {
             self.buf.copy_within(self.start..self.end, 0);
@@ -119,30 +124,6 @@ impl<R: Read> LineReader<R> {
         }
         self.end += n;
         Ok(())
-    }
-
-    fn skip_overlong(&mut self) -> Result<()> {
-        let at = self.offset;
-        let mut len = (self.end - self.start) as u64;
-        loop {
-            let n = read_retry(&mut self.src, &mut self.buf)?;
-            if n == 0 {
-                self.torn = Some(TornTail { offset: at, len });
-                self.offset += len;
-                self.start = 0;
-                self.end = 0;
-                self.scanned = 0;
-                self.eof = true;
-                return Ok(());
-            }
-            if self.buf.get(..n).unwrap_or_default().contains(&b'\n') {
-                return Err(AuditError::LineTooLong {
-                    offset: at,
-                    max: self.max_line,
-                });
-            }
-            len += n as u64;
-        }
     }
 }
 

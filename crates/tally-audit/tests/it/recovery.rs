@@ -358,3 +358,49 @@ fn a_signed_log_needs_its_own_signer_to_checkpoint() {
         "{err}"
     );
 }
+
+/// An endless stream with no newline (`/dev/zero`) is refused at the line
+/// bound, by every reader, instead of being read for ever. Before the fix the
+/// readers kept reading to find out whether the overlong line was a torn tail.
+#[test]
+fn an_endless_line_is_refused_at_the_line_bound() {
+    let opts = VerifyOptions::new().max_payload_bytes(4096);
+    let endless = || std::io::Read::take(std::io::repeat(0), 1 << 40);
+
+    let err = VerifiedReader::new(endless(), &opts)
+        .verify_all()
+        .unwrap_err();
+    assert!(
+        matches!(err, AuditError::LineTooLong { offset: 0, .. }),
+        "{err:?}"
+    );
+
+    let err = replay(endless(), &opts, |_| Ok::<(), std::io::Error>(())).unwrap_err();
+    assert!(
+        matches!(err, AuditError::LineTooLong { offset: 0, .. }),
+        "{err:?}"
+    );
+
+    let mut unverified = UnverifiedReader::new(endless(), 0, 4096);
+    let first = unverified.next().unwrap();
+    assert!(
+        matches!(first, Err(AuditError::LineTooLong { offset: 0, .. })),
+        "{first:?}"
+    );
+
+    // An overlong line after good records is refused at its own offset.
+    let dir = tempfile::tempdir().unwrap();
+    let (path, log) = new_log(&dir, LogOptions::new().durability(Durability::None));
+    append_n(&log, 3);
+    log.close().unwrap();
+    let good_len = std::fs::metadata(&path).unwrap().len();
+    let mut bytes = std::fs::read(&path).unwrap();
+    bytes.extend(std::iter::repeat_n(b'x', 5000));
+    let err = VerifiedReader::new(&bytes[..], &opts)
+        .verify_all()
+        .unwrap_err();
+    assert!(
+        matches!(err, AuditError::LineTooLong { offset, .. } if offset == good_len),
+        "{err:?}"
+    );
+}

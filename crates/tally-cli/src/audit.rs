@@ -4,12 +4,14 @@
 //! Secrets (the HMAC key, the checkpoint signing key) are read from files
 //! (mode 0600) or environment variables, never from arguments.
 
-use std::io::{BufRead, IsTerminal, Read, Write};
+use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use clap::{Subcommand, ValueEnum};
 use tally_audit::merkle::{leaf_hash, verify_inclusion};
+
+use crate::input::{Failure, Lines, finish, read_text};
 use tally_audit::{
     AuditError, AuditKey, AuditLog, Checkpoint, CheckpointSigner, Durability, Keyring, LogOptions,
     NoteVerifier, ProofIndex, Record, RecordKind, VerifiedReader, VerifyOptions,
@@ -23,6 +25,21 @@ const SIGNER_ENV: &str = "TALLY_AUDIT_SIGNER_KEY";
 const PROGRESS_MIN_BYTES: u64 = 64 * 1024 * 1024;
 /// The most lines `tail` prints.
 const TAIL_MAX_LINES: usize = 100_000;
+/// The most bytes `append` reads from stdin in one run (256 MiB): all of it
+/// is checked before anything is appended, so it is held, once, in memory.
+const APPEND_MAX_BYTES: u64 = 256 << 20;
+/// How many records `append` hands to the log per group commit.
+const APPEND_CHUNK_RECORDS: usize = 4096;
+/// The largest checkpoint note file read (64 KiB; a note is a few lines).
+const CHECKPOINT_MAX_BYTES: u64 = 64 << 10;
+/// The largest proof file read: a record line of the largest payload,
+/// escaped as a JSON string, and the proof around it (64 MiB).
+const PROOF_MAX_BYTES: u64 = 64 << 20;
+/// The largest secret key file read (4 KiB).
+const SECRET_MAX_BYTES: u64 = 4 << 10;
+/// The longest line of a log: the largest payload and its envelope.
+const LOG_LINE_MAX_BYTES: usize =
+    tally_audit::DEFAULT_MAX_PAYLOAD_BYTES + tally_audit::MAX_ENVELOPE_BYTES;
 
 /// Tamper-evident audit logs.
 #[derive(Debug, clap::Args)]
@@ -134,13 +151,6 @@ enum AuditCommand {
     },
 }
 
-/// Why a command failed: a usage/input problem (exit 2) or a failed
-/// operation (exit 1).
-pub(crate) enum Failure {
-    Usage(String),
-    Failed(String),
-}
-
 impl From<AuditError> for Failure {
     fn from(e: AuditError) -> Self {
         match e {
@@ -185,17 +195,7 @@ pub fn run(args: Args) -> ExitCode {
         AuditCommand::VerifyProof { proof, vkey } => verify_proof(&proof, &vkey),
         AuditCommand::Tail { log, lines } => tail(&log, lines),
     };
-    match result {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(Failure::Failed(msg)) => {
-            eprintln!("error: {msg}");
-            ExitCode::from(1)
-        }
-        Err(Failure::Usage(msg)) => {
-            eprintln!("error: {msg}");
-            ExitCode::from(2)
-        }
-    }
+    finish("tally audit", result)
 }
 
 fn key(args: &KeyArgs) -> Result<Option<AuditKey>, Failure> {
@@ -236,7 +236,7 @@ fn read_secret_file(path: &Path) -> Result<String, Failure> {
             path.display()
         )));
     }
-    std::fs::read_to_string(path).map_err(|e| Failure::Usage(format!("{}: {e}", path.display())))
+    read_text(path, SECRET_MAX_BYTES)
 }
 
 fn write_new_secret(path: &Path, text: &str) -> Result<(), Failure> {
@@ -311,6 +311,15 @@ fn append(
         DurabilityArg::Batch => Durability::Batch,
         DurabilityArg::Always => Durability::Always,
     };
+    // All of stdin is read and checked before the log is opened, so bad input
+    // changes nothing, not even a torn tail that opening would cut.
+    let stdin = std::io::stdin().lock();
+    let payloads = Payloads::read(Lines::new(
+        stdin,
+        "stdin",
+        tally_audit::DEFAULT_MAX_PAYLOAD_BYTES,
+        APPEND_MAX_BYTES,
+    ))?;
     let (log, report) =
         AuditLog::open(log, log_options(keys, signer_file)?.durability(durability))?;
     if let Some(t) = report.torn_tail {
@@ -319,41 +328,78 @@ fn append(
             t.offset, t.len
         );
     }
-    let mut payloads: Vec<Vec<u8>> = Vec::new();
-    for (n, line) in std::io::stdin().lock().split(b'\n').enumerate() {
-        let line = line.map_err(|e| Failure::Usage(format!("stdin: {e}")))?;
-        let line = line.strip_suffix(b"\r").unwrap_or(&line).to_vec();
-        if line.iter().all(u8::is_ascii_whitespace) {
-            continue;
-        }
-        if let Err(e) = check_json(&line) {
-            return Err(Failure::Usage(format!("stdin line {}: {e}", n + 1)));
-        }
-        payloads.push(line);
+    let mut first = None;
+    let mut last = None;
+    let mut count = 0usize;
+    let mut chunk: Vec<&[u8]> = Vec::with_capacity(APPEND_CHUNK_RECORDS);
+    let mut lines = payloads.iter().peekable();
+    while lines.peek().is_some() {
+        chunk.clear();
+        chunk.extend(lines.by_ref().take(APPEND_CHUNK_RECORDS));
+        let receipts = log.append_batch(&chunk).map_err(|e| {
+            let done = match (first, last) {
+                (Some(a), Some(b)) => format!(" (records {a}..={b} were appended)"),
+                _ => String::new(),
+            };
+            let failure = Failure::from(e);
+            match failure {
+                Failure::Usage(m) => Failure::Usage(format!("{m}{done}")),
+                Failure::Failed(m) => Failure::Failed(format!("{m}{done}")),
+            }
+        })?;
+        count += receipts.len();
+        first = first.or(receipts.first().map(|r| r.seq));
+        last = receipts.last().map(|r| r.seq).or(last);
     }
-    let receipts = log.append_batch(&payloads)?;
     log.close()?;
-    match (receipts.first(), receipts.last()) {
-        (Some(a), Some(b)) => println!(
-            "appended {} records (sequence {}..={})",
-            receipts.len(),
-            a.seq,
-            b.seq
-        ),
+    match (first, last) {
+        (Some(a), Some(b)) => println!("appended {count} records (sequence {a}..={b})"),
         _ => println!("appended 0 records"),
     }
     Ok(())
 }
 
-fn check_json(line: &[u8]) -> Result<(), String> {
-    serde_json::from_slice::<serde_json::Value>(line)
-        .map(|_| ())
-        .map_err(|e| e.to_string())
+/// Payloads read from a stream, held in one buffer (one allocation for the
+/// bytes, one offset each), so memory stays close to the input's size.
+struct Payloads {
+    bytes: Vec<u8>,
+    ends: Vec<usize>,
+}
+
+impl Payloads {
+    /// Every non-blank line, each checked to be JSON; the first bad line
+    /// stops the read, naming its number.
+    fn read<R: std::io::BufRead>(mut lines: Lines<R>) -> Result<Self, Failure> {
+        let mut payloads = Self {
+            bytes: Vec::new(),
+            ends: Vec::new(),
+        };
+        while let Some((number, line)) = lines.next_line()? {
+            if line.iter().all(u8::is_ascii_whitespace) {
+                continue;
+            }
+            if let Err(e) = serde_json::from_slice::<serde::de::IgnoredAny>(line) {
+                return Err(Failure::usage(format!(
+                    "{} line {number}: not JSON: {e}",
+                    lines.source()
+                )));
+            }
+            payloads.bytes.extend_from_slice(line);
+            payloads.ends.push(payloads.bytes.len());
+        }
+        Ok(payloads)
+    }
+
+    fn iter(&self) -> impl Iterator<Item = &[u8]> {
+        let starts = std::iter::once(0).chain(self.ends.iter().copied());
+        starts
+            .zip(self.ends.iter().copied())
+            .map(|(a, b)| self.bytes.get(a..b).unwrap_or_default())
+    }
 }
 
 fn trusted_checkpoint(path: &Path, vkey: Option<&NoteVerifier>) -> Result<Checkpoint, Failure> {
-    let text = std::fs::read_to_string(path)
-        .map_err(|e| Failure::Usage(format!("{}: {e}", path.display())))?;
+    let text = read_text(path, CHECKPOINT_MAX_BYTES)?;
     match vkey {
         Some(v) => Ok(v.open_checkpoint(&text)?),
         None if text.contains("\n\n") => Err(Failure::Usage(
@@ -480,11 +526,11 @@ fn prove(log: &Path, seq: u64, keys: &KeyArgs) -> Result<(), Failure> {
 /// The stored line of record `seq` (unverified here: `prove` verified the
 /// whole log just before).
 fn record_line(log: &Path, seq: u64) -> Result<String, Failure> {
-    let file = std::fs::File::open(log).map_err(|e| Failure::Usage(e.to_string()))?;
-    for line in std::io::BufReader::new(file).lines() {
-        let line = line.map_err(|e| Failure::Usage(e.to_string()))?;
-        if Record::parse_line(line.as_bytes()).is_ok_and(|r| r.seq == seq) {
-            return Ok(line);
+    let mut lines = Lines::open(log, LOG_LINE_MAX_BYTES, u64::MAX)?;
+    while let Some((_, line)) = lines.next_line()? {
+        if Record::parse_line(line).is_ok_and(|r| r.seq == seq) {
+            return String::from_utf8(line.to_vec())
+                .map_err(|_| Failure::failed(format!("record {seq} is not UTF-8")));
         }
     }
     Err(Failure::Failed(format!("record {seq} not found")))
@@ -492,7 +538,7 @@ fn record_line(log: &Path, seq: u64) -> Result<String, Failure> {
 
 /// The note of the checkpoint record whose tree size is `size`.
 fn checkpoint_note(log: &Path, size: u64) -> Result<String, Failure> {
-    let file = std::fs::File::open(log).map_err(|e| Failure::Usage(e.to_string()))?;
+    let file = std::fs::File::open(log).map_err(|e| Failure::io(log, &e))?;
     let mut reader =
         tally_audit::UnverifiedReader::new(file, 0, tally_audit::DEFAULT_MAX_PAYLOAD_BYTES);
     for rec in reader.by_ref() {
@@ -512,10 +558,7 @@ fn checkpoint_note(log: &Path, size: u64) -> Result<String, Failure> {
 
 fn verify_proof(proof: &Path, vkey: &str) -> Result<(), Failure> {
     let vkey = NoteVerifier::parse(vkey)?;
-    let mut text = String::new();
-    std::fs::File::open(proof)
-        .and_then(|mut f| f.read_to_string(&mut text))
-        .map_err(|e| Failure::Usage(format!("{}: {e}", proof.display())))?;
+    let text = read_text(proof, PROOF_MAX_BYTES)?;
     let bad = |what: &str| Failure::Usage(format!("malformed proof: {what}"));
     let v: serde_json::Value = serde_json::from_str(&text).map_err(|e| bad(&e.to_string()))?;
     let seq = v
@@ -559,23 +602,36 @@ fn verify_proof(proof: &Path, vkey: &str) -> Result<(), Failure> {
 }
 
 fn tail(log: &Path, lines: usize) -> Result<(), Failure> {
-    let lines = lines.min(TAIL_MAX_LINES);
-    let file =
-        std::fs::File::open(log).map_err(|e| Failure::Usage(format!("{}: {e}", log.display())))?;
-    let mut last: std::collections::VecDeque<String> = std::collections::VecDeque::new();
-    for line in std::io::BufReader::new(file).lines() {
-        let line = line.map_err(|e| Failure::Usage(e.to_string()))?;
-        if last.len() == lines {
-            last.pop_front();
+    use std::io::{Read as _, Seek as _};
+    let wanted = lines.min(TAIL_MAX_LINES);
+    // Where the last lines are (offset and length), not the lines themselves:
+    // memory stays bounded by the line count, whatever the lines' sizes.
+    let mut last: std::collections::VecDeque<(u64, usize)> =
+        std::collections::VecDeque::with_capacity(wanted);
+    let mut reader = Lines::open(log, LOG_LINE_MAX_BYTES, u64::MAX)?;
+    let mut offset = reader.consumed();
+    while let Some((_, line)) = reader.next_line()? {
+        let len = line.len();
+        if wanted > 0 {
+            if last.len() == wanted {
+                last.pop_front();
+            }
+            last.push_back((offset, len));
         }
-        if lines > 0 {
-            last.push_back(line);
-        }
+        offset = reader.consumed();
     }
     eprintln!("(unverified: run `tally audit verify` to check these records)");
+    let mut file = std::fs::File::open(log).map_err(|e| Failure::io(log, &e))?;
     let mut out = std::io::stdout().lock();
-    for l in last {
-        writeln!(out, "{l}").map_err(|e| Failure::Failed(e.to_string()))?;
+    let mut line = Vec::new();
+    for (at, len) in last {
+        line.resize(len, 0);
+        file.seek(std::io::SeekFrom::Start(at))
+            .and_then(|_| file.read_exact(&mut line))
+            .map_err(|e| Failure::io(log, &e))?;
+        out.write_all(&line)
+            .and_then(|()| out.write_all(b"\n"))
+            .map_err(|e| Failure::failed(format!("stdout: {e}")))?;
     }
     Ok(())
 }

@@ -15,6 +15,8 @@ use std::io::Read as _;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+use crate::input::{read_file, read_text};
+
 use serde_json::{Value, json};
 use tally_cashu::Error;
 use tally_cashu::nuts::nut01::Keyset;
@@ -62,16 +64,21 @@ pub fn run(args: Args) -> ExitCode {
 }
 
 fn read_input(path: Option<&PathBuf>) -> Result<Vec<u8>, String> {
-    let limit = u64::try_from(tally_cashu::limits::MAX_TOKEN_LEN_BYTES + 1).unwrap_or(u64::MAX);
-    let mut bytes = Vec::new();
-    let result = match path {
-        Some(p) if p.as_os_str() != "-" => {
-            std::fs::File::open(p).and_then(|f| f.take(limit).read_to_end(&mut bytes))
+    let limit = tally_cashu::limits::MAX_TOKEN_LEN_BYTES as u64;
+    match path {
+        Some(p) if p.as_os_str() != "-" => read_file(p, limit).map_err(|e| e.to_string()),
+        _ => {
+            let mut bytes = Vec::new();
+            std::io::stdin()
+                .take(limit.saturating_add(1))
+                .read_to_end(&mut bytes)
+                .map_err(|e| format!("stdin: {e}"))?;
+            if bytes.len() as u64 > limit {
+                return Err(format!("stdin: larger than {limit} bytes"));
+            }
+            Ok(bytes)
         }
-        _ => std::io::stdin().take(limit).read_to_end(&mut bytes),
-    };
-    result.map_err(|e| format!("cannot read the token: {e}"))?;
-    Ok(bytes)
+    }
 }
 
 fn parse_token(bytes: &[u8]) -> Result<Token, String> {
@@ -84,8 +91,9 @@ fn parse_token(bytes: &[u8]) -> Result<Token, String> {
     decoded.map_err(|e| format!("invalid token ({}): {e}", e.code()))
 }
 
-fn load_keysets(path: &PathBuf) -> Result<Vec<Keyset>, String> {
-    let json = std::fs::read_to_string(path).map_err(|e| format!("cannot read the keys: {e}"))?;
+fn load_keysets(path: &std::path::Path) -> Result<Vec<Keyset>, String> {
+    let limit = tally_cashu::limits::MAX_JSON_LEN_BYTES as u64;
+    let json = read_text(path, limit).map_err(|e| e.to_string())?;
     Keyset::from_keys_response(&json).map_err(|e| format!("invalid keys ({}): {e}", e.code()))
 }
 

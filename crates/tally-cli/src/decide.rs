@@ -18,11 +18,12 @@
 //! not check, naming its sequence.
 
 use std::fs;
-use std::io::Read;
+
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use crate::audit::{self, KeyArgs};
+use crate::input::{Failure, finish, read_file};
 use serde::{Deserialize, Serialize};
 use tally_audit::{AuditLog, VerifyOptions};
 use tally_decide::audited::{AuditedError, append_decision, replay_log_file};
@@ -107,12 +108,6 @@ struct Recorded {
     explanation: Option<Vec<CandidateReport>>,
 }
 
-/// Why a command stopped: bad input (exit 2) or a failed check (exit 1).
-enum Failure {
-    Input(String),
-    Check(String),
-}
-
 /// Runs `tally decide …`.
 pub fn run(args: Args) -> ExitCode {
     let outcome = match args.verb {
@@ -125,17 +120,7 @@ pub fn run(args: Args) -> ExitCode {
             args.log.as_deref().map(|log| (log, &args.keys)),
         ),
     };
-    match outcome {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(Failure::Check(message)) => {
-            eprintln!("tally decide: {message}");
-            ExitCode::from(1)
-        }
-        Err(Failure::Input(message)) => {
-            eprintln!("tally decide: {message}");
-            ExitCode::from(2)
-        }
-    }
+    finish("tally decide", outcome)
 }
 
 fn run_decide(
@@ -145,7 +130,7 @@ fn run_decide(
     log: Option<(&Path, &KeyArgs)>,
 ) -> Result<(), Failure> {
     let (Some(policy), Some(request)) = (policy, request) else {
-        return Err(Failure::Input(
+        return Err(Failure::Usage(
             "--policy and --request are required".to_owned(),
         ));
     };
@@ -155,10 +140,10 @@ fn run_decide(
     let explanation = explain.then(|| policy.explain(&request).candidates);
     if let Some((path, keys)) = log {
         let opts = audit::log_options(keys, None)?;
-        let (log, _report) = AuditLog::open(path, opts).map_err(audit::Failure::from)?;
+        let (log, _report) = AuditLog::open(path, opts).map_err(Failure::from)?;
         let receipt =
             append_decision(&log, &policy, &request, &decision).map_err(audited_failure)?;
-        log.close().map_err(audit::Failure::from)?;
+        log.close().map_err(Failure::from)?;
         eprintln!("appended to {} as record {}", path.display(), receipt.seq);
     }
     print_json(&Recorded {
@@ -170,9 +155,9 @@ fn run_decide(
 
 fn run_verify(args: &VerifyArgs) -> Result<(), Failure> {
     let request = read_request(&args.request)?;
-    let bytes = read_bounded(&args.decision, MAX_DECISION_FILE_BYTES)?;
+    let bytes = read_file(&args.decision, MAX_DECISION_FILE_BYTES)?;
     let recorded: Recorded = serde_json::from_slice(&bytes)
-        .map_err(|e| Failure::Input(format!("{}: {e}", args.decision.display())))?;
+        .map_err(|e| Failure::Usage(format!("{}: {e}", args.decision.display())))?;
     let policy = match (&args.policy, &args.policies) {
         (Some(path), _) => read_policy(path)?,
         (None, Some(dir)) => {
@@ -180,22 +165,22 @@ fn run_verify(args: &VerifyArgs) -> Result<(), Failure> {
             let digest = recorded.bundle.policy_digest;
             let Some(policy) = set.resolve(&digest) else {
                 let message = format!("no policy in {} has digest {digest}", dir.display());
-                return Err(Failure::Check(message));
+                return Err(Failure::Failed(message));
             };
             policy.clone()
         }
         (None, None) => {
-            return Err(Failure::Input(
+            return Err(Failure::Usage(
                 "--policy or --policies is required".to_owned(),
             ));
         }
     };
     verify_bundle(&policy, &request, &recorded.decision, &recorded.bundle)
-        .map_err(|error| Failure::Check(describe(&error)))?;
+        .map_err(|error| Failure::Failed(describe(&error)))?;
     if let Some(explanation) = &recorded.explanation
         && *explanation != policy.explain(&request).candidates
     {
-        return Err(Failure::Check(
+        return Err(Failure::Failed(
             "field `explanation` differs from its replay".to_owned(),
         ));
     }
@@ -224,26 +209,17 @@ fn run_replay(args: &ReplayArgs) -> Result<(), Failure> {
     Ok(())
 }
 
-impl From<audit::Failure> for Failure {
-    fn from(failure: audit::Failure) -> Self {
-        match failure {
-            audit::Failure::Usage(message) => Self::Input(message),
-            audit::Failure::Failed(message) => Self::Check(message),
-        }
-    }
-}
-
 /// Replay failures and refusals are failed checks (exit 1); the log's own
 /// errors keep the audit command's classification.
 fn audited_failure(error: AuditedError) -> Failure {
     match error {
-        AuditedError::Log(e) => audit::Failure::from(e).into(),
-        AuditedError::Open(e) => Failure::Input(format!("cannot open the log: {e}")),
-        AuditedError::Replay { seq, offset, cause } => Failure::Check(format!(
+        AuditedError::Log(e) => Failure::from(e),
+        AuditedError::Open(e) => Failure::Usage(format!("cannot open the log: {e}")),
+        AuditedError::Replay { seq, offset, cause } => Failure::Failed(format!(
             "record {seq} (offset {offset}) does not replay: {}",
             describe(&cause)
         )),
-        other => Failure::Check(other.to_string()),
+        other => Failure::Failed(other.to_string()),
     }
 }
 
@@ -273,30 +249,30 @@ fn describe(error: &Error) -> String {
 
 fn print_json(value: &impl Serialize) -> Result<(), Failure> {
     let text = serde_json::to_string_pretty(value)
-        .map_err(|e| Failure::Input(format!("cannot encode the output: {e}")))?;
+        .map_err(|e| Failure::Usage(format!("cannot encode the output: {e}")))?;
     println!("{text}");
     Ok(())
 }
 
 fn read_policy(path: &Path) -> Result<Policy, Failure> {
-    let bytes = read_bounded(path, MAX_POLICY_JSON_BYTES as u64)?;
-    Policy::from_json(&bytes).map_err(|e| Failure::Input(format!("{}: {e}", path.display())))
+    let bytes = read_file(path, MAX_POLICY_JSON_BYTES as u64)?;
+    Policy::from_json(&bytes).map_err(|e| Failure::Usage(format!("{}: {e}", path.display())))
 }
 
 fn read_request(path: &Path) -> Result<Request, Failure> {
-    let bytes = read_bounded(path, MAX_DOCUMENT_JSON_BYTES as u64)?;
-    Request::from_json(&bytes).map_err(|e| Failure::Input(format!("{}: {e}", path.display())))
+    let bytes = read_file(path, MAX_DOCUMENT_JSON_BYTES as u64)?;
+    Request::from_json(&bytes).map_err(|e| Failure::Usage(format!("{}: {e}", path.display())))
 }
 
 /// Every `*.json` file of `dir` (at most [`MAX_POLICY_FILES`]) as a policy,
 /// indexed by digest. A file that is not a valid policy is an error.
 fn read_policy_dir(dir: &Path) -> Result<PolicySet, Failure> {
     let entries =
-        fs::read_dir(dir).map_err(|e| Failure::Input(format!("{}: {e}", dir.display())))?;
+        fs::read_dir(dir).map_err(|e| Failure::Usage(format!("{}: {e}", dir.display())))?;
     let mut paths = Vec::new();
     for entry in entries {
         let path = entry
-            .map_err(|e| Failure::Input(format!("{}: {e}", dir.display())))?
+            .map_err(|e| Failure::Usage(format!("{}: {e}", dir.display())))?
             .path();
         if path.extension().is_some_and(|ext| ext == "json") && path.is_file() {
             paths.push(path);
@@ -306,7 +282,7 @@ fn read_policy_dir(dir: &Path) -> Result<PolicySet, Failure> {
                 "{} has more than {MAX_POLICY_FILES} policy files",
                 dir.display()
             );
-            return Err(Failure::Input(message));
+            return Err(Failure::Usage(message));
         }
     }
     paths.sort();
@@ -315,20 +291,4 @@ fn read_policy_dir(dir: &Path) -> Result<PolicySet, Failure> {
         set.insert(read_policy(&path)?);
     }
     Ok(set)
-}
-
-fn read_bounded(path: &Path, max_bytes: u64) -> Result<Vec<u8>, Failure> {
-    let fail = |e: std::io::Error| Failure::Input(format!("{}: {e}", path.display()));
-    let file = fs::File::open(path).map_err(fail)?;
-    let mut bytes = Vec::new();
-    file.take(max_bytes + 1)
-        .read_to_end(&mut bytes)
-        .map_err(fail)?;
-    if bytes.len() as u64 > max_bytes {
-        return Err(Failure::Input(format!(
-            "{}: larger than {max_bytes} bytes",
-            path.display()
-        )));
-    }
-    Ok(bytes)
 }

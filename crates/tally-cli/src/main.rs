@@ -14,6 +14,7 @@ use clap::{Parser, Subcommand};
 mod audit;
 mod cashu;
 mod decide;
+mod input;
 mod meter;
 mod reward;
 

@@ -25,7 +25,9 @@
 use std::collections::BTreeMap;
 use std::fmt;
 use std::fs::File;
-use std::io::{self, BufRead, BufReader, Read, Write};
+use std::io::{self, BufRead, BufReader, Write};
+
+use crate::input::{Failure, Lines, finish, read_text};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
@@ -43,6 +45,9 @@ pub const MAX_CLI_DIMS: usize = 16;
 pub const MAX_FILE_BYTES: u64 = 64 * 1024;
 /// The longest charge line, in bytes (the newline excluded).
 pub const MAX_LINE_BYTES: usize = 64 * 1024;
+/// The most charge input read in one run (1 GiB): a bound, not a buffer;
+/// lines are applied as they are read.
+pub const MAX_INPUT_BYTES: u64 = 1 << 30;
 
 /// Budget meters: enforce limits on a stream of charges.
 #[derive(Debug, clap::Args)]
@@ -80,18 +85,8 @@ enum Mode {
     Record,
 }
 
-/// Bad input: reported on stderr, exit 2.
-#[derive(Debug)]
-struct BadInput(String);
-
-impl fmt::Display for BadInput {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
-    }
-}
-
-fn bad(message: impl Into<String>) -> BadInput {
-    BadInput(message.into())
+fn bad(message: impl Into<String>) -> Failure {
+    Failure::usage(message)
 }
 
 /// Runs `tally meter …`.
@@ -99,10 +94,7 @@ pub fn run(args: Args) -> ExitCode {
     let MeterCommand::Run(args) = args.command;
     match run_charges(&args) {
         Ok(code) => code,
-        Err(e) => {
-            eprintln!("tally meter: {e}");
-            ExitCode::from(2)
-        }
+        Err(failure) => finish("tally meter", Err(failure)),
     }
 }
 
@@ -121,25 +113,14 @@ struct DimFile {
     warn: Vec<u64>,
 }
 
-fn read_file(path: &Path, what: &str) -> Result<String, BadInput> {
-    let file = File::open(path).map_err(|e| bad(format!("{what} {}: {e}", path.display())))?;
-    let mut text = String::new();
-    file.take(MAX_FILE_BYTES + 1)
-        .read_to_string(&mut text)
-        .map_err(|e| bad(format!("{what} {}: {e}", path.display())))?;
-    if text.len() as u64 > MAX_FILE_BYTES {
-        return Err(bad(format!(
-            "{what} {}: larger than {MAX_FILE_BYTES} bytes",
-            path.display()
-        )));
-    }
-    Ok(text)
+fn read_file(path: &Path, what: &str) -> Result<String, Failure> {
+    read_text(path, MAX_FILE_BYTES).map_err(|e| bad(format!("{what} {e}")))
 }
 
 /// The policy file's dimensions, as specs. Names are leaked to get the
 /// `'static` lifetime the library's const-friendly `DimSpec` wants: at most
 /// `MAX_CLI_DIMS` names, once per process.
-fn read_specs(path: &Path) -> Result<Vec<DimSpec>, BadInput> {
+fn read_specs(path: &Path) -> Result<Vec<DimSpec>, Failure> {
     let text = read_file(path, "policy")?;
     let file: PolicyFile =
         serde_json::from_str(&text).map_err(|e| bad(format!("policy {}: {e}", path.display())))?;
@@ -160,7 +141,7 @@ fn read_specs(path: &Path) -> Result<Vec<DimSpec>, BadInput> {
     Ok(specs)
 }
 
-fn run_charges(args: &RunArgs) -> Result<ExitCode, BadInput> {
+fn run_charges(args: &RunArgs) -> Result<ExitCode, Failure> {
     let specs = read_specs(&args.policy)?;
     macro_rules! dispatch {
         ($($n:literal)*) => {
@@ -174,7 +155,7 @@ fn run_charges(args: &RunArgs) -> Result<ExitCode, BadInput> {
 }
 
 /// A policy error, naming the dimension as the file does.
-fn policy_error(e: Error, specs: &[DimSpec]) -> BadInput {
+fn policy_error(e: Error, specs: &[DimSpec]) -> Failure {
     let dim = match e {
         Error::InvalidName { dim }
         | Error::DuplicateName { dim }
@@ -190,7 +171,7 @@ fn policy_error(e: Error, specs: &[DimSpec]) -> BadInput {
     }
 }
 
-fn run_with<const N: usize>(args: &RunArgs, specs: Vec<DimSpec>) -> Result<ExitCode, BadInput> {
+fn run_with<const N: usize>(args: &RunArgs, specs: Vec<DimSpec>) -> Result<ExitCode, Failure> {
     let specs: [DimSpec; N] = specs
         .try_into()
         .map_err(|_| bad("policy: dimension count"))?;
@@ -214,10 +195,20 @@ fn run_with<const N: usize>(args: &RunArgs, specs: Vec<DimSpec>) -> Result<ExitC
             File::open(path).map_err(|e| bad(format!("input {}: {e}", path.display())))?,
         )),
     };
+    let source = args
+        .input
+        .as_ref()
+        .map_or_else(|| "stdin".to_owned(), |p| p.display().to_string());
+    let lines = Lines::new(input, source, MAX_LINE_BYTES, MAX_INPUT_BYTES);
     let mut out = io::BufWriter::new(io::stdout().lock());
-    let tally = process(&mut meter, input, &mut out, args.mode)?;
+    // A bad line stops the run, but the charges applied before it stay
+    // applied: the summary and its snapshot are printed either way.
+    let (tally, stopped) = process(&mut meter, lines, &mut out, args.mode)?;
     writeln!(out, "{}", summary(&meter, &tally)).map_err(io_error)?;
     out.flush().map_err(io_error)?;
+    if let Some(failure) = stopped {
+        return Err(failure);
+    }
     Ok(if tally.failed == 0 {
         ExitCode::SUCCESS
     } else {
@@ -225,7 +216,7 @@ fn run_with<const N: usize>(args: &RunArgs, specs: Vec<DimSpec>) -> Result<ExitC
     })
 }
 
-fn io_error(e: io::Error) -> BadInput {
+fn io_error(e: io::Error) -> Failure {
     bad(format!("output: {e}"))
 }
 
@@ -236,38 +227,31 @@ struct Tally {
     failed: u64,
 }
 
-/// Reads every charge line, applies it and prints its verdict line.
-fn process<const N: usize>(
+/// Reads every charge line, applies it and prints its verdict line. A bad
+/// line stops the reading: it is returned beside the counts so far.
+fn process<const N: usize, R: BufRead>(
     meter: &mut Meter<'_, N>,
-    mut input: impl BufRead,
+    mut input: Lines<R>,
     out: &mut impl Write,
     mode: Mode,
-) -> Result<Tally, BadInput> {
+) -> Result<(Tally, Option<Failure>), Failure> {
     let mut tally = Tally::default();
-    let mut line = Vec::new();
-    let mut number = 0u64;
     loop {
-        line.clear();
-        let read = (&mut input)
-            .take(MAX_LINE_BYTES as u64 + 2)
-            .read_until(b'\n', &mut line)
-            .map_err(|e| bad(format!("input: {e}")))?;
-        if read == 0 {
-            return Ok(tally);
-        }
-        number += 1;
-        let text = line.strip_suffix(b"\n").unwrap_or(&line);
-        let text = text.strip_suffix(b"\r").unwrap_or(text);
-        if text.len() > MAX_LINE_BYTES {
-            return Err(bad(format!(
-                "line {number}: longer than {MAX_LINE_BYTES} bytes"
-            )));
-        }
+        let (number, text) = match input.next_line() {
+            Ok(Some(line)) => line,
+            Ok(None) => return Ok((tally, None)),
+            Err(failure) => return Ok((tally, Some(failure))),
+        };
         if text.iter().all(u8::is_ascii_whitespace) {
             continue;
         }
-        let (amounts, named) =
-            parse_charge(meter.policy(), text).map_err(|e| bad(format!("line {number}: {e}")))?;
+        let (amounts, named) = match parse_charge(meter.policy(), text) {
+            Ok(parsed) => parsed,
+            Err(e) => {
+                let failure = bad(format!("{} line {number}: {e}", input.source()));
+                return Ok((tally, Some(failure)));
+            }
+        };
         let (verdict, failed) = apply(meter, &amounts, &named, mode);
         tally.charges += 1;
         tally.failed += u64::from(failed);
@@ -344,10 +328,24 @@ fn apply<const N: usize>(
     };
     match result {
         Ok(report) => {
-            let exhausted = !report.exhausted().is_empty();
-            let status = if exhausted { "exhausted" } else { "ok" };
+            let exhausted: Vec<&str> = report
+                .exhausted()
+                .iter()
+                .filter_map(|dim| policy.name(dim))
+                .collect();
             let verdicts = verdicts(policy, &report, named);
-            (json!({ "status": status, "verdicts": verdicts }), exhausted)
+            if exhausted.is_empty() {
+                (json!({ "status": "ok", "verdicts": verdicts }), false)
+            } else {
+                // Every dimension exhausted so far is named, also on lines
+                // that did not charge it: the run stays over budget there.
+                let value = json!({
+                    "status": "exhausted",
+                    "exhausted": exhausted,
+                    "verdicts": verdicts,
+                });
+                (value, true)
+            }
         }
         Err(Error::Refused { dims, .. }) => {
             let refused: BTreeMap<_, _> = dims

@@ -19,9 +19,11 @@
 //! usage or input.
 
 use std::fs;
-use std::io::{Read as _, Write as _};
+use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+
+use crate::input::{Failure, finish, read_file};
 
 use serde::Serialize;
 use tally_reward::compute::compute;
@@ -126,12 +128,6 @@ enum RewardCommand {
     },
 }
 
-/// Bad input (exit 2) or a failed check (exit 1).
-enum Failure {
-    Input(String),
-    Check(String),
-}
-
 impl From<Error> for Failure {
     fn from(e: Error) -> Self {
         match e {
@@ -146,8 +142,8 @@ impl From<Error> for Failure {
             | Error::InvariantBreach { .. }
             | Error::Conflict { .. }
             | Error::BrokenChain
-            | Error::DryRun => Self::Check(e.to_string()),
-            other => Self::Input(other.to_string()),
+            | Error::DryRun => Self::Failed(e.to_string()),
+            other => Self::Usage(other.to_string()),
         }
     }
 }
@@ -182,38 +178,16 @@ pub fn run(args: Args) -> ExitCode {
             trusted_keys,
         } => run_verify_proof(&proof, &manifest, &trusted_keys),
     };
-    match result {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(Failure::Check(message)) => {
-            eprintln!("tally reward: {message}");
-            ExitCode::from(1)
-        }
-        Err(Failure::Input(message)) => {
-            eprintln!("tally reward: {message}");
-            ExitCode::from(2)
-        }
-    }
+    finish("tally reward", result)
 }
 
 fn read_bounded(path: &Path, max: usize) -> Result<Vec<u8>, Failure> {
-    let fail = |e: std::io::Error| Failure::Input(format!("{}: {e}", path.display()));
-    let file = fs::File::open(path).map_err(fail)?;
-    let mut bytes = Vec::new();
-    file.take(max as u64 + 1)
-        .read_to_end(&mut bytes)
-        .map_err(fail)?;
-    if bytes.len() > max {
-        return Err(Failure::Input(format!(
-            "{}: larger than {max} bytes",
-            path.display()
-        )));
-    }
-    Ok(bytes)
+    read_file(path, max as u64)
 }
 
 fn with_path<T>(path: &Path, r: Result<T, Error>) -> Result<T, Failure> {
     r.map_err(|e| match Failure::from(e) {
-        Failure::Input(m) => Failure::Input(format!("{}: {m}", path.display())),
+        Failure::Usage(m) => Failure::Usage(format!("{}: {m}", path.display())),
         check => check,
     })
 }
@@ -223,21 +197,21 @@ fn signing_key(path: Option<&Path>) -> Result<SigningKey, Failure> {
         Some(p) => {
             use std::os::unix::fs::PermissionsExt;
             let meta =
-                fs::metadata(p).map_err(|e| Failure::Input(format!("{}: {e}", p.display())))?;
+                fs::metadata(p).map_err(|e| Failure::Usage(format!("{}: {e}", p.display())))?;
             if meta.permissions().mode() & 0o077 != 0 {
-                return Err(Failure::Input(format!(
+                return Err(Failure::Usage(format!(
                     "{}: accessible by group or others (chmod 600)",
                     p.display()
                 )));
             }
             zeroize::Zeroizing::new(
                 String::from_utf8(read_bounded(p, 4096)?)
-                    .map_err(|_| Failure::Input(format!("{}: not UTF-8", p.display())))?,
+                    .map_err(|_| Failure::Usage(format!("{}: not UTF-8", p.display())))?,
             )
         }
         None => zeroize::Zeroizing::new(
             std::env::var(KEY_ENV)
-                .map_err(|_| Failure::Input(format!("no key: give --key-file or set {KEY_ENV}")))?,
+                .map_err(|_| Failure::Usage(format!("no key: give --key-file or set {KEY_ENV}")))?,
         ),
     };
     SigningKey::parse(&text).map_err(Failure::from)
@@ -245,13 +219,13 @@ fn signing_key(path: Option<&Path>) -> Result<SigningKey, Failure> {
 
 fn print_json(value: &impl Serialize) -> Result<(), Failure> {
     let text = serde_json::to_string_pretty(value)
-        .map_err(|e| Failure::Input(format!("cannot encode the output: {e}")))?;
+        .map_err(|e| Failure::Usage(format!("cannot encode the output: {e}")))?;
     println!("{text}");
     Ok(())
 }
 
 fn write_new(path: &Path, bytes: &[u8]) -> Result<(), Failure> {
-    let fail = |e: std::io::Error| Failure::Input(format!("{}: {e}", path.display()));
+    let fail = |e: std::io::Error| Failure::Usage(format!("{}: {e}", path.display()));
     let mut f = fs::OpenOptions::new()
         .write(true)
         .create_new(true)
@@ -264,9 +238,9 @@ fn keygen(out: &Path) -> Result<(), Failure> {
     use std::os::unix::fs::OpenOptionsExt;
     let mut seed = zeroize::Zeroizing::new([0u8; 32]);
     getrandom::fill(seed.as_mut_slice())
-        .map_err(|e| Failure::Input(format!("no randomness: {e}")))?;
+        .map_err(|e| Failure::Usage(format!("no randomness: {e}")))?;
     let key = SigningKey::from_seed(&seed);
-    let fail = |e: std::io::Error| Failure::Input(format!("{}: {e}", out.display()));
+    let fail = |e: std::io::Error| Failure::Usage(format!("{}: {e}", out.display()));
     let mut f = fs::OpenOptions::new()
         .write(true)
         .create_new(true)
@@ -355,7 +329,7 @@ fn run_compute(
     let sealed = seal(manifest, &key)?;
     if let Some(path) = intents_out {
         let text = serde_json::to_vec_pretty(&batch)
-            .map_err(|e| Failure::Input(format!("cannot encode the intents: {e}")))?;
+            .map_err(|e| Failure::Usage(format!("cannot encode the intents: {e}")))?;
         write_new(path, &text)?;
     }
     if let Some(path) = payouts_out {
@@ -405,7 +379,7 @@ fn run_verify_proof(proof: &Path, manifest: &Path, trusted: &Path) -> Result<(),
     sealed.verify_signature(&trusted)?;
     let bytes = read_bounded(proof, MAX_SMALL_FILE)?;
     let proof: PayoutProof = serde_json::from_slice(&bytes)
-        .map_err(|e| Failure::Input(format!("{}: {e}", proof.display())))?;
+        .map_err(|e| Failure::Usage(format!("{}: {e}", proof.display())))?;
     verify_proof(&proof, &sealed.manifest)?;
     println!(
         "verified: {} is paid {} under manifest {}",

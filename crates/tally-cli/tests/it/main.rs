@@ -10,6 +10,7 @@
 )]
 
 mod audit;
+mod bounds;
 mod cashu;
 mod cli;
 mod decide;

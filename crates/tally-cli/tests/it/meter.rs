@@ -225,11 +225,21 @@ fn a_bad_charge_line_stops_the_run_with_exit_2() {
         );
         assert_eq!(out.status.code(), Some(2), "{line}");
         let stdout = String::from_utf8(out.stdout.clone()).unwrap();
+        // The line before is applied and printed, then the summary of what
+        // was applied (its snapshot resumes the run); nothing after the bad line.
+        let printed: Vec<&str> = stdout.lines().collect();
         assert_eq!(
-            stdout.lines().count(),
-            1,
-            "only the line before is printed: {stdout}"
+            printed.len(),
+            2,
+            "the line before and the summary: {stdout}"
         );
+        assert!(
+            printed[0].starts_with(r#"{"line":1,"status":"ok""#),
+            "{stdout}"
+        );
+        let summary: serde_json::Value = serde_json::from_str(printed[1]).unwrap();
+        assert_eq!(summary["summary"]["charges"], 1, "{stdout}");
+        assert_eq!(summary["summary"]["snapshot"]["spent"][1], 1, "{stdout}");
         let stderr = String::from_utf8_lossy(&out.stderr);
         assert!(stderr.contains(expected), "{line}: {stderr}");
     }
@@ -273,4 +283,25 @@ fn help_lists_the_meter_subcommand() {
         .unwrap();
     assert!(out.status.success());
     assert!(String::from_utf8_lossy(&out.stdout).contains("--policy"));
+}
+
+/// In record mode, once a dimension is exhausted every later line names it,
+/// also a line that charges only other dimensions (before, such a line said
+/// "exhausted" with no dimension).
+#[test]
+fn every_line_after_exhaustion_names_the_exhausted_dimension() {
+    let dir = tempfile::tempdir().unwrap();
+    let policy = policy_file(dir.path(), SMALL);
+    let out = meter(
+        &["--policy", &policy, "--mode", "record"],
+        "{\"calls\": 3}\n{\"tokens\": 1}\n{\"calls\": 1, \"tokens\": 1}\n",
+    );
+    assert_eq!(out.status.code(), Some(1), "{out:?}");
+    let lines = lines(&out);
+    assert_eq!(lines.len(), 4);
+    for line in &lines[..3] {
+        assert_eq!(line["status"], "exhausted", "{line}");
+        assert_eq!(line["exhausted"], serde_json::json!(["calls"]), "{line}");
+    }
+    assert_eq!(lines[1]["verdicts"]["tokens"], "continue");
 }

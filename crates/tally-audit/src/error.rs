@@ -22,7 +22,7 @@ pub enum AuditError {
     },
     /// The writer saw an I/O or sync failure earlier and refuses all further
     /// appends; reopen the log to recover what is durable.
-    #[error("the writer is poisoned by an earlier {op} failure ({kind:?}); reopen the log")]
+    #[error("the writer is poisoned by an earlier {op} failure ({kind}); reopen the log")]
     Poisoned {
         /// The operation that failed first.
         op: &'static str,
@@ -70,7 +70,7 @@ pub enum AuditError {
         max: usize,
     },
     /// A line is not valid UTF-8.
-    #[error("invalid UTF-8 in the line at offset {offset} (sequence {seq:?})")]
+    #[error("invalid UTF-8 in the line at offset {offset}{}", sequence_note(*.seq))]
     InvalidUtf8 {
         /// The sequence number, when it could be read.
         seq: Option<u64>,
@@ -78,7 +78,7 @@ pub enum AuditError {
         offset: u64,
     },
     /// A line does not follow the record grammar of FORMAT.md.
-    #[error("malformed record at offset {offset} (sequence {seq:?}): {what}")]
+    #[error("malformed record at offset {offset}{}: {what}", sequence_note(*.seq))]
     Malformed {
         /// The sequence number, when it could be read.
         seq: Option<u64>,
@@ -307,3 +307,8 @@ impl AuditError {
 
 /// Shorthand for results of this crate.
 pub type Result<T, E = AuditError> = std::result::Result<T, E>;
+
+/// " (sequence N)" when the sequence is known, nothing otherwise.
+fn sequence_note(seq: Option<u64>) -> String {
+    seq.map_or_else(String::new, |seq| format!(" (sequence {seq})"))
+}

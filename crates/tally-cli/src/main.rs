@@ -9,7 +9,7 @@
 
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 
 mod audit;
 mod cashu;
@@ -45,8 +45,24 @@ enum Command {
     Reward(reward::Args),
 }
 
+/// The exit codes, shown at the end of every command's `--help`.
+const EXIT_CODES: &str = "Exit status: 0 success; 1 the operation ran and failed (a verification \
+that did not check, a refused charge); 2 bad usage or bad input (a missing or malformed file, a \
+value out of range, a missing key).";
+
+/// `command` and all its subcommands, each with the exit codes in its help.
+fn with_exit_codes(command: clap::Command) -> clap::Command {
+    command
+        .after_help(EXIT_CODES)
+        .mut_subcommands(with_exit_codes)
+}
+
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let matches = with_exit_codes(Cli::command()).get_matches();
+    let cli = match Cli::from_arg_matches(&matches) {
+        Ok(cli) => cli,
+        Err(e) => e.exit(),
+    };
     match cli.command {
         Command::Meter(args) => meter::run(args),
         Command::Audit(args) => audit::run(args),

@@ -30,6 +30,7 @@ use std::io::{self, BufRead, BufReader, Write};
 use crate::input::{Failure, Lines, finish, read_text};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use tally_encoding::json::decode;
 
 use clap::{Subcommand, ValueEnum};
 use serde::Deserialize;
@@ -123,7 +124,7 @@ fn read_file(path: &Path, what: &str) -> Result<String, Failure> {
 fn read_specs(path: &Path) -> Result<Vec<DimSpec>, Failure> {
     let text = read_file(path, "policy")?;
     let file: PolicyFile =
-        serde_json::from_str(&text).map_err(|e| bad(format!("policy {}: {e}", path.display())))?;
+        decode(text.as_bytes()).map_err(|e| bad(format!("policy {}: {e}", path.display())))?;
     if file.dims.len() > MAX_CLI_DIMS {
         return Err(bad(format!(
             "policy: at most {MAX_CLI_DIMS} dimensions on the command line"
@@ -180,7 +181,7 @@ fn run_with<const N: usize>(args: &RunArgs, specs: Vec<DimSpec>) -> Result<ExitC
         None => Meter::new(&policy),
         Some(path) => {
             let text = read_file(path, "snapshot")?;
-            let snapshot: Snapshot<N> = serde_json::from_str(&text)
+            let snapshot: Snapshot<N> = decode(text.as_bytes())
                 .map_err(|e| bad(format!("snapshot {}: {e}", path.display())))?;
             let mut meter = Meter::restore(&policy, &snapshot)
                 .map_err(|e| bad(format!("snapshot {}: {e} ({})", path.display(), e.code())))?;
@@ -270,7 +271,7 @@ fn parse_charge<const N: usize>(
     policy: &Policy<N>,
     text: &[u8],
 ) -> Result<([u64; N], [bool; N]), String> {
-    let Charge(pairs) = serde_json::from_slice(text).map_err(|e| e.to_string())?;
+    let Charge(pairs) = decode(text).map_err(|e| e.to_string())?;
     let mut amounts = [0u64; N];
     let mut seen = [false; N];
     for (name, amount) in pairs {

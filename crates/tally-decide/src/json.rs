@@ -29,7 +29,7 @@ pub(crate) fn decode<T: DeserializeOwned>(
             max_bytes,
         });
     }
-    serde_json::from_slice(bytes).map_err(|error| Error::Json {
+    tally_encoding::json::decode(bytes).map_err(|error| Error::Json {
         document,
         message: error.to_string(),
     })

@@ -404,3 +404,23 @@ fn an_endless_line_is_refused_at_the_line_bound() {
         "{err:?}"
     );
 }
+
+/// Messages say the sequence when it is known and nothing otherwise: no
+/// Debug forms such as `(sequence None)` or `(sequence Some(3))`.
+#[test]
+fn error_messages_have_no_debug_forms() {
+    let none = AuditError::Malformed {
+        seq: None,
+        offset: 5,
+        what: "no kind",
+    };
+    assert_eq!(none.to_string(), "malformed record at offset 5: no kind");
+    let some = AuditError::InvalidUtf8 {
+        seq: Some(3),
+        offset: 9,
+    };
+    assert_eq!(
+        some.to_string(),
+        "invalid UTF-8 in the line at offset 9 (sequence 3)"
+    );
+}

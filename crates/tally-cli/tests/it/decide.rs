@@ -448,3 +448,61 @@ fn replay_with_an_unknown_policy_or_bad_input() {
     assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
     assert!(out.stdout.is_empty());
 }
+
+/// The CLI side of DEC-16: the binary computes every decision it appends, so
+/// a forged decision cannot reach `--log` through it; what can reach it is a
+/// failing run, and every failing `tally decide --log` leaves the log
+/// byte-for-byte unchanged (bad request, out-of-range field, wrong key, no
+/// key for a keyed log). The library tests feed forged decisions directly.
+#[test]
+fn a_failed_decide_with_log_leaves_the_log_byte_for_byte_unchanged() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    assert!(audit(d, &["keygen", "--out", "k.key"], "").status.success());
+    assert!(
+        audit(d, &["keygen", "--out", "other.key"], "")
+            .status
+            .success()
+    );
+    let init = audit(d, &["init", "l.jsonl", "--key-file", "k.key"], "");
+    assert!(init.status.success(), "{}", stderr(&init));
+    let ok = decide_into_log(d, "l.jsonl", &["--key-file", "k.key"]);
+    assert!(ok.status.success(), "{}", stderr(&ok));
+    let before = std::fs::read(d.join("l.jsonl")).unwrap();
+
+    let request = std::fs::read_to_string(example("request.json")).unwrap();
+    let bad = request.replace("\"sequence\": 1,", "\"sequence\": 18446744073709551616,");
+    std::fs::write(d.join("bad.json"), bad).unwrap();
+    std::fs::write(d.join("broken.json"), &request[..request.len() / 2]).unwrap();
+    for (request, key) in [
+        ("bad.json", "k.key"),
+        ("broken.json", "k.key"),
+        ("request.json", "other.key"),
+    ] {
+        let request = if request == "request.json" {
+            example(request)
+        } else {
+            d.join(request)
+        };
+        let out = tally()
+            .current_dir(d)
+            .args(["decide", "--policy"])
+            .arg(example("policy.json"))
+            .arg("--request")
+            .arg(&request)
+            .args(["--log", "l.jsonl", "--key-file", key])
+            .output()
+            .unwrap();
+        assert_ne!(out.status.code(), Some(0), "{request:?} {key}");
+        assert!(out.stdout.is_empty(), "{request:?} {key}");
+        let after = std::fs::read(d.join("l.jsonl")).unwrap();
+        assert_eq!(after, before, "{request:?} with {key} changed the log");
+    }
+    let out = decide_into_log(d, "l.jsonl", &[]);
+    assert_ne!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_eq!(
+        std::fs::read(d.join("l.jsonl")).unwrap(),
+        before,
+        "no key changed the log"
+    );
+}

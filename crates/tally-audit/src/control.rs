@@ -66,8 +66,16 @@ pub enum Mode {
     ForwardSecure,
 }
 
+impl fmt::Display for Mode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
 impl Mode {
-    fn name(self) -> &'static str {
+    /// The mode's name in the header: `plain`, `keyed`, `forward-secure`.
+    #[must_use]
+    pub fn name(self) -> &'static str {
         match self {
             Self::Plain => "plain",
             Self::Keyed => "keyed",

@@ -138,6 +138,23 @@ pub enum AuditError {
         /// The key epoch the record names.
         epoch: u64,
     },
+    /// The log is keyed (its header says so) but no key was given: a usage
+    /// error, not tampering.
+    #[error("this log is keyed: a key is required to read or write it{}", kid.as_ref().map_or_else(String::new, |k| format!(" (key id {k})")))]
+    KeyRequired {
+        /// The key id the header names, if it names one.
+        kid: Option<String>,
+    },
+    /// A checkpoint key was given for a plain log that holds no checkpoint:
+    /// nothing in it is authenticated (a keyed log rewritten as a plain one
+    /// with its checkpoints dropped looks like this).
+    #[error(
+        "a checkpoint key was given but this plain log of {records} records has no checkpoint: nothing in it is authenticated"
+    )]
+    NoCheckpoint {
+        /// Records in the log.
+        records: u64,
+    },
     /// A key was supplied for a log that is not keyed, or a keyed log was
     /// read without keys; or the record's key does not follow the header and
     /// rotation records.
@@ -244,6 +261,8 @@ impl AuditError {
             Self::HashMismatch { .. } => "audit.hash_mismatch",
             Self::WrongKey { .. } => "audit.wrong_key",
             Self::KeyMode { .. } => "audit.key_mode",
+            Self::KeyRequired { .. } => "audit.key_required",
+            Self::NoCheckpoint { .. } => "audit.no_checkpoint",
             Self::InvalidControl { .. } => "audit.invalid_control",
             Self::Truncated { .. } => "audit.truncated",
             Self::Forked { .. } => "audit.forked",

@@ -307,16 +307,66 @@ impl fmt::Debug for AuditKey {
 }
 
 /// Where a forward-secure writer persists each evolved key (and thereby
-/// erases the previous one).
+/// erases the previous one), and the next key of a rotation.
+///
+/// A rotation never replaces the current key before the rotation record is
+/// durable: the writer first stages the next key beside the current one
+/// ([`KeySink::stage_next`]), makes the rotation record durable, then
+/// commits ([`KeySink::commit_next`]). Opening a forward-secure log reads a
+/// staged key ([`KeySink::staged_next`]) and keeps whichever key the log
+/// names, so a crash at any step leaves a key that opens the log.
 pub trait KeySink: Send {
-    /// Stores `key`, replacing the previous epoch durably.
+    /// Stores `key` (a newer epoch of the current key), replacing the
+    /// previous epoch durably.
     ///
     /// # Errors
     /// An I/O error; the writer is then poisoned.
     fn store(&mut self, key: &AuditKey) -> std::io::Result<()>;
+
+    /// Stores the next key of a rotation durably beside the current one,
+    /// which stays in place. The default refuses (no rotation).
+    ///
+    /// # Errors
+    /// An I/O error, or [`std::io::ErrorKind::Unsupported`].
+    fn stage_next(&mut self, key: &AuditKey) -> std::io::Result<()> {
+        let _ = key;
+        Err(std::io::Error::new(
+            std::io::ErrorKind::Unsupported,
+            "this key sink cannot stage a rotation",
+        ))
+    }
+
+    /// Makes the staged next key the current one, durably (called once the
+    /// rotation record naming it is durable).
+    ///
+    /// # Errors
+    /// An I/O error; the writer is then poisoned.
+    fn commit_next(&mut self) -> std::io::Result<()> {
+        Err(std::io::Error::new(
+            std::io::ErrorKind::Unsupported,
+            "this key sink cannot stage a rotation",
+        ))
+    }
+
+    /// The staged next key, if one is present (read on open).
+    ///
+    /// # Errors
+    /// An I/O error, or a staged key that cannot be read.
+    fn staged_next(&mut self) -> std::io::Result<Option<AuditKey>> {
+        Ok(None)
+    }
+
+    /// Removes a staged next key the log does not name (on open).
+    ///
+    /// # Errors
+    /// An I/O error.
+    fn discard_next(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
 }
 
-/// A [`KeySink`] that rewrites one key file atomically.
+/// A [`KeySink`] that rewrites one key file atomically; the next key of a
+/// rotation is staged in the same directory as `<key file>.next`.
 #[derive(Debug, Clone)]
 pub struct KeyFileSink {
     path: std::path::PathBuf,
@@ -328,14 +378,52 @@ impl KeyFileSink {
     pub fn new(path: impl Into<std::path::PathBuf>) -> Self {
         Self { path: path.into() }
     }
+
+    /// Where the next key of a rotation is staged: `<key file>.next`.
+    #[must_use]
+    pub fn next_path(&self) -> std::path::PathBuf {
+        let mut name = self.path.as_os_str().to_owned();
+        name.push(".next");
+        std::path::PathBuf::from(name)
+    }
+}
+
+fn io_error(e: AuditError) -> std::io::Error {
+    match e {
+        AuditError::Io { source, .. } => source,
+        other => std::io::Error::other(other.to_string()),
+    }
 }
 
 impl KeySink for KeyFileSink {
     fn store(&mut self, key: &AuditKey) -> std::io::Result<()> {
-        key.store_file(&self.path).map_err(|e| match e {
-            AuditError::Io { source, .. } => source,
-            other => std::io::Error::other(other.to_string()),
-        })
+        key.store_file(&self.path).map_err(io_error)
+    }
+
+    fn stage_next(&mut self, key: &AuditKey) -> std::io::Result<()> {
+        key.store_file(&self.next_path()).map_err(io_error)
+    }
+
+    fn commit_next(&mut self) -> std::io::Result<()> {
+        std::fs::rename(self.next_path(), &self.path)?;
+        crate::storage::sync_parent_dir(&self.path).map_err(io_error)
+    }
+
+    fn staged_next(&mut self) -> std::io::Result<Option<AuditKey>> {
+        let next = self.next_path();
+        match std::fs::symlink_metadata(&next) {
+            Ok(_) => AuditKey::load_file(&next).map(Some).map_err(io_error),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    fn discard_next(&mut self) -> std::io::Result<()> {
+        match std::fs::remove_file(self.next_path()) {
+            Ok(()) => crate::storage::sync_parent_dir(&self.path).map_err(io_error),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+            Err(e) => Err(e),
+        }
     }
 }
 

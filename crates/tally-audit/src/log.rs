@@ -71,7 +71,7 @@ pub struct LogOptions {
     checkpoint_every: u64,
     checkpoint_on_close: bool,
     max_payload_bytes: usize,
-    full_verify: bool,
+    trust_checkpoint_prefix: bool,
     origin: Option<String>,
     log_id: Option<LogId>,
 }
@@ -87,7 +87,7 @@ impl Default for LogOptions {
             checkpoint_every: DEFAULT_CHECKPOINT_EVERY,
             checkpoint_on_close: true,
             max_payload_bytes: DEFAULT_MAX_PAYLOAD_BYTES,
-            full_verify: false,
+            trust_checkpoint_prefix: false,
             origin: None,
             log_id: None,
         }
@@ -158,11 +158,17 @@ impl LogOptions {
         self
     }
 
-    /// Verify every record on open instead of resuming from the last
-    /// checkpoint.
+    /// Trust the log up to its last **signed** checkpoint on open instead of
+    /// verifying every record (the default): the header and that checkpoint
+    /// record are verified (hash or MAC, signature, frontier leading to the
+    /// signed root) and only the records after it are checked. Damage
+    /// before the checkpoint then goes unnoticed by the writer (a reader's
+    /// [`crate::verify_file`] still finds it); use this only for logs too
+    /// large to verify at every open. A log whose header names no checkpoint
+    /// key has no signed checkpoint and is verified whole regardless.
     #[must_use]
-    pub fn full_verify(mut self, on: bool) -> Self {
-        self.full_verify = on;
+    pub fn trust_checkpoint_prefix(mut self, on: bool) -> Self {
+        self.trust_checkpoint_prefix = on;
         self
     }
 
@@ -222,6 +228,9 @@ struct State {
     key: Option<AuditKey>,
     fs: Option<ForwardSecure>,
     records_in_epoch: u64,
+    /// A forward-secure rotation's next key is staged beside the current one
+    /// and not yet committed: no evolution is stored meanwhile.
+    rotation_pending: bool,
     signer: Option<CheckpointSigner>,
     checkpoint_every: u64,
     since_checkpoint: u64,
@@ -369,13 +378,30 @@ impl AuditLog {
     ///
     /// # Errors
     /// As [`AuditLog::open`].
-    pub fn open_with(mut file: Box<dyn LogFile>, opts: LogOptions) -> Result<(Self, OpenReport)> {
+    pub fn open_with(
+        mut file: Box<dyn LogFile>,
+        mut opts: LogOptions,
+    ) -> Result<(Self, OpenReport)> {
         let mut keys = opts.old_keys.clone();
         if let Some(k) = &opts.key {
             keys = keys.with(k.clone());
         }
+        // A forward-secure rotation interrupted by a crash leaves its next
+        // key staged beside the current one: the log decides which it uses.
+        let staged = match opts.forward_secure.as_mut() {
+            Some(fs) => fs
+                .sink
+                .staged_next()
+                .map_err(|e| AuditError::io("read staged key", e))?,
+            None => None,
+        };
+        if let Some(next) = &staged
+            && opts.key.as_ref().is_some_and(|k| k.kid() != next.kid())
+        {
+            keys = keys.with(next.clone());
+        }
         let max_line = opts.max_payload_bytes.saturating_add(MAX_ENVELOPE_BYTES);
-        let rec = recover(file.as_mut(), keys, opts.full_verify, max_line)?;
+        let rec = recover(file.as_mut(), keys, !opts.trust_checkpoint_prefix, max_line)?;
         if rec.torn.is_some() {
             file.truncate(rec.end)
                 .map_err(|e| AuditError::io("truncate", e))?;
@@ -390,7 +416,22 @@ impl AuditLog {
             Some(next) => (Some(next), 0),
             None => (chain.kid, chain.epoch),
         };
-        check_writer_key(&header, &opts, kid, epoch)?;
+        if let (Some(next), Some(fs)) = (staged, opts.forward_secure.as_mut()) {
+            let current = opts.key.as_ref().map(AuditKey::kid);
+            if Some(next.kid()) == kid && current != kid {
+                // The rotation record is durable: finish the rotation.
+                fs.sink
+                    .commit_next()
+                    .map_err(|e| AuditError::io("commit staged key", e))?;
+                opts.key = Some(next);
+            } else {
+                // The rotation never became durable (or was committed).
+                fs.sink
+                    .discard_next()
+                    .map_err(|e| AuditError::io("discard staged key", e))?;
+            }
+        }
+        check_writer_key(&header, &opts, kid, epoch, chain.next_seq)?;
         let can_checkpoint = check_signer(&header, opts.signer.as_ref())?;
         let report = OpenReport {
             torn_tail: rec.torn,
@@ -405,6 +446,7 @@ impl AuditLog {
             key: opts.key,
             fs: opts.forward_secure,
             records_in_epoch: 0,
+            rotation_pending: false,
             signer: opts.signer,
             checkpoint_every: if can_checkpoint {
                 opts.checkpoint_every
@@ -526,7 +568,10 @@ impl AuditLog {
     }
 
     /// Submits a batch: all payloads are checked first (one bad payload
-    /// rejects the batch and nothing is written), then staged contiguously.
+    /// rejects the batch and nothing is written), then staged contiguously:
+    /// the batch's records have consecutive sequence numbers, with no other
+    /// writer's record and no checkpoint between them (a checkpoint that
+    /// falls due during the batch is written right after it).
     ///
     /// # Errors
     /// As [`AuditLog::submit`].
@@ -538,8 +583,9 @@ impl AuditLog {
         let mut receipts = Vec::with_capacity(payloads.len());
         for p in payloads {
             receipts.push(self.stage(&mut st, RecordKind::Data, p.as_ref())?);
-            self.maybe_checkpoint(&mut st)?;
         }
+        // A due checkpoint goes after the batch, never inside it.
+        self.maybe_checkpoint(&mut st)?;
         Ok(BatchTicket {
             log: self.clone(),
             receipts,
@@ -590,17 +636,48 @@ impl AuditLog {
                 what: "a keyed log's keys are at epoch 0",
             });
         }
-        let receipt = self.stage(&mut st, RecordKind::Rotate, &rotation_payload(next.kid()))?;
-        if let Some(fs) = st.fs.as_mut()
-            && let Err(e) = fs.sink.store(&next)
-        {
-            st.poisoned = Some(("key store", e.kind()));
-            return Err(AuditError::io("key store", e));
+        let forward_secure = st.fs.is_some();
+        if forward_secure {
+            if st.rotation_pending {
+                return Err(AuditError::InvalidKey {
+                    what: "another rotation is not yet committed",
+                });
+            }
+            if next.epoch() > st.next_seq.saturating_add(1) {
+                return Err(AuditError::InvalidKey {
+                    what: "the next key's epoch is beyond the log's sequence",
+                });
+            }
+            // 1. The next key goes beside the current one; the current key
+            //    file stays until the rotation record is durable.
+            if let Some(fs) = st.fs.as_mut() {
+                fs.sink
+                    .stage_next(&next)
+                    .map_err(|e| AuditError::io("stage next key", e))?;
+            }
         }
+        // 2. The rotation record, authenticated by the current key.
+        let receipt = self.stage(&mut st, RecordKind::Rotate, &rotation_payload(next.kid()))?;
         st.key = Some(next);
         st.records_in_epoch = 0;
+        st.rotation_pending = forward_secure;
         drop(st);
-        self.wait_for(receipt.seq + 1)?;
+        let durable = self.wait_for(receipt.seq + 1);
+        if forward_secure {
+            // 3. Only now does the next key replace the current one. If the
+            //    record never became durable the writer is poisoned and the
+            //    staged key is left for the next open to discard.
+            let mut st = lock(&self.inner.state);
+            if durable.is_ok()
+                && let Some(fs) = st.fs.as_mut()
+                && let Err(e) = fs.sink.commit_next()
+            {
+                st.poisoned = Some(("commit next key", e.kind()));
+                return Err(AuditError::io("commit next key", e));
+            }
+            st.rotation_pending = false;
+        }
+        durable?;
         Ok(receipt)
     }
 
@@ -660,12 +737,17 @@ impl AuditLog {
         let Some(fs) = st.fs.as_mut() else {
             return Ok(());
         };
-        if fs.epoch_records == 0 || st.records_in_epoch < fs.epoch_records {
+        if fs.epoch_records == 0 || st.records_in_epoch < fs.epoch_records || st.rotation_pending {
             return Ok(());
         }
         let Some(key) = st.key.as_mut() else {
             return Ok(());
         };
+        // A record's epoch never exceeds its sequence (readers enforce it,
+        // which bounds the key derivation any record can ask of them).
+        if key.epoch() >= st.next_seq {
+            return Ok(());
+        }
         key.evolve()?;
         if let Err(e) = fs.sink.store(key) {
             st.poisoned = Some(("key store", e.kind()));
@@ -817,6 +899,11 @@ fn header_line(opts: &LogOptions) -> Result<Vec<u8>> {
     let mode = match (&opts.key, &opts.forward_secure) {
         (None, None) => Mode::Plain,
         (Some(_), None) => Mode::Keyed,
+        (Some(k), Some(_)) if k.epoch() != 0 => {
+            return Err(AuditError::InvalidKey {
+                what: "a new forward-secure log starts at key epoch 0",
+            });
+        }
         (Some(_), Some(_)) => Mode::ForwardSecure,
         (None, Some(_)) => {
             return Err(AuditError::InvalidKey {
@@ -889,12 +976,15 @@ fn check_writer_key(
     opts: &LogOptions,
     kid: Option<crate::key::KeyId>,
     epoch: u64,
+    next_seq: u64,
 ) -> Result<()> {
     let bad = |what| Err(AuditError::InvalidKey { what });
     match (header.mode, &opts.key) {
         (Mode::Plain, None) => Ok(()),
         (Mode::Plain, Some(_)) => bad("the log is not keyed"),
-        (_, None) => bad("the log is keyed: a key is required"),
+        (_, None) => Err(AuditError::KeyRequired {
+            kid: kid.map(|k| k.to_string()),
+        }),
         (mode, Some(key)) => {
             if Some(key.kid()) != kid {
                 return bad("the key is not the log's current key");
@@ -907,6 +997,9 @@ fn check_writer_key(
             }
             if key.epoch() < epoch {
                 return bad("the key's epoch is older than the log's");
+            }
+            if key.epoch() > next_seq {
+                return bad("the key's epoch is beyond the log's next sequence");
             }
             Ok(())
         }

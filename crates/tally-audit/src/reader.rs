@@ -3,7 +3,7 @@
 
 use std::io::Read;
 
-use crate::control::Header;
+use crate::control::{Header, Mode};
 use crate::error::{AuditError, Result};
 use crate::key::Keyring;
 use crate::note::{Checkpoint, NoteVerifier};
@@ -274,6 +274,10 @@ impl Record {
 pub struct VerifySummary {
     /// The header.
     pub header: Header,
+    /// How the records were authenticated (the header's mode): print it with
+    /// every verification result, since a plain log proves nothing against
+    /// a forger who recomputes it.
+    pub mode: Mode,
     /// Records verified (the tree size).
     pub records: u64,
     /// The Merkle root over all records.
@@ -387,6 +391,7 @@ impl<R: Read> VerifiedReader<R> {
             what: "no header record",
         })?;
         Ok(VerifySummary {
+            mode: header.mode,
             header,
             records: self.chain.frontier.size(),
             root: self.chain.frontier.root(),
@@ -402,7 +407,7 @@ fn step<'a, R: Read>(
     chain: &mut Chain,
     trusted: Option<&Checkpoint>,
 ) -> Result<Option<RecordRef<'a>>> {
-    let Some((offset, line)) = lines.next_line()? else {
+    let Some((offset, line)) = lines.next_line().map_err(|e| chain.not_a_log(e))? else {
         finish_checks(chain, trusted)?;
         return Ok(None);
     };
@@ -423,9 +428,14 @@ fn step<'a, R: Read>(
 }
 
 fn finish_checks(chain: &Chain, trusted: Option<&Checkpoint>) -> Result<()> {
-    if chain.header.is_none() {
+    let Some(header) = &chain.header else {
         return Err(AuditError::NotALog {
             what: "no complete header record",
+        });
+    };
+    if chain.has_trusted_vkey() && !header.mode.is_keyed() && chain.last_checkpoint.is_none() {
+        return Err(AuditError::NoCheckpoint {
+            records: chain.frontier.size(),
         });
     }
     if let Some(t) = trusted {
@@ -494,6 +504,8 @@ fn precompute_batches<R: Read>(
     recycled: &std::sync::mpsc::Receiver<Batch>,
 ) {
     let mut lines = LineReader::new(src, 0, max_line);
+    // The position of the next line: records are expected in order from 0.
+    let mut expected_seq = 0u64;
     loop {
         let mut batch = recycled.try_recv().unwrap_or_else(|_| Batch {
             buf: Vec::with_capacity(READ_CHUNK_BYTES),
@@ -508,7 +520,8 @@ fn precompute_batches<R: Read>(
                 Ok(Some((offset, line))) => {
                     let start = batch.buf.len();
                     batch.buf.extend_from_slice(line);
-                    let pre = precompute(line, offset, &mut keys, max_payload);
+                    let pre = precompute(line, offset, expected_seq, &mut keys, max_payload);
+                    expected_seq = expected_seq.saturating_add(1);
                     batch.done = pre.is_err();
                     batch.items.push((offset, start..batch.buf.len(), pre));
                 }
@@ -555,7 +568,8 @@ where
             let (torn, done) = (batch.torn, batch.done);
             for (offset, range, pre) in batch.items.drain(..) {
                 let line = batch.buf.get(range).unwrap_or_default();
-                let v = chain.apply(&pre?, line, offset)?;
+                let pre = pre.map_err(|e| chain.not_a_log(e))?;
+                let v = chain.apply(&pre, line, offset)?;
                 if let Some(t) = trusted
                     && chain.frontier.size() == t.size()
                 {
@@ -585,6 +599,7 @@ where
         what: "no header record",
     })?;
     Ok(VerifySummary {
+        mode: header.mode,
         header,
         records: chain.frontier.size(),
         root: chain.frontier.root(),

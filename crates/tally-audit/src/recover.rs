@@ -130,7 +130,8 @@ fn find_last(hay: &[u8], needle: &[u8]) -> Option<usize> {
 }
 
 /// Recovers the log in `file`: with `full`, verifies every record; without,
-/// resumes from the last checkpoint when there is one.
+/// verifies the header and resumes from the last checkpoint when the header
+/// names a checkpoint key (so the checkpoint is signed).
 pub(crate) fn recover(
     file: &mut dyn LogFile,
     keys: Keyring,
@@ -153,23 +154,34 @@ pub(crate) fn recover(
     let mut verified = 0u64;
     let mut start = 0u64;
     let mut resumed_from = None;
-    if !full && let Some(cp) = last_checkpoint(file, end)? {
+    if !full {
         let mut lines = LineReader::new(RangeReader::new(file, 0, end), 0, max_line);
-        if let Some((off, line)) = lines.next_line()? {
+        if let Some((off, line)) = lines.next_line().map_err(|e| chain.not_a_log(e))? {
             chain.verify(line, off)?;
             verified += 1;
+            start = lines.position();
         }
-        let mut lines = LineReader::new(RangeReader::new(file, cp, end), cp, max_line);
-        if let Some((off, line)) = lines.next_line()? {
-            chain.resume_before(line, off)?;
-            chain.verify(line, off)?;
-            verified += 1;
-            resumed_from = Some(chain.next_seq - 1);
+        // Only a signed checkpoint vouches for the prefix it covers.
+        let signed = chain
+            .header
+            .as_ref()
+            .is_some_and(|h| h.checkpoint_key.is_some());
+        if signed
+            && let Some(cp) = last_checkpoint(file, end)?
+            && cp > 0
+        {
+            let mut lines = LineReader::new(RangeReader::new(file, cp, end), cp, max_line);
+            if let Some((off, line)) = lines.next_line()? {
+                chain.resume_before(line, off)?;
+                chain.verify(line, off)?;
+                verified += 1;
+                resumed_from = Some(chain.next_seq - 1);
+            }
+            start = lines.position();
         }
-        start = lines.position();
     }
     let mut lines = LineReader::new(RangeReader::new(file, start, end), start, max_line);
-    while let Some((off, line)) = lines.next_line()? {
+    while let Some((off, line)) = lines.next_line().map_err(|e| chain.not_a_log(e))? {
         chain.verify(line, off)?;
         verified += 1;
     }

@@ -10,11 +10,20 @@ use crate::merkle::{Frontier, leaf_hash};
 use crate::note::{Checkpoint, NoteVerifier};
 use crate::record::{self, Envelope, Hash, RecordKind};
 
-/// Keys for verification, with the current evolved key cached.
+/// Keys for verification, with the newest evolved key of each key id cached.
+///
+/// Deriving a forward-secure key costs one HMAC per epoch step, so the cache
+/// bounds the work any record can cause: it derives nothing before the log's
+/// mode is known (from the header), nothing for a record whose sequence is not
+/// the expected one, and only epochs allowed by the mode (keyed: 0;
+/// forward-secure: at most the record's sequence). Each key id's cached key
+/// only moves forward, so verifying `n` lines derives at most `n` epochs per
+/// key of the ring.
 #[derive(Debug, Clone)]
 pub(crate) struct KeyCache {
     ring: Keyring,
-    current: Option<AuditKey>,
+    current: Vec<AuditKey>,
+    mode: Option<Mode>,
     /// The writer's recovery holds only the newest epoch of a forward-secure
     /// key: MACs of older epochs cannot (by design) be checked there.
     allow_past_epochs: bool,
@@ -24,27 +33,53 @@ impl KeyCache {
     pub(crate) fn new(ring: Keyring, allow_past_epochs: bool) -> Self {
         Self {
             ring,
-            current: None,
+            current: Vec::new(),
+            mode: None,
             allow_past_epochs,
         }
     }
 
-    /// The MAC of `digest` under key `kid` at `epoch`; `Ok(None)` when the
-    /// epoch is in the past and that is allowed; `Err(())` without a key.
-    fn mac(&mut self, kid: KeyId, epoch: u64, digest: &Hash) -> Result<Option<Hash>, ()> {
-        let usable = |k: &AuditKey| k.kid() == kid && k.epoch() <= epoch;
-        if !self.current.as_ref().is_some_and(usable) {
-            let base = self.ring.get(kid).ok_or(())?;
-            if base.epoch() > epoch {
-                return if self.allow_past_epochs {
-                    Ok(None)
-                } else {
-                    Err(())
-                };
-            }
-            self.current = Some(base.clone());
+    /// Whether the caller supplied no key at all.
+    pub(crate) fn is_empty(&self) -> bool {
+        self.ring.is_empty()
+    }
+
+    /// Learns the log's mode from its header (the only source of it).
+    fn learn_mode(&mut self, header_payload: &[u8]) {
+        self.mode = Header::parse(header_payload).ok().map(|h| h.mode);
+    }
+
+    /// The MAC of `digest` under key `kid` at `epoch` for the record at
+    /// `seq`; `Ok(None)` when the epoch is in the past and that is allowed;
+    /// `Err(())` without a usable key, or when the mode or the sequence does
+    /// not allow this epoch (the sequential checks then name the error).
+    fn mac(&mut self, kid: KeyId, seq: u64, epoch: u64, digest: &Hash) -> Result<Option<Hash>, ()> {
+        match self.mode {
+            Some(Mode::Keyed) if epoch == 0 => {}
+            Some(Mode::ForwardSecure) if epoch <= seq => {}
+            _ => return Err(()),
         }
-        let key = self.current.as_mut().ok_or(())?;
+        let base = self.ring.get(kid).ok_or(())?;
+        if base.epoch() > epoch {
+            return if self.allow_past_epochs {
+                Ok(None)
+            } else {
+                Err(())
+            };
+        }
+        let slot = match self.current.iter().position(|k| k.kid() == kid) {
+            Some(i) => i,
+            None => {
+                self.current.push(base.clone());
+                self.current.len() - 1
+            }
+        };
+        let key = self.current.get_mut(slot).ok_or(())?;
+        if key.epoch() > epoch {
+            // Epochs never go back along a chain: the sequential checks
+            // reject this record; deriving again from the base is not done.
+            return Err(());
+        }
         if key.epoch() < epoch {
             *key = key.at_epoch(epoch).map_err(|_| ())?;
         }
@@ -65,15 +100,20 @@ pub(crate) struct Pre {
     expected: Result<Option<Hash>, ()>,
 }
 
-/// Precomputes one line (see [`Pre`]).
+/// Precomputes one line (see [`Pre`]) expected to hold record
+/// `expected_seq`: no key is derived for a record at another position.
 pub(crate) fn precompute(
     line: &[u8],
     offset: u64,
+    expected_seq: u64,
     keys: &mut KeyCache,
     max_payload: usize,
 ) -> Result<Pre> {
     let env = record::parse_line(line, offset)?;
     let meta = env.meta;
+    if meta.seq == 0 && meta.kind == RecordKind::Header && expected_seq == 0 {
+        keys.learn_mode(env.payload);
+    }
     if env.payload.len() > max_payload {
         return Err(AuditError::RecordTooLarge {
             seq: meta.seq,
@@ -83,7 +123,8 @@ pub(crate) fn precompute(
     }
     let digest = record::digest(&meta, env.payload);
     let expected = match meta.kid {
-        Some(kid) => keys.mac(kid, meta.epoch, &digest),
+        Some(_) if meta.seq != expected_seq => Err(()),
+        Some(kid) => keys.mac(kid, meta.seq, meta.epoch, &digest),
         None => Ok(Some(digest)),
     };
     // The payload is the end of the line but its closing `}`.
@@ -141,6 +182,11 @@ impl Chain {
         }
     }
 
+    /// Whether the caller gave a trusted checkpoint key.
+    pub(crate) fn has_trusted_vkey(&self) -> bool {
+        self.trusted_vkey.is_some()
+    }
+
     /// A copy of the keys and the payload limit, for a thread that
     /// precomputes lines ahead of this chain.
     pub(crate) fn precompute_state(&self) -> (KeyCache, usize) {
@@ -168,6 +214,17 @@ impl Chain {
                 what: "frontier does not fit the size".into(),
             }
         })?;
+        // A line is longer than one byte, so no honest record's sequence
+        // exceeds its offset: this bounds the key derivation a forged
+        // checkpoint could ask for.
+        if env.meta.seq > offset {
+            return Err(AuditError::InvalidControl {
+                kind: "checkpoint",
+                seq: env.meta.seq,
+                offset,
+                what: "sequence beyond the record's position".into(),
+            });
+        }
         self.next_seq = env.meta.seq;
         self.prev = env.meta.prev;
         self.kid = env.meta.kid;
@@ -178,8 +235,33 @@ impl Chain {
 
     /// Verifies one line (without its `\n`) that starts at `offset`.
     pub(crate) fn verify<'a>(&mut self, line: &'a [u8], offset: u64) -> Result<Verified<'a>> {
-        let pre = precompute(line, offset, &mut self.keys, self.max_payload)?;
+        let pre = precompute(
+            line,
+            offset,
+            self.next_seq,
+            &mut self.keys,
+            self.max_payload,
+        )
+        .map_err(|e| self.not_a_log(e))?;
         self.apply(&pre, line, offset)
+    }
+
+    /// Before a header was read, a line that is not a record line means the
+    /// input is not a log at all ([`AuditError::NotALog`]), not a damaged one.
+    pub(crate) fn not_a_log(&self, e: AuditError) -> AuditError {
+        if self.header.is_some() {
+            return e;
+        }
+        match e {
+            AuditError::Malformed { .. }
+            | AuditError::InvalidUtf8 { .. }
+            | AuditError::UnsupportedVersion { .. }
+            | AuditError::LineTooLong { .. }
+            | AuditError::RecordTooLarge { .. } => AuditError::NotALog {
+                what: "the first line is not a tally-audit header record",
+            },
+            other => other,
+        }
     }
 
     /// The order-dependent checks of a precomputed line: sequence, link,
@@ -252,6 +334,18 @@ impl Chain {
                 });
             }
             let header = Header::parse(env.payload).map_err(control)?;
+            if header.mode.is_keyed() && self.keys.is_empty() {
+                return Err(AuditError::KeyRequired {
+                    kid: env.meta.kid.map(|k| k.to_string()),
+                });
+            }
+            if !header.mode.is_keyed() && !self.keys.is_empty() {
+                return Err(AuditError::KeyMode {
+                    seq,
+                    offset,
+                    what: "a key was given but the header says the log is plain (a downgraded log?)",
+                });
+            }
             if let Some(trusted) = &self.trusted_vkey
                 && header.checkpoint_key.as_ref() != Some(trusted)
             {
@@ -289,6 +383,9 @@ impl Chain {
             (_, None) => return Err(fail("a keyed log's record carries no key id")),
             (Mode::Keyed, Some(_)) if meta.epoch != 0 => {
                 return Err(fail("a keyed log's records have epoch 0"));
+            }
+            (Mode::ForwardSecure, Some(_)) if meta.epoch > meta.seq => {
+                return Err(fail("a key epoch beyond the record's sequence"));
             }
             _ => {}
         }

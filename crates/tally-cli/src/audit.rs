@@ -159,7 +159,12 @@ impl From<AuditError> for Failure {
             | AuditError::AlreadyExists
             | AuditError::Invalid { .. }
             | AuditError::PayloadTooLarge { .. }
-            | AuditError::PayloadNotJson { .. } => Self::Usage(format!("{e} [{}]", e.code())),
+            | AuditError::PayloadNotJson { .. }
+            | AuditError::NotALog { .. } => Self::Usage(format!("{e} [{}]", e.code())),
+            AuditError::KeyRequired { .. } => Self::Usage(format!(
+                "this log is keyed: give --key-file (or $TALLY_AUDIT_KEY) [{}]",
+                e.code()
+            )),
             other => Self::Failed(format!("{other} [{}]", other.code())),
         }
     }
@@ -449,8 +454,9 @@ fn verify(
         .as_ref()
         .map_or_else(|| "none".to_owned(), |(seq, _)| seq.to_string());
     println!(
-        "ok: {} records, root {}, log id {}, last checkpoint at {}{}",
+        "ok: {} records, mode {}, root {}, log id {}, last checkpoint at {}{}",
         s.records,
+        s.mode,
         hex(&s.root),
         s.header.log_id,
         cp,

@@ -16,8 +16,9 @@
 //! must replay exactly (canonical bytes included). A payload whose `kind`
 //! starts with `tally/decide/` but is not a kind this version knows is an
 //! error, never skipped, so a newer record format cannot pass unchecked; so is
-//! a payload whose `kind` cannot be read as one string (a duplicate or
-//! non-string `kind`) when it mentions `tally/decide/` anywhere. Every other
+//! a payload with several `kind` members or a non-string `kind` when any of
+//! them names `tally/decide/`. The kind is parsed as JSON (escapes such as
+//! `tally\/decide\/…` decoded), never matched on raw bytes. Every other
 //! data record (other components' payloads) is skipped and counted.
 //!
 //! ```
@@ -266,36 +267,155 @@ enum Class {
     Other,
 }
 
-/// Only the top-level `kind` member matters; everything else is skipped by
-/// the parser without being kept.
-#[derive(Deserialize)]
-struct Probe<'a> {
-    #[serde(borrow, default)]
-    kind: Option<Cow<'a, str>>,
-}
+/// Every top-level `kind` member of a payload, parsed (JSON string escapes
+/// decoded), duplicates included; everything else is skipped by the parser
+/// without being kept.
+struct Kinds(Vec<serde_json::Value>);
 
-fn classify(payload: &[u8]) -> Class {
-    // Payloads are valid JSON (the log checks that). A payload whose `kind`
-    // cannot be read as one string (a duplicate `kind`, a non-string `kind`)
-    // but that mentions the decision family fails closed: a reader with
-    // another JSON parser could take it for a decision.
-    let kind = match serde_json::from_slice::<Probe<'_>>(payload) {
-        Ok(Probe { kind: Some(kind) }) => kind,
-        Ok(Probe { kind: None }) => return Class::Other,
-        Err(_) if mentions_family(payload) => return Class::UnknownDecisionKind,
-        Err(_) => return Class::Other,
-    };
-    if kind == RECORD_KIND {
-        Class::Decision
-    } else if kind.starts_with(KIND_FAMILY) {
-        Class::UnknownDecisionKind
-    } else {
-        Class::Other
+impl<'de> Deserialize<'de> for Kinds {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Visit;
+        impl<'de> serde::de::Visitor<'de> for Visit {
+            type Value = Kinds;
+            fn expecting(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+                f.write_str("a JSON value")
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                mut map: A,
+            ) -> Result<Kinds, A::Error> {
+                let mut kinds = Vec::new();
+                while let Some(key) = map.next_key::<Cow<'de, str>>()? {
+                    if key == "kind" {
+                        kinds.push(map.next_value::<serde_json::Value>()?);
+                    } else {
+                        map.next_value::<serde::de::IgnoredAny>()?;
+                    }
+                }
+                Ok(Kinds(kinds))
+            }
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(
+                self,
+                mut seq: A,
+            ) -> Result<Kinds, A::Error> {
+                while seq.next_element::<serde::de::IgnoredAny>()?.is_some() {}
+                Ok(Kinds(Vec::new()))
+            }
+            fn visit_bool<E>(self, _: bool) -> Result<Kinds, E> {
+                Ok(Kinds(Vec::new()))
+            }
+            fn visit_i64<E>(self, _: i64) -> Result<Kinds, E> {
+                Ok(Kinds(Vec::new()))
+            }
+            fn visit_u64<E>(self, _: u64) -> Result<Kinds, E> {
+                Ok(Kinds(Vec::new()))
+            }
+            fn visit_f64<E>(self, _: f64) -> Result<Kinds, E> {
+                Ok(Kinds(Vec::new()))
+            }
+            fn visit_str<E>(self, _: &str) -> Result<Kinds, E> {
+                Ok(Kinds(Vec::new()))
+            }
+            fn visit_unit<E>(self) -> Result<Kinds, E> {
+                Ok(Kinds(Vec::new()))
+            }
+        }
+        d.deserialize_any(Visit)
     }
 }
 
-fn mentions_family(payload: &[u8]) -> bool {
-    payload
-        .windows(KIND_FAMILY.len())
-        .any(|w| w == KIND_FAMILY.as_bytes())
+/// Whether a parsed value names the decision family anywhere (a string in
+/// it, at any depth, starts with it).
+fn names_family(value: &serde_json::Value) -> bool {
+    match value {
+        serde_json::Value::String(s) => s.starts_with(KIND_FAMILY),
+        serde_json::Value::Array(items) => items.iter().any(names_family),
+        serde_json::Value::Object(members) => members
+            .iter()
+            .any(|(name, v)| name.starts_with(KIND_FAMILY) || names_family(v)),
+        _ => false,
+    }
+}
+
+/// Whether a payload names the decision family anywhere: any string or
+/// member name at any depth, parsed (escapes decoded), duplicate members
+/// included (a map type would keep only one of them).
+struct Mentions(bool);
+
+impl<'de> Deserialize<'de> for Mentions {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Visit;
+        impl<'de> serde::de::Visitor<'de> for Visit {
+            type Value = Mentions;
+            fn expecting(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+                f.write_str("a JSON value")
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                mut map: A,
+            ) -> Result<Mentions, A::Error> {
+                let mut found = false;
+                while let Some(key) = map.next_key::<Cow<'de, str>>()? {
+                    found |= key.starts_with(KIND_FAMILY);
+                    found |= map.next_value::<Mentions>()?.0;
+                }
+                Ok(Mentions(found))
+            }
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(
+                self,
+                mut seq: A,
+            ) -> Result<Mentions, A::Error> {
+                let mut found = false;
+                while let Some(Mentions(m)) = seq.next_element::<Mentions>()? {
+                    found |= m;
+                }
+                Ok(Mentions(found))
+            }
+            fn visit_str<E>(self, s: &str) -> Result<Mentions, E> {
+                Ok(Mentions(s.starts_with(KIND_FAMILY)))
+            }
+            fn visit_bool<E>(self, _: bool) -> Result<Mentions, E> {
+                Ok(Mentions(false))
+            }
+            fn visit_i64<E>(self, _: i64) -> Result<Mentions, E> {
+                Ok(Mentions(false))
+            }
+            fn visit_u64<E>(self, _: u64) -> Result<Mentions, E> {
+                Ok(Mentions(false))
+            }
+            fn visit_f64<E>(self, _: f64) -> Result<Mentions, E> {
+                Ok(Mentions(false))
+            }
+            fn visit_unit<E>(self) -> Result<Mentions, E> {
+                Ok(Mentions(false))
+            }
+        }
+        d.deserialize_any(Visit)
+    }
+}
+
+fn classify(payload: &[u8]) -> Class {
+    // The kind is parsed, never matched on raw bytes: `tally\/decide\/…`
+    // (escaped slashes) is the same string. A payload with more than one
+    // `kind`, or a `kind` that is not a string, is ambiguous (another
+    // parser may keep another member): if any of them names the decision
+    // family it fails closed.
+    let Ok(Kinds(kinds)) = serde_json::from_slice::<Kinds>(payload) else {
+        // Payloads are valid JSON (the log checks that); fail closed anyway.
+        return Class::UnknownDecisionKind;
+    };
+    match kinds.as_slice() {
+        [] => Class::Other,
+        [serde_json::Value::String(kind)] if kind == RECORD_KIND => Class::Decision,
+        [serde_json::Value::String(kind)] if kind.starts_with(KIND_FAMILY) => {
+            Class::UnknownDecisionKind
+        }
+        [serde_json::Value::String(_)] => Class::Other,
+        // Ambiguous: fail closed if the family is named anywhere in it.
+        many if many.iter().any(names_family) => Class::UnknownDecisionKind,
+        _ => match serde_json::from_slice::<Mentions>(payload) {
+            Ok(Mentions(false)) => Class::Other,
+            _ => Class::UnknownDecisionKind,
+        },
+    }
 }

@@ -7,6 +7,7 @@
     missing_docs
 )]
 
+mod bounds;
 mod common;
 mod concurrency;
 mod crash;

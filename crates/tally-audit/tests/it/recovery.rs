@@ -84,7 +84,7 @@ fn a_complete_but_corrupt_last_line_fails_closed_with_its_position() {
 }
 
 #[test]
-fn open_resumes_from_the_last_checkpoint_unless_asked_to_verify_all() {
+fn open_verifies_everything_unless_told_to_trust_the_signed_prefix() {
     let dir = tempfile::tempdir().unwrap();
     let opts = || {
         LogOptions::new()
@@ -95,17 +95,18 @@ fn open_resumes_from_the_last_checkpoint_unless_asked_to_verify_all() {
     let (path, log) = new_log(&dir, opts());
     append_n(&log, 95);
     log.close().unwrap();
-    let (log, report) = AuditLog::open(&path, opts()).unwrap();
+    let trusting = || opts().trust_checkpoint_prefix(true);
+    let (log, report) = AuditLog::open(&path, trusting()).unwrap();
     let records = report.records;
     assert_eq!(report.resumed_from, Some(records - 1), "{report:?}");
     assert_eq!(report.verified_records, 2, "header and checkpoint");
     append_n(&log, 3);
     drop(log);
-    let (_log, report) = AuditLog::open(&path, opts()).unwrap();
+    let (_log, report) = AuditLog::open(&path, trusting()).unwrap();
     assert_eq!(report.resumed_from, Some(records - 1));
     assert_eq!(report.verified_records, 5);
     drop(_log);
-    let (_log, report) = AuditLog::open(&path, opts().full_verify(true)).unwrap();
+    let (_log, report) = AuditLog::open(&path, opts()).unwrap();
     assert_eq!(report.resumed_from, None);
     assert_eq!(report.verified_records, records + 3);
 }
@@ -255,7 +256,7 @@ fn an_empty_or_headerless_file_is_not_a_log() {
 fn replay_stops_at_the_first_rejected_record_with_its_sequence() {
     let bytes = sim_log(10, None, 0);
     let mut seen = Vec::new();
-    let err = replay(&bytes[..], &verify_opts(None), |rec| {
+    let err = replay(&bytes[..], &VerifyOptions::new(), |rec| {
         let v: serde_json::Value = serde_json::from_slice(rec.payload).unwrap();
         seen.push(rec.seq);
         if v["n"] == 4 {
@@ -270,7 +271,7 @@ fn replay_stops_at_the_first_rejected_record_with_its_sequence() {
         "{err}"
     );
     assert_eq!(seen, vec![1, 2, 3, 4, 5]);
-    let s = replay(&bytes[..], &verify_opts(None), |_| {
+    let s = replay(&bytes[..], &VerifyOptions::new(), |_| {
         Ok::<(), std::io::Error>(())
     })
     .unwrap();
@@ -290,7 +291,7 @@ fn unverified_reader_reads_from_an_offset_and_records_parse_alone() {
     let alone = Record::parse_line(&ls[3]).unwrap();
     assert_eq!(alone.payload, recs[0].payload);
     assert_eq!(alone.digest, recs[0].digest);
-    let verified: Vec<Record> = VerifiedReader::new(&bytes[..], &verify_opts(None))
+    let verified: Vec<Record> = VerifiedReader::new(&bytes[..], &VerifyOptions::new())
         .collect::<Result<_>>()
         .unwrap();
     assert_eq!(verified[3].digest, alone.digest);
@@ -370,16 +371,10 @@ fn an_endless_line_is_refused_at_the_line_bound() {
     let err = VerifiedReader::new(endless(), &opts)
         .verify_all()
         .unwrap_err();
-    assert!(
-        matches!(err, AuditError::LineTooLong { offset: 0, .. }),
-        "{err:?}"
-    );
+    assert!(matches!(err, AuditError::NotALog { .. }), "{err:?}");
 
     let err = replay(endless(), &opts, |_| Ok::<(), std::io::Error>(())).unwrap_err();
-    assert!(
-        matches!(err, AuditError::LineTooLong { offset: 0, .. }),
-        "{err:?}"
-    );
+    assert!(matches!(err, AuditError::NotALog { .. }), "{err:?}");
 
     let mut unverified = UnverifiedReader::new(endless(), 0, 4096);
     let first = unverified.next().unwrap();
@@ -423,4 +418,148 @@ fn error_messages_have_no_debug_forms() {
         some.to_string(),
         "invalid UTF-8 in the line at offset 9 (sequence 3)"
     );
+}
+
+fn signed_log(dir: &tempfile::TempDir) -> (std::path::PathBuf, Vec<u8>) {
+    let opts = LogOptions::new()
+        .durability(Durability::None)
+        .signer(signer())
+        .checkpoint_every(4);
+    let (path, log) = new_log(dir, opts);
+    append_n(&log, 13);
+    log.close().unwrap();
+    let bytes = std::fs::read(&path).unwrap();
+    (path, bytes)
+}
+
+fn writer_opts() -> LogOptions {
+    LogOptions::new()
+        .signer(signer())
+        .durability(Durability::None)
+}
+
+#[test]
+fn damage_before_the_last_checkpoint_fails_the_open() {
+    let dir = tempfile::tempdir().unwrap();
+    let (path, bytes) = signed_log(&dir);
+    let ls = lines(&bytes);
+    // An edited payload in record 2 (well before the last checkpoint).
+    let mut edited = ls.clone();
+    edited[2] = String::from_utf8(edited[2].clone())
+        .unwrap()
+        .replacen("{\"n\":1}", "{\"n\":7}", 1)
+        .into_bytes();
+    std::fs::write(&path, edited.concat()).unwrap();
+    let err = AuditLog::open(&path, writer_opts()).unwrap_err();
+    assert!(
+        matches!(err, AuditError::HashMismatch { seq: 2, .. }),
+        "{err}"
+    );
+    assert_eq!(
+        std::fs::read(&path).unwrap(),
+        edited.concat(),
+        "nothing changed"
+    );
+    // Only the explicit option trusts the signed prefix (and says so).
+    let (log, report) = AuditLog::open(&path, writer_opts().trust_checkpoint_prefix(true)).unwrap();
+    assert!(report.resumed_from.is_some());
+    drop(log);
+    // A torn line in the middle: record 3 cut short, the rest intact.
+    let mut torn = ls.clone();
+    let half = torn[3].len() / 2;
+    torn[3].truncate(half);
+    torn[3].push(b'\n');
+    std::fs::write(&path, torn.concat()).unwrap();
+    let err = AuditLog::open(&path, writer_opts()).unwrap_err();
+    assert!(err.offset().is_some(), "{err}");
+    assert_eq!(
+        std::fs::read(&path).unwrap(),
+        torn.concat(),
+        "nothing changed"
+    );
+}
+
+#[test]
+fn trusting_the_prefix_needs_a_signed_checkpoint() {
+    let dir = tempfile::tempdir().unwrap();
+    let opts = || {
+        LogOptions::new()
+            .durability(Durability::None)
+            .checkpoint_every(4)
+    };
+    let (path, log) = new_log(&dir, opts());
+    append_n(&log, 9);
+    log.close().unwrap();
+    let (log, report) = AuditLog::open(&path, opts().trust_checkpoint_prefix(true)).unwrap();
+    assert_eq!(
+        report.resumed_from, None,
+        "unsigned checkpoints vouch for nothing"
+    );
+    assert_eq!(report.verified_records, report.records);
+    drop(log);
+}
+
+#[test]
+fn a_keyed_log_without_a_key_and_a_file_that_is_not_a_log_have_their_own_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("keyed.jsonl");
+    std::fs::write(&path, sim_log(3, Some(fixed_key()), 2)).unwrap();
+    let kid = fixed_key().kid().to_string();
+    let err = verify_file(&path, &VerifyOptions::new()).unwrap_err();
+    assert!(
+        matches!(err, AuditError::KeyRequired { kid: Some(ref k) } if *k == kid),
+        "{err}"
+    );
+    assert_eq!(err.code(), "audit.key_required");
+    let err = VerifiedReader::open(&path, &VerifyOptions::new())
+        .unwrap()
+        .verify_all()
+        .unwrap_err();
+    assert!(matches!(err, AuditError::KeyRequired { .. }), "{err}");
+    let err = AuditLog::open(&path, LogOptions::new()).unwrap_err();
+    assert!(matches!(err, AuditError::KeyRequired { .. }), "{err}");
+    // Not a log: text, binary zeros, a line too long, a JSON object.
+    let small = VerifyOptions::new().max_payload_bytes(1024);
+    for bytes in [
+        b"hello\n".to_vec(),
+        vec![0; 10_000],
+        vec![b'x'; 5000],
+        b"{\"v\":1}\n".to_vec(),
+    ] {
+        std::fs::write(&path, &bytes).unwrap();
+        let err = verify_file(&path, &small).unwrap_err();
+        assert!(matches!(err, AuditError::NotALog { .. }), "{err}");
+        let err = VerifiedReader::new(&bytes[..], &small)
+            .verify_all()
+            .unwrap_err();
+        assert!(matches!(err, AuditError::NotALog { .. }), "{err}");
+        let err = AuditLog::open(&path, LogOptions::new().max_payload_bytes(1024)).unwrap_err();
+        assert!(matches!(err, AuditError::NotALog { .. }), "{err}");
+    }
+}
+
+#[test]
+fn a_batch_is_contiguous_and_a_due_checkpoint_follows_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let (path, log) = new_log(
+        &dir,
+        LogOptions::new()
+            .durability(Durability::None)
+            .checkpoint_every(3),
+    );
+    let batch: Vec<Vec<u8>> = (0..10)
+        .map(|i| format!("{{\"b\":{i}}}").into_bytes())
+        .collect();
+    let receipts = log.append_batch(&batch).unwrap();
+    let seqs: Vec<u64> = receipts.iter().map(|r| r.seq).collect();
+    assert_eq!(seqs, (1..=10).collect::<Vec<_>>(), "contiguous");
+    log.append(b"{\"after\":1}").unwrap();
+    drop(log);
+    let kinds: Vec<(u64, RecordKind)> = VerifiedReader::open(&path, &VerifyOptions::new())
+        .unwrap()
+        .map(|r| r.map(|r| (r.seq, r.kind)))
+        .collect::<Result<_>>()
+        .unwrap();
+    assert_eq!(kinds[11], (11, RecordKind::Checkpoint), "{kinds:?}");
+    assert!(kinds[1..11].iter().all(|(_, k)| *k == RecordKind::Data));
 }

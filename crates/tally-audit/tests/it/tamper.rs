@@ -299,12 +299,14 @@ fn errors_name_sequence_and_offset() {
         "{err}"
     );
 
-    // A plain log verifies even when keys are offered.
-    verify_bytes(
+    // A reader who offers a key refuses a plain log: it may be a keyed log
+    // rewritten without the key (a downgrade).
+    let err = verify_bytes(
         &bytes,
         &VerifyOptions::new().keys(Keyring::new().with(fixed_key())),
     )
-    .unwrap();
+    .unwrap_err();
+    assert!(matches!(err, AuditError::KeyMode { seq: 0, .. }), "{err}");
     let keyed = plain_or_keyed(Some(fixed_key()));
     let other = AuditKey::from_bytes(vec![1; 32]).unwrap();
     let err = verify_bytes(
@@ -313,4 +315,70 @@ fn errors_name_sequence_and_offset() {
     )
     .unwrap_err();
     assert!(matches!(err, AuditError::WrongKey { seq: 0, .. }), "{err}");
+}
+
+/// A keyed, signed log rewritten from scratch as a plain log with the same
+/// log id, origin and checkpoint key, new payloads, its checkpoints dropped
+/// (the forger cannot sign): everything about it verifies as a plain log.
+fn downgraded() -> Vec<u8> {
+    let keyed = sim_log(6, Some(fixed_key()), 3);
+    let plain = sim_log(6, None, 0);
+    let header = |b: &[u8]| {
+        let first = lines(b)[0].clone();
+        let v: serde_json::Value = serde_json::from_slice(&first).unwrap();
+        (
+            v["payload"]["log_id"].clone(),
+            v["payload"]["origin"].clone(),
+        )
+    };
+    assert_eq!(header(&keyed), header(&plain));
+    verify_bytes(&plain, &VerifyOptions::new()).unwrap();
+    plain
+}
+
+#[test]
+fn a_reader_with_a_key_refuses_a_plain_log() {
+    let plain = downgraded();
+    let err = verify_bytes(
+        &plain,
+        &VerifyOptions::new().keys(Keyring::new().with(fixed_key())),
+    )
+    .unwrap_err();
+    assert!(matches!(err, AuditError::KeyMode { seq: 0, .. }), "{err}");
+    let err = replay(&plain[..], &verify_opts(Some(fixed_key())), |_| {
+        Ok::<(), std::io::Error>(())
+    })
+    .unwrap_err();
+    assert!(matches!(err, AuditError::KeyMode { seq: 0, .. }), "{err}");
+    // The writer refuses it too.
+    let sim = storage::SimLog::new(plain, storage::Faults::default(), 0);
+    let err = AuditLog::open_with(Box::new(sim), LogOptions::new().key(fixed_key())).unwrap_err();
+    assert!(matches!(err, AuditError::KeyMode { seq: 0, .. }), "{err}");
+}
+
+#[test]
+fn a_reader_with_a_checkpoint_key_refuses_a_plain_log_without_checkpoints() {
+    let plain = downgraded();
+    let err = verify_bytes(&plain, &verify_opts(None)).unwrap_err();
+    assert!(
+        matches!(err, AuditError::NoCheckpoint { records: 7 }),
+        "{err}"
+    );
+    let err = replay(&plain[..], &verify_opts(None), |_| {
+        Ok::<(), std::io::Error>(())
+    })
+    .unwrap_err();
+    assert!(
+        matches!(err, AuditError::NoCheckpoint { records: 7 }),
+        "{err}"
+    );
+    // A plain log with a signed checkpoint verifies with the checkpoint key,
+    // and the summary says it is plain.
+    let signed = sim_log(6, None, 3);
+    let summary = verify_bytes(&signed, &verify_opts(None)).unwrap();
+    assert_eq!(summary.mode, Mode::Plain);
+    assert_eq!(summary.mode.to_string(), "plain");
+    let keyed = sim_log(6, Some(fixed_key()), 3);
+    let summary = verify_bytes(&keyed, &verify_opts(Some(fixed_key()))).unwrap();
+    assert_eq!(summary.mode, Mode::Keyed);
 }

@@ -114,15 +114,36 @@ fn init_append_verify_and_tail() {
         ],
         "",
     ));
-    assert!(out.starts_with("ok: 5 records"), "{out}");
+    assert!(out.starts_with("ok: 5 records, mode keyed,"), "{out}");
     let out = ok(&run(&["audit", "tail", p(&log), "-n", "2"], ""));
     assert_eq!(out.lines().count(), 2);
     assert!(
         out.lines().next().unwrap().contains("\"payload\":\"four\""),
         "{out}"
     );
-    // Without the key, a keyed log does not verify.
+    // Without the key, a keyed log does not verify: a usage error (exit 2)
+    // that says what to give, not tampering (exit 1).
     let out = run(&["audit", "verify", p(&log)], "");
+    assert_eq!(out.status.code(), Some(2), "{out:?}");
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("this log is keyed: give --key-file"),
+        "{out:?}"
+    );
+}
+
+#[test]
+fn a_file_that_is_not_a_log_is_exit_2_and_a_plain_log_with_a_key_is_exit_1() {
+    let (dir, _log, key, _skey, _vkey) = setup();
+    let text = dir.path().join("notes.txt");
+    std::fs::write(&text, "hello\n").unwrap();
+    let out = run(&["audit", "verify", p(&text)], "");
+    assert_eq!(out.status.code(), Some(2), "{out:?}");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("not a tally audit log"));
+    let plain = dir.path().join("plain.jsonl");
+    ok(&run(&["audit", "init", p(&plain)], ""));
+    let out = ok(&run(&["audit", "verify", p(&plain)], ""));
+    assert!(out.contains("mode plain"), "{out}");
+    let out = run(&["audit", "verify", p(&plain), "--key-file", p(&key)], "");
     assert_eq!(out.status.code(), Some(1), "{out:?}");
 }
 

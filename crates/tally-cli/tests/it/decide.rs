@@ -409,10 +409,16 @@ fn replay_of_a_keyed_log_needs_its_key() {
     let p = policies.to_str().unwrap();
     let out = replay(d, &["l.jsonl", "--policies", p, "--key-file", "k"]);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    // Without the key: a usage error (exit 2) that names what is missing.
     let out = replay(d, &["l.jsonl", "--policies", p]);
-    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
     assert!(out.stdout.is_empty());
-    assert!(stderr(&out).contains("audit.wrong_key"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("audit.key_required"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(stderr(&out).contains("give --key-file"), "{}", stderr(&out));
 }
 
 #[test]

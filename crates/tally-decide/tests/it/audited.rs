@@ -216,6 +216,13 @@ fn unknown_decision_kinds_and_ambiguous_kinds_fail_closed() {
         br#"{"kind":"tally/decide/record/v2","x":1}"#.as_slice(),
         br#"{"kind":"tally/decide/record/v1","kind":"other"}"#.as_slice(),
         br#"{"kind":7,"note":"tally/decide/record/v1"}"#.as_slice(),
+        br#"{"kind":7,"note":"tally\/decide\/record\/v1"}"#.as_slice(),
+        // Escaped slashes are the same string: parsed, not matched as bytes.
+        br#"{"kind":"tally\/decide\/record\/v2"}"#.as_slice(),
+        br#"{"kind":"other","kind":"tally\/decide\/record\/v1"}"#.as_slice(),
+        br#"{"kind":"tally\u002fdecide\u002frecord\u002fv1","kind":"x"}"#.as_slice(),
+        br#"{"kind":{"family":"tally\/decide\/"}}"#.as_slice(),
+        br#"{"kind":7,"note":"tally\/decide\/x","note":"y"}"#.as_slice(),
     ] {
         let dir = tempfile::tempdir().unwrap();
         let (path, log) = new_log(dir.path(), LogOptions::new());

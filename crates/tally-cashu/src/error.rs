@@ -101,6 +101,13 @@ pub enum ConditionError {
     SigAllMismatch,
     /// The transaction has no inputs.
     NoInputs,
+    /// NUT-28: the lock has more keys than the 11 slots (`data`, then
+    /// `pubkeys` and `refund`) that P2BK can blind.
+    TooManyBlindedKeys,
+    /// NUT-28: neither hash gave a valid blinding scalar (pick another ephemeral key).
+    BlindingFailed,
+    /// NUT-28: a proof locked to blinded keys carries no ephemeral key `p2pk_e`.
+    MissingEphemeralKey,
 }
 
 /// Every error this crate returns.

@@ -282,6 +282,22 @@ impl SecretKey {
         SecpScalar::from(self.0)
     }
 
+    /// `−self` (NUT-28's negated derivation).
+    pub(crate) fn negated(&self) -> Self {
+        Self(self.0.negate())
+    }
+
+    /// `self + other` (constant time).
+    ///
+    /// # Errors
+    /// [`Error::InvalidScalar`] if the sum is zero.
+    pub(crate) fn add_secret(&self, other: &Self) -> Result<Self, Error> {
+        self.0
+            .add_tweak(&other.as_scalar())
+            .map(Self)
+            .map_err(|_| Error::InvalidScalar)
+    }
+
     pub(crate) fn inner(&self) -> &secp256k1::SecretKey {
         &self.0
     }

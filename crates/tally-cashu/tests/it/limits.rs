@@ -39,6 +39,7 @@ fn proof(i: usize, id: TokenKeysetId) -> TokenProof {
         .unwrap(),
         witness: None,
         dleq: None,
+        p2pk_e: None,
     }
 }
 

@@ -9,8 +9,8 @@
 //!   [`PointBytes::to_point`]).
 //!
 //! All operations use one libsecp256k1 context for the process, created on
-//! first use and randomized once from the operating system's randomness
-//! (`crypto::secp`); no call creates a context.
+//! first use (randomized only with the caller's seed, see
+//! [`super::randomize_context`]); no call creates a context.
 
 use core::fmt;
 

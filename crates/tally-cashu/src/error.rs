@@ -101,6 +101,13 @@ pub enum ConditionError {
     SigAllMismatch,
     /// The transaction has no inputs.
     NoInputs,
+    /// NUT-28: the lock has more keys than the 11 slots (`data`, then
+    /// `pubkeys` and `refund`) that P2BK can blind.
+    TooManyBlindedKeys,
+    /// NUT-28: neither hash gave a valid blinding scalar (pick another ephemeral key).
+    BlindingFailed,
+    /// NUT-28: a proof locked to blinded keys carries no ephemeral key `p2pk_e`.
+    MissingEphemeralKey,
 }
 
 /// Every error this crate returns.
@@ -227,6 +234,9 @@ pub enum Error {
     /// The random number generator failed.
     #[error("randomness unavailable")]
     RandomnessUnavailable,
+    /// The libsecp256k1 context already exists and cannot be randomized any more.
+    #[error("the secp256k1 context is already in use: randomize it before any other call")]
+    ContextInUse,
     /// A BIP-39 mnemonic is invalid (words, checksum or length).
     #[error("invalid mnemonic")]
     InvalidMnemonic,
@@ -273,6 +283,7 @@ impl Error {
             Self::DleqInvalid => "dleq_invalid",
             Self::Condition(_) => "spending_condition",
             Self::RandomnessUnavailable => "randomness_unavailable",
+            Self::ContextInUse => "context_in_use",
             Self::InvalidMnemonic => "invalid_mnemonic",
             Self::InvalidDerivation => "invalid_derivation",
             Self::CounterOutOfRange => "counter_out_of_range",

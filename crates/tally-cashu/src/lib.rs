@@ -34,8 +34,11 @@
 //!   comparisons of secrets are constant time; scalar multiplications by
 //!   secrets are constant time (libsecp256k1).
 //! * **Randomness and time are passed in** (`rand_core::TryCryptoRng`, unix
-//!   seconds): the library reads no clock and no OS RNG; an RNG failure is
-//!   [`Error::RandomnessUnavailable`], never a panic.
+//!   seconds): the library reads no clock and no OS RNG (it does not depend
+//!   on `getrandom`); an RNG failure is [`Error::RandomnessUnavailable`],
+//!   never a panic. The libsecp256k1 context is randomized only with a seed
+//!   the caller passes to [`crypto::randomize_context`] before any other
+//!   call (side-channel blinding; operations are constant time without it).
 //!
 //! # What the wallet (client, store, sagas) builds on
 //!

@@ -6,8 +6,10 @@
 //! (`tests/it/limits.rs`). Exceeding a bound is [`crate::Error::LimitExceeded`].
 //!
 //! The values are generous for honest use (a token of 1000 proofs, each with a
-//! DLEQ proof and a 2 KiB secret, is far beyond what wallets send) and small
+//! DLEQ proof and a 1 KiB secret, is far beyond what wallets send) and small
 //! enough that the worst accepted input costs milliseconds, not seconds.
+//! Secrets and witnesses are bounded exactly as real mints bound them, so
+//! that the wallet never accepts a proof that no mint would redeem.
 
 /// Largest serialized token accepted, in bytes (the `cashuA…`/`cashuB…` string,
 /// or the raw `crawB…` bytes). A V3 token of 1000 proofs with DLEQ proofs is
@@ -20,13 +22,19 @@ pub const MAX_PROOFS_PER_TOKEN: usize = 1_000;
 /// Most keyset groups in a V4 token, or mint entries in a V3 token.
 pub const MAX_TOKEN_GROUPS: usize = 64;
 
-/// Longest proof secret, in bytes. A random secret is 64 bytes; a NUT-10
-/// secret with several keys and tags is a few hundred.
-pub const MAX_SECRET_LEN_BYTES: usize = 2_048;
+/// Longest proof secret, in bytes: 1,024, the limit real mints enforce
+/// (Nutshell's `mint_max_secret_length`, which counts characters: the same
+/// for the ASCII secrets wallets write). NUT-00/10/11 set no limit; a longer
+/// secret would be refused by the mint, so a wallet refuses it first. A
+/// random secret is 64 bytes; a NUT-10 secret with 11 keys (NUT-28's
+/// maximum) and the usual tags is under 900.
+pub const MAX_SECRET_LEN_BYTES: usize = 1_024;
 
-/// Longest proof witness, in bytes (a preimage and up to
-/// [`MAX_WITNESS_SIGNATURES`] signatures fit with room to spare).
-pub const MAX_WITNESS_LEN_BYTES: usize = 8_192;
+/// Longest proof witness, in bytes: 1,024, the limit real mints enforce
+/// (Nutshell's `mint_max_witness_length`). A preimage and
+/// [`MAX_WITNESS_SIGNATURES`] signatures fit (1,011 bytes as
+/// [`crate::nuts::nut11::WitnessData::to_witness`] writes them).
+pub const MAX_WITNESS_LEN_BYTES: usize = 1_024;
 
 /// Longest token memo, in bytes.
 pub const MAX_MEMO_LEN_BYTES: usize = 2_048;
@@ -49,8 +57,11 @@ pub const MAX_NUT10_TAGS: usize = 16;
 /// Most values in one NUT-10 tag (keys in `pubkeys` or `refund`).
 pub const MAX_NUT10_TAG_VALUES: usize = 32;
 
-/// Most signatures in one witness.
-pub const MAX_WITNESS_SIGNATURES: usize = 32;
+/// Most signatures in one witness: 7, the most that fit in
+/// [`MAX_WITNESS_LEN_BYTES`] (each is 130 bytes of quoted hex and a comma;
+/// eight need 1,064 bytes even without a preimage). A lock that needs more
+/// signatures cannot be spent at a mint that enforces 1,024 bytes.
+pub const MAX_WITNESS_SIGNATURES: usize = 7;
 
 /// Largest JSON document (keys, keysets, mint info) handed to a parser, in bytes.
 pub const MAX_JSON_LEN_BYTES: usize = 2 << 20;

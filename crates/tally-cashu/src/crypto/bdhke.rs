@@ -29,7 +29,7 @@ use crate::Error;
 /// `r·G == −Y` (probability 2^-256).
 pub fn blind(secret: &[u8], r: &SecretKey) -> Result<PublicKey, Error> {
     // r·G by libsecp256k1's constant-time generator multiplication, on the
-    // shared context randomized once (see `crypto::secp`).
+    // shared context (randomized if the caller asked, see `crypto::randomize_context`).
     hash_to_curve(secret)?.add(&r.public_key())
 }
 

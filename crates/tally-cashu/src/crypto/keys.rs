@@ -9,8 +9,8 @@
 //!   [`PointBytes::to_point`]).
 //!
 //! All operations use one libsecp256k1 context for the process, created on
-//! first use and randomized once from the operating system's randomness
-//! (`crypto::secp`); no call creates a context.
+//! first use (randomized only with the caller's seed, see
+//! [`super::randomize_context`]); no call creates a context.
 
 use core::fmt;
 
@@ -280,6 +280,22 @@ impl SecretKey {
 
     pub(crate) fn as_scalar(&self) -> SecpScalar {
         SecpScalar::from(self.0)
+    }
+
+    /// `−self` (NUT-28's negated derivation).
+    pub(crate) fn negated(&self) -> Self {
+        Self(self.0.negate())
+    }
+
+    /// `self + other` (constant time).
+    ///
+    /// # Errors
+    /// [`Error::InvalidScalar`] if the sum is zero.
+    pub(crate) fn add_secret(&self, other: &Self) -> Result<Self, Error> {
+        self.0
+            .add_tweak(&other.as_scalar())
+            .map(Self)
+            .map_err(|_| Error::InvalidScalar)
     }
 
     pub(crate) fn inner(&self) -> &secp256k1::SecretKey {

@@ -221,6 +221,11 @@ impl<'a> Reader<'a> {
         self.length(MAJOR_MAP, 2)
     }
 
+    /// Whether the next item is a text string.
+    pub(crate) fn at_text(&self) -> bool {
+        self.data.get(self.pos).map(|b| b >> 5) == Some(MAJOR_TEXT)
+    }
+
     /// Consumes a `null` if one is next.
     pub(crate) fn null(&mut self) -> bool {
         if self.data.get(self.pos) == Some(&NULL) {

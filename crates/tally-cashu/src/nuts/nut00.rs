@@ -159,6 +159,12 @@ pub struct Proof {
     /// The mint's DLEQ proof with the blinding factor, if any.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub dleq: Option<ProofDleq>,
+    /// NUT-28: the sender's ephemeral key `E` of a pay-to-blinded-key lock.
+    /// The receiver derives its signing keys with it
+    /// ([`crate::nuts::nut28::signing_keys`]) and removes it before the
+    /// proof goes to the mint.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub p2pk_e: Option<PublicKey>,
 }
 
 impl Proof {
@@ -329,6 +335,7 @@ impl BlindedOutput {
             c,
             witness: None,
             dleq,
+            p2pk_e: None,
         })
     }
 }

@@ -16,8 +16,8 @@
 //! * V3: `cashuA` + base64url(JSON `{"token":[{"mint","proofs"}],"unit"?,"memo"?}`).
 //!   Only single-mint V3 tokens are accepted (entries naming the same mint
 //!   are merged); multi-mint V3 tokens are deprecated and refused.
-//! * V4: `cashuB` + base64url(CBOR `{"t":[{"i","p":[{"a","s","c","d"?,"w"?}]}],"d"?,"m","u"}`),
-//!   written with keys in that order, shortest-form heads, definite lengths
+//! * V4: `cashuB` + base64url(CBOR `{"t":[{"i","p":[{"a","s","c","d"?,"w"?,"pe"?}]}],"d"?,"m","u"}`),
+//!   written with keys in that order (Nutshell's order), shortest-form heads, definite lengths
 //!   (byte-identical to the official vectors). Unknown keys are skipped.
 //! * Raw: `crawB` + the V4 CBOR bytes.
 //!
@@ -150,6 +150,11 @@ pub struct TokenProof {
     /// The DLEQ proof with blinding factor, if any.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub dleq: Option<ProofDleq>,
+    /// NUT-28: the sender's ephemeral public key `E` of a pay-to-blinded-key
+    /// lock (`p2pk_e` in V3, `pe` in V4), which the receiver needs to derive
+    /// the signing key (curve membership checked on resolve).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub p2pk_e: Option<PointBytes>,
 }
 
 impl TokenProof {
@@ -157,7 +162,8 @@ impl TokenProof {
     /// validated as a curve point.
     ///
     /// # Errors
-    /// [`Error::UnknownKeyset`], [`Error::AmbiguousShortKeysetId`], [`Error::InvalidPoint`].
+    /// [`Error::UnknownKeyset`], [`Error::AmbiguousShortKeysetId`],
+    /// [`Error::InvalidPoint`] (for `C` or the NUT-28 key `E`).
     pub fn resolve(&self, index: &KeysetIndex) -> Result<Proof, Error> {
         Ok(Proof {
             amount: self.amount,
@@ -166,6 +172,7 @@ impl TokenProof {
             c: self.c.to_point()?,
             witness: self.witness.clone(),
             dleq: self.dleq.clone(),
+            p2pk_e: self.p2pk_e.map(|e| e.to_point()).transpose()?,
         })
     }
 
@@ -183,6 +190,7 @@ impl TokenProof {
             c: proof.c.into(),
             witness: proof.witness,
             dleq: proof.dleq,
+            p2pk_e: proof.p2pk_e.map(PointBytes::from),
         }
     }
 }

@@ -74,7 +74,10 @@ fn groups(proofs: &[TokenProof]) -> Vec<&[TokenProof]> {
 }
 
 fn write_proof(w: &mut Writer, proof: &TokenProof) {
-    let entries = 3 + usize::from(proof.dleq.is_some()) + usize::from(proof.witness.is_some());
+    let entries = 3
+        + usize::from(proof.dleq.is_some())
+        + usize::from(proof.witness.is_some())
+        + usize::from(proof.p2pk_e.is_some());
     w.map(entries);
     w.text("a");
     w.uint(proof.amount.value());
@@ -95,6 +98,10 @@ fn write_proof(w: &mut Writer, proof: &TokenProof) {
     if let Some(witness) = &proof.witness {
         w.text("w");
         w.text(witness.as_str());
+    }
+    if let Some(ephemeral) = &proof.p2pk_e {
+        w.text("pe");
+        w.bytes(ephemeral.as_bytes());
     }
 }
 
@@ -196,27 +203,36 @@ fn read_groups(r: &mut Reader<'_>) -> Result<Vec<TokenProof>, Error> {
             }
         }
         let id = required(r, id)?;
-        for (amount, secret, c, dleq, witness) in required(r, group)? {
+        for fields in required(r, group)? {
             proofs.push(TokenProof {
-                amount,
+                amount: fields.amount,
                 keyset_id: id,
-                secret,
-                c,
-                witness,
-                dleq,
+                secret: fields.secret,
+                c: fields.c,
+                witness: fields.witness,
+                dleq: fields.dleq,
+                p2pk_e: fields.p2pk_e,
             });
         }
     }
     Ok(proofs)
 }
 
-type ProofFields = (
-    Amount,
-    Secret,
-    PointBytes,
-    Option<ProofDleq>,
-    Option<Witness>,
-);
+/// One V4 proof's fields (the keyset id is its group's).
+struct ProofFields {
+    amount: Amount,
+    secret: Secret,
+    c: PointBytes,
+    dleq: Option<ProofDleq>,
+    witness: Option<Witness>,
+    p2pk_e: Option<PointBytes>,
+}
+
+/// 33 bytes of a compressed point (prefix checked, curve membership on resolve).
+fn read_point(r: &mut Reader<'_>) -> Result<PointBytes, Error> {
+    let bytes: [u8; 33] = r.bytes()?.try_into().map_err(|_| Error::InvalidPoint)?;
+    PointBytes::new(bytes)
+}
 
 fn read_proofs(r: &mut Reader<'_>, already: usize) -> Result<Vec<ProofFields>, Error> {
     let count = r.array()?;
@@ -234,6 +250,7 @@ fn read_proofs(r: &mut Reader<'_>, already: usize) -> Result<Vec<ProofFields>, E
 
 fn read_proof(r: &mut Reader<'_>) -> Result<ProofFields, Error> {
     let (mut amount, mut secret, mut c, mut dleq, mut witness) = (None, None, None, None, None);
+    let mut p2pk_e = None;
     for _ in 0..r.map()? {
         match r.key()? {
             Some("a") => {
@@ -245,8 +262,8 @@ fn read_proof(r: &mut Reader<'_>) -> Result<ProofFields, Error> {
                 set_once(r, &mut secret, value)?;
             }
             Some("c") => {
-                let bytes: [u8; 33] = r.bytes()?.try_into().map_err(|_| Error::InvalidPoint)?;
-                set_once(r, &mut c, PointBytes::new(bytes)?)?;
+                let value = read_point(r)?;
+                set_once(r, &mut c, value)?;
             }
             Some("d") if !r.null() => {
                 let value = read_dleq(r)?;
@@ -256,17 +273,28 @@ fn read_proof(r: &mut Reader<'_>) -> Result<ProofFields, Error> {
                 let value = Witness::new(r.text()?)?;
                 set_once(r, &mut witness, value)?;
             }
-            Some("d" | "w") => {}
+            // NUT-28 writes `E` as 33 bytes; CDK 0.18 writes its hex as
+            // text. Both are read; the encoder writes bytes.
+            Some("pe") if r.at_text() => {
+                let value = PointBytes::from_hex(r.text()?)?;
+                set_once(r, &mut p2pk_e, value)?;
+            }
+            Some("pe") if !r.null() => {
+                let value = read_point(r)?;
+                set_once(r, &mut p2pk_e, value)?;
+            }
+            Some("d" | "w" | "pe") => {}
             _ => r.skip()?,
         }
     }
-    Ok((
-        required(r, amount)?,
-        required(r, secret)?,
-        required(r, c)?,
+    Ok(ProofFields {
+        amount: required(r, amount)?,
+        secret: required(r, secret)?,
+        c: required(r, c)?,
         dleq,
         witness,
-    ))
+        p2pk_e,
+    })
 }
 
 fn read_32(r: &mut Reader<'_>) -> Result<[u8; 32], Error> {

@@ -39,6 +39,7 @@ fn proof(i: usize, id: TokenKeysetId) -> TokenProof {
         .unwrap(),
         witness: None,
         dleq: None,
+        p2pk_e: None,
     }
 }
 
@@ -275,10 +276,37 @@ fn witness_signatures() {
             .len(),
         MAX_WITNESS_SIGNATURES
     );
-    exceeded(
-        WitnessData::parse(&witness(MAX_WITNESS_SIGNATURES + 1)),
-        Limit::WitnessSignatures,
+    // One past: eight 64-byte signatures do not fit a witness, so the count
+    // bound is checked with short entries (counted before they are decoded).
+    let short: Vec<&str> = vec![r#""00""#; MAX_WITNESS_SIGNATURES + 1];
+    let over = Witness::new(format!(r#"{{"signatures":[{}]}}"#, short.join(","))).unwrap();
+    exceeded(WitnessData::parse(&over), Limit::WitnessSignatures);
+}
+
+/// Real mints (Nutshell 0.21) refuse secrets and witnesses over 1,024
+/// bytes: so does the wallet, at 1,024 and one past. The largest witness
+/// this crate writes (a preimage and the most signatures) fits.
+#[test]
+fn secrets_and_witnesses_are_bounded_as_mints_bound_them() {
+    assert_eq!(
+        (MAX_SECRET_LEN_BYTES, MAX_WITNESS_LEN_BYTES),
+        (1_024, 1_024)
     );
+    not_exceeded(Secret::new("a".repeat(1_024)));
+    exceeded(Secret::new("a".repeat(1_025)), Limit::SecretLength);
+    not_exceeded(Witness::new("a".repeat(1_024)));
+    exceeded(Witness::new("a".repeat(1_025)), Limit::WitnessLength);
+    let full = WitnessData {
+        signatures: vec![[0xab; 64]; MAX_WITNESS_SIGNATURES],
+        preimage: Some(tally_cashu::secret::Preimage::new([0xcd; 32])),
+    };
+    let witness = full.to_witness().unwrap();
+    assert_eq!(witness.as_str().len(), 1_011);
+    let mut one_more = full.clone();
+    one_more.signatures.push([0xab; 64]);
+    exceeded(one_more.to_witness(), Limit::WitnessSignatures);
+    one_more.preimage = None;
+    exceeded(one_more.to_witness(), Limit::WitnessSignatures);
 }
 
 #[test]

@@ -56,17 +56,22 @@ fn proof() -> impl Strategy<Value = TokenProof> {
         any::<(bool, [u8; 32])>(),
         proptest::option::of("\\PC{0,60}"),
         dleq(),
+        proptest::option::of(any::<(bool, [u8; 32])>()),
     )
-        .prop_map(|(amount, id, secret, (odd, x), witness, dleq)| {
-            let mut c = [if odd { 3 } else { 2 }; 33];
-            c[1..].copy_from_slice(&x);
+        .prop_map(|(amount, id, secret, (odd, x), witness, dleq, ephemeral)| {
+            let point = |odd: bool, x: &[u8; 32]| {
+                let mut c = [if odd { 3 } else { 2 }; 33];
+                c[1..].copy_from_slice(x);
+                PointBytes::new(c).unwrap()
+            };
             TokenProof {
                 amount: Amount::new(amount),
                 keyset_id: id,
                 secret: Secret::new(secret).unwrap(),
-                c: PointBytes::new(c).unwrap(),
+                c: point(odd, &x),
                 witness: witness.map(|w| Witness::new(w).unwrap()),
                 dleq,
+                p2pk_e: ephemeral.map(|(odd, x)| point(odd, &x)),
             }
         })
 }
@@ -157,6 +162,7 @@ fn sample_proof(secret: &str, amount: u64) -> TokenProof {
         .unwrap(),
         witness: None,
         dleq: None,
+        p2pk_e: None,
     }
 }
 

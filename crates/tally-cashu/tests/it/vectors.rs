@@ -55,6 +55,12 @@
 //! | 13-tests | V1 derivation paths 0–4 | exact | `nut13_v1_derivation_paths` |
 //! | 13-tests | V2 secrets 0–4 and `r` 0–4 | exact | `nut13_v2_secrets_and_blinding_factors` |
 //! | bip-0032 | test vectors 1, 2, 3 (every chain) | exact key and chain code | `deterministic::bip32_official_vectors` |
+//! | 28-tests | `E = e·G`, shared secret `Zx` (sender and receiver) | exact | `nut28_shared_secret_and_blinding_scalars` |
+//! | 28-tests | blinding scalars `r0`–`r10` | exact | `nut28_shared_secret_and_blinding_scalars` |
+//! | 28-tests | blinded public keys, slots 0–10 | exact | `nut28_blinded_public_keys` |
+//! | 28-tests | derived secret keys `skStd` and `skNeg`, slots 0–10 | exact | `nut28_derived_secret_keys` |
+//! | 28-tests | natural pubkey `pG`, parity mismatch | negated derivation | `nut28_derived_secret_keys` |
+//! | 28-tests | example P2BK proof (`p2pk_e`) | decodes, round-trips, derives `skNeg[0]` | `nut28_example_proof` |
 
 use tally_cashu::crypto::dleq::{self, Dleq};
 use tally_cashu::crypto::{PointBytes, PublicKey, Scalar, SecretKey, bdhke, hash_to_curve};
@@ -65,6 +71,7 @@ use tally_cashu::nuts::nut02::{KeySetInfo, KeysetId};
 use tally_cashu::nuts::nut11::{self, SpendingConditions, WitnessData};
 use tally_cashu::nuts::nut13::{self, Seed};
 use tally_cashu::nuts::nut14;
+use tally_cashu::nuts::nut28;
 use tally_cashu::secret::{Preimage, Secret};
 use tally_cashu::token::{Token, TokenKeysetId, TokenProof};
 use tally_cashu::{Amount, ConditionError, Error};
@@ -143,6 +150,7 @@ fn token_proof(amount: u64, id: &str, secret: &str, c: &str) -> TokenProof {
         c: PointBytes::from_hex(c).unwrap(),
         witness: None,
         dleq: None,
+        p2pk_e: None,
     }
 }
 
@@ -776,4 +784,169 @@ fn nut13_v2_secrets_and_blinding_factors() {
         "5550337312d223ba62e3f75cfe2ab70477b046d98e3e71804eade3956c7b98cf",
     ];
     check_derivations(&id, &secrets, &rs);
+}
+
+struct Nut28 {
+    v: serde_json::Value,
+}
+
+impl Nut28 {
+    fn load() -> Self {
+        Self {
+            v: vector_json("nut28.json"),
+        }
+    }
+    fn str(&self, key: &str) -> &str {
+        self.v[key].as_str().unwrap()
+    }
+    fn list(&self, key: &str) -> Vec<String> {
+        self.v[key]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|x| x.as_str().unwrap().to_owned())
+            .collect()
+    }
+    fn secret(&self, key: &str) -> SecretKey {
+        SecretKey::from_hex(self.str(key)).unwrap()
+    }
+    fn point(&self, key: &str) -> PublicKey {
+        PublicKey::from_hex(self.str(key)).unwrap()
+    }
+}
+
+fn secret_hex(key: &SecretKey) -> String {
+    key.to_secret_hex().to_string()
+}
+
+/// A P2PK lock with `key` in all 11 slots (built directly: `from_nut10`
+/// would refuse the repeated key, which is what the vectors use).
+fn all_slots(key: PublicKey) -> SpendingConditions {
+    SpendingConditions {
+        lock: nut11::Lock::P2pk(key),
+        conditions: nut11::Conditions {
+            pubkeys: vec![key; 6],
+            refund: vec![key; 4],
+            ..nut11::Conditions::default()
+        },
+    }
+}
+
+fn slot_keys(c: &SpendingConditions) -> Vec<String> {
+    let nut11::Lock::P2pk(data) = &c.lock else {
+        panic!("P2PK lock expected")
+    };
+    core::iter::once(data)
+        .chain(&c.conditions.pubkeys)
+        .chain(&c.conditions.refund)
+        .map(PublicKey::to_hex)
+        .collect()
+}
+
+#[test]
+fn nut28_shared_secret_and_blinding_scalars() {
+    let v = Nut28::load();
+    let (e, p) = (v.secret("e"), v.secret("p"));
+    assert_eq!(e.public_key(), v.point("E"));
+    let sender = nut28::shared_secret(&e, &v.point("P")).unwrap();
+    let receiver = nut28::shared_secret(&p, &v.point("E")).unwrap();
+    assert_eq!(hex::encode(sender.as_ref()), v.str("Zx"));
+    assert_eq!(hex::encode(receiver.as_ref()), v.str("Zx"));
+    for (slot, r) in (0u8..).zip(v.list("r")) {
+        assert_eq!(
+            secret_hex(&nut28::blinding_scalar(&sender, slot).unwrap()),
+            r
+        );
+    }
+    assert!(matches!(
+        nut28::blinding_scalar(&sender, nut28::MAX_SLOT + 1),
+        Err(Error::Condition(ConditionError::TooManyBlindedKeys))
+    ));
+}
+
+#[test]
+fn nut28_blinded_public_keys() {
+    let v = Nut28::load();
+    let (e, receiver) = (v.secret("e"), v.point("P"));
+    let zx = nut28::shared_secret(&e, &receiver).unwrap();
+    let expected = v.list("blinded");
+    for (slot, blinded) in (0u8..).zip(&expected) {
+        let r = nut28::blinding_scalar(&zx, slot).unwrap();
+        assert_eq!(&nut28::blind_key(&receiver, &r).unwrap().to_hex(), blinded);
+    }
+    // The slot order [data, ...pubkeys, ...refund] of a whole lock.
+    let blinded = nut28::blind(&all_slots(receiver), &e).unwrap();
+    assert_eq!(slot_keys(&blinded), expected);
+    // A twelfth key has no slot.
+    let mut too_many = all_slots(receiver);
+    too_many.conditions.refund.push(receiver);
+    assert!(matches!(
+        nut28::blind(&too_many, &e),
+        Err(Error::Condition(ConditionError::TooManyBlindedKeys))
+    ));
+}
+
+#[test]
+fn nut28_derived_secret_keys() {
+    let v = Nut28::load();
+    let (e, p, receiver) = (v.secret("e"), v.secret("p"), v.point("P"));
+    // The natural key p·G has odd Y; the sender used its even-Y twin P.
+    assert_eq!(p.public_key().to_hex(), v.str("pG"));
+    assert_eq!(p.public_key().x_only(), receiver.x_only());
+    assert_ne!(p.public_key(), receiver);
+    let blinded = nut28::blind(&all_slots(receiver), &e).unwrap();
+    let derived = nut28::derive_signing_keys(&blinded, &v.point("E"), &p).unwrap();
+    assert_eq!(
+        derived.iter().map(secret_hex).collect::<Vec<_>>(),
+        v.list("sk_neg")
+    );
+    // Locked to p·G itself, the parity matches: the standard derivation.
+    let natural = nut28::blind(&all_slots(p.public_key()), &e).unwrap();
+    let derived = nut28::derive_signing_keys(&natural, &v.point("E"), &p).unwrap();
+    assert_eq!(
+        derived.iter().map(secret_hex).collect::<Vec<_>>(),
+        v.list("sk_std")
+    );
+    // Every derived key signs for its blinded key.
+    for (key, blinded) in derived.iter().zip(slot_keys(&natural)) {
+        assert_eq!(key.public_key().to_hex(), blinded);
+    }
+}
+
+#[test]
+fn nut28_example_proof() {
+    let v = Nut28::load();
+    let json = serde_json::to_string(&v.v["proof"]).unwrap();
+    let proof: Proof = serde_json::from_str(&json).unwrap();
+    assert_eq!(proof.p2pk_e, Some(v.point("E")));
+    let conditions = SpendingConditions::from_secret(&proof.secret)
+        .unwrap()
+        .unwrap();
+    assert_eq!(conditions.main_keys()[0].to_hex(), v.list("blinded")[0]);
+    let keys = nut28::signing_keys(&proof, &v.secret("p")).unwrap();
+    assert_eq!(
+        keys.iter().map(secret_hex).collect::<Vec<_>>(),
+        [v.list("sk_neg")[0].clone()]
+    );
+    // Another key has no slot here.
+    assert!(
+        nut28::signing_keys(&proof, &v.secret("e"))
+            .unwrap()
+            .is_empty()
+    );
+    // In a token (V3 and V4), the ephemeral key survives every re-encoding.
+    let token_proof: TokenProof = serde_json::from_str(&json).unwrap();
+    assert_eq!(token_proof.p2pk_e.unwrap().to_hex(), v.str("E"));
+    let token = Token::new(
+        MintUrl::new("http://localhost:3338").unwrap(),
+        Some(CurrencyUnit::sat()),
+        None,
+        vec![token_proof],
+    )
+    .unwrap();
+    for text in [token.to_v3_string().unwrap(), token.to_v4_string().unwrap()] {
+        let decoded = Token::decode(&text).unwrap();
+        assert_eq!(decoded, token);
+        assert_eq!(decoded.proofs()[0].p2pk_e.unwrap().to_hex(), v.str("E"));
+    }
 }

@@ -53,6 +53,29 @@ fn decodes_a_token_from_stdin_and_from_a_file() {
     assert_eq!(json(&out), report);
 }
 
+/// A V4 token whose proof is locked with NUT-28 (P2BK): its ephemeral key
+/// `pe` is shown as `p2pk_e`, never dropped (written by
+/// `scripts/vectors/cashu/vectors.py`, in Nutshell's layout).
+#[test]
+fn shows_the_p2bk_ephemeral_key_of_each_proof() {
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../tally-cashu/tests/vectors/independent.json"
+    );
+    let vectors: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    for format in ["v4", "v3"] {
+        let token = vectors["tokens"][format].as_str().unwrap();
+        let out = tally(&["cashu", "decode"], token.as_bytes());
+        assert_eq!(out.status.code(), Some(0), "{out:?}");
+        assert_eq!(
+            json(&out)["proofs"][0]["p2pk_e"],
+            "02a8cda4cf448bfce9a9e46e588c06ea1780fcb94e3bbdf3277f42995d403a8b0c",
+            "{format}"
+        );
+    }
+}
+
 #[test]
 fn bad_tokens_and_tokens_on_the_command_line_are_usage_errors() {
     let out = tally(&["cashu", "decode"], b"cashuBnot-a-token");

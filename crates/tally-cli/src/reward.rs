@@ -141,6 +141,7 @@ impl From<Error> for Failure {
             | Error::BadProof
             | Error::NoPayout { .. }
             | Error::OutsideValidity
+            | Error::PoolAccountAsPayee { .. }
             | Error::OverCost { .. }
             | Error::Overflow
             | Error::InvariantBreach { .. }

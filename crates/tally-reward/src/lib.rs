@@ -171,6 +171,15 @@ pub enum Error {
     /// The epoch's window is not inside the policy's validity period.
     #[error("the epoch's window is outside the policy's validity period")]
     OutsideValidity,
+    /// An account of the inputs is the policy's funding account or residual
+    /// sink: settling would move value from an account to itself.
+    #[error("account {account} is the policy's {role}; it cannot be a payee")]
+    PoolAccountAsPayee {
+        /// The account.
+        account: AccountId,
+        /// Which of the pool's accounts it is.
+        role: compute::PoolRole,
+    },
     /// The cost estimate is over the limit.
     #[error("the run would cost {units} units; at most {max} are allowed")]
     OverCost {

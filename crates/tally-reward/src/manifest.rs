@@ -118,7 +118,7 @@ pub struct Manifest {
     pub payees: u64,
     /// Accounts in the inputs.
     pub accounts: u64,
-    /// Accounts paid the cap.
+    /// Payees paid exactly the cap ([`Distribution::capped`]).
     pub capped: u64,
     /// Accounts below the minimum payout, unpaid.
     pub below_minimum: u64,

@@ -405,8 +405,7 @@ fn run_verify_proof(proof: &Path, manifest: &Path, trusted: &Path) -> Result<(),
     let sealed = load_manifest(manifest)?;
     sealed.verify_signature(&trusted)?;
     let bytes = read_bounded(proof, MAX_SMALL_FILE)?;
-    let proof: PayoutProof = serde_json::from_slice(&bytes)
-        .map_err(|e| Failure::Input(format!("{}: {e}", proof.display())))?;
+    let proof = with_path(proof, PayoutProof::from_json(&bytes))?;
     verify_proof(&proof, &sealed.manifest)?;
     println!(
         "verified: {} is paid {} under manifest {}",

@@ -31,6 +31,7 @@
 
 pub mod cid;
 pub mod compute;
+mod de;
 pub mod ident;
 pub mod inputs;
 pub mod jcs;
@@ -87,20 +88,24 @@ impl Default for Limits {
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum Error {
     /// An identifier is not valid.
-    #[error("invalid {what}: {text:?}")]
+    #[error("invalid {what} \"{text}\"")]
     InvalidId {
         /// Which kind of identifier.
         what: &'static str,
-        /// The text (at most 40 characters of it).
+        /// The text (at most 40 characters of it, anything but printable
+        /// ASCII shown as `?`).
         text: String,
     },
     /// A content id is not the canonical text of a CIDv1 raw BLAKE3.
-    #[error("invalid content id {text:?}")]
+    #[error("invalid content id \"{text}\"")]
     InvalidCid {
-        /// The text (at most 80 characters).
+        /// The text (at most 80 characters, anything but printable ASCII
+        /// shown as `?`).
         text: String,
     },
-    /// A document is not valid JSON of the expected shape.
+    /// A document is not valid JSON of the expected shape: the message
+    /// starts with the path of the value that failed
+    /// (`accounts[2].counters.bytes_stored: integer out of range: …`).
     #[error("invalid {document}: {message}")]
     Json {
         /// Which document.

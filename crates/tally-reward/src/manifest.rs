@@ -169,17 +169,7 @@ impl SealedManifest {
     /// # Errors
     /// [`Error::TooLarge`], [`Error::Json`].
     pub fn from_json(bytes: &[u8]) -> Result<Self, Error> {
-        if bytes.len() > MAX_MANIFEST_BYTES {
-            return Err(Error::TooLarge {
-                document: "manifest",
-                size: bytes.len(),
-                max: MAX_MANIFEST_BYTES,
-            });
-        }
-        serde_json::from_slice(bytes).map_err(|e| Error::Json {
-            document: "manifest",
-            message: e.to_string(),
-        })
+        crate::de::from_json_bounded("manifest", bytes, MAX_MANIFEST_BYTES)
     }
 
     /// Checks the seal against the trusted keys.
@@ -342,6 +332,20 @@ pub struct PayoutProof {
     pub size: u64,
     /// Sibling hashes from the leaf up.
     pub path: Vec<Hex32>,
+}
+
+/// The largest payout proof document read: 64 KiB (a proof of one payout
+/// among 2^64 holds 64 hashes, under 6 KiB).
+pub const MAX_PROOF_BYTES: usize = 64 << 10;
+
+impl PayoutProof {
+    /// Decodes a payout proof (check it with [`verify_proof`]).
+    ///
+    /// # Errors
+    /// [`Error::TooLarge`], [`Error::Json`].
+    pub fn from_json(bytes: &[u8]) -> Result<Self, Error> {
+        crate::de::from_json_bounded("payout proof", bytes, MAX_PROOF_BYTES)
+    }
 }
 
 /// The proof of `account`'s payout.

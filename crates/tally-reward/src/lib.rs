@@ -224,9 +224,24 @@ pub enum Error {
         /// The epoch.
         epoch: String,
     },
-    /// A manifest's previous-manifest link is not the last accepted manifest.
-    #[error("the manifest does not follow the last accepted manifest")]
-    BrokenChain,
+    /// A manifest's `previous` link is not the CID of the manifest it is
+    /// said to follow.
+    #[error("the manifest's previous link is not {previous}, the previous manifest's CID")]
+    BrokenChain {
+        /// The CID of the previous manifest.
+        previous: cid::Cid,
+    },
+    /// A manifest follows one whose epoch is the same or whose window does
+    /// not end at or before its own window starts.
+    #[error(
+        "epoch {next} does not follow epoch {previous}: an epoch's window starts at or after the end of the previous one's"
+    )]
+    ChainOrder {
+        /// The previous manifest's epoch.
+        previous: ident::EpochId,
+        /// The following manifest's epoch.
+        next: ident::EpochId,
+    },
     /// A dry run cannot be accepted.
     #[error("a dry run cannot be accepted")]
     DryRun,

@@ -7,6 +7,7 @@
 //! tally reward compute --inputs I.json --policy SP.json --key-file K --trusted-keys T.json
 //!                      [--previous M.json] [--intents OUT.json] [--payouts OUT.json]
 //! tally reward verify M.json --inputs I.json --policy SP.json --trusted-keys T.json
+//!                     [--previous PREV.json]
 //! tally reward prove M.json ACCOUNT --inputs I.json --policy SP.json --trusted-keys T.json
 //! tally reward verify-proof PROOF.json --manifest M.json --trusted-keys T.json
 //! ```
@@ -32,7 +33,7 @@ use tally_reward::inputs::EpochInputs;
 use tally_reward::keys::{SigningKey, TrustedKeys};
 use tally_reward::manifest::{
     MAX_MANIFEST_BYTES, PayoutProof, SealedManifest, build, payouts_bytes, prove, seal, verify,
-    verify_proof,
+    verify_link, verify_proof,
 };
 use tally_reward::policy::{MAX_POLICY_BYTES, Policy, SignedPolicy};
 use tally_reward::settle::intents;
@@ -88,7 +89,8 @@ enum RewardCommand {
         /// Secret key file that seals the manifest; default: $TALLY_REWARD_KEY.
         #[arg(long)]
         key_file: Option<PathBuf>,
-        /// The previous epoch's sealed manifest (the chain link).
+        /// The previous epoch's sealed manifest (the chain link): its seal
+        /// must be trusted and its epoch must come first.
         #[arg(long, value_name = "M.json")]
         previous: Option<PathBuf>,
         /// Also write the settlement intents (JSON) here.
@@ -99,12 +101,20 @@ enum RewardCommand {
         payouts: Option<PathBuf>,
     },
     /// Verify a sealed manifest: its seal, the policy's signature, and a
-    /// recomputation from the inputs (Merkle root included).
+    /// recomputation from the inputs (Merkle root included); with
+    /// `--previous`, also its link in the chain of epochs.
     Verify {
         /// The sealed manifest.
         manifest: PathBuf,
         #[command(flatten)]
         files: RunFiles,
+        /// The previous epoch's sealed manifest: its seal must be trusted,
+        /// its CID must be the manifest's `previous` link, and its epoch must
+        /// come first (another id, a window ending at or before this one's
+        /// start). Verify it in full with its own inputs and policy; without
+        /// this option the link is reported, not checked.
+        #[arg(long, value_name = "PREV.json")]
+        previous: Option<PathBuf>,
     },
     /// Print the proof of an account's payout under a manifest.
     Prove {
@@ -137,11 +147,13 @@ impl From<Error> for Failure {
             | Error::BadProof
             | Error::NoPayout { .. }
             | Error::OutsideValidity
+            | Error::PoolAccountAsPayee { .. }
             | Error::OverCost { .. }
             | Error::Overflow
             | Error::InvariantBreach { .. }
             | Error::Conflict { .. }
-            | Error::BrokenChain
+            | Error::BrokenChain { .. }
+            | Error::ChainOrder { .. }
             | Error::DryRun => Self::Failed(e.to_string()),
             other => Self::Usage(other.to_string()),
         }
@@ -166,7 +178,11 @@ pub fn run(args: Args) -> ExitCode {
             intents.as_deref(),
             payouts.as_deref(),
         ),
-        RewardCommand::Verify { manifest, files } => run_verify(&manifest, &files),
+        RewardCommand::Verify {
+            manifest,
+            files,
+            previous,
+        } => run_verify(&manifest, &files, previous.as_deref()),
         RewardCommand::Prove {
             manifest,
             account,
@@ -268,12 +284,16 @@ struct Loaded {
     trusted: TrustedKeys,
 }
 
+fn load_trusted(path: &Path) -> Result<TrustedKeys, Failure> {
+    with_path(
+        path,
+        TrustedKeys::from_json(&read_bounded(path, MAX_SMALL_FILE)?),
+    )
+}
+
 fn load(files: &RunFiles) -> Result<Loaded, Failure> {
     let limits = Limits::default();
-    let trusted = with_path(
-        &files.trusted_keys,
-        TrustedKeys::from_json(&read_bounded(&files.trusted_keys, MAX_SMALL_FILE)?),
-    )?;
+    let trusted = load_trusted(&files.trusted_keys)?;
     let policy = with_path(
         &files.policy,
         SignedPolicy::from_json(&read_bounded(&files.policy, MAX_POLICY_BYTES)?),
@@ -308,14 +328,7 @@ fn run_compute(
 ) -> Result<(), Failure> {
     let run = load(files)?;
     let key = signing_key(key_file)?;
-    let previous = match previous {
-        Some(p) => {
-            let m = load_manifest(p)?;
-            m.verify_signature(&run.trusted)?;
-            Some(m.manifest.cid()?)
-        }
-        None => None,
-    };
+    let previous = previous.map(load_manifest).transpose()?;
     let policy = run.policy.verify(&run.trusted)?;
     let outcome = compute(&run.inputs, &policy, &Limits::default())?;
     let manifest = build(
@@ -323,8 +336,11 @@ fn run_compute(
         run.inputs.cid()?,
         &policy,
         &outcome.distribution,
-        previous,
+        previous.as_ref().map(|p| p.manifest.cid()).transpose()?,
     )?;
+    if let Some(previous) = &previous {
+        verify_link(&manifest, previous, &run.trusted)?;
+    }
     let batch = intents(&manifest.run_key, &outcome.distribution)?;
     let sealed = seal(manifest, &key)?;
     if let Some(path) = intents_out {
@@ -351,10 +367,20 @@ fn load_verified(
     Ok((sealed, d))
 }
 
-fn run_verify(manifest: &Path, files: &RunFiles) -> Result<(), Failure> {
+fn run_verify(manifest: &Path, files: &RunFiles, previous: Option<&Path>) -> Result<(), Failure> {
     let (sealed, d) = load_verified(manifest, files)?;
+    let chain = match (previous, sealed.manifest.previous) {
+        (Some(path), _) => {
+            let previous = load_manifest(path)?;
+            let trusted = load_trusted(&files.trusted_keys)?;
+            let cid = verify_link(&sealed.manifest, &previous, &trusted)?;
+            format!("follows manifest {cid} (epoch {})", previous.manifest.epoch)
+        }
+        (None, None) => "first of its chain".to_owned(),
+        (None, Some(cid)) => format!("links to manifest {cid} (not checked: give --previous)"),
+    };
     println!(
-        "verified: manifest {} pays {} accounts {} of {} (residual {})",
+        "verified: manifest {} pays {} accounts {} of {} (residual {}); {chain}",
         sealed.manifest.cid()?,
         d.payouts.len(),
         sealed.manifest.paid,
@@ -371,15 +397,11 @@ fn run_prove(manifest: &Path, account: &str, files: &RunFiles) -> Result<(), Fai
 }
 
 fn run_verify_proof(proof: &Path, manifest: &Path, trusted: &Path) -> Result<(), Failure> {
-    let trusted = with_path(
-        trusted,
-        TrustedKeys::from_json(&read_bounded(trusted, MAX_SMALL_FILE)?),
-    )?;
+    let trusted = load_trusted(trusted)?;
     let sealed = load_manifest(manifest)?;
     sealed.verify_signature(&trusted)?;
     let bytes = read_bounded(proof, MAX_SMALL_FILE)?;
-    let proof: PayoutProof = serde_json::from_slice(&bytes)
-        .map_err(|e| Failure::Usage(format!("{}: {e}", proof.display())))?;
+    let proof = with_path(proof, PayoutProof::from_json(&bytes))?;
     verify_proof(&proof, &sealed.manifest)?;
     println!(
         "verified: {} is paid {} under manifest {}",

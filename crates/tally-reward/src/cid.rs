@@ -89,7 +89,7 @@ impl FromStr for Cid {
     /// writes).
     fn from_str(text: &str) -> Result<Self, Error> {
         let bad = || Error::InvalidCid {
-            text: text.chars().take(80).collect(),
+            text: crate::de::shown(text, 80),
         };
         let body = text.strip_prefix('b').ok_or_else(bad)?;
         if text.len() != CID_TEXT_LEN {

@@ -2,7 +2,10 @@
 //! conserving by equality.
 //!
 //! 1. **Validity.** The epoch's window must lie inside the policy's validity
-//!    period ([`Error::OutsideValidity`]). The cost estimate ([`estimate`])
+//!    period ([`Error::OutsideValidity`]); no account of the inputs may be
+//!    the policy's funding account or residual sink
+//!    ([`Error::PoolAccountAsPayee`]: settling would pay an account from
+//!    itself). The cost estimate ([`estimate`])
 //!    must be at most [`Limits::max_cost`]; over it the run is refused
 //!    ([`OverCost::Reject`]) or computed as a dry run that can never be
 //!    accepted ([`OverCost::DryRun`]).
@@ -31,7 +34,8 @@
 //!    then the account id; an account whose exact share was below the cap
 //!    stays at or below it. `floor`: the `L` units go to the residual.
 //! 6. **Minimum.** An amount above 0 and below `min_payout` is not paid; it
-//!    goes to the residual.
+//!    goes to the residual. [`Distribution::capped`] counts the payees paid
+//!    exactly the cap.
 //! 7. **Conservation.** The residual is accumulated from steps 2, 3, 5 and 6
 //!    independently of the payouts, and `Σ payouts + residual == pool` is
 //!    then checked ([`Distribution::check`]); a breach is
@@ -111,7 +115,9 @@ pub struct Distribution {
     pub payouts: Vec<Payout>,
     /// Accounts in the inputs.
     pub accounts: u64,
-    /// Accounts paid exactly the cap.
+    /// Payees paid exactly the cap: those whose share the cap cut, and those
+    /// rounded up to it (0 without a cap). An account cut to the cap and
+    /// then unpaid under the minimum is counted in `below_minimum` only.
     pub capped: u64,
     /// Accounts whose amount was below the minimum and went unpaid.
     pub below_minimum: u64,
@@ -168,6 +174,9 @@ impl Distribution {
         if self.paid()?.checked_add(self.residual) != Some(self.pool) {
             return breach("payouts plus residual differ from the pool");
         }
+        if self.capped != paid_the_cap(&self.payouts, policy.cap) {
+            return breach("`capped` is not the number of payouts equal to the cap");
+        }
         for p in &self.payouts {
             if p.amount == 0 {
                 return breach("a payout of 0");
@@ -194,10 +203,29 @@ pub struct Outcome {
     pub dry_run: bool,
 }
 
+/// One of the two accounts of a policy's pool.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PoolRole {
+    /// The account the pool is paid from.
+    Funding,
+    /// The account the residual is paid to.
+    ResidualSink,
+}
+
+impl core::fmt::Display for PoolRole {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.write_str(match self {
+            Self::Funding => "funding account",
+            Self::ResidualSink => "residual sink",
+        })
+    }
+}
+
 /// Computes the distribution of `policy`'s pool over `inputs`.
 ///
 /// # Errors
-/// [`Error::OutsideValidity`], [`Error::OverCost`], [`Error::Overflow`]
+/// [`Error::OutsideValidity`], [`Error::PoolAccountAsPayee`],
+/// [`Error::OverCost`], [`Error::Overflow`]
 /// (not reachable within the documented bounds), [`Error::InvariantBreach`].
 pub fn compute(
     inputs: &EpochInputs,
@@ -207,6 +235,17 @@ pub fn compute(
     let policy = policy.policy();
     if !policy.covers(inputs.window()) {
         return Err(Error::OutsideValidity);
+    }
+    for (account, role) in [
+        (&policy.funding_account, PoolRole::Funding),
+        (&policy.residual_sink, PoolRole::ResidualSink),
+    ] {
+        if inputs.account_ids().binary_search(account).is_ok() {
+            return Err(Error::PoolAccountAsPayee {
+                account: account.clone(),
+                role,
+            });
+        }
     }
     let cost = estimate(inputs, policy);
     let dry_run = cost.units > limits.max_cost;
@@ -267,84 +306,123 @@ fn distribute(inputs: &EpochInputs, policy: &Policy) -> Result<Distribution, Err
         .ok_or_else(overflow)?;
     let mut amounts = vec![0u64; accounts.len()];
     let mut residual = 0u64;
-    let mut capped = 0u64;
-    // `remaining` is the pool not yet given, `uncapped` the score not yet capped.
-    let mut remaining = policy.pool;
-    let mut uncapped = total;
-    let mut is_capped = vec![false; accounts.len()];
-
     if total == 0 || policy.pool == 0 {
         residual = policy.pool;
-        remaining = 0;
-    } else if let Some(cap) = policy.cap
-        && scores
-            .iter()
-            .max()
-            .is_some_and(|&max| wide::mul(max, remaining) > wide::mul(uncapped, cap))
-    {
-        // Someone's share exceeds the cap (else nobody is capped and the
-        // heap is not needed).
-        // Largest score first (ties: smaller index first), popping only as
-        // many as get capped plus one: O(n + k log n).
-        let mut heap: std::collections::BinaryHeap<(u128, core::cmp::Reverse<usize>)> = scores
-            .iter()
-            .enumerate()
-            .filter(|(_, s)| **s > 0)
-            .map(|(i, &s)| (s, core::cmp::Reverse(i)))
-            .collect();
-        while let Some(&(s, core::cmp::Reverse(i))) = heap.peek() {
-            // exact share > cap  <=>  remaining × s > cap × uncapped
-            if wide::mul(s, remaining) <= wide::mul(uncapped, cap) {
-                break;
-            }
-            heap.pop();
-            if let (Some(a), Some(c)) = (amounts.get_mut(i), is_capped.get_mut(i)) {
-                *a = cap;
-                *c = true;
-            }
-            capped += 1;
-            remaining = remaining.checked_sub(cap).ok_or_else(overflow)?;
-            uncapped = uncapped.checked_sub(s).ok_or_else(overflow)?;
-            if uncapped == 0 {
-                break;
-            }
+    } else {
+        let mut share = Share {
+            remaining: policy.pool,
+            uncapped: total,
+            is_capped: vec![false; accounts.len()],
+        };
+        if let Some(cap) = policy.cap {
+            apply_cap(&mut share, cap, &scores, &mut amounts)?;
         }
-        if uncapped == 0 {
-            residual = remaining;
-            remaining = 0;
-        }
-    }
-
-    if remaining > 0 {
-        // Floor shares and remainders of the uncapped accounts.
-        let mut given = 0u64;
-        let mut remainders: Vec<(u128, usize)> = Vec::with_capacity(scores.len());
-        for (i, (&s, amount)) in scores.iter().zip(amounts.iter_mut()).enumerate() {
-            if s == 0 || is_capped.get(i).copied().unwrap_or(true) {
-                continue;
-            }
-            let (q, r) = wide::div(wide::mul(s, remaining), uncapped).ok_or_else(overflow)?;
-            *amount = q;
-            given = given.checked_add(q).ok_or_else(overflow)?;
-            if r > 0 {
-                remainders.push((r, i));
-            }
-        }
-        let left = remaining.checked_sub(given).ok_or_else(overflow)?;
-        match policy.rounding {
-            Rounding::Floor => residual = residual.checked_add(left).ok_or_else(overflow)?,
-            Rounding::LargestRemainder => {
-                for i in largest(&mut remainders, left, inputs.epoch().as_str(), accounts)? {
-                    let a = amounts.get_mut(i).ok_or_else(overflow)?;
-                    *a = a.checked_add(1).ok_or_else(overflow)?;
+        if share.uncapped == 0 {
+            // Everyone with a score was capped: the rest is residual.
+            residual = share.remaining;
+        } else {
+            let left = floor_shares(&share, &scores, &mut amounts)?;
+            match policy.rounding {
+                Rounding::Floor => residual = left.units,
+                Rounding::LargestRemainder => {
+                    let mut remainders = left.remainders;
+                    let epoch = inputs.epoch().as_str();
+                    for i in largest(&mut remainders, left.units, epoch, accounts)? {
+                        let a = amounts.get_mut(i).ok_or_else(overflow)?;
+                        *a = a.checked_add(1).ok_or_else(overflow)?;
+                    }
                 }
             }
         }
     }
+    pay(policy, accounts, &amounts, residual)
+}
 
+/// What the cap step leaves: the pool not yet given, the score not yet
+/// capped, and which accounts were capped.
+struct Share {
+    remaining: u64,
+    uncapped: u128,
+    is_capped: Vec<bool>,
+}
+
+/// Step 3: water-filling. Largest score first (ties: smaller index first),
+/// popping only as many as get capped plus one: O(n + k log n), and no
+/// heap at all when nobody's share exceeds the cap.
+fn apply_cap(
+    share: &mut Share,
+    cap: u64,
+    scores: &[u128],
+    amounts: &mut [u64],
+) -> Result<(), Error> {
+    // exact share > cap  <=>  remaining × s > cap × uncapped
+    let over =
+        |s: u128, share: &Share| wide::mul(s, share.remaining) > wide::mul(share.uncapped, cap);
+    if !scores.iter().max().is_some_and(|&max| over(max, share)) {
+        return Ok(());
+    }
+    let mut heap: std::collections::BinaryHeap<(u128, core::cmp::Reverse<usize>)> = scores
+        .iter()
+        .enumerate()
+        .filter(|(_, s)| **s > 0)
+        .map(|(i, &s)| (s, core::cmp::Reverse(i)))
+        .collect();
+    while let Some((s, core::cmp::Reverse(i))) = heap.pop() {
+        if !over(s, share) {
+            break;
+        }
+        if let (Some(a), Some(c)) = (amounts.get_mut(i), share.is_capped.get_mut(i)) {
+            *a = cap;
+            *c = true;
+        }
+        share.remaining = share.remaining.checked_sub(cap).ok_or_else(overflow)?;
+        share.uncapped = share.uncapped.checked_sub(s).ok_or_else(overflow)?;
+        if share.uncapped == 0 {
+            break;
+        }
+    }
+    Ok(())
+}
+
+/// What step 4 leaves: the units not given and the positive remainders.
+struct Left {
+    units: u64,
+    remainders: Vec<(u128, usize)>,
+}
+
+/// Step 4: the floor shares of the uncapped accounts with a positive score.
+fn floor_shares(share: &Share, scores: &[u128], amounts: &mut [u64]) -> Result<Left, Error> {
+    let mut given = 0u64;
+    let mut remainders: Vec<(u128, usize)> = Vec::with_capacity(scores.len());
+    for (i, (&s, amount)) in scores.iter().zip(amounts.iter_mut()).enumerate() {
+        if s == 0 || share.is_capped.get(i).copied().unwrap_or(true) {
+            continue;
+        }
+        let (q, r) =
+            wide::div(wide::mul(s, share.remaining), share.uncapped).ok_or_else(overflow)?;
+        *amount = q;
+        given = given.checked_add(q).ok_or_else(overflow)?;
+        if r > 0 {
+            remainders.push((r, i));
+        }
+    }
+    Ok(Left {
+        units: share.remaining.checked_sub(given).ok_or_else(overflow)?,
+        remainders,
+    })
+}
+
+/// Step 6 and the result: amounts below the minimum go to the residual;
+/// `capped` counts the payees paid exactly the cap.
+fn pay(
+    policy: &Policy,
+    accounts: &[AccountId],
+    amounts: &[u64],
+    mut residual: u64,
+) -> Result<Distribution, Error> {
     let mut below_minimum = 0u64;
     let mut payouts = Vec::with_capacity(amounts.iter().filter(|&&a| a > 0).count());
-    for (account, amount) in accounts.iter().zip(amounts) {
+    for (account, &amount) in accounts.iter().zip(amounts) {
         if amount == 0 {
             continue;
         }
@@ -363,10 +441,17 @@ fn distribute(inputs: &EpochInputs, policy: &Policy) -> Result<Distribution, Err
         funding_account: policy.funding_account.clone(),
         residual_sink: policy.residual_sink.clone(),
         residual,
+        capped: paid_the_cap(&payouts, policy.cap),
         payouts,
         accounts: accounts.len() as u64,
-        capped,
         below_minimum,
+    })
+}
+
+/// The number of payouts equal to the cap (0 without a cap).
+fn paid_the_cap(payouts: &[Payout], cap: Option<u64>) -> u64 {
+    cap.map_or(0, |cap| {
+        payouts.iter().filter(|p| p.amount == cap).count() as u64
     })
 }
 

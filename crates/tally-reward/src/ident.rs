@@ -80,7 +80,7 @@ macro_rules! ident {
 
 /// At most 40 characters of a rejected identifier, for an error message.
 fn truncate(text: &str) -> String {
-    text.chars().take(40).collect()
+    crate::de::shown(text, 40)
 }
 
 ident!(

@@ -82,12 +82,15 @@ impl<'de, V: Deserialize<'de>> Deserialize<'de> for NamedValues<V> {
                         )));
                     }
                     if !valid_counter_name(&name) {
-                        return Err(serde::de::Error::custom(format!(
-                            "invalid counter name {name:?}"
+                        return Err(serde::de::Error::custom(format_args!(
+                            "invalid name \"{}\": 1 to 64 of a-z, 0-9 and _",
+                            crate::de::shown(&name, 64)
                         )));
                     }
                     if out.contains_key(&name) {
-                        return Err(serde::de::Error::custom(format!("duplicate name {name:?}")));
+                        return Err(serde::de::Error::custom(format_args!(
+                            "duplicate name \"{name}\""
+                        )));
                     }
                     out.insert(name, value);
                 }
@@ -190,7 +193,10 @@ impl EpochInputs {
             }
             for name in a.counters.0.keys() {
                 if !valid_counter_name(name) {
-                    return Err(inputs_error(&format!("invalid counter name {name:?}")));
+                    return Err(inputs_error(&format!(
+                        "invalid counter name \"{}\"",
+                        crate::de::shown(name, 64)
+                    )));
                 }
                 if !names.contains_key(name.as_str()) {
                     if names.len() >= usize::from(u16::MAX) {
@@ -254,12 +260,12 @@ impl EpochInputs {
                 max: limits.max_input_bytes,
             });
         }
-        let raw: Raw = serde_json::from_slice(bytes).map_err(|e| Error::Json {
-            document: "inputs",
-            message: e.to_string(),
-        })?;
+        let raw: Raw = crate::de::from_json("inputs", bytes)?;
         if raw.schema != INPUTS_SCHEMA {
-            return Err(inputs_error(&format!("unknown schema {:?}", raw.schema)));
+            return Err(inputs_error(&format!(
+                "unknown schema \"{}\" (this version reads {INPUTS_SCHEMA})",
+                crate::de::shown(&raw.schema, 64)
+            )));
         }
         Self::new(raw.epoch, raw.window, raw.producer, raw.accounts, limits)
     }

@@ -232,10 +232,7 @@ impl TrustedKeys {
     /// [`Error::Json`] or [`Error::InvalidKey`] (a bad key, or a key id
     /// that is not the id of its key).
     pub fn from_json(bytes: &[u8]) -> Result<Self, Error> {
-        let file: TrustedFile = serde_json::from_slice(bytes).map_err(|e| Error::Json {
-            document: "trusted keys",
-            message: e.to_string(),
-        })?;
+        let file: TrustedFile = crate::de::from_json("trusted keys", bytes)?;
         if file.keys.len() > 1_024 {
             return Err(Error::InvalidKey {
                 reason: "more than 1,024 trusted keys",

@@ -31,6 +31,7 @@
 
 pub mod cid;
 pub mod compute;
+mod de;
 pub mod ident;
 pub mod inputs;
 pub mod jcs;
@@ -87,20 +88,24 @@ impl Default for Limits {
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum Error {
     /// An identifier is not valid.
-    #[error("invalid {what}: {text:?}")]
+    #[error("invalid {what} \"{text}\"")]
     InvalidId {
         /// Which kind of identifier.
         what: &'static str,
-        /// The text (at most 40 characters of it).
+        /// The text (at most 40 characters of it, anything but printable
+        /// ASCII shown as `?`).
         text: String,
     },
     /// A content id is not the canonical text of a CIDv1 raw BLAKE3.
-    #[error("invalid content id {text:?}")]
+    #[error("invalid content id \"{text}\"")]
     InvalidCid {
-        /// The text (at most 80 characters).
+        /// The text (at most 80 characters, anything but printable ASCII
+        /// shown as `?`).
         text: String,
     },
-    /// A document is not valid JSON of the expected shape.
+    /// A document is not valid JSON of the expected shape: the message
+    /// starts with the path of the value that failed
+    /// (`accounts[2].counters.bytes_stored: integer out of range: …`).
     #[error("invalid {document}: {message}")]
     Json {
         /// Which document.
@@ -171,6 +176,15 @@ pub enum Error {
     /// The epoch's window is not inside the policy's validity period.
     #[error("the epoch's window is outside the policy's validity period")]
     OutsideValidity,
+    /// An account of the inputs is the policy's funding account or residual
+    /// sink: settling would move value from an account to itself.
+    #[error("account {account} is the policy's {role}; it cannot be a payee")]
+    PoolAccountAsPayee {
+        /// The account.
+        account: AccountId,
+        /// Which of the pool's accounts it is.
+        role: compute::PoolRole,
+    },
     /// The cost estimate is over the limit.
     #[error("the run would cost {units} units; at most {max} are allowed")]
     OverCost {
@@ -210,9 +224,24 @@ pub enum Error {
         /// The epoch.
         epoch: String,
     },
-    /// A manifest's previous-manifest link is not the last accepted manifest.
-    #[error("the manifest does not follow the last accepted manifest")]
-    BrokenChain,
+    /// A manifest's `previous` link is not the CID of the manifest it is
+    /// said to follow.
+    #[error("the manifest's previous link is not {previous}, the previous manifest's CID")]
+    BrokenChain {
+        /// The CID of the previous manifest.
+        previous: cid::Cid,
+    },
+    /// A manifest follows one whose epoch is the same or whose window does
+    /// not end at or before its own window starts.
+    #[error(
+        "epoch {next} does not follow epoch {previous}: an epoch's window starts at or after the end of the previous one's"
+    )]
+    ChainOrder {
+        /// The previous manifest's epoch.
+        previous: ident::EpochId,
+        /// The following manifest's epoch.
+        next: ident::EpochId,
+    },
     /// A dry run cannot be accepted.
     #[error("a dry run cannot be accepted")]
     DryRun,

@@ -11,6 +11,11 @@
 //!   ([`crate::merkle`]) and the CID of the JCS payout list
 //!   (`[{"account":…,"amount":…},…]` in account order). Delivery status is
 //!   never part of it.
+//! * **Chain**: [`verify_link`] checks that a manifest follows another (the
+//!   link is the other's CID, the other is sealed by a trusted key, and its
+//!   epoch comes first: another id, a window that ends before this one
+//!   starts); [`verify_chain`] checks a whole chain. [`verify`] recomputes a
+//!   manifest but takes its link as written.
 //! * **Seal**: Ed25519 over `tally/reward/manifest/v1 ‖ 0x00 ‖ JCS(manifest)`
 //!   by a key whose id is carried beside it ([`SealedManifest`]).
 
@@ -118,7 +123,7 @@ pub struct Manifest {
     pub payees: u64,
     /// Accounts in the inputs.
     pub accounts: u64,
-    /// Accounts paid the cap.
+    /// Payees paid exactly the cap ([`Distribution::capped`]).
     pub capped: u64,
     /// Accounts below the minimum payout, unpaid.
     pub below_minimum: u64,
@@ -169,17 +174,7 @@ impl SealedManifest {
     /// # Errors
     /// [`Error::TooLarge`], [`Error::Json`].
     pub fn from_json(bytes: &[u8]) -> Result<Self, Error> {
-        if bytes.len() > MAX_MANIFEST_BYTES {
-            return Err(Error::TooLarge {
-                document: "manifest",
-                size: bytes.len(),
-                max: MAX_MANIFEST_BYTES,
-            });
-        }
-        serde_json::from_slice(bytes).map_err(|e| Error::Json {
-            document: "manifest",
-            message: e.to_string(),
-        })
+        crate::de::from_json_bounded("manifest", bytes, MAX_MANIFEST_BYTES)
     }
 
     /// Checks the seal against the trusted keys.
@@ -328,6 +323,59 @@ pub fn first_difference(a: &Manifest, b: &Manifest) -> Option<&'static str> {
     fields.iter().find(|(_, same)| !same).map(|(name, _)| *name)
 }
 
+/// Checks that `next` follows `previous` in the chain of epochs:
+/// `previous` is sealed by a trusted key, `next`'s `previous` link is its
+/// CID, and its epoch comes first: another epoch id, and a window that ends
+/// at or before `next`'s starts (so windows never overlap). Returns the
+/// CID of `previous`.
+///
+/// Only `previous`'s seal is checked here; verify it in full with
+/// [`verify`] and its own inputs and policy.
+///
+/// # Errors
+/// [`Error::UntrustedKey`] / [`Error::BadSignature`] (the seal of
+/// `previous`), [`Error::BrokenChain`], [`Error::ChainOrder`].
+pub fn verify_link(
+    next: &Manifest,
+    previous: &SealedManifest,
+    trusted: &TrustedKeys,
+) -> Result<Cid, Error> {
+    previous.verify_signature(trusted)?;
+    let cid = previous.manifest.cid()?;
+    if next.previous != Some(cid) {
+        return Err(Error::BrokenChain { previous: cid });
+    }
+    let before = &previous.manifest;
+    if before.epoch == next.epoch || before.window.end > next.window.start {
+        return Err(Error::ChainOrder {
+            previous: before.epoch.clone(),
+            next: next.epoch.clone(),
+        });
+    }
+    Ok(cid)
+}
+
+/// Checks a chain of sealed manifests, oldest first: every seal is by a
+/// trusted key and each manifest follows the one before it
+/// ([`verify_link`]). The first manifest's own `previous` link is not
+/// checked (a chain may be verified from any point); it is `null` for the
+/// first epoch of all.
+///
+/// # Errors
+/// As [`verify_link`], for the first link that fails.
+pub fn verify_chain(chain: &[SealedManifest], trusted: &TrustedKeys) -> Result<(), Error> {
+    if let Some(first) = chain.first() {
+        first.verify_signature(trusted)?;
+    }
+    for pair in chain.windows(2) {
+        if let [previous, next] = pair {
+            next.verify_signature(trusted)?;
+            verify_link(&next.manifest, previous, trusted)?;
+        }
+    }
+    Ok(())
+}
+
 /// A payee's proof of its payout under a manifest.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -342,6 +390,20 @@ pub struct PayoutProof {
     pub size: u64,
     /// Sibling hashes from the leaf up.
     pub path: Vec<Hex32>,
+}
+
+/// The largest payout proof document read: 64 KiB (a proof of one payout
+/// among 2^64 holds 64 hashes, under 6 KiB).
+pub const MAX_PROOF_BYTES: usize = 64 << 10;
+
+impl PayoutProof {
+    /// Decodes a payout proof (check it with [`verify_proof`]).
+    ///
+    /// # Errors
+    /// [`Error::TooLarge`], [`Error::Json`].
+    pub fn from_json(bytes: &[u8]) -> Result<Self, Error> {
+        crate::de::from_json_bounded("payout proof", bytes, MAX_PROOF_BYTES)
+    }
 }
 
 /// The proof of `account`'s payout.

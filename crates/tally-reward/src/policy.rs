@@ -100,12 +100,30 @@ struct RawPolicy {
     valid_until: u64,
 }
 
+/// A rule of a valid policy that a decoded one breaks: its message is the
+/// reason alone (serde's decoders and [`Error::Policy`] add their own
+/// prefix).
+#[derive(Debug)]
+pub struct PolicyRule(&'static str);
+
+impl core::fmt::Display for PolicyRule {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.write_str(self.0)
+    }
+}
+
+impl From<PolicyRule> for Error {
+    fn from(rule: PolicyRule) -> Self {
+        Error::Policy {
+            reason: rule.0.to_owned(),
+        }
+    }
+}
+
 impl TryFrom<RawPolicy> for Policy {
-    type Error = Error;
-    fn try_from(raw: RawPolicy) -> Result<Self, Error> {
-        let bad = |reason: &str| Error::Policy {
-            reason: reason.to_owned(),
-        };
+    type Error = PolicyRule;
+    fn try_from(raw: RawPolicy) -> Result<Self, PolicyRule> {
+        let bad = PolicyRule;
         if raw.schema != POLICY_SCHEMA {
             return Err(bad("unknown policy schema"));
         }
@@ -152,7 +170,8 @@ impl Policy {
     /// # Errors
     /// [`Error::Json`] or [`Error::Policy`].
     pub fn from_json(bytes: &[u8]) -> Result<Self, Error> {
-        decode("policy", bytes)
+        let raw: RawPolicy = decode("policy", bytes)?;
+        Ok(Self::try_from(raw)?)
     }
 
     /// The canonical (JCS) bytes.
@@ -190,17 +209,16 @@ fn decode<T: serde::de::DeserializeOwned>(
     document: &'static str,
     bytes: &[u8],
 ) -> Result<T, Error> {
-    if bytes.len() > MAX_POLICY_BYTES {
-        return Err(Error::TooLarge {
-            document,
-            size: bytes.len(),
-            max: MAX_POLICY_BYTES,
-        });
-    }
-    serde_json::from_slice(bytes).map_err(|e| Error::Json {
-        document,
-        message: e.to_string(),
-    })
+    crate::de::from_json_bounded(document, bytes, MAX_POLICY_BYTES)
+}
+
+/// A signed policy as decoded, before its policy is validated.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawSigned {
+    policy: RawPolicy,
+    key_id: KeyId,
+    signature: Signature,
 }
 
 /// A policy with its signature.
@@ -221,7 +239,12 @@ impl SignedPolicy {
     /// # Errors
     /// [`Error::Json`], [`Error::Policy`], [`Error::TooLarge`].
     pub fn from_json(bytes: &[u8]) -> Result<Self, Error> {
-        decode("signed policy", bytes)
+        let raw: RawSigned = decode("signed policy", bytes)?;
+        Ok(Self {
+            policy: Policy::try_from(raw.policy)?,
+            key_id: raw.key_id,
+            signature: raw.signature,
+        })
     }
 
     /// Checks the signature against the trusted keys.

@@ -9,7 +9,8 @@
 //! * `id` = the first 16 bytes, as a little-endian `u128`, of BLAKE3
 //!   `derive_key("tally/reward/transfer/v1", run_key ‖ role ‖ u64le(len) ‖
 //!   credit account)`, `role` one byte: 0 for a payout, 1 for the residual
-//!   (so a residual sink that is also a payee gets two distinct ids): the
+//!   (so the two roles never share an id, although `compute` already
+//!   refuses inputs that list the residual sink as a payee): the
 //!   same run pays the same account under the same id, so a
 //!   resubmission is answered `exists` by the ledger instead of paying
 //!   twice, whatever cache was lost in between. Written as 32 hex digits

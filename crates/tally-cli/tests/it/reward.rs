@@ -71,9 +71,14 @@ fn setup(dir: &Path) -> PathBuf {
 }
 
 fn run_files() -> Vec<String> {
+    run_files_with(&example("inputs.json"))
+}
+
+/// `--inputs inputs` and the signed policy and trusted keys of `setup`.
+fn run_files_with(inputs: &str) -> Vec<String> {
     vec![
         "--inputs".into(),
-        example("inputs.json"),
+        inputs.into(),
         "--policy".into(),
         "sp.json".into(),
         "--trusted-keys".into(),
@@ -185,7 +190,9 @@ fn an_untrusted_signer_and_a_chain_link() {
     );
     assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
     assert!(stderr(&out).contains("not trusted"), "{}", stderr(&out));
-    // --previous links the next manifest to this one; the key from the env.
+    // --previous links the next epoch's manifest to this one; the key from
+    // the env.
+    let inputs = inputs_of_epoch(d, "next.json", "2026-w48", 1);
     let key_text = std::fs::read_to_string(d.join("k")).unwrap();
     let out = Command::new(env!("CARGO_BIN_EXE_tally"))
         .current_dir(d)
@@ -294,5 +301,91 @@ fn bad_input_exits_2_and_prints_nothing() {
         let out = tally(d, &args);
         assert_eq!(out.status.code(), Some(2), "{args:?}: {}", stderr(&out));
         assert!(out.stdout.is_empty(), "{args:?}");
+    }
+}
+
+/// The example inputs as epoch `epoch`, `weeks` weeks later, written to
+/// `name` in `dir`.
+fn inputs_of_epoch(dir: &Path, name: &str, epoch: &str, weeks: u64) -> String {
+    let mut v: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(example("inputs.json")).unwrap()).unwrap();
+    v["epoch"] = epoch.into();
+    for end in ["start", "end"] {
+        let t = v["window"][end].as_u64().unwrap() + weeks * 7 * 24 * 3600;
+        v["window"][end] = t.into();
+    }
+    std::fs::write(dir.join(name), v.to_string()).unwrap();
+    name.to_owned()
+}
+
+fn compute_epoch(dir: &Path, inputs: &str, previous: &str) -> Output {
+    let files = run_files_with(inputs);
+    tally(
+        dir,
+        &with(
+            &["compute", "--key-file", "k", "--previous", previous],
+            &files,
+        ),
+    )
+}
+
+/// `verify --previous` checks the link of a chain of epochs: the previous
+/// manifest's seal, its CID as the link, and the order of the epochs;
+/// without it the link is reported as not checked.
+#[test]
+fn verify_checks_the_chain_link_with_previous() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    setup(d);
+    let next = inputs_of_epoch(d, "next.json", "2026-w48", 1);
+    std::fs::write(d.join("m2.json"), ok(compute_epoch(d, &next, "m.json"))).unwrap();
+    let next_files = run_files_with(&next);
+    let text = String::from_utf8(ok(tally(
+        d,
+        &with(&["verify", "m2.json", "--previous", "m.json"], &next_files),
+    )))
+    .unwrap();
+    assert!(text.contains("follows manifest bafkr4i"), "{text}");
+    assert!(text.contains("(epoch 2026-w47)"), "{text}");
+    let text = String::from_utf8(ok(tally(d, &with(&["verify", "m2.json"], &next_files)))).unwrap();
+    assert!(text.contains("not checked: give --previous"), "{text}");
+    let first_files = run_files();
+    let text = String::from_utf8(ok(tally(d, &with(&["verify", "m.json"], &first_files)))).unwrap();
+    assert!(text.contains("first of its chain"), "{text}");
+
+    // A link to another manifest, or none at all, is broken: exit 1.
+    for (manifest, previous, files) in [
+        ("m2.json", "m2.json", &next_files),
+        ("m.json", "m2.json", &first_files),
+    ] {
+        let out = tally(
+            d,
+            &with(&["verify", manifest, "--previous", previous], files),
+        );
+        assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+        assert!(out.stdout.is_empty());
+        assert!(stderr(&out).contains("previous link"), "{}", stderr(&out));
+    }
+    // An edited previous manifest does not verify: exit 1.
+    let mut forged: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(d.join("m.json")).unwrap()).unwrap();
+    forged["manifest"]["paid"] = 1.into();
+    std::fs::write(d.join("forged.json"), forged.to_string()).unwrap();
+    let out = tally(
+        d,
+        &with(
+            &["verify", "m2.json", "--previous", "forged.json"],
+            &next_files,
+        ),
+    );
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    // An epoch that does not come after the previous one cannot be computed
+    // onto the chain (same window, or the same epoch id later).
+    for (name, epoch, weeks) in [("same.json", "2026-w47b", 0), ("again.json", "2026-w47", 2)] {
+        let inputs = inputs_of_epoch(d, name, epoch, weeks);
+        let out = compute_epoch(d, &inputs, "m.json");
+        assert_eq!(out.status.code(), Some(1), "{epoch}: {}", stderr(&out));
+        assert!(stderr(&out).contains("does not follow"), "{}", stderr(&out));
+        assert!(out.stdout.is_empty());
     }
 }

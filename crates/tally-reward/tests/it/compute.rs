@@ -75,6 +75,72 @@ fn when_everyone_is_capped_the_rest_is_residual() {
     assert_eq!(d.capped, 3);
 }
 
+/// `capped` is the number of payees paid exactly the cap: an exact share
+/// equal to the cap counts, a share cut to the cap and then left unpaid
+/// under the minimum does not.
+#[test]
+fn capped_counts_the_payees_paid_exactly_the_cap() {
+    let d = distribute(&policy(100, Some(50), 0, LargestRemainder), &[1, 1]).unwrap();
+    assert_eq!(amounts(&d, 2), vec![50, 50]);
+    assert_eq!(d.capped, 2);
+    let d = distribute(&policy(100, Some(5), 10, LargestRemainder), &[100, 1, 1]).unwrap();
+    assert!(d.payouts.is_empty());
+    assert_eq!((d.capped, d.below_minimum, d.residual), (0, 3, 100));
+    // Rounded up to the cap: 3 × 10/3 with a cap of 4 pays 4, 3, 3.
+    let d = distribute(&policy(10, Some(4), 0, LargestRemainder), &[1, 1, 1]).unwrap();
+    assert_eq!(amounts(&d, 3).iter().filter(|&&a| a == 4).count(), 1);
+    assert_eq!(d.capped, 1);
+    // The count is part of what `check` re-checks.
+    let p = policy(100, Some(50), 0, LargestRemainder);
+    let mut wrong = distribute(&p, &[1, 1]).unwrap();
+    assert!(wrong.check(&p).is_ok());
+    wrong.capped = 0;
+    assert!(matches!(
+        wrong.check(&p),
+        Err(Error::InvariantBreach { .. })
+    ));
+}
+
+/// The policy's funding account or residual sink listed in the inputs is
+/// refused, naming the account: settling would pay an account from itself.
+#[test]
+fn the_pool_accounts_cannot_be_payees() {
+    use tally_reward::compute::compute;
+    use tally_reward::ident::EpochId;
+    use tally_reward::inputs::{AccountCounters, EpochInputs, NamedValues};
+    use tally_reward::{Limits, compute::PoolRole};
+    let p = crate::common::verified(&policy(100, None, 0, LargestRemainder));
+    for (name, role) in [
+        ("pool:test", PoolRole::Funding),
+        ("treasury", PoolRole::ResidualSink),
+    ] {
+        let accounts = ["a0000", name]
+            .iter()
+            .map(|a| AccountCounters {
+                account: crate::common::account(a),
+                counters: NamedValues([("units".to_owned(), 1)].into_iter().collect()),
+            })
+            .collect();
+        let inputs = EpochInputs::new(
+            EpochId::new("e1").unwrap(),
+            crate::common::WINDOW,
+            crate::common::account("meter-1"),
+            accounts,
+            &Limits::default(),
+        )
+        .unwrap();
+        let err = compute(&inputs, &p, &Limits::default()).unwrap_err();
+        assert_eq!(
+            err,
+            Error::PoolAccountAsPayee {
+                account: crate::common::account(name),
+                role
+            }
+        );
+        assert!(err.to_string().contains(name), "{err}");
+    }
+}
+
 #[test]
 fn all_accounts_below_the_minimum_pay_nothing() {
     // 2.5 each: 3, 3, 2, 2 after rounding, all below 5.

@@ -209,3 +209,174 @@ fn keys_round_trip_and_trusted_files_are_checked() {
     assert!(TrustedKeys::from_json(wrong_id.as_bytes()).is_err());
     assert!(TrustedKeys::from_json(b"{\"keys\":[],\"x\":1}").is_err());
 }
+
+/// `value`'s object at `pointer` rewritten in serde's sequence form of a
+/// struct: an array of its values in the order of `fields`.
+fn sequence_form(mut value: serde_json::Value, pointer: &str, fields: &[&str]) -> String {
+    let object = value.pointer_mut(pointer).unwrap();
+    let items: Vec<serde_json::Value> = fields.iter().map(|f| object[*f].clone()).collect();
+    assert_eq!(items.len(), object.as_object().unwrap().len());
+    *object = serde_json::Value::Array(items);
+    value.to_string()
+}
+
+const INPUTS_FIELDS: [&str; 5] = ["schema", "epoch", "window", "producer", "accounts"];
+const POLICY_FIELDS: [&str; 12] = [
+    "schema",
+    "id",
+    "version",
+    "pool",
+    "funding_account",
+    "residual_sink",
+    "weights",
+    "cap",
+    "min_payout",
+    "rounding",
+    "valid_from",
+    "valid_until",
+];
+
+/// Every document, and every struct inside one, is read only in its
+/// documented object form: serde's array form of a struct would be a second
+/// spelling of the same inputs (the same CID) or policy.
+#[test]
+fn structs_written_as_arrays_are_refused() {
+    let inputs: serde_json::Value =
+        serde_json::from_str(&inputs_json(r#"{"account":"a","counters":{"x":1}}"#)).unwrap();
+    assert!(decode(&inputs.to_string()).is_ok());
+    let cases = [
+        sequence_form(inputs.clone(), "", &INPUTS_FIELDS),
+        sequence_form(inputs.clone(), "/window", &["start", "end"]),
+        sequence_form(inputs.clone(), "/accounts/0", &["account", "counters"]),
+    ];
+    for json in &cases {
+        let err = decode(json).unwrap_err();
+        assert!(
+            matches!(&err, Error::Json { message, .. } if message.contains("expected an object")),
+            "{json}: {err}"
+        );
+    }
+    let policy = policy_json();
+    let err = Policy::from_json(sequence_form(policy.clone(), "", &POLICY_FIELDS).as_bytes())
+        .unwrap_err();
+    assert!(err.to_string().contains("expected an object"), "{err}");
+    let signed = serde_json::to_value(
+        Policy::from_json(policy.to_string().as_bytes())
+            .unwrap()
+            .sign(&key())
+            .unwrap(),
+    )
+    .unwrap();
+    for json in [
+        sequence_form(signed.clone(), "", &["policy", "key_id", "signature"]),
+        sequence_form(signed.clone(), "/policy", &POLICY_FIELDS),
+    ] {
+        let err = SignedPolicy::from_json(json.as_bytes()).unwrap_err();
+        assert!(err.to_string().contains("expected an object"), "{err}");
+    }
+    let trusted = serde_json::json!({"keys": [key().trusted_entry()]});
+    assert!(TrustedKeys::from_json(trusted.to_string().as_bytes()).is_ok());
+    let json = sequence_form(trusted, "/keys/0", &["key_id", "public_key"]);
+    assert!(TrustedKeys::from_json(json.as_bytes()).is_err());
+}
+
+/// The error of `bytes` decoded as inputs, as the user reads it.
+fn inputs_message(json: &str) -> String {
+    decode(json).unwrap_err().to_string()
+}
+
+fn policy_message(edit: impl FnOnce(&mut serde_json::Value)) -> String {
+    let mut p = policy_json();
+    edit(&mut p);
+    Policy::from_json(p.to_string().as_bytes())
+        .unwrap_err()
+        .to_string()
+}
+
+/// Messages name the field and the problem: an integer beyond its type is
+/// "integer out of range", not serde's "invalid type: floating point"; no
+/// doubled prefix, no internal type name, no Debug formatting.
+#[test]
+fn decoding_errors_name_the_field_and_the_problem() {
+    let counter = |value: &str| {
+        inputs_message(&inputs_json(&format!(
+            r#"{{"account":"a","counters":{{"x":0}}}},{{"account":"b","counters":{{"y":{value}}}}}"#
+        )))
+    };
+    let messages = [
+        (
+            counter("18446744073709551616"),
+            "invalid inputs: accounts[1].counters.y: integer out of range: expected 0 to 18446744073709551615",
+        ),
+        (
+            counter("-1"),
+            "invalid inputs: accounts[1].counters.y: integer out of range",
+        ),
+        (
+            counter("1.5"),
+            "invalid inputs: accounts[1].counters.y: not an integer",
+        ),
+        (
+            counter("1e3"),
+            "invalid inputs: accounts[1].counters.y: not an integer",
+        ),
+        (
+            counter("\"1\""),
+            "invalid inputs: accounts[1].counters.y: invalid type: string \"1\", expected an integer from 0 to 18446744073709551615",
+        ),
+        (
+            inputs_message(&inputs_json("").replace(r#""end":2"#, r#""end":99999999999999999999"#)),
+            "invalid inputs: window.end: integer out of range",
+        ),
+        (
+            inputs_message("\"inputs\""),
+            "invalid inputs: invalid type: string \"inputs\", expected an object",
+        ),
+        (
+            inputs_message(&inputs_json(r#"{"account":"a\u0001b","counters":{}}"#)),
+            "invalid inputs: accounts[0].account: invalid account id \"a?b\"",
+        ),
+        (
+            policy_message(|p| p["pool"] = serde_json::from_str("18446744073709551616").unwrap()),
+            "invalid policy: pool: integer out of range: expected 0 to 18446744073709551615",
+        ),
+        (
+            policy_message(|p| p["weights"]["x"] = 4_294_967_296u64.into()),
+            "invalid policy: weights.x: integer out of range: expected 0 to 4294967295",
+        ),
+        (
+            policy_message(|p| p["residual_sink"] = p["funding_account"].clone()),
+            "invalid policy: the funding account and the residual sink must differ",
+        ),
+        (
+            policy_message(|p| p["schema"] = "x".into()),
+            "invalid policy: unknown policy schema",
+        ),
+    ];
+    for (got, want) in &messages {
+        assert!(got.starts_with(want), "got  {got}\nwant {want}");
+        for internal in ["Raw", "struct", "u64", "u32", "floating point", "\\u{"] {
+            assert!(!got.contains(internal), "{internal} in {got}");
+        }
+        assert_eq!(
+            got.matches("invalid").count(),
+            1 + usize::from(got.contains("invalid type") || got.contains("account id")),
+            "{got}"
+        );
+    }
+    // A signed policy whose policy breaks a rule is a policy error, once.
+    let mut signed = serde_json::to_value(
+        Policy::from_json(policy_json().to_string().as_bytes())
+            .unwrap()
+            .sign(&key())
+            .unwrap(),
+    )
+    .unwrap();
+    signed["policy"]["residual_sink"] = signed["policy"]["funding_account"].clone();
+    assert_eq!(
+        SignedPolicy::from_json(signed.to_string().as_bytes()).unwrap_err(),
+        Error::Policy {
+            reason: "the funding account and the residual sink must differ".to_owned()
+        }
+    );
+}

@@ -222,3 +222,101 @@ fn intents_move_exactly_the_pool_in_one_linked_batch() {
         .collect();
     assert_eq!(keys.len(), batch.len());
 }
+
+/// A sealed manifest of epoch `epoch` (window `week` weeks after the
+/// common one) linked to `previous`.
+fn sealed_epoch(epoch: &str, week: u64, previous: Option<&SealedManifest>) -> SealedManifest {
+    use tally_reward::ident::EpochId;
+    use tally_reward::inputs::{AccountCounters, NamedValues, Window};
+    let week_seconds = 7 * 24 * 3600;
+    let window = Window {
+        start: crate::common::WINDOW.start + week * week_seconds,
+        end: crate::common::WINDOW.end + week * week_seconds,
+    };
+    let accounts = (0..3u64)
+        .map(|i| AccountCounters {
+            account: account(&format!("a{i}")),
+            counters: NamedValues([("units".to_owned(), i + 1)].into_iter().collect()),
+        })
+        .collect();
+    let inputs = EpochInputs::new(
+        EpochId::new(epoch).unwrap(),
+        window,
+        account("meter-1"),
+        accounts,
+        &Limits::default(),
+    )
+    .unwrap();
+    let policy = crate::common::verified(&crate::common::policy(
+        600,
+        None,
+        0,
+        tally_reward::policy::Rounding::LargestRemainder,
+    ));
+    let d = compute(&inputs, &policy, &Limits::default())
+        .unwrap()
+        .distribution;
+    let link = previous.map(|p| p.manifest.cid().unwrap());
+    let m = build(&inputs, inputs.cid().unwrap(), &policy, &d, link).unwrap();
+    seal(m, &key()).unwrap()
+}
+
+/// A chain of epochs verifies link by link: each link is the previous
+/// manifest's CID, the previous seal is trusted, and epochs come in order
+/// with windows that do not overlap.
+#[test]
+fn a_chain_of_epochs_verifies_link_by_link() {
+    use tally_reward::manifest::{verify_chain, verify_link};
+    let first = sealed_epoch("w1", 0, None);
+    let second = sealed_epoch("w2", 1, Some(&first));
+    let third = sealed_epoch("w3", 3, Some(&second));
+    let first_cid = first.manifest.cid().unwrap();
+    assert_eq!(
+        verify_link(&second.manifest, &first, &trusted()),
+        Ok(first_cid)
+    );
+    let chain = [first.clone(), second.clone(), third.clone()];
+    verify_chain(&chain, &trusted()).unwrap();
+    // A link to another manifest, or none, is broken.
+    let broken = Error::BrokenChain {
+        previous: first_cid,
+    };
+    assert_eq!(
+        verify_link(&third.manifest, &first, &trusted()),
+        Err(broken.clone())
+    );
+    assert_eq!(
+        verify_link(&first.manifest, &first, &trusted()),
+        Err(broken.clone())
+    );
+    assert_eq!(
+        verify_chain(&[first.clone(), third.clone()], &trusted()),
+        Err(broken)
+    );
+    // An epoch whose window starts before the previous one ends, or the
+    // same epoch id again, is out of order.
+    for (epoch, week) in [("w0", 0), ("w2b", 0), ("w1", 1)] {
+        let next = sealed_epoch(epoch, week, Some(&first));
+        assert_eq!(
+            verify_link(&next.manifest, &first, &trusted()),
+            Err(Error::ChainOrder {
+                previous: first.manifest.epoch.clone(),
+                next: next.manifest.epoch.clone(),
+            }),
+            "{epoch}"
+        );
+    }
+    // The previous manifest's seal must be trusted, and every seal in a chain.
+    let stranger = SigningKey::from_seed(&[6; 32]);
+    let foreign = seal(first.manifest.clone(), &stranger).unwrap();
+    assert!(matches!(
+        verify_link(&second.manifest, &foreign, &trusted()),
+        Err(Error::UntrustedKey { .. })
+    ));
+    let mut forged = third.clone();
+    forged.manifest.paid += 1;
+    assert!(matches!(
+        verify_chain(&[first, second, forged], &trusted()),
+        Err(Error::BadSignature { .. })
+    ));
+}

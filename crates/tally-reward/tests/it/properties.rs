@@ -109,8 +109,9 @@ proptest! {
     ) {
         let d = distribute(&policy(pool, cap, min, rounding), &scores).unwrap();
         let (want, residual) = reference(pool, cap, min, rounding, "e1", &scores);
-        prop_assert_eq!(amounts(&d, scores.len()), want);
+        prop_assert_eq!(amounts(&d, scores.len()), want.clone());
         prop_assert_eq!(d.residual, residual);
+        prop_assert_eq!(d.capped, cap.map_or(0, |c| want.iter().filter(|&&a| a == c).count() as u64));
         prop_assert_eq!(d.paid().unwrap() + d.residual, pool);
         prop_assert!(d.payouts.iter().all(|p| p.amount > 0 && cap.is_none_or(|c| p.amount <= c) && p.amount >= min));
     }

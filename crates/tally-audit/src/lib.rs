@@ -41,6 +41,7 @@ mod key;
 mod log;
 pub mod merkle;
 mod note;
+mod proof;
 mod reader;
 mod record;
 mod recover;
@@ -57,6 +58,7 @@ pub use log::{
     MAX_STAGED_BYTES, OpenReport, Receipt, SignedCheckpoint, Ticket,
 };
 pub use note::{Checkpoint, CheckpointSigner, MAX_NOTE_BYTES, NoteVerifier};
+pub use proof::{InclusionProof, MAX_PROOF_TEXT_BYTES, ProvenRecord};
 pub use reader::{
     DEFAULT_MAX_PAYLOAD_BYTES, PIPELINE_BATCH_LINES, PIPELINE_DEPTH, Record, RecordRef, TornTail,
     UnverifiedReader, VerifiedReader, VerifyOptions, VerifySummary, replay, verify_file,

@@ -214,6 +214,8 @@ pub struct RecordRef<'a> {
     pub hash: Hash,
     /// The record digest (Merkle leaf data).
     pub digest: Hash,
+    /// The whole line as stored, without its final `\n`.
+    pub line: &'a [u8],
 }
 
 impl RecordRef<'_> {
@@ -424,6 +426,7 @@ fn step<'a, R: Read>(
         payload: v.env.payload,
         hash: v.env.hash,
         digest: v.digest,
+        line,
     }))
 }
 
@@ -582,6 +585,7 @@ where
                     payload: v.env.payload,
                     hash: v.env.hash,
                     digest: v.digest,
+                    line,
                 })?;
             }
             if done {

@@ -45,7 +45,7 @@ impl KeyCache {
     }
 
     /// Learns the log's mode from its header (the only source of it).
-    fn learn_mode(&mut self, header_payload: &[u8]) {
+    pub(crate) fn learn_mode(&mut self, header_payload: &[u8]) {
         self.mode = Header::parse(header_payload).ok().map(|h| h.mode);
     }
 
@@ -53,7 +53,13 @@ impl KeyCache {
     /// `seq`; `Ok(None)` when the epoch is in the past and that is allowed;
     /// `Err(())` without a usable key, or when the mode or the sequence does
     /// not allow this epoch (the sequential checks then name the error).
-    fn mac(&mut self, kid: KeyId, seq: u64, epoch: u64, digest: &Hash) -> Result<Option<Hash>, ()> {
+    pub(crate) fn mac(
+        &mut self,
+        kid: KeyId,
+        seq: u64,
+        epoch: u64,
+        digest: &Hash,
+    ) -> Result<Option<Hash>, ()> {
         match self.mode {
             Some(Mode::Keyed) if epoch == 0 => {}
             Some(Mode::ForwardSecure) if epoch <= seq => {}

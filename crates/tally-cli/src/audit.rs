@@ -8,13 +8,11 @@ use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-use clap::{Subcommand, ValueEnum};
-use tally_audit::merkle::{leaf_hash, verify_inclusion};
-
 use crate::input::{Failure, Lines, finish, read_text};
+use clap::{Subcommand, ValueEnum};
 use tally_audit::{
-    AuditError, AuditKey, AuditLog, Checkpoint, CheckpointSigner, Durability, Keyring, LogOptions,
-    NoteVerifier, ProofIndex, Record, RecordKind, VerifiedReader, VerifyOptions,
+    AuditError, AuditKey, AuditLog, Checkpoint, CheckpointSigner, Durability, InclusionProof,
+    Keyring, LogOptions, NoteVerifier, VerifiedReader, VerifyOptions,
 };
 
 /// Environment variable holding the HMAC key file text.
@@ -32,9 +30,6 @@ const APPEND_MAX_BYTES: u64 = 256 << 20;
 const APPEND_CHUNK_RECORDS: usize = 4096;
 /// The largest checkpoint note file read (64 KiB; a note is a few lines).
 const CHECKPOINT_MAX_BYTES: u64 = 64 << 10;
-/// The largest proof file read: a record line of the largest payload,
-/// escaped as a JSON string, and the proof around it (64 MiB).
-const PROOF_MAX_BYTES: u64 = 64 << 20;
 /// The largest secret key file read (4 KiB).
 const SECRET_MAX_BYTES: u64 = 4 << 10;
 /// The longest line of a log: the largest payload and its envelope.
@@ -133,13 +128,16 @@ enum AuditCommand {
         #[command(flatten)]
         keys: KeyArgs,
     },
-    /// Check a proof from `prove` against the checkpoint verifier key.
+    /// Check a proof from `prove` against the checkpoint verifier key (and,
+    /// for a keyed log, the record's MAC when the key is given).
     VerifyProof {
         /// The proof file (JSON from `tally audit prove`).
         proof: PathBuf,
         /// The checkpoint verifier key (`name+id+key`), trusted.
         #[arg(long)]
         vkey: String,
+        #[command(flatten)]
+        keys: KeyArgs,
     },
     /// Print the last lines of a log as stored (not verified).
     Tail {
@@ -197,7 +195,7 @@ pub fn run(args: Args) -> ExitCode {
             signer_key_file,
         } => checkpoint(&log, &keys, signer_key_file.as_deref()),
         AuditCommand::Prove { log, seq, keys } => prove(&log, seq, &keys),
-        AuditCommand::VerifyProof { proof, vkey } => verify_proof(&proof, &vkey),
+        AuditCommand::VerifyProof { proof, vkey, keys } => verify_proof(&proof, &vkey, &keys),
         AuditCommand::Tail { log, lines } => tail(&log, lines),
     };
     finish("tally audit", result)
@@ -483,127 +481,42 @@ fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
-fn unhex32(s: &str) -> Option<[u8; 32]> {
-    if s.len() != 64 {
-        return None;
-    }
-    let v: Option<Vec<u8>> = (0..64)
-        .step_by(2)
-        .map(|i| u8::from_str_radix(s.get(i..i + 2)?, 16).ok())
-        .collect();
-    v?.try_into().ok()
-}
-
 fn prove(log: &Path, seq: u64, keys: &KeyArgs) -> Result<(), Failure> {
     let opts = VerifyOptions::new().keys(keyring(keys)?);
     let file =
         std::fs::File::open(log).map_err(|e| Failure::Usage(format!("{}: {e}", log.display())))?;
-    let (index, summary) = ProofIndex::from_log(file, &opts)?;
-    let Some((_, cp_seq_note)) = summary
-        .last_checkpoint
-        .as_ref()
-        .map(|(s, c)| (*s, c.clone()))
-    else {
-        return Err(Failure::Failed(
-            "the log has no checkpoint yet: run `tally audit checkpoint`".into(),
-        ));
-    };
-    let size = cp_seq_note.size();
-    if seq >= size {
-        return Err(Failure::Failed(format!(
-            "record {seq} is not covered by the last checkpoint (size {size}): run `tally audit checkpoint`"
-        )));
-    }
-    let proof = index.inclusion_proof(seq, size)?;
-    let line = record_line(log, seq)?;
-    let note = checkpoint_note(log, size)?;
-    let out = serde_json::json!({
-        "log_id": summary.header.log_id.to_string(),
-        "seq": seq,
-        "tree_size": size,
-        "record": line,
-        "proof": proof.iter().map(|h| hex(h)).collect::<Vec<_>>(),
-        "checkpoint": note,
-    });
-    println!("{out}");
+    let proof = InclusionProof::from_log(file, seq, &opts).map_err(|e| match e {
+        AuditError::OutOfRange { what } => Failure::Failed(format!(
+            "no proof of record {seq}: {what} (run `tally audit checkpoint` with the signer)"
+        )),
+        other => Failure::from(other),
+    })?;
+    println!("{}", proof.to_json());
     Ok(())
 }
 
-/// The stored line of record `seq` (unverified here: `prove` verified the
-/// whole log just before).
-fn record_line(log: &Path, seq: u64) -> Result<String, Failure> {
-    let mut lines = Lines::open(log, LOG_LINE_MAX_BYTES, u64::MAX)?;
-    while let Some((_, line)) = lines.next_line()? {
-        if Record::parse_line(line).is_ok_and(|r| r.seq == seq) {
-            return String::from_utf8(line.to_vec())
-                .map_err(|_| Failure::failed(format!("record {seq} is not UTF-8")));
-        }
-    }
-    Err(Failure::Failed(format!("record {seq} not found")))
-}
-
-/// The note of the checkpoint record whose tree size is `size`.
-fn checkpoint_note(log: &Path, size: u64) -> Result<String, Failure> {
-    let file = std::fs::File::open(log).map_err(|e| Failure::io(log, &e))?;
-    let mut reader =
-        tally_audit::UnverifiedReader::new(file, 0, tally_audit::DEFAULT_MAX_PAYLOAD_BYTES);
-    for rec in reader.by_ref() {
-        let rec = rec?;
-        if rec.kind == RecordKind::Checkpoint && rec.seq == size {
-            let v: serde_json::Value =
-                serde_json::from_slice(&rec.payload).map_err(|e| Failure::Failed(e.to_string()))?;
-            return v
-                .get("note")
-                .and_then(serde_json::Value::as_str)
-                .map(str::to_owned)
-                .ok_or_else(|| Failure::Failed("bad checkpoint".into()));
-        }
-    }
-    Err(Failure::Failed("checkpoint not found".into()))
-}
-
-fn verify_proof(proof: &Path, vkey: &str) -> Result<(), Failure> {
+fn verify_proof(proof: &Path, vkey: &str, keys: &KeyArgs) -> Result<(), Failure> {
     let vkey = NoteVerifier::parse(vkey)?;
-    let text = read_text(proof, PROOF_MAX_BYTES)?;
-    let bad = |what: &str| Failure::Usage(format!("malformed proof: {what}"));
-    let v: serde_json::Value = serde_json::from_str(&text).map_err(|e| bad(&e.to_string()))?;
-    let seq = v
-        .get("seq")
-        .and_then(serde_json::Value::as_u64)
-        .ok_or_else(|| bad("seq"))?;
-    let size = v
-        .get("tree_size")
-        .and_then(serde_json::Value::as_u64)
-        .ok_or_else(|| bad("tree_size"))?;
-    let line = v
-        .get("record")
-        .and_then(serde_json::Value::as_str)
-        .ok_or_else(|| bad("record"))?;
-    let note = v
-        .get("checkpoint")
-        .and_then(serde_json::Value::as_str)
-        .ok_or_else(|| bad("checkpoint"))?;
-    let hashes = v
-        .get("proof")
-        .and_then(serde_json::Value::as_array)
-        .ok_or_else(|| bad("proof"))?;
-    let hashes: Vec<[u8; 32]> = hashes
-        .iter()
-        .map(|h| h.as_str().and_then(unhex32))
-        .collect::<Option<_>>()
-        .ok_or_else(|| bad("proof hash"))?;
-    let cp = vkey
-        .open_checkpoint(note)
-        .map_err(|e| Failure::Failed(e.to_string()))?;
-    let record = Record::parse_line(line.as_bytes()).map_err(|e| Failure::Failed(e.to_string()))?;
-    if record.seq != seq || cp.size() != size {
-        return Err(Failure::Failed(
-            "the proof's record or size does not match".into(),
-        ));
-    }
-    verify_inclusion(&leaf_hash(&record.digest), seq, size, &hashes, cp.root())
-        .map_err(|e| Failure::Failed(e.to_string()))?;
-    println!("ok: record {seq} is in {} at tree size {size}", cp.origin());
+    let keys = keyring(keys)?;
+    let text = read_text(proof, tally_audit::MAX_PROOF_TEXT_BYTES as u64)?;
+    let proof = InclusionProof::parse(&text)
+        .map_err(|e| Failure::Usage(format!("{}: malformed proof: {e}", proof.display())))?;
+    let proven = proof
+        .verify(&vkey, &keys)
+        .map_err(|e| Failure::Failed(format!("{e} [{}]", e.code())))?;
+    println!(
+        "ok: record {} is in {} (log id {}, mode {}) at tree size {}{}",
+        proven.record.seq,
+        proven.origin,
+        proven.log_id,
+        proven.mode,
+        proven.tree_size,
+        if proven.hash_checked {
+            ""
+        } else {
+            " (record hash not checked: keyed log, give --key-file to check it)"
+        }
+    );
     Ok(())
 }
 

@@ -88,3 +88,95 @@ fn oversized_proofs_are_refused() {
     assert!(verify_inclusion(&h, 0, u64::MAX, &long, &h).is_err());
     assert!(verify_consistency(1, u64::MAX, &h, &h, &long).is_err());
 }
+
+/// A log with its own id, signed by the shared test signer, with `n` data
+/// records and a final checkpoint.
+fn signed_log(id: u8, key: Option<AuditKey>, n: u64) -> Vec<u8> {
+    let sim = storage::SimLog::new(Vec::new(), storage::Faults::default(), 1);
+    let mut opts = LogOptions::new()
+        .log_id(LogId::from_bytes([id; 16]))
+        .signer(signer())
+        .checkpoint_every(0)
+        .durability(Durability::None);
+    if let Some(k) = key {
+        opts = opts.key(k);
+    }
+    let log = AuditLog::create_with(Box::new(sim.clone()), opts).unwrap();
+    for i in 0..n {
+        log.append(format!("{{\"n\":{i}}}").as_bytes()).unwrap();
+    }
+    log.close().unwrap();
+    sim.contents()
+}
+
+fn zero_hash(line: &str) -> String {
+    let at = line.find("\"hash\":\"").unwrap() + 8;
+    format!("{}{}{}", &line[..at], "0".repeat(64), &line[at + 64..])
+}
+
+#[test]
+fn a_proof_binds_the_record_hash() {
+    let vkey = signer().verifier();
+    let none = Keyring::new();
+    // Plain: the hash is the digest, checked by anyone.
+    let plain = signed_log(1, None, 6);
+    let proof = InclusionProof::from_log(&plain[..], 3, &verify_opts(None)).unwrap();
+    let back = InclusionProof::parse(&proof.to_json()).unwrap();
+    assert_eq!(back, proof);
+    let proven = proof.verify(&vkey, &none).unwrap();
+    assert!(proven.hash_checked);
+    assert_eq!((proven.record.seq, proven.mode), (3, Mode::Plain));
+    let mut zeroed = proof.clone();
+    zeroed.record = zero_hash(&proof.record);
+    let err = zeroed.verify(&vkey, &none).unwrap_err();
+    assert!(err.to_string().contains("hash is not its digest"), "{err}");
+    // Keyed: the hash is a MAC, checked by whoever holds the key; without
+    // the key the proof says it did not check it.
+    let keyed = signed_log(2, Some(fixed_key()), 6);
+    let proof = InclusionProof::from_log(&keyed[..], 3, &verify_opts(Some(fixed_key()))).unwrap();
+    let with_key = Keyring::new().with(fixed_key());
+    assert!(proof.verify(&vkey, &with_key).unwrap().hash_checked);
+    assert!(!proof.verify(&vkey, &none).unwrap().hash_checked);
+    let mut zeroed = proof.clone();
+    zeroed.record = zero_hash(&proof.record);
+    let err = zeroed.verify(&vkey, &with_key).unwrap_err();
+    assert!(err.to_string().contains("hash is not its MAC"), "{err}");
+}
+
+#[test]
+fn a_proof_binds_its_log_id() {
+    let vkey = signer().verifier();
+    let none = Keyring::new();
+    // Two logs that share a signer and an origin.
+    let a = signed_log(1, None, 6);
+    let b = signed_log(2, None, 6);
+    let pa = InclusionProof::from_log(&a[..], 3, &verify_opts(None)).unwrap();
+    let pb = InclusionProof::from_log(&b[..], 3, &verify_opts(None)).unwrap();
+    assert_ne!(pa.log_id, pb.log_id);
+    assert_eq!(
+        pa.verify(&vkey, &none).unwrap().log_id,
+        LogId::from_bytes([1; 16])
+    );
+    assert_eq!(
+        pb.verify(&vkey, &none).unwrap().log_id,
+        LogId::from_bytes([2; 16])
+    );
+    // Claiming the other log's id, with or without its header, fails.
+    let mut claim = pa.clone();
+    claim.log_id = pb.log_id;
+    assert!(claim.verify(&vkey, &none).is_err());
+    claim.header = pb.header.clone();
+    claim.header_proof = pb.header_proof.clone();
+    assert!(claim.verify(&vkey, &none).is_err());
+    // A proof file without the header (the old form) is refused.
+    let mut v: serde_json::Value = serde_json::from_str(&pa.to_json()).unwrap();
+    v.as_object_mut().unwrap().remove("header");
+    let err = InclusionProof::parse(&v.to_string()).unwrap_err();
+    assert!(err.to_string().contains("missing member header"), "{err}");
+    // Not covered by a checkpoint: no proof.
+    let n = lines(&a).len() as u64;
+    assert!(matches!(
+        InclusionProof::from_log(&a[..], n - 1, &verify_opts(None)),
+        Err(AuditError::OutOfRange { .. })
+    ));
+}

@@ -267,7 +267,47 @@ fn prove_and_verify_proof() {
         "",
     ));
     assert!(out.contains("record 2 is in example.org/log"), "{out}");
+    assert!(out.contains("record hash not checked"), "{out}");
+    let out = ok(&run(
+        &[
+            "audit",
+            "verify-proof",
+            p(&file),
+            "--vkey",
+            &vkey,
+            "--key-file",
+            p(&key),
+        ],
+        "",
+    ));
+    assert!(!out.contains("not checked"), "{out}");
     std::fs::write(&file, proof.replace("[2,3]", "[2,9]")).unwrap();
+    let out = run(&["audit", "verify-proof", p(&file), "--vkey", &vkey], "");
+    assert_eq!(out.status.code(), Some(1), "{out:?}");
+    // The record's hash replaced by zeros: refused by whoever holds the key.
+    let mut v: serde_json::Value = serde_json::from_str(&proof).unwrap();
+    let line = v["record"].as_str().unwrap().to_owned();
+    let at = line.find("\"hash\":\"").unwrap() + 8;
+    let zeroed = format!("{}{}{}", &line[..at], "0".repeat(64), &line[at + 64..]);
+    v["record"] = serde_json::Value::String(zeroed);
+    std::fs::write(&file, v.to_string()).unwrap();
+    let out = run(
+        &[
+            "audit",
+            "verify-proof",
+            p(&file),
+            "--vkey",
+            &vkey,
+            "--key-file",
+            p(&key),
+        ],
+        "",
+    );
+    assert_eq!(out.status.code(), Some(1), "{out:?}");
+    // Another log id: refused (the header binds it).
+    let mut v: serde_json::Value = serde_json::from_str(&proof).unwrap();
+    v["log_id"] = serde_json::Value::String("00".repeat(16));
+    std::fs::write(&file, v.to_string()).unwrap();
     let out = run(&["audit", "verify-proof", p(&file), "--vkey", &vkey], "");
     assert_eq!(out.status.code(), Some(1), "{out:?}");
 }

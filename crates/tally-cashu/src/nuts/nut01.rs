@@ -216,14 +216,15 @@ pub struct Keyset {
 
 /// The wire form of one keyset in `GET /v1/keys` responses.
 #[derive(Deserialize, Serialize)]
+#[serde(expecting = "a keyset object (id, unit, active, input_fee_ppk, final_expiry, keys)")]
 struct KeysetWire {
     id: KeysetId,
     unit: CurrencyUnit,
     #[serde(default = "default_active")]
     active: bool,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::json::field::input_fee_ppk")]
     input_fee_ppk: Option<u64>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::json::field::final_expiry")]
     final_expiry: Option<u64>,
     keys: Keys,
 }
@@ -233,6 +234,7 @@ fn default_active() -> bool {
 }
 
 #[derive(Deserialize)]
+#[serde(expecting = "a keys response object (keysets)")]
 struct KeysResponseWire {
     keysets: Bounded<KeysetWire, MAX_KEYSETS>,
 }
@@ -346,6 +348,7 @@ impl Keyset {
 /// [`Error::Json`] for a malformed document.
 pub fn parse_keysets_response(json: &str) -> Result<Vec<KeySetInfo>, Error> {
     #[derive(Deserialize)]
+    #[serde(expecting = "a keysets response object (keysets)")]
     struct Wire {
         keysets: Bounded<KeySetInfo, MAX_KEYSETS>,
     }

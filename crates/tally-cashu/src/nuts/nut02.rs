@@ -240,6 +240,7 @@ pub fn resolve_short_id<'a>(
 
 /// A keyset's metadata as `GET /v1/keysets` returns it.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(expecting = "a keyset info object (id, unit, active, input_fee_ppk, final_expiry)")]
 pub struct KeySetInfo {
     /// The keyset id.
     pub id: KeysetId,
@@ -251,12 +252,16 @@ pub struct KeySetInfo {
     #[serde(default, deserialize_with = "null_as_zero")]
     pub input_fee_ppk: u64,
     /// Unix time after which the mint may drop this keyset (absent or null = none).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "crate::json::field::final_expiry"
+    )]
     pub final_expiry: Option<u64>,
 }
 
 fn null_as_zero<'de, D: Deserializer<'de>>(d: D) -> Result<u64, D::Error> {
-    Ok(Option::<u64>::deserialize(d)?.unwrap_or(0))
+    Ok(crate::json::field::input_fee_ppk(d)?.unwrap_or(0))
 }
 
 /// Known keysets (of one wallet or one mint): resolves short ids and refuses

@@ -133,6 +133,7 @@ pub enum IdForm {
 
 /// A proof as a token carries it (see the module docs for what is checked).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(expecting = "a proof object (amount, id, secret, C, witness, dleq, p2pk_e)")]
 pub struct TokenProof {
     /// The amount (positive).
     pub amount: Amount,

@@ -240,18 +240,19 @@ struct KeysResponseWire {
 }
 
 impl Keyset {
-    /// Builds a keyset and checks that `info.id` is the id of `keys` (V1: from
-    /// the keys; V2: from the keys, unit, fee and final expiry).
+    /// Builds a keyset and checks that `info.id` is the id of `keys` (V1 and
+    /// legacy: from the keys; V2: from the keys, unit, fee and final expiry).
     ///
     /// # Errors
     /// [`Error::KeysetIdMismatch`] if the claimed id is not the computed one.
     pub fn new(info: KeySetInfo, keys: Keys) -> Result<Self, Error> {
         let computed = match info.id.version() {
-            VERSION_V1 => KeysetId::v1_from_keys(&keys),
-            VERSION_V2 => {
+            None => KeysetId::legacy_from_keys(&keys),
+            Some(VERSION_V1) => KeysetId::v1_from_keys(&keys),
+            Some(VERSION_V2) => {
                 KeysetId::v2_from_keys(&keys, &info.unit, info.input_fee_ppk, info.final_expiry)
             }
-            other => return Err(Error::UnsupportedKeysetVersion(other)),
+            Some(other) => return Err(Error::UnsupportedKeysetVersion(other)),
         };
         if computed != info.id {
             return Err(Error::KeysetIdMismatch {

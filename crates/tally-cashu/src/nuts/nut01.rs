@@ -190,9 +190,14 @@ impl<'de> Visitor<'de> for KeysVisitor {
 
 /// A canonical decimal `u64` (no sign, no leading zeros, no spaces).
 fn parse_amount(text: &str) -> Result<Amount, Error> {
+    let digits = !text.is_empty() && text.bytes().all(|b| b.is_ascii_digit());
     let invalid = Error::InvalidField {
         field: "amount",
-        reason: "not a canonical decimal u64",
+        reason: if digits {
+            "integer out of range"
+        } else {
+            "not a canonical decimal u64"
+        },
     };
     let value: u64 = text.parse().map_err(|_| invalid)?;
     if value.to_string() != text {

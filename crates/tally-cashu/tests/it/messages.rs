@@ -86,6 +86,14 @@ fn integers_beyond_u64_are_out_of_range_by_name() {
         );
         assert!(!result.contains("floating point"), "{result}");
     }
+    // A keyset's amounts are the keys of its map, written as strings.
+    let keys = message(Keyset::from_json(&format!(
+        r#"{{"id":"009a1f293253e41e","unit":"sat","keys":{{"{BEYOND}":"02bc9097997d81afb2cc7346b5e4345a9346bd2a506eb7958598a72f0cf85163ea"}}}}"#
+    )));
+    assert!(
+        keys.contains("invalid amount: integer out of range"),
+        "{keys}"
+    );
     let fraction = message(v3(&v3_with_amount("1.5")));
     assert!(fraction.contains("`amount`: not an integer"), "{fraction}");
     // u64::MAX itself is an amount (refused later only if it overflows a sum).

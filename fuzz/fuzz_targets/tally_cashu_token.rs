@@ -7,7 +7,12 @@ use tally_cashu::encoding::base64url;
 use tally_cashu::token::Token;
 
 fn round_trip(token: &Token) {
-    if token.unit().is_some() {
+    // Legacy (base64) keyset ids exist only in V3 tokens: V4 refuses them.
+    let legacy = token.proofs().iter().any(|p| p.keyset_id.is_legacy());
+    if legacy {
+        assert!(token.to_v4_string().is_err() && token.to_raw_bytes().is_err());
+    }
+    if token.unit().is_some() && !legacy {
         let v4 = token.to_v4_string().expect("a decoded token with a unit encodes as V4");
         assert_eq!(&Token::decode(&v4).expect("V4 round trip"), token);
         let raw = token.to_raw_bytes().expect("raw encoding");

@@ -12,9 +12,16 @@ use serde::{Deserialize, Serialize};
 use crate::Error;
 
 /// A non-negative amount in the minor unit of a keyset (sat, msat, cent...).
-#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default, Serialize, Deserialize)]
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default, Serialize)]
 #[serde(transparent)]
 pub struct Amount(u64);
+
+impl<'de> Deserialize<'de> for Amount {
+    /// A JSON integer; one beyond `u64` is "`amount`: integer out of range".
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        crate::json::u64_named(d, "amount").map(Self)
+    }
+}
 
 impl Amount {
     /// Zero.

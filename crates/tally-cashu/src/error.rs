@@ -110,12 +110,77 @@ pub enum ConditionError {
     MissingEphemeralKey,
 }
 
+impl core::fmt::Display for Limit {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.write_str(match self {
+            Self::TokenLength => "token length in bytes",
+            Self::Proofs => "number of proofs",
+            Self::TokenGroups => "number of keyset groups (V4) or mint entries (V3)",
+            Self::SecretLength => "secret length in bytes",
+            Self::WitnessLength => "witness length in bytes",
+            Self::MemoLength => "memo length in bytes",
+            Self::MintUrlLength => "mint URL length in bytes",
+            Self::UnitLength => "unit length in bytes",
+            Self::KeysPerKeyset => "number of keys in a keyset",
+            Self::Keysets => "number of keysets",
+            Self::Nut10Tags => "number of NUT-10 tags",
+            Self::Nut10TagValues => "number of values in a NUT-10 tag",
+            Self::WitnessSignatures => "number of witness signatures",
+            Self::JsonLength => "JSON document length in bytes",
+            Self::CborDepth => "nesting depth of skipped CBOR",
+            Self::SplitOutputs => "number of split outputs",
+        })
+    }
+}
+
+impl core::fmt::Display for CborReason {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.write_str(match self {
+            Self::UnexpectedEnd => "the input ends inside an item",
+            Self::TrailingBytes => "bytes follow the token",
+            Self::UnexpectedType => "an item of another type was expected",
+            Self::IndefiniteLength => "indefinite lengths are not accepted",
+            Self::ReservedEncoding => "reserved length encoding",
+            Self::LengthTooLarge => "a length exceeds the bytes that remain",
+            Self::InvalidUtf8 => "text is not UTF-8",
+            Self::DuplicateKey => "a map repeats a key",
+            Self::MissingKey => "a required key is missing",
+        })
+    }
+}
+
+impl core::fmt::Display for ConditionError {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.write_str(match self {
+            Self::MalformedSecret => "the secret is not a well-formed NUT-10 secret",
+            Self::MalformedTag => "a NUT-10 tag is empty or holds a non-string value",
+            Self::UnsupportedKind => "the secret's kind is not P2PK or HTLC",
+            Self::DuplicateTag => "a tag appears more than once",
+            Self::InvalidSignatureCount => {
+                "n_sigs or n_sigs_refund is not a positive integer within its keys"
+            }
+            Self::InvalidSigFlag => "unknown sigflag",
+            Self::DuplicateKey => "a pathway lists the same key twice",
+            Self::InvalidKey => "a key is not a compressed secp256k1 point",
+            Self::InvalidHashLock => "the hash lock is not 32 bytes of hex",
+            Self::MalformedWitness => "the witness is missing or malformed",
+            Self::NotEnoughSignatures => "not enough valid signatures",
+            Self::PreimageMismatch => "the preimage is missing or does not match the hash lock",
+            Self::SigAllMismatch => "SIG_ALL inputs differ in kind, data or tags",
+            Self::NoInputs => "the transaction has no inputs",
+            Self::TooManyBlindedKeys => "more keys than the 11 slots NUT-28 can blind",
+            Self::BlindingFailed => "no valid NUT-28 blinding scalar for this ephemeral key",
+            Self::MissingEphemeralKey => "the proof carries no NUT-28 ephemeral key (p2pk_e)",
+        })
+    }
+}
+
 /// Every error this crate returns.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {
     /// A bounded quantity is above its limit.
-    #[error("{what:?} is {len}, above the limit of {max}")]
+    #[error("{what} is {len}, above the limit of {max}")]
     LimitExceeded {
         /// What was measured.
         what: Limit,
@@ -137,7 +202,7 @@ pub enum Error {
     #[error("unknown token prefix or version")]
     UnknownTokenPrefix,
     /// A CBOR document is malformed.
-    #[error("malformed CBOR at byte {offset}: {reason:?}")]
+    #[error("malformed CBOR at byte {offset}: {reason}")]
     Cbor {
         /// Byte offset in the CBOR document.
         offset: usize,
@@ -229,7 +294,7 @@ pub enum Error {
     #[error("DLEQ proof invalid")]
     DleqInvalid,
     /// A NUT-10/11/14 spending condition is malformed or not met.
-    #[error("spending condition: {0:?}")]
+    #[error("spending condition: {0}")]
     Condition(ConditionError),
     /// The random number generator failed.
     #[error("randomness unavailable")]

@@ -4,7 +4,8 @@
 //! [Cashu](https://github.com/cashubtc/nuts) e-cash protocol, with no network
 //! and no storage: a pure library that the wallet (client, store, sagas)
 //! builds on. Every official test vector of NUT-00, 01, 02, 11 (with the
-//! NUT-14 HTLC and `SIG_ALL` cases), 12 and 13 (V1 and V2) runs as a test;
+//! NUT-14 HTLC and `SIG_ALL` cases), 12, 13 (V1 and V2) and 28 (P2BK) runs
+//! as a test;
 //! `tests/it/vectors.rs` lists each vector and the test that runs it.
 //!
 //! # Modules
@@ -14,7 +15,7 @@
 //! | [`amount`] | `u64` amounts (including the 2^63 denomination), checked arithmetic |
 //! | [`crypto`] | `hash_to_curve`, BDHKE, DLEQ (NUT-12), BIP-340, BIP-32 |
 //! | [`secret`] | proof secrets and HTLC preimages (erased on drop, never printed) |
-//! | [`nuts`] | one module per NUT: models, keysets, ids, P2PK, HTLC, deterministic secrets, mint info |
+//! | [`nuts`] | one module per NUT: models, keysets, ids (V1, V2, legacy), P2PK, HTLC, P2BK, deterministic secrets, mint info |
 //! | [`token`] | V3 `cashuA`, V4 `cashuB` and raw `crawB` tokens |
 //! | [`fees`] | NUT-02 fees, denominations, fee-aware splitting, swap planning |
 //! | [`encoding`] | hex, base64url (and the V4 CBOR codec, internal) |
@@ -62,7 +63,10 @@
 //!   [`nuts::nut00::Proof::verify_dleq`] per proof, then
 //!   [`nuts::nut11::SpendingConditions::from_secret`] to see what a proof is
 //!   locked to (and [`nuts::nut06::MintInfo::supports`] that the mint
-//!   enforces it).
+//!   enforces it); for a NUT-28 (P2BK) lock, [`nuts::nut28::signing_keys`]
+//!   with the proof's `p2pk_e` gives the keys to sign with.
+//! * **Locking to blinded keys** (NUT-28): [`nuts::nut28::lock`], and the
+//!   returned `E` in each output proof's `p2pk_e`.
 //! * **Spending locked proofs**: [`nuts::nut11::sign_input`],
 //!   [`nuts::nut11::sign_sig_all`], [`nuts::nut11::set_preimage`];
 //!   [`nuts::nut11::verify_transaction`] checks a swap or melt as the mint will.

@@ -35,7 +35,12 @@ def keysets():
         if v1_keyset_id(keys) in seen:
             continue
         seen.add(v1_keyset_id(keys))
-        out.append({"keys": keys, "v1_id": v1_keyset_id(keys), "legacy_id": legacy_keyset_id(keys)})
+        legacy = legacy_keyset_id(keys)
+        # NUT-13 V1 derivation of a legacy id (Nutshell's backwards-compatible
+        # path): the base64-decoded id, big-endian, modulo 2^31 - 1.
+        nut13_int = int.from_bytes(base64.b64decode(legacy, validate=True), "big") % (2**31 - 1)
+        out.append({"keys": keys, "v1_id": v1_keyset_id(keys), "legacy_id": legacy,
+                    "legacy_nut13_int": nut13_int})
     for entry in nut02:
         assert v1_keyset_id(entry["keys"]) == entry["id"], "V1 derivation disagrees with NUT-02"
     return out

@@ -142,6 +142,7 @@ impl<'de> Deserialize<'de> for Witness {
 /// A proof with a full keyset id and a validated signature point: what a
 /// wallet stores and spends (NUT-00 `Proof`, with NUT-11 witness and NUT-12 DLEQ).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(expecting = "a proof object (amount, id, secret, C, witness, dleq, p2pk_e)")]
 pub struct Proof {
     /// The amount.
     pub amount: Amount,
@@ -201,6 +202,7 @@ impl Proof {
 
 /// An output the wallet asks the mint to sign (NUT-00 `BlindedMessage`).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(expecting = "a blinded message object (amount, id, B_)")]
 pub struct BlindedMessage {
     /// The amount requested.
     pub amount: Amount,
@@ -215,6 +217,7 @@ pub struct BlindedMessage {
 /// The mint's signature on a blinded message (NUT-00 `BlindSignature`, with
 /// NUT-12 DLEQ).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(expecting = "a blind signature object (amount, id, C_, dleq)")]
 pub struct BlindSignature {
     /// The amount signed.
     pub amount: Amount,

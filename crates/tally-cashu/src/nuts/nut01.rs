@@ -190,9 +190,14 @@ impl<'de> Visitor<'de> for KeysVisitor {
 
 /// A canonical decimal `u64` (no sign, no leading zeros, no spaces).
 fn parse_amount(text: &str) -> Result<Amount, Error> {
+    let digits = !text.is_empty() && text.bytes().all(|b| b.is_ascii_digit());
     let invalid = Error::InvalidField {
         field: "amount",
-        reason: "not a canonical decimal u64",
+        reason: if digits {
+            "integer out of range"
+        } else {
+            "not a canonical decimal u64"
+        },
     };
     let value: u64 = text.parse().map_err(|_| invalid)?;
     if value.to_string() != text {
@@ -216,14 +221,15 @@ pub struct Keyset {
 
 /// The wire form of one keyset in `GET /v1/keys` responses.
 #[derive(Deserialize, Serialize)]
+#[serde(expecting = "a keyset object (id, unit, active, input_fee_ppk, final_expiry, keys)")]
 struct KeysetWire {
     id: KeysetId,
     unit: CurrencyUnit,
     #[serde(default = "default_active")]
     active: bool,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::json::field::input_fee_ppk")]
     input_fee_ppk: Option<u64>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::json::field::final_expiry")]
     final_expiry: Option<u64>,
     keys: Keys,
 }
@@ -233,23 +239,25 @@ fn default_active() -> bool {
 }
 
 #[derive(Deserialize)]
+#[serde(expecting = "a keys response object (keysets)")]
 struct KeysResponseWire {
     keysets: Bounded<KeysetWire, MAX_KEYSETS>,
 }
 
 impl Keyset {
-    /// Builds a keyset and checks that `info.id` is the id of `keys` (V1: from
-    /// the keys; V2: from the keys, unit, fee and final expiry).
+    /// Builds a keyset and checks that `info.id` is the id of `keys` (V1 and
+    /// legacy: from the keys; V2: from the keys, unit, fee and final expiry).
     ///
     /// # Errors
     /// [`Error::KeysetIdMismatch`] if the claimed id is not the computed one.
     pub fn new(info: KeySetInfo, keys: Keys) -> Result<Self, Error> {
         let computed = match info.id.version() {
-            VERSION_V1 => KeysetId::v1_from_keys(&keys),
-            VERSION_V2 => {
+            None => KeysetId::legacy_from_keys(&keys),
+            Some(VERSION_V1) => KeysetId::v1_from_keys(&keys),
+            Some(VERSION_V2) => {
                 KeysetId::v2_from_keys(&keys, &info.unit, info.input_fee_ppk, info.final_expiry)
             }
-            other => return Err(Error::UnsupportedKeysetVersion(other)),
+            Some(other) => return Err(Error::UnsupportedKeysetVersion(other)),
         };
         if computed != info.id {
             return Err(Error::KeysetIdMismatch {
@@ -346,6 +354,7 @@ impl Keyset {
 /// [`Error::Json`] for a malformed document.
 pub fn parse_keysets_response(json: &str) -> Result<Vec<KeySetInfo>, Error> {
     #[derive(Deserialize)]
+    #[serde(expecting = "a keysets response object (keysets)")]
     struct Wire {
         keysets: Bounded<KeySetInfo, MAX_KEYSETS>,
     }

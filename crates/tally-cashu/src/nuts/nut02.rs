@@ -1,5 +1,11 @@
-//! NUT-02: keyset ids (V1 and V2), short ids, keyset info and the index
-//! that resolves short ids and refuses colliding keysets.
+//! NUT-02: keyset ids (V1, V2 and legacy), short ids, keyset info and the
+//! index that resolves short ids and refuses colliding keysets.
+//!
+//! Legacy ids (before versioned ids: Nutshell < 0.15, NUT-02 before
+//! December 2023) are the first 12 characters of the standard base64 of
+//! `SHA256` of the keys' concatenated lowercase hex, by ascending amount
+//! (`"I2yN+iRYfkzT"`). They appear in old V3 tokens and keyset lists; V4
+//! tokens (which carry id bytes) cannot hold them.
 
 use core::fmt;
 
@@ -20,14 +26,19 @@ pub const VERSION_V2: u8 = 0x01;
 pub const SHORT_ID_LEN: usize = 8;
 /// Length of a V2 keyset id.
 pub const V2_ID_LEN: usize = 33;
+/// Length of a legacy (base64) keyset id, in characters.
+pub const LEGACY_ID_LEN: usize = 12;
 
-/// A full keyset id: V1 (`00` + 7 bytes) or V2 (`01` + 32 bytes).
+/// A full keyset id: V1 (`00` + 7 bytes), V2 (`01` + 32 bytes), or legacy
+/// (12 base64 characters, no version).
 #[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum KeysetId {
     /// `00` followed by the first 7 bytes of SHA256 of the concatenated keys.
     V1([u8; SHORT_ID_LEN]),
     /// `01` followed by SHA256 of the keys, unit, fee and final expiry.
     V2([u8; V2_ID_LEN]),
+    /// The 12 ASCII characters of a legacy id (standard base64 alphabet).
+    Legacy([u8; LEGACY_ID_LEN]),
 }
 
 impl KeysetId {
@@ -54,7 +65,7 @@ impl KeysetId {
     /// ```
     /// use tally_cashu::nuts::nut02::KeysetId;
     /// let id = KeysetId::from_hex("009a1f293253e41e").unwrap();
-    /// assert_eq!(id.version(), 0);
+    /// assert_eq!(id.version(), Some(0));
     /// assert!(KeysetId::from_hex("019a1f293253e41e").is_err()); // a V2 short id is not a full id
     /// ```
     ///
@@ -66,28 +77,73 @@ impl KeysetId {
         Self::from_bytes(&bytes)
     }
 
-    /// The version byte.
+    /// Parses an id as JSON documents carry it: hex (16 digits for V1, 66
+    /// for V2) or a legacy id (12 characters of the standard base64
+    /// alphabet, not starting with `00` or `01`).
+    ///
+    /// ```
+    /// use tally_cashu::nuts::nut02::KeysetId;
+    /// let legacy = KeysetId::parse("I2yN+iRYfkzT").unwrap();
+    /// assert_eq!(legacy.version(), None);
+    /// assert_eq!(legacy.to_text(), "I2yN+iRYfkzT");
+    /// assert_eq!(KeysetId::parse("009a1f293253e41e").unwrap().version(), Some(0));
+    /// ```
+    ///
+    /// # Errors
+    /// [`Error::InvalidKeysetId`] if the text is neither.
+    pub fn parse(text: &str) -> Result<Self, Error> {
+        if text.len() == LEGACY_ID_LEN {
+            return Self::legacy_from_text(text);
+        }
+        Self::from_hex(text)
+    }
+
+    fn legacy_from_text(text: &str) -> Result<Self, Error> {
+        let bytes: [u8; LEGACY_ID_LEN] = text
+            .as_bytes()
+            .try_into()
+            .map_err(|_| Error::InvalidKeysetId)?;
+        let base64 = |b: &u8| b.is_ascii_alphanumeric() || *b == b'+' || *b == b'/';
+        if !bytes.iter().all(base64) || text.starts_with("00") || text.starts_with("01") {
+            return Err(Error::InvalidKeysetId);
+        }
+        Ok(Self::Legacy(bytes))
+    }
+
+    /// The version byte (`00` or `01`); `None` for a legacy id.
     #[must_use]
-    pub fn version(&self) -> u8 {
+    pub fn version(&self) -> Option<u8> {
         match self {
-            Self::V1(_) => VERSION_V1,
-            Self::V2(_) => VERSION_V2,
+            Self::V1(_) => Some(VERSION_V1),
+            Self::V2(_) => Some(VERSION_V2),
+            Self::Legacy(_) => None,
         }
     }
 
-    /// The id bytes.
+    /// The id bytes (a legacy id's are its 12 ASCII characters).
     #[must_use]
     pub fn as_bytes(&self) -> &[u8] {
         match self {
             Self::V1(b) => b,
             Self::V2(b) => b,
+            Self::Legacy(b) => b,
         }
     }
 
-    /// Lowercase hex.
+    /// Lowercase hex of [`KeysetId::as_bytes`].
     #[must_use]
     pub fn to_hex(&self) -> String {
         hex::encode(self.as_bytes())
+    }
+
+    /// The id as JSON documents write it: lowercase hex, or a legacy id's
+    /// base64 text.
+    #[must_use]
+    pub fn to_text(&self) -> String {
+        match self {
+            Self::Legacy(b) => b.iter().map(|c| char::from(*c)).collect(),
+            _ => self.to_hex(),
+        }
     }
 
     /// The short id: the first 8 bytes (a V1 id is its own short id).
@@ -114,6 +170,27 @@ impl KeysetId {
             *o = *b;
         }
         Self::V1(id)
+    }
+
+    /// The legacy id of `keys`: the first 12 characters of the standard
+    /// base64 of `SHA256` of the keys' concatenated lowercase hex, keys in
+    /// ascending amount order.
+    #[must_use]
+    pub fn legacy_from_keys(keys: &Keys) -> Self {
+        use base64::Engine as _;
+        let mut hasher = Sha256::new();
+        let mut text = String::with_capacity(66);
+        for (_, key) in keys.iter() {
+            text.clear();
+            hex::encode_to(&key.to_bytes(), &mut text);
+            hasher.update(text.as_bytes());
+        }
+        let encoded = base64::engine::general_purpose::STANDARD.encode(hasher.finalize());
+        let mut id = [0u8; LEGACY_ID_LEN];
+        for (o, b) in id.iter_mut().zip(encoded.bytes()) {
+            *o = b;
+        }
+        Self::Legacy(id)
     }
 
     /// The V2 id: `01 || SHA256("a1:K1,a2:K2,…|unit:u[|input_fee_ppk:f][|final_expiry:t]")`,
@@ -153,26 +230,39 @@ impl KeysetId {
         Self::V2(id)
     }
 
-    /// NUT-13 V1's integer form: the first 8 bytes, big-endian, modulo 2^31 − 1.
+    /// NUT-13 V1's integer form: the id bytes, big-endian, modulo 2^31 − 1
+    /// (for a legacy id, the 9 bytes its base64 encodes, as Nutshell's
+    /// backwards-compatible derivation does).
     #[must_use]
     pub fn to_u31(&self) -> u32 {
-        let value = u64::from_be_bytes(self.short().0);
+        let value = match self {
+            Self::Legacy(text) => {
+                use base64::Engine as _;
+                let decoded = base64::engine::general_purpose::STANDARD
+                    .decode(text)
+                    .unwrap_or_default();
+                decoded
+                    .iter()
+                    .fold(0u128, |acc, b| acc << 8 | u128::from(*b))
+            }
+            _ => u128::from(u64::from_be_bytes(self.short().0)),
+        };
         // The remainder is below 2^31 - 1, so it fits a u32.
         u32::try_from(value % 0x7fff_ffff).unwrap_or(0)
     }
 }
 
-serde_as_str!(KeysetId, to_hex, from_hex);
+serde_as_str!(KeysetId, to_text, parse);
 
 impl fmt::Debug for KeysetId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "KeysetId({})", self.to_hex())
+        write!(f, "KeysetId({})", self.to_text())
     }
 }
 
 impl fmt::Display for KeysetId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.to_hex())
+        f.write_str(&self.to_text())
     }
 }
 
@@ -240,6 +330,7 @@ pub fn resolve_short_id<'a>(
 
 /// A keyset's metadata as `GET /v1/keysets` returns it.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(expecting = "a keyset info object (id, unit, active, input_fee_ppk, final_expiry)")]
 pub struct KeySetInfo {
     /// The keyset id.
     pub id: KeysetId,
@@ -251,12 +342,16 @@ pub struct KeySetInfo {
     #[serde(default, deserialize_with = "null_as_zero")]
     pub input_fee_ppk: u64,
     /// Unix time after which the mint may drop this keyset (absent or null = none).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "crate::json::field::final_expiry"
+    )]
     pub final_expiry: Option<u64>,
 }
 
 fn null_as_zero<'de, D: Deserializer<'de>>(d: D) -> Result<u64, D::Error> {
-    Ok(Option::<u64>::deserialize(d)?.unwrap_or(0))
+    Ok(crate::json::field::input_fee_ppk(d)?.unwrap_or(0))
 }
 
 /// Known keysets (of one wallet or one mint): resolves short ids and refuses

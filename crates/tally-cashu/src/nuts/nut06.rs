@@ -24,21 +24,23 @@ pub struct Contact {
 
 /// A mint or melt method setting (NUT-04/NUT-05).
 #[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+#[serde(expecting = "a method setting object (method, unit, min_amount, max_amount)")]
 pub struct MethodSetting {
     /// The payment method (`bolt11`…).
     pub method: String,
     /// The unit.
     pub unit: CurrencyUnit,
     /// The smallest amount accepted.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::json::field::min_amount")]
     pub min_amount: Option<Amount>,
     /// The largest amount accepted.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::json::field::max_amount")]
     pub max_amount: Option<Amount>,
 }
 
 /// NUT-04/NUT-05 settings: methods and whether the operation is disabled.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(expecting = "a method settings object (methods, disabled)")]
 pub struct MethodSettings {
     /// The methods.
     #[serde(default)]
@@ -81,6 +83,7 @@ pub struct MintInfo {
 }
 
 #[derive(Deserialize)]
+#[serde(expecting = "a mint info object")]
 struct Wire {
     name: Option<String>,
     pubkey: Option<PublicKey>,
@@ -93,6 +96,7 @@ struct Wire {
     icon_url: Option<String>,
     #[serde(default)]
     urls: Option<Vec<String>>,
+    #[serde(default, deserialize_with = "crate::json::field::time")]
     time: Option<u64>,
     tos_url: Option<String>,
     #[serde(default)]

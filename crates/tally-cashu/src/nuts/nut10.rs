@@ -77,6 +77,7 @@ pub struct Nut10Secret {
 }
 
 #[derive(Deserialize)]
+#[serde(expecting = "a NUT-10 secret body object (nonce, data, tags)")]
 struct BodyIn {
     nonce: String,
     data: String,

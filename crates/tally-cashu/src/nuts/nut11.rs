@@ -340,6 +340,7 @@ pub struct WitnessData {
 }
 
 #[derive(Deserialize)]
+#[serde(expecting = "a witness object (signatures, preimage)")]
 struct WitnessIn {
     #[serde(default)]
     signatures: Vec<String>,

@@ -8,6 +8,7 @@ use crate::crypto::{Scalar, SecretKey};
 
 /// The DLEQ proof on a blind signature.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(expecting = "a DLEQ proof object (e, s)")]
 pub struct BlindSignatureDleq {
     /// The challenge.
     pub e: Scalar,
@@ -83,6 +84,7 @@ impl ProofDleq {
 }
 
 #[derive(Serialize, Deserialize)]
+#[serde(expecting = "a DLEQ proof object (e, s, r)")]
 struct ProofDleqWire<'a> {
     e: Scalar,
     s: Scalar,

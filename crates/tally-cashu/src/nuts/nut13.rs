@@ -97,9 +97,10 @@ pub fn derive(
     counter: u64,
 ) -> Result<(Secret, SecretKey), Error> {
     match keyset_id.version() {
-        VERSION_V2 => derive_v2(seed, keyset_id, counter),
-        VERSION_V1 => derive_v1(seed, keyset_id, counter),
-        other => Err(Error::UnsupportedKeysetVersion(other)),
+        Some(VERSION_V2) => derive_v2(seed, keyset_id, counter),
+        // Legacy ids derive as V1 (Nutshell's backwards-compatible path).
+        Some(VERSION_V1) | None => derive_v1(seed, keyset_id, counter),
+        Some(other) => Err(Error::UnsupportedKeysetVersion(other)),
     }
 }
 

@@ -87,6 +87,33 @@ impl TokenKeysetId {
         Self::from_bytes(&bytes)
     }
 
+    /// Parses an id as a V3 token writes it: hex (16 or 66 digits) or a
+    /// legacy (base64) id.
+    ///
+    /// # Errors
+    /// [`Error::InvalidKeysetId`].
+    pub fn parse(text: &str) -> Result<Self, Error> {
+        if text.len() == crate::nuts::nut02::LEGACY_ID_LEN {
+            return KeysetId::parse(text).map(Self::Full);
+        }
+        Self::from_hex(text)
+    }
+
+    /// The id as a V3 token writes it (hex, or a legacy id's text).
+    #[must_use]
+    pub fn to_text(&self) -> String {
+        match self {
+            Self::Full(id) => id.to_text(),
+            Self::Short(_) => self.to_hex(),
+        }
+    }
+
+    /// Whether this is a legacy (base64) id, which V4 tokens cannot carry.
+    #[must_use]
+    pub fn is_legacy(&self) -> bool {
+        matches!(self, Self::Full(KeysetId::Legacy(_)))
+    }
+
     /// The id bytes as written.
     #[must_use]
     pub fn as_bytes(&self) -> &[u8] {
@@ -114,11 +141,11 @@ impl TokenKeysetId {
     }
 }
 
-serde_as_str!(TokenKeysetId, to_hex, from_hex);
+serde_as_str!(TokenKeysetId, to_text, parse);
 
 impl fmt::Debug for TokenKeysetId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "TokenKeysetId({})", self.to_hex())
+        write!(f, "TokenKeysetId({})", self.to_text())
     }
 }
 
@@ -133,6 +160,7 @@ pub enum IdForm {
 
 /// A proof as a token carries it (see the module docs for what is checked).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(expecting = "a proof object (amount, id, secret, C, witness, dleq, p2pk_e)")]
 pub struct TokenProof {
     /// The amount (positive).
     pub amount: Amount,
@@ -356,7 +384,9 @@ impl Token {
     /// Encodes as a V4 `cashuB…` token.
     ///
     /// # Errors
-    /// [`Error::MissingUnit`] if the token has no unit (V4 requires one).
+    /// [`Error::MissingUnit`] if the token has no unit (V4 requires one);
+    /// [`Error::InvalidField`] if a proof has a legacy keyset id (V4 ids are
+    /// bytes; legacy ids exist only in V3 tokens).
     pub fn to_v4_string(&self) -> Result<String, Error> {
         v4::encode_base64(self)
     }
@@ -364,7 +394,7 @@ impl Token {
     /// Encodes as a raw `crawB…` token.
     ///
     /// # Errors
-    /// [`Error::MissingUnit`] if the token has no unit.
+    /// As [`Token::to_v4_string`].
     pub fn to_raw_bytes(&self) -> Result<Vec<u8>, Error> {
         v4::encode_raw(self)
     }

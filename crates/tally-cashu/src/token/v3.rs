@@ -12,6 +12,7 @@ use crate::nuts::nut00::MintUrl;
 use crate::nuts::nut01::CurrencyUnit;
 
 #[derive(Deserialize)]
+#[serde(expecting = "a V3 token object (token, unit, memo)")]
 struct WireIn {
     token: Bounded<EntryIn, MAX_TOKEN_GROUPS>,
     #[serde(default)]
@@ -21,6 +22,7 @@ struct WireIn {
 }
 
 #[derive(Deserialize)]
+#[serde(expecting = "a V3 token entry object (mint, proofs)")]
 struct EntryIn {
     mint: MintUrl,
     proofs: Bounded<TokenProof, MAX_PROOFS_PER_TOKEN>,

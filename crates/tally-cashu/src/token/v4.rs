@@ -30,6 +30,12 @@ fn encode_cbor(
     mut after_proof: impl FnMut(&mut Writer),
 ) -> Result<(), Error> {
     let unit = token.unit.as_ref().ok_or(Error::MissingUnit)?;
+    if token.proofs.iter().any(|p| p.keyset_id.is_legacy()) {
+        return Err(Error::InvalidField {
+            field: "id",
+            reason: "a legacy (base64) keyset id cannot be written in a V4 token",
+        });
+    }
     w.map(if token.memo.is_some() { 4 } else { 3 });
     w.text("t");
     let groups = groups(&token.proofs);

@@ -145,3 +145,70 @@ fn nut06_mint_info_example_parses() {
     assert!(!info.supports(4));
     assert!(MintInfo::from_json(r#"{"pubkey":"02zz"}"#).is_err());
 }
+
+/// Legacy (pre-V1, base64) keyset ids, against the ids and NUT-13 integers
+/// `scripts/vectors/cashu/vectors.py` derives independently for the official
+/// NUT-01/02 vector keysets.
+#[test]
+fn legacy_keyset_ids_are_derived_verified_and_kept() {
+    let vectors = vector_json("independent.json");
+    let entries = vectors["keysets"].as_array().unwrap();
+    assert_eq!(entries.len(), 2);
+    for entry in entries {
+        let keys_json = serde_json::to_string(&entry["keys"]).unwrap();
+        let legacy = entry["legacy_id"].as_str().unwrap();
+        // A keys response with a legacy keyset parses and its id verifies.
+        let response = format!(
+            r#"{{"keysets":[{{"id":"{legacy}","unit":"sat","active":false,"keys":{keys_json}}}]}}"#
+        );
+        let keysets = Keyset::from_keys_response(&response).unwrap();
+        let keys: Keys = serde_json::from_str(&keys_json).unwrap();
+        assert_eq!(KeysetId::legacy_from_keys(&keys).to_text(), legacy);
+        let id = keysets[0].id();
+        assert_eq!((id.to_text(), id.version()), (legacy.to_owned(), None));
+        assert_eq!(
+            KeysetId::v1_from_keys(&keys).to_text(),
+            entry["v1_id"].as_str().unwrap()
+        );
+        assert_eq!(
+            u64::from(id.to_u31()),
+            entry["legacy_nut13_int"].as_u64().unwrap()
+        );
+        // Serialized back, the id is the same text.
+        assert!(
+            keysets[0]
+                .to_json()
+                .unwrap()
+                .contains(&format!(r#""id":"{legacy}""#))
+        );
+    }
+    // A legacy id that is not the keys' is refused like any other.
+    let other = entries[1]["legacy_id"].as_str().unwrap();
+    let keys_json = serde_json::to_string(&entries[0]["keys"]).unwrap();
+    let forged = format!(r#"{{"id":"{other}","unit":"sat","keys":{keys_json}}}"#);
+    assert!(matches!(
+        Keyset::from_json(&forged),
+        Err(Error::KeysetIdMismatch { .. })
+    ));
+}
+
+#[test]
+fn legacy_keyset_ids_are_parsed_strictly() {
+    assert!(KeysetId::parse("I2yN+iRYfkzT").is_ok());
+    assert!(KeysetId::parse("yjzQhxghPdr/").is_ok());
+    for bad in [
+        "I2yN-iRYfkzT", // URL-safe alphabet: mints wrote ids in the standard one
+        "I2yN_iRYfkzT",
+        "I2yN+iRYfkz=",
+        "I2yN+iRYfkz",
+        "I2yN+iRYfkzTT",
+        "00yN+iRYfkzT", // the versioned prefixes are never legacy ids
+        "01yN+iRYfkzT",
+        "I2yN iRYfkzT",
+    ] {
+        assert!(
+            matches!(KeysetId::parse(bad), Err(Error::InvalidKeysetId)),
+            "{bad}"
+        );
+    }
+}

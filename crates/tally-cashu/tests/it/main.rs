@@ -18,6 +18,7 @@ mod hostile;
 mod interop;
 mod keysets;
 mod limits;
+mod messages;
 mod p2bk;
 mod secrets;
 mod support;

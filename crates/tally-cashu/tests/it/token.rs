@@ -413,3 +413,46 @@ fn malformed_tokens_are_refused_with_typed_errors() {
         ));
     }
 }
+
+/// An old V3 token whose proofs name a legacy (base64) keyset id decodes,
+/// resolves against the keyset, and re-encodes as V3 byte for byte; V4
+/// (whose ids are bytes) refuses it instead of writing a wrong id.
+#[test]
+fn v3_tokens_with_legacy_keyset_ids() {
+    let v = crate::support::vector_json("independent.json");
+    let entry = &v["keysets"][1];
+    let legacy = entry["legacy_id"].as_str().unwrap();
+    let json = format!(
+        r#"{{"token":[{{"mint":"https://m.example","proofs":[{{"amount":1,"id":"{legacy}","secret":"s1","C":"02bc9097997d81afb2cc7346b5e4345a9346bd2a506eb7958598a72f0cf85163ea"}}]}}],"unit":"sat"}}"#
+    );
+    let text = format!(
+        "cashuA{}",
+        tally_cashu::encoding::base64url::encode(json.as_bytes())
+    );
+    let token = Token::decode(&text).unwrap();
+    assert_eq!(token.proofs()[0].keyset_id.to_text(), legacy);
+    assert_eq!(token.to_v3_string().unwrap(), text);
+    let keys: tally_cashu::nuts::nut01::Keys =
+        serde_json::from_value(entry["keys"].clone()).unwrap();
+    let mut index = tally_cashu::nuts::nut02::KeysetIndex::new();
+    index
+        .insert(tally_cashu::nuts::nut02::KeySetInfo {
+            id: tally_cashu::nuts::nut02::KeysetId::legacy_from_keys(&keys),
+            unit: CurrencyUnit::sat(),
+            active: false,
+            input_fee_ppk: 0,
+            final_expiry: None,
+        })
+        .unwrap();
+    let proofs = token.resolve(&index).unwrap();
+    assert_eq!(proofs[0].keyset_id.to_text(), legacy);
+    for result in [
+        token.to_v4_string().map(|_| ()),
+        token.to_raw_bytes().map(|_| ()),
+    ] {
+        assert!(matches!(
+            result,
+            Err(tally_cashu::Error::InvalidField { field: "id", .. })
+        ));
+    }
+}

@@ -1,5 +1,5 @@
 //! Every official test vector of NUT-00, 01, 02, 11 (with NUT-14 HTLC and
-//! `SIG_ALL`), 12 and 13, plus the BIP-32 vectors NUT-13 V1 relies on.
+//! `SIG_ALL`), 12, 13 and 28, plus the BIP-32 vectors NUT-13 V1 relies on.
 //!
 //! Sources: `tests/vectors/SOURCE.md` (cashubtc/nuts commit 3ddb1ae767b5,
 //! MIT, `tests/vectors/LICENSE`). Nothing is skipped: the table lists each
@@ -54,7 +54,7 @@
 //! | 13-tests | V1 secrets 0–4 and `r` 0–4 | exact | `nut13_v1_secrets_and_blinding_factors` |
 //! | 13-tests | V1 derivation paths 0–4 | exact | `nut13_v1_derivation_paths` |
 //! | 13-tests | V2 secrets 0–4 and `r` 0–4 | exact | `nut13_v2_secrets_and_blinding_factors` |
-//! | bip-0032 | test vectors 1, 2, 3 (every chain) | exact key and chain code | `deterministic::bip32_official_vectors` |
+//! | bip-0032 | test vectors 1, 2, 3, 4 (every chain) | exact key and chain code | `deterministic::bip32_official_vectors` |
 //! | 28-tests | `E = e·G`, shared secret `Zx` (sender and receiver) | exact | `nut28_shared_secret_and_blinding_scalars` |
 //! | 28-tests | blinding scalars `r0`–`r10` | exact | `nut28_shared_secret_and_blinding_scalars` |
 //! | 28-tests | blinded public keys, slots 0–10 | exact | `nut28_blinded_public_keys` |

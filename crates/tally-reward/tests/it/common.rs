@@ -72,10 +72,20 @@ pub fn distribute(policy: &Policy, scores: &[u64]) -> Result<Distribution, Error
 /// The amount paid to `a{i}` (0 when not paid).
 pub fn amount(d: &Distribution, i: usize) -> u64 {
     let id = account(&format!("a{i:04}"));
+    // Payouts are in account order.
     d.payouts
-        .iter()
-        .find(|p| p.account == id)
-        .map_or(0, |p| p.amount)
+        .binary_search_by(|p| p.account.cmp(&id))
+        .map_or(0, |i| d.payouts[i].amount)
+}
+
+/// The golden vector `name` of `tests/vectors/reward_golden.txt`, which
+/// `scripts/vectors/reward_golden.py` writes independently of the crate.
+pub fn vector(name: &str) -> &'static str {
+    include_str!("../vectors/reward_golden.txt")
+        .lines()
+        .filter(|line| !line.starts_with('#'))
+        .find_map(|line| line.strip_prefix(name)?.strip_prefix(' '))
+        .unwrap_or_else(|| panic!("no golden vector {name}"))
 }
 
 pub fn amounts(d: &Distribution, n: usize) -> Vec<u64> {

@@ -1,5 +1,7 @@
-//! Golden vectors computed independently of the crate (Python's `blake3`
-//! and `base64.b32encode`, or the RFC), pinning every canonical encoding.
+//! Golden vectors computed independently of the crate, pinning every
+//! canonical encoding: `tests/vectors/reward_golden.txt`, written by
+//! `scripts/vectors/reward_golden.py` (Python's `blake3` and
+//! `base64.b32encode`), and JCS cases from RFC 8785.
 
 use tally_reward::cid::Cid;
 use tally_reward::compute::Payout;
@@ -8,18 +10,12 @@ use tally_reward::manifest::{Hex32, run_key};
 use tally_reward::settle::{Role, transfer_id};
 use tally_reward::{jcs, merkle};
 
-use crate::common::account;
+use crate::common::{account, vector};
 
 #[test]
 fn cids_match_an_independent_encoder() {
-    assert_eq!(
-        Cid::of(b"").to_string(),
-        "bafkr4ifpcne3t5pzugtkaqcn5i3nzskjtpfslsnnyejlpte2spfoihzsmi"
-    );
-    assert_eq!(
-        Cid::of(b"abc").to_string(),
-        "bafkr4ideg6z2yocgkez77nr3outtvdnvjdcvqrs5phnqh7jvtrwnlpm5qu"
-    );
+    assert_eq!(Cid::of(b"").to_string(), vector("cid.empty"));
+    assert_eq!(Cid::of(b"abc").to_string(), vector("cid.abc"));
     let cid = Cid::of(b"abc");
     assert_eq!(cid.to_string().parse::<Cid>().unwrap(), cid);
 }
@@ -83,10 +79,7 @@ fn run_key_layout() {
         &Cid::of(b"pol"),
         "tally-reward/0.1.0",
     );
-    assert_eq!(
-        key.to_string(),
-        "366074b2d79c22f341b6d070ac8123365f2d391540052fbe8521fbeccbf80174"
-    );
+    assert_eq!(key.to_string(), vector("run_key"));
 }
 
 #[test]
@@ -94,14 +87,14 @@ fn transfer_id_layout() {
     let rk = Hex32(core::array::from_fn(|i| i as u8));
     assert_eq!(
         format!("{:032x}", transfer_id(&rk, Role::Payout, &account("alice"))),
-        "9e0590aaab3759d00fc7c3664a39ef72"
+        vector("transfer_id.payout.alice")
     );
     assert_eq!(
         format!(
             "{:032x}",
             transfer_id(&rk, Role::Residual, &account("treasury"))
         ),
-        "158601203ec407732fe64bb2acdaf3a4"
+        vector("transfer_id.residual.treasury")
     );
 }
 
@@ -113,10 +106,10 @@ fn merkle_layout() {
     });
     assert_eq!(
         Hex32(merkle::root(&payouts)).to_string(),
-        "0969bef1ddc36bb8a9e0e3aa78334cd811b83d36e6ae4a8c6490fa47044abebb"
+        vector("merkle.root.3")
     );
     assert_eq!(
         Hex32(merkle::root(&[])).to_string(),
-        "6e7de5cf947c89bdeafccf92389547cedd26b5db90b322b8993b753340d8b2f4"
+        vector("merkle.root.empty")
     );
 }

@@ -76,7 +76,7 @@ pub(crate) fn reference(
                     h.update(a.as_bytes());
                     (*h.finalize().as_bytes(), a)
                 };
-                rem.sort_by(|x, y| y.0.cmp(&x.0).then_with(|| hash(x.1).cmp(&hash(y.1))));
+                rem.sort_by_cached_key(|&(r, i)| (core::cmp::Reverse(r), hash(i)));
                 for &(_, i) in rem.iter().take(left as usize) {
                     out[i] += 1;
                 }

@@ -160,3 +160,201 @@ fn a_keyed_log_refuses_a_writer_without_its_key() {
         "{err}"
     );
 }
+
+/// An in-memory key store with one injectable failing step, standing in for
+/// the key file and its staged `.next` beside it.
+#[derive(Default)]
+struct MemKeys {
+    current: Option<AuditKey>,
+    next: Option<AuditKey>,
+    fail: Option<&'static str>,
+}
+
+#[derive(Clone, Default)]
+struct MemSink(std::sync::Arc<std::sync::Mutex<MemKeys>>);
+
+impl MemSink {
+    fn keys(&self) -> std::sync::MutexGuard<'_, MemKeys> {
+        self.0.lock().unwrap()
+    }
+    fn step(&self, name: &'static str) -> std::io::Result<()> {
+        if self.keys().fail == Some(name) {
+            return Err(std::io::Error::other(format!("injected {name} failure")));
+        }
+        Ok(())
+    }
+}
+
+impl KeySink for MemSink {
+    fn store(&mut self, key: &AuditKey) -> std::io::Result<()> {
+        self.step("store")?;
+        self.keys().current = Some(key.clone());
+        Ok(())
+    }
+    fn stage_next(&mut self, key: &AuditKey) -> std::io::Result<()> {
+        self.step("stage")?;
+        self.keys().next = Some(key.clone());
+        Ok(())
+    }
+    fn commit_next(&mut self) -> std::io::Result<()> {
+        self.step("commit")?;
+        let mut k = self.keys();
+        let next = k.next.take();
+        k.current = next;
+        Ok(())
+    }
+    fn staged_next(&mut self) -> std::io::Result<Option<AuditKey>> {
+        Ok(self.keys().next.clone())
+    }
+    fn discard_next(&mut self) -> std::io::Result<()> {
+        self.keys().next = None;
+        Ok(())
+    }
+}
+
+/// A forward-secure rotation interrupted at every step (the key store
+/// failing to stage or to commit, the log write or its sync failing) never
+/// leaves a log that no key opens: after a crash, the writer reopens with
+/// whatever the key store holds, keeps the key the log names, and the whole
+/// log verifies with both initial keys.
+#[test]
+fn an_interrupted_forward_secure_rotation_never_loses_the_key() {
+    use tally_audit::storage::{Faults, SimLog};
+    let k0 = fixed_key();
+    let k1 = AuditKey::from_bytes(vec![0x77; 32]).unwrap();
+    let write_fails = Faults {
+        write_eio_permille: 1000,
+        ..Faults::default()
+    };
+    let sync_fails = Faults {
+        sync_fail_permille: 1000,
+        ..Faults::default()
+    };
+    let cases: [(&str, Option<&'static str>, Faults); 5] = [
+        ("nothing fails", None, Faults::default()),
+        (
+            "staging the next key fails",
+            Some("stage"),
+            Faults::default(),
+        ),
+        ("the log write fails", None, write_fails),
+        ("the log sync fails", None, sync_fails),
+        (
+            "committing the next key fails",
+            Some("commit"),
+            Faults::default(),
+        ),
+    ];
+    for seed in 0..8u64 {
+        for (what, key_fault, log_faults) in cases {
+            let sink = MemSink::default();
+            sink.keys().current = Some(k0.clone());
+            let fs = |s: &MemSink| ForwardSecure {
+                epoch_records: 2,
+                sink: Box::new(s.clone()),
+            };
+            let sim = SimLog::new(Vec::new(), Faults::default(), seed);
+            let log = AuditLog::create_with(
+                Box::new(sim.clone()),
+                LogOptions::new()
+                    .key(k0.clone())
+                    .forward_secure(fs(&sink))
+                    .checkpoint_every(0),
+            )
+            .unwrap();
+            for i in 0..5 {
+                log.append(format!("{{\"before\":{i}}}").as_bytes())
+                    .unwrap();
+            }
+            let in_memory = log.len();
+            sink.keys().fail = key_fault;
+            sim.set_faults(log_faults);
+            let rotated = log.rotate_key(k1.clone());
+            assert_eq!(
+                rotated.is_ok(),
+                key_fault.is_none() && log_faults == Faults::default(),
+                "{what}"
+            );
+            if key_fault == Some("stage") {
+                assert_eq!(log.len(), in_memory, "{what}: nothing staged in the log");
+                assert!(!log.is_poisoned(), "{what}");
+            }
+            drop(log);
+            // Crash: the log keeps what was durable (plus a random part of
+            // the rest); the key store keeps what it stored.
+            let image = sim.crash_image();
+            sink.keys().fail = None;
+            let current = sink.keys().current.clone().unwrap();
+            let reopened = SimLog::new(image, Faults::default(), seed);
+            let (log, _) = AuditLog::open_with(
+                Box::new(reopened.clone()),
+                LogOptions::new().key(current).forward_secure(fs(&sink)),
+            )
+            .unwrap_or_else(|e| panic!("{what} (seed {seed}): the log does not open: {e}"));
+            assert!(
+                sink.keys().next.is_none(),
+                "{what}: the staged key is resolved"
+            );
+            log.append(b"{\"after\":1}").unwrap();
+            drop(log);
+            let both = VerifyOptions::new().keys(Keyring::new().with(k0.clone()).with(k1.clone()));
+            let summary = VerifiedReader::new(&reopened.contents()[..], &both)
+                .verify_all()
+                .unwrap_or_else(|e| panic!("{what} (seed {seed}): {e}"));
+            assert!(summary.records >= 7, "{what}");
+        }
+    }
+}
+
+#[test]
+fn a_key_file_rotation_stages_the_next_key_beside_the_old_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("fs.jsonl");
+    let key_path = dir.path().join("writer.key");
+    let k0 = fixed_key();
+    let k1 = AuditKey::from_bytes(vec![0x77; 32]).unwrap();
+    k0.store_file(&key_path).unwrap();
+    let sink = KeyFileSink::new(&key_path);
+    let next_path = sink.next_path();
+    let fs = || ForwardSecure {
+        epoch_records: 100,
+        sink: Box::new(KeyFileSink::new(&key_path)),
+    };
+    let log = AuditLog::create(
+        &path,
+        LogOptions::new()
+            .key(k0.clone())
+            .forward_secure(fs())
+            .checkpoint_every(0),
+    )
+    .unwrap();
+    log.append(b"1").unwrap();
+    log.rotate_key(k1.clone()).unwrap();
+    assert!(!next_path.exists(), "committed");
+    assert_eq!(AuditKey::load_file(&key_path).unwrap().kid(), k1.kid());
+    log.append(b"2").unwrap();
+    drop(log);
+    // A crash after the rotation record became durable but before the
+    // rename: the key file still holds the old key, the next one is beside.
+    k0.store_file(&key_path).unwrap();
+    k1.store_file(&next_path).unwrap();
+    let (log, _) = AuditLog::open(
+        &path,
+        LogOptions::new().key(k0.clone()).forward_secure(fs()),
+    )
+    .unwrap();
+    log.append(b"3").unwrap();
+    drop(log);
+    assert!(!next_path.exists());
+    assert_eq!(AuditKey::load_file(&key_path).unwrap().kid(), k1.kid());
+    // A staged key the log does not name is discarded.
+    let other = AuditKey::from_bytes(vec![0x31; 32]).unwrap();
+    other.store_file(&next_path).unwrap();
+    let (log, _) = AuditLog::open(
+        &path,
+        LogOptions::new().key(k1.clone()).forward_secure(fs()),
+    )
+    .unwrap();
+    drop(log);
+    assert!(!next_path.exists());
+}

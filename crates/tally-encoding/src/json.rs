@@ -7,6 +7,13 @@
 //! the value that failed (with `serde_path_to_error`) and rewrites those
 //! messages: "`limit`: integer out of range (0 to 18446744073709551615)".
 //! Everything else keeps the parser's message, which names line and column.
+//!
+//! Underneath, a strict layer (`json/strict.rs`) reads every struct only as
+//! a JSON object (serde's derived decoders also take the sequence form of a
+//! struct, an array of its fields in order: a second spelling of every
+//! document) and reads unsigned integers itself.
+
+mod strict;
 
 use alloc::format;
 use alloc::string::{String, ToString};
@@ -52,7 +59,8 @@ impl core::error::Error for JsonError {}
 /// only), with an error that names the field.
 pub fn decode<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, JsonError> {
     let mut de = serde_json::Deserializer::from_slice(bytes);
-    let value = serde_path_to_error::deserialize(&mut de).map_err(from_path_error)?;
+    let value =
+        serde_path_to_error::deserialize(strict::Strict(&mut de)).map_err(from_path_error)?;
     de.end().map_err(|e| plain(&e))?;
     Ok(value)
 }
@@ -101,10 +109,11 @@ fn friendly(message: &str) -> String {
             return format!("integer out of range ({range})");
         }
     }
-    if let Some((found, _)) = bare
-        .strip_prefix("invalid type: ")
-        .and_then(|found| found.split_once(", expected struct "))
-    {
+    if let Some((found, _)) = bare.strip_prefix("invalid type: ").and_then(|found| {
+        found
+            .split_once(", expected struct ")
+            .or_else(|| found.split_once(", expected an object"))
+    }) {
         return format!("expected an object, found {found}");
     }
     if bare.contains("expected struct ") {
@@ -206,7 +215,10 @@ mod tests {
             err(r#"{"dims":[7]}"#),
             "field `dims[0]`: expected an object, found integer `7` (line 1, column 10)"
         );
-        assert_eq!(err("[]"), "expected an object (line 1, column 2)");
+        assert_eq!(
+            err("[]"),
+            "expected an object, found sequence (line 1, column 0)"
+        );
         let e = err(r#"{"dims":[],"x":1}"#);
         assert!(e.starts_with("field `x`: unknown field `x`"), "{e}");
         let e = err(r#"{"dims":[{"name":"a"}]}"#);
@@ -226,6 +238,20 @@ mod tests {
             err(r#"{"dims":[]} x"#),
             "trailing characters (line 1, column 13)"
         );
+    }
+
+    /// The sequence form of a struct (serde's array of its fields) is
+    /// refused at every depth: only the object form is a document.
+    #[test]
+    fn structs_are_read_only_as_objects() {
+        assert!(decode::<Policy>(br#"{"dims":[{"name":"a","limit":1}]}"#).is_ok());
+        for text in [r#"{"dims":[["a",1,0,0]]}"#, r#"[[{"name":"a","limit":1}]]"#] {
+            let e = err(text);
+            assert!(
+                e.contains("expected an object, found sequence"),
+                "{text}: {e}"
+            );
+        }
     }
 
     proptest::proptest! {

@@ -252,7 +252,7 @@ fn structs_written_as_arrays_are_refused() {
     for json in &cases {
         let err = decode(json).unwrap_err();
         assert!(
-            matches!(&err, Error::Json { message, .. } if message.contains("expected an object")),
+            matches!(&err, Error::Json { message, .. } if message.contains("expected an object, found sequence")),
             "{json}: {err}"
         );
     }
@@ -306,43 +306,43 @@ fn decoding_errors_name_the_field_and_the_problem() {
     let messages = [
         (
             counter("18446744073709551616"),
-            "invalid inputs: accounts[1].counters.y: integer out of range: expected 0 to 18446744073709551615",
+            "invalid inputs: field `accounts[1].counters.y`: integer out of range (0 to 18446744073709551615) (line 1,",
         ),
         (
             counter("-1"),
-            "invalid inputs: accounts[1].counters.y: integer out of range",
+            "invalid inputs: field `accounts[1].counters.y`: integer out of range (0 to 18446744073709551615)",
         ),
         (
             counter("1.5"),
-            "invalid inputs: accounts[1].counters.y: not an integer",
+            "invalid inputs: field `accounts[1].counters.y`: not an integer: 1.5",
         ),
         (
             counter("1e3"),
-            "invalid inputs: accounts[1].counters.y: not an integer",
+            "invalid inputs: field `accounts[1].counters.y`: not an integer: 1000",
         ),
         (
             counter("\"1\""),
-            "invalid inputs: accounts[1].counters.y: invalid type: string \"1\", expected an integer from 0 to 18446744073709551615",
+            "invalid inputs: field `accounts[1].counters.y`: invalid type: string \"1\", expected an integer (0 to 18446744073709551615)",
         ),
         (
             inputs_message(&inputs_json("").replace(r#""end":2"#, r#""end":99999999999999999999"#)),
-            "invalid inputs: window.end: integer out of range",
+            "invalid inputs: field `window.end`: integer out of range",
         ),
         (
             inputs_message("\"inputs\""),
-            "invalid inputs: invalid type: string \"inputs\", expected an object",
+            "invalid inputs: expected an object, found string \"inputs\"",
         ),
         (
             inputs_message(&inputs_json(r#"{"account":"a\u0001b","counters":{}}"#)),
-            "invalid inputs: accounts[0].account: invalid account id \"a?b\"",
+            "invalid inputs: field `accounts[0].account`: invalid account id \"a?b\"",
         ),
         (
             policy_message(|p| p["pool"] = serde_json::from_str("18446744073709551616").unwrap()),
-            "invalid policy: pool: integer out of range: expected 0 to 18446744073709551615",
+            "invalid policy: field `pool`: integer out of range (0 to 18446744073709551615)",
         ),
         (
             policy_message(|p| p["weights"]["x"] = 4_294_967_296u64.into()),
-            "invalid policy: weights.x: integer out of range: expected 0 to 4294967295",
+            "invalid policy: field `weights.x`: integer out of range (0 to 4294967295)",
         ),
         (
             policy_message(|p| p["residual_sink"] = p["funding_account"].clone()),
@@ -358,11 +358,12 @@ fn decoding_errors_name_the_field_and_the_problem() {
         for internal in ["Raw", "struct", "u64", "u32", "floating point", "\\u{"] {
             assert!(!got.contains(internal), "{internal} in {got}");
         }
-        assert_eq!(
-            got.matches("invalid").count(),
-            1 + usize::from(got.contains("invalid type") || got.contains("account id")),
-            "{got}"
-        );
+        for doubled in [
+            "invalid policy: invalid policy",
+            "invalid inputs: invalid inputs",
+        ] {
+            assert!(!got.contains(doubled), "{got}");
+        }
     }
     // A signed policy whose policy breaks a rule is a policy error, once.
     let mut signed = serde_json::to_value(

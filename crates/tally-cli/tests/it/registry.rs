@@ -6,8 +6,11 @@
 //! Row format (a markdown table row):
 //!
 //! ```text
-//! | AUD-3 | statement | `crates/x/src/y.rs` | `crates/x/tests/it/z.rs::test_name`, ... |
+//! | AUD-3 | statement | `crates/x/src/y.rs` | `crates/x/tests/it/z.rs::test_name`, ... | how the tests would fail |
 //! ```
+//!
+//! The fifth cell says how the named tests would fail if the invariant broke;
+//! it must hold at least a few words (see [`MIN_NOTE_WORDS`]).
 //!
 //! A test reference is `path::function`; the file must exist and define
 //! `fn function` as a test (`#[test]` or similar attribute within the lines
@@ -15,6 +18,10 @@
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
+
+/// The fewest words a "fails if broken" note may have: enough to rule out
+/// placeholders such as `-`, `n/a` or `todo`.
+const MIN_NOTE_WORDS: usize = 4;
 
 /// One problem found in the registry.
 #[derive(Debug, PartialEq, Eq)]
@@ -110,9 +117,15 @@ fn check_registry(registry: &str, root: &Path) -> (usize, Vec<Problem>) {
         if !ids.insert(id.to_owned()) {
             problem("duplicate id".to_owned());
         }
-        if !(4..=5).contains(&cells.len()) {
-            problem(format!("expected 4 cells, found {}", cells.len()));
+        if cells.len() != 5 {
+            problem(format!("expected 5 cells, found {}", cells.len()));
             continue;
+        }
+        let note_words = cells[4].split_whitespace().count();
+        if note_words < MIN_NOTE_WORDS {
+            problem(format!(
+                "the \"fails if broken\" note has {note_words} words, at least {MIN_NOTE_WORDS} are needed"
+            ));
         }
         for path in backticked(cells[2]) {
             let file = path.split("::").next().unwrap_or(path);
@@ -171,21 +184,41 @@ fn registry_check_reports_missing_tests_and_files() {
     )
     .unwrap();
     let registry = "\
-| ID | Invariant | Upheld by | Checked by |
-|---|---|---|---|
-| OK-1 | fine | `t/a.rs` | `t/a.rs::present`, `t/a.rs::in_prop` |
-| BAD-1 | missing test | `t/a.rs` | `t/a.rs::absent` |
-| BAD-2 | not a test | `t/a.rs` | `t/a.rs::not_a_test` |
-| BAD-3 | missing file | `t/none.rs` | `t/none.rs::x` |
-| BAD-4 | no test | `t/a.rs` | none yet |
-| OK-1 | duplicate | `t/a.rs` | `t/a.rs::present` |
+| ID | Invariant | Upheld by | Checked by | Fails if broken |
+|---|---|---|---|---|
+| OK-1 | fine | `t/a.rs` | `t/a.rs::present`, `t/a.rs::in_prop` | `present` would see the check fail |
+| BAD-1 | missing test | `t/a.rs` | `t/a.rs::absent` | the absent test would fail |
+| BAD-2 | not a test | `t/a.rs` | `t/a.rs::not_a_test` | never run so never fails |
+| BAD-3 | missing file | `t/none.rs` | `t/none.rs::x` | the missing file would fail |
+| BAD-4 | no test | `t/a.rs` | none yet | nothing would fail at all |
+| OK-1 | duplicate | `t/a.rs` | `t/a.rs::present` | `present` would see the check fail |
+| NOTE-1 | four cells | `t/a.rs` | `t/a.rs::present` |
+| NOTE-2 | placeholder note | `t/a.rs` | `t/a.rs::present` | - |
+| NOTE-3 | empty note | `t/a.rs` | `t/a.rs::present` |  |
+| NOTE-4 | too short | `t/a.rs` | `t/a.rs::present` | it would fail |
+| NOTE-5 | six cells | `t/a.rs` | `t/a.rs::present` | the check would fail here | extra |
 ";
     let (rows, problems) = check_registry(registry, dir.path());
-    assert_eq!(rows, 6);
+    assert_eq!(rows, 11);
     let ids: Vec<&str> = problems.iter().map(|p| p.id.as_str()).collect();
     assert_eq!(
         ids,
-        ["BAD-1", "BAD-2", "BAD-3", "BAD-3", "BAD-4", "OK-1"],
+        [
+            "BAD-1", "BAD-2", "BAD-3", "BAD-3", "BAD-4", "OK-1", "NOTE-1", "NOTE-2", "NOTE-3",
+            "NOTE-4", "NOTE-5"
+        ],
+        "{problems:#?}"
+    );
+    let what: Vec<&str> = problems.iter().map(|p| p.what.as_str()).collect();
+    assert!(
+        what[6].contains("expected 5 cells, found 4"),
+        "{problems:#?}"
+    );
+    assert!(what[7].contains("note has 1 words"), "{problems:#?}");
+    assert!(what[8].contains("note has 0 words"), "{problems:#?}");
+    assert!(what[9].contains("note has 3 words"), "{problems:#?}");
+    assert!(
+        what[10].contains("expected 5 cells, found 6"),
         "{problems:#?}"
     );
 }

@@ -197,10 +197,6 @@ pub fn run(args: Args) -> ExitCode {
     finish("tally reward", result)
 }
 
-fn read_bounded(path: &Path, max: usize) -> Result<Vec<u8>, Failure> {
-    read_file(path, max as u64)
-}
-
 fn with_path<T>(path: &Path, r: Result<T, Error>) -> Result<T, Failure> {
     r.map_err(|e| match Failure::from(e) {
         Failure::Usage(m) => Failure::Usage(format!("{}: {m}", path.display())),
@@ -221,7 +217,7 @@ fn signing_key(path: Option<&Path>) -> Result<SigningKey, Failure> {
                 )));
             }
             zeroize::Zeroizing::new(
-                String::from_utf8(read_bounded(p, 4096)?)
+                String::from_utf8(read_file(p, 4096)?)
                     .map_err(|_| Failure::Usage(format!("{}: not UTF-8", p.display())))?,
             )
         }
@@ -272,7 +268,7 @@ fn keygen(out: &Path) -> Result<(), Failure> {
 }
 
 fn sign_policy(policy: &Path, key_file: Option<&Path>) -> Result<(), Failure> {
-    let bytes = read_bounded(policy, MAX_POLICY_BYTES)?;
+    let bytes = read_file(policy, MAX_POLICY_BYTES as u64)?;
     let policy_doc = with_path(policy, Policy::from_json(&bytes))?;
     let key = signing_key(key_file)?;
     print_json(&policy_doc.sign(&key)?)
@@ -287,7 +283,7 @@ struct Loaded {
 fn load_trusted(path: &Path) -> Result<TrustedKeys, Failure> {
     with_path(
         path,
-        TrustedKeys::from_json(&read_bounded(path, MAX_SMALL_FILE)?),
+        TrustedKeys::from_json(&read_file(path, MAX_SMALL_FILE as u64)?),
     )
 }
 
@@ -296,12 +292,12 @@ fn load(files: &RunFiles) -> Result<Loaded, Failure> {
     let trusted = load_trusted(&files.trusted_keys)?;
     let policy = with_path(
         &files.policy,
-        SignedPolicy::from_json(&read_bounded(&files.policy, MAX_POLICY_BYTES)?),
+        SignedPolicy::from_json(&read_file(&files.policy, MAX_POLICY_BYTES as u64)?),
     )?;
     let inputs = with_path(
         &files.inputs,
         EpochInputs::from_json(
-            &read_bounded(&files.inputs, limits.max_input_bytes)?,
+            &read_file(&files.inputs, limits.max_input_bytes as u64)?,
             &limits,
         ),
     )?;
@@ -315,7 +311,7 @@ fn load(files: &RunFiles) -> Result<Loaded, Failure> {
 fn load_manifest(path: &Path) -> Result<SealedManifest, Failure> {
     with_path(
         path,
-        SealedManifest::from_json(&read_bounded(path, MAX_MANIFEST_BYTES)?),
+        SealedManifest::from_json(&read_file(path, MAX_MANIFEST_BYTES as u64)?),
     )
 }
 
@@ -400,7 +396,7 @@ fn run_verify_proof(proof: &Path, manifest: &Path, trusted: &Path) -> Result<(),
     let trusted = load_trusted(trusted)?;
     let sealed = load_manifest(manifest)?;
     sealed.verify_signature(&trusted)?;
-    let bytes = read_bounded(proof, MAX_SMALL_FILE)?;
+    let bytes = read_file(proof, MAX_SMALL_FILE as u64)?;
     let proof = with_path(proof, PayoutProof::from_json(&bytes))?;
     verify_proof(&proof, &sealed.manifest)?;
     println!(

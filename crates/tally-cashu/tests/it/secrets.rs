@@ -144,17 +144,44 @@ fn randomizing_the_context_after_first_use_is_refused() {
     ));
 }
 
-/// The crate docs say the library reads no OS RNG: it does not even depend
-/// on `getrandom` (randomness is passed in; the context's seed too).
+/// The crate docs say the library reads no OS RNG: nothing it links depends
+/// on `getrandom`, directly or through another crate (randomness is passed
+/// in; the context's seed too). Cargo itself resolves the graph: normal and
+/// build dependencies, every feature on, from the locked `Cargo.lock`.
 #[test]
 fn the_library_depends_on_no_os_rng() {
-    let manifest =
-        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/Cargo.toml")).unwrap();
-    let dependencies = manifest
-        .split("\n[")
-        .find(|section| section.starts_with("dependencies]"))
+    let out = std::process::Command::new(env!("CARGO"))
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .args([
+            "tree",
+            "-p",
+            "tally-cashu",
+            "-e",
+            "normal,build",
+            "--all-features",
+            "--prefix",
+            "none",
+            "--format",
+            "{p}",
+            "--offline",
+            "--locked",
+        ])
+        .output()
         .unwrap();
-    for line in dependencies.lines().skip(1) {
-        assert!(!line.trim_start().starts_with("getrandom"), "{line}");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let tree = String::from_utf8(out.stdout).unwrap();
+    let crates: std::collections::BTreeSet<&str> = tree
+        .lines()
+        .filter_map(|line| line.split_whitespace().next())
+        .collect();
+    // The graph is the real one: the curve library and the crate itself are in it.
+    assert!(crates.contains("secp256k1"), "{tree}");
+    assert!(crates.contains("tally-cashu"), "{tree}");
+    for os_rng in ["getrandom", "rand", "os_rng"] {
+        assert!(!crates.contains(os_rng), "{os_rng} in\n{tree}");
     }
 }

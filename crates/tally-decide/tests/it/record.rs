@@ -3,8 +3,8 @@
 
 use proptest::prelude::*;
 use tally_decide::{
-    Decision, DecisionField, DecisionRecord, Error, MAX_RECORD_BYTES, Policy, PolicySet, Request,
-    replay_records,
+    AuditBundle, Decision, DecisionField, DecisionRecord, Error, MAX_RECORD_BYTES, Policy,
+    PolicySet, Request, replay_records,
 };
 
 use crate::common;
@@ -60,23 +60,60 @@ fn a_log_spanning_two_policies_replays() {
     );
 }
 
+/// A decision that does not replay gets neither a record nor an audit
+/// bundle: each forgery (one field changed) is refused by both, naming the
+/// field, while the honest decision gets both.
 #[test]
 fn a_forged_decision_never_becomes_a_record() {
     let policy = common::example_policy();
     let request = common::example_request();
     let decision = policy.prescribe(&request);
-    let forged = Decision {
-        runner_up_id: None,
-        ..decision
-    };
-    let Err(Error::DecisionMismatch(mismatch)) = DecisionRecord::new(&policy, &request, &forged)
-    else {
-        panic!("forged decision accepted");
-    };
-    assert_eq!(
-        mismatch.fields.iter().collect::<Vec<_>>(),
-        [DecisionField::RunnerUpId]
-    );
+    assert!(DecisionRecord::new(&policy, &request, &decision).is_ok());
+    assert!(AuditBundle::verified(&policy, &request, &decision).is_ok());
+    let forgeries = [
+        (
+            Decision {
+                runner_up_id: None,
+                ..decision
+            },
+            DecisionField::RunnerUpId,
+        ),
+        (
+            Decision {
+                cost_microunits: decision.cost_microunits.wrapping_add(1),
+                ..decision
+            },
+            DecisionField::CostMicrounits,
+        ),
+        (
+            Decision {
+                utility_microunits: decision.utility_microunits.wrapping_sub(1),
+                ..decision
+            },
+            DecisionField::UtilityMicrounits,
+        ),
+        (
+            Decision {
+                policy_epoch: decision.policy_epoch.wrapping_add(1),
+                ..decision
+            },
+            DecisionField::PolicyEpoch,
+        ),
+    ];
+    for (forged, field) in forgeries {
+        let Err(Error::DecisionMismatch(mismatch)) =
+            DecisionRecord::new(&policy, &request, &forged)
+        else {
+            panic!("forged decision recorded ({field:?})");
+        };
+        assert_eq!(mismatch.fields.iter().collect::<Vec<_>>(), [field]);
+        let Err(Error::DecisionMismatch(mismatch)) =
+            AuditBundle::verified(&policy, &request, &forged)
+        else {
+            panic!("forged decision bundled ({field:?})");
+        };
+        assert_eq!(mismatch.fields.iter().collect::<Vec<_>>(), [field]);
+    }
 }
 
 #[test]

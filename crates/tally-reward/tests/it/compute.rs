@@ -310,3 +310,58 @@ fn large_epoch_golden() {
         3,
     );
 }
+
+/// The largest scores the limits allow: 64 counters at `u64::MAX`, each at
+/// the largest weight, a pool of `u64::MAX`. A score is then
+/// 64 × 10^7 × (2^64 − 1) ≈ 2^93 (a million accounts stay below 2^113, so
+/// the checked `u128` sums cannot overflow within the limits and
+/// `Error::Overflow` is a defensive branch no input reaches). The exact
+/// answer, worked with Python's integers: each of the three equal accounts
+/// gets ⌊64M²/(192M + 1)⌋ = 6,148,914,691,236,517,204 (M = 2^64 − 1), the
+/// account with a single unit ⌊M/(192M + 1)⌋ = 0, and the 3 units left go
+/// one to each large account (remainder ≈ 0.998 against ≈ 0.005).
+#[test]
+fn the_largest_scores_the_limits_allow_stay_exact() {
+    use tally_reward::Limits;
+    use tally_reward::compute::compute;
+    use tally_reward::ident::EpochId;
+    use tally_reward::inputs::{AccountCounters, EpochInputs, MAX_COUNTERS, NamedValues};
+    use tally_reward::policy::{MAX_WEIGHT_BPS, Policy};
+    let names: Vec<String> = (0..MAX_COUNTERS).map(|i| format!("c{i:02}")).collect();
+    let weights: serde_json::Map<String, serde_json::Value> = names
+        .iter()
+        .map(|n| (n.clone(), MAX_WEIGHT_BPS.into()))
+        .collect();
+    let json = serde_json::json!({
+        "schema": "tally/reward/policy/v1", "id": "test", "version": 1,
+        "pool": u64::MAX, "funding_account": "pool:test", "residual_sink": "treasury",
+        "weights": weights, "cap": null, "min_payout": 0,
+        "rounding": "largest_remainder", "valid_from": 1_700_000_000u64, "valid_until": 1_900_000_000u64,
+    });
+    let p = Policy::from_json(json.to_string().as_bytes()).unwrap();
+    let mut accounts: Vec<AccountCounters> = (0..3)
+        .map(|i| AccountCounters {
+            account: crate::common::account(&format!("a{i:04}")),
+            counters: NamedValues(names.iter().map(|n| (n.clone(), u64::MAX)).collect()),
+        })
+        .collect();
+    accounts.push(AccountCounters {
+        account: crate::common::account("a0003"),
+        counters: NamedValues([("c00".to_owned(), 1)].into_iter().collect()),
+    });
+    let inputs = EpochInputs::new(
+        EpochId::new("e1").unwrap(),
+        crate::common::WINDOW,
+        crate::common::account("meter-1"),
+        accounts,
+        &Limits::default(),
+    )
+    .unwrap();
+    let d = compute(&inputs, &crate::common::verified(&p), &Limits::default())
+        .unwrap()
+        .distribution;
+    let large = 6_148_914_691_236_517_205;
+    assert_eq!(amounts(&d, 4), vec![large, large, large, 0]);
+    assert_eq!(d.residual, 0);
+    assert_eq!(3 * u128::from(large), u128::from(u64::MAX));
+}

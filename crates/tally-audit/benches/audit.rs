@@ -143,6 +143,24 @@ fn verify(c: &mut Criterion) {
     g.bench_function("tally_keyed", |b| {
         b.iter(|| verify_file(&tk, &keyed).unwrap())
     });
+    // Like for like with calybris's single-threaded `verify_wal`: the same
+    // checks on one thread (`VerifiedReader`), no read-ahead thread.
+    g.bench_function("tally_plain_one_thread", |b| {
+        b.iter(|| {
+            VerifiedReader::open(&tp, &plain)
+                .unwrap()
+                .verify_all()
+                .unwrap()
+        })
+    });
+    g.bench_function("tally_keyed_one_thread", |b| {
+        b.iter(|| {
+            VerifiedReader::open(&tk, &keyed)
+                .unwrap()
+                .verify_all()
+                .unwrap()
+        })
+    });
     g.bench_function("calybris_plain", |b| b.iter(|| verify_wal(&cp).unwrap()));
     let hk = hmac_key();
     g.bench_function("calybris_keyed", |b| {

@@ -25,6 +25,9 @@ use tally_audit::{AuditLog, Durability, LogOptions};
 
 const PAYLOAD: &str = r#"{"decision":"allow","tenant":42,"route":"m-7","cost_minor":1250}"#;
 
+/// Records per batch in the like-for-like batched cases.
+const BATCH: usize = 256;
+
 struct Outcome {
     records: u64,
     latencies_us: Vec<u32>,
@@ -114,6 +117,24 @@ fn main() {
         });
         report("tally append (batch)", threads, &mut o);
     }
+    // Like for like with calybris's batches below: each appender hands over
+    // 256 records at once and waits for them to be durable (one `fdatasync`
+    // per group at most; concurrent batches may share one).
+    let batch: Vec<&[u8]> = vec![PAYLOAD.as_bytes(); BATCH];
+    for (i, threads) in [1usize, 4].into_iter().enumerate() {
+        let log = AuditLog::create(
+            dir.path().join(format!("b{i}.jsonl")),
+            LogOptions::new().durability(Durability::Batch),
+        )
+        .unwrap();
+        let mut o = run(threads, secs, |lat| {
+            let t = Instant::now();
+            log.submit_batch(&batch).unwrap().wait().unwrap();
+            lat.push(micros(t.elapsed()));
+            BATCH as u64
+        });
+        report("tally submit_batch 256 *", threads, &mut o);
+    }
     // Few threads, many appends in flight each: submit 256, then wait all.
     let log = AuditLog::create(dir.path().join("p.jsonl"), LogOptions::new()).unwrap();
     let mut o = run(4, secs, |lat| {
@@ -147,4 +168,27 @@ fn main() {
         });
         report("calybris append+sync", threads, &mut o);
     }
+    // calybris with the same batching: 256 `append`s, then one
+    // `flush_and_sync`, under its one lock (it has no group commit).
+    for (i, threads) in [1usize, 4].into_iter().enumerate() {
+        let w: WalWriter<Box<RawValue>> =
+            WalWriter::open(&dir.path().join(format!("cb{i}.jsonl"))).unwrap();
+        let w = Mutex::new(w);
+        let mut o = run(threads, secs, |lat| {
+            let t = Instant::now();
+            {
+                let mut w = w.lock().unwrap();
+                for _ in 0..BATCH {
+                    let _ = w
+                        .append(RawValue::from_string(PAYLOAD.to_owned()).unwrap())
+                        .unwrap();
+                }
+                w.flush_and_sync().unwrap();
+            }
+            lat.push(micros(t.elapsed()));
+            BATCH as u64
+        });
+        report("calybris 256 appends+sync *", threads, &mut o);
+    }
+    println!("  * latency of a batch of 256, not of one append");
 }

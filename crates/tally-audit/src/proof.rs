@@ -40,8 +40,10 @@ pub const MAX_PROOF_TEXT_BYTES: usize =
     2 * (crate::reader::DEFAULT_MAX_PAYLOAD_BYTES + record::MAX_ENVELOPE_BYTES) + 256 * 1024;
 
 /// The largest consistency proof text [`ConsistencyProof::parse`] reads: two
-/// notes at their limit, and 64 KiB for the header line and the hashes.
-pub const MAX_CONSISTENCY_PROOF_TEXT_BYTES: usize = 2 * MAX_NOTE_BYTES + 64 * 1024;
+/// notes at their limit, JSON-escaped (a note holds no control character but
+/// LF, so escaping at most doubles it), and 64 KiB for the header line and
+/// the hashes.
+pub const MAX_CONSISTENCY_PROOF_TEXT_BYTES: usize = 2 * 2 * MAX_NOTE_BYTES + 64 * 1024;
 
 /// An inclusion proof of one record under a signed checkpoint, bound to its
 /// log (see the module documentation). Its JSON form is the proof file of

@@ -622,8 +622,6 @@ fn rotate_key_on_a_keyed_log_keeps_both_key_files() {
             p(&log),
             "--key-file",
             p(&next),
-            "--old-key-file",
-            p(&key),
             "--signer-key-file",
             p(&skey),
         ],

@@ -58,7 +58,10 @@ pub use log::{
     MAX_STAGED_BYTES, OpenReport, Receipt, SignedCheckpoint, Ticket,
 };
 pub use note::{Checkpoint, CheckpointSigner, MAX_NOTE_BYTES, NoteVerifier};
-pub use proof::{InclusionProof, MAX_PROOF_TEXT_BYTES, ProvenRecord};
+pub use proof::{
+    CheckpointRef, ConsistencyProof, InclusionProof, MAX_CONSISTENCY_PROOF_TEXT_BYTES,
+    MAX_PROOF_TEXT_BYTES, ProvenConsistency, ProvenRecord,
+};
 pub use reader::{
     DEFAULT_MAX_PAYLOAD_BYTES, PIPELINE_BATCH_LINES, PIPELINE_DEPTH, Record, RecordRef, TornTail,
     UnverifiedReader, VerifiedReader, VerifyOptions, VerifySummary, replay, verify_file,

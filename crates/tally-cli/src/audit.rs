@@ -1,5 +1,5 @@
-//! `tally audit …`: create, append to, verify, checkpoint and prove
-//! tamper-evident audit logs (the `tally-audit` crate).
+//! `tally audit …`: create, append to, verify, checkpoint, rotate the key
+//! of and prove tamper-evident audit logs (the `tally-audit` crate).
 //!
 //! Secrets (the HMAC key, the checkpoint signing key) are read from files
 //! (mode 0600) or environment variables, never from arguments.
@@ -11,8 +11,9 @@ use std::process::ExitCode;
 use crate::input::{Failure, Lines, finish, read_text};
 use clap::{Subcommand, ValueEnum};
 use tally_audit::{
-    AuditError, AuditKey, AuditLog, Checkpoint, CheckpointSigner, Durability, InclusionProof,
-    Keyring, LogOptions, NoteVerifier, VerifiedReader, VerifyOptions,
+    AuditError, AuditKey, AuditLog, Checkpoint, CheckpointRef, CheckpointSigner, ConsistencyProof,
+    Durability, ForwardSecure, Header, InclusionProof, KeyFileSink, Keyring, LogOptions, Mode,
+    NoteVerifier, VerifiedReader, VerifyOptions,
 };
 
 /// Environment variable holding the HMAC key file text.
@@ -32,6 +33,9 @@ const APPEND_CHUNK_RECORDS: usize = 4096;
 const CHECKPOINT_MAX_BYTES: u64 = 64 << 10;
 /// The largest secret key file read (4 KiB).
 const SECRET_MAX_BYTES: u64 = 4 << 10;
+/// Records per key epoch of a forward-secure log, unless --epoch-records
+/// says otherwise.
+const DEFAULT_EPOCH_RECORDS: u64 = 1024;
 /// The longest line of a log: the largest payload and its envelope.
 const LOG_LINE_MAX_BYTES: usize =
     tally_audit::DEFAULT_MAX_PAYLOAD_BYTES + tally_audit::MAX_ENVELOPE_BYTES;
@@ -60,6 +64,43 @@ pub(crate) struct KeyArgs {
     old_key_file: Vec<PathBuf>,
 }
 
+#[derive(Debug, clap::Args)]
+struct EpochArgs {
+    /// For a forward-secure log: records per key epoch. After this many
+    /// records the key in --key-file evolves and its previous epoch is erased.
+    #[arg(long, default_value_t = DEFAULT_EPOCH_RECORDS,
+          value_parser = clap::value_parser!(u64).range(1..))]
+    epoch_records: u64,
+}
+
+#[derive(Debug, Subcommand)]
+enum ConsistencyCommand {
+    /// Print a consistency proof (JSON) that an older signed checkpoint of
+    /// the log is a prefix of a newer one.
+    Prove {
+        /// The log file.
+        log: PathBuf,
+        /// The older checkpoint: a tree size (one of the log's checkpoint
+        /// records) or a signed checkpoint note file.
+        #[arg(long)]
+        old: String,
+        /// The newer checkpoint, as --old; default: the log's last one.
+        #[arg(long)]
+        new: Option<String>,
+        #[command(flatten)]
+        keys: KeyArgs,
+    },
+    /// Check a proof from `consistency prove` against the checkpoint
+    /// verifier key: both signatures, the log id and the path between them.
+    Verify {
+        /// The proof file (JSON from `tally audit consistency prove`).
+        proof: PathBuf,
+        /// The checkpoint verifier key (`name+id+key`), trusted.
+        #[arg(long)]
+        vkey: String,
+    },
+}
+
 #[derive(Debug, Subcommand)]
 enum AuditCommand {
     /// Generate a key file (mode 0600): an HMAC key, or with --signer NAME a
@@ -81,6 +122,11 @@ enum AuditCommand {
         /// Checkpoint signer key file; default: $TALLY_AUDIT_SIGNER_KEY if set.
         #[arg(long)]
         signer_key_file: Option<PathBuf>,
+        /// Forward-secure mode: the writer's key in --key-file evolves every
+        /// --epoch-records records and each epoch it leaves is erased. Keep a
+        /// copy of the key file as it is now: verifying needs epoch 0.
+        #[arg(long, requires = "key_file")]
+        forward_secure: bool,
     },
     /// Append payloads read from stdin, one JSON value per line.
     Append {
@@ -94,6 +140,8 @@ enum AuditCommand {
         /// When an append counts as done.
         #[arg(long, value_enum, default_value = "batch")]
         durability: DurabilityArg,
+        #[command(flatten)]
+        epochs: EpochArgs,
     },
     /// Verify a whole log, optionally against a trusted checkpoint.
     Verify {
@@ -117,6 +165,31 @@ enum AuditCommand {
         /// Checkpoint signer key file; default: $TALLY_AUDIT_SIGNER_KEY if set.
         #[arg(long)]
         signer_key_file: Option<PathBuf>,
+        #[command(flatten)]
+        epochs: EpochArgs,
+    },
+    /// Rotate a keyed or forward-secure log to the key in --next-key-file:
+    /// a record authenticated by the current key names the next one, which
+    /// authenticates every later record. In a forward-secure log the next
+    /// key is first written beside the key file as `<key file>.next`, the
+    /// record made durable, then renamed over the key file (the old key is
+    /// erased; a crash at any step leaves a key that opens the log). In a
+    /// keyed log the key files stay as they are: write with the next key
+    /// from now on, verify with both.
+    RotateKey {
+        /// The log file.
+        log: PathBuf,
+        #[command(flatten)]
+        keys: KeyArgs,
+        /// The next key: a key file from `tally audit keygen` (mode 0600).
+        /// Keep it: verifying the records after the rotation needs it.
+        #[arg(long)]
+        next_key_file: PathBuf,
+        /// Checkpoint signer key file; default: $TALLY_AUDIT_SIGNER_KEY if set.
+        #[arg(long)]
+        signer_key_file: Option<PathBuf>,
+        #[command(flatten)]
+        epochs: EpochArgs,
     },
     /// Print an inclusion proof (JSON) of record SEQ under the log's last
     /// checkpoint.
@@ -138,6 +211,11 @@ enum AuditCommand {
         vkey: String,
         #[command(flatten)]
         keys: KeyArgs,
+    },
+    /// Prove and verify that one signed checkpoint of a log extends another.
+    Consistency {
+        #[command(subcommand)]
+        command: ConsistencyCommand,
     },
     /// Print the last lines of a log as stored (not verified).
     Tail {
@@ -176,13 +254,15 @@ pub fn run(args: Args) -> ExitCode {
             log,
             keys,
             signer_key_file,
-        } => init(&log, &keys, signer_key_file.as_deref()),
+            forward_secure,
+        } => init(&log, &keys, signer_key_file.as_deref(), forward_secure),
         AuditCommand::Append {
             log,
             keys,
             signer_key_file,
             durability,
-        } => append(&log, &keys, signer_key_file.as_deref(), durability),
+            epochs,
+        } => append(&log, &keys, signer_key_file.as_deref(), durability, &epochs),
         AuditCommand::Verify {
             log,
             keys,
@@ -193,7 +273,33 @@ pub fn run(args: Args) -> ExitCode {
             log,
             keys,
             signer_key_file,
-        } => checkpoint(&log, &keys, signer_key_file.as_deref()),
+            epochs,
+        } => checkpoint(&log, &keys, signer_key_file.as_deref(), &epochs),
+        AuditCommand::RotateKey {
+            log,
+            keys,
+            next_key_file,
+            signer_key_file,
+            epochs,
+        } => rotate_key(
+            &log,
+            &keys,
+            &next_key_file,
+            signer_key_file.as_deref(),
+            &epochs,
+        ),
+        AuditCommand::Consistency {
+            command:
+                ConsistencyCommand::Prove {
+                    log,
+                    old,
+                    new,
+                    keys,
+                },
+        } => consistency_prove(&log, &old, new.as_deref(), &keys),
+        AuditCommand::Consistency {
+            command: ConsistencyCommand::Verify { proof, vkey },
+        } => consistency_verify(&proof, &vkey),
         AuditCommand::Prove { log, seq, keys } => prove(&log, seq, &keys),
         AuditCommand::VerifyProof { proof, vkey, keys } => verify_proof(&proof, &vkey, &keys),
         AuditCommand::Tail { log, lines } => tail(&log, lines),
@@ -289,8 +395,59 @@ pub(crate) fn log_options(
     Ok(opts.old_keys(old))
 }
 
-fn init(log: &Path, keys: &KeyArgs, signer_file: Option<&Path>) -> Result<(), Failure> {
-    let opts = log_options(keys, signer_file)?.checkpoint_on_close(false);
+/// The forward-secure options of a writer whose key evolves in its key file.
+fn forward_secure(keys: &KeyArgs, epoch_records: u64) -> Result<ForwardSecure, Failure> {
+    let Some(path) = &keys.key_file else {
+        return Err(Failure::usage(
+            "a forward-secure log's key evolves in its key file: give --key-file \
+             (not $TALLY_AUDIT_KEY)",
+        ));
+    };
+    Ok(ForwardSecure {
+        epoch_records,
+        sink: Box::new(KeyFileSink::new(path)),
+    })
+}
+
+/// The options to open the existing log at `log` for writing: as
+/// [`log_options`], and forward-secure when the log's header says so (read
+/// first, unverified; opening then verifies it).
+fn writer_options(
+    log: &Path,
+    keys: &KeyArgs,
+    signer_file: Option<&Path>,
+    epochs: &EpochArgs,
+) -> Result<LogOptions, Failure> {
+    let mut lines = Lines::open(log, LOG_LINE_MAX_BYTES, u64::MAX)?;
+    let header = match lines.next_line()? {
+        Some((_, line)) => Header::from_line(line)?,
+        None => {
+            return Err(Failure::usage(format!(
+                "{}: empty file, not a tally audit log",
+                log.display()
+            )));
+        }
+    };
+    let opts = log_options(keys, signer_file)?;
+    Ok(if header.mode == Mode::ForwardSecure {
+        opts.forward_secure(forward_secure(keys, epochs.epoch_records)?)
+    } else {
+        opts
+    })
+}
+
+fn init(
+    log: &Path,
+    keys: &KeyArgs,
+    signer_file: Option<&Path>,
+    forward: bool,
+) -> Result<(), Failure> {
+    let mut opts = log_options(keys, signer_file)?.checkpoint_on_close(false);
+    if forward {
+        // Creating writes only the header: no epoch ends before the next
+        // writer opens the log with its own --epoch-records.
+        opts = opts.forward_secure(forward_secure(keys, DEFAULT_EPOCH_RECORDS)?);
+    }
     let log_handle = AuditLog::create(log, opts)?;
     let h = log_handle.header();
     println!(
@@ -300,6 +457,12 @@ fn init(log: &Path, keys: &KeyArgs, signer_file: Option<&Path>) -> Result<(), Fa
         h.mode,
         h.origin
     );
+    if forward {
+        eprintln!(
+            "note: keep a copy of the key file as it is now for verifying: the writer erases \
+             each key epoch it leaves"
+        );
+    }
     Ok(())
 }
 
@@ -308,6 +471,7 @@ fn append(
     keys: &KeyArgs,
     signer_file: Option<&Path>,
     durability: DurabilityArg,
+    epochs: &EpochArgs,
 ) -> Result<(), Failure> {
     let durability = match durability {
         DurabilityArg::None => Durability::None,
@@ -323,8 +487,8 @@ fn append(
         tally_audit::DEFAULT_MAX_PAYLOAD_BYTES,
         APPEND_MAX_BYTES,
     ))?;
-    let (log, report) =
-        AuditLog::open(log, log_options(keys, signer_file)?.durability(durability))?;
+    let opts = writer_options(log, keys, signer_file, epochs)?.durability(durability);
+    let (log, report) = AuditLog::open(log, opts)?;
     if let Some(t) = report.torn_tail {
         eprintln!(
             "warning: cut an incomplete last line at offset {} ({} bytes)",
@@ -467,13 +631,49 @@ fn verify(
     Ok(())
 }
 
-fn checkpoint(log: &Path, keys: &KeyArgs, signer_file: Option<&Path>) -> Result<(), Failure> {
-    let (log, _) = AuditLog::open(
-        log,
-        log_options(keys, signer_file)?.checkpoint_on_close(false),
-    )?;
+fn checkpoint(
+    log: &Path,
+    keys: &KeyArgs,
+    signer_file: Option<&Path>,
+    epochs: &EpochArgs,
+) -> Result<(), Failure> {
+    let opts = writer_options(log, keys, signer_file, epochs)?.checkpoint_on_close(false);
+    let (log, _) = AuditLog::open(log, opts)?;
     let cp = log.checkpoint()?;
     print!("{}", cp.note);
+    Ok(())
+}
+
+fn rotate_key(
+    log: &Path,
+    keys: &KeyArgs,
+    next_file: &Path,
+    signer_file: Option<&Path>,
+    epochs: &EpochArgs,
+) -> Result<(), Failure> {
+    let next = AuditKey::parse(&read_secret_file(next_file)?)
+        .map_err(|e| Failure::usage(format!("{}: {e}", next_file.display())))?;
+    let next_kid = next.kid();
+    let opts = writer_options(log, keys, signer_file, epochs)?;
+    let (handle, report) = AuditLog::open(log, opts)?;
+    if let Some(t) = report.torn_tail {
+        eprintln!(
+            "warning: cut an incomplete last line at offset {} ({} bytes)",
+            t.offset, t.len
+        );
+    }
+    let forward = handle.header().mode == Mode::ForwardSecure;
+    let receipt = handle.rotate_key(next)?;
+    handle.close()?;
+    println!(
+        "rotated to key id {next_kid} at sequence {}{}",
+        receipt.seq,
+        if forward {
+            " (the key file now holds the next key)"
+        } else {
+            " (write with the next key from now on; verify earlier records with --old-key-file)"
+        }
+    );
     Ok(())
 }
 
@@ -516,6 +716,60 @@ fn verify_proof(proof: &Path, vkey: &str, keys: &KeyArgs) -> Result<(), Failure>
         } else {
             " (record hash not checked: keyed log, give --key-file to check it)"
         }
+    );
+    Ok(())
+}
+
+/// A checkpoint named on the command line: a tree size, or a signed note
+/// file (read bounded).
+fn checkpoint_ref(arg: &str) -> Result<CheckpointRef, Failure> {
+    if !arg.is_empty() && arg.bytes().all(|b| b.is_ascii_digit()) {
+        return arg
+            .parse()
+            .map(CheckpointRef::Size)
+            .map_err(|_| Failure::usage(format!("checkpoint size {arg}: integer out of range")));
+    }
+    Ok(CheckpointRef::Note(read_text(
+        Path::new(arg),
+        CHECKPOINT_MAX_BYTES,
+    )?))
+}
+
+fn consistency_prove(
+    log: &Path,
+    old: &str,
+    new: Option<&str>,
+    keys: &KeyArgs,
+) -> Result<(), Failure> {
+    let old = checkpoint_ref(old)?;
+    let new = new.map_or(Ok(CheckpointRef::Latest), checkpoint_ref)?;
+    let opts = VerifyOptions::new().keys(keyring(keys)?);
+    let file = std::fs::File::open(log).map_err(|e| Failure::io(log, &e))?;
+    let proof = ConsistencyProof::from_log(file, &old, &new, &opts).map_err(|e| match e {
+        AuditError::OutOfRange { what } => Failure::failed(format!(
+            "no consistency proof: {what} (run `tally audit checkpoint` with the signer)"
+        )),
+        other => Failure::from(other),
+    })?;
+    println!("{}", proof.to_json());
+    Ok(())
+}
+
+fn consistency_verify(proof: &Path, vkey: &str) -> Result<(), Failure> {
+    let vkey = NoteVerifier::parse(vkey)?;
+    let text = read_text(proof, tally_audit::MAX_CONSISTENCY_PROOF_TEXT_BYTES as u64)?;
+    let parsed = ConsistencyProof::parse(&text)
+        .map_err(|e| Failure::usage(format!("{}: malformed proof: {e}", proof.display())))?;
+    let proven = parsed
+        .verify(&vkey)
+        .map_err(|e| Failure::failed(format!("{}: {e} [{}]", proof.display(), e.code())))?;
+    println!(
+        "ok: {} (log id {}, mode {}) at tree size {} extends tree size {}",
+        proven.origin,
+        proven.log_id,
+        proven.mode,
+        proven.new.size(),
+        proven.old.size()
     );
     Ok(())
 }

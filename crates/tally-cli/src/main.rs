@@ -35,7 +35,7 @@ struct Cli {
 enum Command {
     /// Budget meters: enforce limits on a stream of charges.
     Meter(meter::Args),
-    /// Tamper-evident audit logs: init, append, verify, checkpoint, prove.
+    /// Tamper-evident audit logs: init, append, verify, checkpoint, rotate keys, prove.
     Audit(audit::Args),
     /// Decide a request under a policy; verify a recorded decision.
     Decide(decide::Args),

@@ -333,3 +333,519 @@ fn bad_input_is_exit_2() {
         Some(2)
     );
 }
+
+/// The key id and epoch a key file holds, and its key bytes (hex).
+fn key_file(path: &Path) -> (String, u64, String) {
+    let v: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    (
+        v["kid"].as_str().unwrap().to_owned(),
+        v["epoch"].as_u64().unwrap(),
+        v["key"].as_str().unwrap().to_owned(),
+    )
+}
+
+fn mode(path: &Path) -> u32 {
+    std::fs::metadata(path).unwrap().permissions().mode() & 0o777
+}
+
+fn append_to(log: &Path, key: &Path, skey: &Path, stdin: &str) -> String {
+    ok(&run(
+        &[
+            "audit",
+            "append",
+            p(log),
+            "--key-file",
+            p(key),
+            "--signer-key-file",
+            p(skey),
+            "--epoch-records",
+            "2",
+        ],
+        stdin,
+    ))
+}
+
+/// A forward-secure, signed log: the verifier's epoch-0 key file, the
+/// writer's copy (which evolves), the signer and its vkey.
+struct FsLog {
+    dir: tempfile::TempDir,
+    log: std::path::PathBuf,
+    auditor: std::path::PathBuf,
+    writer: std::path::PathBuf,
+    skey: std::path::PathBuf,
+    vkey: String,
+}
+
+fn fs_log() -> FsLog {
+    let dir = tempfile::tempdir().unwrap();
+    let auditor = dir.path().join("auditor.key");
+    let writer = dir.path().join("writer.key");
+    let skey = dir.path().join("signer.key");
+    let log = dir.path().join("fs.jsonl");
+    ok(&run(&["audit", "keygen", "--out", p(&auditor)], ""));
+    std::fs::copy(&auditor, &writer).unwrap();
+    assert_eq!(mode(&writer), 0o600);
+    let vkey = ok(&run(
+        &[
+            "audit",
+            "keygen",
+            "--out",
+            p(&skey),
+            "--signer",
+            "example.org/fs",
+        ],
+        "",
+    ))
+    .trim()
+    .to_owned();
+    let out = ok(&run(
+        &[
+            "audit",
+            "init",
+            p(&log),
+            "--forward-secure",
+            "--key-file",
+            p(&writer),
+            "--signer-key-file",
+            p(&skey),
+        ],
+        "",
+    ));
+    assert!(out.contains("mode ForwardSecure"), "{out}");
+    FsLog {
+        dir,
+        log,
+        auditor,
+        writer,
+        skey,
+        vkey,
+    }
+}
+
+#[test]
+fn forward_secure_init_append_rotate_key_append_verify() {
+    let f = fs_log();
+    let (kid0, _, secret0) = key_file(&f.auditor);
+    let out = append_to(&f.log, &f.writer, &f.skey, "1\n2\n3\n4\n5\n");
+    assert!(out.contains("appended 5 records (sequence 1..=5)"), "{out}");
+    // The writer's key evolved (two records per epoch) and epoch 0 is gone.
+    let (kid, epoch, secret) = key_file(&f.writer);
+    assert_eq!(kid, kid0);
+    assert!(epoch >= 2, "epoch {epoch}");
+    assert_ne!(secret, secret0);
+    // Rotate to a new key: the key file then holds it, and only it.
+    let next = f.dir.path().join("next.key");
+    ok(&run(&["audit", "keygen", "--out", p(&next)], ""));
+    let (kid1, _, secret1) = key_file(&next);
+    let out = ok(&run(
+        &[
+            "audit",
+            "rotate-key",
+            p(&f.log),
+            "--key-file",
+            p(&f.writer),
+            "--next-key-file",
+            p(&next),
+            "--signer-key-file",
+            p(&f.skey),
+        ],
+        "",
+    ));
+    assert!(
+        out.starts_with(&format!("rotated to key id {kid1} at sequence 7")),
+        "{out}"
+    );
+    let text = std::fs::read_to_string(&f.writer).unwrap();
+    assert_eq!(text, std::fs::read_to_string(&next).unwrap());
+    assert!(text.contains(&secret1), "{text}");
+    assert!(
+        !text.contains(&secret) && !text.contains(&secret0),
+        "{text}"
+    );
+    assert_eq!(mode(&f.writer), 0o600);
+    assert!(!f.dir.path().join("writer.key.next").exists());
+    // Verify right after the rotation with the key file as it now is.
+    let verify = |key: &Path| {
+        run(
+            &[
+                "audit",
+                "verify",
+                p(&f.log),
+                "--key-file",
+                p(key),
+                "--old-key-file",
+                p(&f.auditor),
+                "--vkey",
+                &f.vkey,
+            ],
+            "",
+        )
+    };
+    let out = ok(&verify(&f.writer));
+    assert!(
+        out.starts_with("ok: 9 records, mode forward-secure,"),
+        "{out}"
+    );
+    // Append again under the new key; the verifier's copies check it all.
+    let out = append_to(&f.log, &f.writer, &f.skey, "6\n7\n8\n");
+    assert!(
+        out.contains("appended 3 records (sequence 9..=11)"),
+        "{out}"
+    );
+    let (kid, epoch, _) = key_file(&f.writer);
+    assert_eq!((kid.as_str(), epoch >= 1), (kid1.as_str(), true));
+    let out = ok(&verify(&next));
+    assert!(
+        out.starts_with("ok: 13 records, mode forward-secure,"),
+        "{out}"
+    );
+    // The writer's evolved key cannot vouch for the earlier epochs.
+    let out = run(
+        &[
+            "audit",
+            "verify",
+            p(&f.log),
+            "--key-file",
+            p(&f.writer),
+            "--old-key-file",
+            p(&f.auditor),
+        ],
+        "",
+    );
+    assert_eq!(out.status.code(), Some(1), "{out:?}");
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("audit.wrong_key"),
+        "{out:?}"
+    );
+    // A forward-secure log's key must be a file: the environment will not do.
+    let out = tally()
+        .args(["audit", "append", p(&f.log)])
+        .env("TALLY_AUDIT_KEY", text.trim())
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2), "{out:?}");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("give --key-file"));
+}
+
+/// `rotate-key` stages the next key as `<key file>.next`: a crash before the
+/// rotation record is durable leaves the old key working (the stale next key
+/// is discarded), a crash after it but before the rename leaves the next key
+/// staged, and the next writer finishes the rotation. Either way the next
+/// command opens the log and appends.
+#[test]
+fn an_interrupted_rotate_key_leaves_a_usable_key() {
+    let f = fs_log();
+    append_to(&f.log, &f.writer, &f.skey, "1\n2\n");
+    let old_key = std::fs::read_to_string(&f.writer).unwrap();
+    let old_log = std::fs::read(&f.log).unwrap();
+    let next = f.dir.path().join("next.key");
+    ok(&run(&["audit", "keygen", "--out", p(&next)], ""));
+    let next_text = std::fs::read_to_string(&next).unwrap();
+    let (kid0, _, _) = key_file(&f.writer);
+    let (kid1, _, _) = key_file(&next);
+    ok(&run(
+        &[
+            "audit",
+            "rotate-key",
+            p(&f.log),
+            "--key-file",
+            p(&f.writer),
+            "--next-key-file",
+            p(&next),
+        ],
+        "",
+    ));
+    let rotated_log = std::fs::read(&f.log).unwrap();
+    let staged = f.dir.path().join("writer.key.next");
+    let stage = |log: &[u8]| {
+        std::fs::write(&f.log, log).unwrap();
+        std::fs::write(&f.writer, &old_key).unwrap();
+        std::fs::write(&staged, &next_text).unwrap();
+        std::fs::set_permissions(&staged, std::fs::Permissions::from_mode(0o600)).unwrap();
+    };
+    // 1. Staged, record never written: the old key goes on, the stage goes.
+    stage(&old_log);
+    append_to(&f.log, &f.writer, &f.skey, "3\n");
+    assert!(!staged.exists());
+    assert_eq!(key_file(&f.writer).0, kid0);
+    // 2. Record durable, not renamed: the open finishes the rotation.
+    stage(&rotated_log);
+    append_to(&f.log, &f.writer, &f.skey, "3\n");
+    assert!(!staged.exists());
+    assert_eq!(key_file(&f.writer).0, kid1);
+    let out = ok(&run(
+        &[
+            "audit",
+            "verify",
+            p(&f.log),
+            "--key-file",
+            p(&next),
+            "--old-key-file",
+            p(&f.auditor),
+        ],
+        "",
+    ));
+    assert!(out.starts_with("ok: "), "{out}");
+}
+
+#[test]
+fn rotate_key_on_a_keyed_log_keeps_both_key_files() {
+    let (dir, log, key, skey, vkey) = setup();
+    let before = std::fs::read_to_string(&key).unwrap();
+    let next = dir.path().join("next.key");
+    ok(&run(&["audit", "keygen", "--out", p(&next)], ""));
+    let out = ok(&run(
+        &[
+            "audit",
+            "rotate-key",
+            p(&log),
+            "--key-file",
+            p(&key),
+            "--next-key-file",
+            p(&next),
+            "--signer-key-file",
+            p(&skey),
+        ],
+        "",
+    ));
+    assert!(out.contains("at sequence 5"), "{out}");
+    assert_eq!(std::fs::read_to_string(&key).unwrap(), before);
+    // The old key no longer writes; the next one does.
+    let out = run(&["audit", "append", p(&log), "--key-file", p(&key)], "1\n");
+    assert_eq!(out.status.code(), Some(2), "{out:?}");
+    ok(&run(
+        &[
+            "audit",
+            "append",
+            p(&log),
+            "--key-file",
+            p(&next),
+            "--signer-key-file",
+            p(&skey),
+        ],
+        "1\n",
+    ));
+    let out = ok(&run(
+        &[
+            "audit",
+            "verify",
+            p(&log),
+            "--key-file",
+            p(&next),
+            "--old-key-file",
+            p(&key),
+            "--vkey",
+            &vkey,
+        ],
+        "",
+    ));
+    assert!(out.starts_with("ok: 9 records, mode keyed,"), "{out}");
+    // A plain log has no key to rotate; a public next key file is refused.
+    let plain = dir.path().join("plain.jsonl");
+    ok(&run(&["audit", "init", p(&plain)], ""));
+    let out = run(
+        &[
+            "audit",
+            "rotate-key",
+            p(&plain),
+            "--next-key-file",
+            p(&next),
+        ],
+        "",
+    );
+    assert_eq!(out.status.code(), Some(2), "{out:?}");
+    std::fs::set_permissions(&next, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let out = run(
+        &[
+            "audit",
+            "rotate-key",
+            p(&log),
+            "--key-file",
+            p(&next),
+            "--next-key-file",
+            p(&next),
+        ],
+        "",
+    );
+    assert_eq!(out.status.code(), Some(2), "{out:?}");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("chmod 600"));
+}
+
+/// A signed checkpoint's note, written now, saved to `name`.
+fn save_checkpoint(
+    dir: &Path,
+    log: &Path,
+    key: &Path,
+    skey: &Path,
+    name: &str,
+) -> std::path::PathBuf {
+    let note = ok(&run(
+        &[
+            "audit",
+            "checkpoint",
+            p(log),
+            "--key-file",
+            p(key),
+            "--signer-key-file",
+            p(skey),
+        ],
+        "",
+    ));
+    let path = dir.join(name);
+    std::fs::write(&path, note).unwrap();
+    path
+}
+
+fn consistency_verify(proof: &str, dir: &Path, vkey: &str) -> Output {
+    let file = dir.join("consistency.json");
+    std::fs::write(&file, proof).unwrap();
+    run(
+        &["audit", "consistency", "verify", p(&file), "--vkey", vkey],
+        "",
+    )
+}
+
+fn consistency_prove(log: &Path, key: &Path, old: &str, new: Option<&str>) -> Output {
+    let mut args = vec![
+        "audit",
+        "consistency",
+        "prove",
+        p(log),
+        "--old",
+        old,
+        "--key-file",
+        p(key),
+    ];
+    if let Some(n) = new {
+        args.extend(["--new", n]);
+    }
+    run(&args, "")
+}
+
+#[test]
+fn consistency_prove_and_verify() {
+    let (dir, log, key, skey, vkey) = setup();
+    // `append` closed with a checkpoint of size 4; save one of size 5.
+    let saved = save_checkpoint(dir.path(), &log, &key, &skey, "five.note");
+    append_to(&log, &key, &skey, "5\n6\n");
+    // Sizes 4 and 5 by size and by note, to the last checkpoint: records 6
+    // and 7, then the closing checkpoint at 8 (size 8).
+    let proof = ok(&consistency_prove(&log, &key, "4", None));
+    let out = ok(&consistency_verify(&proof, dir.path(), &vkey));
+    assert!(
+        out.starts_with("ok: example.org/log (log id ")
+            && out.contains("mode keyed) at tree size 8 extends tree size 4"),
+        "{out}"
+    );
+    let by_note = ok(&consistency_prove(&log, &key, p(&saved), Some("8")));
+    let out = ok(&consistency_verify(&by_note, dir.path(), &vkey));
+    assert!(out.contains("at tree size 8 extends tree size 5"), "{out}");
+    // A path hash changed: exit 1.
+    let v: serde_json::Value = serde_json::from_str(&proof).unwrap();
+    let hash = v["proof"][0].as_str().unwrap();
+    let other = if hash.starts_with('0') { "1" } else { "0" };
+    let tampered = proof.replacen(hash, &format!("{other}{}", &hash[1..]), 1);
+    let out = consistency_verify(&tampered, dir.path(), &vkey);
+    assert_eq!(out.status.code(), Some(1), "{out:?}");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("audit.invalid"));
+    // A size changed: exit 1.
+    let tampered = proof.replacen("\"new_size\":8", "\"new_size\":7", 1);
+    assert_ne!(tampered, proof);
+    let out = consistency_verify(&tampered, dir.path(), &vkey);
+    assert_eq!(out.status.code(), Some(1), "{out:?}");
+    // Not a proof, or no such checkpoint: exit 2 and 1.
+    let out = consistency_verify("{\"log_id\":1}", dir.path(), &vkey);
+    assert_eq!(out.status.code(), Some(2), "{out:?}");
+    let out = consistency_prove(&log, &key, "3", None);
+    assert_eq!(out.status.code(), Some(1), "{out:?}");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("no checkpoint of size 3"));
+}
+
+#[test]
+fn a_consistency_proof_across_two_logs_sharing_a_signer_exits_1() {
+    let (dir, log_a, key, skey, vkey) = setup();
+    // A second log with the same signer (and origin) and the same records.
+    let log_b = dir.path().join("b.jsonl");
+    ok(&run(
+        &[
+            "audit",
+            "init",
+            p(&log_b),
+            "--key-file",
+            p(&key),
+            "--signer-key-file",
+            p(&skey),
+        ],
+        "",
+    ));
+    append_to(&log_b, &key, &skey, "{\"a\":1}\n[2,3]\n\"four\"\n");
+    let a_note = save_checkpoint(dir.path(), &log_a, &key, &skey, "a.note");
+    save_checkpoint(dir.path(), &log_b, &key, &skey, "b.note");
+    append_to(&log_a, &key, &skey, "5\n");
+    append_to(&log_b, &key, &skey, "5\n");
+    let pa = ok(&consistency_prove(&log_a, &key, "5", None));
+    let pb = ok(&consistency_prove(&log_b, &key, "5", None));
+    ok(&consistency_verify(&pa, dir.path(), &vkey));
+    ok(&consistency_verify(&pb, dir.path(), &vkey));
+    // A's proof with B's newer checkpoint (same size, same signer): exit 1.
+    let va: serde_json::Value = serde_json::from_str(&pa).unwrap();
+    let vb: serde_json::Value = serde_json::from_str(&pb).unwrap();
+    let json = |v: &serde_json::Value| serde_json::to_string(v).unwrap();
+    assert_eq!(va["new_size"], vb["new_size"]);
+    let mixed = pa.replacen(
+        &json(&va["new_checkpoint"]),
+        &json(&vb["new_checkpoint"]),
+        1,
+    );
+    assert_ne!(mixed, pa);
+    let out = consistency_verify(&mixed, dir.path(), &vkey);
+    assert_eq!(out.status.code(), Some(1), "{out:?}");
+    // B's proof claiming A's checkpoint: exit 1; B's prover refuses it: exit 1.
+    let mixed = pb.replacen(
+        &json(&vb["old_checkpoint"]),
+        &json(&va["old_checkpoint"]),
+        1,
+    );
+    assert_ne!(mixed, pb);
+    let out = consistency_verify(&mixed, dir.path(), &vkey);
+    assert_eq!(out.status.code(), Some(1), "{out:?}");
+    let out = consistency_prove(&log_b, &key, p(&a_note), None);
+    assert_eq!(out.status.code(), Some(1), "{out:?}");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("audit.forked"));
+}
+
+#[test]
+fn a_consistency_proof_over_a_rewritten_history_fails() {
+    let (dir, log, key, skey, vkey) = setup();
+    // A checkpoint of size 5 handed to an auditor.
+    let saved = save_checkpoint(dir.path(), &log, &key, &skey, "five.note");
+    // The writer (with key and signer) rewrites history: it cuts the log
+    // back to record 1 and appends other records, closing with a checkpoint
+    // of size 5 again, then one more of size 7.
+    let text = std::fs::read_to_string(&log).unwrap();
+    let kept: Vec<&str> = text.lines().take(2).collect();
+    std::fs::write(&log, format!("{}\n", kept.join("\n"))).unwrap();
+    append_to(&log, &key, &skey, "\"x\"\n\"y\"\n\"z\"\n");
+    append_to(&log, &key, &skey, "\"w\"\n");
+    ok(&run(
+        &["audit", "verify", p(&log), "--key-file", p(&key)],
+        "",
+    ));
+    // The prover sees that the log does not extend the saved checkpoint.
+    let out = consistency_prove(&log, &key, p(&saved), None);
+    assert_eq!(out.status.code(), Some(1), "{out:?}");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("audit.forked"));
+    // A proof from the rewritten log with the saved checkpoint spliced in.
+    let proof = ok(&consistency_prove(&log, &key, "5", None));
+    ok(&consistency_verify(&proof, dir.path(), &vkey));
+    let v: serde_json::Value = serde_json::from_str(&proof).unwrap();
+    let old = serde_json::to_string(&v["old_checkpoint"]).unwrap();
+    let saved_note = std::fs::read_to_string(&saved).unwrap();
+    assert_ne!(v["old_checkpoint"].as_str().unwrap(), saved_note);
+    let spliced = proof.replacen(&old, &serde_json::to_string(&saved_note).unwrap(), 1);
+    let out = consistency_verify(&spliced, dir.path(), &vkey);
+    assert_eq!(out.status.code(), Some(1), "{out:?}");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("does not lead"));
+}

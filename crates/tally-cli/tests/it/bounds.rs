@@ -93,6 +93,61 @@ fn endless_files_and_streams_are_refused_at_their_bound() {
     );
     refused(
         &tally(
+            &[
+                "audit",
+                "consistency",
+                "verify",
+                "/dev/zero",
+                "--vkey",
+                vkey,
+            ],
+            Stdio::null(),
+        ),
+        "/dev/zero: larger than",
+    );
+    refused(
+        &tally(
+            &["audit", "consistency", "prove", log, "--old", "/dev/zero"],
+            Stdio::null(),
+        ),
+        "/dev/zero: larger than",
+    );
+    refused(
+        &tally(
+            &[
+                "audit",
+                "consistency",
+                "prove",
+                log,
+                "--old",
+                "1",
+                "--new",
+                "/dev/zero",
+            ],
+            Stdio::null(),
+        ),
+        "/dev/zero: larger than",
+    );
+    let key = dir.path().join("hmac.key");
+    let key = key.to_str().unwrap();
+    let out = tally(&["audit", "keygen", "--out", key], Stdio::null());
+    assert!(out.status.success(), "{out:?}");
+    refused(
+        &tally(
+            &["audit", "rotate-key", "/dev/zero", "--next-key-file", key],
+            Stdio::null(),
+        ),
+        "/dev/zero line 1: longer than",
+    );
+    refused(
+        &tally(
+            &["audit", "rotate-key", log, "--next-key-file", "/dev/zero"],
+            Stdio::null(),
+        ),
+        "/dev/zero: accessible by group or others",
+    );
+    refused(
+        &tally(
             &["cashu", "decode", "--token-file", "/dev/zero"],
             Stdio::null(),
         ),
@@ -133,6 +188,7 @@ fn endless_logs_are_refused_at_the_line_bound() {
     for args in [
         &["audit", "verify", "/dev/zero"][..],
         &["audit", "prove", "/dev/zero", "1"],
+        &["audit", "consistency", "prove", "/dev/zero", "--old", "1"],
         &[
             "decide",
             "replay",

@@ -51,41 +51,20 @@ impl Digest {
     /// assert!(Digest::from_hex(&hex[..62]).is_err());
     /// ```
     pub fn from_hex(text: &str) -> Result<Self, Error> {
-        let bytes = text.as_bytes();
-        if bytes.len() != 64 {
-            return Err(Error::DigestHex {
-                position: bytes.len().min(64),
-            });
-        }
-        let mut out = [0_u8; 32];
-        for (index, (slot, pair)) in out.iter_mut().zip(bytes.chunks_exact(2)).enumerate() {
-            let digit = |offset: usize| {
-                let at = 2 * index + offset;
-                pair.get(offset)
-                    .copied()
-                    .and_then(nibble)
-                    .ok_or(Error::DigestHex { position: at })
+        use tally_encoding::hex::{Case, HexError, decode_array};
+        decode_array(text, Case::Lower).map(Self).map_err(|e| {
+            let position = match e {
+                HexError::Digit { position, .. } => position,
+                _ => text.len().min(64),
             };
-            *slot = (digit(0)? << 4) | digit(1)?;
-        }
-        Ok(Self(out))
-    }
-}
-
-fn nibble(byte: u8) -> Option<u8> {
-    match byte {
-        b'0'..=b'9' => Some(byte - b'0'),
-        b'a'..=b'f' => Some(byte - b'a' + 10),
-        _ => None,
+            Error::DigestHex { position }
+        })
     }
 }
 
 impl fmt::Display for Digest {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        for byte in self.0 {
-            write!(f, "{byte:02x}")?;
-        }
-        Ok(())
+        f.write_str(tally_encoding::hex::Encoded::<32, 64>::new(&self.0).as_str())
     }
 }
 

@@ -1,8 +1,11 @@
 //! Shared encodings of the Tally crates, written once.
 //!
-//! `no_std` with `alloc`, so the `no_std` crates (tally-decide, tally-meter)
-//! use the same code as the rest.
+//! `no_std`; the owned forms need the `alloc` feature and JSON the `json`
+//! feature (the default), so the allocation-free crate (tally-meter) uses the
+//! same codecs as the rest.
 //!
+//! * [`hex`]: lowercase hex out; strict lowercase or either case in, with
+//!   the position of the first bad digit.
 //! * [`json`]: strict JSON decoding whose errors name the field (as a path,
 //!   `dims[0].limit`) and say what was wrong in a user's words ("integer out
 //!   of range"), never in the parser's internal terms.
@@ -12,6 +15,9 @@
     allow(clippy::unwrap_used, clippy::indexing_slicing, clippy::panic)
 )]
 
+#[cfg(feature = "alloc")]
 extern crate alloc;
 
+pub mod hex;
+#[cfg(feature = "json")]
 pub mod json;

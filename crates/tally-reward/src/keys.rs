@@ -18,6 +18,7 @@ use std::fmt;
 
 use ed25519_dalek::Signer as _;
 use serde::{Deserialize, Serialize};
+use tally_encoding::hex::{self, Case};
 use zeroize::Zeroizing;
 
 use crate::Error;
@@ -43,17 +44,14 @@ impl KeyId {
 
 impl fmt::Display for KeyId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&hex(&self.0))
+        f.write_str(&hex::encode(&self.0))
     }
 }
 
 impl std::str::FromStr for KeyId {
     type Err = Error;
     fn from_str(text: &str) -> Result<Self, Error> {
-        let bytes = unhex(text).ok_or(Error::InvalidKey {
-            reason: "a key id is 16 lower-case hex digits",
-        })?;
-        let id: [u8; 8] = bytes.try_into().map_err(|_| Error::InvalidKey {
+        let id: [u8; 8] = hex::decode_array(text, Case::Lower).map_err(|_| Error::InvalidKey {
             reason: "a key id is 16 lower-case hex digits",
         })?;
         Ok(Self(id))
@@ -80,22 +78,21 @@ pub struct Signature(pub [u8; 64]);
 
 impl fmt::Debug for Signature {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "Signature({})", hex(&self.0))
+        write!(f, "Signature({})", hex::encode(&self.0))
     }
 }
 
 impl Serialize for Signature {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_str(&hex(&self.0))
+        s.serialize_str(&hex::encode(&self.0))
     }
 }
 
 impl<'de> Deserialize<'de> for Signature {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         let text = String::deserialize(d)?;
-        let bytes = unhex(&text)
-            .and_then(|b| <[u8; 64]>::try_from(b).ok())
-            .ok_or_else(|| serde::de::Error::custom("a signature is 128 lower-case hex digits"))?;
+        let bytes = hex::decode_array::<64>(&text, Case::Lower)
+            .map_err(|_| serde::de::Error::custom("a signature is 128 lower-case hex digits"))?;
         Ok(Self(bytes))
     }
 }
@@ -132,9 +129,8 @@ impl SigningKey {
             reason: "expected `tally-reward-ed25519-secret-v1:` and 64 lower-case hex digits",
         };
         let body = text.trim().strip_prefix(SECRET_PREFIX).ok_or(bad.clone())?;
-        let bytes = Zeroizing::new(unhex(body).ok_or(bad.clone())?);
-        let seed: Zeroizing<[u8; 32]> =
-            Zeroizing::new(bytes.as_slice().try_into().map_err(|_| bad)?);
+        let mut seed: Zeroizing<[u8; 32]> = Zeroizing::new([0; 32]);
+        hex::decode_into(body, seed.as_mut_slice(), Case::Lower).map_err(|_| bad)?;
         Ok(Self::from_seed(&seed))
     }
 
@@ -143,7 +139,7 @@ impl SigningKey {
     pub fn to_file_text(&self) -> Zeroizing<String> {
         Zeroizing::new(format!(
             "{SECRET_PREFIX}{}\n",
-            hex(self.key.to_bytes().as_slice())
+            hex::encode(self.key.to_bytes().as_slice())
         ))
     }
 
@@ -164,7 +160,7 @@ impl SigningKey {
     pub fn trusted_entry(&self) -> TrustedKey {
         TrustedKey {
             key_id: self.id,
-            public_key: hex(&self.public_key()),
+            public_key: hex::encode(&self.public_key()),
         }
     }
 
@@ -240,11 +236,11 @@ impl TrustedKeys {
         }
         let mut keys = Self::new();
         for entry in file.keys {
-            let public = unhex(&entry.public_key)
-                .and_then(|b| <[u8; 32]>::try_from(b).ok())
-                .ok_or(Error::InvalidKey {
+            let public = hex::decode_array::<32>(&entry.public_key, Case::Lower).map_err(|_| {
+                Error::InvalidKey {
                     reason: "a public key is 64 lower-case hex digits",
-                })?;
+                }
+            })?;
             if keys.insert(&public)? != entry.key_id {
                 return Err(Error::InvalidKey {
                     reason: "a key id is not the id of its public key",
@@ -283,43 +279,4 @@ impl TrustedKeys {
         key.verify_strict(&signed_bytes(domain, message), &sig)
             .map_err(|_| Error::BadSignature { key_id: id })
     }
-}
-
-/// Lower-case hex.
-#[must_use]
-pub fn hex(bytes: &[u8]) -> String {
-    const DIGITS: &[u8; 16] = b"0123456789abcdef";
-    let mut out = String::with_capacity(bytes.len() * 2);
-    for &b in bytes {
-        out.push(char::from(
-            DIGITS.get(usize::from(b >> 4)).copied().unwrap_or(b'0'),
-        ));
-        out.push(char::from(
-            DIGITS.get(usize::from(b & 15)).copied().unwrap_or(b'0'),
-        ));
-    }
-    out
-}
-
-/// Strict lower-case hex (even length); `None` otherwise.
-#[must_use]
-pub fn unhex(text: &str) -> Option<Vec<u8>> {
-    fn digit(c: u8) -> Option<u8> {
-        match c {
-            b'0'..=b'9' => Some(c - b'0'),
-            b'a'..=b'f' => Some(c - b'a' + 10),
-            _ => None,
-        }
-    }
-    let bytes = text.as_bytes();
-    if !bytes.len().is_multiple_of(2) {
-        return None;
-    }
-    bytes
-        .chunks_exact(2)
-        .map(|pair| match pair {
-            [hi, lo] => Some(digit(*hi)? << 4 | digit(*lo)?),
-            _ => None,
-        })
-        .collect()
 }

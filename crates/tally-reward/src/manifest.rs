@@ -22,12 +22,13 @@
 use core::fmt;
 
 use serde::{Deserialize, Serialize};
+use tally_encoding::hex::{self, Case};
 
 use crate::cid::Cid;
 use crate::compute::{Distribution, Payout, compute};
 use crate::ident::{AccountId, EpochId};
 use crate::inputs::{EpochInputs, Window};
-use crate::keys::{KeyId, Signature, SigningKey, TrustedKeys, hex, unhex};
+use crate::keys::{KeyId, Signature, SigningKey, TrustedKeys};
 use crate::policy::{Rounding, SignedPolicy, VerifiedPolicy};
 use crate::{ENGINE_VERSION, Error, Limits, jcs, merkle};
 
@@ -42,7 +43,7 @@ pub struct Hex32(pub [u8; 32]);
 
 impl fmt::Display for Hex32 {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&hex(&self.0))
+        f.write_str(&hex::encode(&self.0))
     }
 }
 
@@ -61,10 +62,9 @@ impl Serialize for Hex32 {
 impl<'de> Deserialize<'de> for Hex32 {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         let text = String::deserialize(d)?;
-        unhex(&text)
-            .and_then(|b| <[u8; 32]>::try_from(b).ok())
+        hex::decode_array::<32>(&text, Case::Lower)
             .map(Self)
-            .ok_or_else(|| serde::de::Error::custom("expected 64 lower-case hex digits"))
+            .map_err(|_| serde::de::Error::custom("expected 64 lower-case hex digits"))
     }
 }
 

@@ -58,12 +58,9 @@ mod id_hex {
 
     pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<u128, D::Error> {
         let text = String::deserialize(d)?;
-        if text.len() != 32 || !text.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')) {
-            return Err(serde::de::Error::custom(
-                "expected 32 lower-case hex digits",
-            ));
-        }
-        u128::from_str_radix(&text, 16).map_err(serde::de::Error::custom)
+        tally_encoding::hex::decode_array::<16>(&text, tally_encoding::hex::Case::Lower)
+            .map(u128::from_be_bytes)
+            .map_err(|_| serde::de::Error::custom("expected 32 lower-case hex digits"))
     }
 }
 

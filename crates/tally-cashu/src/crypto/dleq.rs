@@ -41,18 +41,15 @@ pub struct Dleq {
 /// `SHA256(hex(P1) || hex(P2) || …)` over uncompressed points (NUT-12 `hash_e`).
 #[must_use]
 pub fn hash_e(points: &[&PublicKey]) -> [u8; 32] {
-    const DIGITS: &[u8; 16] = b"0123456789abcdef";
     let mut hasher = Sha256::new();
     let mut text = [0u8; 130];
     for point in points {
-        let bytes = point.to_uncompressed_bytes();
-        for (pair, b) in text.chunks_exact_mut(2).zip(bytes.iter()) {
-            if let [hi, lo] = pair {
-                *hi = DIGITS.get(usize::from(b >> 4)).copied().unwrap_or(b'0');
-                *lo = DIGITS.get(usize::from(b & 0x0f)).copied().unwrap_or(b'0');
-            }
+        // 65 bytes always fit in 130 digits.
+        if let Ok(digits) =
+            tally_encoding::hex::encode_to_slice(&point.to_uncompressed_bytes(), &mut text)
+        {
+            hasher.update(digits.as_bytes());
         }
-        hasher.update(text);
     }
     hasher.finalize().into()
 }

@@ -257,22 +257,17 @@ impl AuditKey {
     /// [`AuditError::Io`] when the file cannot be read,
     /// [`AuditError::InvalidKey`] when it is readable by others or invalid.
     pub fn load_file(path: &Path) -> Result<Self> {
-        use std::os::unix::fs::PermissionsExt;
-        let meta = std::fs::metadata(path).map_err(|e| AuditError::io("read key file", e))?;
-        if meta.permissions().mode() & 0o077 != 0 {
-            return Err(AuditError::InvalidKey {
-                what: "key file is accessible by group or others (chmod 600)",
-            });
-        }
-        if meta.len() > MAX_KEY_FILE_BYTES as u64 {
-            return Err(AuditError::InvalidKey {
+        use tally_files::FileError;
+        let text = tally_files::private::read(path, MAX_KEY_FILE_BYTES as u64).map_err(|e| match e {
+            FileError::NotPrivate { .. } => AuditError::InvalidKey {
+                what: "key file (or its directory) is accessible by group or others (chmod 600)",
+            },
+            FileError::TooLarge { .. } => AuditError::InvalidKey {
                 what: "key file too large",
-            });
-        }
-        let text = Zeroizing::new(
-            std::fs::read_to_string(path).map_err(|e| AuditError::io("read key file", e))?,
-        );
-        Self::parse(&text)
+            },
+            e => AuditError::io("read key file", e.into()),
+        })?;
+        Self::parse(text.as_str())
     }
 
     /// Loads a key from the environment variable `var` (key file text).
@@ -292,7 +287,8 @@ impl AuditKey {
     /// # Errors
     /// [`AuditError::Io`] when a file operation fails.
     pub fn store_file(&self, path: &Path) -> Result<()> {
-        crate::storage::write_file_atomic(path, self.to_file_text().as_bytes(), 0o600)
+        tally_files::private::replace(path, self.to_file_text().as_bytes())
+            .map_err(|e| AuditError::io("write key file", e.into()))
     }
 }
 
@@ -406,7 +402,7 @@ impl KeySink for KeyFileSink {
 
     fn commit_next(&mut self) -> std::io::Result<()> {
         std::fs::rename(self.next_path(), &self.path)?;
-        crate::storage::sync_parent_dir(&self.path).map_err(io_error)
+        tally_files::sync_parent_dir(&self.path).map_err(std::io::Error::from)
     }
 
     fn staged_next(&mut self) -> std::io::Result<Option<AuditKey>> {
@@ -420,7 +416,7 @@ impl KeySink for KeyFileSink {
 
     fn discard_next(&mut self) -> std::io::Result<()> {
         match std::fs::remove_file(self.next_path()) {
-            Ok(()) => crate::storage::sync_parent_dir(&self.path).map_err(io_error),
+            Ok(()) => tally_files::sync_parent_dir(&self.path).map_err(std::io::Error::from),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
             Err(e) => Err(e),
         }

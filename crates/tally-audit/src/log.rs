@@ -23,7 +23,7 @@ use crate::note::{Checkpoint, CheckpointSigner};
 use crate::reader::{DEFAULT_MAX_PAYLOAD_BYTES, TornTail};
 use crate::record::{self, Hash, MAX_ENVELOPE_BYTES, Meta, RecordKind};
 use crate::recover::recover;
-use crate::storage::{FileLog, LogFile, create_file_atomic};
+use crate::storage::{FileLog, LogFile};
 
 /// Staged bytes above which an append first helps flush (back-pressure).
 pub const MAX_STAGED_BYTES: usize = 64 * 1024 * 1024;
@@ -342,7 +342,10 @@ impl AuditLog {
     pub fn create(path: impl AsRef<Path>, opts: LogOptions) -> Result<Self> {
         let path = path.as_ref();
         let line = header_line(&opts)?;
-        create_file_atomic(path, &line)?;
+        tally_files::create_atomic(path, &line, 0o644).map_err(|e| match e {
+            tally_files::FileError::Exists { .. } => AuditError::AlreadyExists,
+            e => AuditError::io("create log", e.into()),
+        })?;
         let file = FileLog::open_locked(path)?;
         Ok(Self::open_with(Box::new(file), opts)?.0)
     }

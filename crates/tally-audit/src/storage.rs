@@ -9,8 +9,8 @@
 
 use std::fs::{File, OpenOptions};
 use std::io;
-use std::os::unix::fs::{FileExt, OpenOptionsExt};
-use std::path::{Path, PathBuf};
+use std::os::unix::fs::FileExt;
+use std::path::Path;
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use crate::error::{AuditError, Result};
@@ -121,83 +121,6 @@ impl LogFile for FileLog {
         self.end = len;
         Ok(())
     }
-}
-
-/// Fsyncs the directory that contains `path`, so that a new name is durable.
-///
-/// # Errors
-/// [`AuditError::Io`].
-pub fn sync_parent_dir(path: &Path) -> Result<()> {
-    let dir = match path.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
-        _ => PathBuf::from("."),
-    };
-    File::open(&dir)
-        .and_then(|d| d.sync_all())
-        .map_err(|e| AuditError::io("fsync directory", e))
-}
-
-/// Writes `bytes` to `path` atomically with permissions `mode`: a temporary
-/// file in the same directory, fsync, rename over `path`, directory fsync.
-///
-/// # Errors
-/// [`AuditError::Io`].
-pub fn write_file_atomic(path: &Path, bytes: &[u8], mode: u32) -> Result<()> {
-    let tmp = temp_name(path)?;
-    let result = (|| {
-        let file = OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .mode(mode)
-            .open(&tmp)?;
-        file.write_all_at(bytes, 0)?;
-        file.sync_all()?;
-        std::fs::rename(&tmp, path)
-    })();
-    if let Err(e) = result {
-        let _ = std::fs::remove_file(&tmp);
-        return Err(AuditError::io("write file", e));
-    }
-    sync_parent_dir(path)
-}
-
-/// Creates `path` with `bytes` as its whole durable content, failing if it
-/// exists: temporary file, fsync, hard link to `path` (which never replaces),
-/// unlink of the temporary, directory fsync.
-///
-/// # Errors
-/// [`AuditError::AlreadyExists`] or [`AuditError::Io`].
-pub fn create_file_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
-    let tmp = temp_name(path)?;
-    let written = (|| {
-        let file = OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .mode(0o644)
-            .open(&tmp)?;
-        file.write_all_at(bytes, 0)?;
-        file.sync_all()
-    })();
-    let linked = written.and_then(|()| std::fs::hard_link(&tmp, path));
-    let _ = std::fs::remove_file(&tmp);
-    match linked {
-        Ok(()) => sync_parent_dir(path),
-        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => Err(AuditError::AlreadyExists),
-        Err(e) => Err(AuditError::io("create", e)),
-    }
-}
-
-fn temp_name(path: &Path) -> Result<PathBuf> {
-    let mut nonce = [0u8; 8];
-    getrandom::fill(&mut nonce)
-        .map_err(|_| AuditError::io("random", io::Error::other("random generator failed")))?;
-    let name = path
-        .file_name()
-        .ok_or_else(|| AuditError::io("create", io::Error::other("path has no file name")))?;
-    let mut tmp = std::ffi::OsString::from(".");
-    tmp.push(name);
-    tmp.push(format!(".{}.tmp", crate::hex::encode(&nonce)));
-    Ok(path.with_file_name(tmp))
 }
 
 /// Fault probabilities of a [`SimLog`], in parts per 1000 per call.

@@ -327,38 +327,24 @@ pub(crate) fn keyring(args: &KeyArgs) -> Result<Keyring, Failure> {
 }
 
 fn signer(path: Option<&Path>) -> Result<Option<CheckpointSigner>, Failure> {
-    let text = match path {
-        Some(p) => Some(read_secret_file(p)?),
-        None => std::env::var(SIGNER_ENV).ok(),
+    let parsed = match path {
+        Some(p) => CheckpointSigner::parse(read_secret_file(p)?.as_str()),
+        None => match std::env::var(SIGNER_ENV) {
+            Ok(text) => CheckpointSigner::parse(&zeroize::Zeroizing::new(text)),
+            Err(_) => return Ok(None),
+        },
     };
-    text.map(|t| CheckpointSigner::parse(&t).map_err(Failure::from))
-        .transpose()
+    parsed.map(Some).map_err(Failure::from)
 }
 
-fn read_secret_file(path: &Path) -> Result<String, Failure> {
-    use std::os::unix::fs::PermissionsExt;
-    let meta =
-        std::fs::metadata(path).map_err(|e| Failure::Usage(format!("{}: {e}", path.display())))?;
-    if meta.permissions().mode() & 0o077 != 0 {
-        return Err(Failure::Usage(format!(
-            "{}: accessible by group or others (chmod 600)",
-            path.display()
-        )));
-    }
-    read_text(path, SECRET_MAX_BYTES)
+/// A secret key file: mode 0600 in a directory others cannot write, bounded.
+fn read_secret_file(path: &Path) -> Result<tally_files::private::PrivateText, Failure> {
+    Ok(tally_files::private::read(path, SECRET_MAX_BYTES)?)
 }
 
+/// A new secret key file (mode 0600), durable, never replacing one.
 fn write_new_secret(path: &Path, text: &str) -> Result<(), Failure> {
-    use std::os::unix::fs::OpenOptionsExt;
-    let mut file = std::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o600)
-        .open(path)
-        .map_err(|e| Failure::Usage(format!("{}: {e}", path.display())))?;
-    file.write_all(text.as_bytes())
-        .and_then(|()| file.sync_all())
-        .map_err(|e| Failure::Usage(format!("{}: {e}", path.display())))
+    Ok(tally_files::private::create(path, text.as_bytes())?)
 }
 
 fn keygen(out: &Path, signer: Option<&str>) -> Result<(), Failure> {
@@ -548,7 +534,7 @@ impl Payloads {
             if let Err(e) = serde_json::from_slice::<serde::de::IgnoredAny>(line) {
                 return Err(Failure::usage(format!(
                     "{} line {number}: not JSON: {e}",
-                    lines.source()
+                    lines.source().display()
                 )));
             }
             payloads.bytes.extend_from_slice(line);
@@ -651,7 +637,7 @@ fn rotate_key(
     signer_file: Option<&Path>,
     epochs: &EpochArgs,
 ) -> Result<(), Failure> {
-    let next = AuditKey::parse(&read_secret_file(next_file)?)
+    let next = AuditKey::parse(read_secret_file(next_file)?.as_str())
         .map_err(|e| Failure::usage(format!("{}: {e}", next_file.display())))?;
     let next_kid = next.kid();
     let opts = writer_options(log, keys, signer_file, epochs)?;

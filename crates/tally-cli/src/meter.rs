@@ -241,7 +241,7 @@ fn process<const N: usize, R: BufRead>(
         let (number, text) = match input.next_line() {
             Ok(Some(line)) => line,
             Ok(None) => return Ok((tally, None)),
-            Err(failure) => return Ok((tally, Some(failure))),
+            Err(failure) => return Ok((tally, Some(failure.into()))),
         };
         if text.iter().all(u8::is_ascii_whitespace) {
             continue;
@@ -249,7 +249,7 @@ fn process<const N: usize, R: BufRead>(
         let (amounts, named) = match parse_charge(meter.policy(), text) {
             Ok(parsed) => parsed,
             Err(e) => {
-                let failure = bad(format!("{} line {number}: {e}", input.source()));
+                let failure = bad(format!("{} line {number}: {e}", input.source().display()));
                 return Ok((tally, Some(failure)));
             }
         };

@@ -19,8 +19,6 @@
 //! verify, a window outside the policy, a cost over the limit), `2` bad
 //! usage or input.
 
-use std::fs;
-use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
@@ -205,28 +203,19 @@ fn with_path<T>(path: &Path, r: Result<T, Error>) -> Result<T, Failure> {
 }
 
 fn signing_key(path: Option<&Path>) -> Result<SigningKey, Failure> {
-    let text = match path {
-        Some(p) => {
-            use std::os::unix::fs::PermissionsExt;
-            let meta =
-                fs::metadata(p).map_err(|e| Failure::Usage(format!("{}: {e}", p.display())))?;
-            if meta.permissions().mode() & 0o077 != 0 {
-                return Err(Failure::Usage(format!(
-                    "{}: accessible by group or others (chmod 600)",
-                    p.display()
-                )));
-            }
-            zeroize::Zeroizing::new(
-                String::from_utf8(read_file(p, 4096)?)
-                    .map_err(|_| Failure::Usage(format!("{}: not UTF-8", p.display())))?,
-            )
-        }
-        None => zeroize::Zeroizing::new(
-            std::env::var(KEY_ENV)
-                .map_err(|_| Failure::Usage(format!("no key: give --key-file or set {KEY_ENV}")))?,
+    match path {
+        // A secret key file: mode 0600 in a directory others cannot write.
+        Some(p) => with_path(
+            p,
+            SigningKey::parse(tally_files::private::read(p, 4096)?.as_str()),
         ),
-    };
-    SigningKey::parse(&text).map_err(Failure::from)
+        None => {
+            let text = zeroize::Zeroizing::new(std::env::var(KEY_ENV).map_err(|_| {
+                Failure::Usage(format!("no key: give --key-file or set {KEY_ENV}"))
+            })?);
+            SigningKey::parse(&text).map_err(Failure::from)
+        }
+    }
 }
 
 fn print_json(value: &impl Serialize) -> Result<(), Failure> {
@@ -236,32 +225,17 @@ fn print_json(value: &impl Serialize) -> Result<(), Failure> {
     Ok(())
 }
 
+/// A new output file, whole and durable, never replacing one.
 fn write_new(path: &Path, bytes: &[u8]) -> Result<(), Failure> {
-    let fail = |e: std::io::Error| Failure::Usage(format!("{}: {e}", path.display()));
-    let mut f = fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .open(path)
-        .map_err(fail)?;
-    f.write_all(bytes).and_then(|()| f.sync_all()).map_err(fail)
+    Ok(tally_files::create_atomic(path, bytes, 0o644)?)
 }
 
 fn keygen(out: &Path) -> Result<(), Failure> {
-    use std::os::unix::fs::OpenOptionsExt;
     let mut seed = zeroize::Zeroizing::new([0u8; 32]);
     getrandom::fill(seed.as_mut_slice())
         .map_err(|e| Failure::Usage(format!("no randomness: {e}")))?;
     let key = SigningKey::from_seed(&seed);
-    let fail = |e: std::io::Error| Failure::Usage(format!("{}: {e}", out.display()));
-    let mut f = fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o600)
-        .open(out)
-        .map_err(fail)?;
-    f.write_all(key.to_file_text().as_bytes())
-        .and_then(|()| f.sync_all())
-        .map_err(fail)?;
+    tally_files::private::create(out, key.to_file_text().as_bytes())?;
     println!("{}", TrustedKeys::file_text(&[key.trusted_entry()]));
     eprintln!("key id {}", key.id());
     Ok(())

@@ -25,16 +25,15 @@ use std::process::ExitCode;
 use crate::input::{Failure, finish, read_file};
 
 use serde::Serialize;
-use tally_reward::compute::compute;
 use tally_reward::ident::AccountId;
 use tally_reward::inputs::EpochInputs;
 use tally_reward::keys::{SigningKey, TrustedKeys};
 use tally_reward::manifest::{
-    MAX_MANIFEST_BYTES, PayoutProof, SealedManifest, build, payouts_bytes, prove, seal, verify,
-    verify_link, verify_proof,
+    MAX_MANIFEST_BYTES, PayoutProof, SealedManifest, payouts_bytes, prove, verify, verify_link,
+    verify_proof,
 };
 use tally_reward::policy::{MAX_POLICY_BYTES, Policy, SignedPolicy};
-use tally_reward::settle::intents;
+use tally_reward::registry::{MemoryStore, RunOutcome, run_epoch};
 use tally_reward::{Error, Limits};
 
 /// Environment variable holding the secret key file's text.
@@ -298,30 +297,38 @@ fn run_compute(
 ) -> Result<(), Failure> {
     let run = load(files)?;
     let key = signing_key(key_file)?;
-    let previous = previous.map(load_manifest).transpose()?;
-    let policy = run.policy.verify(&run.trusted)?;
-    let outcome = compute(&run.inputs, &policy, &Limits::default())?;
-    let manifest = build(
+    // The same path as the service: run_epoch over a store that holds the
+    // chain's head (the previous manifest, when given).
+    let mut store = match previous {
+        Some(path) => MemoryStore::following(load_manifest(path)?)?,
+        None => MemoryStore::new(),
+    };
+    let accepted = match run_epoch(
+        &mut store,
         &run.inputs,
-        run.inputs.cid()?,
-        &policy,
-        &outcome.distribution,
-        previous.as_ref().map(|p| p.manifest.cid()).transpose()?,
-    )?;
-    if let Some(previous) = &previous {
-        verify_link(&manifest, previous, &run.trusted)?;
-    }
-    let batch = intents(&manifest.run_key, &outcome.distribution)?;
-    let sealed = seal(manifest, &key)?;
+        &run.policy,
+        &run.trusted,
+        &Limits::default(),
+        &key,
+    )? {
+        RunOutcome::Accepted(accepted) | RunOutcome::Existing(accepted) => accepted,
+        RunOutcome::DryRun(_) => return Err(Failure::from(Error::DryRun)),
+        RunOutcome::Quarantined(q) => {
+            return Err(Failure::failed(format!(
+                "epoch {} quarantined (run key {}): {}; nothing was sealed or written",
+                q.epoch, q.run_key, q.reason
+            )));
+        }
+    };
     if let Some(path) = intents_out {
-        let text = serde_json::to_vec_pretty(&batch)
+        let text = serde_json::to_vec_pretty(&accepted.intents)
             .map_err(|e| Failure::Usage(format!("cannot encode the intents: {e}")))?;
         write_new(path, &text)?;
     }
     if let Some(path) = payouts_out {
-        write_new(path, &payouts_bytes(&outcome.distribution.payouts)?)?;
+        write_new(path, &payouts_bytes(&accepted.payouts())?)?;
     }
-    print_json(&sealed)
+    print_json(&accepted.sealed)
 }
 
 /// The sealed manifest at `path`, verified completely against `files`, and

@@ -218,6 +218,12 @@ pub enum Error {
     /// A Merkle proof does not verify.
     #[error("the proof does not verify")]
     BadProof,
+    /// The run store could not do what was asked; nothing was recorded.
+    #[error("run store: {reason}")]
+    Store {
+        /// What went wrong, in the store's words.
+        reason: String,
+    },
     /// A run for this epoch was already accepted with another run key.
     #[error("epoch {epoch} already has an accepted run with another run key")]
     Conflict {

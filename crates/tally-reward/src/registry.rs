@@ -4,7 +4,10 @@
 //! refuse a second run of an epoch under another run key
 //! ([`Error::Conflict`]) and return the accepted one for the same run key
 //! ([`RunOutcome::Existing`]), compute, check, seal with the previous
-//! manifest's CID, derive the settlement intents, and record the run. Any
+//! manifest's CID (checked against it: order, trusted seal), derive the
+//! settlement intents, and record the run with one atomic insert-if-absent
+//! (a run that lost a race to another worker is answered with the winner's).
+//! Any
 //! invariant breach (an overflow or a failed check of the distribution or of
 //! the intents) stores the run in quarantine with its reason and emits no
 //! intent. The [`RunStore`] trait is what the service persists; the
@@ -13,11 +16,11 @@
 use std::collections::BTreeMap;
 
 use crate::cid::Cid;
-use crate::compute::{Distribution, compute};
+use crate::compute::{Distribution, Payout, compute};
 use crate::ident::EpochId;
 use crate::inputs::EpochInputs;
 use crate::keys::{SigningKey, TrustedKeys};
-use crate::manifest::{Manifest, RunKey, SealedManifest, build, run_key, seal};
+use crate::manifest::{Manifest, RunKey, SealedManifest, build, run_key, seal, verify_link};
 use crate::policy::SignedPolicy;
 use crate::settle::{Transfer, intents};
 use crate::{ENGINE_VERSION, Error, Limits};
@@ -31,6 +34,24 @@ pub struct AcceptedRun {
     pub manifest_cid: Cid,
     /// The settlement batch.
     pub intents: Vec<Transfer>,
+}
+
+impl AcceptedRun {
+    /// The payouts the run settles, in account order: its intents but the
+    /// last one when that pays the residual (intents put it last).
+    #[must_use]
+    pub fn payouts(&self) -> Vec<Payout> {
+        let residual = usize::from(self.sealed.manifest.residual > 0);
+        let n = self.intents.len().saturating_sub(residual);
+        self.intents
+            .iter()
+            .take(n)
+            .map(|t| Payout {
+                account: t.credit_account.clone(),
+                amount: t.amount,
+            })
+            .collect()
+    }
 }
 
 /// A run that broke an invariant: stored, never paid.
@@ -47,16 +68,82 @@ pub struct QuarantinedRun {
     pub manifest: Option<Manifest>,
 }
 
-/// Where runs are kept.
+/// The head of the chain: the last accepted manifest.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Head {
+    /// Its CID (what the next manifest's `previous` names).
+    pub cid: Cid,
+    /// The sealed manifest (its epoch and window order the next).
+    pub sealed: SealedManifest,
+}
+
+/// What [`RunStore::accept`] did.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Accepted {
+    /// The run was recorded: it is the epoch's run and the chain's head.
+    Inserted,
+    /// The epoch already had an accepted run (another worker's, perhaps):
+    /// nothing was recorded; here it is.
+    Existing(Box<AcceptedRun>),
+    /// Another epoch was accepted since the run was linked to
+    /// `expected_head`: nothing was recorded; link again.
+    HeadMoved,
+}
+
+/// A store could not do what was asked (the database was unreachable, a
+/// write failed). Nothing is half-done: each call is atomic.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StoreError {
+    /// What went wrong, in the store's words.
+    pub reason: String,
+}
+
+impl From<StoreError> for Error {
+    fn from(e: StoreError) -> Self {
+        Self::Store { reason: e.reason }
+    }
+}
+
+/// Where runs are kept: what the service persists.
+///
+/// Every call can fail and returns owned data, so a database can implement
+/// it; [`accept`](Self::accept) is one atomic insert-if-absent, so two
+/// workers running the same epoch cannot both be accepted. The trait is
+/// synchronous: a run is CPU-bound (computing a million accounts takes about
+/// a second) and runs on a blocking thread anyway (Tokio's `spawn_blocking`),
+/// where a database store performs its calls; an async trait would add a
+/// second form of every method without removing that thread.
 pub trait RunStore {
     /// The accepted run of an epoch.
-    fn accepted(&self, epoch: &EpochId) -> Option<&AcceptedRun>;
-    /// The CID of the last accepted manifest (the chain's head).
-    fn head(&self) -> Option<Cid>;
-    /// Records an accepted run; it becomes the head.
-    fn accept(&mut self, run: AcceptedRun);
+    ///
+    /// # Errors
+    /// [`StoreError`] when the store cannot answer.
+    fn accepted(&self, epoch: &EpochId) -> Result<Option<AcceptedRun>, StoreError>;
+
+    /// The chain's head: the last accepted manifest.
+    ///
+    /// # Errors
+    /// [`StoreError`] when the store cannot answer.
+    fn head(&self) -> Result<Option<Head>, StoreError>;
+
+    /// Records `run` as its epoch's accepted run and the chain's new head,
+    /// atomically, if and only if the epoch has no accepted run and the head
+    /// is still `expected_head` (the CID the run's manifest links to).
+    ///
+    /// # Errors
+    /// [`StoreError`] when the store cannot answer; nothing is recorded.
+    fn accept(
+        &mut self,
+        run: AcceptedRun,
+        expected_head: Option<Cid>,
+    ) -> Result<Accepted, StoreError>;
+
     /// Records a quarantined run.
-    fn quarantine(&mut self, run: QuarantinedRun);
+    ///
+    /// # Errors
+    /// [`StoreError`] when the store cannot record it.
+    fn quarantine(&mut self, run: QuarantinedRun) -> Result<(), StoreError>;
+
     /// A store-side check of a computed distribution before it is sealed
     /// (the ledger checks, for example, that the funding account holds the
     /// pool). An error quarantines the run. The default admits everything.
@@ -69,11 +156,11 @@ pub trait RunStore {
     }
 }
 
-/// An in-memory [`RunStore`].
+/// An in-memory [`RunStore`]: the reference implementation.
 #[derive(Clone, Debug, Default)]
 pub struct MemoryStore {
     accepted: BTreeMap<EpochId, AcceptedRun>,
-    head: Option<Cid>,
+    head: Option<Head>,
     quarantined: Vec<QuarantinedRun>,
 }
 
@@ -84,6 +171,22 @@ impl MemoryStore {
         Self::default()
     }
 
+    /// A store whose chain continues from `previous` (a manifest accepted
+    /// elsewhere, e.g. given to the CLI with `--previous`).
+    ///
+    /// # Errors
+    /// [`Error::Json`]-class errors when its CID cannot be computed.
+    pub fn following(previous: SealedManifest) -> Result<Self, Error> {
+        let cid = previous.manifest.cid()?;
+        Ok(Self {
+            head: Some(Head {
+                cid,
+                sealed: previous,
+            }),
+            ..Self::default()
+        })
+    }
+
     /// The quarantined runs, oldest first.
     #[must_use]
     pub fn quarantined(&self) -> &[QuarantinedRun] {
@@ -92,21 +195,36 @@ impl MemoryStore {
 }
 
 impl RunStore for MemoryStore {
-    fn accepted(&self, epoch: &EpochId) -> Option<&AcceptedRun> {
-        self.accepted.get(epoch)
+    fn accepted(&self, epoch: &EpochId) -> Result<Option<AcceptedRun>, StoreError> {
+        Ok(self.accepted.get(epoch).cloned())
     }
 
-    fn head(&self) -> Option<Cid> {
-        self.head
+    fn head(&self) -> Result<Option<Head>, StoreError> {
+        Ok(self.head.clone())
     }
 
-    fn accept(&mut self, run: AcceptedRun) {
-        self.head = Some(run.manifest_cid);
+    fn accept(
+        &mut self,
+        run: AcceptedRun,
+        expected_head: Option<Cid>,
+    ) -> Result<Accepted, StoreError> {
+        if let Some(existing) = self.accepted.get(&run.sealed.manifest.epoch) {
+            return Ok(Accepted::Existing(Box::new(existing.clone())));
+        }
+        if self.head.as_ref().map(|h| h.cid) != expected_head {
+            return Ok(Accepted::HeadMoved);
+        }
+        self.head = Some(Head {
+            cid: run.manifest_cid,
+            sealed: run.sealed.clone(),
+        });
         self.accepted.insert(run.sealed.manifest.epoch.clone(), run);
+        Ok(Accepted::Inserted)
     }
 
-    fn quarantine(&mut self, run: QuarantinedRun) {
+    fn quarantine(&mut self, run: QuarantinedRun) -> Result<(), StoreError> {
         self.quarantined.push(run);
+        Ok(())
     }
 }
 
@@ -123,11 +241,17 @@ pub enum RunOutcome {
     Quarantined(QuarantinedRun),
 }
 
-/// Runs an epoch.
+/// How many times [`run_epoch`] links a run again when another epoch was
+/// accepted meanwhile, before it reports a conflict.
+pub const MAX_RELINKS: usize = 4;
+
+/// Runs an epoch: what the CLI and the service both call.
 ///
 /// # Errors
-/// Policy signature errors, [`Error::Conflict`], [`Error::OutsideValidity`],
-/// [`Error::OverCost`]; nothing is stored for these.
+/// Policy signature errors, [`Error::Conflict`] (another run key for the
+/// epoch, or the head kept moving), [`Error::OutsideValidity`],
+/// [`Error::OverCost`], chain errors ([`Error::ChainOrder`], an untrusted
+/// previous seal), [`Error::Store`]; nothing is stored for these.
 pub fn run_epoch<S: RunStore>(
     store: &mut S,
     inputs: &EpochInputs,
@@ -139,13 +263,17 @@ pub fn run_epoch<S: RunStore>(
     let policy = policy.verify(trusted)?;
     let inputs_cid = inputs.cid()?;
     let key = run_key(inputs.epoch(), &inputs_cid, &policy.cid(), ENGINE_VERSION);
-    if let Some(existing) = store.accepted(inputs.epoch()) {
+    let same_or_conflict = |existing: AcceptedRun| {
         if existing.sealed.manifest.run_key == key {
-            return Ok(RunOutcome::Existing(existing.clone()));
+            Ok(RunOutcome::Existing(existing))
+        } else {
+            Err(Error::Conflict {
+                epoch: inputs.epoch().to_string(),
+            })
         }
-        return Err(Error::Conflict {
-            epoch: inputs.epoch().to_string(),
-        });
+    };
+    if let Some(existing) = store.accepted(inputs.epoch())? {
+        return same_or_conflict(existing);
     }
     let quarantine = |store: &mut S, reason: Error, manifest: Option<Manifest>| {
         let run = QuarantinedRun {
@@ -154,7 +282,7 @@ pub fn run_epoch<S: RunStore>(
             reason,
             manifest,
         };
-        store.quarantine(run.clone());
+        store.quarantine(run.clone())?;
         Ok(RunOutcome::Quarantined(run))
     };
     let outcome = match compute(inputs, &policy, limits) {
@@ -167,26 +295,38 @@ pub fn run_epoch<S: RunStore>(
     if outcome.dry_run {
         return Ok(RunOutcome::DryRun(outcome.distribution));
     }
-    let manifest = build(
-        inputs,
-        inputs_cid,
-        &policy,
-        &outcome.distribution,
-        store.head(),
-    )?;
-    if let Err(e) = store.admit(&outcome.distribution) {
-        return quarantine(store, e, Some(manifest));
+    for _ in 0..MAX_RELINKS {
+        let head = store.head()?;
+        let manifest = build(
+            inputs,
+            inputs_cid,
+            &policy,
+            &outcome.distribution,
+            head.as_ref().map(|h| h.cid),
+        )?;
+        if let Some(head) = &head {
+            verify_link(&manifest, &head.sealed, trusted)?;
+        }
+        if let Err(e) = store.admit(&outcome.distribution) {
+            return quarantine(store, e, Some(manifest));
+        }
+        let intents = match intents(&manifest.run_key, &outcome.distribution) {
+            Ok(intents) => intents,
+            Err(e) => return quarantine(store, e, Some(manifest)),
+        };
+        let manifest_cid = manifest.cid()?;
+        let run = AcceptedRun {
+            sealed: seal(manifest, signer)?,
+            manifest_cid,
+            intents,
+        };
+        match store.accept(run.clone(), head.map(|h| h.cid))? {
+            Accepted::Inserted => return Ok(RunOutcome::Accepted(run)),
+            Accepted::Existing(existing) => return same_or_conflict(*existing),
+            Accepted::HeadMoved => {}
+        }
     }
-    let intents = match intents(&manifest.run_key, &outcome.distribution) {
-        Ok(intents) => intents,
-        Err(e) => return quarantine(store, e, Some(manifest)),
-    };
-    let manifest_cid = manifest.cid()?;
-    let run = AcceptedRun {
-        sealed: seal(manifest, signer)?,
-        manifest_cid,
-        intents,
-    };
-    store.accept(run.clone());
-    Ok(RunOutcome::Accepted(run))
+    Err(Error::Conflict {
+        epoch: inputs.epoch().to_string(),
+    })
 }

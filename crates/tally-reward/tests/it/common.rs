@@ -47,6 +47,13 @@ pub fn verified(policy: &Policy) -> VerifiedPolicy {
 
 /// Inputs with accounts `a0, a1, …` holding `units = scores[i]`.
 pub fn inputs(epoch: &str, scores: &[u64]) -> EpochInputs {
+    inputs_in_week(epoch, 0, scores)
+}
+
+/// As [`inputs`], over the window `week` weeks after [`WINDOW`] (epochs of
+/// a chain come in order).
+pub fn inputs_in_week(epoch: &str, week: u64, scores: &[u64]) -> EpochInputs {
+    let shift = week * 7 * 24 * 3600;
     let accounts = scores
         .iter()
         .enumerate()
@@ -57,7 +64,10 @@ pub fn inputs(epoch: &str, scores: &[u64]) -> EpochInputs {
         .collect();
     EpochInputs::new(
         EpochId::new(epoch).unwrap(),
-        WINDOW,
+        Window {
+            start: WINDOW.start + shift,
+            end: WINDOW.end + shift,
+        },
         account("meter-1"),
         accounts,
         &Limits::default(),

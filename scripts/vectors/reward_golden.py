@@ -70,6 +70,13 @@ def transfer_id(run_key_bytes, role, account):
     return "%032x" % int.from_bytes(digest[:16], "little")
 
 
+def ledger_account_id(account):
+    digest = derive_key(
+        "tally/reward/ledger-account/v1", length_prefixed(account.encode())
+    )
+    return "%032x" % int.from_bytes(digest[:16], "little")
+
+
 # --- Merkle tree over payouts (RFC 6962 shape, BLAKE3 keyed hashes).
 
 
@@ -197,6 +204,8 @@ def vectors():
         ),
         ("transfer_id.payout.alice", transfer_id(rk, 0, "alice")),
         ("transfer_id.residual.treasury", transfer_id(rk, 1, "treasury")),
+        ("ledger_account.alice", ledger_account_id("alice")),
+        ("ledger_account.pool:test", ledger_account_id("pool:test")),
         ("merkle.root.3", merkle_root([("alice", 5), ("bob", 7), ("carol", 11)]).hex()),
         ("merkle.root.empty", merkle_root([]).hex()),
     ]

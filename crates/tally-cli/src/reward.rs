@@ -34,6 +34,7 @@ use tally_reward::manifest::{
 };
 use tally_reward::policy::{MAX_POLICY_BYTES, Policy, SignedPolicy};
 use tally_reward::registry::{MemoryStore, RunOutcome, run_epoch};
+use tally_reward::settle::Ledger;
 use tally_reward::{Error, Limits};
 
 /// Environment variable holding the secret key file's text.
@@ -96,6 +97,9 @@ enum RewardCommand {
         /// Also write the payout list (canonical JSON) here.
         #[arg(long, value_name = "OUT.json")]
         payouts: Option<PathBuf>,
+        /// The ledger the intents settle on (1 to 4294967295).
+        #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..))]
+        ledger: u32,
     },
     /// Verify a sealed manifest: its seal, the policy's signature, and a
     /// recomputation from the inputs (Merkle root included); with
@@ -168,12 +172,16 @@ pub fn run(args: Args) -> ExitCode {
             previous,
             intents,
             payouts,
+            ledger,
         } => run_compute(
             &files,
             key_file.as_deref(),
             previous.as_deref(),
-            intents.as_deref(),
-            payouts.as_deref(),
+            Outputs {
+                intents: intents.as_deref(),
+                payouts: payouts.as_deref(),
+            },
+            Ledger(ledger),
         ),
         RewardCommand::Verify {
             manifest,
@@ -288,12 +296,18 @@ fn load_manifest(path: &Path) -> Result<SealedManifest, Failure> {
     )
 }
 
+/// Where `compute` writes what it writes besides the manifest.
+struct Outputs<'a> {
+    intents: Option<&'a Path>,
+    payouts: Option<&'a Path>,
+}
+
 fn run_compute(
     files: &RunFiles,
     key_file: Option<&Path>,
     previous: Option<&Path>,
-    intents_out: Option<&Path>,
-    payouts_out: Option<&Path>,
+    out: Outputs<'_>,
+    ledger: Ledger,
 ) -> Result<(), Failure> {
     let run = load(files)?;
     let key = signing_key(key_file)?;
@@ -310,6 +324,7 @@ fn run_compute(
         &run.trusted,
         &Limits::default(),
         &key,
+        ledger,
     )? {
         RunOutcome::Accepted(accepted) | RunOutcome::Existing(accepted) => accepted,
         RunOutcome::DryRun(_) => return Err(Failure::from(Error::DryRun)),
@@ -320,12 +335,12 @@ fn run_compute(
             )));
         }
     };
-    if let Some(path) = intents_out {
+    if let Some(path) = out.intents {
         let text = serde_json::to_vec_pretty(&accepted.intents)
             .map_err(|e| Failure::Usage(format!("cannot encode the intents: {e}")))?;
         write_new(path, &text)?;
     }
-    if let Some(path) = payouts_out {
+    if let Some(path) = out.payouts {
         write_new(path, &payouts_bytes(&accepted.payouts())?)?;
     }
     print_json(&accepted.sealed)

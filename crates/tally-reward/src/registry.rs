@@ -22,7 +22,7 @@ use crate::inputs::EpochInputs;
 use crate::keys::{SigningKey, TrustedKeys};
 use crate::manifest::{Manifest, RunKey, SealedManifest, build, run_key, seal, verify_link};
 use crate::policy::SignedPolicy;
-use crate::settle::{Transfer, intents};
+use crate::settle::{Ledger, Transfer, intents};
 use crate::{ENGINE_VERSION, Error, Limits};
 
 /// An accepted run.
@@ -259,6 +259,7 @@ pub fn run_epoch<S: RunStore>(
     trusted: &TrustedKeys,
     limits: &Limits,
     signer: &SigningKey,
+    ledger: Ledger,
 ) -> Result<RunOutcome, Error> {
     let policy = policy.verify(trusted)?;
     let inputs_cid = inputs.cid()?;
@@ -310,7 +311,7 @@ pub fn run_epoch<S: RunStore>(
         if let Err(e) = store.admit(&outcome.distribution) {
             return quarantine(store, e, Some(manifest));
         }
-        let intents = match intents(&manifest.run_key, &outcome.distribution) {
+        let intents = match intents(&manifest.run_key, &outcome.distribution, ledger) {
             Ok(intents) => intents,
             Err(e) => return quarantine(store, e, Some(manifest)),
         };

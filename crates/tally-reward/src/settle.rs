@@ -15,11 +15,22 @@
 //!   resubmission is answered `exists` by the ledger instead of paying
 //!   twice, whatever cache was lost in between. Written as 32 hex digits
 //!   (big-endian) in JSON.
-//! * `fingerprint` = BLAKE3 `derive_key("tally/reward/intent/v1", u128le(id)
-//!   ‖ u64le(len) ‖ debit ‖ u64le(len) ‖ credit ‖ u64le(amount))`: a
-//!   resubmission with another amount or account is detected.
+//! * `fingerprint` = BLAKE3 `derive_key("tally/reward/intent/v2", u128le(id)
+//!   ‖ u64le(len) ‖ debit ‖ u64le(len) ‖ credit ‖ u64le(amount) ‖
+//!   u32le(ledger) ‖ u16le(code))`: a resubmission with another amount,
+//!   account, ledger or code is detected.
 //! * `idempotency_key` = `tally-reward-` + the id's hex: one per intent, for
 //!   an external ledger's `Idempotency-Key` header.
+//! * Ledger fields, so a run settles on Tally's ledger (or TigerBeetle) as
+//!   one linked batch: `ledger` (the caller's [`Ledger`], the same for every
+//!   transfer), `code` ([`CODE_PAYOUT`] or [`CODE_RESIDUAL`]), and the 128-bit
+//!   account ids `debit_account_id` / `credit_account_id` =
+//!   [`ledger_account_id`] of the account names: the first 16 bytes, as a
+//!   little-endian `u128`, of BLAKE3 `derive_key("tally/reward/ledger-account/v1",
+//!   u64le(len) ‖ name)` (32 hex digits in JSON). The mapping is deterministic
+//!   and needs no table; [`intents`] checks it on every batch: the ids of
+//!   distinct accounts differ, and none is `0` or `u128::MAX` (reserved by
+//!   the ledger), else the run is quarantined (a 2^-128 event per pair).
 
 use serde::{Deserialize, Serialize};
 
@@ -27,6 +38,30 @@ use crate::Error;
 use crate::compute::Distribution;
 use crate::ident::AccountId;
 use crate::manifest::{Hex32, RunKey};
+
+/// The ledger a run settles on (TigerBeetle's `ledger`: accounts and
+/// transfers of one currency or asset). Chosen by the operator; every
+/// transfer of a batch carries it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct Ledger(pub u32);
+
+/// The transfer code of a payout.
+pub const CODE_PAYOUT: u16 = 1;
+/// The transfer code of the residual, to the sink.
+pub const CODE_RESIDUAL: u16 = 2;
+
+/// The ledger's 128-bit account id of a reward account (see the module
+/// docs; not checked here for the reserved values, [`intents`] does).
+#[must_use]
+pub fn ledger_account_id(account: &AccountId) -> u128 {
+    let mut h = blake3::Hasher::new_derive_key("tally/reward/ledger-account/v1");
+    h.update(&(account.as_str().len() as u64).to_le_bytes());
+    h.update(account.as_str().as_bytes());
+    let mut id = [0u8; 16];
+    id.copy_from_slice(h.finalize().as_bytes().get(..16).unwrap_or(&[0; 16]));
+    u128::from_le_bytes(id)
+}
 
 /// One transfer of a settlement batch.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -39,6 +74,16 @@ pub struct Transfer {
     pub debit_account: AccountId,
     /// Paid to.
     pub credit_account: AccountId,
+    /// The ledger's id of `debit_account` (32 hex digits).
+    #[serde(with = "id_hex")]
+    pub debit_account_id: u128,
+    /// The ledger's id of `credit_account` (32 hex digits).
+    #[serde(with = "id_hex")]
+    pub credit_account_id: u128,
+    /// The ledger the batch settles on.
+    pub ledger: Ledger,
+    /// [`CODE_PAYOUT`] or [`CODE_RESIDUAL`].
+    pub code: u16,
     /// Minor units, above 0.
     pub amount: u64,
     /// Linked to the next transfer (all but the last).
@@ -86,24 +131,39 @@ pub fn transfer_id(run_key: &RunKey, role: Role, account: &AccountId) -> u128 {
     u128::from_le_bytes(id)
 }
 
-fn fingerprint(id: u128, debit: &AccountId, credit: &AccountId, amount: u64) -> Hex32 {
-    let mut h = blake3::Hasher::new_derive_key("tally/reward/intent/v1");
+fn fingerprint(
+    id: u128,
+    debit: &AccountId,
+    credit: &AccountId,
+    amount: u64,
+    ledger: Ledger,
+    code: u16,
+) -> Hex32 {
+    let mut h = blake3::Hasher::new_derive_key("tally/reward/intent/v2");
     h.update(&id.to_le_bytes());
     for a in [debit, credit] {
         h.update(&(a.as_str().len() as u64).to_le_bytes());
         h.update(a.as_str().as_bytes());
     }
     h.update(&amount.to_le_bytes());
+    h.update(&ledger.0.to_le_bytes());
+    h.update(&code.to_le_bytes());
     Hex32(*h.finalize().as_bytes())
 }
 
-/// The settlement batch of a run.
+/// The settlement batch of a run on `ledger`.
 ///
 /// # Errors
 /// [`Error::InvariantBreach`] when the transfers would not move exactly the
-/// pool (never for a checked distribution).
-pub fn intents(run_key: &RunKey, distribution: &Distribution) -> Result<Vec<Transfer>, Error> {
+/// pool (never for a checked distribution), or when two accounts share a
+/// ledger account id or one has a reserved id (a 2^-128 event).
+pub fn intents(
+    run_key: &RunKey,
+    distribution: &Distribution,
+    ledger: Ledger,
+) -> Result<Vec<Transfer>, Error> {
     let debit = &distribution.funding_account;
+    let debit_id = ledger_account_id(debit);
     let mut out: Vec<Transfer> = distribution
         .payouts
         .iter()
@@ -115,13 +175,21 @@ pub fn intents(run_key: &RunKey, distribution: &Distribution) -> Result<Vec<Tran
         )))
         .map(|(role, credit, amount)| {
             let id = transfer_id(run_key, role, credit);
+            let code = match role {
+                Role::Payout => CODE_PAYOUT,
+                Role::Residual => CODE_RESIDUAL,
+            };
             Transfer {
                 id,
                 debit_account: debit.clone(),
                 credit_account: credit.clone(),
+                debit_account_id: debit_id,
+                credit_account_id: ledger_account_id(credit),
+                ledger,
+                code,
                 amount,
                 linked: true,
-                fingerprint: fingerprint(id, debit, credit, amount),
+                fingerprint: fingerprint(id, debit, credit, amount, ledger, code),
                 idempotency_key: format!("tally-reward-{id:032x}"),
             }
         })
@@ -140,18 +208,34 @@ pub fn intents(run_key: &RunKey, distribution: &Distribution) -> Result<Vec<Tran
             reason: "the transfers do not move exactly the pool".to_owned(),
         });
     }
+    // Distinct accounts (the payees, the sink, the funding account; `compute`
+    // refuses a pool account as a payee) must have distinct, usable ids.
+    let mut ids: Vec<u128> = out.iter().map(|t| t.credit_account_id).collect();
+    ids.push(debit_id);
+    ids.sort_unstable();
+    let collides = ids.windows(2).any(|w| matches!(w, [a, b] if a == b));
+    if collides || ids.iter().any(|&id| id == 0 || id == u128::MAX) {
+        return Err(Error::InvariantBreach {
+            reason: "two accounts share a ledger account id, or one is reserved".to_owned(),
+        });
+    }
     Ok(out)
 }
 
-/// Checks that a transfer is the one `run_key` derives for its accounts
-/// and amount (what a ledger does before it answers `exists`).
+/// Checks that a transfer is the one `run_key` derives for its accounts,
+/// amount, ledger and code, with the ledger account ids of its accounts
+/// (what a ledger does before it answers `exists`).
 #[must_use]
 pub fn fingerprint_matches(transfer: &Transfer) -> bool {
-    transfer.fingerprint
-        == fingerprint(
-            transfer.id,
-            &transfer.debit_account,
-            &transfer.credit_account,
-            transfer.amount,
-        )
+    transfer.debit_account_id == ledger_account_id(&transfer.debit_account)
+        && transfer.credit_account_id == ledger_account_id(&transfer.credit_account)
+        && transfer.fingerprint
+            == fingerprint(
+                transfer.id,
+                &transfer.debit_account,
+                &transfer.credit_account,
+                transfer.amount,
+                transfer.ledger,
+                transfer.code,
+            )
 }

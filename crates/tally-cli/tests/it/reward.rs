@@ -117,6 +117,15 @@ fn compute_verify_prove_and_verify_proof() {
         .map(|t| t["amount"].as_u64().unwrap())
         .sum();
     assert_eq!(moved, 1_000_000);
+    // The ledger fields: ledger 1 by default, a code per role, 128-bit
+    // account ids as 32 hex digits.
+    for t in intents.as_array().unwrap() {
+        assert_eq!(t["ledger"], 1, "{t}");
+        assert!(t["code"] == 1 || t["code"] == 2, "{t}");
+        for field in ["debit_account_id", "credit_account_id"] {
+            assert_eq!(t[field].as_str().unwrap().len(), 32, "{t}");
+        }
+    }
 
     let text = String::from_utf8(ok(tally(d, &with(&["verify", "m.json"], &files)))).unwrap();
     assert!(text.starts_with("verified: manifest bafkr4i"), "{text}");

@@ -7,7 +7,7 @@ use tally_reward::cid::Cid;
 use tally_reward::compute::Payout;
 use tally_reward::ident::EpochId;
 use tally_reward::manifest::{Hex32, run_key};
-use tally_reward::settle::{Role, transfer_id};
+use tally_reward::settle::{Role, ledger_account_id, transfer_id};
 use tally_reward::{jcs, merkle};
 
 use crate::common::{account, vector};
@@ -112,4 +112,16 @@ fn merkle_layout() {
         Hex32(merkle::root(&[])).to_string(),
         vector("merkle.root.empty")
     );
+}
+
+/// The ledger's 128-bit account id of a reward account, as the independent
+/// script derives it.
+#[test]
+fn ledger_account_id_layout() {
+    for name in ["alice", "pool:test"] {
+        assert_eq!(
+            format!("{:032x}", ledger_account_id(&account(name))),
+            vector(&format!("ledger_account.{name}"))
+        );
+    }
 }

@@ -8,7 +8,9 @@ use tally_reward::manifest::{
     Hex32, Manifest, SealedManifest, build, prove, seal, verify, verify_proof,
 };
 use tally_reward::policy::{Policy, SignedPolicy};
-use tally_reward::settle::{fingerprint_matches, intents};
+use tally_reward::settle::{
+    CODE_PAYOUT, CODE_RESIDUAL, Ledger, Transfer, fingerprint_matches, intents, ledger_account_id,
+};
 use tally_reward::{Error, Limits, merkle};
 
 use crate::common::{account, key, trusted};
@@ -195,7 +197,7 @@ fn merkle_proofs_hold_for_every_leaf_of_every_size() {
 fn intents_move_exactly_the_pool_in_one_linked_batch() {
     let (inputs, signed, sealed, payouts) = sealed();
     let d = verify(&sealed, &trusted(), &inputs, &signed, &Limits::default()).unwrap();
-    let batch = intents(&sealed.manifest.run_key, &d).unwrap();
+    let batch = intents(&sealed.manifest.run_key, &d, Ledger(7)).unwrap();
     assert_eq!(
         batch.iter().map(|t| t.amount).sum::<u64>(),
         sealed.manifest.pool
@@ -205,12 +207,41 @@ fn intents_move_exactly_the_pool_in_one_linked_batch() {
     assert!(!batch.last().unwrap().linked);
     assert!(batch.iter().all(|t| t.debit_account == d.funding_account));
     assert!(batch.iter().all(fingerprint_matches));
-    let mut changed = batch[0].clone();
-    changed.amount += 1;
-    assert!(!fingerprint_matches(&changed));
+    // Ledger fields: one ledger, a code per role, the accounts' ledger ids.
+    assert!(batch.iter().all(|t| t.ledger == Ledger(7)));
+    let residual = usize::from(d.residual > 0);
+    assert!(
+        batch[..batch.len() - residual]
+            .iter()
+            .all(|t| t.code == CODE_PAYOUT)
+    );
+    if residual == 1 {
+        assert_eq!(batch.last().unwrap().code, CODE_RESIDUAL);
+    }
+    assert!(batch.iter().all(|t| {
+        t.debit_account_id == ledger_account_id(&d.funding_account)
+            && t.credit_account_id == ledger_account_id(&t.credit_account)
+    }));
+    // Every field the ledger acts on is bound: a change is detected.
+    let edits: [fn(&mut Transfer); 6] = [
+        |t| t.amount += 1,
+        |t| t.ledger = Ledger(8),
+        |t| t.code = CODE_RESIDUAL + 1,
+        |t| t.credit_account_id ^= 1,
+        |t| t.debit_account_id ^= 1,
+        |t| t.credit_account = account("mallory"),
+    ];
+    for edit in edits {
+        let mut changed = batch[0].clone();
+        edit(&mut changed);
+        assert!(!fingerprint_matches(&changed), "{changed:?}");
+    }
     // The same run derives the same batch; another run key, other ids.
-    assert_eq!(intents(&sealed.manifest.run_key, &d).unwrap(), batch);
-    let other = intents(&Hex32([9; 32]), &d).unwrap();
+    assert_eq!(
+        intents(&sealed.manifest.run_key, &d, Ledger(7)).unwrap(),
+        batch
+    );
+    let other = intents(&Hex32([9; 32]), &d, Ledger(7)).unwrap();
     assert!(batch.iter().zip(&other).all(|(a, b)| a.id != b.id));
     // JSON export, one idempotency key per intent.
     let json = serde_json::to_value(&batch).unwrap();

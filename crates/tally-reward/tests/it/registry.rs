@@ -6,6 +6,7 @@ use tally_reward::registry::{
     Accepted, AcceptedRun, Head, MemoryStore, QuarantinedRun, RunOutcome, RunStore, StoreError,
     run_epoch,
 };
+use tally_reward::settle::Ledger;
 use tally_reward::{Error, Limits, OverCost, cid::Cid, ident::EpochId};
 
 use crate::common::{inputs, inputs_in_week, key, policy, signed, trusted};
@@ -34,6 +35,7 @@ fn run_in_week(
         &trusted(),
         &Limits::default(),
         &key(),
+        Ledger(1),
     )
 }
 
@@ -112,6 +114,7 @@ fn a_dry_run_is_never_accepted() {
         &trusted(),
         &limits,
         &key(),
+        Ledger(1),
     )
     .unwrap();
     assert!(matches!(out, RunOutcome::DryRun(_)));
@@ -132,7 +135,8 @@ fn a_dry_run_is_never_accepted() {
             &p,
             &trusted(),
             &limits,
-            &key()
+            &key(),
+            Ledger(1),
         ),
         Err(Error::OverCost { .. })
     ));
@@ -151,7 +155,8 @@ fn an_untrusted_policy_stores_nothing() {
             &p,
             &trusted(),
             &Limits::default(),
-            &key()
+            &key(),
+            Ledger(1),
         ),
         Err(Error::UntrustedKey { .. })
     ));
@@ -344,6 +349,7 @@ fn an_accepted_run_lists_its_payouts() {
         &trusted(),
         &Limits::default(),
         &key(),
+        Ledger(1),
     )
     .unwrap() else {
         panic!("expected accepted");

@@ -2,8 +2,9 @@
 
 use crate::dim::{Dim, DimSet};
 use crate::error::Error;
-use crate::meter::{dim_of, refused};
-use crate::policy::Policy;
+use crate::meter::{dim_of, refused, undeclared};
+use crate::policy::sealed::HasBounds;
+use crate::policy::{Policy, Rules};
 use crate::reservation::{Rejected, Reservation, next_tag};
 use crate::sync::{AtomicU64, Ordering};
 use crate::verdict::{Report, Verdict};
@@ -73,9 +74,9 @@ pub const MAX_DEPTH: usize = 4;
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 #[derive(Debug)]
-pub struct AtomicMeter<'p, const N: usize> {
-    policy: &'p Policy<N>,
-    parent: Option<&'p AtomicMeter<'p, N>>,
+pub struct AtomicMeter<'p, const N: usize, P = Policy<N>> {
+    policy: &'p P,
+    parent: Option<&'p AtomicMeter<'p, N, P>>,
     /// `spent + reserved` per dimension; admission CASes this counter.
     used: [AtomicU64; N],
     /// Held by outstanding reservations. Raised after `used`, lowered before
@@ -93,7 +94,7 @@ enum Mode {
     Record,
 }
 
-impl<'p, const N: usize> AtomicMeter<'p, N> {
+impl<'p, const N: usize, P: Rules<N>> AtomicMeter<'p, N, P> {
     /// A fresh root meter: nothing spent or reserved, no parent.
     ///
     /// ```
@@ -104,7 +105,7 @@ impl<'p, const N: usize> AtomicMeter<'p, N> {
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     #[must_use]
-    pub fn new(policy: &'p Policy<N>) -> Self {
+    pub fn new(policy: &'p P) -> Self {
         Self {
             policy,
             parent: None,
@@ -138,12 +139,10 @@ impl<'p, const N: usize> AtomicMeter<'p, N> {
     /// assert_eq!(parent.spent(tokens), Some(200)); // all or nothing
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
-    pub fn child(parent: &'p Self, policy: &'p Policy<N>) -> Result<Self, Error> {
-        let same_names = parent
-            .policy
-            .dims()
-            .zip(policy.dims())
-            .all(|((_, a), (_, b))| a.name() == b.name());
+    pub fn child(parent: &'p Self, policy: &'p P) -> Result<Self, Error> {
+        let count = policy.dim_count();
+        let same_names = parent.policy.dim_count() == count
+            && (0..count).all(|i| parent.policy.name_at(i) == policy.name_at(i));
         if !same_names {
             return Err(Error::PolicyMismatch);
         }
@@ -167,7 +166,7 @@ impl<'p, const N: usize> AtomicMeter<'p, N> {
     /// # Ok::<(), tally_meter::Error>(())
     /// ```
     #[must_use]
-    pub const fn policy(&self) -> &'p Policy<N> {
+    pub const fn policy(&self) -> &'p P {
         self.policy
     }
 
@@ -251,6 +250,7 @@ impl<'p, const N: usize> AtomicMeter<'p, N> {
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn try_charge_many(&self, amounts: &[u64; N]) -> Result<Report<N>, Error> {
+        undeclared(amounts, self.policy.dim_count())?;
         let moved = self.claim_chain(amounts, Mode::Admit)?;
         Ok(self.report(&moved))
     }
@@ -271,6 +271,7 @@ impl<'p, const N: usize> AtomicMeter<'p, N> {
     /// # Ok::<(), tally_meter::Error>(())
     /// ```
     pub fn charge_many(&self, amounts: &[u64; N]) -> Result<Report<N>, Error> {
+        undeclared(amounts, self.policy.dim_count())?;
         let moved = self.claim_chain(amounts, Mode::Record)?;
         Ok(self.report(&moved))
     }
@@ -295,6 +296,7 @@ impl<'p, const N: usize> AtomicMeter<'p, N> {
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn reserve(&self, amounts: &[u64; N]) -> Result<Reservation<N>, Error> {
+        undeclared(amounts, self.policy.dim_count())?;
         let moved = self.claim_chain(amounts, Mode::Admit)?;
         for meter in self.levels() {
             for (cell, amount) in meter.reserved.iter().zip(amounts) {
@@ -332,6 +334,9 @@ impl<'p, const N: usize> AtomicMeter<'p, N> {
     ) -> Result<Report<N>, Rejected<N>> {
         if reservation.tag() != self.tag {
             let error = Error::ForeignReservation;
+            return Err(Rejected { error, reservation });
+        }
+        if let Err(error) = undeclared(actual, self.policy.dim_count()) {
             return Err(Rejected { error, reservation });
         }
         let held = reservation.amounts();
@@ -503,7 +508,7 @@ impl<'p, const N: usize> AtomicMeter<'p, N> {
             return Err(Error::UnknownDim { dim });
         };
         let (prev, next) = if self.parent.is_none() {
-            match claim(cell, amount, spec.limit(), mode) {
+            match claim(cell, amount, spec.bounds().limit(), mode) {
                 Ok(pair) => pair,
                 Err(_) if mode == Mode::Record => return Err(Error::Overflow { dim }),
                 Err(remaining) => return Err(refused(dim, amount, remaining)),
@@ -511,7 +516,7 @@ impl<'p, const N: usize> AtomicMeter<'p, N> {
         } else {
             self.one_in_chain(i, amount, mode)?
         };
-        Ok(spec.verdict(dim, prev, next))
+        Ok(spec.bounds().verdict(dim, prev, next))
     }
 
     /// One dimension `i < N` on a child: claimed on every ancestor too;
@@ -641,13 +646,16 @@ impl<'p, const N: usize> AtomicMeter<'p, N> {
         let mut verdicts = [Verdict::Continue; N];
         let dims = verdicts.iter_mut().zip(moved).zip(self.policy.specs());
         for (i, ((verdict, (prev, next)), spec)) in dims.enumerate() {
-            *verdict = spec.verdict(dim_of(i), *prev, *next);
+            *verdict = spec.bounds().verdict(dim_of(i), *prev, *next);
         }
-        Report::new(verdicts)
+        Report::new(verdicts, self.policy.dim_count())
     }
 
     fn limit_at(&self, i: usize) -> u64 {
-        self.policy.specs().get(i).map_or(0, |spec| spec.limit())
+        self.policy
+            .specs()
+            .get(i)
+            .map_or(0, |spec| spec.bounds().limit())
     }
 }
 

@@ -96,6 +96,7 @@ mod atomic;
 mod dim;
 mod error;
 mod meter;
+mod owned;
 mod policy;
 mod reservation;
 mod snapshot;
@@ -106,7 +107,16 @@ pub use atomic::{AtomicMeter, MAX_DEPTH};
 pub use dim::{Dim, DimSet};
 pub use error::Error;
 pub use meter::Meter;
-pub use policy::{DimSpec, MAX_DIMS, MAX_NAME_BYTES, MAX_WARN_LEVELS, Policy};
+pub use owned::OwnedPolicy;
+pub use policy::{DimDecl, DimSpec, MAX_DIMS, MAX_NAME_BYTES, MAX_WARN_LEVELS, Policy, Rules};
 pub use reservation::{Rejected, Reservation};
-pub use snapshot::{SNAPSHOT_VERSION, Snapshot};
+pub use snapshot::{OwnedSnapshot, SNAPSHOT_VERSION, Snapshot};
+
+/// A [`Meter`] under an [`OwnedPolicy`]: `MAX_DIMS` slots, of which the
+/// policy's [`dim_count`](OwnedPolicy::dim_count) are used.
+pub type OwnedMeter<'p> = Meter<'p, MAX_DIMS, OwnedPolicy>;
+
+/// An [`AtomicMeter`] under an [`OwnedPolicy`]: `MAX_DIMS` slots, of which
+/// the policy's [`dim_count`](OwnedPolicy::dim_count) are used.
+pub type OwnedAtomicMeter<'p> = AtomicMeter<'p, MAX_DIMS, OwnedPolicy>;
 pub use verdict::{Report, Verdict, Warning};

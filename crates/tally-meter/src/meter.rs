@@ -2,7 +2,8 @@
 
 use crate::dim::{Dim, DimSet};
 use crate::error::Error;
-use crate::policy::Policy;
+use crate::policy::sealed::HasBounds;
+use crate::policy::{Policy, Rules};
 use crate::reservation::{Rejected, Reservation, next_tag};
 use crate::snapshot::Snapshot;
 use crate::verdict::{Report, Verdict};
@@ -30,8 +31,8 @@ use crate::verdict::{Report, Verdict};
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 #[derive(Debug)]
-pub struct Meter<'p, const N: usize> {
-    policy: &'p Policy<N>,
+pub struct Meter<'p, const N: usize, P = Policy<N>> {
+    policy: &'p P,
     /// `spent + reserved` per dimension; the quantity limits apply to.
     used: [u64; N],
     /// Held by outstanding reservations; `reserved[i] <= used[i]` always.
@@ -40,7 +41,7 @@ pub struct Meter<'p, const N: usize> {
     tag: u64,
 }
 
-impl<'p, const N: usize> Meter<'p, N> {
+impl<'p, const N: usize, P: Rules<N>> Meter<'p, N, P> {
     /// A fresh meter: nothing spent or reserved.
     ///
     /// ```
@@ -51,7 +52,7 @@ impl<'p, const N: usize> Meter<'p, N> {
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     #[must_use]
-    pub fn new(policy: &'p Policy<N>) -> Self {
+    pub fn new(policy: &'p P) -> Self {
         Self {
             policy,
             used: [0; N],
@@ -69,7 +70,7 @@ impl<'p, const N: usize> Meter<'p, N> {
     /// # Ok::<(), tally_meter::Error>(())
     /// ```
     #[must_use]
-    pub const fn policy(&self) -> &'p Policy<N> {
+    pub const fn policy(&self) -> &'p P {
         self.policy
     }
 
@@ -104,7 +105,7 @@ impl<'p, const N: usize> Meter<'p, N> {
             return Err(Error::Overflow { dim });
         };
         *used = next;
-        Ok(spec.verdict(dim, prev, next))
+        Ok(spec.bounds().verdict(dim, prev, next))
     }
 
     /// Admission control: records `amount` on `dim` only if it fits in what
@@ -135,7 +136,7 @@ impl<'p, const N: usize> Meter<'p, N> {
             return Err(Error::UnknownDim { dim });
         };
         let prev = *used;
-        let remaining = spec.limit().saturating_sub(prev);
+        let remaining = spec.bounds().limit().saturating_sub(prev);
         if amount > remaining {
             return Err(refused(dim, amount, remaining));
         }
@@ -144,7 +145,7 @@ impl<'p, const N: usize> Meter<'p, N> {
             return Err(Error::Overflow { dim });
         };
         *used = next;
-        Ok(spec.verdict(dim, prev, next))
+        Ok(spec.bounds().verdict(dim, prev, next))
     }
 
     /// Records one amount per dimension (index order), all or nothing, with
@@ -165,6 +166,7 @@ impl<'p, const N: usize> Meter<'p, N> {
     /// # Ok::<(), tally_meter::Error>(())
     /// ```
     pub fn charge_many(&mut self, amounts: &[u64; N]) -> Result<Report<N>, Error> {
+        undeclared(amounts, self.policy.dim_count())?;
         let mut next = [0u64; N];
         for (i, ((slot, used), amount)) in next.iter_mut().zip(&self.used).zip(amounts).enumerate()
         {
@@ -194,6 +196,7 @@ impl<'p, const N: usize> Meter<'p, N> {
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn try_charge_many(&mut self, amounts: &[u64; N]) -> Result<Report<N>, Error> {
+        undeclared(amounts, self.policy.dim_count())?;
         let mut next = [0u64; N];
         if !self.admit(amounts, &mut next) {
             return Err(self.refusal(amounts));
@@ -221,6 +224,7 @@ impl<'p, const N: usize> Meter<'p, N> {
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn reserve(&mut self, amounts: &[u64; N]) -> Result<Reservation<N>, Error> {
+        undeclared(amounts, self.policy.dim_count())?;
         let mut next = [0u64; N];
         if !self.admit(amounts, &mut next) {
             return Err(self.refusal(amounts));
@@ -259,7 +263,10 @@ impl<'p, const N: usize> Meter<'p, N> {
         reservation: Reservation<N>,
         actual: &[u64; N],
     ) -> Result<Report<N>, Rejected<N>> {
-        if let Err(error) = self.owns(&reservation) {
+        if let Err(error) = self
+            .owns(&reservation)
+            .and_then(|()| undeclared(actual, self.policy.dim_count()))
+        {
             return Err(Rejected { error, reservation });
         }
         let held = reservation.amounts();
@@ -447,7 +454,12 @@ impl<'p, const N: usize> Meter<'p, N> {
         for ((spent, used), reserved) in spent.iter_mut().zip(&self.used).zip(&self.reserved) {
             *spent = used.saturating_sub(*reserved);
         }
-        Snapshot::new(self.policy.fingerprint(), spent, self.reserved)
+        Snapshot::with_count(
+            self.policy.policy_fingerprint(),
+            spent,
+            self.reserved,
+            self.policy.dim_count(),
+        )
     }
 
     /// A meter under `policy` in the state `snapshot` records. The restored
@@ -469,7 +481,7 @@ impl<'p, const N: usize> Meter<'p, N> {
     /// assert!(matches!(Meter::restore(&policy, &impossible), Err(Error::SnapshotInvalid { .. })));
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
-    pub fn restore(policy: &'p Policy<N>, snapshot: &Snapshot<N>) -> Result<Self, Error> {
+    pub fn restore(policy: &'p P, snapshot: &Snapshot<N>) -> Result<Self, Error> {
         let used = snapshot.validate(policy)?;
         Ok(Self {
             policy,
@@ -486,7 +498,10 @@ impl<'p, const N: usize> Meter<'p, N> {
     }
 
     fn limit_at(&self, i: usize) -> u64 {
-        self.policy.specs().get(i).map_or(0, |spec| spec.limit())
+        self.policy
+            .specs()
+            .get(i)
+            .map_or(0, |spec| spec.bounds().limit())
     }
 
     /// Whether every amount fits; if so, `next` holds the new `used` values.
@@ -499,7 +514,7 @@ impl<'p, const N: usize> Meter<'p, N> {
             .zip(&self.used)
             .zip(amounts.iter().zip(specs))
         {
-            fits &= *amount <= spec.limit().saturating_sub(*used);
+            fits &= *amount <= spec.bounds().limit().saturating_sub(*used);
             // Exact whenever everything fits (the sum is then <= limit).
             *slot = used.saturating_add(*amount);
         }
@@ -536,10 +551,10 @@ impl<'p, const N: usize> Meter<'p, N> {
             .zip(next)
             .zip(specs);
         for (i, (((verdict, used), next), spec)) in dims.enumerate() {
-            *verdict = spec.verdict(dim_of(i), *used, *next);
+            *verdict = spec.bounds().verdict(dim_of(i), *used, *next);
             *used = *next;
         }
-        Report::new(verdicts)
+        Report::new(verdicts, self.policy.dim_count())
     }
 
     /// Whether this meter, in its current epoch, issued `reservation`.
@@ -557,6 +572,20 @@ impl<'p, const N: usize> Meter<'p, N> {
 /// The `Dim` of index `i < N <= MAX_DIMS` (`Policy::new` guarantees the bound).
 pub(crate) const fn dim_of(i: usize) -> Dim {
     Dim::from_index(i)
+}
+
+/// `UnknownDim` for the first non-zero amount past the policy's `count`
+/// dimensions: only an [`OwnedPolicy`](crate::OwnedPolicy) has fewer than `N`
+/// (for a [`Policy`], `count == N` and the check compiles away).
+#[inline(always)]
+pub(crate) fn undeclared<const N: usize>(amounts: &[u64; N], count: usize) -> Result<(), Error> {
+    let past = amounts.get(count..).unwrap_or_default();
+    match past.iter().position(|amount| *amount != 0) {
+        None => Ok(()),
+        Some(k) => Err(Error::UnknownDim {
+            dim: dim_of(count.saturating_add(k)),
+        }),
+    }
 }
 
 /// The single-dimension refusal of `amount` where `remaining` is left.

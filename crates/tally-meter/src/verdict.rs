@@ -206,11 +206,19 @@ impl core::fmt::Debug for Warning {
 #[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
 pub struct Report<const N: usize> {
     verdicts: [Verdict; N],
+    /// How many dimensions the policy declares (`N`, but for an
+    /// [`OwnedPolicy`](crate::OwnedPolicy)); the verdicts past it are
+    /// `Continue`.
+    count: u8,
 }
 
 impl<const N: usize> Report<N> {
-    pub(crate) const fn new(verdicts: [Verdict; N]) -> Self {
-        Self { verdicts }
+    /// The report of a policy with `count <= N <= MAX_DIMS` dimensions.
+    pub(crate) fn new(verdicts: [Verdict; N], count: usize) -> Self {
+        Self {
+            verdicts,
+            count: u8::try_from(count).unwrap_or(u8::MAX),
+        }
     }
 
     /// The verdict for `dim`, if it belongs to the policy.
@@ -225,10 +233,15 @@ impl<const N: usize> Report<N> {
     /// ```
     #[must_use]
     pub fn get(&self, dim: Dim) -> Option<Verdict> {
+        if dim.index() >= usize::from(self.count) {
+            return None;
+        }
         self.verdicts.get(dim.index()).copied()
     }
 
-    /// The verdicts in dimension order.
+    /// The verdicts in dimension order: one per slot of the meter, so for an
+    /// [`OwnedPolicy`](crate::OwnedPolicy) the slots past its dimensions are
+    /// there too, always `Continue`.
     ///
     /// ```
     /// # use tally_meter::{DimSpec, Meter, Policy, Verdict};

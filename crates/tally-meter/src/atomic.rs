@@ -442,8 +442,9 @@ impl<'p, const N: usize, P: Rules<N>> AtomicMeter<'p, N, P> {
     /// ```
     #[must_use]
     pub fn spent(&self, dim: Dim) -> Option<u64> {
-        let reserved = self.reserved.get(dim.index())?.load(Ordering::Acquire);
-        let used = self.used.get(dim.index())?.load(Ordering::Acquire);
+        let (used, reserved) = self.cells(dim)?;
+        let reserved = reserved.load(Ordering::Acquire);
+        let used = used.load(Ordering::Acquire);
         Some(used.saturating_sub(reserved))
     }
 
@@ -460,7 +461,7 @@ impl<'p, const N: usize, P: Rules<N>> AtomicMeter<'p, N, P> {
     /// ```
     #[must_use]
     pub fn reserved(&self, dim: Dim) -> Option<u64> {
-        Some(self.reserved.get(dim.index())?.load(Ordering::Acquire))
+        Some(self.cells(dim)?.1.load(Ordering::Acquire))
     }
 
     /// What can still be admitted on `dim` on this meter (an ancestor may have
@@ -477,7 +478,7 @@ impl<'p, const N: usize, P: Rules<N>> AtomicMeter<'p, N, P> {
     /// ```
     #[must_use]
     pub fn remaining(&self, dim: Dim) -> Option<u64> {
-        let used = self.used.get(dim.index())?.load(Ordering::Acquire);
+        let used = self.cells(dim)?.0.load(Ordering::Acquire);
         Some(self.limit_at(dim.index()).saturating_sub(used))
     }
 
@@ -495,8 +496,18 @@ impl<'p, const N: usize, P: Rules<N>> AtomicMeter<'p, N, P> {
     /// ```
     #[must_use]
     pub fn overrun(&self, dim: Dim) -> Option<u64> {
-        let used = self.used.get(dim.index())?.load(Ordering::Acquire);
+        let used = self.cells(dim)?.0.load(Ordering::Acquire);
         Some(used.saturating_sub(self.limit_at(dim.index())))
+    }
+
+    /// The `used` and `reserved` counters of `dim`; `None` past the policy's
+    /// dimensions (slots an owned policy leaves unused).
+    fn cells(&self, dim: Dim) -> Option<(&AtomicU64, &AtomicU64)> {
+        let i = dim.index();
+        if i >= self.policy.dim_count() {
+            return None;
+        }
+        Some((self.used.get(i)?, self.reserved.get(i)?))
     }
 
     /// One dimension: a single claim on a root meter (the fast path), the

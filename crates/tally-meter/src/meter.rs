@@ -492,8 +492,12 @@ impl<'p, const N: usize, P: Rules<N>> Meter<'p, N, P> {
     }
 
     /// `(used, reserved)` of `dim`.
+    /// `None` past the policy's dimensions (slots an owned policy leaves unused).
     fn state(&self, dim: Dim) -> Option<(u64, u64)> {
         let i = dim.index();
+        if i >= self.policy.dim_count() {
+            return None;
+        }
         Some((*self.used.get(i)?, *self.reserved.get(i)?))
     }
 

@@ -56,6 +56,12 @@ pub const MAX_DEPTH: usize = 4;
 /// A verdict describes the meter the operation was called on; the ancestors'
 /// state is read through their own getters.
 ///
+/// `P` is the policy form, as for [`Meter`](crate::Meter): [`Policy<N>`](Policy)
+/// by default, or [`OwnedPolicy`](crate::OwnedPolicy) with `N = MAX_DIMS`
+/// ([`OwnedAtomicMeter`](crate::OwnedAtomicMeter)), whose multi-dimension
+/// operations refuse a non-zero amount past the policy's dimensions with
+/// [`Error::UnknownDim`] (nothing recorded); a child has its parent's form.
+///
 /// ```
 /// use std::thread;
 /// use tally_meter::{AtomicMeter, DimSpec, Policy};
@@ -122,7 +128,8 @@ impl<'p, const N: usize, P: Rules<N>> AtomicMeter<'p, N, P> {
     ///
     /// # Errors
     ///
-    /// [`Error::PolicyMismatch`] if the names differ; [`Error::TooDeep`] if the
+    /// [`Error::PolicyMismatch`] if the names (or, for an owned policy, their
+    /// number) differ; [`Error::TooDeep`] if the
     /// child would have more than [`MAX_DEPTH`] ancestors.
     ///
     /// ```

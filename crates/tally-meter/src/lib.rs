@@ -6,7 +6,8 @@
 //! shared variant.
 //!
 //! The crate is `#![no_std]` and does not link `alloc`: every value lives in
-//! fixed-size arrays sized by a const generic `N` (at most [`MAX_DIMS`]). It
+//! fixed-size arrays sized by a const generic `N` (at most [`MAX_DIMS`]),
+//! also for a policy declared at run time ([`OwnedPolicy`]). It
 //! reads no clock, does no I/O and has no `unsafe` code. Every public function
 //! does bounded work, `O(N)` or better (`O(N × depth)` for a child
 //! [`AtomicMeter`]), and none can panic on any input.
@@ -17,13 +18,26 @@
 //!   ([`Policy::new`]) from one [`DimSpec`] per dimension (a name, an inclusive
 //!   limit and up to [`MAX_WARN_LEVELS`] warn levels). A policy is `Copy` and
 //!   can be a `const`.
+//! * [`OwnedPolicy`]: the same limits declared at run time (read from a
+//!   file, one per tenant): [`OwnedPolicy::new`] validates one [`DimDecl`]
+//!   per dimension, whose name it copies in and stores inline (up to
+//!   [`MAX_NAME_BYTES`] bytes), with the dimension count chosen at run time
+//!   (1 to [`MAX_DIMS`]). Nothing is allocated or leaked. Its meters
+//!   ([`OwnedMeter`], [`OwnedAtomicMeter`]) have `MAX_DIMS` slots; see
+//!   [`OwnedPolicy`] for the amounts past its dimensions.
+//! * [`Rules`]: what a meter reads of either policy form. The meters are
+//!   generic over it (`Meter<'p, N, P = Policy<N>>`), so the accounting
+//!   exists once; validation and the fingerprint are shared too, so both
+//!   forms accept the same declarations and an equal policy has the same
+//!   fingerprint (and snapshots) in either form.
 //! * [`Dim`]: a dimension handle, obtained from a policy by name or index.
 //! * [`Meter`]: the small mutable state (`used` and `reserved` per dimension)
 //!   that borrows its policy. A meter with 8 dimensions is 144 bytes, smaller
 //!   than budgetkernel's 216-byte `Budget`.
 //! * [`AtomicMeter`]: the same accounting for several threads sharing one
 //!   budget, lock-free, with parent/child meters.
-//! * [`Verdict`], [`Report`], [`Reservation`], [`Snapshot`], [`Error`].
+//! * [`Verdict`], [`Report`], [`Reservation`], [`Snapshot`] (and
+//!   [`OwnedSnapshot`] to read an owned policy's), [`Error`].
 //!
 //! ## Example
 //!

@@ -12,6 +12,13 @@ use crate::verdict::{Report, Verdict};
 /// (`spent + reserved`) and `reserved`. Borrows its policy, so it stays small:
 /// `16 × N + 16` bytes (144 bytes for 8 dimensions).
 ///
+/// `P` is the policy form: [`Policy<N>`](Policy) by default, or
+/// [`OwnedPolicy`](crate::OwnedPolicy) with `N = MAX_DIMS`
+/// ([`OwnedMeter`](crate::OwnedMeter), 528 bytes): the same code, so the same
+/// semantics. Under an owned policy the slots past its dimensions stay zero:
+/// a multi-dimension amount there is [`Error::UnknownDim`], and the getters
+/// return `None` there, as for any dimension outside the policy.
+///
 /// Every method does bounded work (`O(N)` at most), never allocates, never
 /// panics, and leaves the meter unchanged when it returns an error.
 ///
@@ -154,8 +161,10 @@ impl<'p, const N: usize, P: Rules<N>> Meter<'p, N, P> {
     ///
     /// # Errors
     ///
-    /// [`Error::Overflow`] (the first dimension, in index order, that would
-    /// overflow). Nothing is recorded on any dimension.
+    /// [`Error::UnknownDim`] for a non-zero amount past the policy's
+    /// dimensions (only an owned policy has such slots); [`Error::Overflow`]
+    /// (the first dimension, in index order, that would overflow). Nothing is
+    /// recorded on any dimension.
     ///
     /// ```
     /// # use tally_meter::{DimSpec, Meter, Policy};
@@ -183,6 +192,7 @@ impl<'p, const N: usize, P: Rules<N>> Meter<'p, N, P> {
     ///
     /// # Errors
     ///
+    /// [`Error::UnknownDim`] as for [`charge_many`](Self::charge_many);
     /// [`Error::Refused`] naming every dimension that does not fit (and the
     /// first one's shortfall). Nothing is recorded on any dimension.
     ///
@@ -245,8 +255,9 @@ impl<'p, const N: usize, P: Rules<N>> Meter<'p, N, P> {
     ///
     /// In [`Rejected`], with the reservation handed back and nothing changed:
     /// [`Error::ForeignReservation`] if another meter (or this one before a
-    /// reset) issued it; [`Error::Refused`] naming every dimension whose
-    /// overrun does not fit.
+    /// reset) issued it; [`Error::UnknownDim`] for a non-zero `actual` amount
+    /// past the policy's dimensions; [`Error::Refused`] naming every dimension
+    /// whose overrun does not fit.
     ///
     /// ```
     /// # use tally_meter::{DimSpec, Meter, Policy};

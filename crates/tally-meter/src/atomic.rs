@@ -522,7 +522,7 @@ impl<'p, const N: usize, P: Rules<N>> AtomicMeter<'p, N, P> {
     #[inline]
     fn one(&self, dim: Dim, amount: u64, mode: Mode) -> Result<Verdict, Error> {
         let i = dim.index();
-        let (Some(cell), Some(spec)) = (self.used.get(i), self.policy.specs().get(i)) else {
+        let (Some(cell), Some(spec)) = (self.used.get(i), self.policy.spec_at(i)) else {
             return Err(Error::UnknownDim { dim });
         };
         let (prev, next) = if self.parent.is_none() {
@@ -666,7 +666,7 @@ impl<'p, const N: usize, P: Rules<N>> AtomicMeter<'p, N, P> {
         for (i, ((verdict, (prev, next)), spec)) in dims.enumerate() {
             *verdict = spec.bounds().verdict(dim_of(i), *prev, *next);
         }
-        Report::new(verdicts, self.policy.dim_count())
+        Report::new(verdicts)
     }
 
     fn limit_at(&self, i: usize) -> u64 {

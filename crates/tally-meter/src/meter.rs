@@ -104,7 +104,7 @@ impl<'p, const N: usize, P: Rules<N>> Meter<'p, N, P> {
     #[inline]
     pub fn charge(&mut self, dim: Dim, amount: u64) -> Result<Verdict, Error> {
         let i = dim.index();
-        let (Some(used), Some(spec)) = (self.used.get_mut(i), self.policy.specs().get(i)) else {
+        let (Some(used), Some(spec)) = (self.used.get_mut(i), self.policy.spec_at(i)) else {
             return Err(Error::UnknownDim { dim });
         };
         let prev = *used;
@@ -139,7 +139,7 @@ impl<'p, const N: usize, P: Rules<N>> Meter<'p, N, P> {
     #[inline]
     pub fn try_charge(&mut self, dim: Dim, amount: u64) -> Result<Verdict, Error> {
         let i = dim.index();
-        let (Some(used), Some(spec)) = (self.used.get_mut(i), self.policy.specs().get(i)) else {
+        let (Some(used), Some(spec)) = (self.used.get_mut(i), self.policy.spec_at(i)) else {
             return Err(Error::UnknownDim { dim });
         };
         let prev = *used;
@@ -569,7 +569,7 @@ impl<'p, const N: usize, P: Rules<N>> Meter<'p, N, P> {
             *verdict = spec.bounds().verdict(dim_of(i), *used, *next);
             *used = *next;
         }
-        Report::new(verdicts, self.policy.dim_count())
+        Report::new(verdicts)
     }
 
     /// Whether this meter, in its current epoch, issued `reservation`.

@@ -85,6 +85,13 @@ pub trait Rules<const N: usize>: sealed::Sealed {
     #[doc(hidden)]
     fn specs(&self) -> &[Self::Spec];
 
+    /// The entry of the dimension at `index`, if it is declared.
+    #[doc(hidden)]
+    #[inline(always)]
+    fn spec_at(&self, index: usize) -> Option<&Self::Spec> {
+        self.specs().get(index)
+    }
+
     /// The name of the dimension at `index`, if it is declared.
     #[doc(hidden)]
     fn name_at(&self, index: usize) -> Option<&str>;
@@ -610,6 +617,11 @@ impl<const N: usize> Rules<N> for Policy<N> {
     #[inline(always)]
     fn specs(&self) -> &[DimSpec] {
         &self.dims
+    }
+
+    #[inline(always)]
+    fn spec_at(&self, index: usize) -> Option<&DimSpec> {
+        self.dims.get(index)
     }
 
     fn name_at(&self, index: usize) -> Option<&str> {

@@ -206,22 +206,17 @@ impl core::fmt::Debug for Warning {
 #[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
 pub struct Report<const N: usize> {
     verdicts: [Verdict; N],
-    /// How many dimensions the policy declares (`N`, but for an
-    /// [`OwnedPolicy`](crate::OwnedPolicy)); the verdicts past it are
-    /// `Continue`.
-    count: u8,
 }
 
 impl<const N: usize> Report<N> {
-    /// The report of a policy with `count <= N <= MAX_DIMS` dimensions.
-    pub(crate) fn new(verdicts: [Verdict; N], count: usize) -> Self {
-        Self {
-            verdicts,
-            count: u8::try_from(count).unwrap_or(u8::MAX),
-        }
+    pub(crate) const fn new(verdicts: [Verdict; N]) -> Self {
+        Self { verdicts }
     }
 
-    /// The verdict for `dim`, if it belongs to the policy.
+    /// The verdict for `dim`, if it is below `N`: for a [`Policy`](crate::Policy),
+    /// if it belongs to the policy; for an [`OwnedPolicy`](crate::OwnedPolicy),
+    /// a slot past its dimensions is `Some(Continue)` (nothing can be charged
+    /// there). The report holds no count, which keeps it at `2 × N` bytes.
     ///
     /// ```
     /// # use tally_meter::{DimSpec, Meter, Policy, Verdict};
@@ -233,9 +228,6 @@ impl<const N: usize> Report<N> {
     /// ```
     #[must_use]
     pub fn get(&self, dim: Dim) -> Option<Verdict> {
-        if dim.index() >= usize::from(self.count) {
-            return None;
-        }
         self.verdicts.get(dim.index()).copied()
     }
 

@@ -595,12 +595,14 @@ pub(crate) const fn dim_of(i: usize) -> Dim {
 #[inline(always)]
 pub(crate) fn undeclared<const N: usize>(amounts: &[u64; N], count: usize) -> Result<(), Error> {
     let past = amounts.get(count..).unwrap_or_default();
-    match past.iter().position(|amount| *amount != 0) {
-        None => Ok(()),
-        Some(k) => Err(Error::UnknownDim {
-            dim: dim_of(count.saturating_add(k)),
-        }),
+    // Branch-free (vectorized) on the usual all-zero slots.
+    if past.iter().fold(0, |any, amount| any | amount) == 0 {
+        return Ok(());
     }
+    let k = past.iter().position(|amount| *amount != 0).unwrap_or(0);
+    Err(Error::UnknownDim {
+        dim: dim_of(count.saturating_add(k)),
+    })
 }
 
 /// The single-dimension refusal of `amount` where `remaining` is left.

@@ -36,11 +36,13 @@ use clap::{Subcommand, ValueEnum};
 use serde::Deserialize;
 use serde::de::{self, MapAccess, Visitor};
 use serde_json::{Value, json};
-use tally_meter::{DimSpec, Error, Meter, Policy, Report, Snapshot, Verdict};
+use tally_meter::{
+    DimDecl, Error, MAX_DIMS, Meter, OwnedMeter, OwnedPolicy, OwnedSnapshot, Report, Verdict,
+};
 
-/// The most dimensions a policy may have on the command line. The library
-/// allows up to `tally_meter::MAX_DIMS` (32); the binary instantiates its
-/// const-generic meter for 1 to 16 dimensions to keep its size down.
+/// The most dimensions a policy may have on the command line: the documented
+/// bound of `tally meter run`, below the library's `tally_meter::MAX_DIMS`
+/// (32) that the owned policy could hold.
 pub const MAX_CLI_DIMS: usize = 16;
 /// The largest policy or snapshot file, in bytes.
 pub const MAX_FILE_BYTES: u64 = 64 * 1024;
@@ -118,10 +120,8 @@ fn read_file(path: &Path, what: &str) -> Result<String, Failure> {
     read_text(path, MAX_FILE_BYTES).map_err(|e| bad(format!("{what} {e}")))
 }
 
-/// The policy file's dimensions, as specs. Names are leaked to get the
-/// `'static` lifetime the library's const-friendly `DimSpec` wants: at most
-/// `MAX_CLI_DIMS` names, once per process.
-fn read_specs(path: &Path) -> Result<Vec<DimSpec>, Failure> {
+/// The policy file, read and decoded (not yet validated).
+fn read_policy_file(path: &Path) -> Result<PolicyFile, Failure> {
     let text = read_file(path, "policy")?;
     let file: PolicyFile =
         decode(text.as_bytes()).map_err(|e| bad(format!("policy {}: {e}", path.display())))?;
@@ -130,40 +130,34 @@ fn read_specs(path: &Path) -> Result<Vec<DimSpec>, Failure> {
             "policy: at most {MAX_CLI_DIMS} dimensions on the command line"
         )));
     }
-    let mut specs = Vec::with_capacity(file.dims.len());
-    for dim in file.dims {
-        let name: &'static str = dim.name.leak();
-        specs.push(
-            dim.warn
-                .iter()
-                .fold(DimSpec::new(name, dim.limit), |s, w| s.warn_at(*w)),
-        );
-    }
-    Ok(specs)
+    Ok(file)
 }
 
-fn run_charges(args: &RunArgs) -> Result<ExitCode, Failure> {
-    let specs = read_specs(&args.policy)?;
-    macro_rules! dispatch {
-        ($($n:literal)*) => {
-            match specs.len() {
-                $($n => run_with::<$n>(args, specs),)*
-                _ => Err(bad("policy: a policy needs at least one dimension")),
-            }
-        };
-    }
-    dispatch!(1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16)
+/// The validated policy: the library copies the names in, so nothing is
+/// leaked and the file's strings are dropped with it.
+fn read_policy(path: &Path) -> Result<OwnedPolicy, Failure> {
+    let file = read_policy_file(path)?;
+    let decls: Vec<DimDecl<'_>> = file
+        .dims
+        .iter()
+        .map(|dim| {
+            dim.warn
+                .iter()
+                .fold(DimDecl::new(&dim.name, dim.limit), |d, w| d.warn_at(*w))
+        })
+        .collect();
+    OwnedPolicy::new(&decls).map_err(|e| policy_error(e, &decls))
 }
 
 /// A policy error, naming the dimension as the file does.
-fn policy_error(e: Error, specs: &[DimSpec]) -> Failure {
+fn policy_error(e: Error, decls: &[DimDecl<'_>]) -> Failure {
     let dim = match e {
         Error::InvalidName { dim }
         | Error::DuplicateName { dim }
         | Error::ZeroLimit { dim }
         | Error::WarnNotBelowLimit { dim }
         | Error::WarnNotIncreasing { dim }
-        | Error::TooManyWarnLevels { dim } => specs.get(dim.index()).map(DimSpec::name),
+        | Error::TooManyWarnLevels { dim } => decls.get(dim.index()).map(DimDecl::name),
         _ => None,
     };
     match dim {
@@ -172,18 +166,22 @@ fn policy_error(e: Error, specs: &[DimSpec]) -> Failure {
     }
 }
 
-fn run_with<const N: usize>(args: &RunArgs, specs: Vec<DimSpec>) -> Result<ExitCode, Failure> {
-    let specs: [DimSpec; N] = specs
-        .try_into()
-        .map_err(|_| bad("policy: dimension count"))?;
-    let policy = Policy::new(specs).map_err(|e| policy_error(e, &specs))?;
+fn run_charges(args: &RunArgs) -> Result<ExitCode, Failure> {
+    let policy = read_policy(&args.policy)?;
     let mut meter = match &args.resume {
         None => Meter::new(&policy),
         Some(path) => {
             let text = read_file(path, "snapshot")?;
-            let snapshot: Snapshot<N> = decode(text.as_bytes())
+            let snapshot: OwnedSnapshot = decode(text.as_bytes())
                 .map_err(|e| bad(format!("snapshot {}: {e}", path.display())))?;
-            let mut meter = Meter::restore(&policy, &snapshot)
+            let (held, declared) = (snapshot.snapshot().dim_count(), policy.dim_count());
+            if held != declared {
+                return Err(bad(format!(
+                    "snapshot {}: {held} amounts per array, the policy has {declared} dimensions",
+                    path.display()
+                )));
+            }
+            let mut meter = Meter::restore(&policy, snapshot.snapshot())
                 .map_err(|e| bad(format!("snapshot {}: {e} ({})", path.display(), e.code())))?;
             // Reservations do not outlive the process that made them.
             meter.release_all();
@@ -230,8 +228,8 @@ struct Tally {
 
 /// Reads every charge line, applies it and prints its verdict line. A bad
 /// line stops the reading: it is returned beside the counts so far.
-fn process<const N: usize, R: BufRead>(
-    meter: &mut Meter<'_, N>,
+fn process<R: BufRead>(
+    meter: &mut OwnedMeter<'_>,
     mut input: Lines<R>,
     out: &mut impl Write,
     mode: Mode,
@@ -267,13 +265,13 @@ fn process<const N: usize, R: BufRead>(
 /// One charge line: a JSON object of dimension name to amount. Repeated or
 /// unknown names are refused. Returns the amounts and which dimensions the
 /// line named.
-fn parse_charge<const N: usize>(
-    policy: &Policy<N>,
+fn parse_charge(
+    policy: &OwnedPolicy,
     text: &[u8],
-) -> Result<([u64; N], [bool; N]), String> {
+) -> Result<([u64; MAX_DIMS], [bool; MAX_DIMS]), String> {
     let Charge(pairs) = decode(text).map_err(|e| e.to_string())?;
-    let mut amounts = [0u64; N];
-    let mut seen = [false; N];
+    let mut amounts = [0u64; MAX_DIMS];
+    let mut seen = [false; MAX_DIMS];
     for (name, amount) in pairs {
         let unknown = || format!("unknown dimension {name:?}");
         let dim = policy.dim(&name).ok_or_else(unknown)?;
@@ -316,10 +314,10 @@ impl<'de> Deserialize<'de> for Charge {
 }
 
 /// Applies one charge; returns its JSON fields and whether it failed.
-fn apply<const N: usize>(
-    meter: &mut Meter<'_, N>,
-    amounts: &[u64; N],
-    named: &[bool; N],
+fn apply(
+    meter: &mut OwnedMeter<'_>,
+    amounts: &[u64; MAX_DIMS],
+    named: &[bool; MAX_DIMS],
     mode: Mode,
 ) -> (Value, bool) {
     let policy = meter.policy();
@@ -372,7 +370,7 @@ fn apply<const N: usize>(
 }
 
 /// The verdicts of the dimensions a charge named.
-fn verdicts<const N: usize>(policy: &Policy<N>, report: &Report<N>, named: &[bool; N]) -> Value {
+fn verdicts(policy: &OwnedPolicy, report: &Report<MAX_DIMS>, named: &[bool; MAX_DIMS]) -> Value {
     let mut map = serde_json::Map::new();
     let dims = policy.dims().zip(report.verdicts()).zip(named);
     for (((_, spec), verdict), _) in dims.filter(|(_, named)| **named) {
@@ -390,7 +388,7 @@ fn verdicts<const N: usize>(policy: &Policy<N>, report: &Report<N>, named: &[boo
     Value::Object(map)
 }
 
-fn summary<const N: usize>(meter: &Meter<'_, N>, tally: &Tally) -> Value {
+fn summary(meter: &OwnedMeter<'_>, tally: &Tally) -> Value {
     let mut dims = serde_json::Map::new();
     for (dim, spec) in meter.policy().dims() {
         dims.insert(

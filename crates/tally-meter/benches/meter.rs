@@ -31,7 +31,7 @@ use std::time::{Duration, Instant};
 
 use budgetkernel::{Budget, Dim as BkDim};
 use criterion::Criterion;
-use tally_meter::{AtomicMeter, Dim, DimSpec, Meter, Policy};
+use tally_meter::{AtomicMeter, Dim, DimSpec, MAX_DIMS, Meter, OwnedPolicy, Policy};
 
 /// Dimension handles as constants, as budgetkernel's `Dim::Tokens` is: a
 /// handle is an index, valid for every policy with this dimension order (the
@@ -77,6 +77,21 @@ fn three() -> Policy<3> {
     .unwrap()
 }
 
+/// The same policies in the owned form (declared at run time).
+fn ours_owned(limit: u64, warn: Option<u64>) -> OwnedPolicy {
+    let spec = DimSpec::new("tokens", black_box(limit));
+    OwnedPolicy::new(&[warn.map_or(spec, |w| spec.warn_at(black_box(w)))]).unwrap()
+}
+
+fn three_owned() -> OwnedPolicy {
+    OwnedPolicy::new(&[
+        DimSpec::new("tokens", black_box(u64::MAX)),
+        DimSpec::new("millis", black_box(u64::MAX)),
+        DimSpec::new("calls", black_box(u64::MAX)),
+    ])
+    .unwrap()
+}
+
 /// Times `iterations` rounds of `body`.
 fn timed(iterations: u64, mut body: impl FnMut()) -> Duration {
     let start = Instant::now();
@@ -106,6 +121,31 @@ fn tm_single(iterations: u64, (limit, warn, before): (u64, Option<u64>, u64)) ->
         let meter = black_box(&mut meter);
         let verdict = meter.charge(black_box(TOKENS), black_box(1));
         let _ = black_box(verdict);
+    })
+}
+
+/// The same single-dimension charge under an owned policy.
+fn tm_owned_single(iterations: u64, (limit, warn, before): (u64, Option<u64>, u64)) -> Duration {
+    let policy = ours_owned(limit, warn);
+    let mut meter = Meter::new(&policy);
+    let _ = meter.charge(TOKENS, black_box(before));
+    timed(iterations, || {
+        let meter = black_box(&mut meter);
+        let verdict = meter.charge(black_box(TOKENS), black_box(1));
+        let _ = black_box(verdict);
+    })
+}
+
+/// The three-dimension admission under an owned policy (`MAX_DIMS` slots).
+fn tm_owned_try_charge_many(iterations: u64) -> Duration {
+    let policy = three_owned();
+    let mut meter = Meter::new(&policy);
+    let mut amounts = [0u64; MAX_DIMS];
+    amounts[..3].copy_from_slice(&[1_523, 842, 1]);
+    timed(iterations, || {
+        let meter = black_box(&mut meter);
+        let report = meter.try_charge_many(black_box(&amounts));
+        let _ = black_box(report);
     })
 }
 
@@ -251,6 +291,9 @@ const CASES: &[Case] = &[
     ("continue_single_dim", "tally_meter", |n| {
         tm_single(n, CONTINUE)
     }),
+    ("continue_single_dim", "tally_meter_owned", |n| {
+        tm_owned_single(n, CONTINUE)
+    }),
     (
         "continue_single_dim",
         "checked_counter_floor",
@@ -275,6 +318,11 @@ const CASES: &[Case] = &[
         "three_dimension_checkpoint",
         "tally_meter_try_charge_many",
         tm_try_charge_many,
+    ),
+    (
+        "three_dimension_checkpoint",
+        "tally_meter_owned_try_charge_many",
+        tm_owned_try_charge_many,
     ),
     ("admission", "try_charge_single_dim", |n| {
         tm_try_charge(n, (u64::MAX, 1))
@@ -345,11 +393,14 @@ fn sizes() {
     use std::mem::size_of;
     println!(
         "size_of: tally_meter::Meter<8> = {} bytes, tally_meter::AtomicMeter<8> = {} bytes, \
-         budgetkernel::Budget = {} bytes, Policy<8> = {} bytes",
+         budgetkernel::Budget = {} bytes, Policy<8> = {} bytes, OwnedPolicy = {} bytes, \
+         OwnedMeter = {} bytes",
         size_of::<Meter<'static, 8>>(),
         size_of::<AtomicMeter<'static, 8>>(),
         size_of::<Budget>(),
         size_of::<Policy<8>>(),
+        size_of::<OwnedPolicy>(),
+        size_of::<tally_meter::OwnedMeter<'static>>(),
     );
 }
 

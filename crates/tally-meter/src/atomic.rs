@@ -2,8 +2,9 @@
 
 use crate::dim::{Dim, DimSet};
 use crate::error::Error;
-use crate::meter::{dim_of, refused};
-use crate::policy::Policy;
+use crate::meter::{dim_of, refused, undeclared};
+use crate::policy::sealed::HasBounds;
+use crate::policy::{Policy, Rules};
 use crate::reservation::{Rejected, Reservation, next_tag};
 use crate::sync::{AtomicU64, Ordering};
 use crate::verdict::{Report, Verdict};
@@ -55,6 +56,12 @@ pub const MAX_DEPTH: usize = 4;
 /// A verdict describes the meter the operation was called on; the ancestors'
 /// state is read through their own getters.
 ///
+/// `P` is the policy form, as for [`Meter`](crate::Meter): [`Policy<N>`](Policy)
+/// by default, or [`OwnedPolicy`](crate::OwnedPolicy) with `N = MAX_DIMS`
+/// ([`OwnedAtomicMeter`](crate::OwnedAtomicMeter)), whose multi-dimension
+/// operations refuse a non-zero amount past the policy's dimensions with
+/// [`Error::UnknownDim`] (nothing recorded); a child has its parent's form.
+///
 /// ```
 /// use std::thread;
 /// use tally_meter::{AtomicMeter, DimSpec, Policy};
@@ -73,9 +80,9 @@ pub const MAX_DEPTH: usize = 4;
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 #[derive(Debug)]
-pub struct AtomicMeter<'p, const N: usize> {
-    policy: &'p Policy<N>,
-    parent: Option<&'p AtomicMeter<'p, N>>,
+pub struct AtomicMeter<'p, const N: usize, P = Policy<N>> {
+    policy: &'p P,
+    parent: Option<&'p AtomicMeter<'p, N, P>>,
     /// `spent + reserved` per dimension; admission CASes this counter.
     used: [AtomicU64; N],
     /// Held by outstanding reservations. Raised after `used`, lowered before
@@ -93,7 +100,7 @@ enum Mode {
     Record,
 }
 
-impl<'p, const N: usize> AtomicMeter<'p, N> {
+impl<'p, const N: usize, P: Rules<N>> AtomicMeter<'p, N, P> {
     /// A fresh root meter: nothing spent or reserved, no parent.
     ///
     /// ```
@@ -104,7 +111,7 @@ impl<'p, const N: usize> AtomicMeter<'p, N> {
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     #[must_use]
-    pub fn new(policy: &'p Policy<N>) -> Self {
+    pub fn new(policy: &'p P) -> Self {
         Self {
             policy,
             parent: None,
@@ -121,7 +128,8 @@ impl<'p, const N: usize> AtomicMeter<'p, N> {
     ///
     /// # Errors
     ///
-    /// [`Error::PolicyMismatch`] if the names differ; [`Error::TooDeep`] if the
+    /// [`Error::PolicyMismatch`] if the names (or, for an owned policy, their
+    /// number) differ; [`Error::TooDeep`] if the
     /// child would have more than [`MAX_DEPTH`] ancestors.
     ///
     /// ```
@@ -138,12 +146,10 @@ impl<'p, const N: usize> AtomicMeter<'p, N> {
     /// assert_eq!(parent.spent(tokens), Some(200)); // all or nothing
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
-    pub fn child(parent: &'p Self, policy: &'p Policy<N>) -> Result<Self, Error> {
-        let same_names = parent
-            .policy
-            .dims()
-            .zip(policy.dims())
-            .all(|((_, a), (_, b))| a.name() == b.name());
+    pub fn child(parent: &'p Self, policy: &'p P) -> Result<Self, Error> {
+        let count = policy.dim_count();
+        let same_names = parent.policy.dim_count() == count
+            && (0..count).all(|i| parent.policy.name_at(i) == policy.name_at(i));
         if !same_names {
             return Err(Error::PolicyMismatch);
         }
@@ -167,7 +173,7 @@ impl<'p, const N: usize> AtomicMeter<'p, N> {
     /// # Ok::<(), tally_meter::Error>(())
     /// ```
     #[must_use]
-    pub const fn policy(&self) -> &'p Policy<N> {
+    pub const fn policy(&self) -> &'p P {
         self.policy
     }
 
@@ -251,6 +257,7 @@ impl<'p, const N: usize> AtomicMeter<'p, N> {
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn try_charge_many(&self, amounts: &[u64; N]) -> Result<Report<N>, Error> {
+        undeclared(amounts, self.policy.dim_count())?;
         let moved = self.claim_chain(amounts, Mode::Admit)?;
         Ok(self.report(&moved))
     }
@@ -271,6 +278,7 @@ impl<'p, const N: usize> AtomicMeter<'p, N> {
     /// # Ok::<(), tally_meter::Error>(())
     /// ```
     pub fn charge_many(&self, amounts: &[u64; N]) -> Result<Report<N>, Error> {
+        undeclared(amounts, self.policy.dim_count())?;
         let moved = self.claim_chain(amounts, Mode::Record)?;
         Ok(self.report(&moved))
     }
@@ -295,6 +303,7 @@ impl<'p, const N: usize> AtomicMeter<'p, N> {
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn reserve(&self, amounts: &[u64; N]) -> Result<Reservation<N>, Error> {
+        undeclared(amounts, self.policy.dim_count())?;
         let moved = self.claim_chain(amounts, Mode::Admit)?;
         for meter in self.levels() {
             for (cell, amount) in meter.reserved.iter().zip(amounts) {
@@ -332,6 +341,9 @@ impl<'p, const N: usize> AtomicMeter<'p, N> {
     ) -> Result<Report<N>, Rejected<N>> {
         if reservation.tag() != self.tag {
             let error = Error::ForeignReservation;
+            return Err(Rejected { error, reservation });
+        }
+        if let Err(error) = undeclared(actual, self.policy.dim_count()) {
             return Err(Rejected { error, reservation });
         }
         let held = reservation.amounts();
@@ -437,8 +449,9 @@ impl<'p, const N: usize> AtomicMeter<'p, N> {
     /// ```
     #[must_use]
     pub fn spent(&self, dim: Dim) -> Option<u64> {
-        let reserved = self.reserved.get(dim.index())?.load(Ordering::Acquire);
-        let used = self.used.get(dim.index())?.load(Ordering::Acquire);
+        let (used, reserved) = self.cells(dim)?;
+        let reserved = reserved.load(Ordering::Acquire);
+        let used = used.load(Ordering::Acquire);
         Some(used.saturating_sub(reserved))
     }
 
@@ -455,7 +468,7 @@ impl<'p, const N: usize> AtomicMeter<'p, N> {
     /// ```
     #[must_use]
     pub fn reserved(&self, dim: Dim) -> Option<u64> {
-        Some(self.reserved.get(dim.index())?.load(Ordering::Acquire))
+        Some(self.cells(dim)?.1.load(Ordering::Acquire))
     }
 
     /// What can still be admitted on `dim` on this meter (an ancestor may have
@@ -472,7 +485,7 @@ impl<'p, const N: usize> AtomicMeter<'p, N> {
     /// ```
     #[must_use]
     pub fn remaining(&self, dim: Dim) -> Option<u64> {
-        let used = self.used.get(dim.index())?.load(Ordering::Acquire);
+        let used = self.cells(dim)?.0.load(Ordering::Acquire);
         Some(self.limit_at(dim.index()).saturating_sub(used))
     }
 
@@ -490,8 +503,18 @@ impl<'p, const N: usize> AtomicMeter<'p, N> {
     /// ```
     #[must_use]
     pub fn overrun(&self, dim: Dim) -> Option<u64> {
-        let used = self.used.get(dim.index())?.load(Ordering::Acquire);
+        let used = self.cells(dim)?.0.load(Ordering::Acquire);
         Some(used.saturating_sub(self.limit_at(dim.index())))
+    }
+
+    /// The `used` and `reserved` counters of `dim`; `None` past the policy's
+    /// dimensions (slots an owned policy leaves unused).
+    fn cells(&self, dim: Dim) -> Option<(&AtomicU64, &AtomicU64)> {
+        let i = dim.index();
+        if i >= self.policy.dim_count() {
+            return None;
+        }
+        Some((self.used.get(i)?, self.reserved.get(i)?))
     }
 
     /// One dimension: a single claim on a root meter (the fast path), the
@@ -499,11 +522,11 @@ impl<'p, const N: usize> AtomicMeter<'p, N> {
     #[inline]
     fn one(&self, dim: Dim, amount: u64, mode: Mode) -> Result<Verdict, Error> {
         let i = dim.index();
-        let (Some(cell), Some(spec)) = (self.used.get(i), self.policy.specs().get(i)) else {
+        let (Some(cell), Some(spec)) = (self.used.get(i), self.policy.spec_at(i)) else {
             return Err(Error::UnknownDim { dim });
         };
         let (prev, next) = if self.parent.is_none() {
-            match claim(cell, amount, spec.limit(), mode) {
+            match claim(cell, amount, spec.bounds().limit(), mode) {
                 Ok(pair) => pair,
                 Err(_) if mode == Mode::Record => return Err(Error::Overflow { dim }),
                 Err(remaining) => return Err(refused(dim, amount, remaining)),
@@ -511,7 +534,7 @@ impl<'p, const N: usize> AtomicMeter<'p, N> {
         } else {
             self.one_in_chain(i, amount, mode)?
         };
-        Ok(spec.verdict(dim, prev, next))
+        Ok(spec.bounds().verdict(dim, prev, next))
     }
 
     /// One dimension `i < N` on a child: claimed on every ancestor too;
@@ -641,13 +664,16 @@ impl<'p, const N: usize> AtomicMeter<'p, N> {
         let mut verdicts = [Verdict::Continue; N];
         let dims = verdicts.iter_mut().zip(moved).zip(self.policy.specs());
         for (i, ((verdict, (prev, next)), spec)) in dims.enumerate() {
-            *verdict = spec.verdict(dim_of(i), *prev, *next);
+            *verdict = spec.bounds().verdict(dim_of(i), *prev, *next);
         }
         Report::new(verdicts)
     }
 
     fn limit_at(&self, i: usize) -> u64 {
-        self.policy.specs().get(i).map_or(0, |spec| spec.limit())
+        self.policy
+            .specs()
+            .get(i)
+            .map_or(0, |spec| spec.bounds().limit())
     }
 }
 

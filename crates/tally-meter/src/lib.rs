@@ -6,7 +6,8 @@
 //! shared variant.
 //!
 //! The crate is `#![no_std]` and does not link `alloc`: every value lives in
-//! fixed-size arrays sized by a const generic `N` (at most [`MAX_DIMS`]). It
+//! fixed-size arrays sized by a const generic `N` (at most [`MAX_DIMS`]),
+//! also for a policy declared at run time ([`OwnedPolicy`]). It
 //! reads no clock, does no I/O and has no `unsafe` code. Every public function
 //! does bounded work, `O(N)` or better (`O(N × depth)` for a child
 //! [`AtomicMeter`]), and none can panic on any input.
@@ -17,13 +18,26 @@
 //!   ([`Policy::new`]) from one [`DimSpec`] per dimension (a name, an inclusive
 //!   limit and up to [`MAX_WARN_LEVELS`] warn levels). A policy is `Copy` and
 //!   can be a `const`.
+//! * [`OwnedPolicy`]: the same limits declared at run time (read from a
+//!   file, one per tenant): [`OwnedPolicy::new`] validates one [`DimDecl`]
+//!   per dimension, whose name it copies in and stores inline (up to
+//!   [`MAX_NAME_BYTES`] bytes), with the dimension count chosen at run time
+//!   (1 to [`MAX_DIMS`]). Nothing is allocated or leaked. Its meters
+//!   ([`OwnedMeter`], [`OwnedAtomicMeter`]) have `MAX_DIMS` slots; see
+//!   [`OwnedPolicy`] for the amounts past its dimensions.
+//! * [`Rules`]: what a meter reads of either policy form. The meters are
+//!   generic over it (`Meter<'p, N, P = Policy<N>>`), so the accounting
+//!   exists once; validation and the fingerprint are shared too, so both
+//!   forms accept the same declarations and an equal policy has the same
+//!   fingerprint (and snapshots) in either form.
 //! * [`Dim`]: a dimension handle, obtained from a policy by name or index.
 //! * [`Meter`]: the small mutable state (`used` and `reserved` per dimension)
 //!   that borrows its policy. A meter with 8 dimensions is 144 bytes, smaller
 //!   than budgetkernel's 216-byte `Budget`.
 //! * [`AtomicMeter`]: the same accounting for several threads sharing one
 //!   budget, lock-free, with parent/child meters.
-//! * [`Verdict`], [`Report`], [`Reservation`], [`Snapshot`], [`Error`].
+//! * [`Verdict`], [`Report`], [`Reservation`], [`Snapshot`] (and
+//!   [`OwnedSnapshot`] to read an owned policy's), [`Error`].
 //!
 //! ## Example
 //!
@@ -96,6 +110,7 @@ mod atomic;
 mod dim;
 mod error;
 mod meter;
+mod owned;
 mod policy;
 mod reservation;
 mod snapshot;
@@ -106,7 +121,16 @@ pub use atomic::{AtomicMeter, MAX_DEPTH};
 pub use dim::{Dim, DimSet};
 pub use error::Error;
 pub use meter::Meter;
-pub use policy::{DimSpec, MAX_DIMS, MAX_NAME_BYTES, MAX_WARN_LEVELS, Policy};
+pub use owned::OwnedPolicy;
+pub use policy::{DimDecl, DimSpec, MAX_DIMS, MAX_NAME_BYTES, MAX_WARN_LEVELS, Policy, Rules};
 pub use reservation::{Rejected, Reservation};
-pub use snapshot::{SNAPSHOT_VERSION, Snapshot};
+pub use snapshot::{OwnedSnapshot, SNAPSHOT_VERSION, Snapshot};
+
+/// A [`Meter`] under an [`OwnedPolicy`]: `MAX_DIMS` slots, of which the
+/// policy's [`dim_count`](OwnedPolicy::dim_count) are used.
+pub type OwnedMeter<'p> = Meter<'p, MAX_DIMS, OwnedPolicy>;
+
+/// An [`AtomicMeter`] under an [`OwnedPolicy`]: `MAX_DIMS` slots, of which
+/// the policy's [`dim_count`](OwnedPolicy::dim_count) are used.
+pub type OwnedAtomicMeter<'p> = AtomicMeter<'p, MAX_DIMS, OwnedPolicy>;
 pub use verdict::{Report, Verdict, Warning};

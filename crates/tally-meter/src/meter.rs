@@ -2,7 +2,8 @@
 
 use crate::dim::{Dim, DimSet};
 use crate::error::Error;
-use crate::policy::Policy;
+use crate::policy::sealed::HasBounds;
+use crate::policy::{Policy, Rules};
 use crate::reservation::{Rejected, Reservation, next_tag};
 use crate::snapshot::Snapshot;
 use crate::verdict::{Report, Verdict};
@@ -10,6 +11,13 @@ use crate::verdict::{Report, Verdict};
 /// The mutable state of one budget under a [`Policy`]: per dimension, `used`
 /// (`spent + reserved`) and `reserved`. Borrows its policy, so it stays small:
 /// `16 × N + 16` bytes (144 bytes for 8 dimensions).
+///
+/// `P` is the policy form: [`Policy<N>`](Policy) by default, or
+/// [`OwnedPolicy`](crate::OwnedPolicy) with `N = MAX_DIMS`
+/// ([`OwnedMeter`](crate::OwnedMeter), 528 bytes): the same code, so the same
+/// semantics. Under an owned policy the slots past its dimensions stay zero:
+/// a multi-dimension amount there is [`Error::UnknownDim`], and the getters
+/// return `None` there, as for any dimension outside the policy.
 ///
 /// Every method does bounded work (`O(N)` at most), never allocates, never
 /// panics, and leaves the meter unchanged when it returns an error.
@@ -30,8 +38,8 @@ use crate::verdict::{Report, Verdict};
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 #[derive(Debug)]
-pub struct Meter<'p, const N: usize> {
-    policy: &'p Policy<N>,
+pub struct Meter<'p, const N: usize, P = Policy<N>> {
+    policy: &'p P,
     /// `spent + reserved` per dimension; the quantity limits apply to.
     used: [u64; N],
     /// Held by outstanding reservations; `reserved[i] <= used[i]` always.
@@ -40,7 +48,7 @@ pub struct Meter<'p, const N: usize> {
     tag: u64,
 }
 
-impl<'p, const N: usize> Meter<'p, N> {
+impl<'p, const N: usize, P: Rules<N>> Meter<'p, N, P> {
     /// A fresh meter: nothing spent or reserved.
     ///
     /// ```
@@ -51,7 +59,7 @@ impl<'p, const N: usize> Meter<'p, N> {
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     #[must_use]
-    pub fn new(policy: &'p Policy<N>) -> Self {
+    pub fn new(policy: &'p P) -> Self {
         Self {
             policy,
             used: [0; N],
@@ -69,7 +77,7 @@ impl<'p, const N: usize> Meter<'p, N> {
     /// # Ok::<(), tally_meter::Error>(())
     /// ```
     #[must_use]
-    pub const fn policy(&self) -> &'p Policy<N> {
+    pub const fn policy(&self) -> &'p P {
         self.policy
     }
 
@@ -96,7 +104,7 @@ impl<'p, const N: usize> Meter<'p, N> {
     #[inline]
     pub fn charge(&mut self, dim: Dim, amount: u64) -> Result<Verdict, Error> {
         let i = dim.index();
-        let (Some(used), Some(spec)) = (self.used.get_mut(i), self.policy.specs().get(i)) else {
+        let (Some(used), Some(spec)) = (self.used.get_mut(i), self.policy.spec_at(i)) else {
             return Err(Error::UnknownDim { dim });
         };
         let prev = *used;
@@ -104,7 +112,7 @@ impl<'p, const N: usize> Meter<'p, N> {
             return Err(Error::Overflow { dim });
         };
         *used = next;
-        Ok(spec.verdict(dim, prev, next))
+        Ok(spec.bounds().verdict(dim, prev, next))
     }
 
     /// Admission control: records `amount` on `dim` only if it fits in what
@@ -131,11 +139,11 @@ impl<'p, const N: usize> Meter<'p, N> {
     #[inline]
     pub fn try_charge(&mut self, dim: Dim, amount: u64) -> Result<Verdict, Error> {
         let i = dim.index();
-        let (Some(used), Some(spec)) = (self.used.get_mut(i), self.policy.specs().get(i)) else {
+        let (Some(used), Some(spec)) = (self.used.get_mut(i), self.policy.spec_at(i)) else {
             return Err(Error::UnknownDim { dim });
         };
         let prev = *used;
-        let remaining = spec.limit().saturating_sub(prev);
+        let remaining = spec.bounds().limit().saturating_sub(prev);
         if amount > remaining {
             return Err(refused(dim, amount, remaining));
         }
@@ -144,7 +152,7 @@ impl<'p, const N: usize> Meter<'p, N> {
             return Err(Error::Overflow { dim });
         };
         *used = next;
-        Ok(spec.verdict(dim, prev, next))
+        Ok(spec.bounds().verdict(dim, prev, next))
     }
 
     /// Records one amount per dimension (index order), all or nothing, with
@@ -153,8 +161,10 @@ impl<'p, const N: usize> Meter<'p, N> {
     ///
     /// # Errors
     ///
-    /// [`Error::Overflow`] (the first dimension, in index order, that would
-    /// overflow). Nothing is recorded on any dimension.
+    /// [`Error::UnknownDim`] for a non-zero amount past the policy's
+    /// dimensions (only an owned policy has such slots); [`Error::Overflow`]
+    /// (the first dimension, in index order, that would overflow). Nothing is
+    /// recorded on any dimension.
     ///
     /// ```
     /// # use tally_meter::{DimSpec, Meter, Policy};
@@ -165,6 +175,7 @@ impl<'p, const N: usize> Meter<'p, N> {
     /// # Ok::<(), tally_meter::Error>(())
     /// ```
     pub fn charge_many(&mut self, amounts: &[u64; N]) -> Result<Report<N>, Error> {
+        undeclared(amounts, self.policy.dim_count())?;
         let mut next = [0u64; N];
         for (i, ((slot, used), amount)) in next.iter_mut().zip(&self.used).zip(amounts).enumerate()
         {
@@ -181,6 +192,7 @@ impl<'p, const N: usize> Meter<'p, N> {
     ///
     /// # Errors
     ///
+    /// [`Error::UnknownDim`] as for [`charge_many`](Self::charge_many);
     /// [`Error::Refused`] naming every dimension that does not fit (and the
     /// first one's shortfall). Nothing is recorded on any dimension.
     ///
@@ -194,6 +206,7 @@ impl<'p, const N: usize> Meter<'p, N> {
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn try_charge_many(&mut self, amounts: &[u64; N]) -> Result<Report<N>, Error> {
+        undeclared(amounts, self.policy.dim_count())?;
         let mut next = [0u64; N];
         if !self.admit(amounts, &mut next) {
             return Err(self.refusal(amounts));
@@ -221,6 +234,7 @@ impl<'p, const N: usize> Meter<'p, N> {
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn reserve(&mut self, amounts: &[u64; N]) -> Result<Reservation<N>, Error> {
+        undeclared(amounts, self.policy.dim_count())?;
         let mut next = [0u64; N];
         if !self.admit(amounts, &mut next) {
             return Err(self.refusal(amounts));
@@ -241,8 +255,9 @@ impl<'p, const N: usize> Meter<'p, N> {
     ///
     /// In [`Rejected`], with the reservation handed back and nothing changed:
     /// [`Error::ForeignReservation`] if another meter (or this one before a
-    /// reset) issued it; [`Error::Refused`] naming every dimension whose
-    /// overrun does not fit.
+    /// reset) issued it; [`Error::UnknownDim`] for a non-zero `actual` amount
+    /// past the policy's dimensions; [`Error::Refused`] naming every dimension
+    /// whose overrun does not fit.
     ///
     /// ```
     /// # use tally_meter::{DimSpec, Meter, Policy};
@@ -259,7 +274,10 @@ impl<'p, const N: usize> Meter<'p, N> {
         reservation: Reservation<N>,
         actual: &[u64; N],
     ) -> Result<Report<N>, Rejected<N>> {
-        if let Err(error) = self.owns(&reservation) {
+        if let Err(error) = self
+            .owns(&reservation)
+            .and_then(|()| undeclared(actual, self.policy.dim_count()))
+        {
             return Err(Rejected { error, reservation });
         }
         let held = reservation.amounts();
@@ -447,7 +465,12 @@ impl<'p, const N: usize> Meter<'p, N> {
         for ((spent, used), reserved) in spent.iter_mut().zip(&self.used).zip(&self.reserved) {
             *spent = used.saturating_sub(*reserved);
         }
-        Snapshot::new(self.policy.fingerprint(), spent, self.reserved)
+        Snapshot::with_count(
+            self.policy.policy_fingerprint(),
+            spent,
+            self.reserved,
+            self.policy.dim_count(),
+        )
     }
 
     /// A meter under `policy` in the state `snapshot` records. The restored
@@ -469,7 +492,7 @@ impl<'p, const N: usize> Meter<'p, N> {
     /// assert!(matches!(Meter::restore(&policy, &impossible), Err(Error::SnapshotInvalid { .. })));
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
-    pub fn restore(policy: &'p Policy<N>, snapshot: &Snapshot<N>) -> Result<Self, Error> {
+    pub fn restore(policy: &'p P, snapshot: &Snapshot<N>) -> Result<Self, Error> {
         let used = snapshot.validate(policy)?;
         Ok(Self {
             policy,
@@ -480,13 +503,20 @@ impl<'p, const N: usize> Meter<'p, N> {
     }
 
     /// `(used, reserved)` of `dim`.
+    /// `None` past the policy's dimensions (slots an owned policy leaves unused).
     fn state(&self, dim: Dim) -> Option<(u64, u64)> {
         let i = dim.index();
+        if i >= self.policy.dim_count() {
+            return None;
+        }
         Some((*self.used.get(i)?, *self.reserved.get(i)?))
     }
 
     fn limit_at(&self, i: usize) -> u64 {
-        self.policy.specs().get(i).map_or(0, |spec| spec.limit())
+        self.policy
+            .specs()
+            .get(i)
+            .map_or(0, |spec| spec.bounds().limit())
     }
 
     /// Whether every amount fits; if so, `next` holds the new `used` values.
@@ -499,7 +529,7 @@ impl<'p, const N: usize> Meter<'p, N> {
             .zip(&self.used)
             .zip(amounts.iter().zip(specs))
         {
-            fits &= *amount <= spec.limit().saturating_sub(*used);
+            fits &= *amount <= spec.bounds().limit().saturating_sub(*used);
             // Exact whenever everything fits (the sum is then <= limit).
             *slot = used.saturating_add(*amount);
         }
@@ -536,7 +566,7 @@ impl<'p, const N: usize> Meter<'p, N> {
             .zip(next)
             .zip(specs);
         for (i, (((verdict, used), next), spec)) in dims.enumerate() {
-            *verdict = spec.verdict(dim_of(i), *used, *next);
+            *verdict = spec.bounds().verdict(dim_of(i), *used, *next);
             *used = *next;
         }
         Report::new(verdicts)
@@ -557,6 +587,22 @@ impl<'p, const N: usize> Meter<'p, N> {
 /// The `Dim` of index `i < N <= MAX_DIMS` (`Policy::new` guarantees the bound).
 pub(crate) const fn dim_of(i: usize) -> Dim {
     Dim::from_index(i)
+}
+
+/// `UnknownDim` for the first non-zero amount past the policy's `count`
+/// dimensions: only an [`OwnedPolicy`](crate::OwnedPolicy) has fewer than `N`
+/// (for a [`Policy`], `count == N` and the check compiles away).
+#[inline(always)]
+pub(crate) fn undeclared<const N: usize>(amounts: &[u64; N], count: usize) -> Result<(), Error> {
+    let past = amounts.get(count..).unwrap_or_default();
+    // Branch-free (vectorized) on the usual all-zero slots.
+    if past.iter().fold(0, |any, amount| any | amount) == 0 {
+        return Ok(());
+    }
+    let k = past.iter().position(|amount| *amount != 0).unwrap_or(0);
+    Err(Error::UnknownDim {
+        dim: dim_of(count.saturating_add(k)),
+    })
 }
 
 /// The single-dimension refusal of `amount` where `remaining` is left.

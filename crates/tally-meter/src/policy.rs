@@ -1,10 +1,13 @@
-//! The immutable limits policy: validated once, `Copy`, const-constructible.
+//! The immutable limits policies: [`Policy`] (const-constructible, `Copy`)
+//! and [`OwnedPolicy`](crate::OwnedPolicy) (declared at run time), validated
+//! by one routine, and the [`Rules`] a meter reads from either.
 
 use crate::dim::Dim;
 use crate::error::Error;
 use crate::verdict::{Verdict, Warning};
 
-/// The most dimensions a [`Policy`] may have (its `N`).
+/// The most dimensions a policy may have (a [`Policy`]'s `N`, an
+/// [`OwnedPolicy`](crate::OwnedPolicy)'s dimension count).
 ///
 /// Every operation is `O(N)` at worst, so this bounds the work of every call.
 /// 32 fits a [`DimSet`](crate::DimSet) in one `u32`.
@@ -24,7 +27,9 @@ pub const MAX_WARN_LEVELS: usize = 4;
 /// The longest dimension name, in bytes.
 ///
 /// Names are 1 to `MAX_NAME_BYTES` bytes of `[A-Za-z0-9_.-]`, so that they
-/// are safe to print in logs and JSON without escaping.
+/// are safe to print in logs and JSON without escaping. An
+/// [`OwnedPolicy`](crate::OwnedPolicy) stores each name inline in this many
+/// bytes.
 ///
 /// ```
 /// assert_eq!(tally_meter::MAX_NAME_BYTES, 32);
@@ -36,19 +41,79 @@ const FINGERPRINT_TAG: &[u8] = b"tally/meter/policy/v1";
 const FNV_OFFSET: u64 = 0xcbf2_9ce4_8422_2325;
 const FNV_PRIME: u64 = 0x0000_0100_0000_01b3;
 
-/// The declaration of one dimension: a name, an inclusive limit and up to
-/// [`MAX_WARN_LEVELS`] warn levels. Validated by [`Policy::new`].
+pub(crate) mod sealed {
+    /// Only this crate's policies are [`Rules`](super::Rules).
+    pub trait Sealed {}
+
+    /// What a meter reads of one dimension: its [`Bounds`](super::Bounds).
+    pub trait HasBounds {
+        /// The dimension's limit and warn levels.
+        fn bounds(&self) -> &super::Bounds;
+    }
+}
+
+/// A policy that a meter enforces: [`Policy<N>`](Policy) (its `N`
+/// dimensions fixed at compile time) or [`OwnedPolicy`](crate::OwnedPolicy)
+/// (`N` is [`MAX_DIMS`], of which [`dim_count`](Rules::dim_count) are
+/// declared, chosen at run time).
+///
+/// Sealed: the meters' accounting is written once against this trait, and
+/// its guarantees rest on the policies' validation.
 ///
 /// ```
-/// use tally_meter::DimSpec;
+/// use tally_meter::{DimSpec, Meter, OwnedPolicy, Policy, Rules};
 ///
-/// const TOKENS: DimSpec = DimSpec::new("tokens", 100_000).warn_at(80_000).warn_at(95_000);
-/// assert_eq!(TOKENS.name(), "tokens");
-/// assert_eq!(TOKENS.limit(), 100_000);
-/// assert_eq!(TOKENS.warn_levels(), &[80_000, 95_000]);
+/// fn spent_of<const N: usize, P: Rules<N>>(policy: &P, amounts: &[u64; N]) -> u64 {
+///     let mut meter = Meter::new(policy);
+///     meter.try_charge_many(amounts).map_or(0, |_| amounts.iter().sum())
+/// }
+/// let specs = [DimSpec::new("tokens", 100), DimSpec::new("calls", 5)];
+/// let fixed = Policy::new(specs)?;
+/// let owned = OwnedPolicy::new(&specs)?;
+/// assert_eq!((fixed.dim_count(), owned.dim_count()), (2, 2));
+/// let mut wide = [0u64; tally_meter::MAX_DIMS];
+/// wide[..2].copy_from_slice(&[40, 1]);
+/// assert_eq!(spent_of(&fixed, &[40, 1]), spent_of(&owned, &wide));
+/// # Ok::<(), tally_meter::Error>(())
 /// ```
-#[derive(Clone, Copy, PartialEq, Eq, Debug)]
-pub struct DimSpec {
+pub trait Rules<const N: usize>: sealed::Sealed {
+    /// What the meters read of each dimension.
+    #[doc(hidden)]
+    type Spec: sealed::HasBounds;
+
+    /// One entry per declared dimension, in declaration order (at most `N`).
+    #[doc(hidden)]
+    fn specs(&self) -> &[Self::Spec];
+
+    /// The entry of the dimension at `index`, if it is declared.
+    #[doc(hidden)]
+    #[inline(always)]
+    fn spec_at(&self, index: usize) -> Option<&Self::Spec> {
+        self.specs().get(index)
+    }
+
+    /// The name of the dimension at `index`, if it is declared.
+    #[doc(hidden)]
+    fn name_at(&self, index: usize) -> Option<&str>;
+
+    /// The policy's fingerprint (see [`Policy::fingerprint`]); equal for a
+    /// [`Policy`] and an [`OwnedPolicy`](crate::OwnedPolicy) declaring the
+    /// same dimensions.
+    fn policy_fingerprint(&self) -> u64;
+
+    /// How many dimensions the policy declares: `N` for a [`Policy`], 1 to
+    /// [`MAX_DIMS`] for an [`OwnedPolicy`](crate::OwnedPolicy).
+    fn dim_count(&self) -> usize {
+        self.specs().len()
+    }
+}
+
+/// The limit and warn levels of one dimension: all the meters read of it.
+///
+/// Public only inside the crate's private module: an implementation detail
+/// of [`Rules`], not nameable by users.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
+pub struct Bounds {
     /// The largest `used` that is still `Continue`: the first warn level, or
     /// the limit when there is none. The hot path's single comparison.
     quiet_max: u64,
@@ -57,22 +122,21 @@ pub struct DimSpec {
     /// slots (no `used` is above it), so the level search needs no count.
     warns: [u64; MAX_WARN_LEVELS],
     /// How many of `warns` are set; more than `MAX_WARN_LEVELS` when
-    /// `warn_at` was called too often (refused by `Policy::new`).
+    /// `warn_at` was called too often (refused by validation).
     warn_count: usize,
-    name: &'static str,
 }
 
-impl DimSpec {
-    /// A dimension called `name` with the inclusive `limit` and no warn level.
-    ///
-    /// ```
-    /// let calls = tally_meter::DimSpec::new("calls", 50);
-    /// assert!(calls.warn_levels().is_empty());
-    /// ```
-    #[must_use]
-    pub const fn new(name: &'static str, limit: u64) -> Self {
+impl sealed::HasBounds for Bounds {
+    #[inline(always)]
+    fn bounds(&self) -> &Bounds {
+        self
+    }
+}
+
+impl Bounds {
+    /// The inclusive `limit` and no warn level.
+    pub(crate) const fn new(limit: u64) -> Self {
         Self {
-            name,
             limit,
             warns: [u64::MAX; MAX_WARN_LEVELS],
             warn_count: 0,
@@ -80,18 +144,8 @@ impl DimSpec {
         }
     }
 
-    /// This dimension with one more warn level: a charge that leaves `used`
-    /// above `level` (and not above the limit) is [`Verdict::Warn`].
-    ///
-    /// Levels must be strictly increasing and below the limit; at most
-    /// [`MAX_WARN_LEVELS`]. [`Policy::new`] refuses a spec that breaks this.
-    ///
-    /// ```
-    /// let tokens = tally_meter::DimSpec::new("tokens", 100).warn_at(50).warn_at(90);
-    /// assert_eq!(tokens.warn_levels(), &[50, 90]);
-    /// ```
-    #[must_use]
-    pub const fn warn_at(mut self, level: u64) -> Self {
+    /// These bounds with one more warn level (see [`DimDecl::warn_at`]).
+    const fn warn_at(mut self, level: u64) -> Self {
         if self.warn_count == 0 {
             self.quiet_max = level;
         }
@@ -110,41 +164,19 @@ impl DimSpec {
         self
     }
 
-    /// The dimension's name.
-    ///
-    /// ```
-    /// assert_eq!(tally_meter::DimSpec::new("calls", 5).name(), "calls");
-    /// ```
-    #[must_use]
-    pub const fn name(&self) -> &'static str {
-        self.name
-    }
-
-    /// The inclusive limit: the dimension is exhausted when `used > limit`.
-    ///
-    /// ```
-    /// assert_eq!(tally_meter::DimSpec::new("calls", 5).limit(), 5);
-    /// ```
-    #[must_use]
-    pub const fn limit(&self) -> u64 {
+    /// The inclusive limit.
+    #[inline(always)]
+    pub(crate) const fn limit(&self) -> u64 {
         self.limit
     }
 
     /// The warn levels, in increasing order.
-    ///
-    /// ```
-    /// assert_eq!(tally_meter::DimSpec::new("calls", 5).warn_at(3).warn_levels(), &[3]);
-    /// ```
-    #[must_use]
-    pub fn warn_levels(&self) -> &[u64] {
+    pub(crate) fn warn_levels(&self) -> &[u64] {
         self.warns.get(..self.warn_count).unwrap_or(&self.warns)
     }
 
-    /// Checks this spec on its own (not against other dimensions).
+    /// Checks the limit and the warn levels of dimension `dim`.
     const fn validate(&self, dim: Dim) -> Result<(), Error> {
-        if !valid_name(self.name) {
-            return Err(Error::InvalidName { dim });
-        }
         if self.limit == 0 {
             return Err(Error::ZeroLimit { dim });
         }
@@ -211,6 +243,156 @@ impl DimSpec {
     }
 }
 
+/// The declaration of one dimension: a name borrowed for `'a`, an inclusive
+/// limit and up to [`MAX_WARN_LEVELS`] warn levels. Validated by
+/// [`Policy::new`] (as a [`DimSpec`], whose name is `'static`) or by
+/// [`OwnedPolicy::new`](crate::OwnedPolicy::new), which copies the name in.
+///
+/// ```
+/// use tally_meter::{DimDecl, OwnedPolicy};
+///
+/// let name = String::from("tokens"); // read at run time
+/// let decl = DimDecl::new(&name, 100).warn_at(80);
+/// let policy = OwnedPolicy::new(&[decl])?;
+/// drop(name); // the policy holds its own copy
+/// assert_eq!(policy.dim_at(0).and_then(|d| policy.name(d)), Some("tokens"));
+/// # Ok::<(), tally_meter::Error>(())
+/// ```
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub struct DimDecl<'a> {
+    bounds: Bounds,
+    name: &'a str,
+}
+
+/// The declaration of one dimension of a [`Policy`]: a `'static` name, an
+/// inclusive limit and up to [`MAX_WARN_LEVELS`] warn levels. Validated by
+/// [`Policy::new`].
+///
+/// ```
+/// use tally_meter::DimSpec;
+///
+/// const TOKENS: DimSpec = DimSpec::new("tokens", 100_000).warn_at(80_000).warn_at(95_000);
+/// assert_eq!(TOKENS.name(), "tokens");
+/// assert_eq!(TOKENS.limit(), 100_000);
+/// assert_eq!(TOKENS.warn_levels(), &[80_000, 95_000]);
+/// ```
+pub type DimSpec = DimDecl<'static>;
+
+impl sealed::HasBounds for DimDecl<'_> {
+    #[inline(always)]
+    fn bounds(&self) -> &Bounds {
+        &self.bounds
+    }
+}
+
+impl<'a> DimDecl<'a> {
+    /// A dimension called `name` with the inclusive `limit` and no warn level.
+    ///
+    /// ```
+    /// let calls = tally_meter::DimSpec::new("calls", 50);
+    /// assert!(calls.warn_levels().is_empty());
+    /// ```
+    #[must_use]
+    pub const fn new(name: &'a str, limit: u64) -> Self {
+        Self {
+            bounds: Bounds::new(limit),
+            name,
+        }
+    }
+
+    /// The declaration of a policy's dimension, borrowing its name.
+    pub(crate) const fn from_parts(name: &'a str, bounds: Bounds) -> Self {
+        Self { bounds, name }
+    }
+
+    /// This dimension with one more warn level: a charge that leaves `used`
+    /// above `level` (and not above the limit) is [`Verdict::Warn`].
+    ///
+    /// Levels must be strictly increasing and below the limit; at most
+    /// [`MAX_WARN_LEVELS`]. Validation refuses a declaration that breaks this.
+    ///
+    /// ```
+    /// let tokens = tally_meter::DimSpec::new("tokens", 100).warn_at(50).warn_at(90);
+    /// assert_eq!(tokens.warn_levels(), &[50, 90]);
+    /// ```
+    #[must_use]
+    pub const fn warn_at(mut self, level: u64) -> Self {
+        self.bounds = self.bounds.warn_at(level);
+        self
+    }
+
+    /// The dimension's name.
+    ///
+    /// ```
+    /// assert_eq!(tally_meter::DimSpec::new("calls", 5).name(), "calls");
+    /// ```
+    #[must_use]
+    pub const fn name(&self) -> &'a str {
+        self.name
+    }
+
+    /// The inclusive limit: the dimension is exhausted when `used > limit`.
+    ///
+    /// ```
+    /// assert_eq!(tally_meter::DimSpec::new("calls", 5).limit(), 5);
+    /// ```
+    #[must_use]
+    pub const fn limit(&self) -> u64 {
+        self.bounds.limit
+    }
+
+    /// The warn levels, in increasing order.
+    ///
+    /// ```
+    /// assert_eq!(tally_meter::DimSpec::new("calls", 5).warn_at(3).warn_levels(), &[3]);
+    /// ```
+    #[must_use]
+    pub fn warn_levels(&self) -> &[u64] {
+        self.bounds.warn_levels()
+    }
+
+    /// The limit and warn levels.
+    pub(crate) const fn bounds(&self) -> &Bounds {
+        &self.bounds
+    }
+
+    /// Checks this declaration on its own (not against other dimensions).
+    const fn validate(&self, dim: Dim) -> Result<(), Error> {
+        if !valid_name(self.name) {
+            return Err(Error::InvalidName { dim });
+        }
+        self.bounds.validate(dim)
+    }
+}
+
+/// Validates a policy's declarations, reporting the first problem in the
+/// order documented at [`Policy::new`]: the one routine behind both
+/// [`Policy::new`] and [`OwnedPolicy::new`](crate::OwnedPolicy::new).
+pub(crate) const fn validate(dims: &[DimDecl<'_>]) -> Result<(), Error> {
+    if dims.is_empty() {
+        return Err(Error::NoDims);
+    }
+    if dims.len() > MAX_DIMS {
+        return Err(Error::TooManyDims);
+    }
+    let mut rest = dims;
+    let mut index = 0;
+    while let [spec, tail @ ..] = rest {
+        let Some(dim) = Dim::new(index) else {
+            return Err(Error::TooManyDims);
+        };
+        if let Err(e) = spec.validate(dim) {
+            return Err(e);
+        }
+        if name_in(spec.name, dims, index) {
+            return Err(Error::DuplicateName { dim });
+        }
+        index += 1;
+        rest = tail;
+    }
+    Ok(())
+}
+
 /// Whether `name` is 1..=MAX_NAME_BYTES bytes of `[A-Za-z0-9_.-]`.
 const fn valid_name(name: &str) -> bool {
     let bytes = name.as_bytes();
@@ -228,7 +410,7 @@ const fn valid_name(name: &str) -> bool {
 }
 
 /// Byte-wise string equality usable in `const fn`.
-const fn str_eq(a: &str, b: &str) -> bool {
+pub(crate) const fn str_eq(a: &str, b: &str) -> bool {
     let (mut a, mut b) = (a.as_bytes(), b.as_bytes());
     if a.len() != b.len() {
         return false;
@@ -292,26 +474,8 @@ impl<const N: usize> Policy<N> {
     /// assert!(matches!(bad, Err(Error::WarnNotBelowLimit { .. })));
     /// ```
     pub const fn new(dims: [DimSpec; N]) -> Result<Self, Error> {
-        if N == 0 {
-            return Err(Error::NoDims);
-        }
-        if N > MAX_DIMS {
-            return Err(Error::TooManyDims);
-        }
-        let mut rest: &[DimSpec] = &dims;
-        let mut index = 0;
-        while let [spec, tail @ ..] = rest {
-            let Some(dim) = Dim::new(index) else {
-                return Err(Error::TooManyDims);
-            };
-            if let Err(e) = spec.validate(dim) {
-                return Err(e);
-            }
-            if name_in(spec.name, &dims, index) {
-                return Err(Error::DuplicateName { dim });
-            }
-            index += 1;
-            rest = tail;
+        if let Err(e) = validate(&dims) {
+            return Err(e);
         }
         let fingerprint = fingerprint(&dims);
         Ok(Self { dims, fingerprint })
@@ -443,15 +607,39 @@ impl<const N: usize> Policy<N> {
     pub const fn fingerprint(&self) -> u64 {
         self.fingerprint
     }
+}
 
-    /// The declarations, for the meters.
-    pub(crate) const fn specs(&self) -> &[DimSpec; N] {
+impl<const N: usize> sealed::Sealed for Policy<N> {}
+
+impl<const N: usize> Rules<N> for Policy<N> {
+    type Spec = DimSpec;
+
+    #[inline(always)]
+    fn specs(&self) -> &[DimSpec] {
         &self.dims
+    }
+
+    #[inline(always)]
+    fn spec_at(&self, index: usize) -> Option<&DimSpec> {
+        self.dims.get(index)
+    }
+
+    fn name_at(&self, index: usize) -> Option<&str> {
+        self.dims.get(index).map(DimSpec::name)
+    }
+
+    fn policy_fingerprint(&self) -> u64 {
+        self.fingerprint
+    }
+
+    #[inline(always)]
+    fn dim_count(&self) -> usize {
+        N
     }
 }
 
 /// Whether a dimension before `before` in `dims` is called `name`.
-const fn name_in(name: &str, dims: &[DimSpec], before: usize) -> bool {
+const fn name_in(name: &str, dims: &[DimDecl<'_>], before: usize) -> bool {
     let mut rest = dims;
     let mut index = 0;
     while let [spec, tail @ ..] = rest {
@@ -483,20 +671,22 @@ const fn fnv_u64(hash: u64, value: u64) -> u64 {
     fnv(hash, &value.to_le_bytes())
 }
 
-/// The canonical digest described at [`Policy::fingerprint`].
-const fn fingerprint(dims: &[DimSpec]) -> u64 {
+/// The canonical digest described at [`Policy::fingerprint`], of validated
+/// declarations: the one encoding behind both policy forms.
+pub(crate) const fn fingerprint(dims: &[DimDecl<'_>]) -> u64 {
     let mut hash = fnv(FNV_OFFSET, FINGERPRINT_TAG);
     hash = fnv_u64(hash, dims.len() as u64);
     let mut rest = dims;
     while let [spec, tail @ ..] = rest {
+        let bounds = &spec.bounds;
         hash = fnv_u64(hash, spec.name.len() as u64);
         hash = fnv(hash, spec.name.as_bytes());
-        hash = fnv_u64(hash, spec.limit);
-        hash = fnv_u64(hash, spec.warn_count as u64);
-        let mut levels: &[u64] = &spec.warns;
+        hash = fnv_u64(hash, bounds.limit);
+        hash = fnv_u64(hash, bounds.warn_count as u64);
+        let mut levels: &[u64] = &bounds.warns;
         let mut k = 0;
         while let [level, more @ ..] = levels {
-            if k == spec.warn_count {
+            if k == bounds.warn_count {
                 break;
             }
             hash = fnv_u64(hash, *level);

@@ -213,7 +213,10 @@ impl<const N: usize> Report<N> {
         Self { verdicts }
     }
 
-    /// The verdict for `dim`, if it belongs to the policy.
+    /// The verdict for `dim`, if it is below `N`: for a [`Policy`](crate::Policy),
+    /// if it belongs to the policy; for an [`OwnedPolicy`](crate::OwnedPolicy),
+    /// a slot past its dimensions is `Some(Continue)` (nothing can be charged
+    /// there). The report holds no count, which keeps it at `2 × N` bytes.
     ///
     /// ```
     /// # use tally_meter::{DimSpec, Meter, Policy, Verdict};
@@ -228,7 +231,9 @@ impl<const N: usize> Report<N> {
         self.verdicts.get(dim.index()).copied()
     }
 
-    /// The verdicts in dimension order.
+    /// The verdicts in dimension order: one per slot of the meter, so for an
+    /// [`OwnedPolicy`](crate::OwnedPolicy) the slots past its dimensions are
+    /// there too, always `Continue`.
     ///
     /// ```
     /// # use tally_meter::{DimSpec, Meter, Policy, Verdict};

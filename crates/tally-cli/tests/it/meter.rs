@@ -136,6 +136,63 @@ fn a_run_resumes_from_the_previous_summary_snapshot() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("meter.snapshot_policy_mismatch"));
 }
 
+/// The policy is loaded at run time with its own dimension count: a snapshot
+/// with another count is refused naming both, one with the right count but
+/// impossible amounts by the library's check, and 16 dimensions resume.
+#[test]
+fn a_snapshot_with_another_dimension_count_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let policy = policy_file(dir.path(), SMALL);
+    let snapshot_path = dir.path().join("snapshot.json");
+    let resume = snapshot_path.to_str().unwrap();
+    let fingerprint = {
+        let first = meter(&["--policy", &policy], "");
+        lines(&first)[0]["summary"]["snapshot"]["policy"].clone()
+    };
+    let cases = [
+        (
+            r#"[1],"reserved":[0]"#,
+            "1 amounts per array, the policy has 2 dimensions",
+        ),
+        (
+            r#"[1,2,3],"reserved":[0,0,0]"#,
+            "3 amounts per array, the policy has 2 dimensions",
+        ),
+        (
+            r#"[1,2],"reserved":[0]"#,
+            "as many reserved amounts as spent amounts",
+        ),
+        (r#"[],"reserved":[]"#, "invalid length 0"),
+        (r#"[1,2],"reserved":[0,3]"#, "meter.snapshot_invalid"),
+    ];
+    for (arrays, expected) in cases {
+        let text = format!(r#"{{"version":1,"policy":{fingerprint},"spent":{arrays}}}"#);
+        std::fs::write(&snapshot_path, &text).unwrap();
+        let out = meter(&["--policy", &policy, "--resume", resume], "");
+        assert_eq!(out.status.code(), Some(2), "{text}");
+        assert!(out.stdout.is_empty(), "{text}");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(stderr.contains(expected), "{text}: {stderr}");
+    }
+    let sixteen: Vec<String> = (0..16)
+        .map(|i| format!(r#"{{"name":"d{i}","limit":5}}"#))
+        .collect();
+    let sixteen = policy_file(
+        dir.path(),
+        &format!(r#"{{"dims":[{}]}}"#, sixteen.join(",")),
+    );
+    let first = meter(&["--policy", &sixteen], "{\"d15\": 4}\n");
+    let snapshot = lines(&first)[1]["summary"]["snapshot"].clone();
+    assert_eq!(snapshot["spent"].as_array().unwrap().len(), 16);
+    std::fs::write(&snapshot_path, snapshot.to_string()).unwrap();
+    let second = meter(
+        &["--policy", &sixteen, "--resume", resume],
+        "{\"d15\": 2}\n",
+    );
+    assert_eq!(second.status.code(), Some(1));
+    assert_eq!(lines(&second)[0]["refused"]["d15"]["remaining"], 1);
+}
+
 #[test]
 fn a_bad_policy_is_a_usage_error_that_prints_nothing() {
     let dir = tempfile::tempdir().unwrap();

@@ -17,11 +17,14 @@
 //! crossing flag), `Exhausted(d)` to `Exhausted(d)`. Charging a dimension
 //! budgetkernel does not declare is `UnknownDimension` there and `UnknownDim`
 //! here (a handle from a larger policy), with nothing recorded by either.
+//!
+//! Every case runs against both policy forms: a `Policy<N>` and the
+//! `OwnedPolicy` declaring the same dimensions (the same generic body).
 
 use budgetkernel::{Budget, ChargeError, Dim as BkDim};
 use proptest::collection::vec;
 use proptest::prelude::*;
-use tally_meter::{Dim, DimSpec, Error, Meter, Policy, Verdict};
+use tally_meter::{Dim, DimSpec, Error, Meter, OwnedPolicy, Policy, Rules, Verdict};
 
 const BK_NAMES: [&str; 8] = [
     "tokens", "millis", "bytes", "calls", "memory", "custom0", "custom1", "custom2",
@@ -74,23 +77,37 @@ fn bk_dim(i: usize) -> BkDim {
     BkDim::ALL[i]
 }
 
-/// Runs the differential on a policy of exactly `N` dimensions.
+fn dim_spec(d: &Decl) -> DimSpec {
+    let spec = DimSpec::new(BK_NAMES[d.bk], d.limit);
+    d.warn.map_or(spec, |w| spec.warn_at(w))
+}
+
+/// Runs the differential on a policy of exactly `N` dimensions, then on the
+/// owned policy of the same dimensions; both must exclude the same charges.
 fn check<const N: usize>(decls: &[Decl], charges: &[(usize, u64)]) -> Result<usize, TestCaseError> {
-    let specs: [DimSpec; N] = core::array::from_fn(|i| {
-        let d = &decls[i];
-        let spec = DimSpec::new(BK_NAMES[d.bk], d.limit);
-        d.warn.map_or(spec, |w| spec.warn_at(w))
-    });
-    let policy = Policy::new(specs).unwrap();
+    let decls = &decls[..N];
+    let specs: [DimSpec; N] = core::array::from_fn(|i| dim_spec(&decls[i]));
+    let excluded = differential(&Policy::new(specs).unwrap(), decls, charges)?;
+    let owned = OwnedPolicy::new(&specs).unwrap();
+    prop_assert_eq!(differential(&owned, decls, charges)?, excluded);
+    Ok(excluded)
+}
+
+/// The differential of a meter under `policy`, which declares `decls`.
+fn differential<const N: usize, P: Rules<N>>(
+    policy: &P,
+    decls: &[Decl],
+    charges: &[(usize, u64)],
+) -> Result<usize, TestCaseError> {
     let mut builder = Budget::builder();
-    for d in &decls[..N] {
+    for d in decls {
         builder = match d.warn {
             Some(w) => builder.limit_with_warn(bk_dim(d.bk), d.limit, w),
             None => builder.limit(bk_dim(d.bk), d.limit),
         };
     }
     let mut budget = builder.build().unwrap();
-    let mut meter = Meter::new(&policy);
+    let mut meter = Meter::new(policy);
     // Our handle for each budgetkernel dimension; undeclared ones get a handle
     // from a larger policy, which this meter does not know.
     let wide = Policy::new(core::array::from_fn::<_, 16, _>(|i| {
@@ -98,8 +115,8 @@ fn check<const N: usize>(decls: &[Decl], charges: &[(usize, u64)]) -> Result<usi
     }))
     .unwrap();
     let ours = |bk: usize| -> Dim {
-        match decls[..N].iter().position(|d| d.bk == bk) {
-            Some(i) => policy.dim_at(i).unwrap(),
+        match decls.iter().position(|d| d.bk == bk) {
+            Some(i) => wide.dim_at(i).unwrap(),
             None => wide.dim_at(8 + bk).unwrap(),
         }
     };

@@ -3,9 +3,11 @@
 //! reservations and parent/child charges. Built and run only under
 //! `RUSTFLAGS="--cfg loom"` (see `scripts/test.d/10-meter.sh`).
 
+use std::sync::OnceLock;
+
 use loom::sync::Arc;
 use loom::thread;
-use tally_meter::{AtomicMeter, DimSpec, Policy};
+use tally_meter::{AtomicMeter, DimDecl, DimSpec, OwnedPolicy, Policy, Rules};
 
 const ONE: Policy<1> = match Policy::new([DimSpec::new("calls", 2).warn_at(1)]) {
     Ok(policy) => policy,
@@ -27,12 +29,13 @@ const LIMIT_3: Policy<1> = match Policy::new([DimSpec::new("calls", 3)]) {
     Err(_) => panic!("invalid policy"),
 };
 
-#[test]
-fn loom_try_charge_never_over_grants() {
-    loom::model(|| {
-        let meter = Arc::new(AtomicMeter::new(&ONE));
+/// Three threads race `try_charge(calls, 1)` on a limit of 2 (warn at 1),
+/// under `policy` in either form.
+fn try_charge_race<const N: usize, P: Rules<N> + Sync>(policy: &'static P) {
+    loom::model(move || {
+        let meter = Arc::new(AtomicMeter::new(policy));
         let calls = ONE.dim_at(0).unwrap();
-        let spawn = |meter: Arc<AtomicMeter<'static, 1>>| {
+        let spawn = |meter: Arc<AtomicMeter<'static, N, P>>| {
             thread::spawn(move || meter.try_charge(calls, 1).ok())
         };
         let (a, b) = (spawn(meter.clone()), spawn(meter.clone()));
@@ -49,6 +52,21 @@ fn loom_try_charge_never_over_grants() {
             .count();
         assert_eq!(crossed, 1);
     });
+}
+
+#[test]
+fn loom_try_charge_never_over_grants() {
+    try_charge_race(&ONE);
+}
+
+/// The same race under the `OwnedPolicy` declaring `ONE`'s dimension.
+#[test]
+fn loom_owned_try_charge_never_over_grants() {
+    static OWNED: OnceLock<OwnedPolicy> = OnceLock::new();
+    let policy =
+        OWNED.get_or_init(|| OwnedPolicy::new(&[DimDecl::new("calls", 2).warn_at(1)]).unwrap());
+    assert_eq!(policy.fingerprint(), ONE.fingerprint());
+    try_charge_race(policy);
 }
 
 #[test]

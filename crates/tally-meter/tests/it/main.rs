@@ -21,6 +21,8 @@ mod loom;
 #[cfg(not(loom))]
 mod meter;
 #[cfg(not(loom))]
+mod owned;
+#[cfg(not(loom))]
 mod policy;
 #[cfg(not(loom))]
 mod props;

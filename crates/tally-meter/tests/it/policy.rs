@@ -1,9 +1,37 @@
 //! Policy construction: every error, every bound at the bound and one past,
 //! const construction, lookups, and the fingerprint's golden vector.
+//!
+//! Every validation case also runs through `OwnedPolicy::new` (see `new`),
+//! which must accept exactly what `Policy::new` accepts, with the same
+//! fingerprint, and refuse the rest with the same error.
 
 use tally_meter::{
-    DimSpec, Error, MAX_DIMS, MAX_NAME_BYTES, MAX_WARN_LEVELS, Meter, Policy, Verdict,
+    DimSpec, Error, MAX_DIMS, MAX_NAME_BYTES, MAX_WARN_LEVELS, Meter, OwnedPolicy, Policy, Verdict,
 };
+
+/// `Policy::new`, after checking that `OwnedPolicy::new` decides alike: the
+/// same error, or a policy with the same fingerprint and declarations.
+fn new<const N: usize>(specs: [DimSpec; N]) -> Result<Policy<N>, Error> {
+    let fixed = Policy::new(specs);
+    match (&fixed, OwnedPolicy::new(&specs)) {
+        (Ok(fixed), Ok(owned)) => {
+            assert_eq!(owned.fingerprint(), fixed.fingerprint());
+            assert_eq!(owned.dim_count(), N);
+            let owned_dims: Vec<_> = owned
+                .dims()
+                .map(|(d, s)| (d, s.name(), s.limit()))
+                .collect();
+            let fixed_dims: Vec<_> = fixed
+                .dims()
+                .map(|(d, s)| (d, s.name(), s.limit()))
+                .collect();
+            assert_eq!(owned_dims, fixed_dims);
+        }
+        (Err(fixed), Err(owned)) => assert_eq!(owned, *fixed),
+        (fixed, owned) => panic!("the forms disagree: {fixed:?} and {owned:?}"),
+    }
+    fixed
+}
 
 const NAMES: [&str; 33] = [
     "d0", "d1", "d2", "d3", "d4", "d5", "d6", "d7", "d8", "d9", "d10", "d11", "d12", "d13", "d14",
@@ -60,7 +88,7 @@ fn lookups_by_name_are_exact_and_by_index_are_bounded() {
     assert_eq!(AGENT.dim_at(3), None);
     assert_eq!(AGENT.dim_at(usize::MAX), None);
     // A handle from a larger policy is not in a smaller one.
-    let big = Policy::new(specs::<5>()).unwrap();
+    let big = new(specs::<5>()).unwrap();
     let fifth = dim_of(&big, 4);
     assert_eq!(AGENT.limit(fifth), None);
     assert_eq!(AGENT.name(fifth), None);
@@ -70,12 +98,12 @@ fn lookups_by_name_are_exact_and_by_index_are_bounded() {
 #[test]
 fn dimension_count_is_bounded_at_max_dims() {
     assert_eq!(MAX_DIMS, 32);
-    assert_eq!(Policy::<0>::new([]), Err(Error::NoDims));
-    assert!(Policy::new(specs::<1>()).is_ok());
-    let full = Policy::new(specs::<32>()).unwrap();
+    assert_eq!(new::<0>([]), Err(Error::NoDims));
+    assert!(new(specs::<1>()).is_ok());
+    let full = new(specs::<32>()).unwrap();
     assert_eq!(dim_of(&full, 31).index(), 31);
     assert_eq!(full.dim_at(32), None);
-    assert_eq!(Policy::new(specs::<33>()), Err(Error::TooManyDims));
+    assert_eq!(new(specs::<33>()), Err(Error::TooManyDims));
 }
 
 #[test]
@@ -83,59 +111,55 @@ fn names_are_bounded_and_restricted() {
     assert_eq!(MAX_NAME_BYTES, 32);
     let longest = "abcdefghijklmnopqrstuvwxyz_.-019";
     assert_eq!(longest.len(), MAX_NAME_BYTES);
-    assert!(Policy::new([DimSpec::new(longest, 1)]).is_ok());
+    assert!(new([DimSpec::new(longest, 1)]).is_ok());
     let too_long = "abcdefghijklmnopqrstuvwxyz_.-0199";
     assert_eq!(too_long.len(), MAX_NAME_BYTES + 1);
     let first = |r: Result<Policy<1>, Error>| r.err();
     let invalid = Some(Error::InvalidName {
         dim: dim_of(&AGENT, 0),
     });
-    assert_eq!(first(Policy::new([DimSpec::new(too_long, 1)])), invalid);
+    assert_eq!(first(new([DimSpec::new(too_long, 1)])), invalid);
     for bad in ["", " ", "a b", "tök", "a\"b", "a\nb", "a/b", "a:b", "\u{0}"] {
-        assert_eq!(
-            first(Policy::new([DimSpec::new(bad, 1)])),
-            invalid,
-            "{bad:?}"
-        );
+        assert_eq!(first(new([DimSpec::new(bad, 1)])), invalid, "{bad:?}");
     }
     for good in ["a", "A", "0", "usd_micros", "gpu.seconds", "x-y", "-", "."] {
-        assert!(Policy::new([DimSpec::new(good, 1)]).is_ok(), "{good:?}");
+        assert!(new([DimSpec::new(good, 1)]).is_ok(), "{good:?}");
     }
 }
 
 #[test]
 fn zero_limit_is_refused_and_one_and_max_are_accepted() {
     let second = dim_of(&AGENT, 1);
-    let zero = Policy::new([DimSpec::new("a", 1), DimSpec::new("b", 0)]);
+    let zero = new([DimSpec::new("a", 1), DimSpec::new("b", 0)]);
     assert_eq!(zero, Err(Error::ZeroLimit { dim: second }));
-    assert!(Policy::new([DimSpec::new("a", 1)]).is_ok());
-    assert!(Policy::new([DimSpec::new("a", u64::MAX)]).is_ok());
+    assert!(new([DimSpec::new("a", 1)]).is_ok());
+    assert!(new([DimSpec::new("a", u64::MAX)]).is_ok());
 }
 
 #[test]
 fn warn_levels_must_be_below_the_limit() {
     let a = dim_of(&AGENT, 0);
-    let at = Policy::new([DimSpec::new("a", 100).warn_at(100)]);
+    let at = new([DimSpec::new("a", 100).warn_at(100)]);
     assert_eq!(at, Err(Error::WarnNotBelowLimit { dim: a }));
-    let above = Policy::new([DimSpec::new("a", 100).warn_at(101)]);
+    let above = new([DimSpec::new("a", 100).warn_at(101)]);
     assert_eq!(above, Err(Error::WarnNotBelowLimit { dim: a }));
-    let max = Policy::new([DimSpec::new("a", 100).warn_at(u64::MAX)]);
+    let max = new([DimSpec::new("a", 100).warn_at(u64::MAX)]);
     assert_eq!(max, Err(Error::WarnNotBelowLimit { dim: a }));
-    let later = Policy::new([DimSpec::new("a", 100).warn_at(10).warn_at(100)]);
+    let later = new([DimSpec::new("a", 100).warn_at(10).warn_at(100)]);
     assert_eq!(later, Err(Error::WarnNotBelowLimit { dim: a }));
-    assert!(Policy::new([DimSpec::new("a", 100).warn_at(99)]).is_ok());
-    assert!(Policy::new([DimSpec::new("a", 100).warn_at(0)]).is_ok());
-    assert!(Policy::new([DimSpec::new("a", u64::MAX).warn_at(u64::MAX - 1)]).is_ok());
+    assert!(new([DimSpec::new("a", 100).warn_at(99)]).is_ok());
+    assert!(new([DimSpec::new("a", 100).warn_at(0)]).is_ok());
+    assert!(new([DimSpec::new("a", u64::MAX).warn_at(u64::MAX - 1)]).is_ok());
 }
 
 #[test]
 fn warn_levels_must_strictly_increase() {
     let a = dim_of(&AGENT, 0);
-    let repeated = Policy::new([DimSpec::new("a", 100).warn_at(10).warn_at(10)]);
+    let repeated = new([DimSpec::new("a", 100).warn_at(10).warn_at(10)]);
     assert_eq!(repeated, Err(Error::WarnNotIncreasing { dim: a }));
-    let decreasing = Policy::new([DimSpec::new("a", 100).warn_at(20).warn_at(10)]);
+    let decreasing = new([DimSpec::new("a", 100).warn_at(20).warn_at(10)]);
     assert_eq!(decreasing, Err(Error::WarnNotIncreasing { dim: a }));
-    let ok = Policy::new([DimSpec::new("a", 100).warn_at(0).warn_at(1).warn_at(99)]);
+    let ok = new([DimSpec::new("a", 100).warn_at(0).warn_at(1).warn_at(99)]);
     assert_eq!(ok.unwrap().warn_levels(a), Some(&[0, 1, 99][..]));
 }
 
@@ -149,23 +173,17 @@ fn warn_levels_are_bounded_at_max_warn_levels() {
         .warn_at(3)
         .warn_at(4);
     assert_eq!(four.warn_levels(), &[1, 2, 3, 4]);
-    assert!(Policy::new([four]).is_ok());
+    assert!(new([four]).is_ok());
     let five = four.warn_at(5);
     assert_eq!(five.warn_levels(), &[1, 2, 3, 4]);
-    assert_eq!(
-        Policy::new([five]),
-        Err(Error::TooManyWarnLevels { dim: a })
-    );
+    assert_eq!(new([five]), Err(Error::TooManyWarnLevels { dim: a }));
     let many = (0..1000).fold(DimSpec::new("a", 10_000), |s, l| s.warn_at(l));
-    assert_eq!(
-        Policy::new([many]),
-        Err(Error::TooManyWarnLevels { dim: a })
-    );
+    assert_eq!(new([many]), Err(Error::TooManyWarnLevels { dim: a }));
 }
 
 #[test]
 fn duplicate_names_are_refused_naming_the_later_dimension() {
-    let dup = Policy::new([
+    let dup = new([
         DimSpec::new("a", 1),
         DimSpec::new("b", 1),
         DimSpec::new("a", 2),
@@ -182,19 +200,16 @@ fn duplicate_names_are_refused_naming_the_later_dimension() {
 fn the_first_problem_in_documented_order_is_reported() {
     let (a, b) = (dim_of(&AGENT, 0), dim_of(&AGENT, 1));
     // Dimension order first: `a`'s problem wins over `b`'s.
-    let both = Policy::new([DimSpec::new("a", 0), DimSpec::new("", 1)]);
+    let both = new([DimSpec::new("a", 0), DimSpec::new("", 1)]);
     assert_eq!(both, Err(Error::ZeroLimit { dim: a }));
     // Within a dimension: name, zero limit, count, order, below limit.
-    let name_and_zero = Policy::new([DimSpec::new("a", 1), DimSpec::new("", 0)]);
+    let name_and_zero = new([DimSpec::new("a", 1), DimSpec::new("", 0)]);
     assert_eq!(name_and_zero, Err(Error::InvalidName { dim: b }));
-    let zero_and_warn = Policy::new([DimSpec::new("a", 0).warn_at(5)]);
+    let zero_and_warn = new([DimSpec::new("a", 0).warn_at(5)]);
     assert_eq!(zero_and_warn, Err(Error::ZeroLimit { dim: a }));
     let five = (1..=5).fold(DimSpec::new("a", 3), |s, l| s.warn_at(l));
-    assert_eq!(
-        Policy::new([five]),
-        Err(Error::TooManyWarnLevels { dim: a })
-    );
-    let order_and_limit = Policy::new([DimSpec::new("a", 3).warn_at(9).warn_at(1)]);
+    assert_eq!(new([five]), Err(Error::TooManyWarnLevels { dim: a }));
+    let order_and_limit = new([DimSpec::new("a", 3).warn_at(9).warn_at(1)]);
     assert_eq!(order_and_limit, Err(Error::WarnNotIncreasing { dim: a }));
 }
 
@@ -233,24 +248,24 @@ const GOLDEN_AGENT_FINGERPRINT: u64 = 0x86f8_ec00_8cba_b213;
 
 #[test]
 fn fingerprint_changes_with_every_part_of_the_policy() {
-    let base = Policy::new([DimSpec::new("a", 10).warn_at(5), DimSpec::new("b", 7)]).unwrap();
+    let base = new([DimSpec::new("a", 10).warn_at(5), DimSpec::new("b", 7)]).unwrap();
     let variants = [
-        Policy::new([DimSpec::new("c", 10).warn_at(5), DimSpec::new("b", 7)]),
-        Policy::new([DimSpec::new("a", 11).warn_at(5), DimSpec::new("b", 7)]),
-        Policy::new([DimSpec::new("a", 10).warn_at(4), DimSpec::new("b", 7)]),
-        Policy::new([DimSpec::new("a", 10), DimSpec::new("b", 7)]),
-        Policy::new([
+        new([DimSpec::new("c", 10).warn_at(5), DimSpec::new("b", 7)]),
+        new([DimSpec::new("a", 11).warn_at(5), DimSpec::new("b", 7)]),
+        new([DimSpec::new("a", 10).warn_at(4), DimSpec::new("b", 7)]),
+        new([DimSpec::new("a", 10), DimSpec::new("b", 7)]),
+        new([
             DimSpec::new("a", 10).warn_at(5),
             DimSpec::new("b", 7).warn_at(1),
         ]),
-        Policy::new([DimSpec::new("b", 7), DimSpec::new("a", 10).warn_at(5)]),
+        new([DimSpec::new("b", 7), DimSpec::new("a", 10).warn_at(5)]),
     ];
     for variant in variants {
         assert_ne!(variant.unwrap().fingerprint(), base.fingerprint());
     }
     // Name/limit boundaries cannot be shifted into each other.
-    let ab = Policy::new([DimSpec::new("ab", 1)]).unwrap();
-    let a = Policy::new([DimSpec::new("a", 1)]).unwrap();
+    let ab = new([DimSpec::new("ab", 1)]).unwrap();
+    let a = new([DimSpec::new("a", 1)]).unwrap();
     assert_ne!(ab.fingerprint(), a.fingerprint());
 }
 

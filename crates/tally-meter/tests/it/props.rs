@@ -1,9 +1,17 @@
 //! Property tests of `Meter`: every invariant of the issue, on random
 //! policies and random operation sequences, plus a reference model.
+//!
+//! Every property runs against both policy forms, on the same inputs: a
+//! `Policy<3>` and the `OwnedPolicy` declaring the same 3 dimensions (its
+//! meter has `MAX_DIMS` slots; amounts are widened with zeros and results
+//! narrowed back to the 3 dimensions, checking that the other slots stay
+//! `Continue` and zero). The bodies are generic over the form (`Rules`).
 
 use proptest::collection::vec;
 use proptest::prelude::*;
-use tally_meter::{Dim, DimSpec, Error, Meter, Policy, Report, Reservation, Verdict};
+use tally_meter::{
+    Dim, DimSpec, Error, Meter, OwnedPolicy, Policy, Report, Reservation, Rules, Snapshot, Verdict,
+};
 
 const NAMES: [&str; 3] = ["tokens", "millis", "calls"];
 
@@ -29,14 +37,70 @@ fn spec() -> impl Strategy<Value = Spec> {
     })
 }
 
-fn policy_of(specs: &[Spec; 3]) -> Policy<3> {
-    let dims = core::array::from_fn(|i| {
+fn dim_specs(specs: &[Spec; 3]) -> [DimSpec; 3] {
+    core::array::from_fn(|i| {
         let s = &specs[i];
         s.warns
             .iter()
             .fold(DimSpec::new(NAMES[i], s.limit), |d, w| d.warn_at(*w))
-    });
-    Policy::new(dims).unwrap()
+    })
+}
+
+fn policy_of(specs: &[Spec; 3]) -> Policy<3> {
+    Policy::new(dim_specs(specs)).unwrap()
+}
+
+/// The same policy in the owned form.
+fn owned_of(specs: &[Spec; 3]) -> OwnedPolicy {
+    let owned = OwnedPolicy::new(&dim_specs(specs)).unwrap();
+    assert_eq!(owned.fingerprint(), policy_of(specs).fingerprint());
+    owned
+}
+
+/// Runs a generic property body on both forms of the policy of `specs`.
+macro_rules! both_forms {
+    ($specs:expr, |$policy:ident| $body:expr) => {{
+        let $policy = &policy_of($specs);
+        $body?;
+        let $policy = &owned_of($specs);
+        $body?;
+    }};
+}
+
+/// The handle of dimension `i < 4` (an index, the same for both forms; 3 is
+/// past the tested policies).
+fn dim(i: usize) -> Dim {
+    const SHAPE: Policy<4> = match Policy::new([
+        DimSpec::new("a", 1),
+        DimSpec::new("b", 1),
+        DimSpec::new("c", 1),
+        DimSpec::new("d", 1),
+    ]) {
+        Ok(policy) => policy,
+        Err(_) => panic!("invalid policy"),
+    };
+    SHAPE.dim_at(i).unwrap()
+}
+
+/// Three amounts in a meter's `N` slots.
+fn widen<const N: usize>(a: &[u64; 3]) -> [u64; N] {
+    core::array::from_fn(|i| a.get(i).copied().unwrap_or(0))
+}
+
+/// The three dimensions' part of `N` amounts; the other slots must be zero.
+fn narrow<const N: usize>(a: &[u64; N]) -> [u64; 3] {
+    assert!(
+        a[3..].iter().all(|x| *x == 0),
+        "a slot past the policy is set"
+    );
+    [a[0], a[1], a[2]]
+}
+
+/// The three dimensions' verdicts; past them the report must be `Continue`.
+fn verdicts<const N: usize>(r: &Report<N>) -> [Verdict; 3] {
+    assert!(r.verdicts()[3..].iter().all(|v| *v == Verdict::Continue));
+    assert!(r.get(dim(3)).is_none_or(|v| v == Verdict::Continue));
+    [r.verdicts()[0], r.verdicts()[1], r.verdicts()[2]]
 }
 
 /// Amounts that reach every region: zero, small, around the limits, huge.
@@ -88,34 +152,41 @@ fn admission_op() -> impl Strategy<Value = Op> {
     })
 }
 
-/// What an operation returned, comparable across meters.
+/// What an operation returned, comparable across meters and forms.
 #[derive(Clone, Debug, PartialEq, Eq)]
 enum Outcome {
     One(Result<Verdict, Error>),
-    Many(Result<Report<3>, Error>),
-    Reserved(Result<Report<3>, Error>),
-    Settled(Result<Option<Report<3>>, (Error, [u64; 3])>),
+    Many(Result<[Verdict; 3], Error>),
+    Reserved(Result<[Verdict; 3], Error>),
+    Settled(Result<Option<[Verdict; 3]>, (Error, [u64; 3])>),
     NoHandle,
     Done,
 }
 
 /// Runs `op` on `meter`; `holds` are the outstanding reservations.
-fn run(meter: &mut Meter<'_, 3>, holds: &mut Vec<Reservation<3>>, op: &Op) -> Outcome {
-    let d = |i: usize| meter_dim(meter, i);
+fn run<const N: usize, P: Rules<N>>(
+    meter: &mut Meter<'_, N, P>,
+    holds: &mut Vec<Reservation<N>>,
+    op: &Op,
+) -> Outcome {
+    let d = dim;
     match op {
         Op::Charge(i, a) => Outcome::One(meter.charge(d(*i), *a)),
         Op::TryCharge(i, a) => Outcome::One(meter.try_charge(d(*i), *a)),
-        Op::ChargeMany(a) => Outcome::Many(meter.charge_many(a)),
-        Op::TryChargeMany(a) => Outcome::Many(meter.try_charge_many(a)),
-        Op::Reserve(a) => Outcome::Reserved(meter.reserve(a).map(|r| {
-            let report = *r.report();
+        Op::ChargeMany(a) => Outcome::Many(meter.charge_many(&widen(a)).map(|r| verdicts(&r))),
+        Op::TryChargeMany(a) => {
+            Outcome::Many(meter.try_charge_many(&widen(a)).map(|r| verdicts(&r)))
+        }
+        Op::Reserve(a) => Outcome::Reserved(meter.reserve(&widen(a)).map(|r| {
+            let report = verdicts(r.report());
             holds.push(r);
             report
         })),
         Op::Commit(h, actual) if !holds.is_empty() => {
             let r = holds.swap_remove(h % holds.len());
-            Outcome::Settled(meter.commit(r, actual).map(Some).map_err(|rej| {
-                let amounts = *rej.reservation.amounts();
+            let settled = meter.commit(r, &widen(actual));
+            Outcome::Settled(settled.map(|r| Some(verdicts(&r))).map_err(|rej| {
+                let amounts = narrow(rej.reservation.amounts());
                 holds.push(rej.reservation);
                 (rej.error, amounts)
             }))
@@ -123,7 +194,7 @@ fn run(meter: &mut Meter<'_, 3>, holds: &mut Vec<Reservation<3>>, op: &Op) -> Ou
         Op::Release(h) if !holds.is_empty() => {
             let r = holds.swap_remove(h % holds.len());
             Outcome::Settled(meter.release(r).map(|()| None).map_err(|rej| {
-                let amounts = *rej.reservation.amounts();
+                let amounts = narrow(rej.reservation.amounts());
                 holds.push(rej.reservation);
                 (rej.error, amounts)
             }))
@@ -140,20 +211,20 @@ fn run(meter: &mut Meter<'_, 3>, holds: &mut Vec<Reservation<3>>, op: &Op) -> Ou
     }
 }
 
-fn meter_dim(meter: &Meter<'_, 3>, i: usize) -> Dim {
-    meter.policy().dim_at(i).unwrap()
-}
-
 /// `spent + reserved + remaining == limit + overrun`, with `remaining` and
 /// `overrun` never both positive.
-fn check_identity(meter: &Meter<'_, 3>) -> Result<(), TestCaseError> {
-    for (dim, spec) in meter.policy().dims() {
+fn check_identity<const N: usize, P: Rules<N>>(
+    meter: &Meter<'_, N, P>,
+    specs: &[Spec; 3],
+) -> Result<(), TestCaseError> {
+    for (i, spec) in specs.iter().enumerate() {
+        let dim = dim(i);
         let v = |x: Option<u64>| u128::from(x.unwrap());
         let (s, r) = (v(meter.spent(dim)), v(meter.reserved(dim)));
         let (rem, o) = (v(meter.remaining(dim)), v(meter.overrun(dim)));
-        prop_assert_eq!(s + r + rem, u128::from(spec.limit()) + o);
+        prop_assert_eq!(s + r + rem, u128::from(spec.limit) + o);
         prop_assert!(rem == 0 || o == 0);
-        prop_assert!(r <= u128::from(spec.limit()));
+        prop_assert!(r <= u128::from(spec.limit));
     }
     Ok(())
 }
@@ -224,52 +295,247 @@ fn check_one(
     Ok(())
 }
 
-proptest! {
-    /// Admission control never lets `spent + reserved` pass a limit.
-    #[test]
-    fn try_charge_never_over_grants(specs in [spec(), spec(), spec()], ops in vec(admission_op(), 1..60)) {
-        let policy = policy_of(&specs);
-        let mut meter = Meter::new(&policy);
-        let mut holds = Vec::new();
-        for op in &ops {
-            run(&mut meter, &mut holds, op);
-            for (dim, spec) in policy.dims() {
-                prop_assert_eq!(meter.overrun(dim), Some(0));
-                let used = u128::from(meter.spent(dim).unwrap()) + u128::from(meter.reserved(dim).unwrap());
-                prop_assert!(used <= u128::from(spec.limit()));
-                prop_assert_eq!(used + u128::from(meter.remaining(dim).unwrap()), u128::from(spec.limit()));
-            }
+/// Admission control never lets `spent + reserved` pass a limit.
+fn never_over_grants<const N: usize, P: Rules<N>>(
+    policy: &P,
+    specs: &[Spec; 3],
+    ops: &[Op],
+) -> Result<(), TestCaseError> {
+    let mut meter = Meter::new(policy);
+    let mut holds = Vec::new();
+    for op in ops {
+        run(&mut meter, &mut holds, op);
+        for (i, spec) in specs.iter().enumerate() {
+            let dim = dim(i);
+            prop_assert_eq!(meter.overrun(dim), Some(0));
+            let used =
+                u128::from(meter.spent(dim).unwrap()) + u128::from(meter.reserved(dim).unwrap());
+            prop_assert!(used <= u128::from(spec.limit));
+            let remaining = u128::from(meter.remaining(dim).unwrap());
+            prop_assert_eq!(used + remaining, u128::from(spec.limit));
         }
     }
+    Ok(())
+}
 
-    /// `spent` is exactly the sum of the accepted charges.
+/// `spent` is exactly the sum of the accepted charges.
+fn spent_is_the_sum<const N: usize, P: Rules<N>>(
+    policy: &P,
+    ops: &[Op],
+) -> Result<(), TestCaseError> {
+    let mut meter = Meter::new(policy);
+    let mut sums = [0u128; 3];
+    for op in ops {
+        match (op, run(&mut meter, &mut Vec::new(), op)) {
+            (Op::Charge(i, a) | Op::TryCharge(i, a), Outcome::One(Ok(_))) => {
+                sums[*i] += u128::from(*a);
+            }
+            (Op::ChargeMany(a) | Op::TryChargeMany(a), Outcome::Many(Ok(_))) => {
+                for (sum, a) in sums.iter_mut().zip(a) {
+                    *sum += u128::from(*a);
+                }
+            }
+            _ => {}
+        }
+        for (i, sum) in sums.iter().enumerate() {
+            prop_assert_eq!(u128::from(meter.spent(dim(i)).unwrap()), *sum);
+        }
+    }
+    Ok(())
+}
+
+/// Operations on one dimension neither change the others nor depend on
+/// them: the dimension behaves exactly as in a (`Policy<1>`) meter of its own.
+fn independent<const N: usize, P: Rules<N>>(
+    policy: &P,
+    specs: &[Spec; 3],
+    target: usize,
+    others: [u64; 3],
+    ops: &[Op],
+) -> Result<(), TestCaseError> {
+    let alone = Policy::new([dim_specs(specs)[target]]).unwrap();
+    let mut meter = Meter::new(policy);
+    // Put some state on the other dimensions first.
+    let mut setup = others;
+    setup[target] = 0;
+    let _ = meter.charge_many(&widen(&setup));
+    let before = meter.snapshot();
+    let mut single = Meter::new(&alone);
+    let (mut holds, mut single_holds) = (Vec::new(), Vec::new());
+    for op in ops {
+        // Restrict the operation to the target dimension.
+        let only = |a: &[u64; 3]| {
+            let mut z = [0; 3];
+            z[target] = a[target];
+            z
+        };
+        let op = match op {
+            Op::Charge(_, a) => Op::Charge(target, *a),
+            Op::TryCharge(_, a) => Op::TryCharge(target, *a),
+            Op::ChargeMany(a) => Op::ChargeMany(only(a)),
+            Op::TryChargeMany(a) => Op::TryChargeMany(only(a)),
+            Op::Reserve(a) => Op::Reserve(only(a)),
+            Op::Commit(h, a) => Op::Commit(*h, only(a)),
+            Op::Release(h) => Op::Release(*h),
+            Op::Reset | Op::ReleaseAll => continue,
+        };
+        let got = run(&mut meter, &mut holds, &op);
+        let want = run_single(&mut single, &mut single_holds, &op, target);
+        prop_assert_eq!(project(&got, target), want);
+        for i in (0..N).filter(|i| *i != target) {
+            prop_assert_eq!(meter.snapshot().spent()[i], before.spent()[i]);
+            prop_assert_eq!(meter.snapshot().reserved()[i], before.reserved()[i]);
+        }
+    }
+    Ok(())
+}
+
+/// Multi-dimension operations change every dimension or none.
+fn all_or_nothing<const N: usize, P: Rules<N>>(
+    policy: &P,
+    setup: &[Op],
+    attempts: &[(u8, [u64; 3])],
+) -> Result<(), TestCaseError> {
+    let mut meter = Meter::new(policy);
+    let mut holds = Vec::new();
+    for op in setup {
+        run(&mut meter, &mut holds, op);
+    }
+    for (kind, amounts) in attempts {
+        let before = meter.snapshot();
+        let wide = widen(amounts);
+        let ok = match kind {
+            0 => meter.charge_many(&wide).is_ok(),
+            1 => meter.try_charge_many(&wide).is_ok(),
+            _ => meter.reserve(&wide).map(|r| holds.push(r)).is_ok(),
+        };
+        let after = meter.snapshot();
+        for (i, amount) in amounts.iter().enumerate() {
+            let used = |s: &Snapshot<N>| u128::from(s.spent()[i]) + u128::from(s.reserved()[i]);
+            let delta = if ok { u128::from(*amount) } else { 0 };
+            prop_assert_eq!(used(&after), used(&before) + delta);
+        }
+        if !ok {
+            prop_assert_eq!(after, before);
+        }
+    }
+    Ok(())
+}
+
+/// The identity holds after every operation, including recording charges
+/// past the limits, resets and releases.
+fn identity_holds<const N: usize, P: Rules<N>>(
+    policy: &P,
+    specs: &[Spec; 3],
+    ops: &[Op],
+) -> Result<(), TestCaseError> {
+    let mut meter = Meter::new(policy);
+    let mut holds = Vec::new();
+    check_identity(&meter, specs)?;
+    for op in ops {
+        run(&mut meter, &mut holds, op);
+        check_identity(&meter, specs)?;
+    }
+    Ok(())
+}
+
+/// The meter agrees with a straightforward `u128` model on every
+/// single-dimension result and on every getter.
+fn matches_the_model<const N: usize, P: Rules<N>>(
+    policy: &P,
+    specs: &[Spec; 3],
+    ops: &[Op],
+) -> Result<(), TestCaseError> {
+    let mut meter = Meter::new(policy);
+    let mut model = Model::default();
+    let mut holds: Vec<Reservation<N>> = Vec::new();
+    for op in ops {
+        let got = run(&mut meter, &mut holds, op);
+        match (op, &got) {
+            (Op::Charge(i, a), Outcome::One(r)) => check_one(&mut model, specs, *i, *a, false, r)?,
+            (Op::TryCharge(i, a), Outcome::One(r)) => {
+                check_one(&mut model, specs, *i, *a, true, r)?;
+            }
+            (Op::Reserve(a), Outcome::Reserved(r)) => {
+                let fits = (0..3).all(|i| u128::from(a[i]) <= model.remaining(specs, i));
+                prop_assert_eq!(fits, r.is_ok());
+                if fits {
+                    for (reserved, a) in model.reserved.iter_mut().zip(a) {
+                        *reserved += u128::from(*a);
+                    }
+                }
+            }
+            (Op::Release(_), Outcome::Settled(Ok(None)) | Outcome::NoHandle) => {}
+            (Op::Reset, _) => {
+                model = Model::default();
+                holds.clear();
+            }
+            other => prop_assert!(false, "unexpected {:?}", other),
+        }
+        if let (Op::Release(_), Outcome::Settled(Ok(None))) = (op, &got) {
+            // The model cannot know which handle: recompute from the meter's holds.
+            model.reserved = [0; 3];
+            for h in &holds {
+                for i in 0..3 {
+                    model.reserved[i] += u128::from(h.amounts()[i]);
+                }
+            }
+        }
+        for i in 0..3 {
+            let dim = dim(i);
+            prop_assert_eq!(u128::from(meter.spent(dim).unwrap()), model.spent[i]);
+            prop_assert_eq!(u128::from(meter.reserved(dim).unwrap()), model.reserved[i]);
+            prop_assert_eq!(
+                u128::from(meter.remaining(dim).unwrap()),
+                model.remaining(specs, i)
+            );
+        }
+    }
+    Ok(())
+}
+
+/// restore(snapshot) is the identity: the same state, and the same
+/// behaviour on any further operations.
+fn restore_is_the_identity<const N: usize, P: Rules<N>>(
+    policy: &P,
+    before: &[Op],
+    after: &[Op],
+) -> Result<(), TestCaseError> {
+    let mut meter = Meter::new(policy);
+    let mut holds = Vec::new();
+    for op in before {
+        run(&mut meter, &mut holds, op);
+    }
+    let snapshot = meter.snapshot();
+    let mut restored = Meter::restore(policy, &snapshot).unwrap();
+    prop_assert_eq!(restored.snapshot(), snapshot);
+    // Reservations do not survive a restore (handles are tied to a meter),
+    // so both continue without the old handles.
+    meter.release_all();
+    restored.release_all();
+    let (mut a, mut b) = (Vec::new(), Vec::new());
+    for op in after {
+        prop_assert_eq!(run(&mut meter, &mut a, op), run(&mut restored, &mut b, op));
+        prop_assert_eq!(meter.snapshot(), restored.snapshot());
+    }
+    Ok(())
+}
+
+proptest! {
+    #[test]
+    fn try_charge_never_over_grants(specs in [spec(), spec(), spec()], ops in vec(admission_op(), 1..60)) {
+        both_forms!(&specs, |policy| never_over_grants(policy, &specs, &ops));
+    }
+
     #[test]
     fn spent_is_the_sum_of_accepted_charges(
         specs in [spec(), spec(), spec()],
         ops in vec(op().prop_filter("charges", |op| matches!(op,
             Op::Charge(..) | Op::TryCharge(..) | Op::ChargeMany(_) | Op::TryChargeMany(_))), 1..60),
     ) {
-        let policy = policy_of(&specs);
-        let mut meter = Meter::new(&policy);
-        let mut sums = [0u128; 3];
-        for op in &ops {
-            match (op, run(&mut meter, &mut Vec::new(), op)) {
-                (Op::Charge(i, a) | Op::TryCharge(i, a), Outcome::One(Ok(_))) => sums[*i] += u128::from(*a),
-                (Op::ChargeMany(a) | Op::TryChargeMany(a), Outcome::Many(Ok(_))) => {
-                    for (sum, a) in sums.iter_mut().zip(a) {
-                        *sum += u128::from(*a);
-                    }
-                }
-                _ => {}
-            }
-            for (i, sum) in sums.iter().enumerate() {
-                prop_assert_eq!(u128::from(meter.spent(meter_dim(&meter, i)).unwrap()), *sum);
-            }
-        }
+        both_forms!(&specs, |policy| spent_is_the_sum(policy, &ops));
     }
 
-    /// Operations on one dimension neither change the others nor depend on
-    /// them: the dimension behaves exactly as in a meter of its own.
     #[test]
     fn dimensions_are_independent(
         specs in [spec(), spec(), spec()],
@@ -277,155 +543,53 @@ proptest! {
         others in [amount(), amount(), amount()],
         ops in vec(op(), 1..60),
     ) {
-        let policy = policy_of(&specs);
-        let alone = Policy::new([policy.spec(policy.dim_at(target).unwrap()).copied().unwrap()]).unwrap();
-        let mut meter = Meter::new(&policy);
-        // Put some state on the other dimensions first.
-        let mut setup = others;
-        setup[target] = 0;
-        let _ = meter.charge_many(&setup);
-        let before = meter.snapshot();
-        let mut single = Meter::new(&alone);
-        let (mut holds, mut single_holds) = (Vec::new(), Vec::new());
-        for op in &ops {
-            // Restrict the operation to the target dimension.
-            let only = |a: &[u64; 3]| { let mut z = [0; 3]; z[target] = a[target]; z };
-            let op = match op {
-                Op::Charge(_, a) => Op::Charge(target, *a),
-                Op::TryCharge(_, a) => Op::TryCharge(target, *a),
-                Op::ChargeMany(a) => Op::ChargeMany(only(a)),
-                Op::TryChargeMany(a) => Op::TryChargeMany(only(a)),
-                Op::Reserve(a) => Op::Reserve(only(a)),
-                Op::Commit(h, a) => Op::Commit(*h, only(a)),
-                Op::Release(h) => Op::Release(*h),
-                Op::Reset | Op::ReleaseAll => continue,
-            };
-            let got = run(&mut meter, &mut holds, &op);
-            let want = run_single(&mut single, &mut single_holds, &op, target);
-            prop_assert_eq!(project(&got, target), want);
-            for i in (0..3).filter(|i| *i != target) {
-                prop_assert_eq!(meter.snapshot().spent()[i], before.spent()[i]);
-                prop_assert_eq!(meter.snapshot().reserved()[i], before.reserved()[i]);
-            }
-        }
+        both_forms!(&specs, |policy| independent(policy, &specs, target, others, &ops));
     }
 
-    /// Multi-dimension operations change every dimension or none.
     #[test]
     fn multi_dimension_charges_are_all_or_nothing(
         specs in [spec(), spec(), spec()],
         setup in vec(op(), 0..20),
         attempts in vec((0u8..3, amounts()), 1..20),
     ) {
-        let policy = policy_of(&specs);
-        let mut meter = Meter::new(&policy);
-        let mut holds = Vec::new();
-        for op in &setup {
-            run(&mut meter, &mut holds, op);
-        }
-        for (kind, amounts) in &attempts {
-            let before = meter.snapshot();
-            let ok = match kind {
-                0 => meter.charge_many(amounts).is_ok(),
-                1 => meter.try_charge_many(amounts).is_ok(),
-                _ => meter.reserve(amounts).map(|r| holds.push(r)).is_ok(),
-            };
-            let after = meter.snapshot();
-            for (i, amount) in amounts.iter().enumerate() {
-                let used = |s: &tally_meter::Snapshot<3>| u128::from(s.spent()[i]) + u128::from(s.reserved()[i]);
-                let delta = if ok { u128::from(*amount) } else { 0 };
-                prop_assert_eq!(used(&after), used(&before) + delta);
-            }
-            if !ok {
-                prop_assert_eq!(after, before);
-            }
-        }
+        both_forms!(&specs, |policy| all_or_nothing(policy, &setup, &attempts));
     }
 
-    /// The identity holds after every operation, including recording charges
-    /// past the limits, resets and releases.
     #[test]
     fn identity_holds_after_every_operation(specs in [spec(), spec(), spec()], ops in vec(op(), 1..80)) {
-        let policy = policy_of(&specs);
-        let mut meter = Meter::new(&policy);
-        let mut holds = Vec::new();
-        check_identity(&meter)?;
-        for op in &ops {
-            run(&mut meter, &mut holds, op);
-            check_identity(&meter)?;
-        }
+        both_forms!(&specs, |policy| identity_holds(policy, &specs, &ops));
     }
 
-    /// The meter agrees with a straightforward `u128` model on every
-    /// single-dimension result and on every getter.
     #[test]
     fn meter_matches_the_reference_model(
         specs in [spec(), spec(), spec()],
         ops in vec(op().prop_filter("single", |op| matches!(op,
             Op::Charge(..) | Op::TryCharge(..) | Op::Reserve(_) | Op::Release(_) | Op::Reset)), 1..80),
     ) {
-        let policy = policy_of(&specs);
-        let mut meter = Meter::new(&policy);
-        let mut model = Model::default();
-        let mut holds: Vec<Reservation<3>> = Vec::new();
-        for op in &ops {
-            let got = run(&mut meter, &mut holds, op);
-            match (op, &got) {
-                (Op::Charge(i, a), Outcome::One(r)) => check_one(&mut model, &specs, *i, *a, false, r)?,
-                (Op::TryCharge(i, a), Outcome::One(r)) => check_one(&mut model, &specs, *i, *a, true, r)?,
-                (Op::Reserve(a), Outcome::Reserved(r)) => {
-                    let fits = (0..3).all(|i| u128::from(a[i]) <= model.remaining(&specs, i));
-                    prop_assert_eq!(fits, r.is_ok());
-                    if fits {
-                        for (reserved, a) in model.reserved.iter_mut().zip(a) { *reserved += u128::from(*a); }
-                    }
-                }
-                (Op::Release(_), Outcome::Settled(Ok(None))) => {}
-                (Op::Release(_), Outcome::NoHandle) => {}
-                (Op::Reset, _) => { model = Model::default(); holds.clear(); }
-                other => prop_assert!(false, "unexpected {:?}", other),
-            }
-            if let (Op::Release(_), Outcome::Settled(Ok(None))) = (op, &got) {
-                // The model cannot know which handle: recompute from the meter's holds.
-                model.reserved = [0; 3];
-                for h in &holds {
-                    for i in 0..3 { model.reserved[i] += u128::from(h.amounts()[i]); }
-                }
-            }
-            for i in 0..3 {
-                let dim = meter_dim(&meter, i);
-                prop_assert_eq!(u128::from(meter.spent(dim).unwrap()), model.spent[i]);
-                prop_assert_eq!(u128::from(meter.reserved(dim).unwrap()), model.reserved[i]);
-                prop_assert_eq!(u128::from(meter.remaining(dim).unwrap()), model.remaining(&specs, i));
-            }
-        }
+        both_forms!(&specs, |policy| matches_the_model(policy, &specs, &ops));
     }
 
-    /// restore(snapshot) is the identity: the same state, and the same
-    /// behaviour on any further operations.
     #[test]
     fn restore_of_snapshot_is_the_identity(
         specs in [spec(), spec(), spec()],
         before in vec(op(), 0..40),
         after in vec(op(), 0..40),
     ) {
-        let policy = policy_of(&specs);
-        let mut meter = Meter::new(&policy);
-        let mut holds = Vec::new();
-        for op in &before {
-            run(&mut meter, &mut holds, op);
-        }
-        let snapshot = meter.snapshot();
-        let mut restored = Meter::restore(&policy, &snapshot).unwrap();
-        prop_assert_eq!(restored.snapshot(), snapshot);
-        // Reservations do not survive a restore (handles are tied to a meter),
-        // so both continue without the old handles.
-        meter.release_all();
-        restored.release_all();
-        let (mut a, mut b) = (Vec::new(), Vec::new());
-        for op in &after {
-            prop_assert_eq!(run(&mut meter, &mut a, op), run(&mut restored, &mut b, op));
-            prop_assert_eq!(meter.snapshot(), restored.snapshot());
+        both_forms!(&specs, |policy| restore_is_the_identity(policy, &before, &after));
+    }
+
+    /// The two forms of one policy agree on every operation's result and on
+    /// the state after it, and their snapshots encode alike.
+    #[test]
+    fn owned_and_const_policies_meter_alike(specs in [spec(), spec(), spec()], ops in vec(op(), 1..80)) {
+        let (fixed, owned) = (policy_of(&specs), owned_of(&specs));
+        let (mut a, mut b) = (Meter::new(&fixed), Meter::new(&owned));
+        let (mut a_holds, mut b_holds) = (Vec::new(), Vec::new());
+        for op in &ops {
+            prop_assert_eq!(run(&mut a, &mut a_holds, op), run(&mut b, &mut b_holds, op));
+            let (x, y) = (a.snapshot(), b.snapshot());
+            prop_assert_eq!((x.policy(), x.dim_count(), y.dim_count()), (y.policy(), 3, 3));
+            prop_assert_eq!((x.spent(), x.reserved()), (&narrow(y.spent()), &narrow(y.reserved())));
         }
     }
 }
@@ -494,7 +658,7 @@ fn run_single(
 
 /// The target dimension's part of a 3-dimension outcome.
 fn project(got: &Outcome, target: usize) -> Norm {
-    let pick = |r: &Report<3>| Norm::Verdict(shape(r.verdicts()[target]));
+    let pick = |r: &[Verdict; 3]| Norm::Verdict(shape(r[target]));
     match got {
         Outcome::One(r) => norm(*r),
         Outcome::Many(r) | Outcome::Reserved(r) => r.as_ref().map_or_else(|e| norm_err(*e), pick),

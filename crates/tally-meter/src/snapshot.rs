@@ -244,10 +244,11 @@ mod serde_impl {
     };
     use serde::ser::{Serialize, SerializeStruct, SerializeTuple, Serializer};
 
+    use tally_encoding::hex;
+
     use super::{MAX_DIMS, OwnedSnapshot, SNAPSHOT_VERSION, Snapshot};
 
     const FIELDS: &[&str] = &["version", "policy", "spent", "reserved"];
-    const HEX: &[u8; 16] = b"0123456789abcdef";
 
     /// The first `count` amounts of a snapshot array, as a sequence.
     struct Amounts<'a>(&'a [u64]);
@@ -316,13 +317,8 @@ mod serde_impl {
 
     impl Serialize for Fingerprint {
         fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-            let mut text = [0u8; 16];
-            for (i, digit) in text.iter_mut().enumerate() {
-                let nibble = (self.0 >> (60 - 4 * i)) & 0xf;
-                *digit = HEX.get(nibble as usize).copied().unwrap_or(b'0');
-            }
-            // ASCII hex digits are UTF-8.
-            serializer.serialize_str(core::str::from_utf8(&text).unwrap_or_default())
+            let text = hex::Encoded::<8, 16>::new(&self.0.to_be_bytes());
+            serializer.serialize_str(text.as_str())
         }
     }
 
@@ -342,18 +338,11 @@ mod serde_impl {
         }
 
         fn visit_str<E: de::Error>(self, text: &str) -> Result<Self::Value, E> {
-            let bytes = text.as_bytes();
-            if bytes.len() != 16 {
-                return Err(E::invalid_length(bytes.len(), &self));
+            match hex::decode_array::<8>(text, hex::Case::Lower) {
+                Ok(bytes) => Ok(Fingerprint(u64::from_be_bytes(bytes))),
+                Err(hex::HexError::Length { found, .. }) => Err(E::invalid_length(found, &self)),
+                Err(_) => Err(E::invalid_value(de::Unexpected::Str(text), &self)),
             }
-            let mut value = 0u64;
-            for byte in bytes {
-                let Some(nibble) = HEX.iter().position(|h| h == byte) else {
-                    return Err(E::invalid_value(de::Unexpected::Str(text), &self));
-                };
-                value = (value << 4) | nibble as u64;
-            }
-            Ok(Fingerprint(value))
         }
     }
 

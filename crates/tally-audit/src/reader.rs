@@ -563,40 +563,55 @@ where
     let (keys, max_payload) = chain.precompute_state();
     let max_line = opts.max_line();
     let trusted = opts.trusted.as_ref();
+    let stopped = || AuditError::io("read", std::io::Error::other("the reading thread stopped"));
     let torn = std::thread::scope(|s| {
         let (tx, rx) = std::sync::mpsc::sync_channel::<Batch>(PIPELINE_DEPTH);
         let (back_tx, back_rx) = std::sync::mpsc::sync_channel::<Batch>(PIPELINE_DEPTH + 1);
-        s.spawn(move || precompute_batches(src, keys, max_payload, max_line, &tx, &back_rx));
-        for mut batch in rx {
-            let (torn, done) = (batch.torn, batch.done);
-            for (offset, range, pre) in batch.items.drain(..) {
-                let line = batch.buf.get(range).unwrap_or_default();
-                let pre = pre.map_err(|e| chain.not_a_log(e))?;
-                let v = chain.apply(&pre, line, offset)?;
-                if let Some(t) = trusted
-                    && chain.frontier.size() == t.size()
-                {
-                    check_trusted(&chain, t)?;
+        let reader =
+            s.spawn(move || precompute_batches(src, keys, max_payload, max_line, &tx, &back_rx));
+        // Takes the receiving ends by value: when it returns (at the end or
+        // at the first failure) they are dropped, so a reader blocked on a
+        // full channel stops.
+        let mut check = |rx: std::sync::mpsc::Receiver<Batch>,
+                         back_tx: std::sync::mpsc::SyncSender<Batch>|
+         -> Result<Option<TornTail>> {
+            for mut batch in rx {
+                let (torn, done) = (batch.torn, batch.done);
+                for (offset, range, pre) in batch.items.drain(..) {
+                    let line = batch.buf.get(range).unwrap_or_default();
+                    let pre = pre.map_err(|e| chain.not_a_log(e))?;
+                    let v = chain.apply(&pre, line, offset)?;
+                    if let Some(t) = trusted
+                        && chain.frontier.size() == t.size()
+                    {
+                        check_trusted(&chain, t)?;
+                    }
+                    on_record(&RecordRef {
+                        seq: v.env.meta.seq,
+                        kind: v.env.meta.kind,
+                        offset,
+                        payload: v.env.payload,
+                        hash: v.env.hash,
+                        digest: v.digest,
+                        line,
+                    })?;
                 }
-                on_record(&RecordRef {
-                    seq: v.env.meta.seq,
-                    kind: v.env.meta.kind,
-                    offset,
-                    payload: v.env.payload,
-                    hash: v.env.hash,
-                    digest: v.digest,
-                    line,
-                })?;
+                if done {
+                    return Ok(torn);
+                }
+                let _ = back_tx.try_send(batch);
             }
-            if done {
-                return Ok(torn);
-            }
-            let _ = back_tx.try_send(batch);
+            Err(stopped())
+        };
+        let checked = check(rx, back_tx);
+        // An explicit join: the scope's implicit one returns once the
+        // thread's closure has finished, before the thread has exited (its
+        // thread-locals destroyed, its memory freed), so the thread would
+        // outlive this call.
+        match reader.join() {
+            Ok(()) => checked,
+            Err(_) => Err(stopped()),
         }
-        Err(AuditError::io(
-            "read",
-            std::io::Error::other("the reading thread stopped"),
-        ))
     })?;
     finish_checks(&chain, trusted)?;
     let header = chain.header.clone().ok_or(AuditError::NotALog {

@@ -4,6 +4,15 @@
 //! kills it with SIGKILL at a random moment, at least 100 times. After each
 //! kill the log opens, every acknowledged record is present with its exact
 //! payload and verifies, and only an unterminated tail is ever cut.
+//!
+//! What this test cannot see: a missing or misplaced `fdatasync`. SIGKILL
+//! ends the process, not the machine; every byte the child wrote is in the
+//! page cache and survives, synced or not. Power loss is modelled instead by
+//! the simulated storage (`storage::SimLog`, whose crash image keeps only
+//! synced bytes plus a random prefix of the rest) in `faults.rs`:
+//! `power_loss_keeps_every_acknowledged_record`,
+//! `injected_faults_poison_the_writer_and_lose_nothing_acknowledged` and
+//! `short_writes_alone_are_completed_not_fatal`.
 
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader, Write};
@@ -60,6 +69,10 @@ fn next_rand(state: &mut u64) -> u64 {
     *state
 }
 
+/// Kills the appending child 100 times. Catches lost or corrupt records
+/// from the process dying mid-write; cannot catch a missing `fdatasync`
+/// (the page cache survives SIGKILL): see the module docs for the
+/// simulated power-loss tests that do.
 #[test]
 fn sigkill_at_random_moments_loses_no_acknowledged_record() {
     let dir = tempfile::tempdir().unwrap();

@@ -134,3 +134,57 @@ fn short_writes_alone_are_completed_not_fatal() {
     assert_eq!(file.len().unwrap() as usize, sim.durable().len());
     check_crash_image(&sim, &acked);
 }
+
+/// Power loss: only synced bytes survive (`SimLog::durable`). Every record
+/// acknowledged under `Batch` or `Always` durability must be in them, so a
+/// missing, misplaced or skipped `fdatasync` before an acknowledgement
+/// loses a record here (SIGKILL cannot show this: the page cache survives
+/// it). `Durability::None` promises no such thing, and indeed loses them.
+#[test]
+fn power_loss_keeps_every_acknowledged_record() {
+    for durability in [Durability::Batch, Durability::Always, Durability::None] {
+        let sim = SimLog::new(Vec::new(), Faults::default(), 3);
+        let log = AuditLog::create_with(
+            Box::new(sim.clone()),
+            LogOptions::new()
+                .durability(durability)
+                .checkpoint_every(5)
+                .checkpoint_on_close(false),
+        )
+        .unwrap();
+        let mut acked = Vec::new();
+        for i in 0..20u64 {
+            let p = format!("{{\"i\":{i}}}").into_bytes();
+            if i % 4 == 0 {
+                let r = log.append_batch(&[p.clone(), p.clone()]).unwrap();
+                acked.extend(r.iter().map(|r| (r.seq, p.clone())));
+            } else {
+                acked.push((log.append(&p).unwrap().seq, p));
+            }
+        }
+        // The power fails now: the process never gets to flush or close.
+        let durable = sim.durable();
+        drop(log);
+        let reopened = SimLog::new(durable, Faults::default(), 0);
+        drop(AuditLog::open_with(Box::new(reopened.clone()), LogOptions::new()).unwrap());
+        let bytes = reopened.contents();
+        let mut found = std::collections::BTreeMap::new();
+        let mut reader = VerifiedReader::new(&bytes[..], &VerifyOptions::new());
+        while let Some(rec) = reader.next_record().unwrap() {
+            found.insert(rec.seq, rec.payload.to_vec());
+        }
+        let kept = acked
+            .iter()
+            .filter(|(seq, p)| found.get(seq) == Some(p))
+            .count();
+        if durability == Durability::None {
+            assert_eq!(kept, 0, "nothing was synced after the header");
+        } else {
+            assert_eq!(
+                kept,
+                acked.len(),
+                "{durability:?}: acknowledged records lost"
+            );
+        }
+    }
+}

@@ -358,3 +358,91 @@ fn a_key_file_rotation_stages_the_next_key_beside_the_old_one() {
     drop(log);
     assert!(!next_path.exists());
 }
+
+/// The Debug forms of every type that holds an HMAC key or a signing seed
+/// are pinned to exact strings, taken from the very values built from the
+/// secret bytes (nothing is evolved or re-derived first): a type that
+/// printed its secret in any form (hex, decimal, base64, derived Debug)
+/// would differ. The secret's hex, raw and base64 forms are also searched for.
+#[test]
+fn secret_holders_print_exact_redacted_debug() {
+    let secret = *b"tally-audit-test-key-0123456789!";
+    let seed = *b"tally-audit-signer-seed-01234567";
+    let key = AuditKey::from_bytes(secret.to_vec()).unwrap();
+    let signer = CheckpointSigner::from_seed("example.org/audit", &seed).unwrap();
+    let kid = key.kid().to_string();
+    let vkey = signer.verifier().to_vkey();
+    let sid = vkey.split('+').nth(1).unwrap().to_owned();
+    let key_debug = format!("AuditKey {{ kid: KeyId({kid}), epoch: 0, secret: \"<redacted>\" }}");
+    let signer_debug = format!("CheckpointSigner {{ name: \"example.org/audit\", id: {sid}, .. }}");
+    let keyring = Keyring::new().with(key.clone());
+    let forward_secure = ForwardSecure {
+        epoch_records: 2,
+        sink: Box::new(KeyFileSink::new("/keys/audit.key")),
+    };
+    let options = LogOptions::new()
+        .key(key.clone())
+        .old_keys(keyring.clone())
+        .signer(CheckpointSigner::from_seed("example.org/audit", &seed).unwrap())
+        .forward_secure(ForwardSecure {
+            epoch_records: 2,
+            sink: Box::new(KeyFileSink::new("/keys/audit.key")),
+        });
+    let verify_options = VerifyOptions::new().keys(keyring.clone());
+    let printed = [
+        (format!("{key:?}"), key_debug.clone()),
+        (format!("{signer:?}"), signer_debug.clone()),
+        (
+            format!("{keyring:?}"),
+            format!("Keyring {{ keys: [{key_debug}] }}"),
+        ),
+        (
+            format!("{forward_secure:?}"),
+            "ForwardSecure { epoch_records: 2, .. }".to_owned(),
+        ),
+        (
+            format!("{options:?}"),
+            format!(
+                "LogOptions {{ durability: Batch, key: Some({key_debug}), old_keys: Keyring {{ keys: [{key_debug}] }}, \
+                 signer: Some({signer_debug}), forward_secure: Some(ForwardSecure {{ epoch_records: 2, .. }}), \
+                 checkpoint_every: 65536, checkpoint_on_close: true, max_payload_bytes: 16777216, \
+                 trust_checkpoint_prefix: false, origin: None, log_id: None }}"
+            ),
+        ),
+        (
+            format!("{verify_options:?}"),
+            format!(
+                "VerifyOptions {{ keys: Keyring {{ keys: [{key_debug}] }}, checkpoint_key: None, \
+                 trusted: None, max_payload_bytes: 16777216 }}"
+            ),
+        ),
+    ];
+    let hex = |b: &[u8]| b.iter().map(|x| format!("{x:02x}")).collect::<String>();
+    use base64::Engine as _;
+    let b64 = |b: &[u8]| base64::engine::general_purpose::STANDARD.encode(b);
+    let forbidden = [
+        hex(&secret)[..16].to_owned(),
+        "tally-audit-test".to_owned(),
+        b64(&secret)[..12].to_owned(),
+        hex(&seed)[..16].to_owned(),
+        "tally-audit-signer".to_owned(),
+        b64(&seed)[..12].to_owned(),
+        format!("{:?}", &secret[..4])
+            .trim_end_matches(']')
+            .to_owned(),
+        format!("{:?}", &seed[..4]).trim_end_matches(']').to_owned(),
+    ];
+    for (debug, expected) in &printed {
+        assert_eq!(debug, expected);
+        for f in &forbidden {
+            assert!(!debug.contains(f.as_str()), "{f} in {debug}");
+        }
+    }
+    // The forbidden forms are the ones the secrets really have.
+    assert!(key.to_file_text().contains(&hex(&secret)));
+    assert!(
+        signer
+            .to_skey()
+            .contains(&b64(&[&[1u8][..], &seed].concat())[..40])
+    );
+}

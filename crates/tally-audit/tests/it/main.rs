@@ -12,6 +12,7 @@ mod common;
 mod concurrency;
 mod crash;
 mod faults;
+mod fuzz_seeds;
 mod golden;
 mod keys;
 mod proofs;

@@ -12,11 +12,13 @@ use crate::{Frontier, Hash, RangeError, TreeHasher, split_point};
 /// node hash per leaf (amortised); memory is about `2 × 32` bytes per leaf
 /// (64 MB for a million leaves).
 ///
-/// A request for a tree of `size` leaves first folds the frontier of `size`
-/// into the roots of its ragged right edge (one node hash per set bit of
-/// `size` after the first, at most 63); every subtree a proof then needs is
-/// either perfect (one lookup) or one of those roots. So a root, an inclusion proof or a
-/// consistency proof costs `O(log n)` lookups and node hashes.
+/// Every subtree of the RFC recursion is either perfect (one lookup) or
+/// ends at the tree size: the ragged right edge, whose root folds the
+/// frontier parts it covers (one node hash per part after the first). A
+/// root folds the whole frontier; a proof needs at most one ragged sibling
+/// (below it, the path runs through perfect subtrees). So a root, an
+/// inclusion proof or a consistency proof costs `O(log n)` lookups and at
+/// most `popcount(size) - 1` node hashes.
 ///
 /// ```
 /// use tally_merkle::{Hash, ProofIndex, TreeHasher, verify_inclusion};
@@ -153,7 +155,7 @@ impl<H: TreeHasher> ProofIndex<H> {
         if size == 0 {
             return Ok(self.hasher.empty());
         }
-        Edge::new(self, size)?.get(0)
+        self.ragged(0, size)
     }
 
     /// The inclusion proof (RFC 9162 §2.1.3.1) of leaf `index` in the tree
@@ -167,7 +169,6 @@ impl<H: TreeHasher> ProofIndex<H> {
         if index >= size {
             return Err(RangeError::IndexNotBelowSize);
         }
-        let edge = Edge::new(self, size)?;
         // PATH(m, D[lo..hi]) descends towards leaf m; each step records the
         // sibling subtree, so the path comes out root first.
         let mut proof = Vec::with_capacity(64);
@@ -175,10 +176,10 @@ impl<H: TreeHasher> ProofIndex<H> {
         while let Some(k) = split_point(hi - lo) {
             let mid = lo + k;
             if index < mid {
-                proof.push(edge.subtree(mid, hi)?);
+                proof.push(self.subtree(mid, hi, size)?);
                 hi = mid;
             } else {
-                proof.push(edge.subtree(lo, mid)?);
+                proof.push(self.subtree(lo, mid, size)?);
                 lo = mid;
             }
         }
@@ -202,7 +203,6 @@ impl<H: TreeHasher> ProofIndex<H> {
         if old == 0 || old == new {
             return Ok(proof);
         }
-        let edge = Edge::new(self, new)?;
         // SUBPROOF(m, D[lo..hi], whole): `whole` while D[lo..hi] starts at
         // leaf 0, whose old root the verifier already holds. Each step
         // records the subtree the old tree does not decide, so the proof
@@ -211,7 +211,7 @@ impl<H: TreeHasher> ProofIndex<H> {
         loop {
             if old == hi {
                 if !whole {
-                    proof.push(edge.subtree(lo, hi)?);
+                    proof.push(self.subtree(lo, hi, new)?);
                 }
                 break;
             }
@@ -221,10 +221,10 @@ impl<H: TreeHasher> ProofIndex<H> {
             };
             let mid = lo + k;
             if old <= mid {
-                proof.push(edge.subtree(mid, hi)?);
+                proof.push(self.subtree(mid, hi, new)?);
                 hi = mid;
             } else {
-                proof.push(edge.subtree(lo, mid)?);
+                proof.push(self.subtree(lo, mid, new)?);
                 lo = mid;
                 whole = false;
             }
@@ -238,6 +238,41 @@ impl<H: TreeHasher> ProofIndex<H> {
             return Err(RangeError::SizeExceedsIndex);
         }
         Ok(())
+    }
+
+    /// MTH of leaves `lo..hi` for a subtree the RFC recursion of the tree of
+    /// `size` leaves reaches: perfect and aligned (a lookup), or ending at
+    /// `size` (a fold of the frontier parts it covers).
+    fn subtree(&self, lo: u64, hi: u64, size: u64) -> Result<Hash, RangeError> {
+        let width = hi.checked_sub(lo).ok_or(RangeError::MissingNode)?;
+        if width.is_power_of_two() && lo.is_multiple_of(width) {
+            return self.perfect(lo, width.trailing_zeros());
+        }
+        if hi != size {
+            return Err(RangeError::MissingNode);
+        }
+        self.ragged(lo, size)
+    }
+
+    /// The root of leaves `lo..size` where `lo` starts a frontier part of
+    /// `size` (0 for the whole tree): its parts folded right to left.
+    fn ragged(&self, lo: u64, size: u64) -> Result<Hash, RangeError> {
+        let mut acc: Option<Hash> = None;
+        for (start, level) in perfect_parts(size).rev() {
+            if start < lo {
+                break;
+            }
+            let part = self.perfect(start, level)?;
+            acc = Some(match acc {
+                None => part,
+                Some(right) => self.hasher.node(&part, &right),
+            });
+            if start == lo {
+                return acc.ok_or(RangeError::MissingNode);
+            }
+        }
+        // `lo` is not where a part starts.
+        Err(RangeError::MissingNode)
     }
 
     /// The perfect subtree of `2^level` leaves starting at `start`.
@@ -265,57 +300,4 @@ fn perfect_parts(size: u64) -> impl DoubleEndedIterator<Item = (u64, u32)> {
 fn part_start(size: u64, level: u32) -> Option<u64> {
     let width = 1u64.checked_shl(level)?;
     (size & width != 0).then(|| size & !(width | (width - 1)))
-}
-
-/// The ragged right edge of the tree of `size` leaves: for each set bit
-/// `b` of `size`, the root of the leaves from the start of that bit's
-/// perfect part to `size`. These are exactly the subtrees of the RFC
-/// recursion that are not perfect (they all end at `size`); `roots[b]` for
-/// the highest bit is the tree's root.
-struct Edge<'a, H> {
-    index: &'a ProofIndex<H>,
-    size: u64,
-    roots: [Hash; 64],
-}
-
-impl<'a, H: TreeHasher> Edge<'a, H> {
-    fn new(index: &'a ProofIndex<H>, size: u64) -> Result<Self, RangeError> {
-        let mut roots = [[0u8; 32]; 64];
-        let mut acc: Option<Hash> = None;
-        for (start, level) in perfect_parts(size).rev() {
-            let part = index.perfect(start, level)?;
-            let root = match acc {
-                None => part,
-                Some(right) => index.hasher.node(&part, &right),
-            };
-            if let Some(slot) = roots.get_mut(level as usize) {
-                *slot = root;
-            }
-            acc = Some(root);
-        }
-        Ok(Self { index, size, roots })
-    }
-
-    /// MTH of leaves `lo..hi` for a subtree the RFC recursion reaches:
-    /// perfect and aligned, or ending at the tree size.
-    fn subtree(&self, lo: u64, hi: u64) -> Result<Hash, RangeError> {
-        let width = hi.checked_sub(lo).ok_or(RangeError::MissingNode)?;
-        if width.is_power_of_two() && lo.is_multiple_of(width) {
-            return self.index.perfect(lo, width.trailing_zeros());
-        }
-        self.get(lo)
-    }
-
-    /// The root of leaves `lo..size`, where `lo` starts a frontier part.
-    fn get(&self, lo: u64) -> Result<Hash, RangeError> {
-        let rest = self.size.checked_sub(lo).ok_or(RangeError::MissingNode)?;
-        let level = rest.checked_ilog2().ok_or(RangeError::MissingNode)?;
-        if part_start(self.size, level) != Some(lo) {
-            return Err(RangeError::MissingNode);
-        }
-        self.roots
-            .get(level as usize)
-            .copied()
-            .ok_or(RangeError::MissingNode)
-    }
 }

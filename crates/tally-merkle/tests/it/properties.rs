@@ -241,25 +241,43 @@ fn building_is_linear_and_proofs_take_logarithmic_node_hashes() {
     }
     // One node per closed perfect subtree: n minus the frontier's nodes.
     assert_eq!(count.0.get(), n - u64::from(n.count_ones()));
+    // A root folds the frontier: one node hash per part after the first.
     for size in [n, n - 1, 65_536, 65_537, 99_999] {
+        count.0.set(0);
+        let root = index.root(size).unwrap();
+        assert_eq!(count.0.get(), u64::from(size.count_ones()) - 1);
         for i in [0, 1, size / 3, size - 1] {
+            // A proof needs at most one ragged subtree: at most as many
+            // node hashes as the root.
             count.0.set(0);
             let proof = index.inclusion_proof(i, size).unwrap();
-            // Folding the ragged right edge, once per proof.
-            assert_eq!(count.0.get(), u64::from(size.count_ones()) - 1);
-            let root = index.root(size).unwrap();
+            assert!(
+                count.0.get() < u64::from(size.count_ones()),
+                "{i} in {size}"
+            );
             verify_inclusion(&Sha256Tree, &index.leaf(i).unwrap(), i, size, &proof, &root).unwrap();
             count.0.set(0);
             let old = i.max(1);
             let proof = index.consistency_proof(old, size).unwrap();
-            let want = if old == size {
-                0
-            } else {
-                size.count_ones() - 1
-            };
-            assert_eq!(count.0.get(), u64::from(want));
+            assert!(
+                count.0.get() < u64::from(size.count_ones()),
+                "{old} to {size}"
+            );
             let old_root = index.root(old).unwrap();
             verify_consistency(&Sha256Tree, old, size, &old_root, &root, &proof).unwrap();
         }
     }
+    // Leaf 0 of 100_003 = 65_536 + 34_467: its sibling at the top is the
+    // ragged right subtree, the fold of the parts of 34_467; leaf 65_536
+    // goes right, then left of the ragged 98_304..100_003 (1_699 leaves);
+    // the last leaf has only perfect siblings (all on its left).
+    count.0.set(0);
+    index.inclusion_proof(0, n).unwrap();
+    assert_eq!(count.0.get(), u64::from(34_467u64.count_ones()) - 1);
+    count.0.set(0);
+    index.inclusion_proof(65_536, n).unwrap();
+    assert_eq!(count.0.get(), u64::from(1_699u64.count_ones()) - 1);
+    count.0.set(0);
+    index.inclusion_proof(n - 1, n).unwrap();
+    assert_eq!(count.0.get(), 0);
 }

@@ -255,24 +255,30 @@ impl<H: TreeHasher> ProofIndex<H> {
     }
 
     /// The root of leaves `lo..size` where `lo` starts a frontier part of
-    /// `size` (0 for the whole tree): its parts folded right to left.
+    /// `size` (0 for the whole tree): its parts, the set bits of
+    /// `size - lo`, folded right to left.
     fn ragged(&self, lo: u64, size: u64) -> Result<Hash, RangeError> {
+        let rest = size.checked_sub(lo).ok_or(RangeError::MissingNode)?;
+        let top = rest.checked_ilog2().ok_or(RangeError::MissingNode)?;
+        // `lo` starts a part: the leaves after it are the low bits of `size`.
+        // `top <= 63`: the mask keeps bits `0..=top`.
+        if size & (u64::MAX >> (63 - top)) != rest {
+            return Err(RangeError::MissingNode);
+        }
+        let (mut bits, mut end) = (rest, size);
         let mut acc: Option<Hash> = None;
-        for (start, level) in perfect_parts(size).rev() {
-            if start < lo {
-                break;
-            }
+        while bits != 0 {
+            let level = bits.trailing_zeros();
+            let start = end - (1u64 << level);
             let part = self.perfect(start, level)?;
             acc = Some(match acc {
                 None => part,
                 Some(right) => self.hasher.node(&part, &right),
             });
-            if start == lo {
-                return acc.ok_or(RangeError::MissingNode);
-            }
+            bits &= bits - 1;
+            end = start;
         }
-        // `lo` is not where a part starts.
-        Err(RangeError::MissingNode)
+        acc.ok_or(RangeError::MissingNode)
     }
 
     /// The perfect subtree of `2^level` leaves starting at `start`.
@@ -288,7 +294,7 @@ impl<H: TreeHasher> ProofIndex<H> {
 
 /// The perfect subtrees of the frontier of `size`, left to right, as
 /// `(start, level)`: one per set bit, largest first.
-fn perfect_parts(size: u64) -> impl DoubleEndedIterator<Item = (u64, u32)> {
+fn perfect_parts(size: u64) -> impl Iterator<Item = (u64, u32)> {
     (0..u64::BITS)
         .rev()
         .filter_map(move |level| Some((part_start(size, level)?, level)))
@@ -300,4 +306,40 @@ fn perfect_parts(size: u64) -> impl DoubleEndedIterator<Item = (u64, u32)> {
 fn part_start(size: u64, level: u32) -> Option<u64> {
     let width = 1u64.checked_shl(level)?;
     (size & width != 0).then(|| size & !(width | (width - 1)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Sums: a node is `left + 2 × right` of the first byte, a leaf its byte.
+    #[derive(Clone, Default)]
+    struct Sum;
+    impl TreeHasher for Sum {
+        fn leaf(&self, data: &[u8]) -> Hash {
+            [data[0]; 32]
+        }
+        fn node(&self, l: &Hash, r: &Hash) -> Hash {
+            [l[0].wrapping_add(r[0].wrapping_mul(2)); 32]
+        }
+        fn empty(&self) -> Hash {
+            [0; 32]
+        }
+    }
+
+    #[test]
+    fn ragged_subtrees_start_only_where_a_frontier_part_starts() {
+        let index = ProofIndex::from_leaves(Sum, (1u8..=6).map(|i| Sum.leaf(&[i])));
+        // 6 = 4 + 2: parts 0..4 and 4..6.
+        let left = Sum.node(&Sum.node(&[1; 32], &[2; 32]), &Sum.node(&[3; 32], &[4; 32]));
+        let right = Sum.node(&[5; 32], &[6; 32]);
+        assert_eq!(index.ragged(0, 6), Ok(Sum.node(&left, &right)));
+        assert_eq!(index.ragged(4, 6), Ok(right));
+        for lo in [1, 2, 3, 5, 6, 7] {
+            assert_eq!(index.ragged(lo, 6), Err(RangeError::MissingNode), "{lo}");
+        }
+        assert_eq!(index.subtree(2, 4, 6), Ok(Sum.node(&[3; 32], &[4; 32])));
+        assert_eq!(index.subtree(1, 3, 6), Err(RangeError::MissingNode));
+        assert_eq!(index.subtree(3, 6, 6), Err(RangeError::MissingNode));
+    }
 }

@@ -32,7 +32,7 @@ use tally_reward::compute::compute;
 use tally_reward::ident::{AccountId, EpochId};
 use tally_reward::inputs::{AccountCounters, EpochInputs, NamedValues, Window};
 use tally_reward::keys::{SigningKey, TrustedKeys};
-use tally_reward::manifest::{build, seal};
+use tally_reward::manifest::{Prover, build, prove, seal};
 use tally_reward::policy::{Policy, VerifiedPolicy};
 
 const POOL: u64 = 1_000_000_000_000;
@@ -224,6 +224,27 @@ fn bench(c: &mut Criterion) {
     });
     group.bench_function("svc_rewarder_rule", |b| {
         b.iter(|| peer_seal(black_box(&peer_payouts)))
+    });
+    group.finish();
+
+    // Payout proofs: `prove` indexes the payouts for its one proof, O(n);
+    // a `Prover` indexes a manifest's payouts once, then O(log n) a proof.
+    let manifest = build(&inputs, inputs_cid, &policy, &outcome.distribution, None).unwrap();
+    let payouts = &outcome.distribution.payouts;
+    let mut group = c.benchmark_group("prove_50k");
+    let mut i = 0usize;
+    group.bench_function("prove", |b| {
+        b.iter(|| {
+            i = (i + 7_919) % payouts.len();
+            prove(&manifest, payouts, &payouts[i].account).unwrap()
+        })
+    });
+    let prover = Prover::new(&manifest, payouts).unwrap();
+    group.bench_function("prover", |b| {
+        b.iter(|| {
+            i = (i + 7_919) % payouts.len();
+            prover.prove(&payouts[i].account).unwrap()
+        })
     });
     group.finish();
 }

@@ -406,7 +406,8 @@ impl PayoutProof {
     }
 }
 
-/// The proof of `account`'s payout.
+/// The proof of `account`'s payout. Indexes the payouts for this one
+/// proof (`O(n)`): for several, build a [`Prover`] once.
 ///
 /// # Errors
 /// [`Error::NoPayout`] when the account is not paid.
@@ -415,22 +416,51 @@ pub fn prove(
     payouts: &[Payout],
     account: &AccountId,
 ) -> Result<PayoutProof, Error> {
-    let index = payouts
-        .binary_search_by(|p| p.account.cmp(account))
-        .map_err(|_| Error::NoPayout {
-            account: account.clone(),
-        })?;
-    let payout = payouts.get(index).cloned().ok_or(Error::BadProof)?;
-    Ok(PayoutProof {
-        manifest_cid: manifest.cid()?,
-        payout,
-        index: index as u64,
-        size: payouts.len() as u64,
-        path: merkle::path(payouts, index)?
-            .into_iter()
-            .map(Hex32)
-            .collect(),
-    })
+    Prover::new(manifest, payouts)?.prove(account)
+}
+
+/// Proofs of the payouts of one manifest: the payout tree is indexed once
+/// (`O(n)`), then each proof costs a binary search and `O(log n)` hashes.
+#[derive(Clone, Debug)]
+pub struct Prover<'a> {
+    manifest_cid: Cid,
+    payouts: &'a [Payout],
+    tree: merkle::PayoutTree,
+}
+
+impl<'a> Prover<'a> {
+    /// Indexes `payouts`, the payout list of `manifest`.
+    ///
+    /// # Errors
+    /// [`Error`] when the manifest's CID cannot be computed.
+    pub fn new(manifest: &Manifest, payouts: &'a [Payout]) -> Result<Self, Error> {
+        Ok(Self {
+            manifest_cid: manifest.cid()?,
+            payouts,
+            tree: merkle::PayoutTree::new(payouts),
+        })
+    }
+
+    /// The proof of `account`'s payout.
+    ///
+    /// # Errors
+    /// [`Error::NoPayout`] when the account is not paid.
+    pub fn prove(&self, account: &AccountId) -> Result<PayoutProof, Error> {
+        let index = self
+            .payouts
+            .binary_search_by(|p| p.account.cmp(account))
+            .map_err(|_| Error::NoPayout {
+                account: account.clone(),
+            })?;
+        let payout = self.payouts.get(index).cloned().ok_or(Error::BadProof)?;
+        Ok(PayoutProof {
+            manifest_cid: self.manifest_cid,
+            payout,
+            index: index as u64,
+            size: self.tree.size(),
+            path: self.tree.path(index)?.into_iter().map(Hex32).collect(),
+        })
+    }
 }
 
 /// Checks a payout proof against a manifest (whose seal the caller checked).

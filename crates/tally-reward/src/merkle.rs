@@ -10,88 +10,148 @@
 //!
 //! with `K_x = derive_key("tally/reward/merkle/<x>/v1", "")`, so leaves,
 //! nodes and the empty root never share an input.
+//!
+//! The tree algorithms (root, proof index, RFC 9162 verification) live in
+//! `tally-merkle`; this module is the payout hasher, [`PayoutHasher`], and
+//! the payout tree over it. [`PayoutTree`] indexes a manifest's payouts
+//! once (`O(n)`); each proof from it then costs `O(log n)`.
+
+use tally_merkle::{Frontier, ProofIndex, TreeHasher};
 
 use crate::Error;
 use crate::compute::Payout;
 
-fn key(context: &str) -> [u8; 32] {
-    blake3::derive_key(context, b"")
+/// A 32-byte tree hash.
+pub type Hash = tally_merkle::Hash;
+
+/// The payout tree's hasher: keyed BLAKE3 with the three keys derived once.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PayoutHasher {
+    leaf: [u8; 32],
+    node: [u8; 32],
+    empty: [u8; 32],
 }
 
-/// A 32-byte tree hash.
-pub type Hash = [u8; 32];
+impl PayoutHasher {
+    /// The hasher, its keys derived from their contexts.
+    #[must_use]
+    pub fn new() -> Self {
+        let key = |context: &str| blake3::derive_key(context, b"");
+        Self {
+            leaf: key("tally/reward/merkle/leaf/v1"),
+            node: key("tally/reward/merkle/node/v1"),
+            empty: key("tally/reward/merkle/empty/v1"),
+        }
+    }
+
+    /// The leaf hash of a payout.
+    #[must_use]
+    pub fn payout(&self, payout: &Payout) -> Hash {
+        let account = payout.account.as_str().as_bytes();
+        // One contiguous input (account ids are at most 128 bytes), hashed in
+        // one call: cheaper than an incremental hasher per leaf.
+        let mut data = Vec::with_capacity(account.len() + 16);
+        data.extend_from_slice(&(account.len() as u64).to_le_bytes());
+        data.extend_from_slice(account);
+        data.extend_from_slice(&payout.amount.to_le_bytes());
+        self.leaf(&data)
+    }
+}
+
+impl Default for PayoutHasher {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl TreeHasher for PayoutHasher {
+    fn leaf(&self, data: &[u8]) -> Hash {
+        *blake3::keyed_hash(&self.leaf, data).as_bytes()
+    }
+
+    fn node(&self, left: &Hash, right: &Hash) -> Hash {
+        let mut data = [0u8; 64];
+        let (l, r) = data.split_at_mut(32);
+        l.copy_from_slice(left);
+        r.copy_from_slice(right);
+        *blake3::keyed_hash(&self.node, &data).as_bytes()
+    }
+
+    fn empty(&self) -> Hash {
+        *blake3::keyed_hash(&self.empty, b"").as_bytes()
+    }
+}
 
 /// The leaf hash of a payout.
 #[must_use]
 pub fn leaf(payout: &Payout) -> Hash {
-    leaf_with(&key("tally/reward/merkle/leaf/v1"), payout)
-}
-
-fn leaf_with(k: &[u8; 32], payout: &Payout) -> Hash {
-    let account = payout.account.as_str().as_bytes();
-    // One contiguous input (account ids are at most 128 bytes), hashed in
-    // one call: cheaper than an incremental hasher per leaf.
-    let mut data = Vec::with_capacity(account.len() + 16);
-    data.extend_from_slice(&(account.len() as u64).to_le_bytes());
-    data.extend_from_slice(account);
-    data.extend_from_slice(&payout.amount.to_le_bytes());
-    *blake3::keyed_hash(k, &data).as_bytes()
-}
-
-fn node_with(k: &[u8; 32], left: &Hash, right: &Hash) -> Hash {
-    let mut data = [0u8; 64];
-    let (l, r) = data.split_at_mut(32);
-    l.copy_from_slice(left);
-    r.copy_from_slice(right);
-    *blake3::keyed_hash(k, &data).as_bytes()
+    PayoutHasher::new().payout(payout)
 }
 
 /// The node hash of two children.
 #[must_use]
 pub fn node(left: &Hash, right: &Hash) -> Hash {
-    node_with(&key("tally/reward/merkle/node/v1"), left, right)
+    PayoutHasher::new().node(left, right)
 }
 
 /// The root of no payouts.
 #[must_use]
 pub fn empty_root() -> Hash {
-    *blake3::keyed_hash(&key("tally/reward/merkle/empty/v1"), b"").as_bytes()
+    PayoutHasher::new().empty()
 }
 
-/// The largest power of two strictly below `n` (`n >= 2`).
-fn split(n: usize) -> usize {
-    let mut k: usize = 1;
-    while k.saturating_mul(2) < n {
-        k *= 2;
-    }
-    k
-}
-
-/// The Merkle root of the payouts, in their order.
+/// The Merkle root of the payouts, in their order (`O(n)` hashes,
+/// `O(log n)` memory).
 #[must_use]
 pub fn root(payouts: &[Payout]) -> Hash {
-    if payouts.is_empty() {
-        return empty_root();
+    let hasher = PayoutHasher::new();
+    let mut tree = Frontier::with_hasher(hasher.clone());
+    for p in payouts {
+        tree.push(hasher.payout(p));
     }
-    let lk = key("tally/reward/merkle/leaf/v1");
-    let nk = key("tally/reward/merkle/node/v1");
-    let leaves: Vec<Hash> = payouts.iter().map(|p| leaf_with(&lk, p)).collect();
-    subtree(&nk, &leaves)
+    tree.root()
 }
 
-fn subtree(nk: &[u8; 32], leaves: &[Hash]) -> Hash {
-    match leaves {
-        [] => empty_root(),
-        [one] => *one,
-        _ => {
-            let (l, r) = leaves.split_at(split(leaves.len()));
-            node_with(nk, &subtree(nk, l), &subtree(nk, r))
+/// The payout tree of one payout list, indexed once so that every proof
+/// from it costs `O(log n)`.
+#[derive(Clone, Debug)]
+pub struct PayoutTree {
+    index: ProofIndex<PayoutHasher>,
+}
+
+impl PayoutTree {
+    /// Indexes `payouts`, in their order (`O(n)` hashes, about `2 × 32`
+    /// bytes per payout).
+    #[must_use]
+    pub fn new(payouts: &[Payout]) -> Self {
+        let hasher = PayoutHasher::new();
+        let leaves: Vec<Hash> = payouts.iter().map(|p| hasher.payout(p)).collect();
+        Self {
+            index: ProofIndex::from_leaves(hasher, leaves),
         }
+    }
+
+    /// The number of payouts.
+    #[must_use]
+    pub fn size(&self) -> u64 {
+        self.index.size()
+    }
+
+    /// The audit path of payout `index` (siblings from the leaf up).
+    ///
+    /// # Errors
+    /// [`Error::BadProof`] when `index` is out of range.
+    pub fn path(&self, index: usize) -> Result<Vec<Hash>, Error> {
+        let index = u64::try_from(index).map_err(|_| Error::BadProof)?;
+        self.index
+            .inclusion_proof(index, self.index.size())
+            .map_err(|_| Error::BadProof)
     }
 }
 
 /// The audit path of leaf `index` among `payouts` (siblings from the leaf
-/// up).
+/// up). Indexes the payouts for this one proof: for several, build a
+/// [`PayoutTree`] once.
 ///
 /// # Errors
 /// [`Error::BadProof`] when `index` is out of range.
@@ -99,27 +159,7 @@ pub fn path(payouts: &[Payout], index: usize) -> Result<Vec<Hash>, Error> {
     if index >= payouts.len() {
         return Err(Error::BadProof);
     }
-    let lk = key("tally/reward/merkle/leaf/v1");
-    let nk = key("tally/reward/merkle/node/v1");
-    let leaves: Vec<Hash> = payouts.iter().map(|p| leaf_with(&lk, p)).collect();
-    let mut out = Vec::new();
-    collect(&nk, &leaves, index, &mut out);
-    Ok(out)
-}
-
-fn collect(nk: &[u8; 32], leaves: &[Hash], index: usize, out: &mut Vec<Hash>) {
-    if leaves.len() <= 1 {
-        return;
-    }
-    let k = split(leaves.len());
-    let (l, r) = leaves.split_at(k);
-    if index < k {
-        collect(nk, l, index, out);
-        out.push(subtree(nk, r));
-    } else {
-        collect(nk, r, index - k, out);
-        out.push(subtree(nk, l));
-    }
+    PayoutTree::new(payouts).path(index)
 }
 
 /// Recomputes the root from a leaf, its index, the tree size and its path
@@ -129,32 +169,6 @@ fn collect(nk: &[u8; 32], leaves: &[Hash], index: usize, out: &mut Vec<Hash>) {
 /// [`Error::BadProof`] when the path has the wrong length for `index` in a
 /// tree of `size`, or the root differs.
 pub fn verify(leaf: &Hash, index: u64, size: u64, path: &[Hash], root: &Hash) -> Result<(), Error> {
-    if index >= size {
-        return Err(Error::BadProof);
-    }
-    let nk = key("tally/reward/merkle/node/v1");
-    let (mut f, mut l) = (index, size - 1);
-    let mut r = *leaf;
-    for p in path {
-        if l == 0 {
-            return Err(Error::BadProof);
-        }
-        if f & 1 == 1 || f == l {
-            r = node_with(&nk, p, &r);
-            if f & 1 == 0 {
-                while f & 1 == 0 && f != 0 {
-                    f >>= 1;
-                    l >>= 1;
-                }
-            }
-        } else {
-            r = node_with(&nk, &r, p);
-        }
-        f >>= 1;
-        l >>= 1;
-    }
-    if l != 0 || r != *root {
-        return Err(Error::BadProof);
-    }
-    Ok(())
+    tally_merkle::verify_inclusion(&PayoutHasher::new(), leaf, index, size, path, root)
+        .map_err(|_| Error::BadProof)
 }

@@ -5,7 +5,7 @@ use tally_reward::compute::{Payout, compute};
 use tally_reward::inputs::EpochInputs;
 use tally_reward::keys::SigningKey;
 use tally_reward::manifest::{
-    Hex32, Manifest, SealedManifest, build, prove, seal, verify, verify_proof,
+    Hex32, Manifest, Prover, SealedManifest, build, prove, seal, verify, verify_proof,
 };
 use tally_reward::policy::{Policy, SignedPolicy};
 use tally_reward::settle::{
@@ -151,6 +151,26 @@ fn every_payee_can_prove_its_payout_and_nothing_else() {
     }
     assert!(matches!(
         prove(&sealed.manifest, &payouts, &account("nobody")),
+        Err(Error::NoPayout { .. })
+    ));
+}
+
+#[test]
+fn one_prover_gives_every_payee_the_proof_that_prove_gives() {
+    let (_, _, sealed, payouts) = sealed();
+    let prover = Prover::new(&sealed.manifest, &payouts).unwrap();
+    for p in &payouts {
+        let proof = prover.prove(&p.account).unwrap();
+        assert_eq!(
+            proof,
+            prove(&sealed.manifest, &payouts, &p.account).unwrap()
+        );
+        assert_eq!(&proof.payout, p);
+        assert_eq!(proof.size, payouts.len() as u64);
+        verify_proof(&proof, &sealed.manifest).unwrap();
+    }
+    assert!(matches!(
+        prover.prove(&account("nobody")),
         Err(Error::NoPayout { .. })
     ));
 }

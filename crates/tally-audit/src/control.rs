@@ -45,7 +45,7 @@ impl LogId {
 
 impl fmt::Display for LogId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&crate::hex::encode(&self.0))
+        f.write_str(&tally_encoding::hex::encode(&self.0))
     }
 }
 
@@ -165,7 +165,10 @@ impl Header {
             return Err("mac algorithm does not match the mode".into());
         }
         let log_id = s("log_id")
-            .and_then(|t| crate::hex::decode_array(t.as_bytes()))
+            .and_then(|t| {
+                tally_encoding::hex::decode_array(t.as_bytes(), tally_encoding::hex::Case::Lower)
+                    .ok()
+            })
             .map(LogId)
             .ok_or("log_id is not 32 hex digits")?;
         let origin = s("origin").ok_or("origin missing")?.to_owned();
@@ -236,14 +239,14 @@ impl CheckpointPayload {
 
     pub(crate) fn to_payload(&self) -> Vec<u8> {
         let mut out = format!("{{\"size\":{},\"root\":\"", self.size).into_bytes();
-        crate::hex::encode_into(&self.root, &mut out);
+        tally_encoding::hex::encode_extend(&self.root, &mut out);
         out.extend_from_slice(b"\",\"frontier\":[");
         for (i, node) in self.frontier.iter().enumerate() {
             if i > 0 {
                 out.push(b',');
             }
             out.push(b'"');
-            crate::hex::encode_into(node, &mut out);
+            tally_encoding::hex::encode_extend(node, &mut out);
             out.push(b'"');
         }
         out.extend_from_slice(b"],\"note\":");
@@ -255,8 +258,10 @@ impl CheckpointPayload {
     pub(crate) fn parse(payload: &[u8]) -> Result<Self, String> {
         let map = object(payload, &["size", "root", "frontier", "note"])?;
         let hash = |v: &Value| {
-            v.as_str()
-                .and_then(|t| crate::hex::decode_array(t.as_bytes()))
+            v.as_str().and_then(|t| {
+                tally_encoding::hex::decode_array(t.as_bytes(), tally_encoding::hex::Case::Lower)
+                    .ok()
+            })
         };
         let size = map.get("size").and_then(Value::as_u64).ok_or("bad size")?;
         let root = map.get("root").and_then(hash).ok_or("bad root")?;

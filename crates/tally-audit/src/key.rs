@@ -51,7 +51,8 @@ impl KeyId {
     /// # Errors
     /// [`AuditError::InvalidKey`] if the text is not 16 lower-case hex digits.
     pub fn parse(text: &str) -> Result<Self> {
-        crate::hex::decode_array(text.as_bytes())
+        tally_encoding::hex::decode_array(text.as_bytes(), tally_encoding::hex::Case::Lower)
+            .ok()
             .map(Self)
             .ok_or(AuditError::InvalidKey {
                 what: "key id is not 16 lower-case hex digits",
@@ -71,7 +72,7 @@ impl KeyId {
 
 impl fmt::Display for KeyId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&crate::hex::encode(&self.0))
+        f.write_str(&tally_encoding::hex::encode(&self.0))
     }
 }
 
@@ -202,7 +203,7 @@ impl AuditKey {
     #[must_use]
     pub fn to_file_text(&self) -> Zeroizing<String> {
         let mut hex = Zeroizing::new(Vec::new());
-        crate::hex::encode_into(&self.secret, &mut hex);
+        tally_encoding::hex::encode_extend(&self.secret, &mut hex);
         let hex = Zeroizing::new(String::from_utf8_lossy(&hex).into_owned());
         Zeroizing::new(format!(
             "{{\"tally_audit_key\":1,\"kid\":\"{}\",\"epoch\":{},\"key\":\"{}\"}}\n",
@@ -242,7 +243,14 @@ impl AuditKey {
         let secret = json
             .get("key")
             .and_then(serde_json::Value::as_str)
-            .and_then(|k| crate::hex::decode_vec(k.as_bytes()))
+            .and_then(|k| {
+                tally_encoding::hex::decode_vec(
+                    k.as_bytes(),
+                    MAX_KEY_BYTES,
+                    tally_encoding::hex::Case::Lower,
+                )
+                .ok()
+            })
             .map(Zeroizing::new)
             .ok_or(bad("key is not lower-case hex"))?;
         if epoch == 0 && KeyId::of(&secret) != kid {
@@ -484,7 +492,7 @@ mod tests {
                 key.kid()
             )
         );
-        let hex = crate::hex::encode(&secret);
+        let hex = tally_encoding::hex::encode(&secret);
         let raw = std::str::from_utf8(&secret).unwrap();
         assert!(!debug.contains(&hex[..16]) && !debug.contains(&raw[..8]));
         assert!(key.to_file_text().contains(&hex), "the file holds the key");

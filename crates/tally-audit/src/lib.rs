@@ -34,7 +34,6 @@
 
 mod control;
 mod error;
-mod hex;
 mod index;
 mod json;
 mod key;

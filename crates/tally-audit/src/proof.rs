@@ -97,7 +97,7 @@ fn bad_consistency(why: impl Into<String>) -> AuditError {
 fn hex_hashes(hashes: &[Hash]) -> Vec<Value> {
     hashes
         .iter()
-        .map(|h| Value::String(crate::hex::encode(h)))
+        .map(|h| Value::String(tally_encoding::hex::encode(h)))
         .collect()
 }
 
@@ -228,7 +228,13 @@ impl Members {
             .iter()
             .map(|h| {
                 h.as_str()
-                    .and_then(|t| crate::hex::decode_array(t.as_bytes()))
+                    .and_then(|t| {
+                        tally_encoding::hex::decode_array(
+                            t.as_bytes(),
+                            tally_encoding::hex::Case::Lower,
+                        )
+                        .ok()
+                    })
                     .ok_or_else(|| {
                         (self.bad)(format!("{k} holds a hash that is not 64 hex digits"))
                     })
@@ -239,7 +245,10 @@ impl Members {
     fn log_id(&self, k: &str) -> Result<LogId> {
         self.get(k)
             .as_str()
-            .and_then(|t| crate::hex::decode_array(t.as_bytes()))
+            .and_then(|t| {
+                tally_encoding::hex::decode_array(t.as_bytes(), tally_encoding::hex::Case::Lower)
+                    .ok()
+            })
             .map(LogId::from_bytes)
             .ok_or_else(|| (self.bad)(format!("{k} is not 32 hex digits")))
     }

@@ -188,7 +188,7 @@ pub(crate) fn encode_line(out: &mut Vec<u8>, meta: &Meta, hash: &Hash, payload: 
     match meta.kid {
         Some(kid) => {
             out.push(b'"');
-            crate::hex::encode_into(kid.as_bytes(), out);
+            tally_encoding::hex::encode_extend(kid.as_bytes(), out);
             out.push(b'"');
         }
         None => out.extend_from_slice(b"null"),
@@ -196,9 +196,9 @@ pub(crate) fn encode_line(out: &mut Vec<u8>, meta: &Meta, hash: &Hash, payload: 
     out.extend_from_slice(b",\"epoch\":");
     push_u64(out, meta.epoch);
     out.extend_from_slice(b",\"prev\":\"");
-    crate::hex::encode_into(&meta.prev, out);
+    tally_encoding::hex::encode_extend(&meta.prev, out);
     out.extend_from_slice(b"\",\"hash\":\"");
-    crate::hex::encode_into(hash, out);
+    tally_encoding::hex::encode_extend(hash, out);
     out.extend_from_slice(b"\",\"payload\":");
     out.extend_from_slice(payload);
     out.extend_from_slice(b"}\n");
@@ -240,7 +240,7 @@ impl<'a> Parser<'a> {
     fn hash(&mut self) -> Option<Hash> {
         let text = self.line.get(self.at..self.at.checked_add(64)?)?;
         self.at += 64;
-        crate::hex::decode_array(text)
+        tally_encoding::hex::decode_array(text, tally_encoding::hex::Case::Lower).ok()
     }
 }
 
@@ -284,7 +284,8 @@ pub(crate) fn parse_line(line: &[u8], offset: u64) -> Result<Envelope<'_>, Audit
     } else {
         p.literal(b"\"").ok_or_else(|| fail(s, "bad kid"))?;
         let text = p.until_quote().ok_or_else(|| fail(s, "bad kid"))?;
-        let kid = crate::hex::decode_array(text).ok_or_else(|| fail(s, "bad kid"))?;
+        let kid = tally_encoding::hex::decode_array(text, tally_encoding::hex::Case::Lower)
+            .map_err(|_| fail(s, "bad kid"))?;
         p.literal(b"\"").ok_or_else(|| fail(s, "bad kid"))?;
         Some(KeyId::from_bytes(kid))
     };

@@ -605,7 +605,7 @@ fn verify(
         "ok: {} records, mode {}, root {}, log id {}, last checkpoint at {}{}",
         s.records,
         s.mode,
-        hex(&s.root),
+        tally_encoding::hex::encode(&s.root),
         s.header.log_id,
         cp,
         if checkpoint.is_some() {
@@ -661,10 +661,6 @@ fn rotate_key(
         }
     );
     Ok(())
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 fn prove(log: &Path, seq: u64, keys: &KeyArgs) -> Result<(), Failure> {

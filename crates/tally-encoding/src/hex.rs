@@ -223,6 +223,18 @@ pub fn encode_into(bytes: &[u8], out: &mut alloc::string::String) {
     }
 }
 
+/// Appends the lowercase hex of `bytes` to a byte buffer (a record being
+/// built), in one write.
+#[cfg(feature = "alloc")]
+pub fn encode_extend(bytes: &[u8], out: &mut alloc::vec::Vec<u8>) {
+    let start = out.len();
+    out.resize(start.saturating_add(digits_of(bytes.len()).unwrap_or(0)), 0);
+    if let Some(tail) = out.get_mut(start..) {
+        // The tail is exactly 2 × bytes.len() long.
+        let _ = base16ct::lower::encode(bytes, tail);
+    }
+}
+
 /// The lowercase hex of `bytes`.
 #[cfg(feature = "alloc")]
 #[must_use]
@@ -324,6 +336,9 @@ mod tests {
         let mut out = String::from(">");
         encode_into(&all, &mut out);
         assert_eq!(out, alloc::format!(">{text}"));
+        let mut bytes = b">".to_vec();
+        encode_extend(&all, &mut bytes);
+        assert_eq!(bytes, alloc::format!(">{text}").into_bytes());
     }
 
     #[test]

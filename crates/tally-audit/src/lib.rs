@@ -53,8 +53,8 @@ pub use index::ProofIndex;
 pub use json::MAX_JSON_DEPTH;
 pub use key::{AuditKey, KeyFileSink, KeyId, KeySink, Keyring, MAX_KEY_BYTES, MIN_KEY_BYTES};
 pub use log::{
-    AuditLog, BatchTicket, DEFAULT_CHECKPOINT_EVERY, Durability, ForwardSecure, LogOptions,
-    MAX_STAGED_BYTES, OpenReport, Receipt, SignedCheckpoint, Ticket,
+    AuditLog, BatchTicket, DEFAULT_CHECKPOINT_EVERY, Durability, Durable, ForwardSecure,
+    LogOptions, MAX_STAGED_BYTES, OpenReport, Receipt, SignedCheckpoint, Ticket,
 };
 pub use note::{Checkpoint, CheckpointSigner, MAX_NOTE_BYTES, NoteVerifier};
 pub use proof::{

@@ -10,9 +10,13 @@
 //! poisons the writer for good: the sync is never retried, because after a
 //! failed `fsync` the kernel may have dropped the dirty pages.
 
+use std::collections::HashMap;
+use std::future::{Future, IntoFuture};
 use std::io;
 use std::path::Path;
+use std::pin::Pin;
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::task::{Context, Poll, Waker};
 
 use crate::control::{CheckpointPayload, Header, LogId, Mode, rotation_payload};
 use crate::error::{AuditError, Result};
@@ -240,16 +244,42 @@ struct State {
     durable_end: u64,
     flushing: bool,
     poisoned: Option<(&'static str, io::ErrorKind)>,
+    /// Async waiters, by the id of their future: woken after every group
+    /// commit (they poll again and re-register if still not durable).
+    wakers: HashMap<u64, Waker>,
+    /// An async waiter asked the writer thread for a group commit.
+    flush_requested: bool,
+    /// The last handle is gone: the writer thread stops.
+    shutdown: bool,
+}
+
+/// What the handles and the writer thread share: the state, the file and
+/// the group commit.
+struct Core {
+    state: Mutex<State>,
+    /// Signalled after every group commit (sync waiters wait on it).
+    flushed: Condvar,
+    /// Signalled when the writer thread has work (an async waiter).
+    work: Condvar,
+    file: Mutex<Box<dyn LogFile>>,
+    durability: Durability,
 }
 
 struct Inner {
-    state: Mutex<State>,
-    flushed: Condvar,
-    file: Mutex<Box<dyn LogFile>>,
-    durability: Durability,
+    core: Arc<Core>,
+    /// The writer thread, started by the first async waiter.
+    writer: Mutex<Option<std::thread::JoinHandle<()>>>,
     max_payload_bytes: usize,
     checkpoint_on_close: bool,
     header: Header,
+}
+
+impl std::ops::Deref for Inner {
+    type Target = Core;
+
+    fn deref(&self) -> &Core {
+        &self.core
+    }
 }
 
 /// A tamper-evident append-only log, open for writing. Cheap to clone; all
@@ -307,6 +337,18 @@ impl Ticket {
     }
 }
 
+impl IntoFuture for Ticket {
+    type Output = Result<Receipt>;
+    type IntoFuture = Durable<Receipt>;
+
+    /// Waits for durability without blocking the calling thread: the log's
+    /// writer thread performs the write and the `fdatasync` (the same group
+    /// commit as [`Ticket::wait`]) and wakes the task.
+    fn into_future(self) -> Durable<Receipt> {
+        Durable::new(self.log, self.receipt.seq + 1, self.receipt)
+    }
+}
+
 /// A batch in flight; [`BatchTicket::wait`] returns once all are durable.
 #[derive(Debug)]
 #[must_use = "a ticket must be waited on to know the records are durable"]
@@ -325,6 +367,92 @@ impl BatchTicket {
             self.log.wait_for(last.seq + 1)?;
         }
         Ok(self.receipts)
+    }
+}
+
+impl IntoFuture for BatchTicket {
+    type Output = Result<Vec<Receipt>>;
+    type IntoFuture = Durable<Vec<Receipt>>;
+
+    /// As [`Ticket`]'s: awaits the whole batch without blocking the thread.
+    fn into_future(self) -> Durable<Vec<Receipt>> {
+        let target = self.receipts.last().map_or(0, |r| r.seq + 1);
+        Durable::new(self.log, target, self.receipts)
+    }
+}
+
+/// The future of a [`Ticket`] or [`BatchTicket`] (`ticket.await`): ready
+/// once the records are durable, or with [`AuditError::Poisoned`]. Polling
+/// never blocks and performs no I/O; it asks the log's writer thread for a
+/// group commit and registers the task's waker.
+#[must_use = "futures do nothing unless awaited"]
+pub struct Durable<T> {
+    log: AuditLog,
+    target: u64,
+    id: u64,
+    value: Option<T>,
+}
+
+impl<T> std::fmt::Debug for Durable<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Durable")
+            .field("target", &self.target)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<T> Durable<T> {
+    fn new(log: AuditLog, target: u64, value: T) -> Self {
+        static NEXT_ID: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+        Self {
+            log,
+            target,
+            id: NEXT_ID.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
+            value: Some(value),
+        }
+    }
+}
+
+impl<T: Unpin> Future for Durable<T> {
+    type Output = Result<T>;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<T>> {
+        let this = &mut *self;
+        let inner = &this.log.inner;
+        let mut st = lock(&inner.state);
+        let outcome = if st.durable_end >= this.target {
+            Ok(())
+        } else if let Some((op, kind)) = st.poisoned {
+            Err(AuditError::Poisoned { op, kind })
+        } else {
+            st.wakers.insert(this.id, cx.waker().clone());
+            st.flush_requested = true;
+            drop(st);
+            if let Err(e) = inner.start_writer() {
+                lock(&inner.state).wakers.remove(&this.id);
+                return Poll::Ready(Err(e));
+            }
+            inner.work.notify_one();
+            return Poll::Pending;
+        };
+        st.wakers.remove(&this.id);
+        drop(st);
+        match outcome {
+            Ok(()) => match this.value.take() {
+                Some(value) => Poll::Ready(Ok(value)),
+                None => Poll::Ready(Err(AuditError::invalid(
+                    "future",
+                    "polled again after it completed",
+                ))),
+            },
+            Err(e) => Poll::Ready(Err(e)),
+        }
+    }
+}
+
+impl<T> Drop for Durable<T> {
+    fn drop(&mut self) {
+        lock(&self.log.inner.state).wakers.remove(&self.id);
     }
 }
 
@@ -463,12 +591,19 @@ impl AuditLog {
             durable_end: chain.next_seq,
             flushing: false,
             poisoned: None,
+            wakers: HashMap::new(),
+            flush_requested: false,
+            shutdown: false,
         };
         let inner = Inner {
-            state: Mutex::new(state),
-            flushed: Condvar::new(),
-            file: Mutex::new(file),
-            durability: opts.durability,
+            core: Arc::new(Core {
+                state: Mutex::new(state),
+                flushed: Condvar::new(),
+                work: Condvar::new(),
+                file: Mutex::new(file),
+                durability: opts.durability,
+            }),
+            writer: Mutex::new(None),
             max_payload_bytes: opts.max_payload_bytes,
             checkpoint_on_close: opts.checkpoint_on_close && can_checkpoint,
             header,
@@ -539,7 +674,7 @@ impl AuditLog {
                     .wait(st)
                     .unwrap_or_else(std::sync::PoisonError::into_inner)
             } else {
-                self.flush_once(st)
+                self.inner.flush_once(st)
             };
         }
     }
@@ -805,7 +940,79 @@ impl AuditLog {
                     .wait(st)
                     .unwrap_or_else(std::sync::PoisonError::into_inner)
             } else {
+                self.inner.flush_once(st)
+            };
+        }
+    }
+}
+
+impl Inner {
+    /// Starts the writer thread if it is not running (the first async
+    /// waiter does). It holds the shared core, never a handle, so dropping
+    /// the last handle stops it.
+    fn start_writer(&self) -> Result<()> {
+        let mut writer = lock(&self.writer);
+        if writer.is_none() {
+            let core = Arc::clone(&self.core);
+            let handle = std::thread::Builder::new()
+                .name("tally-audit-writer".to_owned())
+                .spawn(move || core.serve())
+                .map_err(|e| AuditError::io("start the writer thread", e))?;
+            *writer = Some(handle);
+        }
+        Ok(())
+    }
+}
+
+impl Drop for Inner {
+    fn drop(&mut self) {
+        {
+            let mut st = lock(&self.core.state);
+            st.shutdown = true;
+        }
+        self.core.work.notify_all();
+        let writer = self
+            .writer
+            .get_mut()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .take();
+        // Never join from the writer thread itself (a waker it ran may have
+        // dropped the last handle): it sees `shutdown` and returns.
+        if let Some(handle) = writer
+            && handle.thread().id() != std::thread::current().id()
+        {
+            let _ = handle.join();
+        }
+        // The last handle is gone: write what is staged (best effort; a
+        // caller who needs to know uses `flush` or `close`).
+        let st = &mut *lock(&self.core.state);
+        if st.poisoned.is_none() && !st.staged.is_empty() {
+            let mut file = lock(&self.core.file);
+            if write_raw(file.as_mut(), &st.staged).is_ok()
+                && self.core.durability != Durability::None
+            {
+                let _ = file.sync_data();
+            }
+        }
+    }
+}
+
+impl Core {
+    /// The writer thread: performs a group commit whenever an async waiter
+    /// asks for one, until the last handle is dropped.
+    fn serve(&self) {
+        let mut st = lock(&self.state);
+        loop {
+            if st.shutdown {
+                return;
+            }
+            st = if st.flush_requested && !st.flushing {
+                st.flush_requested = false;
                 self.flush_once(st)
+            } else {
+                self.work
+                    .wait(st)
+                    .unwrap_or_else(std::sync::PoisonError::into_inner)
             };
         }
     }
@@ -819,7 +1026,7 @@ impl AuditLog {
         let target = st.staged_end;
         drop(st);
         let outcome = self.write_out(&batch);
-        let mut st = lock(&self.inner.state);
+        let mut st = lock(&self.state);
         match outcome {
             Ok(()) => st.durable_end = st.durable_end.max(target),
             Err((op, e)) => {
@@ -834,16 +1041,29 @@ impl AuditLog {
             st.spare = batch;
         }
         st.flushing = false;
-        self.inner.flushed.notify_all();
-        st
+        self.flushed.notify_all();
+        if st.flush_requested {
+            self.work.notify_one();
+        }
+        if st.wakers.is_empty() {
+            return st;
+        }
+        // Wake async waiters outside the lock: a waker may run code that
+        // takes it (a future dropped, a poll on this thread).
+        let wakers: Vec<Waker> = st.wakers.drain().map(|(_, w)| w).collect();
+        drop(st);
+        for waker in wakers {
+            waker.wake();
+        }
+        lock(&self.state)
     }
 
     fn write_out(&self, batch: &[u8]) -> Result<(), (&'static str, io::Error)> {
         if batch.is_empty() {
             return Ok(());
         }
-        let mut file = lock(&self.inner.file);
-        match self.inner.durability {
+        let mut file = lock(&self.file);
+        match self.durability {
             Durability::None => write_raw(file.as_mut(), batch),
             Durability::Batch => {
                 write_raw(file.as_mut(), batch)?;
@@ -855,26 +1075,6 @@ impl AuditLog {
                     file.sync_data().map_err(|e| ("fdatasync", e))?;
                 }
                 Ok(())
-            }
-        }
-    }
-}
-
-impl Drop for Inner {
-    fn drop(&mut self) {
-        // The last handle is gone: write what is staged (best effort; a
-        // caller who needs to know uses `flush` or `close`).
-        let st = self
-            .state
-            .get_mut()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        if st.poisoned.is_none() && !st.staged.is_empty() {
-            let file = self
-                .file
-                .get_mut()
-                .unwrap_or_else(std::sync::PoisonError::into_inner);
-            if write_raw(file.as_mut(), &st.staged).is_ok() && self.durability != Durability::None {
-                let _ = file.sync_data();
             }
         }
     }

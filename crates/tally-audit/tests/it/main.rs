@@ -7,6 +7,7 @@
     missing_docs
 )]
 
+mod awaiting;
 mod bounds;
 mod common;
 mod concurrency;

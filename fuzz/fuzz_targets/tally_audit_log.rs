@@ -77,7 +77,7 @@ fn agree(a: &Result<VerifySummary>, b: &Result<VerifySummary>) {
 
 fn verify(data: &[u8], opts: &VerifyOptions) -> Result<VerifySummary> {
     let streaming = VerifiedReader::new(data, opts).verify_all();
-    let pipelined = replay(data, opts, |_| Ok::<(), std::io::Error>(()));
+    let pipelined = replay(data, opts, |_| Ok::<(), std::io::Error>(())).map_err(AuditError::from);
     agree(&streaming, &pipelined);
     if let Ok(summary) = &streaming {
         let again = VerifiedReader::new(data, opts).verify_all();

@@ -62,9 +62,9 @@ pub use proof::{
     MAX_PROOF_TEXT_BYTES, ProvenConsistency, ProvenRecord,
 };
 pub use reader::{
-    DEFAULT_MAX_PAYLOAD_BYTES, PIPELINE_BATCH_LINES, PIPELINE_DEPTH, Record, RecordRef, TornTail,
-    UnverifiedReader, VerifiedReader, VerifyOptions, VerifySummary, replay, verify_file,
-    visit_verified,
+    DEFAULT_MAX_PAYLOAD_BYTES, PIPELINE_BATCH_LINES, PIPELINE_DEPTH, Record, RecordRef,
+    ReplayError, TornTail, UnverifiedReader, VerifiedReader, VerifyOptions, VerifySummary, replay,
+    verify_file, visit_verified,
 };
 pub use record::{FORMAT_VERSION, Hash, MAX_ENVELOPE_BYTES, RecordKind};
 

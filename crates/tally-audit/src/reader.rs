@@ -637,6 +637,61 @@ pub fn verify_file(path: &std::path::Path, opts: &VerifyOptions) -> Result<Verif
     verify_pipelined(file, opts, |_| Ok(()))
 }
 
+/// Why a [`replay`] stopped: the log did not verify, or the caller's check
+/// rejected a record (its own error, typed, with where it happened).
+#[derive(Debug)]
+pub enum ReplayError<E> {
+    /// The log did not verify (the error names the sequence and offset).
+    Log(AuditError),
+    /// The caller's check rejected a record.
+    Check {
+        /// The rejected record's sequence number.
+        seq: u64,
+        /// The offset of its line's first byte.
+        offset: u64,
+        /// The caller's error.
+        error: E,
+    },
+}
+
+impl<E: std::fmt::Display> std::fmt::Display for ReplayError<E> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Log(e) => e.fmt(f),
+            Self::Check { seq, offset, error } => {
+                write!(
+                    f,
+                    "replay check failed at sequence {seq} (offset {offset}): {error}"
+                )
+            }
+        }
+    }
+}
+
+impl<E: std::error::Error + 'static> std::error::Error for ReplayError<E> {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            Self::Log(e) => Some(e),
+            Self::Check { error, .. } => Some(error),
+        }
+    }
+}
+
+impl<E: Into<Box<dyn std::error::Error + Send + Sync>>> From<ReplayError<E>> for AuditError {
+    /// For callers that keep one error type: a rejected record becomes
+    /// [`AuditError::CheckFailed`].
+    fn from(e: ReplayError<E>) -> Self {
+        match e {
+            ReplayError::Log(e) => e,
+            ReplayError::Check { seq, offset, error } => Self::CheckFailed {
+                seq,
+                offset,
+                source: error.into(),
+            },
+        }
+    }
+}
+
 /// Verified replay: verifies every record and calls `check` on each data
 /// record in order, stopping at the first verification failure or the first
 /// record `check` rejects. Reading, parsing and hashing run on a second
@@ -644,24 +699,40 @@ pub fn verify_file(path: &std::path::Path, opts: &VerifyOptions) -> Result<Verif
 /// it and everything before it verified.
 ///
 /// # Errors
-/// A verification error, or [`AuditError::CheckFailed`] with the sequence
-/// and offset of the rejected record.
-pub fn replay<R, F, E>(src: R, opts: &VerifyOptions, mut check: F) -> Result<VerifySummary>
+/// [`ReplayError::Log`] for a verification error, [`ReplayError::Check`]
+/// with the caller's own error and the sequence and offset of the rejected
+/// record.
+pub fn replay<R, F, E>(
+    src: R,
+    opts: &VerifyOptions,
+    mut check: F,
+) -> std::result::Result<VerifySummary, ReplayError<E>>
 where
     R: Read + Send,
     F: FnMut(&RecordRef<'_>) -> std::result::Result<(), E>,
-    E: Into<Box<dyn std::error::Error + Send + Sync>>,
 {
-    verify_pipelined(src, opts, |rec| {
+    let mut rejected: Option<(u64, u64, E)> = None;
+    let outcome = verify_pipelined(src, opts, |rec| {
         if rec.kind != RecordKind::Data {
             return Ok(());
         }
-        check(rec).map_err(|e| AuditError::CheckFailed {
-            seq: rec.seq,
-            offset: rec.offset,
-            source: e.into(),
+        check(rec).map_err(|error| {
+            rejected = Some((rec.seq, rec.offset, error));
+            // Stops the pipeline; replaced by the caller's error below.
+            AuditError::CheckFailed {
+                seq: rec.seq,
+                offset: rec.offset,
+                source: "rejected by the replay check".into(),
+            }
         })
-    })
+    });
+    match (outcome, rejected) {
+        (Ok(summary), _) => Ok(summary),
+        (Err(AuditError::CheckFailed { .. }), Some((seq, offset, error))) => {
+            Err(ReplayError::Check { seq, offset, error })
+        }
+        (Err(e), _) => Err(ReplayError::Log(e)),
+    }
 }
 
 /// Verifies every record like [`replay`] and calls `visit` on each record

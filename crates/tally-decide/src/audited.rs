@@ -40,14 +40,13 @@
 //! ```
 
 use alloc::borrow::Cow;
-use alloc::boxed::Box;
 use alloc::collections::BTreeSet;
 use alloc::vec::Vec;
 use std::io::Read;
 use std::path::Path;
 
 use serde::Deserialize;
-use tally_audit::{AuditError, AuditLog, BatchTicket, Receipt, Ticket, VerifyOptions};
+use tally_audit::{AuditError, AuditLog, BatchTicket, Receipt, ReplayError, Ticket, VerifyOptions};
 
 use crate::record::{DecisionRecord, PolicyResolver, RECORD_KIND, replay_record};
 use crate::{Decision, Digest, Error, Policy, Request};
@@ -218,46 +217,36 @@ where
     R: PolicyResolver + ?Sized,
 {
     let mut report = LogReplayReport::default();
-    let mut failure: Option<AuditedError> = None;
-    let outcome = tally_audit::replay(src, opts, |rec| {
-        let result = match classify(rec.payload) {
-            Class::Other => {
-                report.skipped = report.skipped.saturating_add(1);
+    let outcome = tally_audit::replay(src, opts, |rec| match classify(rec.payload) {
+        Class::Other => {
+            report.skipped = report.skipped.saturating_add(1);
+            Ok(())
+        }
+        Class::UnknownDecisionKind => Err(AuditedError::UnknownKind {
+            seq: rec.seq,
+            offset: rec.offset,
+        }),
+        Class::Decision => match replay_record(rec.payload, resolver) {
+            Ok(record) => {
+                report.decisions = report.decisions.saturating_add(1);
+                report.last_decision = Some(rec.seq);
+                report.policies.insert(record.policy_digest());
                 Ok(())
             }
-            Class::UnknownDecisionKind => Err(AuditedError::UnknownKind {
+            Err(cause) => Err(AuditedError::Replay {
                 seq: rec.seq,
                 offset: rec.offset,
+                cause,
             }),
-            Class::Decision => match replay_record(rec.payload, resolver) {
-                Ok(record) => {
-                    report.decisions = report.decisions.saturating_add(1);
-                    report.last_decision = Some(rec.seq);
-                    report.policies.insert(record.policy_digest());
-                    Ok(())
-                }
-                Err(cause) => Err(AuditedError::Replay {
-                    seq: rec.seq,
-                    offset: rec.offset,
-                    cause,
-                }),
-            },
-        };
-        result.map_err(|e| {
-            let message = alloc::string::ToString::to_string(&e);
-            failure = Some(e);
-            Box::<dyn std::error::Error + Send + Sync>::from(message)
-        })
+        },
     });
     match outcome {
         Ok(summary) => {
             report.records = summary.records;
             Ok(report)
         }
-        Err(e) => Err(match (e, failure) {
-            (AuditError::CheckFailed { .. }, Some(ours)) => ours,
-            (e, _) => AuditedError::Log(e),
-        }),
+        Err(ReplayError::Check { error, .. }) => Err(error),
+        Err(ReplayError::Log(e)) => Err(AuditedError::Log(e)),
     }
 }
 

@@ -53,7 +53,9 @@ fn every_reader_fails_promptly(bytes: Vec<u8>, key: AuditKey, at_seq: u64) {
     assert_eq!(err.seq(), Some(at_seq), "{err}");
     let (b, o) = (bytes.clone(), opts.clone());
     let err = within_deadline("replay", move || {
-        replay(&b[..], &o, |_| Ok::<(), AuditError>(())).unwrap_err()
+        replay(&b[..], &o, |_| Ok::<(), AuditError>(()))
+            .map_err(AuditError::from)
+            .unwrap_err()
     });
     assert_eq!(err.seq(), Some(at_seq), "{err}");
     let dir = tempfile::tempdir().unwrap();

@@ -231,7 +231,7 @@ proptest::proptest! {
             VerifyOptions::new().keys(keyring.clone()).checkpoint_key(signer().verifier()),
         ] {
             let streaming = VerifiedReader::new(&bytes[..], &opts).verify_all();
-            let pipelined = replay(&bytes[..], &opts, |_| Ok::<(), AuditError>(()));
+            let pipelined = replay(&bytes[..], &opts, |_| Ok::<(), AuditError>(())).map_err(AuditError::from);
             proptest::prop_assert_eq!(agree(&streaming, &pipelined), Ok(()));
         }
         for trust in [false, true] {

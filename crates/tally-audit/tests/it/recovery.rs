@@ -266,10 +266,21 @@ fn replay_stops_at_the_first_rejected_record_with_its_sequence() {
         }
     })
     .unwrap_err();
-    assert!(
-        matches!(err, AuditError::CheckFailed { seq: 5, .. }),
-        "{err}"
+    // The caller gets its own error back, typed, with where it happened.
+    let ReplayError::Check { seq, offset, error } = &err else {
+        panic!("expected the check's error, got {err}");
+    };
+    assert_eq!((*seq, *error), (5, "n = 4 is not allowed"));
+    assert!(*offset > 0);
+    assert_eq!(
+        err.to_string(),
+        format!("replay check failed at sequence 5 (offset {offset}): n = 4 is not allowed")
     );
+    // One error type for callers that want it.
+    assert!(matches!(
+        AuditError::from(err),
+        AuditError::CheckFailed { seq: 5, .. }
+    ));
     assert_eq!(seen, vec![1, 2, 3, 4, 5]);
     let s = replay(&bytes[..], &VerifyOptions::new(), |_| {
         Ok::<(), std::io::Error>(())
@@ -373,7 +384,9 @@ fn an_endless_line_is_refused_at_the_line_bound() {
         .unwrap_err();
     assert!(matches!(err, AuditError::NotALog { .. }), "{err:?}");
 
-    let err = replay(endless(), &opts, |_| Ok::<(), std::io::Error>(())).unwrap_err();
+    let err = replay(endless(), &opts, |_| Ok::<(), std::io::Error>(()))
+        .map_err(AuditError::from)
+        .unwrap_err();
     assert!(matches!(err, AuditError::NotALog { .. }), "{err:?}");
 
     let mut unverified = UnverifiedReader::new(endless(), 0, 4096);

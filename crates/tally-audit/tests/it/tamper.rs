@@ -39,7 +39,7 @@ proptest! {
         let i = pos.index(bytes.len());
         bytes[i] ^= mask;
         let streaming = verify_bytes(&bytes, &opts);
-        let pipelined = replay(&bytes[..], &opts, |_| Ok::<(), std::io::Error>(()));
+        let pipelined = replay(&bytes[..], &opts, |_| Ok::<(), std::io::Error>(())).map_err(AuditError::from);
         match (streaming, pipelined) {
             (Ok(a), Ok(b)) => {
                 prop_assert_eq!(a.root, b.root);
@@ -349,7 +349,10 @@ fn a_reader_with_a_key_refuses_a_plain_log() {
         Ok::<(), std::io::Error>(())
     })
     .unwrap_err();
-    assert!(matches!(err, AuditError::KeyMode { seq: 0, .. }), "{err}");
+    assert!(
+        matches!(err, ReplayError::Log(AuditError::KeyMode { seq: 0, .. })),
+        "{err}"
+    );
     // The writer refuses it too.
     let sim = storage::SimLog::new(plain, storage::Faults::default(), 0);
     let err = AuditLog::open_with(Box::new(sim), LogOptions::new().key(fixed_key())).unwrap_err();
@@ -369,7 +372,10 @@ fn a_reader_with_a_checkpoint_key_refuses_a_plain_log_without_checkpoints() {
     })
     .unwrap_err();
     assert!(
-        matches!(err, AuditError::NoCheckpoint { records: 7 }),
+        matches!(
+            err,
+            ReplayError::Log(AuditError::NoCheckpoint { records: 7 })
+        ),
         "{err}"
     );
     // A plain log with a signed checkpoint verifies with the checkpoint key,

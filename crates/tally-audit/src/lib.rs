@@ -54,7 +54,7 @@ pub use json::MAX_JSON_DEPTH;
 pub use key::{AuditKey, KeyFileSink, KeyId, KeySink, Keyring, MAX_KEY_BYTES, MIN_KEY_BYTES};
 pub use log::{
     AuditLog, BatchTicket, DEFAULT_CHECKPOINT_EVERY, Durability, Durable, ForwardSecure,
-    LogOptions, MAX_STAGED_BYTES, OpenReport, Receipt, SignedCheckpoint, Ticket,
+    LogOptions, MAX_STAGED_BYTES, OpenReport, Receipt, ResumePoint, SignedCheckpoint, Ticket,
 };
 pub use note::{Checkpoint, CheckpointSigner, MAX_NOTE_BYTES, NoteVerifier};
 pub use proof::{

@@ -206,10 +206,35 @@ pub struct Receipt {
 pub struct SignedCheckpoint {
     /// The checkpoint record's own sequence number (= the tree size).
     pub seq: u64,
+    /// The byte offset of the checkpoint record's line: with `seq`, where a
+    /// reader resumes ([`SignedCheckpoint::resume_point`]).
+    pub offset: u64,
     /// The checkpoint.
     pub checkpoint: Checkpoint,
     /// The note: signed when the log has a signer, else the bare body.
     pub note: String,
+}
+
+impl SignedCheckpoint {
+    /// Where [`crate::VerifiedReader::resume`] resumes from this checkpoint
+    /// (a ledger stores it with its snapshot).
+    #[must_use]
+    pub fn resume_point(&self) -> ResumePoint {
+        ResumePoint {
+            seq: self.seq,
+            offset: self.offset,
+        }
+    }
+}
+
+/// A checkpoint record's place in the log: its sequence number and the byte
+/// offset of its line.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct ResumePoint {
+    /// The checkpoint record's sequence number.
+    pub seq: u64,
+    /// The byte offset of its line.
+    pub offset: u64,
 }
 
 /// What opening found.
@@ -241,6 +266,8 @@ struct State {
     staged: Vec<u8>,
     spare: Vec<u8>,
     staged_end: u64,
+    /// The byte offset at which the next record's line starts.
+    end_offset: u64,
     durable_end: u64,
     flushing: bool,
     poisoned: Option<(&'static str, io::ErrorKind)>,
@@ -588,6 +615,7 @@ impl AuditLog {
             staged: Vec::new(),
             spare: Vec::new(),
             staged_end: chain.next_seq,
+            end_offset: rec.end,
             durable_end: chain.next_seq,
             flushing: false,
             poisoned: None,
@@ -858,7 +886,11 @@ impl AuditLog {
         };
         let digest = record::digest(&meta, payload);
         let hash = record::chain_hash(&digest, st.key.as_ref());
+        let before = st.staged.len();
         record::encode_line(&mut st.staged, &meta, &hash, payload);
+        st.end_offset = st
+            .end_offset
+            .saturating_add(st.staged.len().saturating_sub(before) as u64);
         st.frontier.push(leaf_hash(&digest));
         st.prev = hash;
         st.next_seq += 1;
@@ -916,10 +948,12 @@ impl AuditLog {
             None => checkpoint.body(),
         };
         let payload = CheckpointPayload::new(&st.frontier, note.clone()).to_payload();
+        let offset = st.end_offset;
         let receipt = self.stage(st, RecordKind::Checkpoint, &payload)?;
         st.since_checkpoint = 0;
         Ok(SignedCheckpoint {
             seq: receipt.seq,
+            offset,
             checkpoint,
             note,
         })

@@ -351,6 +351,81 @@ impl<R: Read> VerifiedReader<R> {
         }
     }
 
+    /// A verified reader that resumes after the signed checkpoint at `at`
+    /// (from [`crate::SignedCheckpoint::resume_point`]): it verifies the
+    /// header and the checkpoint record (its hash, its MAC when keyed, its
+    /// signature by `opts`' checkpoint key, and that its frontier leads to the
+    /// signed root), then yields only the records after it, each verified
+    /// against everything before it. The records before the checkpoint are
+    /// not read: the signature vouches for them (so a ledger restarts from a
+    /// snapshot taken at that checkpoint without reading the whole log).
+    ///
+    /// # Errors
+    /// [`AuditError::Invalid`] without a checkpoint key; any verification
+    /// error of the header or the checkpoint; [`AuditError::InvalidControl`]
+    /// when the record at `at.offset` is not a checkpoint or not the
+    /// sequence `at.seq`.
+    pub fn resume(mut src: R, at: crate::ResumePoint, opts: &VerifyOptions) -> Result<Self>
+    where
+        R: std::io::Seek,
+    {
+        if opts.checkpoint_key.is_none() {
+            return Err(AuditError::invalid(
+                "resume",
+                "resuming from a checkpoint needs the checkpoint key that vouches for the records before it",
+            ));
+        }
+        let mut chain = Chain::new(
+            KeyCache::new(opts.keys.clone(), false),
+            opts.checkpoint_key.clone(),
+            opts.max_payload_bytes,
+        );
+        let max_line = opts.max_line();
+        {
+            let mut head = LineReader::new(&mut src, 0, max_line);
+            match head.next_line().map_err(|e| chain.not_a_log(e))? {
+                Some((offset, line)) => {
+                    chain.verify(line, offset)?;
+                }
+                None => {
+                    return Err(AuditError::NotALog {
+                        what: "no header record",
+                    });
+                }
+            }
+        }
+        let not_here = |what: &str| AuditError::InvalidControl {
+            kind: "checkpoint",
+            seq: at.seq,
+            offset: at.offset,
+            what: what.into(),
+        };
+        if at.offset == 0 {
+            return Err(not_here("the header is not a checkpoint"));
+        }
+        src.seek(std::io::SeekFrom::Start(at.offset))
+            .map_err(|e| AuditError::io("seek", e))?;
+        let mut lines = LineReader::new(src, at.offset, max_line);
+        let Some((offset, line)) = lines.next_line()? else {
+            return Err(not_here("no record at this offset"));
+        };
+        let env = crate::record::parse_line(line, offset)?;
+        if env.meta.kind != RecordKind::Checkpoint {
+            return Err(not_here("the record at this offset is not a checkpoint"));
+        }
+        if env.meta.seq != at.seq {
+            return Err(not_here("the record at this offset has another sequence"));
+        }
+        chain.resume_before(line, offset)?;
+        chain.verify(line, offset)?;
+        Ok(Self {
+            lines,
+            chain,
+            trusted: opts.trusted.clone(),
+            state: ReaderState::Reading,
+        })
+    }
+
     /// The next verified record, or `None` at the end of the log.
     ///
     /// # Errors

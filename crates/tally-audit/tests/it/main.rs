@@ -18,4 +18,5 @@ mod golden;
 mod keys;
 mod proofs;
 mod recovery;
+mod resume;
 mod tamper;

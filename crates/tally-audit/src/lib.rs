@@ -10,6 +10,14 @@
 //! and resumes from the last checkpoint. Every byte is specified in
 //! `FORMAT.md`.
 //!
+//! From async code, `ticket.await` (a [`Ticket`] or [`BatchTicket`] is
+//! `IntoFuture`) waits for durability without blocking the task's thread: a
+//! writer thread performs the group commit and wakes the task. A reader
+//! restarts from a signed checkpoint with [`VerifiedReader::resume`] (the
+//! [`ResumePoint`] a ledger stores with its snapshot), reading only what
+//! follows it; [`replay`] hands a check's own typed error back in
+//! [`ReplayError`].
+//!
 //! ```
 //! use tally_audit::*;
 //! # let dir = tempfile::tempdir()?;

@@ -1,32 +1,15 @@
 //! `tally audit …` through the binary.
 
-use std::io::Write;
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
-use std::process::{Command, Output, Stdio};
+use std::process::{Output, Stdio};
 
-fn tally() -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_tally"));
-    c.env_remove("TALLY_AUDIT_KEY")
-        .env_remove("TALLY_AUDIT_SIGNER_KEY");
-    c
-}
+use crate::support::{run_with_stdin, tally};
 
 fn run(args: &[&str], stdin: &str) -> Output {
-    let mut child = tally()
-        .args(args)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(stdin.as_bytes())
-        .unwrap();
-    child.wait_with_output().unwrap()
+    let mut cmd = tally();
+    cmd.args(args);
+    run_with_stdin(cmd, stdin.as_bytes())
 }
 
 fn ok(out: &Output) -> String {

@@ -1,8 +1,7 @@
 //! `tally cashu decode`: tokens from files or stdin (never argv), JSON out,
 //! offline DLEQ verification against saved keys, exit codes 0/1/2.
 
-use std::io::Write as _;
-use std::process::{Command, Output, Stdio};
+use std::process::Output;
 
 use tally_cashu::Amount;
 use tally_cashu::crypto::{SecretKey, bdhke, dleq};
@@ -17,15 +16,9 @@ use tally_cashu::token::{IdForm, Token};
 const V4: &str = "cashuBpGF0gaJhaUgArSaMTR9YJmFwgaNhYQFhc3hAOWE2ZGJiODQ3YmQyMzJiYTc2ZGIwZGYxOTcyMTZiMjlkM2I4Y2MxNDU1M2NkMjc4MjdmYzFjYzk0MmZlZGI0ZWFjWCEDhhhUP_trhpXfStS6vN6So0qWvc2X3O4NfM-Y1HISZ5JhZGlUaGFuayB5b3VhbXVodHRwOi8vbG9jYWxob3N0OjMzMzhhdWNzYXQ=";
 
 fn tally(args: &[&str], stdin: &[u8]) -> Output {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_tally"))
-        .args(args)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    child.stdin.take().unwrap().write_all(stdin).unwrap();
-    child.wait_with_output().unwrap()
+    let mut cmd = crate::support::tally();
+    cmd.args(args);
+    crate::support::run_with_stdin(cmd, stdin)
 }
 
 fn json(out: &Output) -> serde_json::Value {

@@ -1,10 +1,6 @@
 //! The binary's surface: help, version, usage errors.
 
-use std::process::Command;
-
-fn tally() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_tally"))
-}
+use crate::support::tally;
 
 #[test]
 fn help_succeeds_and_names_the_program() {

@@ -1,11 +1,9 @@
 //! `tally decide` and `tally decide verify`.
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Output;
 
-fn tally() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_tally"))
-}
+use crate::support::{run_with_stdin, tally};
 
 fn example(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -290,23 +288,9 @@ fn decision_file_bound_holds_at_the_bound_and_one_past() {
 }
 
 fn audit(dir: &Path, args: &[&str], stdin: &str) -> Output {
-    use std::io::Write;
-    let mut child = tally()
-        .current_dir(dir)
-        .arg("audit")
-        .args(args)
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(stdin.as_bytes())
-        .unwrap();
-    child.wait_with_output().unwrap()
+    let mut cmd = tally();
+    cmd.current_dir(dir).arg("audit").args(args);
+    run_with_stdin(cmd, stdin.as_bytes())
 }
 
 fn decide_into_log(dir: &Path, log: &str, extra: &[&str]) -> Output {

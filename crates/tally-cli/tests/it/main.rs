@@ -17,3 +17,4 @@ mod decide;
 mod meter;
 mod registry;
 mod reward;
+mod support;

@@ -1,9 +1,8 @@
 //! `tally meter run` through the binary: the README's quick start, refusals,
 //! record mode, resuming from a snapshot, and bad input (exit 2).
 
-use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Output};
 
 use serde_json::Value;
 
@@ -14,18 +13,11 @@ fn repo_root() -> PathBuf {
 
 /// Runs `tally meter run <args>` with `stdin`.
 fn meter(args: &[&str], stdin: &str) -> Output {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_tally"))
-        .args(["meter", "run"])
+    let mut cmd = crate::support::tally();
+    cmd.args(["meter", "run"])
         .args(args)
-        .current_dir(repo_root())
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    // The binary may exit before reading (bad policy): a broken pipe is fine.
-    let _ = child.stdin.take().unwrap().write_all(stdin.as_bytes());
-    child.wait_with_output().unwrap()
+        .current_dir(repo_root());
+    crate::support::run_with_stdin(cmd, stdin.as_bytes())
 }
 
 fn lines(out: &Output) -> Vec<Value> {

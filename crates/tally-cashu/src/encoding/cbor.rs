@@ -14,18 +14,23 @@
 //!   every count against the bytes that remain, and skips with a fixed stack
 //!   of [`MAX_CBOR_SKIP_DEPTH`] levels. Its license (BlueOak-1.0.0) is not in
 //!   `deny.toml`'s list.
-//! * `ciborium` (6 new crates: `ciborium-io`, `ciborium-ll`, `half`,
-//!   `zerocopy`, `zerocopy-derive`; 13.3 s to build on 2 cores): it also
-//!   accepts indefinite lengths, and its serde path builds the value before the
-//!   schema's bounds can be applied.
+//! * `ciborium` (6 new crates: it, `ciborium-io`, `ciborium-ll`, `half`,
+//!   `zerocopy`, `zerocopy-derive`; 13.3 s to build on 2 cores): its serde
+//!   deserializer also reads indefinite-length arrays and maps to their break,
+//!   recurses on the call stack (256 levels by default), copies every byte
+//!   string into a new `Vec`, and materialises a whole array of proofs before
+//!   the proof-count bound can be checked.
 //!
-//! Duplicate keys are the schema's concern whichever reader is used (the V4
-//! decoder refuses them); non-shortest heads are accepted here as by both
-//! crates, so one token has more than one CBOR spelling: the writer is
+//! No speed comparison: a token is decoded once, when it is received; this is
+//! not a hot path. Duplicate keys are the schema's concern whichever reader is
+//! used (the V4 decoder refuses them). Non-shortest heads are accepted here, as
+//! by `minicbor`, so one token has more than one CBOR spelling; the writer is
 //! deterministic, so compare tokens by decoded value or by re-encoding, never
-//! by the received bytes. The decoders are pinned by the NUT-00 vectors
-//! (`tests/it/vectors.rs`, `tests/it/token.rs`), `tests/it/hostile.rs` and the
-//! `tally_cashu_token` fuzz target.
+//! by the received bytes (`tests/it/hostile.rs` pins both: indefinite lengths
+//! refused in unknown fields, non-shortest heads re-encoded shortest). The
+//! decoders are pinned by the NUT-00 vectors (`tests/it/vectors.rs`,
+//! `tests/it/token.rs`), `tests/it/hostile.rs` and the `tally_cashu_token`
+//! fuzz target.
 //!
 //! Not a general CBOR library: it knows the major types the schema uses
 //! (unsigned integers, byte strings, text strings, arrays, maps, `null`) and

@@ -12,6 +12,7 @@ use tally_cashu::nuts::nut10::Nut10Secret;
 use tally_cashu::nuts::nut11::{SpendingConditions, WitnessData};
 use tally_cashu::secret::Secret;
 use tally_cashu::token::{IdForm, Token};
+use tally_cashu::{CborReason, Error};
 
 use crate::support::{TestMint, mint_url, rng};
 
@@ -67,6 +68,66 @@ fn valid_raw_token() -> Vec<u8> {
     .unwrap()
     .to_raw_bytes()
     .unwrap()
+}
+
+/// `valid_raw_token` with one more top-level entry, `"x": value`.
+fn with_unknown_field(value: &[u8]) -> Vec<u8> {
+    let mut raw = valid_raw_token();
+    assert_eq!(raw[5], 0xa4, "a map of 4 entries: t, d, m, u");
+    raw[5] = 0xa5;
+    raw.extend_from_slice(&[0x61, b'x']);
+    raw.extend_from_slice(value);
+    raw
+}
+
+/// Unknown fields are skipped, but an indefinite length is refused there too
+/// (`encoding::cbor`'s reason for not using a general CBOR crate).
+#[test]
+fn v4_unknown_field_with_an_indefinite_length_is_refused() {
+    let original = Token::from_raw_bytes(&valid_raw_token()).unwrap();
+    // `"x": [1]` is skipped: the same token.
+    assert_eq!(
+        Token::from_raw_bytes(&with_unknown_field(&[0x81, 0x01])).unwrap(),
+        original
+    );
+    // `"x": [_ 1]`, `"x": {_ }` and `"x": (_ "a")` are refused at their head.
+    for value in [
+        &[0x9f, 0x01, 0xff][..],
+        &[0xbf, 0xff][..],
+        &[0x7f, 0x61, b'a', 0xff][..],
+    ] {
+        let raw = with_unknown_field(value);
+        let head = raw.len() - 5 - value.len();
+        let err = Token::from_raw_bytes(&raw).unwrap_err();
+        assert!(
+            matches!(
+                err,
+                Error::Cbor {
+                    offset,
+                    reason: CborReason::IndefiniteLength
+                } if offset == head
+            ),
+            "{value:02x?}: {err}"
+        );
+    }
+}
+
+/// Non-shortest heads decode (other encoders may write them) to the same
+/// token, which re-encodes to the one shortest spelling.
+#[test]
+fn v4_non_shortest_heads_decode_to_the_same_token_and_reencode_shortest() {
+    let raw = valid_raw_token();
+    let mut long = raw.clone();
+    // the top-level map head `a4` as `b8 04`, `bb 00..00 04`
+    long.splice(5..6, [0xb8, 0x04]);
+    let mut longest = raw.clone();
+    longest.splice(5..6, [0xbb, 0, 0, 0, 0, 0, 0, 0, 0x04]);
+    let original = Token::from_raw_bytes(&raw).unwrap();
+    for spelling in [long, longest] {
+        let token = Token::from_raw_bytes(&spelling).unwrap();
+        assert_eq!(token, original);
+        assert_eq!(token.to_raw_bytes().unwrap(), raw);
+    }
 }
 
 proptest! {

@@ -125,3 +125,18 @@ fn ledger_account_id_layout() {
         );
     }
 }
+
+/// Integers are exact beyond 2^53, where RFC 8785's doubles (and
+/// `serde_jcs`) would round: two amounts never share one canonical form.
+#[test]
+fn jcs_writes_integers_beyond_2_pow_53_exactly() {
+    let v = serde_json::json!([
+        9_007_199_254_740_992_u64,
+        9_007_199_254_740_993_u64,
+        -9_007_199_254_740_993_i64
+    ]);
+    assert_eq!(
+        jcs::to_canonical(&v).unwrap(),
+        b"[9007199254740992,9007199254740993,-9007199254740993]"
+    );
+}

@@ -73,6 +73,20 @@ pub(crate) fn finish(prefix: &str, outcome: Result<(), Failure>) -> ExitCode {
     }
 }
 
+impl From<tally_keys::KeyError> for Failure {
+    /// A signature that does not check, or by an untrusted key, is a failed
+    /// check; a bad key or key file is bad input.
+    fn from(e: tally_keys::KeyError) -> Self {
+        use tally_keys::KeyError;
+        match e {
+            KeyError::UntrustedKey { .. } | KeyError::BadSignature { .. } => {
+                Self::Failed(e.to_string())
+            }
+            other => Self::Usage(other.to_string()),
+        }
+    }
+}
+
 impl From<FileError> for Failure {
     /// A file that cannot be read, or is larger than its bound, is bad input.
     fn from(e: FileError) -> Self {

@@ -212,10 +212,7 @@ fn with_path<T>(path: &Path, r: Result<T, Error>) -> Result<T, Failure> {
 fn signing_key(path: Option<&Path>) -> Result<SigningKey, Failure> {
     match path {
         // A secret key file: mode 0600 in a directory others cannot write.
-        Some(p) => with_path(
-            p,
-            SigningKey::parse(tally_files::private::read(p, 4096)?.as_str()),
-        ),
+        Some(p) => Ok(SigningKey::read_file(p)?),
         None => {
             let text = zeroize::Zeroizing::new(std::env::var(KEY_ENV).map_err(|_| {
                 Failure::Usage(format!("no key: give --key-file or set {KEY_ENV}"))
@@ -238,11 +235,8 @@ fn write_new(path: &Path, bytes: &[u8]) -> Result<(), Failure> {
 }
 
 fn keygen(out: &Path) -> Result<(), Failure> {
-    let mut seed = zeroize::Zeroizing::new([0u8; 32]);
-    getrandom::fill(seed.as_mut_slice())
-        .map_err(|e| Failure::Usage(format!("no randomness: {e}")))?;
-    let key = SigningKey::from_seed(&seed);
-    tally_files::private::create(out, key.to_file_text().as_bytes())?;
+    let key = SigningKey::generate()?;
+    key.create_file(out)?;
     println!("{}", TrustedKeys::file_text(&[key.trusted_entry()]));
     eprintln!("key id {}", key.id());
     Ok(())
@@ -262,10 +256,7 @@ struct Loaded {
 }
 
 fn load_trusted(path: &Path) -> Result<TrustedKeys, Failure> {
-    with_path(
-        path,
-        TrustedKeys::from_json(&read_file(path, MAX_SMALL_FILE as u64)?),
-    )
+    Ok(TrustedKeys::read_file(path)?)
 }
 
 fn load(files: &RunFiles) -> Result<Loaded, Failure> {

@@ -90,8 +90,10 @@ pub enum KeyError {
         reason: &'static str,
     },
     /// A trusted-keys document is not valid JSON of its form.
-    #[error("trusted keys: {message}")]
+    #[error("{}invalid trusted keys: {message}", path_prefix(path.as_deref()))]
     Json {
+        /// The file, when read from one.
+        path: Option<PathBuf>,
         /// The decoder's message, naming the field.
         message: String,
     },
@@ -113,6 +115,11 @@ pub enum KeyError {
     /// The operating system's random generator failed.
     #[error("the random generator failed")]
     Random,
+}
+
+fn path_prefix(path: Option<&Path>) -> String {
+    path.map(|p| format!("{}: ", p.display()))
+        .unwrap_or_default()
 }
 
 fn invalid(reason: &'static str) -> KeyError {
@@ -483,6 +490,7 @@ impl TrustedKeys {
         }
         let file: TrustedFile =
             tally_encoding::json::decode(bytes).map_err(|e| KeyError::Json {
+                path: None,
                 message: e.to_string(),
             })?;
         if file.keys.len() > MAX_TRUSTED_KEYS {
@@ -511,8 +519,9 @@ impl TrustedKeys {
                 path: path.to_path_buf(),
                 reason,
             },
-            KeyError::Json { message } => KeyError::Json {
-                message: format!("{}: {message}", path.display()),
+            KeyError::Json { message, .. } => KeyError::Json {
+                path: Some(path.to_path_buf()),
+                message,
             },
             other => other,
         })

@@ -239,6 +239,12 @@ fn trusted_keys_files_are_checked_and_bounded() {
             path.display()
         )
     );
+    std::fs::write(&path, "{\"keys\":[],\"x\":1}").unwrap();
+    let message = TrustedKeys::read_file(&path).unwrap_err().to_string();
+    assert!(
+        message.starts_with(&format!("{}: invalid trusted keys: ", path.display())),
+        "{message}"
+    );
     std::fs::write(&path, OLD_TRUSTED_FILE).unwrap();
     assert_eq!(
         TrustedKeys::read_file(&path)

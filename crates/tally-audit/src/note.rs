@@ -215,6 +215,13 @@ impl CheckpointSigner {
         &self.key
     }
 
+    /// The workspace signing key, taken out of the signer (a signed-note
+    /// key file can then sign reward documents too).
+    #[must_use]
+    pub fn into_signing_key(self) -> SigningKey {
+        self.key
+    }
+
     /// Parses `PRIVATE+KEY+<name>+<id>+<base64(0x01 ‖ seed)>`.
     ///
     /// # Errors
@@ -600,6 +607,10 @@ mod tests {
         let again = CheckpointSigner::parse(&signer.to_skey()).unwrap();
         assert_eq!(again.signing_key().id(), signer.signing_key().id());
         assert_eq!(again.verifier(), signer.verifier());
+        assert_eq!(
+            again.into_signing_key().public_key(),
+            SigningKey::from_seed(&[7; 32]).public_key()
+        );
         assert!(CheckpointSigner::from_key("a b", SigningKey::from_seed(&[7; 32])).is_err());
         // A key file that names no note key signs under the name of its id.
         let by_id = CheckpointSigner::from_key_named_by_id(SigningKey::from_seed(&[7; 32]));

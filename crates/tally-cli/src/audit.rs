@@ -367,10 +367,7 @@ pub(crate) fn keyring(args: &KeyArgs) -> Result<Keyring, Failure> {
 
 fn signer(path: Option<&Path>) -> Result<Option<CheckpointSigner>, Failure> {
     match path {
-        Some(p) => parse_signer(read_secret_file(p)?.as_str()).map_err(|e| match e {
-            Failure::Usage(m) => Failure::Usage(format!("{}: {m}", p.display())),
-            other => other,
-        }),
+        Some(p) => parse_signer(read_secret_file(p)?.as_str()).map_err(|e| e.in_file(p)),
         None => match std::env::var(SIGNER_ENV) {
             Ok(text) => parse_signer(&zeroize::Zeroizing::new(text)),
             Err(_) => return Ok(None),
@@ -379,17 +376,32 @@ fn signer(path: Option<&Path>) -> Result<Option<CheckpointSigner>, Failure> {
     .map(Some)
 }
 
-/// A checkpoint signer key: a signed-note key (`PRIVATE+KEY+…`), or a
-/// workspace key (`tally-ed25519-secret-v1:…`, the key file of `tally
-/// reward keygen`), which signs under the note key name of its id.
-fn parse_signer(text: &str) -> Result<CheckpointSigner, Failure> {
+/// The text of a secret signing key file, either form.
+pub(crate) enum KeyText {
+    /// A signed-note key (`PRIVATE+KEY+<name>+<id>+…`, `tally audit keygen
+    /// --signer`).
+    Note(CheckpointSigner),
+    /// A workspace key (`tally-ed25519-secret-v1:…`, `tally reward keygen`;
+    /// or the legacy `tally-reward-ed25519-secret-v1:…`).
+    Workspace(tally_keys::SigningKey),
+}
+
+/// Parses a secret signing key text of either form.
+pub(crate) fn parse_key_text(text: &str) -> Result<KeyText, Failure> {
     if text.trim_start().starts_with("PRIVATE+KEY+") {
-        Ok(CheckpointSigner::parse(text)?)
+        Ok(KeyText::Note(CheckpointSigner::parse(text)?))
     } else {
-        Ok(CheckpointSigner::from_key_named_by_id(
-            tally_keys::SigningKey::parse(text)?,
-        ))
+        Ok(KeyText::Workspace(tally_keys::SigningKey::parse(text)?))
     }
+}
+
+/// A checkpoint signer key: a signed-note key, or a workspace key, which
+/// signs under the note key name of its id.
+fn parse_signer(text: &str) -> Result<CheckpointSigner, Failure> {
+    Ok(match parse_key_text(text)? {
+        KeyText::Note(signer) => signer,
+        KeyText::Workspace(key) => CheckpointSigner::from_key_named_by_id(key),
+    })
 }
 
 /// The checkpoint verifier: the `--vkey` given, or the key of the

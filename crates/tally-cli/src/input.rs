@@ -44,6 +44,15 @@ impl Failure {
         Self::Usage(format!("{}: {error}", path.display()))
     }
 
+    /// Bad input read from `path`: the message names the file (a failed
+    /// check is left as it is).
+    pub(crate) fn in_file(self, path: &Path) -> Self {
+        match self {
+            Self::Usage(m) => Self::Usage(format!("{}: {m}", path.display())),
+            failed => failed,
+        }
+    }
+
     /// The exit code of this failure.
     pub(crate) fn code(&self) -> ExitCode {
         match self {

@@ -203,23 +203,32 @@ pub fn run(args: Args) -> ExitCode {
 }
 
 fn with_path<T>(path: &Path, r: Result<T, Error>) -> Result<T, Failure> {
-    r.map_err(|e| match Failure::from(e) {
-        Failure::Usage(m) => Failure::Usage(format!("{}: {m}", path.display())),
-        check => check,
-    })
+    r.map_err(|e| Failure::from(e).in_file(path))
 }
 
 fn signing_key(path: Option<&Path>) -> Result<SigningKey, Failure> {
     match path {
         // A secret key file: mode 0600 in a directory others cannot write.
-        Some(p) => Ok(SigningKey::read_file(p)?),
+        Some(p) => {
+            let text = tally_files::private::read(p, tally_keys::MAX_SECRET_FILE_BYTES)?;
+            key_of(text.as_str()).map_err(|e| e.in_file(p))
+        }
         None => {
             let text = zeroize::Zeroizing::new(std::env::var(KEY_ENV).map_err(|_| {
                 Failure::Usage(format!("no key: give --key-file or set {KEY_ENV}"))
             })?);
-            SigningKey::parse(&text).map_err(Failure::from)
+            key_of(&text)
         }
     }
+}
+
+/// A workspace key (`tally-ed25519-secret-v1:…`), or the key of a
+/// checkpoint signer's key file (`PRIVATE+KEY+…`): one key file signs both.
+fn key_of(text: &str) -> Result<SigningKey, Failure> {
+    Ok(match crate::audit::parse_key_text(text)? {
+        crate::audit::KeyText::Workspace(key) => key,
+        crate::audit::KeyText::Note(signer) => signer.into_signing_key(),
+    })
 }
 
 fn print_json(value: &impl Serialize) -> Result<(), Failure> {

@@ -1070,3 +1070,72 @@ fn one_key_file_signs_reward_manifests_and_audit_checkpoints() {
     );
     assert_eq!(out.status.code(), Some(2), "{out:?}");
 }
+
+/// `tally reward` signs with a key file of either form: a checkpoint
+/// signer's (`PRIVATE+KEY+…`) and the legacy reward form; the signature
+/// names the key's tally-keys id.
+#[test]
+fn reward_signs_with_a_checkpoint_signer_or_a_legacy_key_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let policy = Path::new(env!("CARGO_MANIFEST_DIR")).join("../tally-reward/examples/policy.json");
+    let skey = d.join("signer.key");
+    ok(&run(
+        &[
+            "audit",
+            "keygen",
+            "--out",
+            p(&skey),
+            "--signer",
+            "example.org/log",
+        ],
+        "",
+    ));
+    let want = tally_audit::CheckpointSigner::parse(&std::fs::read_to_string(&skey).unwrap())
+        .unwrap()
+        .signing_key()
+        .id()
+        .to_string();
+    let legacy = d.join("legacy.key");
+    std::fs::write(
+        &legacy,
+        format!("tally-reward-ed25519-secret-v1:{}\n", "07".repeat(32)),
+    )
+    .unwrap();
+    std::fs::set_permissions(&legacy, std::fs::Permissions::from_mode(0o600)).unwrap();
+    for (key, id) in [(&skey, want.as_str()), (&legacy, "2b2e70e97475b613")] {
+        let out = ok(&run(
+            &[
+                "reward",
+                "sign-policy",
+                "--policy",
+                p(&policy),
+                "--key-file",
+                p(key),
+            ],
+            "",
+        ));
+        let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+        assert_eq!(v["key_id"].as_str(), Some(id), "{out}");
+    }
+    // A bad key file is exit 2, named.
+    let bad = d.join("bad.key");
+    std::fs::write(&bad, "PRIVATE+KEY+x\n").unwrap();
+    std::fs::set_permissions(&bad, std::fs::Permissions::from_mode(0o600)).unwrap();
+    let out = run(
+        &[
+            "reward",
+            "sign-policy",
+            "--policy",
+            p(&policy),
+            "--key-file",
+            p(&bad),
+        ],
+        "",
+    );
+    assert_eq!(out.status.code(), Some(2), "{out:?}");
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains(&format!("{}: invalid signer key", p(&bad))),
+        "{out:?}"
+    );
+}

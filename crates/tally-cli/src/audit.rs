@@ -128,7 +128,9 @@ enum AuditCommand {
         log: PathBuf,
         #[command(flatten)]
         keys: KeyArgs,
-        /// Checkpoint signer key file; default: $TALLY_AUDIT_SIGNER_KEY if set.
+        /// Checkpoint signer key file (`tally audit keygen --signer`, or a
+        /// `tally reward keygen` key, named by its key id); default:
+        /// $TALLY_AUDIT_SIGNER_KEY if set.
         #[arg(long)]
         signer_key_file: Option<PathBuf>,
         /// Forward-secure mode: the writer's key in --key-file evolves every
@@ -143,7 +145,9 @@ enum AuditCommand {
         log: PathBuf,
         #[command(flatten)]
         keys: KeyArgs,
-        /// Checkpoint signer key file; default: $TALLY_AUDIT_SIGNER_KEY if set.
+        /// Checkpoint signer key file (`tally audit keygen --signer`, or a
+        /// `tally reward keygen` key, named by its key id); default:
+        /// $TALLY_AUDIT_SIGNER_KEY if set.
         #[arg(long)]
         signer_key_file: Option<PathBuf>,
         /// When an append counts as done.
@@ -176,7 +180,9 @@ enum AuditCommand {
         log: PathBuf,
         #[command(flatten)]
         keys: KeyArgs,
-        /// Checkpoint signer key file; default: $TALLY_AUDIT_SIGNER_KEY if set.
+        /// Checkpoint signer key file (`tally audit keygen --signer`, or a
+        /// `tally reward keygen` key, named by its key id); default:
+        /// $TALLY_AUDIT_SIGNER_KEY if set.
         #[arg(long)]
         signer_key_file: Option<PathBuf>,
         #[command(flatten)]
@@ -199,7 +205,9 @@ enum AuditCommand {
         /// Keep it: verifying the records after the rotation needs it.
         #[arg(long)]
         next_key_file: PathBuf,
-        /// Checkpoint signer key file; default: $TALLY_AUDIT_SIGNER_KEY if set.
+        /// Checkpoint signer key file (`tally audit keygen --signer`, or a
+        /// `tally reward keygen` key, named by its key id); default:
+        /// $TALLY_AUDIT_SIGNER_KEY if set.
         #[arg(long)]
         signer_key_file: Option<PathBuf>,
         #[command(flatten)]

@@ -76,7 +76,8 @@ enum RewardCommand {
         /// The policy (JSON).
         #[arg(long, value_name = "P.json")]
         policy: PathBuf,
-        /// Secret key file; default: $TALLY_REWARD_KEY.
+        /// Secret key file (`tally reward keygen`, or a checkpoint signer's
+        /// from `tally audit keygen --signer`); default: $TALLY_REWARD_KEY.
         #[arg(long)]
         key_file: Option<PathBuf>,
     },
@@ -84,7 +85,8 @@ enum RewardCommand {
     Compute {
         #[command(flatten)]
         files: RunFiles,
-        /// Secret key file that seals the manifest; default: $TALLY_REWARD_KEY.
+        /// Secret key file that seals the manifest (either form, as for
+        /// `sign-policy`); default: $TALLY_REWARD_KEY.
         #[arg(long)]
         key_file: Option<PathBuf>,
         /// The previous epoch's sealed manifest (the chain link): its seal

@@ -64,7 +64,7 @@ pub use log::{
     AuditLog, BatchTicket, DEFAULT_CHECKPOINT_EVERY, Durability, Durable, ForwardSecure,
     LogOptions, MAX_STAGED_BYTES, OpenReport, Receipt, ResumePoint, SignedCheckpoint, Ticket,
 };
-pub use note::{Checkpoint, CheckpointSigner, MAX_NOTE_BYTES, NoteVerifier};
+pub use note::{Checkpoint, CheckpointSigner, MAX_NOTE_BYTES, NoteVerifier, key_note_name};
 pub use proof::{
     CheckpointRef, ConsistencyProof, InclusionProof, MAX_CONSISTENCY_PROOF_TEXT_BYTES,
     MAX_PROOF_TEXT_BYTES, ProvenConsistency, ProvenRecord,

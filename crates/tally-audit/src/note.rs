@@ -7,13 +7,24 @@
 //! signature is Ed25519 over the body (C2SP signed-note). Keys use the Go
 //! `sumdb/note` text encodings: `PRIVATE+KEY+<name>+<id>+<base64(0x01 ‖
 //! seed)>` and `<name>+<id>+<base64(0x01 ‖ public key)>`.
+//!
+//! The keys are the workspace's ([`tally_keys`]): a signer is a
+//! [`tally_keys::SigningKey`] with a note name
+//! ([`CheckpointSigner::from_key`]), so one secret key file
+//! (`tally-ed25519-secret-v1:…`) signs both reward manifests and
+//! checkpoints, and one trusted-keys file verifies both
+//! ([`NoteVerifier::for_note`]). The note key id above stays inside notes
+//! (the signed-note format requires it); the [`tally_keys::KeyId`] names
+//! the key in trusted-keys files. Note text never holds a control
+//! character, so never a 0x00 byte: a note signature is never valid as a
+//! domain-separated `tally-keys` signature, nor the reverse.
 
 use std::fmt;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
-use ed25519_dalek::{Signer as _, SigningKey, VerifyingKey};
 use sha2::{Digest, Sha256};
+use tally_keys::{Signature, SigningKey, TrustedKeys, VerifyingKey};
 use zeroize::Zeroizing;
 
 use crate::error::{AuditError, Result};
@@ -51,6 +62,13 @@ fn key_id(name: &str, public: &[u8; 32]) -> u32 {
     h.update(public);
     let d: Hash = h.finalize().into();
     u32::from_be_bytes([d[0], d[1], d[2], d[3]])
+}
+
+/// The note key name of a workspace key used without a name of its own:
+/// `tally-key-<16 hex digits of its id>` (a valid note name).
+#[must_use]
+pub fn key_note_name(id: tally_keys::KeyId) -> String {
+    format!("tally-key-{id}")
 }
 
 /// A checkpoint: the head of the log's Merkle tree.
@@ -150,11 +168,19 @@ impl CheckpointSigner {
     /// # Errors
     /// [`AuditError::Invalid`] for an invalid name.
     pub fn from_seed(name: &str, seed: &[u8; 32]) -> Result<Self> {
+        Self::from_key(name, SigningKey::from_seed(seed))
+    }
+
+    /// A signer from a workspace signing key (a `tally-ed25519-secret-v1`
+    /// key file) and the note key name.
+    ///
+    /// # Errors
+    /// [`AuditError::Invalid`] for an invalid name.
+    pub fn from_key(name: &str, key: SigningKey) -> Result<Self> {
         if !is_valid_name(name) {
             return Err(bad("signer key", "invalid key name"));
         }
-        let key = SigningKey::from_bytes(seed);
-        let id = key_id(name, key.verifying_key().as_bytes());
+        let id = key_id(name, &key.public_key());
         Ok(Self {
             name: name.to_owned(),
             key,
@@ -162,14 +188,38 @@ impl CheckpointSigner {
         })
     }
 
+    /// A signer from a workspace signing key under the note key name
+    /// [`key_note_name`] of its id (for a key file that names no note key,
+    /// as a `tally-ed25519-secret-v1` file).
+    #[must_use]
+    pub fn from_key_named_by_id(key: SigningKey) -> Self {
+        let name = key_note_name(key.id());
+        let id = key_id(&name, &key.public_key());
+        Self { name, key, id }
+    }
+
     /// A fresh signer from the operating system's random generator.
     ///
     /// # Errors
     /// [`AuditError::Invalid`] for an invalid name or a failed generator.
     pub fn generate(name: &str) -> Result<Self> {
-        let mut seed = Zeroizing::new([0u8; 32]);
-        getrandom::fill(seed.as_mut()).map_err(|_| bad("signer key", "random generator failed"))?;
-        Self::from_seed(name, &seed)
+        let key =
+            SigningKey::generate().map_err(|_| bad("signer key", "random generator failed"))?;
+        Self::from_key(name, key)
+    }
+
+    /// The workspace signing key (its [`tally_keys::KeyId`] names it in a
+    /// trusted-keys file).
+    #[must_use]
+    pub fn signing_key(&self) -> &SigningKey {
+        &self.key
+    }
+
+    /// The workspace signing key, taken out of the signer (a signed-note
+    /// key file can then sign reward documents too).
+    #[must_use]
+    pub fn into_signing_key(self) -> SigningKey {
+        self.key
     }
 
     /// Parses `PRIVATE+KEY+<name>+<id>+<base64(0x01 ‖ seed)>`.
@@ -209,7 +259,7 @@ impl CheckpointSigner {
     #[must_use]
     pub fn to_skey(&self) -> Zeroizing<String> {
         let mut material = Zeroizing::new(vec![ALG_ED25519]);
-        material.extend_from_slice(self.key.as_bytes());
+        material.extend_from_slice(self.key.seed().as_slice());
         Zeroizing::new(format!(
             "PRIVATE+KEY+{}+{:08x}+{}",
             self.name,
@@ -241,9 +291,13 @@ impl CheckpointSigner {
     /// [`AuditError::Invalid`] when the text is not a valid note text.
     pub fn sign(&self, text: &str) -> Result<String> {
         check_text(text)?;
-        let sig = self.key.sign(text.as_bytes());
+        // `check_text` refused every control character, 0x00 included.
+        let sig = self
+            .key
+            .sign_nul_free(text.as_bytes())
+            .map_err(|_| bad("note", "control character in text"))?;
         let mut blob = self.id.to_be_bytes().to_vec();
-        blob.extend_from_slice(&sig.to_bytes());
+        blob.extend_from_slice(&sig.0);
         let note = format!(
             "{text}\n{SIG_PREFIX}{} {}\n",
             self.name,
@@ -263,6 +317,20 @@ impl fmt::Debug for CheckpointSigner {
             .field("id", &format_args!("{:08x}", self.id))
             .finish_non_exhaustive()
     }
+}
+
+/// Splits a signed note into its text (ending in `\n`) and its signature
+/// lines (without the final `\n`).
+fn split_note(note: &str) -> Result<(&str, &str)> {
+    let split = note
+        .rfind("\n\n")
+        .ok_or_else(|| bad("note", "no blank line before the signatures"))?;
+    let (text, sigs) = note.split_at(split + 1);
+    let sigs = sigs
+        .strip_prefix('\n')
+        .and_then(|s| s.strip_suffix('\n'))
+        .ok_or_else(|| bad("note", "malformed signature block"))?;
+    Ok((text, sigs))
 }
 
 fn check_text(text: &str) -> Result<()> {
@@ -310,7 +378,7 @@ impl NoteVerifier {
             _ => return Err(bad("verifier key", "unknown algorithm")),
         };
         let key = VerifyingKey::from_bytes(&public)
-            .map_err(|_| bad("verifier key", "not an Ed25519 point"))?;
+            .map_err(|_| bad("verifier key", "not an Ed25519 key of full order"))?;
         let expected = key_id(name, &public);
         if format!("{expected:08x}") != id {
             return Err(bad("verifier key", "key id does not match"));
@@ -322,11 +390,72 @@ impl NoteVerifier {
         })
     }
 
+    /// The verifier of a workspace public key (an entry of a trusted-keys
+    /// file) under the note key name `name`.
+    ///
+    /// # Errors
+    /// [`AuditError::Invalid`] for an invalid name.
+    pub fn from_key(name: &str, key: &VerifyingKey) -> Result<Self> {
+        if !is_valid_name(name) {
+            return Err(bad("verifier key", "invalid key name"));
+        }
+        Ok(Self {
+            name: name.to_owned(),
+            id: key_id(name, &key.to_bytes()),
+            key: *key,
+        })
+    }
+
+    /// The verifier, among the keys of a trusted-keys file, for `note`: the
+    /// key of the first signature line whose name and note key id are those
+    /// of a trusted key under that name. The note is not verified here:
+    /// [`NoteVerifier::open`] does that. A trusted-keys file trusts keys,
+    /// whatever their note name; the signed text (a checkpoint's origin)
+    /// is for the caller to check.
+    ///
+    /// # Errors
+    /// [`AuditError::Invalid`] when the note is malformed or no line names
+    /// a trusted key.
+    pub fn for_note(note: &str, trusted: &TrustedKeys) -> Result<Self> {
+        if note.len() > MAX_NOTE_BYTES {
+            return Err(bad("note", "too large"));
+        }
+        let (_, sigs) = split_note(note)?;
+        for line in sigs.split('\n').take(MAX_NOTE_SIGNATURES) {
+            let Some((name, blob)) = line
+                .strip_prefix(SIG_PREFIX)
+                .and_then(|l| l.split_once(' '))
+            else {
+                continue;
+            };
+            let Some(id) = STANDARD
+                .decode(blob)
+                .ok()
+                .and_then(|b| b.first_chunk::<4>().map(|id| u32::from_be_bytes(*id)))
+            else {
+                continue;
+            };
+            if !is_valid_name(name) {
+                continue;
+            }
+            if let Some(key) = trusted.iter().find(|k| key_id(name, &k.to_bytes()) == id) {
+                return Self::from_key(name, key);
+            }
+        }
+        Err(bad("note", "no signature by a trusted key"))
+    }
+
+    /// The workspace public key.
+    #[must_use]
+    pub fn key(&self) -> &VerifyingKey {
+        &self.key
+    }
+
     /// The verifier key text.
     #[must_use]
     pub fn to_vkey(&self) -> String {
         let mut material = vec![ALG_ED25519];
-        material.extend_from_slice(self.key.as_bytes());
+        material.extend_from_slice(&self.key.to_bytes());
         format!(
             "{}+{:08x}+{}",
             self.name,
@@ -352,14 +481,7 @@ impl NoteVerifier {
         if note.len() > MAX_NOTE_BYTES {
             return Err(bad("note", "too large"));
         }
-        let split = note
-            .rfind("\n\n")
-            .ok_or_else(|| bad("note", "no blank line before the signatures"))?;
-        let (text, sigs) = note.split_at(split + 1);
-        let sigs = sigs
-            .strip_prefix('\n')
-            .and_then(|s| s.strip_suffix('\n'))
-            .ok_or_else(|| bad("note", "malformed signature block"))?;
+        let (text, sigs) = split_note(note)?;
         check_text(text)?;
         let mut count = 0usize;
         for line in sigs.split('\n') {
@@ -380,11 +502,11 @@ impl NoteVerifier {
             if name != self.name || u32::from_be_bytes(*id) != self.id {
                 continue;
             }
-            let sig = ed25519_dalek::Signature::from_slice(sig)
-                .map_err(|_| bad("note", "signature is not 64 bytes"))?;
+            let sig =
+                <[u8; 64]>::try_from(sig).map_err(|_| bad("note", "signature is not 64 bytes"))?;
             return self
                 .key
-                .verify_strict(text.as_bytes(), &sig)
+                .verify_nul_free(text.as_bytes(), &Signature(sig))
                 .map(|()| text)
                 .map_err(|_| bad("note", "signature does not verify"));
         }
@@ -456,6 +578,115 @@ mod tests {
         let forged = format!("{past}\n{}", note.split_once("\n\n").unwrap().1);
         assert_eq!(forged.len(), MAX_NOTE_BYTES + 1);
         assert!(s.verifier().open(&forged).is_err());
+    }
+
+    /// The checkpoint note of seed `[7; 32]` under `example.org/audit`
+    /// (tests/it/golden.rs, signed independently).
+    const GOLDEN_NOTE: &str = "example.org/audit\n2\ndtU1Vu7tKUdVxL9kqjhpfOV6L0KCNvlc4eovA6Nk6Go=\n\n\u{2014} example.org/audit G0Wc9pg+xrLlwoTAeddeLKmrJIhhNOujCHdi03Yg+m9yRLizVIedCrloOAO0SbwjNj8NLRGO7HOt2iMzxHcOA5TTAQI=\n";
+    const GOLDEN_VKEY: &str =
+        "example.org/audit+1b459cf6+AepKbGPinFIKvvVQexMuxfmVR3auvr57kkIe6mkURtIs";
+
+    fn golden_body() -> &'static str {
+        &GOLDEN_NOTE[..GOLDEN_NOTE.find("\n\n").unwrap() + 1]
+    }
+
+    fn trusted_of(seed: u8) -> TrustedKeys {
+        let key = SigningKey::from_seed(&[seed; 32]);
+        TrustedKeys::from_json(TrustedKeys::file_text(&[key.trusted_entry()]).as_bytes()).unwrap()
+    }
+
+    #[test]
+    fn a_workspace_key_signs_the_same_notes() {
+        let signer =
+            CheckpointSigner::from_key("example.org/audit", SigningKey::from_seed(&[7; 32]))
+                .unwrap();
+        assert_eq!(signer.sign(golden_body()).unwrap(), GOLDEN_NOTE);
+        assert_eq!(signer.verifier().to_vkey(), GOLDEN_VKEY);
+        assert_eq!(signer.signing_key().id().to_string(), "2b2e70e97475b613");
+        // The signed-note key text of the same seed is the same key.
+        let again = CheckpointSigner::parse(&signer.to_skey()).unwrap();
+        assert_eq!(again.signing_key().id(), signer.signing_key().id());
+        assert_eq!(again.verifier(), signer.verifier());
+        assert_eq!(
+            again.into_signing_key().public_key(),
+            SigningKey::from_seed(&[7; 32]).public_key()
+        );
+        assert!(CheckpointSigner::from_key("a b", SigningKey::from_seed(&[7; 32])).is_err());
+        // A key file that names no note key signs under the name of its id.
+        let by_id = CheckpointSigner::from_key_named_by_id(SigningKey::from_seed(&[7; 32]));
+        assert_eq!(by_id.name(), "tally-key-2b2e70e97475b613");
+        assert!(is_valid_name(by_id.name()));
+    }
+
+    #[test]
+    fn a_trusted_keys_file_verifies_checkpoints() {
+        let trusted = trusted_of(7);
+        let v = NoteVerifier::for_note(GOLDEN_NOTE, &trusted).unwrap();
+        assert_eq!(v.to_vkey(), GOLDEN_VKEY);
+        assert_eq!(v.open_checkpoint(GOLDEN_NOTE).unwrap().size(), 2);
+        let key = SigningKey::from_seed(&[7; 32]).verifying_key();
+        assert_eq!(
+            NoteVerifier::from_key("example.org/audit", &key).unwrap(),
+            v
+        );
+        assert_eq!(v.key(), &key);
+        // Another key's file has no verifier for the note.
+        assert_eq!(
+            NoteVerifier::for_note(GOLDEN_NOTE, &trusted_of(8))
+                .unwrap_err()
+                .to_string(),
+            "invalid note: no signature by a trusted key"
+        );
+        // A cosigned note: the trusted key's line is found after another's.
+        let stranger = CheckpointSigner::from_seed("example.org/audit", &[8; 32]).unwrap();
+        let golden_line = GOLDEN_NOTE.split_once("\n\n").unwrap().1;
+        let cosigned = format!("{}{golden_line}", stranger.sign(golden_body()).unwrap());
+        let found = NoteVerifier::for_note(&cosigned, &trusted).unwrap();
+        assert_eq!(found, v);
+        assert_eq!(found.open(&cosigned).unwrap(), golden_body());
+        // A key named by its id is found too.
+        let by_id = CheckpointSigner::from_key_named_by_id(SigningKey::from_seed(&[7; 32]));
+        let note = by_id.sign(golden_body()).unwrap();
+        let found = NoteVerifier::for_note(&note, &trusted).unwrap();
+        assert_eq!(found.name(), "tally-key-2b2e70e97475b613");
+        assert_eq!(found.open(&note).unwrap(), golden_body());
+    }
+
+    #[test]
+    fn note_and_domain_signatures_never_cross() {
+        let key = SigningKey::from_seed(&[7; 32]);
+        let signer =
+            CheckpointSigner::from_key("example.org/audit", SigningKey::from_seed(&[7; 32]))
+                .unwrap();
+        let body = golden_body();
+        // The note's signature is valid over the note text only, in no domain.
+        let line = GOLDEN_NOTE.split_once("\n\n").unwrap().1;
+        let blob = STANDARD
+            .decode(line.trim_end().rsplit_once(' ').unwrap().1)
+            .unwrap();
+        let sig = Signature(blob[4..].try_into().unwrap());
+        let vk = key.verifying_key();
+        vk.verify_nul_free(body.as_bytes(), &sig).unwrap();
+        for domain in ["tally/reward/manifest/v1", "tally/reward/policy/v1", ""] {
+            assert!(
+                vk.verify(domain, body.as_bytes(), &sig).is_err(),
+                "{domain}"
+            );
+        }
+        // A manifest signature over the note text is no note signature.
+        let manifest_sig = key.sign("tally/reward/manifest/v1", body.as_bytes());
+        let mut forged = signer.id.to_be_bytes().to_vec();
+        forged.extend_from_slice(&manifest_sig.0);
+        let note = format!(
+            "{body}\n{SIG_PREFIX}example.org/audit {}\n",
+            STANDARD.encode(forged)
+        );
+        assert_eq!(
+            signer.verifier().open(&note).unwrap_err().to_string(),
+            "invalid note: signature does not verify"
+        );
+        // The bytes a domain-separated signature covers are no note text.
+        assert!(signer.sign("tally/reward/manifest/v1\0x\n").is_err());
     }
 
     #[test]

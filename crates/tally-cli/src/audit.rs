@@ -18,7 +18,8 @@ use tally_audit::{
 
 /// Environment variable holding the HMAC key file text.
 const KEY_ENV: &str = "TALLY_AUDIT_KEY";
-/// Environment variable holding the checkpoint signer key (`PRIVATE+KEY+…`).
+/// Environment variable holding the checkpoint signer key (`PRIVATE+KEY+…`,
+/// or a workspace key `tally-ed25519-secret-v1:…`).
 const SIGNER_ENV: &str = "TALLY_AUDIT_SIGNER_KEY";
 /// Logs at least this large get a progress line on a terminal.
 const PROGRESS_MIN_BYTES: u64 = 64 * 1024 * 1024;
@@ -96,8 +97,16 @@ enum ConsistencyCommand {
         /// The proof file (JSON from `tally audit consistency prove`).
         proof: PathBuf,
         /// The checkpoint verifier key (`name+id+key`), trusted.
+        #[arg(
+            long,
+            required_unless_present = "trusted_keys",
+            conflicts_with = "trusted_keys"
+        )]
+        vkey: Option<String>,
+        /// Instead of --vkey: a trusted-keys file (as for `tally reward`);
+        /// the checkpoints must be signed by one of its keys.
         #[arg(long)]
-        vkey: String,
+        trusted_keys: Option<PathBuf>,
     },
 }
 
@@ -119,7 +128,9 @@ enum AuditCommand {
         log: PathBuf,
         #[command(flatten)]
         keys: KeyArgs,
-        /// Checkpoint signer key file; default: $TALLY_AUDIT_SIGNER_KEY if set.
+        /// Checkpoint signer key file (`tally audit keygen --signer`, or a
+        /// `tally reward keygen` key, named by its key id); default:
+        /// $TALLY_AUDIT_SIGNER_KEY if set.
         #[arg(long)]
         signer_key_file: Option<PathBuf>,
         /// Forward-secure mode: the writer's key in --key-file evolves every
@@ -134,7 +145,9 @@ enum AuditCommand {
         log: PathBuf,
         #[command(flatten)]
         keys: KeyArgs,
-        /// Checkpoint signer key file; default: $TALLY_AUDIT_SIGNER_KEY if set.
+        /// Checkpoint signer key file (`tally audit keygen --signer`, or a
+        /// `tally reward keygen` key, named by its key id); default:
+        /// $TALLY_AUDIT_SIGNER_KEY if set.
         #[arg(long)]
         signer_key_file: Option<PathBuf>,
         /// When an append counts as done.
@@ -153,8 +166,13 @@ enum AuditCommand {
         #[arg(long)]
         checkpoint: Option<PathBuf>,
         /// The trusted checkpoint verifier key (`name+id+key`, public).
-        #[arg(long)]
+        #[arg(long, conflicts_with = "trusted_keys")]
         vkey: Option<String>,
+        /// Instead of --vkey: a trusted-keys file (as for `tally reward`);
+        /// the --checkpoint note must be signed by one of its keys, which
+        /// must be the log's checkpoint key.
+        #[arg(long, requires = "checkpoint")]
+        trusted_keys: Option<PathBuf>,
     },
     /// Write a checkpoint record now and print its note.
     Checkpoint {
@@ -162,7 +180,9 @@ enum AuditCommand {
         log: PathBuf,
         #[command(flatten)]
         keys: KeyArgs,
-        /// Checkpoint signer key file; default: $TALLY_AUDIT_SIGNER_KEY if set.
+        /// Checkpoint signer key file (`tally audit keygen --signer`, or a
+        /// `tally reward keygen` key, named by its key id); default:
+        /// $TALLY_AUDIT_SIGNER_KEY if set.
         #[arg(long)]
         signer_key_file: Option<PathBuf>,
         #[command(flatten)]
@@ -185,7 +205,9 @@ enum AuditCommand {
         /// Keep it: verifying the records after the rotation needs it.
         #[arg(long)]
         next_key_file: PathBuf,
-        /// Checkpoint signer key file; default: $TALLY_AUDIT_SIGNER_KEY if set.
+        /// Checkpoint signer key file (`tally audit keygen --signer`, or a
+        /// `tally reward keygen` key, named by its key id); default:
+        /// $TALLY_AUDIT_SIGNER_KEY if set.
         #[arg(long)]
         signer_key_file: Option<PathBuf>,
         #[command(flatten)]
@@ -207,8 +229,16 @@ enum AuditCommand {
         /// The proof file (JSON from `tally audit prove`).
         proof: PathBuf,
         /// The checkpoint verifier key (`name+id+key`), trusted.
+        #[arg(
+            long,
+            required_unless_present = "trusted_keys",
+            conflicts_with = "trusted_keys"
+        )]
+        vkey: Option<String>,
+        /// Instead of --vkey: a trusted-keys file (as for `tally reward`);
+        /// the checkpoint must be signed by one of its keys.
         #[arg(long)]
-        vkey: String,
+        trusted_keys: Option<PathBuf>,
         #[command(flatten)]
         keys: KeyArgs,
     },
@@ -268,7 +298,14 @@ pub fn run(args: Args) -> ExitCode {
             keys,
             checkpoint,
             vkey,
-        } => verify(&log, &keys, checkpoint.as_deref(), vkey.as_deref()),
+            trusted_keys,
+        } => verify(
+            &log,
+            &keys,
+            checkpoint.as_deref(),
+            vkey.as_deref(),
+            trusted_keys.as_deref(),
+        ),
         AuditCommand::Checkpoint {
             log,
             keys,
@@ -298,10 +335,20 @@ pub fn run(args: Args) -> ExitCode {
                 },
         } => consistency_prove(&log, &old, new.as_deref(), &keys),
         AuditCommand::Consistency {
-            command: ConsistencyCommand::Verify { proof, vkey },
-        } => consistency_verify(&proof, &vkey),
+            command:
+                ConsistencyCommand::Verify {
+                    proof,
+                    vkey,
+                    trusted_keys,
+                },
+        } => consistency_verify(&proof, vkey.as_deref(), trusted_keys.as_deref()),
         AuditCommand::Prove { log, seq, keys } => prove(&log, seq, &keys),
-        AuditCommand::VerifyProof { proof, vkey, keys } => verify_proof(&proof, &vkey, &keys),
+        AuditCommand::VerifyProof {
+            proof,
+            vkey,
+            trusted_keys,
+            keys,
+        } => verify_proof(&proof, vkey.as_deref(), trusted_keys.as_deref(), &keys),
         AuditCommand::Tail { log, lines } => tail(&log, lines),
     };
     finish("tally audit", result)
@@ -327,14 +374,60 @@ pub(crate) fn keyring(args: &KeyArgs) -> Result<Keyring, Failure> {
 }
 
 fn signer(path: Option<&Path>) -> Result<Option<CheckpointSigner>, Failure> {
-    let parsed = match path {
-        Some(p) => CheckpointSigner::parse(read_secret_file(p)?.as_str()),
+    match path {
+        Some(p) => parse_signer(read_secret_file(p)?.as_str()).map_err(|e| e.in_file(p)),
         None => match std::env::var(SIGNER_ENV) {
-            Ok(text) => CheckpointSigner::parse(&zeroize::Zeroizing::new(text)),
+            Ok(text) => parse_signer(&zeroize::Zeroizing::new(text)),
             Err(_) => return Ok(None),
         },
-    };
-    parsed.map(Some).map_err(Failure::from)
+    }
+    .map(Some)
+}
+
+/// The text of a secret signing key file, either form.
+pub(crate) enum KeyText {
+    /// A signed-note key (`PRIVATE+KEY+<name>+<id>+…`, `tally audit keygen
+    /// --signer`).
+    Note(CheckpointSigner),
+    /// A workspace key (`tally-ed25519-secret-v1:…`, `tally reward keygen`;
+    /// or the legacy `tally-reward-ed25519-secret-v1:…`).
+    Workspace(tally_keys::SigningKey),
+}
+
+/// Parses a secret signing key text of either form.
+pub(crate) fn parse_key_text(text: &str) -> Result<KeyText, Failure> {
+    if text.trim_start().starts_with("PRIVATE+KEY+") {
+        Ok(KeyText::Note(CheckpointSigner::parse(text)?))
+    } else {
+        Ok(KeyText::Workspace(tally_keys::SigningKey::parse(text)?))
+    }
+}
+
+/// A checkpoint signer key: a signed-note key, or a workspace key, which
+/// signs under the note key name of its id.
+fn parse_signer(text: &str) -> Result<CheckpointSigner, Failure> {
+    Ok(match parse_key_text(text)? {
+        KeyText::Note(signer) => signer,
+        KeyText::Workspace(key) => CheckpointSigner::from_key_named_by_id(key),
+    })
+}
+
+/// The checkpoint verifier: the `--vkey` given, or the key of the
+/// `--trusted-keys` file that signed `note`.
+fn note_verifier(
+    vkey: Option<&str>,
+    trusted_keys: Option<&Path>,
+    note: &str,
+) -> Result<NoteVerifier, Failure> {
+    match (vkey, trusted_keys) {
+        (Some(v), _) => Ok(NoteVerifier::parse(v)?),
+        (None, Some(path)) => {
+            let trusted = tally_keys::TrustedKeys::read_file(path)?;
+            NoteVerifier::for_note(note, &trusted)
+                .map_err(|e| Failure::failed(format!("{}: {e} [{}]", path.display(), e.code())))
+        }
+        (None, None) => Err(Failure::usage("give --vkey or --trusted-keys")),
+    }
 }
 
 /// A secret key file: mode 0600 in a directory others cannot write, bounded.
@@ -567,8 +660,17 @@ fn verify(
     keys: &KeyArgs,
     checkpoint: Option<&Path>,
     vkey: Option<&str>,
+    trusted_keys: Option<&Path>,
 ) -> Result<(), Failure> {
-    let vkey = vkey.map(NoteVerifier::parse).transpose()?;
+    let vkey = match (vkey, trusted_keys, checkpoint) {
+        (Some(v), _, _) => Some(NoteVerifier::parse(v)?),
+        (None, Some(trusted), Some(path)) => {
+            let note = read_text(path, CHECKPOINT_MAX_BYTES)?;
+            Some(note_verifier(None, Some(trusted), &note)?)
+        }
+        (None, Some(_), None) => return Err(Failure::usage("--trusted-keys needs --checkpoint")),
+        (None, None, _) => None,
+    };
     let mut opts = VerifyOptions::new().keys(keyring(keys)?);
     if let Some(v) = &vkey {
         opts = opts.checkpoint_key(v.clone());
@@ -677,12 +779,17 @@ fn prove(log: &Path, seq: u64, keys: &KeyArgs) -> Result<(), Failure> {
     Ok(())
 }
 
-fn verify_proof(proof: &Path, vkey: &str, keys: &KeyArgs) -> Result<(), Failure> {
-    let vkey = NoteVerifier::parse(vkey)?;
+fn verify_proof(
+    proof: &Path,
+    vkey: Option<&str>,
+    trusted_keys: Option<&Path>,
+    keys: &KeyArgs,
+) -> Result<(), Failure> {
     let keys = keyring(keys)?;
     let text = read_text(proof, tally_audit::MAX_PROOF_TEXT_BYTES as u64)?;
     let proof = InclusionProof::parse(&text)
         .map_err(|e| Failure::Usage(format!("{}: malformed proof: {e}", proof.display())))?;
+    let vkey = note_verifier(vkey, trusted_keys, &proof.checkpoint)?;
     let proven = proof
         .verify(&vkey, &keys)
         .map_err(|e| Failure::Failed(format!("{e} [{}]", e.code())))?;
@@ -737,11 +844,15 @@ fn consistency_prove(
     Ok(())
 }
 
-fn consistency_verify(proof: &Path, vkey: &str) -> Result<(), Failure> {
-    let vkey = NoteVerifier::parse(vkey)?;
+fn consistency_verify(
+    proof: &Path,
+    vkey: Option<&str>,
+    trusted_keys: Option<&Path>,
+) -> Result<(), Failure> {
     let text = read_text(proof, tally_audit::MAX_CONSISTENCY_PROOF_TEXT_BYTES as u64)?;
     let parsed = ConsistencyProof::parse(&text)
         .map_err(|e| Failure::usage(format!("{}: malformed proof: {e}", proof.display())))?;
+    let vkey = note_verifier(vkey, trusted_keys, &parsed.new_checkpoint)?;
     let proven = parsed
         .verify(&vkey)
         .map_err(|e| Failure::failed(format!("{}: {e} [{}]", proof.display(), e.code())))?;

@@ -44,6 +44,15 @@ impl Failure {
         Self::Usage(format!("{}: {error}", path.display()))
     }
 
+    /// Bad input read from `path`: the message names the file (a failed
+    /// check is left as it is).
+    pub(crate) fn in_file(self, path: &Path) -> Self {
+        match self {
+            Self::Usage(m) => Self::Usage(format!("{}: {m}", path.display())),
+            failed => failed,
+        }
+    }
+
     /// The exit code of this failure.
     pub(crate) fn code(&self) -> ExitCode {
         match self {
@@ -69,6 +78,20 @@ pub(crate) fn finish(prefix: &str, outcome: Result<(), Failure>) -> ExitCode {
         Err(failure) => {
             eprintln!("{prefix}: {failure}");
             failure.code()
+        }
+    }
+}
+
+impl From<tally_keys::KeyError> for Failure {
+    /// A signature that does not check, or by an untrusted key, is a failed
+    /// check; a bad key or key file is bad input.
+    fn from(e: tally_keys::KeyError) -> Self {
+        use tally_keys::KeyError;
+        match e {
+            KeyError::UntrustedKey { .. } | KeyError::BadSignature { .. } => {
+                Self::Failed(e.to_string())
+            }
+            other => Self::Usage(other.to_string()),
         }
     }
 }

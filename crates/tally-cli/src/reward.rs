@@ -76,7 +76,8 @@ enum RewardCommand {
         /// The policy (JSON).
         #[arg(long, value_name = "P.json")]
         policy: PathBuf,
-        /// Secret key file; default: $TALLY_REWARD_KEY.
+        /// Secret key file (`tally reward keygen`, or a checkpoint signer's
+        /// from `tally audit keygen --signer`); default: $TALLY_REWARD_KEY.
         #[arg(long)]
         key_file: Option<PathBuf>,
     },
@@ -84,7 +85,8 @@ enum RewardCommand {
     Compute {
         #[command(flatten)]
         files: RunFiles,
-        /// Secret key file that seals the manifest; default: $TALLY_REWARD_KEY.
+        /// Secret key file that seals the manifest (either form, as for
+        /// `sign-policy`); default: $TALLY_REWARD_KEY.
         #[arg(long)]
         key_file: Option<PathBuf>,
         /// The previous epoch's sealed manifest (the chain link): its seal
@@ -203,26 +205,32 @@ pub fn run(args: Args) -> ExitCode {
 }
 
 fn with_path<T>(path: &Path, r: Result<T, Error>) -> Result<T, Failure> {
-    r.map_err(|e| match Failure::from(e) {
-        Failure::Usage(m) => Failure::Usage(format!("{}: {m}", path.display())),
-        check => check,
-    })
+    r.map_err(|e| Failure::from(e).in_file(path))
 }
 
 fn signing_key(path: Option<&Path>) -> Result<SigningKey, Failure> {
     match path {
         // A secret key file: mode 0600 in a directory others cannot write.
-        Some(p) => with_path(
-            p,
-            SigningKey::parse(tally_files::private::read(p, 4096)?.as_str()),
-        ),
+        Some(p) => {
+            let text = tally_files::private::read(p, tally_keys::MAX_SECRET_FILE_BYTES)?;
+            key_of(text.as_str()).map_err(|e| e.in_file(p))
+        }
         None => {
             let text = zeroize::Zeroizing::new(std::env::var(KEY_ENV).map_err(|_| {
                 Failure::Usage(format!("no key: give --key-file or set {KEY_ENV}"))
             })?);
-            SigningKey::parse(&text).map_err(Failure::from)
+            key_of(&text)
         }
     }
+}
+
+/// A workspace key (`tally-ed25519-secret-v1:…`), or the key of a
+/// checkpoint signer's key file (`PRIVATE+KEY+…`): one key file signs both.
+fn key_of(text: &str) -> Result<SigningKey, Failure> {
+    Ok(match crate::audit::parse_key_text(text)? {
+        crate::audit::KeyText::Workspace(key) => key,
+        crate::audit::KeyText::Note(signer) => signer.into_signing_key(),
+    })
 }
 
 fn print_json(value: &impl Serialize) -> Result<(), Failure> {
@@ -238,11 +246,8 @@ fn write_new(path: &Path, bytes: &[u8]) -> Result<(), Failure> {
 }
 
 fn keygen(out: &Path) -> Result<(), Failure> {
-    let mut seed = zeroize::Zeroizing::new([0u8; 32]);
-    getrandom::fill(seed.as_mut_slice())
-        .map_err(|e| Failure::Usage(format!("no randomness: {e}")))?;
-    let key = SigningKey::from_seed(&seed);
-    tally_files::private::create(out, key.to_file_text().as_bytes())?;
+    let key = SigningKey::generate()?;
+    key.create_file(out)?;
     println!("{}", TrustedKeys::file_text(&[key.trusted_entry()]));
     eprintln!("key id {}", key.id());
     Ok(())
@@ -262,10 +267,7 @@ struct Loaded {
 }
 
 fn load_trusted(path: &Path) -> Result<TrustedKeys, Failure> {
-    with_path(
-        path,
-        TrustedKeys::from_json(&read_file(path, MAX_SMALL_FILE as u64)?),
-    )
+    Ok(TrustedKeys::read_file(path)?)
 }
 
 fn load(files: &RunFiles) -> Result<Loaded, Failure> {

@@ -183,7 +183,7 @@ impl SealedManifest {
     /// [`Error::UntrustedKey`], [`Error::BadSignature`].
     pub fn verify_signature(&self, trusted: &TrustedKeys) -> Result<(), Error> {
         let bytes = self.manifest.canonical_bytes()?;
-        trusted.verify(MANIFEST_DOMAIN, &bytes, self.key_id, &self.signature)
+        Ok(trusted.verify(MANIFEST_DOMAIN, &bytes, self.key_id, &self.signature)?)
     }
 }
 

@@ -832,3 +832,293 @@ fn a_consistency_proof_over_a_rewritten_history_fails() {
     assert_eq!(out.status.code(), Some(1), "{out:?}");
     assert!(String::from_utf8_lossy(&out.stderr).contains("does not lead"));
 }
+
+/// One secret key file (`tally reward keygen`) signs a reward policy and
+/// manifest and an audit log's checkpoints; its trusted-keys file verifies
+/// all of them, and another key's trusted-keys file none.
+#[test]
+fn one_key_file_signs_reward_manifests_and_audit_checkpoints() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let k = d.join("signing.key");
+    let trusted_text = ok(&run(&["reward", "keygen", "--out", p(&k)], ""));
+    let trusted = d.join("trusted.json");
+    std::fs::write(&trusted, &trusted_text).unwrap();
+    assert_eq!(mode(&k), 0o600);
+    assert!(
+        std::fs::read_to_string(&k)
+            .unwrap()
+            .starts_with("tally-ed25519-secret-v1:")
+    );
+    let v: serde_json::Value = serde_json::from_str(&trusted_text).unwrap();
+    let key_id = v["keys"][0]["key_id"].as_str().unwrap().to_owned();
+
+    // Reward: the key signs the policy and the manifest; both verify.
+    let examples = Path::new(env!("CARGO_MANIFEST_DIR")).join("../tally-reward/examples");
+    let policy = examples.join("policy.json");
+    let inputs = examples.join("inputs.json");
+    let sp = d.join("sp.json");
+    let manifest = d.join("m.json");
+    let signed = ok(&run(
+        &[
+            "reward",
+            "sign-policy",
+            "--policy",
+            p(&policy),
+            "--key-file",
+            p(&k),
+        ],
+        "",
+    ));
+    std::fs::write(&sp, signed).unwrap();
+    let files = [
+        "--inputs",
+        p(&inputs),
+        "--policy",
+        p(&sp),
+        "--trusted-keys",
+        p(&trusted),
+    ];
+    let intents = d.join("intents.json");
+    let payouts = d.join("payouts.json");
+    let mut compute = vec!["reward", "compute", "--key-file", p(&k)];
+    compute.extend(files);
+    compute.extend(["--intents", p(&intents), "--payouts", p(&payouts)]);
+    std::fs::write(&manifest, ok(&run(&compute, ""))).unwrap();
+    let mut verify = vec!["reward", "verify", p(&manifest)];
+    verify.extend(files);
+    assert!(ok(&run(&verify, "")).starts_with("verified: manifest bafkr4i"));
+
+    // Audit: the same key file signs the checkpoints, under the note name
+    // of its key id.
+    let hmac = d.join("hmac.key");
+    let log = d.join("audit.jsonl");
+    ok(&run(&["audit", "keygen", "--out", p(&hmac)], ""));
+    ok(&run(
+        &[
+            "audit",
+            "init",
+            p(&log),
+            "--key-file",
+            p(&hmac),
+            "--signer-key-file",
+            p(&k),
+        ],
+        "",
+    ));
+    append_to(&log, &hmac, &k, "1\n2\n");
+    let note = save_checkpoint(d, &log, &hmac, &k, "cp.note");
+    let note_text = std::fs::read_to_string(&note).unwrap();
+    assert!(
+        note_text.contains(&format!("\n\n\u{2014} tally-key-{key_id} ")),
+        "{note_text}"
+    );
+    let out = ok(&run(
+        &[
+            "audit",
+            "verify",
+            p(&log),
+            "--key-file",
+            p(&hmac),
+            "--checkpoint",
+            p(&note),
+            "--trusted-keys",
+            p(&trusted),
+        ],
+        "",
+    ));
+    assert!(
+        out.contains("consistent with the trusted checkpoint"),
+        "{out}"
+    );
+    let proof = d.join("proof.json");
+    let text = ok(&run(
+        &["audit", "prove", p(&log), "1", "--key-file", p(&hmac)],
+        "",
+    ));
+    std::fs::write(&proof, text).unwrap();
+    let out = ok(&run(
+        &[
+            "audit",
+            "verify-proof",
+            p(&proof),
+            "--trusted-keys",
+            p(&trusted),
+        ],
+        "",
+    ));
+    // The log's origin is the signer's note name.
+    assert!(
+        out.starts_with(&format!("ok: record 1 is in tally-key-{key_id} (log id ")),
+        "{out}"
+    );
+    append_to(&log, &hmac, &k, "3\n");
+    let consistency = d.join("consistency.json");
+    let text = ok(&consistency_prove(&log, &hmac, p(&note), None));
+    std::fs::write(&consistency, text).unwrap();
+    let out = ok(&run(
+        &[
+            "audit",
+            "consistency",
+            "verify",
+            p(&consistency),
+            "--trusted-keys",
+            p(&trusted),
+        ],
+        "",
+    ));
+    assert!(
+        out.starts_with(&format!("ok: tally-key-{key_id} (log id ")),
+        "{out}"
+    );
+
+    // Another key's trusted-keys file verifies none of them: exit 1.
+    let other = d.join("other.json");
+    let other_text = ok(&run(
+        &["reward", "keygen", "--out", p(&d.join("other.key"))],
+        "",
+    ));
+    std::fs::write(&other, other_text).unwrap();
+    for args in [
+        vec![
+            "audit",
+            "verify",
+            p(&log),
+            "--key-file",
+            p(&hmac),
+            "--checkpoint",
+            p(&note),
+            "--trusted-keys",
+            p(&other),
+        ],
+        vec![
+            "audit",
+            "verify-proof",
+            p(&proof),
+            "--trusted-keys",
+            p(&other),
+        ],
+        vec![
+            "audit",
+            "consistency",
+            "verify",
+            p(&consistency),
+            "--trusted-keys",
+            p(&other),
+        ],
+    ] {
+        let out = run(&args, "");
+        assert_eq!(out.status.code(), Some(1), "{args:?}: {out:?}");
+        assert!(
+            String::from_utf8_lossy(&out.stderr).contains("no signature by a trusted key"),
+            "{out:?}"
+        );
+    }
+    let mut verify = vec!["reward", "verify", p(&manifest)];
+    verify.extend([
+        "--inputs",
+        p(&inputs),
+        "--policy",
+        p(&sp),
+        "--trusted-keys",
+        p(&other),
+    ]);
+    let out = run(&verify, "");
+    assert_eq!(out.status.code(), Some(1), "{out:?}");
+    // --trusted-keys without --checkpoint, or with --vkey: usage errors.
+    let out = run(
+        &[
+            "audit",
+            "verify",
+            p(&log),
+            "--key-file",
+            p(&hmac),
+            "--trusted-keys",
+            p(&trusted),
+        ],
+        "",
+    );
+    assert_eq!(out.status.code(), Some(2), "{out:?}");
+    let out = run(
+        &[
+            "audit",
+            "verify-proof",
+            p(&proof),
+            "--trusted-keys",
+            p(&trusted),
+            "--vkey",
+            "x+00000000+AA",
+        ],
+        "",
+    );
+    assert_eq!(out.status.code(), Some(2), "{out:?}");
+}
+
+/// `tally reward` signs with a key file of either form: a checkpoint
+/// signer's (`PRIVATE+KEY+…`) and the legacy reward form; the signature
+/// names the key's tally-keys id.
+#[test]
+fn reward_signs_with_a_checkpoint_signer_or_a_legacy_key_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let policy = Path::new(env!("CARGO_MANIFEST_DIR")).join("../tally-reward/examples/policy.json");
+    let skey = d.join("signer.key");
+    ok(&run(
+        &[
+            "audit",
+            "keygen",
+            "--out",
+            p(&skey),
+            "--signer",
+            "example.org/log",
+        ],
+        "",
+    ));
+    let want = tally_audit::CheckpointSigner::parse(&std::fs::read_to_string(&skey).unwrap())
+        .unwrap()
+        .signing_key()
+        .id()
+        .to_string();
+    let legacy = d.join("legacy.key");
+    std::fs::write(
+        &legacy,
+        format!("tally-reward-ed25519-secret-v1:{}\n", "07".repeat(32)),
+    )
+    .unwrap();
+    std::fs::set_permissions(&legacy, std::fs::Permissions::from_mode(0o600)).unwrap();
+    for (key, id) in [(&skey, want.as_str()), (&legacy, "2b2e70e97475b613")] {
+        let out = ok(&run(
+            &[
+                "reward",
+                "sign-policy",
+                "--policy",
+                p(&policy),
+                "--key-file",
+                p(key),
+            ],
+            "",
+        ));
+        let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+        assert_eq!(v["key_id"].as_str(), Some(id), "{out}");
+    }
+    // A bad key file is exit 2, named.
+    let bad = d.join("bad.key");
+    std::fs::write(&bad, "PRIVATE+KEY+x\n").unwrap();
+    std::fs::set_permissions(&bad, std::fs::Permissions::from_mode(0o600)).unwrap();
+    let out = run(
+        &[
+            "reward",
+            "sign-policy",
+            "--policy",
+            p(&policy),
+            "--key-file",
+            p(&bad),
+        ],
+        "",
+    );
+    assert_eq!(out.status.code(), Some(2), "{out:?}");
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains(&format!("{}: invalid signer key", p(&bad))),
+        "{out:?}"
+    );
+}

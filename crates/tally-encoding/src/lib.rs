@@ -6,6 +6,10 @@
 //!
 //! * [`hex`]: lowercase hex out; strict lowercase or either case in, with
 //!   the position of the first bad digit.
+//! * [`framing`]: the length-prefixed framing of variable-length fields a
+//!   hash covers (so two tuples never hash alike).
+//! * `base64url` (feature `alloc`): RFC 4648 §5, padded out, padding
+//!   optional in, strict alphabet and trailing bits, bounded.
 //! * [`json`]: strict JSON decoding whose errors name the field (as a path,
 //!   `dims[0].limit`) and say what was wrong in a user's words ("integer out
 //!   of range"), never in the parser's internal terms.
@@ -18,6 +22,9 @@
 #[cfg(feature = "alloc")]
 extern crate alloc;
 
+#[cfg(feature = "alloc")]
+pub mod base64url;
+pub mod framing;
 pub mod hex;
 #[cfg(feature = "json")]
 pub mod json;

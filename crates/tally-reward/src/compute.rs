@@ -289,11 +289,13 @@ fn scores(inputs: &EpochInputs, policy: &Policy) -> Result<Vec<u128>, Error> {
 }
 
 fn tiebreak(epoch: &str, account: &str) -> [u8; 32] {
+    use tally_encoding::framing::length_prefixed;
     let mut h = blake3::Hasher::new_derive_key("tally/reward/tiebreak/v1");
-    h.update(&(epoch.len() as u64).to_le_bytes());
-    h.update(epoch.as_bytes());
-    h.update(&(account.len() as u64).to_le_bytes());
-    h.update(account.as_bytes());
+    for field in [epoch, account] {
+        length_prefixed(field.as_bytes(), |b| {
+            h.update(b);
+        });
+    }
     *h.finalize().as_bytes()
 }
 

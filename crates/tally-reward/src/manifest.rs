@@ -81,8 +81,7 @@ pub fn run_key(epoch: &EpochId, inputs: &Cid, policy: &Cid, engine: &str) -> Run
         &policy.to_bytes(),
         engine.as_bytes(),
     ] {
-        m.extend_from_slice(&(part.len() as u64).to_le_bytes());
-        m.extend_from_slice(part);
+        tally_encoding::framing::length_prefixed(part, |b| m.extend_from_slice(b));
     }
     Hex32(blake3::derive_key("tally/reward/run/v1", &m))
 }

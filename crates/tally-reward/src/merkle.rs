@@ -51,8 +51,7 @@ impl PayoutHasher {
         // One contiguous input (account ids are at most 128 bytes), hashed in
         // one call: cheaper than an incremental hasher per leaf.
         let mut data = Vec::with_capacity(account.len() + 16);
-        data.extend_from_slice(&(account.len() as u64).to_le_bytes());
-        data.extend_from_slice(account);
+        tally_encoding::framing::length_prefixed(account, |b| data.extend_from_slice(b));
         data.extend_from_slice(&payout.amount.to_le_bytes());
         self.leaf(&data)
     }

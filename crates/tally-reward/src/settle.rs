@@ -33,6 +33,7 @@
 //!   the ledger), else the run is quarantined (a 2^-128 event per pair).
 
 use serde::{Deserialize, Serialize};
+use tally_encoding::framing::length_prefixed;
 
 use crate::Error;
 use crate::compute::Distribution;
@@ -56,8 +57,9 @@ pub const CODE_RESIDUAL: u16 = 2;
 #[must_use]
 pub fn ledger_account_id(account: &AccountId) -> u128 {
     let mut h = blake3::Hasher::new_derive_key("tally/reward/ledger-account/v1");
-    h.update(&(account.as_str().len() as u64).to_le_bytes());
-    h.update(account.as_str().as_bytes());
+    length_prefixed(account.as_str().as_bytes(), |b| {
+        h.update(b);
+    });
     let mut id = [0u8; 16];
     id.copy_from_slice(h.finalize().as_bytes().get(..16).unwrap_or(&[0; 16]));
     u128::from_le_bytes(id)
@@ -124,8 +126,9 @@ pub fn transfer_id(run_key: &RunKey, role: Role, account: &AccountId) -> u128 {
     let mut h = blake3::Hasher::new_derive_key("tally/reward/transfer/v1");
     h.update(&run_key.0);
     h.update(&[role as u8]);
-    h.update(&(account.as_str().len() as u64).to_le_bytes());
-    h.update(account.as_str().as_bytes());
+    length_prefixed(account.as_str().as_bytes(), |b| {
+        h.update(b);
+    });
     let mut id = [0u8; 16];
     id.copy_from_slice(h.finalize().as_bytes().get(..16).unwrap_or(&[0; 16]));
     u128::from_le_bytes(id)
@@ -142,8 +145,9 @@ fn fingerprint(
     let mut h = blake3::Hasher::new_derive_key("tally/reward/intent/v2");
     h.update(&id.to_le_bytes());
     for a in [debit, credit] {
-        h.update(&(a.as_str().len() as u64).to_le_bytes());
-        h.update(a.as_str().as_bytes());
+        length_prefixed(a.as_str().as_bytes(), |b| {
+            h.update(b);
+        });
     }
     h.update(&amount.to_le_bytes());
     h.update(&ledger.0.to_le_bytes());

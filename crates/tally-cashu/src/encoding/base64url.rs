@@ -1,133 +1,10 @@
-//! base64url (RFC 4648 §5) as tokens use it: encoded with padding, decoded
-//! with or without padding. Only the URL-safe alphabet is accepted and
-//! non-canonical trailing bits are refused.
-//!
-//! Encoding is hand-written (it is most of the cost of encoding a V4 token);
-//! decoding uses the `base64` crate's strict engine. Both are checked
-//! against each other on random input (`tests::encoder_matches_the_base64_crate`).
+//! base64url as tokens use it, with tally-cashu's error: the codec is the
+//! workspace's one (`tally_encoding::base64url`); this module maps its
+//! errors to [`Error::InvalidBase64`].
 
-use base64::Engine as _;
-use base64::engine::general_purpose::URL_SAFE_PAD_INDIFFERENT;
+pub use tally_encoding::base64url::{encode, encode_append, encode_with_prefix, encoded_len};
 
 use crate::Error;
-
-const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
-
-/// Every pair of symbols for a 12-bit value (8 KiB, built at compile time):
-/// three input bytes become four symbols with two lookups.
-// Evaluated at compile time: an index out of range fails the build, so this
-// indexing cannot panic at run time (const blocks cannot use iterators).
-#[allow(clippy::indexing_slicing)]
-const PAIRS: [[u8; 2]; 4096] = {
-    let mut table = [[0u8; 2]; 4096];
-    let mut i = 0;
-    while i < 4096 {
-        table[i] = [ALPHABET[i >> 6], ALPHABET[i & 63]];
-        i += 1;
-    }
-    table
-};
-
-fn pair(value: u32) -> [u8; 2] {
-    // `& 0xfff` keeps the index in range, so the bound check folds away.
-    PAIRS
-        .get((value & 0xfff) as usize)
-        .copied()
-        .unwrap_or([b'A'; 2])
-}
-
-fn symbol(sextet: u32) -> u8 {
-    ALPHABET
-        .get((sextet & 63) as usize)
-        .copied()
-        .unwrap_or(b'A')
-}
-
-/// The padded base64url length of `len` bytes.
-#[must_use]
-pub fn encoded_len(len: usize) -> usize {
-    len.div_ceil(3).saturating_mul(4)
-}
-
-/// `prefix` followed by the padded base64url of `bytes`, in one allocation.
-///
-/// ```
-/// use tally_cashu::encoding::base64url::encode_with_prefix;
-/// assert_eq!(encode_with_prefix("x:", b"\xfb\xff"), "x:-_8=");
-/// ```
-#[must_use]
-pub fn encode_with_prefix(prefix: &str, bytes: &[u8]) -> String {
-    let mut out = Vec::with_capacity(prefix.len().saturating_add(encoded_len(bytes.len())));
-    out.extend_from_slice(prefix.as_bytes());
-    encode_append(bytes, &mut out);
-    // Only ASCII was written after a `&str` prefix: this conversion cannot fail.
-    String::from_utf8(out).unwrap_or_default()
-}
-
-/// Appends the padded base64url of `bytes` to `out` (no padding when
-/// `bytes.len()` is a multiple of 3, so pieces can be encoded one by one).
-pub(crate) fn encode_append(bytes: &[u8], out: &mut Vec<u8>) {
-    let start = out.len();
-    out.resize(start.saturating_add(encoded_len(bytes.len())), 0);
-    if let Some((_, tail)) = out.split_at_mut_checked(start) {
-        encode_into(bytes, tail);
-    }
-}
-
-/// Writes the padded base64url of `bytes` into `out` (`encoded_len` bytes):
-/// six input bytes at a time, then three at a time, then the padded tail.
-fn encode_into(bytes: &[u8], out: &mut [u8]) {
-    let groups = bytes.len() / 6;
-    let (Some((in6, in3)), Some((out8, out4))) = (
-        bytes.split_at_checked(groups * 6),
-        out.split_at_mut_checked(groups * 8),
-    ) else {
-        return;
-    };
-    for (c, d) in in6.chunks_exact(6).zip(out8.chunks_exact_mut(8)) {
-        if let ([a, b, c, e, f, g], [o0, o1, o2, o3, o4, o5, o6, o7]) = (c, d) {
-            let n = u64::from_be_bytes([0, 0, *a, *b, *c, *e, *f, *g]);
-            [*o0, *o1] = pair((n >> 36) as u32);
-            [*o2, *o3] = pair((n >> 24) as u32);
-            [*o4, *o5] = pair((n >> 12) as u32);
-            [*o6, *o7] = pair(n as u32);
-        }
-    }
-    let mut dst = out4.chunks_exact_mut(4);
-    let mut src = in3.chunks_exact(3);
-    // `src` first: it runs out first, so `zip` never takes a chunk from `dst` it cannot fill.
-    for (c, d) in (&mut src).zip(&mut dst) {
-        if let ([a, b, c], [p, q, r, s]) = (c, d) {
-            let n = u32::from(*a) << 16 | u32::from(*b) << 8 | u32::from(*c);
-            [*p, *q] = pair(n >> 12);
-            [*r, *s] = pair(n);
-        }
-    }
-    if let Some(d) = dst.next() {
-        let last = match src.remainder() {
-            [a] => {
-                let n = u32::from(*a) << 16;
-                [symbol(n >> 18), symbol(n >> 12), b'=', b'=']
-            }
-            [a, b] => {
-                let n = u32::from(*a) << 16 | u32::from(*b) << 8;
-                [symbol(n >> 18), symbol(n >> 12), symbol(n >> 6), b'=']
-            }
-            _ => [b'='; 4],
-        };
-        d.copy_from_slice(&last);
-    }
-}
-
-/// base64url with `=` padding (the form the NUT-00 vectors show).
-///
-/// ```
-/// assert_eq!(tally_cashu::encoding::base64url::encode(b"\xfb\xff"), "-_8=");
-/// ```
-#[must_use]
-pub fn encode(bytes: &[u8]) -> String {
-    encode_with_prefix("", bytes)
-}
 
 /// Decodes base64url, with or without padding.
 ///
@@ -140,27 +17,8 @@ pub fn encode(bytes: &[u8]) -> String {
 ///
 /// # Errors
 /// [`Error::InvalidBase64`] on any character outside the URL-safe alphabet,
-/// bad padding or non-zero trailing bits.
+/// bad padding or non-zero trailing bits. (Token length is bounded by the
+/// callers before decoding.)
 pub fn decode(text: &str) -> Result<Vec<u8>, Error> {
-    URL_SAFE_PAD_INDIFFERENT
-        .decode(text)
-        .map_err(|_| Error::InvalidBase64)
-}
-
-#[cfg(test)]
-mod tests {
-    use base64::engine::general_purpose::URL_SAFE;
-    use proptest::prelude::*;
-
-    use super::*;
-
-    proptest! {
-        #[test]
-        fn encoder_matches_the_base64_crate(bytes in proptest::collection::vec(any::<u8>(), 0..200)) {
-            let ours = encode(&bytes);
-            prop_assert_eq!(&ours, &URL_SAFE.encode(&bytes));
-            prop_assert_eq!(ours.len(), encoded_len(bytes.len()));
-            prop_assert_eq!(decode(&ours).unwrap(), bytes);
-        }
-    }
+    tally_encoding::base64url::decode(text, usize::MAX).map_err(|_| Error::InvalidBase64)
 }

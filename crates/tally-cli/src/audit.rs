@@ -168,10 +168,10 @@ enum AuditCommand {
         /// The trusted checkpoint verifier key (`name+id+key`, public).
         #[arg(long, conflicts_with = "trusted_keys")]
         vkey: Option<String>,
-        /// Instead of --vkey: a trusted-keys file (as for `tally reward`);
-        /// the --checkpoint note must be signed by one of its keys, which
-        /// must be the log's checkpoint key.
-        #[arg(long, requires = "checkpoint")]
+        /// Instead of --vkey: a trusted-keys file (as for `tally reward`).
+        /// The log's checkpoint key (named in its header) must be one of
+        /// its keys; with --checkpoint, the note must be signed by it.
+        #[arg(long)]
         trusted_keys: Option<PathBuf>,
     },
     /// Write a checkpoint record now and print its note.
@@ -430,6 +430,40 @@ fn note_verifier(
     }
 }
 
+/// The checkpoint verifier the log's header names, if its key is in the
+/// `--trusted-keys` file: the header is read unverified here, and
+/// verification then checks every checkpoint against this trusted key (a
+/// header naming another key fails: its key is not trusted).
+fn header_verifier(log: &Path, trusted_keys: &Path) -> Result<NoteVerifier, Failure> {
+    let trusted = tally_keys::TrustedKeys::read_file(trusted_keys)?;
+    let mut lines = Lines::open(log, LOG_LINE_MAX_BYTES, u64::MAX)?;
+    let header = match lines.next_line()? {
+        Some((_, line)) => Header::from_line(line)?,
+        None => {
+            return Err(Failure::usage(format!(
+                "{}: empty file, not a tally audit log",
+                log.display()
+            )));
+        }
+    };
+    let Some(named) = header.checkpoint_key else {
+        return Err(Failure::failed(format!(
+            "{}: this log's checkpoints are not signed: nothing in {} can vouch for it",
+            log.display(),
+            trusted_keys.display()
+        )));
+    };
+    let key = named.key();
+    match trusted.get(tally_keys::KeyId::of(&key.to_bytes())) {
+        Some(t) if t.to_bytes() == key.to_bytes() => Ok(named),
+        _ => Err(Failure::failed(format!(
+            "{}: its checkpoint key is not in {}",
+            log.display(),
+            trusted_keys.display()
+        ))),
+    }
+}
+
 /// A secret key file: mode 0600 in a directory others cannot write, bounded.
 fn read_secret_file(path: &Path) -> Result<tally_files::private::PrivateText, Failure> {
     Ok(tally_files::private::read(path, SECRET_MAX_BYTES)?)
@@ -668,7 +702,7 @@ fn verify(
             let note = read_text(path, CHECKPOINT_MAX_BYTES)?;
             Some(note_verifier(None, Some(trusted), &note)?)
         }
-        (None, Some(_), None) => return Err(Failure::usage("--trusted-keys needs --checkpoint")),
+        (None, Some(trusted), None) => Some(header_verifier(log, trusted)?),
         (None, None, _) => None,
     };
     let mut opts = VerifyOptions::new().keys(keyring(keys)?);

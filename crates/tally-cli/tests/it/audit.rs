@@ -931,6 +931,22 @@ fn one_key_file_signs_reward_manifests_and_audit_checkpoints() {
         out.contains("consistent with the trusted checkpoint"),
         "{out}"
     );
+    // Without a checkpoint file: the log's header names its checkpoint key,
+    // which must be in the trusted-keys file; every checkpoint is then
+    // checked against it.
+    let out = ok(&run(
+        &[
+            "audit",
+            "verify",
+            p(&log),
+            "--key-file",
+            p(&hmac),
+            "--trusted-keys",
+            p(&trusted),
+        ],
+        "",
+    ));
+    assert!(out.starts_with("ok: "), "{out}");
     let proof = d.join("proof.json");
     let text = ok(&run(
         &["audit", "prove", p(&log), "1", "--key-file", p(&hmac)],
@@ -1014,6 +1030,23 @@ fn one_key_file_signs_reward_manifests_and_audit_checkpoints() {
             "{out:?}"
         );
     }
+    let out = run(
+        &[
+            "audit",
+            "verify",
+            p(&log),
+            "--key-file",
+            p(&hmac),
+            "--trusted-keys",
+            p(&other),
+        ],
+        "",
+    );
+    assert_eq!(out.status.code(), Some(1), "{out:?}");
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("its checkpoint key is not in"),
+        "{out:?}"
+    );
     let mut verify = vec!["reward", "verify", p(&manifest)];
     verify.extend([
         "--inputs",
@@ -1025,20 +1058,7 @@ fn one_key_file_signs_reward_manifests_and_audit_checkpoints() {
     ]);
     let out = run(&verify, "");
     assert_eq!(out.status.code(), Some(1), "{out:?}");
-    // --trusted-keys without --checkpoint, or with --vkey: usage errors.
-    let out = run(
-        &[
-            "audit",
-            "verify",
-            p(&log),
-            "--key-file",
-            p(&hmac),
-            "--trusted-keys",
-            p(&trusted),
-        ],
-        "",
-    );
-    assert_eq!(out.status.code(), Some(2), "{out:?}");
+    // --trusted-keys with --vkey: a usage error.
     let out = run(
         &[
             "audit",

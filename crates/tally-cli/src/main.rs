@@ -15,6 +15,7 @@ mod audit;
 mod cashu;
 mod decide;
 mod input;
+mod keys;
 mod meter;
 mod reward;
 
@@ -43,6 +44,8 @@ enum Command {
     Cashu(cashu::Args),
     /// Reward epochs: sign policies, compute and seal manifests, verify, prove.
     Reward(reward::Args),
+    /// Signing keys for reward manifests and audit checkpoints: generate, trust.
+    Keys(keys::Args),
 }
 
 /// The exit codes, shown at the end of every command's `--help`.
@@ -69,5 +72,6 @@ fn main() -> ExitCode {
         Command::Decide(args) => decide::run(args),
         Command::Cashu(args) => cashu::run(args),
         Command::Reward(args) => reward::run(args),
+        Command::Keys(args) => keys::run(args),
     }
 }

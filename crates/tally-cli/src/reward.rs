@@ -65,7 +65,7 @@ struct RunFiles {
 #[derive(Debug, clap::Subcommand)]
 enum RewardCommand {
     /// Generate a signing key file (mode 0600; must not exist) and print the
-    /// trusted-keys JSON of its public key.
+    /// trusted-keys JSON of its public key (the same as `tally keys generate`).
     Keygen {
         /// Where to write the secret key.
         #[arg(long)]
@@ -166,7 +166,7 @@ impl From<Error> for Failure {
 /// Runs `tally reward …`.
 pub fn run(args: Args) -> ExitCode {
     let result = match args.command {
-        RewardCommand::Keygen { out } => keygen(&out),
+        RewardCommand::Keygen { out } => crate::keys::generate(&out),
         RewardCommand::SignPolicy { policy, key_file } => sign_policy(&policy, key_file.as_deref()),
         RewardCommand::Compute {
             files,
@@ -243,14 +243,6 @@ fn print_json(value: &impl Serialize) -> Result<(), Failure> {
 /// A new output file, whole and durable, never replacing one.
 fn write_new(path: &Path, bytes: &[u8]) -> Result<(), Failure> {
     Ok(tally_files::create_atomic(path, bytes, 0o644)?)
-}
-
-fn keygen(out: &Path) -> Result<(), Failure> {
-    let key = SigningKey::generate()?;
-    key.create_file(out)?;
-    println!("{}", TrustedKeys::file_text(&[key.trusted_entry()]));
-    eprintln!("key id {}", key.id());
-    Ok(())
 }
 
 fn sign_policy(policy: &Path, key_file: Option<&Path>) -> Result<(), Failure> {

@@ -14,6 +14,7 @@ mod bounds;
 mod cashu;
 mod cli;
 mod decide;
+mod keys;
 mod meter;
 mod registry;
 mod reward;

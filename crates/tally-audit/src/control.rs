@@ -8,7 +8,7 @@ use std::fmt;
 
 use serde_json::{Map, Value};
 
-use crate::key::KeyId;
+use crate::key::MacKeyId;
 use crate::merkle::Frontier;
 use crate::note::{Checkpoint, NoteVerifier};
 use crate::record::Hash;
@@ -206,15 +206,15 @@ fn object(payload: &[u8], members: &[&str]) -> Result<Map<String, Value>, String
 }
 
 /// A rotation payload naming the next key.
-pub(crate) fn rotation_payload(next: KeyId) -> Vec<u8> {
+pub(crate) fn rotation_payload(next: MacKeyId) -> Vec<u8> {
     format!("{{\"kid\":\"{next}\"}}").into_bytes()
 }
 
-pub(crate) fn parse_rotation(payload: &[u8]) -> Result<KeyId, String> {
+pub(crate) fn parse_rotation(payload: &[u8]) -> Result<MacKeyId, String> {
     let map = object(payload, &["kid"])?;
     map.get("kid")
         .and_then(Value::as_str)
-        .and_then(|k| KeyId::parse(k).ok())
+        .and_then(|k| MacKeyId::parse(k).ok())
         .ok_or_else(|| "kid is not 16 hex digits".into())
 }
 

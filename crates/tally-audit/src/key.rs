@@ -1,6 +1,6 @@
 //! HMAC keys: loading, identity, forward-secure evolution, zeroization.
 //!
-//! A key is at least [`MIN_KEY_BYTES`] secret bytes. Its [`KeyId`] is the
+//! A key is at least [`MIN_KEY_BYTES`] secret bytes. Its [`MacKeyId`] is the
 //! first 8 bytes of `SHA-256("tally/audit/kid/v1" ‖ key)` of the key at epoch
 //! 0, so a record names its key without revealing it. Keys are loaded from a
 //! file or an environment variable, never from a command-line argument; the
@@ -31,9 +31,9 @@ type HmacSha256 = Hmac<Sha256>;
 
 /// The public identity of a key: 8 bytes, shown as 16 hex digits.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct KeyId([u8; 8]);
+pub struct MacKeyId([u8; 8]);
 
-impl KeyId {
+impl MacKeyId {
     /// The id from its 8 bytes.
     #[must_use]
     pub const fn from_bytes(bytes: [u8; 8]) -> Self {
@@ -70,15 +70,15 @@ impl KeyId {
     }
 }
 
-impl fmt::Display for KeyId {
+impl fmt::Display for MacKeyId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&tally_encoding::hex::encode(&self.0))
     }
 }
 
-impl fmt::Debug for KeyId {
+impl fmt::Debug for MacKeyId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "KeyId({self})")
+        write!(f, "MacKeyId({self})")
     }
 }
 
@@ -94,7 +94,7 @@ impl fmt::Debug for KeyId {
 #[derive(Clone)]
 pub struct AuditKey {
     secret: Zeroizing<Vec<u8>>,
-    kid: KeyId,
+    kid: MacKeyId,
     epoch: u64,
     mac: HmacSha256,
 }
@@ -107,11 +107,11 @@ impl AuditKey {
     /// than [`MAX_KEY_BYTES`].
     pub fn from_bytes(secret: Vec<u8>) -> Result<Self> {
         let secret = Zeroizing::new(secret);
-        let kid = KeyId::of(&secret);
+        let kid = MacKeyId::of(&secret);
         Self::at(secret, kid, 0)
     }
 
-    fn at(secret: Zeroizing<Vec<u8>>, kid: KeyId, epoch: u64) -> Result<Self> {
+    fn at(secret: Zeroizing<Vec<u8>>, kid: MacKeyId, epoch: u64) -> Result<Self> {
         if secret.len() < MIN_KEY_BYTES {
             return Err(AuditError::InvalidKey {
                 what: "key is shorter than 32 bytes",
@@ -147,7 +147,7 @@ impl AuditKey {
 
     /// The key's id (that of its epoch-0 ancestor).
     #[must_use]
-    pub fn kid(&self) -> KeyId {
+    pub fn kid(&self) -> MacKeyId {
         self.kid
     }
 
@@ -235,7 +235,7 @@ impl AuditKey {
             .get("kid")
             .and_then(serde_json::Value::as_str)
             .ok_or(bad("missing kid"))
-            .and_then(|k| KeyId::parse(k).map_err(|_| bad("bad kid")))?;
+            .and_then(|k| MacKeyId::parse(k).map_err(|_| bad("bad kid")))?;
         let epoch = json
             .get("epoch")
             .and_then(serde_json::Value::as_u64)
@@ -253,7 +253,7 @@ impl AuditKey {
             })
             .map(Zeroizing::new)
             .ok_or(bad("key is not lower-case hex"))?;
-        if epoch == 0 && KeyId::of(&secret) != kid {
+        if epoch == 0 && MacKeyId::of(&secret) != kid {
             return Err(bad("kid does not match the key"));
         }
         Self::at(secret, kid, epoch)
@@ -460,7 +460,7 @@ impl Keyring {
 
     /// The key with id `kid`, as stored (at its own epoch).
     #[must_use]
-    pub fn get(&self, kid: KeyId) -> Option<&AuditKey> {
+    pub fn get(&self, kid: MacKeyId) -> Option<&AuditKey> {
         self.keys.iter().find(|k| k.kid == kid)
     }
 }
@@ -488,7 +488,7 @@ mod tests {
         assert_eq!(
             debug,
             format!(
-                "AuditKey {{ kid: KeyId({}), epoch: 0, secret: \"<redacted>\" }}",
+                "AuditKey {{ kid: MacKeyId({}), epoch: 0, secret: \"<redacted>\" }}",
                 key.kid()
             )
         );
@@ -504,7 +504,7 @@ mod tests {
         assert_eq!(
             format!("{key:?}"),
             format!(
-                "AuditKey {{ kid: KeyId({}), epoch: 1, secret: \"<redacted>\" }}",
+                "AuditKey {{ kid: MacKeyId({}), epoch: 1, secret: \"<redacted>\" }}",
                 key.kid()
             )
         );

@@ -59,7 +59,7 @@ pub use control::{Header, LogId, Mode};
 pub use error::{AuditError, Result};
 pub use index::ProofIndex;
 pub use json::MAX_JSON_DEPTH;
-pub use key::{AuditKey, KeyFileSink, KeyId, KeySink, Keyring, MAX_KEY_BYTES, MIN_KEY_BYTES};
+pub use key::{AuditKey, KeyFileSink, KeySink, Keyring, MAX_KEY_BYTES, MIN_KEY_BYTES, MacKeyId};
 pub use log::{
     AuditLog, BatchTicket, DEFAULT_CHECKPOINT_EVERY, Durability, Durable, ForwardSecure,
     LogOptions, MAX_STAGED_BYTES, OpenReport, Receipt, ResumePoint, SignedCheckpoint, Ticket,

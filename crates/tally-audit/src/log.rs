@@ -1211,7 +1211,7 @@ fn check_signer(header: &Header, signer: Option<&CheckpointSigner>) -> Result<bo
 fn check_writer_key(
     header: &Header,
     opts: &LogOptions,
-    kid: Option<crate::key::KeyId>,
+    kid: Option<crate::key::MacKeyId>,
     epoch: u64,
     next_seq: u64,
 ) -> Result<()> {

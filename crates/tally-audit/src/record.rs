@@ -9,7 +9,7 @@ use sha2::{Digest, Sha256};
 
 use crate::error::AuditError;
 use crate::json;
-use crate::key::{AuditKey, KeyId};
+use crate::key::{AuditKey, MacKeyId};
 
 /// A SHA-256 output.
 pub type Hash = [u8; 32];
@@ -78,7 +78,7 @@ impl RecordKind {
 pub(crate) struct Meta {
     pub seq: u64,
     pub kind: RecordKind,
-    pub kid: Option<KeyId>,
+    pub kid: Option<MacKeyId>,
     pub epoch: u64,
     pub prev: Hash,
 }
@@ -287,7 +287,7 @@ pub(crate) fn parse_line(line: &[u8], offset: u64) -> Result<Envelope<'_>, Audit
         let kid = tally_encoding::hex::decode_array(text, tally_encoding::hex::Case::Lower)
             .map_err(|_| fail(s, "bad kid"))?;
         p.literal(b"\"").ok_or_else(|| fail(s, "bad kid"))?;
-        Some(KeyId::from_bytes(kid))
+        Some(MacKeyId::from_bytes(kid))
     };
     p.literal(b",\"epoch\":")
         .ok_or_else(|| fail(s, "expected \"epoch\""))?;

@@ -5,7 +5,7 @@
 
 use crate::control::{CheckpointPayload, Header, Mode, parse_rotation};
 use crate::error::{AuditError, Result};
-use crate::key::{AuditKey, KeyId, Keyring};
+use crate::key::{AuditKey, Keyring, MacKeyId};
 use crate::merkle::{Frontier, leaf_hash};
 use crate::note::{Checkpoint, NoteVerifier};
 use crate::record::{self, Envelope, Hash, RecordKind};
@@ -56,7 +56,7 @@ impl KeyCache {
     /// not allow this epoch (the sequential checks then name the error).
     pub(crate) fn mac(
         &mut self,
-        kid: KeyId,
+        kid: MacKeyId,
         seq: u64,
         epoch: u64,
         digest: &Hash,
@@ -168,9 +168,9 @@ pub(crate) struct Chain {
     pub next_seq: u64,
     pub prev: Hash,
     pub frontier: Frontier,
-    pub kid: Option<KeyId>,
+    pub kid: Option<MacKeyId>,
     pub epoch: u64,
-    pub pending_kid: Option<KeyId>,
+    pub pending_kid: Option<MacKeyId>,
     pub last_checkpoint: Option<(u64, Checkpoint)>,
     keys: KeyCache,
     trusted_vkey: Option<NoteVerifier>,

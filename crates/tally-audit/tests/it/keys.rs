@@ -373,7 +373,8 @@ fn secret_holders_print_exact_redacted_debug() {
     let kid = key.kid().to_string();
     let vkey = signer.verifier().to_vkey();
     let sid = vkey.split('+').nth(1).unwrap().to_owned();
-    let key_debug = format!("AuditKey {{ kid: KeyId({kid}), epoch: 0, secret: \"<redacted>\" }}");
+    let key_debug =
+        format!("AuditKey {{ kid: MacKeyId({kid}), epoch: 0, secret: \"<redacted>\" }}");
     let signer_debug = format!("CheckpointSigner {{ name: \"example.org/audit\", id: {sid}, .. }}");
     let keyring = Keyring::new().with(key.clone());
     let forward_secure = ForwardSecure {

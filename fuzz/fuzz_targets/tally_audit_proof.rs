@@ -1,6 +1,7 @@
-//! Proof files, checkpoint notes, note keys and record lines from arbitrary
-//! text: no panic; whatever parses re-encodes to something that parses to
-//! the same value; inclusion proofs verify (or not) against the fixed
+//! Proof files (inclusion and consistency), checkpoint notes, note keys,
+//! workspace key files and trusted-keys files, and record lines from
+//! arbitrary text: no panic; whatever parses re-encodes to something that
+//! parses to the same value; proofs verify (or not) against the fixed
 //! checkpoint key of the committed seeds, with and without the HMAC key.
 #![no_main]
 
@@ -8,7 +9,8 @@ use std::sync::OnceLock;
 
 use libfuzzer_sys::fuzz_target;
 use tally_audit::{
-    AuditKey, Checkpoint, CheckpointSigner, InclusionProof, Keyring, NoteVerifier, Record,
+    AuditKey, Checkpoint, CheckpointSigner, ConsistencyProof, InclusionProof, Keyring,
+    NoteVerifier, Record,
 };
 
 /// The key and signer of the committed seeds (see
@@ -54,6 +56,24 @@ fuzz_target!(|data: &[u8]| {
         if let Ok(p) = &keyed {
             assert_eq!(p.record.seq, proof.seq);
             assert_eq!(p.log_id, proof.log_id);
+        }
+    }
+    if let Ok(proof) = ConsistencyProof::parse(text) {
+        let again = ConsistencyProof::parse(&proof.to_json()).expect("to_json parses");
+        assert_eq!(again, proof);
+        let _ = proof.verify(vkey);
+    }
+    if let Ok(key) = tally_keys::SigningKey::parse(text) {
+        let back = tally_keys::SigningKey::parse(&key.to_file_text()).expect("file text parses");
+        assert_eq!(back.id(), key.id());
+    }
+    if let Ok(trusted) = tally_keys::TrustedKeys::from_json(data) {
+        let entries: Vec<_> = trusted.iter().map(|k| k.trusted_entry()).collect();
+        let text = tally_keys::TrustedKeys::file_text(&entries);
+        let back = tally_keys::TrustedKeys::from_json(text.as_bytes()).expect("file text parses");
+        assert_eq!(back.len(), trusted.len());
+        if let Ok(v) = NoteVerifier::for_note(text.as_str(), &trusted) {
+            let _ = v.to_vkey();
         }
     }
     if let Ok(cp) = vkey.open_checkpoint(text) {

@@ -1,0 +1,836 @@
+//! The state machine: accounts, transfers, pending holds and their expiry.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+
+use crate::result::{CreateAccountResult as AR, CreateTransferResult as TR};
+use crate::types::{
+    Account, AccountBalance, AccountFlags, MAX_BATCH_EVENTS, NANOS_PER_SECOND, NewAccount,
+    NewTransfer, PendingState, Transfer, TransferFlags,
+};
+
+/// A batch the ledger refuses whole (nothing applied).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum BatchError {
+    /// More than [`MAX_BATCH_EVENTS`] events.
+    TooLarge {
+        /// Events in the batch.
+        events: usize,
+    },
+    /// The clock would pass `u64::MAX`.
+    ClockExhausted,
+}
+
+impl core::fmt::Display for BatchError {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        match self {
+            Self::TooLarge { events } => write!(
+                f,
+                "a batch holds at most {MAX_BATCH_EVENTS} events, this one {events}"
+            ),
+            Self::ClockExhausted => f.write_str("the ledger's clock is exhausted"),
+        }
+    }
+}
+
+impl std::error::Error for BatchError {}
+
+/// A 256-bit unsigned sum, so that totals over any number of accounts are
+/// exact.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Sum {
+    /// The high 128 bits.
+    pub hi: u128,
+    /// The low 128 bits.
+    pub lo: u128,
+}
+
+impl Sum {
+    fn add(&mut self, v: u128) {
+        let (lo, carry) = self.lo.overflowing_add(v);
+        self.lo = lo;
+        // The high half cannot overflow: it would take 2^128 accounts.
+        self.hi = self.hi.wrapping_add(u128::from(carry));
+    }
+}
+
+/// The four balance totals of one ledger.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub struct Totals {
+    /// Σ held debits.
+    pub debits_pending: Sum,
+    /// Σ posted debits.
+    pub debits_posted: Sum,
+    /// Σ held credits.
+    pub credits_pending: Sum,
+    /// Σ posted credits.
+    pub credits_posted: Sum,
+}
+
+impl Totals {
+    /// Whether double entry holds: held debits equal held credits, posted
+    /// debits equal posted credits.
+    #[must_use]
+    pub fn balanced(&self) -> bool {
+        self.debits_pending == self.credits_pending && self.debits_posted == self.credits_posted
+    }
+}
+
+/// What a linked chain changed, to undo it when a later event of the chain
+/// fails.
+enum Undo {
+    Account(Account),
+    NewAccount(u128),
+    NewTransfer(u128),
+    Pending(u128, Option<PendingState>),
+    ExpiryAdded(u64, u128),
+    AccountTransfer(u128),
+    History(u128),
+}
+
+/// The ledger: a pure, deterministic state machine. The caller passes the
+/// clock; nothing here reads one, or does I/O.
+#[derive(Debug, Default, Clone)]
+pub struct Ledger {
+    accounts: HashMap<u128, Account>,
+    transfers: HashMap<u128, Transfer>,
+    pending: HashMap<u128, PendingState>,
+    expiries: BTreeSet<(u64, u128)>,
+    failed: HashMap<u128, TR>,
+    account_transfers: HashMap<u128, Vec<u128>>,
+    history: HashMap<u128, Vec<AccountBalance>>,
+    clock: u64,
+}
+
+/// The results a chain gives its events: success, failed by another event
+/// of the chain, left open at the end of the batch.
+#[derive(Clone, Copy)]
+struct ChainCodes<R> {
+    ok: R,
+    failed_link: R,
+    open: R,
+}
+
+/// What applying one event did (or why not), before the chain decides.
+type Step<R> = Result<(), R>;
+
+fn is_linked_account(e: &NewAccount) -> bool {
+    e.flags.contains(AccountFlags::LINKED)
+}
+
+fn is_linked_transfer(e: &NewTransfer) -> bool {
+    e.flags.contains(TransferFlags::LINKED)
+}
+
+impl Ledger {
+    /// An empty ledger.
+    #[must_use]
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// The last timestamp the ledger assigned (nanoseconds).
+    #[must_use]
+    pub fn clock(&self) -> u64 {
+        self.clock
+    }
+
+    /// The next timestamp: `now`, or one past the last when `now` is not
+    /// after it (the ledger's timestamps strictly increase).
+    fn tick(&mut self, now: u64) -> Result<u64, BatchError> {
+        let next = self
+            .clock
+            .checked_add(1)
+            .ok_or(BatchError::ClockExhausted)?
+            .max(now);
+        self.clock = next;
+        Ok(next)
+    }
+
+    fn check_size(n: usize) -> Result<(), BatchError> {
+        if n > MAX_BATCH_EVENTS {
+            return Err(BatchError::TooLarge { events: n });
+        }
+        Ok(())
+    }
+
+    /// Runs `events` as linked chains: each chain's events succeed together
+    /// or none does (the failing one gets its result, the others
+    /// `linked_event_failed`); a chain still open at the end of the batch
+    /// fails with `linked_event_chain_open`.
+    fn chains<E, R: Copy + PartialEq>(
+        &mut self,
+        events: &[E],
+        linked: fn(&E) -> bool,
+        codes: ChainCodes<R>,
+        mut apply: impl FnMut(&mut Self, &E, &mut Vec<Undo>) -> Step<R>,
+        mut record_failure: impl FnMut(&mut Self, &E, R),
+    ) -> Vec<R> {
+        let ChainCodes {
+            ok,
+            failed_link,
+            open,
+        } = codes;
+        let mut results = vec![ok; events.len()];
+        let mut start = 0;
+        while start < events.len() {
+            let rest = events.get(start..).unwrap_or_default();
+            let Some(len) = rest.iter().position(|e| !linked(e)).map(|p| p + 1) else {
+                for r in results.iter_mut().skip(start) {
+                    *r = open;
+                }
+                break;
+            };
+            let chain = rest.get(..len).unwrap_or_default();
+            let mut undo = Vec::new();
+            let mut failure = None;
+            for (k, event) in chain.iter().enumerate() {
+                if let Err(r) = apply(self, event, &mut undo) {
+                    failure = Some((k, r));
+                    break;
+                }
+            }
+            if let Some((k, r)) = failure {
+                self.rollback(undo);
+                for (m, slot) in results.iter_mut().skip(start).take(len).enumerate() {
+                    *slot = if m == k { r } else { failed_link };
+                }
+                if let Some(event) = chain.get(k) {
+                    record_failure(self, event, r);
+                }
+            }
+            start += len;
+        }
+        results
+    }
+
+    fn rollback(&mut self, undo: Vec<Undo>) {
+        for step in undo.into_iter().rev() {
+            match step {
+                Undo::Account(a) => {
+                    self.accounts.insert(a.id, a);
+                }
+                Undo::NewAccount(id) => {
+                    self.accounts.remove(&id);
+                }
+                Undo::NewTransfer(id) => {
+                    self.transfers.remove(&id);
+                }
+                Undo::Pending(id, before) => match before {
+                    Some(state) => {
+                        self.pending.insert(id, state);
+                    }
+                    None => {
+                        self.pending.remove(&id);
+                    }
+                },
+                Undo::ExpiryAdded(at, id) => {
+                    self.expiries.remove(&(at, id));
+                }
+                Undo::AccountTransfer(account) => {
+                    if let Some(list) = self.account_transfers.get_mut(&account) {
+                        list.pop();
+                    }
+                }
+                Undo::History(account) => {
+                    if let Some(list) = self.history.get_mut(&account) {
+                        list.pop();
+                    }
+                }
+            }
+        }
+    }
+
+    /// Creates accounts; one result per event.
+    ///
+    /// # Errors
+    /// [`BatchError`]: the whole batch is refused, nothing changes.
+    pub fn create_accounts(
+        &mut self,
+        events: &[NewAccount],
+        now: u64,
+    ) -> Result<Vec<AR>, BatchError> {
+        Self::check_size(events.len())?;
+        // Reserve the batch's timestamps up front, so a refused clock
+        // refuses the whole batch.
+        let needed = u64::try_from(events.len()).unwrap_or(u64::MAX);
+        if self.clock.checked_add(needed).is_none() {
+            return Err(BatchError::ClockExhausted);
+        }
+        Ok(self.chains(
+            events,
+            is_linked_account,
+            ChainCodes {
+                ok: AR::Ok,
+                failed_link: AR::LinkedEventFailed,
+                open: AR::LinkedEventChainOpen,
+            },
+            |ledger, e, undo| ledger.create_account(e, now, undo),
+            |_, _, _| {},
+        ))
+    }
+
+    fn create_account(&mut self, e: &NewAccount, now: u64, undo: &mut Vec<Undo>) -> Step<AR> {
+        if e.id == 0 {
+            return Err(AR::IdMustNotBeZero);
+        }
+        if e.id == u128::MAX {
+            return Err(AR::IdMustNotBeIntMax);
+        }
+        if e.flags.contains(
+            AccountFlags::DEBITS_MUST_NOT_EXCEED_CREDITS
+                | AccountFlags::CREDITS_MUST_NOT_EXCEED_DEBITS,
+        ) {
+            return Err(AR::FlagsAreMutuallyExclusive);
+        }
+        if e.ledger == 0 {
+            return Err(AR::LedgerMustNotBeZero);
+        }
+        if e.code == 0 {
+            return Err(AR::CodeMustNotBeZero);
+        }
+        if let Some(a) = self.accounts.get(&e.id) {
+            let ignore_link = |f: AccountFlags| f.bits() & !AccountFlags::LINKED.bits();
+            return Err(if ignore_link(a.flags) != ignore_link(e.flags) {
+                AR::ExistsWithDifferentFlags
+            } else if a.user_data_128 != e.user_data_128 {
+                AR::ExistsWithDifferentUserData128
+            } else if a.user_data_64 != e.user_data_64 {
+                AR::ExistsWithDifferentUserData64
+            } else if a.user_data_32 != e.user_data_32 {
+                AR::ExistsWithDifferentUserData32
+            } else if a.ledger != e.ledger {
+                AR::ExistsWithDifferentLedger
+            } else if a.code != e.code {
+                AR::ExistsWithDifferentCode
+            } else {
+                AR::Exists
+            });
+        }
+        // Checked in create_accounts: the batch's ticks fit.
+        let timestamp = self.tick(now).unwrap_or(u64::MAX);
+        self.accounts.insert(
+            e.id,
+            Account {
+                id: e.id,
+                debits_pending: 0,
+                debits_posted: 0,
+                credits_pending: 0,
+                credits_posted: 0,
+                user_data_128: e.user_data_128,
+                user_data_64: e.user_data_64,
+                user_data_32: e.user_data_32,
+                ledger: e.ledger,
+                code: e.code,
+                flags: e.flags,
+                timestamp,
+            },
+        );
+        undo.push(Undo::NewAccount(e.id));
+        Ok(())
+    }
+
+    /// Creates transfers (and posts or voids pending ones) after expiring
+    /// every pending transfer whose timeout has passed at `now`; one result
+    /// per event.
+    ///
+    /// # Errors
+    /// [`BatchError`]: the whole batch is refused, nothing changes.
+    pub fn create_transfers(
+        &mut self,
+        events: &[NewTransfer],
+        now: u64,
+    ) -> Result<Vec<TR>, BatchError> {
+        Self::check_size(events.len())?;
+        let needed = u64::try_from(events.len()).unwrap_or(u64::MAX);
+        if self.clock.checked_add(needed).is_none() {
+            return Err(BatchError::ClockExhausted);
+        }
+        self.expire(now);
+        Ok(self.chains(
+            events,
+            is_linked_transfer,
+            ChainCodes {
+                ok: TR::Ok,
+                failed_link: TR::LinkedEventFailed,
+                open: TR::LinkedEventChainOpen,
+            },
+            |ledger, e, undo| ledger.create_transfer(e, now, undo),
+            |ledger, e, r| {
+                if r.is_transient() && !ledger.transfers.contains_key(&e.id) {
+                    ledger.failed.entry(e.id).or_insert(r);
+                }
+            },
+        ))
+    }
+
+    /// Releases every pending transfer whose expiry is at or before `now`.
+    pub fn expire(&mut self, now: u64) {
+        while let Some(&(at, id)) = self.expiries.first() {
+            if at > now {
+                break;
+            }
+            self.expiries.remove(&(at, id));
+            let Some(t) = self.transfers.get(&id).copied() else {
+                continue;
+            };
+            if self.pending.get(&id) != Some(&PendingState::Pending) {
+                continue;
+            }
+            self.pending.insert(id, PendingState::Expired);
+            let timestamp = self.tick(now).unwrap_or(u64::MAX);
+            if let Some(d) = self.accounts.get_mut(&t.debit_account_id) {
+                d.debits_pending = d.debits_pending.saturating_sub(t.amount);
+            }
+            if let Some(c) = self.accounts.get_mut(&t.credit_account_id) {
+                c.credits_pending = c.credits_pending.saturating_sub(t.amount);
+            }
+            let mut scratch = Vec::new();
+            self.record_history(t.debit_account_id, timestamp, &mut scratch);
+            self.record_history(t.credit_account_id, timestamp, &mut scratch);
+        }
+    }
+
+    fn record_history(&mut self, account: u128, timestamp: u64, undo: &mut Vec<Undo>) {
+        let Some(a) = self.accounts.get(&account) else {
+            return;
+        };
+        if !a.flags.contains(AccountFlags::HISTORY) {
+            return;
+        }
+        let entry = AccountBalance {
+            timestamp,
+            debits_pending: a.debits_pending,
+            debits_posted: a.debits_posted,
+            credits_pending: a.credits_pending,
+            credits_posted: a.credits_posted,
+        };
+        self.history.entry(account).or_default().push(entry);
+        undo.push(Undo::History(account));
+    }
+
+    /// The result of resubmitting `e` when `t` exists with its id.
+    fn exists(t: &Transfer, e: &NewTransfer) -> TR {
+        let ignore_link = |f: TransferFlags| f.bits() & !TransferFlags::LINKED.bits();
+        let post_or_void = e.flags.contains(TransferFlags::POST_PENDING_TRANSFER)
+            || e.flags.contains(TransferFlags::VOID_PENDING_TRANSFER);
+        let balancing = e.flags.contains(TransferFlags::BALANCING_DEBIT)
+            || e.flags.contains(TransferFlags::BALANCING_CREDIT);
+        if ignore_link(t.flags) != ignore_link(e.flags) {
+            TR::ExistsWithDifferentFlags
+        } else if (!post_or_void || e.debit_account_id != 0)
+            && t.debit_account_id != e.debit_account_id
+        {
+            TR::ExistsWithDifferentDebitAccountId
+        } else if (!post_or_void || e.credit_account_id != 0)
+            && t.credit_account_id != e.credit_account_id
+        {
+            TR::ExistsWithDifferentCreditAccountId
+        } else if !balancing && !post_or_void && t.amount != e.amount {
+            TR::ExistsWithDifferentAmount
+        } else if t.pending_id != e.pending_id {
+            TR::ExistsWithDifferentPendingId
+        } else if t.user_data_128 != e.user_data_128 {
+            TR::ExistsWithDifferentUserData128
+        } else if t.user_data_64 != e.user_data_64 {
+            TR::ExistsWithDifferentUserData64
+        } else if t.user_data_32 != e.user_data_32 {
+            TR::ExistsWithDifferentUserData32
+        } else if t.timeout != e.timeout {
+            TR::ExistsWithDifferentTimeout
+        } else if (!post_or_void || e.ledger != 0) && t.ledger != e.ledger {
+            TR::ExistsWithDifferentLedger
+        } else if (!post_or_void || e.code != 0) && t.code != e.code {
+            TR::ExistsWithDifferentCode
+        } else {
+            TR::Exists
+        }
+    }
+
+    fn create_transfer(&mut self, e: &NewTransfer, now: u64, undo: &mut Vec<Undo>) -> Step<TR> {
+        use TransferFlags as F;
+        if e.id == 0 {
+            return Err(TR::IdMustNotBeZero);
+        }
+        if e.id == u128::MAX {
+            return Err(TR::IdMustNotBeIntMax);
+        }
+        let f = e.flags;
+        let pending = f.contains(F::PENDING);
+        let post = f.contains(F::POST_PENDING_TRANSFER);
+        let void = f.contains(F::VOID_PENDING_TRANSFER);
+        let balancing = f.contains(F::BALANCING_DEBIT) || f.contains(F::BALANCING_CREDIT);
+        if u8::from(pending) + u8::from(post) + u8::from(void) > 1 || (balancing && (post || void))
+        {
+            return Err(TR::FlagsAreMutuallyExclusive);
+        }
+        if post || void {
+            return self.post_or_void(e, post, now, undo);
+        }
+        if e.debit_account_id == 0 {
+            return Err(TR::DebitAccountIdMustNotBeZero);
+        }
+        if e.debit_account_id == u128::MAX {
+            return Err(TR::DebitAccountIdMustNotBeIntMax);
+        }
+        if e.credit_account_id == 0 {
+            return Err(TR::CreditAccountIdMustNotBeZero);
+        }
+        if e.credit_account_id == u128::MAX {
+            return Err(TR::CreditAccountIdMustNotBeIntMax);
+        }
+        if e.debit_account_id == e.credit_account_id {
+            return Err(TR::AccountsMustBeDifferent);
+        }
+        if e.pending_id != 0 {
+            return Err(TR::PendingIdMustBeZero);
+        }
+        if !pending && e.timeout != 0 {
+            return Err(TR::TimeoutReservedForPendingTransfer);
+        }
+        if e.amount == 0 {
+            return Err(TR::AmountMustNotBeZero);
+        }
+        if e.ledger == 0 {
+            return Err(TR::LedgerMustNotBeZero);
+        }
+        if e.code == 0 {
+            return Err(TR::CodeMustNotBeZero);
+        }
+        if let Some(t) = self.transfers.get(&e.id) {
+            return Err(Self::exists(t, e));
+        }
+        if self.failed.contains_key(&e.id) {
+            return Err(TR::IdAlreadyFailed);
+        }
+        let Some(dr) = self.accounts.get(&e.debit_account_id).copied() else {
+            return Err(TR::DebitAccountNotFound);
+        };
+        let Some(cr) = self.accounts.get(&e.credit_account_id).copied() else {
+            return Err(TR::CreditAccountNotFound);
+        };
+        if dr.ledger != cr.ledger {
+            return Err(TR::AccountsMustHaveTheSameLedger);
+        }
+        if e.ledger != dr.ledger {
+            return Err(TR::TransferMustHaveTheSameLedgerAsAccounts);
+        }
+        let mut amount = e.amount;
+        if f.contains(F::BALANCING_DEBIT) {
+            let used = dr.debits_pending.saturating_add(dr.debits_posted);
+            amount = amount.min(dr.credits_posted.saturating_sub(used));
+        }
+        if f.contains(F::BALANCING_CREDIT) {
+            let used = cr.credits_pending.saturating_add(cr.credits_posted);
+            amount = amount.min(cr.debits_posted.saturating_sub(used));
+        }
+        let (dr_field, cr_field) = if pending {
+            (dr.debits_pending, cr.credits_pending)
+        } else {
+            (dr.debits_posted, cr.credits_posted)
+        };
+        if dr_field.checked_add(amount).is_none() {
+            return Err(if pending {
+                TR::OverflowsDebitsPending
+            } else {
+                TR::OverflowsDebitsPosted
+            });
+        }
+        if cr_field.checked_add(amount).is_none() {
+            return Err(if pending {
+                TR::OverflowsCreditsPending
+            } else {
+                TR::OverflowsCreditsPosted
+            });
+        }
+        let dr_debits = dr
+            .debits_pending
+            .checked_add(dr.debits_posted)
+            .and_then(|d| d.checked_add(amount))
+            .ok_or(TR::OverflowsDebits)?;
+        let cr_credits = cr
+            .credits_pending
+            .checked_add(cr.credits_posted)
+            .and_then(|c| c.checked_add(amount))
+            .ok_or(TR::OverflowsCredits)?;
+        let timestamp = self.clock.saturating_add(1).max(now);
+        let expires_at = if pending && e.timeout > 0 {
+            let span = u64::from(e.timeout)
+                .checked_mul(NANOS_PER_SECOND)
+                .ok_or(TR::OverflowsTimeout)?;
+            Some(timestamp.checked_add(span).ok_or(TR::OverflowsTimeout)?)
+        } else {
+            None
+        };
+        if dr
+            .flags
+            .contains(AccountFlags::DEBITS_MUST_NOT_EXCEED_CREDITS)
+            && dr_debits > dr.credits_posted
+        {
+            return Err(TR::ExceedsCredits);
+        }
+        if cr
+            .flags
+            .contains(AccountFlags::CREDITS_MUST_NOT_EXCEED_DEBITS)
+            && cr_credits > cr.debits_posted
+        {
+            return Err(TR::ExceedsDebits);
+        }
+        // Every check passed: apply.
+        let timestamp = self.tick(now).unwrap_or(u64::MAX);
+        undo.push(Undo::Account(dr));
+        undo.push(Undo::Account(cr));
+        if let Some(d) = self.accounts.get_mut(&dr.id) {
+            if pending {
+                d.debits_pending = dr_field.saturating_add(amount);
+            } else {
+                d.debits_posted = dr_field.saturating_add(amount);
+            }
+        }
+        if let Some(c) = self.accounts.get_mut(&cr.id) {
+            if pending {
+                c.credits_pending = cr_field.saturating_add(amount);
+            } else {
+                c.credits_posted = cr_field.saturating_add(amount);
+            }
+        }
+        self.insert_transfer(
+            Transfer {
+                id: e.id,
+                debit_account_id: e.debit_account_id,
+                credit_account_id: e.credit_account_id,
+                amount,
+                pending_id: 0,
+                user_data_128: e.user_data_128,
+                user_data_64: e.user_data_64,
+                user_data_32: e.user_data_32,
+                timeout: e.timeout,
+                ledger: e.ledger,
+                code: e.code,
+                flags: e.flags,
+                timestamp,
+            },
+            undo,
+        );
+        if pending {
+            undo.push(Undo::Pending(
+                e.id,
+                self.pending.insert(e.id, PendingState::Pending),
+            ));
+            if let Some(at) = expires_at {
+                self.expiries.insert((at, e.id));
+                undo.push(Undo::ExpiryAdded(at, e.id));
+            }
+        }
+        Ok(())
+    }
+
+    fn insert_transfer(&mut self, t: Transfer, undo: &mut Vec<Undo>) {
+        self.transfers.insert(t.id, t);
+        undo.push(Undo::NewTransfer(t.id));
+        for account in [t.debit_account_id, t.credit_account_id] {
+            self.account_transfers
+                .entry(account)
+                .or_default()
+                .push(t.id);
+            undo.push(Undo::AccountTransfer(account));
+            self.record_history(account, t.timestamp, undo);
+        }
+    }
+
+    fn post_or_void(
+        &mut self,
+        e: &NewTransfer,
+        post: bool,
+        now: u64,
+        undo: &mut Vec<Undo>,
+    ) -> Step<TR> {
+        if e.pending_id == 0 {
+            return Err(TR::PendingIdMustNotBeZero);
+        }
+        if e.pending_id == u128::MAX {
+            return Err(TR::PendingIdMustNotBeIntMax);
+        }
+        if e.pending_id == e.id {
+            return Err(TR::PendingIdMustBeDifferent);
+        }
+        if e.timeout != 0 {
+            return Err(TR::TimeoutReservedForPendingTransfer);
+        }
+        if let Some(t) = self.transfers.get(&e.id) {
+            return Err(Self::exists(t, e));
+        }
+        if self.failed.contains_key(&e.id) {
+            return Err(TR::IdAlreadyFailed);
+        }
+        let Some(p) = self.transfers.get(&e.pending_id).copied() else {
+            return Err(TR::PendingTransferNotFound);
+        };
+        if !p.flags.contains(TransferFlags::PENDING) {
+            return Err(TR::PendingTransferNotPending);
+        }
+        if e.debit_account_id != 0 && e.debit_account_id != p.debit_account_id {
+            return Err(TR::PendingTransferHasDifferentDebitAccountId);
+        }
+        if e.credit_account_id != 0 && e.credit_account_id != p.credit_account_id {
+            return Err(TR::PendingTransferHasDifferentCreditAccountId);
+        }
+        if e.ledger != 0 && e.ledger != p.ledger {
+            return Err(TR::PendingTransferHasDifferentLedger);
+        }
+        if e.code != 0 && e.code != p.code {
+            return Err(TR::PendingTransferHasDifferentCode);
+        }
+        let amount = if post {
+            if e.amount > p.amount {
+                return Err(TR::ExceedsPendingTransferAmount);
+            }
+            if e.amount == 0 { p.amount } else { e.amount }
+        } else {
+            if e.amount != 0 && e.amount != p.amount {
+                return Err(TR::PendingTransferHasDifferentAmount);
+            }
+            p.amount
+        };
+        match self.pending.get(&p.id) {
+            Some(PendingState::Posted(_)) => return Err(TR::PendingTransferAlreadyPosted),
+            Some(PendingState::Voided) => return Err(TR::PendingTransferAlreadyVoided),
+            Some(PendingState::Expired) => return Err(TR::PendingTransferExpired),
+            Some(PendingState::Pending) | None => {}
+        }
+        let (Some(dr), Some(cr)) = (
+            self.accounts.get(&p.debit_account_id).copied(),
+            self.accounts.get(&p.credit_account_id).copied(),
+        ) else {
+            return Err(TR::PendingTransferNotFound);
+        };
+        // Releasing the hold cannot underflow (it holds at least `p.amount`);
+        // posting can overflow the posted balances.
+        let dr_posted = if post {
+            dr.debits_posted
+                .checked_add(amount)
+                .ok_or(TR::OverflowsDebitsPosted)?
+        } else {
+            dr.debits_posted
+        };
+        let cr_posted = if post {
+            cr.credits_posted
+                .checked_add(amount)
+                .ok_or(TR::OverflowsCreditsPosted)?
+        } else {
+            cr.credits_posted
+        };
+        let timestamp = self.tick(now).unwrap_or(u64::MAX);
+        undo.push(Undo::Account(dr));
+        undo.push(Undo::Account(cr));
+        if let Some(d) = self.accounts.get_mut(&dr.id) {
+            d.debits_pending = d.debits_pending.saturating_sub(p.amount);
+            d.debits_posted = dr_posted;
+        }
+        if let Some(c) = self.accounts.get_mut(&cr.id) {
+            c.credits_pending = c.credits_pending.saturating_sub(p.amount);
+            c.credits_posted = cr_posted;
+        }
+        let state = if post {
+            PendingState::Posted(amount)
+        } else {
+            PendingState::Voided
+        };
+        undo.push(Undo::Pending(p.id, self.pending.insert(p.id, state)));
+        self.insert_transfer(
+            Transfer {
+                id: e.id,
+                debit_account_id: p.debit_account_id,
+                credit_account_id: p.credit_account_id,
+                amount,
+                pending_id: p.id,
+                user_data_128: e.user_data_128,
+                user_data_64: e.user_data_64,
+                user_data_32: e.user_data_32,
+                timeout: 0,
+                ledger: p.ledger,
+                code: p.code,
+                flags: e.flags,
+                timestamp,
+            },
+            undo,
+        );
+        Ok(())
+    }
+
+    /// An account.
+    #[must_use]
+    pub fn account(&self, id: u128) -> Option<&Account> {
+        self.accounts.get(&id)
+    }
+
+    /// A transfer.
+    #[must_use]
+    pub fn transfer(&self, id: u128) -> Option<&Transfer> {
+        self.transfers.get(&id)
+    }
+
+    /// Where a pending transfer stands (`None` for an id that is not a
+    /// pending transfer).
+    #[must_use]
+    pub fn pending_state(&self, id: u128) -> Option<PendingState> {
+        self.pending.get(&id).copied()
+    }
+
+    /// The number of accounts and transfers.
+    #[must_use]
+    pub fn len(&self) -> (usize, usize) {
+        (self.accounts.len(), self.transfers.len())
+    }
+
+    /// Whether the ledger holds nothing.
+    #[must_use]
+    pub fn is_empty(&self) -> bool {
+        self.accounts.is_empty() && self.transfers.is_empty()
+    }
+
+    /// An account's transfers in timestamp order, after `after` (0: from the
+    /// start), at most `limit` (itself at most [`MAX_BATCH_EVENTS`]).
+    #[must_use]
+    pub fn account_transfers(&self, account: u128, after: u64, limit: usize) -> Vec<Transfer> {
+        let limit = limit.min(MAX_BATCH_EVENTS);
+        let Some(ids) = self.account_transfers.get(&account) else {
+            return Vec::new();
+        };
+        // Timestamps increase along the list: skip by binary search.
+        let start =
+            ids.partition_point(|id| self.transfers.get(id).is_some_and(|t| t.timestamp <= after));
+        ids.iter()
+            .skip(start)
+            .filter_map(|id| self.transfers.get(id).copied())
+            .take(limit)
+            .collect()
+    }
+
+    /// An account's balances after each of its transfers (accounts with the
+    /// `history` flag), after `after`, at most `limit` (itself at most
+    /// [`MAX_BATCH_EVENTS`]).
+    #[must_use]
+    pub fn account_balances(&self, account: u128, after: u64, limit: usize) -> Vec<AccountBalance> {
+        let limit = limit.min(MAX_BATCH_EVENTS);
+        let Some(list) = self.history.get(&account) else {
+            return Vec::new();
+        };
+        let start = list.partition_point(|b| b.timestamp <= after);
+        list.iter().skip(start).take(limit).copied().collect()
+    }
+
+    /// The balance totals of every ledger.
+    #[must_use]
+    pub fn totals(&self) -> BTreeMap<u32, Totals> {
+        let mut out: BTreeMap<u32, Totals> = BTreeMap::new();
+        for a in self.accounts.values() {
+            let t = out.entry(a.ledger).or_default();
+            t.debits_pending.add(a.debits_pending);
+            t.debits_posted.add(a.debits_posted);
+            t.credits_pending.add(a.credits_pending);
+            t.credits_posted.add(a.credits_posted);
+        }
+        out
+    }
+}

@@ -1,1 +1,592 @@
+//! Every result code from a small, hand-checked ledger, and that a failing
+//! event changes nothing.
 
+use tally_ledger::{
+    AccountFlags as AF, CreateAccountResult as AR, CreateTransferResult as TR, Ledger, NewAccount,
+    NewTransfer, PendingState, TransferFlags as TF,
+};
+
+const SECOND: u64 = 1_000_000_000;
+
+fn account(id: u128, flags: AF) -> NewAccount {
+    NewAccount {
+        id,
+        ledger: 1,
+        code: 10,
+        flags,
+        ..NewAccount::default()
+    }
+}
+
+fn transfer(id: u128, debit: u128, credit: u128, amount: u128) -> NewTransfer {
+    NewTransfer {
+        id,
+        debit_account_id: debit,
+        credit_account_id: credit,
+        amount,
+        ledger: 1,
+        code: 1,
+        ..NewTransfer::default()
+    }
+}
+
+/// Accounts: 1 and 2 plain, 3 may not spend more than it received, 4 may
+/// not receive more than it spent, 9 on another ledger. Account 3 is funded
+/// with 100 from 1.
+fn ledger() -> Ledger {
+    let mut l = Ledger::new();
+    let mut other = account(9, AF::empty());
+    other.ledger = 2;
+    let r = l
+        .create_accounts(
+            &[
+                account(1, AF::empty()),
+                account(2, AF::HISTORY),
+                account(3, AF::DEBITS_MUST_NOT_EXCEED_CREDITS),
+                account(4, AF::CREDITS_MUST_NOT_EXCEED_DEBITS),
+                other,
+            ],
+            SECOND,
+        )
+        .unwrap();
+    assert!(r.iter().all(|r| *r == AR::Ok), "{r:?}");
+    assert_eq!(
+        l.create_transfers(&[transfer(100, 1, 3, 100)], 2 * SECOND)
+            .unwrap(),
+        [TR::Ok]
+    );
+    l
+}
+
+/// Everything a test can observe of the ledger, to check that nothing changed.
+fn observe(l: &Ledger) -> Vec<String> {
+    let mut out: Vec<String> = (0..=12u128)
+        .filter_map(|id| l.account(id).map(|a| format!("{a:?}")))
+        .collect();
+    out.push(format!("{:?}", l.len()));
+    out.push(format!("{:?}", l.totals()));
+    out
+}
+
+fn one(l: &mut Ledger, t: NewTransfer, now: u64) -> TR {
+    let r = l.create_transfers(&[t], now).unwrap();
+    r[0]
+}
+
+/// Asserts the result and that the ledger is unchanged by it.
+fn refused(l: &mut Ledger, t: NewTransfer, want: TR) {
+    let before = observe(l);
+    assert_eq!(one(l, t, 10 * SECOND), want, "{t:?}");
+    assert_eq!(observe(l), before, "{want} changed the ledger");
+}
+
+#[test]
+fn account_codes() {
+    let mut l = ledger();
+    let cases = [
+        (account(0, AF::empty()), AR::IdMustNotBeZero),
+        (account(u128::MAX, AF::empty()), AR::IdMustNotBeIntMax),
+        (
+            account(
+                20,
+                AF::DEBITS_MUST_NOT_EXCEED_CREDITS | AF::CREDITS_MUST_NOT_EXCEED_DEBITS,
+            ),
+            AR::FlagsAreMutuallyExclusive,
+        ),
+        (
+            NewAccount {
+                ledger: 0,
+                ..account(21, AF::empty())
+            },
+            AR::LedgerMustNotBeZero,
+        ),
+        (
+            NewAccount {
+                code: 0,
+                ..account(22, AF::empty())
+            },
+            AR::CodeMustNotBeZero,
+        ),
+        (account(1, AF::HISTORY), AR::ExistsWithDifferentFlags),
+        (
+            NewAccount {
+                user_data_128: 5,
+                ..account(1, AF::empty())
+            },
+            AR::ExistsWithDifferentUserData128,
+        ),
+        (
+            NewAccount {
+                user_data_64: 5,
+                ..account(1, AF::empty())
+            },
+            AR::ExistsWithDifferentUserData64,
+        ),
+        (
+            NewAccount {
+                user_data_32: 5,
+                ..account(1, AF::empty())
+            },
+            AR::ExistsWithDifferentUserData32,
+        ),
+        (
+            NewAccount {
+                ledger: 3,
+                ..account(1, AF::empty())
+            },
+            AR::ExistsWithDifferentLedger,
+        ),
+        (
+            NewAccount {
+                code: 3,
+                ..account(1, AF::empty())
+            },
+            AR::ExistsWithDifferentCode,
+        ),
+        (account(1, AF::empty()), AR::Exists),
+    ];
+    for (event, want) in cases {
+        let before = observe(&l);
+        assert_eq!(
+            l.create_accounts(&[event], 5 * SECOND).unwrap(),
+            [want],
+            "{event:?}"
+        );
+        assert_eq!(observe(&l), before, "{want}");
+    }
+    assert_eq!(want_names(), 15);
+}
+
+/// Every account result has its TigerBeetle name.
+fn want_names() -> usize {
+    [
+        AR::Ok,
+        AR::LinkedEventFailed,
+        AR::LinkedEventChainOpen,
+        AR::IdMustNotBeZero,
+        AR::IdMustNotBeIntMax,
+        AR::FlagsAreMutuallyExclusive,
+        AR::LedgerMustNotBeZero,
+        AR::CodeMustNotBeZero,
+        AR::ExistsWithDifferentFlags,
+        AR::ExistsWithDifferentUserData128,
+        AR::ExistsWithDifferentUserData64,
+        AR::ExistsWithDifferentUserData32,
+        AR::ExistsWithDifferentLedger,
+        AR::ExistsWithDifferentCode,
+        AR::Exists,
+    ]
+    .iter()
+    .map(|r| r.as_str())
+    .collect::<std::collections::BTreeSet<_>>()
+    .len()
+}
+
+#[test]
+fn transfer_validation_codes_change_nothing() {
+    let mut l = ledger();
+    let t = |id| transfer(id, 1, 2, 5);
+    let cases = [
+        (transfer(0, 1, 2, 5), TR::IdMustNotBeZero),
+        (transfer(u128::MAX, 1, 2, 5), TR::IdMustNotBeIntMax),
+        (
+            NewTransfer {
+                flags: TF::PENDING | TF::POST_PENDING_TRANSFER,
+                ..t(20)
+            },
+            TR::FlagsAreMutuallyExclusive,
+        ),
+        (
+            NewTransfer {
+                flags: TF::BALANCING_DEBIT | TF::VOID_PENDING_TRANSFER,
+                ..t(20)
+            },
+            TR::FlagsAreMutuallyExclusive,
+        ),
+        (transfer(20, 0, 2, 5), TR::DebitAccountIdMustNotBeZero),
+        (
+            transfer(20, u128::MAX, 2, 5),
+            TR::DebitAccountIdMustNotBeIntMax,
+        ),
+        (transfer(20, 1, 0, 5), TR::CreditAccountIdMustNotBeZero),
+        (
+            transfer(20, 1, u128::MAX, 5),
+            TR::CreditAccountIdMustNotBeIntMax,
+        ),
+        (transfer(20, 1, 1, 5), TR::AccountsMustBeDifferent),
+        (
+            NewTransfer {
+                pending_id: 100,
+                ..t(20)
+            },
+            TR::PendingIdMustBeZero,
+        ),
+        (
+            NewTransfer {
+                timeout: 5,
+                ..t(20)
+            },
+            TR::TimeoutReservedForPendingTransfer,
+        ),
+        (transfer(20, 1, 2, 0), TR::AmountMustNotBeZero),
+        (NewTransfer { ledger: 0, ..t(20) }, TR::LedgerMustNotBeZero),
+        (NewTransfer { code: 0, ..t(20) }, TR::CodeMustNotBeZero),
+        (transfer(20, 1, 9, 5), TR::AccountsMustHaveTheSameLedger),
+        (
+            NewTransfer { ledger: 2, ..t(20) },
+            TR::TransferMustHaveTheSameLedgerAsAccounts,
+        ),
+        (
+            NewTransfer {
+                flags: TF::POST_PENDING_TRANSFER,
+                ..t(20)
+            },
+            TR::PendingIdMustNotBeZero,
+        ),
+        (
+            NewTransfer {
+                flags: TF::VOID_PENDING_TRANSFER,
+                pending_id: u128::MAX,
+                ..t(20)
+            },
+            TR::PendingIdMustNotBeIntMax,
+        ),
+        (
+            NewTransfer {
+                flags: TF::VOID_PENDING_TRANSFER,
+                pending_id: 20,
+                ..t(20)
+            },
+            TR::PendingIdMustBeDifferent,
+        ),
+        (
+            NewTransfer {
+                flags: TF::POST_PENDING_TRANSFER,
+                pending_id: 100,
+                ..t(20)
+            },
+            TR::PendingTransferNotPending,
+        ),
+    ];
+    for (event, want) in cases {
+        refused(&mut l, event, want);
+    }
+}
+
+#[test]
+fn transient_failures_stay_failed() {
+    let mut l = ledger();
+    // Unknown accounts.
+    refused(&mut l, transfer(30, 7, 2, 5), TR::DebitAccountNotFound);
+    refused(&mut l, transfer(31, 1, 7, 5), TR::CreditAccountNotFound);
+    // Account 3 holds 100: 101 exceeds its credits.
+    refused(&mut l, transfer(32, 3, 2, 101), TR::ExceedsCredits);
+    // Account 4 has spent nothing: it cannot receive.
+    refused(&mut l, transfer(33, 1, 4, 1), TR::ExceedsDebits);
+    // The same ids stay failed, even once the state would let them pass.
+    l.create_accounts(&[account(7, AF::empty())], 11 * SECOND)
+        .unwrap();
+    for id in [30, 31, 32, 33] {
+        refused(&mut l, transfer(id, 1, 2, 1), TR::IdAlreadyFailed);
+    }
+    // Overflows: account 7 sends everything a u128 holds to account 2.
+    assert_eq!(
+        one(&mut l, transfer(34, 7, 2, u128::MAX), 12 * SECOND),
+        TR::Ok
+    );
+    refused(&mut l, transfer(35, 7, 1, 1), TR::OverflowsDebitsPosted);
+    refused(&mut l, transfer(36, 1, 2, 1), TR::OverflowsCreditsPosted);
+    let pending = NewTransfer {
+        flags: TF::PENDING,
+        ..transfer(37, 1, 2, 1)
+    };
+    refused(&mut l, pending, TR::OverflowsCredits);
+    refused(
+        &mut l,
+        NewTransfer {
+            flags: TF::PENDING,
+            ..transfer(38, 7, 2, 0)
+        },
+        TR::AmountMustNotBeZero,
+    );
+}
+
+#[test]
+fn the_clock_and_timeouts_cannot_overflow() {
+    let mut l = Ledger::new();
+    let near_end = u64::MAX - 100;
+    l.create_accounts(
+        &[account(1, AF::empty()), account(2, AF::empty())],
+        near_end,
+    )
+    .unwrap();
+    let hold = NewTransfer {
+        flags: TF::PENDING,
+        timeout: 1,
+        ..transfer(1, 1, 2, 5)
+    };
+    let before = observe(&l);
+    assert_eq!(
+        l.create_transfers(&[hold], near_end).unwrap(),
+        [TR::OverflowsTimeout]
+    );
+    assert_eq!(observe(&l), before);
+    // A batch whose timestamps would pass u64::MAX is refused whole.
+    let events = vec![transfer(2, 1, 2, 1); 200];
+    assert_eq!(
+        l.create_transfers(&events, near_end),
+        Err(tally_ledger::BatchError::ClockExhausted)
+    );
+    assert_eq!(observe(&l), before);
+}
+
+#[test]
+fn exists_names_the_first_different_field() {
+    let mut l = ledger();
+    let t = NewTransfer {
+        user_data_64: 3,
+        ..transfer(40, 1, 2, 5)
+    };
+    assert_eq!(one(&mut l, t, 20 * SECOND), TR::Ok);
+    let cases = [
+        (
+            NewTransfer {
+                flags: TF::PENDING,
+                ..t
+            },
+            TR::ExistsWithDifferentFlags,
+        ),
+        (
+            NewTransfer {
+                debit_account_id: 3,
+                ..t
+            },
+            TR::ExistsWithDifferentDebitAccountId,
+        ),
+        (
+            NewTransfer {
+                credit_account_id: 3,
+                ..t
+            },
+            TR::ExistsWithDifferentCreditAccountId,
+        ),
+        (
+            NewTransfer { amount: 6, ..t },
+            TR::ExistsWithDifferentAmount,
+        ),
+        (
+            NewTransfer {
+                user_data_128: 1,
+                ..t
+            },
+            TR::ExistsWithDifferentUserData128,
+        ),
+        (
+            NewTransfer {
+                user_data_64: 1,
+                ..t
+            },
+            TR::ExistsWithDifferentUserData64,
+        ),
+        (
+            NewTransfer {
+                user_data_32: 1,
+                ..t
+            },
+            TR::ExistsWithDifferentUserData32,
+        ),
+        (NewTransfer { code: 2, ..t }, TR::ExistsWithDifferentCode),
+        (t, TR::Exists),
+        (
+            NewTransfer {
+                flags: TF::LINKED,
+                ..t
+            },
+            TR::LinkedEventChainOpen,
+        ),
+    ];
+    for (event, want) in cases {
+        refused(&mut l, event, want);
+    }
+}
+
+#[test]
+fn two_phase_transfers_post_void_and_expire_exactly_once() {
+    let mut l = ledger();
+    let hold = |id, amount, timeout| NewTransfer {
+        flags: TF::PENDING,
+        timeout,
+        ..transfer(id, 3, 2, amount)
+    };
+    let post = |id, pending_id, amount| NewTransfer {
+        id,
+        pending_id,
+        amount,
+        flags: TF::POST_PENDING_TRANSFER,
+        ..NewTransfer::default()
+    };
+    let void = |id, pending_id| NewTransfer {
+        id,
+        pending_id,
+        flags: TF::VOID_PENDING_TRANSFER,
+        ..NewTransfer::default()
+    };
+    // Hold 60 of account 3's 100; 41 more exceeds its credits.
+    assert_eq!(one(&mut l, hold(50, 60, 0), 30 * SECOND), TR::Ok);
+    assert_eq!(l.account(3).unwrap().debits_pending, 60);
+    refused(&mut l, hold(51, 41, 0), TR::ExceedsCredits);
+    // Post 25 of the 60: 25 posted, 35 released.
+    refused(&mut l, post(52, 50, 61), TR::ExceedsPendingTransferAmount);
+    refused(
+        &mut l,
+        NewTransfer {
+            debit_account_id: 1,
+            ..post(52, 50, 25)
+        },
+        TR::PendingTransferHasDifferentDebitAccountId,
+    );
+    assert_eq!(one(&mut l, post(52, 50, 25), 31 * SECOND), TR::Ok);
+    let a3 = *l.account(3).unwrap();
+    assert_eq!((a3.debits_pending, a3.debits_posted), (0, 25));
+    assert_eq!(l.pending_state(50), Some(PendingState::Posted(25)));
+    refused(&mut l, post(53, 50, 0), TR::PendingTransferAlreadyPosted);
+    refused(&mut l, void(53, 50), TR::PendingTransferAlreadyPosted);
+    refused(&mut l, post(52, 50, 25), TR::Exists);
+    // A void releases everything, once.
+    assert_eq!(one(&mut l, hold(54, 10, 0), 32 * SECOND), TR::Ok);
+    refused(
+        &mut l,
+        NewTransfer {
+            amount: 3,
+            ..void(55, 54)
+        },
+        TR::PendingTransferHasDifferentAmount,
+    );
+    assert_eq!(one(&mut l, void(55, 54), 33 * SECOND), TR::Ok);
+    assert_eq!(l.account(3).unwrap().debits_pending, 0);
+    refused(&mut l, void(56, 54), TR::PendingTransferAlreadyVoided);
+    refused(&mut l, post(56, 999, 0), TR::PendingTransferNotFound);
+    // A hold with a 2 s timeout expires at its timestamp + 2 s, not before.
+    assert_eq!(one(&mut l, hold(57, 10, 2), 40 * SECOND), TR::Ok);
+    let t = l.transfer(57).unwrap().timestamp;
+    l.expire(t + 2 * SECOND - 1);
+    assert_eq!(l.pending_state(57), Some(PendingState::Pending));
+    l.expire(t + 2 * SECOND);
+    assert_eq!(l.pending_state(57), Some(PendingState::Expired));
+    assert_eq!(l.account(3).unwrap().debits_pending, 0);
+    let before = observe(&l);
+    assert_eq!(
+        one(&mut l, post(58, 57, 0), 50 * SECOND),
+        TR::PendingTransferExpired
+    );
+    assert_eq!(observe(&l), before);
+    // ... and stays failed (the failure depends on the state).
+    refused(&mut l, post(58, 57, 0), TR::IdAlreadyFailed);
+    assert!(l.totals().values().all(tally_ledger::Totals::balanced));
+}
+
+#[test]
+fn linked_chains_succeed_or_fail_together() {
+    let mut l = ledger();
+    let linked = |t: NewTransfer| NewTransfer {
+        flags: t.flags | TF::LINKED,
+        ..t
+    };
+    let before = observe(&l);
+    // The third event fails: the first two are undone, the rest of the
+    // batch (a separate chain) applies.
+    let r = l
+        .create_transfers(
+            &[
+                linked(transfer(60, 1, 2, 5)),
+                linked(transfer(61, 2, 1, 3)),
+                transfer(62, 3, 2, 1_000),
+                transfer(63, 1, 2, 7),
+            ],
+            60 * SECOND,
+        )
+        .unwrap();
+    assert_eq!(
+        r,
+        [
+            TR::LinkedEventFailed,
+            TR::LinkedEventFailed,
+            TR::ExceedsCredits,
+            TR::Ok
+        ]
+    );
+    assert!(l.transfer(60).is_none() && l.transfer(61).is_none());
+    assert_eq!(l.account(2).unwrap().credits_posted, 7);
+    assert_eq!(
+        l.account_transfers(2, 0, 10)
+            .iter()
+            .map(|t| t.id)
+            .collect::<Vec<_>>(),
+        [63]
+    );
+    // History records only what stayed.
+    assert_eq!(l.account_balances(2, 0, 10).len(), 1);
+    // A chain left open at the end of the batch fails whole.
+    let r = l
+        .create_transfers(
+            &[linked(transfer(64, 1, 2, 1)), linked(transfer(65, 1, 2, 1))],
+            61 * SECOND,
+        )
+        .unwrap();
+    assert_eq!(r, [TR::LinkedEventChainOpen, TR::LinkedEventChainOpen]);
+    let _ = before;
+    // A chain that succeeds applies whole, in order.
+    let r = l
+        .create_transfers(
+            &[linked(transfer(66, 1, 2, 1)), transfer(67, 2, 1, 1)],
+            62 * SECOND,
+        )
+        .unwrap();
+    assert_eq!(r, [TR::Ok, TR::Ok]);
+    assert!(l.transfer(67).unwrap().timestamp > l.transfer(66).unwrap().timestamp);
+}
+
+#[test]
+fn balancing_transfers_move_at_most_what_is_available() {
+    let mut l = ledger();
+    // Account 3 holds 100: a balancing debit of up to 1,000 moves 100.
+    let t = NewTransfer {
+        flags: TF::BALANCING_DEBIT,
+        ..transfer(70, 3, 2, 1_000)
+    };
+    assert_eq!(one(&mut l, t, 70 * SECOND), TR::Ok);
+    assert_eq!(l.transfer(70).unwrap().amount, 100);
+    assert_eq!(l.account(3).unwrap().debits_posted, 100);
+}
+
+#[test]
+fn oversized_batches_are_refused_whole() {
+    let mut l = ledger();
+    let before = observe(&l);
+    let events = vec![transfer(80, 1, 2, 1); tally_ledger::MAX_BATCH_EVENTS + 1];
+    assert_eq!(
+        l.create_transfers(&events, 80 * SECOND),
+        Err(tally_ledger::BatchError::TooLarge {
+            events: tally_ledger::MAX_BATCH_EVENTS + 1
+        })
+    );
+    assert_eq!(observe(&l), before);
+    let events = vec![transfer(80, 1, 2, 1); tally_ledger::MAX_BATCH_EVENTS];
+    let r = l.create_transfers(&events, 81 * SECOND).unwrap();
+    assert_eq!(r[0], TR::Ok);
+    assert!(r[1..].iter().all(|r| *r == TR::Exists));
+}
+
+#[test]
+fn timestamps_strictly_increase_even_when_the_clock_does_not() {
+    let mut l = ledger();
+    let r = l
+        .create_transfers(&[transfer(90, 1, 2, 1), transfer(91, 1, 2, 1)], 0)
+        .unwrap();
+    assert_eq!(r, [TR::Ok, TR::Ok]);
+    let (a, b) = (
+        l.transfer(90).unwrap().timestamp,
+        l.transfer(91).unwrap().timestamp,
+    );
+    assert!(a > 2 * SECOND && b == a + 1, "{a} {b}");
+}

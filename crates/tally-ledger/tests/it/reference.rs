@@ -302,8 +302,8 @@ impl Model {
                 break;
             };
             let saved = self.clone();
-            for k in i..i + len {
-                if let Err(r) = self.apply(&events[k], now) {
+            for (k, event) in events.iter().enumerate().skip(i).take(len) {
+                if let Err(r) = self.apply(event, now) {
                     let clock = self.clock;
                     *self = saved;
                     // The clock never goes back, even for an undone chain.
@@ -311,8 +311,8 @@ impl Model {
                     for (m, slot) in results[i..i + len].iter_mut().enumerate() {
                         *slot = if i + m == k { r } else { TR::LinkedEventFailed };
                     }
-                    if r.is_transient() && self.find(events[k].id).is_none() {
-                        self.failed.insert(events[k].id);
+                    if r.is_transient() && self.find(event.id).is_none() {
+                        self.failed.insert(event.id);
                     }
                     break;
                 }
@@ -463,11 +463,11 @@ proptest! {
                 );
                 // The history keeps one entry per transfer or expiry that
                 // touched the account; its last entry is today's balance.
-                if id == 6 {
-                    if let Some(last) = ledger.account_balances(6, 0, usize::MAX).last() {
-                        prop_assert_eq!(last.credits_posted, a.credits_posted);
-                        prop_assert_eq!(last.debits_pending, a.debits_pending);
-                    }
+                if id == 6
+                    && let Some(last) = ledger.account_balances(6, 0, usize::MAX).last()
+                {
+                    prop_assert_eq!(last.credits_posted, a.credits_posted);
+                    prop_assert_eq!(last.debits_pending, a.debits_pending);
                 }
             }
             for t in &model.applied {

@@ -22,6 +22,9 @@
 //!   stays failed (`id_already_failed`).
 //! * Double entry holds at every instant, per ledger: Σ held debits = Σ held
 //!   credits and Σ posted debits = Σ posted credits ([`Ledger::totals`]).
+//! * [`budget`]: Calybris Core's budget API (tenants, reservations with
+//!   timeouts, idempotent commits with typed overruns, a conservation proof
+//!   with a canonical digest) on top of the ledger.
 //!
 //! ```
 //! use tally_ledger::*;
@@ -44,6 +47,7 @@
     allow(clippy::unwrap_used, clippy::indexing_slicing, clippy::panic)
 )]
 
+pub mod budget;
 mod result;
 mod state;
 mod types;

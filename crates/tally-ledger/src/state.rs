@@ -46,7 +46,8 @@ pub struct Sum {
 }
 
 impl Sum {
-    fn add(&mut self, v: u128) {
+    /// Adds `v`, exactly.
+    pub fn add(&mut self, v: u128) {
         let (lo, carry) = self.lo.overflowing_add(v);
         self.lo = lo;
         // The high half cannot overflow: it would take 2^128 accounts.
@@ -762,6 +763,11 @@ impl Ledger {
     #[must_use]
     pub fn account(&self, id: u128) -> Option<&Account> {
         self.accounts.get(&id)
+    }
+
+    /// Every account, in no particular order.
+    pub fn accounts(&self) -> impl Iterator<Item = &Account> {
+        self.accounts.values()
     }
 
     /// A transfer.

@@ -7,5 +7,6 @@
     missing_docs
 )]
 
+mod budget;
 mod codes;
 mod reference;

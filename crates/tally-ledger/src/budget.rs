@@ -272,7 +272,8 @@ impl Budget {
         if reservation >> 120 != 0 {
             return Err(BudgetError::Transfer(TR::IdMustNotBeIntMax));
         }
-        if let (Some(cap), Some(b)) = (self.cap, self.tenant(tenant))
+        if let Some(cap) = self.cap
+            && let Some(b) = self.tenant(tenant)
             && b.reserved.checked_add(amount).is_none_or(|r| r > cap)
         {
             return Err(BudgetError::OverCap {

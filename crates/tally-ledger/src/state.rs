@@ -1,6 +1,10 @@
 //! The state machine: accounts, transfers, pending holds and their expiry.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet};
+
+/// The ledger's maps: keyed by client-chosen ids, hashed with a per-map
+/// random seed (foldhash), so ids cannot be chosen to collide.
+type HashMap<K, V> = std::collections::HashMap<K, V, foldhash::fast::RandomState>;
 
 use crate::result::{CreateAccountResult as AR, CreateTransferResult as TR};
 use crate::types::{
@@ -79,6 +83,7 @@ impl Totals {
 
 /// What a linked chain changed, to undo it when a later event of the chain
 /// fails.
+#[derive(Debug, Clone)]
 enum Undo {
     Account(Account),
     NewAccount(u128),
@@ -101,6 +106,8 @@ pub struct Ledger {
     account_transfers: HashMap<u128, Vec<u128>>,
     history: HashMap<u128, Vec<AccountBalance>>,
     clock: u64,
+    /// The undo log's buffer, kept between chains (no allocation per event).
+    undo: Vec<Undo>,
 }
 
 /// The results a chain gives its events: success, failed by another event
@@ -183,7 +190,8 @@ impl Ledger {
                 break;
             };
             let chain = rest.get(..len).unwrap_or_default();
-            let mut undo = Vec::new();
+            let mut undo = std::mem::take(&mut self.undo);
+            undo.clear();
             let mut failure = None;
             for (k, event) in chain.iter().enumerate() {
                 if let Err(r) = apply(self, event, &mut undo) {
@@ -192,7 +200,7 @@ impl Ledger {
                 }
             }
             if let Some((k, r)) = failure {
-                self.rollback(undo);
+                self.rollback(&mut undo);
                 for (m, slot) in results.iter_mut().skip(start).take(len).enumerate() {
                     *slot = if m == k { r } else { failed_link };
                 }
@@ -200,13 +208,15 @@ impl Ledger {
                     record_failure(self, event, r);
                 }
             }
+            undo.clear();
+            self.undo = undo;
             start += len;
         }
         results
     }
 
-    fn rollback(&mut self, undo: Vec<Undo>) {
-        for step in undo.into_iter().rev() {
+    fn rollback(&mut self, undo: &mut Vec<Undo>) {
+        while let Some(step) = undo.pop() {
             match step {
                 Undo::Account(a) => {
                     self.accounts.insert(a.id, a);

@@ -1,0 +1,111 @@
+//! tally-ledger's hot paths, with calybris-core 1.3.0's `BudgetEngine` in the
+//! same run for the budget API.
+//!
+//! ```sh
+//! cargo bench -p tally-ledger --bench ledger
+//! ```
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing,
+    missing_docs
+)]
+
+use std::hint::black_box;
+use std::time::{Duration, Instant};
+
+use calybris_core::budget::BudgetEngine;
+use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+use tally_ledger::budget::Budget;
+use tally_ledger::{Ledger, MAX_BATCH_EVENTS, NewAccount, NewTransfer};
+
+/// Operations per fresh state: our ledger keeps every transfer (it is a
+/// ledger), so a long run is split into states of this many operations.
+const CHUNK: u64 = 50_000;
+
+fn reserve_commit(c: &mut Criterion) {
+    let mut g = c.benchmark_group("reserve_commit_1t");
+    g.throughput(Throughput::Elements(1));
+    g.bench_function("tally", |b| {
+        b.iter_custom(|iters| {
+            let mut total = Duration::ZERO;
+            let mut done = 0u64;
+            while done < iters {
+                let n = (iters - done).min(CHUNK);
+                let mut budget = Budget::new(1, 1, 2, None, 1).unwrap();
+                budget.open_tenant(10, u128::from(u64::MAX), 3, 1).unwrap();
+                let start = Instant::now();
+                for i in 0..n {
+                    let id = u128::from(i) + 100;
+                    budget.try_reserve(10, 10, id, 0, 2).unwrap();
+                    black_box(budget.commit(id, 7, 3).unwrap());
+                }
+                total += start.elapsed();
+                done += n;
+            }
+            total
+        });
+    });
+    g.bench_function("calybris", |b| {
+        let engine = BudgetEngine::new();
+        engine.ensure_tenant("t-10", i64::MAX / 2);
+        b.iter(|| {
+            let (_, id) = engine.try_reserve("t-10", 10);
+            black_box(engine.commit(id.unwrap(), 7));
+        });
+    });
+    g.finish();
+}
+
+fn batches(c: &mut Criterion) {
+    const ACCOUNTS: u128 = 1_000;
+    let mut g = c.benchmark_group("batch_8189");
+    g.throughput(Throughput::Elements(MAX_BATCH_EVENTS as u64));
+    g.sample_size(20);
+    g.bench_function("posted_transfers", |b| {
+        b.iter_custom(|iters| {
+            let mut total = Duration::ZERO;
+            let mut ledger = Ledger::new();
+            let accounts: Vec<NewAccount> = (1..=ACCOUNTS)
+                .map(|id| NewAccount {
+                    id,
+                    ledger: 1,
+                    code: 1,
+                    ..NewAccount::default()
+                })
+                .collect();
+            ledger.create_accounts(&accounts, 1).unwrap();
+            let mut next = 1u128;
+            for round in 0..iters {
+                if round % 20 == 19 {
+                    // Bound memory: a fresh ledger every 20 batches.
+                    ledger = Ledger::new();
+                    ledger.create_accounts(&accounts, 1).unwrap();
+                }
+                let batch: Vec<NewTransfer> = (0..MAX_BATCH_EVENTS as u128)
+                    .map(|i| {
+                        next += 1;
+                        NewTransfer {
+                            id: next,
+                            debit_account_id: 1 + (next * 7) % ACCOUNTS,
+                            credit_account_id: 1 + (next * 7 + 1) % ACCOUNTS,
+                            amount: 1 + i % 100,
+                            ledger: 1,
+                            code: 1,
+                            ..NewTransfer::default()
+                        }
+                    })
+                    .collect();
+                let start = Instant::now();
+                black_box(ledger.create_transfers(&batch, 2 + round).unwrap());
+                total += start.elapsed();
+            }
+            total
+        });
+    });
+    g.finish();
+}
+
+criterion_group!(benches, reserve_commit, batches);
+criterion_main!(benches);

@@ -16,7 +16,8 @@
 //!   at once or held (`pending`); a pending transfer is posted (fully, or
 //!   partially and the rest released), voided, or expires at its timeout,
 //!   exactly once. Balancing flags move at most what an account allows.
-//! * Linked events (`linked` flag) succeed or fail together; a resubmitted id
+//! * Linked events (`linked` flag) succeed or fail together (a chain
+//!   resubmitted whole is `exists` for every event); a resubmitted id
 //!   returns `exists` (or `exists_with_different_<field>`) and changes
 //!   nothing; an id that failed for a reason that depends on the state
 //!   stays failed (`id_already_failed`).

@@ -117,6 +117,7 @@ struct ChainCodes<R> {
     ok: R,
     failed_link: R,
     open: R,
+    exists: R,
 }
 
 /// What applying one event did (or why not), before the chain decides.
@@ -178,6 +179,7 @@ impl Ledger {
             ok,
             failed_link,
             open,
+            exists,
         } = codes;
         let mut results = vec![ok; events.len()];
         let mut start = 0;
@@ -198,6 +200,20 @@ impl Ledger {
                     failure = Some((k, r));
                     break;
                 }
+            }
+            // A chain applied before, resubmitted whole: every event exists,
+            // and each says so (an idempotent retry of a linked batch).
+            if let Some((0, r)) = failure
+                && r == exists
+                && chain
+                    .iter()
+                    .skip(1)
+                    .all(|event| apply(self, event, &mut undo) == Err(exists))
+            {
+                for slot in results.iter_mut().skip(start).take(len) {
+                    *slot = exists;
+                }
+                failure = None;
             }
             if let Some((k, r)) = failure {
                 self.rollback(&mut undo);
@@ -275,6 +291,7 @@ impl Ledger {
                 ok: AR::Ok,
                 failed_link: AR::LinkedEventFailed,
                 open: AR::LinkedEventChainOpen,
+                exists: AR::Exists,
             },
             |ledger, e, undo| ledger.create_account(e, now, undo),
             |_, _, _| {},
@@ -365,6 +382,7 @@ impl Ledger {
                 ok: TR::Ok,
                 failed_link: TR::LinkedEventFailed,
                 open: TR::LinkedEventChainOpen,
+                exists: TR::Exists,
             },
             |ledger, e, undo| ledger.create_transfer(e, now, undo),
             |ledger, e, r| {

@@ -544,6 +544,28 @@ fn linked_chains_succeed_or_fail_together() {
         .unwrap();
     assert_eq!(r, [TR::Ok, TR::Ok]);
     assert!(l.transfer(67).unwrap().timestamp > l.transfer(66).unwrap().timestamp);
+    // Resubmitted whole, the chain is `exists` for every event (an
+    // idempotent retry) and changes nothing.
+    let before = observe(&l);
+    let r = l
+        .create_transfers(
+            &[linked(transfer(66, 1, 2, 1)), transfer(67, 2, 1, 1)],
+            63 * SECOND,
+        )
+        .unwrap();
+    assert_eq!(r, [TR::Exists, TR::Exists]);
+    assert_eq!(observe(&l), before);
+    // An old event chained with a new one is not a retry: the chain fails
+    // and the new event is not applied.
+    let r = l
+        .create_transfers(
+            &[linked(transfer(66, 1, 2, 1)), transfer(68, 2, 1, 1)],
+            64 * SECOND,
+        )
+        .unwrap();
+    assert_eq!(r, [TR::Exists, TR::LinkedEventFailed]);
+    assert!(l.transfer(68).is_none());
+    assert_eq!(observe(&l), before);
 }
 
 #[test]

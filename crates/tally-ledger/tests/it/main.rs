@@ -10,3 +10,4 @@
 mod budget;
 mod codes;
 mod reference;
+mod settlement;

@@ -23,6 +23,8 @@
 //!   stays failed (`id_already_failed`).
 //! * Double entry holds at every instant, per ledger: Σ held debits = Σ held
 //!   credits and Σ posted debits = Σ posted credits ([`Ledger::totals`]).
+//! * [`journal`]: the durable ledger: every batch journaled in a tally-audit
+//!   log before it is applied and acknowledged; a restart replays it.
 //! * [`budget`]: Calybris Core's budget API (tenants, reservations with
 //!   timeouts, idempotent commits with typed overruns, a conservation proof
 //!   with a canonical digest) on top of the ledger.
@@ -49,6 +51,7 @@
 )]
 
 pub mod budget;
+pub mod journal;
 mod result;
 mod state;
 mod types;

@@ -9,5 +9,6 @@
 
 mod budget;
 mod codes;
+mod journal;
 mod reference;
 mod settlement;

@@ -1,0 +1,389 @@
+//! The durable ledger: every accepted batch is journaled in a tally-audit
+//! log (group commit, tamper-evident) **before** it is applied and
+//! acknowledged, and a restart replays the journal into an identical state.
+//!
+//! The state machine is deterministic, so the journal holds the batches (the
+//! events and the timestamp they were applied at), not their effects: one
+//! record per batch,
+//!
+//! ```text
+//! {"kind":"tally/ledger/transfers/v1","now":<u64>,"events":[[<fields>],…]}
+//! {"kind":"tally/ledger/accounts/v1","now":<u64>,"events":[[<fields>],…]}
+//! ```
+//!
+//! with each event's fields in declaration order, 128-bit values as 32
+//! lowercase hex digits and the others as JSON integers. A batch refused
+//! whole (too large) is not journaled; an append that fails leaves the
+//! state unchanged (the writer is then poisoned and refuses further batches:
+//! it never retries and pretends).
+
+use std::io::Read;
+
+use serde_json::Value;
+use tally_audit::{AuditError, AuditLog, RecordKind, VerifiedReader, VerifyOptions};
+
+use crate::result::{CreateAccountResult, CreateTransferResult};
+use crate::state::{BatchError, Ledger};
+use crate::types::{AccountFlags, MAX_BATCH_EVENTS, NewAccount, NewTransfer, TransferFlags};
+
+/// The record kind of a batch of transfers.
+pub const TRANSFERS_KIND: &str = "tally/ledger/transfers/v1";
+/// The record kind of a batch of accounts.
+pub const ACCOUNTS_KIND: &str = "tally/ledger/accounts/v1";
+
+/// Why the durable ledger refused or could not restore.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum JournalError {
+    /// The batch was refused whole (nothing journaled or applied).
+    Batch(BatchError),
+    /// The journal could not be written or read (nothing applied).
+    Log(AuditError),
+    /// A journal record is not a batch this version reads.
+    Record {
+        /// Its sequence number.
+        seq: u64,
+        /// What is wrong.
+        what: String,
+    },
+}
+
+impl core::fmt::Display for JournalError {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        match self {
+            Self::Batch(e) => e.fmt(f),
+            Self::Log(e) => write!(f, "journal: {e}"),
+            Self::Record { seq, what } => write!(f, "journal record {seq}: {what}"),
+        }
+    }
+}
+
+impl std::error::Error for JournalError {}
+
+impl From<AuditError> for JournalError {
+    fn from(e: AuditError) -> Self {
+        Self::Log(e)
+    }
+}
+
+fn hex128(v: u128, out: &mut String) {
+    out.push('"');
+    tally_encoding::hex::encode_into(&v.to_be_bytes(), out);
+    out.push('"');
+}
+
+fn push_u64(v: u64, out: &mut String) {
+    out.push_str(&v.to_string());
+}
+
+fn header(kind: &str, now: u64, out: &mut String) {
+    out.push_str("{\"kind\":\"");
+    out.push_str(kind);
+    out.push_str("\",\"now\":");
+    push_u64(now, out);
+    out.push_str(",\"events\":[");
+}
+
+/// The journal record of a batch of transfers.
+#[must_use]
+pub fn encode_transfers(events: &[NewTransfer], now: u64) -> String {
+    let mut out = String::with_capacity(64 + events.len() * 200);
+    header(TRANSFERS_KIND, now, &mut out);
+    for (i, e) in events.iter().enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        out.push('[');
+        for (j, v) in [
+            e.id,
+            e.debit_account_id,
+            e.credit_account_id,
+            e.amount,
+            e.pending_id,
+            e.user_data_128,
+        ]
+        .into_iter()
+        .enumerate()
+        {
+            if j > 0 {
+                out.push(',');
+            }
+            hex128(v, &mut out);
+        }
+        for v in [
+            e.user_data_64,
+            u64::from(e.user_data_32),
+            u64::from(e.timeout),
+            u64::from(e.ledger),
+            u64::from(e.code),
+            u64::from(e.flags.bits()),
+        ] {
+            out.push(',');
+            push_u64(v, &mut out);
+        }
+        out.push(']');
+    }
+    out.push_str("]}");
+    out
+}
+
+/// The journal record of a batch of accounts.
+#[must_use]
+pub fn encode_accounts(events: &[NewAccount], now: u64) -> String {
+    let mut out = String::with_capacity(64 + events.len() * 100);
+    header(ACCOUNTS_KIND, now, &mut out);
+    for (i, e) in events.iter().enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        out.push('[');
+        hex128(e.id, &mut out);
+        out.push(',');
+        hex128(e.user_data_128, &mut out);
+        for v in [
+            e.user_data_64,
+            u64::from(e.user_data_32),
+            u64::from(e.ledger),
+            u64::from(e.code),
+            u64::from(e.flags.bits()),
+        ] {
+            out.push(',');
+            push_u64(v, &mut out);
+        }
+        out.push(']');
+    }
+    out.push_str("]}");
+    out
+}
+
+/// A decoded journal record.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Batch {
+    /// Accounts created at `now`.
+    Accounts {
+        /// The timestamp the batch was applied at.
+        now: u64,
+        /// The events.
+        events: Vec<NewAccount>,
+    },
+    /// Transfers created at `now`.
+    Transfers {
+        /// The timestamp the batch was applied at.
+        now: u64,
+        /// The events.
+        events: Vec<NewTransfer>,
+    },
+}
+
+fn field_u128(v: Option<&Value>) -> Result<u128, String> {
+    let text = v
+        .and_then(Value::as_str)
+        .ok_or("a 128-bit field is not a string")?;
+    tally_encoding::hex::decode_array::<16>(text, tally_encoding::hex::Case::Lower)
+        .map(u128::from_be_bytes)
+        .map_err(|e| e.to_string())
+}
+
+fn field_u64(v: Option<&Value>) -> Result<u64, String> {
+    v.and_then(Value::as_u64)
+        .ok_or_else(|| "an integer field is missing or out of range".to_owned())
+}
+
+fn narrow<T: TryFrom<u64>>(v: u64) -> Result<T, String> {
+    T::try_from(v).map_err(|_| format!("{v} is out of range"))
+}
+
+/// Decodes a journal record (bounded: at most [`MAX_BATCH_EVENTS`] events).
+///
+/// # Errors
+/// What is wrong, in words.
+pub fn decode(payload: &[u8]) -> Result<Batch, String> {
+    let v: Value = serde_json::from_slice(payload).map_err(|e| e.to_string())?;
+    let kind = v.get("kind").and_then(Value::as_str).ok_or("no kind")?;
+    let now = field_u64(v.get("now"))?;
+    let events = v
+        .get("events")
+        .and_then(Value::as_array)
+        .ok_or("no events")?;
+    if events.len() > MAX_BATCH_EVENTS {
+        return Err(format!(
+            "{} events, more than {MAX_BATCH_EVENTS}",
+            events.len()
+        ));
+    }
+    match kind {
+        TRANSFERS_KIND => {
+            let events = events
+                .iter()
+                .map(|e| {
+                    let f = e
+                        .as_array()
+                        .filter(|f| f.len() == 12)
+                        .ok_or("a transfer has 12 fields")?;
+                    let bits: u16 = narrow(field_u64(f.get(11))?)?;
+                    Ok(NewTransfer {
+                        id: field_u128(f.first())?,
+                        debit_account_id: field_u128(f.get(1))?,
+                        credit_account_id: field_u128(f.get(2))?,
+                        amount: field_u128(f.get(3))?,
+                        pending_id: field_u128(f.get(4))?,
+                        user_data_128: field_u128(f.get(5))?,
+                        user_data_64: field_u64(f.get(6))?,
+                        user_data_32: narrow(field_u64(f.get(7))?)?,
+                        timeout: narrow(field_u64(f.get(8))?)?,
+                        ledger: narrow(field_u64(f.get(9))?)?,
+                        code: narrow(field_u64(f.get(10))?)?,
+                        flags: TransferFlags::from_bits(bits).ok_or("unknown transfer flags")?,
+                    })
+                })
+                .collect::<Result<Vec<_>, String>>()?;
+            Ok(Batch::Transfers { now, events })
+        }
+        ACCOUNTS_KIND => {
+            let events = events
+                .iter()
+                .map(|e| {
+                    let f = e
+                        .as_array()
+                        .filter(|f| f.len() == 7)
+                        .ok_or("an account has 7 fields")?;
+                    let bits: u16 = narrow(field_u64(f.get(6))?)?;
+                    Ok(NewAccount {
+                        id: field_u128(f.first())?,
+                        user_data_128: field_u128(f.get(1))?,
+                        user_data_64: field_u64(f.get(2))?,
+                        user_data_32: narrow(field_u64(f.get(3))?)?,
+                        ledger: narrow(field_u64(f.get(4))?)?,
+                        code: narrow(field_u64(f.get(5))?)?,
+                        flags: AccountFlags::from_bits(bits).ok_or("unknown account flags")?,
+                    })
+                })
+                .collect::<Result<Vec<_>, String>>()?;
+            Ok(Batch::Accounts { now, events })
+        }
+        other => Err(format!("unknown kind {other:?}")),
+    }
+}
+
+/// The ledger, journaled.
+#[derive(Debug)]
+pub struct DurableLedger {
+    ledger: Ledger,
+    log: AuditLog,
+}
+
+impl DurableLedger {
+    /// A ledger over a new, empty journal.
+    #[must_use]
+    pub fn new(log: AuditLog) -> Self {
+        Self {
+            ledger: Ledger::new(),
+            log,
+        }
+    }
+
+    /// Restores the state from the whole journal in `src` (verified record
+    /// by record), then continues writing to `log` (the same journal, open
+    /// for append).
+    ///
+    /// # Errors
+    /// [`JournalError::Log`] when the journal does not verify,
+    /// [`JournalError::Record`] for a record that is not a batch.
+    pub fn restore(
+        src: impl Read,
+        opts: &VerifyOptions,
+        log: AuditLog,
+    ) -> Result<Self, JournalError> {
+        Ok(Self {
+            ledger: replay(src, opts)?,
+            log,
+        })
+    }
+
+    /// The state.
+    #[must_use]
+    pub fn ledger(&self) -> &Ledger {
+        &self.ledger
+    }
+
+    /// The journal.
+    #[must_use]
+    pub fn log(&self) -> &AuditLog {
+        &self.log
+    }
+
+    /// Journals the batch (durably), then applies it.
+    ///
+    /// # Errors
+    /// [`JournalError::Batch`] (nothing journaled), [`JournalError::Log`]
+    /// (nothing applied).
+    pub fn create_accounts(
+        &mut self,
+        events: &[NewAccount],
+        now: u64,
+    ) -> Result<Vec<CreateAccountResult>, JournalError> {
+        self.check(events.len())?;
+        self.log.append(encode_accounts(events, now).as_bytes())?;
+        self.ledger
+            .create_accounts(events, now)
+            .map_err(JournalError::Batch)
+    }
+
+    /// Journals the batch (durably), then applies it.
+    ///
+    /// # Errors
+    /// [`JournalError::Batch`] (nothing journaled), [`JournalError::Log`]
+    /// (nothing applied).
+    pub fn create_transfers(
+        &mut self,
+        events: &[NewTransfer],
+        now: u64,
+    ) -> Result<Vec<CreateTransferResult>, JournalError> {
+        self.check(events.len())?;
+        self.log.append(encode_transfers(events, now).as_bytes())?;
+        self.ledger
+            .create_transfers(events, now)
+            .map_err(JournalError::Batch)
+    }
+
+    /// Refuses what the state machine would refuse whole, before anything
+    /// is journaled.
+    fn check(&self, events: usize) -> Result<(), JournalError> {
+        if events > MAX_BATCH_EVENTS {
+            return Err(JournalError::Batch(BatchError::TooLarge { events }));
+        }
+        let needed = u64::try_from(events).unwrap_or(u64::MAX);
+        if self.ledger.clock().checked_add(needed).is_none() {
+            return Err(JournalError::Batch(BatchError::ClockExhausted));
+        }
+        Ok(())
+    }
+}
+
+/// Rebuilds the state from a journal, verifying every record.
+///
+/// # Errors
+/// As [`DurableLedger::restore`].
+pub fn replay(src: impl Read, opts: &VerifyOptions) -> Result<Ledger, JournalError> {
+    let mut ledger = Ledger::new();
+    let mut reader = VerifiedReader::new(src, opts);
+    while let Some(rec) = reader.next_record()? {
+        if rec.kind != RecordKind::Data {
+            continue;
+        }
+        let seq = rec.seq;
+        match decode(rec.payload).map_err(|what| JournalError::Record { seq, what })? {
+            Batch::Accounts { now, events } => {
+                ledger
+                    .create_accounts(&events, now)
+                    .map_err(JournalError::Batch)?;
+            }
+            Batch::Transfers { now, events } => {
+                ledger
+                    .create_transfers(&events, now)
+                    .map_err(JournalError::Batch)?;
+            }
+        }
+    }
+    Ok(ledger)
+}

@@ -107,5 +107,57 @@ fn batches(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, reserve_commit, batches);
+fn durable(c: &mut Criterion) {
+    use tally_audit::{AuditLog, Durability, LogOptions};
+    use tally_ledger::journal::DurableLedger;
+    const ACCOUNTS: u128 = 1_000;
+    let mut g = c.benchmark_group("durable_batch_8189");
+    g.throughput(Throughput::Elements(MAX_BATCH_EVENTS as u64));
+    g.sample_size(10);
+    g.bench_function("fdatasync_per_batch", |b| {
+        b.iter_custom(|iters| {
+            let dir = tempfile::tempdir_in(".").unwrap();
+            let log = AuditLog::create(
+                dir.path().join("journal.jsonl"),
+                LogOptions::new().durability(Durability::Batch),
+            )
+            .unwrap();
+            let mut ledger = DurableLedger::new(log);
+            let accounts: Vec<NewAccount> = (1..=ACCOUNTS)
+                .map(|id| NewAccount {
+                    id,
+                    ledger: 1,
+                    code: 1,
+                    ..NewAccount::default()
+                })
+                .collect();
+            ledger.create_accounts(&accounts, 1).unwrap();
+            let mut next = 1u128;
+            let mut total = Duration::ZERO;
+            for round in 0..iters {
+                let batch: Vec<NewTransfer> = (0..MAX_BATCH_EVENTS as u128)
+                    .map(|i| {
+                        next += 1;
+                        NewTransfer {
+                            id: next,
+                            debit_account_id: 1 + (next * 7) % ACCOUNTS,
+                            credit_account_id: 1 + (next * 7 + 1) % ACCOUNTS,
+                            amount: 1 + i % 100,
+                            ledger: 1,
+                            code: 1,
+                            ..NewTransfer::default()
+                        }
+                    })
+                    .collect();
+                let start = Instant::now();
+                black_box(ledger.create_transfers(&batch, 2 + round).unwrap());
+                total += start.elapsed();
+            }
+            total
+        });
+    });
+    g.finish();
+}
+
+criterion_group!(benches, reserve_commit, batches, durable);
 criterion_main!(benches);

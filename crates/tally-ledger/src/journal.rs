@@ -19,8 +19,13 @@
 
 use std::io::Read;
 
+use std::collections::HashMap;
+
 use serde_json::Value;
-use tally_audit::{AuditError, AuditLog, RecordKind, VerifiedReader, VerifyOptions};
+use tally_audit::{
+    AuditError, AuditLog, InclusionProof, Keyring, NoteVerifier, RecordKind, VerifiedReader,
+    VerifyOptions,
+};
 
 use crate::result::{CreateAccountResult, CreateTransferResult};
 use crate::state::{BatchError, Ledger};
@@ -270,6 +275,8 @@ pub fn decode(payload: &[u8]) -> Result<Batch, String> {
 pub struct DurableLedger {
     ledger: Ledger,
     log: AuditLog,
+    /// The journal record (sequence number) that created each transfer.
+    journaled: HashMap<u128, u64>,
 }
 
 impl DurableLedger {
@@ -279,6 +286,7 @@ impl DurableLedger {
         Self {
             ledger: Ledger::new(),
             log,
+            journaled: HashMap::new(),
         }
     }
 
@@ -294,10 +302,18 @@ impl DurableLedger {
         opts: &VerifyOptions,
         log: AuditLog,
     ) -> Result<Self, JournalError> {
+        let (ledger, journaled) = replay_indexed(src, opts)?;
         Ok(Self {
-            ledger: replay(src, opts)?,
+            ledger,
             log,
+            journaled,
         })
+    }
+
+    /// The sequence number of the journal record that created transfer `id`.
+    #[must_use]
+    pub fn journal_seq(&self, id: u128) -> Option<u64> {
+        self.journaled.get(&id).copied()
     }
 
     /// The state.
@@ -340,10 +356,13 @@ impl DurableLedger {
         now: u64,
     ) -> Result<Vec<CreateTransferResult>, JournalError> {
         self.check(events.len())?;
-        self.log.append(encode_transfers(events, now).as_bytes())?;
-        self.ledger
+        let receipt = self.log.append(encode_transfers(events, now).as_bytes())?;
+        let results = self
+            .ledger
             .create_transfers(events, now)
-            .map_err(JournalError::Batch)
+            .map_err(JournalError::Batch)?;
+        index(&mut self.journaled, events, &results, receipt.seq);
+        Ok(results)
     }
 
     /// Refuses what the state machine would refuse whole, before anything
@@ -360,12 +379,34 @@ impl DurableLedger {
     }
 }
 
+/// Records which journal record created each transfer a batch applied.
+fn index(
+    journaled: &mut HashMap<u128, u64>,
+    events: &[NewTransfer],
+    results: &[CreateTransferResult],
+    seq: u64,
+) {
+    for (e, r) in events.iter().zip(results) {
+        if *r == CreateTransferResult::Ok {
+            journaled.insert(e.id, seq);
+        }
+    }
+}
+
 /// Rebuilds the state from a journal, verifying every record.
 ///
 /// # Errors
 /// As [`DurableLedger::restore`].
 pub fn replay(src: impl Read, opts: &VerifyOptions) -> Result<Ledger, JournalError> {
+    replay_indexed(src, opts).map(|(ledger, _)| ledger)
+}
+
+fn replay_indexed(
+    src: impl Read,
+    opts: &VerifyOptions,
+) -> Result<(Ledger, HashMap<u128, u64>), JournalError> {
     let mut ledger = Ledger::new();
+    let mut journaled = HashMap::new();
     let mut reader = VerifiedReader::new(src, opts);
     while let Some(rec) = reader.next_record()? {
         if rec.kind != RecordKind::Data {
@@ -379,11 +420,58 @@ pub fn replay(src: impl Read, opts: &VerifyOptions) -> Result<Ledger, JournalErr
                     .map_err(JournalError::Batch)?;
             }
             Batch::Transfers { now, events } => {
-                ledger
+                let results = ledger
                     .create_transfers(&events, now)
                     .map_err(JournalError::Batch)?;
+                index(&mut journaled, &events, &results, seq);
             }
         }
     }
-    Ok(ledger)
+    Ok((ledger, journaled))
+}
+
+/// The proof that transfer `id` was journaled: the inclusion proof of the
+/// journal record that created it, under the journal's last signed
+/// checkpoint (read and verified from `src`, the whole journal).
+///
+/// # Errors
+/// [`JournalError::Record`] when no journal record created `id`; the
+/// journal's verification errors.
+pub fn prove_transfer(
+    ledger: &DurableLedger,
+    src: impl Read + Send,
+    id: u128,
+    opts: &VerifyOptions,
+) -> Result<InclusionProof, JournalError> {
+    let seq = ledger.journal_seq(id).ok_or_else(|| JournalError::Record {
+        seq: 0,
+        what: format!("no journal record created transfer {id:032x}"),
+    })?;
+    Ok(InclusionProof::from_log(src, seq, opts)?)
+}
+
+/// Verifies a transfer proof offline with the journal's checkpoint key (and
+/// the HMAC keys of a keyed journal, if held): the record is in the signed
+/// tree, it is a batch, and it holds transfer `id`, which is returned as
+/// submitted.
+///
+/// # Errors
+/// The proof's verification errors; [`JournalError::Record`] when the
+/// proven record is not a batch holding `id`.
+pub fn verify_transfer_proof(
+    proof: &InclusionProof,
+    vkey: &NoteVerifier,
+    keys: &Keyring,
+    id: u128,
+) -> Result<NewTransfer, JournalError> {
+    let proven = proof.verify(vkey, keys)?;
+    let seq = proven.record.seq;
+    let not_here = |what: String| JournalError::Record { seq, what };
+    match decode(&proven.record.payload).map_err(not_here)? {
+        Batch::Transfers { events, .. } => events
+            .into_iter()
+            .find(|e| e.id == id)
+            .ok_or_else(|| not_here(format!("transfer {id:032x} is not in this record"))),
+        Batch::Accounts { .. } => Err(not_here("a batch of accounts".to_owned())),
+    }
 }

@@ -244,3 +244,72 @@ proptest! {
         let _ = decode(&bytes);
     }
 }
+
+/// Beyond TigerBeetle: every transfer can be proved offline against a
+/// signed checkpoint of the journal, by anyone holding the checkpoint key.
+#[test]
+fn every_transfer_can_be_proved_against_a_signed_checkpoint() {
+    use tally_audit::{CheckpointSigner, Keyring};
+    use tally_ledger::journal::{prove_transfer, verify_transfer_proof};
+    let signer = CheckpointSigner::from_seed("ledger.example/journal", &[9; 32]).unwrap();
+    let vkey = signer.verifier();
+    let sim = SimLog::new(Vec::new(), Faults::default(), 3);
+    let log = AuditLog::create_with(
+        Box::new(sim.clone()),
+        LogOptions::new()
+            .durability(Durability::Batch)
+            .signer(signer)
+            .checkpoint_on_close(false),
+    )
+    .unwrap();
+    let mut durable = DurableLedger::new(log);
+    durable.create_accounts(&accounts(), SECOND).unwrap();
+    let first = transfers(5, 10, 1000);
+    let second = transfers(6, 10, 2000);
+    durable.create_transfers(&first, 2 * SECOND).unwrap();
+    durable.create_transfers(&second, 3 * SECOND).unwrap();
+    durable.log().checkpoint().unwrap();
+    let applied: Vec<&NewTransfer> = first
+        .iter()
+        .chain(&second)
+        .filter(|t| durable.ledger().transfer(t.id).is_some())
+        .collect();
+    assert!(applied.len() > 5);
+    let opts = VerifyOptions::new().checkpoint_key(vkey.clone());
+    for t in applied {
+        let proof = prove_transfer(&durable, &sim.contents()[..], t.id, &opts).unwrap();
+        // Offline: the proof file alone, and the checkpoint key.
+        let text = proof.to_json();
+        let parsed = tally_audit::InclusionProof::parse(&text).unwrap();
+        assert_eq!(
+            verify_transfer_proof(&parsed, &vkey, &Keyring::new(), t.id).unwrap(),
+            *t
+        );
+        // The proof of one record does not prove a transfer of another.
+        let other = if t.id < 2000 { 2001 } else { 1001 };
+        assert!(verify_transfer_proof(&parsed, &vkey, &Keyring::new(), other).is_err());
+        // An edited proof does not verify.
+        let forged = text.replacen("\"seq\":", "\"seq\":1", 1);
+        if let Ok(p) = tally_audit::InclusionProof::parse(&forged) {
+            assert!(verify_transfer_proof(&p, &vkey, &Keyring::new(), t.id).is_err());
+        }
+    }
+    // A failed or unknown transfer has no proof.
+    assert!(prove_transfer(&durable, &sim.contents()[..], 99_999, &opts).is_err());
+    // The index survives a restart.
+    let restored = DurableLedger::restore(
+        &sim.contents()[..],
+        &VerifyOptions::new(),
+        log_for_restore(),
+    )
+    .unwrap();
+    for t in first.iter().chain(&second) {
+        let seq = durable.journal_seq(t.id);
+        assert_eq!(seq.is_some(), durable.ledger().transfer(t.id).is_some());
+        assert_eq!(restored.journal_seq(t.id), seq);
+    }
+}
+
+fn log_for_restore() -> AuditLog {
+    log(&SimLog::new(Vec::new(), Faults::default(), 4))
+}

@@ -16,6 +16,7 @@ mod cashu;
 mod decide;
 mod input;
 mod keys;
+mod ledger;
 mod meter;
 mod reward;
 
@@ -46,6 +47,8 @@ enum Command {
     Reward(reward::Args),
     /// Signing keys for reward manifests and audit checkpoints: generate, trust.
     Keys(keys::Args),
+    /// A durable double-entry ledger: accounts, transfers, proofs.
+    Ledger(ledger::Args),
 }
 
 /// The exit codes, shown at the end of every command's `--help`.
@@ -73,5 +76,6 @@ fn main() -> ExitCode {
         Command::Cashu(args) => cashu::run(args),
         Command::Reward(args) => reward::run(args),
         Command::Keys(args) => keys::run(args),
+        Command::Ledger(args) => ledger::run(args),
     }
 }

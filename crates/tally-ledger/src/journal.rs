@@ -453,7 +453,9 @@ pub fn prove_transfer(
 /// Verifies a transfer proof offline with the journal's checkpoint key (and
 /// the HMAC keys of a keyed journal, if held): the record is in the signed
 /// tree, it is a batch, and it holds transfer `id`, which is returned as
-/// submitted.
+/// submitted. The proof shows the transfer was journaled in that batch;
+/// that it applied is what [`prove_transfer`] checks before it issues one
+/// (a replay of the journal decides it for anyone else).
 ///
 /// # Errors
 /// The proof's verification errors; [`JournalError::Record`] when the

@@ -63,6 +63,38 @@ fn endless_files_and_streams_are_refused_at_their_bound() {
         &tally(&["audit", "tail", "/dev/zero"], Stdio::null()),
         "/dev/zero line 1",
     );
+    // The ledger: endless events on stdin, an endless proof file.
+    let data = dir.path().join("ledger");
+    let data = data.to_str().unwrap();
+    let out = tally(&["ledger", "init", data], Stdio::null());
+    assert!(out.status.success(), "{out:?}");
+    let journal = std::fs::read(dir.path().join("ledger/journal.jsonl")).unwrap();
+    for what in ["accounts", "transfers"] {
+        refused(
+            &tally(&["ledger", what, data], zeros()),
+            "stdin line 1: longer than",
+        );
+    }
+    assert_eq!(
+        std::fs::read(dir.path().join("ledger/journal.jsonl")).unwrap(),
+        journal,
+        "bad input changed the journal"
+    );
+    refused(
+        &tally(
+            &[
+                "ledger",
+                "verify-proof",
+                "/dev/zero",
+                "--id",
+                "1",
+                "--vkey",
+                "x+00000000+AA",
+            ],
+            Stdio::null(),
+        ),
+        "/dev/zero: larger than",
+    );
     refused(
         &tally(
             &["audit", "verify", log, "--checkpoint", "/dev/zero"],

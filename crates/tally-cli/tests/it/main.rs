@@ -15,6 +15,7 @@ mod cashu;
 mod cli;
 mod decide;
 mod keys;
+mod ledger;
 mod meter;
 mod registry;
 mod reward;

@@ -1,0 +1,171 @@
+//! `tally ledger …` through the binary: a data directory, JSON lines in,
+//! one result per line out, verified replay on every command, and proofs.
+
+use std::path::Path;
+use std::process::Output;
+
+use crate::support::{run_with_stdin, tally};
+
+fn run(args: &[&str], stdin: &str) -> Output {
+    let mut cmd = tally();
+    cmd.args(args);
+    run_with_stdin(cmd, stdin.as_bytes())
+}
+
+fn text(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+fn p(path: &Path) -> &str {
+    path.to_str().unwrap()
+}
+
+#[test]
+fn a_ledger_in_a_directory_end_to_end() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("data");
+    let key = tmp.path().join("signer.key");
+    let out = run(
+        &[
+            "audit",
+            "keygen",
+            "--out",
+            p(&key),
+            "--signer",
+            "ledger.example/j",
+        ],
+        "",
+    );
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    let vkey = text(&out).trim().to_owned();
+    let out = run(
+        &["ledger", "init", p(&dir), "--signer-key-file", p(&key)],
+        "",
+    );
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+
+    let accounts = "{\"id\":1,\"ledger\":1,\"code\":10}\n\
+                    {\"id\":340282366920938463463374607431768211454,\"ledger\":1,\"code\":10,\"flags\":[\"debits_must_not_exceed_credits\",\"history\"]}\n";
+    let out = run(&["ledger", "accounts", p(&dir)], accounts);
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    assert_eq!(
+        text(&out),
+        "{\"id\":1,\"result\":\"ok\"}\n{\"id\":340282366920938463463374607431768211454,\"result\":\"ok\"}\n"
+    );
+    // A transfer with a 128-bit amount, one the big account cannot pay
+    // (it holds nothing), and a pending hold.
+    let transfers = "{\"id\":18446744073709551617,\"debit_account_id\":1,\"credit_account_id\":340282366920938463463374607431768211454,\"amount\":100000000000000000000,\"ledger\":1,\"code\":1}\n\
+                     {\"id\":2,\"debit_account_id\":340282366920938463463374607431768211454,\"credit_account_id\":1,\"amount\":100000000000000000001,\"ledger\":1,\"code\":1}\n\
+                     {\"id\":3,\"debit_account_id\":340282366920938463463374607431768211454,\"credit_account_id\":1,\"amount\":5,\"ledger\":1,\"code\":1,\"flags\":[\"pending\"],\"timeout\":3600}\n";
+    let out = run(&["ledger", "transfers", p(&dir)], transfers);
+    assert_eq!(out.status.code(), Some(1), "some were refused: {out:?}");
+    assert_eq!(
+        text(&out),
+        "{\"id\":18446744073709551617,\"result\":\"ok\"}\n{\"id\":2,\"result\":\"exceeds_credits\"}\n{\"id\":3,\"result\":\"ok\"}\n"
+    );
+    let out = run(
+        &[
+            "ledger",
+            "lookup",
+            p(&dir),
+            "340282366920938463463374607431768211454",
+        ],
+        "",
+    );
+    let account = text(&out);
+    assert!(
+        account.contains("\"credits_posted\":100000000000000000000,"),
+        "{account}"
+    );
+    assert!(account.contains("\"debits_pending\":5,"), "{account}");
+    // Resubmitting is `exists`, and the failed id stays failed.
+    let out = run(&["ledger", "transfers", p(&dir)], transfers);
+    assert_eq!(
+        text(&out),
+        "{\"id\":18446744073709551617,\"result\":\"exists\"}\n{\"id\":2,\"result\":\"id_already_failed\"}\n{\"id\":3,\"result\":\"exists\"}\n"
+    );
+    let out = run(&["ledger", "history", p(&dir), "1"], "");
+    assert_eq!(text(&out).lines().count(), 2, "{out:?}");
+    let out = run(&["ledger", "verify", p(&dir)], "");
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    assert!(
+        text(&out).contains("ok: 2 accounts, 2 transfers, double entry holds"),
+        "{out:?}"
+    );
+
+    // A bad line anywhere: exit 2, nothing journaled.
+    let journal = std::fs::read(dir.join("journal.jsonl")).unwrap();
+    for bad in [
+        "{\"id\":9,\"debit_account_id\":1}\nnot json\n",
+        "{\"id\":9,\"flags\":[\"sideways\"]}\n",
+        "{\"id\":9,\"surprise\":1}\n",
+    ] {
+        let out = run(&["ledger", "transfers", p(&dir)], bad);
+        assert_eq!(out.status.code(), Some(2), "{bad}: {out:?}");
+        assert!(
+            String::from_utf8_lossy(&out.stderr).contains("stdin line"),
+            "{out:?}"
+        );
+    }
+    assert_eq!(std::fs::read(dir.join("journal.jsonl")).unwrap(), journal);
+
+    // A signed checkpoint, then a proof a stranger verifies offline.
+    let out = run(
+        &[
+            "ledger",
+            "checkpoint",
+            p(&dir),
+            "--signer-key-file",
+            p(&key),
+        ],
+        "",
+    );
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    let out = run(
+        &[
+            "ledger",
+            "prove",
+            p(&dir),
+            "18446744073709551617",
+            "--vkey",
+            &vkey,
+        ],
+        "",
+    );
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    let proof = tmp.path().join("proof.json");
+    std::fs::write(&proof, &out.stdout).unwrap();
+    let out = run(
+        &[
+            "ledger",
+            "verify-proof",
+            p(&proof),
+            "--id",
+            "18446744073709551617",
+            "--vkey",
+            &vkey,
+        ],
+        "",
+    );
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    assert!(
+        text(&out)
+            .starts_with("ok: transfer 18446744073709551617 of 100000000000000000000 from 1 to ")
+    );
+    // The proof covers its batch only; an id never applied has no proof.
+    let out = run(
+        &[
+            "ledger",
+            "verify-proof",
+            p(&proof),
+            "--id",
+            "4",
+            "--vkey",
+            &vkey,
+        ],
+        "",
+    );
+    assert_eq!(out.status.code(), Some(1), "{out:?}");
+    let out = run(&["ledger", "prove", p(&dir), "2", "--vkey", &vkey], "");
+    assert_eq!(out.status.code(), Some(1), "{out:?}");
+}

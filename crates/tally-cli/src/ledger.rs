@@ -318,11 +318,20 @@ fn accounts(dir: &Path) -> Result<(), Failure> {
             })
         })
         .collect::<Result<Vec<_>, Failure>>()?;
+    let ids: Vec<u128> = events.iter().map(|e| e.id).collect();
+    apply(dir, &ids, |l| l.create_accounts(&events, now()))
+}
+
+/// Opens the ledger in `dir`, applies one batch with `create` and prints a
+/// result per event.
+fn apply<R: std::fmt::Display>(
+    dir: &Path,
+    ids: &[u128],
+    create: impl FnOnce(&mut DurableLedger) -> Result<Vec<R>, tally_ledger::journal::JournalError>,
+) -> Result<(), Failure> {
     let mut ledger = open(dir, None)?;
-    let results = ledger
-        .create_accounts(&events, now())
-        .map_err(|e| Failure::failed(e.to_string()))?;
-    print_results(&events.iter().map(|e| e.id).collect::<Vec<_>>(), &results)
+    let results = create(&mut ledger).map_err(|e| Failure::failed(e.to_string()))?;
+    print_results(ids, &results)
 }
 
 fn transfers(dir: &Path) -> Result<(), Failure> {
@@ -346,11 +355,8 @@ fn transfers(dir: &Path) -> Result<(), Failure> {
             })
         })
         .collect::<Result<Vec<_>, Failure>>()?;
-    let mut ledger = open(dir, None)?;
-    let results = ledger
-        .create_transfers(&events, now())
-        .map_err(|e| Failure::failed(e.to_string()))?;
-    print_results(&events.iter().map(|e| e.id).collect::<Vec<_>>(), &results)
+    let ids: Vec<u128> = events.iter().map(|e| e.id).collect();
+    apply(dir, &ids, |l| l.create_transfers(&events, now()))
 }
 
 fn lookup(dir: &Path, id: u128) -> Result<(), Failure> {

@@ -169,3 +169,86 @@ fn a_ledger_in_a_directory_end_to_end() {
     let out = run(&["ledger", "prove", p(&dir), "2", "--vkey", &vkey], "");
     assert_eq!(out.status.code(), Some(1), "{out:?}");
 }
+
+/// A child applying batches is killed with SIGKILL at random moments, 100
+/// times. After each kill the journal verifies and double entry holds; at
+/// the end every acknowledged transfer (its results were printed) is
+/// `exists`. SIGKILL leaves the page cache alone, so this cannot show a
+/// missing `fdatasync`: the simulated power-loss tests of tally-ledger's
+/// journal (`journal.rs::nothing_acknowledged_is_lost_when_the_disk_fails`)
+/// cover that.
+#[test]
+fn killed_at_random_moments_the_ledger_loses_nothing_acknowledged() {
+    use std::io::Write as _;
+    use std::process::Stdio;
+    use std::time::Duration;
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("data");
+    let out = run(&["ledger", "init", p(&dir)], "");
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    let accounts: String = (1..=4)
+        .map(|id| format!("{{\"id\":{id},\"ledger\":1,\"code\":1}}\n"))
+        .collect();
+    assert_eq!(
+        run(&["ledger", "accounts", p(&dir)], &accounts)
+            .status
+            .code(),
+        Some(0)
+    );
+    let mut seed = 0x9e37_79b9_7f4a_7c15_u64;
+    let mut random = move |n: u64| {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        seed % n
+    };
+    let mut acknowledged: Vec<String> = Vec::new();
+    let mut killed = 0;
+    for round in 0..100u64 {
+        let batch: String = (0..50u64)
+            .map(|i| {
+                let id = 1_000 + round * 100 + i;
+                let debit = 1 + (id % 4);
+                let credit = 1 + ((id + 1) % 4);
+                format!(
+                    "{{\"id\":{id},\"debit_account_id\":{debit},\"credit_account_id\":{credit},\"amount\":{},\"ledger\":1,\"code\":1}}\n",
+                    1 + id % 7
+                )
+            })
+            .collect();
+        let mut child = tally()
+            .args(["ledger", "transfers", p(&dir)])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let _ = child.stdin.take().unwrap().write_all(batch.as_bytes());
+        std::thread::sleep(Duration::from_micros(random(30_000)));
+        let _ = child.kill();
+        let out = child.wait_with_output().unwrap();
+        if out.status.code().is_none() {
+            killed += 1;
+        }
+        // Acknowledged: all 50 results were printed.
+        if text(&out).lines().count() == 50 {
+            acknowledged.push(batch);
+        }
+        let out = run(&["ledger", "verify", p(&dir)], "");
+        assert_eq!(out.status.code(), Some(0), "round {round}: {out:?}");
+        assert!(text(&out).contains("double entry holds"), "{out:?}");
+    }
+    eprintln!("killed {killed} of 100 runs, {} acknowledged", acknowledged.len());
+    assert!(killed > 0, "no run was killed");
+    assert!(!acknowledged.is_empty(), "no run finished");
+    for batch in &acknowledged {
+        let out = run(&["ledger", "transfers", p(&dir)], batch);
+        assert!(
+            text(&out)
+                .lines()
+                .all(|l| l.ends_with("\"result\":\"exists\"}")),
+            "{}",
+            text(&out)
+        );
+    }
+}

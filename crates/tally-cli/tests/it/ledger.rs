@@ -238,7 +238,10 @@ fn killed_at_random_moments_the_ledger_loses_nothing_acknowledged() {
         assert_eq!(out.status.code(), Some(0), "round {round}: {out:?}");
         assert!(text(&out).contains("double entry holds"), "{out:?}");
     }
-    eprintln!("killed {killed} of 100 runs, {} acknowledged", acknowledged.len());
+    eprintln!(
+        "killed {killed} of 100 runs, {} acknowledged",
+        acknowledged.len()
+    );
     assert!(killed > 0, "no run was killed");
     assert!(!acknowledged.is_empty(), "no run finished");
     for batch in &acknowledged {

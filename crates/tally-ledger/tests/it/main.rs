@@ -12,3 +12,4 @@ mod codes;
 mod journal;
 mod reference;
 mod settlement;
+mod simulation;

@@ -33,9 +33,9 @@ struct Applied {
 }
 
 #[derive(Clone, Debug, Default)]
-struct Model {
+pub(crate) struct Model {
     /// id → (ledger, flags)
-    accounts: BTreeMap<u128, (u32, AF)>,
+    pub(crate) accounts: BTreeMap<u128, (u32, AF)>,
     applied: Vec<Applied>,
     states: BTreeMap<u128, PendingState>,
     failed: BTreeSet<u128>,
@@ -43,7 +43,7 @@ struct Model {
 }
 
 #[derive(Clone, Copy, Default, Debug, PartialEq, Eq)]
-struct Balances {
+pub(crate) struct Balances {
     debits_pending: u128,
     debits_posted: u128,
     credits_pending: u128,
@@ -51,14 +51,14 @@ struct Balances {
 }
 
 impl Model {
-    fn tick(&mut self, now: u64) -> u64 {
+    pub(crate) fn tick(&mut self, now: u64) -> u64 {
         self.clock = (self.clock + 1).max(now);
         self.clock
     }
 
     /// An account's balances, folded from the applied transfers (`None` on
     /// overflow, which the ledger refuses before it can happen).
-    fn balances(&self, id: u128) -> Balances {
+    pub(crate) fn balances(&self, id: u128) -> Balances {
         let mut b = Balances::default();
         for t in &self.applied {
             let void = t.flags.contains(TF::VOID_PENDING_TRANSFER);
@@ -286,7 +286,7 @@ impl Model {
         Ok(())
     }
 
-    fn batch(&mut self, events: &[NewTransfer], now: u64) -> Vec<TR> {
+    pub(crate) fn batch(&mut self, events: &[NewTransfer], now: u64) -> Vec<TR> {
         self.expire(now);
         let mut results = vec![TR::Ok; events.len()];
         let mut i = 0;
@@ -361,7 +361,7 @@ fn exists(t: &Applied, e: &NewTransfer) -> TR {
 
 /// Accounts 1–6 on ledger 1 (1, 2 plain; 3, 4 may not overdraw; 5 may not
 /// take more than it gave; 6 keeps history) and 7 on ledger 2.
-const ACCOUNTS: [(u128, u32, AF); 7] = [
+pub(crate) const ACCOUNTS: [(u128, u32, AF); 7] = [
     (1, 1, AF::empty()),
     (2, 1, AF::empty()),
     (3, 1, AF::DEBITS_MUST_NOT_EXCEED_CREDITS),

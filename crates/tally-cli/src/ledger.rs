@@ -252,6 +252,15 @@ fn open(dir: &Path, signer_file: Option<&Path>) -> Result<DurableLedger, Failure
         .map_err(|e| Failure::failed(format!("{}: {e}", path.display())))
 }
 
+/// The state of the ledger in `dir`, for reading: one verified replay of
+/// the journal, without opening it for writing (no lock, no second pass).
+fn load(dir: &Path) -> Result<tally_ledger::Ledger, Failure> {
+    let path = dir.join(JOURNAL);
+    let journal = std::fs::File::open(&path).map_err(|e| Failure::io(&path, &e))?;
+    tally_ledger::journal::replay(journal, &VerifyOptions::new())
+        .map_err(|e| Failure::failed(format!("{}: {e}", path.display())))
+}
+
 /// The ledger's clock: nanoseconds since the Unix epoch (the state machine
 /// keeps its timestamps strictly increasing whatever this says).
 fn now() -> u64 {
@@ -360,9 +369,8 @@ fn transfers(dir: &Path) -> Result<(), Failure> {
 }
 
 fn lookup(dir: &Path, id: u128) -> Result<(), Failure> {
-    let ledger = open(dir, None)?;
+    let ledger = load(dir)?;
     let a = ledger
-        .ledger()
         .account(id)
         .ok_or_else(|| Failure::failed(format!("no account {id}")))?;
     // JSON numbers may be as long as they need: 128-bit values are written
@@ -383,8 +391,8 @@ fn lookup(dir: &Path, id: u128) -> Result<(), Failure> {
 }
 
 fn history(dir: &Path, id: u128, limit: usize) -> Result<(), Failure> {
-    let ledger = open(dir, None)?;
-    for t in ledger.ledger().account_transfers(id, 0, limit) {
+    let ledger = load(dir)?;
+    for t in ledger.account_transfers(id, 0, limit) {
         let json = format!(
             "{{\"id\":{},\"debit_account_id\":{},\"credit_account_id\":{},\"amount\":{},\"pending_id\":{},\"timestamp\":{}}}",
             t.id, t.debit_account_id, t.credit_account_id, t.amount, t.pending_id, t.timestamp
@@ -395,10 +403,7 @@ fn history(dir: &Path, id: u128, limit: usize) -> Result<(), Failure> {
 }
 
 fn verify(dir: &Path) -> Result<(), Failure> {
-    let path = dir.join(JOURNAL);
-    let journal = std::fs::File::open(&path).map_err(|e| Failure::io(&path, &e))?;
-    let ledger = tally_ledger::journal::replay(journal, &VerifyOptions::new())
-        .map_err(|e| Failure::failed(format!("{}: {e}", path.display())))?;
+    let ledger = load(dir)?;
     let (accounts, transfers) = ledger.len();
     let mut balanced = true;
     for (id, t) in ledger.totals() {

@@ -59,7 +59,6 @@ fn reserve_commit(c: &mut Criterion) {
 }
 
 fn batches(c: &mut Criterion) {
-    const ACCOUNTS: u128 = 1_000;
     let mut g = c.benchmark_group("batch_8189");
     g.throughput(Throughput::Elements(MAX_BATCH_EVENTS as u64));
     g.sample_size(20);
@@ -67,14 +66,7 @@ fn batches(c: &mut Criterion) {
         b.iter_custom(|iters| {
             let mut total = Duration::ZERO;
             let mut ledger = Ledger::new();
-            let accounts: Vec<NewAccount> = (1..=ACCOUNTS)
-                .map(|id| NewAccount {
-                    id,
-                    ledger: 1,
-                    code: 1,
-                    ..NewAccount::default()
-                })
-                .collect();
+            let accounts = bench_accounts();
             ledger.create_accounts(&accounts, 1).unwrap();
             let mut next = 1u128;
             for round in 0..iters {
@@ -83,20 +75,7 @@ fn batches(c: &mut Criterion) {
                     ledger = Ledger::new();
                     ledger.create_accounts(&accounts, 1).unwrap();
                 }
-                let batch: Vec<NewTransfer> = (0..MAX_BATCH_EVENTS as u128)
-                    .map(|i| {
-                        next += 1;
-                        NewTransfer {
-                            id: next,
-                            debit_account_id: 1 + (next * 7) % ACCOUNTS,
-                            credit_account_id: 1 + (next * 7 + 1) % ACCOUNTS,
-                            amount: 1 + i % 100,
-                            ledger: 1,
-                            code: 1,
-                            ..NewTransfer::default()
-                        }
-                    })
-                    .collect();
+                let batch = posted_batch(&mut next);
                 let start = Instant::now();
                 black_box(ledger.create_transfers(&batch, 2 + round).unwrap());
                 total += start.elapsed();
@@ -110,7 +89,6 @@ fn batches(c: &mut Criterion) {
 fn durable(c: &mut Criterion) {
     use tally_audit::{AuditLog, Durability, LogOptions};
     use tally_ledger::journal::DurableLedger;
-    const ACCOUNTS: u128 = 1_000;
     let mut g = c.benchmark_group("durable_batch_8189");
     g.throughput(Throughput::Elements(MAX_BATCH_EVENTS as u64));
     g.sample_size(10);
@@ -123,32 +101,12 @@ fn durable(c: &mut Criterion) {
             )
             .unwrap();
             let mut ledger = DurableLedger::new(log);
-            let accounts: Vec<NewAccount> = (1..=ACCOUNTS)
-                .map(|id| NewAccount {
-                    id,
-                    ledger: 1,
-                    code: 1,
-                    ..NewAccount::default()
-                })
-                .collect();
+            let accounts = bench_accounts();
             ledger.create_accounts(&accounts, 1).unwrap();
             let mut next = 1u128;
             let mut total = Duration::ZERO;
             for round in 0..iters {
-                let batch: Vec<NewTransfer> = (0..MAX_BATCH_EVENTS as u128)
-                    .map(|i| {
-                        next += 1;
-                        NewTransfer {
-                            id: next,
-                            debit_account_id: 1 + (next * 7) % ACCOUNTS,
-                            credit_account_id: 1 + (next * 7 + 1) % ACCOUNTS,
-                            amount: 1 + i % 100,
-                            ledger: 1,
-                            code: 1,
-                            ..NewTransfer::default()
-                        }
-                    })
-                    .collect();
+                let batch = posted_batch(&mut next);
                 let start = Instant::now();
                 black_box(ledger.create_transfers(&batch, 2 + round).unwrap());
                 total += start.elapsed();
@@ -157,6 +115,40 @@ fn durable(c: &mut Criterion) {
         });
     });
     g.finish();
+}
+
+/// Accounts in the batch benchmarks.
+const ACCOUNTS: u128 = 1_000;
+
+/// The accounts of the batch benchmarks.
+fn bench_accounts() -> Vec<NewAccount> {
+    (1..=ACCOUNTS)
+        .map(|id| NewAccount {
+            id,
+            ledger: 1,
+            code: 1,
+            ..NewAccount::default()
+        })
+        .collect()
+}
+
+/// A full batch of posted transfers between the benchmark accounts, with
+/// ids from `next` on.
+fn posted_batch(next: &mut u128) -> Vec<NewTransfer> {
+    (0..MAX_BATCH_EVENTS as u128)
+        .map(|i| {
+            *next += 1;
+            NewTransfer {
+                id: *next,
+                debit_account_id: 1 + (*next * 7) % ACCOUNTS,
+                credit_account_id: 1 + (*next * 7 + 1) % ACCOUNTS,
+                amount: 1 + i % 100,
+                ledger: 1,
+                code: 1,
+                ..NewTransfer::default()
+            }
+        })
+        .collect()
 }
 
 criterion_group!(benches, reserve_commit, batches, durable);

@@ -53,6 +53,7 @@
 pub mod budget;
 pub mod journal;
 mod result;
+pub mod snapshot;
 mod state;
 mod types;
 

@@ -4,7 +4,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 /// The ledger's maps: keyed by client-chosen ids, hashed with a per-map
 /// random seed (foldhash), so ids cannot be chosen to collide.
-type HashMap<K, V> = std::collections::HashMap<K, V, foldhash::fast::RandomState>;
+pub(crate) type HashMap<K, V> = std::collections::HashMap<K, V, foldhash::fast::RandomState>;
 
 use crate::result::{CreateAccountResult as AR, CreateTransferResult as TR};
 use crate::types::{
@@ -98,14 +98,14 @@ enum Undo {
 /// clock; nothing here reads one, or does I/O.
 #[derive(Debug, Default, Clone)]
 pub struct Ledger {
-    accounts: HashMap<u128, Account>,
-    transfers: HashMap<u128, Transfer>,
-    pending: HashMap<u128, PendingState>,
-    expiries: BTreeSet<(u64, u128)>,
-    failed: HashMap<u128, TR>,
-    account_transfers: HashMap<u128, Vec<u128>>,
-    history: HashMap<u128, Vec<AccountBalance>>,
-    clock: u64,
+    pub(crate) accounts: HashMap<u128, Account>,
+    pub(crate) transfers: HashMap<u128, Transfer>,
+    pub(crate) pending: HashMap<u128, PendingState>,
+    pub(crate) expiries: BTreeSet<(u64, u128)>,
+    pub(crate) failed: HashMap<u128, TR>,
+    pub(crate) account_transfers: HashMap<u128, Vec<u128>>,
+    pub(crate) history: HashMap<u128, Vec<AccountBalance>>,
+    pub(crate) clock: u64,
     /// The undo log's buffer, kept between chains (no allocation per event).
     undo: Vec<Undo>,
 }

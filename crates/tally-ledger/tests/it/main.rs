@@ -13,3 +13,4 @@ mod journal;
 mod reference;
 mod settlement;
 mod simulation;
+mod snapshot;

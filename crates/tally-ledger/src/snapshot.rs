@@ -1,0 +1,746 @@
+//! Snapshots: the whole state of a [`Ledger`] in one canonical, versioned
+//! binary encoding, so that a restart reads the last snapshot and only the
+//! journal after it.
+//!
+//! A snapshot is taken at a signed checkpoint of the journal and names it
+//! (its sequence number and byte offset: where
+//! [`tally_audit::VerifiedReader::resume`] resumes). Its digest is then
+//! journaled (`tally/ledger/snapshot/v1`, see [`crate::journal`]), so the
+//! snapshot is bound to the tamper-evident journal: a restore accepts it only
+//! when the journal after the checkpoint holds that digest.
+//!
+//! # Format (version 1; all integers little-endian; fixed-size records)
+//!
+//! | part | bytes | fields |
+//! |---|---|---|
+//! | header | 80 | magic `TALLYSNP`, version `u32` (1), reserved `u32` (0), clock `u64`, checkpoint seq `u64`, checkpoint offset `u64`, then the counts of accounts, transfers, pending, failed and history accounts (`u64` each) |
+//! | account | 128 | id, debits pending, debits posted, credits pending, credits posted, user data 128 (`u128` each), user data 64 `u64`, user data 32 `u32`, ledger `u32`, code `u16`, flags `u16`, timestamp `u64`, 4 zero bytes |
+//! | transfer | 136 | id, debit account, credit account, amount, pending id, user data 128 (`u128` each), user data 64 `u64`, user data 32 `u32`, timeout `u32`, ledger `u32`, code `u16`, flags `u16`, timestamp `u64`, the journal record that created it `u64` (0: none) |
+//! | pending | 33 | transfer id `u128`, state `u8` (0 pending, 1 posted, 2 voided, 3 expired), posted amount `u128` (0 unless posted) |
+//! | failed | 17 | transfer id `u128`, result `u8` (an index into [`TRANSIENT_RESULTS`]) |
+//! | history | 24 + 72 × n | account id `u128`, n `u64`, then n balances: timestamp `u64`, debits pending, debits posted, credits pending, credits posted (`u128` each) |
+//! | trailer | 32 | BLAKE3 of everything before it |
+//!
+//! Canonical order: accounts and transfers by timestamp (which the ledger
+//! makes unique), pending and failed entries by id, history by account id.
+//! What the ledger derives (each account's transfer list, the expiry index)
+//! is rebuilt, not stored. The same state always encodes to the same bytes.
+//!
+//! Decoding checks everything before it trusts it: the length of every
+//! section against the file's length before anything is allocated, every
+//! flag, tag and code, the order, that every reference resolves, and that
+//! double entry holds. It reads the input once, in bounded chunks, hashing
+//! as it goes.
+
+use std::io::{Read, Write};
+
+use crate::result::CreateTransferResult as TR;
+use crate::state::{HashMap, Ledger};
+use crate::types::{
+    Account, AccountBalance, AccountFlags, NANOS_PER_SECOND, PendingState, Transfer, TransferFlags,
+};
+
+/// The first bytes of a snapshot.
+pub const MAGIC: [u8; 8] = *b"TALLYSNP";
+/// The format version written.
+pub const VERSION: u32 = 1;
+/// The header's length.
+pub const HEADER_BYTES: usize = 80;
+const ACCOUNT_BYTES: usize = 128;
+const TRANSFER_BYTES: usize = 136;
+const PENDING_BYTES: usize = 33;
+const FAILED_BYTES: usize = 17;
+const HISTORY_HEAD_BYTES: usize = 24;
+const BALANCE_BYTES: usize = 72;
+const DIGEST_BYTES: usize = 32;
+/// The read buffer: big enough for hashing to run at full speed.
+const CHUNK_BYTES: usize = 4 << 20;
+
+/// The failures a ledger remembers (an id that failed for a reason that
+/// depends on the state stays failed), in the order of their `u8` code in
+/// a snapshot. Part of format version 1: append only.
+pub const TRANSIENT_RESULTS: [TR; 13] = [
+    TR::DebitAccountNotFound,
+    TR::CreditAccountNotFound,
+    TR::PendingTransferNotFound,
+    TR::PendingTransferExpired,
+    TR::ExceedsCredits,
+    TR::ExceedsDebits,
+    TR::OverflowsDebitsPending,
+    TR::OverflowsCreditsPending,
+    TR::OverflowsDebitsPosted,
+    TR::OverflowsCreditsPosted,
+    TR::OverflowsDebits,
+    TR::OverflowsCredits,
+    TR::OverflowsTimeout,
+];
+
+/// The journal checkpoint a snapshot was taken at.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct SnapshotPoint {
+    /// The checkpoint record's sequence number.
+    pub seq: u64,
+    /// The byte offset of its line in the journal.
+    pub offset: u64,
+}
+
+/// What a snapshot holds besides the ledger.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct SnapshotInfo {
+    /// The checkpoint it was taken at.
+    pub at: SnapshotPoint,
+    /// Its BLAKE3 digest (the trailer).
+    pub digest: [u8; 32],
+    /// Its length in bytes.
+    pub bytes: u64,
+}
+
+/// Why a snapshot was refused.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum SnapshotError {
+    /// Reading or writing failed.
+    Io(std::io::Error),
+    /// Not a snapshot, or one this version cannot read, or malformed: the
+    /// section, the index of the record in it, and what is wrong.
+    Malformed {
+        /// The section (`header`, `account`, `transfer`, …).
+        section: &'static str,
+        /// The record's index in its section.
+        index: u64,
+        /// What is wrong.
+        what: &'static str,
+    },
+    /// The trailer does not match the content.
+    DigestMismatch,
+}
+
+impl core::fmt::Display for SnapshotError {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        match self {
+            Self::Io(e) => write!(f, "snapshot: {e}"),
+            Self::Malformed {
+                section,
+                index,
+                what,
+            } => write!(f, "snapshot: {section} {index}: {what}"),
+            Self::DigestMismatch => {
+                f.write_str("snapshot: the digest does not match the content (edited or torn)")
+            }
+        }
+    }
+}
+
+impl std::error::Error for SnapshotError {}
+
+impl From<std::io::Error> for SnapshotError {
+    fn from(e: std::io::Error) -> Self {
+        Self::Io(e)
+    }
+}
+
+fn bad(section: &'static str, index: u64, what: &'static str) -> SnapshotError {
+    SnapshotError::Malformed {
+        section,
+        index,
+        what,
+    }
+}
+
+/// Writes through a buffer, hashing everything written.
+struct Output<W: Write> {
+    w: W,
+    buf: Vec<u8>,
+    hasher: blake3::Hasher,
+    bytes: u64,
+}
+
+impl<W: Write> Output<W> {
+    fn u8(&mut self, v: u8) {
+        self.buf.push(v);
+    }
+    fn u16(&mut self, v: u16) {
+        self.buf.extend_from_slice(&v.to_le_bytes());
+    }
+    fn u32(&mut self, v: u32) {
+        self.buf.extend_from_slice(&v.to_le_bytes());
+    }
+    fn u64(&mut self, v: u64) {
+        self.buf.extend_from_slice(&v.to_le_bytes());
+    }
+    fn u128(&mut self, v: u128) {
+        self.buf.extend_from_slice(&v.to_le_bytes());
+    }
+    fn usize(&mut self, v: usize) {
+        self.u64(u64::try_from(v).unwrap_or(u64::MAX));
+    }
+    /// Writes out the buffer once it is big.
+    fn spill(&mut self) -> std::io::Result<()> {
+        if self.buf.len() >= CHUNK_BYTES {
+            self.flush()?;
+        }
+        Ok(())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.hasher.update(&self.buf);
+        self.w.write_all(&self.buf)?;
+        self.bytes = self
+            .bytes
+            .saturating_add(u64::try_from(self.buf.len()).unwrap_or(u64::MAX));
+        self.buf.clear();
+        Ok(())
+    }
+}
+
+/// Writes the snapshot of `ledger` taken at checkpoint `at` to `w`;
+/// `journal_seq` gives the journal record that created each transfer (the
+/// same state always gives the same bytes: equal snapshots are equal
+/// states).
+///
+/// # Errors
+/// The writer's.
+pub fn encode(
+    ledger: &Ledger,
+    journal_seq: impl Fn(u128) -> Option<u64>,
+    at: SnapshotPoint,
+    w: impl Write,
+) -> Result<SnapshotInfo, SnapshotError> {
+    let mut out = Output {
+        w,
+        buf: Vec::with_capacity(CHUNK_BYTES + 4096),
+        hasher: blake3::Hasher::new(),
+        bytes: 0,
+    };
+    let mut accounts: Vec<&Account> = ledger.accounts.values().collect();
+    accounts.sort_unstable_by_key(|a| a.timestamp);
+    let mut transfers: Vec<&Transfer> = ledger.transfers.values().collect();
+    transfers.sort_unstable_by_key(|t| t.timestamp);
+    let mut pending: Vec<(u128, PendingState)> =
+        ledger.pending.iter().map(|(k, v)| (*k, *v)).collect();
+    pending.sort_unstable_by_key(|p| p.0);
+    let mut failed: Vec<(u128, TR)> = ledger.failed.iter().map(|(k, v)| (*k, *v)).collect();
+    failed.sort_unstable_by_key(|f| f.0);
+    let mut history: Vec<(u128, &Vec<AccountBalance>)> =
+        ledger.history.iter().map(|(k, v)| (*k, v)).collect();
+    history.sort_unstable_by_key(|h| h.0);
+
+    out.buf.extend_from_slice(&MAGIC);
+    out.u32(VERSION);
+    out.u32(0);
+    out.u64(ledger.clock);
+    out.u64(at.seq);
+    out.u64(at.offset);
+    out.usize(accounts.len());
+    out.usize(transfers.len());
+    out.usize(pending.len());
+    out.usize(failed.len());
+    out.usize(history.len());
+    for a in accounts {
+        out.u128(a.id);
+        out.u128(a.debits_pending);
+        out.u128(a.debits_posted);
+        out.u128(a.credits_pending);
+        out.u128(a.credits_posted);
+        out.u128(a.user_data_128);
+        out.u64(a.user_data_64);
+        out.u32(a.user_data_32);
+        out.u32(a.ledger);
+        out.u16(a.code);
+        out.u16(a.flags.bits());
+        out.u64(a.timestamp);
+        out.u32(0);
+        out.spill()?;
+    }
+    for t in transfers {
+        out.u128(t.id);
+        out.u128(t.debit_account_id);
+        out.u128(t.credit_account_id);
+        out.u128(t.amount);
+        out.u128(t.pending_id);
+        out.u128(t.user_data_128);
+        out.u64(t.user_data_64);
+        out.u32(t.user_data_32);
+        out.u32(t.timeout);
+        out.u32(t.ledger);
+        out.u16(t.code);
+        out.u16(t.flags.bits());
+        out.u64(t.timestamp);
+        out.u64(journal_seq(t.id).unwrap_or(0));
+        out.spill()?;
+    }
+    for (id, state) in pending {
+        out.u128(id);
+        let (tag, amount) = match state {
+            PendingState::Pending => (0, 0),
+            PendingState::Posted(amount) => (1, amount),
+            PendingState::Voided => (2, 0),
+            PendingState::Expired => (3, 0),
+        };
+        out.u8(tag);
+        out.u128(amount);
+        out.spill()?;
+    }
+    for (id, result) in failed {
+        out.u128(id);
+        let code = TRANSIENT_RESULTS
+            .iter()
+            .position(|r| *r == result)
+            .and_then(|i| u8::try_from(i).ok())
+            .ok_or_else(|| bad("failed", 0, "a failure the ledger does not remember"))?;
+        out.u8(code);
+        out.spill()?;
+    }
+    for (account, list) in history {
+        out.u128(account);
+        out.usize(list.len());
+        for b in list {
+            out.u64(b.timestamp);
+            out.u128(b.debits_pending);
+            out.u128(b.debits_posted);
+            out.u128(b.credits_pending);
+            out.u128(b.credits_posted);
+            out.spill()?;
+        }
+    }
+    out.flush()?;
+    let digest: [u8; 32] = *out.hasher.finalize().as_bytes();
+    out.w.write_all(&digest)?;
+    out.w.flush()?;
+    Ok(SnapshotInfo {
+        at,
+        digest,
+        bytes: out.bytes.saturating_add(DIGEST_BYTES as u64),
+    })
+}
+
+/// Reads exactly `content` bytes in big chunks, hashing them, and hands
+/// out records.
+struct Input<R: Read> {
+    r: R,
+    buf: Vec<u8>,
+    pos: usize,
+    end: usize,
+    /// Content bytes not yet read from `r`.
+    left: u64,
+    hasher: blake3::Hasher,
+}
+
+impl<R: Read> Input<R> {
+    /// The next `n` bytes (at most [`CHUNK_BYTES`]), or `None` at the end of
+    /// the content.
+    fn take(&mut self, n: usize) -> Result<Option<&[u8]>, SnapshotError> {
+        if self.end.saturating_sub(self.pos) < n {
+            self.buf.copy_within(self.pos..self.end, 0);
+            self.end = self.end.saturating_sub(self.pos);
+            self.pos = 0;
+            while self.end < n && self.left > 0 {
+                let room = self.buf.len().saturating_sub(self.end);
+                let want = usize::try_from(self.left).unwrap_or(usize::MAX).min(room);
+                let Some(dst) = self.buf.get_mut(self.end..self.end.saturating_add(want)) else {
+                    return Err(bad("input", 0, "buffer"));
+                };
+                let got = self.r.read(dst)?;
+                if got == 0 {
+                    return Err(SnapshotError::Io(std::io::ErrorKind::UnexpectedEof.into()));
+                }
+                if let Some(fresh) = dst.get(..got) {
+                    self.hasher.update(fresh);
+                }
+                self.end = self.end.saturating_add(got);
+                self.left = self.left.saturating_sub(got as u64);
+            }
+            if self.end < n {
+                return Ok(None);
+            }
+        }
+        let start = self.pos;
+        self.pos = self.pos.saturating_add(n);
+        Ok(self.buf.get(start..self.pos))
+    }
+
+    /// Content bytes not yet handed out.
+    fn remaining(&self) -> u64 {
+        self.left
+            .saturating_add(self.end.saturating_sub(self.pos) as u64)
+    }
+}
+
+/// Fields of a fixed-size record, in order.
+struct Fields<'a>(&'a [u8]);
+
+impl Fields<'_> {
+    fn take<const N: usize>(&mut self) -> [u8; N] {
+        match self.0.split_first_chunk::<N>() {
+            Some((head, rest)) => {
+                self.0 = rest;
+                *head
+            }
+            // The record's length was checked: unreachable, and harmless.
+            None => [0; N],
+        }
+    }
+    fn u8(&mut self) -> u8 {
+        u8::from_le_bytes(self.take())
+    }
+    fn u16(&mut self) -> u16 {
+        u16::from_le_bytes(self.take())
+    }
+    fn u32(&mut self) -> u32 {
+        u32::from_le_bytes(self.take())
+    }
+    fn u64(&mut self) -> u64 {
+        u64::from_le_bytes(self.take())
+    }
+    fn u128(&mut self) -> u128 {
+        u128::from_le_bytes(self.take())
+    }
+}
+
+fn record<'a, R: Read>(
+    input: &'a mut Input<R>,
+    n: usize,
+    section: &'static str,
+    index: u64,
+) -> Result<Fields<'a>, SnapshotError> {
+    match input.take(n)? {
+        Some(bytes) => Ok(Fields(bytes)),
+        None => Err(bad(section, index, "truncated")),
+    }
+}
+
+/// The bytes `count` records of `size` take, if a file can hold them.
+fn section(count: u64, size: usize, section: &'static str) -> Result<u64, SnapshotError> {
+    count
+        .checked_mul(size as u64)
+        .ok_or(SnapshotError::Malformed {
+            section,
+            index: 0,
+            what: "the count needs more bytes than a file can hold",
+        })
+}
+
+/// A restored state: the ledger, the journal record of each transfer, and
+/// the snapshot's checkpoint and digest.
+#[derive(Debug)]
+pub struct Restored {
+    /// The ledger.
+    pub ledger: Ledger,
+    /// The journal record that created each transfer.
+    pub(crate) journaled: HashMap<u128, u64>,
+    /// The snapshot's checkpoint, digest and length.
+    pub info: SnapshotInfo,
+}
+
+impl Restored {
+    /// The journal record that created transfer `id`, as the snapshot says.
+    #[must_use]
+    pub fn journal_seq(&self, id: u128) -> Option<u64> {
+        self.journaled.get(&id).copied()
+    }
+}
+
+/// Reads a snapshot of exactly `len` bytes from `r`, checking it whole (see
+/// the module documentation).
+///
+/// # Errors
+/// [`SnapshotError::Io`], [`SnapshotError::Malformed`] naming the section
+/// and record, [`SnapshotError::DigestMismatch`].
+pub fn decode(r: impl Read, len: u64) -> Result<Restored, SnapshotError> {
+    let content = len
+        .checked_sub(DIGEST_BYTES as u64)
+        .filter(|c| *c >= HEADER_BYTES as u64)
+        .ok_or_else(|| bad("header", 0, "shorter than a header and a digest"))?;
+    let mut input = Input {
+        r,
+        buf: vec![
+            0;
+            usize::try_from(content)
+                .unwrap_or(CHUNK_BYTES)
+                .min(CHUNK_BYTES)
+        ],
+        pos: 0,
+        end: 0,
+        left: content,
+        hasher: blake3::Hasher::new(),
+    };
+    let mut h = record(&mut input, HEADER_BYTES, "header", 0)?;
+    if h.take::<8>() != MAGIC {
+        return Err(bad("header", 0, "not a ledger snapshot (magic)"));
+    }
+    if h.u32() != VERSION {
+        return Err(bad(
+            "header",
+            0,
+            "a format version this build does not read",
+        ));
+    }
+    if h.u32() != 0 {
+        return Err(bad("header", 0, "reserved bytes are not zero"));
+    }
+    let clock = h.u64();
+    let at = SnapshotPoint {
+        seq: h.u64(),
+        offset: h.u64(),
+    };
+    let n_accounts = h.u64();
+    let n_transfers = h.u64();
+    let n_pending = h.u64();
+    let n_failed = h.u64();
+    let n_history = h.u64();
+    // Every fixed section must fit in what is left, before any allocation.
+    let fixed = [
+        section(n_accounts, ACCOUNT_BYTES, "account")?,
+        section(n_transfers, TRANSFER_BYTES, "transfer")?,
+        section(n_pending, PENDING_BYTES, "pending")?,
+        section(n_failed, FAILED_BYTES, "failed")?,
+        section(n_history, HISTORY_HEAD_BYTES, "history")?,
+    ]
+    .into_iter()
+    .try_fold(0u64, u64::checked_add)
+    .ok_or_else(|| bad("header", 0, "more records than a file can hold"))?;
+    if fixed > input.remaining() {
+        return Err(bad(
+            "header",
+            0,
+            "the counts need more bytes than the file has",
+        ));
+    }
+    let capacity = |n: u64| usize::try_from(n).unwrap_or(0);
+    let mut ledger = Ledger::new();
+    ledger.clock = clock;
+    ledger.accounts.reserve(capacity(n_accounts));
+    ledger.transfers.reserve(capacity(n_transfers));
+    let mut journaled: HashMap<u128, u64> = HashMap::default();
+    journaled.reserve(capacity(n_transfers));
+
+    let mut last = 0u64;
+    for i in 0..n_accounts {
+        let mut f = record(&mut input, ACCOUNT_BYTES, "account", i)?;
+        let a = Account {
+            id: f.u128(),
+            debits_pending: f.u128(),
+            debits_posted: f.u128(),
+            credits_pending: f.u128(),
+            credits_posted: f.u128(),
+            user_data_128: f.u128(),
+            user_data_64: f.u64(),
+            user_data_32: f.u32(),
+            ledger: f.u32(),
+            code: f.u16(),
+            flags: AccountFlags::from_bits(f.u16())
+                .ok_or_else(|| bad("account", i, "unknown flags"))?,
+            timestamp: f.u64(),
+        };
+        if f.u32() != 0 {
+            return Err(bad("account", i, "padding is not zero"));
+        }
+        if a.id == 0 || a.id == u128::MAX || a.ledger == 0 || a.code == 0 {
+            return Err(bad(
+                "account",
+                i,
+                "an id, ledger or code the ledger refuses",
+            ));
+        }
+        let debits = a.debits_pending.checked_add(a.debits_posted);
+        let credits = a.credits_pending.checked_add(a.credits_posted);
+        let (Some(debits), Some(credits)) = (debits, credits) else {
+            return Err(bad("account", i, "balances overflow"));
+        };
+        if (a
+            .flags
+            .contains(AccountFlags::DEBITS_MUST_NOT_EXCEED_CREDITS)
+            && debits > a.credits_posted)
+            || (a
+                .flags
+                .contains(AccountFlags::CREDITS_MUST_NOT_EXCEED_DEBITS)
+                && credits > a.debits_posted)
+        {
+            return Err(bad("account", i, "balances break the account's flags"));
+        }
+        if a.timestamp <= last || a.timestamp > clock {
+            return Err(bad(
+                "account",
+                i,
+                "timestamps out of order or after the clock",
+            ));
+        }
+        last = a.timestamp;
+        if ledger.accounts.insert(a.id, a).is_some() {
+            return Err(bad("account", i, "a duplicate id"));
+        }
+    }
+    last = 0;
+    for i in 0..n_transfers {
+        let mut f = record(&mut input, TRANSFER_BYTES, "transfer", i)?;
+        let t = Transfer {
+            id: f.u128(),
+            debit_account_id: f.u128(),
+            credit_account_id: f.u128(),
+            amount: f.u128(),
+            pending_id: f.u128(),
+            user_data_128: f.u128(),
+            user_data_64: f.u64(),
+            user_data_32: f.u32(),
+            timeout: f.u32(),
+            ledger: f.u32(),
+            code: f.u16(),
+            flags: TransferFlags::from_bits(f.u16())
+                .ok_or_else(|| bad("transfer", i, "unknown flags"))?,
+            timestamp: f.u64(),
+        };
+        let seq = f.u64();
+        if t.id == 0 || t.id == u128::MAX {
+            return Err(bad("transfer", i, "an id the ledger refuses"));
+        }
+        if t.timestamp <= last || t.timestamp > clock {
+            return Err(bad(
+                "transfer",
+                i,
+                "timestamps out of order or after the clock",
+            ));
+        }
+        last = t.timestamp;
+        if seq > at.seq {
+            return Err(bad(
+                "transfer",
+                i,
+                "journaled after the snapshot's checkpoint",
+            ));
+        }
+        let same_ledger = |id: u128| ledger.accounts.get(&id).map(|a| a.ledger) == Some(t.ledger);
+        if !same_ledger(t.debit_account_id) || !same_ledger(t.credit_account_id) {
+            return Err(bad(
+                "transfer",
+                i,
+                "an account that is missing or on another ledger",
+            ));
+        }
+        if ledger.transfers.insert(t.id, t).is_some() {
+            return Err(bad("transfer", i, "a duplicate id"));
+        }
+        for account in [t.debit_account_id, t.credit_account_id] {
+            ledger
+                .account_transfers
+                .entry(account)
+                .or_default()
+                .push(t.id);
+        }
+        if seq != 0 {
+            journaled.insert(t.id, seq);
+        }
+    }
+    let mut last_id = None;
+    for i in 0..n_pending {
+        let mut f = record(&mut input, PENDING_BYTES, "pending", i)?;
+        let id = f.u128();
+        let tag = f.u8();
+        let amount = f.u128();
+        let state = match (tag, amount) {
+            (0, 0) => PendingState::Pending,
+            (1, amount) => PendingState::Posted(amount),
+            (2, 0) => PendingState::Voided,
+            (3, 0) => PendingState::Expired,
+            _ => return Err(bad("pending", i, "an unknown state")),
+        };
+        if last_id.is_some_and(|l| id <= l) {
+            return Err(bad("pending", i, "ids out of order"));
+        }
+        last_id = Some(id);
+        let t = ledger
+            .transfers
+            .get(&id)
+            .filter(|t| t.flags.contains(TransferFlags::PENDING))
+            .ok_or_else(|| bad("pending", i, "not a pending transfer"))?;
+        if state == PendingState::Pending && t.timeout > 0 {
+            let at = u64::from(t.timeout)
+                .checked_mul(NANOS_PER_SECOND)
+                .and_then(|span| t.timestamp.checked_add(span))
+                .ok_or_else(|| bad("pending", i, "the timeout overflows"))?;
+            ledger.expiries.insert((at, id));
+        }
+        ledger.pending.insert(id, state);
+    }
+    last_id = None;
+    for i in 0..n_failed {
+        let mut f = record(&mut input, FAILED_BYTES, "failed", i)?;
+        let id = f.u128();
+        let result = TRANSIENT_RESULTS
+            .get(usize::from(f.u8()))
+            .copied()
+            .ok_or_else(|| bad("failed", i, "an unknown result"))?;
+        if last_id.is_some_and(|l| id <= l) {
+            return Err(bad("failed", i, "ids out of order"));
+        }
+        last_id = Some(id);
+        if ledger.transfers.contains_key(&id) {
+            return Err(bad("failed", i, "the id is also a transfer"));
+        }
+        ledger.failed.insert(id, result);
+    }
+    last_id = None;
+    for i in 0..n_history {
+        let mut f = record(&mut input, HISTORY_HEAD_BYTES, "history", i)?;
+        let account = f.u128();
+        let n = f.u64();
+        if last_id.is_some_and(|l| account <= l) {
+            return Err(bad("history", i, "accounts out of order"));
+        }
+        last_id = Some(account);
+        if !ledger
+            .accounts
+            .get(&account)
+            .is_some_and(|a| a.flags.contains(AccountFlags::HISTORY))
+        {
+            return Err(bad("history", i, "not an account with history"));
+        }
+        if section(n, BALANCE_BYTES, "history")? > input.remaining() {
+            return Err(bad("history", i, "more balances than the file holds"));
+        }
+        let mut list = Vec::with_capacity(capacity(n));
+        let mut last_ts = 0;
+        for _ in 0..n {
+            let mut b = record(&mut input, BALANCE_BYTES, "history", i)?;
+            let entry = AccountBalance {
+                timestamp: b.u64(),
+                debits_pending: b.u128(),
+                debits_posted: b.u128(),
+                credits_pending: b.u128(),
+                credits_posted: b.u128(),
+            };
+            if entry.timestamp < last_ts || entry.timestamp > clock {
+                return Err(bad(
+                    "history",
+                    i,
+                    "timestamps out of order or after the clock",
+                ));
+            }
+            last_ts = entry.timestamp;
+            list.push(entry);
+        }
+        ledger.history.insert(account, list);
+    }
+    if input.remaining() != 0 {
+        return Err(bad("trailer", 0, "bytes after the last section"));
+    }
+    let digest: [u8; 32] = *input.hasher.finalize().as_bytes();
+    let mut trailer = [0u8; DIGEST_BYTES];
+    input.r.read_exact(&mut trailer)?;
+    if trailer != digest {
+        return Err(SnapshotError::DigestMismatch);
+    }
+    if input.r.read(&mut [0u8; 1])? != 0 {
+        return Err(bad("trailer", 0, "bytes after the digest"));
+    }
+    if ledger.totals().values().any(|t| !t.balanced()) {
+        return Err(bad("account", 0, "the balances break double entry"));
+    }
+    Ok(Restored {
+        ledger,
+        journaled,
+        info: SnapshotInfo {
+            at,
+            digest,
+            bytes: len,
+        },
+    })
+}

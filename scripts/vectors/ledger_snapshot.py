@@ -17,6 +17,7 @@ applies them to a `Ledger` and compares its snapshot with this one):
     11: 1 -> 2, 30, pending, timeout 5 s, code 5 ok        ts 2001
     12: 1 -> 2, 500, code 1                      exceeds_credits (remembered)
     13: post 11 with amount 20                   ok        ts 2002
+     5: 2 -> 1, 1, code 1                        ok        ts 2003 (an id below the others)
   taken at checkpoint seq 4, offset 777; every transfer journaled in record 3.
 
     python3 scripts/vectors/ledger_snapshot.py > crates/tally-ledger/tests/vectors/snapshot_v1.hex
@@ -63,11 +64,13 @@ def balance(ts, dp, dpo, cp, cpo):
 
 
 accounts = [
-    # Account 1 after everything: 20 posted debits, 100 posted credits.
-    account(1, 0, 20, 0, 100, 0xABC, 0, 0, 7, 10, ACCOUNT_HISTORY | ACCOUNT_DMNEC, 1000),
-    account(2, 0, 100, 0, 20, 0, 0, 0, 7, 10, 0, 1001),
+    # Account 1 after everything: 20 posted debits, 101 posted credits.
+    account(1, 0, 20, 0, 101, 0xABC, 0, 0, 7, 10, ACCOUNT_HISTORY | ACCOUNT_DMNEC, 1000),
+    account(2, 0, 101, 0, 20, 0, 0, 0, 7, 10, 0, 1001),
 ]
+# Sorted by id: 5, 10, 11, 13 are positions 0, 1, 2, 3.
 transfers = [
+    transfer(5, 2, 1, 1, 0, 0, 0, 0, 0, 7, 1, 0, 2003, 3),
     transfer(10, 2, 1, 100, 0, 0, 0, 0, 0, 7, 1, 0, 2000, 3),
     transfer(11, 1, 2, 30, 0, 0, 0, 0, 5, 7, 5, TRANSFER_PENDING, 2001, 3),
     # The post takes the pending transfer's accounts, ledger and code.
@@ -75,19 +78,25 @@ transfers = [
 ]
 pending = [u128(11) + bytes([1]) + u128(20)]
 failed = [u128(12) + bytes([EXCEEDS_CREDITS])]
+# Each account's transfers, as positions, in timestamp order: 10, 11, 13, 5.
+lists = [
+    u128(account_id) + struct.pack("<Q", 4) + struct.pack("<4I", 1, 2, 3, 0)
+    for account_id in (1, 2)
+]
 history = [
-    u128(1) + struct.pack("<Q", 3)
+    u128(1) + struct.pack("<Q", 4)
     + balance(2000, 0, 0, 0, 100)
     + balance(2001, 30, 0, 0, 100)
     + balance(2002, 0, 20, 0, 100)
+    + balance(2003, 0, 20, 0, 101)
 ]
 
-clock = 2002
+clock = 2003
 header = b"TALLYSNP" + struct.pack(
-    "<IIQQQQQQQQ", 1, 0, clock, 4, 777,
-    len(accounts), len(transfers), len(pending), len(failed), len(history),
+    "<IIQQQQQQQQQ", 1, 0, clock, 4, 777,
+    len(accounts), len(transfers), len(pending), len(failed), len(lists), len(history),
 )
-assert len(header) == 80
-content = header + b"".join(accounts + transfers + pending + failed + history)
+assert len(header) == 88
+content = header + b"".join(accounts + transfers + pending + failed + lists + history)
 snapshot = content + blake3.blake3(content).digest()
 print(snapshot.hex())

@@ -428,7 +428,10 @@ impl DurableLedger {
     /// The sequence number of the journal record that created transfer `id`.
     #[must_use]
     pub fn journal_seq(&self, id: u128) -> Option<u64> {
-        self.journaled.get(&id).copied()
+        self.journaled
+            .get(&id)
+            .copied()
+            .or_else(|| self.ledger.frozen_seq(id))
     }
 
     /// The state.
@@ -582,7 +585,10 @@ impl FromSnapshot {
     /// The sequence number of the journal record that created transfer `id`.
     #[must_use]
     pub fn journal_seq(&self, id: u128) -> Option<u64> {
-        self.journaled.get(&id).copied()
+        self.journaled
+            .get(&id)
+            .copied()
+            .or_else(|| self.ledger.frozen_seq(id))
     }
 }
 
@@ -605,7 +611,8 @@ pub fn restore_from_snapshot(
     let restored = crate::snapshot::decode(snapshot, len)?;
     let info = restored.info;
     let mut ledger = restored.ledger;
-    let mut journaled = restored.journaled;
+    // The restored transfers' records are in the ledger's frozen tier.
+    let mut journaled = HashMap::default();
     let at = tally_audit::ResumePoint {
         seq: info.at.seq,
         offset: info.at.offset,

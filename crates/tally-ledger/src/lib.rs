@@ -51,6 +51,7 @@
 )]
 
 pub mod budget;
+mod frozen;
 pub mod journal;
 mod result;
 pub mod snapshot;

@@ -13,27 +13,40 @@
 //!
 //! | part | bytes | fields |
 //! |---|---|---|
-//! | header | 80 | magic `TALLYSNP`, version `u32` (1), reserved `u32` (0), clock `u64`, checkpoint seq `u64`, checkpoint offset `u64`, then the counts of accounts, transfers, pending, failed and history accounts (`u64` each) |
+//! | header | 88 | magic `TALLYSNP`, version `u32` (1), reserved `u32` (0), clock `u64`, checkpoint seq `u64`, checkpoint offset `u64`, then the counts of accounts, transfers, pending, failed, transfer lists and history lists (`u64` each) |
 //! | account | 128 | id, debits pending, debits posted, credits pending, credits posted, user data 128 (`u128` each), user data 64 `u64`, user data 32 `u32`, ledger `u32`, code `u16`, flags `u16`, timestamp `u64`, 4 zero bytes |
 //! | transfer | 136 | id, debit account, credit account, amount, pending id, user data 128 (`u128` each), user data 64 `u64`, user data 32 `u32`, timeout `u32`, ledger `u32`, code `u16`, flags `u16`, timestamp `u64`, the journal record that created it `u64` (0: none) |
 //! | pending | 33 | transfer id `u128`, state `u8` (0 pending, 1 posted, 2 voided, 3 expired), posted amount `u128` (0 unless posted) |
 //! | failed | 17 | transfer id `u128`, result `u8` (an index into [`TRANSIENT_RESULTS`]) |
+//! | transfer list | 24 + 4 × n | account id `u128`, n `u64`, then the positions (`u32`, in the transfer section) of the account's transfers in timestamp order |
 //! | history | 24 + 72 × n | account id `u128`, n `u64`, then n balances: timestamp `u64`, debits pending, debits posted, credits pending, credits posted (`u128` each) |
 //! | trailer | 32 | BLAKE3 of everything before it |
 //!
-//! Canonical order: accounts and transfers by timestamp (which the ledger
-//! makes unique), pending and failed entries by id, history by account id.
-//! What the ledger derives (each account's transfer list, the expiry index)
-//! is rebuilt, not stored. The same state always encodes to the same bytes.
+//! Canonical order: accounts by timestamp (which the ledger makes unique),
+//! transfers, pending and failed entries by id, transfer lists and history
+//! by account id. The expiry index is rebuilt, not stored. The same state
+//! always encodes to the same bytes.
 //!
-//! Decoding checks everything before it trusts it: the length of every
+//! The transfers and their lists are laid out so that a restart reads them
+//! sequentially into the ledger's frozen tier (an array sorted by id and
+//! the lists of positions) instead of inserting each into hash maps.
+//!
+//! Decoding checks the file before it trusts it: the length of every
 //! section against the file's length before anything is allocated, every
-//! flag, tag and code, the order, that every reference resolves, and that
-//! double entry holds. It reads the input once, in bounded chunks, hashing
-//! as it goes.
+//! flag, tag and code, the order, that every reference resolves (positions
+//! included), that every transfer is in exactly two lists' worth of
+//! entries, and that double entry holds. It reads the input once, in
+//! bounded chunks, hashing as it goes. What it does not check, because it
+//! would cost a random memory access per entry, is that each list's
+//! positions name transfers of its account in timestamp order: the digest,
+//! bound to the journal, vouches for that, and queries skip an entry that
+//! does not involve the account.
 
 use std::io::{Read, Write};
 
+use std::sync::Arc;
+
+use crate::frozen::Frozen;
 use crate::result::CreateTransferResult as TR;
 use crate::state::{HashMap, Ledger};
 use crate::types::{
@@ -45,12 +58,13 @@ pub const MAGIC: [u8; 8] = *b"TALLYSNP";
 /// The format version written.
 pub const VERSION: u32 = 1;
 /// The header's length.
-pub const HEADER_BYTES: usize = 80;
+pub const HEADER_BYTES: usize = 88;
 const ACCOUNT_BYTES: usize = 128;
 const TRANSFER_BYTES: usize = 136;
 const PENDING_BYTES: usize = 33;
 const FAILED_BYTES: usize = 17;
 const HISTORY_HEAD_BYTES: usize = 24;
+const LIST_HEAD_BYTES: usize = 24;
 const BALANCE_BYTES: usize = 72;
 const DIGEST_BYTES: usize = 32;
 /// The read buffer: big enough for hashing to run at full speed.
@@ -213,8 +227,9 @@ pub fn encode(
     };
     let mut accounts: Vec<&Account> = ledger.accounts.values().collect();
     accounts.sort_unstable_by_key(|a| a.timestamp);
-    let mut transfers: Vec<&Transfer> = ledger.transfers.values().collect();
-    transfers.sort_unstable_by_key(|t| t.timestamp);
+    let mut live: Vec<&Transfer> = ledger.transfers.values().collect();
+    live.sort_unstable_by_key(|t| t.id);
+    let frozen = &ledger.frozen;
     let mut pending: Vec<(u128, PendingState)> =
         ledger.pending.iter().map(|(k, v)| (*k, *v)).collect();
     pending.sort_unstable_by_key(|p| p.0);
@@ -223,6 +238,22 @@ pub fn encode(
     let mut history: Vec<(u128, &Vec<AccountBalance>)> =
         ledger.history.iter().map(|(k, v)| (*k, v)).collect();
     history.sort_unstable_by_key(|h| h.0);
+    let mut listed: Vec<u128> = frozen
+        .by_account
+        .keys()
+        .chain(ledger.account_transfers.keys())
+        .copied()
+        .collect();
+    listed.sort_unstable();
+    listed.dedup();
+    let transfers = frozen.len().saturating_add(live.len());
+    if u32::try_from(transfers).is_err() {
+        return Err(bad(
+            "transfer",
+            0,
+            "more transfers than format version 1 holds (2^32)",
+        ));
+    }
 
     out.buf.extend_from_slice(&MAGIC);
     out.u32(VERSION);
@@ -231,9 +262,10 @@ pub fn encode(
     out.u64(at.seq);
     out.u64(at.offset);
     out.usize(accounts.len());
-    out.usize(transfers.len());
+    out.usize(transfers);
     out.usize(pending.len());
     out.usize(failed.len());
+    out.usize(listed.len());
     out.usize(history.len());
     for a in accounts {
         out.u128(a.id);
@@ -251,7 +283,33 @@ pub fn encode(
         out.u32(0);
         out.spill()?;
     }
-    for t in transfers {
+    // The frozen tier and the live transfers, merged by id; where each
+    // lands, for the lists.
+    let mut frozen_at: Vec<u32> = Vec::with_capacity(frozen.len());
+    let mut live_at: HashMap<u128, u32> = HashMap::default();
+    live_at.reserve(live.len());
+    let (mut f, mut l) = (
+        frozen.list.iter().zip(&frozen.seqs).peekable(),
+        live.iter().peekable(),
+    );
+    let mut position = 0u32;
+    loop {
+        let take_frozen = match (f.peek(), l.peek()) {
+            (Some((a, _)), Some(b)) => a.id < b.id,
+            (Some(_), None) => true,
+            (None, Some(_)) => false,
+            (None, None) => break,
+        };
+        let (t, seq) = if take_frozen {
+            let Some((t, seq)) = f.next() else { break };
+            frozen_at.push(position);
+            (t, *seq)
+        } else {
+            let Some(t) = l.next() else { break };
+            live_at.insert(t.id, position);
+            (*t, journal_seq(t.id).unwrap_or(0))
+        };
+        position = position.saturating_add(1);
         out.u128(t.id);
         out.u128(t.debit_account_id);
         out.u128(t.credit_account_id);
@@ -265,7 +323,7 @@ pub fn encode(
         out.u16(t.code);
         out.u16(t.flags.bits());
         out.u64(t.timestamp);
-        out.u64(journal_seq(t.id).unwrap_or(0));
+        out.u64(seq);
         out.spill()?;
     }
     for (id, state) in pending {
@@ -289,6 +347,29 @@ pub fn encode(
             .ok_or_else(|| bad("failed", 0, "a failure the ledger does not remember"))?;
         out.u8(code);
         out.spill()?;
+    }
+    for account in listed {
+        let old = frozen.positions(account);
+        let new = ledger
+            .account_transfers
+            .get(&account)
+            .map_or(&[][..], Vec::as_slice);
+        out.u128(account);
+        out.usize(old.len().saturating_add(new.len()));
+        for p in old {
+            let moved = usize::try_from(*p).ok().and_then(|p| frozen_at.get(p));
+            out.u32(
+                *moved.ok_or_else(|| bad("transfer list", 0, "a position past the transfers"))?,
+            );
+            out.spill()?;
+        }
+        for id in new {
+            let at = live_at
+                .get(id)
+                .ok_or_else(|| bad("transfer list", 0, "a transfer the ledger does not hold"))?;
+            out.u32(*at);
+            out.spill()?;
+        }
     }
     for (account, list) in history {
         out.u128(account);
@@ -425,8 +506,6 @@ fn section(count: u64, size: usize, section: &'static str) -> Result<u64, Snapsh
 pub struct Restored {
     /// The ledger.
     pub ledger: Ledger,
-    /// The journal record that created each transfer.
-    pub(crate) journaled: HashMap<u128, u64>,
     /// The snapshot's checkpoint, digest and length.
     pub info: SnapshotInfo,
 }
@@ -435,7 +514,7 @@ impl Restored {
     /// The journal record that created transfer `id`, as the snapshot says.
     #[must_use]
     pub fn journal_seq(&self, id: u128) -> Option<u64> {
-        self.journaled.get(&id).copied()
+        self.ledger.frozen_seq(id)
     }
 }
 
@@ -486,6 +565,7 @@ pub fn decode(r: impl Read, len: u64) -> Result<Restored, SnapshotError> {
     let n_transfers = h.u64();
     let n_pending = h.u64();
     let n_failed = h.u64();
+    let n_lists = h.u64();
     let n_history = h.u64();
     // Every fixed section must fit in what is left, before any allocation.
     let fixed = [
@@ -493,6 +573,8 @@ pub fn decode(r: impl Read, len: u64) -> Result<Restored, SnapshotError> {
         section(n_transfers, TRANSFER_BYTES, "transfer")?,
         section(n_pending, PENDING_BYTES, "pending")?,
         section(n_failed, FAILED_BYTES, "failed")?,
+        section(n_lists, LIST_HEAD_BYTES, "transfer list")?,
+        section(n_transfers.saturating_mul(2), 4, "transfer list")?,
         section(n_history, HISTORY_HEAD_BYTES, "history")?,
     ]
     .into_iter()
@@ -509,9 +591,11 @@ pub fn decode(r: impl Read, len: u64) -> Result<Restored, SnapshotError> {
     let mut ledger = Ledger::new();
     ledger.clock = clock;
     ledger.accounts.reserve(capacity(n_accounts));
-    ledger.transfers.reserve(capacity(n_transfers));
-    let mut journaled: HashMap<u128, u64> = HashMap::default();
-    journaled.reserve(capacity(n_transfers));
+    let mut frozen = Frozen {
+        list: Vec::with_capacity(capacity(n_transfers)),
+        seqs: Vec::with_capacity(capacity(n_transfers)),
+        by_account: HashMap::default(),
+    };
 
     let mut last = 0u64;
     for i in 0..n_accounts {
@@ -569,7 +653,7 @@ pub fn decode(r: impl Read, len: u64) -> Result<Restored, SnapshotError> {
             return Err(bad("account", i, "a duplicate id"));
         }
     }
-    last = 0;
+    let mut last_id: Option<u128> = None;
     for i in 0..n_transfers {
         let mut f = record(&mut input, TRANSFER_BYTES, "transfer", i)?;
         let t = Transfer {
@@ -592,14 +676,13 @@ pub fn decode(r: impl Read, len: u64) -> Result<Restored, SnapshotError> {
         if t.id == 0 || t.id == u128::MAX {
             return Err(bad("transfer", i, "an id the ledger refuses"));
         }
-        if t.timestamp <= last || t.timestamp > clock {
-            return Err(bad(
-                "transfer",
-                i,
-                "timestamps out of order or after the clock",
-            ));
+        if last_id.is_some_and(|l| t.id <= l) {
+            return Err(bad("transfer", i, "ids out of order"));
         }
-        last = t.timestamp;
+        last_id = Some(t.id);
+        if t.timestamp == 0 || t.timestamp > clock {
+            return Err(bad("transfer", i, "a timestamp after the clock"));
+        }
         if seq > at.seq {
             return Err(bad(
                 "transfer",
@@ -608,26 +691,18 @@ pub fn decode(r: impl Read, len: u64) -> Result<Restored, SnapshotError> {
             ));
         }
         let same_ledger = |id: u128| ledger.accounts.get(&id).map(|a| a.ledger) == Some(t.ledger);
-        if !same_ledger(t.debit_account_id) || !same_ledger(t.credit_account_id) {
+        if t.debit_account_id == t.credit_account_id
+            || !same_ledger(t.debit_account_id)
+            || !same_ledger(t.credit_account_id)
+        {
             return Err(bad(
                 "transfer",
                 i,
-                "an account that is missing or on another ledger",
+                "accounts that are equal, missing or on another ledger",
             ));
         }
-        if ledger.transfers.insert(t.id, t).is_some() {
-            return Err(bad("transfer", i, "a duplicate id"));
-        }
-        for account in [t.debit_account_id, t.credit_account_id] {
-            ledger
-                .account_transfers
-                .entry(account)
-                .or_default()
-                .push(t.id);
-        }
-        if seq != 0 {
-            journaled.insert(t.id, seq);
-        }
+        frozen.list.push(t);
+        frozen.seqs.push(seq);
     }
     let mut last_id = None;
     for i in 0..n_pending {
@@ -646,9 +721,8 @@ pub fn decode(r: impl Read, len: u64) -> Result<Restored, SnapshotError> {
             return Err(bad("pending", i, "ids out of order"));
         }
         last_id = Some(id);
-        let t = ledger
-            .transfers
-            .get(&id)
+        let t = frozen
+            .get(id)
             .filter(|t| t.flags.contains(TransferFlags::PENDING))
             .ok_or_else(|| bad("pending", i, "not a pending transfer"))?;
         if state == PendingState::Pending && t.timeout > 0 {
@@ -672,10 +746,46 @@ pub fn decode(r: impl Read, len: u64) -> Result<Restored, SnapshotError> {
             return Err(bad("failed", i, "ids out of order"));
         }
         last_id = Some(id);
-        if ledger.transfers.contains_key(&id) {
+        if frozen.find(id).is_some() {
             return Err(bad("failed", i, "the id is also a transfer"));
         }
         ledger.failed.insert(id, result);
+    }
+    last_id = None;
+    let mut entries = 0u64;
+    for i in 0..n_lists {
+        let mut f = record(&mut input, LIST_HEAD_BYTES, "transfer list", i)?;
+        let account = f.u128();
+        let n = f.u64();
+        if last_id.is_some_and(|l| account <= l) {
+            return Err(bad("transfer list", i, "accounts out of order"));
+        }
+        last_id = Some(account);
+        if !ledger.accounts.contains_key(&account) {
+            return Err(bad(
+                "transfer list",
+                i,
+                "an account the ledger does not hold",
+            ));
+        }
+        entries = entries
+            .checked_add(n)
+            .filter(|e| Some(*e) <= n_transfers.checked_mul(2))
+            .ok_or_else(|| bad("transfer list", i, "more entries than two per transfer"))?;
+        let mut list = Vec::with_capacity(capacity(n));
+        for _ in 0..n {
+            let position = record(&mut input, 4, "transfer list", i)?.u32();
+            if u64::from(position) >= n_transfers {
+                return Err(bad("transfer list", i, "a position past the transfers"));
+            }
+            list.push(position);
+        }
+        if !list.is_empty() {
+            frozen.by_account.insert(account, list);
+        }
+    }
+    if Some(entries) != n_transfers.checked_mul(2) {
+        return Err(bad("transfer list", 0, "not two entries per transfer"));
     }
     last_id = None;
     for i in 0..n_history {
@@ -731,12 +841,12 @@ pub fn decode(r: impl Read, len: u64) -> Result<Restored, SnapshotError> {
     if input.r.read(&mut [0u8; 1])? != 0 {
         return Err(bad("trailer", 0, "bytes after the digest"));
     }
+    ledger.frozen = Arc::new(frozen);
     if ledger.totals().values().any(|t| !t.balanced()) {
         return Err(bad("account", 0, "the balances break double entry"));
     }
     Ok(Restored {
         ledger,
-        journaled,
         info: SnapshotInfo {
             at,
             digest,

@@ -106,6 +106,8 @@ pub struct Ledger {
     pub(crate) account_transfers: HashMap<u128, Vec<u128>>,
     pub(crate) history: HashMap<u128, Vec<AccountBalance>>,
     pub(crate) clock: u64,
+    /// Transfers restored from a snapshot (immutable, shared by clones).
+    pub(crate) frozen: std::sync::Arc<crate::frozen::Frozen>,
     /// The undo log's buffer, kept between chains (no allocation per event).
     undo: Vec<Undo>,
 }
@@ -136,6 +138,18 @@ impl Ledger {
     #[must_use]
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// A transfer: created since the last restore, or restored.
+    #[inline]
+    pub(crate) fn get_transfer(&self, id: u128) -> Option<&Transfer> {
+        self.transfers.get(&id).or_else(|| self.frozen.get(id))
+    }
+
+    /// The journal record that created a transfer restored from a snapshot.
+    #[must_use]
+    pub(crate) fn frozen_seq(&self, id: u128) -> Option<u64> {
+        self.frozen.seq(id)
     }
 
     /// The last timestamp the ledger assigned (nanoseconds).
@@ -386,7 +400,7 @@ impl Ledger {
             },
             |ledger, e, undo| ledger.create_transfer(e, now, undo),
             |ledger, e, r| {
-                if r.is_transient() && !ledger.transfers.contains_key(&e.id) {
+                if r.is_transient() && ledger.get_transfer(e.id).is_none() {
                     ledger.failed.entry(e.id).or_insert(r);
                 }
             },
@@ -400,7 +414,7 @@ impl Ledger {
                 break;
             }
             self.expiries.remove(&(at, id));
-            let Some(t) = self.transfers.get(&id).copied() else {
+            let Some(t) = self.get_transfer(id).copied() else {
                 continue;
             };
             if self.pending.get(&id) != Some(&PendingState::Pending) {
@@ -526,7 +540,7 @@ impl Ledger {
         if e.code == 0 {
             return Err(TR::CodeMustNotBeZero);
         }
-        if let Some(t) = self.transfers.get(&e.id) {
+        if let Some(t) = self.get_transfer(e.id) {
             return Err(Self::exists(t, e));
         }
         if self.failed.contains_key(&e.id) {
@@ -686,13 +700,13 @@ impl Ledger {
         if e.timeout != 0 {
             return Err(TR::TimeoutReservedForPendingTransfer);
         }
-        if let Some(t) = self.transfers.get(&e.id) {
+        if let Some(t) = self.get_transfer(e.id) {
             return Err(Self::exists(t, e));
         }
         if self.failed.contains_key(&e.id) {
             return Err(TR::IdAlreadyFailed);
         }
-        let Some(p) = self.transfers.get(&e.pending_id).copied() else {
+        let Some(p) = self.get_transfer(e.pending_id).copied() else {
             return Err(TR::PendingTransferNotFound);
         };
         if !p.flags.contains(TransferFlags::PENDING) {
@@ -801,7 +815,7 @@ impl Ledger {
     /// A transfer.
     #[must_use]
     pub fn transfer(&self, id: u128) -> Option<&Transfer> {
-        self.transfers.get(&id)
+        self.get_transfer(id)
     }
 
     /// Where a pending transfer stands (`None` for an id that is not a
@@ -814,13 +828,16 @@ impl Ledger {
     /// The number of accounts and transfers.
     #[must_use]
     pub fn len(&self) -> (usize, usize) {
-        (self.accounts.len(), self.transfers.len())
+        (
+            self.accounts.len(),
+            self.transfers.len().saturating_add(self.frozen.len()),
+        )
     }
 
     /// Whether the ledger holds nothing.
     #[must_use]
     pub fn is_empty(&self) -> bool {
-        self.accounts.is_empty() && self.transfers.is_empty()
+        self.accounts.is_empty() && self.transfers.is_empty() && self.frozen.len() == 0
     }
 
     /// An account's transfers in timestamp order, after `after` (0: from the
@@ -828,17 +845,37 @@ impl Ledger {
     #[must_use]
     pub fn account_transfers(&self, account: u128, after: u64, limit: usize) -> Vec<Transfer> {
         let limit = limit.min(MAX_BATCH_EVENTS);
+        // Those restored from a snapshot come first (they are older), then
+        // those created since; timestamps increase along each list, so skip
+        // by binary search. Entries that do not involve the account (a
+        // snapshot's lists are not cross-checked when it is read) are
+        // skipped.
+        let involves =
+            |t: &&Transfer| t.debit_account_id == account || t.credit_account_id == account;
+        let frozen = self.frozen.positions(account);
+        let start =
+            frozen.partition_point(|p| self.frozen.at(*p).is_some_and(|t| t.timestamp <= after));
+        let mut out: Vec<Transfer> = frozen
+            .iter()
+            .skip(start)
+            .filter_map(|p| self.frozen.at(*p))
+            .filter(involves)
+            .take(limit)
+            .copied()
+            .collect();
         let Some(ids) = self.account_transfers.get(&account) else {
-            return Vec::new();
+            return out;
         };
-        // Timestamps increase along the list: skip by binary search.
         let start =
             ids.partition_point(|id| self.transfers.get(id).is_some_and(|t| t.timestamp <= after));
-        ids.iter()
-            .skip(start)
-            .filter_map(|id| self.transfers.get(id).copied())
-            .take(limit)
-            .collect()
+        let room = limit.saturating_sub(out.len());
+        out.extend(
+            ids.iter()
+                .skip(start)
+                .filter_map(|id| self.transfers.get(id).copied())
+                .take(room),
+        );
+        out
     }
 
     /// An account's balances after each of its transfers (accounts with the

@@ -384,7 +384,7 @@ fn snapshots_restart_the_ledger_and_an_edited_one_is_refused() {
     let newest = snaps.iter().max().unwrap();
     let good = std::fs::read(newest).unwrap();
     let mut bad = good.clone();
-    bad[80 + 2 * 128 + 90] ^= 1;
+    bad[88 + 2 * 128 + 90] ^= 1;
     std::fs::write(newest, &bad).unwrap();
     let out = run(&["ledger", "verify", p(&dir)], "");
     assert_eq!(out.status.code(), Some(1), "{out:?}");

@@ -603,7 +603,7 @@ impl FromSnapshot {
 /// [`JournalError::SnapshotNotBound`] when the journal does not vouch for
 /// it, and the journal's verification errors.
 pub fn restore_from_snapshot(
-    snapshot: impl Read,
+    snapshot: impl Read + Send,
     len: u64,
     src: impl Read + Seek,
     opts: &VerifyOptions,

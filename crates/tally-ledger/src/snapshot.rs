@@ -69,6 +69,11 @@ const BALANCE_BYTES: usize = 72;
 const DIGEST_BYTES: usize = 32;
 /// The read buffer: big enough for hashing to run at full speed.
 const CHUNK_BYTES: usize = 4 << 20;
+/// From this size on, a second thread reads and hashes while the first
+/// decodes.
+const THREADED_BYTES: u64 = 16 << 20;
+/// Chunks the reading thread may be ahead.
+const READ_AHEAD_CHUNKS: usize = 4;
 
 /// The failures a ledger remembers (an id that failed for a reason that
 /// depends on the state stays failed), in the order of their `u8` code in
@@ -394,55 +399,171 @@ pub fn encode(
     })
 }
 
-/// Reads exactly `content` bytes in big chunks, hashing them, and hands
-/// out records.
-struct Input<R: Read> {
-    r: R,
-    buf: Vec<u8>,
-    pos: usize,
-    end: usize,
-    /// Content bytes not yet read from `r`.
-    left: u64,
-    hasher: blake3::Hasher,
+/// The content's digest and the trailer that should equal it.
+type Digests = Result<([u8; 32], [u8; 32]), SnapshotError>;
+
+/// The content of a snapshot in chunks, hashed as they are read, and then
+/// its digest and trailer.
+trait Chunks {
+    /// The next chunk, or `None` after the last.
+    fn next(&mut self) -> Result<Option<Vec<u8>>, SnapshotError>;
+    /// Gives a chunk's buffer back for reuse.
+    fn recycle(&mut self, buf: Vec<u8>);
+    /// The content's digest and the trailer, once every chunk was taken;
+    /// checks that nothing follows the trailer.
+    fn finish(self) -> Digests;
 }
 
-impl<R: Read> Input<R> {
-    /// The next `n` bytes (at most [`CHUNK_BYTES`]), or `None` at the end of
-    /// the content.
-    fn take(&mut self, n: usize) -> Result<Option<&[u8]>, SnapshotError> {
-        if self.end.saturating_sub(self.pos) < n {
-            self.buf.copy_within(self.pos..self.end, 0);
-            self.end = self.end.saturating_sub(self.pos);
-            self.pos = 0;
-            while self.end < n && self.left > 0 {
-                let room = self.buf.len().saturating_sub(self.end);
-                let want = usize::try_from(self.left).unwrap_or(usize::MAX).min(room);
-                let Some(dst) = self.buf.get_mut(self.end..self.end.saturating_add(want)) else {
-                    return Err(bad("input", 0, "buffer"));
-                };
-                let got = self.r.read(dst)?;
-                if got == 0 {
-                    return Err(SnapshotError::Io(std::io::ErrorKind::UnexpectedEof.into()));
+/// Reads and hashes on the decoding thread.
+struct Inline<R: Read> {
+    r: R,
+    left: u64,
+    hasher: blake3::Hasher,
+    spare: Vec<u8>,
+}
+
+/// Fills `buf` with the next chunk of at most `left` bytes from `r`.
+fn fill(r: &mut impl Read, left: &mut u64, buf: &mut Vec<u8>) -> Result<bool, SnapshotError> {
+    let want = usize::try_from(*left)
+        .unwrap_or(CHUNK_BYTES)
+        .min(CHUNK_BYTES);
+    if want == 0 {
+        return Ok(false);
+    }
+    buf.resize(want, 0);
+    r.read_exact(buf)?;
+    *left = left.saturating_sub(want as u64);
+    Ok(true)
+}
+
+/// Reads the trailer and checks that nothing follows it.
+fn trailer(r: &mut impl Read) -> Result<[u8; 32], SnapshotError> {
+    let mut trailer = [0u8; DIGEST_BYTES];
+    r.read_exact(&mut trailer)?;
+    if r.read(&mut [0u8; 1])? != 0 {
+        return Err(bad("trailer", 0, "bytes after the digest"));
+    }
+    Ok(trailer)
+}
+
+impl<R: Read> Chunks for Inline<R> {
+    fn next(&mut self) -> Result<Option<Vec<u8>>, SnapshotError> {
+        let mut buf = core::mem::take(&mut self.spare);
+        if !fill(&mut self.r, &mut self.left, &mut buf)? {
+            return Ok(None);
+        }
+        self.hasher.update(&buf);
+        Ok(Some(buf))
+    }
+    fn recycle(&mut self, buf: Vec<u8>) {
+        self.spare = buf;
+    }
+    fn finish(mut self) -> Digests {
+        Ok((*self.hasher.finalize().as_bytes(), trailer(&mut self.r)?))
+    }
+}
+
+/// Chunks read and hashed by a helper thread, a few ahead of the decoding.
+struct Threaded<'s> {
+    chunks: std::sync::mpsc::Receiver<Result<Vec<u8>, SnapshotError>>,
+    back: std::sync::mpsc::Sender<Vec<u8>>,
+    reader: std::thread::ScopedJoinHandle<'s, Digests>,
+}
+
+impl Chunks for Threaded<'_> {
+    fn next(&mut self) -> Result<Option<Vec<u8>>, SnapshotError> {
+        match self.chunks.recv() {
+            Ok(chunk) => chunk.map(Some),
+            // The reader sent every chunk and ended (or failed: `finish`
+            // reports how).
+            Err(_) => Ok(None),
+        }
+    }
+    fn recycle(&mut self, buf: Vec<u8>) {
+        let _ = self.back.send(buf);
+    }
+    fn finish(self) -> Digests {
+        drop(self.chunks);
+        drop(self.back);
+        self.reader
+            .join()
+            .map_err(|_| SnapshotError::Io(std::io::Error::other("the reading thread failed")))?
+    }
+}
+
+/// The reading thread: reads `left` content bytes in chunks, hashes each and
+/// sends it on, then reads the trailer. Stops early when the decoder hangs
+/// up (it refused the snapshot).
+fn read_ahead(
+    mut r: impl Read,
+    mut left: u64,
+    chunks: &std::sync::mpsc::SyncSender<Result<Vec<u8>, SnapshotError>>,
+    back: &std::sync::mpsc::Receiver<Vec<u8>>,
+) -> Digests {
+    let mut hasher = blake3::Hasher::new();
+    loop {
+        let mut buf = back.try_recv().unwrap_or_default();
+        match fill(&mut r, &mut left, &mut buf) {
+            Ok(false) => break,
+            Ok(true) => {
+                hasher.update(&buf);
+                if chunks.send(Ok(buf)).is_err() {
+                    return Err(bad("input", 0, "the decoder stopped"));
                 }
-                if let Some(fresh) = dst.get(..got) {
-                    self.hasher.update(fresh);
-                }
-                self.end = self.end.saturating_add(got);
-                self.left = self.left.saturating_sub(got as u64);
             }
-            if self.end < n {
-                return Ok(None);
+            Err(e) => {
+                let _ = chunks.send(Err(e));
+                return Err(bad("input", 0, "unreadable"));
             }
         }
-        let start = self.pos;
-        self.pos = self.pos.saturating_add(n);
-        Ok(self.buf.get(start..self.pos))
+    }
+    Ok((*hasher.finalize().as_bytes(), trailer(&mut r)?))
+}
+
+/// Hands out the content's records from the chunks.
+struct Input<C: Chunks> {
+    src: C,
+    cur: Vec<u8>,
+    pos: usize,
+    /// A record that straddles two chunks, put together.
+    carry: Vec<u8>,
+    /// Content bytes not yet handed out.
+    left: u64,
+}
+
+impl<C: Chunks> Input<C> {
+    /// The next `n` bytes, or `None` at the end of the content.
+    fn take(&mut self, n: usize) -> Result<Option<&[u8]>, SnapshotError> {
+        if (n as u64) > self.left {
+            return Ok(None);
+        }
+        self.left -= n as u64;
+        let here = self.cur.len().saturating_sub(self.pos);
+        if here >= n {
+            let start = self.pos;
+            self.pos = start.saturating_add(n);
+            return Ok(self.cur.get(start..self.pos));
+        }
+        self.carry.clear();
+        self.carry
+            .extend_from_slice(self.cur.get(self.pos..).unwrap_or_default());
+        while self.carry.len() < n {
+            let Some(next) = self.src.next()? else {
+                return Err(bad("input", 0, "the content ended early"));
+            };
+            let old = core::mem::replace(&mut self.cur, next);
+            self.src.recycle(old);
+            let need = (n - self.carry.len()).min(self.cur.len());
+            self.carry
+                .extend_from_slice(self.cur.get(..need).unwrap_or_default());
+            self.pos = need;
+        }
+        Ok(Some(&self.carry))
     }
 
     /// Content bytes not yet handed out.
     fn remaining(&self) -> u64 {
         self.left
-            .saturating_add(self.end.saturating_sub(self.pos) as u64)
     }
 }
 
@@ -477,8 +598,8 @@ impl Fields<'_> {
     }
 }
 
-fn record<'a, R: Read>(
-    input: &'a mut Input<R>,
+fn record<'a, C: Chunks>(
+    input: &'a mut Input<C>,
     n: usize,
     section: &'static str,
     index: u64,
@@ -524,24 +645,53 @@ impl Restored {
 /// # Errors
 /// [`SnapshotError::Io`], [`SnapshotError::Malformed`] naming the section
 /// and record, [`SnapshotError::DigestMismatch`].
-pub fn decode(r: impl Read, len: u64) -> Result<Restored, SnapshotError> {
+pub fn decode(r: impl Read + Send, len: u64) -> Result<Restored, SnapshotError> {
     let content = len
         .checked_sub(DIGEST_BYTES as u64)
         .filter(|c| *c >= HEADER_BYTES as u64)
         .ok_or_else(|| bad("header", 0, "shorter than a header and a digest"))?;
-    let mut input = Input {
-        r,
-        buf: vec![
-            0;
-            usize::try_from(content)
-                .unwrap_or(CHUNK_BYTES)
-                .min(CHUNK_BYTES)
-        ],
+    let input = |src| Input {
+        src,
+        cur: Vec::new(),
         pos: 0,
-        end: 0,
+        carry: Vec::new(),
         left: content,
-        hasher: blake3::Hasher::new(),
     };
+    if content < THREADED_BYTES {
+        return decode_from(
+            input(Inline {
+                r,
+                left: content,
+                hasher: blake3::Hasher::new(),
+                spare: Vec::new(),
+            }),
+            len,
+        );
+    }
+    // Big: a second thread reads and hashes while this one decodes.
+    std::thread::scope(|scope| {
+        let (chunk_tx, chunk_rx) = std::sync::mpsc::sync_channel(READ_AHEAD_CHUNKS);
+        let (back_tx, back_rx) = std::sync::mpsc::channel();
+        let reader = scope.spawn(move || read_ahead(r, content, &chunk_tx, &back_rx));
+        let src = Threaded {
+            chunks: chunk_rx,
+            back: back_tx,
+            reader,
+        };
+        decode_from(
+            Input {
+                src,
+                cur: Vec::new(),
+                pos: 0,
+                carry: Vec::new(),
+                left: content,
+            },
+            len,
+        )
+    })
+}
+
+fn decode_from<C: Chunks>(mut input: Input<C>, len: u64) -> Result<Restored, SnapshotError> {
     let mut h = record(&mut input, HEADER_BYTES, "header", 0)?;
     if h.take::<8>() != MAGIC {
         return Err(bad("header", 0, "not a ledger snapshot (magic)"));
@@ -832,14 +982,9 @@ pub fn decode(r: impl Read, len: u64) -> Result<Restored, SnapshotError> {
     if input.remaining() != 0 {
         return Err(bad("trailer", 0, "bytes after the last section"));
     }
-    let digest: [u8; 32] = *input.hasher.finalize().as_bytes();
-    let mut trailer = [0u8; DIGEST_BYTES];
-    input.r.read_exact(&mut trailer)?;
+    let (digest, trailer) = input.src.finish()?;
     if trailer != digest {
         return Err(SnapshotError::DigestMismatch);
-    }
-    if input.r.read(&mut [0u8; 1])? != 0 {
-        return Err(bad("trailer", 0, "bytes after the digest"));
     }
     ledger.frozen = Arc::new(frozen);
     if ledger.totals().values().any(|t| !t.balanced()) {

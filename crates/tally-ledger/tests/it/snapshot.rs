@@ -384,3 +384,55 @@ fn a_snapshot_the_journal_does_not_bind_is_refused() {
     let forged = format!("{}{}", &text[..cut], tail);
     assert!(restore(&good, forged.as_bytes()).is_err());
 }
+
+/// A snapshot big enough to be read by two threads (one reads and hashes,
+/// one decodes): the same bytes back; a torn or edited one is refused, and
+/// the refusal does not hang the reading thread.
+#[test]
+fn a_big_snapshot_is_read_by_two_threads_and_refused_whole_when_damaged() {
+    let mut l = Ledger::new();
+    l.create_accounts(&accounts(), SECOND).unwrap();
+    let mut id = 0u128;
+    while l.len().1 < 130_000 {
+        let batch: Vec<NewTransfer> = (0..8_000)
+            .map(|i| {
+                id += 1;
+                NewTransfer {
+                    id: id * 7_919,
+                    debit_account_id: 1 + i % 2,
+                    credit_account_id: 3 + i % 2,
+                    amount: 1 + id % 5,
+                    ledger: 1,
+                    code: 1,
+                    ..NewTransfer::default()
+                }
+            })
+            .collect();
+        l.create_transfers(&batch, SECOND + u64::try_from(id).unwrap())
+            .unwrap();
+    }
+    let good = bytes(&l, |_| Some(2));
+    assert!(good.len() > 16 << 20, "{}", good.len());
+    let back = decode(&good).unwrap();
+    assert_eq!(bytes(&back.ledger, |_| None), good);
+    // Torn anywhere: refused (the reading thread stops, nothing hangs).
+    for cut in [100, good.len() / 3, good.len() / 2 + 5, good.len() - 33] {
+        assert!(decode(&good[..cut]).is_err(), "cut at {cut}");
+        assert!(
+            snapshot::decode(&good[..cut], good.len() as u64).is_err(),
+            "cut at {cut}, the length claiming more"
+        );
+    }
+    // An edit no field check sees (a transfer's user data): the digest.
+    let mut edited = good.clone();
+    edited[88 + 4 * 128 + 1_000 * 136 + 5 * 16] ^= 1;
+    assert!(matches!(
+        decode(&edited),
+        Err(SnapshotError::DigestMismatch)
+    ));
+    // An edit a field check sees early: refused before the end is read.
+    let mut early = good;
+    early[88 + 4 * 128 + 136 + 118] = 0xff; // the second transfer's flags
+    let e = decode(&early).unwrap_err().to_string();
+    assert!(e.contains("transfer 1: unknown flags"), "{e}");
+}

@@ -167,11 +167,9 @@ impl Budget {
     }
 
     fn one(&mut self, t: NewTransfer, now: u64) -> Result<TR, BudgetError> {
-        let results = self
-            .ledger
-            .create_transfers(&[t], now)
-            .map_err(BudgetError::Batch)?;
-        Ok(results.first().copied().unwrap_or(TR::Ok))
+        self.ledger
+            .create_transfer_one(&t, now)
+            .map_err(BudgetError::Batch)
     }
 
     fn transfer(

@@ -54,6 +54,7 @@ pub mod budget;
 pub mod journal;
 mod result;
 mod state;
+mod store;
 mod types;
 
 pub use result::{CreateAccountResult, CreateTransferResult};

@@ -99,7 +99,7 @@ enum Undo {
 #[derive(Debug, Default, Clone)]
 pub struct Ledger {
     accounts: HashMap<u128, Account>,
-    transfers: HashMap<u128, Transfer>,
+    transfers: crate::store::TransferStore,
     pending: HashMap<u128, PendingState>,
     expiries: BTreeSet<(u64, u128)>,
     failed: HashMap<u128, TR>,
@@ -129,6 +129,10 @@ fn is_linked_account(e: &NewAccount) -> bool {
 
 fn is_linked_transfer(e: &NewTransfer) -> bool {
     e.flags.contains(TransferFlags::LINKED)
+}
+
+fn has_history(a: &Account) -> bool {
+    a.flags.contains(AccountFlags::HISTORY)
 }
 
 impl Ledger {
@@ -393,6 +397,39 @@ impl Ledger {
         ))
     }
 
+    /// Applies one transfer event: the same as `create_transfers(&[*e], now)`
+    /// and its one result, without a batch's allocations.
+    ///
+    /// # Errors
+    /// [`BatchError::ClockExhausted`]: nothing changes.
+    pub fn create_transfer_one(&mut self, e: &NewTransfer, now: u64) -> Result<TR, BatchError> {
+        if self.clock.checked_add(1).is_none() {
+            return Err(BatchError::ClockExhausted);
+        }
+        self.expire(now);
+        // A chain of one linked event is still open at the end of its batch.
+        if is_linked_transfer(e) {
+            return Ok(TR::LinkedEventChainOpen);
+        }
+        let mut undo = std::mem::take(&mut self.undo);
+        undo.clear();
+        let result = match self.create_transfer(e, now, &mut undo) {
+            Ok(()) => TR::Ok,
+            Err(r) => {
+                // Every check precedes the first change: nothing to undo,
+                // but roll back whatever was logged all the same.
+                self.rollback(&mut undo);
+                if r.is_transient() && !self.transfers.contains_key(&e.id) {
+                    self.failed.entry(e.id).or_insert(r);
+                }
+                r
+            }
+        };
+        undo.clear();
+        self.undo = undo;
+        Ok(result)
+    }
+
     /// Releases every pending transfer whose expiry is at or before `now`.
     pub fn expire(&mut self, now: u64) {
         while let Some(&(at, id)) = self.expiries.first() {
@@ -639,6 +676,7 @@ impl Ledger {
                 flags: e.flags,
                 timestamp,
             },
+            [has_history(&dr), has_history(&cr)],
             undo,
         );
         if pending {
@@ -654,16 +692,24 @@ impl Ledger {
         Ok(())
     }
 
-    fn insert_transfer(&mut self, t: Transfer, undo: &mut Vec<Undo>) {
+    /// Stores a transfer and lists it under both accounts; `history` says
+    /// which of them (debit, credit) keep their balance history (their
+    /// flags, known to the caller: no lookup here).
+    fn insert_transfer(&mut self, t: Transfer, history: [bool; 2], undo: &mut Vec<Undo>) {
         self.transfers.insert(t.id, t);
         undo.push(Undo::NewTransfer(t.id));
-        for account in [t.debit_account_id, t.credit_account_id] {
+        for (account, keep) in [t.debit_account_id, t.credit_account_id]
+            .into_iter()
+            .zip(history)
+        {
             self.account_transfers
                 .entry(account)
                 .or_default()
                 .push(t.id);
             undo.push(Undo::AccountTransfer(account));
-            self.record_history(account, t.timestamp, undo);
+            if keep {
+                self.record_history(account, t.timestamp, undo);
+            }
         }
     }
 
@@ -782,6 +828,7 @@ impl Ledger {
                 flags: e.flags,
                 timestamp,
             },
+            [has_history(&dr), has_history(&cr)],
             undo,
         );
         Ok(())

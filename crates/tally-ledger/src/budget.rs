@@ -270,6 +270,8 @@ impl Budget {
         if reservation >> 120 != 0 {
             return Err(BudgetError::Transfer(TR::IdMustNotBeIntMax));
         }
+        // The cap is checked against the holds live at `now`.
+        self.ledger.expire(now);
         if let Some(cap) = self.cap
             && let Some(b) = self.tenant(tenant)
             && b.reserved.checked_add(amount).is_none_or(|r| r > cap)
@@ -304,6 +306,8 @@ impl Budget {
         actual: u128,
         now: u64,
     ) -> Result<Committed, BudgetError> {
+        // An overrun is checked against the holds live at `now`.
+        self.ledger.expire(now);
         let Some(held) = self.ledger.transfer(reservation).copied() else {
             return Err(BudgetError::UnknownReservation);
         };
@@ -396,14 +400,7 @@ impl Budget {
     /// A tenant's budget.
     #[must_use]
     pub fn tenant(&self, tenant: u128) -> Option<TenantBudget> {
-        let a = self.ledger.account(tenant)?;
-        let used = a.debits_pending.saturating_add(a.debits_posted);
-        Some(TenantBudget {
-            funded: a.credits_posted,
-            reserved: a.debits_pending,
-            committed: a.debits_posted,
-            remaining: a.credits_posted.saturating_sub(used),
-        })
+        self.ledger.account(tenant).map(|a| tenant_of(&row(a)))
     }
 }
 
@@ -435,60 +432,132 @@ pub struct ConservationProof {
 /// The version of [`ConservationProof::digest`]'s layout.
 pub const CONSERVATION_VERSION: u32 = 1;
 
+/// One account's row of the digest: id, debits pending, debits posted,
+/// credits pending, credits posted.
+pub(crate) type Row = [u128; 5];
+
+/// The row of an account.
+pub(crate) fn row(a: &crate::types::Account) -> Row {
+    [
+        a.id,
+        a.debits_pending,
+        a.debits_posted,
+        a.credits_pending,
+        a.credits_posted,
+    ]
+}
+
+/// A tenant's budget from its row.
+pub(crate) fn tenant_of(r: &Row) -> TenantBudget {
+    let [_, debits_pending, debits_posted, _, credits_posted] = *r;
+    let used = debits_pending.saturating_add(debits_posted);
+    TenantBudget {
+        funded: credits_posted,
+        reserved: debits_pending,
+        committed: debits_posted,
+        remaining: credits_posted.saturating_sub(used),
+    }
+}
+
+/// The proof over every account's row (any order: sorted here), the
+/// operator's and the spend account's among them; `double_entry` says
+/// whether the ledger's totals balance. With `tenants`, also every
+/// tenant's budget, in id order.
+pub(crate) fn prove(
+    rows: &mut [Row],
+    operator: u128,
+    spend: u128,
+    double_entry: bool,
+    mut tenants: Option<&mut Vec<(u128, TenantBudget)>>,
+) -> ConservationProof {
+    use sha2::Digest as _;
+    rows.sort_unstable_by_key(|r| r[0]);
+    let mut hasher = sha2::Sha256::new();
+    hasher.update(b"tally/ledger/conservation/v1\0");
+    let mut proof = ConservationProof {
+        version: CONSERVATION_VERSION,
+        tenants: 0,
+        funded: Sum::default(),
+        reserved: Sum::default(),
+        committed: Sum::default(),
+        remaining: Sum::default(),
+        holds: double_entry,
+        digest: [0; 32],
+    };
+    for r in rows.iter() {
+        for v in r {
+            hasher.update(v.to_le_bytes());
+        }
+        if r[0] == operator || r[0] == spend {
+            continue;
+        }
+        let b = tenant_of(r);
+        if let Some(list) = tenants.as_deref_mut() {
+            list.push((r[0], b));
+        }
+        proof.tenants = proof.tenants.saturating_add(1);
+        proof.funded.add(b.funded);
+        proof.reserved.add(b.reserved);
+        proof.committed.add(b.committed);
+        proof.remaining.add(b.remaining);
+        let sum = b
+            .remaining
+            .checked_add(b.reserved)
+            .and_then(|x| x.checked_add(b.committed));
+        if sum != Some(b.funded) {
+            proof.holds = false;
+        }
+    }
+    proof.digest = hasher.finalize().into();
+    proof
+}
+
+/// Every tenant's budget and the conservation proof, from one snapshot.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct BudgetSnapshot {
+    /// Every tenant with its budget, in id order.
+    pub tenants: Vec<(u128, TenantBudget)>,
+    /// The proof over the same state.
+    pub proof: ConservationProof,
+}
+
 impl Budget {
+    fn rows(&self) -> (Vec<Row>, bool) {
+        let rows = self.ledger.accounts().map(row).collect();
+        let balanced = self
+            .ledger
+            .totals()
+            .values()
+            .all(crate::state::Totals::balanced);
+        (rows, balanced)
+    }
+
     /// Proves conservation from the current state (a consistent snapshot:
     /// the state machine is only changed by `&mut self`).
     #[must_use]
     pub fn prove_conservation(&self) -> ConservationProof {
-        use sha2::Digest as _;
-        let mut accounts: Vec<&crate::types::Account> = self.ledger.accounts().collect();
-        accounts.sort_unstable_by_key(|a| a.id);
-        let mut hasher = sha2::Sha256::new();
-        hasher.update(b"tally/ledger/conservation/v1\0");
-        let mut proof = ConservationProof {
-            version: CONSERVATION_VERSION,
-            tenants: 0,
-            funded: Sum::default(),
-            reserved: Sum::default(),
-            committed: Sum::default(),
-            remaining: Sum::default(),
-            holds: self
-                .ledger
-                .totals()
-                .values()
-                .all(crate::state::Totals::balanced),
-            digest: [0; 32],
-        };
-        for a in accounts {
-            for v in [
-                a.id,
-                a.debits_pending,
-                a.debits_posted,
-                a.credits_pending,
-                a.credits_posted,
-            ] {
-                hasher.update(v.to_le_bytes());
-            }
-            if a.id == self.operator || a.id == self.spend {
-                continue;
-            }
-            let Some(b) = self.tenant(a.id) else {
-                continue;
-            };
-            proof.tenants = proof.tenants.saturating_add(1);
-            proof.funded.add(b.funded);
-            proof.reserved.add(b.reserved);
-            proof.committed.add(b.committed);
-            proof.remaining.add(b.remaining);
-            let sum = b
-                .remaining
-                .checked_add(b.reserved)
-                .and_then(|x| x.checked_add(b.committed));
-            if sum != Some(b.funded) {
-                proof.holds = false;
-            }
-        }
-        proof.digest = hasher.finalize().into();
-        proof
+        let (mut rows, balanced) = self.rows();
+        prove(&mut rows, self.operator, self.spend, balanced, None)
+    }
+
+    /// Every tenant's budget and the conservation proof (Calybris's
+    /// `snapshot`).
+    #[must_use]
+    pub fn snapshot(&self) -> BudgetSnapshot {
+        let (mut rows, balanced) = self.rows();
+        let mut tenants = Vec::with_capacity(rows.len());
+        let proof = prove(
+            &mut rows,
+            self.operator,
+            self.spend,
+            balanced,
+            Some(&mut tenants),
+        );
+        BudgetSnapshot { tenants, proof }
+    }
+
+    /// The operator's and the spend account's ids.
+    pub(crate) fn system_accounts(&self) -> (u128, u128) {
+        (self.operator, self.spend)
     }
 }

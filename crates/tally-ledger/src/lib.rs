@@ -28,6 +28,9 @@
 //! * [`budget`]: Calybris Core's budget API (tenants, reservations with
 //!   timeouts, idempotent commits with typed overruns, a conservation proof
 //!   with a canonical digest) on top of the ledger.
+//! * [`shared`]: the same budget API for many threads ([`shared::SharedBudget`]:
+//!   tenants in locked shards, linearizable conservation snapshots; the
+//!   locking protocol in [`locks`]).
 //!
 //! ```
 //! use tally_ledger::*;
@@ -52,9 +55,12 @@
 
 pub mod budget;
 pub mod journal;
+pub mod locks;
 mod result;
+pub mod shared;
 mod state;
 mod store;
+mod sync;
 mod types;
 
 pub use result::{CreateAccountResult, CreateTransferResult};

@@ -851,6 +851,13 @@ impl Ledger {
         self.transfers.get(&id)
     }
 
+    /// Whether a transfer id is taken: stored, or failed for good (a
+    /// resubmission is `exists…` or `id_already_failed`).
+    #[must_use]
+    pub fn transfer_id_taken(&self, id: u128) -> bool {
+        self.transfers.contains_key(&id) || self.failed.contains_key(&id)
+    }
+
     /// Where a pending transfer stands (`None` for an id that is not a
     /// pending transfer).
     #[must_use]

@@ -1,14 +1,32 @@
 //! Calybris Core's budget API, on the ledger.
 //!
-//! | `BudgetEngine` (Calybris) | here | on the ledger |
-//! |---|---|---|
-//! | `open_tenant(initial)` | [`Budget::open_tenant`] | an account that may not overdraw, funded from the operator's account |
-//! | `top_up` | [`Budget::top_up`] | another funding transfer |
-//! | `try_reserve` | [`Budget::try_reserve`] | a pending transfer to the spend account, with a timeout |
-//! | `commit(actual)` | [`Budget::commit`] | post (partially: the rest released); an overrun is a second transfer linked to the post, so both apply or neither |
-//! | `release` | [`Budget::release`] | void |
-//! | (holds never expire) | expiry | the pending transfer's timeout |
-//! | `snapshot` / `prove_conservation` | [`Budget::tenant`], [`Budget::prove_conservation`] | balances; totals and a canonical digest |
+//! | `BudgetEngine` (Calybris) | one thread | many threads | on the ledger |
+//! |---|---|---|---|
+//! | `BudgetEngine::new()` | [`Budget::new`] | [`SharedBudget::new`], [`SharedBudget::with_shards`] | the operator's and the spend account (in every shard) |
+//! | `ensure_tenant` / `open_tenant(initial)` | [`Budget::open_tenant`] | [`SharedBudget::open_tenant`] | an account that may not overdraw, funded from the operator's account |
+//! | `top_up_tenant` | [`Budget::top_up`] | [`SharedBudget::top_up`] | another funding transfer |
+//! | `try_reserve` | [`Budget::try_reserve`] | [`SharedBudget::try_reserve`] | a pending transfer to the spend account, with a timeout |
+//! | `commit(actual)` | [`Budget::commit`] | [`SharedBudget::commit`] | post (partially: the rest released); an overrun is a second transfer linked to the post, so both apply or neither |
+//! | `release` | [`Budget::release`] | [`SharedBudget::release`] | void |
+//! | (holds never expire) | [`Budget::expire`], a reservation's timeout | [`SharedBudget::expire`] | the pending transfer's timeout |
+//! | `set_max_reserved_microcents` (per tenant) | the `cap` of [`Budget::new`] (one for every tenant) | the `cap` of [`SharedBudget::new`] | checked before the pending transfer |
+//! | `remaining_` / `reserved_` / `committed_` / `initial_microcents` | [`Budget::tenant`] | [`SharedBudget::tenant`] | credits posted, debits pending and posted |
+//! | `snapshot` | [`Budget::snapshot`] | [`SharedBudget::snapshot`] | every tenant's balances, with the proof |
+//! | `prove_conservation` / `verify_conservation` | [`Budget::prove_conservation`] | [`SharedBudget::prove_conservation`] (a linearizable snapshot: every shard locked at once) | totals and a canonical digest, the same for the same balances in both |
+//! | six global mutexes | `&mut self` | tenants hashed to locked shards, reservation ids to locked directory slots: threads on tenants of different shards do not wait for each other ([`crate::locks`]) | |
+//!
+//! [`SharedBudget`]: crate::shared::SharedBudget
+//! [`SharedBudget::new`]: crate::shared::SharedBudget::new
+//! [`SharedBudget::with_shards`]: crate::shared::SharedBudget::with_shards
+//! [`SharedBudget::open_tenant`]: crate::shared::SharedBudget::open_tenant
+//! [`SharedBudget::top_up`]: crate::shared::SharedBudget::top_up
+//! [`SharedBudget::try_reserve`]: crate::shared::SharedBudget::try_reserve
+//! [`SharedBudget::commit`]: crate::shared::SharedBudget::commit
+//! [`SharedBudget::release`]: crate::shared::SharedBudget::release
+//! [`SharedBudget::expire`]: crate::shared::SharedBudget::expire
+//! [`SharedBudget::snapshot`]: crate::shared::SharedBudget::snapshot
+//! [`SharedBudget::tenant`]: crate::shared::SharedBudget::tenant
+//! [`SharedBudget::prove_conservation`]: crate::shared::SharedBudget::prove_conservation
 //!
 //! Per tenant, `remaining + reserved + committed == funded` (initial plus
 //! top-ups) holds after every operation: `funded` is the account's posted

@@ -34,6 +34,15 @@ use crate::sync::{Mutex, lock};
 
 type HashMap<K, V> = std::collections::HashMap<K, V, foldhash::fast::RandomState>;
 
+/// What spreads tenants over shards and ids over directory slots: seeded
+/// per instance (ids chosen to meet in one shard would only slow their
+/// owner down, never change an answer); fixed under loom, whose models
+/// must take the same path each time they are replayed.
+#[cfg(not(loom))]
+type Spread = foldhash::fast::RandomState;
+#[cfg(loom)]
+type Spread = foldhash::fast::FixedState;
+
 /// The most shards a [`SharedBudget`] has.
 pub const MAX_SHARDS: usize = 1_024;
 
@@ -50,7 +59,7 @@ pub struct SharedBudget {
     /// Σ funded over every shard, kept within `u128` (the operator's
     /// posted debits of one ledger could not pass it either).
     funded: Mutex<u128>,
-    hasher: foldhash::fast::RandomState,
+    hasher: Spread,
     operator: u128,
     spend: u128,
     cap: Option<u128>,
@@ -99,7 +108,7 @@ impl SharedBudget {
             shards: Locks::new(n, || first.clone()),
             ids: Locks::new(n, HashMap::default),
             funded: Mutex::new(0),
-            hasher: foldhash::fast::RandomState::default(),
+            hasher: Spread::default(),
             operator,
             spend,
             cap,

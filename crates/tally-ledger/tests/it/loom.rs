@@ -96,3 +96,43 @@ fn loom_snapshots_are_linearizable() {
 fn loom_a_snapshot_one_shard_at_a_time_is_caught() {
     ordered_top_ups(SharedBudget::snapshot_one_shard_at_a_time);
 }
+
+/// Two threads race one reservation id on tenants of different shards,
+/// then commit it: the directory gives the id to one of them (the other is
+/// `exists_with_different_debit_account_id`, as one ledger answers), one
+/// commit lands, and the snapshot taken meanwhile balances.
+#[test]
+fn loom_one_reservation_id_raced_from_two_shards() {
+    use tally_ledger::CreateTransferResult as TR;
+    use tally_ledger::budget::BudgetError;
+    loom::model(|| {
+        let (budget, a, b) = two_shards();
+        let spawn = |tenant: u128| {
+            let budget = budget.clone();
+            thread::spawn(move || {
+                let reserved = budget.try_reserve(tenant, 10, 7, 0, 2);
+                let committed = budget.commit(7, 5, 3);
+                (reserved, committed)
+            })
+        };
+        let (ta, tb) = (spawn(a), spawn(b));
+        balanced(&budget.snapshot());
+        let (ra, ca) = ta.join().unwrap();
+        let (rb, cb) = tb.join().unwrap();
+        let refused = Err(BudgetError::Transfer(TR::ExistsWithDifferentDebitAccountId));
+        assert!(
+            (ra.is_ok() && rb == refused) || (rb.is_ok() && ra == refused),
+            "{ra:?} {rb:?}"
+        );
+        // One commit posts, the other finds it done (or both find it
+        // posted by the first).
+        let posts = [ca, cb]
+            .iter()
+            .filter(|c| **c == Ok(Committed::Now(5)))
+            .count();
+        assert_eq!(posts, 1, "{ca:?} {cb:?}");
+        let end = budget.snapshot();
+        balanced(&end);
+        assert_eq!(end.proof.committed.lo, 5);
+    });
+}

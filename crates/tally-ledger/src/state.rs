@@ -99,7 +99,7 @@ enum Undo {
 #[derive(Debug, Default, Clone)]
 pub struct Ledger {
     pub(crate) accounts: HashMap<u128, Account>,
-    pub(crate) transfers: HashMap<u128, Transfer>,
+    pub(crate) transfers: crate::arena::TransferStore,
     pub(crate) pending: HashMap<u128, PendingState>,
     pub(crate) expiries: BTreeSet<(u64, u128)>,
     pub(crate) failed: HashMap<u128, TR>,
@@ -131,6 +131,10 @@ fn is_linked_account(e: &NewAccount) -> bool {
 
 fn is_linked_transfer(e: &NewTransfer) -> bool {
     e.flags.contains(TransferFlags::LINKED)
+}
+
+fn has_history(a: &Account) -> bool {
+    a.flags.contains(AccountFlags::HISTORY)
 }
 
 impl Ledger {
@@ -407,6 +411,39 @@ impl Ledger {
         ))
     }
 
+    /// Applies one transfer event: the same as `create_transfers(&[*e], now)`
+    /// and its one result, without a batch's allocations.
+    ///
+    /// # Errors
+    /// [`BatchError::ClockExhausted`]: nothing changes.
+    pub fn create_transfer_one(&mut self, e: &NewTransfer, now: u64) -> Result<TR, BatchError> {
+        if self.clock.checked_add(1).is_none() {
+            return Err(BatchError::ClockExhausted);
+        }
+        self.expire(now);
+        // A chain of one linked event is still open at the end of its batch.
+        if is_linked_transfer(e) {
+            return Ok(TR::LinkedEventChainOpen);
+        }
+        let mut undo = std::mem::take(&mut self.undo);
+        undo.clear();
+        let result = match self.create_transfer(e, now, &mut undo) {
+            Ok(()) => TR::Ok,
+            Err(r) => {
+                // Every check precedes the first change: nothing to undo,
+                // but roll back whatever was logged all the same.
+                self.rollback(&mut undo);
+                if r.is_transient() && self.get_transfer(e.id).is_none() {
+                    self.failed.entry(e.id).or_insert(r);
+                }
+                r
+            }
+        };
+        undo.clear();
+        self.undo = undo;
+        Ok(result)
+    }
+
     /// Releases every pending transfer whose expiry is at or before `now`.
     pub fn expire(&mut self, now: u64) {
         while let Some(&(at, id)) = self.expiries.first() {
@@ -653,6 +690,7 @@ impl Ledger {
                 flags: e.flags,
                 timestamp,
             },
+            [has_history(&dr), has_history(&cr)],
             undo,
         );
         if pending {
@@ -668,16 +706,24 @@ impl Ledger {
         Ok(())
     }
 
-    fn insert_transfer(&mut self, t: Transfer, undo: &mut Vec<Undo>) {
+    /// Stores a transfer and lists it under both accounts; `history` says
+    /// which of them (debit, credit) keep their balance history (their
+    /// flags, known to the caller: no lookup here).
+    fn insert_transfer(&mut self, t: Transfer, history: [bool; 2], undo: &mut Vec<Undo>) {
         self.transfers.insert(t.id, t);
         undo.push(Undo::NewTransfer(t.id));
-        for account in [t.debit_account_id, t.credit_account_id] {
+        for (account, keep) in [t.debit_account_id, t.credit_account_id]
+            .into_iter()
+            .zip(history)
+        {
             self.account_transfers
                 .entry(account)
                 .or_default()
                 .push(t.id);
             undo.push(Undo::AccountTransfer(account));
-            self.record_history(account, t.timestamp, undo);
+            if keep {
+                self.record_history(account, t.timestamp, undo);
+            }
         }
     }
 
@@ -796,6 +842,7 @@ impl Ledger {
                 flags: e.flags,
                 timestamp,
             },
+            [has_history(&dr), has_history(&cr)],
             undo,
         );
         Ok(())
@@ -816,6 +863,13 @@ impl Ledger {
     #[must_use]
     pub fn transfer(&self, id: u128) -> Option<&Transfer> {
         self.get_transfer(id)
+    }
+
+    /// Whether a transfer id is taken: stored, or failed for good (a
+    /// resubmission is `exists…` or `id_already_failed`).
+    #[must_use]
+    pub fn transfer_id_taken(&self, id: u128) -> bool {
+        self.get_transfer(id).is_some() || self.failed.contains_key(&id)
     }
 
     /// Where a pending transfer stands (`None` for an id that is not a

@@ -26,4 +26,5 @@ mod settlement;
 mod shared;
 #[cfg(not(loom))]
 mod simulation;
+#[cfg(not(loom))]
 mod snapshot;

@@ -293,9 +293,13 @@ fn open(dir: &Path, signer_file: Option<&Path>) -> Result<DurableLedger, Failure
     if let Some(s) = signer_file {
         opts = opts.signer(signer(s)?);
     }
-    let state = restore(dir)?;
-    let (log, _) = AuditLog::open(&path, opts)
+    // The lock first: nothing appends between the restore and our writes.
+    // Opening checks only the records after the last signed checkpoint:
+    // the restore below verifies the rest (the whole journal, or the
+    // snapshot's checkpoint and everything after it).
+    let (log, _) = AuditLog::open(&path, opts.trust_checkpoint_prefix(true))
         .map_err(|e| Failure::failed(format!("{}: {e}", path.display())))?;
+    let state = restore(dir)?;
     Ok(match state {
         Restored::Snapshot(from) => DurableLedger::from_snapshot(*from, log),
         Restored::Replayed => {

@@ -52,8 +52,11 @@
 
 pub mod budget;
 pub mod journal;
+#[cfg(feature = "postgres")]
+pub mod pg;
 mod result;
 mod state;
+pub mod store;
 mod types;
 
 pub use result::{CreateAccountResult, CreateTransferResult};

@@ -7,9 +7,12 @@
     missing_docs
 )]
 
+mod backends;
 mod budget;
 mod codes;
 mod journal;
+#[cfg(feature = "postgres")]
+mod pg;
 mod reference;
 mod settlement;
 mod simulation;

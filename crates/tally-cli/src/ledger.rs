@@ -1,5 +1,10 @@
 //! `tally ledger …`: a durable double-entry ledger in a data directory.
 //!
+//! Wherever a command takes DIR, a PostgreSQL URL (`postgres://…` or
+//! `postgresql://…`) puts the ledger in that database instead (build with
+//! the `postgres` feature): init, accounts, transfers, lookup, history,
+//! verify, checkpoint; any number of processes may share it.
+//!
 //! The directory holds the journal (`journal.jsonl`, a tally-audit log): every
 //! batch is journaled before it is applied, and every command rebuilds the
 //! state by verified replay. Events are JSON lines on stdin; ids and amounts
@@ -19,6 +24,9 @@ use tally_ledger::journal::{DurableLedger, prove_transfer, verify_transfer_proof
 use tally_ledger::{AccountFlags, MAX_BATCH_EVENTS, NewAccount, NewTransfer, TransferFlags};
 
 use crate::input::{Failure, Lines, finish, read_text};
+
+// ---- the ledger on PostgreSQL (DIR given as `postgres://…`): src/ledger/pg.rs ----
+mod pg;
 
 const JOURNAL: &str = "journal.jsonl";
 /// The largest event line.
@@ -77,6 +85,10 @@ enum LedgerCommand {
     Verify {
         /// The data directory.
         dir: PathBuf,
+        /// With a database: the checkpoint verifier key (`name+id+key`);
+        /// every stored checkpoint must then be signed by it.
+        #[arg(long)]
+        vkey: Option<String>,
     },
     /// Write a signed checkpoint of the journal (needs the signer).
     Checkpoint {
@@ -197,6 +209,10 @@ fn transfer_flags(names: &[String], line: u64) -> Result<TransferFlags, Failure>
 
 /// Runs `tally ledger …`.
 pub fn run(args: Args) -> ExitCode {
+    // The ledger on PostgreSQL: DIR given as a `postgres://` URL.
+    if let Some(url) = pg::database(&args.command) {
+        return finish("tally ledger", pg::run(&url, args.command));
+    }
     let result = match args.command {
         LedgerCommand::Init {
             dir,
@@ -206,7 +222,7 @@ pub fn run(args: Args) -> ExitCode {
         LedgerCommand::Transfers { dir } => transfers(&dir),
         LedgerCommand::Lookup { dir, id } => lookup(&dir, id),
         LedgerCommand::History { dir, id, limit } => history(&dir, id, limit),
-        LedgerCommand::Verify { dir } => verify(&dir),
+        LedgerCommand::Verify { dir, .. } => verify(&dir),
         LedgerCommand::Checkpoint {
             dir,
             signer_key_file,

@@ -653,41 +653,114 @@ pub(crate) async fn timestamps_strictly_increase_even_when_the_clock_does_not<S:
     assert!(a > 2 * SECOND && b == a + 1, "{a} {b}");
 }
 
-/// Runs each case against every backend: `memory::<case>` on the
-/// in-process engine, `postgres::<case>` on a throw-away PostgreSQL
-/// database (feature `postgres`; never skipped: an unreachable server fails).
-macro_rules! conformance {
-    ($($case:ident),* $(,)?) => {
-        mod memory {
-            $(
-                #[test]
-                fn $case() {
-                    crate::backends::memory(super::$case);
-                }
-            )*
-        }
+/// The in-process engine: each case on a fresh `MemoryStore`.
+mod memory {
+    use crate::backends::memory as run;
 
-        #[cfg(feature = "postgres")]
-        mod postgres {
-            $(
-                #[test]
-                fn $case() {
-                    crate::backends::postgres(super::$case);
-                }
-            )*
-        }
-    };
+    #[test]
+    fn account_codes() {
+        run(super::account_codes);
+    }
+
+    #[test]
+    fn transfer_validation_codes_change_nothing() {
+        run(super::transfer_validation_codes_change_nothing);
+    }
+
+    #[test]
+    fn transient_failures_stay_failed() {
+        run(super::transient_failures_stay_failed);
+    }
+
+    #[test]
+    fn the_clock_and_timeouts_cannot_overflow() {
+        run(super::the_clock_and_timeouts_cannot_overflow);
+    }
+
+    #[test]
+    fn exists_names_the_first_different_field() {
+        run(super::exists_names_the_first_different_field);
+    }
+
+    #[test]
+    fn two_phase_transfers_post_void_and_expire_exactly_once() {
+        run(super::two_phase_transfers_post_void_and_expire_exactly_once);
+    }
+
+    #[test]
+    fn linked_chains_succeed_or_fail_together() {
+        run(super::linked_chains_succeed_or_fail_together);
+    }
+
+    #[test]
+    fn balancing_transfers_move_at_most_what_is_available() {
+        run(super::balancing_transfers_move_at_most_what_is_available);
+    }
+
+    #[test]
+    fn oversized_batches_are_refused_whole() {
+        run(super::oversized_batches_are_refused_whole);
+    }
+
+    #[test]
+    fn timestamps_strictly_increase_even_when_the_clock_does_not() {
+        run(super::timestamps_strictly_increase_even_when_the_clock_does_not);
+    }
 }
 
-conformance!(
-    account_codes,
-    transfer_validation_codes_change_nothing,
-    transient_failures_stay_failed,
-    the_clock_and_timeouts_cannot_overflow,
-    exists_names_the_first_different_field,
-    two_phase_transfers_post_void_and_expire_exactly_once,
-    linked_chains_succeed_or_fail_together,
-    balancing_transfers_move_at_most_what_is_available,
-    oversized_batches_are_refused_whole,
-    timestamps_strictly_increase_even_when_the_clock_does_not,
-);
+/// PostgreSQL: each case on a fresh `PgLedger` in a throw-away database
+/// (feature `postgres`; never skipped: an unreachable server fails).
+#[cfg(feature = "postgres")]
+mod postgres {
+    use crate::backends::postgres as run;
+
+    #[test]
+    fn account_codes() {
+        run(super::account_codes);
+    }
+
+    #[test]
+    fn transfer_validation_codes_change_nothing() {
+        run(super::transfer_validation_codes_change_nothing);
+    }
+
+    #[test]
+    fn transient_failures_stay_failed() {
+        run(super::transient_failures_stay_failed);
+    }
+
+    #[test]
+    fn the_clock_and_timeouts_cannot_overflow() {
+        run(super::the_clock_and_timeouts_cannot_overflow);
+    }
+
+    #[test]
+    fn exists_names_the_first_different_field() {
+        run(super::exists_names_the_first_different_field);
+    }
+
+    #[test]
+    fn two_phase_transfers_post_void_and_expire_exactly_once() {
+        run(super::two_phase_transfers_post_void_and_expire_exactly_once);
+    }
+
+    #[test]
+    fn linked_chains_succeed_or_fail_together() {
+        run(super::linked_chains_succeed_or_fail_together);
+    }
+
+    #[test]
+    fn balancing_transfers_move_at_most_what_is_available() {
+        run(super::balancing_transfers_move_at_most_what_is_available);
+    }
+
+    #[test]
+    fn oversized_batches_are_refused_whole() {
+        run(super::oversized_batches_are_refused_whole);
+    }
+
+    #[test]
+    fn timestamps_strictly_increase_even_when_the_clock_does_not() {
+        run(super::timestamps_strictly_increase_even_when_the_clock_does_not);
+    }
+}

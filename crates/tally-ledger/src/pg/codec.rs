@@ -57,43 +57,53 @@ fn narrow32<T: TryFrom<i32>>(row: &PgRow, i: usize) -> Result<T, PgError> {
 
 /// An account row and its version.
 pub(super) fn account(row: &PgRow) -> Result<(Account, i64), PgError> {
-    let flags = AccountFlags::from_bits(narrow32(row, 10)?)
+    account_at(row, 0)
+}
+
+/// An account and its version from [`ACCOUNT_COLUMNS`] at `at..at + 13`.
+pub(super) fn account_at(row: &PgRow, at: usize) -> Result<(Account, i64), PgError> {
+    let flags = AccountFlags::from_bits(narrow32(row, at + 10)?)
         .ok_or_else(|| corrupt("unknown account flags"))?;
     let a = Account {
-        id: u128_of(row, 0)?,
-        debits_pending: u128_of(row, 1)?,
-        debits_posted: u128_of(row, 2)?,
-        credits_pending: u128_of(row, 3)?,
-        credits_posted: u128_of(row, 4)?,
-        user_data_128: u128_of(row, 5)?,
-        user_data_64: u64_of(row, 6)?,
-        user_data_32: narrow(row, 7)?,
-        ledger: narrow(row, 8)?,
-        code: narrow32(row, 9)?,
+        id: u128_of(row, at)?,
+        debits_pending: u128_of(row, at + 1)?,
+        debits_posted: u128_of(row, at + 2)?,
+        credits_pending: u128_of(row, at + 3)?,
+        credits_posted: u128_of(row, at + 4)?,
+        user_data_128: u128_of(row, at + 5)?,
+        user_data_64: u64_of(row, at + 6)?,
+        user_data_32: narrow(row, at + 7)?,
+        ledger: narrow(row, at + 8)?,
+        code: narrow32(row, at + 9)?,
         flags,
-        timestamp: u64_of(row, 11)?,
+        timestamp: u64_of(row, at + 11)?,
     };
-    Ok((a, row.try_get(12)?))
+    Ok((a, row.try_get(at + 12)?))
 }
 
 /// A transfer row.
 pub(super) fn transfer(row: &PgRow) -> Result<Transfer, PgError> {
-    let flags = TransferFlags::from_bits(narrow32(row, 11)?)
+    transfer_at(row, 0)
+}
+
+/// A transfer from [`TRANSFER_COLUMNS`] at `at..at + 13`.
+pub(super) fn transfer_at(row: &PgRow, at: usize) -> Result<Transfer, PgError> {
+    let flags = TransferFlags::from_bits(narrow32(row, at + 11)?)
         .ok_or_else(|| corrupt("unknown transfer flags"))?;
     Ok(Transfer {
-        id: u128_of(row, 0)?,
-        debit_account_id: u128_of(row, 1)?,
-        credit_account_id: u128_of(row, 2)?,
-        amount: u128_of(row, 3)?,
-        pending_id: u128_of(row, 4)?,
-        user_data_128: u128_of(row, 5)?,
-        user_data_64: u64_of(row, 6)?,
-        user_data_32: narrow(row, 7)?,
-        timeout: narrow(row, 8)?,
-        ledger: narrow(row, 9)?,
-        code: narrow32(row, 10)?,
+        id: u128_of(row, at)?,
+        debit_account_id: u128_of(row, at + 1)?,
+        credit_account_id: u128_of(row, at + 2)?,
+        amount: u128_of(row, at + 3)?,
+        pending_id: u128_of(row, at + 4)?,
+        user_data_128: u128_of(row, at + 5)?,
+        user_data_64: u64_of(row, at + 6)?,
+        user_data_32: narrow(row, at + 7)?,
+        timeout: narrow(row, at + 8)?,
+        ledger: narrow(row, at + 9)?,
+        code: narrow32(row, at + 10)?,
         flags,
-        timestamp: u64_of(row, 12)?,
+        timestamp: u64_of(row, at + 12)?,
     })
 }
 

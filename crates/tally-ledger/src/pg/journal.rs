@@ -93,36 +93,63 @@ pub(super) async fn lock_clock(tx: &mut PgConnection) -> Result<Head, Fail> {
     })
 }
 
-/// Appends the batch's record to the chain and moves the clock.
+/// A batch's journal record, chained after the head it was read with, and
+/// the clock after the batch.
+pub(super) struct Record {
+    seq: i64,
+    prev: [u8; 32],
+    payload: String,
+    hash: [u8; 32],
+    clock: u64,
+}
+
+impl Record {
+    /// The record of `payload` after `head`.
+    pub(super) fn new(head: &Head, payload: String, clock: u64) -> Self {
+        let seq = head.batches.saturating_add(1);
+        let hash = chain(
+            u64::try_from(seq).unwrap_or(0),
+            &head.hash,
+            payload.as_bytes(),
+        );
+        Self {
+            seq,
+            prev: head.hash,
+            payload,
+            hash,
+            clock,
+        }
+    }
+
+    /// Binds `$35..$40` of the batch's write statement: seq, prev,
+    /// payload, hash, writer, clock.
+    pub(super) fn bind<'q>(
+        &'q self,
+        query: sqlx::query::Query<'q, sqlx::Postgres, sqlx::postgres::PgArguments>,
+        writer: &'q str,
+    ) -> sqlx::query::Query<'q, sqlx::Postgres, sqlx::postgres::PgArguments> {
+        query
+            .bind(self.seq)
+            .bind(self.prev.to_vec())
+            .bind(self.payload.as_str())
+            .bind(self.hash.to_vec())
+            .bind(writer)
+            .bind(text(self.clock))
+    }
+}
+
+/// Appends `record` to the chain and moves the clock.
 pub(super) async fn append(
     tx: &mut PgConnection,
-    head: &Head,
-    payload: &str,
-    clock: u64,
+    record: &Record,
     writer: &str,
 ) -> Result<(), Fail> {
-    let seq = head
-        .batches
-        .checked_add(1)
-        .ok_or_else(|| codec::corrupt("the journal is full"))?;
-    let hash = chain(
-        u64::try_from(seq).unwrap_or(0),
-        &head.hash,
-        payload.as_bytes(),
-    );
-    sqlx::query(
+    let query = sqlx::query(
         "WITH j AS (INSERT INTO tally_journal (seq, prev, payload, hash, writer) \
          VALUES ($1, $2, $3, $4, $5)) \
          UPDATE tally_clock SET last = $6::text::numeric, batches = $1, head = $4",
-    )
-    .bind(seq)
-    .bind(head.hash.to_vec())
-    .bind(payload)
-    .bind(hash.to_vec())
-    .bind(writer)
-    .bind(text(clock))
-    .execute(&mut *tx)
-    .await?;
+    );
+    record.bind(query, writer).execute(&mut *tx).await?;
     Ok(())
 }
 

@@ -414,3 +414,35 @@ fn more_holds_due_than_one_transaction_takes_expire_in_order() {
         assert_eq!(report.batches, 5);
     });
 }
+
+#[test]
+fn migrations_apply_once_when_processes_start_together() {
+    runtime().block_on(async {
+        // Eight processes' worth of connections migrate a fresh database at
+        // once: the advisory lock lets one apply the schema, the others
+        // find nothing to do, and the clock row is made once.
+        let db = TestDb::create().await;
+        let url = Arc::new(db.url.clone());
+        let tasks: Vec<_> = (0..8)
+            .map(|_| {
+                let url = Arc::clone(&url);
+                tokio::spawn(async move { PgLedger::connect(&url).await.map(|_| ()) })
+            })
+            .collect();
+        let mut outcomes = Vec::new();
+        for t in tasks {
+            outcomes.push(t.await.unwrap().map_err(|e| e.to_string()));
+        }
+        let mut conn = PgConnection::connect(&url).await.unwrap();
+        let counts: Result<(i64, i64), _> = sqlx::query_as(
+            "SELECT (SELECT count(*) FROM schema_migrations WHERE component = 'tally-ledger'), \
+             (SELECT count(*) FROM tally_clock)",
+        )
+        .fetch_one(&mut conn)
+        .await;
+        conn.close().await.unwrap();
+        db.drop().await;
+        assert!(outcomes.iter().all(Result::is_ok), "{outcomes:?}");
+        assert_eq!(counts.unwrap(), (1, 1));
+    });
+}

@@ -1,9 +1,10 @@
 //! The ledger on PostgreSQL with 16 concurrent clients, against a naive
 //! implementation measured in the same run on the same database: one
 //! transaction per transfer (`SELECT … FOR UPDATE` both accounts, check,
-//! `UPDATE` both, `INSERT` the transfer, commit). The same transfers in
-//! the same order reach both: `PgLedger` gets them in batches of
-//! [`BATCH`], the naive one a transfer at a time.
+//! `UPDATE` both, `INSERT` the transfer, commit). The same work reaches
+//! both: each client has [`PER_CLIENT`] transfers per iteration, which
+//! `PgLedger` gets in batches (of 64, and of 256) and the naive one a
+//! transfer at a time.
 //!
 //! Two workloads: transfers between random accounts among 1,000, and
 //! transfers that all debit one hot account.
@@ -35,10 +36,10 @@ use tally_ledger::{CreateTransferResult, NewAccount, NewTransfer};
 
 /// Concurrent clients.
 const CLIENTS: u64 = 16;
-/// Transfers per batch (PgLedger) and per client per round.
-const BATCH: u64 = 64;
-/// Batches per client in one measured iteration.
-const BATCHES: u64 = 2;
+/// Transfers per client in one measured iteration.
+const PER_CLIENT: u64 = 256;
+/// The batch sizes `PgLedger` is measured with.
+const BATCHES: [usize; 2] = [64, 256];
 /// Accounts.
 const ACCOUNTS: u64 = 1_000;
 
@@ -69,7 +70,7 @@ impl Rng {
 
 /// Client `client`'s transfers for one iteration: ids from `next_id`.
 fn transfers(workload: Workload, rng: &mut Rng, next_id: &AtomicU64) -> Vec<NewTransfer> {
-    (0..BATCH * BATCHES)
+    (0..PER_CLIENT)
         .map(|_| {
             let debit = match workload {
                 Workload::Spread => 1 + rng.below(ACCOUNTS),
@@ -257,7 +258,7 @@ impl Drop for Setup {
     }
 }
 
-/// Runs `iters` iterations of 16 clients × BATCHES × BATCH transfers with
+/// Runs `iters` iterations of 16 clients × PER_CLIENT transfers with
 /// `apply` and returns the time taken (generating the transfers excluded).
 fn measure<F, Fut>(
     s: &Setup,
@@ -305,31 +306,33 @@ fn postgres_16_clients(c: &mut Criterion) {
         .sample_size(10)
         .warm_up_time(Duration::from_secs(1))
         .measurement_time(Duration::from_secs(10))
-        .throughput(Throughput::Elements(CLIENTS * BATCHES * BATCH));
+        .throughput(Throughput::Elements(CLIENTS * PER_CLIENT));
     for (name, workload) in [
         ("1000_accounts", Workload::Spread),
         ("hot_account", Workload::Hot),
     ] {
-        g.bench_function(format!("{name}/tally_pg_batches_of_{BATCH}"), |b| {
-            b.iter_custom(|iters| {
-                let ledger = s.ledger.clone();
-                measure(
-                    &s,
-                    workload,
-                    &ids_tally,
-                    iters,
-                    move |work: Vec<NewTransfer>| {
-                        let ledger = ledger.clone();
-                        async move {
-                            for batch in work.chunks(usize::try_from(BATCH).unwrap()) {
-                                let r = ledger.create_transfers(batch, now()).await.unwrap();
-                                assert!(r.iter().all(|r| *r == CreateTransferResult::Ok));
+        for batch in BATCHES {
+            g.bench_function(format!("{name}/tally_pg_batches_of_{batch}"), |b| {
+                b.iter_custom(|iters| {
+                    let ledger = s.ledger.clone();
+                    measure(
+                        &s,
+                        workload,
+                        &ids_tally,
+                        iters,
+                        move |work: Vec<NewTransfer>| {
+                            let ledger = ledger.clone();
+                            async move {
+                                for events in work.chunks(batch) {
+                                    let r = ledger.create_transfers(events, now()).await.unwrap();
+                                    assert!(r.iter().all(|r| *r == CreateTransferResult::Ok));
+                                }
                             }
-                        }
-                    },
-                )
+                        },
+                    )
+                });
             });
-        });
+        }
         g.bench_function(format!("{name}/naive_select_for_update"), |b| {
             b.iter_custom(|iters| {
                 let pool = s.naive.clone();

@@ -51,8 +51,12 @@ CREATE TABLE tally_accounts (
 
 CREATE TABLE tally_transfers (
     id tally_id PRIMARY KEY,
-    debit_account_id tally_id NOT NULL REFERENCES tally_accounts (id),
-    credit_account_id tally_id NOT NULL REFERENCES tally_accounts (id),
+    -- No foreign keys to tally_accounts: a referential check per row was
+    -- the largest cost of a batch's write. The engine checks that both
+    -- accounts exist within the batch's serial order, accounts are never
+    -- deleted (trigger below), and `verify` checks every transfer.
+    debit_account_id tally_id NOT NULL,
+    credit_account_id tally_id NOT NULL,
     amount tally_u128 NOT NULL,
     pending_id tally_u128 NOT NULL,
     user_data_128 tally_u128 NOT NULL,
@@ -86,7 +90,7 @@ CREATE TABLE tally_failed (
 
 -- Balances after each transfer or expiry, for accounts with the history flag.
 CREATE TABLE tally_history (
-    account_id tally_id NOT NULL REFERENCES tally_accounts (id),
+    account_id tally_id NOT NULL,
     timestamp tally_u64 NOT NULL,
     debits_pending tally_u128 NOT NULL,
     debits_posted tally_u128 NOT NULL,
@@ -102,6 +106,7 @@ CREATE TABLE tally_journal (
     prev BYTEA NOT NULL CHECK (octet_length(prev) = 32),
     payload TEXT NOT NULL,
     hash BYTEA NOT NULL CHECK (octet_length(hash) = 32),
+    -- Which process wrote it (informational: not covered by the chain).
     writer TEXT NOT NULL
 );
 

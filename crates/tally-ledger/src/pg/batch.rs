@@ -309,8 +309,10 @@ static LOAD: LazyLock<String> = LazyLock::new(|| {
         NULL::integer, NULL::text, NULL::text, NULL::text, NULL::text, NULL::text";
     let no_account = "NULL::text, NULL::text, NULL::text, NULL::text, NULL::text, NULL::text, \
         NULL::text, NULL::bigint, NULL::bigint, NULL::integer, NULL::integer, NULL::text";
-    // Point lookups by primary key (LATERAL: an index probe per id,
-    // whatever the planner's statistics say).
+    // Point lookups by primary key: a LATERAL subquery with LIMIT is not
+    // flattened into a join, so each id is one index probe whatever the
+    // planner's statistics say (a hash join over a table scan would grow
+    // with the table).
     format!(
         "WITH due AS (SELECT p.id FROM tally_pending AS p \
              WHERE p.state = 'pending' AND p.expires_at IS NOT NULL \
@@ -318,21 +320,25 @@ static LOAD: LazyLock<String> = LazyLock::new(|| {
          ids AS (SELECT unnest($1::text[]::numeric[]) AS key UNION SELECT id FROM due), \
          named AS (SELECT n.debit_account_id, n.credit_account_id FROM ids \
              JOIN LATERAL (SELECT debit_account_id, credit_account_id FROM tally_transfers \
-             WHERE id = ids.key) AS n ON true), \
+             WHERE id = ids.key LIMIT 1) AS n ON true), \
          wanted AS (SELECT unnest($2::text[]::numeric[]) AS account \
              UNION SELECT debit_account_id FROM named \
              UNION SELECT credit_account_id FROM named) \
          SELECT 't', ids.key::text, {TRANSFER_COLUMNS}, {PENDING_COLUMNS}, f.result, \
              {no_account}, NULL::bigint \
          FROM ids \
-             LEFT JOIN LATERAL (SELECT * FROM tally_transfers WHERE id = ids.key) AS t ON true \
-             LEFT JOIN LATERAL (SELECT * FROM tally_pending WHERE id = ids.key) AS p ON true \
-             LEFT JOIN LATERAL (SELECT * FROM tally_failed WHERE id = ids.key) AS f ON true \
+             LEFT JOIN LATERAL (SELECT * FROM tally_transfers WHERE id = ids.key LIMIT 1) \
+             AS t ON true \
+             LEFT JOIN LATERAL (SELECT * FROM tally_pending WHERE id = ids.key LIMIT 1) \
+             AS p ON true \
+             LEFT JOIN LATERAL (SELECT * FROM tally_failed WHERE id = ids.key LIMIT 1) \
+             AS f ON true \
          WHERE t.id IS NOT NULL OR f.id IS NOT NULL \
          UNION ALL \
          SELECT 'a', {no_transfer}, {ACCOUNT_COLUMNS} \
          FROM wanted \
-             JOIN LATERAL (SELECT * FROM tally_accounts WHERE id = wanted.account) AS a ON true \
+             JOIN LATERAL (SELECT * FROM tally_accounts WHERE id = wanted.account LIMIT 1) \
+             AS a ON true \
          UNION ALL \
          SELECT 'd', {no_transfer}, {no_account}, (SELECT count(*) FROM due)"
     )

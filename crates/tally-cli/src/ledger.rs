@@ -1,5 +1,10 @@
 //! `tally ledger …`: a durable double-entry ledger in a data directory.
 //!
+//! Wherever a command takes DIR, a PostgreSQL URL (`postgres://…` or
+//! `postgresql://…`) puts the ledger in that database instead (build with
+//! the `postgres` feature): init, accounts, transfers, lookup, history,
+//! verify, checkpoint; any number of processes may share it.
+//!
 //! The directory holds the journal (`journal.jsonl`, a tally-audit log): every
 //! batch is journaled before it is applied, and every command rebuilds the
 //! state by verified replay, from the last snapshot (`snapshots/`) when
@@ -26,6 +31,9 @@ use tally_ledger::journal::{
 use tally_ledger::{AccountFlags, MAX_BATCH_EVENTS, NewAccount, NewTransfer, TransferFlags};
 
 use crate::input::{Failure, Lines, finish, read_text};
+
+// ---- the ledger on PostgreSQL (DIR given as `postgres://…`): src/ledger/pg.rs ----
+mod pg;
 
 const JOURNAL: &str = "journal.jsonl";
 /// The checkpoint verifier key, written by `init --signer-key-file`.
@@ -110,6 +118,10 @@ enum LedgerCommand {
     Verify {
         /// The data directory.
         dir: PathBuf,
+        /// With a database: the checkpoint verifier key (`name+id+key`);
+        /// every stored checkpoint must then be signed by it.
+        #[arg(long)]
+        vkey: Option<String>,
     },
     /// Write a signed checkpoint of the journal (needs the signer).
     Checkpoint {
@@ -230,6 +242,10 @@ fn transfer_flags(names: &[String], line: u64) -> Result<TransferFlags, Failure>
 
 /// Runs `tally ledger …`.
 pub fn run(args: Args) -> ExitCode {
+    // The ledger on PostgreSQL: DIR given as a `postgres://` URL.
+    if let Some(url) = pg::database(&args.command) {
+        return finish("tally ledger", pg::run(&url, args.command));
+    }
     let result = match args.command {
         LedgerCommand::Init {
             dir,
@@ -250,7 +266,7 @@ pub fn run(args: Args) -> ExitCode {
             signer_key_file,
         } => snapshot(&dir, &signer_key_file),
         LedgerCommand::History { dir, id, limit } => history(&dir, id, limit),
-        LedgerCommand::Verify { dir } => verify(&dir),
+        LedgerCommand::Verify { dir, .. } => verify(&dir),
         LedgerCommand::Checkpoint {
             dir,
             signer_key_file,
@@ -529,7 +545,17 @@ fn lookup_transfer(dir: &Path, id: u128) -> Result<(), Failure> {
     let t = ledger
         .transfer(id)
         .ok_or_else(|| Failure::failed(format!("no transfer {id}")))?;
-    let state = match ledger.pending_state(id) {
+    println!("{}", transfer_line(t, ledger.pending_state(id)));
+    Ok(())
+}
+
+/// A transfer as `lookup --transfer` prints it, with where a pending one
+/// stands.
+fn transfer_line(
+    t: &tally_ledger::Transfer,
+    pending: Option<tally_ledger::PendingState>,
+) -> String {
+    let state = match pending {
         None => String::new(),
         Some(tally_ledger::PendingState::Pending) => ",\"pending\":\"pending\"".to_owned(),
         Some(tally_ledger::PendingState::Posted(amount)) => {
@@ -538,7 +564,7 @@ fn lookup_transfer(dir: &Path, id: u128) -> Result<(), Failure> {
         Some(tally_ledger::PendingState::Voided) => ",\"pending\":\"voided\"".to_owned(),
         Some(tally_ledger::PendingState::Expired) => ",\"pending\":\"expired\"".to_owned(),
     };
-    println!(
+    format!(
         "{{\"id\":{},\"debit_account_id\":{},\"credit_account_id\":{},\"amount\":{},\"pending_id\":{},\"ledger\":{},\"code\":{},\"flags\":{},\"timeout\":{},\"timestamp\":{}{state}}}",
         t.id,
         t.debit_account_id,
@@ -550,8 +576,7 @@ fn lookup_transfer(dir: &Path, id: u128) -> Result<(), Failure> {
         t.flags.bits(),
         t.timeout,
         t.timestamp
-    );
-    Ok(())
+    )
 }
 
 fn balance(dir: &Path, id: u128) -> Result<(), Failure> {
@@ -559,8 +584,14 @@ fn balance(dir: &Path, id: u128) -> Result<(), Failure> {
     let a = ledger
         .account(id)
         .ok_or_else(|| Failure::failed(format!("no account {id}")))?;
-    // What it can still send: posted credits less every debit (held or
-    // posted), for an account that may not overdraw; unbounded otherwise.
+    println!("{}", balance_line(a));
+    Ok(())
+}
+
+/// An account's balances as `balance` prints them, with what it can still
+/// send: posted credits less every debit (held or posted) for an account
+/// that may not overdraw; `null` (unbounded) otherwise.
+fn balance_line(a: &tally_ledger::Account) -> String {
     let available = if a
         .flags
         .contains(AccountFlags::DEBITS_MUST_NOT_EXCEED_CREDITS)
@@ -571,11 +602,10 @@ fn balance(dir: &Path, id: u128) -> Result<(), Failure> {
     } else {
         "null".to_owned()
     };
-    println!(
+    format!(
         "{{\"id\":{},\"debits_pending\":{},\"debits_posted\":{},\"credits_pending\":{},\"credits_posted\":{},\"available\":{available}}}",
         a.id, a.debits_pending, a.debits_posted, a.credits_pending, a.credits_posted
-    );
-    Ok(())
+    )
 }
 
 fn snapshot(dir: &Path, signer_file: &Path) -> Result<(), Failure> {

@@ -58,10 +58,13 @@ pub mod budget;
 mod frozen;
 pub mod journal;
 pub mod locks;
+#[cfg(feature = "postgres")]
+pub mod pg;
 mod result;
 pub mod shared;
 pub mod snapshot;
 mod state;
+pub mod store;
 mod sync;
 mod types;
 

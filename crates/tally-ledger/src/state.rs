@@ -959,3 +959,69 @@ impl Ledger {
         out
     }
 }
+
+// ---- loaders used by the PostgreSQL backend ----
+//
+// The PostgreSQL backend runs a batch on a scratch `Ledger` holding only
+// what the batch touches (loaded from the database), then writes back what
+// changed. These load that state and read the changes; nothing else uses
+// them.
+#[cfg(feature = "postgres")]
+impl Ledger {
+    /// Loads an account as stored.
+    pub(crate) fn load_account(&mut self, a: Account) {
+        self.accounts.insert(a.id, a);
+    }
+
+    /// Loads a transfer as stored, with its pending state and expiry (for
+    /// a pending transfer still held with a timeout).
+    pub(crate) fn load_transfer(
+        &mut self,
+        t: Transfer,
+        state: Option<PendingState>,
+        expires_at: Option<u64>,
+    ) {
+        self.transfers.insert(t.id, t);
+        if let Some(state) = state {
+            self.pending.insert(t.id, state);
+            if let (PendingState::Pending, Some(at)) = (state, expires_at) {
+                self.expiries.insert((at, t.id));
+            }
+        }
+    }
+
+    /// Loads an id that failed (and stays failed).
+    pub(crate) fn load_failed(&mut self, id: u128, result: TR) {
+        self.failed.insert(id, result);
+    }
+
+    /// Sets the clock: the last timestamp assigned.
+    pub(crate) fn load_clock(&mut self, clock: u64) {
+        self.clock = clock;
+    }
+
+    /// Every transfer held (new and loaded).
+    pub(crate) fn transfers_held(&self) -> impl Iterator<Item = &Transfer> {
+        self.transfers.values()
+    }
+
+    /// Every pending state held.
+    pub(crate) fn pending_held(&self) -> impl Iterator<Item = (&u128, &PendingState)> {
+        self.pending.iter()
+    }
+
+    /// Every held expiry: (when, pending transfer id).
+    pub(crate) fn expiries_held(&self) -> impl Iterator<Item = &(u64, u128)> {
+        self.expiries.iter()
+    }
+
+    /// Every failed id held.
+    pub(crate) fn failed_held(&self) -> impl Iterator<Item = (&u128, &TR)> {
+        self.failed.iter()
+    }
+
+    /// Every balance history entry held, per account.
+    pub(crate) fn history_held(&self) -> impl Iterator<Item = (&u128, &Vec<AccountBalance>)> {
+        self.history.iter()
+    }
+}

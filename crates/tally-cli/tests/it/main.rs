@@ -16,6 +16,8 @@ mod cli;
 mod decide;
 mod keys;
 mod ledger;
+#[cfg(feature = "postgres")]
+mod ledger_pg;
 mod meter;
 mod registry;
 mod reward;

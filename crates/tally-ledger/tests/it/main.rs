@@ -11,6 +11,8 @@
 )]
 
 #[cfg(not(loom))]
+mod backends;
+#[cfg(not(loom))]
 mod budget;
 #[cfg(not(loom))]
 mod codes;
@@ -18,6 +20,8 @@ mod codes;
 mod journal;
 #[cfg(loom)]
 mod loom;
+#[cfg(all(feature = "postgres", not(loom)))]
+mod pg;
 #[cfg(not(loom))]
 mod reference;
 #[cfg(not(loom))]

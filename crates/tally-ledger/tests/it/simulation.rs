@@ -12,10 +12,10 @@ use crate::reference::{ACCOUNTS, Model};
 
 const SECOND: u64 = 1_000_000_000;
 
-struct Rng(u64);
+pub(crate) struct Rng(pub(crate) u64);
 
 impl Rng {
-    fn below(&mut self, n: u64) -> u64 {
+    pub(crate) fn below(&mut self, n: u64) -> u64 {
         self.0 ^= self.0 << 13;
         self.0 ^= self.0 >> 7;
         self.0 ^= self.0 << 17;
@@ -23,7 +23,7 @@ impl Rng {
     }
 }
 
-fn event(rng: &mut Rng) -> NewTransfer {
+pub(crate) fn event(rng: &mut Rng) -> NewTransfer {
     let flags = match rng.below(10) {
         0..=4 => TF::empty(),
         5 | 6 => TF::PENDING,

@@ -1,0 +1,348 @@
+//! Idempotency records (the IETF draft "The Idempotency-Key HTTP Header
+//! Field"): the first result for (tenant, key) is stored with the request's
+//! fingerprint and replayed byte for byte; the same key with another
+//! request is refused (422); a key still in flight is refused (409). A
+//! request cut off while in flight (a crash) leaves a record that a retry
+//! takes over after [`crate::config::IN_FLIGHT_STALE_MS`]. Records are kept
+//! at least 24 h ([`crate::config::IDEMPOTENCY_TTL_SECS`]).
+//!
+//! In SQLite beside the journal (WAL, `synchronous=FULL`), or in
+//! PostgreSQL; the schema is embedded and migrated at start.
+
+use std::path::Path;
+use std::time::Duration;
+
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqliteSynchronous};
+
+/// The SQLite file in the data directory.
+pub const SQLITE_FILE: &str = "serve.sqlite";
+
+/// The component name in `schema_migrations`.
+const COMPONENT: &str = "tally-serve";
+
+/// SQLite's migrations, in order.
+const SQLITE_MIGRATIONS: &[(i64, &str, &str)] = &[(
+    1,
+    "idempotency",
+    "CREATE TABLE idempotency (\
+       tenant TEXT NOT NULL, key TEXT NOT NULL, fingerprint BLOB NOT NULL, \
+       done INTEGER NOT NULL, status INTEGER, content_type TEXT, body BLOB, \
+       created_ms INTEGER NOT NULL, updated_ms INTEGER NOT NULL, \
+       PRIMARY KEY (tenant, key)) WITHOUT ROWID; \
+     CREATE INDEX idempotency_created ON idempotency (created_ms);",
+)];
+
+/// PostgreSQL's migrations, in order.
+#[cfg(feature = "postgres")]
+const PG_MIGRATIONS: &[(i32, &str, &str)] = &[(
+    1,
+    "idempotency",
+    "CREATE TABLE serve_idempotency (\
+       tenant TEXT NOT NULL, key TEXT NOT NULL, fingerprint BYTEA NOT NULL, \
+       done BIGINT NOT NULL, status BIGINT, content_type TEXT, body BYTEA, \
+       created_ms BIGINT NOT NULL, updated_ms BIGINT NOT NULL, \
+       PRIMARY KEY (tenant, key)); \
+     CREATE INDEX serve_idempotency_created ON serve_idempotency (created_ms);",
+)];
+
+/// Where a request stands against its idempotency key.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Begin {
+    /// First time (or a stale in-flight record taken over): run it.
+    Fresh,
+    /// Done before: replay this.
+    Replay(Stored),
+    /// The same key is still in flight.
+    InFlight,
+    /// The same key with another request.
+    Mismatch,
+}
+
+/// A stored result.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Stored {
+    /// Its status.
+    pub status: u16,
+    /// Its content type (`application/json`, or an error code as
+    /// `error:<CODE>`).
+    pub content_type: String,
+    /// Its body.
+    pub body: Vec<u8>,
+}
+
+/// The store's failure (the database is unavailable).
+#[derive(Debug, thiserror::Error)]
+#[error("idempotency store: {0}")]
+pub struct IdemError(#[from] sqlx::Error);
+
+/// The idempotency store.
+#[derive(Clone, Debug)]
+pub enum IdemStore {
+    /// SQLite (embedded).
+    Sqlite(SqlitePool),
+    /// PostgreSQL.
+    #[cfg(feature = "postgres")]
+    Postgres(sqlx::PgPool),
+}
+
+type Row = (
+    Vec<u8>,
+    i64,
+    Option<i64>,
+    Option<String>,
+    Option<Vec<u8>>,
+    i64,
+);
+
+macro_rules! on_pool {
+    ($self:expr, $sqlite:literal, $pg:literal, |$p:ident, $sql:ident| $body:expr) => {
+        match $self {
+            IdemStore::Sqlite($p) => {
+                let $sql = $sqlite;
+                $body
+            }
+            #[cfg(feature = "postgres")]
+            IdemStore::Postgres($p) => {
+                let $sql = $pg;
+                $body
+            }
+        }
+    };
+}
+
+impl IdemStore {
+    /// Opens (creating) the SQLite store in `dir` and migrates it.
+    ///
+    /// # Errors
+    /// [`IdemError`].
+    pub async fn open_sqlite(dir: &Path) -> Result<Self, IdemError> {
+        let opts = SqliteConnectOptions::new()
+            .filename(dir.join(SQLITE_FILE))
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Full)
+            .busy_timeout(Duration::from_secs(5));
+        let pool = sqlx::pool::PoolOptions::new()
+            .max_connections(4)
+            .connect_with(opts)
+            .await?;
+        let mut tx: sqlx::Transaction<'_, sqlx::Sqlite> = pool.begin().await?;
+        sqlx::raw_sql(
+            "CREATE TABLE IF NOT EXISTS schema_migrations (component TEXT NOT NULL, \
+             version INTEGER NOT NULL, name TEXT NOT NULL, PRIMARY KEY (component, version))",
+        )
+        .execute(&mut *tx)
+        .await?;
+        let applied: Vec<i64> =
+            sqlx::query_scalar("SELECT version FROM schema_migrations WHERE component = $1")
+                .bind(COMPONENT)
+                .fetch_all(&mut *tx)
+                .await?;
+        for &(version, name, sql) in SQLITE_MIGRATIONS {
+            if applied.contains(&version) {
+                continue;
+            }
+            sqlx::raw_sql(sql).execute(&mut *tx).await?;
+            sqlx::query(
+                "INSERT INTO schema_migrations (component, version, name) VALUES ($1, $2, $3)",
+            )
+            .bind(COMPONENT)
+            .bind(version)
+            .bind(name)
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(Self::Sqlite(pool))
+    }
+
+    /// The PostgreSQL store (migrated; the ledger's migrations made the
+    /// `schema_migrations` table).
+    ///
+    /// # Errors
+    /// [`IdemError`].
+    #[cfg(feature = "postgres")]
+    pub async fn open_pg(pool: sqlx::PgPool) -> Result<Self, IdemError> {
+        const LOCK: i64 = 0x7461_6c6c_7973_7276; // "tallysrv"
+        let mut tx = pool.begin().await?;
+        sqlx::query("SELECT pg_advisory_xact_lock($1)")
+            .bind(LOCK)
+            .execute(&mut *tx)
+            .await?;
+        let applied: Vec<i32> =
+            sqlx::query_scalar("SELECT version FROM schema_migrations WHERE component = $1")
+                .bind(COMPONENT)
+                .fetch_all(&mut *tx)
+                .await?;
+        for &(version, name, sql) in PG_MIGRATIONS {
+            if applied.contains(&version) {
+                continue;
+            }
+            sqlx::raw_sql(sql).execute(&mut *tx).await?;
+            sqlx::query(
+                "INSERT INTO schema_migrations (component, version, name) VALUES ($1, $2, $3)",
+            )
+            .bind(COMPONENT)
+            .bind(version)
+            .bind(name)
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(Self::Postgres(pool))
+    }
+
+    /// Claims (tenant, key) for a request with `fingerprint`, at `now_ms`.
+    ///
+    /// # Errors
+    /// [`IdemError`].
+    pub async fn begin(
+        &self,
+        tenant: &str,
+        key: &str,
+        fingerprint: &[u8; 32],
+        now_ms: i64,
+        stale_ms: i64,
+    ) -> Result<Begin, IdemError> {
+        let inserted = on_pool!(
+            self,
+            "INSERT INTO idempotency (tenant, key, fingerprint, done, created_ms, updated_ms) \
+             VALUES ($1, $2, $3, 0, $4, $4) ON CONFLICT DO NOTHING",
+            "INSERT INTO serve_idempotency (tenant, key, fingerprint, done, created_ms, updated_ms) \
+             VALUES ($1, $2, $3, 0, $4, $4) ON CONFLICT DO NOTHING",
+            |p, sql| sqlx::query(sql)
+                .bind(tenant)
+                .bind(key)
+                .bind(fingerprint.to_vec())
+                .bind(now_ms)
+                .execute(p)
+                .await?
+                .rows_affected()
+        );
+        if inserted == 1 {
+            return Ok(Begin::Fresh);
+        }
+        let row: Option<Row> = on_pool!(
+            self,
+            "SELECT fingerprint, done, status, content_type, body, updated_ms FROM idempotency \
+             WHERE tenant = $1 AND key = $2",
+            "SELECT fingerprint, done, status, content_type, body, updated_ms FROM serve_idempotency \
+             WHERE tenant = $1 AND key = $2",
+            |p, sql| sqlx::query_as(sql)
+                .bind(tenant)
+                .bind(key)
+                .fetch_optional(p)
+                .await?
+        );
+        let Some((fp, done, status, content_type, body, updated_ms)) = row else {
+            // Purged between the two statements: the key is free again.
+            return Box::pin(self.begin(tenant, key, fingerprint, now_ms, stale_ms)).await;
+        };
+        if fp.as_slice() != fingerprint.as_slice() {
+            return Ok(Begin::Mismatch);
+        }
+        if done != 0 {
+            return Ok(Begin::Replay(Stored {
+                status: status.and_then(|s| u16::try_from(s).ok()).unwrap_or(500),
+                content_type: content_type.unwrap_or_default(),
+                body: body.unwrap_or_default(),
+            }));
+        }
+        if updated_ms.saturating_add(stale_ms) > now_ms {
+            return Ok(Begin::InFlight);
+        }
+        // Abandoned in flight (a crash): take it over, once.
+        let taken = on_pool!(
+            self,
+            "UPDATE idempotency SET updated_ms = $3 WHERE tenant = $1 AND key = $2 AND done = 0 AND updated_ms = $4",
+            "UPDATE serve_idempotency SET updated_ms = $3 WHERE tenant = $1 AND key = $2 AND done = 0 AND updated_ms = $4",
+            |p, sql| sqlx::query(sql)
+                .bind(tenant)
+                .bind(key)
+                .bind(now_ms)
+                .bind(updated_ms)
+                .execute(p)
+                .await?
+                .rows_affected()
+        );
+        Ok(if taken == 1 {
+            Begin::Fresh
+        } else {
+            Begin::InFlight
+        })
+    }
+
+    /// Stores the result of a claimed request.
+    ///
+    /// # Errors
+    /// [`IdemError`].
+    pub async fn finish(&self, tenant: &str, key: &str, stored: &Stored) -> Result<(), IdemError> {
+        on_pool!(
+            self,
+            "UPDATE idempotency SET done = 1, status = $3, content_type = $4, body = $5 \
+             WHERE tenant = $1 AND key = $2",
+            "UPDATE serve_idempotency SET done = 1, status = $3, content_type = $4, body = $5 \
+             WHERE tenant = $1 AND key = $2",
+            |p, sql| sqlx::query(sql)
+                .bind(tenant)
+                .bind(key)
+                .bind(i64::from(stored.status))
+                .bind(stored.content_type.as_str())
+                .bind(stored.body.clone())
+                .execute(p)
+                .await?
+                .rows_affected()
+        );
+        Ok(())
+    }
+
+    /// Releases a claimed request that produced no result to keep (a
+    /// transient failure: the client may retry with the same key).
+    ///
+    /// # Errors
+    /// [`IdemError`].
+    pub async fn abandon(&self, tenant: &str, key: &str) -> Result<(), IdemError> {
+        on_pool!(
+            self,
+            "DELETE FROM idempotency WHERE tenant = $1 AND key = $2 AND done = 0",
+            "DELETE FROM serve_idempotency WHERE tenant = $1 AND key = $2 AND done = 0",
+            |p, sql| sqlx::query(sql)
+                .bind(tenant)
+                .bind(key)
+                .execute(p)
+                .await?
+                .rows_affected()
+        );
+        Ok(())
+    }
+
+    /// Deletes records created before `before_ms`; returns how many.
+    ///
+    /// # Errors
+    /// [`IdemError`].
+    pub async fn purge(&self, before_ms: i64) -> Result<u64, IdemError> {
+        Ok(on_pool!(
+            self,
+            "DELETE FROM idempotency WHERE created_ms < $1",
+            "DELETE FROM serve_idempotency WHERE created_ms < $1",
+            |p, sql| sqlx::query(sql)
+                .bind(before_ms)
+                .execute(p)
+                .await?
+                .rows_affected()
+        ))
+    }
+
+    /// Whether the store answers (for `/readyz`).
+    pub async fn ping(&self) -> bool {
+        let ping = async {
+            on_pool!(self, "SELECT 1", "SELECT 1", |p, sql| sqlx::query(sql)
+                .execute(p)
+                .await
+                .is_ok())
+        };
+        tokio::time::timeout(Duration::from_secs(1), ping)
+            .await
+            .unwrap_or(false)
+    }
+}

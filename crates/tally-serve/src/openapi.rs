@@ -1,0 +1,41 @@
+//! The OpenAPI 3.1 document (utoipa), generated from the handlers' and the
+//! DTOs' annotations.
+
+use utoipa::OpenApi;
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+
+#[derive(OpenApi)]
+#[openapi(
+    info(title = "tally serve", description = "Tally's HTTP service: the ledger behind one stack of limits, capability checks and idempotency."),
+    paths(
+        crate::routes::create_accounts,
+        crate::routes::create_transfers,
+        crate::routes::account,
+        crate::routes::transfer,
+        crate::routes::history,
+        crate::routes::conservation,
+        crate::routes::proof,
+    ),
+    components(schemas(crate::dto::ErrorDto, crate::dto::ReadyDto)),
+    modifiers(&Bearer),
+    security(("bearer" = []))
+)]
+struct Doc;
+
+struct Bearer;
+
+impl utoipa::Modify for Bearer {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
+        );
+    }
+}
+
+/// The document, as JSON.
+#[must_use]
+pub fn document() -> String {
+    Doc::openapi().to_json().unwrap_or_else(|_| "{}".to_owned())
+}

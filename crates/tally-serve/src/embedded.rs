@@ -207,6 +207,20 @@ impl Embedded {
         } else {
             DurableLedger::new(AuditLog::create(&journal, opts).map_err(|e| fail(&e))?)
         };
+        Self::start(ledger, dir, vkey, metrics).map_err(|e| fail(&e))
+    }
+
+    /// Starts the writer over `ledger` (whose journal is `dir`'s, or, in
+    /// tests, a simulated disk with faults).
+    ///
+    /// # Errors
+    /// When the thread cannot be spawned.
+    pub fn start(
+        ledger: DurableLedger,
+        dir: &Path,
+        vkey: NoteVerifier,
+        metrics: Arc<Metrics>,
+    ) -> std::io::Result<(Self, std::thread::JoinHandle<()>)> {
         let (tx, rx) = mpsc::channel(WRITER_QUEUE_MAX);
         let poisoned = Arc::new(AtomicBool::new(ledger.log().is_poisoned()));
         let writer = Writer {
@@ -217,13 +231,12 @@ impl Embedded {
         };
         let handle = std::thread::Builder::new()
             .name("tally-ledger-writer".to_owned())
-            .spawn(move || writer.run(rx))
-            .map_err(|e| fail(&e))?;
+            .spawn(move || writer.run(rx))?;
         Ok((
             Self {
                 tx,
                 poisoned,
-                journal,
+                journal: dir.join(JOURNAL),
                 vkey,
             },
             handle,

@@ -47,6 +47,12 @@ pub struct Config {
     pub tokens: Vec<(String, Principal)>,
     /// Whether TLS terminates in front (HSTS on every answer).
     pub tls: bool,
+    /// A ledger to serve instead of the data directory's journal, with its
+    /// checkpoint key (tests put it on a simulated disk with faults).
+    pub journal: Option<(
+        tally_ledger::journal::DurableLedger,
+        tally_audit::NoteVerifier,
+    )>,
 }
 
 impl std::fmt::Debug for Config {
@@ -71,6 +77,7 @@ impl Config {
             limits: Limits::default(),
             tokens: Vec::new(),
             tls: false,
+            journal: None,
         }
     }
 }
@@ -96,6 +103,9 @@ pub enum StartError {
     /// The listener.
     #[error("listen: {0}")]
     Listen(std::io::Error),
+    /// The ledger's writer thread.
+    #[error("writer thread: {0}")]
+    Thread(std::io::Error),
     /// No randomness for the admin credential.
     #[error("no randomness from the operating system")]
     Random,
@@ -151,18 +161,24 @@ fn admin_secret(dir: &Path) -> Result<String, StartError> {
 }
 
 async fn storage(
-    config: &Config,
+    config: &mut Config,
     metrics: &Arc<Metrics>,
 ) -> Result<(Backend, IdemStore, Option<std::thread::JoinHandle<()>>), StartError> {
-    match &config.database {
+    match config.database.clone() {
         None => {
-            let (embedded, writer) = Embedded::open(&config.data_dir, Arc::clone(metrics))?;
+            let (embedded, writer) = match config.journal.take() {
+                Some((ledger, vkey)) => {
+                    Embedded::start(ledger, &config.data_dir, vkey, Arc::clone(metrics))
+                        .map_err(StartError::Thread)?
+                }
+                None => Embedded::open(&config.data_dir, Arc::clone(metrics))?,
+            };
             let idem = IdemStore::open_sqlite(&config.data_dir).await?;
             Ok((Backend::Embedded(Box::new(embedded)), idem, Some(writer)))
         }
         #[cfg(feature = "postgres")]
         Some(url) => {
-            let pg = tally_ledger::pg::PgLedger::connect(url)
+            let pg = tally_ledger::pg::PgLedger::connect(&url)
                 .await
                 .map_err(|e| StartError::Postgres(e.to_string()))?;
             let idem = IdemStore::open_pg(pg.pool().clone()).await?;
@@ -181,13 +197,13 @@ fn nonzero(v: u32) -> NonZeroU32 {
 ///
 /// # Errors
 /// [`StartError`].
-pub async fn start(config: Config) -> Result<Running, StartError> {
+pub async fn start(mut config: Config) -> Result<Running, StartError> {
     config.limits.validate()?;
     if !config.data_dir.exists() {
         tally_files::private::create_dir(&config.data_dir)?;
     }
     let metrics = Arc::new(Metrics::new());
-    let (backend, idem, writer) = storage(&config, &metrics).await?;
+    let (backend, idem, writer) = storage(&mut config, &metrics).await?;
     let admin = admin_secret(&config.data_dir)?;
     let mut tokens = BearerTokens::new().with(
         &admin,

@@ -21,4 +21,5 @@ mod ledger_pg;
 mod meter;
 mod registry;
 mod reward;
+mod serve;
 mod support;

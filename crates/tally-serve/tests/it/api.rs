@@ -328,3 +328,77 @@ fn group_commit_shares_one_sync_between_concurrent_batches() {
         s.stop().await;
     });
 }
+
+#[test]
+fn a_poisoned_journal_fails_closed_and_degrades_readyz() {
+    use tally_audit::storage::{Faults, SimLog};
+    use tally_audit::{AuditLog, CheckpointSigner, LogOptions};
+    use tally_ledger::journal::DurableLedger;
+    runtime().block_on(async {
+        let disk = SimLog::new(Vec::new(), Faults::default(), 7);
+        let signer = CheckpointSigner::generate("test").unwrap();
+        let vkey = signer.verifier();
+        let log = AuditLog::create_with(Box::new(disk.clone()), LogOptions::new().signer(signer))
+            .unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let mut c = crate::support::config(dir.path(), Limits::default());
+        c.journal = Some((DurableLedger::new(log), vkey));
+        let running = tally_serve::start(c).await.unwrap();
+        let addr = running.addr;
+        let r = post(
+            addr,
+            "/v1/ledger/accounts",
+            ACME,
+            "p1",
+            &accounts_body(1, 2),
+        )
+        .await;
+        assert_eq!(r.status, 200);
+        assert_eq!(get(addr, "/readyz", "").await.status, 200);
+        // Every sync fails from now on.
+        disk.set_faults(Faults {
+            sync_fail_permille: 1000,
+            ..Faults::default()
+        });
+        let r = post(
+            addr,
+            "/v1/ledger/transfers",
+            ACME,
+            "p2",
+            &transfer_body(5, 1, 2, 9),
+        )
+        .await;
+        assert_eq!(
+            (r.status, r.code().as_str()),
+            (503, "DEPENDENCY_UNAVAILABLE")
+        );
+        // Never served again, not even reads (memory may be ahead of the journal).
+        let r = get(addr, "/v1/ledger/accounts/1", ACME).await;
+        assert_eq!(r.status, 503);
+        let ready = get(addr, "/readyz", "").await;
+        assert_eq!(ready.status, 503);
+        assert!(
+            ready.json()["causes"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|c| c == "journal_poisoned")
+        );
+        let m = String::from_utf8(get(addr, "/metrics", "").await.body).unwrap();
+        assert!(
+            m.contains("readyz_degraded{cause=\"journal_poisoned\"} 1"),
+            "{m}"
+        );
+        // A retry with the same key is not stuck: the failure was not kept.
+        let r = post(
+            addr,
+            "/v1/ledger/transfers",
+            ACME,
+            "p2",
+            &transfer_body(5, 1, 2, 9),
+        )
+        .await;
+        assert_eq!(r.status, 503);
+        running.stop().await;
+    });
+}

@@ -1,6 +1,6 @@
 //! The locking protocol of [`SharedBudget`](crate::shared::SharedBudget),
-//! on its own (over the [`sync`](crate::sync) shim) so that loom can check
-//! it.
+//! on its own (over a shim that is loom's lock under `--cfg loom`) so that
+//! loom can check it.
 //!
 //! Two kinds of locks, in two levels: *id slots* (the directory of the
 //! client-chosen transfer ids: which shard holds each one), then *shards*

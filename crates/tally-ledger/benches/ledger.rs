@@ -142,6 +142,34 @@ fn reserve_commit_two_threads(c: &mut Criterion) {
             total
         });
     });
+    // The bound of any sharding on this machine: two budgets sharing
+    // nothing, one per thread.
+    g.bench_function("tally_two_budgets", |b| {
+        b.iter_custom(|iters| {
+            let mut total = Duration::ZERO;
+            let mut done = 0u64;
+            while done < iters {
+                let n = (iters - done).min(2 * CHUNK);
+                let budgets: Vec<_> = (0..2)
+                    .map(|_| {
+                        let mut budget = Budget::new(1, 1, 2, None, 1).unwrap();
+                        budget.open_tenant(10, u128::from(u64::MAX), 3, 1).unwrap();
+                        std::sync::Mutex::new(budget)
+                    })
+                    .collect();
+                total += two_threads(|t| {
+                    let mut budget = budgets[t as usize].lock().unwrap();
+                    for i in 0..n / 2 {
+                        let id = u128::from(i) + 100;
+                        budget.try_reserve(10, 10, id, 0, 2).unwrap();
+                        black_box(budget.commit(id, 7, 3).unwrap());
+                    }
+                });
+                done += n;
+            }
+            total
+        });
+    });
     g.bench_function("calybris", |b| {
         let engine = BudgetEngine::new();
         engine.ensure_tenant("t-10", i64::MAX / 2);

@@ -20,6 +20,46 @@ fn a_shared_budget_is_send_and_sync() {
     check::<SharedBudget>();
 }
 
+#[test]
+fn the_shard_count_is_bounded() {
+    let new = |n| SharedBudget::with_shards(1, OPERATOR, SPEND, None, SECOND, n).unwrap();
+    assert_eq!(new(0).shards(), 1);
+    assert_eq!(new(7).shards(), 7);
+    assert_eq!(new(usize::MAX).shards(), tally_ledger::shared::MAX_SHARDS);
+    assert_eq!(
+        SharedBudget::new(1, OPERATOR, SPEND, None, SECOND)
+            .unwrap()
+            .shards(),
+        tally_ledger::shared::DEFAULT_SHARDS
+    );
+}
+
+/// The funded total of all shards stays within `u128`, as the operator's
+/// posted debits of one ledger must: the top-up past it is refused as one
+/// ledger refuses it, and the snapshot's sums stay exact.
+#[test]
+fn the_funded_total_of_all_shards_stays_within_u128() {
+    let shared = SharedBudget::with_shards(1, OPERATOR, SPEND, None, SECOND, 2).unwrap();
+    let mut one = Budget::new(1, OPERATOR, SPEND, None, SECOND).unwrap();
+    let a = (10u128..).find(|t| shared.shard_of(*t) == 0).unwrap();
+    let b = (10u128..).find(|t| shared.shard_of(*t) == 1).unwrap();
+    for (k, t) in [a, b].into_iter().enumerate() {
+        shared.open_tenant(t, 0, 0, SECOND).unwrap();
+        one.open_tenant(t, 0, 0, SECOND).unwrap();
+        let amount = if k == 0 { u128::MAX - 10 } else { 10 };
+        shared.top_up(t, amount, 100 + k as u128, SECOND).unwrap();
+        one.top_up(t, amount, 100 + k as u128, SECOND).unwrap();
+    }
+    let refused = Err(BudgetError::Transfer(TR::OverflowsDebitsPosted));
+    assert_eq!(one.top_up(b, 1, 200, SECOND), refused);
+    assert_eq!(shared.top_up(b, 1, 200, SECOND), refused);
+    assert_eq!(shared.tenant(b).unwrap().funded, 10);
+    let proof = shared.prove_conservation();
+    assert!(proof.holds);
+    assert_eq!(proof.funded.lo, u128::MAX);
+    assert_eq!(proof.digest, one.prove_conservation().digest);
+}
+
 #[derive(Clone, Debug)]
 enum Op {
     Open {

@@ -136,3 +136,47 @@ fn loom_one_reservation_id_raced_from_two_shards() {
         assert_eq!(end.proof.committed.lo, 5);
     });
 }
+
+/// A release (before the hold's timeout) races the expiry of the same hold
+/// (after it) and a snapshot: the hold comes back exactly once, whichever
+/// wins, and both outcomes occur.
+#[test]
+fn loom_release_races_expiry() {
+    use tally_ledger::CreateTransferResult as TR;
+    use tally_ledger::budget::BudgetError;
+    const SECOND: u64 = 1_000_000_000;
+    loom::model(|| {
+        let (budget, a, _) = two_shards();
+        budget.try_reserve(a, 30, 7, 1, 2).unwrap();
+        let releaser = {
+            let budget = budget.clone();
+            // Before the timeout: it wins unless the expiry ran first.
+            thread::spawn(move || budget.release(7, 3))
+        };
+        let expirer = {
+            let budget = budget.clone();
+            thread::spawn(move || budget.expire(3 * SECOND))
+        };
+        balanced(&budget.snapshot());
+        let released = releaser.join().unwrap();
+        expirer.join().unwrap();
+        assert!(
+            released.is_ok() || released == Err(BudgetError::Transfer(TR::PendingTransferExpired)),
+            "{released:?}"
+        );
+        OUTCOMES.lock().unwrap().insert(released.is_ok());
+        let t = budget.tenant(a).unwrap();
+        assert_eq!((t.funded, t.reserved, t.remaining), (100, 0, 100));
+        balanced(&budget.snapshot());
+    });
+    assert_eq!(
+        OUTCOMES.lock().unwrap().len(),
+        2,
+        "both orders were explored"
+    );
+}
+
+/// The outcomes the release/expiry model saw (a std lock: it outlives the
+/// model's executions).
+static OUTCOMES: std::sync::Mutex<std::collections::BTreeSet<bool>> =
+    std::sync::Mutex::new(std::collections::BTreeSet::new());

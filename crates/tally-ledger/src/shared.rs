@@ -2,7 +2,10 @@
 //!
 //! Tenants are hashed (with a seed of each instance) to `N` shards, each a
 //! [`Budget`] behind its own lock: threads working on tenants of different
-//! shards never wait for each other. The operator's and the spend account
+//! shards never wait for one shard's lock (they meet only in a directory
+//! slot, below, when their ids hash to the same one; the slots' data is
+//! shared between them, which is what limits two threads' gain: see
+//! `docs/BENCHMARKS.md`). The operator's and the spend account
 //! have a part in every shard; a snapshot sums them. Client-chosen transfer
 //! ids (reservations, fundings) are one namespace across the shards, as in
 //! one [`Budget`]: a directory, itself split into `N` locked slots by the

@@ -74,6 +74,12 @@ pub enum BudgetError {
     },
     /// No such reservation.
     UnknownReservation,
+    /// A client id with bit 119 set: those are the ids a
+    /// [`SharedBudget`](crate::shared::SharedBudget) issues.
+    IssuedIdRange,
+    /// A shard of a [`SharedBudget`](crate::shared::SharedBudget) has
+    /// issued all 2^104 of its reservation ids.
+    IssuedIdsExhausted,
 }
 
 impl core::fmt::Display for BudgetError {
@@ -92,6 +98,10 @@ impl core::fmt::Display for BudgetError {
                 )
             }
             Self::UnknownReservation => f.write_str("no such reservation"),
+            Self::IssuedIdRange => {
+                f.write_str("ids with bit 119 set are the ones a shared budget issues")
+            }
+            Self::IssuedIdsExhausted => f.write_str("this shard has issued all its ids"),
         }
     }
 }

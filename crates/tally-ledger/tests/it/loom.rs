@@ -36,21 +36,27 @@ fn balanced(snap: &BudgetSnapshot) {
 }
 
 /// Two threads reserve and commit on tenants of different shards (one
-/// within its hold, one overrunning it) while the main thread snapshots:
-/// every snapshot balances, both commits land, nothing deadlocks.
+/// under a client's id, within its hold; one under an issued id,
+/// overrunning it) while the main thread snapshots: every snapshot
+/// balances, both commits land, nothing deadlocks.
 #[test]
 fn loom_reserve_commit_on_two_shards_with_a_snapshot() {
     loom::model(|| {
         let (budget, a, b) = two_shards();
-        let spawn = |tenant: u128, id: u128, actual: u128| {
+        // `a` under a client's id (the directory), `b` under an id the
+        // budget issues (none).
+        let spawn = |tenant: u128, id: Option<u128>, actual: u128| {
             let budget = budget.clone();
             thread::spawn(move || {
-                budget.try_reserve(tenant, 10, id, 0, 2).unwrap();
-                budget.commit(id, actual, 3).unwrap()
+                let id = match id {
+                    Some(id) => budget.try_reserve(tenant, 10, id, 0, 2).map(|()| id),
+                    None => budget.reserve(tenant, 10, 0, 2),
+                };
+                budget.commit(id.unwrap(), actual, 3).unwrap()
             })
         };
-        let t1 = spawn(a, 7, 6);
-        let t2 = spawn(b, 8, 12);
+        let t1 = spawn(a, Some(7), 6);
+        let t2 = spawn(b, None, 12);
         let snap = budget.snapshot();
         balanced(&snap);
         assert_eq!(t1.join().unwrap(), Committed::Now(6));

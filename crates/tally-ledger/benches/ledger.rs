@@ -64,6 +64,21 @@ fn reserve_commit(c: &mut Criterion) {
             total
         });
     });
+    g.bench_function("tally_shared_issued", |b| {
+        b.iter_custom(|iters| {
+            let mut total = Duration::ZERO;
+            let mut done = 0u64;
+            while done < iters {
+                let n = (iters - done).min(CHUNK);
+                let budget = shared_budget();
+                let start = Instant::now();
+                shared_reserve_commit_issued(&budget, 10, n);
+                total += start.elapsed();
+                done += n;
+            }
+            total
+        });
+    });
     g.bench_function("calybris", |b| {
         let engine = BudgetEngine::new();
         engine.ensure_tenant("t-10", i64::MAX / 2);
@@ -93,6 +108,14 @@ fn shared_reserve_commit(budget: &SharedBudget, tenant: u128, base: u128, n: u64
     for i in 0..n {
         let id = base + u128::from(i) + 100;
         budget.try_reserve(tenant, 10, id, 0, 2).unwrap();
+        black_box(budget.commit(id, 7, 3).unwrap());
+    }
+}
+
+/// `n` reserve + commit on `tenant`, under ids the budget issues.
+fn shared_reserve_commit_issued(budget: &SharedBudget, tenant: u128, n: u64) {
+    for _ in 0..n {
+        let id = budget.reserve(tenant, 10, 0, 2).unwrap();
         black_box(budget.commit(id, 7, 3).unwrap());
     }
 }
@@ -136,6 +159,21 @@ fn reserve_commit_two_threads(c: &mut Criterion) {
                 let budget = shared_budget();
                 total += two_threads(|t| {
                     shared_reserve_commit(&budget, 10 + u128::from(t), u128::from(t) << 64, n / 2);
+                });
+                done += n;
+            }
+            total
+        });
+    });
+    g.bench_function("tally_shared_issued", |b| {
+        b.iter_custom(|iters| {
+            let mut total = Duration::ZERO;
+            let mut done = 0u64;
+            while done < iters {
+                let n = (iters - done).min(2 * CHUNK);
+                let budget = shared_budget();
+                total += two_threads(|t| {
+                    shared_reserve_commit_issued(&budget, 10 + u128::from(t), n / 2);
                 });
                 done += n;
             }

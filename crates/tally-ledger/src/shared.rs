@@ -10,12 +10,15 @@
 //! ids (reservations, fundings) are one namespace across the shards, as in
 //! one [`Budget`]: a directory, itself split into `N` locked slots by the
 //! id's hash, says which shard holds each id, so a commit or a release
-//! finds its reservation without a global lock. The locking protocol and
+//! finds its reservation without a global lock. Reservation ids the budget
+//! issues itself ([`SharedBudget::reserve`], as Calybris's `try_reserve`
+//! does) name their shard, and need no directory at all. The locking protocol and
 //! why it cannot deadlock and gives linearizable snapshots: [`locks`].
 //!
 //! Differences from one [`Budget`], all documented where they apply:
 //! funding ids, like reservation ids, must leave their top byte 0 (so that
-//! the ids a commit derives never meet a client's); each shard keeps its own
+//! the ids a commit derives never meet a client's), and client ids leave
+//! bit 119 0 (the issued ids'); each shard keeps its own
 //! clock (timestamps strictly increase per shard; one ledger's clock runs
 //! ahead of `now` by a nanosecond per event applied at the same `now`, a
 //! shard's only by its own events, so a hold's expiry instant can differ by

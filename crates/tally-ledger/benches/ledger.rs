@@ -225,6 +225,37 @@ fn reserve_commit_two_threads(c: &mut Criterion) {
     g.finish();
 }
 
+/// A conservation proof over 1,000 tenants, each with a live reservation:
+/// `SharedBudget` holds every shard's lock while it reads them (the pause
+/// it imposes on writers), then sorts and hashes outside the locks.
+fn conservation_proof(c: &mut Criterion) {
+    const TENANTS: u128 = 1_000;
+    let mut g = c.benchmark_group("conservation_proof_1000_tenants");
+    g.throughput(Throughput::Elements(TENANTS as u64));
+    let mut budget = Budget::new(1, 1, 2, None, 1).unwrap();
+    let shared = SharedBudget::new(1, 1, 2, None, 1).unwrap();
+    let engine = BudgetEngine::new();
+    for t in 10..10 + TENANTS {
+        budget.open_tenant(t, 1_000, t, 1).unwrap();
+        budget.try_reserve(t, 10, t + 10_000, 0, 2).unwrap();
+        shared.open_tenant(t, 1_000, t, 1).unwrap();
+        shared.try_reserve(t, 10, t + 10_000, 0, 2).unwrap();
+        let name = format!("t-{t}");
+        engine.ensure_tenant(&name, 1_000);
+        let _ = engine.try_reserve(&name, 10);
+    }
+    g.bench_function("tally", |b| {
+        b.iter(|| black_box(budget.prove_conservation()))
+    });
+    g.bench_function("tally_shared", |b| {
+        b.iter(|| black_box(shared.prove_conservation()));
+    });
+    g.bench_function("calybris", |b| {
+        b.iter(|| black_box(calybris_core::finance::prove_conservation(&engine)));
+    });
+    g.finish();
+}
+
 fn batches(c: &mut Criterion) {
     let mut g = c.benchmark_group("batch_8189");
     g.throughput(Throughput::Elements(MAX_BATCH_EVENTS as u64));
@@ -322,6 +353,7 @@ criterion_group!(
     benches,
     reserve_commit,
     reserve_commit_two_threads,
+    conservation_proof,
     batches,
     durable
 );

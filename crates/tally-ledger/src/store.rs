@@ -107,3 +107,50 @@ impl TransferStore {
         self.values().map(|t| (&t.id, t))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::{CHUNK, TransferStore};
+    use crate::types::Transfer;
+
+    fn transfer(id: u128) -> Transfer {
+        Transfer {
+            id,
+            amount: id * 3,
+            ..Transfer::default()
+        }
+    }
+
+    /// Across chunk boundaries every transfer is found by id, in order;
+    /// only the last one stored can be removed (a chain's rollback), and a
+    /// removal across a boundary drops the emptied chunk.
+    #[test]
+    fn transfers_are_found_across_chunks_and_removed_last_first() {
+        let mut store = TransferStore::default();
+        let n = 2 * CHUNK as u128 + 5;
+        for id in 1..=n {
+            assert_eq!(store.insert(id, transfer(id)), None);
+        }
+        assert_eq!(store.len(), 2 * CHUNK + 5);
+        assert!((1..=n).all(|id| store.get(&id) == Some(&transfer(id))));
+        assert!(store.values().map(|t| t.id).eq(1..=n));
+        assert_eq!(store.remove(&1), None, "not the last one");
+        for id in (2 * CHUNK as u128 - 2..=n).rev() {
+            assert_eq!(store.remove(&id), Some(transfer(id)));
+            assert!(!store.contains_key(&id));
+        }
+        assert_eq!(store.len(), 2 * CHUNK - 3);
+        assert_eq!(store.chunks.len(), 2);
+        store.insert(n + 1, transfer(n + 1));
+        assert_eq!(store.get(&(n + 1)), Some(&transfer(n + 1)));
+        // The same id again replaces it in place.
+        let replaced = Transfer {
+            amount: 1,
+            ..transfer(7)
+        };
+        assert_eq!(store.insert(7, replaced), Some(transfer(7)));
+        assert_eq!(store.get(&7), Some(&replaced));
+        assert_eq!(store.len(), 2 * CHUNK - 2);
+        assert!(!store.is_empty());
+    }
+}

@@ -1,0 +1,259 @@
+//! Verification: root keys by epoch, revocation, the request a token must
+//! authorize, and the grant it yields.
+
+use std::collections::{BTreeMap, HashSet};
+
+use subtle::ConstantTimeEq;
+
+use crate::caveat::{Caveat, Label, Method, Scope, Scopes};
+use crate::error::TokenError;
+use crate::token::{HmacSha256, RootKey, Token, TokenId, chain};
+
+/// The most root-key epochs one [`Verifier`] holds (live and revoked).
+pub const MAX_EPOCHS: usize = 1_024;
+/// The most token ids a [`MemoryRevocations`] holds.
+pub const MAX_MEMORY_REVOCATIONS: usize = 1_000_000;
+
+/// The revocation list of single tokens, by id. The service backs it by its
+/// database; [`MemoryRevocations`] is the in-memory list.
+pub trait Revocations {
+    /// Whether `id` is revoked; an error when the list cannot be consulted
+    /// (the token is then refused: fail closed).
+    ///
+    /// # Errors
+    /// [`RevocationUnavailable`].
+    fn is_revoked(&self, id: &TokenId) -> Result<bool, RevocationUnavailable>;
+}
+
+/// The revocation list could not be consulted.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RevocationUnavailable;
+
+/// An in-memory revocation list, at most [`MAX_MEMORY_REVOCATIONS`] ids.
+#[derive(Clone, Debug, Default)]
+pub struct MemoryRevocations {
+    ids: HashSet<TokenId>,
+}
+
+/// The in-memory revocation list is full.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("the revocation list is full")]
+pub struct RevocationsFull;
+
+impl MemoryRevocations {
+    /// An empty list.
+    #[must_use]
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Revokes `id` (and so every token attenuated from it).
+    ///
+    /// # Errors
+    /// [`RevocationsFull`] past [`MAX_MEMORY_REVOCATIONS`].
+    pub fn revoke(&mut self, id: TokenId) -> Result<(), RevocationsFull> {
+        if self.ids.len() >= MAX_MEMORY_REVOCATIONS && !self.ids.contains(&id) {
+            return Err(RevocationsFull);
+        }
+        self.ids.insert(id);
+        Ok(())
+    }
+}
+
+impl Revocations for MemoryRevocations {
+    fn is_revoked(&self, id: &TokenId) -> Result<bool, RevocationUnavailable> {
+        Ok(self.ids.contains(id))
+    }
+}
+
+/// What a request needs from a token. The service fills it from the route
+/// and the request; `None` means the request has no such attribute (a
+/// tenant or epoch-id caveat then fails; a maximum-amount caveat holds, as
+/// the request moves nothing).
+#[derive(Clone, Copy, Debug)]
+pub struct Request<'a> {
+    /// The tenant the request acts for.
+    pub tenant: Option<&'a str>,
+    /// The scope the route needs.
+    pub scope: Scope,
+    /// The HTTP method.
+    pub method: Method,
+    /// The path, decoded and canonical (see [`crate::canonical_path`]).
+    pub path: &'a str,
+    /// The verifier's clock, seconds since the Unix epoch.
+    pub now_s: u64,
+    /// The amount the request moves, minor units.
+    pub amount: Option<u128>,
+    /// The reward epoch id the request names.
+    pub epoch_id: Option<&'a str>,
+}
+
+/// What a verified token allows, beyond the request it was checked for:
+/// the narrowest of each kind of caveat.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Grant<'t> {
+    /// The token's id.
+    pub token_id: TokenId,
+    /// The root-key epoch it was minted under.
+    pub root_epoch: u32,
+    /// The tenant it is bound to (all its tenant caveats name this one).
+    pub tenant: Option<&'t Label>,
+    /// The scopes every scope caveat allows (bit field of [`Scope::bit`]s).
+    pub scopes: u16,
+    /// The earliest expiry, seconds.
+    pub expiry_s: Option<u64>,
+    /// The smallest maximum amount.
+    pub max_amount: Option<u128>,
+}
+
+/// One epoch's root key, already keyed into an HMAC.
+struct EpochKey {
+    mac: HmacSha256,
+    revoked: bool,
+}
+
+/// Verifies tokens: root keys by epoch (some revoked) and a revocation list.
+pub struct Verifier<R = MemoryRevocations> {
+    epochs: BTreeMap<u32, EpochKey>,
+    revocations: R,
+}
+
+impl<R> core::fmt::Debug for Verifier<R> {
+    /// The epochs and whether each is revoked; never a key.
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        let epochs: Vec<(u32, bool)> = self.epochs.iter().map(|(e, k)| (*e, k.revoked)).collect();
+        f.debug_struct("Verifier")
+            .field("epochs_revoked", &epochs)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The verifier holds [`MAX_EPOCHS`] epochs already.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("too many root-key epochs")]
+pub struct TooManyEpochs;
+
+impl<R: Revocations> Verifier<R> {
+    /// A verifier with no root key, consulting `revocations`.
+    pub fn new(revocations: R) -> Self {
+        Self {
+            epochs: BTreeMap::new(),
+            revocations,
+        }
+    }
+
+    /// Adds (or replaces) the root key of `epoch`, live.
+    ///
+    /// # Errors
+    /// [`TooManyEpochs`] past [`MAX_EPOCHS`].
+    pub fn add_epoch(&mut self, epoch: u32, key: &RootKey) -> Result<(), TooManyEpochs> {
+        if self.epochs.len() >= MAX_EPOCHS && !self.epochs.contains_key(&epoch) {
+            return Err(TooManyEpochs);
+        }
+        let mac = key.mac();
+        self.epochs.insert(
+            epoch,
+            EpochKey {
+                mac,
+                revoked: false,
+            },
+        );
+        Ok(())
+    }
+
+    /// Revokes `epoch`: every token minted under it is refused from now on
+    /// ([`TokenError::RevokedEpoch`]). Returns whether the epoch was known.
+    pub fn revoke_epoch(&mut self, epoch: u32) -> bool {
+        self.epochs
+            .get_mut(&epoch)
+            .map(|k| k.revoked = true)
+            .is_some()
+    }
+
+    /// The revocation list.
+    pub fn revocations(&self) -> &R {
+        &self.revocations
+    }
+
+    /// The revocation list, to revoke more tokens.
+    pub fn revocations_mut(&mut self) -> &mut R {
+        &mut self.revocations
+    }
+
+    /// Checks that `token` is genuine and live, whatever the request: its
+    /// epoch is known and not revoked, its tag verifies (compared in
+    /// constant time), and its id is not revoked, in that order.
+    ///
+    /// # Errors
+    /// [`TokenError::UnknownEpoch`], [`TokenError::RevokedEpoch`],
+    /// [`TokenError::BadSignature`], [`TokenError::RevokedToken`],
+    /// [`TokenError::RevocationUnavailable`].
+    pub fn authenticate(&self, token: &Token) -> Result<(), TokenError> {
+        let key = self
+            .epochs
+            .get(&token.epoch())
+            .ok_or(TokenError::UnknownEpoch)?;
+        if key.revoked {
+            return Err(TokenError::RevokedEpoch);
+        }
+        let expected = chain(&key.mac, token.epoch(), &token.id(), token.caveats());
+        if !bool::from(expected.ct_eq(token.tag())) {
+            return Err(TokenError::BadSignature);
+        }
+        match self.revocations.is_revoked(&token.id()) {
+            Ok(false) => Ok(()),
+            Ok(true) => Err(TokenError::RevokedToken),
+            Err(RevocationUnavailable) => Err(TokenError::RevocationUnavailable),
+        }
+    }
+
+    /// Verifies `token` for `request`: [`Verifier::authenticate`], then
+    /// every caveat, in order (the first that fails is named).
+    ///
+    /// # Errors
+    /// As [`Verifier::authenticate`], and [`TokenError::Caveat`].
+    pub fn verify<'t>(
+        &self,
+        token: &'t Token,
+        request: &Request<'_>,
+    ) -> Result<Grant<'t>, TokenError> {
+        self.authenticate(token)?;
+        let mut grant = Grant {
+            token_id: token.id(),
+            root_epoch: token.epoch(),
+            tenant: None,
+            scopes: Scopes::all().bits(),
+            expiry_s: None,
+            max_amount: None,
+        };
+        for caveat in token.caveats() {
+            caveat.check(request).map_err(TokenError::Caveat)?;
+            narrow(&mut grant, caveat);
+        }
+        Ok(grant)
+    }
+
+    /// Decodes the text form ([`Token::from_text`]) and verifies it,
+    /// returning the grant's owned parts with the token.
+    ///
+    /// # Errors
+    /// As [`Token::from_text`] and [`Verifier::verify`].
+    pub fn verify_text(&self, text: &str, request: &Request<'_>) -> Result<Token, TokenError> {
+        let token = Token::from_text(text)?;
+        self.verify(&token, request)?;
+        Ok(token)
+    }
+}
+
+/// Narrows the grant by one caveat that held.
+fn narrow<'t>(grant: &mut Grant<'t>, caveat: &'t Caveat) {
+    match caveat {
+        Caveat::Tenant(t) => grant.tenant = Some(t),
+        Caveat::Scopes(s) => grant.scopes &= s.bits(),
+        Caveat::Expiry(t) => grant.expiry_s = Some(grant.expiry_s.map_or(*t, |e| e.min(*t))),
+        Caveat::MaxAmount(a) => {
+            grant.max_amount = Some(grant.max_amount.map_or(*a, |m| m.min(*a)));
+        }
+        Caveat::Methods(_) | Caveat::PathPrefix(_) | Caveat::NotBefore(_) | Caveat::EpochId(_) => {}
+    }
+}

@@ -20,3 +20,4 @@ mod meter;
 mod registry;
 mod reward;
 mod support;
+mod token;

@@ -233,8 +233,8 @@ impl<R: Revocations> Verifier<R> {
         Ok(grant)
     }
 
-    /// Decodes the text form ([`Token::from_text`]) and verifies it,
-    /// returning the grant's owned parts with the token.
+    /// Decodes the text form ([`Token::from_text`]) and verifies it for
+    /// `request`; returns the decoded token (its id and caveats), verified.
     ///
     /// # Errors
     /// As [`Token::from_text`] and [`Verifier::verify`].

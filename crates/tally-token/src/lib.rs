@@ -90,8 +90,8 @@ pub use caveat::{
 pub use error::{CaveatFailure, Malformed, TokenError};
 pub use token::{KeyFileError, MAX_ROOT_KEY_FILE_BYTES, ROOT_KEY_PREFIX, RootKey, Token, TokenId};
 pub use verify::{
-    Grant, MAX_EPOCHS, MAX_MEMORY_REVOCATIONS, MemoryRevocations, Request, RevocationUnavailable,
-    Revocations, RevocationsFull, TooManyEpochs, Verifier,
+    EpochError, Grant, MAX_EPOCHS, MAX_MEMORY_REVOCATIONS, MemoryRevocations, Request,
+    RevocationUnavailable, Revocations, RevocationsFull, Verifier,
 };
 
 /// The version byte of the binary form.

@@ -1,7 +1,7 @@
 //! Verification: root keys by epoch, revocation, the request a token must
 //! authorize, and the grant it yields.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashSet};
 
 use subtle::ConstantTimeEq;
 
@@ -106,68 +106,83 @@ pub struct Grant<'t> {
     pub max_amount: Option<u128>,
 }
 
-/// One epoch's root key, already keyed into an HMAC.
-struct EpochKey {
-    mac: HmacSha256,
-    revoked: bool,
-}
-
-/// Verifies tokens: root keys by epoch (some revoked) and a revocation list.
+/// Verifies tokens: root keys by epoch, revoked epochs, and a revocation
+/// list of token ids.
 pub struct Verifier<R = MemoryRevocations> {
-    epochs: BTreeMap<u32, EpochKey>,
+    /// Each live epoch's root key, already keyed into an HMAC.
+    keys: BTreeMap<u32, HmacSha256>,
+    /// Revoked epochs: never live again in this verifier.
+    revoked: BTreeSet<u32>,
     revocations: R,
 }
 
 impl<R> core::fmt::Debug for Verifier<R> {
-    /// The epochs and whether each is revoked; never a key.
+    /// The live and the revoked epochs; never a key.
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-        let epochs: Vec<(u32, bool)> = self.epochs.iter().map(|(e, k)| (*e, k.revoked)).collect();
         f.debug_struct("Verifier")
-            .field("epochs_revoked", &epochs)
+            .field("live_epochs", &self.keys.keys().collect::<Vec<_>>())
+            .field("revoked_epochs", &self.revoked)
             .finish_non_exhaustive()
     }
 }
 
-/// The verifier holds [`MAX_EPOCHS`] epochs already.
+/// Why an epoch could not be added or revoked.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
-#[error("too many root-key epochs")]
-pub struct TooManyEpochs;
+#[non_exhaustive]
+pub enum EpochError {
+    /// The verifier holds [`MAX_EPOCHS`] epochs (live and revoked) already.
+    #[error("too many root-key epochs")]
+    TooMany,
+    /// The epoch was revoked: it cannot be made live again.
+    #[error("the root-key epoch is revoked")]
+    Revoked,
+}
 
 impl<R: Revocations> Verifier<R> {
     /// A verifier with no root key, consulting `revocations`.
     pub fn new(revocations: R) -> Self {
         Self {
-            epochs: BTreeMap::new(),
+            keys: BTreeMap::new(),
+            revoked: BTreeSet::new(),
             revocations,
         }
+    }
+
+    fn is_full_without(&self, epoch: u32) -> bool {
+        let known = self.keys.contains_key(&epoch) || self.revoked.contains(&epoch);
+        !known && self.keys.len().saturating_add(self.revoked.len()) >= MAX_EPOCHS
     }
 
     /// Adds (or replaces) the root key of `epoch`, live.
     ///
     /// # Errors
-    /// [`TooManyEpochs`] past [`MAX_EPOCHS`].
-    pub fn add_epoch(&mut self, epoch: u32, key: &RootKey) -> Result<(), TooManyEpochs> {
-        if self.epochs.len() >= MAX_EPOCHS && !self.epochs.contains_key(&epoch) {
-            return Err(TooManyEpochs);
+    /// [`EpochError::Revoked`] for a revoked epoch (revocation is final),
+    /// [`EpochError::TooMany`] past [`MAX_EPOCHS`].
+    pub fn add_epoch(&mut self, epoch: u32, key: &RootKey) -> Result<(), EpochError> {
+        if self.revoked.contains(&epoch) {
+            return Err(EpochError::Revoked);
         }
-        let mac = key.mac();
-        self.epochs.insert(
-            epoch,
-            EpochKey {
-                mac,
-                revoked: false,
-            },
-        );
+        if self.is_full_without(epoch) {
+            return Err(EpochError::TooMany);
+        }
+        self.keys.insert(epoch, key.mac());
         Ok(())
     }
 
-    /// Revokes `epoch`: every token minted under it is refused from now on
-    /// ([`TokenError::RevokedEpoch`]). Returns whether the epoch was known.
-    pub fn revoke_epoch(&mut self, epoch: u32) -> bool {
-        self.epochs
-            .get_mut(&epoch)
-            .map(|k| k.revoked = true)
-            .is_some()
+    /// Revokes `epoch`, known or not (a revocation list may name epochs
+    /// before their keys are loaded): its key is dropped (and erased), every
+    /// token minted under it is refused from now on
+    /// ([`TokenError::RevokedEpoch`]), and it can never be added again.
+    ///
+    /// # Errors
+    /// [`EpochError::TooMany`] past [`MAX_EPOCHS`].
+    pub fn revoke_epoch(&mut self, epoch: u32) -> Result<(), EpochError> {
+        if self.is_full_without(epoch) {
+            return Err(EpochError::TooMany);
+        }
+        self.keys.remove(&epoch);
+        self.revoked.insert(epoch);
+        Ok(())
     }
 
     /// The revocation list.
@@ -189,14 +204,14 @@ impl<R: Revocations> Verifier<R> {
     /// [`TokenError::BadSignature`], [`TokenError::RevokedToken`],
     /// [`TokenError::RevocationUnavailable`].
     pub fn authenticate(&self, token: &Token) -> Result<(), TokenError> {
-        let key = self
-            .epochs
-            .get(&token.epoch())
-            .ok_or(TokenError::UnknownEpoch)?;
-        if key.revoked {
+        if self.revoked.contains(&token.epoch()) {
             return Err(TokenError::RevokedEpoch);
         }
-        let expected = chain(&key.mac, token.epoch(), &token.id(), token.caveats());
+        let key = self
+            .keys
+            .get(&token.epoch())
+            .ok_or(TokenError::UnknownEpoch)?;
+        let expected = chain(key, token.epoch(), &token.id(), token.caveats());
         if !bool::from(expected.ct_eq(token.tag())) {
             return Err(TokenError::BadSignature);
         }

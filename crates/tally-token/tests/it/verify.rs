@@ -2,9 +2,9 @@
 //! and never echoes the token, its tag or the request.
 
 use tally_token::{
-    Caveat, CaveatFailure, Label, Malformed, MemoryRevocations, Method, PathPrefix, Request,
-    RevocationUnavailable, Revocations, RootKey, Scope, Scopes, Token, TokenError, TokenId,
-    Verifier,
+    Caveat, CaveatFailure, EpochError, Label, MAX_EPOCHS, Malformed, MemoryRevocations, Method,
+    PathPrefix, Request, RevocationUnavailable, Revocations, RootKey, Scope, Scopes, Token,
+    TokenError, TokenId, Verifier,
 };
 
 use crate::support::{EPOCH, full_token, request, root, token_id, verifier};
@@ -184,10 +184,30 @@ fn unknown_and_revoked_epochs_are_refused() {
         crate::support::full_caveats(),
     )
     .unwrap();
-    assert!(v.revoke_epoch(EPOCH));
-    assert!(!v.revoke_epoch(99));
+    v.revoke_epoch(EPOCH).unwrap();
     assert_eq!(v.verify(&token, &request()), Err(TokenError::RevokedEpoch));
     v.verify(&fresh, &request()).unwrap();
+    // Revocation is final: the key cannot be added back.
+    assert_eq!(v.add_epoch(EPOCH, &root()), Err(EpochError::Revoked));
+    assert_eq!(v.verify(&token, &request()), Err(TokenError::RevokedEpoch));
+    // An epoch can be revoked before its key is ever loaded.
+    v.revoke_epoch(99).unwrap();
+    assert_eq!(v.add_epoch(99, &next), Err(EpochError::Revoked));
+    // Bounded: live and revoked epochs together.
+    let mut full = Verifier::new(MemoryRevocations::new());
+    for e in 0..MAX_EPOCHS as u32 {
+        full.add_epoch(e, &next).unwrap();
+    }
+    full.add_epoch(0, &next).unwrap();
+    assert_eq!(
+        full.add_epoch(MAX_EPOCHS as u32, &next),
+        Err(EpochError::TooMany)
+    );
+    assert_eq!(
+        full.revoke_epoch(MAX_EPOCHS as u32),
+        Err(EpochError::TooMany)
+    );
+    full.revoke_epoch(0).unwrap();
     // A token claiming the new epoch but minted with the old key is forged.
     let forged = Token::mint(&root(), EPOCH + 1, TokenId([3; 16]), Vec::new()).unwrap();
     assert_eq!(v.authenticate(&forged), Err(TokenError::BadSignature));

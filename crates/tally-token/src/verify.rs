@@ -25,6 +25,19 @@ pub trait Revocations {
     fn is_revoked(&self, id: &TokenId) -> Result<bool, RevocationUnavailable>;
 }
 
+impl<T: Revocations + ?Sized> Revocations for &T {
+    fn is_revoked(&self, id: &TokenId) -> Result<bool, RevocationUnavailable> {
+        (**self).is_revoked(id)
+    }
+}
+
+/// Shared lists (one behind many verifiers, or a `dyn` backend).
+impl<T: Revocations + ?Sized> Revocations for std::sync::Arc<T> {
+    fn is_revoked(&self, id: &TokenId) -> Result<bool, RevocationUnavailable> {
+        (**self).is_revoked(id)
+    }
+}
+
 /// The revocation list could not be consulted.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct RevocationUnavailable;

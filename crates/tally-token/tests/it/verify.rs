@@ -249,6 +249,14 @@ fn an_unavailable_revocation_list_fails_closed() {
         v.verify(&full_token(), &request()),
         Err(TokenError::RevocationUnavailable)
     );
+    // The same through a shared `dyn` backend, as a service holds it.
+    let shared: std::sync::Arc<dyn Revocations + Send + Sync> = std::sync::Arc::new(Down);
+    let mut v = Verifier::new(shared);
+    v.add_epoch(EPOCH, &root()).unwrap();
+    assert_eq!(
+        v.verify(&full_token(), &request()),
+        Err(TokenError::RevocationUnavailable)
+    );
 }
 
 #[test]

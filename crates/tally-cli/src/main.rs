@@ -19,6 +19,7 @@ mod keys;
 mod ledger;
 mod meter;
 mod reward;
+mod token;
 
 /// Tally: a conservation-first value engine.
 ///
@@ -49,6 +50,8 @@ enum Command {
     Keys(keys::Args),
     /// A durable double-entry ledger: accounts, transfers, proofs.
     Ledger(ledger::Args),
+    /// Capability tokens: mint, attenuate, inspect; root keys.
+    Token(token::Args),
 }
 
 /// The exit codes, shown at the end of every command's `--help`.
@@ -77,5 +80,6 @@ fn main() -> ExitCode {
         Command::Reward(args) => reward::run(args),
         Command::Keys(args) => keys::run(args),
         Command::Ledger(args) => ledger::run(args),
+        Command::Token(args) => token::run(args),
     }
 }

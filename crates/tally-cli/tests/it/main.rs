@@ -22,3 +22,4 @@ mod meter;
 mod registry;
 mod reward;
 mod support;
+mod token;

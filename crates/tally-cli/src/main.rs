@@ -20,6 +20,7 @@ mod ledger;
 mod meter;
 mod reward;
 mod serve;
+mod token;
 
 /// Tally: a conservation-first value engine.
 ///
@@ -52,6 +53,8 @@ enum Command {
     Keys(keys::Args),
     /// A durable double-entry ledger: accounts, transfers, proofs.
     Ledger(ledger::Args),
+    /// Capability tokens: mint, attenuate, inspect; root keys.
+    Token(token::Args),
 }
 
 /// The exit codes, shown at the end of every command's `--help`.
@@ -81,5 +84,6 @@ fn main() -> ExitCode {
         Command::Reward(args) => reward::run(args),
         Command::Keys(args) => keys::run(args),
         Command::Ledger(args) => ledger::run(args),
+        Command::Token(args) => token::run(args),
     }
 }

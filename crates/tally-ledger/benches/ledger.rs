@@ -64,6 +64,21 @@ fn reserve_commit(c: &mut Criterion) {
             total
         });
     });
+    g.bench_function("tally_shared_issued", |b| {
+        b.iter_custom(|iters| {
+            let mut total = Duration::ZERO;
+            let mut done = 0u64;
+            while done < iters {
+                let n = (iters - done).min(CHUNK);
+                let budget = shared_budget();
+                let start = Instant::now();
+                shared_reserve_commit_issued(&budget, 10, n);
+                total += start.elapsed();
+                done += n;
+            }
+            total
+        });
+    });
     g.bench_function("calybris", |b| {
         let engine = BudgetEngine::new();
         engine.ensure_tenant("t-10", i64::MAX / 2);
@@ -93,6 +108,14 @@ fn shared_reserve_commit(budget: &SharedBudget, tenant: u128, base: u128, n: u64
     for i in 0..n {
         let id = base + u128::from(i) + 100;
         budget.try_reserve(tenant, 10, id, 0, 2).unwrap();
+        black_box(budget.commit(id, 7, 3).unwrap());
+    }
+}
+
+/// `n` reserve + commit on `tenant`, under ids the budget issues.
+fn shared_reserve_commit_issued(budget: &SharedBudget, tenant: u128, n: u64) {
+    for _ in 0..n {
+        let id = budget.reserve(tenant, 10, 0, 2).unwrap();
         black_box(budget.commit(id, 7, 3).unwrap());
     }
 }
@@ -142,6 +165,49 @@ fn reserve_commit_two_threads(c: &mut Criterion) {
             total
         });
     });
+    g.bench_function("tally_shared_issued", |b| {
+        b.iter_custom(|iters| {
+            let mut total = Duration::ZERO;
+            let mut done = 0u64;
+            while done < iters {
+                let n = (iters - done).min(2 * CHUNK);
+                let budget = shared_budget();
+                total += two_threads(|t| {
+                    shared_reserve_commit_issued(&budget, 10 + u128::from(t), n / 2);
+                });
+                done += n;
+            }
+            total
+        });
+    });
+    // The bound of any sharding on this machine: two budgets sharing
+    // nothing, one per thread.
+    g.bench_function("tally_two_budgets", |b| {
+        b.iter_custom(|iters| {
+            let mut total = Duration::ZERO;
+            let mut done = 0u64;
+            while done < iters {
+                let n = (iters - done).min(2 * CHUNK);
+                let budgets: Vec<_> = (0..2)
+                    .map(|_| {
+                        let mut budget = Budget::new(1, 1, 2, None, 1).unwrap();
+                        budget.open_tenant(10, u128::from(u64::MAX), 3, 1).unwrap();
+                        std::sync::Mutex::new(budget)
+                    })
+                    .collect();
+                total += two_threads(|t| {
+                    let mut budget = budgets[t as usize].lock().unwrap();
+                    for i in 0..n / 2 {
+                        let id = u128::from(i) + 100;
+                        budget.try_reserve(10, 10, id, 0, 2).unwrap();
+                        black_box(budget.commit(id, 7, 3).unwrap());
+                    }
+                });
+                done += n;
+            }
+            total
+        });
+    });
     g.bench_function("calybris", |b| {
         let engine = BudgetEngine::new();
         engine.ensure_tenant("t-10", i64::MAX / 2);
@@ -155,6 +221,37 @@ fn reserve_commit_two_threads(c: &mut Criterion) {
                 }
             })
         });
+    });
+    g.finish();
+}
+
+/// A conservation proof over 1,000 tenants, each with a live reservation:
+/// `SharedBudget` holds every shard's lock while it reads them (the pause
+/// it imposes on writers), then sorts and hashes outside the locks.
+fn conservation_proof(c: &mut Criterion) {
+    const TENANTS: u128 = 1_000;
+    let mut g = c.benchmark_group("conservation_proof_1000_tenants");
+    g.throughput(Throughput::Elements(TENANTS as u64));
+    let mut budget = Budget::new(1, 1, 2, None, 1).unwrap();
+    let shared = SharedBudget::new(1, 1, 2, None, 1).unwrap();
+    let engine = BudgetEngine::new();
+    for t in 10..10 + TENANTS {
+        budget.open_tenant(t, 1_000, t, 1).unwrap();
+        budget.try_reserve(t, 10, t + 10_000, 0, 2).unwrap();
+        shared.open_tenant(t, 1_000, t, 1).unwrap();
+        shared.try_reserve(t, 10, t + 10_000, 0, 2).unwrap();
+        let name = format!("t-{t}");
+        engine.ensure_tenant(&name, 1_000);
+        let _ = engine.try_reserve(&name, 10);
+    }
+    g.bench_function("tally", |b| {
+        b.iter(|| black_box(budget.prove_conservation()))
+    });
+    g.bench_function("tally_shared", |b| {
+        b.iter(|| black_box(shared.prove_conservation()));
+    });
+    g.bench_function("calybris", |b| {
+        b.iter(|| black_box(calybris_core::finance::prove_conservation(&engine)));
     });
     g.finish();
 }
@@ -256,6 +353,7 @@ criterion_group!(
     benches,
     reserve_commit,
     reserve_commit_two_threads,
+    conservation_proof,
     batches,
     durable
 );

@@ -5,7 +5,7 @@
 //! | `BudgetEngine::new()` | [`Budget::new`] | [`SharedBudget::new`], [`SharedBudget::with_shards`] | the operator's and the spend account (in every shard) |
 //! | `ensure_tenant` / `open_tenant(initial)` | [`Budget::open_tenant`] | [`SharedBudget::open_tenant`] | an account that may not overdraw, funded from the operator's account |
 //! | `top_up_tenant` | [`Budget::top_up`] | [`SharedBudget::top_up`] | another funding transfer |
-//! | `try_reserve` | [`Budget::try_reserve`] | [`SharedBudget::try_reserve`] | a pending transfer to the spend account, with a timeout |
+//! | `try_reserve` (returns the id it issued) | [`Budget::try_reserve`] (the client's id: idempotent) | [`SharedBudget::reserve`] (issues an id naming its shard: no directory), [`SharedBudget::try_reserve`] (the client's id) | a pending transfer to the spend account, with a timeout |
 //! | `commit(actual)` | [`Budget::commit`] | [`SharedBudget::commit`] | post (partially: the rest released); an overrun is a second transfer linked to the post, so both apply or neither |
 //! | `release` | [`Budget::release`] | [`SharedBudget::release`] | void |
 //! | (holds never expire) | [`Budget::expire`], a reservation's timeout | [`SharedBudget::expire`] | the pending transfer's timeout |
@@ -13,7 +13,7 @@
 //! | `remaining_` / `reserved_` / `committed_` / `initial_microcents` | [`Budget::tenant`] | [`SharedBudget::tenant`] | credits posted, debits pending and posted |
 //! | `snapshot` | [`Budget::snapshot`] | [`SharedBudget::snapshot`] | every tenant's balances, with the proof |
 //! | `prove_conservation` / `verify_conservation` | [`Budget::prove_conservation`] | [`SharedBudget::prove_conservation`] (a linearizable snapshot: every shard locked at once) | totals and a canonical digest, the same for the same balances in both |
-//! | six global mutexes | `&mut self` | tenants hashed to locked shards, reservation ids to locked directory slots: threads on tenants of different shards do not wait for each other ([`crate::locks`]) | |
+//! | six global mutexes | `&mut self` | tenants hashed to locked shards, client reservation ids to locked directory slots (issued ids need none): threads on tenants of different shards do not wait for one shard's lock ([`crate::locks`]) | |
 //!
 //! [`SharedBudget`]: crate::shared::SharedBudget
 //! [`SharedBudget::new`]: crate::shared::SharedBudget::new
@@ -21,6 +21,7 @@
 //! [`SharedBudget::open_tenant`]: crate::shared::SharedBudget::open_tenant
 //! [`SharedBudget::top_up`]: crate::shared::SharedBudget::top_up
 //! [`SharedBudget::try_reserve`]: crate::shared::SharedBudget::try_reserve
+//! [`SharedBudget::reserve`]: crate::shared::SharedBudget::reserve
 //! [`SharedBudget::commit`]: crate::shared::SharedBudget::commit
 //! [`SharedBudget::release`]: crate::shared::SharedBudget::release
 //! [`SharedBudget::expire`]: crate::shared::SharedBudget::expire
@@ -74,6 +75,12 @@ pub enum BudgetError {
     },
     /// No such reservation.
     UnknownReservation,
+    /// A client id with bit 119 set: those are the ids a
+    /// [`SharedBudget`](crate::shared::SharedBudget) issues.
+    IssuedIdRange,
+    /// A shard of a [`SharedBudget`](crate::shared::SharedBudget) has
+    /// issued all 2^104 of its reservation ids.
+    IssuedIdsExhausted,
 }
 
 impl core::fmt::Display for BudgetError {
@@ -92,6 +99,10 @@ impl core::fmt::Display for BudgetError {
                 )
             }
             Self::UnknownReservation => f.write_str("no such reservation"),
+            Self::IssuedIdRange => {
+                f.write_str("ids with bit 119 set are the ones a shared budget issues")
+            }
+            Self::IssuedIdsExhausted => f.write_str("this shard has issued all its ids"),
         }
     }
 }

@@ -1,6 +1,6 @@
 //! The locking protocol of [`SharedBudget`](crate::shared::SharedBudget),
-//! on its own (over the [`sync`](crate::sync) shim) so that loom can check
-//! it.
+//! on its own (over a shim that is loom's lock under `--cfg loom`) so that
+//! loom can check it.
 //!
 //! Two kinds of locks, in two levels: *id slots* (the directory of the
 //! client-chosen transfer ids: which shard holds each one), then *shards*
@@ -30,19 +30,26 @@
 
 use crate::sync::{Mutex, MutexGuard, lock};
 
+/// A lock on cache lines of its own (128 bytes: a line and the one the
+/// processor fetches with it), so that threads on neighbouring locks do not
+/// slow each other down by writing to one line.
+#[derive(Debug)]
+#[repr(align(128))]
+struct Padded<T>(Mutex<T>);
+
 /// `n ≥ 1` locks, each around its own `T`.
 #[derive(Debug)]
 pub(crate) struct Locks<T> {
-    first: Mutex<T>,
-    rest: Box<[Mutex<T>]>,
+    first: Padded<T>,
+    rest: Box<[Padded<T>]>,
 }
 
 impl<T> Locks<T> {
     /// `n` locks (at least one), each around `make()`.
     pub(crate) fn new(n: usize, mut make: impl FnMut() -> T) -> Self {
         Self {
-            first: Mutex::new(make()),
-            rest: (1..n).map(|_| Mutex::new(make())).collect(),
+            first: Padded(Mutex::new(make())),
+            rest: (1..n).map(|_| Padded(Mutex::new(make()))).collect(),
         }
     }
 
@@ -58,15 +65,15 @@ impl<T> Locks<T> {
             Some(k) => self.rest.get(k).unwrap_or(&self.first),
             None => &self.first,
         };
-        lock(m)
+        lock(&m.0)
     }
 
     /// Every lock, taken in index order (rule 2), held until the guards
     /// are dropped.
     pub(crate) fn lock_all(&self) -> Vec<MutexGuard<'_, T>> {
         let mut guards = Vec::with_capacity(self.len());
-        guards.push(lock(&self.first));
-        guards.extend(self.rest.iter().map(lock));
+        guards.push(lock(&self.first.0));
+        guards.extend(self.rest.iter().map(|m| lock(&m.0)));
         guards
     }
 }

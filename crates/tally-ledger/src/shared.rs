@@ -2,17 +2,23 @@
 //!
 //! Tenants are hashed (with a seed of each instance) to `N` shards, each a
 //! [`Budget`] behind its own lock: threads working on tenants of different
-//! shards never wait for each other. The operator's and the spend account
+//! shards never wait for one shard's lock (they meet only in a directory
+//! slot, below, when their ids hash to the same one; the slots' data is
+//! shared between them, which is what limits two threads' gain: see
+//! `docs/BENCHMARKS.md`). The operator's and the spend account
 //! have a part in every shard; a snapshot sums them. Client-chosen transfer
 //! ids (reservations, fundings) are one namespace across the shards, as in
 //! one [`Budget`]: a directory, itself split into `N` locked slots by the
 //! id's hash, says which shard holds each id, so a commit or a release
-//! finds its reservation without a global lock. The locking protocol and
+//! finds its reservation without a global lock. Reservation ids the budget
+//! issues itself ([`SharedBudget::reserve`], as Calybris's `try_reserve`
+//! does) name their shard, and need no directory at all. The locking protocol and
 //! why it cannot deadlock and gives linearizable snapshots: [`locks`].
 //!
 //! Differences from one [`Budget`], all documented where they apply:
 //! funding ids, like reservation ids, must leave their top byte 0 (so that
-//! the ids a commit derives never meet a client's); each shard keeps its own
+//! the ids a commit derives never meet a client's), and client ids leave
+//! bit 119 0 (the issued ids'); each shard keeps its own
 //! clock (timestamps strictly increase per shard; one ledger's clock runs
 //! ahead of `now` by a nanosecond per event applied at the same `now`, a
 //! shard's only by its own events, so a hold's expiry instant can differ by
@@ -53,7 +59,7 @@ pub const DEFAULT_SHARDS: usize = 64;
 /// sharded by tenant, with linearizable conservation snapshots.
 #[derive(Debug)]
 pub struct SharedBudget {
-    shards: Locks<Budget>,
+    shards: Locks<Shard>,
     /// Client-chosen transfer id → the shard that holds it.
     ids: Locks<HashMap<u128, usize>>,
     /// Σ funded over every shard, kept within `u128` (the operator's
@@ -71,7 +77,43 @@ fn client_id(id: u128) -> Result<(), BudgetError> {
     if id >> 120 != 0 {
         return Err(BudgetError::Transfer(TR::IdMustNotBeIntMax));
     }
+    not_issued(id)
+}
+
+/// The bit that marks a reservation id the shared budget issued
+/// ([`SharedBudget::reserve`]); client ids leave it 0.
+const ISSUED: u128 = 1 << 119;
+/// Where an issued id keeps its shard: bits 104 to 118.
+const SHARD_SHIFT: u32 = 104;
+/// The most reservations one shard issues: its counter fills bits 0 to 103.
+const MAX_ISSUED: u128 = 1 << SHARD_SHIFT;
+
+/// Refuses a client id with bit 119 set (the ids the shared budget issues).
+fn not_issued(id: u128) -> Result<(), BudgetError> {
+    if id & ISSUED != 0 {
+        return Err(BudgetError::IssuedIdRange);
+    }
     Ok(())
+}
+
+/// One shard: a budget, and the count of reservation ids it has issued.
+#[derive(Debug)]
+struct Shard {
+    budget: Budget,
+    issued: u128,
+}
+
+impl core::ops::Deref for Shard {
+    type Target = Budget;
+    fn deref(&self) -> &Budget {
+        &self.budget
+    }
+}
+
+impl core::ops::DerefMut for Shard {
+    fn deref_mut(&mut self) -> &mut Budget {
+        &mut self.budget
+    }
 }
 
 impl SharedBudget {
@@ -105,7 +147,10 @@ impl SharedBudget {
         let n = shards.clamp(1, MAX_SHARDS);
         let first = Budget::new(ledger_id, operator, spend, cap, now)?;
         Ok(Self {
-            shards: Locks::new(n, || first.clone()),
+            shards: Locks::new(n, || Shard {
+                budget: first.clone(),
+                issued: 0,
+            }),
             ids: Locks::new(n, HashMap::default),
             funded: Mutex::new(0),
             hasher: Spread::default(),
@@ -166,6 +211,11 @@ impl SharedBudget {
     /// derived id is found by its reservation).
     fn owner(&self, reservation: u128) -> Option<usize> {
         let key = reservation & (u128::MAX >> 8);
+        if key & ISSUED != 0 {
+            // Issued here: the shard is in the id, no directory to ask.
+            let shard = usize::try_from((key & !ISSUED) >> SHARD_SHIFT).ok()?;
+            return (shard < self.shards.len()).then_some(shard);
+        }
         self.ids.lock(self.id_slot(key)).get(&key).copied()
     }
 
@@ -195,7 +245,7 @@ impl SharedBudget {
     }
 
     /// Adds `amount` to a tenant's budget (transfer `funding_id`, top byte
-    /// 0), as [`Budget::top_up`]. A top-up that would take the funded total
+    /// 0 and bit 119 0), as [`Budget::top_up`]. A top-up that would take the funded total
     /// of all shards past `u128::MAX` is `overflows_debits_posted` (the
     /// operator's debits in one ledger), without recording the id as
     /// failed.
@@ -229,7 +279,8 @@ impl SharedBudget {
         shard.tenant(tenant)
     }
 
-    /// Reserves as [`Budget::try_reserve`].
+    /// Reserves as [`Budget::try_reserve`], under the client's id (top
+    /// byte 0 and bit 119 0: [`BudgetError::IssuedIdRange`] otherwise).
     ///
     /// # Errors
     /// As [`Budget::try_reserve`].
@@ -272,6 +323,42 @@ impl SharedBudget {
             ids.remove(&reservation);
         }
         result
+    }
+
+    /// Reserves `amount` of a tenant's budget under a reservation id the
+    /// budget issues (Calybris's `try_reserve`, which returns the id), as
+    /// [`Budget::try_reserve`] does under a client's id. The id names its
+    /// shard (bit 119 set, the shard in bits 104–118, a count of the
+    /// shard's issued ids below), so this reservation, its commit and its
+    /// release touch no directory slot: only the tenant's shard. Ids are
+    /// unique and never a client's (client ids leave bit 119 0), but they
+    /// are not secret: a caller that must not commit another's reservation
+    /// checks that it made it.
+    ///
+    /// # Errors
+    /// As [`Budget::try_reserve`]; [`BudgetError::IssuedIdsExhausted`] once
+    /// the tenant's shard has issued 2^104 ids.
+    pub fn reserve(
+        &self,
+        tenant: u128,
+        amount: u128,
+        timeout_seconds: u32,
+        now: u64,
+    ) -> Result<u128, BudgetError> {
+        let home = self.shard_of(tenant);
+        let mut shard = self.shards.lock(home);
+        let count = shard.issued;
+        let place = u128::try_from(home).unwrap_or(u128::MAX);
+        if count >= MAX_ISSUED || place >= (ISSUED >> SHARD_SHIFT) {
+            return Err(BudgetError::IssuedIdsExhausted);
+        }
+        let id = ISSUED | (place << SHARD_SHIFT) | count;
+        // Spent whatever happens: a refused id may be recorded as failed.
+        shard.issued = count.saturating_add(1);
+        shard
+            .budget
+            .try_reserve(tenant, amount, id, timeout_seconds, now)?;
+        Ok(id)
     }
 
     /// Commits as [`Budget::commit`].
@@ -352,7 +439,7 @@ impl SharedBudget {
     #[must_use]
     pub fn snapshot(&self) -> BudgetSnapshot {
         let guards = self.shards.lock_all();
-        let (mut rows, holds) = self.rows(guards.iter().map(|g| &**g));
+        let (mut rows, holds) = self.rows(guards.iter().map(|g| &g.budget));
         drop(guards);
         let mut tenants = Vec::with_capacity(rows.len());
         let proof = prove(
@@ -370,7 +457,7 @@ impl SharedBudget {
     #[must_use]
     pub fn prove_conservation(&self) -> ConservationProof {
         let guards = self.shards.lock_all();
-        let (mut rows, holds) = self.rows(guards.iter().map(|g| &**g));
+        let (mut rows, holds) = self.rows(guards.iter().map(|g| &g.budget));
         drop(guards);
         prove(&mut rows, self.operator, self.spend, holds, None)
     }
@@ -382,7 +469,7 @@ impl SharedBudget {
     #[must_use]
     pub fn snapshot_one_shard_at_a_time(&self) -> BudgetSnapshot {
         let shards: Vec<Budget> = (0..self.shards.len())
-            .map(|i| self.shards.lock(i).clone())
+            .map(|i| self.shards.lock(i).budget.clone())
             .collect();
         let (mut rows, holds) = self.rows(shards.iter());
         let mut tenants = Vec::new();

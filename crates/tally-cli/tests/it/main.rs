@@ -23,3 +23,4 @@ mod registry;
 mod reward;
 mod serve;
 mod support;
+mod token;

@@ -36,21 +36,27 @@ fn balanced(snap: &BudgetSnapshot) {
 }
 
 /// Two threads reserve and commit on tenants of different shards (one
-/// within its hold, one overrunning it) while the main thread snapshots:
-/// every snapshot balances, both commits land, nothing deadlocks.
+/// under a client's id, within its hold; one under an issued id,
+/// overrunning it) while the main thread snapshots: every snapshot
+/// balances, both commits land, nothing deadlocks.
 #[test]
 fn loom_reserve_commit_on_two_shards_with_a_snapshot() {
     loom::model(|| {
         let (budget, a, b) = two_shards();
-        let spawn = |tenant: u128, id: u128, actual: u128| {
+        // `a` under a client's id (the directory), `b` under an id the
+        // budget issues (none).
+        let spawn = |tenant: u128, id: Option<u128>, actual: u128| {
             let budget = budget.clone();
             thread::spawn(move || {
-                budget.try_reserve(tenant, 10, id, 0, 2).unwrap();
-                budget.commit(id, actual, 3).unwrap()
+                let id = match id {
+                    Some(id) => budget.try_reserve(tenant, 10, id, 0, 2).map(|()| id),
+                    None => budget.reserve(tenant, 10, 0, 2),
+                };
+                budget.commit(id.unwrap(), actual, 3).unwrap()
             })
         };
-        let t1 = spawn(a, 7, 6);
-        let t2 = spawn(b, 8, 12);
+        let t1 = spawn(a, Some(7), 6);
+        let t2 = spawn(b, None, 12);
         let snap = budget.snapshot();
         balanced(&snap);
         assert_eq!(t1.join().unwrap(), Committed::Now(6));
@@ -136,3 +142,47 @@ fn loom_one_reservation_id_raced_from_two_shards() {
         assert_eq!(end.proof.committed.lo, 5);
     });
 }
+
+/// A release (before the hold's timeout) races the expiry of the same hold
+/// (after it) and a snapshot: the hold comes back exactly once, whichever
+/// wins, and both outcomes occur.
+#[test]
+fn loom_release_races_expiry() {
+    use tally_ledger::CreateTransferResult as TR;
+    use tally_ledger::budget::BudgetError;
+    const SECOND: u64 = 1_000_000_000;
+    loom::model(|| {
+        let (budget, a, _) = two_shards();
+        budget.try_reserve(a, 30, 7, 1, 2).unwrap();
+        let releaser = {
+            let budget = budget.clone();
+            // Before the timeout: it wins unless the expiry ran first.
+            thread::spawn(move || budget.release(7, 3))
+        };
+        let expirer = {
+            let budget = budget.clone();
+            thread::spawn(move || budget.expire(3 * SECOND))
+        };
+        balanced(&budget.snapshot());
+        let released = releaser.join().unwrap();
+        expirer.join().unwrap();
+        assert!(
+            released.is_ok() || released == Err(BudgetError::Transfer(TR::PendingTransferExpired)),
+            "{released:?}"
+        );
+        OUTCOMES.lock().unwrap().insert(released.is_ok());
+        let t = budget.tenant(a).unwrap();
+        assert_eq!((t.funded, t.reserved, t.remaining), (100, 0, 100));
+        balanced(&budget.snapshot());
+    });
+    assert_eq!(
+        OUTCOMES.lock().unwrap().len(),
+        2,
+        "both orders were explored"
+    );
+}
+
+/// The outcomes the release/expiry model saw (a std lock: it outlives the
+/// model's executions).
+static OUTCOMES: std::sync::Mutex<std::collections::BTreeSet<bool>> =
+    std::sync::Mutex::new(std::collections::BTreeSet::new());

@@ -20,6 +20,104 @@ fn a_shared_budget_is_send_and_sync() {
     check::<SharedBudget>();
 }
 
+#[test]
+fn the_shard_count_is_bounded() {
+    let new = |n| SharedBudget::with_shards(1, OPERATOR, SPEND, None, SECOND, n).unwrap();
+    assert_eq!(new(0).shards(), 1);
+    assert_eq!(new(7).shards(), 7);
+    assert_eq!(new(usize::MAX).shards(), tally_ledger::shared::MAX_SHARDS);
+    assert_eq!(
+        SharedBudget::new(1, OPERATOR, SPEND, None, SECOND)
+            .unwrap()
+            .shards(),
+        tally_ledger::shared::DEFAULT_SHARDS
+    );
+}
+
+/// The funded total of all shards stays within `u128`, as the operator's
+/// posted debits of one ledger must: the top-up past it is refused as one
+/// ledger refuses it, and the snapshot's sums stay exact.
+#[test]
+fn the_funded_total_of_all_shards_stays_within_u128() {
+    let shared = SharedBudget::with_shards(1, OPERATOR, SPEND, None, SECOND, 2).unwrap();
+    let mut one = Budget::new(1, OPERATOR, SPEND, None, SECOND).unwrap();
+    let a = (10u128..).find(|t| shared.shard_of(*t) == 0).unwrap();
+    let b = (10u128..).find(|t| shared.shard_of(*t) == 1).unwrap();
+    for (k, t) in [a, b].into_iter().enumerate() {
+        shared.open_tenant(t, 0, 0, SECOND).unwrap();
+        one.open_tenant(t, 0, 0, SECOND).unwrap();
+        let amount = if k == 0 { u128::MAX - 10 } else { 10 };
+        shared.top_up(t, amount, 100 + k as u128, SECOND).unwrap();
+        one.top_up(t, amount, 100 + k as u128, SECOND).unwrap();
+    }
+    let refused = Err(BudgetError::Transfer(TR::OverflowsDebitsPosted));
+    assert_eq!(one.top_up(b, 1, 200, SECOND), refused);
+    assert_eq!(shared.top_up(b, 1, 200, SECOND), refused);
+    assert_eq!(shared.tenant(b).unwrap().funded, 10);
+    let proof = shared.prove_conservation();
+    assert!(proof.holds);
+    assert_eq!(proof.funded.lo, u128::MAX);
+    assert_eq!(proof.digest, one.prove_conservation().digest);
+}
+
+/// Reservation ids the shared budget issues name their shard: they commit,
+/// release and fail as client ids do, are unique, and are never a client's.
+#[test]
+fn issued_reservation_ids_name_their_shard() {
+    let shared = SharedBudget::with_shards(1, OPERATOR, SPEND, None, SECOND, 3).unwrap();
+    let a = (10u128..).find(|t| shared.shard_of(*t) == 0).unwrap();
+    let b = (10u128..).find(|t| shared.shard_of(*t) == 2).unwrap();
+    shared.open_tenant(a, 100, 1, SECOND).unwrap();
+    shared.open_tenant(b, 100, 2, SECOND).unwrap();
+    let now = 2 * SECOND;
+    let first = shared.reserve(a, 10, 0, now).unwrap();
+    let second = shared.reserve(b, 20, 0, now).unwrap();
+    let third = shared.reserve(a, 30, 1, now).unwrap();
+    assert_eq!(first >> 119, 1, "{first:#x}");
+    assert!(first != second && first != third && second != third);
+    assert_eq!(shared.commit(first, 7, now), Ok(Committed::Now(7)));
+    assert_eq!(shared.commit(first, 7, now), Ok(Committed::Already));
+    assert_eq!(shared.release(second, now), Ok(()));
+    assert_eq!(shared.tenant(a).unwrap().reserved, 30);
+    shared.expire(now + 2 * SECOND);
+    assert_eq!(shared.tenant(a).unwrap().reserved, 0);
+    assert_eq!(
+        shared.commit(third, 1, now + 3 * SECOND),
+        Err(BudgetError::Transfer(TR::PendingTransferExpired))
+    );
+    // Refusals spend an id and change nothing.
+    assert_eq!(
+        shared.reserve(a, 1_000, 0, now),
+        Err(BudgetError::Transfer(TR::ExceedsCredits))
+    );
+    assert_eq!(
+        shared.reserve(99, 1, 0, now),
+        Err(BudgetError::Transfer(TR::DebitAccountNotFound))
+    );
+    let fourth = shared.reserve(a, 1, 0, now).unwrap();
+    assert!(fourth > third);
+    // Clients cannot use the issued range; ids that were not issued are
+    // unknown (even one naming a shard that does not exist).
+    assert_eq!(
+        shared.try_reserve(a, 1, fourth, 0, now),
+        Err(BudgetError::IssuedIdRange)
+    );
+    assert_eq!(
+        shared.top_up(a, 1, 1 << 119, now),
+        Err(BudgetError::IssuedIdRange)
+    );
+    for bogus in [(1 << 119) | 12_345, (1 << 119) | (999 << 104)] {
+        assert_eq!(
+            shared.commit(bogus, 1, now),
+            Err(BudgetError::UnknownReservation)
+        );
+    }
+    let snap = shared.snapshot();
+    assert!(snap.proof.holds);
+    assert_eq!(snap.proof.committed.lo, 7);
+    assert_eq!(snap.proof.reserved.lo, 1);
+}
+
 #[derive(Clone, Debug)]
 enum Op {
     Open {
@@ -218,7 +316,8 @@ struct Expected {
     committed: u128,
 }
 
-/// One worker's round: reservations (some with a one-second timeout),
+/// One worker's round: reservations (some with a one-second timeout, half
+/// under ids the budget issues),
 /// commits below, at and above the hold, releases, top-ups and expiries on
 /// its own tenants; then it releases what is still held and checks every
 /// tenant's budget exactly. Returns the operations it made.
@@ -247,8 +346,16 @@ fn worker(budget: &SharedBudget, clock: &AtomicU64, w: u64, round: u64) -> u64 {
             let amount = u128::from(1 + rng.below(100));
             let timeout = u32::from(rng.below(10) < 3);
             next_id += 1;
-            match budget.try_reserve(tenants[k], amount, next_id, timeout, now) {
-                Ok(()) => live.push((next_id, k, amount)),
+            // Half under the client's ids, half under ids the budget issues.
+            let reserved = if rng.below(2) == 0 {
+                budget
+                    .try_reserve(tenants[k], amount, next_id, timeout, now)
+                    .map(|()| next_id)
+            } else {
+                budget.reserve(tenants[k], amount, timeout, now)
+            };
+            match reserved {
+                Ok(id) => live.push((id, k, amount)),
                 Err(BudgetError::Transfer(TR::ExceedsCredits)) => {}
                 Err(e) => panic!("reserve: {e:?}"),
             }

@@ -4,7 +4,8 @@
 //! credential (`admin.token`, 0600). `--database postgres://…` (or
 //! `DATABASE_URL`, which keeps a password off the command line) puts the
 //! ledger and the idempotency records in PostgreSQL, shared by any number
-//! of processes. Every limit has a flag and an environment variable.
+//! of processes; they share the root keys of `--keys-dir` (`CAPS_KEYS_PATH`).
+//! Every limit has a flag and an environment variable.
 //! SIGINT or SIGTERM stops it gracefully (connections drained, a snapshot
 //! written).
 
@@ -24,6 +25,10 @@ pub struct Args {
     /// The data directory (created 0700).
     #[arg(long, env = "TALLY_DATA_DIR", default_value = "./tally-data")]
     data_dir: PathBuf,
+    /// The root keys' directory (`root-<epoch>.key`, 0600; created with a
+    /// first key when empty); processes sharing a database share it.
+    #[arg(long, env = "CAPS_KEYS_PATH")]
+    keys_dir: Option<PathBuf>,
     /// A PostgreSQL URL; prefer the environment variable when it holds a password.
     #[arg(long, env = "DATABASE_URL", hide_env_values = true)]
     database: Option<String>,
@@ -108,6 +113,7 @@ async fn serve(args: Args) -> ExitCode {
     c.listen = args.listen;
     c.limits = args.limits();
     c.database = args.database.clone();
+    c.keys_dir = args.keys_dir.clone();
     c.tls = args.behind_tls;
     let running = match tally_serve::start(c).await {
         Ok(r) => r,

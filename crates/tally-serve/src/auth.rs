@@ -1,49 +1,21 @@
 //! Authentication and authorization behind one small trait, [`Authorizer`]:
-//! a request's parts in, a [`Principal`] (tenant and scopes) or an
-//! [`AuthError`] out. The service asks it once per request, then checks the
-//! route's scope ([`required_scope`]).
+//! a request's parts and the scope its route needs in, a [`Principal`]
+//! (tenant, limits) or an [`AuthError`] out.
 //!
-//! [`BearerTokens`] is the implementation until capability tokens land:
-//! `Authorization: Bearer <secret>`, each secret (its SHA-256, compared in
-//! constant time) bound to a principal. `tally serve` writes the first admin
-//! secret to a 0600 file in the data directory.
-
-use std::collections::BTreeMap;
+//! The service's authorizer is [`crate::tokens::Macaroons`] (tally-token
+//! capability tokens in `Authorization: Bearer tally1.…`); [`BearerTokens`]
+//! (opaque secrets bound to principals) remains for embedding and tests.
 
 use axum::http::{Method, request::Parts};
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
+pub use tally_token::Scope;
 
-/// A scope (a capability a route needs).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum Scope {
-    /// Read the ledger.
-    LedgerRead,
-    /// Write the ledger (accounts, transfers).
-    LedgerWrite,
-    /// Reserve, commit, release budgets.
-    BudgetReserve,
-    /// Everything.
-    Admin,
-}
+/// The longest tenant name, bytes (tally-token's label).
+pub const TENANT_MAX_BYTES: usize = tally_token::caveat::MAX_LABEL_BYTES;
 
-impl Scope {
-    /// The wire's name.
-    #[must_use]
-    pub const fn as_str(self) -> &'static str {
-        match self {
-            Self::LedgerRead => "ledger.read",
-            Self::LedgerWrite => "ledger.write",
-            Self::BudgetReserve => "budget.reserve",
-            Self::Admin => "admin",
-        }
-    }
-}
-
-/// The longest tenant name, bytes.
-pub const TENANT_MAX_BYTES: usize = 64;
-
-/// A tenant: 1 to 64 bytes of `[a-z0-9_-]`.
+/// A tenant: 1 to 128 bytes of ASCII letters, digits and `._:@/+-` (a
+/// tally-token label).
 #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct Tenant(String);
 
@@ -51,12 +23,9 @@ impl Tenant {
     /// Checks the name.
     #[must_use]
     pub fn new(name: &str) -> Option<Self> {
-        let ok = !name.is_empty()
-            && name.len() <= TENANT_MAX_BYTES
-            && name
-                .bytes()
-                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_' || b == b'-');
-        ok.then(|| Self(name.to_owned()))
+        tally_token::Label::new(name)
+            .ok()
+            .map(|l| Self(l.as_str().to_owned()))
     }
 
     /// The name.
@@ -69,10 +38,12 @@ impl Tenant {
 /// Who is asking, and what they may do.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Principal {
-    /// The tenant.
+    /// The tenant (keys the tenant's rate limit and idempotency records).
     pub tenant: Tenant,
     /// The scopes granted.
     pub scopes: Vec<Scope>,
+    /// The most one request may move (minor units), if limited.
+    pub max_amount: Option<u128>,
 }
 
 impl Principal {
@@ -85,7 +56,8 @@ impl Principal {
     }
 }
 
-/// Why a request is not authenticated (401) or not authorized (403).
+/// Why a request is not authenticated (401), not authorized (403), or
+/// cannot be checked now (503).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum AuthError {
     /// No `Authorization` header.
@@ -94,25 +66,30 @@ pub enum AuthError {
     /// Not `Bearer <token>`, or a token that cannot be one.
     #[error("malformed credential")]
     Malformed,
-    /// A token that does not verify (unknown, forged, expired, revoked).
+    /// A token that does not verify (unknown, forged, expired, not yet
+    /// valid, revoked, of a revoked root-key epoch).
     #[error("invalid credential")]
     Invalid,
-    /// A valid token without the route's scope or tenant.
+    /// A valid token without the route's scope, tenant, method or path.
     #[error("not allowed")]
     Forbidden,
+    /// The revocation list cannot be consulted (fail closed).
+    #[error("revocations unavailable")]
+    Unavailable,
 }
 
-/// Authenticates a request from its parts (headers, method, path).
+/// Authenticates and authorizes a request from its parts (headers,
+/// method, path) for the scope its route needs.
 pub trait Authorizer: Send + Sync + 'static {
-    /// The principal the request's credential names.
+    /// The principal the request's credential names, if it allows `scope`.
     ///
     /// # Errors
     /// [`AuthError`]: never a panic, whatever the headers hold.
-    fn authenticate(&self, parts: &Parts) -> Result<Principal, AuthError>;
+    fn authenticate(&self, parts: &Parts, scope: Scope) -> Result<Principal, AuthError>;
 }
 
 /// The longest bearer token, bytes.
-pub const BEARER_MAX_BYTES: usize = 4_096;
+pub const BEARER_MAX_BYTES: usize = tally_token::MAX_TOKEN_TEXT_BYTES;
 
 /// The token of `Authorization: Bearer <token>`.
 ///
@@ -135,7 +112,8 @@ pub fn bearer(parts: &Parts) -> Result<&str, AuthError> {
     Ok(token)
 }
 
-/// Bearer secrets bound to principals (by their SHA-256).
+/// Opaque bearer secrets bound to principals (by their SHA-256, compared
+/// in constant time).
 #[derive(Debug, Default)]
 pub struct BearerTokens {
     tokens: Vec<([u8; 32], Principal)>,
@@ -157,7 +135,7 @@ impl BearerTokens {
 }
 
 impl Authorizer for BearerTokens {
-    fn authenticate(&self, parts: &Parts) -> Result<Principal, AuthError> {
+    fn authenticate(&self, parts: &Parts, scope: Scope) -> Result<Principal, AuthError> {
         let token = bearer(parts)?;
         let digest: [u8; 32] = Sha256::digest(token).into();
         // Every entry is compared, in constant time: no early exit.
@@ -167,13 +145,18 @@ impl Authorizer for BearerTokens {
                 found = Some(p);
             }
         }
-        found.cloned().ok_or(AuthError::Invalid)
+        let principal = found.cloned().ok_or(AuthError::Invalid)?;
+        if principal.allows(scope) {
+            Ok(principal)
+        } else {
+            Err(AuthError::Forbidden)
+        }
     }
 }
 
-/// The scope a route needs: reads need `ledger.read`, writes
-/// `ledger.write`, budget routes `budget.reserve`; anything else `admin`.
-/// `None` for the routes outside `/v1` (operations, documents).
+/// The scope a `/v1` route needs: ledger reads `ledger.read`, ledger
+/// writes `ledger.write`, budget routes `budget.reserve`, anything else
+/// (tokens) `admin`. `None` for the routes outside `/v1`.
 #[must_use]
 pub fn required_scope(method: &Method, path: &str) -> Option<Scope> {
     let rest = path.strip_prefix("/v1/")?;
@@ -189,20 +172,4 @@ pub fn required_scope(method: &Method, path: &str) -> Option<Scope> {
     } else {
         Scope::Admin
     })
-}
-
-/// A principal from a scope list such as `ledger.read,ledger.write`.
-#[must_use]
-pub fn scopes_from_names(names: &str) -> Vec<Scope> {
-    let all = [
-        Scope::LedgerRead,
-        Scope::LedgerWrite,
-        Scope::BudgetReserve,
-        Scope::Admin,
-    ];
-    let by_name: BTreeMap<&str, Scope> = all.iter().map(|s| (s.as_str(), *s)).collect();
-    names
-        .split(',')
-        .filter_map(|n| by_name.get(n.trim()).copied())
-        .collect()
 }

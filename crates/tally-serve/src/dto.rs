@@ -425,3 +425,49 @@ pub struct ErrorBody {
     /// The request id, also in `x-request-id`.
     pub correlation_id: String,
 }
+
+/// `POST /v1/tokens` (admin): mint a capability token.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct MintRequest {
+    /// The tenant it acts for (required unless the only scope is `admin`).
+    #[serde(default)]
+    pub tenant: Option<String>,
+    /// Its scopes (`ledger.read`, `ledger.write`, `budget.reserve`, …): at least one.
+    pub scopes: Vec<String>,
+    /// Seconds until it expires (1 to 7,776,000 = 90 days; default 30 days).
+    #[serde(default)]
+    pub expires_in_s: Option<u64>,
+    /// Not valid before this instant (seconds since the Unix epoch).
+    #[serde(default)]
+    pub not_before_s: Option<u64>,
+    /// The methods it allows (`GET`, `POST`, …).
+    #[serde(default)]
+    pub methods: Option<Vec<String>>,
+    /// The path prefix it allows (`/v1/ledger/`).
+    #[serde(default)]
+    pub path_prefix: Option<String>,
+    /// The most one request may move, minor units.
+    #[serde(default)]
+    pub max_amount: Option<u128>,
+}
+
+/// A minted token.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct MintResponse {
+    /// The token (`tally1.…`): a bearer secret.
+    pub token: String,
+    /// Its id (32 hex digits), for revocation.
+    pub id: String,
+    /// The root-key epoch it was minted under.
+    pub epoch: u32,
+    /// When it expires (seconds since the Unix epoch).
+    pub expiry_s: u64,
+}
+
+/// A revocation's answer.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct RevokedResponse {
+    /// What was revoked (a token id, or `epoch:<n>`).
+    pub revoked: String,
+}

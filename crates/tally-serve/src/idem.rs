@@ -21,29 +21,45 @@ pub const SQLITE_FILE: &str = "serve.sqlite";
 const COMPONENT: &str = "tally-serve";
 
 /// SQLite's migrations, in order.
-const SQLITE_MIGRATIONS: &[(i64, &str, &str)] = &[(
-    1,
-    "idempotency",
-    "CREATE TABLE idempotency (\
+const SQLITE_MIGRATIONS: &[(i64, &str, &str)] = &[
+    (
+        1,
+        "idempotency",
+        "CREATE TABLE idempotency (\
        tenant TEXT NOT NULL, key TEXT NOT NULL, fingerprint BLOB NOT NULL, \
        done INTEGER NOT NULL, status INTEGER, content_type TEXT, body BLOB, \
        created_ms INTEGER NOT NULL, updated_ms INTEGER NOT NULL, \
        PRIMARY KEY (tenant, key)) WITHOUT ROWID; \
      CREATE INDEX idempotency_created ON idempotency (created_ms);",
-)];
+    ),
+    (
+        2,
+        "revocations",
+        "CREATE TABLE revoked_tokens (id BLOB PRIMARY KEY NOT NULL, revoked_ms INTEGER NOT NULL) WITHOUT ROWID; \
+     CREATE TABLE revoked_epochs (epoch INTEGER PRIMARY KEY NOT NULL, revoked_ms INTEGER NOT NULL);",
+    ),
+];
 
 /// PostgreSQL's migrations, in order.
 #[cfg(feature = "postgres")]
-const PG_MIGRATIONS: &[(i32, &str, &str)] = &[(
-    1,
-    "idempotency",
-    "CREATE TABLE serve_idempotency (\
+const PG_MIGRATIONS: &[(i32, &str, &str)] = &[
+    (
+        1,
+        "idempotency",
+        "CREATE TABLE serve_idempotency (\
        tenant TEXT NOT NULL, key TEXT NOT NULL, fingerprint BYTEA NOT NULL, \
        done BIGINT NOT NULL, status BIGINT, content_type TEXT, body BYTEA, \
        created_ms BIGINT NOT NULL, updated_ms BIGINT NOT NULL, \
        PRIMARY KEY (tenant, key)); \
      CREATE INDEX serve_idempotency_created ON serve_idempotency (created_ms);",
-)];
+    ),
+    (
+        2,
+        "revocations",
+        "CREATE TABLE serve_revoked_tokens (id BYTEA PRIMARY KEY CHECK (length(id) = 16), revoked_ms BIGINT NOT NULL); \
+     CREATE TABLE serve_revoked_epochs (epoch BIGINT PRIMARY KEY CHECK (epoch >= 0 AND epoch <= 4294967295), revoked_ms BIGINT NOT NULL);",
+    ),
+];
 
 /// Where a request stands against its idempotency key.
 #[derive(Debug, PartialEq, Eq)]
@@ -331,6 +347,79 @@ impl IdemStore {
                 .await?
                 .rows_affected()
         ))
+    }
+
+    /// Revokes a token id (and every token attenuated from it), for good.
+    ///
+    /// # Errors
+    /// [`IdemError`].
+    pub async fn revoke_token(&self, id: [u8; 16], now_ms: i64) -> Result<(), IdemError> {
+        on_pool!(
+            self,
+            "INSERT INTO revoked_tokens (id, revoked_ms) VALUES ($1, $2) ON CONFLICT DO NOTHING",
+            "INSERT INTO serve_revoked_tokens (id, revoked_ms) VALUES ($1, $2) ON CONFLICT DO NOTHING",
+            |p, sql| sqlx::query(sql)
+                .bind(id.to_vec())
+                .bind(now_ms)
+                .execute(p)
+                .await?
+                .rows_affected()
+        );
+        Ok(())
+    }
+
+    /// Revokes a root-key epoch, for good.
+    ///
+    /// # Errors
+    /// [`IdemError`].
+    pub async fn revoke_epoch(&self, epoch: u32, now_ms: i64) -> Result<(), IdemError> {
+        on_pool!(
+            self,
+            "INSERT INTO revoked_epochs (epoch, revoked_ms) VALUES ($1, $2) ON CONFLICT DO NOTHING",
+            "INSERT INTO serve_revoked_epochs (epoch, revoked_ms) VALUES ($1, $2) ON CONFLICT DO NOTHING",
+            |p, sql| sqlx::query(sql)
+                .bind(i64::from(epoch))
+                .bind(now_ms)
+                .execute(p)
+                .await?
+                .rows_affected()
+        );
+        Ok(())
+    }
+
+    /// The revoked token ids and epochs (at most
+    /// [`tally_token::MAX_MEMORY_REVOCATIONS`] ids).
+    ///
+    /// # Errors
+    /// [`IdemError`].
+    pub async fn revocations(&self) -> Result<(Vec<[u8; 16]>, Vec<u32>), IdemError> {
+        let max = i64::try_from(tally_token::MAX_MEMORY_REVOCATIONS).unwrap_or(i64::MAX);
+        let ids: Vec<Vec<u8>> = on_pool!(
+            self,
+            "SELECT id FROM revoked_tokens ORDER BY revoked_ms LIMIT $1",
+            "SELECT id FROM serve_revoked_tokens ORDER BY revoked_ms LIMIT $1",
+            |p, sql| sqlx::query_scalar(sql).bind(max).fetch_all(p).await?
+        );
+        let epochs: Vec<i64> = on_pool!(
+            self,
+            "SELECT epoch FROM revoked_epochs",
+            "SELECT epoch FROM serve_revoked_epochs",
+            |p, sql| sqlx::query_scalar(sql).fetch_all(p).await?
+        );
+        Ok((
+            ids.into_iter()
+                .filter_map(|v| <[u8; 16]>::try_from(v.as_slice()).ok())
+                .collect(),
+            epochs
+                .into_iter()
+                .filter_map(|e| u32::try_from(e).ok())
+                .collect(),
+        ))
+    }
+
+    /// Closes the store's connections (what an outage looks like).
+    pub async fn close(&self) {
+        on_pool!(self, "", "", |p, _sql| p.close().await);
     }
 
     /// Whether the store answers (for `/readyz`).

@@ -33,6 +33,7 @@ pub mod openapi;
 pub mod routes;
 pub mod server;
 pub mod stack;
+pub mod tokens;
 
 use std::sync::Arc;
 
@@ -49,8 +50,10 @@ pub struct AppState {
     pub backend: backend::Backend,
     /// Idempotency records.
     pub idem: idem::IdemStore,
-    /// Authentication.
+    /// Authentication and authorization.
     pub auth: Arc<dyn auth::Authorizer>,
+    /// The token authority (minting, revocation), when tokens are macaroons.
+    pub tokens: Option<Arc<tokens::Macaroons>>,
     /// Metrics.
     pub metrics: Arc<metrics::Metrics>,
     /// In-flight permits (`max_inflight`).

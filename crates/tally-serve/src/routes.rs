@@ -3,20 +3,23 @@
 use std::sync::Arc;
 
 use axum::Json;
-use axum::extract::{FromRequest, Path, Query, Request, State};
+use axum::extract::{Extension, FromRequest, Path, Query, Request, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::de::DeserializeOwned;
 
 use crate::AppState;
+use crate::auth::Principal;
 use crate::backend::LedgerFail;
 use crate::config::{BATCH_EVENTS_MAX, HISTORY_PAGE_MAX};
 use crate::dto::{
     AccountDto, AccountsRequest, BalanceDto, BatchResponse, ConservationDto, EventResult,
-    HistoryEntry, HistoryPage, HistoryQuery, ReadyDto, TotalsDto, TransferDto, TransfersRequest,
+    HistoryEntry, HistoryPage, HistoryQuery, MintRequest, MintResponse, ReadyDto, RevokedResponse,
+    TotalsDto, TransferDto, TransfersRequest,
 };
 use crate::error::{ApiError, Code, Reason};
 use crate::stack::{BodyCap, read_capped};
+use tally_token::{Caveat, Label, Method, Methods, PathPrefix, Scope, Scopes};
 
 /// A JSON body, decoded strictly (unknown fields refused, one spelling per
 /// document), within the body cap; errors say where, never what.
@@ -110,6 +113,7 @@ pub async fn create_accounts(
     responses((status = 200, body = BatchResponse), (status = "4XX", body = crate::dto::ErrorDto)))]
 pub async fn create_transfers(
     State(s): State<Arc<AppState>>,
+    Extension(principal): Extension<Principal>,
     JsonBody(req): JsonBody<TransfersRequest>,
 ) -> Result<Json<BatchResponse>, ApiError> {
     batch_size(req.transfers.len())?;
@@ -119,6 +123,9 @@ pub async fn create_transfers(
         .map(crate::dto::NewTransferDto::to_event)
         .collect::<Result<Vec<_>, _>>()
         .map_err(unknown_flag)?;
+    if let Some(max) = principal.max_amount {
+        within_max_amount(&events, max)?;
+    }
     let ids: Vec<u128> = events.iter().map(|e| e.id).collect();
     let results = s
         .backend
@@ -135,6 +142,33 @@ pub async fn create_transfers(
             })
             .collect(),
     }))
+}
+
+/// A token's maximum amount bounds the request's total (checked); a post
+/// of "all of the pending amount" (amount 0) moves an amount the request
+/// does not state, so a capped token may not send one.
+fn within_max_amount(events: &[tally_ledger::NewTransfer], max: u128) -> Result<(), ApiError> {
+    let over = || {
+        ApiError::new(
+            Code::Unauthorized,
+            "the credential does not allow this amount",
+            Reason::Forbidden,
+        )
+    };
+    let mut total: u128 = 0;
+    for e in events {
+        let post_all = e.amount == 0
+            && e.flags
+                .contains(tally_ledger::TransferFlags::POST_PENDING_TRANSFER);
+        if post_all {
+            return Err(over());
+        }
+        total = total.checked_add(e.amount).ok_or_else(over)?;
+    }
+    if total > max {
+        return Err(over());
+    }
+    Ok(())
 }
 
 fn parse_id(text: &str) -> Result<u128, ApiError> {
@@ -297,4 +331,133 @@ pub async fn openapi() -> Response {
         crate::openapi::document(),
     )
         .into_response()
+}
+
+/// The longest token lifetime a mint gives, seconds (90 days).
+pub const TOKEN_TTL_MAX_SECS: u64 = 90 * 24 * 60 * 60;
+/// The default token lifetime, seconds (30 days).
+pub const TOKEN_TTL_DEFAULT_SECS: u64 = 30 * 24 * 60 * 60;
+
+fn mint_caveats(req: &MintRequest, now_s: u64) -> Result<(Vec<Caveat>, u64), ApiError> {
+    let bad = ApiError::bad_request;
+    let scopes: Vec<Scope> = req
+        .scopes
+        .iter()
+        .map(|n| n.parse::<Scope>())
+        .collect::<Result<_, _>>()
+        .map_err(|_| bad("unknown scope name"))?;
+    let scopes = Scopes::new(scopes).ok_or_else(|| bad("at least one scope"))?;
+    let only_admin = scopes.iter().all(|s| s == Scope::Admin);
+    let mut caveats = Vec::new();
+    match &req.tenant {
+        Some(t) => caveats.push(Caveat::Tenant(
+            Label::new(t).map_err(|_| bad("a tenant is 1 to 128 of [A-Za-z0-9._:@/+-]"))?,
+        )),
+        None if !only_admin => return Err(bad("a token with a scope below admin names a tenant")),
+        None => {}
+    }
+    caveats.push(Caveat::Scopes(scopes));
+    let ttl = req.expires_in_s.unwrap_or(TOKEN_TTL_DEFAULT_SECS);
+    if ttl == 0 || ttl > TOKEN_TTL_MAX_SECS {
+        return Err(bad("expires_in_s is 1 to 7776000"));
+    }
+    let expiry = now_s
+        .checked_add(ttl)
+        .ok_or_else(|| bad("expiry out of range"))?;
+    caveats.push(Caveat::Expiry(expiry));
+    if let Some(nb) = req.not_before_s {
+        caveats.push(Caveat::NotBefore(nb));
+    }
+    if let Some(methods) = &req.methods {
+        let m: Vec<Method> = methods
+            .iter()
+            .map(|n| n.parse::<Method>())
+            .collect::<Result<_, _>>()
+            .map_err(|_| bad("unknown method name"))?;
+        caveats.push(Caveat::Methods(
+            Methods::new(m).ok_or_else(|| bad("at least one method"))?,
+        ));
+    }
+    if let Some(prefix) = &req.path_prefix {
+        caveats
+            .push(Caveat::PathPrefix(PathPrefix::new(prefix).map_err(
+                |_| bad("a path prefix is a canonical absolute path"),
+            )?));
+    }
+    if let Some(max) = req.max_amount {
+        caveats.push(Caveat::MaxAmount(max));
+    }
+    Ok((caveats, expiry))
+}
+
+/// `POST /v1/tokens` (admin): mint a token. Not kept (a token is its own
+/// record; its id is what revocation needs), so no `Idempotency-Key`.
+#[utoipa::path(post, path = "/v1/tokens", request_body = MintRequest,
+    responses((status = 200, body = MintResponse), (status = "4XX", body = crate::dto::ErrorDto)))]
+pub async fn mint_token(
+    State(s): State<Arc<AppState>>,
+    JsonBody(req): JsonBody<MintRequest>,
+) -> Result<Json<MintResponse>, ApiError> {
+    let authority = s.tokens.as_ref().ok_or_else(ApiError::not_found)?;
+    let (caveats, expiry_s) = mint_caveats(&req, now_ns() / 1_000_000_000)?;
+    let token = authority
+        .mint(caveats)
+        .map_err(|_| ApiError::bad_request("the caveats do not fit in a token"))?;
+    Ok(Json(MintResponse {
+        token: token.to_text().as_str().to_owned(),
+        id: token.id().to_string(),
+        epoch: token.epoch(),
+        expiry_s,
+    }))
+}
+
+fn now_ms_i64() -> i64 {
+    i64::try_from(now_ns() / 1_000_000).unwrap_or(i64::MAX)
+}
+
+/// `POST /v1/tokens/{id}/revoke` (admin): revoke a token (and every token
+/// attenuated from it) by its id, for good.
+#[utoipa::path(post, path = "/v1/tokens/{id}/revoke", params(("id" = String, Path)),
+    responses((status = 200, body = RevokedResponse)))]
+pub async fn revoke_token(
+    State(s): State<Arc<AppState>>,
+    Path(id): Path<String>,
+) -> Result<Json<RevokedResponse>, ApiError> {
+    let authority = s.tokens.as_ref().ok_or_else(ApiError::not_found)?;
+    let bytes: [u8; 16] = tally_encoding::hex::decode_array(&id, tally_encoding::hex::Case::Lower)
+        .map_err(|_| ApiError::bad_request("a token id is 32 lowercase hex digits"))?;
+    s.idem
+        .revoke_token(bytes, now_ms_i64())
+        .await
+        .map_err(|_| ApiError::dependency())?;
+    authority
+        .refresh(&s.idem)
+        .await
+        .map_err(|_| ApiError::dependency())?;
+    Ok(Json(RevokedResponse { revoked: id }))
+}
+
+/// `POST /v1/tokens/epochs/{epoch}/revoke` (admin): revoke a root-key
+/// epoch: every token minted under it is refused, for good.
+#[utoipa::path(post, path = "/v1/tokens/epochs/{epoch}/revoke", params(("epoch" = u32, Path)),
+    responses((status = 200, body = RevokedResponse)))]
+pub async fn revoke_epoch(
+    State(s): State<Arc<AppState>>,
+    Path(epoch): Path<String>,
+) -> Result<Json<RevokedResponse>, ApiError> {
+    let authority = s.tokens.as_ref().ok_or_else(ApiError::not_found)?;
+    let epoch: u32 = epoch
+        .parse()
+        .map_err(|_| ApiError::bad_request("an epoch is a u32"))?;
+    s.idem
+        .revoke_epoch(epoch, now_ms_i64())
+        .await
+        .map_err(|_| ApiError::dependency())?;
+    authority
+        .refresh(&s.idem)
+        .await
+        .map_err(|_| ApiError::dependency())?;
+    Ok(Json(RevokedResponse {
+        revoked: format!("epoch:{epoch}"),
+    }))
 }

@@ -18,17 +18,16 @@ use tokio::sync::{Semaphore, watch};
 use tokio::task::JoinSet;
 
 use crate::AppState;
-use crate::auth::{Authorizer, BearerTokens, Principal, Scope, Tenant};
+use crate::auth::Authorizer;
 use crate::backend::Backend;
 use crate::config::Limits;
 use crate::embedded::Embedded;
 use crate::idem::IdemStore;
 use crate::metrics::Metrics;
+use crate::tokens::{Macaroons, RootKeys};
 
 /// The first admin credential's file in the data directory (0600).
 pub const ADMIN_TOKEN_FILE: &str = "admin.token";
-/// The admin tenant.
-pub const ADMIN_TENANT: &str = "admin";
 /// How often expired idempotency records are purged.
 const PURGE_EVERY: Duration = Duration::from_secs(600);
 
@@ -43,8 +42,9 @@ pub struct Config {
     pub database: Option<String>,
     /// The limits.
     pub limits: Limits,
-    /// More bearer credentials (secret, principal), besides the admin's.
-    pub tokens: Vec<(String, Principal)>,
+    /// The root keys' directory (`CAPS_KEYS_PATH`; default `<data>/keys`):
+    /// processes that share a PostgreSQL database share it too.
+    pub keys_dir: Option<PathBuf>,
     /// Whether TLS terminates in front (HSTS on every answer).
     pub tls: bool,
     /// A ledger to serve instead of the data directory's journal, with its
@@ -75,7 +75,7 @@ impl Config {
             data_dir: data_dir.into(),
             database: None,
             limits: Limits::default(),
-            tokens: Vec::new(),
+            keys_dir: None,
             tls: false,
             journal: None,
         }
@@ -103,6 +103,9 @@ pub enum StartError {
     /// The listener.
     #[error("listen: {0}")]
     Listen(std::io::Error),
+    /// The root keys.
+    #[error(transparent)]
+    Keys(#[from] crate::tokens::KeysError),
     /// The ledger's writer thread.
     #[error("writer thread: {0}")]
     Thread(std::io::Error),
@@ -146,18 +149,16 @@ impl Running {
     }
 }
 
-/// Reads the admin credential, writing a fresh random one (0600) first if
-/// there is none.
-fn admin_secret(dir: &Path) -> Result<String, StartError> {
+/// Writes the first admin token (0600) if there is none.
+fn admin_token(dir: &Path, authority: &Macaroons) -> Result<(), StartError> {
     let path = dir.join(ADMIN_TOKEN_FILE);
     if !path.exists() {
-        let mut bytes = [0u8; 32];
-        getrandom::fill(&mut bytes).map_err(|_| StartError::Random)?;
-        let secret = tally_encoding::hex::encode(&bytes);
-        tally_files::private::create(&path, format!("{secret}\n").as_bytes())?;
+        let token = authority.mint_admin().map_err(|_| StartError::Random)?;
+        let mut text = token.to_text();
+        text.push('\n');
+        tally_files::private::create(&path, text.as_bytes())?;
     }
-    let text = tally_files::private::read(&path, 4_096)?;
-    Ok(text.as_str().trim().to_owned())
+    Ok(())
 }
 
 async fn storage(
@@ -204,17 +205,13 @@ pub async fn start(mut config: Config) -> Result<Running, StartError> {
     }
     let metrics = Arc::new(Metrics::new());
     let (backend, idem, writer) = storage(&mut config, &metrics).await?;
-    let admin = admin_secret(&config.data_dir)?;
-    let mut tokens = BearerTokens::new().with(
-        &admin,
-        Principal {
-            tenant: Tenant::new(ADMIN_TENANT).ok_or(StartError::Random)?,
-            scopes: vec![Scope::Admin],
-        },
-    );
-    for (secret, principal) in &config.tokens {
-        tokens = tokens.with(secret, principal.clone());
-    }
+    let keys_dir = config
+        .keys_dir
+        .clone()
+        .unwrap_or_else(|| config.data_dir.join("keys"));
+    let authority = Arc::new(Macaroons::new(RootKeys::load_or_create(&keys_dir)?)?);
+    authority.refresh(&idem).await?;
+    admin_token(&config.data_dir, &authority)?;
     let limits = config.limits.clone();
     let mut boot = [0u8; 8];
     getrandom::fill(&mut boot).map_err(|_| StartError::Random)?;
@@ -229,7 +226,8 @@ pub async fn start(mut config: Config) -> Result<Running, StartError> {
         limits,
         backend,
         idem,
-        auth: Arc::new(tokens) as Arc<dyn Authorizer>,
+        auth: Arc::clone(&authority) as Arc<dyn Authorizer>,
+        tokens: Some(authority),
         metrics,
         tls: config.tls,
         boot_id: u64::from_be_bytes(boot),
@@ -269,10 +267,17 @@ async fn run(
     let connections = Arc::new(Semaphore::new(state.limits.max_connections));
     let mut tasks = JoinSet::new();
     let mut purge_timer = tokio::time::interval(PURGE_EVERY);
+    let mut refresh_timer = tokio::time::interval(crate::tokens::REFRESH_EVERY);
     loop {
         let permit = tokio::select! {
             _ = stopped.changed() => break,
             _ = purge_timer.tick() => { purge(&state).await; continue; }
+            _ = refresh_timer.tick() => {
+                if let Some(t) = &state.tokens && t.refresh(&state.idem).await.is_err() {
+                    state.metrics.storage_errors.inc();
+                }
+                continue;
+            }
             p = Arc::clone(&connections).acquire_owned() => match p {
                 Ok(p) => p,
                 Err(_) => break,

@@ -15,16 +15,16 @@ fn replays_are_byte_for_byte_and_other_payloads_get_422() {
         post(
             s.addr,
             "/v1/ledger/accounts",
-            ACME,
+            &ACME,
             "setup",
             &accounts_body(1, 2),
         )
         .await;
         let body = transfer_body(7, 1, 2, 10);
-        let first = post(s.addr, "/v1/ledger/transfers", ACME, "pay-7", &body).await;
+        let first = post(s.addr, "/v1/ledger/transfers", &ACME, "pay-7", &body).await;
         assert_eq!(first.json()["results"][0]["result"], "ok");
         assert!(first.header("idempotent-replayed").is_none());
-        let again = post(s.addr, "/v1/ledger/transfers", ACME, "pay-7", &body).await;
+        let again = post(s.addr, "/v1/ledger/transfers", &ACME, "pay-7", &body).await;
         assert_eq!(again.status, first.status);
         assert_eq!(
             again.body, first.body,
@@ -34,7 +34,7 @@ fn replays_are_byte_for_byte_and_other_payloads_get_422() {
         let other = post(
             s.addr,
             "/v1/ledger/transfers",
-            ACME,
+            &ACME,
             "pay-7",
             &transfer_body(8, 1, 2, 10),
         )
@@ -47,7 +47,7 @@ fn replays_are_byte_for_byte_and_other_payloads_get_422() {
         let beta = post(
             s.addr,
             "/v1/ledger/transfers",
-            BETA,
+            &BETA,
             "pay-7",
             &transfer_body(9, 1, 2, 10),
         )
@@ -58,7 +58,7 @@ fn replays_are_byte_for_byte_and_other_payloads_get_422() {
             s.addr,
             "POST",
             "/v1/ledger/transfers",
-            Some(ACME),
+            Some(&ACME),
             None,
             body.as_bytes(),
         )
@@ -66,14 +66,14 @@ fn replays_are_byte_for_byte_and_other_payloads_get_422() {
         assert_eq!(none.status, 400);
         let long = "k".repeat(256);
         assert_eq!(
-            post(s.addr, "/v1/ledger/transfers", ACME, &long, &body)
+            post(s.addr, "/v1/ledger/transfers", &ACME, &long, &body)
                 .await
                 .status,
             400
         );
         let max = "k".repeat(255);
         assert_eq!(
-            post(s.addr, "/v1/ledger/transfers", ACME, &max, &body)
+            post(s.addr, "/v1/ledger/transfers", &ACME, &max, &body)
                 .await
                 .status,
             200
@@ -81,12 +81,12 @@ fn replays_are_byte_for_byte_and_other_payloads_get_422() {
         // A first result that was an error is replayed as that error.
         let bad = r#"{"transfers":[]}"#;
         assert_eq!(
-            post(s.addr, "/v1/ledger/transfers", ACME, "bad", bad)
+            post(s.addr, "/v1/ledger/transfers", &ACME, "bad", bad)
                 .await
                 .status,
             400
         );
-        let bad_again = post(s.addr, "/v1/ledger/transfers", ACME, "bad", bad).await;
+        let bad_again = post(s.addr, "/v1/ledger/transfers", &ACME, "bad", bad).await;
         assert_eq!(
             (bad_again.status, bad_again.header("idempotent-replayed")),
             (400, Some("true"))
@@ -94,7 +94,7 @@ fn replays_are_byte_for_byte_and_other_payloads_get_422() {
         // Across a restart.
         let dir = s.stop().await;
         let s = Server::start_in(dir, Limits::default(), None).await;
-        let after = post(s.addr, "/v1/ledger/transfers", ACME, "pay-7", &body).await;
+        let after = post(s.addr, "/v1/ledger/transfers", &ACME, "pay-7", &body).await;
         assert_eq!(after.body, first.body);
         s.stop().await;
     });
@@ -107,7 +107,7 @@ fn a_key_in_flight_gets_409_and_a_stale_one_is_taken_over() {
         post(
             s.addr,
             "/v1/ledger/accounts",
-            ACME,
+            &ACME,
             "setup",
             &accounts_body(1, 2),
         )
@@ -124,13 +124,13 @@ fn a_key_in_flight_gets_409_and_a_stale_one_is_taken_over() {
             store.begin("acme", "busy", &fp, now, 10_000).await.unwrap(),
             Begin::Fresh
         );
-        let r = post(s.addr, "/v1/ledger/transfers", ACME, "busy", &body).await;
+        let r = post(s.addr, "/v1/ledger/transfers", &ACME, "busy", &body).await;
         assert_eq!((r.status, r.code().as_str()), (409, "CONFLICT"));
         // The same key, another payload, while in flight: 422 first.
         let r = post(
             s.addr,
             "/v1/ledger/transfers",
-            ACME,
+            &ACME,
             "busy",
             &transfer_body(8, 1, 2, 1),
         )
@@ -144,7 +144,7 @@ fn a_key_in_flight_gets_409_and_a_stale_one_is_taken_over() {
                 .unwrap(),
             Begin::Fresh
         );
-        let r = post(s.addr, "/v1/ledger/transfers", ACME, "stale", &body).await;
+        let r = post(s.addr, "/v1/ledger/transfers", &ACME, "stale", &body).await;
         assert_eq!(r.status, 200);
         assert_eq!(r.json()["results"][0]["result"], "ok");
         // Records older than the retention are purged, newer ones kept.

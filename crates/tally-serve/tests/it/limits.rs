@@ -25,7 +25,7 @@ async fn post_raw(
     extra: &[(&str, &str)],
     body: &[u8],
 ) -> crate::support::Resp {
-    let auth = format!("Bearer {ACME}");
+    let auth = format!("Bearer {}", *ACME);
     let mut headers = vec![
         ("Authorization", auth.as_str()),
         ("Idempotency-Key", key),
@@ -50,7 +50,7 @@ fn req_body_max_at_the_bound_and_past_it() {
         assert_eq!(over.code(), "PAYLOAD_TOO_LARGE");
         // Without a Content-Length (chunked), the cap holds while reading.
         let body = padded(1_025, 30);
-        let auth = format!("Bearer {ACME}");
+        let auth = format!("Bearer {}", *ACME);
         let mut bytes = format!(
             "POST /v1/ledger/accounts HTTP/1.1\r\nHost: t\r\nConnection: close\r\nAuthorization: {auth}\r\nIdempotency-Key: k3\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n{:x}\r\n",
             body.len()
@@ -139,7 +139,7 @@ fn decompression_bombs_and_nested_encodings_are_refused() {
         // One gzip layer is fine.
         let r = post_raw(&s, "b5", &[("Content-Encoding", "gzip")], &once).await;
         assert_eq!(r.status, 200);
-        let metrics = get(s.addr, "/metrics", ACME).await;
+        let metrics = get(s.addr, "/metrics", &ACME).await;
         let text = String::from_utf8(metrics.body).unwrap();
         assert!(
             text.contains("rejected_total{reason=\"decompress_cap\"} 3"),
@@ -166,7 +166,7 @@ fn a_slow_body_is_cut_off_at_the_request_timeout() {
             "POST",
             "/v1/ledger/accounts",
             &[
-                ("Authorization", &format!("Bearer {ACME}")),
+                ("Authorization", &format!("Bearer {}", *ACME)),
                 ("Idempotency-Key", "t2"),
                 ("Content-Type", "application/json"),
             ],
@@ -221,7 +221,7 @@ async fn hold(s: &Server, key: &str) -> TcpStream {
         "POST",
         "/v1/ledger/accounts",
         &[
-            ("Authorization", &format!("Bearer {ACME}")),
+            ("Authorization", &format!("Bearer {}", *ACME)),
             ("Idempotency-Key", key),
             ("Content-Type", "application/json"),
         ],
@@ -243,19 +243,19 @@ fn max_inflight_at_the_bound_and_past_it_and_readyz_degrades() {
         let first = hold(&s, "h1").await;
         tokio::time::sleep(Duration::from_millis(200)).await;
         // One permit left: the bound.
-        let ok = get(s.addr, "/v1/ledger/conservation", ACME).await;
+        let ok = get(s.addr, "/v1/ledger/conservation", &ACME).await;
         assert_eq!(ok.status, 200);
         let second = hold(&s, "h2").await;
         tokio::time::sleep(Duration::from_millis(200)).await;
         // None left: shed.
-        let shed = get(s.addr, "/v1/ledger/conservation", ACME).await;
+        let shed = get(s.addr, "/v1/ledger/conservation", &ACME).await;
         assert_eq!(shed.status, 503);
         assert_eq!(shed.code(), "OVERLOADED");
         assert_eq!(shed.header("retry-after"), Some("1"));
-        let ready = get(s.addr, "/readyz", ACME).await;
+        let ready = get(s.addr, "/readyz", &ACME).await;
         assert_eq!(ready.status, 503);
         assert_eq!(ready.json()["causes"][0], "backpressure");
-        let metrics = String::from_utf8(get(s.addr, "/metrics", ACME).await.body).unwrap();
+        let metrics = String::from_utf8(get(s.addr, "/metrics", &ACME).await.body).unwrap();
         assert!(
             metrics.contains("readyz_degraded{cause=\"backpressure\"} 1"),
             "{metrics}"
@@ -263,14 +263,14 @@ fn max_inflight_at_the_bound_and_past_it_and_readyz_degrades() {
         drop(first);
         drop(second);
         tokio::time::sleep(Duration::from_millis(300)).await;
-        let ready = get(s.addr, "/readyz", ACME).await;
+        let ready = get(s.addr, "/readyz", &ACME).await;
         assert_eq!(
             ready.status,
             200,
             "{}",
             String::from_utf8_lossy(&ready.body)
         );
-        let metrics = String::from_utf8(get(s.addr, "/metrics", ACME).await.body).unwrap();
+        let metrics = String::from_utf8(get(s.addr, "/metrics", &ACME).await.body).unwrap();
         assert!(metrics.contains("readyz_degraded{cause=\"backpressure\"} 0"));
         s.stop().await;
     });
@@ -286,15 +286,15 @@ fn max_rps_at_the_bound_and_past_it() {
         };
         let s = Server::start(limits).await;
         for _ in 0..3 {
-            let r = get(s.addr, "/v1/ledger/conservation", ACME).await;
+            let r = get(s.addr, "/v1/ledger/conservation", &ACME).await;
             assert_eq!(r.status, 200);
         }
-        let r = get(s.addr, "/v1/ledger/conservation", ACME).await;
+        let r = get(s.addr, "/v1/ledger/conservation", &ACME).await;
         assert_eq!(r.status, 429);
         assert_eq!(r.code(), "RATE_LIMITED");
         assert!(r.header("retry-after").is_some());
         // Operations routes answer under any rate.
-        assert_eq!(get(s.addr, "/healthz", ACME).await.status, 200);
+        assert_eq!(get(s.addr, "/healthz", &ACME).await.status, 200);
         s.stop().await;
     });
 }
@@ -310,16 +310,16 @@ fn tenant_rps_at_the_bound_and_past_it() {
         let s = Server::start(limits).await;
         for _ in 0..2 {
             assert_eq!(
-                get(s.addr, "/v1/ledger/conservation", ACME).await.status,
+                get(s.addr, "/v1/ledger/conservation", &ACME).await.status,
                 200
             );
         }
-        let r = get(s.addr, "/v1/ledger/conservation", ACME).await;
+        let r = get(s.addr, "/v1/ledger/conservation", &ACME).await;
         assert_eq!(r.status, 429);
         assert!(r.header("retry-after").is_some());
         // Another tenant has its own bucket; a bad token drains none.
         assert_eq!(
-            get(s.addr, "/v1/ledger/conservation", BETA).await.status,
+            get(s.addr, "/v1/ledger/conservation", &BETA).await.status,
             200
         );
         let anon = call(

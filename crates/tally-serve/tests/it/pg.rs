@@ -76,43 +76,43 @@ fn two_servers_share_one_postgres_ledger_and_idempotency_records() {
         let r = post(
             a.addr,
             "/v1/ledger/accounts",
-            ACME,
+            &ACME,
             "acc",
             &accounts_body(1, 2),
         )
         .await;
         assert_eq!(r.json()["results"][1]["result"], "ok");
         let body = transfer_body(10, 1, 2, 40);
-        let first = post(a.addr, "/v1/ledger/transfers", ACME, "pay", &body).await;
+        let first = post(a.addr, "/v1/ledger/transfers", &ACME, "pay", &body).await;
         assert_eq!(first.json()["results"][0]["result"], "ok");
         // The retry goes to the other process: the first result, byte for byte.
-        let retry = post(b.addr, "/v1/ledger/transfers", ACME, "pay", &body).await;
+        let retry = post(b.addr, "/v1/ledger/transfers", &ACME, "pay", &body).await;
         assert_eq!(retry.body, first.body);
         assert_eq!(retry.header("idempotent-replayed"), Some("true"));
         let other = post(
             b.addr,
             "/v1/ledger/transfers",
-            ACME,
+            &ACME,
             "pay",
             &transfer_body(11, 1, 2, 1),
         )
         .await;
         assert_eq!(other.status, 422);
         assert_eq!(
-            get(b.addr, "/v1/ledger/accounts/2", ACME).await.json()["credits_posted"],
+            get(b.addr, "/v1/ledger/accounts/2", &ACME).await.json()["credits_posted"],
             40
         );
-        let h = get(b.addr, "/v1/ledger/accounts/2/history", ACME).await;
+        let h = get(b.addr, "/v1/ledger/accounts/2/history", &ACME).await;
         assert_eq!(h.json()["entries"][0]["transfer"]["id"], 10);
         assert_eq!(
-            get(a.addr, "/v1/ledger/conservation", ACME).await.json()["balanced"],
+            get(a.addr, "/v1/ledger/conservation", &ACME).await.json()["balanced"],
             true
         );
-        assert_eq!(get(a.addr, "/readyz", ACME).await.status, 200);
+        assert_eq!(get(a.addr, "/readyz", &ACME).await.status, 200);
         // The database goes away: both degrade with dep_outage.
         a.stop().await;
         db.drop().await;
-        let ready = get(b.addr, "/readyz", ACME).await;
+        let ready = get(b.addr, "/readyz", &ACME).await;
         assert_eq!(ready.status, 503);
         assert!(
             ready.json()["causes"]
@@ -124,7 +124,7 @@ fn two_servers_share_one_postgres_ledger_and_idempotency_records() {
         let r = post(
             b.addr,
             "/v1/ledger/transfers",
-            ACME,
+            &ACME,
             "late",
             &transfer_body(12, 1, 2, 1),
         )

@@ -4,18 +4,42 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use tally_serve::auth::{Principal, Scope, Tenant};
+use std::sync::LazyLock;
+
 use tally_serve::config::Limits;
 use tally_serve::{Config, Running};
+use tally_token::{Caveat, Label, RootKey, Scope, Scopes, Token, TokenId};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
-/// A tenant's read-only token.
-pub const READER: &str = "reader-secret-0123456789";
+/// The test root key (epoch 1), written into every test server's keys
+/// directory, so tokens minted here verify at every test server.
+pub const ROOT_BYTES: [u8; 32] = [7; 32];
+
+/// A token under the test root key: `tenant`, `scopes`, more caveats.
+pub fn mint(tenant: &str, scopes: &[Scope], more: Vec<Caveat>) -> String {
+    let root = RootKey::from_bytes(&ROOT_BYTES);
+    let mut caveats = vec![
+        Caveat::Tenant(Label::new(tenant).unwrap()),
+        Caveat::Scopes(Scopes::new(scopes.iter().copied()).unwrap()),
+    ];
+    caveats.extend(more);
+    Token::mint(&root, 1, TokenId::random().unwrap(), caveats)
+        .unwrap()
+        .to_text()
+        .as_str()
+        .to_owned()
+}
+
+/// Tenant `reader`'s read-only token.
+pub static READER: LazyLock<String> =
+    LazyLock::new(|| mint("reader", &[Scope::LedgerRead], vec![]));
 /// Tenant `acme`'s read-write token.
-pub const ACME: &str = "acme-secret-0123456789";
+pub static ACME: LazyLock<String> =
+    LazyLock::new(|| mint("acme", &[Scope::LedgerRead, Scope::LedgerWrite], vec![]));
 /// Tenant `beta`'s read-write token.
-pub const BETA: &str = "beta-secret-0123456789";
+pub static BETA: LazyLock<String> =
+    LazyLock::new(|| mint("beta", &[Scope::LedgerRead, Scope::LedgerWrite], vec![]));
 
 pub fn runtime() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_multi_thread()
@@ -33,31 +57,20 @@ pub struct Server {
     pub dir: tempfile::TempDir,
 }
 
-fn principal(tenant: &str, scopes: Vec<Scope>) -> Principal {
-    Principal {
-        tenant: Tenant::new(tenant).unwrap(),
-        scopes,
-    }
-}
-
 pub fn config(dir: &std::path::Path, limits: Limits) -> Config {
+    let keys = dir.join("keys");
+    if !keys.exists() {
+        std::fs::create_dir(&keys).unwrap();
+        std::fs::set_permissions(&keys, std::os::unix::fs::PermissionsExt::from_mode(0o700))
+            .unwrap();
+        RootKey::from_bytes(&ROOT_BYTES)
+            .create_file(&keys.join("root-1.key"))
+            .unwrap();
+    }
     let mut c = Config::new(dir.join("data"));
     c.listen = SocketAddr::from(([127, 0, 0, 1], 0));
     c.limits = limits;
-    c.tokens = vec![
-        (
-            READER.to_owned(),
-            principal("reader", vec![Scope::LedgerRead]),
-        ),
-        (
-            ACME.to_owned(),
-            principal("acme", vec![Scope::LedgerRead, Scope::LedgerWrite]),
-        ),
-        (
-            BETA.to_owned(),
-            principal("beta", vec![Scope::LedgerRead, Scope::LedgerWrite]),
-        ),
-    ];
+    c.keys_dir = Some(keys);
     c
 }
 

@@ -123,3 +123,53 @@ fn tally_serve_serves_stops_and_restarts_with_the_same_state() {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+#[test]
+fn tally_serve_with_no_flags_keeps_its_state_in_tally_data() {
+    use std::os::unix::fs::PermissionsExt;
+    let tmp = tempfile::tempdir().unwrap();
+    let mut child = tally()
+        .arg("serve")
+        .current_dir(tmp.path())
+        // Every flag at its default but the port (tests run side by side).
+        .env("BIND_ADDR", "127.0.0.1:0")
+        .env_remove("DATABASE_URL")
+        .env_remove("TALLY_DATA_DIR")
+        .env_remove("CAPS_KEYS_PATH")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    assert!(
+        lines
+            .next()
+            .unwrap()
+            .unwrap()
+            .starts_with("tally serve: listening on http://127.0.0.1:")
+    );
+    let second = lines.next().unwrap().unwrap();
+    assert!(second.contains("./tally-data/admin.token"), "{second}");
+    let dir = tmp.path().join("tally-data");
+    assert_eq!(
+        std::fs::metadata(&dir).unwrap().permissions().mode() & 0o777,
+        0o700
+    );
+    for f in [
+        "admin.token",
+        "journal.jsonl",
+        "serve.sqlite",
+        "keys/root-1.key",
+    ] {
+        assert!(dir.join(f).exists(), "{f}");
+    }
+    let pid = child.id().to_string();
+    assert!(
+        std::process::Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .unwrap()
+            .success()
+    );
+    assert!(child.wait().unwrap().success());
+}

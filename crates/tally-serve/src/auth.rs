@@ -155,8 +155,9 @@ impl Authorizer for BearerTokens {
 }
 
 /// The scope a `/v1` route needs: ledger reads `ledger.read`, ledger
-/// writes `ledger.write`, budget routes `budget.reserve`, anything else
-/// (tokens) `admin`. `None` for the routes outside `/v1`.
+/// writes `ledger.write`; a tenant's budget (view, reserve, commit,
+/// release) `budget.reserve`, opening and funding tenants `admin`;
+/// anything else (tokens) `admin`. `None` for the routes outside `/v1`.
 #[must_use]
 pub fn required_scope(method: &Method, path: &str) -> Option<Scope> {
     let rest = path.strip_prefix("/v1/")?;
@@ -167,9 +168,22 @@ pub fn required_scope(method: &Method, path: &str) -> Option<Scope> {
         } else {
             Scope::LedgerWrite
         }
-    } else if rest.starts_with("budget/") {
-        Scope::BudgetReserve
+    } else if let Some(tail) = rest.strip_prefix("budget/tenants/") {
+        // `{tenant}` alone (POST: open) and `{tenant}/top-up` fund tenants.
+        let funding = !read && (!tail.contains('/') || tail.ends_with("/top-up"));
+        if funding {
+            Scope::Admin
+        } else {
+            Scope::BudgetReserve
+        }
     } else {
         Scope::Admin
     })
+}
+
+/// The tenant a budget route names (`/v1/budget/tenants/{tenant}/…`).
+#[must_use]
+pub fn path_tenant(path: &str) -> Option<&str> {
+    let tail = path.strip_prefix("/v1/budget/tenants/")?;
+    tail.split('/').next().filter(|t| !t.is_empty())
 }

@@ -471,3 +471,69 @@ pub struct RevokedResponse {
     /// What was revoked (a token id, or `epoch:<n>`).
     pub revoked: String,
 }
+
+/// `POST /v1/budget/tenants/{tenant}` (admin): open a tenant.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct OpenTenantRequest {
+    /// The initial budget, minor units (0: none yet).
+    #[serde(default)]
+    pub initial: u128,
+    /// The client's id of the funding transfer (idempotent per tenant).
+    #[serde(default)]
+    pub funding_id: u128,
+}
+
+/// `POST /v1/budget/tenants/{tenant}/top-up` (admin).
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TopUpRequest {
+    /// The amount, minor units.
+    pub amount: u128,
+    /// The client's id of the funding transfer (idempotent per tenant).
+    pub funding_id: u128,
+}
+
+/// `POST /v1/budget/tenants/{tenant}/reservations`.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ReserveRequest {
+    /// The client's reservation id (idempotent per tenant).
+    pub id: u128,
+    /// The amount to hold, minor units.
+    pub amount: u128,
+    /// Seconds until the hold is released by itself (0: never).
+    #[serde(default)]
+    pub timeout_s: u32,
+}
+
+/// `POST /v1/budget/tenants/{tenant}/reservations/{id}/commit`.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CommitRequest {
+    /// The actual cost, minor units (0 releases the reservation).
+    pub actual: u128,
+}
+
+/// A budget operation's answer.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct BudgetResult {
+    /// `ok`, `exists`, `already_committed`, or why not (`exceeds_credits`,
+    /// `unknown_reservation`, `overrun_exceeds_credits`, `pending_transfer_expired`, …).
+    pub result: &'static str,
+}
+
+/// A tenant's budget: `remaining + reserved + committed == funded`.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct TenantView {
+    /// The tenant.
+    pub tenant: String,
+    /// Initial plus top-ups.
+    pub funded: u128,
+    /// Held by live reservations.
+    pub reserved: u128,
+    /// Committed.
+    pub committed: u128,
+    /// What can still be reserved.
+    pub remaining: u128,
+}

@@ -22,6 +22,7 @@
 
 pub mod auth;
 pub mod backend;
+pub mod budget;
 pub mod config;
 pub mod dto;
 pub mod embedded;

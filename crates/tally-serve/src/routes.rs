@@ -11,11 +11,13 @@ use serde::de::DeserializeOwned;
 use crate::AppState;
 use crate::auth::Principal;
 use crate::backend::LedgerFail;
+use crate::budget::SERVICE_IDS_FROM;
 use crate::config::{BATCH_EVENTS_MAX, HISTORY_PAGE_MAX};
 use crate::dto::{
-    AccountDto, AccountsRequest, BalanceDto, BatchResponse, ConservationDto, EventResult,
-    HistoryEntry, HistoryPage, HistoryQuery, MintRequest, MintResponse, ReadyDto, RevokedResponse,
-    TotalsDto, TransferDto, TransfersRequest,
+    AccountDto, AccountsRequest, BalanceDto, BatchResponse, BudgetResult, CommitRequest,
+    ConservationDto, EventResult, HistoryEntry, HistoryPage, HistoryQuery, MintRequest,
+    MintResponse, OpenTenantRequest, ReadyDto, ReserveRequest, RevokedResponse, TenantView,
+    TopUpRequest, TotalsDto, TransferDto, TransfersRequest,
 };
 use crate::error::{ApiError, Code, Reason};
 use crate::stack::{BodyCap, read_capped};
@@ -83,6 +85,9 @@ pub async fn create_accounts(
     JsonBody(req): JsonBody<AccountsRequest>,
 ) -> Result<Json<BatchResponse>, ApiError> {
     batch_size(req.accounts.len())?;
+    if req.accounts.iter().any(|a| a.id >= SERVICE_IDS_FROM) {
+        return Err(service_ids());
+    }
     let events = req
         .accounts
         .iter()
@@ -117,6 +122,14 @@ pub async fn create_transfers(
     JsonBody(req): JsonBody<TransfersRequest>,
 ) -> Result<Json<BatchResponse>, ApiError> {
     batch_size(req.transfers.len())?;
+    let service = |t: &crate::dto::NewTransferDto| {
+        [t.id, t.debit_account_id, t.credit_account_id, t.pending_id]
+            .iter()
+            .any(|id| *id >= SERVICE_IDS_FROM)
+    };
+    if req.transfers.iter().any(service) {
+        return Err(service_ids());
+    }
     let events = req
         .transfers
         .iter()
@@ -169,6 +182,12 @@ fn within_max_amount(events: &[tally_ledger::NewTransfer], max: u128) -> Result<
         return Err(over());
     }
     Ok(())
+}
+
+/// Ids with the top bit set are the service's (budgets): the ledger
+/// routes neither make nor touch them.
+fn service_ids() -> ApiError {
+    ApiError::bad_request("ids from 2^127 up are reserved for the service")
 }
 
 fn parse_id(text: &str) -> Result<u128, ApiError> {
@@ -459,5 +478,152 @@ pub async fn revoke_epoch(
         .map_err(|_| ApiError::dependency())?;
     Ok(Json(RevokedResponse {
         revoked: format!("epoch:{epoch}"),
+    }))
+}
+
+fn tenant_of(name: &str) -> Result<crate::auth::Tenant, ApiError> {
+    crate::auth::Tenant::new(name)
+        .ok_or_else(|| ApiError::bad_request("a tenant is 1 to 128 of [A-Za-z0-9._:@/+-]"))
+}
+
+fn budget_answer(o: crate::budget::Outcome) -> Response {
+    let status = if o.done {
+        StatusCode::OK
+    } else {
+        StatusCode::CONFLICT
+    };
+    let mut r = (status, Json(BudgetResult { result: o.result })).into_response();
+    // A refusal is the domain's answer, not an error to render.
+    r.extensions_mut().insert(crate::stack::KeepBody);
+    r
+}
+
+fn within_amount(principal: &Principal, amount: u128) -> Result<(), ApiError> {
+    match principal.max_amount {
+        Some(max) if amount > max => Err(ApiError::new(
+            Code::Unauthorized,
+            "the credential does not allow this amount",
+            Reason::Forbidden,
+        )),
+        _ => Ok(()),
+    }
+}
+
+/// `POST /v1/budget/tenants/{tenant}` (admin): open a tenant (idempotent).
+#[utoipa::path(post, path = "/v1/budget/tenants/{tenant}", request_body = OpenTenantRequest,
+    params(("tenant" = String, Path), ("Idempotency-Key" = String, Header)),
+    responses((status = 200, body = BudgetResult), (status = 409, body = BudgetResult)))]
+pub async fn open_tenant(
+    State(s): State<Arc<AppState>>,
+    Path(tenant): Path<String>,
+    JsonBody(req): JsonBody<OpenTenantRequest>,
+) -> Result<Response, ApiError> {
+    let t = tenant_of(&tenant)?;
+    let o = crate::budget::open(
+        &s.backend,
+        t.as_str(),
+        req.initial,
+        req.funding_id,
+        now_ns(),
+    )
+    .await
+    .map_err(|e| ledger_error(&s, e))?;
+    Ok(budget_answer(o))
+}
+
+/// `POST /v1/budget/tenants/{tenant}/top-up` (admin).
+#[utoipa::path(post, path = "/v1/budget/tenants/{tenant}/top-up", request_body = TopUpRequest,
+    params(("tenant" = String, Path), ("Idempotency-Key" = String, Header)),
+    responses((status = 200, body = BudgetResult), (status = 409, body = BudgetResult)))]
+pub async fn top_up(
+    State(s): State<Arc<AppState>>,
+    Path(tenant): Path<String>,
+    JsonBody(req): JsonBody<TopUpRequest>,
+) -> Result<Response, ApiError> {
+    let t = tenant_of(&tenant)?;
+    let o = crate::budget::top_up(&s.backend, t.as_str(), req.amount, req.funding_id, now_ns())
+        .await
+        .map_err(|e| ledger_error(&s, e))?;
+    Ok(budget_answer(o))
+}
+
+/// `POST /v1/budget/tenants/{tenant}/reservations`: hold an amount.
+#[utoipa::path(post, path = "/v1/budget/tenants/{tenant}/reservations", request_body = ReserveRequest,
+    params(("tenant" = String, Path), ("Idempotency-Key" = String, Header)),
+    responses((status = 200, body = BudgetResult), (status = 409, body = BudgetResult)))]
+pub async fn reserve(
+    State(s): State<Arc<AppState>>,
+    Extension(principal): Extension<Principal>,
+    Path(tenant): Path<String>,
+    JsonBody(req): JsonBody<ReserveRequest>,
+) -> Result<Response, ApiError> {
+    let t = tenant_of(&tenant)?;
+    within_amount(&principal, req.amount)?;
+    let o = crate::budget::reserve(
+        &s.backend,
+        t.as_str(),
+        req.id,
+        req.amount,
+        req.timeout_s,
+        now_ns(),
+    )
+    .await
+    .map_err(|e| ledger_error(&s, e))?;
+    Ok(budget_answer(o))
+}
+
+/// `POST /v1/budget/tenants/{tenant}/reservations/{id}/commit`.
+#[utoipa::path(post, path = "/v1/budget/tenants/{tenant}/reservations/{id}/commit", request_body = CommitRequest,
+    params(("tenant" = String, Path), ("id" = String, Path), ("Idempotency-Key" = String, Header)),
+    responses((status = 200, body = BudgetResult), (status = 409, body = BudgetResult)))]
+pub async fn commit(
+    State(s): State<Arc<AppState>>,
+    Extension(principal): Extension<Principal>,
+    Path((tenant, id)): Path<(String, String)>,
+    JsonBody(req): JsonBody<CommitRequest>,
+) -> Result<Response, ApiError> {
+    let t = tenant_of(&tenant)?;
+    let id = parse_id(&id)?;
+    within_amount(&principal, req.actual)?;
+    let o = crate::budget::commit(&s.backend, t.as_str(), id, req.actual, now_ns())
+        .await
+        .map_err(|e| ledger_error(&s, e))?;
+    Ok(budget_answer(o))
+}
+
+/// `POST /v1/budget/tenants/{tenant}/reservations/{id}/release`.
+#[utoipa::path(post, path = "/v1/budget/tenants/{tenant}/reservations/{id}/release",
+    params(("tenant" = String, Path), ("id" = String, Path), ("Idempotency-Key" = String, Header)),
+    responses((status = 200, body = BudgetResult), (status = 409, body = BudgetResult)))]
+pub async fn release(
+    State(s): State<Arc<AppState>>,
+    Path((tenant, id)): Path<(String, String)>,
+) -> Result<Response, ApiError> {
+    let t = tenant_of(&tenant)?;
+    let id = parse_id(&id)?;
+    let o = crate::budget::release(&s.backend, t.as_str(), id, now_ns())
+        .await
+        .map_err(|e| ledger_error(&s, e))?;
+    Ok(budget_answer(o))
+}
+
+/// `GET /v1/budget/tenants/{tenant}`: the tenant's budget.
+#[utoipa::path(get, path = "/v1/budget/tenants/{tenant}", params(("tenant" = String, Path)),
+    responses((status = 200, body = TenantView), (status = 404, body = crate::dto::ErrorDto)))]
+pub async fn tenant_view(
+    State(s): State<Arc<AppState>>,
+    Path(tenant): Path<String>,
+) -> Result<Json<TenantView>, ApiError> {
+    let t = tenant_of(&tenant)?;
+    let v = crate::budget::view(&s.backend, t.as_str())
+        .await
+        .map_err(|e| ledger_error(&s, e))?
+        .ok_or_else(ApiError::not_found)?;
+    Ok(Json(TenantView {
+        tenant: t.as_str().to_owned(),
+        funded: v.funded,
+        reserved: v.reserved,
+        committed: v.committed,
+        remaining: v.remaining,
     }))
 }

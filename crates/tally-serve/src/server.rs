@@ -103,6 +103,9 @@ pub enum StartError {
     /// The listener.
     #[error("listen: {0}")]
     Listen(std::io::Error),
+    /// The budget's operator and spend accounts could not be made.
+    #[error("the budget's accounts could not be created")]
+    Budget,
     /// The root keys.
     #[error(transparent)]
     Keys(#[from] crate::tokens::KeysError),
@@ -205,6 +208,12 @@ pub async fn start(mut config: Config) -> Result<Running, StartError> {
     }
     let metrics = Arc::new(Metrics::new());
     let (backend, idem, writer) = storage(&mut config, &metrics).await?;
+    let now_ns = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX));
+    crate::budget::init(&backend, now_ns)
+        .await
+        .map_err(|_| StartError::Budget)?;
     let keys_dir = config
         .keys_dir
         .clone()

@@ -64,6 +64,23 @@ pub fn app(state: Arc<AppState>) -> Router {
         .route("/v1/ledger/transfers/{id}", get(routes::transfer))
         .route("/v1/ledger/transfers/{id}/proof", get(routes::proof))
         .route("/v1/ledger/conservation", get(routes::conservation))
+        .route(
+            "/v1/budget/tenants/{tenant}",
+            post(routes::open_tenant).get(routes::tenant_view),
+        )
+        .route("/v1/budget/tenants/{tenant}/top-up", post(routes::top_up))
+        .route(
+            "/v1/budget/tenants/{tenant}/reservations",
+            post(routes::reserve),
+        )
+        .route(
+            "/v1/budget/tenants/{tenant}/reservations/{id}/commit",
+            post(routes::commit),
+        )
+        .route(
+            "/v1/budget/tenants/{tenant}/reservations/{id}/release",
+            post(routes::release),
+        )
         .route("/v1/tokens", post(routes::mint_token))
         .route("/v1/tokens/{id}/revoke", post(routes::revoke_token))
         .route(
@@ -683,6 +700,8 @@ fn build(stored: Stored, replayed: bool) -> Response {
         if let Ok(v) = HeaderValue::from_str(&stored.content_type) {
             r.headers_mut().insert(header::CONTENT_TYPE, v);
         }
+        // The stored body is the answer (a domain refusal such as 409 too).
+        r.extensions_mut().insert(KeepBody);
         r
     };
     if replayed {

@@ -245,13 +245,15 @@ impl Authorizer for Macaroons {
         let text = bearer(parts)?;
         let token = Token::from_text(text).map_err(|e| auth_error(&e))?;
         let method = method_of(&parts.method).ok_or(AuthError::Forbidden)?;
-        // A token acts for the tenant it names.
+        // A budget route acts for the tenant in its path (the token's tenant
+        // caveat must name it); any other route for the tenant the token names.
         let named = token.caveats().iter().find_map(|c| match c {
             Caveat::Tenant(t) => Some(t.as_str()),
             _ => None,
         });
+        let acting = crate::auth::path_tenant(parts.uri.path()).or(named);
         let request = Request {
-            tenant: named,
+            tenant: acting,
             scope,
             method,
             path: parts.uri.path(),
@@ -264,6 +266,10 @@ impl Authorizer for Macaroons {
             .verify(&token, &request)
             .map_err(|e| auth_error(&e))?;
         let tenant = Tenant::new(named.unwrap_or(ADMIN_TENANT)).ok_or(AuthError::Malformed)?;
+        // A tenant-bound token may act only for its own tenant.
+        if named.is_some() && acting != named {
+            return Err(AuthError::Forbidden);
+        }
         let scopes = Scopes::from_bits(grant.scopes)
             .map(|s| s.iter().collect())
             .unwrap_or_default();

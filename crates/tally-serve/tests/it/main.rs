@@ -9,6 +9,7 @@
 )]
 
 mod api;
+mod budget;
 mod idempotency;
 mod limits;
 #[cfg(feature = "postgres")]

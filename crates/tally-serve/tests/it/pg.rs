@@ -109,6 +109,41 @@ fn two_servers_share_one_postgres_ledger_and_idempotency_records() {
             true
         );
         assert_eq!(get(a.addr, "/readyz", &ACME).await.status, 200);
+        // Budgets are ledger transfers in the same database: opened through
+        // one process, reserved and committed through the other.
+        let budget = crate::support::mint("acme", &[tally_token::Scope::BudgetReserve], vec![]);
+        let r = post(
+            a.addr,
+            "/v1/budget/tenants/acme",
+            &a.admin,
+            "bo",
+            r#"{"initial":100,"funding_id":1}"#,
+        )
+        .await;
+        assert_eq!(r.status, 200);
+        let r = post(
+            b.addr,
+            "/v1/budget/tenants/acme/reservations",
+            &budget,
+            "br",
+            r#"{"id":1,"amount":60}"#,
+        )
+        .await;
+        assert_eq!(r.status, 200);
+        let r = post(
+            b.addr,
+            "/v1/budget/tenants/acme/reservations/1/commit",
+            &budget,
+            "bc",
+            r#"{"actual":50}"#,
+        )
+        .await;
+        assert_eq!(r.json()["result"], "ok");
+        let v = get(a.addr, "/v1/budget/tenants/acme", &budget).await.json();
+        assert_eq!(
+            (v["committed"].as_u64(), v["remaining"].as_u64()),
+            (Some(50), Some(50))
+        );
         // The database goes away: both degrade with dep_outage.
         a.stop().await;
         db.drop().await;

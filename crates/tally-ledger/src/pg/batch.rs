@@ -24,6 +24,13 @@ struct Loaded {
     failed: HashSet<u128>,
 }
 
+/// A batch's `BEGIN`: its commit does not wait for the write-ahead log to
+/// reach the disk, so the clock row is free for the next batch as soon as
+/// the commit is recorded; [`PgLedger::durable`] waits for the disk before
+/// the results are returned. A later batch's commit record comes after this
+/// one's in the log, so no later batch can be durable without this one.
+const BEGIN_ASYNC: &str = "BEGIN; SET LOCAL synchronous_commit TO off";
+
 fn valid_id(id: u128) -> bool {
     id != 0 && id != u128::MAX
 }
@@ -44,7 +51,9 @@ impl PgLedger {
         now: u64,
     ) -> Result<Vec<CreateAccountResult>, PgError> {
         check_size(events.len())?;
-        self.retrying(|| self.accounts_once(events, now)).await
+        let results = self.retrying(|| self.accounts_once(events, now)).await?;
+        self.durable().await?;
+        Ok(results)
     }
 
     /// Creates transfers (posts, voids) after expiring the holds due at
@@ -58,7 +67,25 @@ impl PgLedger {
         now: u64,
     ) -> Result<Vec<CreateTransferResult>, PgError> {
         check_size(events.len())?;
-        self.retrying(|| self.transfers_once(events, now)).await
+        let results = self.retrying(|| self.transfers_once(events, now)).await?;
+        self.durable().await?;
+        Ok(results)
+    }
+
+    /// Waits until every batch this process committed is durable: one
+    /// synchronous commit of a row of `tally_flush` flushes the
+    /// write-ahead log past their (asynchronous) commit records. The
+    /// batch's results are returned only after this; if it fails, the
+    /// batch committed but is not acknowledged (resubmitted, it is
+    /// `exists`).
+    async fn durable(&self) -> Result<(), PgError> {
+        sqlx::query(
+            "INSERT INTO tally_flush AS f (backend, commits) VALUES (pg_backend_pid(), 1) \
+             ON CONFLICT (backend) DO UPDATE SET commits = f.commits + 1",
+        )
+        .execute(&self.pool)
+        .await?;
+        Ok(())
     }
 
     async fn accounts_once(
@@ -66,7 +93,7 @@ impl PgLedger {
         events: &[NewAccount],
         now: u64,
     ) -> Result<Vec<CreateAccountResult>, Fail> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.pool.begin_with(BEGIN_ASYNC).await?;
         let head = journal::lock_clock(&mut tx).await?;
         let mut scratch = Ledger::new();
         scratch.load_clock(head.last);
@@ -97,7 +124,7 @@ impl PgLedger {
         events: &[NewTransfer],
         now: u64,
     ) -> Result<Vec<CreateTransferResult>, Fail> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.pool.begin_with(BEGIN_ASYNC).await?;
         let head = journal::lock_clock(&mut tx).await?;
         let mut scratch = Ledger::new();
         let mut loaded = Loaded::default();

@@ -7,7 +7,11 @@
 //!
 //! The directory holds the journal (`journal.jsonl`, a tally-audit log): every
 //! batch is journaled before it is applied, and every command rebuilds the
-//! state by verified replay. Events are JSON lines on stdin; ids and amounts
+//! state by verified replay, from the last snapshot (`snapshots/`) when
+//! there is one: a ledger created with a checkpoint signer keeps the signer's
+//! public key in `checkpoint.vkey`, and a snapshot is restored only when the
+//! signed checkpoint it names verifies under that key and the journal after
+//! it binds the snapshot's digest. Events are JSON lines on stdin; ids and amounts
 //! are JSON integers up to 2^128 − 1; flags are lists of names. One result
 //! per line comes out, in order.
 
@@ -20,7 +24,10 @@ use tally_audit::{
     AuditLog, CheckpointSigner, Durability, InclusionProof, Keyring, LogOptions, NoteVerifier,
     VerifyOptions,
 };
-use tally_ledger::journal::{DurableLedger, prove_transfer, verify_transfer_proof};
+use tally_ledger::journal::{
+    DurableLedger, FromSnapshot, JournalError, prove_transfer, restore_from_snapshot,
+    verify_transfer_proof,
+};
 use tally_ledger::{AccountFlags, MAX_BATCH_EVENTS, NewAccount, NewTransfer, TransferFlags};
 
 use crate::input::{Failure, Lines, finish, read_text};
@@ -29,6 +36,12 @@ use crate::input::{Failure, Lines, finish, read_text};
 mod pg;
 
 const JOURNAL: &str = "journal.jsonl";
+/// The checkpoint verifier key, written by `init --signer-key-file`.
+const VKEY: &str = "checkpoint.vkey";
+/// The snapshots: `snapshots/<checkpoint seq, 20 digits>.snap`.
+const SNAPSHOTS: &str = "snapshots";
+/// Snapshots kept: the newest and the one before it.
+const SNAPSHOTS_KEPT: usize = 2;
 /// The largest event line.
 const LINE_MAX_BYTES: usize = 4 << 10;
 /// The largest input: a full batch of the largest lines.
@@ -60,16 +73,36 @@ enum LedgerCommand {
         dir: PathBuf,
     },
     /// Create transfers (posts, voids): JSON lines on stdin, one result per line.
+    #[command(visible_alias = "transfer")]
     Transfers {
         /// The data directory.
         dir: PathBuf,
     },
-    /// Print an account and its balances.
+    /// Print an account and its balances (or, with --transfer, a transfer).
     Lookup {
+        /// The data directory.
+        dir: PathBuf,
+        /// The account id (the transfer id with --transfer).
+        id: u128,
+        /// Look up a transfer.
+        #[arg(long)]
+        transfer: bool,
+    },
+    /// Print an account's balances and what it can still spend.
+    Balance {
         /// The data directory.
         dir: PathBuf,
         /// The account id.
         id: u128,
+    },
+    /// Write a snapshot at a new signed checkpoint (needs the signer), so
+    /// that restarts read the snapshot and only the journal after it.
+    Snapshot {
+        /// The data directory.
+        dir: PathBuf,
+        /// The checkpoint signer key file given to `init`.
+        #[arg(long)]
+        signer_key_file: PathBuf,
     },
     /// Print an account's transfers, oldest first (at most --limit).
     History {
@@ -220,7 +253,18 @@ pub fn run(args: Args) -> ExitCode {
         } => init(&dir, signer_key_file.as_deref()),
         LedgerCommand::Accounts { dir } => accounts(&dir),
         LedgerCommand::Transfers { dir } => transfers(&dir),
-        LedgerCommand::Lookup { dir, id } => lookup(&dir, id),
+        LedgerCommand::Lookup { dir, id, transfer } => {
+            if transfer {
+                lookup_transfer(&dir, id)
+            } else {
+                lookup(&dir, id)
+            }
+        }
+        LedgerCommand::Balance { dir, id } => balance(&dir, id),
+        LedgerCommand::Snapshot {
+            dir,
+            signer_key_file,
+        } => snapshot(&dir, &signer_key_file),
         LedgerCommand::History { dir, id, limit } => history(&dir, id, limit),
         LedgerCommand::Verify { dir, .. } => verify(&dir),
         LedgerCommand::Checkpoint {
@@ -243,7 +287,10 @@ fn init(dir: &Path, signer_file: Option<&Path>) -> Result<(), Failure> {
     tally_files::private::create_dir(dir)?;
     let mut opts = LogOptions::new().durability(Durability::Batch);
     if let Some(path) = signer_file {
-        opts = opts.signer(signer(path)?);
+        let signer = signer(path)?;
+        let vkey = dir.join(VKEY);
+        tally_files::create_atomic(&vkey, signer.verifier().to_vkey().as_bytes(), 0o644)?;
+        opts = opts.signer(signer);
     }
     let log = AuditLog::create(dir.join(JOURNAL), opts)
         .map_err(|e| Failure::usage(format!("{}: {e}", dir.join(JOURNAL).display())))?;
@@ -252,25 +299,112 @@ fn init(dir: &Path, signer_file: Option<&Path>) -> Result<(), Failure> {
     Ok(())
 }
 
-/// The ledger in `dir`, restored by verified replay and open for writing.
+/// The ledger in `dir`, restored (from its last snapshot when it has one)
+/// and open for writing.
 fn open(dir: &Path, signer_file: Option<&Path>) -> Result<DurableLedger, Failure> {
     let path = dir.join(JOURNAL);
-    let journal = std::fs::File::open(&path).map_err(|e| Failure::io(&path, &e))?;
     let mut opts = LogOptions::new()
         .durability(Durability::Batch)
         .checkpoint_on_close(false);
     if let Some(s) = signer_file {
         opts = opts.signer(signer(s)?);
     }
-    let (log, _) = AuditLog::open(&path, opts)
+    // The lock first: nothing appends between the restore and our writes.
+    // Opening checks only the records after the last signed checkpoint:
+    // the restore below verifies the rest (the whole journal, or the
+    // snapshot's checkpoint and everything after it).
+    let (log, _) = AuditLog::open(&path, opts.trust_checkpoint_prefix(true))
         .map_err(|e| Failure::failed(format!("{}: {e}", path.display())))?;
-    DurableLedger::restore(journal, &VerifyOptions::new(), log)
+    let state = restore(dir)?;
+    Ok(match state {
+        Restored::Snapshot(from) => DurableLedger::from_snapshot(*from, log),
+        Restored::Replayed => {
+            let journal = std::fs::File::open(&path).map_err(|e| Failure::io(&path, &e))?;
+            DurableLedger::restore(journal, &VerifyOptions::new(), log)
+                .map_err(|e| Failure::failed(format!("{}: {e}", path.display())))?
+        }
+    })
+}
+
+/// How [`restore`] restored.
+enum Restored {
+    /// From a snapshot and the journal after it.
+    Snapshot(Box<FromSnapshot>),
+    /// No usable snapshot: the caller replays the whole journal.
+    Replayed,
+}
+
+/// The checkpoint verifier key of the ledger in `dir`, if it has one.
+fn vkey_of(dir: &Path) -> Result<Option<NoteVerifier>, Failure> {
+    let path = dir.join(VKEY);
+    if !path.exists() {
+        return Ok(None);
+    }
+    let text = read_text(&path, 4096)?;
+    NoteVerifier::parse(text.trim())
+        .map(Some)
         .map_err(|e| Failure::failed(format!("{}: {e}", path.display())))
 }
 
-/// The state of the ledger in `dir`, for reading: one verified replay of
-/// the journal, without opening it for writing (no lock, no second pass).
+/// The snapshots in `dir`, newest first.
+fn snapshots(dir: &Path) -> Result<Vec<PathBuf>, Failure> {
+    let sdir = dir.join(SNAPSHOTS);
+    if !sdir.exists() {
+        return Ok(Vec::new());
+    }
+    let mut found: Vec<PathBuf> = std::fs::read_dir(&sdir)
+        .map_err(|e| Failure::io(&sdir, &e))?
+        .filter_map(Result::ok)
+        .map(|e| e.path())
+        .filter(|p| p.extension().is_some_and(|x| x == "snap"))
+        .collect();
+    // Names are zero-padded sequence numbers: text order is age order.
+    found.sort_unstable_by(|a, b| b.cmp(a));
+    Ok(found)
+}
+
+/// Restores from the newest snapshot the journal binds. A snapshot no
+/// record binds (written just before a crash) is skipped for the one
+/// before it; anything else wrong with a snapshot or the journal fails
+/// closed.
+fn restore(dir: &Path) -> Result<Restored, Failure> {
+    let Some(vkey) = vkey_of(dir)? else {
+        return Ok(Restored::Replayed);
+    };
+    let path = dir.join(JOURNAL);
+    let opts = VerifyOptions::new().checkpoint_key(vkey);
+    for snap in snapshots(dir)? {
+        let file = std::fs::File::open(&snap).map_err(|e| Failure::io(&snap, &e))?;
+        let len = file.metadata().map_err(|e| Failure::io(&snap, &e))?.len();
+        let journal = std::fs::File::open(&path).map_err(|e| Failure::io(&path, &e))?;
+        match restore_from_snapshot(
+            std::io::BufReader::with_capacity(1 << 16, file),
+            len,
+            std::io::BufReader::with_capacity(1 << 20, journal),
+            &opts,
+        ) {
+            Ok(from) => return Ok(Restored::Snapshot(Box::new(from))),
+            Err(JournalError::SnapshotNotBound {
+                mismatch: false, ..
+            }) => {
+                eprintln!(
+                    "tally ledger: {}: no journal record binds this snapshot (written just before a crash?); using an older one",
+                    snap.display()
+                );
+            }
+            Err(e) => return Err(Failure::failed(format!("{}: {e}", snap.display()))),
+        }
+    }
+    Ok(Restored::Replayed)
+}
+
+/// The state of the ledger in `dir`, for reading: the last snapshot and the
+/// journal after it (or one verified replay of the whole journal), without
+/// opening it for writing (no lock, no second pass).
 fn load(dir: &Path) -> Result<tally_ledger::Ledger, Failure> {
+    if let Restored::Snapshot(from) = restore(dir)? {
+        return Ok(from.ledger);
+    }
     let path = dir.join(JOURNAL);
     let journal = std::fs::File::open(&path).map_err(|e| Failure::io(&path, &e))?;
     tally_ledger::journal::replay(journal, &VerifyOptions::new())
@@ -403,6 +537,106 @@ fn lookup(dir: &Path, id: u128) -> Result<(), Failure> {
         a.timestamp
     );
     println!("{json}");
+    Ok(())
+}
+
+fn lookup_transfer(dir: &Path, id: u128) -> Result<(), Failure> {
+    let ledger = load(dir)?;
+    let t = ledger
+        .transfer(id)
+        .ok_or_else(|| Failure::failed(format!("no transfer {id}")))?;
+    println!("{}", transfer_line(t, ledger.pending_state(id)));
+    Ok(())
+}
+
+/// A transfer as `lookup --transfer` prints it, with where a pending one
+/// stands.
+fn transfer_line(
+    t: &tally_ledger::Transfer,
+    pending: Option<tally_ledger::PendingState>,
+) -> String {
+    let state = match pending {
+        None => String::new(),
+        Some(tally_ledger::PendingState::Pending) => ",\"pending\":\"pending\"".to_owned(),
+        Some(tally_ledger::PendingState::Posted(amount)) => {
+            format!(",\"pending\":\"posted\",\"posted_amount\":{amount}")
+        }
+        Some(tally_ledger::PendingState::Voided) => ",\"pending\":\"voided\"".to_owned(),
+        Some(tally_ledger::PendingState::Expired) => ",\"pending\":\"expired\"".to_owned(),
+    };
+    format!(
+        "{{\"id\":{},\"debit_account_id\":{},\"credit_account_id\":{},\"amount\":{},\"pending_id\":{},\"ledger\":{},\"code\":{},\"flags\":{},\"timeout\":{},\"timestamp\":{}{state}}}",
+        t.id,
+        t.debit_account_id,
+        t.credit_account_id,
+        t.amount,
+        t.pending_id,
+        t.ledger,
+        t.code,
+        t.flags.bits(),
+        t.timeout,
+        t.timestamp
+    )
+}
+
+fn balance(dir: &Path, id: u128) -> Result<(), Failure> {
+    let ledger = load(dir)?;
+    let a = ledger
+        .account(id)
+        .ok_or_else(|| Failure::failed(format!("no account {id}")))?;
+    println!("{}", balance_line(a));
+    Ok(())
+}
+
+/// An account's balances as `balance` prints them, with what it can still
+/// send: posted credits less every debit (held or posted) for an account
+/// that may not overdraw; `null` (unbounded) otherwise.
+fn balance_line(a: &tally_ledger::Account) -> String {
+    let available = if a
+        .flags
+        .contains(AccountFlags::DEBITS_MUST_NOT_EXCEED_CREDITS)
+    {
+        a.credits_posted
+            .saturating_sub(a.debits_posted.saturating_add(a.debits_pending))
+            .to_string()
+    } else {
+        "null".to_owned()
+    };
+    format!(
+        "{{\"id\":{},\"debits_pending\":{},\"debits_posted\":{},\"credits_pending\":{},\"credits_posted\":{},\"available\":{available}}}",
+        a.id, a.debits_pending, a.debits_posted, a.credits_pending, a.credits_posted
+    )
+}
+
+fn snapshot(dir: &Path, signer_file: &Path) -> Result<(), Failure> {
+    if vkey_of(dir)?.is_none() {
+        return Err(Failure::usage(format!(
+            "{}: this ledger has no checkpoint key (created without --signer-key-file): its snapshots could not be verified",
+            dir.display()
+        )));
+    }
+    let mut ledger = open(dir, Some(signer_file))?;
+    let sdir = dir.join(SNAPSHOTS);
+    if !sdir.exists() {
+        tally_files::private::create_dir(&sdir)?;
+    }
+    // The checkpoint the snapshot is taken at is the journal's next record.
+    let next = ledger.log().len();
+    let path = sdir.join(format!("{next:020}.snap"));
+    let info = ledger
+        .snapshot(&path)
+        .map_err(|e| Failure::failed(format!("{}: {e}", path.display())))?;
+    for old in snapshots(dir)?.into_iter().skip(SNAPSHOTS_KEPT) {
+        std::fs::remove_file(&old).map_err(|e| Failure::io(&old, &e))?;
+    }
+    let (accounts, transfers) = ledger.ledger().len();
+    println!(
+        "snapshot {} at checkpoint {}: {} bytes, {accounts} accounts, {transfers} transfers, blake3 {}",
+        path.display(),
+        info.at.seq,
+        info.bytes,
+        tally_encoding::hex::encode(&info.digest)
+    );
     Ok(())
 }
 

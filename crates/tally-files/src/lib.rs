@@ -30,7 +30,7 @@ use std::io::{self, Read};
 use std::path::{Path, PathBuf};
 
 pub use lines::Lines;
-pub use write::{create_atomic, sync_parent_dir, write_atomic};
+pub use write::{create_atomic, sync_parent_dir, write_atomic, write_atomic_with};
 
 /// Why a file could not be read or written; always names the file.
 #[derive(Debug)]

@@ -52,26 +52,40 @@ fn temp_name(path: &Path) -> Result<PathBuf, FileError> {
     Ok(path.with_file_name(tmp))
 }
 
-/// Writes `bytes` to a new temporary file beside `path` with permissions
-/// `mode` and fsyncs it; returns its name. Removes it on failure.
-fn write_temp(path: &Path, bytes: &[u8], mode: u32) -> Result<PathBuf, FileError> {
+/// Writes a new temporary file beside `path` with permissions `mode`
+/// through `write` (buffered) and fsyncs it; returns its name and what
+/// `write` returned. Removes it on failure.
+fn write_temp_with<T>(
+    path: &Path,
+    mode: u32,
+    write: impl FnOnce(&mut dyn Write) -> std::io::Result<T>,
+) -> Result<(PathBuf, T), FileError> {
     let tmp = temp_name(path)?;
     let written = OpenOptions::new()
         .write(true)
         .create_new(true)
         .mode(mode)
         .open(&tmp)
-        .and_then(|mut file| {
-            file.write_all(bytes)?;
-            file.sync_all()
+        .and_then(|file| {
+            let mut out = std::io::BufWriter::with_capacity(1 << 20, file);
+            let value = write(&mut out)?;
+            let file = out
+                .into_inner()
+                .map_err(std::io::IntoInnerError::into_error)?;
+            file.sync_all()?;
+            Ok(value)
         });
     match written {
-        Ok(()) => Ok(tmp),
+        Ok(value) => Ok((tmp, value)),
         Err(e) => {
             let _ = std::fs::remove_file(&tmp);
             Err(FileError::io(path, "write", e))
         }
     }
+}
+
+fn write_temp(path: &Path, bytes: &[u8], mode: u32) -> Result<PathBuf, FileError> {
+    write_temp_with(path, mode, |w| w.write_all(bytes)).map(|(tmp, ())| tmp)
 }
 
 /// Replaces `path` with `bytes` (permissions `mode` for a new file) so that
@@ -88,6 +102,26 @@ pub fn write_atomic(path: &Path, bytes: &[u8], mode: u32) -> Result<(), FileErro
         return Err(FileError::io(path, "rename into place", e));
     }
     sync_parent_dir(path)
+}
+
+/// Replaces `path` atomically, like [`write_atomic`], with what `write`
+/// writes (streamed through a buffer, for content too big to hold in
+/// memory). An error from `write` leaves `path` unchanged.
+///
+/// # Errors
+/// [`FileError::Io`], carrying `write`'s error.
+pub fn write_atomic_with<T>(
+    path: &Path,
+    mode: u32,
+    write: impl FnOnce(&mut dyn Write) -> std::io::Result<T>,
+) -> Result<T, FileError> {
+    let (tmp, value) = write_temp_with(path, mode, write)?;
+    if let Err(e) = std::fs::rename(&tmp, path) {
+        let _ = std::fs::remove_file(&tmp);
+        return Err(FileError::io(path, "rename into place", e));
+    }
+    sync_parent_dir(path)?;
+    Ok(value)
 }
 
 /// Creates `path` with `bytes` as its whole durable content (permissions

@@ -1,14 +1,32 @@
 //! Calybris Core's budget API, on the ledger.
 //!
-//! | `BudgetEngine` (Calybris) | here | on the ledger |
-//! |---|---|---|
-//! | `open_tenant(initial)` | [`Budget::open_tenant`] | an account that may not overdraw, funded from the operator's account |
-//! | `top_up` | [`Budget::top_up`] | another funding transfer |
-//! | `try_reserve` | [`Budget::try_reserve`] | a pending transfer to the spend account, with a timeout |
-//! | `commit(actual)` | [`Budget::commit`] | post (partially: the rest released); an overrun is a second transfer linked to the post, so both apply or neither |
-//! | `release` | [`Budget::release`] | void |
-//! | (holds never expire) | expiry | the pending transfer's timeout |
-//! | `snapshot` / `prove_conservation` | [`Budget::tenant`], [`Budget::prove_conservation`] | balances; totals and a canonical digest |
+//! | `BudgetEngine` (Calybris) | one thread | many threads | on the ledger |
+//! |---|---|---|---|
+//! | `BudgetEngine::new()` | [`Budget::new`] | [`SharedBudget::new`], [`SharedBudget::with_shards`] | the operator's and the spend account (in every shard) |
+//! | `ensure_tenant` / `open_tenant(initial)` | [`Budget::open_tenant`] | [`SharedBudget::open_tenant`] | an account that may not overdraw, funded from the operator's account |
+//! | `top_up_tenant` | [`Budget::top_up`] | [`SharedBudget::top_up`] | another funding transfer |
+//! | `try_reserve` | [`Budget::try_reserve`] | [`SharedBudget::try_reserve`] | a pending transfer to the spend account, with a timeout |
+//! | `commit(actual)` | [`Budget::commit`] | [`SharedBudget::commit`] | post (partially: the rest released); an overrun is a second transfer linked to the post, so both apply or neither |
+//! | `release` | [`Budget::release`] | [`SharedBudget::release`] | void |
+//! | (holds never expire) | [`Budget::expire`], a reservation's timeout | [`SharedBudget::expire`] | the pending transfer's timeout |
+//! | `set_max_reserved_microcents` (per tenant) | the `cap` of [`Budget::new`] (one for every tenant) | the `cap` of [`SharedBudget::new`] | checked before the pending transfer |
+//! | `remaining_` / `reserved_` / `committed_` / `initial_microcents` | [`Budget::tenant`] | [`SharedBudget::tenant`] | credits posted, debits pending and posted |
+//! | `snapshot` | [`Budget::snapshot`] | [`SharedBudget::snapshot`] | every tenant's balances, with the proof |
+//! | `prove_conservation` / `verify_conservation` | [`Budget::prove_conservation`] | [`SharedBudget::prove_conservation`] (a linearizable snapshot: every shard locked at once) | totals and a canonical digest, the same for the same balances in both |
+//! | six global mutexes | `&mut self` | tenants hashed to locked shards, reservation ids to locked directory slots: threads on tenants of different shards do not wait for each other ([`crate::locks`]) | |
+//!
+//! [`SharedBudget`]: crate::shared::SharedBudget
+//! [`SharedBudget::new`]: crate::shared::SharedBudget::new
+//! [`SharedBudget::with_shards`]: crate::shared::SharedBudget::with_shards
+//! [`SharedBudget::open_tenant`]: crate::shared::SharedBudget::open_tenant
+//! [`SharedBudget::top_up`]: crate::shared::SharedBudget::top_up
+//! [`SharedBudget::try_reserve`]: crate::shared::SharedBudget::try_reserve
+//! [`SharedBudget::commit`]: crate::shared::SharedBudget::commit
+//! [`SharedBudget::release`]: crate::shared::SharedBudget::release
+//! [`SharedBudget::expire`]: crate::shared::SharedBudget::expire
+//! [`SharedBudget::snapshot`]: crate::shared::SharedBudget::snapshot
+//! [`SharedBudget::tenant`]: crate::shared::SharedBudget::tenant
+//! [`SharedBudget::prove_conservation`]: crate::shared::SharedBudget::prove_conservation
 //!
 //! Per tenant, `remaining + reserved + committed == funded` (initial plus
 //! top-ups) holds after every operation: `funded` is the account's posted
@@ -167,11 +185,9 @@ impl Budget {
     }
 
     fn one(&mut self, t: NewTransfer, now: u64) -> Result<TR, BudgetError> {
-        let results = self
-            .ledger
-            .create_transfers(&[t], now)
-            .map_err(BudgetError::Batch)?;
-        Ok(results.first().copied().unwrap_or(TR::Ok))
+        self.ledger
+            .create_transfer_one(&t, now)
+            .map_err(BudgetError::Batch)
     }
 
     fn transfer(
@@ -272,6 +288,8 @@ impl Budget {
         if reservation >> 120 != 0 {
             return Err(BudgetError::Transfer(TR::IdMustNotBeIntMax));
         }
+        // The cap is checked against the holds live at `now`.
+        self.ledger.expire(now);
         if let Some(cap) = self.cap
             && let Some(b) = self.tenant(tenant)
             && b.reserved.checked_add(amount).is_none_or(|r| r > cap)
@@ -306,6 +324,8 @@ impl Budget {
         actual: u128,
         now: u64,
     ) -> Result<Committed, BudgetError> {
+        // An overrun is checked against the holds live at `now`.
+        self.ledger.expire(now);
         let Some(held) = self.ledger.transfer(reservation).copied() else {
             return Err(BudgetError::UnknownReservation);
         };
@@ -398,14 +418,7 @@ impl Budget {
     /// A tenant's budget.
     #[must_use]
     pub fn tenant(&self, tenant: u128) -> Option<TenantBudget> {
-        let a = self.ledger.account(tenant)?;
-        let used = a.debits_pending.saturating_add(a.debits_posted);
-        Some(TenantBudget {
-            funded: a.credits_posted,
-            reserved: a.debits_pending,
-            committed: a.debits_posted,
-            remaining: a.credits_posted.saturating_sub(used),
-        })
+        self.ledger.account(tenant).map(|a| tenant_of(&row(a)))
     }
 }
 
@@ -437,60 +450,132 @@ pub struct ConservationProof {
 /// The version of [`ConservationProof::digest`]'s layout.
 pub const CONSERVATION_VERSION: u32 = 1;
 
+/// One account's row of the digest: id, debits pending, debits posted,
+/// credits pending, credits posted.
+pub(crate) type Row = [u128; 5];
+
+/// The row of an account.
+pub(crate) fn row(a: &crate::types::Account) -> Row {
+    [
+        a.id,
+        a.debits_pending,
+        a.debits_posted,
+        a.credits_pending,
+        a.credits_posted,
+    ]
+}
+
+/// A tenant's budget from its row.
+pub(crate) fn tenant_of(r: &Row) -> TenantBudget {
+    let [_, debits_pending, debits_posted, _, credits_posted] = *r;
+    let used = debits_pending.saturating_add(debits_posted);
+    TenantBudget {
+        funded: credits_posted,
+        reserved: debits_pending,
+        committed: debits_posted,
+        remaining: credits_posted.saturating_sub(used),
+    }
+}
+
+/// The proof over every account's row (any order: sorted here), the
+/// operator's and the spend account's among them; `double_entry` says
+/// whether the ledger's totals balance. With `tenants`, also every
+/// tenant's budget, in id order.
+pub(crate) fn prove(
+    rows: &mut [Row],
+    operator: u128,
+    spend: u128,
+    double_entry: bool,
+    mut tenants: Option<&mut Vec<(u128, TenantBudget)>>,
+) -> ConservationProof {
+    use sha2::Digest as _;
+    rows.sort_unstable_by_key(|r| r[0]);
+    let mut hasher = sha2::Sha256::new();
+    hasher.update(b"tally/ledger/conservation/v1\0");
+    let mut proof = ConservationProof {
+        version: CONSERVATION_VERSION,
+        tenants: 0,
+        funded: Sum::default(),
+        reserved: Sum::default(),
+        committed: Sum::default(),
+        remaining: Sum::default(),
+        holds: double_entry,
+        digest: [0; 32],
+    };
+    for r in rows.iter() {
+        for v in r {
+            hasher.update(v.to_le_bytes());
+        }
+        if r[0] == operator || r[0] == spend {
+            continue;
+        }
+        let b = tenant_of(r);
+        if let Some(list) = tenants.as_deref_mut() {
+            list.push((r[0], b));
+        }
+        proof.tenants = proof.tenants.saturating_add(1);
+        proof.funded.add(b.funded);
+        proof.reserved.add(b.reserved);
+        proof.committed.add(b.committed);
+        proof.remaining.add(b.remaining);
+        let sum = b
+            .remaining
+            .checked_add(b.reserved)
+            .and_then(|x| x.checked_add(b.committed));
+        if sum != Some(b.funded) {
+            proof.holds = false;
+        }
+    }
+    proof.digest = hasher.finalize().into();
+    proof
+}
+
+/// Every tenant's budget and the conservation proof, from one snapshot.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct BudgetSnapshot {
+    /// Every tenant with its budget, in id order.
+    pub tenants: Vec<(u128, TenantBudget)>,
+    /// The proof over the same state.
+    pub proof: ConservationProof,
+}
+
 impl Budget {
+    fn rows(&self) -> (Vec<Row>, bool) {
+        let rows = self.ledger.accounts().map(row).collect();
+        let balanced = self
+            .ledger
+            .totals()
+            .values()
+            .all(crate::state::Totals::balanced);
+        (rows, balanced)
+    }
+
     /// Proves conservation from the current state (a consistent snapshot:
     /// the state machine is only changed by `&mut self`).
     #[must_use]
     pub fn prove_conservation(&self) -> ConservationProof {
-        use sha2::Digest as _;
-        let mut accounts: Vec<&crate::types::Account> = self.ledger.accounts().collect();
-        accounts.sort_unstable_by_key(|a| a.id);
-        let mut hasher = sha2::Sha256::new();
-        hasher.update(b"tally/ledger/conservation/v1\0");
-        let mut proof = ConservationProof {
-            version: CONSERVATION_VERSION,
-            tenants: 0,
-            funded: Sum::default(),
-            reserved: Sum::default(),
-            committed: Sum::default(),
-            remaining: Sum::default(),
-            holds: self
-                .ledger
-                .totals()
-                .values()
-                .all(crate::state::Totals::balanced),
-            digest: [0; 32],
-        };
-        for a in accounts {
-            for v in [
-                a.id,
-                a.debits_pending,
-                a.debits_posted,
-                a.credits_pending,
-                a.credits_posted,
-            ] {
-                hasher.update(v.to_le_bytes());
-            }
-            if a.id == self.operator || a.id == self.spend {
-                continue;
-            }
-            let Some(b) = self.tenant(a.id) else {
-                continue;
-            };
-            proof.tenants = proof.tenants.saturating_add(1);
-            proof.funded.add(b.funded);
-            proof.reserved.add(b.reserved);
-            proof.committed.add(b.committed);
-            proof.remaining.add(b.remaining);
-            let sum = b
-                .remaining
-                .checked_add(b.reserved)
-                .and_then(|x| x.checked_add(b.committed));
-            if sum != Some(b.funded) {
-                proof.holds = false;
-            }
-        }
-        proof.digest = hasher.finalize().into();
-        proof
+        let (mut rows, balanced) = self.rows();
+        prove(&mut rows, self.operator, self.spend, balanced, None)
+    }
+
+    /// Every tenant's budget and the conservation proof (Calybris's
+    /// `snapshot`).
+    #[must_use]
+    pub fn snapshot(&self) -> BudgetSnapshot {
+        let (mut rows, balanced) = self.rows();
+        let mut tenants = Vec::with_capacity(rows.len());
+        let proof = prove(
+            &mut rows,
+            self.operator,
+            self.spend,
+            balanced,
+            Some(&mut tenants),
+        );
+        BudgetSnapshot { tenants, proof }
+    }
+
+    /// The operator's and the spend account's ids.
+    pub(crate) fn system_accounts(&self) -> (u128, u128) {
+        (self.operator, self.spend)
     }
 }

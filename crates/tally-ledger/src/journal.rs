@@ -17,9 +17,10 @@
 //! state unchanged (the writer is then poisoned and refuses further batches:
 //! it never retries and pretends).
 
-use std::io::Read;
+use std::io::{Read, Seek};
+use std::path::Path;
 
-use std::collections::HashMap;
+use crate::state::HashMap;
 
 use serde_json::Value;
 use tally_audit::{
@@ -28,6 +29,7 @@ use tally_audit::{
 };
 
 use crate::result::{CreateAccountResult, CreateTransferResult};
+use crate::snapshot::{SnapshotError, SnapshotInfo, SnapshotPoint};
 use crate::state::{BatchError, Ledger};
 use crate::types::{AccountFlags, MAX_BATCH_EVENTS, NewAccount, NewTransfer, TransferFlags};
 
@@ -35,6 +37,9 @@ use crate::types::{AccountFlags, MAX_BATCH_EVENTS, NewAccount, NewTransfer, Tran
 pub const TRANSFERS_KIND: &str = "tally/ledger/transfers/v1";
 /// The record kind of a batch of accounts.
 pub const ACCOUNTS_KIND: &str = "tally/ledger/accounts/v1";
+/// The record kind that binds a snapshot to the journal: the checkpoint it
+/// was taken at and its digest.
+pub const SNAPSHOT_KIND: &str = "tally/ledger/snapshot/v1";
 
 /// Why the durable ledger refused or could not restore.
 #[derive(Debug)]
@@ -51,6 +56,19 @@ pub enum JournalError {
         /// What is wrong.
         what: String,
     },
+    /// A snapshot could not be written, or was refused.
+    Snapshot(SnapshotError),
+    /// The snapshot is well formed but the journal does not vouch for it:
+    /// no record after its checkpoint binds its digest (`Unbound`: it was
+    /// written but a crash came before its record; an older snapshot or a
+    /// full replay restores), or one binds another digest (`Mismatch`: the
+    /// snapshot was edited).
+    SnapshotNotBound {
+        /// The checkpoint the snapshot names.
+        checkpoint: u64,
+        /// Whether a record names the checkpoint with another digest.
+        mismatch: bool,
+    },
 }
 
 impl core::fmt::Display for JournalError {
@@ -59,6 +77,21 @@ impl core::fmt::Display for JournalError {
             Self::Batch(e) => e.fmt(f),
             Self::Log(e) => write!(f, "journal: {e}"),
             Self::Record { seq, what } => write!(f, "journal record {seq}: {what}"),
+            Self::Snapshot(e) => e.fmt(f),
+            Self::SnapshotNotBound {
+                checkpoint,
+                mismatch: true,
+            } => write!(
+                f,
+                "the snapshot at checkpoint {checkpoint} is not the one the journal binds (edited)"
+            ),
+            Self::SnapshotNotBound {
+                checkpoint,
+                mismatch: false,
+            } => write!(
+                f,
+                "no journal record binds the snapshot at checkpoint {checkpoint} (written just before a crash?)"
+            ),
         }
     }
 }
@@ -68,6 +101,12 @@ impl std::error::Error for JournalError {}
 impl From<AuditError> for JournalError {
     fn from(e: AuditError) -> Self {
         Self::Log(e)
+    }
+}
+
+impl From<SnapshotError> for JournalError {
+    fn from(e: SnapshotError) -> Self {
+        Self::Snapshot(e)
     }
 }
 
@@ -178,6 +217,28 @@ pub enum Batch {
         /// The events.
         events: Vec<NewTransfer>,
     },
+    /// A snapshot was taken at checkpoint `checkpoint`, with this digest
+    /// (changes no state).
+    Snapshot {
+        /// The checkpoint's sequence number.
+        checkpoint: u64,
+        /// The snapshot's BLAKE3 digest.
+        digest: [u8; 32],
+    },
+}
+
+/// The journal record that binds a snapshot.
+#[must_use]
+pub fn encode_snapshot(checkpoint: u64, digest: &[u8; 32]) -> String {
+    let mut out = String::with_capacity(160);
+    out.push_str("{\"kind\":\"");
+    out.push_str(SNAPSHOT_KIND);
+    out.push_str("\",\"checkpoint\":");
+    push_u64(checkpoint, &mut out);
+    out.push_str(",\"blake3\":\"");
+    tally_encoding::hex::encode_into(digest, &mut out);
+    out.push_str("\"}");
+    out
 }
 
 fn field_u128(v: Option<&Value>) -> Result<u128, String> {
@@ -205,6 +266,22 @@ fn narrow<T: TryFrom<u64>>(v: u64) -> Result<T, String> {
 pub fn decode(payload: &[u8]) -> Result<Batch, String> {
     let v: Value = serde_json::from_slice(payload).map_err(|e| e.to_string())?;
     let kind = v.get("kind").and_then(Value::as_str).ok_or("no kind")?;
+    if kind == SNAPSHOT_KIND {
+        let fields = v.as_object().map_or(0, serde_json::Map::len);
+        if fields != 3 {
+            return Err("a snapshot record has 3 fields".to_owned());
+        }
+        let checkpoint = field_u64(v.get("checkpoint"))?;
+        let digest = v
+            .get("blake3")
+            .and_then(Value::as_str)
+            .ok_or("no digest")
+            .and_then(|h| {
+                tally_encoding::hex::decode_array::<32>(h, tally_encoding::hex::Case::Lower)
+                    .map_err(|_| "the digest is not 64 lowercase hex digits")
+            })?;
+        return Ok(Batch::Snapshot { checkpoint, digest });
+    }
     let now = field_u64(v.get("now"))?;
     let events = v
         .get("events")
@@ -286,7 +363,7 @@ impl DurableLedger {
         Self {
             ledger: Ledger::new(),
             log,
-            journaled: HashMap::new(),
+            journaled: HashMap::default(),
         }
     }
 
@@ -310,10 +387,51 @@ impl DurableLedger {
         })
     }
 
+    /// Continues from a state restored by [`restore_from_snapshot`],
+    /// writing to `log` (the same journal, open for append).
+    #[must_use]
+    pub fn from_snapshot(restored: FromSnapshot, log: AuditLog) -> Self {
+        Self {
+            ledger: restored.ledger,
+            log,
+            journaled: restored.journaled,
+        }
+    }
+
+    /// Takes a snapshot into `path` (replaced atomically): writes a signed
+    /// checkpoint, the snapshot of the state at it (atomically, mode 0600),
+    /// then the journal record that binds the snapshot's digest. A crash
+    /// before that record leaves a snapshot that restores refuse as
+    /// unbound.
+    ///
+    /// # Errors
+    /// [`JournalError::Log`] (the checkpoint or the record),
+    /// [`JournalError::Snapshot`] (the file).
+    pub fn snapshot(&mut self, path: &Path) -> Result<SnapshotInfo, JournalError> {
+        let cp = self.log.checkpoint()?;
+        let at = SnapshotPoint {
+            seq: cp.seq,
+            offset: cp.offset,
+        };
+        let info = tally_files::write_atomic_with(path, 0o600, |w| {
+            crate::snapshot::encode(&self.ledger, |id| self.journaled.get(&id).copied(), at, w)
+                .map_err(|e| std::io::Error::other(e.to_string()))
+        })
+        .map_err(|e| {
+            JournalError::Snapshot(SnapshotError::Io(std::io::Error::other(e.to_string())))
+        })?;
+        self.log
+            .append(encode_snapshot(cp.seq, &info.digest).as_bytes())?;
+        Ok(info)
+    }
+
     /// The sequence number of the journal record that created transfer `id`.
     #[must_use]
     pub fn journal_seq(&self, id: u128) -> Option<u64> {
-        self.journaled.get(&id).copied()
+        self.journaled
+            .get(&id)
+            .copied()
+            .or_else(|| self.ledger.frozen_seq(id))
     }
 
     /// The state.
@@ -406,12 +524,30 @@ fn replay_indexed(
     opts: &VerifyOptions,
 ) -> Result<(Ledger, HashMap<u128, u64>), JournalError> {
     let mut ledger = Ledger::new();
-    let mut journaled = HashMap::new();
-    let mut reader = VerifiedReader::new(src, opts);
+    let mut journaled = HashMap::default();
+    apply_records(
+        &mut VerifiedReader::new(src, opts),
+        &mut ledger,
+        &mut journaled,
+        |_, _| Ok(()),
+    )?;
+    Ok((ledger, journaled))
+}
+
+/// Applies every record `reader` yields; `on_snapshot` sees the snapshot
+/// records. Returns how many data records it read.
+fn apply_records<R: Read>(
+    reader: &mut VerifiedReader<R>,
+    ledger: &mut Ledger,
+    journaled: &mut HashMap<u128, u64>,
+    mut on_snapshot: impl FnMut(u64, [u8; 32]) -> Result<(), JournalError>,
+) -> Result<u64, JournalError> {
+    let mut read = 0u64;
     while let Some(rec) = reader.next_record()? {
         if rec.kind != RecordKind::Data {
             continue;
         }
+        read = read.saturating_add(1);
         let seq = rec.seq;
         match decode(rec.payload).map_err(|what| JournalError::Record { seq, what })? {
             Batch::Accounts { now, events } => {
@@ -423,11 +559,93 @@ fn replay_indexed(
                 let results = ledger
                     .create_transfers(&events, now)
                     .map_err(JournalError::Batch)?;
-                index(&mut journaled, &events, &results, seq);
+                index(journaled, &events, &results, seq);
             }
+            Batch::Snapshot { checkpoint, digest } => on_snapshot(checkpoint, digest)?,
         }
     }
-    Ok((ledger, journaled))
+    Ok(read)
+}
+
+/// A state restored from a snapshot and the journal after it.
+#[derive(Debug)]
+pub struct FromSnapshot {
+    /// The ledger.
+    pub ledger: Ledger,
+    /// The journal record that created each transfer.
+    journaled: HashMap<u128, u64>,
+    /// The snapshot it started from.
+    pub info: SnapshotInfo,
+    /// Journal records (batches and snapshot records) read after the
+    /// snapshot's checkpoint.
+    pub replayed: u64,
+}
+
+impl FromSnapshot {
+    /// The sequence number of the journal record that created transfer `id`.
+    #[must_use]
+    pub fn journal_seq(&self, id: u128) -> Option<u64> {
+        self.journaled
+            .get(&id)
+            .copied()
+            .or_else(|| self.ledger.frozen_seq(id))
+    }
+}
+
+/// Restores a state from the snapshot in `snapshot` (`len` bytes) and the
+/// journal `src` after the snapshot's checkpoint: the checkpoint record is
+/// verified (its signature by `opts`' checkpoint key, which vouches for
+/// every record before it), every record after it is verified and applied,
+/// and one of them must bind the snapshot's digest.
+///
+/// # Errors
+/// [`JournalError::Snapshot`] for a malformed or torn snapshot,
+/// [`JournalError::SnapshotNotBound`] when the journal does not vouch for
+/// it, and the journal's verification errors.
+pub fn restore_from_snapshot(
+    snapshot: impl Read + Send,
+    len: u64,
+    src: impl Read + Seek,
+    opts: &VerifyOptions,
+) -> Result<FromSnapshot, JournalError> {
+    let restored = crate::snapshot::decode(snapshot, len)?;
+    let info = restored.info;
+    let mut ledger = restored.ledger;
+    // The restored transfers' records are in the ledger's frozen tier.
+    let mut journaled = HashMap::default();
+    let at = tally_audit::ResumePoint {
+        seq: info.at.seq,
+        offset: info.at.offset,
+    };
+    let mut reader = VerifiedReader::resume(src, at, opts)?;
+    let mut bound = None;
+    let replayed = apply_records(
+        &mut reader,
+        &mut ledger,
+        &mut journaled,
+        |checkpoint, digest| {
+            if checkpoint == info.at.seq && bound != Some(true) {
+                bound = Some(digest == info.digest);
+            }
+            Ok(())
+        },
+    )?;
+    match bound {
+        Some(true) => Ok(FromSnapshot {
+            ledger,
+            journaled,
+            info,
+            replayed,
+        }),
+        Some(false) => Err(JournalError::SnapshotNotBound {
+            checkpoint: info.at.seq,
+            mismatch: true,
+        }),
+        None => Err(JournalError::SnapshotNotBound {
+            checkpoint: info.at.seq,
+            mismatch: false,
+        }),
+    }
 }
 
 /// The proof that transfer `id` was journaled: the inclusion proof of the
@@ -475,5 +693,6 @@ pub fn verify_transfer_proof(
             .find(|e| e.id == id)
             .ok_or_else(|| not_here(format!("transfer {id:032x} is not in this record"))),
         Batch::Accounts { .. } => Err(not_here("a batch of accounts".to_owned())),
+        Batch::Snapshot { .. } => Err(not_here("a snapshot record".to_owned())),
     }
 }

@@ -28,6 +28,9 @@
 //! * [`budget`]: Calybris Core's budget API (tenants, reservations with
 //!   timeouts, idempotent commits with typed overruns, a conservation proof
 //!   with a canonical digest) on top of the ledger.
+//! * [`shared`]: the same budget API for many threads ([`shared::SharedBudget`]:
+//!   tenants in locked shards, linearizable conservation snapshots; the
+//!   locking protocol in [`locks`]).
 //!
 //! ```
 //! use tally_ledger::*;
@@ -50,13 +53,19 @@
     allow(clippy::unwrap_used, clippy::indexing_slicing, clippy::panic)
 )]
 
+mod arena;
 pub mod budget;
+mod frozen;
 pub mod journal;
+pub mod locks;
 #[cfg(feature = "postgres")]
 pub mod pg;
 mod result;
+pub mod shared;
+pub mod snapshot;
 mod state;
 pub mod store;
+mod sync;
 mod types;
 
 pub use result::{CreateAccountResult, CreateTransferResult};

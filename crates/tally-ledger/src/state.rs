@@ -4,7 +4,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 /// The ledger's maps: keyed by client-chosen ids, hashed with a per-map
 /// random seed (foldhash), so ids cannot be chosen to collide.
-type HashMap<K, V> = std::collections::HashMap<K, V, foldhash::fast::RandomState>;
+pub(crate) type HashMap<K, V> = std::collections::HashMap<K, V, foldhash::fast::RandomState>;
 
 use crate::result::{CreateAccountResult as AR, CreateTransferResult as TR};
 use crate::types::{
@@ -98,14 +98,16 @@ enum Undo {
 /// clock; nothing here reads one, or does I/O.
 #[derive(Debug, Default, Clone)]
 pub struct Ledger {
-    accounts: HashMap<u128, Account>,
-    transfers: HashMap<u128, Transfer>,
-    pending: HashMap<u128, PendingState>,
-    expiries: BTreeSet<(u64, u128)>,
-    failed: HashMap<u128, TR>,
-    account_transfers: HashMap<u128, Vec<u128>>,
-    history: HashMap<u128, Vec<AccountBalance>>,
-    clock: u64,
+    pub(crate) accounts: HashMap<u128, Account>,
+    pub(crate) transfers: crate::arena::TransferStore,
+    pub(crate) pending: HashMap<u128, PendingState>,
+    pub(crate) expiries: BTreeSet<(u64, u128)>,
+    pub(crate) failed: HashMap<u128, TR>,
+    pub(crate) account_transfers: HashMap<u128, Vec<u128>>,
+    pub(crate) history: HashMap<u128, Vec<AccountBalance>>,
+    pub(crate) clock: u64,
+    /// Transfers restored from a snapshot (immutable, shared by clones).
+    pub(crate) frozen: std::sync::Arc<crate::frozen::Frozen>,
     /// The undo log's buffer, kept between chains (no allocation per event).
     undo: Vec<Undo>,
 }
@@ -131,11 +133,27 @@ fn is_linked_transfer(e: &NewTransfer) -> bool {
     e.flags.contains(TransferFlags::LINKED)
 }
 
+fn has_history(a: &Account) -> bool {
+    a.flags.contains(AccountFlags::HISTORY)
+}
+
 impl Ledger {
     /// An empty ledger.
     #[must_use]
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// A transfer: created since the last restore, or restored.
+    #[inline]
+    pub(crate) fn get_transfer(&self, id: u128) -> Option<&Transfer> {
+        self.transfers.get(&id).or_else(|| self.frozen.get(id))
+    }
+
+    /// The journal record that created a transfer restored from a snapshot.
+    #[must_use]
+    pub(crate) fn frozen_seq(&self, id: u128) -> Option<u64> {
+        self.frozen.seq(id)
     }
 
     /// The last timestamp the ledger assigned (nanoseconds).
@@ -386,11 +404,44 @@ impl Ledger {
             },
             |ledger, e, undo| ledger.create_transfer(e, now, undo),
             |ledger, e, r| {
-                if r.is_transient() && !ledger.transfers.contains_key(&e.id) {
+                if r.is_transient() && ledger.get_transfer(e.id).is_none() {
                     ledger.failed.entry(e.id).or_insert(r);
                 }
             },
         ))
+    }
+
+    /// Applies one transfer event: the same as `create_transfers(&[*e], now)`
+    /// and its one result, without a batch's allocations.
+    ///
+    /// # Errors
+    /// [`BatchError::ClockExhausted`]: nothing changes.
+    pub fn create_transfer_one(&mut self, e: &NewTransfer, now: u64) -> Result<TR, BatchError> {
+        if self.clock.checked_add(1).is_none() {
+            return Err(BatchError::ClockExhausted);
+        }
+        self.expire(now);
+        // A chain of one linked event is still open at the end of its batch.
+        if is_linked_transfer(e) {
+            return Ok(TR::LinkedEventChainOpen);
+        }
+        let mut undo = std::mem::take(&mut self.undo);
+        undo.clear();
+        let result = match self.create_transfer(e, now, &mut undo) {
+            Ok(()) => TR::Ok,
+            Err(r) => {
+                // Every check precedes the first change: nothing to undo,
+                // but roll back whatever was logged all the same.
+                self.rollback(&mut undo);
+                if r.is_transient() && self.get_transfer(e.id).is_none() {
+                    self.failed.entry(e.id).or_insert(r);
+                }
+                r
+            }
+        };
+        undo.clear();
+        self.undo = undo;
+        Ok(result)
     }
 
     /// Releases every pending transfer whose expiry is at or before `now`.
@@ -400,7 +451,7 @@ impl Ledger {
                 break;
             }
             self.expiries.remove(&(at, id));
-            let Some(t) = self.transfers.get(&id).copied() else {
+            let Some(t) = self.get_transfer(id).copied() else {
                 continue;
             };
             if self.pending.get(&id) != Some(&PendingState::Pending) {
@@ -526,7 +577,7 @@ impl Ledger {
         if e.code == 0 {
             return Err(TR::CodeMustNotBeZero);
         }
-        if let Some(t) = self.transfers.get(&e.id) {
+        if let Some(t) = self.get_transfer(e.id) {
             return Err(Self::exists(t, e));
         }
         if self.failed.contains_key(&e.id) {
@@ -639,6 +690,7 @@ impl Ledger {
                 flags: e.flags,
                 timestamp,
             },
+            [has_history(&dr), has_history(&cr)],
             undo,
         );
         if pending {
@@ -654,16 +706,24 @@ impl Ledger {
         Ok(())
     }
 
-    fn insert_transfer(&mut self, t: Transfer, undo: &mut Vec<Undo>) {
+    /// Stores a transfer and lists it under both accounts; `history` says
+    /// which of them (debit, credit) keep their balance history (their
+    /// flags, known to the caller: no lookup here).
+    fn insert_transfer(&mut self, t: Transfer, history: [bool; 2], undo: &mut Vec<Undo>) {
         self.transfers.insert(t.id, t);
         undo.push(Undo::NewTransfer(t.id));
-        for account in [t.debit_account_id, t.credit_account_id] {
+        for (account, keep) in [t.debit_account_id, t.credit_account_id]
+            .into_iter()
+            .zip(history)
+        {
             self.account_transfers
                 .entry(account)
                 .or_default()
                 .push(t.id);
             undo.push(Undo::AccountTransfer(account));
-            self.record_history(account, t.timestamp, undo);
+            if keep {
+                self.record_history(account, t.timestamp, undo);
+            }
         }
     }
 
@@ -686,13 +746,13 @@ impl Ledger {
         if e.timeout != 0 {
             return Err(TR::TimeoutReservedForPendingTransfer);
         }
-        if let Some(t) = self.transfers.get(&e.id) {
+        if let Some(t) = self.get_transfer(e.id) {
             return Err(Self::exists(t, e));
         }
         if self.failed.contains_key(&e.id) {
             return Err(TR::IdAlreadyFailed);
         }
-        let Some(p) = self.transfers.get(&e.pending_id).copied() else {
+        let Some(p) = self.get_transfer(e.pending_id).copied() else {
             return Err(TR::PendingTransferNotFound);
         };
         if !p.flags.contains(TransferFlags::PENDING) {
@@ -782,6 +842,7 @@ impl Ledger {
                 flags: e.flags,
                 timestamp,
             },
+            [has_history(&dr), has_history(&cr)],
             undo,
         );
         Ok(())
@@ -801,7 +862,14 @@ impl Ledger {
     /// A transfer.
     #[must_use]
     pub fn transfer(&self, id: u128) -> Option<&Transfer> {
-        self.transfers.get(&id)
+        self.get_transfer(id)
+    }
+
+    /// Whether a transfer id is taken: stored, or failed for good (a
+    /// resubmission is `exists…` or `id_already_failed`).
+    #[must_use]
+    pub fn transfer_id_taken(&self, id: u128) -> bool {
+        self.get_transfer(id).is_some() || self.failed.contains_key(&id)
     }
 
     /// Where a pending transfer stands (`None` for an id that is not a
@@ -814,13 +882,16 @@ impl Ledger {
     /// The number of accounts and transfers.
     #[must_use]
     pub fn len(&self) -> (usize, usize) {
-        (self.accounts.len(), self.transfers.len())
+        (
+            self.accounts.len(),
+            self.transfers.len().saturating_add(self.frozen.len()),
+        )
     }
 
     /// Whether the ledger holds nothing.
     #[must_use]
     pub fn is_empty(&self) -> bool {
-        self.accounts.is_empty() && self.transfers.is_empty()
+        self.accounts.is_empty() && self.transfers.is_empty() && self.frozen.len() == 0
     }
 
     /// An account's transfers in timestamp order, after `after` (0: from the
@@ -828,17 +899,37 @@ impl Ledger {
     #[must_use]
     pub fn account_transfers(&self, account: u128, after: u64, limit: usize) -> Vec<Transfer> {
         let limit = limit.min(MAX_BATCH_EVENTS);
+        // Those restored from a snapshot come first (they are older), then
+        // those created since; timestamps increase along each list, so skip
+        // by binary search. Entries that do not involve the account (a
+        // snapshot's lists are not cross-checked when it is read) are
+        // skipped.
+        let involves =
+            |t: &&Transfer| t.debit_account_id == account || t.credit_account_id == account;
+        let frozen = self.frozen.positions(account);
+        let start =
+            frozen.partition_point(|p| self.frozen.at(*p).is_some_and(|t| t.timestamp <= after));
+        let mut out: Vec<Transfer> = frozen
+            .iter()
+            .skip(start)
+            .filter_map(|p| self.frozen.at(*p))
+            .filter(involves)
+            .take(limit)
+            .copied()
+            .collect();
         let Some(ids) = self.account_transfers.get(&account) else {
-            return Vec::new();
+            return out;
         };
-        // Timestamps increase along the list: skip by binary search.
         let start =
             ids.partition_point(|id| self.transfers.get(id).is_some_and(|t| t.timestamp <= after));
-        ids.iter()
-            .skip(start)
-            .filter_map(|id| self.transfers.get(id).copied())
-            .take(limit)
-            .collect()
+        let room = limit.saturating_sub(out.len());
+        out.extend(
+            ids.iter()
+                .skip(start)
+                .filter_map(|id| self.transfers.get(id).copied())
+                .take(room),
+        );
+        out
     }
 
     /// An account's balances after each of its transfers (accounts with the

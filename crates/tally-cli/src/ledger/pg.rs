@@ -11,6 +11,8 @@ pub(super) fn database(command: &super::LedgerCommand) -> Option<String> {
         | C::Accounts { dir }
         | C::Transfers { dir }
         | C::Lookup { dir, .. }
+        | C::Balance { dir, .. }
+        | C::Snapshot { dir, .. }
         | C::History { dir, .. }
         | C::Verify { dir, .. }
         | C::Checkpoint { dir, .. }
@@ -64,7 +66,11 @@ mod with_postgres {
             LedgerCommand::Init { .. } => Work::Init,
             LedgerCommand::Accounts { .. } => Work::Accounts(accounts()?),
             LedgerCommand::Transfers { .. } => Work::Transfers(transfers()?),
+            LedgerCommand::Lookup {
+                id, transfer: true, ..
+            } => Work::LookupTransfer(id),
             LedgerCommand::Lookup { id, .. } => Work::Lookup(id),
+            LedgerCommand::Balance { id, .. } => Work::Balance(id),
             LedgerCommand::History { id, limit, .. } => Work::History(id, limit),
             LedgerCommand::Verify { vkey, .. } => Work::Verify(
                 vkey.map(|v| {
@@ -111,6 +117,19 @@ mod with_postgres {
                 println!("{}", account_json(&a));
                 Ok(())
             }
+            Work::LookupTransfer(id) => {
+                let t = ledger.transfer(id).await.map_err(failed)?;
+                let t = t.ok_or_else(|| Failure::failed(format!("no transfer {id}")))?;
+                let state = ledger.pending_state(id).await.map_err(failed)?;
+                println!("{}", super::super::transfer_line(&t, state));
+                Ok(())
+            }
+            Work::Balance(id) => {
+                let a = ledger.account(id).await.map_err(failed)?;
+                let a = a.ok_or_else(|| Failure::failed(format!("no account {id}")))?;
+                println!("{}", super::super::balance_line(&a));
+                Ok(())
+            }
             Work::History(id, limit) => {
                 for t in ledger
                     .account_transfers(id, 0, limit)
@@ -129,6 +148,8 @@ mod with_postgres {
     /// A command's work, its input read and checked.
     enum Work {
         Init,
+        LookupTransfer(u128),
+        Balance(u128),
         Accounts(Vec<tally_ledger::NewAccount>),
         Transfers(Vec<tally_ledger::NewTransfer>),
         Lookup(u128),

@@ -301,6 +301,12 @@ fn replay_one(ledger: &mut Ledger, seq: u64, payload: &str) -> Result<(), PgErro
     let applied = match batch {
         Batch::Accounts { now, events } => ledger.create_accounts(&events, now).map(|_| ()),
         Batch::Transfers { now, events } => ledger.create_transfers(&events, now).map(|_| ()),
+        // Snapshots bind file journals; this journal never holds one.
+        Batch::Snapshot { .. } => {
+            return Err(tampered(format!(
+                "journal record {seq}: a snapshot record, which this journal never writes"
+            )));
+        }
     };
     applied.map_err(|e| tampered(format!("journal record {seq} was refused on replay: {e}")))
 }

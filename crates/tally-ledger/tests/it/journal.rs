@@ -13,7 +13,7 @@ use tally_ledger::{
 
 const SECOND: u64 = 1_000_000_000;
 
-fn accounts() -> Vec<NewAccount> {
+pub(crate) fn accounts() -> Vec<NewAccount> {
     (1..=4u128)
         .map(|id| NewAccount {
             id,
@@ -30,7 +30,7 @@ fn accounts() -> Vec<NewAccount> {
         .collect()
 }
 
-fn transfers(seed: u64, n: usize, base: u128) -> Vec<NewTransfer> {
+pub(crate) fn transfers(seed: u64, n: usize, base: u128) -> Vec<NewTransfer> {
     let mut x = seed | 1;
     (0..n)
         .map(|i| {

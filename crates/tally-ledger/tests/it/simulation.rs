@@ -4,8 +4,8 @@
 //! failing seed is printed; `TALLY_SIM_SEED=<n>` replays just that seed.
 
 use tally_audit::storage::{Faults, SimLog};
-use tally_audit::{AuditLog, Durability, LogOptions, VerifyOptions};
-use tally_ledger::journal::{DurableLedger, replay};
+use tally_audit::{AuditLog, CheckpointSigner, Durability, LogOptions, VerifyOptions};
+use tally_ledger::journal::{DurableLedger, JournalError, replay, restore_from_snapshot};
 use tally_ledger::{NewAccount, NewTransfer, TransferFlags as TF};
 
 use crate::reference::{ACCOUNTS, Model};
@@ -71,9 +71,14 @@ pub(crate) fn event(rng: &mut Rng) -> NewTransfer {
     }
 }
 
+fn signer() -> CheckpointSigner {
+    CheckpointSigner::from_seed("sim.example/journal", &[5; 32]).unwrap()
+}
+
 fn open(sim: &SimLog, fresh: bool) -> AuditLog {
     let opts = LogOptions::new()
         .durability(Durability::Batch)
+        .signer(signer())
         .checkpoint_on_close(false);
     if fresh {
         AuditLog::create_with(Box::new(sim.clone()), opts).unwrap()
@@ -132,6 +137,7 @@ fn simulate(seed: u64) {
         model.batch(&fund, now)
     );
     let mut sim = sim;
+    let dir = tempfile::tempdir().unwrap();
     for step in 0..200 {
         match rng.below(20) {
             // A clock jump: holds expire on the next batch.
@@ -162,6 +168,43 @@ fn simulate(seed: u64) {
                     DurableLedger::restore(&image[..], &VerifyOptions::new(), open(&sim, false))
                         .unwrap();
                 assert_eq!(durable.ledger().len(), restored.len());
+            }
+            // A snapshot, then a crash and a restart from it (or, when the
+            // crash lost its binding record, from the whole journal).
+            4 => {
+                let path = dir.path().join("snapshot");
+                let taken = durable.snapshot(&path);
+                let image = sim.crash_image();
+                let before = durable.ledger().len();
+                sim = SimLog::new(image, Faults::default(), seed.wrapping_add(step));
+                let image = sim.contents();
+                let opts = VerifyOptions::new().checkpoint_key(signer().verifier());
+                let from = taken.ok().and_then(|info| {
+                    let file = std::fs::read(&path).unwrap();
+                    match restore_from_snapshot(
+                        &file[..],
+                        info.bytes,
+                        std::io::Cursor::new(&image[..]),
+                        &opts,
+                    ) {
+                        Ok(from) => Some(from),
+                        Err(JournalError::SnapshotNotBound {
+                            mismatch: false, ..
+                        }) => None,
+                        Err(e) => panic!("seed {seed} step {step}: {e}"),
+                    }
+                });
+                durable = match from {
+                    Some(from) => DurableLedger::from_snapshot(from, open(&sim, false)),
+                    None => {
+                        DurableLedger::restore(&image[..], &VerifyOptions::new(), open(&sim, false))
+                            .unwrap()
+                    }
+                };
+                assert!(
+                    durable.ledger().len().1 >= before.1,
+                    "seed {seed} step {step}: lost transfers"
+                );
             }
             _ => {
                 now += 1;

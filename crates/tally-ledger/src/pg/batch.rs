@@ -51,7 +51,12 @@ impl PgLedger {
         now: u64,
     ) -> Result<Vec<CreateAccountResult>, PgError> {
         check_size(events.len())?;
-        let results = self.retrying(|| self.accounts_once(events, now)).await?;
+        // The journal record depends on the events alone: encoded once,
+        // outside the transaction.
+        let payload = encode_accounts(events, now);
+        let results = self
+            .retrying(|| self.accounts_once(events, now, &payload))
+            .await?;
         self.durable().await?;
         Ok(results)
     }
@@ -67,7 +72,10 @@ impl PgLedger {
         now: u64,
     ) -> Result<Vec<CreateTransferResult>, PgError> {
         check_size(events.len())?;
-        let results = self.retrying(|| self.transfers_once(events, now)).await?;
+        let payload = encode_transfers(events, now);
+        let results = self
+            .retrying(|| self.transfers_once(events, now, &payload))
+            .await?;
         self.durable().await?;
         Ok(results)
     }
@@ -92,6 +100,7 @@ impl PgLedger {
         &self,
         events: &[NewAccount],
         now: u64,
+        payload: &str,
     ) -> Result<Vec<CreateAccountResult>, Fail> {
         let mut tx = self.pool.begin_with(BEGIN_ASYNC).await?;
         let head = journal::lock_clock(&mut tx).await?;
@@ -113,7 +122,7 @@ impl PgLedger {
             .collect();
         new.sort_by_key(|a| a.timestamp);
         insert_accounts(&mut tx, &new).await?;
-        let record = journal::Record::new(&head, encode_accounts(events, now), scratch.clock());
+        let record = journal::Record::new(&head, payload, scratch.clock());
         journal::append(&mut tx, &record, &self.writer).await?;
         tx.commit().await?;
         Ok(results)
@@ -123,6 +132,7 @@ impl PgLedger {
         &self,
         events: &[NewTransfer],
         now: u64,
+        payload: &str,
     ) -> Result<Vec<CreateTransferResult>, Fail> {
         let mut tx = self.pool.begin_with(BEGIN_ASYNC).await?;
         let head = journal::lock_clock(&mut tx).await?;
@@ -143,7 +153,7 @@ impl PgLedger {
         let results = scratch
             .create_transfers(events, now)
             .map_err(PgError::Batch)?;
-        let record = journal::Record::new(&head, encode_transfers(events, now), scratch.clock());
+        let record = journal::Record::new(&head, payload, scratch.clock());
         write_back(&mut tx, &scratch, &loaded, Some((&record, &self.writer))).await?;
         tx.commit().await?;
         Ok(results)
@@ -523,7 +533,7 @@ async fn write_back(
     tx: &mut PgConnection,
     scratch: &Ledger,
     loaded: &Loaded,
-    journal: Option<(&journal::Record, &str)>,
+    journal: Option<(&journal::Record<'_>, &str)>,
 ) -> Result<(), Fail> {
     let c = Changes::of(scratch, loaded);
     let (pending_states, pending_posted): (Vec<&str>, Vec<Option<String>>) = c

@@ -191,10 +191,31 @@ fn four_processes_one_killed_share_a_ledger_in_postgres() {
         field(&hot, "credits_posted"),
     );
     assert!(debits <= credits, "overspent: {hot}");
-    // Double entry holds and the journal verifies (chain, replay, tables).
+    // Double entry holds and the journal verifies (chain, replay, tables),
+    // also against a signed checkpoint.
     let out = ledger(&["verify", url], "");
     assert_eq!(out.status.code(), Some(0), "{out:?}");
     assert!(text(&out).contains("double entry holds"), "{out:?}");
+    let tmp = tempfile::tempdir().unwrap();
+    let key = tmp.path().join("signer.key");
+    let key = key.to_str().unwrap();
+    let mut cmd = tally();
+    cmd.args([
+        "audit",
+        "keygen",
+        "--out",
+        key,
+        "--signer",
+        "ledger.example/pg",
+    ]);
+    let out = run_with_stdin(cmd, b"");
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    let vkey = text(&out).trim().to_owned();
+    let out = ledger(&["checkpoint", url, "--signer-key-file", key], "");
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    let out = ledger(&["verify", url, "--vkey", &vkey], "");
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    assert!(text(&out).contains("1 signed checkpoints"), "{out:?}");
 
     // Every acknowledged transfer is there: resubmitted, it is `exists`
     // (and a refused one stays refused).

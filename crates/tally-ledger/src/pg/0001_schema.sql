@@ -117,6 +117,16 @@ CREATE TABLE tally_checkpoints (
     note TEXT NOT NULL
 );
 
+-- The durability barrier: a batch commits asynchronously (so the clock row
+-- is not held while its commit is flushed), then, before its results are
+-- returned, its writer commits one row here synchronously: that flushes the
+-- write-ahead log up to a point after the batch's commit record. One row
+-- per server process, so writers do not wait for each other here.
+CREATE TABLE tally_flush (
+    backend INTEGER PRIMARY KEY,
+    commits BIGINT NOT NULL
+);
+
 -- Applied history is append-only: an UPDATE, DELETE or TRUNCATE is refused
 -- (an owner can still drop the triggers: `verify` catches what follows).
 CREATE FUNCTION tally_append_only() RETURNS trigger LANGUAGE plpgsql AS $$

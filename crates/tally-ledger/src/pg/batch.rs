@@ -24,6 +24,13 @@ struct Loaded {
     failed: HashSet<u128>,
 }
 
+/// A batch's `BEGIN`: its commit does not wait for the write-ahead log to
+/// reach the disk, so the clock row is free for the next batch as soon as
+/// the commit is recorded; [`PgLedger::durable`] waits for the disk before
+/// the results are returned. A later batch's commit record comes after this
+/// one's in the log, so no later batch can be durable without this one.
+const BEGIN_ASYNC: &str = "BEGIN; SET LOCAL synchronous_commit TO off";
+
 fn valid_id(id: u128) -> bool {
     id != 0 && id != u128::MAX
 }
@@ -44,7 +51,14 @@ impl PgLedger {
         now: u64,
     ) -> Result<Vec<CreateAccountResult>, PgError> {
         check_size(events.len())?;
-        self.retrying(|| self.accounts_once(events, now)).await
+        // The journal record depends on the events alone: encoded once,
+        // outside the transaction.
+        let payload = encode_accounts(events, now);
+        let results = self
+            .retrying(|| self.accounts_once(events, now, &payload))
+            .await?;
+        self.durable().await?;
+        Ok(results)
     }
 
     /// Creates transfers (posts, voids) after expiring the holds due at
@@ -58,15 +72,37 @@ impl PgLedger {
         now: u64,
     ) -> Result<Vec<CreateTransferResult>, PgError> {
         check_size(events.len())?;
-        self.retrying(|| self.transfers_once(events, now)).await
+        let payload = encode_transfers(events, now);
+        let results = self
+            .retrying(|| self.transfers_once(events, now, &payload))
+            .await?;
+        self.durable().await?;
+        Ok(results)
+    }
+
+    /// Waits until every batch this process committed is durable: one
+    /// synchronous commit of a row of `tally_flush` flushes the
+    /// write-ahead log past their (asynchronous) commit records. The
+    /// batch's results are returned only after this; if it fails, the
+    /// batch committed but is not acknowledged (resubmitted, it is
+    /// `exists`).
+    async fn durable(&self) -> Result<(), PgError> {
+        sqlx::query(
+            "INSERT INTO tally_flush AS f (backend, commits) VALUES (pg_backend_pid(), 1) \
+             ON CONFLICT (backend) DO UPDATE SET commits = f.commits + 1",
+        )
+        .execute(&self.pool)
+        .await?;
+        Ok(())
     }
 
     async fn accounts_once(
         &self,
         events: &[NewAccount],
         now: u64,
+        payload: &str,
     ) -> Result<Vec<CreateAccountResult>, Fail> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.pool.begin_with(BEGIN_ASYNC).await?;
         let head = journal::lock_clock(&mut tx).await?;
         let mut scratch = Ledger::new();
         scratch.load_clock(head.last);
@@ -86,7 +122,7 @@ impl PgLedger {
             .collect();
         new.sort_by_key(|a| a.timestamp);
         insert_accounts(&mut tx, &new).await?;
-        let record = journal::Record::new(&head, encode_accounts(events, now), scratch.clock());
+        let record = journal::Record::new(&head, payload, scratch.clock());
         journal::append(&mut tx, &record, &self.writer).await?;
         tx.commit().await?;
         Ok(results)
@@ -96,8 +132,9 @@ impl PgLedger {
         &self,
         events: &[NewTransfer],
         now: u64,
+        payload: &str,
     ) -> Result<Vec<CreateTransferResult>, Fail> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.pool.begin_with(BEGIN_ASYNC).await?;
         let head = journal::lock_clock(&mut tx).await?;
         let mut scratch = Ledger::new();
         let mut loaded = Loaded::default();
@@ -116,7 +153,7 @@ impl PgLedger {
         let results = scratch
             .create_transfers(events, now)
             .map_err(PgError::Batch)?;
-        let record = journal::Record::new(&head, encode_transfers(events, now), scratch.clock());
+        let record = journal::Record::new(&head, payload, scratch.clock());
         write_back(&mut tx, &scratch, &loaded, Some((&record, &self.writer))).await?;
         tx.commit().await?;
         Ok(results)
@@ -496,7 +533,7 @@ async fn write_back(
     tx: &mut PgConnection,
     scratch: &Ledger,
     loaded: &Loaded,
-    journal: Option<(&journal::Record, &str)>,
+    journal: Option<(&journal::Record<'_>, &str)>,
 ) -> Result<(), Fail> {
     let c = Changes::of(scratch, loaded);
     let (pending_states, pending_posted): (Vec<&str>, Vec<Option<String>>) = c

@@ -95,17 +95,17 @@ pub(super) async fn lock_clock(tx: &mut PgConnection) -> Result<Head, Fail> {
 
 /// A batch's journal record, chained after the head it was read with, and
 /// the clock after the batch.
-pub(super) struct Record {
+pub(super) struct Record<'p> {
     seq: i64,
     prev: [u8; 32],
-    payload: String,
+    payload: &'p str,
     hash: [u8; 32],
     clock: u64,
 }
 
-impl Record {
+impl<'p> Record<'p> {
     /// The record of `payload` after `head`.
-    pub(super) fn new(head: &Head, payload: String, clock: u64) -> Self {
+    pub(super) fn new(head: &Head, payload: &'p str, clock: u64) -> Self {
         let seq = head.batches.saturating_add(1);
         let hash = chain(
             u64::try_from(seq).unwrap_or(0),
@@ -131,7 +131,7 @@ impl Record {
         query
             .bind(self.seq)
             .bind(self.prev.to_vec())
-            .bind(self.payload.as_str())
+            .bind(self.payload)
             .bind(self.hash.to_vec())
             .bind(writer)
             .bind(text(self.clock))
@@ -141,7 +141,7 @@ impl Record {
 /// Appends `record` to the chain and moves the clock.
 pub(super) async fn append(
     tx: &mut PgConnection,
-    record: &Record,
+    record: &Record<'_>,
     writer: &str,
 ) -> Result<(), Fail> {
     let query = sqlx::query(

@@ -8,19 +8,28 @@
 //!    applied one after another, in one order, which gives every process
 //!    the single strictly increasing clock and the global expiry order the
 //!    state machine's semantics need;
-//! 2. fetch, in a few statements, everything the batch can read: the
-//!    accounts its events name, the transfers and failed ids with its ids,
-//!    the pending transfers it posts or voids, and the holds due to expire;
-//! 3. run the batch on a scratch [`Ledger`](crate::Ledger) holding only that state (so the
-//!    results are the in-process engine's by construction);
-//! 4. write back what changed: balances by one conditional `UPDATE … WHERE
-//!    version = …` over arrays (a row not updated means another writer won:
+//! 2. fetch, in one statement of point lookups, everything the batch can
+//!    read: the accounts its events name, the transfers and failed ids
+//!    with its ids, the pending transfers it posts or voids, and the holds
+//!    due to expire;
+//! 3. run the batch on a scratch [`Ledger`](crate::Ledger) holding only
+//!    that state (so the results are the in-process engine's by
+//!    construction);
+//! 4. write back what changed, in one statement: balances by a
+//!    conditional `UPDATE … WHERE version = …` over arrays (a row not updated means another writer won:
 //!    the transaction rolls back and the batch is retried, at most
 //!    [`MAX_ATTEMPTS`] times, then [`PgError::Contention`]); new transfers,
 //!    failed ids and history by inserts whose primary keys the database
 //!    enforces (a unique violation is retried the same way);
 //! 5. append the batch's journal record (the file journal's JSON record)
-//!    to the journal's hash chain, and commit.
+//!    to the journal's hash chain, and commit (asynchronously: the clock
+//!    row is free at once);
+//! 6. before returning the results, commit one row synchronously (the
+//!    durability barrier): the write-ahead log is then on disk past the
+//!    batch's commit record, so an acknowledged batch is durable.
+//!
+//! Steps 1–5 are five round trips: `BEGIN`, the clock, one load statement,
+//! one write statement (data-modifying CTEs), `COMMIT`.
 //!
 //! No `SELECT … FOR UPDATE` round trip: the only lock taken on purpose is
 //! the clock row's, once per batch (of up to [`MAX_BATCH_EVENTS`] events).
@@ -53,6 +62,8 @@ pub const BACKOFF_FIRST_MS: u64 = 2;
 pub const MAX_DUE_EXPIRIES: usize = 8_189;
 /// Connections of a pool made by [`PgLedger::connect`].
 pub const POOL_CONNECTIONS_MAX: u32 = 16;
+/// How long [`PgLedger::connect`]'s pool waits for a free connection.
+pub const POOL_ACQUIRE_TIMEOUT_MS: u64 = 30_000;
 /// Rows of one page when `verify` or `checkpoint` reads a table.
 pub const PAGE_ROWS: i64 = 4_096;
 
@@ -168,7 +179,7 @@ impl PgLedger {
     pub async fn connect(url: &str) -> Result<Self, PgError> {
         let pool = PgPoolOptions::new()
             .max_connections(POOL_CONNECTIONS_MAX)
-            .acquire_timeout(Duration::from_secs(30))
+            .acquire_timeout(Duration::from_millis(POOL_ACQUIRE_TIMEOUT_MS))
             .connect(url)
             .await?;
         Self::from_pool(pool).await

@@ -446,3 +446,25 @@ fn migrations_apply_once_when_processes_start_together() {
         assert_eq!(counts.unwrap(), (1, 1));
     });
 }
+
+#[test]
+fn every_batch_passes_the_durability_barrier_before_it_is_acknowledged() {
+    with_db(|pg, url| async move {
+        // A batch commits asynchronously; its results come back only after
+        // a synchronous commit of the writer's `tally_flush` row flushed the
+        // log past it: one barrier per acknowledged batch.
+        pg.create_accounts(&accounts(), SECOND).await.unwrap();
+        pg.create_transfers(&funding(), 2 * SECOND).await.unwrap();
+        pg.create_transfers(&[], 3 * SECOND).await.unwrap();
+        let mut conn = PgConnection::connect(&url).await.unwrap();
+        let (barriers, async_commit): (i64, String) = sqlx::query_as(
+            "SELECT (SELECT coalesce(sum(commits), 0)::bigint FROM tally_flush), \
+             current_setting('synchronous_commit')",
+        )
+        .fetch_one(&mut conn)
+        .await
+        .unwrap();
+        // The barrier itself commits synchronously (the server's default).
+        assert_eq!((barriers, async_commit.as_str()), (3, "on"));
+    });
+}

@@ -96,6 +96,13 @@ impl Metrics {
                 .inc_by(0);
         }
         let auth_failures = Family::<ScopeLabels, Counter>::default();
+        for scope in tally_token::Scope::ALL {
+            auth_failures
+                .get_or_create(&ScopeLabels {
+                    scope: scope.name().to_owned(),
+                })
+                .inc_by(0);
+        }
         registry.register(
             "auth_failures",
             "Authentication and authorization failures, by scope",

@@ -43,6 +43,26 @@ impl utoipa::Modify for Bearer {
     }
 }
 
+/// The JSON Schema (2020-12) of DTO `name` (a component of the document),
+/// standalone: every component is under `$defs`, references rewritten.
+#[must_use]
+pub fn schema(name: &str) -> Option<String> {
+    static DEFS: std::sync::LazyLock<Option<serde_json::Value>> = std::sync::LazyLock::new(|| {
+        let text = document().replace("#/components/schemas/", "#/$defs/");
+        let doc: serde_json::Value = serde_json::from_str(&text).ok()?;
+        doc.get("components")?.get("schemas").cloned()
+    });
+    let defs = DEFS.as_ref()?;
+    let mut one = defs.get(name)?.clone();
+    let object = one.as_object_mut()?;
+    object.insert(
+        "$schema".to_owned(),
+        serde_json::Value::from("https://json-schema.org/draft/2020-12/schema"),
+    );
+    object.insert("$defs".to_owned(), defs.clone());
+    Some(one.to_string())
+}
+
 /// The document, as JSON.
 #[must_use]
 pub fn document() -> String {

@@ -343,6 +343,13 @@ pub async fn metrics(State(s): State<Arc<AppState>>) -> Response {
         .into_response()
 }
 
+/// `GET /schema/{name}`: the JSON Schema of one DTO (`/schema/TransfersRequest.json`).
+pub async fn schema(Path(name): Path<String>) -> Result<Response, ApiError> {
+    let name = name.strip_suffix(".json").ok_or_else(ApiError::not_found)?;
+    let text = crate::openapi::schema(name).ok_or_else(ApiError::not_found)?;
+    Ok(([(header::CONTENT_TYPE, "application/schema+json")], text).into_response())
+}
+
 /// `GET /openapi.json`: the OpenAPI 3.1 document, generated from the code.
 pub async fn openapi() -> Response {
     (

@@ -101,7 +101,8 @@ pub fn app(state: Arc<AppState>) -> Router {
         .route("/healthz", get(routes::healthz))
         .route("/readyz", get(routes::readyz))
         .route("/metrics", get(routes::metrics))
-        .route("/openapi.json", get(routes::openapi));
+        .route("/openapi.json", get(routes::openapi))
+        .route("/schema/{name}", get(routes::schema));
     Router::new()
         .merge(api)
         .merge(ops)

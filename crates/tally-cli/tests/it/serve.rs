@@ -173,3 +173,44 @@ fn tally_serve_with_no_flags_keeps_its_state_in_tally_data() {
     );
     assert!(child.wait().unwrap().success());
 }
+
+#[test]
+fn the_systemd_unit_sets_every_limit_of_tally_serve_and_the_seeds_hardening() {
+    let help = tally().args(["serve", "--help"]).output().unwrap();
+    assert!(help.status.success());
+    let help = String::from_utf8(help.stdout).unwrap();
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let unit = std::fs::read_to_string(root.join("deploy/tally-serve.service")).unwrap();
+    let mut names = Vec::new();
+    for part in help.split("[env: ").skip(1) {
+        let name: String = part
+            .chars()
+            .take_while(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || *c == '_')
+            .collect();
+        names.push(name);
+    }
+    assert!(names.len() >= 12, "{names:?}");
+    for name in &names {
+        // The database URL is a secret (an environment file), TLS a choice.
+        if name == "DATABASE_URL" || name == "BEHIND_TLS" {
+            continue;
+        }
+        assert!(
+            unit.contains(&format!("Environment={name}=")),
+            "the unit does not set {name}"
+        );
+    }
+    for line in [
+        "NoNewPrivileges=yes",
+        "ProtectSystem=strict",
+        "ReadWritePaths=/var/lib/tally",
+        "SystemCallFilter=~execve execveat ptrace",
+        "CapabilityBoundingSet=\n",
+        "LimitNOFILE=",
+        "ExecStart=/usr/local/bin/tally serve\n",
+    ] {
+        assert!(unit.contains(line), "the unit lacks {line:?}");
+    }
+    let container = std::fs::read_to_string(root.join("deploy/Containerfile")).unwrap();
+    assert!(container.contains("USER 10001"));
+}

@@ -470,6 +470,15 @@ fn operations_routes() {
         assert!(doc["openapi"].as_str().unwrap().starts_with("3.1"));
         assert!(doc["paths"]["/v1/ledger/transfers"]["post"].is_object());
         assert!(doc["components"]["schemas"]["TransfersRequest"].is_object());
+        // Every DTO's JSON Schema, standalone.
+        for name in doc["components"]["schemas"].as_object().unwrap().keys() {
+            let r = get(s.addr, &format!("/schema/{name}.json"), "").await;
+            assert_eq!(r.status, 200, "{name}");
+            let schema = r.json();
+            assert!(schema["$schema"].as_str().unwrap().contains("2020-12"));
+            assert!(!r.body.windows(12).any(|w| w == b"#/components"), "{name}");
+        }
+        assert_eq!(get(s.addr, "/schema/Nope.json", "").await.status, 404);
         let m = String::from_utf8(get(s.addr, "/metrics", "").await.body).unwrap();
         for name in [
             "http_request_duration_seconds",

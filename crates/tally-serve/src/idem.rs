@@ -94,8 +94,9 @@ pub struct IdemError(#[from] sqlx::Error);
 /// The idempotency store.
 #[derive(Clone, Debug)]
 pub enum IdemStore {
-    /// SQLite (embedded).
-    Sqlite(SqlitePool),
+    /// SQLite (embedded): reads on the pool, claims and results through
+    /// one writer that shares a transaction (one `fsync`) per group.
+    Sqlite(SqlitePool, Batcher),
     /// PostgreSQL.
     #[cfg(feature = "postgres")]
     Postgres(sqlx::PgPool),
@@ -113,7 +114,7 @@ type Row = (
 macro_rules! on_pool {
     ($self:expr, $sqlite:literal, $pg:literal, |$p:ident, $sql:ident| $body:expr) => {
         match $self {
-            IdemStore::Sqlite($p) => {
+            IdemStore::Sqlite($p, _) => {
                 let $sql = $sqlite;
                 $body
             }
@@ -140,7 +141,7 @@ impl IdemStore {
             .busy_timeout(Duration::from_secs(5));
         let pool = sqlx::pool::PoolOptions::new()
             .max_connections(4)
-            .connect_with(opts)
+            .connect_with(opts.clone())
             .await?;
         let mut tx: sqlx::Transaction<'_, sqlx::Sqlite> = pool.begin().await?;
         sqlx::raw_sql(
@@ -169,7 +170,8 @@ impl IdemStore {
             .await?;
         }
         tx.commit().await?;
-        Ok(Self::Sqlite(pool))
+        let conn = sqlx::ConnectOptions::connect(&opts).await?;
+        Ok(Self::Sqlite(pool, Batcher::start(conn)))
     }
 
     /// The PostgreSQL store (migrated; the ledger's migrations made the
@@ -220,6 +222,18 @@ impl IdemStore {
         now_ms: i64,
         stale_ms: i64,
     ) -> Result<Begin, IdemError> {
+        if let Self::Sqlite(_, b) = self {
+            return b
+                .call(Op::Begin {
+                    tenant: tenant.to_owned(),
+                    key: key.to_owned(),
+                    fingerprint: *fingerprint,
+                    now_ms,
+                    stale_ms,
+                })
+                .await
+                .map(|d| d.unwrap_or(Begin::InFlight));
+        }
         let inserted = on_pool!(
             self,
             "INSERT INTO idempotency (tenant, key, fingerprint, done, created_ms, updated_ms) \
@@ -293,6 +307,16 @@ impl IdemStore {
     /// # Errors
     /// [`IdemError`].
     pub async fn finish(&self, tenant: &str, key: &str, stored: &Stored) -> Result<(), IdemError> {
+        if let Self::Sqlite(_, b) = self {
+            return b
+                .call(Op::Finish {
+                    tenant: tenant.to_owned(),
+                    key: key.to_owned(),
+                    stored: stored.clone(),
+                })
+                .await
+                .map(|_| ());
+        }
         on_pool!(
             self,
             "UPDATE idempotency SET done = 1, status = $3, content_type = $4, body = $5 \
@@ -318,6 +342,15 @@ impl IdemStore {
     /// # Errors
     /// [`IdemError`].
     pub async fn abandon(&self, tenant: &str, key: &str) -> Result<(), IdemError> {
+        if let Self::Sqlite(_, b) = self {
+            return b
+                .call(Op::Abandon {
+                    tenant: tenant.to_owned(),
+                    key: key.to_owned(),
+                })
+                .await
+                .map(|_| ());
+        }
         on_pool!(
             self,
             "DELETE FROM idempotency WHERE tenant = $1 AND key = $2 AND done = 0",
@@ -434,4 +467,193 @@ impl IdemStore {
             .await
             .unwrap_or(false)
     }
+}
+
+/// Claims and results queued for the SQLite writer; more wait.
+pub const SQLITE_QUEUE_MAX: usize = 4_096;
+/// Operations the SQLite writer takes into one transaction.
+pub const SQLITE_GROUP_MAX: usize = 256;
+
+/// One write of the SQLite writer.
+#[derive(Debug)]
+enum Op {
+    Begin {
+        tenant: String,
+        key: String,
+        fingerprint: [u8; 32],
+        now_ms: i64,
+        stale_ms: i64,
+    },
+    Finish {
+        tenant: String,
+        key: String,
+        stored: Stored,
+    },
+    Abandon {
+        tenant: String,
+        key: String,
+    },
+}
+
+type OpReply = tokio::sync::oneshot::Sender<Result<Option<Begin>, ()>>;
+
+/// The handle of the SQLite writer: group commit for idempotency records
+/// (`synchronous=FULL` costs one `fsync` per transaction; the writer puts
+/// every queued claim and result in one).
+#[derive(Clone, Debug)]
+pub struct Batcher {
+    tx: tokio::sync::mpsc::Sender<(Op, OpReply)>,
+}
+
+impl Batcher {
+    fn start(conn: sqlx::SqliteConnection) -> Self {
+        let (tx, rx) = tokio::sync::mpsc::channel(SQLITE_QUEUE_MAX);
+        tokio::spawn(write_loop(conn, rx));
+        Self { tx }
+    }
+
+    async fn call(&self, op: Op) -> Result<Option<Begin>, IdemError> {
+        let closed = || IdemError(sqlx::Error::PoolClosed);
+        let (reply, rx) = tokio::sync::oneshot::channel();
+        self.tx.send((op, reply)).await.map_err(|_| closed())?;
+        rx.await.map_err(|_| closed())?.map_err(|()| closed())
+    }
+}
+
+async fn write_loop(
+    mut conn: sqlx::SqliteConnection,
+    mut rx: tokio::sync::mpsc::Receiver<(Op, OpReply)>,
+) {
+    let mut group = Vec::with_capacity(SQLITE_GROUP_MAX);
+    while let Some(first) = rx.recv().await {
+        group.push(first);
+        while group.len() < SQLITE_GROUP_MAX {
+            match rx.try_recv() {
+                Ok(op) => group.push(op),
+                Err(_) => break,
+            }
+        }
+        match apply_group(&mut conn, &group).await {
+            Ok(results) => {
+                for ((_, reply), r) in group.drain(..).zip(results) {
+                    let _ = reply.send(Ok(r));
+                }
+            }
+            Err(_) => {
+                for (_, reply) in group.drain(..) {
+                    let _ = reply.send(Err(()));
+                }
+            }
+        }
+    }
+}
+
+/// Applies a group in one transaction: every claim sees the ones before it.
+async fn apply_group(
+    conn: &mut sqlx::SqliteConnection,
+    group: &[(Op, OpReply)],
+) -> Result<Vec<Option<Begin>>, sqlx::Error> {
+    let mut tx = sqlx::Connection::begin(conn).await?;
+    let mut out = Vec::with_capacity(group.len());
+    for (op, _) in group {
+        out.push(apply_op(&mut tx, op).await?);
+    }
+    tx.commit().await?;
+    Ok(out)
+}
+
+async fn apply_op(c: &mut sqlx::SqliteConnection, op: &Op) -> Result<Option<Begin>, sqlx::Error> {
+    match op {
+        Op::Begin {
+            tenant,
+            key,
+            fingerprint,
+            now_ms,
+            stale_ms,
+        } => claim(c, tenant, key, fingerprint, *now_ms, *stale_ms)
+            .await
+            .map(Some),
+        Op::Finish {
+            tenant,
+            key,
+            stored,
+        } => {
+            sqlx::query(
+                "UPDATE idempotency SET done = 1, status = $3, content_type = $4, body = $5 \
+                 WHERE tenant = $1 AND key = $2",
+            )
+            .bind(tenant.as_str())
+            .bind(key.as_str())
+            .bind(i64::from(stored.status))
+            .bind(stored.content_type.as_str())
+            .bind(stored.body.as_slice())
+            .execute(&mut *c)
+            .await?;
+            Ok(None)
+        }
+        Op::Abandon { tenant, key } => {
+            sqlx::query("DELETE FROM idempotency WHERE tenant = $1 AND key = $2 AND done = 0")
+                .bind(tenant.as_str())
+                .bind(key.as_str())
+                .execute(&mut *c)
+                .await?;
+            Ok(None)
+        }
+    }
+}
+
+/// [`IdemStore::begin`] on SQLite, inside the writer's transaction.
+async fn claim(
+    c: &mut sqlx::SqliteConnection,
+    tenant: &str,
+    key: &str,
+    fingerprint: &[u8; 32],
+    now_ms: i64,
+    stale_ms: i64,
+) -> Result<Begin, sqlx::Error> {
+    let inserted = sqlx::query(
+        "INSERT INTO idempotency (tenant, key, fingerprint, done, created_ms, updated_ms) \
+         VALUES ($1, $2, $3, 0, $4, $4) ON CONFLICT DO NOTHING",
+    )
+    .bind(tenant)
+    .bind(key)
+    .bind(fingerprint.as_slice())
+    .bind(now_ms)
+    .execute(&mut *c)
+    .await?
+    .rows_affected();
+    if inserted == 1 {
+        return Ok(Begin::Fresh);
+    }
+    let row: Option<Row> = sqlx::query_as(
+        "SELECT fingerprint, done, status, content_type, body, updated_ms FROM idempotency \
+         WHERE tenant = $1 AND key = $2",
+    )
+    .bind(tenant)
+    .bind(key)
+    .fetch_optional(&mut *c)
+    .await?;
+    let Some((fp, done, status, content_type, body, updated_ms)) = row else {
+        return Ok(Begin::InFlight);
+    };
+    if fp.as_slice() != fingerprint.as_slice() {
+        return Ok(Begin::Mismatch);
+    }
+    if done != 0 {
+        return Ok(Begin::Replay(Stored {
+            status: status.and_then(|s| u16::try_from(s).ok()).unwrap_or(500),
+            content_type: content_type.unwrap_or_default(),
+            body: body.unwrap_or_default(),
+        }));
+    }
+    if updated_ms.saturating_add(stale_ms) > now_ms {
+        return Ok(Begin::InFlight);
+    }
+    sqlx::query("UPDATE idempotency SET updated_ms = $3 WHERE tenant = $1 AND key = $2")
+        .bind(tenant)
+        .bind(key)
+        .bind(now_ms)
+        .execute(&mut *c)
+        .await?;
+    Ok(Begin::Fresh)
 }

@@ -21,6 +21,7 @@ token=$(curl -sf -H "Authorization: Bearer $admin" -H 'Content-Type: application
   -d '{"tenant":"bench","scopes":["budget.reserve","ledger.read","ledger.write"]}' "http://$addr/v1/tokens" \
   | sed -n 's/.*"token":"\([^"]*\)".*/\1/p')
 here=$(dirname "$0")
+echo "== memory (RSS) idle, after set-up: $(awk '/VmRSS/ {print $2, $3}' /proc/$pid/status)"
 echo "== reserve (POST /v1/budget/tenants/bench/reservations), 2 threads, 64 connections"
 MODE=reserve TOKEN=$token TARGET=/v1/budget/tenants/bench/reservations \
   wrk -t2 -c64 -d"${secs}s" --latency -s "$here/serve.lua" "http://$addr"

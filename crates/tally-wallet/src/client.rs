@@ -102,6 +102,17 @@ struct SignaturesResponse {
 }
 
 #[derive(Serialize)]
+struct RestoreRequest<'a> {
+    outputs: &'a [BlindedMessage],
+}
+
+#[derive(Deserialize)]
+struct RestoreResponse {
+    outputs: Vec<BlindedMessage>,
+    signatures: Vec<BlindSignature>,
+}
+
+#[derive(Serialize)]
 struct CheckStateRequest<'a> {
     #[serde(rename = "Ys")]
     ys: &'a [String],
@@ -316,6 +327,42 @@ impl MintClient {
     pub async fn swap(&self, stored_request: String) -> Result<Vec<BlindSignature>> {
         let r: SignaturesResponse = self.post("/v1/swap", stored_request).await?;
         bounded(r.signatures)
+    }
+
+    /// `POST /v1/restore` (NUT-09): the signatures the mint holds for any of
+    /// `outputs`, returned in the order of `outputs` (`None` where the mint
+    /// signed nothing).
+    ///
+    /// # Errors
+    /// As the module says, and [`Error::InvalidResponse`] if the mint returns
+    /// an output not asked for, twice, or a different count of outputs and
+    /// signatures.
+    pub async fn restore(&self, outputs: &[BlindedMessage]) -> Result<Vec<Option<BlindSignature>>> {
+        if outputs.len() > ITEMS_PER_RESPONSE_MAX {
+            return Err(Error::InvalidArgument("too many outputs in one restore"));
+        }
+        let json = serde_json::to_string(&RestoreRequest { outputs })
+            .map_err(|_| Error::InvalidArgument("json"))?;
+        let r: RestoreResponse = self.post("/v1/restore", json).await?;
+        let returned = bounded(r.outputs)?;
+        let signatures = bounded(r.signatures)?;
+        if returned.len() != signatures.len() {
+            return Err(Error::InvalidResponse(
+                "restore: outputs and signatures differ in count".into(),
+            ));
+        }
+        let mut found: Vec<Option<BlindSignature>> = vec![None; outputs.len()];
+        for (out, sig) in returned.into_iter().zip(signatures) {
+            let slot = outputs
+                .iter()
+                .position(|o| o.blinded == out.blinded)
+                .and_then(|i| found.get_mut(i))
+                .ok_or_else(|| Error::InvalidResponse("restore: an output not asked for".into()))?;
+            if slot.replace(sig).is_some() {
+                return Err(Error::InvalidResponse("restore: an output twice".into()));
+            }
+        }
+        Ok(found)
     }
 
     /// `POST /v1/checkstate` (NUT-07): one state per `Y`, in order.

@@ -544,11 +544,13 @@ impl<S: WalletStore> Wallet<S> {
         Ok(report)
     }
 
-    /// Resolves every unfinished operation: one never sent fails (its
-    /// inputs are released); one sent is sent again with the same stored
-    /// request (the same outputs, so it cannot be paid twice) and finished
-    /// from the answer; a definitive refusal fails it; an unreachable mint
-    /// leaves it for the next call.
+    /// Resolves every unfinished operation (call it at start-up): one never
+    /// sent fails (its inputs are released); one sent is sent again with the
+    /// same stored request (the same outputs, so the mint cannot sign twice)
+    /// and finished from the answer; if the mint now refuses it, NUT-09
+    /// restore of the stored outputs tells whether it happened (finish with
+    /// the restored signatures, checked like any others) or not (fail it);
+    /// an unreachable mint leaves it `Sent` for the next call.
     ///
     /// # Errors
     /// Store errors.
@@ -582,17 +584,51 @@ impl<S: WalletStore> Wallet<S> {
                     report.finished += 1;
                 }
                 Err(Error::Mint { .. }) => {
-                    // Refused now: either it never happened (fail it) or it
-                    // already did (outputs signed, quote issued, inputs
-                    // spent). Both are resolved by the NUT-09 restore of the
-                    // stored outputs, which a later version adds; until then
-                    // the operation stays `Sent`, never rolled back.
-                    report.unresolved += 1;
+                    // Refused now: either it never happened, or it already
+                    // did (quote issued, outputs signed, inputs spent). The
+                    // mint's NUT-09 restore of the stored outputs tells.
+                    self.resolve_by_restore(&client, &op, &keyset, outputs, &mut report)
+                        .await?;
                 }
                 Err(_) => report.unresolved += 1,
             }
         }
         Ok(report)
+    }
+}
+
+impl<S: WalletStore> Wallet<S> {
+    /// All outputs signed: finish with them. None signed: the operation never
+    /// happened at the mint, fail it (inputs released). Otherwise, or if the
+    /// mint cannot be asked: leave it `Sent`.
+    async fn resolve_by_restore(
+        &self,
+        client: &MintClient,
+        op: &Operation,
+        keyset: &Keyset,
+        outputs: Vec<BlindedOutput>,
+        report: &mut RecoveryReport,
+    ) -> Result<()> {
+        let messages: Vec<_> = outputs.iter().map(|o| o.message().clone()).collect();
+        let Ok(found) = client.restore(&messages).await else {
+            report.unresolved += 1;
+            return Ok(());
+        };
+        if found.iter().all(Option::is_none) {
+            self.store
+                .set_operation_state(&op.id, OperationState::Sent, OperationState::Failed)
+                .await?;
+            report.failed += 1;
+            return Ok(());
+        }
+        let Some(signatures) = found.into_iter().collect::<Option<Vec<_>>>() else {
+            report.unresolved += 1;
+            return Ok(());
+        };
+        let out = swap_inputs_total(op)?;
+        self.finish(op, keyset, outputs, &signatures, out).await?;
+        report.finished += 1;
+        Ok(())
     }
 }
 

@@ -8,6 +8,7 @@
 )]
 
 mod common;
+mod faults;
 mod mint;
 mod secrets;
 mod store;

@@ -12,9 +12,10 @@ use tally_cashu::secret::Secret;
 use tally_wallet::Error;
 use tally_wallet::client::{MintClient, SwapRequest};
 use tally_wallet::store::{OperationKind, ProofState, SqliteStore, WalletStore};
-use tally_wallet::wallet::Wallet;
+use tally_wallet::wallet::{RecoveryReport, Wallet};
 
 use crate::common::sqlite;
+use crate::faults::Proxy;
 
 async fn mint_at(var: &str, default: &str) -> MintUrl {
     let url = std::env::var(var).unwrap_or_else(|_| default.to_owned());
@@ -208,4 +209,117 @@ async fn an_unreachable_mint_is_a_definitive_failure_that_releases_the_inputs() 
     assert!(!err.is_ambiguous());
     assert_eq!(w.balance(&dead).await.unwrap().unspent, 16);
     assert!(w.store().incomplete_operations().await.unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn a_swap_whose_answer_is_lost_is_never_rolled_back_and_recover_finishes_it() {
+    for (mint, fee) in [(plain_mint().await, 0), (fees_mint().await, 1)] {
+        let proxy = Proxy::start(&mint).await;
+        let (w, _dir) = funded(&proxy.url, 64).await;
+        proxy.drop_answers(true);
+        let err = w.swap(&proxy.url, 20).await.unwrap_err();
+        assert!(err.is_ambiguous(), "{err}");
+        // Not rolled back: the input stays pending, the operation sent.
+        let b = w.balance(&proxy.url).await.unwrap();
+        assert_eq!((b.unspent, b.reserved, b.pending), (0, 0, 64));
+        assert_eq!(w.store().incomplete_operations().await.unwrap().len(), 1);
+        // While the mint cannot be heard, recover changes nothing.
+        assert_eq!(
+            w.recover().await.unwrap(),
+            RecoveryReport {
+                finished: 0,
+                failed: 0,
+                unresolved: 1
+            }
+        );
+        assert_eq!(w.balance(&proxy.url).await.unwrap().pending, 64);
+        proxy.drop_answers(false);
+        assert_eq!(
+            w.recover().await.unwrap(),
+            RecoveryReport {
+                finished: 1,
+                failed: 0,
+                unresolved: 0
+            }
+        );
+        let b = w.balance(&proxy.url).await.unwrap();
+        assert_eq!((b.unspent, b.reserved, b.pending), (64 - fee, 0, 0));
+        assert_eq!(w.check_state(&proxy.url).await.unwrap().newly_spent, 0);
+        assert!(w.store().incomplete_operations().await.unwrap().is_empty());
+    }
+}
+
+#[tokio::test]
+async fn a_mint_whose_answer_is_lost_is_recovered_without_minting_twice() {
+    let mint = plain_mint().await;
+    let proxy = Proxy::start(&mint).await;
+    let (w, _dir) = wallet(&proxy.url).await;
+    let quote = w.mint_quote(&proxy.url, 50).await.unwrap();
+    let counter_before = {
+        let ks = w.store().keysets(&proxy.url).await.unwrap();
+        w.store().next_counter(&ks[0].id).await.unwrap()
+    };
+    // The mint signs; the wallet never hears its answer.
+    proxy.drop_answers_to(Some("POST /v1/mint/bolt11"));
+    let err = w.mint(&proxy.url, &quote.id).await.unwrap_err();
+    assert!(err.is_ambiguous(), "{err}");
+    proxy.drop_answers(false);
+    assert_eq!(w.balance(&proxy.url).await.unwrap().unspent, 0);
+    let report = w.recover().await.unwrap();
+    assert_eq!(
+        report,
+        RecoveryReport {
+            finished: 1,
+            failed: 0,
+            unresolved: 0
+        }
+    );
+    assert_eq!(w.balance(&proxy.url).await.unwrap().unspent, 50);
+    // The counters were reserved once, before the request left.
+    let ks = w.store().keysets(&proxy.url).await.unwrap();
+    assert!(w.store().next_counter(&ks[0].id).await.unwrap() > counter_before);
+    // Recovering again finds nothing to do.
+    assert_eq!(w.recover().await.unwrap(), RecoveryReport::default());
+}
+
+#[tokio::test]
+async fn an_operation_prepared_but_never_sent_fails_on_recover_and_frees_its_inputs() {
+    let mint = plain_mint().await;
+    let (w, _dir) = funded(&mint, 32).await;
+    let input = w
+        .store()
+        .proofs(&mint, ProofState::Unspent)
+        .await
+        .unwrap()
+        .remove(0);
+    let id = tally_wallet::store::OperationId::random().unwrap();
+    w.store()
+        .reserve_proofs(std::slice::from_ref(&input.y), &id)
+        .await
+        .unwrap();
+    // A crash here, after the operation is written and before it is sent.
+    let ks = w.store().keysets(&mint).await.unwrap();
+    let op = tally_wallet::store::Operation {
+        id: id.clone(),
+        mint: mint.clone(),
+        kind: OperationKind::Swap,
+        state: tally_wallet::store::OperationState::Prepared,
+        keyset_id: ks[0].id,
+        counters: w.store().reserve_counters(&ks[0].id, 1).await.unwrap(),
+        amounts: vec![32],
+        request: "{}".into(),
+        quote_id: None,
+        created_s: 0,
+    };
+    w.store().add_operation(&op).await.unwrap();
+    assert_eq!(w.balance(&mint).await.unwrap().reserved, 32);
+    assert_eq!(
+        w.recover().await.unwrap(),
+        RecoveryReport {
+            finished: 0,
+            failed: 1,
+            unresolved: 0
+        }
+    );
+    assert_eq!(w.balance(&mint).await.unwrap().unspent, 32);
 }

@@ -116,6 +116,10 @@ fn derive_key(
     Ok(key)
 }
 
+fn cipher(key: &[u8; KEY_LEN]) -> Result<XChaCha20Poly1305> {
+    XChaCha20Poly1305::new_from_slice(key).map_err(|_| Error::SecretsFormat("key length"))
+}
+
 fn header(params: KdfParams, salt: &[u8; SALT_LEN], nonce: &[u8; NONCE_LEN]) -> String {
     format!(
         "{MAGIC} {} {} {} {} {} ",
@@ -143,11 +147,11 @@ pub fn seal(
         return Err(Error::SecretsFormat("plaintext too long"));
     }
     let key = derive_key(passphrase, salt, params)?;
-    let cipher = XChaCha20Poly1305::new(key.as_ref().into());
+    let cipher = cipher(&key)?;
     let aad = header(params, salt, nonce);
     let sealed = cipher
         .encrypt(
-            XNonce::from_slice(nonce),
+            &XNonce::from(*nonce),
             Payload {
                 msg: plaintext,
                 aad: aad.as_bytes(),
@@ -196,11 +200,11 @@ pub fn open(text: &str, passphrase: &[u8]) -> Result<Zeroizing<Vec<u8>>> {
     }
     params.check()?;
     let key = derive_key(passphrase, &salt, params)?;
-    let cipher = XChaCha20Poly1305::new(key.as_ref().into());
+    let cipher = cipher(&key)?;
     let aad = header(params, &salt, &nonce);
     cipher
         .decrypt(
-            XNonce::from_slice(&nonce),
+            &XNonce::from(nonce),
             Payload {
                 msg: &sealed,
                 aad: aad.as_bytes(),

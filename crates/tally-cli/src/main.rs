@@ -19,6 +19,7 @@ mod keys;
 mod ledger;
 mod meter;
 mod reward;
+mod serve;
 mod token;
 
 /// Tally: a conservation-first value engine.
@@ -36,6 +37,8 @@ struct Cli {
 /// The subcommands, one per component, in the order a reader meets them.
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// The HTTP service: the ledger behind capability checks, limits and idempotency.
+    Serve(serve::Args),
     /// Budget meters: enforce limits on a stream of charges.
     Meter(meter::Args),
     /// Tamper-evident audit logs: init, append, verify, checkpoint, rotate keys, prove.
@@ -73,6 +76,7 @@ fn main() -> ExitCode {
         Err(e) => e.exit(),
     };
     match cli.command {
+        Command::Serve(args) => serve::run(args),
         Command::Meter(args) => meter::run(args),
         Command::Audit(args) => audit::run(args),
         Command::Decide(args) => decide::run(args),

@@ -24,8 +24,8 @@ use crate::state::HashMap;
 
 use serde_json::Value;
 use tally_audit::{
-    AuditError, AuditLog, InclusionProof, Keyring, NoteVerifier, RecordKind, VerifiedReader,
-    VerifyOptions,
+    AuditError, AuditLog, InclusionProof, Keyring, NoteVerifier, RecordKind, Ticket,
+    VerifiedReader, VerifyOptions,
 };
 
 use crate::result::{CreateAccountResult, CreateTransferResult};
@@ -481,6 +481,49 @@ impl DurableLedger {
             .map_err(JournalError::Batch)?;
         index(&mut self.journaled, events, &results, receipt.seq);
         Ok(results)
+    }
+
+    /// Group commit for one writer: journals the batch **without waiting**
+    /// for durability, applies it, and returns its results with the
+    /// journal's [`Ticket`]. The caller must not acknowledge the results (nor
+    /// anything read after them) before the ticket (or a later one) is
+    /// durable; if that wait fails the journal is poisoned, and the state in
+    /// memory is ahead of it: the caller must then stop serving this ledger.
+    ///
+    /// # Errors
+    /// [`JournalError::Batch`] (nothing journaled), [`JournalError::Log`]
+    /// (nothing applied).
+    pub fn submit_transfers(
+        &mut self,
+        events: &[NewTransfer],
+        now: u64,
+    ) -> Result<(Vec<CreateTransferResult>, Ticket), JournalError> {
+        self.check(events.len())?;
+        let ticket = self.log.submit(encode_transfers(events, now).as_bytes())?;
+        let results = self
+            .ledger
+            .create_transfers(events, now)
+            .map_err(JournalError::Batch)?;
+        index(&mut self.journaled, events, &results, ticket.seq());
+        Ok((results, ticket))
+    }
+
+    /// As [`DurableLedger::submit_transfers`], for accounts.
+    ///
+    /// # Errors
+    /// As [`DurableLedger::submit_transfers`].
+    pub fn submit_accounts(
+        &mut self,
+        events: &[NewAccount],
+        now: u64,
+    ) -> Result<(Vec<CreateAccountResult>, Ticket), JournalError> {
+        self.check(events.len())?;
+        let ticket = self.log.submit(encode_accounts(events, now).as_bytes())?;
+        let results = self
+            .ledger
+            .create_accounts(events, now)
+            .map_err(JournalError::Batch)?;
+        Ok((results, ticket))
     }
 
     /// Refuses what the state machine would refuse whole, before anything

@@ -21,5 +21,6 @@ mod ledger_pg;
 mod meter;
 mod registry;
 mod reward;
+mod serve;
 mod support;
 mod token;

@@ -1,0 +1,146 @@
+//! `tally serve`: the HTTP service (tally-serve). With no flags it keeps
+//! its state in `./tally-data` (created 0700): the ledger's journal and
+//! snapshots, SQLite for idempotency records, and the first admin
+//! credential (`admin.token`, 0600). `--database postgres://…` (or
+//! `DATABASE_URL`, which keeps a password off the command line) puts the
+//! ledger and the idempotency records in PostgreSQL, shared by any number
+//! of processes; they share the root keys of `--keys-dir` (`CAPS_KEYS_PATH`).
+//! Every limit has a flag and an environment variable.
+//! SIGINT or SIGTERM stops it gracefully (connections drained, a snapshot
+//! written).
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use tally_serve::config;
+
+/// `tally serve` arguments.
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// Where to listen (port 0: any free port; the address is printed).
+    #[arg(long, env = "BIND_ADDR", default_value = "127.0.0.1:8080")]
+    listen: SocketAddr,
+    /// The data directory (created 0700).
+    #[arg(long, env = "TALLY_DATA_DIR", default_value = "./tally-data")]
+    data_dir: PathBuf,
+    /// The root keys' directory (`root-<epoch>.key`, 0600; created with a
+    /// first key when empty); processes sharing a database share it.
+    #[arg(long, env = "CAPS_KEYS_PATH")]
+    keys_dir: Option<PathBuf>,
+    /// A PostgreSQL URL; prefer the environment variable when it holds a password.
+    #[arg(long, env = "DATABASE_URL", hide_env_values = true)]
+    database: Option<String>,
+    /// Requests in flight at once; more are shed with 503.
+    #[arg(long, env = "MAX_INFLIGHT", default_value_t = config::MAX_INFLIGHT)]
+    max_inflight: usize,
+    /// Requests per second for the instance (token bucket).
+    #[arg(long, env = "MAX_RPS", default_value_t = config::MAX_RPS)]
+    max_rps: u32,
+    /// The instance bucket's burst.
+    #[arg(long, env = "RPS_BURST", default_value_t = config::RPS_BURST)]
+    rps_burst: u32,
+    /// Requests per second for one tenant.
+    #[arg(long, env = "TENANT_RPS", default_value_t = config::TENANT_RPS)]
+    tenant_rps: u32,
+    /// A tenant bucket's burst.
+    #[arg(long, env = "TENANT_BURST", default_value_t = config::TENANT_BURST)]
+    tenant_burst: u32,
+    /// The largest request body on the wire, bytes.
+    #[arg(long, env = "REQ_BODY_MAX", default_value_t = config::REQ_BODY_MAX)]
+    req_body_max: usize,
+    /// The largest inflation ratio of a compressed body.
+    #[arg(long, env = "DECOMP_RATIO_MAX", default_value_t = config::DECOMP_RATIO_MAX)]
+    decomp_ratio_max: usize,
+    /// The largest body after inflation, bytes.
+    #[arg(long, env = "POST_INFLATE_MAX", default_value_t = config::POST_INFLATE_MAX)]
+    post_inflate_max: usize,
+    /// The request timeout, milliseconds (body, handler, answer).
+    #[arg(long, env = "REQUEST_TIMEOUT_MS", default_value_t = config::REQUEST_TIMEOUT_MS)]
+    request_timeout_ms: u64,
+    /// The time a client may take to send its headers, milliseconds.
+    #[arg(long, env = "HEADER_READ_TIMEOUT_MS", default_value_t = config::HEADER_READ_TIMEOUT_MS)]
+    header_read_timeout_ms: u64,
+    /// Open connections at once.
+    #[arg(long, env = "MAX_CONNECTIONS", default_value_t = config::MAX_CONNECTIONS)]
+    max_connections: usize,
+    /// How long idempotency records are kept, seconds (at least 86400).
+    #[arg(long, env = "IDEMPOTENCY_TTL_SECS", default_value_t = config::IDEMPOTENCY_TTL_SECS)]
+    idempotency_ttl_secs: u64,
+    /// TLS terminates in front of this process: send HSTS.
+    #[arg(long, env = "BEHIND_TLS")]
+    behind_tls: bool,
+}
+
+impl Args {
+    fn limits(&self) -> config::Limits {
+        config::Limits {
+            max_inflight: self.max_inflight,
+            max_rps: self.max_rps,
+            rps_burst: self.rps_burst,
+            tenant_rps: self.tenant_rps,
+            tenant_burst: self.tenant_burst,
+            req_body_max: self.req_body_max,
+            decomp_ratio_max: self.decomp_ratio_max,
+            post_inflate_max: self.post_inflate_max,
+            request_timeout: Duration::from_millis(self.request_timeout_ms),
+            header_read_timeout: Duration::from_millis(self.header_read_timeout_ms),
+            max_connections: self.max_connections,
+            idempotency_ttl: Duration::from_secs(self.idempotency_ttl_secs),
+        }
+    }
+}
+
+/// Runs `tally serve` until SIGINT or SIGTERM.
+pub fn run(args: Args) -> ExitCode {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("tally serve: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    runtime.block_on(serve(args))
+}
+
+async fn serve(args: Args) -> ExitCode {
+    tally_serve::server::init_logging();
+    let mut c = tally_serve::Config::new(&args.data_dir);
+    c.listen = args.listen;
+    c.limits = args.limits();
+    c.database = args.database.clone();
+    c.keys_dir = args.keys_dir.clone();
+    c.tls = args.behind_tls;
+    let running = match tally_serve::start(c).await {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("tally serve: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    println!("tally serve: listening on http://{}", running.addr);
+    println!(
+        "tally serve: admin token in {} (Authorization: Bearer <its contents>)",
+        running.admin_token_file.display()
+    );
+    stopped().await;
+    running.stop().await;
+    ExitCode::SUCCESS
+}
+
+/// Resolves on SIGINT or SIGTERM.
+async fn stopped() {
+    use tokio::signal::unix::{SignalKind, signal};
+    let Ok(mut term) = signal(SignalKind::terminate()) else {
+        let _ = tokio::signal::ctrl_c().await;
+        return;
+    };
+    tokio::select! {
+        _ = term.recv() => {}
+        _ = tokio::signal::ctrl_c() => {}
+    }
+}

@@ -1,0 +1,216 @@
+//! `tally serve` as a process: it prints where it listens and its admin
+//! token file, serves the ledger over HTTP, stops on SIGTERM with a
+//! snapshot, and restarts on the same data directory with the same state.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::process::{Child, Stdio};
+
+use crate::support::tally;
+
+struct Serve {
+    child: Child,
+    addr: String,
+    token_file: String,
+}
+
+fn start(dir: &std::path::Path) -> Serve {
+    let mut child = tally()
+        .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
+        .arg(dir)
+        .env_remove("DATABASE_URL")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let first = lines.next().unwrap().unwrap();
+    let addr = first.rsplit("http://").next().unwrap().to_owned();
+    let second = lines.next().unwrap().unwrap();
+    let token_file = second
+        .split(" in ")
+        .nth(1)
+        .unwrap()
+        .split(" (")
+        .next()
+        .unwrap()
+        .to_owned();
+    Serve {
+        child,
+        addr,
+        token_file,
+    }
+}
+
+impl Serve {
+    fn call(&self, method: &str, path: &str, body: &str) -> (u16, String) {
+        let token = std::fs::read_to_string(&self.token_file).unwrap();
+        let mut s = TcpStream::connect(&self.addr).unwrap();
+        write!(
+            s,
+            "{method} {path} HTTP/1.1\r\nHost: t\r\nConnection: close\r\nAuthorization: Bearer {}\r\nIdempotency-Key: {}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+            token.trim(),
+            body.len(),
+            body.len()
+        )
+        .unwrap();
+        let mut out = String::new();
+        s.read_to_string(&mut out).unwrap();
+        let status = out.split(' ').nth(1).unwrap().parse().unwrap();
+        let body = out.split("\r\n\r\n").nth(1).unwrap_or("").to_owned();
+        (status, body)
+    }
+
+    fn stop(mut self) {
+        let pid = self.child.id().to_string();
+        assert!(
+            std::process::Command::new("kill")
+                .args(["-TERM", &pid])
+                .status()
+                .unwrap()
+                .success()
+        );
+        assert!(self.child.wait().unwrap().success());
+    }
+}
+
+#[test]
+fn tally_serve_serves_stops_and_restarts_with_the_same_state() {
+    use std::os::unix::fs::PermissionsExt;
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("tally-data");
+    let s = start(&dir);
+    let mode = std::fs::metadata(&s.token_file)
+        .unwrap()
+        .permissions()
+        .mode()
+        & 0o777;
+    assert_eq!(mode, 0o600);
+    assert_eq!(
+        std::fs::metadata(&dir).unwrap().permissions().mode() & 0o777,
+        0o700
+    );
+    let (status, body) = s.call(
+        "POST",
+        "/v1/ledger/accounts",
+        r#"{"accounts":[{"id":1,"ledger":1,"code":1},{"id":2,"ledger":1,"code":1}]}"#,
+    );
+    assert_eq!(status, 200, "{body}");
+    let (status, body) = s.call(
+        "POST",
+        "/v1/ledger/transfers",
+        r#"{"transfers":[{"id":9,"debit_account_id":1,"credit_account_id":2,"amount":30,"ledger":1,"code":1}]}"#,
+    );
+    assert_eq!(status, 200);
+    assert!(body.contains(r#""result":"ok""#), "{body}");
+    let (_, before) = s.call("GET", "/v1/ledger/accounts/2", "");
+    s.stop();
+    assert!(dir.join("snapshots").read_dir().unwrap().next().is_some());
+    let s = start(&dir);
+    let (status, after) = s.call("GET", "/v1/ledger/accounts/2", "");
+    assert_eq!(status, 200);
+    assert_eq!(after, before);
+    // The journal is tally ledger's: the CLI verifies it.
+    s.stop();
+    let out = tally()
+        .args(["ledger", "verify"])
+        .arg(&dir)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[test]
+fn tally_serve_with_no_flags_keeps_its_state_in_tally_data() {
+    use std::os::unix::fs::PermissionsExt;
+    let tmp = tempfile::tempdir().unwrap();
+    let mut child = tally()
+        .arg("serve")
+        .current_dir(tmp.path())
+        // Every flag at its default but the port (tests run side by side).
+        .env("BIND_ADDR", "127.0.0.1:0")
+        .env_remove("DATABASE_URL")
+        .env_remove("TALLY_DATA_DIR")
+        .env_remove("CAPS_KEYS_PATH")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    assert!(
+        lines
+            .next()
+            .unwrap()
+            .unwrap()
+            .starts_with("tally serve: listening on http://127.0.0.1:")
+    );
+    let second = lines.next().unwrap().unwrap();
+    assert!(second.contains("./tally-data/admin.token"), "{second}");
+    let dir = tmp.path().join("tally-data");
+    assert_eq!(
+        std::fs::metadata(&dir).unwrap().permissions().mode() & 0o777,
+        0o700
+    );
+    for f in [
+        "admin.token",
+        "journal.jsonl",
+        "serve.sqlite",
+        "keys/root-1.key",
+    ] {
+        assert!(dir.join(f).exists(), "{f}");
+    }
+    let pid = child.id().to_string();
+    assert!(
+        std::process::Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .unwrap()
+            .success()
+    );
+    assert!(child.wait().unwrap().success());
+}
+
+#[test]
+fn the_systemd_unit_sets_every_limit_of_tally_serve_and_the_seeds_hardening() {
+    let help = tally().args(["serve", "--help"]).output().unwrap();
+    assert!(help.status.success());
+    let help = String::from_utf8(help.stdout).unwrap();
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let unit = std::fs::read_to_string(root.join("deploy/tally-serve.service")).unwrap();
+    let mut names = Vec::new();
+    for part in help.split("[env: ").skip(1) {
+        let name: String = part
+            .chars()
+            .take_while(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || *c == '_')
+            .collect();
+        names.push(name);
+    }
+    assert!(names.len() >= 12, "{names:?}");
+    for name in &names {
+        // The database URL is a secret (an environment file), TLS a choice.
+        if name == "DATABASE_URL" || name == "BEHIND_TLS" {
+            continue;
+        }
+        assert!(
+            unit.contains(&format!("Environment={name}=")),
+            "the unit does not set {name}"
+        );
+    }
+    for line in [
+        "NoNewPrivileges=yes",
+        "ProtectSystem=strict",
+        "ReadWritePaths=/var/lib/tally",
+        "SystemCallFilter=~execve execveat ptrace",
+        "CapabilityBoundingSet=\n",
+        "LimitNOFILE=",
+        "ExecStart=/usr/local/bin/tally serve\n",
+    ] {
+        assert!(unit.contains(line), "the unit lacks {line:?}");
+    }
+    let container = std::fs::read_to_string(root.join("deploy/Containerfile")).unwrap();
+    assert!(container.contains("USER 10001"));
+}

@@ -1,0 +1,659 @@
+//! Idempotency records (the IETF draft "The Idempotency-Key HTTP Header
+//! Field"): the first result for (tenant, key) is stored with the request's
+//! fingerprint and replayed byte for byte; the same key with another
+//! request is refused (422); a key still in flight is refused (409). A
+//! request cut off while in flight (a crash) leaves a record that a retry
+//! takes over after [`crate::config::IN_FLIGHT_STALE_MS`]. Records are kept
+//! at least 24 h ([`crate::config::IDEMPOTENCY_TTL_SECS`]).
+//!
+//! In SQLite beside the journal (WAL, `synchronous=FULL`), or in
+//! PostgreSQL; the schema is embedded and migrated at start.
+
+use std::path::Path;
+use std::time::Duration;
+
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqliteSynchronous};
+
+/// The SQLite file in the data directory.
+pub const SQLITE_FILE: &str = "serve.sqlite";
+
+/// The component name in `schema_migrations`.
+const COMPONENT: &str = "tally-serve";
+
+/// SQLite's migrations, in order.
+const SQLITE_MIGRATIONS: &[(i64, &str, &str)] = &[
+    (
+        1,
+        "idempotency",
+        "CREATE TABLE idempotency (\
+       tenant TEXT NOT NULL, key TEXT NOT NULL, fingerprint BLOB NOT NULL, \
+       done INTEGER NOT NULL, status INTEGER, content_type TEXT, body BLOB, \
+       created_ms INTEGER NOT NULL, updated_ms INTEGER NOT NULL, \
+       PRIMARY KEY (tenant, key)) WITHOUT ROWID; \
+     CREATE INDEX idempotency_created ON idempotency (created_ms);",
+    ),
+    (
+        2,
+        "revocations",
+        "CREATE TABLE revoked_tokens (id BLOB PRIMARY KEY NOT NULL, revoked_ms INTEGER NOT NULL) WITHOUT ROWID; \
+     CREATE TABLE revoked_epochs (epoch INTEGER PRIMARY KEY NOT NULL, revoked_ms INTEGER NOT NULL);",
+    ),
+];
+
+/// PostgreSQL's migrations, in order.
+#[cfg(feature = "postgres")]
+const PG_MIGRATIONS: &[(i32, &str, &str)] = &[
+    (
+        1,
+        "idempotency",
+        "CREATE TABLE serve_idempotency (\
+       tenant TEXT NOT NULL, key TEXT NOT NULL, fingerprint BYTEA NOT NULL, \
+       done BIGINT NOT NULL, status BIGINT, content_type TEXT, body BYTEA, \
+       created_ms BIGINT NOT NULL, updated_ms BIGINT NOT NULL, \
+       PRIMARY KEY (tenant, key)); \
+     CREATE INDEX serve_idempotency_created ON serve_idempotency (created_ms);",
+    ),
+    (
+        2,
+        "revocations",
+        "CREATE TABLE serve_revoked_tokens (id BYTEA PRIMARY KEY CHECK (length(id) = 16), revoked_ms BIGINT NOT NULL); \
+     CREATE TABLE serve_revoked_epochs (epoch BIGINT PRIMARY KEY CHECK (epoch >= 0 AND epoch <= 4294967295), revoked_ms BIGINT NOT NULL);",
+    ),
+];
+
+/// Where a request stands against its idempotency key.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Begin {
+    /// First time (or a stale in-flight record taken over): run it.
+    Fresh,
+    /// Done before: replay this.
+    Replay(Stored),
+    /// The same key is still in flight.
+    InFlight,
+    /// The same key with another request.
+    Mismatch,
+}
+
+/// A stored result.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Stored {
+    /// Its status.
+    pub status: u16,
+    /// Its content type (`application/json`, or an error code as
+    /// `error:<CODE>`).
+    pub content_type: String,
+    /// Its body.
+    pub body: Vec<u8>,
+}
+
+/// The store's failure (the database is unavailable).
+#[derive(Debug, thiserror::Error)]
+#[error("idempotency store: {0}")]
+pub struct IdemError(#[from] sqlx::Error);
+
+/// The idempotency store.
+#[derive(Clone, Debug)]
+pub enum IdemStore {
+    /// SQLite (embedded): reads on the pool, claims and results through
+    /// one writer that shares a transaction (one `fsync`) per group.
+    Sqlite(SqlitePool, Batcher),
+    /// PostgreSQL.
+    #[cfg(feature = "postgres")]
+    Postgres(sqlx::PgPool),
+}
+
+type Row = (
+    Vec<u8>,
+    i64,
+    Option<i64>,
+    Option<String>,
+    Option<Vec<u8>>,
+    i64,
+);
+
+macro_rules! on_pool {
+    ($self:expr, $sqlite:literal, $pg:literal, |$p:ident, $sql:ident| $body:expr) => {
+        match $self {
+            IdemStore::Sqlite($p, _) => {
+                let $sql = $sqlite;
+                $body
+            }
+            #[cfg(feature = "postgres")]
+            IdemStore::Postgres($p) => {
+                let $sql = $pg;
+                $body
+            }
+        }
+    };
+}
+
+impl IdemStore {
+    /// Opens (creating) the SQLite store in `dir` and migrates it.
+    ///
+    /// # Errors
+    /// [`IdemError`].
+    pub async fn open_sqlite(dir: &Path) -> Result<Self, IdemError> {
+        let opts = SqliteConnectOptions::new()
+            .filename(dir.join(SQLITE_FILE))
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Full)
+            .busy_timeout(Duration::from_secs(5));
+        let pool = sqlx::pool::PoolOptions::new()
+            .max_connections(4)
+            .connect_with(opts.clone())
+            .await?;
+        let mut tx: sqlx::Transaction<'_, sqlx::Sqlite> = pool.begin().await?;
+        sqlx::raw_sql(
+            "CREATE TABLE IF NOT EXISTS schema_migrations (component TEXT NOT NULL, \
+             version INTEGER NOT NULL, name TEXT NOT NULL, PRIMARY KEY (component, version))",
+        )
+        .execute(&mut *tx)
+        .await?;
+        let applied: Vec<i64> =
+            sqlx::query_scalar("SELECT version FROM schema_migrations WHERE component = $1")
+                .bind(COMPONENT)
+                .fetch_all(&mut *tx)
+                .await?;
+        for &(version, name, sql) in SQLITE_MIGRATIONS {
+            if applied.contains(&version) {
+                continue;
+            }
+            sqlx::raw_sql(sql).execute(&mut *tx).await?;
+            sqlx::query(
+                "INSERT INTO schema_migrations (component, version, name) VALUES ($1, $2, $3)",
+            )
+            .bind(COMPONENT)
+            .bind(version)
+            .bind(name)
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
+        let conn = sqlx::ConnectOptions::connect(&opts).await?;
+        Ok(Self::Sqlite(pool, Batcher::start(conn)))
+    }
+
+    /// The PostgreSQL store (migrated; the ledger's migrations made the
+    /// `schema_migrations` table).
+    ///
+    /// # Errors
+    /// [`IdemError`].
+    #[cfg(feature = "postgres")]
+    pub async fn open_pg(pool: sqlx::PgPool) -> Result<Self, IdemError> {
+        const LOCK: i64 = 0x7461_6c6c_7973_7276; // "tallysrv"
+        let mut tx = pool.begin().await?;
+        sqlx::query("SELECT pg_advisory_xact_lock($1)")
+            .bind(LOCK)
+            .execute(&mut *tx)
+            .await?;
+        let applied: Vec<i32> =
+            sqlx::query_scalar("SELECT version FROM schema_migrations WHERE component = $1")
+                .bind(COMPONENT)
+                .fetch_all(&mut *tx)
+                .await?;
+        for &(version, name, sql) in PG_MIGRATIONS {
+            if applied.contains(&version) {
+                continue;
+            }
+            sqlx::raw_sql(sql).execute(&mut *tx).await?;
+            sqlx::query(
+                "INSERT INTO schema_migrations (component, version, name) VALUES ($1, $2, $3)",
+            )
+            .bind(COMPONENT)
+            .bind(version)
+            .bind(name)
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(Self::Postgres(pool))
+    }
+
+    /// Claims (tenant, key) for a request with `fingerprint`, at `now_ms`.
+    ///
+    /// # Errors
+    /// [`IdemError`].
+    pub async fn begin(
+        &self,
+        tenant: &str,
+        key: &str,
+        fingerprint: &[u8; 32],
+        now_ms: i64,
+        stale_ms: i64,
+    ) -> Result<Begin, IdemError> {
+        if let Self::Sqlite(_, b) = self {
+            return b
+                .call(Op::Begin {
+                    tenant: tenant.to_owned(),
+                    key: key.to_owned(),
+                    fingerprint: *fingerprint,
+                    now_ms,
+                    stale_ms,
+                })
+                .await
+                .map(|d| d.unwrap_or(Begin::InFlight));
+        }
+        let inserted = on_pool!(
+            self,
+            "INSERT INTO idempotency (tenant, key, fingerprint, done, created_ms, updated_ms) \
+             VALUES ($1, $2, $3, 0, $4, $4) ON CONFLICT DO NOTHING",
+            "INSERT INTO serve_idempotency (tenant, key, fingerprint, done, created_ms, updated_ms) \
+             VALUES ($1, $2, $3, 0, $4, $4) ON CONFLICT DO NOTHING",
+            |p, sql| sqlx::query(sql)
+                .bind(tenant)
+                .bind(key)
+                .bind(fingerprint.to_vec())
+                .bind(now_ms)
+                .execute(p)
+                .await?
+                .rows_affected()
+        );
+        if inserted == 1 {
+            return Ok(Begin::Fresh);
+        }
+        let row: Option<Row> = on_pool!(
+            self,
+            "SELECT fingerprint, done, status, content_type, body, updated_ms FROM idempotency \
+             WHERE tenant = $1 AND key = $2",
+            "SELECT fingerprint, done, status, content_type, body, updated_ms FROM serve_idempotency \
+             WHERE tenant = $1 AND key = $2",
+            |p, sql| sqlx::query_as(sql)
+                .bind(tenant)
+                .bind(key)
+                .fetch_optional(p)
+                .await?
+        );
+        let Some((fp, done, status, content_type, body, updated_ms)) = row else {
+            // Purged between the two statements: the key is free again.
+            return Box::pin(self.begin(tenant, key, fingerprint, now_ms, stale_ms)).await;
+        };
+        if fp.as_slice() != fingerprint.as_slice() {
+            return Ok(Begin::Mismatch);
+        }
+        if done != 0 {
+            return Ok(Begin::Replay(Stored {
+                status: status.and_then(|s| u16::try_from(s).ok()).unwrap_or(500),
+                content_type: content_type.unwrap_or_default(),
+                body: body.unwrap_or_default(),
+            }));
+        }
+        if updated_ms.saturating_add(stale_ms) > now_ms {
+            return Ok(Begin::InFlight);
+        }
+        // Abandoned in flight (a crash): take it over, once.
+        let taken = on_pool!(
+            self,
+            "UPDATE idempotency SET updated_ms = $3 WHERE tenant = $1 AND key = $2 AND done = 0 AND updated_ms = $4",
+            "UPDATE serve_idempotency SET updated_ms = $3 WHERE tenant = $1 AND key = $2 AND done = 0 AND updated_ms = $4",
+            |p, sql| sqlx::query(sql)
+                .bind(tenant)
+                .bind(key)
+                .bind(now_ms)
+                .bind(updated_ms)
+                .execute(p)
+                .await?
+                .rows_affected()
+        );
+        Ok(if taken == 1 {
+            Begin::Fresh
+        } else {
+            Begin::InFlight
+        })
+    }
+
+    /// Stores the result of a claimed request.
+    ///
+    /// # Errors
+    /// [`IdemError`].
+    pub async fn finish(&self, tenant: &str, key: &str, stored: &Stored) -> Result<(), IdemError> {
+        if let Self::Sqlite(_, b) = self {
+            return b
+                .call(Op::Finish {
+                    tenant: tenant.to_owned(),
+                    key: key.to_owned(),
+                    stored: stored.clone(),
+                })
+                .await
+                .map(|_| ());
+        }
+        on_pool!(
+            self,
+            "UPDATE idempotency SET done = 1, status = $3, content_type = $4, body = $5 \
+             WHERE tenant = $1 AND key = $2",
+            "UPDATE serve_idempotency SET done = 1, status = $3, content_type = $4, body = $5 \
+             WHERE tenant = $1 AND key = $2",
+            |p, sql| sqlx::query(sql)
+                .bind(tenant)
+                .bind(key)
+                .bind(i64::from(stored.status))
+                .bind(stored.content_type.as_str())
+                .bind(stored.body.clone())
+                .execute(p)
+                .await?
+                .rows_affected()
+        );
+        Ok(())
+    }
+
+    /// Releases a claimed request that produced no result to keep (a
+    /// transient failure: the client may retry with the same key).
+    ///
+    /// # Errors
+    /// [`IdemError`].
+    pub async fn abandon(&self, tenant: &str, key: &str) -> Result<(), IdemError> {
+        if let Self::Sqlite(_, b) = self {
+            return b
+                .call(Op::Abandon {
+                    tenant: tenant.to_owned(),
+                    key: key.to_owned(),
+                })
+                .await
+                .map(|_| ());
+        }
+        on_pool!(
+            self,
+            "DELETE FROM idempotency WHERE tenant = $1 AND key = $2 AND done = 0",
+            "DELETE FROM serve_idempotency WHERE tenant = $1 AND key = $2 AND done = 0",
+            |p, sql| sqlx::query(sql)
+                .bind(tenant)
+                .bind(key)
+                .execute(p)
+                .await?
+                .rows_affected()
+        );
+        Ok(())
+    }
+
+    /// Deletes records created before `before_ms`; returns how many.
+    ///
+    /// # Errors
+    /// [`IdemError`].
+    pub async fn purge(&self, before_ms: i64) -> Result<u64, IdemError> {
+        Ok(on_pool!(
+            self,
+            "DELETE FROM idempotency WHERE created_ms < $1",
+            "DELETE FROM serve_idempotency WHERE created_ms < $1",
+            |p, sql| sqlx::query(sql)
+                .bind(before_ms)
+                .execute(p)
+                .await?
+                .rows_affected()
+        ))
+    }
+
+    /// Revokes a token id (and every token attenuated from it), for good.
+    ///
+    /// # Errors
+    /// [`IdemError`].
+    pub async fn revoke_token(&self, id: [u8; 16], now_ms: i64) -> Result<(), IdemError> {
+        on_pool!(
+            self,
+            "INSERT INTO revoked_tokens (id, revoked_ms) VALUES ($1, $2) ON CONFLICT DO NOTHING",
+            "INSERT INTO serve_revoked_tokens (id, revoked_ms) VALUES ($1, $2) ON CONFLICT DO NOTHING",
+            |p, sql| sqlx::query(sql)
+                .bind(id.to_vec())
+                .bind(now_ms)
+                .execute(p)
+                .await?
+                .rows_affected()
+        );
+        Ok(())
+    }
+
+    /// Revokes a root-key epoch, for good.
+    ///
+    /// # Errors
+    /// [`IdemError`].
+    pub async fn revoke_epoch(&self, epoch: u32, now_ms: i64) -> Result<(), IdemError> {
+        on_pool!(
+            self,
+            "INSERT INTO revoked_epochs (epoch, revoked_ms) VALUES ($1, $2) ON CONFLICT DO NOTHING",
+            "INSERT INTO serve_revoked_epochs (epoch, revoked_ms) VALUES ($1, $2) ON CONFLICT DO NOTHING",
+            |p, sql| sqlx::query(sql)
+                .bind(i64::from(epoch))
+                .bind(now_ms)
+                .execute(p)
+                .await?
+                .rows_affected()
+        );
+        Ok(())
+    }
+
+    /// The revoked token ids and epochs (at most
+    /// [`tally_token::MAX_MEMORY_REVOCATIONS`] ids).
+    ///
+    /// # Errors
+    /// [`IdemError`].
+    pub async fn revocations(&self) -> Result<(Vec<[u8; 16]>, Vec<u32>), IdemError> {
+        let max = i64::try_from(tally_token::MAX_MEMORY_REVOCATIONS).unwrap_or(i64::MAX);
+        let ids: Vec<Vec<u8>> = on_pool!(
+            self,
+            "SELECT id FROM revoked_tokens ORDER BY revoked_ms LIMIT $1",
+            "SELECT id FROM serve_revoked_tokens ORDER BY revoked_ms LIMIT $1",
+            |p, sql| sqlx::query_scalar(sql).bind(max).fetch_all(p).await?
+        );
+        let epochs: Vec<i64> = on_pool!(
+            self,
+            "SELECT epoch FROM revoked_epochs",
+            "SELECT epoch FROM serve_revoked_epochs",
+            |p, sql| sqlx::query_scalar(sql).fetch_all(p).await?
+        );
+        Ok((
+            ids.into_iter()
+                .filter_map(|v| <[u8; 16]>::try_from(v.as_slice()).ok())
+                .collect(),
+            epochs
+                .into_iter()
+                .filter_map(|e| u32::try_from(e).ok())
+                .collect(),
+        ))
+    }
+
+    /// Closes the store's connections (what an outage looks like).
+    pub async fn close(&self) {
+        on_pool!(self, "", "", |p, _sql| p.close().await);
+    }
+
+    /// Whether the store answers (for `/readyz`).
+    pub async fn ping(&self) -> bool {
+        let ping = async {
+            on_pool!(self, "SELECT 1", "SELECT 1", |p, sql| sqlx::query(sql)
+                .execute(p)
+                .await
+                .is_ok())
+        };
+        tokio::time::timeout(Duration::from_secs(1), ping)
+            .await
+            .unwrap_or(false)
+    }
+}
+
+/// Claims and results queued for the SQLite writer; more wait.
+pub const SQLITE_QUEUE_MAX: usize = 4_096;
+/// Operations the SQLite writer takes into one transaction.
+pub const SQLITE_GROUP_MAX: usize = 256;
+
+/// One write of the SQLite writer.
+#[derive(Debug)]
+enum Op {
+    Begin {
+        tenant: String,
+        key: String,
+        fingerprint: [u8; 32],
+        now_ms: i64,
+        stale_ms: i64,
+    },
+    Finish {
+        tenant: String,
+        key: String,
+        stored: Stored,
+    },
+    Abandon {
+        tenant: String,
+        key: String,
+    },
+}
+
+type OpReply = tokio::sync::oneshot::Sender<Result<Option<Begin>, ()>>;
+
+/// The handle of the SQLite writer: group commit for idempotency records
+/// (`synchronous=FULL` costs one `fsync` per transaction; the writer puts
+/// every queued claim and result in one).
+#[derive(Clone, Debug)]
+pub struct Batcher {
+    tx: tokio::sync::mpsc::Sender<(Op, OpReply)>,
+}
+
+impl Batcher {
+    fn start(conn: sqlx::SqliteConnection) -> Self {
+        let (tx, rx) = tokio::sync::mpsc::channel(SQLITE_QUEUE_MAX);
+        tokio::spawn(write_loop(conn, rx));
+        Self { tx }
+    }
+
+    async fn call(&self, op: Op) -> Result<Option<Begin>, IdemError> {
+        let closed = || IdemError(sqlx::Error::PoolClosed);
+        let (reply, rx) = tokio::sync::oneshot::channel();
+        self.tx.send((op, reply)).await.map_err(|_| closed())?;
+        rx.await.map_err(|_| closed())?.map_err(|()| closed())
+    }
+}
+
+async fn write_loop(
+    mut conn: sqlx::SqliteConnection,
+    mut rx: tokio::sync::mpsc::Receiver<(Op, OpReply)>,
+) {
+    let mut group = Vec::with_capacity(SQLITE_GROUP_MAX);
+    while let Some(first) = rx.recv().await {
+        group.push(first);
+        while group.len() < SQLITE_GROUP_MAX {
+            match rx.try_recv() {
+                Ok(op) => group.push(op),
+                Err(_) => break,
+            }
+        }
+        match apply_group(&mut conn, &group).await {
+            Ok(results) => {
+                for ((_, reply), r) in group.drain(..).zip(results) {
+                    let _ = reply.send(Ok(r));
+                }
+            }
+            Err(_) => {
+                for (_, reply) in group.drain(..) {
+                    let _ = reply.send(Err(()));
+                }
+            }
+        }
+    }
+}
+
+/// Applies a group in one transaction: every claim sees the ones before it.
+async fn apply_group(
+    conn: &mut sqlx::SqliteConnection,
+    group: &[(Op, OpReply)],
+) -> Result<Vec<Option<Begin>>, sqlx::Error> {
+    let mut tx = sqlx::Connection::begin(conn).await?;
+    let mut out = Vec::with_capacity(group.len());
+    for (op, _) in group {
+        out.push(apply_op(&mut tx, op).await?);
+    }
+    tx.commit().await?;
+    Ok(out)
+}
+
+async fn apply_op(c: &mut sqlx::SqliteConnection, op: &Op) -> Result<Option<Begin>, sqlx::Error> {
+    match op {
+        Op::Begin {
+            tenant,
+            key,
+            fingerprint,
+            now_ms,
+            stale_ms,
+        } => claim(c, tenant, key, fingerprint, *now_ms, *stale_ms)
+            .await
+            .map(Some),
+        Op::Finish {
+            tenant,
+            key,
+            stored,
+        } => {
+            sqlx::query(
+                "UPDATE idempotency SET done = 1, status = $3, content_type = $4, body = $5 \
+                 WHERE tenant = $1 AND key = $2",
+            )
+            .bind(tenant.as_str())
+            .bind(key.as_str())
+            .bind(i64::from(stored.status))
+            .bind(stored.content_type.as_str())
+            .bind(stored.body.as_slice())
+            .execute(&mut *c)
+            .await?;
+            Ok(None)
+        }
+        Op::Abandon { tenant, key } => {
+            sqlx::query("DELETE FROM idempotency WHERE tenant = $1 AND key = $2 AND done = 0")
+                .bind(tenant.as_str())
+                .bind(key.as_str())
+                .execute(&mut *c)
+                .await?;
+            Ok(None)
+        }
+    }
+}
+
+/// [`IdemStore::begin`] on SQLite, inside the writer's transaction.
+async fn claim(
+    c: &mut sqlx::SqliteConnection,
+    tenant: &str,
+    key: &str,
+    fingerprint: &[u8; 32],
+    now_ms: i64,
+    stale_ms: i64,
+) -> Result<Begin, sqlx::Error> {
+    let inserted = sqlx::query(
+        "INSERT INTO idempotency (tenant, key, fingerprint, done, created_ms, updated_ms) \
+         VALUES ($1, $2, $3, 0, $4, $4) ON CONFLICT DO NOTHING",
+    )
+    .bind(tenant)
+    .bind(key)
+    .bind(fingerprint.as_slice())
+    .bind(now_ms)
+    .execute(&mut *c)
+    .await?
+    .rows_affected();
+    if inserted == 1 {
+        return Ok(Begin::Fresh);
+    }
+    let row: Option<Row> = sqlx::query_as(
+        "SELECT fingerprint, done, status, content_type, body, updated_ms FROM idempotency \
+         WHERE tenant = $1 AND key = $2",
+    )
+    .bind(tenant)
+    .bind(key)
+    .fetch_optional(&mut *c)
+    .await?;
+    let Some((fp, done, status, content_type, body, updated_ms)) = row else {
+        return Ok(Begin::InFlight);
+    };
+    if fp.as_slice() != fingerprint.as_slice() {
+        return Ok(Begin::Mismatch);
+    }
+    if done != 0 {
+        return Ok(Begin::Replay(Stored {
+            status: status.and_then(|s| u16::try_from(s).ok()).unwrap_or(500),
+            content_type: content_type.unwrap_or_default(),
+            body: body.unwrap_or_default(),
+        }));
+    }
+    if updated_ms.saturating_add(stale_ms) > now_ms {
+        return Ok(Begin::InFlight);
+    }
+    sqlx::query("UPDATE idempotency SET updated_ms = $3 WHERE tenant = $1 AND key = $2")
+        .bind(tenant)
+        .bind(key)
+        .bind(now_ms)
+        .execute(&mut *c)
+        .await?;
+    Ok(Begin::Fresh)
+}

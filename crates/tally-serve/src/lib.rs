@@ -1,0 +1,78 @@
+//! `tally-serve`: the Tally HTTP service behind `tally serve`.
+//!
+//! * Routes under `/v1`, JSON only, strict documents (unknown fields
+//!   refused): the ledger's accounts and transfer batches (per-event
+//!   results in TigerBeetle's names), lookups, an account's history
+//!   (paged), the conservation totals and a transfer's inclusion proof.
+//! * One visible tower stack ([`stack`]): correlation id and logs →
+//!   decompression with caps → body cap → timeout → concurrency limit with
+//!   load shedding → rate limits → authentication and authorization →
+//!   idempotency → handler. Every limit has a named default
+//!   ([`config`]), a flag and an environment variable.
+//! * Errors with stable codes ([`error`]); `/healthz`, a truthful `/readyz`
+//!   ([`health`]), `/metrics` ([`metrics`]), `/openapi.json` ([`openapi`]).
+//! * Storage: embedded by default (the journaled ledger in the data
+//!   directory behind one writer with group commit, [`embedded`]; SQLite
+//!   beside it for idempotency records, [`idem`]), or PostgreSQL for any
+//!   number of processes (feature `postgres`).
+#![cfg_attr(
+    test,
+    allow(clippy::unwrap_used, clippy::indexing_slicing, clippy::panic)
+)]
+
+pub mod auth;
+pub mod backend;
+pub mod budget;
+pub mod config;
+pub mod dto;
+pub mod embedded;
+pub mod error;
+pub mod health;
+pub mod idem;
+pub mod metrics;
+pub mod openapi;
+pub mod routes;
+pub mod server;
+pub mod stack;
+pub mod tokens;
+
+use std::sync::Arc;
+
+use governor::{DefaultDirectRateLimiter, DefaultKeyedRateLimiter};
+use tokio::sync::Semaphore;
+
+pub use server::{Config, Running, StartError, start};
+
+/// What every layer and handler shares.
+pub struct AppState {
+    /// The limits.
+    pub limits: config::Limits,
+    /// The ledger.
+    pub backend: backend::Backend,
+    /// Idempotency records.
+    pub idem: idem::IdemStore,
+    /// Authentication and authorization.
+    pub auth: Arc<dyn auth::Authorizer>,
+    /// The token authority (minting, revocation), when tokens are macaroons.
+    pub tokens: Option<Arc<tokens::Macaroons>>,
+    /// Metrics.
+    pub metrics: Arc<metrics::Metrics>,
+    /// In-flight permits (`max_inflight`).
+    pub inflight: Arc<Semaphore>,
+    /// The instance's token bucket.
+    pub global: DefaultDirectRateLimiter,
+    /// The tenants' token buckets.
+    pub tenants: DefaultKeyedRateLimiter<String>,
+    /// Whether answers go over TLS (HSTS).
+    pub tls: bool,
+    /// A random prefix of this process's correlation ids.
+    pub boot_id: u64,
+}
+
+impl std::fmt::Debug for AppState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AppState")
+            .field("limits", &self.limits)
+            .finish_non_exhaustive()
+    }
+}

@@ -1,0 +1,346 @@
+//! Starting and stopping a server: storage opened, the first admin
+//! credential written (0600), the listener bound, connections served by
+//! hyper with a header-read timeout (slow-loris) and a cap on open
+//! connections, and a graceful stop that drains connections, then lets the
+//! ledger's writer snapshot and close.
+
+use std::net::SocketAddr;
+use std::num::NonZeroU32;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use governor::{Quota, RateLimiter};
+use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::service::TowerToHyperService;
+use tokio::net::TcpListener;
+use tokio::sync::{Semaphore, watch};
+use tokio::task::JoinSet;
+
+use crate::AppState;
+use crate::auth::Authorizer;
+use crate::backend::Backend;
+use crate::config::Limits;
+use crate::embedded::Embedded;
+use crate::idem::IdemStore;
+use crate::metrics::Metrics;
+use crate::tokens::{Macaroons, RootKeys};
+
+/// The first admin credential's file in the data directory (0600).
+pub const ADMIN_TOKEN_FILE: &str = "admin.token";
+/// How often expired idempotency records are purged.
+const PURGE_EVERY: Duration = Duration::from_secs(600);
+
+/// How to run a server.
+pub struct Config {
+    /// Where to listen (port 0: any free port).
+    pub listen: SocketAddr,
+    /// The data directory (created 0700): the embedded ledger, SQLite,
+    /// the admin credential.
+    pub data_dir: PathBuf,
+    /// A PostgreSQL URL: the ledger and the idempotency records live there.
+    pub database: Option<String>,
+    /// The limits.
+    pub limits: Limits,
+    /// The root keys' directory (`CAPS_KEYS_PATH`; default `<data>/keys`):
+    /// processes that share a PostgreSQL database share it too.
+    pub keys_dir: Option<PathBuf>,
+    /// Whether TLS terminates in front (HSTS on every answer).
+    pub tls: bool,
+    /// A ledger to serve instead of the data directory's journal, with its
+    /// checkpoint key (tests put it on a simulated disk with faults).
+    pub journal: Option<(
+        tally_ledger::journal::DurableLedger,
+        tally_audit::NoteVerifier,
+    )>,
+}
+
+impl std::fmt::Debug for Config {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Config")
+            .field("listen", &self.listen)
+            .field("data_dir", &self.data_dir)
+            .field("database", &self.database.as_ref().map(|_| "<redacted>"))
+            .field("limits", &self.limits)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Config {
+    /// Defaults: `127.0.0.1:8080`, `./tally-data`, embedded storage.
+    #[must_use]
+    pub fn new(data_dir: impl Into<PathBuf>) -> Self {
+        Self {
+            listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            data_dir: data_dir.into(),
+            database: None,
+            limits: Limits::default(),
+            keys_dir: None,
+            tls: false,
+            journal: None,
+        }
+    }
+}
+
+/// Why a server did not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    /// A limit is unusable.
+    #[error(transparent)]
+    Limits(#[from] crate::config::LimitError),
+    /// The data directory or its files.
+    #[error(transparent)]
+    File(#[from] tally_files::FileError),
+    /// The embedded ledger.
+    #[error(transparent)]
+    Ledger(#[from] crate::embedded::OpenError),
+    /// The idempotency store.
+    #[error(transparent)]
+    Idempotency(#[from] crate::idem::IdemError),
+    /// PostgreSQL.
+    #[error("postgres: {0}")]
+    Postgres(String),
+    /// The listener.
+    #[error("listen: {0}")]
+    Listen(std::io::Error),
+    /// The budget's operator and spend accounts could not be made.
+    #[error("the budget's accounts could not be created")]
+    Budget,
+    /// The root keys.
+    #[error(transparent)]
+    Keys(#[from] crate::tokens::KeysError),
+    /// The ledger's writer thread.
+    #[error("writer thread: {0}")]
+    Thread(std::io::Error),
+    /// No randomness for the admin credential.
+    #[error("no randomness from the operating system")]
+    Random,
+    /// This build has no PostgreSQL support.
+    #[error("this build has no PostgreSQL support (feature `postgres`)")]
+    NoPostgres,
+}
+
+/// A running server.
+#[derive(Debug)]
+pub struct Running {
+    /// Where it listens.
+    pub addr: SocketAddr,
+    /// The admin credential's file.
+    pub admin_token_file: PathBuf,
+    stop: watch::Sender<bool>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Running {
+    /// Stops accepting, drains connections (up to the request timeout),
+    /// then waits for the ledger's writer to snapshot and close.
+    pub async fn stop(self) {
+        let _ = self.stop.send(true);
+        let _ = self.task.await;
+    }
+
+    /// Waits until the server stops (after [`Running::stop`] elsewhere, or
+    /// forever).
+    pub async fn wait(self) {
+        let _ = self.task.await;
+    }
+
+    /// A handle that stops the server.
+    #[must_use]
+    pub fn stopper(&self) -> watch::Sender<bool> {
+        self.stop.clone()
+    }
+}
+
+/// Writes the first admin token (0600) if there is none.
+fn admin_token(dir: &Path, authority: &Macaroons) -> Result<(), StartError> {
+    let path = dir.join(ADMIN_TOKEN_FILE);
+    if !path.exists() {
+        let token = authority.mint_admin().map_err(|_| StartError::Random)?;
+        let mut text = token.to_text();
+        text.push('\n');
+        tally_files::private::create(&path, text.as_bytes())?;
+    }
+    Ok(())
+}
+
+async fn storage(
+    config: &mut Config,
+    metrics: &Arc<Metrics>,
+) -> Result<(Backend, IdemStore, Option<std::thread::JoinHandle<()>>), StartError> {
+    match config.database.clone() {
+        None => {
+            let (embedded, writer) = match config.journal.take() {
+                Some((ledger, vkey)) => {
+                    Embedded::start(ledger, &config.data_dir, vkey, Arc::clone(metrics))
+                        .map_err(StartError::Thread)?
+                }
+                None => Embedded::open(&config.data_dir, Arc::clone(metrics))?,
+            };
+            let idem = IdemStore::open_sqlite(&config.data_dir).await?;
+            Ok((Backend::Embedded(Box::new(embedded)), idem, Some(writer)))
+        }
+        #[cfg(feature = "postgres")]
+        Some(url) => {
+            let pg = tally_ledger::pg::PgLedger::connect(&url)
+                .await
+                .map_err(|e| StartError::Postgres(e.to_string()))?;
+            let idem = IdemStore::open_pg(pg.pool().clone()).await?;
+            Ok((Backend::Postgres(Arc::new(pg)), idem, None))
+        }
+        #[cfg(not(feature = "postgres"))]
+        Some(_) => Err(StartError::NoPostgres),
+    }
+}
+
+fn nonzero(v: u32) -> NonZeroU32 {
+    NonZeroU32::new(v).unwrap_or(NonZeroU32::MIN)
+}
+
+/// Starts a server.
+///
+/// # Errors
+/// [`StartError`].
+pub async fn start(mut config: Config) -> Result<Running, StartError> {
+    config.limits.validate()?;
+    if !config.data_dir.exists() {
+        tally_files::private::create_dir(&config.data_dir)?;
+    }
+    let metrics = Arc::new(Metrics::new());
+    let (backend, idem, writer) = storage(&mut config, &metrics).await?;
+    let now_ns = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX));
+    crate::budget::init(&backend, now_ns)
+        .await
+        .map_err(|_| StartError::Budget)?;
+    let keys_dir = config
+        .keys_dir
+        .clone()
+        .unwrap_or_else(|| config.data_dir.join("keys"));
+    let authority = Arc::new(Macaroons::new(RootKeys::load_or_create(&keys_dir)?)?);
+    authority.refresh(&idem).await?;
+    admin_token(&config.data_dir, &authority)?;
+    let limits = config.limits.clone();
+    let mut boot = [0u8; 8];
+    getrandom::fill(&mut boot).map_err(|_| StartError::Random)?;
+    let state = Arc::new(AppState {
+        global: RateLimiter::direct(
+            Quota::per_second(nonzero(limits.max_rps)).allow_burst(nonzero(limits.rps_burst)),
+        ),
+        tenants: RateLimiter::keyed(
+            Quota::per_second(nonzero(limits.tenant_rps)).allow_burst(nonzero(limits.tenant_burst)),
+        ),
+        inflight: Arc::new(Semaphore::new(limits.max_inflight)),
+        limits,
+        backend,
+        idem,
+        auth: Arc::clone(&authority) as Arc<dyn Authorizer>,
+        tokens: Some(authority),
+        metrics,
+        tls: config.tls,
+        boot_id: u64::from_be_bytes(boot),
+    });
+    let listener = TcpListener::bind(config.listen)
+        .await
+        .map_err(StartError::Listen)?;
+    let addr = listener.local_addr().map_err(StartError::Listen)?;
+    let (stop, stopped) = watch::channel(false);
+    let task = tokio::spawn(run(listener, state, stopped, writer));
+    Ok(Running {
+        addr,
+        admin_token_file: config.data_dir.join(ADMIN_TOKEN_FILE),
+        stop,
+        task,
+    })
+}
+
+async fn purge(state: &AppState) {
+    let ttl = i64::try_from(state.limits.idempotency_ttl.as_millis()).unwrap_or(i64::MAX);
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX));
+    if state.idem.purge(now.saturating_sub(ttl)).await.is_err() {
+        state.metrics.storage_errors.inc();
+    }
+    state.tenants.retain_recent();
+}
+
+async fn run(
+    listener: TcpListener,
+    state: Arc<AppState>,
+    mut stopped: watch::Receiver<bool>,
+    writer: Option<std::thread::JoinHandle<()>>,
+) {
+    let app = crate::stack::app(Arc::clone(&state));
+    let connections = Arc::new(Semaphore::new(state.limits.max_connections));
+    let mut tasks = JoinSet::new();
+    let mut purge_timer = tokio::time::interval(PURGE_EVERY);
+    let mut refresh_timer = tokio::time::interval(crate::tokens::REFRESH_EVERY);
+    loop {
+        let permit = tokio::select! {
+            _ = stopped.changed() => break,
+            _ = purge_timer.tick() => { purge(&state).await; continue; }
+            _ = refresh_timer.tick() => {
+                if let Some(t) = &state.tokens && t.refresh(&state.idem).await.is_err() {
+                    state.metrics.storage_errors.inc();
+                }
+                continue;
+            }
+            p = Arc::clone(&connections).acquire_owned() => match p {
+                Ok(p) => p,
+                Err(_) => break,
+            },
+        };
+        let stream = tokio::select! {
+            _ = stopped.changed() => break,
+            a = listener.accept() => match a {
+                Ok((stream, _)) => stream,
+                Err(_) => {
+                    // Out of descriptors or the like: back off, don't spin.
+                    tokio::time::sleep(Duration::from_millis(10)).await;
+                    continue;
+                }
+            },
+        };
+        let service = TowerToHyperService::new(app.clone());
+        let header_timeout = state.limits.header_read_timeout;
+        let mut stop = stopped.clone();
+        tasks.spawn(async move {
+            let _ = stream.set_nodelay(true);
+            let conn = hyper::server::conn::http1::Builder::new()
+                .timer(TokioTimer::new())
+                .header_read_timeout(header_timeout)
+                .serve_connection(TokioIo::new(stream), service);
+            let mut conn = std::pin::pin!(conn);
+            tokio::select! {
+                _ = conn.as_mut() => {}
+                _ = stop.changed() => {
+                    conn.as_mut().graceful_shutdown();
+                    let _ = conn.await;
+                }
+            }
+            drop(permit);
+        });
+        while tasks.try_join_next().is_some() {}
+    }
+    drop(listener);
+    let drain = state.limits.request_timeout;
+    let _ = tokio::time::timeout(drain, async { while tasks.join_next().await.is_some() {} }).await;
+    tasks.shutdown().await;
+    drop(app);
+    drop(state);
+    if let Some(w) = writer {
+        let _ = tokio::task::spawn_blocking(move || w.join()).await;
+    }
+}
+
+/// Installs JSON logs on stderr (once per process; later calls do nothing).
+/// Headers are never logged, so `Authorization` never reaches a log.
+pub fn init_logging() {
+    let _ = tracing_subscriber::fmt()
+        .json()
+        .with_writer(std::io::stderr)
+        .with_max_level(tracing::Level::INFO)
+        .try_init();
+}

@@ -1,0 +1,17 @@
+//! tally-serve's tests: real HTTP on loopback (a server on 127.0.0.1:0 in
+//! each test), one test binary.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing,
+    missing_docs
+)]
+
+mod api;
+mod budget;
+mod idempotency;
+mod limits;
+#[cfg(feature = "postgres")]
+mod pg;
+mod support;

@@ -9,6 +9,7 @@
 
 mod common;
 mod faults;
+mod hostile;
 mod mint;
 mod secrets;
 mod store;

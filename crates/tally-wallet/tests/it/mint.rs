@@ -31,7 +31,7 @@ async fn mint_at(var: &str, default: &str) -> MintUrl {
     url
 }
 
-async fn plain_mint() -> MintUrl {
+pub async fn plain_mint() -> MintUrl {
     mint_at("TALLY_TEST_MINT_URL", "http://127.0.0.1:43338").await
 }
 
@@ -44,6 +44,10 @@ fn fresh_seed() -> Seed {
     getrandom::fill(&mut entropy).unwrap();
     let words = bip39::Mnemonic::from_entropy(&entropy).unwrap().to_string();
     Seed::from_mnemonic(&words, "").unwrap()
+}
+
+pub async fn fresh_wallet(mint: &MintUrl) -> (Wallet<SqliteStore>, tempfile::TempDir) {
+    wallet(mint).await
 }
 
 async fn wallet(mint: &MintUrl) -> (Wallet<SqliteStore>, tempfile::TempDir) {

@@ -2,10 +2,10 @@
 //!
 //! Each operation follows the same steps, each one durable before the next:
 //!
-//! 1. inputs reserved atomically (`Unspent → Reserved`, compare-and-set;
-//!    a lost race picks again);
-//! 2. the outputs' NUT-13 counters reserved (never handed out twice);
-//! 3. the operation written with the exact request body (`Prepared`);
+//! 1. the outputs' NUT-13 counters reserved (never handed out twice);
+//! 2. the operation written with the exact request body (`Prepared`);
+//! 3. its inputs reserved atomically (`Unspent → Reserved`,
+//!    compare-and-set; a lost race fails this operation and picks again);
 //! 4. the operation moved to `Sent` (inputs `Reserved → Pending`) — only
 //!    then does the request leave;
 //! 5. the answer checked (count, amounts, keyset and DLEQ of every
@@ -329,7 +329,8 @@ impl<S: WalletStore> Wallet<S> {
             quote_id: Some(quote.id.clone()),
             created_s: (self.clock)(),
         };
-        self.run(&client, op, &keyset, outputs, 0).await
+        self.store.add_operation(&op).await?;
+        self.run(&client, &op, &keyset, outputs, 0).await
     }
 
     /// Swaps proofs at `mint` so that the wallet holds proofs worth exactly
@@ -340,8 +341,48 @@ impl<S: WalletStore> Wallet<S> {
     /// [`Error::InsufficientFunds`]; otherwise as [`Wallet::mint`].
     pub async fn swap(&self, mint: &MintUrl, amount: u64) -> Result<Vec<Proof>> {
         let keyset = self.active_keyset(mint).await?;
-        let id = OperationId::random()?;
-        let (inputs, fee) = self.reserve_inputs(mint, amount, &id).await?;
+        let client = self.client(mint)?;
+        for _ in 0..RESERVE_ATTEMPTS_MAX {
+            let (op, outputs, send_count) = self.prepare_swap(mint, amount, &keyset).await?;
+            // The operation is written before its inputs are reserved, so a
+            // reservation is never left without a record that `recover`
+            // finds (a crash between the two fails the operation there).
+            self.store.add_operation(&op).await?;
+            let ys = swap_input_ys(&op)?;
+            match self.store.reserve_proofs(&ys, &op.id).await {
+                Ok(()) => {}
+                Err(Error::StateConflict { .. } | Error::NotFound { .. }) => {
+                    // Another operation took a proof first: pick again.
+                    self.store
+                        .set_operation_state(
+                            &op.id,
+                            OperationState::Prepared,
+                            OperationState::Failed,
+                        )
+                        .await?;
+                    continue;
+                }
+                Err(e) => return Err(e),
+            }
+            let amount_out = swap_inputs_total(&op)?;
+            self.run(&client, &op, &keyset, outputs, amount_out).await?;
+            let proofs = self.operation_outputs(mint, &op.id).await?;
+            return Ok(proofs.into_iter().take(send_count).collect());
+        }
+        Err(Error::StateConflict {
+            what: "proofs (too many concurrent reservations)",
+        })
+    }
+
+    /// Selects inputs, plans the outputs, reserves their counters and builds
+    /// the operation (not yet written).
+    async fn prepare_swap(
+        &self,
+        mint: &MintUrl,
+        amount: u64,
+        keyset: &Keyset,
+    ) -> Result<(Operation, Vec<BlindedOutput>, usize)> {
+        let (inputs, fee) = self.select_inputs(mint, amount).await?;
         let total = Amount::try_sum(inputs.iter().map(|p| p.proof.amount))?;
         let plan = plan_swap(
             total,
@@ -349,14 +390,7 @@ impl<S: WalletStore> Wallet<S> {
             Amount::new(amount),
             None,
             &Denominations::from_keys(keyset.keys()),
-        );
-        let plan = match plan {
-            Ok(p) => p,
-            Err(e) => {
-                self.release(&inputs).await?;
-                return Err(e.into());
-            }
-        };
+        )?;
         let amounts: Vec<u64> = plan
             .send
             .iter()
@@ -371,7 +405,7 @@ impl<S: WalletStore> Wallet<S> {
             outputs: outputs.iter().map(|o| o.message().clone()).collect(),
         };
         let op = Operation {
-            id,
+            id: OperationId::random()?,
             mint: mint.clone(),
             kind: OperationKind::Swap,
             state: OperationState::Prepared,
@@ -383,13 +417,7 @@ impl<S: WalletStore> Wallet<S> {
             quote_id: None,
             created_s: (self.clock)(),
         };
-        let client = self.client(mint)?;
-        let op_id = op.id.clone();
-        self.run(&client, op, &keyset, outputs, total.value())
-            .await?;
-        let send_count = plan.send.len();
-        let proofs = self.operation_outputs(mint, &op_id).await?;
-        Ok(proofs.into_iter().take(send_count).collect())
+        Ok((op, outputs, plan.send.len()))
     }
 
     async fn operation_outputs(&self, mint: &MintUrl, id: &OperationId) -> Result<Vec<Proof>> {
@@ -410,21 +438,12 @@ impl<S: WalletStore> Wallet<S> {
             .collect())
     }
 
-    async fn release(&self, inputs: &[StoredProof]) -> Result<()> {
-        let ys: Vec<String> = inputs.iter().map(|p| p.y.clone()).collect();
-        self.store
-            .set_proof_states(&ys, ProofState::Reserved, ProofState::Unspent, None)
-            .await
-    }
-
-    /// Picks unspent proofs worth at least `amount` plus their input fee and
-    /// reserves them for `id`; on a lost race (another operation took one),
-    /// picks again.
-    async fn reserve_inputs(
+    /// Picks unspent proofs worth at least `amount` plus their input fee
+    /// (largest first); the caller reserves them.
+    async fn select_inputs(
         &self,
         mint: &MintUrl,
         amount: u64,
-        id: &OperationId,
     ) -> Result<(Vec<StoredProof>, Amount)> {
         let ppk: BTreeMap<KeysetId, u64> = self
             .store
@@ -433,32 +452,20 @@ impl<S: WalletStore> Wallet<S> {
             .into_iter()
             .map(|k| (k.id, k.input_fee_ppk))
             .collect();
-        for _ in 0..RESERVE_ATTEMPTS_MAX {
-            let mut candidates = self.store.proofs(mint, ProofState::Unspent).await?;
-            candidates.sort_by_key(|p| std::cmp::Reverse(p.proof.amount));
-            let (picked, fee) = select(candidates, amount, &ppk)?;
-            let ys: Vec<String> = picked.iter().map(|p| p.y.clone()).collect();
-            match self.store.reserve_proofs(&ys, id).await {
-                Ok(()) => return Ok((picked, fee)),
-                Err(Error::StateConflict { .. } | Error::NotFound { .. }) => {}
-                Err(e) => return Err(e),
-            }
-        }
-        Err(Error::StateConflict {
-            what: "proofs (too many concurrent reservations)",
-        })
+        let mut candidates = self.store.proofs(mint, ProofState::Unspent).await?;
+        candidates.sort_by_key(|p| std::cmp::Reverse(p.proof.amount));
+        select(candidates, amount, &ppk)
     }
 
-    /// Steps 3–5 of the saga.
+    /// Steps 4–5 of the saga, for an operation already written.
     async fn run(
         &self,
         client: &MintClient,
-        op: Operation,
+        op: &Operation,
         keyset: &Keyset,
         outputs: Vec<BlindedOutput>,
         amount_out: u64,
     ) -> Result<u64> {
-        self.store.add_operation(&op).await?;
         self.store
             .set_operation_state(&op.id, OperationState::Prepared, OperationState::Sent)
             .await?;
@@ -477,7 +484,7 @@ impl<S: WalletStore> Wallet<S> {
                 return Err(e);
             }
         };
-        self.finish(&op, keyset, outputs, &signatures, amount_out)
+        self.finish(op, keyset, outputs, &signatures, amount_out)
             .await
     }
 
@@ -630,6 +637,12 @@ impl<S: WalletStore> Wallet<S> {
         report.finished += 1;
         Ok(())
     }
+}
+
+fn swap_input_ys(op: &Operation) -> Result<Vec<String>> {
+    let request: SwapRequest =
+        serde_json::from_str(&op.request).map_err(|_| Error::CorruptRecord { what: "request" })?;
+    request.inputs.iter().map(|p| Ok(p.y()?.to_hex())).collect()
 }
 
 fn swap_inputs_total(op: &Operation) -> Result<u64> {

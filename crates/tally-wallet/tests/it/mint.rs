@@ -35,7 +35,7 @@ pub async fn plain_mint() -> MintUrl {
     mint_at("TALLY_TEST_MINT_URL", "http://127.0.0.1:43338").await
 }
 
-async fn fees_mint() -> MintUrl {
+pub async fn fees_mint() -> MintUrl {
     mint_at("TALLY_TEST_MINT_FEES_URL", "http://127.0.0.1:43339").await
 }
 

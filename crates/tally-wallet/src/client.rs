@@ -148,10 +148,21 @@ impl MintClient {
     /// # Errors
     /// [`Error::Unreachable`] if the HTTP stack cannot be set up.
     pub fn new(url: MintUrl) -> Result<Self> {
+        Self::with_timeouts(url, CONNECT_TIMEOUT_MS, REQUEST_TIMEOUT_MS)
+    }
+
+    /// A client for `url` with other timeouts (each at least 1 ms).
+    ///
+    /// # Errors
+    /// [`Error::InvalidArgument`] for a zero timeout; as [`MintClient::new`].
+    pub fn with_timeouts(url: MintUrl, connect_ms: u64, request_ms: u64) -> Result<Self> {
+        if connect_ms == 0 || request_ms == 0 {
+            return Err(Error::InvalidArgument("timeouts must be at least 1 ms"));
+        }
         let http = reqwest::Client::builder()
             .use_rustls_tls()
-            .connect_timeout(Duration::from_millis(CONNECT_TIMEOUT_MS))
-            .timeout(Duration::from_millis(REQUEST_TIMEOUT_MS))
+            .connect_timeout(Duration::from_millis(connect_ms))
+            .timeout(Duration::from_millis(request_ms))
             .redirect(reqwest::redirect::Policy::none())
             .build()
             .map_err(|e| Error::Unreachable(e.to_string()))?;

@@ -287,3 +287,40 @@ pub fn open_file(path: &Path, passphrase: &[u8]) -> Result<Zeroizing<String>> {
         std::str::from_utf8(&plain).map_err(|_| Error::SecretsFormat("plaintext is not UTF-8"))?;
     Ok(Zeroizing::new(words.to_owned()))
 }
+
+/// Makes a fresh 12-word BIP-39 mnemonic (128 bits from the OS RNG), stores
+/// it encrypted at `path` as [`create_file`] does, and returns it (shown to
+/// the user once, erased on drop).
+///
+/// # Errors
+/// [`Error::Randomness`], and as [`create_file`].
+pub fn create_mnemonic_file(
+    path: &Path,
+    passphrase: &[u8],
+    params: KdfParams,
+) -> Result<Zeroizing<String>> {
+    let mut entropy = Zeroizing::new([0u8; 16]);
+    getrandom::fill(entropy.as_mut()).map_err(|_| Error::Randomness)?;
+    let mnemonic = bip39::Mnemonic::from_entropy(entropy.as_ref())
+        .map_err(|_| Error::SecretsFormat("mnemonic"))?;
+    let mut words = Zeroizing::new(String::new());
+    for (i, word) in mnemonic.words().enumerate() {
+        if i > 0 {
+            words.push(' ');
+        }
+        words.push_str(word);
+    }
+    create_file(path, &words, passphrase, params)?;
+    Ok(words)
+}
+
+/// Opens the secrets file and derives the wallet's NUT-13 seed from the
+/// mnemonic (BIP-39, empty BIP-39 passphrase). Without the right passphrase
+/// there is no seed, so no wallet: the wallet fails closed.
+///
+/// # Errors
+/// As [`open_file`]; [`Error::Cashu`] if the words are not a valid mnemonic.
+pub fn open_seed(path: &Path, passphrase: &[u8]) -> Result<tally_cashu::nuts::nut13::Seed> {
+    let words = open_file(path, passphrase)?;
+    Ok(tally_cashu::nuts::nut13::Seed::from_mnemonic(&words, "")?)
+}

@@ -90,6 +90,7 @@ pub struct Wallet<S: WalletStore> {
     store: S,
     seed: Seed,
     clock: Clock,
+    timeouts_ms: (u64, u64),
     clients: std::sync::Mutex<BTreeMap<MintUrl, MintClient>>,
 }
 
@@ -109,8 +110,20 @@ impl<S: WalletStore> Wallet<S> {
             store,
             seed,
             clock,
+            timeouts_ms: (
+                crate::client::CONNECT_TIMEOUT_MS,
+                crate::client::REQUEST_TIMEOUT_MS,
+            ),
             clients: std::sync::Mutex::new(BTreeMap::new()),
         }
+    }
+
+    /// The same wallet with other mint-client timeouts (connect, whole
+    /// request), in milliseconds.
+    #[must_use]
+    pub fn with_timeouts(mut self, connect_ms: u64, request_ms: u64) -> Self {
+        self.timeouts_ms = (connect_ms, request_ms);
+        self
     }
 
     /// The store.
@@ -126,7 +139,7 @@ impl<S: WalletStore> Wallet<S> {
         if let Some(c) = clients.get(mint) {
             return Ok(c.clone());
         }
-        let c = MintClient::new(mint.clone())?;
+        let c = MintClient::with_timeouts(mint.clone(), self.timeouts_ms.0, self.timeouts_ms.1)?;
         clients.insert(mint.clone(), c.clone());
         Ok(c)
     }

@@ -223,8 +223,8 @@ pub struct Operation {
     pub created_s: u64,
 }
 
-/// A NUT-04 mint quote.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+/// A NUT-04 mint quote. Its `Debug` form redacts the NUT-20 key.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct MintQuote {
     /// The mint's quote id.
     pub id: String,
@@ -243,6 +243,23 @@ pub struct MintQuote {
     /// The NUT-20 private key (hex) the quote is locked to, if the mint
     /// supports NUT-20. It only authorises minting this quote.
     pub signing_key: Option<String>,
+}
+
+impl std::fmt::Debug for MintQuote {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MintQuote")
+            .field("id", &self.id)
+            .field("mint", &self.mint)
+            .field("amount", &self.amount)
+            .field("unit", &self.unit)
+            .field("state", &self.state)
+            .field("expiry_s", &self.expiry_s)
+            .field(
+                "signing_key",
+                &self.signing_key.as_ref().map(|_| "<redacted>"),
+            )
+            .finish_non_exhaustive()
+    }
 }
 
 /// One finished operation, for the user.

@@ -15,7 +15,8 @@ use crate::mint::{fresh_wallet, plain_mint};
 
 type Answer = Arc<dyn Fn(&str) -> (u16, Vec<u8>) + Send + Sync>;
 
-/// Serves `answer(request line)` to every request, one per connection.
+/// Serves `answer(request line)` to every request, one per connection
+/// (status 0: never answers).
 async fn hostile(answer: Answer) -> MintUrl {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = MintUrl::new(&format!("http://{}", listener.local_addr().unwrap())).unwrap();
@@ -48,6 +49,11 @@ async fn hostile(answer: Answer) -> MintUrl {
                     }
                 };
                 let (status, body) = answer(&line);
+                if status == 0 {
+                    // Status 0: never answer (the connection stays open).
+                    tokio::time::sleep(std::time::Duration::from_secs(3_600)).await;
+                    return;
+                }
                 let head = format!(
                     "HTTP/1.1 {status} X\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n",
                     body.len()
@@ -204,4 +210,17 @@ async fn a_check_state_answer_that_does_not_match_the_question_is_refused() {
         8,
         "nothing marked spent"
     );
+}
+
+#[tokio::test]
+async fn a_mint_that_never_answers_times_out_as_ambiguous() {
+    // The mint takes the request and never answers.
+    let url = hostile(minting(0, Vec::new())).await;
+    let (w, _dir) = wallet_for(&url).await;
+    let w = w.with_timeouts(1_000, 400);
+    let quote = w.mint_quote(&url, 8).await.unwrap();
+    let err = w.mint(&url, &quote.id).await.unwrap_err();
+    assert!(err.is_ambiguous(), "{err}");
+    assert_eq!(w.store().incomplete_operations().await.unwrap().len(), 1);
+    assert_eq!(w.balance(&url).await.unwrap().unspent, 0);
 }

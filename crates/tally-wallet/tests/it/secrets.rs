@@ -202,3 +202,24 @@ fn errors_never_show_the_passphrase_or_the_words() {
     assert!(!shown.contains("hunter2"));
     assert!(!shown.contains("gorilla"));
 }
+
+#[test]
+fn a_new_mnemonic_opens_only_with_its_passphrase_into_its_seed() {
+    let dir = private_dir();
+    let path = dir.path().join("seed");
+    let small = KdfParams {
+        memory_kib: 256,
+        passes: 1,
+        lanes: 1,
+    };
+    let words = secrets::create_mnemonic_file(&path, b"pass", small).unwrap();
+    assert_eq!(words.split(' ').count(), 12);
+    let seed = secrets::open_seed(&path, b"pass").unwrap();
+    let expected = tally_cashu::nuts::nut13::Seed::from_mnemonic(&words, "").unwrap();
+    assert_eq!(seed.as_bytes(), expected.as_bytes());
+    assert!(matches!(
+        secrets::open_seed(&path, b"pas"),
+        Err(Error::WrongPassphrase)
+    ));
+    assert_eq!(format!("{seed:?}"), "Seed(<redacted>)");
+}

@@ -639,6 +639,23 @@ impl<S: WalletStore> Wallet<S> {
                 .set_operation_state(&op.id, OperationState::Sent, OperationState::Failed)
                 .await?;
             report.failed += 1;
+            // Released inputs that the mint says are spent (by someone
+            // else) are marked so at once.
+            if op.kind == OperationKind::Swap {
+                let ys = swap_input_ys(op)?;
+                if let Ok(states) = client.check_state(&ys).await {
+                    let spent: Vec<String> = states
+                        .into_iter()
+                        .filter(|s| s.state == "SPENT")
+                        .map(|s| s.y)
+                        .collect();
+                    if !spent.is_empty() {
+                        self.store
+                            .set_proof_states(&spent, ProofState::Unspent, ProofState::Spent, None)
+                            .await?;
+                    }
+                }
+            }
             return Ok(());
         }
         let Some(signatures) = found.into_iter().collect::<Option<Vec<_>>>() else {

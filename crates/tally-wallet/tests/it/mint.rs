@@ -327,3 +327,68 @@ async fn an_operation_prepared_but_never_sent_fails_on_recover_and_frees_its_inp
     );
     assert_eq!(w.balance(&mint).await.unwrap().unspent, 32);
 }
+
+#[tokio::test]
+async fn a_lost_refusal_is_recovered_as_failed_and_spent_inputs_are_marked() {
+    let mint = plain_mint().await;
+    let proxy = Proxy::start(&mint).await;
+    let (w, _dir) = funded(&proxy.url, 8).await;
+    let proof = w
+        .store()
+        .proofs(&proxy.url, ProofState::Unspent)
+        .await
+        .unwrap()
+        .remove(0);
+    // Someone else holding the same proof spends it first.
+    let keyset = w
+        .store()
+        .keyset(&proof.proof.keyset_id)
+        .await
+        .unwrap()
+        .unwrap();
+    let mut secret = [0u8; 32];
+    getrandom::fill(&mut secret).unwrap();
+    let r = tally_cashu::crypto::SecretKey::random(&mut getrandom::SysRng).unwrap();
+    let output = BlindedOutput::new(
+        Amount::new(8),
+        keyset.id(),
+        Secret::from_bytes_hex(&secret),
+        r,
+    )
+    .unwrap();
+    let mut input = proof.proof.clone();
+    input.dleq = None;
+    let request = SwapRequest {
+        inputs: vec![input],
+        outputs: vec![output.message().clone()],
+    };
+    MintClient::new(mint.clone())
+        .unwrap()
+        .swap(serde_json::to_string(&request).unwrap())
+        .await
+        .unwrap();
+    // Our swap is refused (spent), but the refusal is lost: ambiguous.
+    proxy.drop_answers_to(Some("POST /v1/swap"));
+    let err = w.swap(&proxy.url, 3).await.unwrap_err();
+    assert!(err.is_ambiguous(), "{err}");
+    assert_eq!(w.balance(&proxy.url).await.unwrap().pending, 8);
+    proxy.drop_answers(false);
+    assert_eq!(
+        w.recover().await.unwrap(),
+        RecoveryReport {
+            finished: 0,
+            failed: 1,
+            unresolved: 0
+        }
+    );
+    let b = w.balance(&proxy.url).await.unwrap();
+    assert_eq!((b.unspent, b.reserved, b.pending), (0, 0, 0));
+    assert_eq!(
+        w.store()
+            .proofs(&proxy.url, ProofState::Spent)
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
+}

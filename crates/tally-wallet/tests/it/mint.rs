@@ -83,6 +83,25 @@ async fn mint_stores_proofs_whose_dleq_verifies_on_both_mints() {
         let quote_id = w.store().history(1).await.unwrap()[0].operation.clone();
         let op = w.store().operation(&quote_id).await.unwrap().unwrap();
         assert_eq!(op.kind, OperationKind::Mint);
+        // Nutshell supports NUT-20: the quote was locked to a key and the
+        // mint request signed with it.
+        assert!(
+            MintClient::new(mint.clone())
+                .unwrap()
+                .info()
+                .await
+                .unwrap()
+                .supports(20)
+        );
+        let quote = w
+            .store()
+            .quote(op.quote_id.as_deref().unwrap())
+            .await
+            .unwrap()
+            .unwrap();
+        assert!(quote.signing_key.is_some());
+        assert_eq!(quote.state, "ISSUED");
+        assert!(!format!("{quote:?}").contains(quote.signing_key.as_deref().unwrap()));
         let again = w
             .mint(&mint, op.quote_id.as_deref().unwrap())
             .await

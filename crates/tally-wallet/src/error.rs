@@ -15,9 +15,6 @@ pub enum Error {
     /// The SQLite store failed.
     #[error("store: {0}")]
     Sqlite(#[from] sqlx::Error),
-    /// The SQLite store's migrations failed.
-    #[error("store migration: {0}")]
-    Migration(#[from] sqlx::migrate::MigrateError),
     /// A stored record does not decode: the store is corrupt or from a
     /// newer version.
     #[error("store: corrupt record ({what})")]

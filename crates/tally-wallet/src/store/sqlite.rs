@@ -1,6 +1,7 @@
 //! The SQLite store (sqlx): one file, WAL journal, `synchronous = FULL`,
 //! every state change one `BEGIN IMMEDIATE` transaction (so a
-//! compare-and-set never races another writer), migrations embedded.
+//! compare-and-set never races another writer), migrations embedded
+//! (`include_str!`) and recorded in `schema_migrations`.
 //!
 //! The database holds bearer proofs: the file is created with mode 0600 and
 //! must lie in a directory that grants nothing to group or others.
@@ -23,6 +24,15 @@ use super::{
     StoredProof, WalletStore, check_batch, check_counter_count,
 };
 use crate::error::{Error, Result};
+
+/// This crate's name in `schema_migrations`.
+const COMPONENT: &str = "tally-wallet";
+/// The schema, version by version, embedded in the binary.
+const MIGRATIONS: &[(i64, &str, &str)] = &[(
+    1,
+    "wallet",
+    include_str!("../../migrations/0001_wallet.sql"),
+)];
 
 /// Connections in the pool (SQLite has one writer; readers run beside it).
 pub const POOL_CONNECTIONS_MAX: u32 = 4;
@@ -56,7 +66,7 @@ impl SqliteStore {
     /// migrations. The directory must grant nothing to group or others.
     ///
     /// # Errors
-    /// [`Error::UnsafePermissions`], [`Error::Sqlite`], [`Error::Migration`].
+    /// [`Error::UnsafePermissions`], [`Error::File`], [`Error::Sqlite`] (including a failed migration).
     pub async fn open(path: &Path) -> Result<Self> {
         let dir = match path.parent() {
             Some(p) if !p.as_os_str().is_empty() => p,
@@ -100,8 +110,43 @@ impl SqliteStore {
             .max_connections(POOL_CONNECTIONS_MAX)
             .connect_with(options)
             .await?;
-        sqlx::migrate!("./migrations").run(&pool).await?;
-        Ok(Self { pool })
+        let store = Self { pool };
+        store.migrate().await?;
+        Ok(store)
+    }
+
+    /// Applies the embedded migrations not yet recorded in
+    /// `schema_migrations` (the project's convention: component, version,
+    /// name), all in one `BEGIN IMMEDIATE` transaction.
+    async fn migrate(&self) -> Result<()> {
+        let mut tx = self.write().await?;
+        sqlx::raw_sql(
+            "CREATE TABLE IF NOT EXISTS schema_migrations (component TEXT NOT NULL, \
+             version INTEGER NOT NULL, name TEXT NOT NULL, PRIMARY KEY (component, version))",
+        )
+        .execute(&mut *tx)
+        .await?;
+        let applied: Vec<i64> =
+            sqlx::query_scalar("SELECT version FROM schema_migrations WHERE component = ?1")
+                .bind(COMPONENT)
+                .fetch_all(&mut *tx)
+                .await?;
+        for &(version, name, sql) in MIGRATIONS {
+            if applied.contains(&version) {
+                continue;
+            }
+            sqlx::raw_sql(sql).execute(&mut *tx).await?;
+            sqlx::query(
+                "INSERT INTO schema_migrations (component, version, name) VALUES (?1, ?2, ?3)",
+            )
+            .bind(COMPONENT)
+            .bind(version)
+            .bind(name)
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(())
     }
 
     async fn write(&self) -> Result<Transaction<'static, Sqlite>> {

@@ -1,0 +1,115 @@
+//! The wallet's one error type, with the classes that decide what a caller
+//! (and `recover`) may do: definitive failures changed nothing at the mint,
+//! ambiguous ones may have.
+
+use tally_cashu::nuts::nut02::KeysetId;
+
+/// Everything that can go wrong in the wallet.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// A protocol error from the Cashu core (bad token, bad keyset, failed
+    /// DLEQ, amount overflow, ...).
+    #[error("cashu: {0}")]
+    Cashu(#[from] tally_cashu::Error),
+    /// The SQLite store failed.
+    #[error("store: {0}")]
+    Sqlite(#[from] sqlx::Error),
+    /// A stored record does not decode: the store is corrupt or from a
+    /// newer version.
+    #[error("store: corrupt record ({what})")]
+    CorruptRecord {
+        /// Which record.
+        what: &'static str,
+    },
+    /// A record that must exist does not.
+    #[error("not found: {what}")]
+    NotFound {
+        /// Which record.
+        what: &'static str,
+    },
+    /// A record with this key already exists.
+    #[error("already exists: {what}")]
+    AlreadyExists {
+        /// Which record.
+        what: &'static str,
+    },
+    /// A compare-and-set on proof or operation state lost: another operation
+    /// changed the record first (nothing was changed by this call).
+    #[error("state conflict: {what}")]
+    StateConflict {
+        /// Which record.
+        what: &'static str,
+    },
+    /// The NUT-13 counter of a keyset would pass its maximum.
+    #[error("counter exhausted for keyset {0}")]
+    CounterExhausted(KeysetId),
+    /// Not enough unspent proofs.
+    #[error("insufficient funds: {available} available, {required} required")]
+    InsufficientFunds {
+        /// Spendable amount.
+        available: u64,
+        /// Amount needed, fees included.
+        required: u64,
+    },
+    /// The mint refused the request (HTTP 4xx with a NUT error body):
+    /// definitive, nothing changed at the mint.
+    #[error("mint refused ({code}): {detail}")]
+    Mint {
+        /// The NUT error code (0 when the mint sent none).
+        code: u32,
+        /// The mint's detail text, truncated to [`crate::client::DETAIL_LEN_MAX`].
+        detail: String,
+    },
+    /// The request may have reached the mint and been processed (timeout,
+    /// connection lost after sending, 5xx): never rolled back; `recover`
+    /// resolves it.
+    #[error("ambiguous: {0}")]
+    Ambiguous(String),
+    /// The request never left (connection refused, DNS, TLS set-up):
+    /// definitive.
+    #[error("unreachable: {0}")]
+    Unreachable(String),
+    /// The mint's response is malformed, oversized or lies (wrong count,
+    /// amount or keyset of signatures, a failed DLEQ).
+    #[error("invalid mint response: {0}")]
+    InvalidResponse(String),
+    /// A secrets file or directory has unsafe permissions.
+    #[error("unsafe permissions on {path}: mode {mode:o}, want {want:o}")]
+    UnsafePermissions {
+        /// The path.
+        path: String,
+        /// Its mode.
+        mode: u32,
+        /// The required mode.
+        want: u32,
+    },
+    /// The passphrase does not open the secrets file (or the file was
+    /// altered): nothing is decrypted.
+    #[error("wrong passphrase, or the secrets file was altered")]
+    WrongPassphrase,
+    /// The secrets file is malformed or its parameters are out of bounds.
+    #[error("secrets file: {0}")]
+    SecretsFormat(&'static str),
+    /// A caller passed an argument outside its documented bounds.
+    #[error("invalid argument: {0}")]
+    InvalidArgument(&'static str),
+    /// A file operation failed.
+    #[error("file: {0}")]
+    File(#[from] tally_files::FileError),
+    /// The operating system's RNG failed.
+    #[error("randomness unavailable")]
+    Randomness,
+}
+
+impl Error {
+    /// True if the mint may have processed the request: the operation must
+    /// stay pending (never rolled back) until `recover` resolves it.
+    #[must_use]
+    pub fn is_ambiguous(&self) -> bool {
+        matches!(self, Self::Ambiguous(_))
+    }
+}
+
+/// The wallet's result type.
+pub type Result<T, E = Error> = core::result::Result<T, E>;

@@ -1,0 +1,27 @@
+//! `tally-wallet`: a crash-safe Cashu wallet on the protocol core of
+//! [`tally_cashu`].
+//!
+//! | module | what |
+//! |---|---|
+//! | [`store`] | the [`store::WalletStore`] trait (keysets, proofs and their states, NUT-13 counters, sagas, quotes, history); SQLite and in-memory backends |
+//! | [`secrets`] | the mnemonic at rest: XChaCha20-Poly1305 under an Argon2id key, private files |
+//! | [`client`] | the mint's HTTP API (rustls), with timeouts, size caps and strict validation |
+//! | [`wallet`] | operations as persisted sagas: `mint_quote`/`mint`, `swap`, `check_state`, balances |
+//!
+//! # Crash safety
+//!
+//! Every operation is written down before anything leaves the wallet: the
+//! NUT-13 counters of its outputs are reserved durably, its input proofs are
+//! reserved atomically, and the request body is stored, before the request
+//! is sent. A failure is definitive (the mint refused, or the request never
+//! left: the operation is marked failed and its inputs released) or
+//! ambiguous (timeout, connection lost after sending, 5xx: the operation
+//! stays `sent`, never rolled back, for `recover` to resolve).
+
+pub mod client;
+mod error;
+pub mod secrets;
+pub mod store;
+pub mod wallet;
+
+pub use error::{Error, Result};

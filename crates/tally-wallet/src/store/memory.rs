@@ -1,0 +1,326 @@
+//! The in-memory store: one lock around plain maps, for tests and for
+//! callers that persist nothing. Each method is one critical section, so it
+//! is atomic like a SQLite transaction; the lock is never held across an
+//! `await`.
+
+use std::collections::{BTreeMap, HashMap};
+use std::ops::Range;
+use std::sync::{Mutex, MutexGuard};
+
+use tally_cashu::nuts::nut00::MintUrl;
+use tally_cashu::nuts::nut01::Keyset;
+use tally_cashu::nuts::nut02::{KeySetInfo, KeysetId};
+
+use super::{
+    Balance, HistoryEntry, MintQuote, Operation, OperationId, OperationState, ProofState,
+    StoredProof, WalletStore, check_batch, check_counter_count,
+};
+use crate::error::{Error, Result};
+
+#[derive(Default)]
+struct Inner {
+    keysets: BTreeMap<String, (MintUrl, KeySetInfo, Option<Keyset>)>,
+    counters: HashMap<String, u64>,
+    proofs: BTreeMap<String, StoredProof>,
+    operations: BTreeMap<OperationId, Operation>,
+    quotes: BTreeMap<String, MintQuote>,
+    history: Vec<HistoryEntry>,
+}
+
+/// A [`WalletStore`] in memory.
+#[derive(Default)]
+pub struct MemoryStore {
+    inner: Mutex<Inner>,
+}
+
+impl MemoryStore {
+    /// An empty store.
+    #[must_use]
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Inner> {
+        // A panic while holding the lock cannot leave a half-made change:
+        // every method validates before it mutates.
+        self.inner
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+}
+
+fn move_states(
+    inner: &mut Inner,
+    ys: &[String],
+    from: ProofState,
+    to: ProofState,
+    operation: Option<&OperationId>,
+) -> Result<()> {
+    check_batch(ys.len())?;
+    for y in ys {
+        match inner.proofs.get(y) {
+            Some(p) if p.state == from => {}
+            Some(_) => return Err(Error::StateConflict { what: "proof" }),
+            None => return Err(Error::NotFound { what: "proof" }),
+        }
+    }
+    for y in ys {
+        if let Some(p) = inner.proofs.get_mut(y) {
+            p.state = to;
+            p.operation = operation.cloned();
+        }
+    }
+    Ok(())
+}
+
+fn held_by(inner: &Inner, id: &OperationId, state: ProofState) -> Vec<String> {
+    inner
+        .proofs
+        .values()
+        .filter(|p| p.state == state && p.operation.as_ref() == Some(id))
+        .map(|p| p.y.clone())
+        .collect()
+}
+
+impl WalletStore for MemoryStore {
+    async fn put_keyset(
+        &self,
+        mint: &MintUrl,
+        info: &KeySetInfo,
+        keyset: Option<&Keyset>,
+    ) -> Result<()> {
+        let mut inner = self.lock();
+        let key = info.id.to_hex();
+        let keys = match (keyset, inner.keysets.get(&key)) {
+            (Some(k), _) => Some(k.clone()),
+            (None, Some((_, _, old))) => old.clone(),
+            (None, None) => None,
+        };
+        inner
+            .keysets
+            .insert(key, (mint.clone(), info.clone(), keys));
+        Ok(())
+    }
+
+    async fn keysets(&self, mint: &MintUrl) -> Result<Vec<KeySetInfo>> {
+        let inner = self.lock();
+        Ok(inner
+            .keysets
+            .values()
+            .filter(|(m, _, _)| m == mint)
+            .map(|(_, info, _)| info.clone())
+            .collect())
+    }
+
+    async fn keyset(&self, id: &KeysetId) -> Result<Option<Keyset>> {
+        let inner = self.lock();
+        Ok(inner
+            .keysets
+            .get(&id.to_hex())
+            .and_then(|(_, _, k)| k.clone()))
+    }
+
+    async fn reserve_counters(&self, keyset: &KeysetId, count: u64) -> Result<Range<u64>> {
+        check_counter_count(count)?;
+        let mut inner = self.lock();
+        let next = inner.counters.entry(keyset.to_hex()).or_insert(0);
+        let start = *next;
+        let end = start
+            .checked_add(count)
+            .filter(|e| i64::try_from(*e).is_ok())
+            .ok_or(Error::CounterExhausted(*keyset))?;
+        *next = end;
+        Ok(start..end)
+    }
+
+    async fn next_counter(&self, keyset: &KeysetId) -> Result<u64> {
+        Ok(self
+            .lock()
+            .counters
+            .get(&keyset.to_hex())
+            .copied()
+            .unwrap_or(0))
+    }
+
+    async fn add_proofs(&self, proofs: &[StoredProof]) -> Result<()> {
+        check_batch(proofs.len())?;
+        let mut inner = self.lock();
+        let mut seen = std::collections::HashSet::new();
+        for p in proofs {
+            if inner.proofs.contains_key(&p.y) || !seen.insert(&p.y) {
+                return Err(Error::AlreadyExists { what: "proof" });
+            }
+        }
+        for p in proofs {
+            inner.proofs.insert(p.y.clone(), p.clone());
+        }
+        Ok(())
+    }
+
+    async fn proofs(&self, mint: &MintUrl, state: ProofState) -> Result<Vec<StoredProof>> {
+        let inner = self.lock();
+        Ok(inner
+            .proofs
+            .values()
+            .filter(|p| &p.mint == mint && p.state == state)
+            .cloned()
+            .collect())
+    }
+
+    async fn reserve_proofs(&self, ys: &[String], operation: &OperationId) -> Result<()> {
+        let mut inner = self.lock();
+        move_states(
+            &mut inner,
+            ys,
+            ProofState::Unspent,
+            ProofState::Reserved,
+            Some(operation),
+        )
+    }
+
+    async fn set_proof_states(
+        &self,
+        ys: &[String],
+        from: ProofState,
+        to: ProofState,
+        operation: Option<&OperationId>,
+    ) -> Result<()> {
+        let mut inner = self.lock();
+        move_states(&mut inner, ys, from, to, operation)
+    }
+
+    async fn balance(&self, mint: &MintUrl) -> Result<Balance> {
+        let inner = self.lock();
+        let mut b = Balance::default();
+        for p in inner.proofs.values().filter(|p| &p.mint == mint) {
+            let slot = match p.state {
+                ProofState::Unspent => &mut b.unspent,
+                ProofState::Reserved => &mut b.reserved,
+                ProofState::Pending => &mut b.pending,
+                ProofState::Spent => continue,
+            };
+            *slot = slot
+                .checked_add(p.proof.amount.value())
+                .ok_or(Error::Cashu(tally_cashu::Error::AmountOverflow))?;
+        }
+        Ok(b)
+    }
+
+    async fn add_operation(&self, op: &Operation) -> Result<()> {
+        let mut inner = self.lock();
+        if inner.operations.contains_key(&op.id) {
+            return Err(Error::AlreadyExists { what: "operation" });
+        }
+        if op.state != OperationState::Prepared {
+            return Err(Error::InvalidArgument("a new operation must be prepared"));
+        }
+        inner.operations.insert(op.id.clone(), op.clone());
+        Ok(())
+    }
+
+    async fn operation(&self, id: &OperationId) -> Result<Option<Operation>> {
+        Ok(self.lock().operations.get(id).cloned())
+    }
+
+    async fn incomplete_operations(&self) -> Result<Vec<Operation>> {
+        Ok(self
+            .lock()
+            .operations
+            .values()
+            .filter(|o| matches!(o.state, OperationState::Prepared | OperationState::Sent))
+            .cloned()
+            .collect())
+    }
+
+    async fn set_operation_state(
+        &self,
+        id: &OperationId,
+        from: OperationState,
+        to: OperationState,
+    ) -> Result<()> {
+        let mut inner = self.lock();
+        match inner.operations.get(id) {
+            Some(op) if op.state == from && from.may_become(to) => {}
+            Some(_) => return Err(Error::StateConflict { what: "operation" }),
+            None => return Err(Error::NotFound { what: "operation" }),
+        }
+        if to == OperationState::Sent {
+            let held = held_by(&inner, id, ProofState::Reserved);
+            move_states(
+                &mut inner,
+                &held,
+                ProofState::Reserved,
+                ProofState::Pending,
+                Some(id),
+            )?;
+        }
+        if to == OperationState::Failed {
+            for state in [ProofState::Reserved, ProofState::Pending] {
+                let held = held_by(&inner, id, state);
+                move_states(&mut inner, &held, state, ProofState::Unspent, None)?;
+            }
+        }
+        if let Some(op) = inner.operations.get_mut(id) {
+            op.state = to;
+        }
+        Ok(())
+    }
+
+    async fn finish_operation(
+        &self,
+        id: &OperationId,
+        outputs: &[StoredProof],
+        history: &HistoryEntry,
+    ) -> Result<()> {
+        check_batch(outputs.len())?;
+        let mut inner = self.lock();
+        let quote = match inner.operations.get(id) {
+            Some(op) if op.state == OperationState::Sent => op.quote_id.clone(),
+            Some(_) => return Err(Error::StateConflict { what: "operation" }),
+            None => return Err(Error::NotFound { what: "operation" }),
+        };
+        for p in outputs {
+            if inner.proofs.contains_key(&p.y) {
+                return Err(Error::AlreadyExists { what: "proof" });
+            }
+        }
+        let mut held = held_by(&inner, id, ProofState::Reserved);
+        held.extend(held_by(&inner, id, ProofState::Pending));
+        for y in &held {
+            if let Some(p) = inner.proofs.get_mut(y) {
+                p.state = ProofState::Spent;
+            }
+        }
+        for p in outputs {
+            inner.proofs.insert(p.y.clone(), p.clone());
+        }
+        if let Some(q) = quote.and_then(|q| inner.quotes.get_mut(&q)) {
+            q.state = "ISSUED".to_owned();
+        }
+        inner.history.push(history.clone());
+        if let Some(op) = inner.operations.get_mut(id) {
+            op.state = OperationState::Done;
+        }
+        Ok(())
+    }
+
+    async fn put_quote(&self, quote: &MintQuote) -> Result<()> {
+        self.lock().quotes.insert(quote.id.clone(), quote.clone());
+        Ok(())
+    }
+
+    async fn quote(&self, id: &str) -> Result<Option<MintQuote>> {
+        Ok(self.lock().quotes.get(id).cloned())
+    }
+
+    async fn history(&self, limit: usize) -> Result<Vec<HistoryEntry>> {
+        let inner = self.lock();
+        Ok(inner
+            .history
+            .iter()
+            .rev()
+            .take(limit.min(super::HISTORY_PAGE_MAX))
+            .cloned()
+            .collect())
+    }
+}

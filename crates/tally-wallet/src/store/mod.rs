@@ -1,0 +1,397 @@
+//! The wallet's storage: the [`WalletStore`] trait and its two backends,
+//! [`MemoryStore`] (tests) and [`SqliteStore`] (the embedded default).
+//!
+//! # Contract (checked by one conformance suite, `tests/it/store.rs`, that
+//! runs the same test functions against both backends)
+//!
+//! * **Proofs** are keyed by `Y = hash_to_curve(secret)` (hex) and carry the
+//!   mint, the state and the operation holding them. States move only by
+//!   compare-and-set ([`WalletStore::reserve_proofs`],
+//!   [`WalletStore::set_proof_states`]): all listed proofs move, or none.
+//!   Reservation takes only [`ProofState::Unspent`] proofs, so two
+//!   concurrent operations never hold the same proof.
+//! * **NUT-13 counters** are handed out in ranges per keyset
+//!   ([`WalletStore::reserve_counters`]): ranges never overlap, never go
+//!   backwards, and are durable before they are returned, so an output is
+//!   never derived twice.
+//! * **Operations** (sagas) are written before any network call and move
+//!   forward only ([`OperationState`]); finishing one stores its new proofs,
+//!   marks its inputs and writes its history entry in one transaction
+//!   ([`WalletStore::finish_operation`]).
+//! * Every state change is one transaction (SQLite) or one critical section
+//!   (memory): a failed call changes nothing.
+
+mod memory;
+mod sqlite;
+
+use std::future::Future;
+use std::ops::Range;
+
+use serde::{Deserialize, Serialize};
+use tally_cashu::nuts::nut00::{MintUrl, Proof};
+use tally_cashu::nuts::nut01::Keyset;
+use tally_cashu::nuts::nut02::{KeySetInfo, KeysetId};
+
+pub use memory::MemoryStore;
+pub use sqlite::SqliteStore;
+
+use crate::error::Result;
+
+/// The most counters one call may reserve.
+pub const COUNTER_RANGE_MAX: u64 = 10_000;
+/// The most proofs one call may move.
+pub const PROOFS_PER_CALL_MAX: usize = 1_000;
+/// The most history entries one call returns.
+pub const HISTORY_PAGE_MAX: usize = 1_000;
+
+/// Where a proof stands.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ProofState {
+    /// Spendable.
+    Unspent,
+    /// Held by an operation that has not sent it yet.
+    Reserved,
+    /// Sent to the mint by an operation whose outcome is not known yet.
+    Pending,
+    /// Spent at the mint.
+    Spent,
+}
+
+impl ProofState {
+    /// The stored name.
+    #[must_use]
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Unspent => "unspent",
+            Self::Reserved => "reserved",
+            Self::Pending => "pending",
+            Self::Spent => "spent",
+        }
+    }
+
+    /// Parses a stored name.
+    #[must_use]
+    pub fn parse(text: &str) -> Option<Self> {
+        Some(match text {
+            "unspent" => Self::Unspent,
+            "reserved" => Self::Reserved,
+            "pending" => Self::Pending,
+            "spent" => Self::Spent,
+            _ => return None,
+        })
+    }
+}
+
+/// A proof as stored: the proof (with its DLEQ proof), its mint, its state
+/// and the operation that holds it, if any.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StoredProof {
+    /// `Y` in hex: the proof's key.
+    pub y: String,
+    /// The mint that signed it.
+    pub mint: MintUrl,
+    /// The proof.
+    pub proof: Proof,
+    /// Its state.
+    pub state: ProofState,
+    /// The operation holding it (reserved or pending), if any.
+    pub operation: Option<OperationId>,
+}
+
+impl StoredProof {
+    /// A stored proof for `proof`, keyed by its `Y`.
+    ///
+    /// # Errors
+    /// As [`Proof::y`].
+    pub fn new(
+        mint: MintUrl,
+        proof: Proof,
+        state: ProofState,
+        operation: Option<OperationId>,
+    ) -> Result<Self> {
+        let y = proof.y()?.to_hex();
+        Ok(Self {
+            y,
+            mint,
+            proof,
+            state,
+            operation,
+        })
+    }
+}
+
+/// An operation's id: 16 random bytes, in hex.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct OperationId(pub String);
+
+impl OperationId {
+    /// A fresh random id.
+    ///
+    /// # Errors
+    /// [`crate::Error::Randomness`].
+    pub fn random() -> Result<Self> {
+        let mut bytes = [0u8; 16];
+        getrandom::fill(&mut bytes).map_err(|_| crate::Error::Randomness)?;
+        Ok(Self(tally_encoding::hex::encode(&bytes)))
+    }
+}
+
+/// What an operation does.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OperationKind {
+    /// NUT-04: proofs for a paid quote.
+    Mint,
+    /// NUT-03: proofs for proofs.
+    Swap,
+}
+
+/// Where an operation stands. It only moves forward:
+/// `Prepared → Sent → (Done | Failed)`, or `Prepared → Failed`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OperationState {
+    /// Inputs reserved, counters reserved, request stored; nothing sent.
+    Prepared,
+    /// The request may have left: the outcome is unknown until the mint's
+    /// answer is stored or `recover` resolves it. Never rolled back.
+    Sent,
+    /// Finished: outputs stored, inputs spent.
+    Done,
+    /// Refused definitively: inputs released, nothing happened at the mint.
+    Failed,
+}
+
+impl OperationState {
+    /// The stored name.
+    #[must_use]
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Prepared => "prepared",
+            Self::Sent => "sent",
+            Self::Done => "done",
+            Self::Failed => "failed",
+        }
+    }
+
+    /// Parses a stored name.
+    #[must_use]
+    pub fn parse(text: &str) -> Option<Self> {
+        Some(match text {
+            "prepared" => Self::Prepared,
+            "sent" => Self::Sent,
+            "done" => Self::Done,
+            "failed" => Self::Failed,
+            _ => return None,
+        })
+    }
+
+    /// Whether `self → next` is allowed.
+    #[must_use]
+    pub fn may_become(self, next: Self) -> bool {
+        matches!(
+            (self, next),
+            (Self::Prepared, Self::Sent | Self::Failed) | (Self::Sent, Self::Done | Self::Failed)
+        )
+    }
+}
+
+/// A persisted operation (saga): enough to redo or resolve it after a crash.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Operation {
+    /// Its id.
+    pub id: OperationId,
+    /// The mint.
+    pub mint: MintUrl,
+    /// What it does.
+    pub kind: OperationKind,
+    /// Where it stands.
+    pub state: OperationState,
+    /// The keyset whose counters derive the outputs.
+    pub keyset_id: KeysetId,
+    /// The reserved NUT-13 counters (one per output, in order).
+    pub counters: Range<u64>,
+    /// The output amounts, in order (the outputs are re-derived from the
+    /// counters, so they are not stored).
+    pub amounts: Vec<u64>,
+    /// The request body exactly as sent (JSON), stored before it is sent.
+    pub request: String,
+    /// The quote, for a mint operation.
+    pub quote_id: Option<String>,
+    /// Unix seconds of creation.
+    pub created_s: u64,
+}
+
+/// A NUT-04 mint quote. Its `Debug` form redacts the NUT-20 key.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MintQuote {
+    /// The mint's quote id.
+    pub id: String,
+    /// The mint.
+    pub mint: MintUrl,
+    /// Amount, in the unit.
+    pub amount: u64,
+    /// The unit.
+    pub unit: String,
+    /// The payment request (bolt11).
+    pub request: String,
+    /// The last state the mint reported (`UNPAID`, `PAID`, `ISSUED`).
+    pub state: String,
+    /// Unix seconds after which the quote expires, if any.
+    pub expiry_s: Option<u64>,
+    /// The NUT-20 private key (hex) the quote is locked to, if the mint
+    /// supports NUT-20. It only authorises minting this quote.
+    pub signing_key: Option<String>,
+}
+
+impl std::fmt::Debug for MintQuote {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MintQuote")
+            .field("id", &self.id)
+            .field("mint", &self.mint)
+            .field("amount", &self.amount)
+            .field("unit", &self.unit)
+            .field("state", &self.state)
+            .field("expiry_s", &self.expiry_s)
+            .field(
+                "signing_key",
+                &self.signing_key.as_ref().map(|_| "<redacted>"),
+            )
+            .finish_non_exhaustive()
+    }
+}
+
+/// One finished operation, for the user.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HistoryEntry {
+    /// The operation.
+    pub operation: OperationId,
+    /// The mint.
+    pub mint: MintUrl,
+    /// What it was.
+    pub kind: OperationKind,
+    /// Value of the proofs received.
+    pub amount_in: u64,
+    /// Value of the proofs given up (fees included).
+    pub amount_out: u64,
+    /// Unix seconds.
+    pub at_s: u64,
+}
+
+/// Totals per state for one mint.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Balance {
+    /// Spendable.
+    pub unspent: u64,
+    /// Held by operations not yet sent.
+    pub reserved: u64,
+    /// Sent, outcome unknown.
+    pub pending: u64,
+}
+
+/// The wallet's storage. Every method is one atomic state change (or one
+/// consistent read); see the module documentation for the contract.
+pub trait WalletStore: Send + Sync + 'static {
+    /// Stores (or replaces) a keyset's metadata, and its keys if given.
+    fn put_keyset(
+        &self,
+        mint: &MintUrl,
+        info: &KeySetInfo,
+        keyset: Option<&Keyset>,
+    ) -> impl Future<Output = Result<()>> + Send;
+    /// The keysets known for `mint` (metadata).
+    fn keysets(&self, mint: &MintUrl) -> impl Future<Output = Result<Vec<KeySetInfo>>> + Send;
+    /// A keyset with its keys, if stored.
+    fn keyset(&self, id: &KeysetId) -> impl Future<Output = Result<Option<Keyset>>> + Send;
+
+    /// Reserves `count` (1..=[`COUNTER_RANGE_MAX`]) consecutive NUT-13
+    /// counters of `keyset`, durably, and returns them.
+    fn reserve_counters(
+        &self,
+        keyset: &KeysetId,
+        count: u64,
+    ) -> impl Future<Output = Result<Range<u64>>> + Send;
+    /// The next counter `reserve_counters` would hand out.
+    fn next_counter(&self, keyset: &KeysetId) -> impl Future<Output = Result<u64>> + Send;
+
+    /// Adds new proofs (keys must be new: [`crate::Error::AlreadyExists`]).
+    fn add_proofs(&self, proofs: &[StoredProof]) -> impl Future<Output = Result<()>> + Send;
+    /// Proofs of `mint` in `state`.
+    fn proofs(
+        &self,
+        mint: &MintUrl,
+        state: ProofState,
+    ) -> impl Future<Output = Result<Vec<StoredProof>>> + Send;
+    /// Moves every proof in `ys` from `Unspent` to `Reserved` for
+    /// `operation`, or none ([`crate::Error::StateConflict`]).
+    fn reserve_proofs(
+        &self,
+        ys: &[String],
+        operation: &OperationId,
+    ) -> impl Future<Output = Result<()>> + Send;
+    /// Moves every proof in `ys` from `from` to `to`, or none. `operation`
+    /// is recorded on the proofs (None clears it).
+    fn set_proof_states(
+        &self,
+        ys: &[String],
+        from: ProofState,
+        to: ProofState,
+        operation: Option<&OperationId>,
+    ) -> impl Future<Output = Result<()>> + Send;
+    /// Totals per state for `mint`.
+    fn balance(&self, mint: &MintUrl) -> impl Future<Output = Result<Balance>> + Send;
+
+    /// Records a new operation (state `Prepared`).
+    fn add_operation(&self, op: &Operation) -> impl Future<Output = Result<()>> + Send;
+    /// An operation by id.
+    fn operation(&self, id: &OperationId)
+    -> impl Future<Output = Result<Option<Operation>>> + Send;
+    /// Operations that are neither done nor failed.
+    fn incomplete_operations(&self) -> impl Future<Output = Result<Vec<Operation>>> + Send;
+    /// Moves an operation from `from` to `to` (forward only), in one
+    /// transaction with its proofs: moving to `Sent` moves its `Reserved`
+    /// proofs to `Pending`; moving to `Failed` releases its `Reserved` and
+    /// `Pending` proofs to `Unspent` (only a definitive failure may do that).
+    fn set_operation_state(
+        &self,
+        id: &OperationId,
+        from: OperationState,
+        to: OperationState,
+    ) -> impl Future<Output = Result<()>> + Send;
+    /// Finishes a `Sent` operation in one transaction: stores `outputs` as
+    /// unspent, marks its held proofs spent, marks its quote issued, writes
+    /// `history`, and moves it to `Done`.
+    fn finish_operation(
+        &self,
+        id: &OperationId,
+        outputs: &[StoredProof],
+        history: &HistoryEntry,
+    ) -> impl Future<Output = Result<()>> + Send;
+
+    /// Stores (or replaces) a mint quote.
+    fn put_quote(&self, quote: &MintQuote) -> impl Future<Output = Result<()>> + Send;
+    /// A mint quote by id.
+    fn quote(&self, id: &str) -> impl Future<Output = Result<Option<MintQuote>>> + Send;
+
+    /// The newest history entries, at most `limit` (≤ [`HISTORY_PAGE_MAX`]).
+    fn history(&self, limit: usize) -> impl Future<Output = Result<Vec<HistoryEntry>>> + Send;
+}
+
+pub(crate) fn check_batch(len: usize) -> Result<()> {
+    if len > PROOFS_PER_CALL_MAX {
+        return Err(crate::Error::InvalidArgument(
+            "more than PROOFS_PER_CALL_MAX proofs in one call",
+        ));
+    }
+    Ok(())
+}
+
+pub(crate) fn check_counter_count(count: u64) -> Result<()> {
+    if count == 0 || count > COUNTER_RANGE_MAX {
+        return Err(crate::Error::InvalidArgument(
+            "counter range must hold 1..=COUNTER_RANGE_MAX counters",
+        ));
+    }
+    Ok(())
+}

@@ -1,0 +1,560 @@
+//! The SQLite store (sqlx): one file, WAL journal, `synchronous = FULL`,
+//! every state change one `BEGIN IMMEDIATE` transaction (so a
+//! compare-and-set never races another writer), migrations embedded
+//! (`include_str!`) and recorded in `schema_migrations`.
+//!
+//! The database holds bearer proofs: the file is created with mode 0600 and
+//! must lie in a directory that grants nothing to group or others.
+
+use std::ops::Range;
+use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+use std::path::Path;
+use std::time::Duration;
+
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
+};
+use sqlx::{Sqlite, Transaction};
+use tally_cashu::nuts::nut00::{MintUrl, Proof};
+use tally_cashu::nuts::nut01::Keyset;
+use tally_cashu::nuts::nut02::{KeySetInfo, KeysetId};
+
+use super::{
+    Balance, HistoryEntry, MintQuote, Operation, OperationId, OperationState, ProofState,
+    StoredProof, WalletStore, check_batch, check_counter_count,
+};
+use crate::error::{Error, Result};
+
+/// This crate's name in `schema_migrations`.
+const COMPONENT: &str = "tally-wallet";
+/// The schema, version by version, embedded in the binary.
+const MIGRATIONS: &[(i64, &str, &str)] = &[(
+    1,
+    "wallet",
+    include_str!("../../migrations/0001_wallet.sql"),
+)];
+
+/// Connections in the pool (SQLite has one writer; readers run beside it).
+pub const POOL_CONNECTIONS_MAX: u32 = 4;
+/// How long a writer waits for the lock before failing.
+pub const BUSY_TIMEOUT_MS: u64 = 10_000;
+
+/// A [`WalletStore`] in one SQLite file.
+#[derive(Clone, Debug)]
+pub struct SqliteStore {
+    pool: SqlitePool,
+}
+
+fn corrupt(what: &'static str) -> Error {
+    Error::CorruptRecord { what }
+}
+
+fn to_json<T: serde::Serialize>(value: &T, what: &'static str) -> Result<String> {
+    serde_json::to_string(value).map_err(|_| corrupt(what))
+}
+
+fn from_json<T: serde::de::DeserializeOwned>(text: &str, what: &'static str) -> Result<T> {
+    serde_json::from_str(text).map_err(|_| corrupt(what))
+}
+
+fn counter_to_sql(value: u64, keyset: &KeysetId) -> Result<i64> {
+    i64::try_from(value).map_err(|_| Error::CounterExhausted(*keyset))
+}
+
+impl SqliteStore {
+    /// Opens (creating if missing) the store at `path` and runs the embedded
+    /// migrations. The directory must grant nothing to group or others.
+    ///
+    /// # Errors
+    /// [`Error::UnsafePermissions`], [`Error::File`], [`Error::Sqlite`] (including a failed migration).
+    pub async fn open(path: &Path) -> Result<Self> {
+        let dir = match path.parent() {
+            Some(p) if !p.as_os_str().is_empty() => p,
+            _ => Path::new("."),
+        };
+        let io = |what, e| {
+            Error::File(tally_files::FileError::Io {
+                path: path.to_path_buf(),
+                what,
+                source: e,
+            })
+        };
+        let mode = std::fs::metadata(dir)
+            .map_err(|e| io("inspect", e))?
+            .permissions()
+            .mode()
+            & 0o7777;
+        if mode & 0o077 != 0 {
+            return Err(Error::UnsafePermissions {
+                path: dir.display().to_string(),
+                mode,
+                want: 0o700,
+            });
+        }
+        // Created 0600 before SQLite opens it; its -wal and -shm files take
+        // the same mode.
+        std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .mode(0o600)
+            .open(path)
+            .map_err(|e| io("create", e))?;
+        let options = SqliteConnectOptions::new()
+            .filename(path)
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Full)
+            .busy_timeout(Duration::from_millis(BUSY_TIMEOUT_MS))
+            .foreign_keys(true);
+        let pool = SqlitePoolOptions::new()
+            .max_connections(POOL_CONNECTIONS_MAX)
+            .connect_with(options)
+            .await?;
+        let store = Self { pool };
+        store.migrate().await?;
+        Ok(store)
+    }
+
+    /// Applies the embedded migrations not yet recorded in
+    /// `schema_migrations` (the project's convention: component, version,
+    /// name), all in one `BEGIN IMMEDIATE` transaction.
+    async fn migrate(&self) -> Result<()> {
+        let mut tx = self.write().await?;
+        sqlx::raw_sql(
+            "CREATE TABLE IF NOT EXISTS schema_migrations (component TEXT NOT NULL, \
+             version INTEGER NOT NULL, name TEXT NOT NULL, PRIMARY KEY (component, version))",
+        )
+        .execute(&mut *tx)
+        .await?;
+        let applied: Vec<i64> =
+            sqlx::query_scalar("SELECT version FROM schema_migrations WHERE component = ?1")
+                .bind(COMPONENT)
+                .fetch_all(&mut *tx)
+                .await?;
+        for &(version, name, sql) in MIGRATIONS {
+            if applied.contains(&version) {
+                continue;
+            }
+            sqlx::raw_sql(sql).execute(&mut *tx).await?;
+            sqlx::query(
+                "INSERT INTO schema_migrations (component, version, name) VALUES (?1, ?2, ?3)",
+            )
+            .bind(COMPONENT)
+            .bind(version)
+            .bind(name)
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn write(&self) -> Result<Transaction<'static, Sqlite>> {
+        Ok(self.pool.begin_with("BEGIN IMMEDIATE").await?)
+    }
+}
+
+async fn move_states(
+    tx: &mut Transaction<'static, Sqlite>,
+    ys: &[String],
+    from: ProofState,
+    to: ProofState,
+    operation: Option<&OperationId>,
+) -> Result<()> {
+    check_batch(ys.len())?;
+    for y in ys {
+        let done =
+            sqlx::query("UPDATE proofs SET state = ?1, operation = ?2 WHERE y = ?3 AND state = ?4")
+                .bind(to.as_str())
+                .bind(operation.map(|o| o.0.as_str()))
+                .bind(y)
+                .bind(from.as_str())
+                .execute(&mut **tx)
+                .await?;
+        if done.rows_affected() != 1 {
+            let exists: Option<(String,)> = sqlx::query_as("SELECT y FROM proofs WHERE y = ?1")
+                .bind(y)
+                .fetch_optional(&mut **tx)
+                .await?;
+            return Err(match exists {
+                Some(_) => Error::StateConflict { what: "proof" },
+                None => Error::NotFound { what: "proof" },
+            });
+        }
+    }
+    Ok(())
+}
+
+async fn insert_proofs(
+    tx: &mut Transaction<'static, Sqlite>,
+    proofs: &[StoredProof],
+) -> Result<()> {
+    check_batch(proofs.len())?;
+    for p in proofs {
+        let done = sqlx::query(
+            "INSERT INTO proofs (y, mint, amount, state, operation, proof) VALUES (?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT (y) DO NOTHING",
+        )
+        .bind(&p.y)
+        .bind(p.mint.as_str())
+        .bind(p.proof.amount.value().to_string())
+        .bind(p.state.as_str())
+        .bind(p.operation.as_ref().map(|o| o.0.as_str()))
+        .bind(to_json(&p.proof, "proof")?)
+        .execute(&mut **tx)
+        .await?;
+        if done.rows_affected() != 1 {
+            return Err(Error::AlreadyExists { what: "proof" });
+        }
+    }
+    Ok(())
+}
+
+async fn held_by(
+    tx: &mut Transaction<'static, Sqlite>,
+    id: &OperationId,
+    state: ProofState,
+) -> Result<Vec<String>> {
+    let rows: Vec<(String,)> =
+        sqlx::query_as("SELECT y FROM proofs WHERE operation = ?1 AND state = ?2")
+            .bind(&id.0)
+            .bind(state.as_str())
+            .fetch_all(&mut **tx)
+            .await?;
+    Ok(rows.into_iter().map(|(y,)| y).collect())
+}
+
+async fn operation_in(
+    tx: &mut Transaction<'static, Sqlite>,
+    id: &OperationId,
+) -> Result<Option<Operation>> {
+    let row: Option<(String,)> = sqlx::query_as("SELECT record FROM operations WHERE id = ?1")
+        .bind(&id.0)
+        .fetch_optional(&mut **tx)
+        .await?;
+    row.map(|(r,)| from_json(&r, "operation")).transpose()
+}
+
+async fn store_operation(tx: &mut Transaction<'static, Sqlite>, op: &Operation) -> Result<()> {
+    sqlx::query("UPDATE operations SET state = ?1, record = ?2 WHERE id = ?3")
+        .bind(op.state.as_str())
+        .bind(to_json(op, "operation")?)
+        .bind(&op.id.0)
+        .execute(&mut **tx)
+        .await?;
+    Ok(())
+}
+
+fn stored_proof(row: (String, String, String, Option<String>, String)) -> Result<StoredProof> {
+    let (y, mint, state, operation, proof) = row;
+    let proof: Proof = from_json(&proof, "proof")?;
+    Ok(StoredProof {
+        y,
+        mint: MintUrl::new(&mint).map_err(|_| corrupt("proof mint"))?,
+        proof,
+        state: ProofState::parse(&state).ok_or_else(|| corrupt("proof state"))?,
+        operation: operation.map(OperationId),
+    })
+}
+
+impl WalletStore for SqliteStore {
+    async fn put_keyset(
+        &self,
+        mint: &MintUrl,
+        info: &KeySetInfo,
+        keyset: Option<&Keyset>,
+    ) -> Result<()> {
+        let keys = keyset.map(Keyset::to_json).transpose()?;
+        let mut tx = self.write().await?;
+        sqlx::query(
+            "INSERT INTO keysets (id, mint, info, keys) VALUES (?1, ?2, ?3, ?4)
+             ON CONFLICT (id) DO UPDATE SET mint = excluded.mint, info = excluded.info,
+             keys = COALESCE(excluded.keys, keysets.keys)",
+        )
+        .bind(info.id.to_hex())
+        .bind(mint.as_str())
+        .bind(to_json(info, "keyset info")?)
+        .bind(keys)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn keysets(&self, mint: &MintUrl) -> Result<Vec<KeySetInfo>> {
+        let rows: Vec<(String,)> =
+            sqlx::query_as("SELECT info FROM keysets WHERE mint = ?1 ORDER BY id")
+                .bind(mint.as_str())
+                .fetch_all(&self.pool)
+                .await?;
+        rows.iter()
+            .map(|(r,)| from_json(r, "keyset info"))
+            .collect()
+    }
+
+    async fn keyset(&self, id: &KeysetId) -> Result<Option<Keyset>> {
+        let row: Option<(Option<String>,)> =
+            sqlx::query_as("SELECT keys FROM keysets WHERE id = ?1")
+                .bind(id.to_hex())
+                .fetch_optional(&self.pool)
+                .await?;
+        match row {
+            Some((Some(json),)) => Ok(Some(
+                Keyset::from_json(&json).map_err(|_| corrupt("keyset"))?,
+            )),
+            _ => Ok(None),
+        }
+    }
+
+    async fn reserve_counters(&self, keyset: &KeysetId, count: u64) -> Result<Range<u64>> {
+        check_counter_count(count)?;
+        let mut tx = self.write().await?;
+        let row: Option<(i64,)> = sqlx::query_as("SELECT next FROM counters WHERE keyset_id = ?1")
+            .bind(keyset.to_hex())
+            .fetch_optional(&mut *tx)
+            .await?;
+        let start = match row {
+            Some((n,)) => u64::try_from(n).map_err(|_| corrupt("counter"))?,
+            None => 0,
+        };
+        let end = start
+            .checked_add(count)
+            .ok_or(Error::CounterExhausted(*keyset))?;
+        sqlx::query(
+            "INSERT INTO counters (keyset_id, next) VALUES (?1, ?2)
+             ON CONFLICT (keyset_id) DO UPDATE SET next = excluded.next",
+        )
+        .bind(keyset.to_hex())
+        .bind(counter_to_sql(end, keyset)?)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(start..end)
+    }
+
+    async fn next_counter(&self, keyset: &KeysetId) -> Result<u64> {
+        let row: Option<(i64,)> = sqlx::query_as("SELECT next FROM counters WHERE keyset_id = ?1")
+            .bind(keyset.to_hex())
+            .fetch_optional(&self.pool)
+            .await?;
+        match row {
+            Some((n,)) => u64::try_from(n).map_err(|_| corrupt("counter")),
+            None => Ok(0),
+        }
+    }
+
+    async fn add_proofs(&self, proofs: &[StoredProof]) -> Result<()> {
+        let mut tx = self.write().await?;
+        insert_proofs(&mut tx, proofs).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn proofs(&self, mint: &MintUrl, state: ProofState) -> Result<Vec<StoredProof>> {
+        let rows: Vec<(String, String, String, Option<String>, String)> = sqlx::query_as(
+            "SELECT y, mint, state, operation, proof FROM proofs WHERE mint = ?1 AND state = ?2 ORDER BY y",
+        )
+        .bind(mint.as_str())
+        .bind(state.as_str())
+        .fetch_all(&self.pool)
+        .await?;
+        rows.into_iter().map(stored_proof).collect()
+    }
+
+    async fn reserve_proofs(&self, ys: &[String], operation: &OperationId) -> Result<()> {
+        let mut tx = self.write().await?;
+        move_states(
+            &mut tx,
+            ys,
+            ProofState::Unspent,
+            ProofState::Reserved,
+            Some(operation),
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn set_proof_states(
+        &self,
+        ys: &[String],
+        from: ProofState,
+        to: ProofState,
+        operation: Option<&OperationId>,
+    ) -> Result<()> {
+        let mut tx = self.write().await?;
+        move_states(&mut tx, ys, from, to, operation).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn balance(&self, mint: &MintUrl) -> Result<Balance> {
+        let rows: Vec<(String, String)> =
+            sqlx::query_as("SELECT state, amount FROM proofs WHERE mint = ?1 AND state != 'spent'")
+                .bind(mint.as_str())
+                .fetch_all(&self.pool)
+                .await?;
+        let mut b = Balance::default();
+        for (state, amount) in rows {
+            let amount: u64 = amount.parse().map_err(|_| corrupt("proof amount"))?;
+            let slot = match ProofState::parse(&state) {
+                Some(ProofState::Unspent) => &mut b.unspent,
+                Some(ProofState::Reserved) => &mut b.reserved,
+                Some(ProofState::Pending) => &mut b.pending,
+                _ => return Err(corrupt("proof state")),
+            };
+            *slot = slot
+                .checked_add(amount)
+                .ok_or(Error::Cashu(tally_cashu::Error::AmountOverflow))?;
+        }
+        Ok(b)
+    }
+
+    async fn add_operation(&self, op: &Operation) -> Result<()> {
+        if op.state != OperationState::Prepared {
+            return Err(Error::InvalidArgument("a new operation must be prepared"));
+        }
+        let mut tx = self.write().await?;
+        let done = sqlx::query(
+            "INSERT INTO operations (id, state, record) VALUES (?1, ?2, ?3) ON CONFLICT (id) DO NOTHING",
+        )
+        .bind(&op.id.0)
+        .bind(op.state.as_str())
+        .bind(to_json(op, "operation")?)
+        .execute(&mut *tx)
+        .await?;
+        if done.rows_affected() != 1 {
+            return Err(Error::AlreadyExists { what: "operation" });
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn operation(&self, id: &OperationId) -> Result<Option<Operation>> {
+        let row: Option<(String,)> = sqlx::query_as("SELECT record FROM operations WHERE id = ?1")
+            .bind(&id.0)
+            .fetch_optional(&self.pool)
+            .await?;
+        row.map(|(r,)| from_json(&r, "operation")).transpose()
+    }
+
+    async fn incomplete_operations(&self) -> Result<Vec<Operation>> {
+        let rows: Vec<(String,)> = sqlx::query_as(
+            "SELECT record FROM operations WHERE state IN ('prepared', 'sent') ORDER BY id",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(|(r,)| from_json(r, "operation")).collect()
+    }
+
+    async fn set_operation_state(
+        &self,
+        id: &OperationId,
+        from: OperationState,
+        to: OperationState,
+    ) -> Result<()> {
+        let mut tx = self.write().await?;
+        let mut op = match operation_in(&mut tx, id).await? {
+            Some(op) if op.state == from && from.may_become(to) => op,
+            Some(_) => return Err(Error::StateConflict { what: "operation" }),
+            None => return Err(Error::NotFound { what: "operation" }),
+        };
+        if to == OperationState::Sent {
+            let held = held_by(&mut tx, id, ProofState::Reserved).await?;
+            move_states(
+                &mut tx,
+                &held,
+                ProofState::Reserved,
+                ProofState::Pending,
+                Some(id),
+            )
+            .await?;
+        }
+        if to == OperationState::Failed {
+            for state in [ProofState::Reserved, ProofState::Pending] {
+                let held = held_by(&mut tx, id, state).await?;
+                move_states(&mut tx, &held, state, ProofState::Unspent, None).await?;
+            }
+        }
+        op.state = to;
+        store_operation(&mut tx, &op).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn finish_operation(
+        &self,
+        id: &OperationId,
+        outputs: &[StoredProof],
+        history: &HistoryEntry,
+    ) -> Result<()> {
+        let mut tx = self.write().await?;
+        let mut op = match operation_in(&mut tx, id).await? {
+            Some(op) if op.state == OperationState::Sent => op,
+            Some(_) => return Err(Error::StateConflict { what: "operation" }),
+            None => return Err(Error::NotFound { what: "operation" }),
+        };
+        let mut held = held_by(&mut tx, id, ProofState::Reserved).await?;
+        held.extend(held_by(&mut tx, id, ProofState::Pending).await?);
+        for y in &held {
+            sqlx::query("UPDATE proofs SET state = 'spent' WHERE y = ?1")
+                .bind(y)
+                .execute(&mut *tx)
+                .await?;
+        }
+        insert_proofs(&mut tx, outputs).await?;
+        if let Some(quote_id) = &op.quote_id {
+            let row: Option<(String,)> = sqlx::query_as("SELECT record FROM quotes WHERE id = ?1")
+                .bind(quote_id)
+                .fetch_optional(&mut *tx)
+                .await?;
+            if let Some((record,)) = row {
+                let mut quote: MintQuote = from_json(&record, "quote")?;
+                quote.state = "ISSUED".to_owned();
+                sqlx::query("UPDATE quotes SET record = ?1 WHERE id = ?2")
+                    .bind(to_json(&quote, "quote")?)
+                    .bind(quote_id)
+                    .execute(&mut *tx)
+                    .await?;
+            }
+        }
+        sqlx::query("INSERT INTO history (record) VALUES (?1)")
+            .bind(to_json(history, "history")?)
+            .execute(&mut *tx)
+            .await?;
+        op.state = OperationState::Done;
+        store_operation(&mut tx, &op).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn put_quote(&self, quote: &MintQuote) -> Result<()> {
+        let mut tx = self.write().await?;
+        sqlx::query(
+            "INSERT INTO quotes (id, record) VALUES (?1, ?2) ON CONFLICT (id) DO UPDATE SET record = excluded.record",
+        )
+        .bind(&quote.id)
+        .bind(to_json(quote, "quote")?)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn quote(&self, id: &str) -> Result<Option<MintQuote>> {
+        let row: Option<(String,)> = sqlx::query_as("SELECT record FROM quotes WHERE id = ?1")
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await?;
+        row.map(|(r,)| from_json(&r, "quote")).transpose()
+    }
+
+    async fn history(&self, limit: usize) -> Result<Vec<HistoryEntry>> {
+        let limit = i64::try_from(limit.min(super::HISTORY_PAGE_MAX)).unwrap_or(0);
+        let rows: Vec<(String,)> =
+            sqlx::query_as("SELECT record FROM history ORDER BY seq DESC LIMIT ?1")
+                .bind(limit)
+                .fetch_all(&self.pool)
+                .await?;
+        rows.iter().map(|(r,)| from_json(r, "history")).collect()
+    }
+}

@@ -1,0 +1,771 @@
+//! Wallet operations as persisted sagas.
+//!
+//! Each operation follows the same steps, each one durable before the next:
+//!
+//! 1. the outputs' NUT-13 counters reserved (never handed out twice);
+//! 2. the operation written with the exact request body (`Prepared`);
+//! 3. its inputs reserved atomically (`Unspent → Reserved`,
+//!    compare-and-set; a lost race fails this operation and picks again);
+//! 4. the operation moved to `Sent` (inputs `Reserved → Pending`) — only
+//!    then does the request leave;
+//! 5. the answer checked (count, amounts, keyset and DLEQ of every
+//!    signature) and stored with the operation `Done` in one transaction.
+//!
+//! A definitive failure (the mint refused, or the request never left) moves
+//! the operation to `Failed` and releases its inputs; anything else leaves it
+//! `Sent`, never rolled back, for [`Wallet::recover`].
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use sha2::{Digest, Sha256};
+use tally_cashu::Amount;
+use tally_cashu::crypto::SecretKey;
+use tally_cashu::crypto::schnorr;
+use tally_cashu::fees::{Denominations, input_fee, plan_swap};
+use tally_cashu::nuts::nut00::{BlindSignature, BlindedOutput, MintUrl, Proof};
+use tally_cashu::nuts::nut01::Keyset;
+use tally_cashu::nuts::nut02::KeysetId;
+use tally_cashu::nuts::nut13::{self, Seed};
+use tally_encoding::hex;
+
+use crate::client::{MintClient, MintRequest, SwapRequest};
+use crate::error::{Error, Result};
+use crate::store::{
+    Balance, HistoryEntry, MintQuote, Operation, OperationId, OperationKind, OperationState,
+    ProofState, StoredProof, WalletStore,
+};
+
+/// The unit the wallet uses.
+pub const UNIT: &str = "sat";
+/// How many times a selection is retried after losing a reservation race.
+pub const RESERVE_ATTEMPTS_MAX: u32 = 16;
+/// How long `mint` waits for a quote to be paid.
+pub const QUOTE_WAIT_MS_MAX: u64 = 10_000;
+/// Poll interval while waiting for a quote.
+pub const QUOTE_POLL_MS: u64 = 200;
+/// `Y`s per NUT-07 request.
+pub const CHECK_BATCH: usize = 100;
+/// The longest quote id or payment request accepted from a mint.
+pub const QUOTE_FIELD_LEN_MAX: usize = 8_192;
+
+/// A clock: unix seconds.
+pub type Clock = Arc<dyn Fn() -> u64 + Send + Sync>;
+
+/// The system clock.
+#[must_use]
+pub fn system_clock() -> Clock {
+    Arc::new(|| {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs())
+    })
+}
+
+/// What `check_state` found.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct CheckReport {
+    /// Proofs checked.
+    pub checked: usize,
+    /// Unspent proofs the mint says are spent (now marked spent).
+    pub newly_spent: usize,
+    /// Proofs the mint says are pending.
+    pub pending: usize,
+}
+
+/// What `recover` did.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct RecoveryReport {
+    /// Operations finished from the mint's answer.
+    pub finished: usize,
+    /// Operations failed (nothing had been sent, or the mint refused).
+    pub failed: usize,
+    /// Operations still unresolved (the mint was not reachable).
+    pub unresolved: usize,
+}
+
+/// A wallet over a store, with its seed.
+pub struct Wallet<S: WalletStore> {
+    store: S,
+    seed: Seed,
+    clock: Clock,
+    timeouts_ms: (u64, u64),
+    clients: std::sync::Mutex<BTreeMap<MintUrl, MintClient>>,
+}
+
+fn rng_error(_: getrandom::Error) -> Error {
+    Error::Randomness
+}
+
+impl<S: WalletStore> Wallet<S> {
+    /// A wallet over `store` with `seed` and the system clock.
+    pub fn new(store: S, seed: Seed) -> Self {
+        Self::with_clock(store, seed, system_clock())
+    }
+
+    /// A wallet with a given clock.
+    pub fn with_clock(store: S, seed: Seed, clock: Clock) -> Self {
+        Self {
+            store,
+            seed,
+            clock,
+            timeouts_ms: (
+                crate::client::CONNECT_TIMEOUT_MS,
+                crate::client::REQUEST_TIMEOUT_MS,
+            ),
+            clients: std::sync::Mutex::new(BTreeMap::new()),
+        }
+    }
+
+    /// The same wallet with other mint-client timeouts (connect, whole
+    /// request), in milliseconds.
+    #[must_use]
+    pub fn with_timeouts(mut self, connect_ms: u64, request_ms: u64) -> Self {
+        self.timeouts_ms = (connect_ms, request_ms);
+        self
+    }
+
+    /// The store.
+    pub fn store(&self) -> &S {
+        &self.store
+    }
+
+    fn client(&self, mint: &MintUrl) -> Result<MintClient> {
+        let mut clients = self
+            .clients
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some(c) = clients.get(mint) {
+            return Ok(c.clone());
+        }
+        let c = MintClient::with_timeouts(mint.clone(), self.timeouts_ms.0, self.timeouts_ms.1)?;
+        clients.insert(mint.clone(), c.clone());
+        Ok(c)
+    }
+
+    /// Fetches the mint's keysets (ids verified against their keys) and
+    /// stores them.
+    ///
+    /// # Errors
+    /// Client errors; [`Error::InvalidResponse`] if `/v1/keys/{id}` disagrees
+    /// with `/v1/keysets`.
+    pub async fn add_mint(&self, mint: &MintUrl) -> Result<()> {
+        let client = self.client(mint)?;
+        for info in client.keysets().await? {
+            if info.unit.as_str() != UNIT {
+                continue;
+            }
+            let keyset = client.keyset(&info.id).await?;
+            if keyset.info().unit != info.unit || keyset.info().input_fee_ppk != info.input_fee_ppk
+            {
+                return Err(Error::InvalidResponse(
+                    "keyset metadata differs between /v1/keys and /v1/keysets".into(),
+                ));
+            }
+            self.store.put_keyset(mint, &info, Some(&keyset)).await?;
+        }
+        Ok(())
+    }
+
+    async fn active_keyset(&self, mint: &MintUrl) -> Result<Keyset> {
+        let mut infos: Vec<_> = self
+            .store
+            .keysets(mint)
+            .await?
+            .into_iter()
+            .filter(|k| k.active && k.unit.as_str() == UNIT)
+            .collect();
+        infos.sort_by_key(|k| (k.input_fee_ppk, k.id.to_hex()));
+        let info = infos.first().ok_or(Error::NotFound {
+            what: "active keyset (add the mint first)",
+        })?;
+        self.keyset(mint, &info.id).await
+    }
+
+    async fn keyset(&self, mint: &MintUrl, id: &KeysetId) -> Result<Keyset> {
+        if let Some(k) = self.store.keyset(id).await? {
+            return Ok(k);
+        }
+        // Inactive keysets are not in /v1/keys: fetch by id.
+        let k = self.client(mint)?.keyset(id).await?;
+        self.store.put_keyset(mint, k.info(), Some(&k)).await?;
+        Ok(k)
+    }
+
+    /// Totals per state for `mint`.
+    ///
+    /// # Errors
+    /// Store errors.
+    pub async fn balance(&self, mint: &MintUrl) -> Result<Balance> {
+        self.store.balance(mint).await
+    }
+
+    /// Asks `mint` for a quote of `amount` sat (NUT-04), locked to a fresh
+    /// key when the mint supports NUT-20, and stores it.
+    ///
+    /// # Errors
+    /// Client errors; [`Error::InvalidResponse`] for a quote that does not
+    /// match the request.
+    pub async fn mint_quote(&self, mint: &MintUrl, amount: u64) -> Result<MintQuote> {
+        let client = self.client(mint)?;
+        let locked = client.info().await?.supports(20);
+        let key = if locked {
+            Some(SecretKey::random(&mut getrandom::SysRng)?)
+        } else {
+            None
+        };
+        let pubkey = key.as_ref().map(|k| k.public_key().to_hex());
+        let r = client.mint_quote(amount, UNIT, pubkey.clone()).await?;
+        if r.quote.is_empty()
+            || r.quote.len() > QUOTE_FIELD_LEN_MAX
+            || r.request.len() > QUOTE_FIELD_LEN_MAX
+            || r.amount.is_some_and(|a| a != amount)
+            || (pubkey.is_some() && r.pubkey != pubkey)
+        {
+            return Err(Error::InvalidResponse(
+                "quote does not match the request".into(),
+            ));
+        }
+        let quote = MintQuote {
+            id: r.quote,
+            mint: mint.clone(),
+            amount,
+            unit: UNIT.to_owned(),
+            request: r.request,
+            state: r.state,
+            expiry_s: r.expiry,
+            signing_key: key.map(|k| k.to_secret_hex().to_string()),
+        };
+        self.store.put_quote(&quote).await?;
+        Ok(quote)
+    }
+
+    async fn wait_paid(&self, client: &MintClient, quote: &MintQuote) -> Result<()> {
+        let mut waited_ms = 0;
+        loop {
+            let state = client.mint_quote_state(&quote.id).await?;
+            match state.state.as_str() {
+                "PAID" => return Ok(()),
+                "ISSUED" => {
+                    return Err(Error::Mint {
+                        code: 20002,
+                        detail: "quote already issued".into(),
+                    });
+                }
+                _ if waited_ms >= QUOTE_WAIT_MS_MAX => {
+                    return Err(Error::Mint {
+                        code: 20001,
+                        detail: "quote not paid".into(),
+                    });
+                }
+                _ => {
+                    tokio::time::sleep(Duration::from_millis(QUOTE_POLL_MS)).await;
+                    waited_ms += QUOTE_POLL_MS;
+                }
+            }
+        }
+    }
+
+    fn derive_outputs(
+        &self,
+        keyset: &KeysetId,
+        counters: &std::ops::Range<u64>,
+        amounts: &[u64],
+    ) -> Result<Vec<BlindedOutput>> {
+        let count = counters.end.checked_sub(counters.start);
+        if count != u64::try_from(amounts.len()).ok() {
+            return Err(Error::CorruptRecord {
+                what: "operation counters and amounts",
+            });
+        }
+        counters
+            .clone()
+            .zip(amounts)
+            .map(|(counter, amount)| {
+                let (secret, r) = nut13::derive(&self.seed, keyset, counter)?;
+                Ok(BlindedOutput::new(
+                    Amount::new(*amount),
+                    *keyset,
+                    secret,
+                    r,
+                )?)
+            })
+            .collect()
+    }
+
+    /// Mints the paid quote `quote_id` (NUT-04, NUT-20 signed if locked) as
+    /// a persisted saga; returns the amount minted.
+    ///
+    /// # Errors
+    /// [`Error::NotFound`] for an unknown quote; client errors (an
+    /// ambiguous one leaves the operation `Sent` for `recover`);
+    /// [`Error::InvalidResponse`] / [`Error::Cashu`] for signatures that do
+    /// not answer the outputs or whose DLEQ fails (nothing is stored).
+    pub async fn mint(&self, mint: &MintUrl, quote_id: &str) -> Result<u64> {
+        let quote = self
+            .store
+            .quote(quote_id)
+            .await?
+            .filter(|q| &q.mint == mint)
+            .ok_or(Error::NotFound { what: "quote" })?;
+        let client = self.client(mint)?;
+        self.wait_paid(&client, &quote).await?;
+        let keyset = self.active_keyset(mint).await?;
+        let amounts: Vec<u64> = Denominations::from_keys(keyset.keys())
+            .split(Amount::new(quote.amount))?
+            .iter()
+            .map(|a| a.value())
+            .collect();
+        let count = u64::try_from(amounts.len()).map_err(|_| Error::InvalidArgument("amount"))?;
+        let counters = self.store.reserve_counters(&keyset.id(), count).await?;
+        let outputs = self.derive_outputs(&keyset.id(), &counters, &amounts)?;
+        let signature = match &quote.signing_key {
+            Some(key) => Some(nut20_signature(key, &quote.id, &outputs)?),
+            None => None,
+        };
+        let request = MintRequest {
+            quote: quote.id.clone(),
+            outputs: outputs.iter().map(|o| o.message().clone()).collect(),
+            signature,
+        };
+        let op = Operation {
+            id: OperationId::random()?,
+            mint: mint.clone(),
+            kind: OperationKind::Mint,
+            state: OperationState::Prepared,
+            keyset_id: keyset.id(),
+            counters,
+            amounts,
+            request: serde_json::to_string(&request)
+                .map_err(|_| Error::InvalidArgument("request"))?,
+            quote_id: Some(quote.id.clone()),
+            created_s: (self.clock)(),
+        };
+        self.store.add_operation(&op).await?;
+        self.run(&client, &op, &keyset, outputs, 0).await
+    }
+
+    /// Swaps proofs at `mint` so that the wallet holds proofs worth exactly
+    /// `amount` (returned) and the change, paying the input fee (NUT-02),
+    /// as a persisted saga.
+    ///
+    /// # Errors
+    /// [`Error::InsufficientFunds`]; otherwise as [`Wallet::mint`].
+    pub async fn swap(&self, mint: &MintUrl, amount: u64) -> Result<Vec<Proof>> {
+        let keyset = self.active_keyset(mint).await?;
+        let client = self.client(mint)?;
+        for _ in 0..RESERVE_ATTEMPTS_MAX {
+            let (op, outputs, send_count) = self.prepare_swap(mint, amount, &keyset).await?;
+            // The operation is written before its inputs are reserved, so a
+            // reservation is never left without a record that `recover`
+            // finds (a crash between the two fails the operation there).
+            self.store.add_operation(&op).await?;
+            let ys = swap_input_ys(&op)?;
+            match self.store.reserve_proofs(&ys, &op.id).await {
+                Ok(()) => {}
+                Err(Error::StateConflict { .. } | Error::NotFound { .. }) => {
+                    // Another operation took a proof first: pick again.
+                    self.store
+                        .set_operation_state(
+                            &op.id,
+                            OperationState::Prepared,
+                            OperationState::Failed,
+                        )
+                        .await?;
+                    continue;
+                }
+                Err(e) => return Err(e),
+            }
+            let amount_out = swap_inputs_total(&op)?;
+            self.run(&client, &op, &keyset, outputs, amount_out).await?;
+            let proofs = self.operation_outputs(mint, &op.id).await?;
+            return Ok(proofs.into_iter().take(send_count).collect());
+        }
+        Err(Error::StateConflict {
+            what: "proofs (too many concurrent reservations)",
+        })
+    }
+
+    /// Selects inputs, plans the outputs, reserves their counters and builds
+    /// the operation (not yet written).
+    async fn prepare_swap(
+        &self,
+        mint: &MintUrl,
+        amount: u64,
+        keyset: &Keyset,
+    ) -> Result<(Operation, Vec<BlindedOutput>, usize)> {
+        let (inputs, fee) = self.select_inputs(mint, amount).await?;
+        let total = Amount::try_sum(inputs.iter().map(|p| p.proof.amount))?;
+        let plan = plan_swap(
+            total,
+            fee,
+            Amount::new(amount),
+            None,
+            &Denominations::from_keys(keyset.keys()),
+        )?;
+        let amounts: Vec<u64> = plan
+            .send
+            .iter()
+            .chain(plan.change.iter())
+            .map(|a| a.value())
+            .collect();
+        let count = u64::try_from(amounts.len()).map_err(|_| Error::InvalidArgument("amount"))?;
+        let counters = self.store.reserve_counters(&keyset.id(), count).await?;
+        let outputs = self.derive_outputs(&keyset.id(), &counters, &amounts)?;
+        let request = SwapRequest {
+            inputs: inputs.iter().map(|p| bare(&p.proof)).collect(),
+            outputs: outputs.iter().map(|o| o.message().clone()).collect(),
+        };
+        let op = Operation {
+            id: OperationId::random()?,
+            mint: mint.clone(),
+            kind: OperationKind::Swap,
+            state: OperationState::Prepared,
+            keyset_id: keyset.id(),
+            counters,
+            amounts,
+            request: serde_json::to_string(&request)
+                .map_err(|_| Error::InvalidArgument("request"))?,
+            quote_id: None,
+            created_s: (self.clock)(),
+        };
+        Ok((op, outputs, plan.send.len()))
+    }
+
+    async fn operation_outputs(&self, mint: &MintUrl, id: &OperationId) -> Result<Vec<Proof>> {
+        let op = self
+            .store
+            .operation(id)
+            .await?
+            .ok_or(Error::NotFound { what: "operation" })?;
+        let outputs = self.derive_outputs(&op.keyset_id, &op.counters, &op.amounts)?;
+        let unspent = self.store.proofs(mint, ProofState::Unspent).await?;
+        let by_secret: BTreeMap<&str, &Proof> = unspent
+            .iter()
+            .map(|p| (p.proof.secret.as_str(), &p.proof))
+            .collect();
+        Ok(outputs
+            .iter()
+            .filter_map(|o| by_secret.get(o.secret().as_str()).map(|p| (*p).clone()))
+            .collect())
+    }
+
+    /// Picks unspent proofs worth at least `amount` plus their input fee
+    /// (largest first); the caller reserves them.
+    async fn select_inputs(
+        &self,
+        mint: &MintUrl,
+        amount: u64,
+    ) -> Result<(Vec<StoredProof>, Amount)> {
+        let ppk: BTreeMap<KeysetId, u64> = self
+            .store
+            .keysets(mint)
+            .await?
+            .into_iter()
+            .map(|k| (k.id, k.input_fee_ppk))
+            .collect();
+        let mut candidates = self.store.proofs(mint, ProofState::Unspent).await?;
+        candidates.sort_by_key(|p| std::cmp::Reverse(p.proof.amount));
+        select(candidates, amount, &ppk)
+    }
+
+    /// Steps 4–5 of the saga, for an operation already written.
+    async fn run(
+        &self,
+        client: &MintClient,
+        op: &Operation,
+        keyset: &Keyset,
+        outputs: Vec<BlindedOutput>,
+        amount_out: u64,
+    ) -> Result<u64> {
+        self.store
+            .set_operation_state(&op.id, OperationState::Prepared, OperationState::Sent)
+            .await?;
+        let answer = match op.kind {
+            OperationKind::Mint => client.mint(op.request.clone()).await,
+            OperationKind::Swap => client.swap(op.request.clone()).await,
+        };
+        let signatures = match answer {
+            Ok(s) => s,
+            Err(e) => {
+                if matches!(e, Error::Mint { .. } | Error::Unreachable(_)) {
+                    self.store
+                        .set_operation_state(&op.id, OperationState::Sent, OperationState::Failed)
+                        .await?;
+                }
+                return Err(e);
+            }
+        };
+        self.finish(op, keyset, outputs, &signatures, amount_out)
+            .await
+    }
+
+    async fn finish(
+        &self,
+        op: &Operation,
+        keyset: &Keyset,
+        outputs: Vec<BlindedOutput>,
+        signatures: &[BlindSignature],
+        amount_out: u64,
+    ) -> Result<u64> {
+        let proofs = unblind(outputs, signatures, keyset)?;
+        let amount_in = Amount::try_sum(proofs.iter().map(|p| p.amount))?.value();
+        let stored = proofs
+            .into_iter()
+            .map(|p| StoredProof::new(op.mint.clone(), p, ProofState::Unspent, None))
+            .collect::<Result<Vec<_>>>()?;
+        let history = HistoryEntry {
+            operation: op.id.clone(),
+            mint: op.mint.clone(),
+            kind: op.kind,
+            amount_in,
+            amount_out,
+            at_s: (self.clock)(),
+        };
+        self.store
+            .finish_operation(&op.id, &stored, &history)
+            .await?;
+        Ok(amount_in)
+    }
+
+    /// Asks the mint for the state of every proof the wallet holds
+    /// (NUT-07) and marks unspent proofs the mint says are spent.
+    ///
+    /// # Errors
+    /// Client and store errors.
+    pub async fn check_state(&self, mint: &MintUrl) -> Result<CheckReport> {
+        let client = self.client(mint)?;
+        let mut report = CheckReport::default();
+        for state in [
+            ProofState::Unspent,
+            ProofState::Reserved,
+            ProofState::Pending,
+        ] {
+            let proofs = self.store.proofs(mint, state).await?;
+            for chunk in proofs.chunks(CHECK_BATCH) {
+                let ys: Vec<String> = chunk.iter().map(|p| p.y.clone()).collect();
+                let states = client.check_state(&ys).await?;
+                report.checked += ys.len();
+                let spent: Vec<String> = states
+                    .iter()
+                    .filter(|s| s.state == "SPENT")
+                    .map(|s| s.y.clone())
+                    .collect();
+                report.pending += states.iter().filter(|s| s.state == "PENDING").count();
+                if state == ProofState::Unspent && !spent.is_empty() {
+                    self.store
+                        .set_proof_states(&spent, ProofState::Unspent, ProofState::Spent, None)
+                        .await?;
+                    report.newly_spent += spent.len();
+                }
+            }
+        }
+        Ok(report)
+    }
+
+    /// Resolves every unfinished operation (call it at start-up): one never
+    /// sent fails (its inputs are released); one sent is sent again with the
+    /// same stored request (the same outputs, so the mint cannot sign twice)
+    /// and finished from the answer; if the mint now refuses it, NUT-09
+    /// restore of the stored outputs tells whether it happened (finish with
+    /// the restored signatures, checked like any others) or not (fail it);
+    /// an unreachable mint leaves it `Sent` for the next call.
+    ///
+    /// # Errors
+    /// Store errors.
+    pub async fn recover(&self) -> Result<RecoveryReport> {
+        let mut report = RecoveryReport::default();
+        for op in self.store.incomplete_operations().await? {
+            if op.state == OperationState::Prepared {
+                self.store
+                    .set_operation_state(&op.id, OperationState::Prepared, OperationState::Failed)
+                    .await?;
+                report.failed += 1;
+                continue;
+            }
+            let keyset = match self.keyset(&op.mint, &op.keyset_id).await {
+                Ok(k) => k,
+                Err(_) => {
+                    report.unresolved += 1;
+                    continue;
+                }
+            };
+            let outputs = self.derive_outputs(&op.keyset_id, &op.counters, &op.amounts)?;
+            let client = self.client(&op.mint)?;
+            let answer = match op.kind {
+                OperationKind::Mint => client.mint(op.request.clone()).await,
+                OperationKind::Swap => client.swap(op.request.clone()).await,
+            };
+            match answer {
+                Ok(signatures) => {
+                    let out = swap_inputs_total(&op)?;
+                    self.finish(&op, &keyset, outputs, &signatures, out).await?;
+                    report.finished += 1;
+                }
+                Err(Error::Mint { .. }) => {
+                    // Refused now: either it never happened, or it already
+                    // did (quote issued, outputs signed, inputs spent). The
+                    // mint's NUT-09 restore of the stored outputs tells.
+                    self.resolve_by_restore(&client, &op, &keyset, outputs, &mut report)
+                        .await?;
+                }
+                Err(_) => report.unresolved += 1,
+            }
+        }
+        Ok(report)
+    }
+}
+
+impl<S: WalletStore> Wallet<S> {
+    /// All outputs signed: finish with them. None signed: the operation never
+    /// happened at the mint, fail it (inputs released). Otherwise, or if the
+    /// mint cannot be asked: leave it `Sent`.
+    async fn resolve_by_restore(
+        &self,
+        client: &MintClient,
+        op: &Operation,
+        keyset: &Keyset,
+        outputs: Vec<BlindedOutput>,
+        report: &mut RecoveryReport,
+    ) -> Result<()> {
+        let messages: Vec<_> = outputs.iter().map(|o| o.message().clone()).collect();
+        let Ok(found) = client.restore(&messages).await else {
+            report.unresolved += 1;
+            return Ok(());
+        };
+        if found.iter().all(Option::is_none) {
+            self.store
+                .set_operation_state(&op.id, OperationState::Sent, OperationState::Failed)
+                .await?;
+            report.failed += 1;
+            // Released inputs that the mint says are spent (by someone
+            // else) are marked so at once.
+            if op.kind == OperationKind::Swap {
+                let ys = swap_input_ys(op)?;
+                if let Ok(states) = client.check_state(&ys).await {
+                    let spent: Vec<String> = states
+                        .into_iter()
+                        .filter(|s| s.state == "SPENT")
+                        .map(|s| s.y)
+                        .collect();
+                    if !spent.is_empty() {
+                        self.store
+                            .set_proof_states(&spent, ProofState::Unspent, ProofState::Spent, None)
+                            .await?;
+                    }
+                }
+            }
+            return Ok(());
+        }
+        let Some(signatures) = found.into_iter().collect::<Option<Vec<_>>>() else {
+            report.unresolved += 1;
+            return Ok(());
+        };
+        let out = swap_inputs_total(op)?;
+        self.finish(op, keyset, outputs, &signatures, out).await?;
+        report.finished += 1;
+        Ok(())
+    }
+}
+
+fn swap_input_ys(op: &Operation) -> Result<Vec<String>> {
+    let request: SwapRequest =
+        serde_json::from_str(&op.request).map_err(|_| Error::CorruptRecord { what: "request" })?;
+    request.inputs.iter().map(|p| Ok(p.y()?.to_hex())).collect()
+}
+
+fn swap_inputs_total(op: &Operation) -> Result<u64> {
+    if op.kind != OperationKind::Swap {
+        return Ok(0);
+    }
+    let request: SwapRequest =
+        serde_json::from_str(&op.request).map_err(|_| Error::CorruptRecord { what: "request" })?;
+    Ok(Amount::try_sum(request.inputs.iter().map(|p| p.amount))?.value())
+}
+
+/// The proof as it goes to the mint: no DLEQ (its blinding factor would
+/// link the proof to its issuance), no P2BK ephemeral key.
+fn bare(proof: &Proof) -> Proof {
+    let mut p = proof.clone();
+    p.dleq = None;
+    p.p2pk_e = None;
+    p
+}
+
+/// Picks proofs (largest first) until they cover `amount` plus their own
+/// input fee.
+fn select(
+    candidates: Vec<StoredProof>,
+    amount: u64,
+    ppk: &BTreeMap<KeysetId, u64>,
+) -> Result<(Vec<StoredProof>, Amount)> {
+    let mut picked = Vec::new();
+    let mut total = Amount::ZERO;
+    let mut available = Amount::ZERO;
+    for p in &candidates {
+        available = available.checked_add(p.proof.amount).unwrap_or(available);
+    }
+    for p in candidates {
+        let fee = input_fee(
+            picked
+                .iter()
+                .map(|q: &StoredProof| ppk.get(&q.proof.keyset_id).copied().unwrap_or(0)),
+        )?;
+        if total.value() >= amount.saturating_add(fee.value()) {
+            break;
+        }
+        total = total
+            .checked_add(p.proof.amount)
+            .ok_or(Error::Cashu(tally_cashu::Error::AmountOverflow))?;
+        picked.push(p);
+    }
+    let fee = input_fee(
+        picked
+            .iter()
+            .map(|q| ppk.get(&q.proof.keyset_id).copied().unwrap_or(0)),
+    )?;
+    let required = amount.saturating_add(fee.value());
+    if total.value() < required || picked.is_empty() {
+        return Err(Error::InsufficientFunds {
+            available: available.value(),
+            required,
+        });
+    }
+    Ok((picked, fee))
+}
+
+/// Checks the mint's signatures against the outputs asked for (count,
+/// amount, keyset, DLEQ) and unblinds them.
+fn unblind(
+    outputs: Vec<BlindedOutput>,
+    signatures: &[BlindSignature],
+    keyset: &Keyset,
+) -> Result<Vec<Proof>> {
+    if signatures.len() != outputs.len() {
+        return Err(Error::InvalidResponse(format!(
+            "{} signatures for {} outputs",
+            signatures.len(),
+            outputs.len()
+        )));
+    }
+    outputs
+        .into_iter()
+        .zip(signatures)
+        .map(|(o, s)| Ok(o.into_proof(s, keyset, true)?))
+        .collect()
+}
+
+/// NUT-20: BIP-340 signature over SHA-256(quote ‖ B_0 ‖ … ‖ B_n-1), hex.
+fn nut20_signature(key_hex: &str, quote: &str, outputs: &[BlindedOutput]) -> Result<String> {
+    let key = SecretKey::from_hex(key_hex)?;
+    let mut hasher = Sha256::new();
+    hasher.update(quote.as_bytes());
+    for o in outputs {
+        hasher.update(o.message().blinded.to_hex().as_bytes());
+    }
+    let digest: [u8; 32] = hasher.finalize().into();
+    let mut aux = [0u8; 32];
+    getrandom::fill(&mut aux).map_err(rng_error)?;
+    Ok(hex::encode(&schnorr::sign(&key, &digest, &aux)))
+}

@@ -1,0 +1,226 @@
+//! A hostile mint on loopback: canned answers per request line (malformed,
+//! oversized, failing and lying ones). The wallet must refuse every bad
+//! answer, store no proof from it, and never roll back an operation whose
+//! request the mint may have processed.
+
+use std::sync::Arc;
+
+use tally_cashu::nuts::nut00::MintUrl;
+use tally_wallet::Error;
+use tally_wallet::store::{ProofState, StoredProof, WalletStore};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpListener;
+
+use crate::mint::{fresh_wallet, plain_mint};
+
+type Answer = Arc<dyn Fn(&str) -> (u16, Vec<u8>) + Send + Sync>;
+
+/// Serves `answer(request line)` to every request, one per connection
+/// (status 0: never answers).
+async fn hostile(answer: Answer) -> MintUrl {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = MintUrl::new(&format!("http://{}", listener.local_addr().unwrap())).unwrap();
+    tokio::spawn(async move {
+        while let Ok((mut socket, _)) = listener.accept().await {
+            let answer = Arc::clone(&answer);
+            tokio::spawn(async move {
+                let mut buf = Vec::new();
+                let mut chunk = [0u8; 8192];
+                // Read the head and the body (Content-Length).
+                let line = loop {
+                    let n = socket.read(&mut chunk).await.unwrap_or(0);
+                    if n == 0 {
+                        return;
+                    }
+                    buf.extend_from_slice(&chunk[..n]);
+                    let text = String::from_utf8_lossy(&buf).to_string();
+                    if let Some(end) = text.find("\r\n\r\n") {
+                        let length = text
+                            .lines()
+                            .find_map(|l| {
+                                l.to_ascii_lowercase()
+                                    .strip_prefix("content-length:")
+                                    .map(|v| v.trim().parse::<usize>().unwrap_or(0))
+                            })
+                            .unwrap_or(0);
+                        if buf.len() >= end + 4 + length {
+                            break text.lines().next().unwrap_or("").to_owned();
+                        }
+                    }
+                };
+                let (status, body) = answer(&line);
+                if status == 0 {
+                    // Status 0: never answer (the connection stays open).
+                    tokio::time::sleep(std::time::Duration::from_secs(3_600)).await;
+                    return;
+                }
+                let head = format!(
+                    "HTTP/1.1 {status} X\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n",
+                    body.len()
+                );
+                let _ = socket.write_all(head.as_bytes()).await;
+                let _ = socket.write_all(&body).await;
+            });
+        }
+    });
+    url
+}
+
+const QUOTE: &str = r#"{"quote":"q1","request":"lnbc80n1","state":"PAID","expiry":null}"#;
+
+/// A mint that behaves until `POST /v1/mint/bolt11`, then answers `status`
+/// and `body`.
+fn minting(status: u16, body: Vec<u8>) -> Answer {
+    Arc::new(move |line: &str| {
+        if line.starts_with("GET /v1/info") {
+            (200, b"{}".to_vec())
+        } else if line.contains("/v1/mint/quote/bolt11") {
+            (200, QUOTE.as_bytes().to_vec())
+        } else if line.starts_with("POST /v1/mint/bolt11") {
+            (status, body.clone())
+        } else {
+            (404, br#"{"code":0,"detail":"not here"}"#.to_vec())
+        }
+    })
+}
+
+/// A wallet whose keysets (from the real mint) are also filed under `url`.
+async fn wallet_for(
+    url: &MintUrl,
+) -> (
+    tally_wallet::wallet::Wallet<tally_wallet::store::SqliteStore>,
+    tempfile::TempDir,
+) {
+    let real = plain_mint().await;
+    let (w, dir) = fresh_wallet(&real).await;
+    for info in w.store().keysets(&real).await.unwrap() {
+        let k = w.store().keyset(&info.id).await.unwrap().unwrap();
+        w.store().put_keyset(url, &info, Some(&k)).await.unwrap();
+    }
+    (w, dir)
+}
+
+async fn mint_against(status: u16, body: Vec<u8>) -> (Error, usize, u64) {
+    let url = hostile(minting(status, body)).await;
+    let (w, _dir) = wallet_for(&url).await;
+    let quote = w.mint_quote(&url, 8).await.unwrap();
+    let err = w.mint(&url, &quote.id).await.unwrap_err();
+    let open = w.store().incomplete_operations().await.unwrap().len();
+    let unspent = w.balance(&url).await.unwrap().unspent;
+    (err, open, unspent)
+}
+
+fn signature(keyset: &str, amount: u64, dleq: Option<(&str, &str)>) -> Vec<u8> {
+    let c = "02a9acc1e48c25eeeb9289b5031cc57da9fe72f3fe2861d264bdc074209b107ba2";
+    let dleq = dleq.map_or(String::new(), |(e, s)| {
+        format!(r#","dleq":{{"e":"{e}","s":"{s}"}}"#)
+    });
+    format!(r#"{{"signatures":[{{"amount":{amount},"id":"{keyset}","C_":"{c}"{dleq}}}]}}"#)
+        .into_bytes()
+}
+
+async fn active_keyset_hex() -> String {
+    let real = plain_mint().await;
+    let (w, _dir) = fresh_wallet(&real).await;
+    let ks = w.store().keysets(&real).await.unwrap();
+    ks.iter().find(|k| k.active).unwrap().id.to_hex()
+}
+
+#[tokio::test]
+async fn lying_signatures_are_refused_and_the_operation_is_not_rolled_back() {
+    let id = active_keyset_hex().await;
+    let scalar = "0000000000000000000000000000000000000000000000000000000000000001";
+    let cases: Vec<(&str, Vec<u8>)> = vec![
+        ("no signature", br#"{"signatures":[]}"#.to_vec()),
+        ("two signatures for one output", {
+            let one = signature(&id, 8, Some((scalar, scalar)));
+            let text = String::from_utf8(one).unwrap();
+            let sig = &text[15..text.len() - 2];
+            format!(r#"{{"signatures":[{sig},{sig}]}}"#).into_bytes()
+        }),
+        ("wrong amount", signature(&id, 4, Some((scalar, scalar)))),
+        (
+            "other keyset",
+            signature("00ffd48b8f5ecf80", 8, Some((scalar, scalar))),
+        ),
+        ("no DLEQ", signature(&id, 8, None)),
+        ("DLEQ that fails", signature(&id, 8, Some((scalar, scalar)))),
+        ("not JSON", b"<html>".to_vec()),
+        (
+            "oversized",
+            vec![b' '; tally_wallet::client::RESPONSE_LEN_MAX + 1],
+        ),
+    ];
+    for (what, body) in cases {
+        let (err, open, unspent) = mint_against(200, body).await;
+        assert!(
+            matches!(err, Error::InvalidResponse(_) | Error::Cashu(_)),
+            "{what}: {err}"
+        );
+        assert_eq!(unspent, 0, "{what}: a proof was stored");
+        assert_eq!(
+            open, 1,
+            "{what}: the mint answered 200, so it may have signed: keep it"
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_server_error_is_ambiguous_and_a_refusal_is_definitive() {
+    let (err, open, unspent) = mint_against(500, b"{}".to_vec()).await;
+    assert!(err.is_ambiguous(), "{err}");
+    assert_eq!((open, unspent), (1, 0));
+    let refusal = br#"{"code":20002,"detail":"quote already issued"}"#.to_vec();
+    let (err, open, unspent) = mint_against(400, refusal).await;
+    assert!(matches!(err, Error::Mint { code: 20002, .. }), "{err}");
+    assert_eq!((open, unspent), (0, 0));
+    // A long detail is truncated, never echoed whole.
+    let long = format!(r#"{{"code":11000,"detail":"{}"}}"#, "x".repeat(10_000)).into_bytes();
+    let (err, _, _) = mint_against(400, long).await;
+    let Error::Mint { detail, .. } = err else {
+        panic!("{err}")
+    };
+    assert_eq!(detail.len(), tally_wallet::client::DETAIL_LEN_MAX);
+}
+
+#[tokio::test]
+async fn a_check_state_answer_that_does_not_match_the_question_is_refused() {
+    let url = hostile(Arc::new(|line: &str| {
+        if line.starts_with("POST /v1/checkstate") {
+            (
+                200,
+                br#"{"states":[{"Y":"02aa","state":"SPENT"}]}"#.to_vec(),
+            )
+        } else {
+            (404, b"{}".to_vec())
+        }
+    }))
+    .await;
+    let (w, _dir) = wallet_for(&url).await;
+    let ks = w.store().keysets(&url).await.unwrap();
+    let p = crate::common::proof(&ks[0].id, 8, 1);
+    w.store()
+        .add_proofs(&[StoredProof::new(url.clone(), p, ProofState::Unspent, None).unwrap()])
+        .await
+        .unwrap();
+    let err = w.check_state(&url).await.unwrap_err();
+    assert!(matches!(err, Error::InvalidResponse(_)), "{err}");
+    assert_eq!(
+        w.balance(&url).await.unwrap().unspent,
+        8,
+        "nothing marked spent"
+    );
+}
+
+#[tokio::test]
+async fn a_mint_that_never_answers_times_out_as_ambiguous() {
+    // The mint takes the request and never answers.
+    let url = hostile(minting(0, Vec::new())).await;
+    let (w, _dir) = wallet_for(&url).await;
+    let w = w.with_timeouts(1_000, 400);
+    let quote = w.mint_quote(&url, 8).await.unwrap();
+    let err = w.mint(&url, &quote.id).await.unwrap_err();
+    assert!(err.is_ambiguous(), "{err}");
+    assert_eq!(w.store().incomplete_operations().await.unwrap().len(), 1);
+    assert_eq!(w.balance(&url).await.unwrap().unspent, 0);
+}

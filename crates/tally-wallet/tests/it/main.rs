@@ -1,0 +1,16 @@
+//! tally-wallet's integration tests: one binary, one module per concern.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing,
+    missing_docs
+)]
+
+mod common;
+mod crash;
+mod faults;
+mod hostile;
+mod mint;
+mod secrets;
+mod store;

@@ -1,0 +1,395 @@
+//! One conformance suite for every `WalletStore`: each test runs the same
+//! function against the in-memory store and the SQLite store.
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+
+use tally_wallet::Error;
+use tally_wallet::store::{
+    Balance, COUNTER_RANGE_MAX, HistoryEntry, MemoryStore, MintQuote, Operation, OperationId,
+    OperationKind, OperationState, ProofState, StoredProof, WalletStore,
+};
+
+use crate::common::{keyset, mint_url, proof, sqlite};
+
+/// Runs `$check` against a fresh in-memory store, then a fresh SQLite store.
+macro_rules! on_every_store {
+    ($check:ident) => {{
+        $check(MemoryStore::new()).await;
+        let (store, _dir) = sqlite().await;
+        $check(store).await;
+    }};
+}
+
+fn stored(n: u64, amount: u64, state: ProofState) -> StoredProof {
+    let ks = keyset(1, 8);
+    StoredProof::new(mint_url(), proof(&ks.id(), amount, n), state, None).unwrap()
+}
+
+fn operation(id: &OperationId, quote: Option<&str>) -> Operation {
+    Operation {
+        id: id.clone(),
+        mint: mint_url(),
+        kind: OperationKind::Swap,
+        state: OperationState::Prepared,
+        keyset_id: keyset(1, 8).id(),
+        counters: 0..2,
+        amounts: vec![1, 2],
+        request: "{}".into(),
+        quote_id: quote.map(str::to_owned),
+        created_s: 1,
+    }
+}
+
+async fn keysets_round_trip<S: WalletStore>(store: S) {
+    let ks = keyset(3, 6);
+    store
+        .put_keyset(&mint_url(), ks.info(), Some(&ks))
+        .await
+        .unwrap();
+    // Metadata-only update keeps the keys.
+    let mut info = ks.info().clone();
+    info.active = false;
+    store.put_keyset(&mint_url(), &info, None).await.unwrap();
+    assert_eq!(store.keysets(&mint_url()).await.unwrap(), vec![info]);
+    assert_eq!(store.keyset(&ks.id()).await.unwrap(), Some(ks));
+    assert_eq!(store.keyset(&keyset(4, 6).id()).await.unwrap(), None);
+}
+
+#[tokio::test]
+async fn keysets_are_stored_with_their_keys() {
+    on_every_store!(keysets_round_trip);
+}
+
+async fn counter_ranges<S: WalletStore>(store: S) {
+    let id = keyset(1, 8).id();
+    let store = Arc::new(store);
+    let mut tasks = Vec::new();
+    for t in 0..8u64 {
+        let store = Arc::clone(&store);
+        tasks.push(tokio::spawn(async move {
+            let mut got = Vec::new();
+            for i in 0..25u64 {
+                got.push(store.reserve_counters(&id, 1 + (t + i) % 5).await.unwrap());
+            }
+            got
+        }));
+    }
+    let mut ranges = Vec::new();
+    for t in tasks {
+        ranges.extend(t.await.unwrap());
+    }
+    ranges.sort_by_key(|r| r.start);
+    let mut next = 0;
+    for r in &ranges {
+        assert_eq!(r.start, next, "ranges overlap or leave a gap: {ranges:?}");
+        next = r.end;
+    }
+    assert_eq!(store.next_counter(&id).await.unwrap(), next);
+    assert!(matches!(
+        store.reserve_counters(&id, 0).await,
+        Err(Error::InvalidArgument(_))
+    ));
+    assert!(matches!(
+        store.reserve_counters(&id, COUNTER_RANGE_MAX + 1).await,
+        Err(Error::InvalidArgument(_))
+    ));
+    assert_eq!(
+        store.next_counter(&id).await.unwrap(),
+        next,
+        "a refused call changed the counter"
+    );
+    // Another keyset counts on its own.
+    assert_eq!(
+        store.reserve_counters(&keyset(2, 8).id(), 3).await.unwrap(),
+        0..3
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn counter_ranges_never_overlap_under_concurrency() {
+    on_every_store!(counter_ranges);
+}
+
+async fn concurrent_reservations<S: WalletStore>(store: S) {
+    let proofs: Vec<StoredProof> = (0..60).map(|n| stored(n, 1, ProofState::Unspent)).collect();
+    store.add_proofs(&proofs).await.unwrap();
+    let store = Arc::new(store);
+    let mut tasks = Vec::new();
+    for t in 0..8u64 {
+        let store = Arc::clone(&store);
+        tasks.push(tokio::spawn(async move {
+            let op = OperationId(format!("op{t}"));
+            let mut won = Vec::new();
+            loop {
+                let free = store
+                    .proofs(&mint_url(), ProofState::Unspent)
+                    .await
+                    .unwrap();
+                if free.is_empty() {
+                    return won;
+                }
+                // Every task goes for the same (first) proofs: maximal contention.
+                let pick: Vec<String> = free.iter().take(3).map(|p| p.y.clone()).collect();
+                match store.reserve_proofs(&pick, &op).await {
+                    Ok(()) => won.extend(pick),
+                    Err(Error::StateConflict { .. }) => {}
+                    Err(e) => panic!("unexpected {e}"),
+                }
+            }
+        }));
+    }
+    let mut seen = BTreeSet::new();
+    let mut total = 0;
+    for t in tasks {
+        for y in t.await.unwrap() {
+            assert!(seen.insert(y), "a proof was reserved by two operations");
+            total += 1;
+        }
+    }
+    assert_eq!(total, 60);
+    let balance = store.balance(&mint_url()).await.unwrap();
+    assert_eq!(
+        balance,
+        Balance {
+            unspent: 0,
+            reserved: 60,
+            pending: 0
+        }
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_reservations_never_share_a_proof() {
+    on_every_store!(concurrent_reservations);
+}
+
+async fn all_or_nothing<S: WalletStore>(store: S) {
+    let a = stored(1, 4, ProofState::Unspent);
+    let b = stored(2, 8, ProofState::Unspent);
+    store.add_proofs(&[a.clone(), b.clone()]).await.unwrap();
+    // A duplicate in a batch refuses the whole batch.
+    let c = stored(3, 16, ProofState::Unspent);
+    assert!(matches!(
+        store.add_proofs(&[c.clone(), a.clone()]).await,
+        Err(Error::AlreadyExists { .. })
+    ));
+    assert_eq!(store.balance(&mint_url()).await.unwrap().unspent, 12);
+    let op1 = OperationId("one".into());
+    let op2 = OperationId("two".into());
+    store
+        .reserve_proofs(std::slice::from_ref(&a.y), &op1)
+        .await
+        .unwrap();
+    // b is free but a is not: neither moves.
+    assert!(matches!(
+        store
+            .reserve_proofs(&[b.y.clone(), a.y.clone()], &op2)
+            .await,
+        Err(Error::StateConflict { .. })
+    ));
+    assert!(matches!(
+        store.reserve_proofs(std::slice::from_ref(&c.y), &op2).await,
+        Err(Error::NotFound { .. })
+    ));
+    let unspent = store
+        .proofs(&mint_url(), ProofState::Unspent)
+        .await
+        .unwrap();
+    assert_eq!(unspent.len(), 1);
+    assert_eq!(unspent[0].y, b.y);
+    let reserved = store
+        .proofs(&mint_url(), ProofState::Reserved)
+        .await
+        .unwrap();
+    assert_eq!(reserved[0].operation, Some(op1));
+    // The DLEQ-carrying proof comes back exactly as stored.
+    assert_eq!(reserved[0].proof, a.proof);
+}
+
+#[tokio::test]
+async fn state_changes_are_all_or_nothing() {
+    on_every_store!(all_or_nothing);
+}
+
+async fn saga_lifecycle<S: WalletStore>(store: S) {
+    let inputs = [
+        stored(1, 4, ProofState::Unspent),
+        stored(2, 8, ProofState::Unspent),
+    ];
+    store.add_proofs(&inputs).await.unwrap();
+    let quote = MintQuote {
+        id: "q1".into(),
+        mint: mint_url(),
+        amount: 12,
+        unit: "sat".into(),
+        request: "lnbc...".into(),
+        state: "PAID".into(),
+        expiry_s: None,
+        signing_key: None,
+    };
+    store.put_quote(&quote).await.unwrap();
+    let id = OperationId("saga".into());
+    let ys: Vec<String> = inputs.iter().map(|p| p.y.clone()).collect();
+    store.reserve_proofs(&ys, &id).await.unwrap();
+    store
+        .add_operation(&operation(&id, Some("q1")))
+        .await
+        .unwrap();
+    assert!(matches!(
+        store.add_operation(&operation(&id, None)).await,
+        Err(Error::AlreadyExists { .. })
+    ));
+    assert_eq!(store.incomplete_operations().await.unwrap().len(), 1);
+    // Backwards and skipping moves are refused.
+    assert!(matches!(
+        store
+            .set_operation_state(&id, OperationState::Prepared, OperationState::Done)
+            .await,
+        Err(Error::StateConflict { .. })
+    ));
+    store
+        .set_operation_state(&id, OperationState::Prepared, OperationState::Sent)
+        .await
+        .unwrap();
+    assert_eq!(
+        store.balance(&mint_url()).await.unwrap(),
+        Balance {
+            unspent: 0,
+            reserved: 0,
+            pending: 12
+        }
+    );
+    assert!(matches!(
+        store
+            .set_operation_state(&id, OperationState::Sent, OperationState::Prepared)
+            .await,
+        Err(Error::StateConflict { .. })
+    ));
+    let outputs = [
+        stored(10, 2, ProofState::Unspent),
+        stored(11, 8, ProofState::Unspent),
+    ];
+    let history = HistoryEntry {
+        operation: id.clone(),
+        mint: mint_url(),
+        kind: OperationKind::Swap,
+        amount_in: 10,
+        amount_out: 12,
+        at_s: 5,
+    };
+    store
+        .finish_operation(&id, &outputs, &history)
+        .await
+        .unwrap();
+    assert_eq!(
+        store.balance(&mint_url()).await.unwrap(),
+        Balance {
+            unspent: 10,
+            reserved: 0,
+            pending: 0
+        }
+    );
+    assert_eq!(
+        store
+            .proofs(&mint_url(), ProofState::Spent)
+            .await
+            .unwrap()
+            .len(),
+        2
+    );
+    assert_eq!(
+        store.operation(&id).await.unwrap().unwrap().state,
+        OperationState::Done
+    );
+    assert!(store.incomplete_operations().await.unwrap().is_empty());
+    assert_eq!(store.quote("q1").await.unwrap().unwrap().state, "ISSUED");
+    assert_eq!(store.history(10).await.unwrap(), vec![history.clone()]);
+    // Finishing twice is refused and changes nothing.
+    assert!(matches!(
+        store
+            .finish_operation(&id, &[stored(12, 1, ProofState::Unspent)], &history)
+            .await,
+        Err(Error::StateConflict { .. })
+    ));
+    assert_eq!(store.history(10).await.unwrap().len(), 1);
+}
+
+#[tokio::test]
+async fn sagas_move_forward_and_finish_in_one_step() {
+    on_every_store!(saga_lifecycle);
+}
+
+async fn definitive_failure_releases<S: WalletStore>(store: S) {
+    let input = stored(1, 4, ProofState::Unspent);
+    store
+        .add_proofs(std::slice::from_ref(&input))
+        .await
+        .unwrap();
+    let id = OperationId("fails".into());
+    store
+        .reserve_proofs(std::slice::from_ref(&input.y), &id)
+        .await
+        .unwrap();
+    store.add_operation(&operation(&id, None)).await.unwrap();
+    store
+        .set_operation_state(&id, OperationState::Prepared, OperationState::Sent)
+        .await
+        .unwrap();
+    store
+        .set_operation_state(&id, OperationState::Sent, OperationState::Failed)
+        .await
+        .unwrap();
+    assert_eq!(
+        store.balance(&mint_url()).await.unwrap(),
+        Balance {
+            unspent: 4,
+            reserved: 0,
+            pending: 0
+        }
+    );
+    assert!(matches!(
+        store
+            .set_operation_state(&id, OperationState::Failed, OperationState::Sent)
+            .await,
+        Err(Error::StateConflict { .. })
+    ));
+}
+
+#[tokio::test]
+async fn a_failed_operation_releases_its_inputs() {
+    on_every_store!(definitive_failure_releases);
+}
+
+#[tokio::test]
+async fn sqlite_store_persists_across_reopen_and_refuses_open_directories() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = crate::common::private_dir();
+    let path = dir.path().join("wallet.db");
+    {
+        let store = tally_wallet::store::SqliteStore::open(&path).await.unwrap();
+        store
+            .add_proofs(&[stored(1, 4, ProofState::Unspent)])
+            .await
+            .unwrap();
+        store.reserve_counters(&keyset(1, 8).id(), 7).await.unwrap();
+    }
+    let store = tally_wallet::store::SqliteStore::open(&path).await.unwrap();
+    assert_eq!(store.balance(&mint_url()).await.unwrap().unspent, 4);
+    assert_eq!(store.next_counter(&keyset(1, 8).id()).await.unwrap(), 7);
+    // The database and its -wal and -shm files: private.
+    let mut files = 0;
+    for entry in std::fs::read_dir(dir.path()).unwrap() {
+        let entry = entry.unwrap();
+        let mode = entry.metadata().unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600, "{:?}", entry.file_name());
+        files += 1;
+    }
+    assert!(files >= 2, "the WAL file exists while the store is open");
+    let open = tempfile::tempdir().unwrap();
+    std::fs::set_permissions(open.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    assert!(matches!(
+        tally_wallet::store::SqliteStore::open(&open.path().join("w.db")).await,
+        Err(Error::UnsafePermissions { .. })
+    ));
+}

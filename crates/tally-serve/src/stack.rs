@@ -591,7 +591,9 @@ async fn idempotency(
     let (parts, body) = req.into_parts();
     let body = read_capped(body, cap).await?;
     let fp = fingerprint(&parts.method, parts.uri.path(), &body);
-    let stale = i64::try_from(crate::config::IN_FLIGHT_STALE_MS).unwrap_or(i64::MAX);
+    // Twice the request timeout: a claim older than that was cut off.
+    let stale =
+        i64::try_from(s.limits.request_timeout.as_millis().saturating_mul(2)).unwrap_or(i64::MAX);
     let begin = tokio::time::timeout(
         STORAGE_TIMEOUT,
         s.idem.begin(&tenant, &key, &fp, now_ms(), stale),

@@ -33,6 +33,8 @@ fn start(db: &str, keys: &Path, data: &Path) -> Proc {
     let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
     let first = lines.next().unwrap().unwrap();
     let addr = first.rsplit("http://").next().unwrap().to_owned();
+    // Both lines read before the pipe closes.
+    let _token_line = lines.next().unwrap().unwrap();
     Proc { child, addr }
 }
 

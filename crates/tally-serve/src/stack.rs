@@ -1,7 +1,7 @@
 //! The one tower stack, in the order requests pass through it. Every
 //! request:
 //!
-//! 1. [`request_id`]: a fresh correlation id (`x-request-id`, never the
+//! 1. `request_id`: a fresh correlation id (`x-request-id`, never the
 //!    client's), one JSON log line per request (no header is ever logged,
 //!    so `Authorization` cannot leak), latency per route and status, and the
 //!    rendering of every error body (code, fixed message, correlation id);
@@ -11,19 +11,19 @@
 //! `/metrics`, `/openapi.json` — skip the limits so that they answer under
 //! load):
 //!
-//! 2. [`decompress`]: `gzip` or `zstd` bodies inflated with a ratio cap and
+//! 2. `decompress`: `gzip` or `zstd` bodies inflated with a ratio cap and
 //!    an absolute cap; nested or unknown encodings refused;
-//! 3. [`body_limit`]: the body cap (on the wire, or inflated);
-//! 4. [`timeout`]: the request timeout (reading the body included: a
+//! 3. `body_limit`: the body cap (on the wire, or inflated);
+//! 4. `timeout`: the request timeout (reading the body included: a
 //!    slow-loris body is cut off; slow headers are cut off by the
 //!    connection's header timeout);
-//! 5. [`concurrency`]: at most `max_inflight` at once, the rest shed (503,
+//! 5. `concurrency`: at most `max_inflight` at once, the rest shed (503,
 //!    `Retry-After`);
-//! 6. [`rate_limit`]: the instance's token bucket (429, `Retry-After`);
-//! 7. [`authenticate`]: the credential, the tenant's token bucket (keyed by
+//! 6. `rate_limit`: the instance's token bucket (429, `Retry-After`);
+//! 7. `authenticate`: the credential, the tenant's token bucket (keyed by
 //!    the *authenticated* tenant, so nobody can drain another tenant's
 //!    bucket by naming it), the route's scope;
-//! 8. [`idempotency`]: `Idempotency-Key` on state-changing POSTs;
+//! 8. `idempotency`: `Idempotency-Key` on state-changing POSTs;
 //! 9. the handler.
 
 use std::sync::Arc;
@@ -117,7 +117,7 @@ pub fn app(state: Arc<AppState>) -> Router {
         .with_state(state)
 }
 
-/// The body cap a request was given (by [`body_limit`]).
+/// The body cap a request was given (by the body-limit layer).
 #[derive(Clone, Copy, Debug)]
 pub struct BodyCap(pub usize);
 

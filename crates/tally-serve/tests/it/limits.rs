@@ -246,7 +246,13 @@ fn max_inflight_at_the_bound_and_past_it_and_readyz_degrades() {
         let ok = get(s.addr, "/v1/ledger/conservation", &ACME).await;
         assert_eq!(ok.status, 200);
         let second = hold(&s, "h2").await;
-        tokio::time::sleep(Duration::from_millis(200)).await;
+        // Wait until both holds have their permits (a busy machine may be slow).
+        for _ in 0..100 {
+            if get(s.addr, "/readyz", &ACME).await.status == 503 {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
         // None left: shed.
         let shed = get(s.addr, "/v1/ledger/conservation", &ACME).await;
         assert_eq!(shed.status, 503);

@@ -48,6 +48,9 @@ use crate::error::{ApiError, Code, Reason, for_status};
 use crate::idem::{Begin, Stored};
 use crate::routes;
 
+/// The one `/v1` route that needs a valid token but no scope.
+pub const INTROSPECT_PATH: &str = "/v1/tokens/self";
+
 /// The correlation id header.
 pub static REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 /// The idempotency key header.
@@ -82,6 +85,7 @@ pub fn app(state: Arc<AppState>) -> Router {
             post(routes::release),
         )
         .route("/v1/tokens", post(routes::mint_token))
+        .route("/v1/tokens/self", get(routes::introspect))
         .route("/v1/tokens/{id}/revoke", post(routes::revoke_token))
         .route(
             "/v1/tokens/epochs/{epoch}/revoke",
@@ -478,6 +482,10 @@ async fn authenticate(
     next: Next,
 ) -> Result<Response, ApiError> {
     use governor::clock::{Clock, DefaultClock};
+    // Introspection needs no scope: its handler checks the token itself.
+    if req.uri().path() == INTROSPECT_PATH {
+        return Ok(next.run(req).await);
+    }
     let (mut parts, body) = req.into_parts();
     let scope = required_scope(&parts.method, parts.uri.path()).unwrap_or(Scope::Admin);
     let principal: Principal = match s.auth.authenticate(&parts, scope) {
@@ -505,7 +513,9 @@ async fn authenticate(
     Ok(response)
 }
 
-fn auth_error(e: AuthError) -> ApiError {
+/// The error answer of an authentication or authorization failure.
+#[must_use]
+pub fn auth_error(e: AuthError) -> ApiError {
     match e {
         AuthError::Forbidden => ApiError::new(
             Code::Unauthorized,

@@ -25,6 +25,9 @@ echo "== memory (RSS) idle, after set-up: $(awk '/VmRSS/ {print $2, $3}' /proc/$
 echo "== reserve (POST /v1/budget/tenants/bench/reservations), 2 threads, 64 connections"
 MODE=reserve TOKEN=$token TARGET=/v1/budget/tenants/bench/reservations \
   wrk -t2 -c64 -d"${secs}s" --latency -s "$here/serve.lua" "http://$addr"
+echo "== reserve + commit (half the requests each), 2 threads, 64 connections"
+MODE=pair TOKEN=$token TARGET=/v1/budget/tenants/bench/reservations \
+  wrk -t2 -c64 -d"${secs}s" --latency -s "$here/serve.lua" "http://$addr"
 echo "== one transfer per batch (POST /v1/ledger/transfers), 2 threads, 64 connections"
 MODE=transfer TOKEN=$token TARGET=/v1/ledger/transfers \
   wrk -t2 -c64 -d"${secs}s" --latency -s "$here/serve.lua" "http://$addr"

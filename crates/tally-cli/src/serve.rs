@@ -9,6 +9,7 @@
 //! SIGINT or SIGTERM stops it gracefully (connections drained, a snapshot
 //! written).
 
+use std::io::Write as _;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -122,11 +123,16 @@ async fn serve(args: Args) -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    println!("tally serve: listening on http://{}", running.addr);
-    println!(
+    // A closed stdout (the reader went away) must not stop the service.
+    let mut out = std::io::stdout().lock();
+    let _ = writeln!(out, "tally serve: listening on http://{}", running.addr);
+    let _ = writeln!(
+        out,
         "tally serve: admin token in {} (Authorization: Bearer <its contents>)",
         running.admin_token_file.display()
     );
+    let _ = out.flush();
+    drop(out);
     stopped().await;
     running.stop().await;
     ExitCode::SUCCESS

@@ -22,6 +22,7 @@ use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
         crate::routes::release,
         crate::routes::tenant_view,
         crate::routes::mint_token,
+        crate::routes::introspect,
         crate::routes::revoke_token,
         crate::routes::revoke_epoch,
     ),

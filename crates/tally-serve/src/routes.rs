@@ -634,3 +634,19 @@ pub async fn tenant_view(
         remaining: v.remaining,
     }))
 }
+
+/// `GET /v1/tokens/self`: what the request's own token allows (any genuine,
+/// live, currently valid token; no scope needed).
+#[utoipa::path(get, path = "/v1/tokens/self",
+    responses((status = 200, body = crate::tokens::Introspection), (status = 401, body = crate::dto::ErrorDto)))]
+pub async fn introspect(
+    State(s): State<Arc<AppState>>,
+    req: Request,
+) -> Result<Json<crate::tokens::Introspection>, ApiError> {
+    let authority = s.tokens.as_ref().ok_or_else(ApiError::not_found)?;
+    let (parts, _) = req.into_parts();
+    authority.introspect(&parts).map(Json).map_err(|e| {
+        s.metrics.auth_failure("none");
+        crate::stack::auth_error(e)
+    })
+}

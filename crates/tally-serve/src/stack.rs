@@ -48,6 +48,9 @@ use crate::error::{ApiError, Code, Reason, for_status};
 use crate::idem::{Begin, Stored};
 use crate::routes;
 
+/// The one `/v1` route that needs a valid token but no scope.
+pub const INTROSPECT_PATH: &str = "/v1/tokens/self";
+
 /// The correlation id header.
 pub static REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 /// The idempotency key header.
@@ -82,6 +85,7 @@ pub fn app(state: Arc<AppState>) -> Router {
             post(routes::release),
         )
         .route("/v1/tokens", post(routes::mint_token))
+        .route("/v1/tokens/self", get(routes::introspect))
         .route("/v1/tokens/{id}/revoke", post(routes::revoke_token))
         .route(
             "/v1/tokens/epochs/{epoch}/revoke",
@@ -117,7 +121,7 @@ pub fn app(state: Arc<AppState>) -> Router {
         .with_state(state)
 }
 
-/// The body cap a request was given (by `body_limit`).
+/// The body cap a request was given (by the body-limit layer).
 #[derive(Clone, Copy, Debug)]
 pub struct BodyCap(pub usize);
 
@@ -478,6 +482,10 @@ async fn authenticate(
     next: Next,
 ) -> Result<Response, ApiError> {
     use governor::clock::{Clock, DefaultClock};
+    // Introspection needs no scope: its handler checks the token itself.
+    if req.uri().path() == INTROSPECT_PATH {
+        return Ok(next.run(req).await);
+    }
     let (mut parts, body) = req.into_parts();
     let scope = required_scope(&parts.method, parts.uri.path()).unwrap_or(Scope::Admin);
     let principal: Principal = match s.auth.authenticate(&parts, scope) {
@@ -505,7 +513,9 @@ async fn authenticate(
     Ok(response)
 }
 
-fn auth_error(e: AuthError) -> ApiError {
+/// The error answer of an authentication or authorization failure.
+#[must_use]
+pub fn auth_error(e: AuthError) -> ApiError {
     match e {
         AuthError::Forbidden => ApiError::new(
             Code::Unauthorized,
@@ -591,7 +601,9 @@ async fn idempotency(
     let (parts, body) = req.into_parts();
     let body = read_capped(body, cap).await?;
     let fp = fingerprint(&parts.method, parts.uri.path(), &body);
-    let stale = i64::try_from(crate::config::IN_FLIGHT_STALE_MS).unwrap_or(i64::MAX);
+    // Twice the request timeout: a claim older than that was cut off.
+    let stale =
+        i64::try_from(s.limits.request_timeout.as_millis().saturating_mul(2)).unwrap_or(i64::MAX);
     let begin = tokio::time::timeout(
         STORAGE_TIMEOUT,
         s.idem.begin(&tenant, &key, &fp, now_ms(), stale),

@@ -240,6 +240,95 @@ impl Macaroons {
     }
 }
 
+/// What a genuine, live token allows (its caveats, narrowest of each kind).
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, utoipa::ToSchema)]
+pub struct Introspection {
+    /// Its id (32 hex digits).
+    pub id: String,
+    /// Its root-key epoch.
+    pub epoch: u32,
+    /// The tenant it acts for (none: any).
+    pub tenant: Option<String>,
+    /// The scopes every scope caveat allows.
+    pub scopes: Vec<String>,
+    /// The methods every method caveat allows (none: any).
+    pub methods: Option<Vec<String>>,
+    /// Its path prefixes (each must hold).
+    pub path_prefixes: Vec<String>,
+    /// Not valid before (seconds since the Unix epoch).
+    pub not_before_s: Option<u64>,
+    /// Expires at (seconds since the Unix epoch).
+    pub expiry_s: Option<u64>,
+    /// The most one request may move.
+    pub max_amount: Option<u128>,
+}
+
+impl Macaroons {
+    /// Introspects the request's own token: genuine and live (epoch, tag,
+    /// revocation), valid now (not-before, expiry); every other caveat is
+    /// reported, not checked (the token may be narrowed away from this route).
+    ///
+    /// # Errors
+    /// [`AuthError`] as for any route (no scope is needed).
+    pub fn introspect(&self, parts: &Parts) -> Result<Introspection, AuthError> {
+        let token = Token::from_text(bearer(parts)?).map_err(|e| auth_error(&e))?;
+        self.verifier
+            .read()
+            .map_err(|_| AuthError::Unavailable)?
+            .authenticate(&token)
+            .map_err(|e| auth_error(&e))?;
+        let now_s = now_ms() / 1_000;
+        let mut out = Introspection {
+            id: token.id().to_string(),
+            epoch: token.epoch(),
+            tenant: None,
+            scopes: Vec::new(),
+            methods: None,
+            path_prefixes: Vec::new(),
+            not_before_s: None,
+            expiry_s: None,
+            max_amount: None,
+        };
+        let mut scopes = Scopes::all().bits();
+        let mut methods: Option<u8> = None;
+        for c in token.caveats() {
+            match c {
+                Caveat::Tenant(t) => out.tenant = Some(t.as_str().to_owned()),
+                Caveat::Scopes(s) => scopes &= s.bits(),
+                Caveat::Methods(m) => methods = Some(methods.map_or(m.bits(), |b| b & m.bits())),
+                Caveat::PathPrefix(p) => out.path_prefixes.push(p.as_str().to_owned()),
+                Caveat::NotBefore(t) => {
+                    if now_s < *t {
+                        return Err(AuthError::Invalid);
+                    }
+                    out.not_before_s = Some(out.not_before_s.map_or(*t, |x| x.max(*t)));
+                }
+                Caveat::Expiry(t) => {
+                    if now_s >= *t {
+                        return Err(AuthError::Invalid);
+                    }
+                    out.expiry_s = Some(out.expiry_s.map_or(*t, |x| x.min(*t)));
+                }
+                Caveat::MaxAmount(a) => {
+                    out.max_amount = Some(out.max_amount.map_or(*a, |x| x.min(*a)));
+                }
+                Caveat::EpochId(_) => {}
+            }
+        }
+        out.scopes = Scopes::from_bits(scopes)
+            .map(|s| s.iter().map(|x| x.name().to_owned()).collect())
+            .unwrap_or_default();
+        out.methods = methods.map(|bits| {
+            Method::ALL
+                .iter()
+                .filter(|m| bits & m.bit() != 0)
+                .map(|m| m.name().to_owned())
+                .collect()
+        });
+        Ok(out)
+    }
+}
+
 impl Authorizer for Macaroons {
     fn authenticate(&self, parts: &Parts, scope: Scope) -> Result<Principal, AuthError> {
         let text = bearer(parts)?;

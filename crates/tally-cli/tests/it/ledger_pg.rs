@@ -31,14 +31,14 @@ fn psql(url: &str, statement: &str) {
 }
 
 /// A throw-away database, dropped when this goes out of scope.
-struct TestDb {
+pub(crate) struct TestDb {
     admin: String,
     name: String,
-    url: String,
+    pub(crate) url: String,
 }
 
 impl TestDb {
-    fn create() -> Self {
+    pub(crate) fn create() -> Self {
         let admin = admin_url();
         let nanos = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)

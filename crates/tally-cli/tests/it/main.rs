@@ -22,5 +22,7 @@ mod meter;
 mod registry;
 mod reward;
 mod serve;
+#[cfg(feature = "postgres")]
+mod serve_pg;
 mod support;
 mod token;

@@ -214,3 +214,78 @@ fn the_systemd_unit_sets_every_limit_of_tally_serve_and_the_seeds_hardening() {
     let container = std::fs::read_to_string(root.join("deploy/Containerfile")).unwrap();
     assert!(container.contains("USER 10001"));
 }
+
+#[test]
+fn tally_serve_logs_json_lines_and_never_the_authorization_header() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("tally-data");
+    let mut child = tally()
+        .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
+        .arg(&dir)
+        .env_remove("DATABASE_URL")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let addr = lines
+        .next()
+        .unwrap()
+        .unwrap()
+        .rsplit("http://")
+        .next()
+        .unwrap()
+        .to_owned();
+    let token_file = dir.join("admin.token");
+    let s = Serve {
+        child,
+        addr,
+        token_file: token_file.display().to_string(),
+    };
+    let (status, _) = s.call("GET", "/v1/ledger/conservation", "");
+    assert_eq!(status, 200);
+    let mut forged = std::fs::read_to_string(&token_file)
+        .unwrap()
+        .trim()
+        .to_owned();
+    forged.push('A');
+    let mut stream = TcpStream::connect(&s.addr).unwrap();
+    write!(stream, "GET /v1/ledger/conservation HTTP/1.1\r\nHost: t\r\nConnection: close\r\nAuthorization: Bearer {forged}\r\n\r\n").unwrap();
+    let mut out = String::new();
+    stream.read_to_string(&mut out).unwrap();
+    assert!(out.starts_with("HTTP/1.1 401"));
+    let mut child = s.child;
+    let pid = child.id().to_string();
+    assert!(
+        std::process::Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .unwrap()
+            .success()
+    );
+    let mut err = String::new();
+    child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut err)
+        .unwrap();
+    assert!(child.wait().unwrap().success());
+    let token = std::fs::read_to_string(&token_file).unwrap();
+    let token = token.trim();
+    let requests: Vec<serde_json::Value> = err
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
+        .filter(|v: &serde_json::Value| v["fields"]["message"] == "request")
+        .collect();
+    assert_eq!(requests.len(), 2, "{err}");
+    assert_eq!(requests[0]["fields"]["status"], 200);
+    assert_eq!(requests[1]["fields"]["status"], 401);
+    assert!(requests[0]["fields"]["corr_id"].is_string());
+    assert_eq!(requests[0]["fields"]["tenant"], "admin");
+    assert!(
+        !err.contains(token) && !err.contains(&token[7..40]),
+        "a token reached the log"
+    );
+    assert!(!err.to_ascii_lowercase().contains("authorization"));
+}

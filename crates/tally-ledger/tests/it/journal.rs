@@ -123,6 +123,60 @@ fn a_restart_replays_the_journal_into_an_identical_state() {
 }
 
 #[test]
+fn submitted_batches_share_one_sync_and_replay_into_the_same_state() {
+    let sim = SimLog::new(Vec::new(), Faults::default(), 3);
+    let mut durable = DurableLedger::new(log(&sim));
+    let (_, ticket) = durable.submit_accounts(&accounts(), SECOND).unwrap();
+    let mut last = ticket;
+    let syncs_before = sim.counts().0;
+    for round in 0..20u64 {
+        let (results, ticket) = durable
+            .submit_transfers(
+                &transfers(round + 7, 30, u128::from(round) * 100),
+                2 * SECOND,
+            )
+            .unwrap();
+        assert_eq!(results.len(), 30);
+        last = ticket;
+    }
+    // One wait makes the whole group durable.
+    last.wait().unwrap();
+    let (syncs, _) = sim.counts();
+    assert!(
+        syncs - syncs_before <= 2,
+        "{} syncs for one group",
+        syncs - syncs_before
+    );
+    let restored = replay(&sim.durable()[..], &VerifyOptions::new()).unwrap();
+    same(durable.ledger(), &restored, 0..2_000u128);
+}
+
+#[test]
+fn a_submitted_batch_whose_sync_fails_poisons_the_journal() {
+    let sim = SimLog::new(Vec::new(), Faults::default(), 5);
+    let mut durable = DurableLedger::new(log(&sim));
+    durable.create_accounts(&accounts(), SECOND).unwrap();
+    sim.set_faults(Faults {
+        sync_fail_permille: 1_000,
+        ..Faults::default()
+    });
+    let (_, ticket) = durable
+        .submit_transfers(&transfers(9, 10, 0), 2 * SECOND)
+        .unwrap();
+    assert!(ticket.wait().is_err());
+    assert!(durable.log().is_poisoned());
+    // Nothing more is journaled: the caller must stop serving this state.
+    assert!(
+        durable
+            .submit_transfers(&transfers(10, 1, 500), 3 * SECOND)
+            .is_err()
+    );
+    // What is durable replays without the failed batch.
+    let restored = replay(&sim.durable()[..], &VerifyOptions::new()).unwrap();
+    assert_eq!(restored.len().1, 0);
+}
+
+#[test]
 fn nothing_acknowledged_is_lost_when_the_disk_fails() {
     for seed in 0..40u64 {
         let sim = SimLog::new(Vec::new(), Faults::default(), seed);

@@ -603,3 +603,51 @@ fn a_poisoned_journal_fails_closed_and_degrades_readyz() {
         running.stop().await;
     });
 }
+
+#[test]
+fn a_token_introspects_itself() {
+    use tally_token::{Caveat, PathPrefix, Scope, Token};
+    runtime().block_on(async {
+        let s = Server::start(Limits::default()).await;
+        let r = get(s.addr, "/v1/tokens/self", &ACME).await;
+        assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+        let v = r.json();
+        assert_eq!(v["tenant"], "acme");
+        assert_eq!(
+            v["scopes"],
+            serde_json::json!(["ledger.read", "ledger.write"])
+        );
+        assert_eq!(v["id"], Token::from_text(&ACME).unwrap().id().to_string());
+        // Narrowed away from this path: still introspects, and says so.
+        let narrow = Token::from_text(&ACME)
+            .unwrap()
+            .attenuate(Caveat::PathPrefix(PathPrefix::new("/v1/ledger/").unwrap()))
+            .unwrap()
+            .attenuate(Caveat::MaxAmount(5))
+            .unwrap();
+        let r = get(s.addr, "/v1/tokens/self", narrow.to_text().as_str()).await;
+        assert_eq!(
+            r.json()["path_prefixes"],
+            serde_json::json!(["/v1/ledger/"])
+        );
+        assert_eq!(r.json()["max_amount"], 5);
+        // Expired, revoked-epoch-less forgeries and no token: 401.
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs();
+        let expired = mint("acme", &[Scope::LedgerRead], vec![Caveat::Expiry(now - 1)]);
+        assert_eq!(get(s.addr, "/v1/tokens/self", &expired).await.status, 401);
+        assert_eq!(
+            call(s.addr, "GET", "/v1/tokens/self", None, None, b"")
+                .await
+                .status,
+            401
+        );
+        assert_eq!(
+            get(s.addr, "/v1/tokens/self", "tally1.AAAA").await.status,
+            401
+        );
+        s.stop().await;
+    });
+}

@@ -246,7 +246,13 @@ fn max_inflight_at_the_bound_and_past_it_and_readyz_degrades() {
         let ok = get(s.addr, "/v1/ledger/conservation", &ACME).await;
         assert_eq!(ok.status, 200);
         let second = hold(&s, "h2").await;
-        tokio::time::sleep(Duration::from_millis(200)).await;
+        // Wait until both holds have their permits (a busy machine may be slow).
+        for _ in 0..100 {
+            if get(s.addr, "/readyz", &ACME).await.status == 503 {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
         // None left: shed.
         let shed = get(s.addr, "/v1/ledger/conservation", &ACME).await;
         assert_eq!(shed.status, 503);
@@ -367,4 +373,82 @@ fn limits_that_cannot_work_are_refused() {
         .validate()
         .is_ok()
     );
+}
+
+#[test]
+fn batch_events_max_and_history_page_max_at_the_bound_and_past_it() {
+    runtime().block_on(async {
+        let s = Server::start(Limits::default()).await;
+        let accounts = |from: u128, n: u128| {
+            let events: Vec<String> = (from..from + n)
+                .map(|id| format!(r#"{{"id":{id},"ledger":1,"code":1,"flags":["history"]}}"#))
+                .collect();
+            format!(r#"{{"accounts":[{}]}}"#, events.join(","))
+        };
+        let max = tally_serve::config::BATCH_EVENTS_MAX as u128;
+        let r = crate::support::post(
+            s.addr,
+            "/v1/ledger/accounts",
+            &ACME,
+            "b1",
+            &accounts(1, max),
+        )
+        .await;
+        assert_eq!(r.status, 200);
+        assert_eq!(r.json()["results"].as_array().unwrap().len(), max as usize);
+        let r = crate::support::post(
+            s.addr,
+            "/v1/ledger/accounts",
+            &ACME,
+            "b2",
+            &accounts(20_000, max + 1),
+        )
+        .await;
+        assert_eq!(r.status, 400);
+        // History pages: 1,000 at most.
+        for (limit, status) in [(1_000, 200), (1_001, 400), (0, 400)] {
+            let r = get(
+                s.addr,
+                &format!("/v1/ledger/accounts/1/history?limit={limit}"),
+                &ACME,
+            )
+            .await;
+            assert_eq!(r.status, status, "limit {limit}");
+        }
+        s.stop().await;
+    });
+}
+
+#[test]
+fn max_connections_at_the_bound_and_past_it() {
+    runtime().block_on(async {
+        let limits = Limits {
+            max_connections: 2,
+            ..Limits::default()
+        };
+        let s = Server::start(limits).await;
+        // Two idle keep-alive connections: the bound.
+        let first = TcpStream::connect(s.addr).await.unwrap();
+        let second = TcpStream::connect(s.addr).await.unwrap();
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        // A third is not served while they are open.
+        let mut third = TcpStream::connect(s.addr).await.unwrap();
+        third
+            .write_all(&raw("GET", "/healthz", &[], b""))
+            .await
+            .unwrap();
+        let mut buf = [0u8; 16];
+        let waited = tokio::time::timeout(
+            Duration::from_millis(300),
+            tokio::io::AsyncReadExt::read(&mut third, &mut buf),
+        )
+        .await;
+        assert!(waited.is_err(), "served past the connection cap");
+        // One closes: the third is served.
+        drop(first);
+        let r = read_response(&mut third).await;
+        assert_eq!(r.status, 200);
+        drop(second);
+        s.stop().await;
+    });
 }

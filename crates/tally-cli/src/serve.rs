@@ -110,6 +110,15 @@ pub fn run(args: Args) -> ExitCode {
 
 async fn serve(args: Args) -> ExitCode {
     tally_serve::server::init_logging();
+    // The handlers first: a SIGTERM that comes as soon as the address is
+    // printed must stop the service gracefully, not kill it.
+    let stop = match Stop::install() {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("tally serve: signal handlers: {e}");
+            return ExitCode::from(1);
+        }
+    };
     let mut c = tally_serve::Config::new(&args.data_dir);
     c.listen = args.listen;
     c.limits = args.limits();
@@ -133,20 +142,31 @@ async fn serve(args: Args) -> ExitCode {
     );
     let _ = out.flush();
     drop(out);
-    stopped().await;
+    stop.stopped().await;
     running.stop().await;
     ExitCode::SUCCESS
 }
 
-/// Resolves on SIGINT or SIGTERM.
-async fn stopped() {
-    use tokio::signal::unix::{SignalKind, signal};
-    let Ok(mut term) = signal(SignalKind::terminate()) else {
-        let _ = tokio::signal::ctrl_c().await;
-        return;
-    };
-    tokio::select! {
-        _ = term.recv() => {}
-        _ = tokio::signal::ctrl_c() => {}
+/// SIGINT and SIGTERM, caught from the start.
+struct Stop {
+    term: tokio::signal::unix::Signal,
+    int: tokio::signal::unix::Signal,
+}
+
+impl Stop {
+    fn install() -> std::io::Result<Self> {
+        use tokio::signal::unix::{SignalKind, signal};
+        Ok(Self {
+            term: signal(SignalKind::terminate())?,
+            int: signal(SignalKind::interrupt())?,
+        })
+    }
+
+    /// Resolves on SIGINT or SIGTERM.
+    async fn stopped(mut self) {
+        tokio::select! {
+            _ = self.term.recv() => {}
+            _ = self.int.recv() => {}
+        }
     }
 }

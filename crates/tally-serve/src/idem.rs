@@ -21,7 +21,7 @@ pub const SQLITE_FILE: &str = "serve.sqlite";
 const COMPONENT: &str = "tally-serve";
 
 /// SQLite's migrations, in order.
-const SQLITE_MIGRATIONS: &[(i64, &str, &str)] = &[
+const SQLITE_MIGRATIONS: &[tally_sql::Migration] = &[
     (
         1,
         "idempotency",
@@ -42,7 +42,7 @@ const SQLITE_MIGRATIONS: &[(i64, &str, &str)] = &[
 
 /// PostgreSQL's migrations, in order.
 #[cfg(feature = "postgres")]
-const PG_MIGRATIONS: &[(i32, &str, &str)] = &[
+const PG_MIGRATIONS: &[tally_sql::Migration] = &[
     (
         1,
         "idempotency",
@@ -144,31 +144,7 @@ impl IdemStore {
             .connect_with(opts.clone())
             .await?;
         let mut tx: sqlx::Transaction<'_, sqlx::Sqlite> = pool.begin().await?;
-        sqlx::raw_sql(
-            "CREATE TABLE IF NOT EXISTS schema_migrations (component TEXT NOT NULL, \
-             version INTEGER NOT NULL, name TEXT NOT NULL, PRIMARY KEY (component, version))",
-        )
-        .execute(&mut *tx)
-        .await?;
-        let applied: Vec<i64> =
-            sqlx::query_scalar("SELECT version FROM schema_migrations WHERE component = $1")
-                .bind(COMPONENT)
-                .fetch_all(&mut *tx)
-                .await?;
-        for &(version, name, sql) in SQLITE_MIGRATIONS {
-            if applied.contains(&version) {
-                continue;
-            }
-            sqlx::raw_sql(sql).execute(&mut *tx).await?;
-            sqlx::query(
-                "INSERT INTO schema_migrations (component, version, name) VALUES ($1, $2, $3)",
-            )
-            .bind(COMPONENT)
-            .bind(version)
-            .bind(name)
-            .execute(&mut *tx)
-            .await?;
-        }
+        tally_sql::apply_sqlite(&mut tx, COMPONENT, SQLITE_MIGRATIONS).await?;
         tx.commit().await?;
         let conn = sqlx::ConnectOptions::connect(&opts).await?;
         Ok(Self::Sqlite(pool, Batcher::start(conn)))
@@ -187,25 +163,7 @@ impl IdemStore {
             .bind(LOCK)
             .execute(&mut *tx)
             .await?;
-        let applied: Vec<i32> =
-            sqlx::query_scalar("SELECT version FROM schema_migrations WHERE component = $1")
-                .bind(COMPONENT)
-                .fetch_all(&mut *tx)
-                .await?;
-        for &(version, name, sql) in PG_MIGRATIONS {
-            if applied.contains(&version) {
-                continue;
-            }
-            sqlx::raw_sql(sql).execute(&mut *tx).await?;
-            sqlx::query(
-                "INSERT INTO schema_migrations (component, version, name) VALUES ($1, $2, $3)",
-            )
-            .bind(COMPONENT)
-            .bind(version)
-            .bind(name)
-            .execute(&mut *tx)
-            .await?;
-        }
+        tally_sql::apply_postgres(&mut tx, COMPONENT, PG_MIGRATIONS).await?;
         tx.commit().await?;
         Ok(Self::Postgres(pool))
     }

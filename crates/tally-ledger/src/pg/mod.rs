@@ -70,7 +70,7 @@ pub const PAGE_ROWS: i64 = 4_096;
 /// The migrations, in order: (version, name, SQL). Applied in one
 /// transaction under an advisory lock; the versions applied are kept in
 /// `schema_migrations` (component `tally-ledger`).
-const MIGRATIONS: &[(i32, &str, &str)] = &[(1, "schema", include_str!("0001_schema.sql"))];
+const MIGRATIONS: &[tally_sql::Migration] = &[(1, "schema", include_str!("0001_schema.sql"))];
 /// `schema_migrations.component` of this crate's migrations.
 const COMPONENT: &str = "tally-ledger";
 /// The advisory lock key migrations run under (`tally-led` in ASCII).
@@ -239,30 +239,7 @@ pub async fn migrate(pool: &PgPool) -> Result<(), PgError> {
         .bind(MIGRATION_LOCK_KEY)
         .execute(&mut *tx)
         .await?;
-    sqlx::raw_sql(
-        "CREATE TABLE IF NOT EXISTS schema_migrations (\
-         component TEXT NOT NULL, version INTEGER NOT NULL, name TEXT NOT NULL, \
-         applied_at TIMESTAMPTZ NOT NULL DEFAULT now(), PRIMARY KEY (component, version))",
-    )
-    .execute(&mut *tx)
-    .await?;
-    let applied: Vec<i32> =
-        sqlx::query_scalar("SELECT version FROM schema_migrations WHERE component = $1")
-            .bind(COMPONENT)
-            .fetch_all(&mut *tx)
-            .await?;
-    for &(version, name, sql) in MIGRATIONS {
-        if applied.contains(&version) {
-            continue;
-        }
-        sqlx::raw_sql(sql).execute(&mut *tx).await?;
-        sqlx::query("INSERT INTO schema_migrations (component, version, name) VALUES ($1, $2, $3)")
-            .bind(COMPONENT)
-            .bind(version)
-            .bind(name)
-            .execute(&mut *tx)
-            .await?;
-    }
+    tally_sql::apply_postgres(&mut tx, COMPONENT, MIGRATIONS).await?;
     journal::init_clock(&mut tx).await?;
     tx.commit().await?;
     Ok(())

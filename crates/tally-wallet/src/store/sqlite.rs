@@ -28,7 +28,7 @@ use crate::error::{Error, Result};
 /// This crate's name in `schema_migrations`.
 const COMPONENT: &str = "tally-wallet";
 /// The schema, version by version, embedded in the binary.
-const MIGRATIONS: &[(i64, &str, &str)] = &[(
+const MIGRATIONS: &[tally_sql::Migration] = &[(
     1,
     "wallet",
     include_str!("../../migrations/0001_wallet.sql"),
@@ -120,31 +120,7 @@ impl SqliteStore {
     /// name), all in one `BEGIN IMMEDIATE` transaction.
     async fn migrate(&self) -> Result<()> {
         let mut tx = self.write().await?;
-        sqlx::raw_sql(
-            "CREATE TABLE IF NOT EXISTS schema_migrations (component TEXT NOT NULL, \
-             version INTEGER NOT NULL, name TEXT NOT NULL, PRIMARY KEY (component, version))",
-        )
-        .execute(&mut *tx)
-        .await?;
-        let applied: Vec<i64> =
-            sqlx::query_scalar("SELECT version FROM schema_migrations WHERE component = ?1")
-                .bind(COMPONENT)
-                .fetch_all(&mut *tx)
-                .await?;
-        for &(version, name, sql) in MIGRATIONS {
-            if applied.contains(&version) {
-                continue;
-            }
-            sqlx::raw_sql(sql).execute(&mut *tx).await?;
-            sqlx::query(
-                "INSERT INTO schema_migrations (component, version, name) VALUES (?1, ?2, ?3)",
-            )
-            .bind(COMPONENT)
-            .bind(version)
-            .bind(name)
-            .execute(&mut *tx)
-            .await?;
-        }
+        tally_sql::apply_sqlite(&mut tx, COMPONENT, MIGRATIONS).await?;
         tx.commit().await?;
         Ok(())
     }

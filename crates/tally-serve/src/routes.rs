@@ -65,6 +65,24 @@ fn ledger_error(s: &AppState, e: LedgerFail) -> ApiError {
     }
 }
 
+/// One result per event, by id, in the order submitted.
+fn batch_response<R>(
+    ids: Vec<u128>,
+    results: Vec<R>,
+    name: impl Fn(R) -> &'static str,
+) -> BatchResponse {
+    BatchResponse {
+        results: ids
+            .into_iter()
+            .zip(results)
+            .map(|(id, r)| EventResult {
+                id,
+                result: name(r),
+            })
+            .collect(),
+    }
+}
+
 fn batch_size(n: usize) -> Result<(), ApiError> {
     if n == 0 || n > BATCH_EVENTS_MAX {
         return Err(ApiError::bad_request("a batch holds 1 to 8189 events"));
@@ -100,16 +118,7 @@ pub async fn create_accounts(
         .create_accounts(events, now_ns())
         .await
         .map_err(|e| ledger_error(&s, e))?;
-    Ok(Json(BatchResponse {
-        results: ids
-            .into_iter()
-            .zip(results)
-            .map(|(id, r)| EventResult {
-                id,
-                result: r.as_str(),
-            })
-            .collect(),
-    }))
+    Ok(Json(batch_response(ids, results, |r| r.as_str())))
 }
 
 /// `POST /v1/ledger/transfers`.
@@ -145,16 +154,7 @@ pub async fn create_transfers(
         .create_transfers(events, now_ns())
         .await
         .map_err(|e| ledger_error(&s, e))?;
-    Ok(Json(BatchResponse {
-        results: ids
-            .into_iter()
-            .zip(results)
-            .map(|(id, r)| EventResult {
-                id,
-                result: r.as_str(),
-            })
-            .collect(),
-    }))
+    Ok(Json(batch_response(ids, results, |r| r.as_str())))
 }
 
 /// A token's maximum amount bounds the request's total (checked); a post

@@ -201,7 +201,7 @@ impl SharedBudget {
         ids.insert(id, home);
         let mut shard = self.shards.lock(home);
         let result = op(&mut shard, false);
-        if !shard.ledger().transfer_id_taken(id) {
+        if !shard.transfer_id_taken(id) {
             ids.remove(&id);
         }
         result
@@ -319,7 +319,7 @@ impl SharedBudget {
         ids.insert(reservation, home);
         let mut shard = self.shards.lock(home);
         let result = shard.try_reserve(tenant, amount, reservation, timeout_seconds, now);
-        if result.is_err() && !shard.ledger().transfer_id_taken(reservation) {
+        if result.is_err() && !shard.transfer_id_taken(reservation) {
             ids.remove(&reservation);
         }
         result
@@ -412,9 +412,8 @@ impl SharedBudget {
         for shard in shards {
             let (operator, spend) = shard.system_accounts();
             holds &= operator == self.operator && spend == self.spend;
-            let ledger = shard.ledger();
-            holds &= ledger.totals().values().all(crate::state::Totals::balanced);
-            for a in ledger.accounts() {
+            holds &= shard.balanced();
+            for a in shard.accounts() {
                 let r = row(a);
                 let Some(sum) = system.iter_mut().find(|s| s[0] == a.id) else {
                     rows.push(r);

@@ -317,41 +317,9 @@ impl Ledger {
     }
 
     fn create_account(&mut self, e: &NewAccount, now: u64, undo: &mut Vec<Undo>) -> Step<AR> {
-        if e.id == 0 {
-            return Err(AR::IdMustNotBeZero);
-        }
-        if e.id == u128::MAX {
-            return Err(AR::IdMustNotBeIntMax);
-        }
-        if e.flags.contains(
-            AccountFlags::DEBITS_MUST_NOT_EXCEED_CREDITS
-                | AccountFlags::CREDITS_MUST_NOT_EXCEED_DEBITS,
-        ) {
-            return Err(AR::FlagsAreMutuallyExclusive);
-        }
-        if e.ledger == 0 {
-            return Err(AR::LedgerMustNotBeZero);
-        }
-        if e.code == 0 {
-            return Err(AR::CodeMustNotBeZero);
-        }
+        check_new_account(e)?;
         if let Some(a) = self.accounts.get(&e.id) {
-            let ignore_link = |f: AccountFlags| f.bits() & !AccountFlags::LINKED.bits();
-            return Err(if ignore_link(a.flags) != ignore_link(e.flags) {
-                AR::ExistsWithDifferentFlags
-            } else if a.user_data_128 != e.user_data_128 {
-                AR::ExistsWithDifferentUserData128
-            } else if a.user_data_64 != e.user_data_64 {
-                AR::ExistsWithDifferentUserData64
-            } else if a.user_data_32 != e.user_data_32 {
-                AR::ExistsWithDifferentUserData32
-            } else if a.ledger != e.ledger {
-                AR::ExistsWithDifferentLedger
-            } else if a.code != e.code {
-                AR::ExistsWithDifferentCode
-            } else {
-                AR::Exists
-            });
+            return Err(Self::account_exists(a, e));
         }
         // Checked in create_accounts: the batch's ticks fit.
         let timestamp = self.tick(now).unwrap_or(u64::MAX);
@@ -489,8 +457,28 @@ impl Ledger {
         undo.push(Undo::History(account));
     }
 
+    /// The result of creating `e` when `a` exists with its id.
+    pub(crate) fn account_exists(a: &Account, e: &NewAccount) -> AR {
+        let ignore_link = |f: AccountFlags| f.bits() & !AccountFlags::LINKED.bits();
+        if ignore_link(a.flags) != ignore_link(e.flags) {
+            AR::ExistsWithDifferentFlags
+        } else if a.user_data_128 != e.user_data_128 {
+            AR::ExistsWithDifferentUserData128
+        } else if a.user_data_64 != e.user_data_64 {
+            AR::ExistsWithDifferentUserData64
+        } else if a.user_data_32 != e.user_data_32 {
+            AR::ExistsWithDifferentUserData32
+        } else if a.ledger != e.ledger {
+            AR::ExistsWithDifferentLedger
+        } else if a.code != e.code {
+            AR::ExistsWithDifferentCode
+        } else {
+            AR::Exists
+        }
+    }
+
     /// The result of resubmitting `e` when `t` exists with its id.
-    fn exists(t: &Transfer, e: &NewTransfer) -> TR {
+    pub(crate) fn exists(t: &Transfer, e: &NewTransfer) -> TR {
         let ignore_link = |f: TransferFlags| f.bits() & !TransferFlags::LINKED.bits();
         let post_or_void = e.flags.contains(TransferFlags::POST_PENDING_TRANSFER)
             || e.flags.contains(TransferFlags::VOID_PENDING_TRANSFER);
@@ -529,54 +517,14 @@ impl Ledger {
 
     fn create_transfer(&mut self, e: &NewTransfer, now: u64, undo: &mut Vec<Undo>) -> Step<TR> {
         use TransferFlags as F;
-        if e.id == 0 {
-            return Err(TR::IdMustNotBeZero);
-        }
-        if e.id == u128::MAX {
-            return Err(TR::IdMustNotBeIntMax);
-        }
         let f = e.flags;
-        let pending = f.contains(F::PENDING);
         let post = f.contains(F::POST_PENDING_TRANSFER);
         let void = f.contains(F::VOID_PENDING_TRANSFER);
-        let balancing = f.contains(F::BALANCING_DEBIT) || f.contains(F::BALANCING_CREDIT);
-        if u8::from(pending) + u8::from(post) + u8::from(void) > 1 || (balancing && (post || void))
-        {
-            return Err(TR::FlagsAreMutuallyExclusive);
-        }
         if post || void {
+            check_flags(e)?;
             return self.post_or_void(e, post, now, undo);
         }
-        if e.debit_account_id == 0 {
-            return Err(TR::DebitAccountIdMustNotBeZero);
-        }
-        if e.debit_account_id == u128::MAX {
-            return Err(TR::DebitAccountIdMustNotBeIntMax);
-        }
-        if e.credit_account_id == 0 {
-            return Err(TR::CreditAccountIdMustNotBeZero);
-        }
-        if e.credit_account_id == u128::MAX {
-            return Err(TR::CreditAccountIdMustNotBeIntMax);
-        }
-        if e.debit_account_id == e.credit_account_id {
-            return Err(TR::AccountsMustBeDifferent);
-        }
-        if e.pending_id != 0 {
-            return Err(TR::PendingIdMustBeZero);
-        }
-        if !pending && e.timeout != 0 {
-            return Err(TR::TimeoutReservedForPendingTransfer);
-        }
-        if e.amount == 0 {
-            return Err(TR::AmountMustNotBeZero);
-        }
-        if e.ledger == 0 {
-            return Err(TR::LedgerMustNotBeZero);
-        }
-        if e.code == 0 {
-            return Err(TR::CodeMustNotBeZero);
-        }
+        check_new_transfer(e)?;
         if let Some(t) = self.get_transfer(e.id) {
             return Err(Self::exists(t, e));
         }
@@ -589,89 +537,29 @@ impl Ledger {
         let Some(cr) = self.accounts.get(&e.credit_account_id).copied() else {
             return Err(TR::CreditAccountNotFound);
         };
-        if dr.ledger != cr.ledger {
-            return Err(TR::AccountsMustHaveTheSameLedger);
-        }
-        if e.ledger != dr.ledger {
-            return Err(TR::TransferMustHaveTheSameLedgerAsAccounts);
-        }
-        let mut amount = e.amount;
-        if f.contains(F::BALANCING_DEBIT) {
-            let used = dr.debits_pending.saturating_add(dr.debits_posted);
-            amount = amount.min(dr.credits_posted.saturating_sub(used));
-        }
-        if f.contains(F::BALANCING_CREDIT) {
-            let used = cr.credits_pending.saturating_add(cr.credits_posted);
-            amount = amount.min(cr.debits_posted.saturating_sub(used));
-        }
-        let (dr_field, cr_field) = if pending {
-            (dr.debits_pending, cr.credits_pending)
-        } else {
-            (dr.debits_posted, cr.credits_posted)
-        };
-        if dr_field.checked_add(amount).is_none() {
-            return Err(if pending {
-                TR::OverflowsDebitsPending
-            } else {
-                TR::OverflowsDebitsPosted
-            });
-        }
-        if cr_field.checked_add(amount).is_none() {
-            return Err(if pending {
-                TR::OverflowsCreditsPending
-            } else {
-                TR::OverflowsCreditsPosted
-            });
-        }
-        let dr_debits = dr
-            .debits_pending
-            .checked_add(dr.debits_posted)
-            .and_then(|d| d.checked_add(amount))
-            .ok_or(TR::OverflowsDebits)?;
-        let cr_credits = cr
-            .credits_pending
-            .checked_add(cr.credits_posted)
-            .and_then(|c| c.checked_add(amount))
-            .ok_or(TR::OverflowsCredits)?;
-        let timestamp = self.clock.saturating_add(1).max(now);
-        let expires_at = if pending && e.timeout > 0 {
-            let span = u64::from(e.timeout)
-                .checked_mul(NANOS_PER_SECOND)
-                .ok_or(TR::OverflowsTimeout)?;
-            Some(timestamp.checked_add(span).ok_or(TR::OverflowsTimeout)?)
-        } else {
-            None
-        };
-        if dr
-            .flags
-            .contains(AccountFlags::DEBITS_MUST_NOT_EXCEED_CREDITS)
-            && dr_debits > dr.credits_posted
-        {
-            return Err(TR::ExceedsCredits);
-        }
-        if cr
-            .flags
-            .contains(AccountFlags::CREDITS_MUST_NOT_EXCEED_DEBITS)
-            && cr_credits > cr.debits_posted
-        {
-            return Err(TR::ExceedsDebits);
-        }
+        let Checked {
+            pending,
+            amount,
+            debit: dr_next,
+            credit: cr_next,
+            expires_at,
+        } = check_balances(e, &dr, &cr, self.clock, now)?;
         // Every check passed: apply.
         let timestamp = self.tick(now).unwrap_or(u64::MAX);
         undo.push(Undo::Account(dr));
         undo.push(Undo::Account(cr));
         if let Some(d) = self.accounts.get_mut(&dr.id) {
             if pending {
-                d.debits_pending = dr_field.saturating_add(amount);
+                d.debits_pending = dr_next;
             } else {
-                d.debits_posted = dr_field.saturating_add(amount);
+                d.debits_posted = dr_next;
             }
         }
         if let Some(c) = self.accounts.get_mut(&cr.id) {
             if pending {
-                c.credits_pending = cr_field.saturating_add(amount);
+                c.credits_pending = cr_next;
             } else {
-                c.credits_posted = cr_field.saturating_add(amount);
+                c.credits_posted = cr_next;
             }
         }
         self.insert_transfer(
@@ -738,18 +626,7 @@ impl Ledger {
         now: u64,
         undo: &mut Vec<Undo>,
     ) -> Step<TR> {
-        if e.pending_id == 0 {
-            return Err(TR::PendingIdMustNotBeZero);
-        }
-        if e.pending_id == u128::MAX {
-            return Err(TR::PendingIdMustNotBeIntMax);
-        }
-        if e.pending_id == e.id {
-            return Err(TR::PendingIdMustBeDifferent);
-        }
-        if e.timeout != 0 {
-            return Err(TR::TimeoutReservedForPendingTransfer);
-        }
+        check_post_or_void(e)?;
         if let Some(t) = self.get_transfer(e.id) {
             return Err(Self::exists(t, e));
         }
@@ -970,7 +847,6 @@ impl Ledger {
 // what the batch touches (loaded from the database), then writes back what
 // changed. These load that state and read the changes; nothing else uses
 // them.
-#[cfg(feature = "postgres")]
 impl Ledger {
     /// Loads an account as stored.
     pub(crate) fn load_account(&mut self, a: Account) {
@@ -994,6 +870,23 @@ impl Ledger {
         }
     }
 
+    /// Loads a transfer as created (the next in timestamp order), listed
+    /// under its accounts, with its pending state and expiry.
+    pub(crate) fn load_listed_transfer(
+        &mut self,
+        t: Transfer,
+        state: Option<PendingState>,
+        expires_at: Option<u64>,
+    ) {
+        self.load_transfer(t, state, expires_at);
+        for account in [t.debit_account_id, t.credit_account_id] {
+            self.account_transfers
+                .entry(account)
+                .or_default()
+                .push(t.id);
+        }
+    }
+
     /// Loads an id that failed (and stays failed).
     pub(crate) fn load_failed(&mut self, id: u128, result: TR) {
         self.failed.insert(id, result);
@@ -1003,7 +896,10 @@ impl Ledger {
     pub(crate) fn load_clock(&mut self, clock: u64) {
         self.clock = clock;
     }
+}
 
+#[cfg(feature = "postgres")]
+impl Ledger {
     /// Every transfer held (new and loaded).
     pub(crate) fn transfers_held(&self) -> impl Iterator<Item = &Transfer> {
         self.transfers.values()
@@ -1028,4 +924,198 @@ impl Ledger {
     pub(crate) fn history_held(&self) -> impl Iterator<Item = (&u128, &Vec<AccountBalance>)> {
         self.history.iter()
     }
+}
+
+/// The checks of a new posted or pending transfer that need no state, in
+/// the ledger's order (the first failing one is the result).
+pub(crate) fn check_new_transfer(e: &NewTransfer) -> Result<(), TR> {
+    check_flags(e)?;
+    if e.debit_account_id == 0 {
+        return Err(TR::DebitAccountIdMustNotBeZero);
+    }
+    if e.debit_account_id == u128::MAX {
+        return Err(TR::DebitAccountIdMustNotBeIntMax);
+    }
+    if e.credit_account_id == 0 {
+        return Err(TR::CreditAccountIdMustNotBeZero);
+    }
+    if e.credit_account_id == u128::MAX {
+        return Err(TR::CreditAccountIdMustNotBeIntMax);
+    }
+    if e.debit_account_id == e.credit_account_id {
+        return Err(TR::AccountsMustBeDifferent);
+    }
+    if e.pending_id != 0 {
+        return Err(TR::PendingIdMustBeZero);
+    }
+    if !e.flags.contains(TransferFlags::PENDING) && e.timeout != 0 {
+        return Err(TR::TimeoutReservedForPendingTransfer);
+    }
+    if e.amount == 0 {
+        return Err(TR::AmountMustNotBeZero);
+    }
+    if e.ledger == 0 {
+        return Err(TR::LedgerMustNotBeZero);
+    }
+    if e.code == 0 {
+        return Err(TR::CodeMustNotBeZero);
+    }
+    Ok(())
+}
+
+/// The id and flag checks every transfer event starts with.
+fn check_flags(e: &NewTransfer) -> Result<(), TR> {
+    use TransferFlags as F;
+    if e.id == 0 {
+        return Err(TR::IdMustNotBeZero);
+    }
+    if e.id == u128::MAX {
+        return Err(TR::IdMustNotBeIntMax);
+    }
+    let f = e.flags;
+    let pending = f.contains(F::PENDING);
+    let post = f.contains(F::POST_PENDING_TRANSFER);
+    let void = f.contains(F::VOID_PENDING_TRANSFER);
+    let balancing = f.contains(F::BALANCING_DEBIT) || f.contains(F::BALANCING_CREDIT);
+    if u8::from(pending) + u8::from(post) + u8::from(void) > 1 || (balancing && (post || void)) {
+        return Err(TR::FlagsAreMutuallyExclusive);
+    }
+    Ok(())
+}
+
+/// What a new transfer does to its accounts, once checked.
+pub(crate) struct Checked {
+    /// Whether it holds (pending) rather than posts.
+    pub(crate) pending: bool,
+    /// The amount moved (a balancing transfer's, clamped).
+    pub(crate) amount: u128,
+    /// The debit account's pending or posted debits after it.
+    pub(crate) debit: u128,
+    /// The credit account's pending or posted credits after it.
+    pub(crate) credit: u128,
+    /// When a pending transfer with a timeout expires.
+    pub(crate) expires_at: Option<u64>,
+}
+
+/// The checks of a new transfer against its accounts (found, `dr` and
+/// `cr`), in the ledger's order: ledgers, overflows, timeout, limits.
+pub(crate) fn check_balances(
+    e: &NewTransfer,
+    dr: &Account,
+    cr: &Account,
+    clock: u64,
+    now: u64,
+) -> Result<Checked, TR> {
+    use TransferFlags as F;
+    let f = e.flags;
+    let pending = f.contains(F::PENDING);
+    if dr.ledger != cr.ledger {
+        return Err(TR::AccountsMustHaveTheSameLedger);
+    }
+    if e.ledger != dr.ledger {
+        return Err(TR::TransferMustHaveTheSameLedgerAsAccounts);
+    }
+    let mut amount = e.amount;
+    if f.contains(F::BALANCING_DEBIT) {
+        let used = dr.debits_pending.saturating_add(dr.debits_posted);
+        amount = amount.min(dr.credits_posted.saturating_sub(used));
+    }
+    if f.contains(F::BALANCING_CREDIT) {
+        let used = cr.credits_pending.saturating_add(cr.credits_posted);
+        amount = amount.min(cr.debits_posted.saturating_sub(used));
+    }
+    let (dr_field, cr_field) = if pending {
+        (dr.debits_pending, cr.credits_pending)
+    } else {
+        (dr.debits_posted, cr.credits_posted)
+    };
+    let debit = dr_field.checked_add(amount).ok_or(if pending {
+        TR::OverflowsDebitsPending
+    } else {
+        TR::OverflowsDebitsPosted
+    })?;
+    let credit = cr_field.checked_add(amount).ok_or(if pending {
+        TR::OverflowsCreditsPending
+    } else {
+        TR::OverflowsCreditsPosted
+    })?;
+    let dr_debits = dr
+        .debits_pending
+        .checked_add(dr.debits_posted)
+        .and_then(|d| d.checked_add(amount))
+        .ok_or(TR::OverflowsDebits)?;
+    let cr_credits = cr
+        .credits_pending
+        .checked_add(cr.credits_posted)
+        .and_then(|c| c.checked_add(amount))
+        .ok_or(TR::OverflowsCredits)?;
+    let timestamp = clock.saturating_add(1).max(now);
+    let expires_at = if pending && e.timeout > 0 {
+        let span = u64::from(e.timeout)
+            .checked_mul(NANOS_PER_SECOND)
+            .ok_or(TR::OverflowsTimeout)?;
+        Some(timestamp.checked_add(span).ok_or(TR::OverflowsTimeout)?)
+    } else {
+        None
+    };
+    if dr
+        .flags
+        .contains(AccountFlags::DEBITS_MUST_NOT_EXCEED_CREDITS)
+        && dr_debits > dr.credits_posted
+    {
+        return Err(TR::ExceedsCredits);
+    }
+    if cr
+        .flags
+        .contains(AccountFlags::CREDITS_MUST_NOT_EXCEED_DEBITS)
+        && cr_credits > cr.debits_posted
+    {
+        return Err(TR::ExceedsDebits);
+    }
+    Ok(Checked {
+        pending,
+        amount,
+        debit,
+        credit,
+        expires_at,
+    })
+}
+
+/// The checks of a new account that need no state, in the ledger's order.
+pub(crate) fn check_new_account(e: &NewAccount) -> Result<(), AR> {
+    if e.id == 0 {
+        return Err(AR::IdMustNotBeZero);
+    }
+    if e.id == u128::MAX {
+        return Err(AR::IdMustNotBeIntMax);
+    }
+    if e.flags.contains(
+        AccountFlags::DEBITS_MUST_NOT_EXCEED_CREDITS | AccountFlags::CREDITS_MUST_NOT_EXCEED_DEBITS,
+    ) {
+        return Err(AR::FlagsAreMutuallyExclusive);
+    }
+    if e.ledger == 0 {
+        return Err(AR::LedgerMustNotBeZero);
+    }
+    if e.code == 0 {
+        return Err(AR::CodeMustNotBeZero);
+    }
+    Ok(())
+}
+
+/// The checks of a post or void that need no state, in the ledger's order.
+pub(crate) fn check_post_or_void(e: &NewTransfer) -> Result<(), TR> {
+    if e.pending_id == 0 {
+        return Err(TR::PendingIdMustNotBeZero);
+    }
+    if e.pending_id == u128::MAX {
+        return Err(TR::PendingIdMustNotBeIntMax);
+    }
+    if e.pending_id == e.id {
+        return Err(TR::PendingIdMustBeDifferent);
+    }
+    if e.timeout != 0 {
+        return Err(TR::TimeoutReservedForPendingTransfer);
+    }
+    Ok(())
 }

@@ -15,6 +15,8 @@ mod backends;
 #[cfg(not(loom))]
 mod budget;
 #[cfg(not(loom))]
+mod budget_reference;
+#[cfg(not(loom))]
 mod codes;
 #[cfg(not(loom))]
 mod journal;

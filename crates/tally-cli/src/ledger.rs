@@ -56,6 +56,16 @@ pub struct Args {
     command: LedgerCommand,
 }
 
+/// What `tally ledger account` does.
+#[derive(Debug, Subcommand)]
+enum AccountAction {
+    /// Create accounts: JSON lines on stdin, one result per line out.
+    Create {
+        /// The data directory, or a `postgres://` URL.
+        dir: PathBuf,
+    },
+}
+
 #[derive(Debug, Subcommand)]
 enum LedgerCommand {
     /// Create a ledger in DIR (which must not hold one).
@@ -71,6 +81,11 @@ enum LedgerCommand {
     Accounts {
         /// The data directory.
         dir: PathBuf,
+    },
+    /// Accounts: `account create DIR` is `accounts DIR`.
+    Account {
+        #[command(subcommand)]
+        action: AccountAction,
     },
     /// Create transfers (posts, voids): JSON lines on stdin, one result per line.
     #[command(visible_alias = "transfer")]
@@ -242,16 +257,26 @@ fn transfer_flags(names: &[String], line: u64) -> Result<TransferFlags, Failure>
 
 /// Runs `tally ledger …`.
 pub fn run(args: Args) -> ExitCode {
+    // `account create DIR` is `accounts DIR`: one path from here on.
+    let command = match args.command {
+        LedgerCommand::Account {
+            action: AccountAction::Create { dir },
+        } => LedgerCommand::Accounts { dir },
+        other => other,
+    };
     // The ledger on PostgreSQL: DIR given as a `postgres://` URL.
-    if let Some(url) = pg::database(&args.command) {
-        return finish("tally ledger", pg::run(&url, args.command));
+    if let Some(url) = pg::database(&command) {
+        return finish("tally ledger", pg::run(&url, command));
     }
-    let result = match args.command {
+    let result = match command {
         LedgerCommand::Init {
             dir,
             signer_key_file,
         } => init(&dir, signer_key_file.as_deref()),
-        LedgerCommand::Accounts { dir } => accounts(&dir),
+        LedgerCommand::Accounts { dir }
+        | LedgerCommand::Account {
+            action: AccountAction::Create { dir },
+        } => accounts(&dir),
         LedgerCommand::Transfers { dir } => transfers(&dir),
         LedgerCommand::Lookup { dir, id, transfer } => {
             if transfer {

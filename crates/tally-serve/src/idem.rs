@@ -127,6 +127,8 @@ macro_rules! on_pool {
     };
 }
 
+// Without PostgreSQL, SQLite is the only store: its `if let`s always match.
+#[cfg_attr(not(feature = "postgres"), allow(irrefutable_let_patterns))]
 impl IdemStore {
     /// Opens (creating) the SQLite store in `dir` and migrates it.
     ///

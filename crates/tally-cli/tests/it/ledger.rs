@@ -52,6 +52,14 @@ fn a_ledger_in_a_directory_end_to_end() {
         text(&out),
         "{\"id\":1,\"result\":\"ok\"}\n{\"id\":340282366920938463463374607431768211454,\"result\":\"ok\"}\n"
     );
+    // `account create` is the same command: the same accounts again are
+    // `exists`.
+    let out = run(&["ledger", "account", "create", p(&dir)], accounts);
+    assert_eq!(out.status.code(), Some(1), "they exist: {out:?}");
+    assert_eq!(
+        text(&out),
+        "{\"id\":1,\"result\":\"exists\"}\n{\"id\":340282366920938463463374607431768211454,\"result\":\"exists\"}\n"
+    );
     // A transfer with a 128-bit amount, one the big account cannot pay
     // (it holds nothing), and a pending hold.
     let transfers = "{\"id\":18446744073709551617,\"debit_account_id\":1,\"credit_account_id\":340282366920938463463374607431768211454,\"amount\":100000000000000000000,\"ledger\":1,\"code\":1}\n\

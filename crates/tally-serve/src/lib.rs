@@ -34,6 +34,7 @@ pub mod openapi;
 pub mod routes;
 pub mod server;
 pub mod stack;
+pub mod tenancy;
 pub mod tokens;
 
 use std::sync::Arc;

@@ -231,14 +231,11 @@ impl Embedded {
         let (tx, rx) = mpsc::channel(WRITER_QUEUE_MAX);
         let poisoned = Arc::new(AtomicBool::new(ledger.log().is_poisoned()));
         let log = ledger.log().clone();
-        let indexing = log.clone();
-        std::thread::Builder::new()
-            .name("tally-proof-index".to_owned())
-            .spawn(move || {
-                if let Err(e) = indexing.index_prefix() {
-                    tracing::error!(error = %e, "the journal's proof index could not be built");
-                }
-            })?;
+        log.spawn_index_prefix(|outcome| {
+            if let Err(e) = outcome {
+                tracing::error!(error = %e, "the journal's proof index was not built");
+            }
+        })?;
         let writer = Writer {
             ledger,
             dir: dir.to_path_buf(),

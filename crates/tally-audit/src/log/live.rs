@@ -9,8 +9,9 @@
 //! its cost does not grow with the log.
 //!
 //! Opening stays as fast as without the index: the records already in the
-//! file are indexed by [`AuditLog::index_prefix`] (one pass, which a caller
-//! runs on a thread of its own) while new records are appended; until it
+//! file are indexed by [`AuditLog::index_prefix`] (one pass; or
+//! [`AuditLog::spawn_index_prefix`] on a thread of its own) while new
+//! records are appended; until it
 //! has run, [`AuditLog::prove`] answers [`AuditError::OutOfRange`] and
 //! [`AuditLog::proofs_ready`] is false. The prefix pass takes the file lock
 //! one chunk at a time, and the tree it builds must have the root the open
@@ -21,7 +22,9 @@
 
 use std::io::Read;
 
-use super::{AuditLog, Core, LogOptions, lock};
+use std::sync::{Arc, Weak};
+
+use super::{AuditLog, Core, Inner, LogOptions, lock};
 use crate::control::CheckpointPayload;
 use crate::error::{AuditError, Result};
 use crate::index::ProofIndex;
@@ -117,18 +120,24 @@ impl LiveIndex {
     }
 }
 
-/// A `Read` over `pos..end` of the log's file, locking it per read.
-struct LockedRange<'c> {
-    core: &'c Core,
+/// A `Read` over `pos..end` of the log's file, locking it per read; it
+/// stops once every handle of the log is gone (a pass on its own thread
+/// never keeps a closed log's file open).
+struct LockedRange<'l> {
+    log: &'l Weak<Inner>,
     pos: u64,
     end: u64,
 }
 
 impl Read for LockedRange<'_> {
     fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let Some(inner) = self.log.upgrade() else {
+            return Err(std::io::Error::other("the log was closed"));
+        };
+        let core: &Core = &inner.core;
         let left = usize::try_from(self.end.saturating_sub(self.pos)).unwrap_or(usize::MAX);
         let want = buf.len().min(left).min(PREFIX_CHUNK_BYTES);
-        let n = lock(&self.core.file).read_at(self.pos, buf.get_mut(..want).unwrap_or_default())?;
+        let n = lock(&core.file).read_at(self.pos, buf.get_mut(..want).unwrap_or_default())?;
         self.pos = self.pos.saturating_add(n as u64);
         Ok(n)
     }
@@ -145,9 +154,9 @@ fn changed(what: &'static str) -> AuditError {
     AuditError::invalid("proof index", what)
 }
 
-fn read_prefix(core: &Core, base: u64, base_end: u64, max_line: usize) -> Result<Prefix> {
+fn read_prefix(log: &Weak<Inner>, base: u64, base_end: u64, max_line: usize) -> Result<Prefix> {
     let src = LockedRange {
-        core,
+        log,
         pos: 0,
         end: base_end,
     };
@@ -178,6 +187,50 @@ fn read_prefix(core: &Core, base: u64, base_end: u64, max_line: usize) -> Result
     })
 }
 
+fn closed() -> AuditError {
+    AuditError::invalid("proof index", "the log was closed")
+}
+
+/// The prefix pass (see [`AuditLog::index_prefix`]).
+fn index_prefix(log: &Weak<Inner>) -> Result<()> {
+    let (base, base_end, base_root, max_line) = {
+        let inner = log.upgrade().ok_or_else(closed)?;
+        let st = lock(&inner.state);
+        let live = st
+            .live
+            .as_ref()
+            .ok_or_else(|| AuditError::invalid("proof index", "the log keeps none"))?;
+        if live.ready {
+            return Ok(());
+        }
+        let max_line = inner.max_payload_bytes.saturating_add(MAX_ENVELOPE_BYTES);
+        (live.base, live.base_end, live.base_root, max_line)
+    };
+    let mut prefix = read_prefix(log, base, base_end, max_line)?;
+    if prefix.index.size() != base {
+        return Err(changed("the file holds another number of records"));
+    }
+    if !crate::ct_eq(&prefix.index.root(base)?, &base_root) {
+        return Err(changed("the file's records are not the verified tree"));
+    }
+    let inner = log.upgrade().ok_or_else(closed)?;
+    let mut st = lock(&inner.state);
+    let Some(live) = st.live.as_mut() else {
+        return Err(AuditError::invalid("proof index", "the log keeps none"));
+    };
+    for (leaf, offset) in live.tail.drain(..) {
+        prefix.index.push(leaf);
+        prefix.offsets.push(offset);
+    }
+    live.index = prefix.index;
+    live.offsets = prefix.offsets;
+    if live.checkpoint.is_none() {
+        live.checkpoint = prefix.checkpoint;
+    }
+    live.ready = true;
+    Ok(())
+}
+
 impl AuditLog {
     /// Indexes the records that were in the file when the log was opened
     /// (one pass over them; later records are indexed as they are staged).
@@ -187,43 +240,24 @@ impl AuditLog {
     /// [`AuditError::Invalid`] when the log keeps no proof index or the
     /// file's records do not make the tree the open verified; read errors.
     pub fn index_prefix(&self) -> Result<()> {
-        let (base, base_end, base_root) = {
-            let st = lock(&self.inner.state);
-            let live = st
-                .live
-                .as_ref()
-                .ok_or_else(|| AuditError::invalid("proof index", "the log keeps none"))?;
-            if live.ready {
-                return Ok(());
-            }
-            (live.base, live.base_end, live.base_root)
-        };
-        let max_line = self
-            .inner
-            .max_payload_bytes
-            .saturating_add(MAX_ENVELOPE_BYTES);
-        let mut prefix = read_prefix(&self.inner.core, base, base_end, max_line)?;
-        if prefix.index.size() != base {
-            return Err(changed("the file holds another number of records"));
-        }
-        if !crate::ct_eq(&prefix.index.root(base)?, &base_root) {
-            return Err(changed("the file's records are not the verified tree"));
-        }
-        let mut st = lock(&self.inner.state);
-        let Some(live) = st.live.as_mut() else {
-            return Err(AuditError::invalid("proof index", "the log keeps none"));
-        };
-        for (leaf, offset) in live.tail.drain(..) {
-            prefix.index.push(leaf);
-            prefix.offsets.push(offset);
-        }
-        live.index = prefix.index;
-        live.offsets = prefix.offsets;
-        if live.checkpoint.is_none() {
-            live.checkpoint = prefix.checkpoint;
-        }
-        live.ready = true;
-        Ok(())
+        index_prefix(&Arc::downgrade(&self.inner))
+    }
+
+    /// [`AuditLog::index_prefix`] on a thread of its own, which holds no
+    /// handle: once every handle is dropped it stops (the file is not kept
+    /// open). `done` gets the outcome.
+    ///
+    /// # Errors
+    /// When the thread cannot be spawned.
+    pub fn spawn_index_prefix(
+        &self,
+        done: impl FnOnce(Result<()>) + Send + 'static,
+    ) -> std::io::Result<()> {
+        let log = Arc::downgrade(&self.inner);
+        std::thread::Builder::new()
+            .name("tally-audit-proof-index".to_owned())
+            .spawn(move || done(index_prefix(&log)))
+            .map(|_| ())
     }
 
     /// Whether [`AuditLog::prove`] can answer (the log keeps a proof index

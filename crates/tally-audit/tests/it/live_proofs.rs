@@ -144,6 +144,18 @@ fn a_prefix_changed_behind_the_logs_back_is_not_indexed() {
     ));
     assert!(!log.proofs_ready());
     assert!(matches!(log.prove(3), Err(AuditError::OutOfRange { .. })));
+    // On a thread of its own, reporting its outcome.
+    let fresh = AuditLog::create_with(
+        Box::new(SimLog::new(Vec::new(), Faults::default(), 8)),
+        opts(),
+    )
+    .unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    fresh
+        .spawn_index_prefix(move |outcome| tx.send(outcome).unwrap())
+        .unwrap();
+    rx.recv().unwrap().unwrap();
+    assert!(fresh.proofs_ready());
     // A log that keeps no index says so.
     let plain = AuditLog::create_with(
         Box::new(SimLog::new(Vec::new(), Faults::default(), 7)),

@@ -29,6 +29,8 @@ use crate::record::{self, Hash, MAX_ENVELOPE_BYTES, Meta, RecordKind};
 use crate::recover::recover;
 use crate::storage::{FileLog, LogFile};
 
+mod live;
+
 /// Staged bytes above which an append first helps flush (back-pressure).
 pub const MAX_STAGED_BYTES: usize = 64 * 1024 * 1024;
 /// The default number of records between automatic checkpoints.
@@ -78,6 +80,7 @@ pub struct LogOptions {
     trust_checkpoint_prefix: bool,
     origin: Option<String>,
     log_id: Option<LogId>,
+    proof_index: bool,
 }
 
 impl Default for LogOptions {
@@ -94,6 +97,7 @@ impl Default for LogOptions {
             trust_checkpoint_prefix: false,
             origin: None,
             log_id: None,
+            proof_index: false,
         }
     }
 }
@@ -278,6 +282,8 @@ struct State {
     flush_requested: bool,
     /// The last handle is gone: the writer thread stops.
     shutdown: bool,
+    /// The proof index, when the options ask for one.
+    live: Option<live::LiveIndex>,
 }
 
 /// What the handles and the writer thread share: the state, the file and
@@ -597,6 +603,9 @@ impl AuditLog {
             verified_records: rec.verified,
             records: chain.next_seq,
         };
+        let live = opts
+            .proof_index
+            .then(|| live::LiveIndex::new(chain.next_seq, rec.end, chain.frontier.root()));
         let state = State {
             next_seq: chain.next_seq,
             prev: chain.prev,
@@ -622,6 +631,7 @@ impl AuditLog {
             wakers: HashMap::new(),
             flush_requested: false,
             shutdown: false,
+            live,
         };
         let inner = Inner {
             core: Arc::new(Core {
@@ -886,12 +896,17 @@ impl AuditLog {
         };
         let digest = record::digest(&meta, payload);
         let hash = record::chain_hash(&digest, st.key.as_ref());
+        let line_offset = st.end_offset;
         let before = st.staged.len();
         record::encode_line(&mut st.staged, &meta, &hash, payload);
         st.end_offset = st
             .end_offset
             .saturating_add(st.staged.len().saturating_sub(before) as u64);
-        st.frontier.push(leaf_hash(&digest));
+        let leaf = leaf_hash(&digest);
+        st.frontier.push(leaf);
+        if let Some(live) = st.live.as_mut() {
+            live.push(leaf, line_offset);
+        }
         st.prev = hash;
         st.next_seq += 1;
         st.staged_end = st.next_seq;
@@ -950,6 +965,9 @@ impl AuditLog {
         let payload = CheckpointPayload::new(&st.frontier, note.clone()).to_payload();
         let offset = st.end_offset;
         let receipt = self.stage(st, RecordKind::Checkpoint, &payload)?;
+        if let Some(live) = st.live.as_mut() {
+            live.checkpointed(checkpoint.size(), note.clone());
+        }
         st.since_checkpoint = 0;
         Ok(SignedCheckpoint {
             seq: receipt.seq,

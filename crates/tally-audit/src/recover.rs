@@ -55,7 +55,7 @@ pub(crate) struct Recovered {
     pub verified: u64,
 }
 
-fn read_exact_at(file: &mut dyn LogFile, offset: u64, buf: &mut [u8]) -> Result<()> {
+pub(crate) fn read_exact_at(file: &mut dyn LogFile, offset: u64, buf: &mut [u8]) -> Result<()> {
     let mut done = 0;
     while done < buf.len() {
         let dst = buf.get_mut(done..).unwrap_or_default();

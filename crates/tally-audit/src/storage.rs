@@ -297,3 +297,47 @@ impl LogFile for SimLog {
         Ok(())
     }
 }
+
+/// A [`LogFile`] that counts the bytes read through it, so that a test can
+/// check what an operation reads (one record, not the whole log) without
+/// timing it. Clones of the counter share it.
+#[derive(Debug)]
+pub struct CountingLog<F> {
+    inner: F,
+    read: Arc<std::sync::atomic::AtomicU64>,
+}
+
+impl<F: LogFile> CountingLog<F> {
+    /// Counts the bytes read from `inner`; the counter is returned beside it.
+    #[must_use]
+    pub fn new(inner: F) -> (Self, Arc<std::sync::atomic::AtomicU64>) {
+        let read = Arc::new(std::sync::atomic::AtomicU64::new(0));
+        let counter = Arc::clone(&read);
+        (Self { inner, read }, counter)
+    }
+}
+
+impl<F: LogFile> LogFile for CountingLog<F> {
+    fn append(&mut self, bytes: &[u8]) -> io::Result<usize> {
+        self.inner.append(bytes)
+    }
+
+    fn sync_data(&mut self) -> io::Result<()> {
+        self.inner.sync_data()
+    }
+
+    fn read_at(&mut self, offset: u64, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read_at(offset, buf)?;
+        self.read
+            .fetch_add(n as u64, std::sync::atomic::Ordering::Relaxed);
+        Ok(n)
+    }
+
+    fn len(&mut self) -> io::Result<u64> {
+        self.inner.len()
+    }
+
+    fn truncate(&mut self, len: u64) -> io::Result<()> {
+        self.inner.truncate(len)
+    }
+}

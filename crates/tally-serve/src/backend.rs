@@ -82,6 +82,21 @@ impl Backend {
         }
     }
 
+    /// The accounts of `ids` that exist (at most a batch's worth of ids).
+    ///
+    /// # Errors
+    /// [`LedgerFail`].
+    pub async fn accounts(&self, ids: Vec<u128>) -> Result<Vec<Account>, LedgerFail> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        match self {
+            Self::Embedded(e) => e.accounts(ids).await,
+            #[cfg(feature = "postgres")]
+            Self::Postgres(p) => p.accounts(&ids).await.map_err(|e| pg_fail(&e)),
+        }
+    }
+
     /// A transfer, with where it stands if pending.
     ///
     /// # Errors

@@ -43,6 +43,7 @@ const TAG_RESERVATION: u8 = 0x80;
 const TAG_TENANT: u8 = 0x81;
 const TAG_FUNDING: u8 = 0x82;
 const TAG_SERVICE: u8 = 0x83;
+const TAG_OWNER: u8 = 0x84;
 const TAG_COMMIT: u8 = 0xc1;
 const TAG_OVERRUN: u8 = 0xc2;
 const TAG_RELEASE: u8 = 0xc3;
@@ -82,6 +83,13 @@ fn derived(reservation: u128, tag: u8) -> u128 {
 #[must_use]
 pub fn tenant_account(tenant: &str) -> u128 {
     tagged(TAG_TENANT, tenant, None)
+}
+
+/// The owner tag a tenant's ledger accounts carry (see [`crate::tenancy`]):
+/// never 0 (the tag is in the top byte).
+#[must_use]
+pub fn owner_tag(tenant: &str) -> u128 {
+    tagged(TAG_OWNER, tenant, None)
 }
 
 /// A tenant's reservation's transfer id.

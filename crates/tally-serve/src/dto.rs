@@ -27,9 +27,8 @@ pub struct NewAccountDto {
     /// `credits_must_not_exceed_debits`, `history`.
     #[serde(default)]
     pub flags: Vec<String>,
-    /// Opaque.
-    #[serde(default)]
-    pub user_data_128: u128,
+    // No `user_data_128`: the service stamps it with the owner's tag
+    // (`crate::tenancy`); a request naming it is refused.
     /// Opaque.
     #[serde(default)]
     pub user_data_64: u64,
@@ -139,14 +138,14 @@ fn transfer_flags(names: &[String]) -> Result<TransferFlags, UnknownFlag> {
 }
 
 impl NewAccountDto {
-    /// The ledger's event.
+    /// The ledger's event: an account of `owner` (its `user_data_128`).
     ///
     /// # Errors
     /// [`UnknownFlag`].
-    pub fn to_event(&self) -> Result<NewAccount, UnknownFlag> {
+    pub fn to_event(&self, owner: crate::tenancy::Owner) -> Result<NewAccount, UnknownFlag> {
         Ok(NewAccount {
             id: self.id,
-            user_data_128: self.user_data_128,
+            user_data_128: owner.tag(),
             user_data_64: self.user_data_64,
             user_data_32: self.user_data_32,
             ledger: self.ledger,
@@ -198,7 +197,8 @@ pub struct AccountDto {
     pub code: u16,
     /// Its flags (bits).
     pub flags: u16,
-    /// Opaque.
+    /// Its owner's tag, stamped by the service when it was created (see
+    /// `tally_serve::tenancy`).
     pub user_data_128: u128,
     /// Opaque.
     pub user_data_64: u64,
@@ -424,6 +424,9 @@ pub struct ErrorBody {
     pub message: String,
     /// The request id, also in `x-request-id`.
     pub correlation_id: String,
+    /// For an error about one event of a batch: its index (0-based).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub event: Option<u32>,
 }
 
 /// `POST /v1/tokens` (admin): mint a capability token.

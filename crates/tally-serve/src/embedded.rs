@@ -70,6 +70,8 @@ pub enum LedgerFail {
     Busy,
     /// Storage is unavailable (a poisoned journal, a database outage).
     Unavailable,
+    /// The journal's proof index is still being built (after a start).
+    Indexing,
 }
 
 type Reply<T> = oneshot::Sender<Result<T, LedgerFail>>;
@@ -78,6 +80,7 @@ enum Cmd {
     Accounts(Vec<NewAccount>, u64, Reply<Vec<CreateAccountResult>>),
     Transfers(Vec<NewTransfer>, u64, Reply<Vec<CreateTransferResult>>),
     Account(u128, Reply<Option<Account>>),
+    Lookup(Vec<u128>, Reply<Vec<Account>>),
     Transfer(u128, Reply<Option<(Transfer, Option<PendingState>)>>),
     History(
         u128,
@@ -96,8 +99,8 @@ enum Cmd {
 pub struct Embedded {
     tx: mpsc::Sender<Cmd>,
     poisoned: Arc<AtomicBool>,
-    journal: PathBuf,
-    vkey: NoteVerifier,
+    /// The journal (for proofs from its index; the writer owns the writing).
+    log: AuditLog,
 }
 
 impl std::fmt::Debug for Cmd {
@@ -195,6 +198,7 @@ impl Embedded {
         let opts = LogOptions::new()
             .durability(Durability::Batch)
             .checkpoint_on_close(true)
+            .proof_index(true)
             .signer(signer);
         let fail = |e: &dyn std::fmt::Display| OpenError::Journal {
             path: journal.clone(),
@@ -211,18 +215,27 @@ impl Embedded {
     }
 
     /// Starts the writer over `ledger` (whose journal is `dir`'s, or, in
-    /// tests, a simulated disk with faults).
+    /// tests, a simulated disk with faults), and indexes the journal's
+    /// records for proofs on a thread of its own (proofs answer
+    /// [`LedgerFail::Indexing`] until it is done; a journal opened without
+    /// [`LogOptions::proof_index`] never proves).
     ///
     /// # Errors
-    /// When the thread cannot be spawned.
+    /// When a thread cannot be spawned.
     pub fn start(
         ledger: DurableLedger,
         dir: &Path,
-        vkey: NoteVerifier,
+        _vkey: NoteVerifier,
         metrics: Arc<Metrics>,
     ) -> std::io::Result<(Self, std::thread::JoinHandle<()>)> {
         let (tx, rx) = mpsc::channel(WRITER_QUEUE_MAX);
         let poisoned = Arc::new(AtomicBool::new(ledger.log().is_poisoned()));
+        let log = ledger.log().clone();
+        log.spawn_index_prefix(|outcome| {
+            if let Err(e) = outcome {
+                tracing::error!(error = %e, "the journal's proof index was not built");
+            }
+        })?;
         let writer = Writer {
             ledger,
             dir: dir.to_path_buf(),
@@ -232,15 +245,7 @@ impl Embedded {
         let handle = std::thread::Builder::new()
             .name("tally-ledger-writer".to_owned())
             .spawn(move || writer.run(rx))?;
-        Ok((
-            Self {
-                tx,
-                poisoned,
-                journal: dir.join(JOURNAL),
-                vkey,
-            },
-            handle,
-        ))
+        Ok((Self { tx, poisoned, log }, handle))
     }
 
     /// Whether the journal is poisoned (a failed write or sync).
@@ -297,6 +302,14 @@ impl Embedded {
         self.call(|r| Cmd::Account(id, r)).await
     }
 
+    /// The accounts of `ids` that exist.
+    ///
+    /// # Errors
+    /// [`LedgerFail`].
+    pub async fn accounts(&self, ids: Vec<u128>) -> Result<Vec<Account>, LedgerFail> {
+        self.call(|r| Cmd::Lookup(ids, r)).await
+    }
+
     /// A transfer and, for a pending one, where it stands.
     ///
     /// # Errors
@@ -331,11 +344,18 @@ impl Embedded {
     }
 
     /// The inclusion proof of the journal record that created transfer
-    /// `id`, under a signed checkpoint (`None`: no record created it).
+    /// `id`, under a signed checkpoint (`None`: no record created it), from
+    /// the journal's proof index: `O(log n)` hashes and one read of the
+    /// record line, whatever the journal's length. When the last
+    /// checkpoint does not cover the record, the writer signs a new one.
     ///
     /// # Errors
-    /// [`LedgerFail`].
+    /// [`LedgerFail::Indexing`] until the index is built;
+    /// [`LedgerFail::Unavailable`] when the journal cannot prove.
     pub async fn prove(&self, id: u128) -> Result<Option<InclusionProof>, LedgerFail> {
+        if !self.log.proofs_ready() {
+            return Err(LedgerFail::Indexing);
+        }
         for fresh_checkpoint in [false, true] {
             let Some(seq) = self
                 .call(|r| Cmd::JournalSeq(id, fresh_checkpoint, r))
@@ -343,21 +363,18 @@ impl Embedded {
             else {
                 return Ok(None);
             };
-            let path = self.journal.clone();
-            let opts = VerifyOptions::new().checkpoint_key(self.vkey.clone());
-            let proof = tokio::task::spawn_blocking(move || {
-                let src = std::fs::File::open(&path).map_err(|_| ())?;
-                InclusionProof::from_log(
-                    std::io::BufReader::with_capacity(1 << 20, src),
-                    seq,
-                    &opts,
-                )
-                .map_err(|_| ())
-            })
-            .await
-            .map_err(|_| LedgerFail::Unavailable)?;
-            if let Ok(p) = proof {
-                return Ok(Some(p));
+            let log = self.log.clone();
+            let proof = tokio::task::spawn_blocking(move || log.prove(seq))
+                .await
+                .map_err(|_| LedgerFail::Unavailable)?;
+            match proof {
+                Ok(p) => return Ok(Some(p)),
+                // Not covered by a durable signed checkpoint yet: sign one.
+                Err(tally_audit::AuditError::OutOfRange { .. }) if !fresh_checkpoint => {}
+                Err(e) => {
+                    tracing::error!(error = %e, "a journal proof failed");
+                    return Err(LedgerFail::Unavailable);
+                }
             }
         }
         Err(LedgerFail::Unavailable)
@@ -461,6 +478,13 @@ impl Writer {
                 answer(reply, r.map_err(|e| journal_fail(&e)))
             }
             Cmd::Account(id, reply) => answer(reply, Ok(l.ledger().account(id).copied())),
+            Cmd::Lookup(ids, reply) => {
+                let found = ids
+                    .iter()
+                    .filter_map(|id| l.ledger().account(*id).copied())
+                    .collect();
+                answer(reply, Ok(found))
+            }
             Cmd::Transfer(id, reply) => {
                 let t = l
                     .ledger()

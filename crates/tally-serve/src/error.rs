@@ -186,6 +186,9 @@ pub struct ApiError {
     pub reason: Reason,
     /// `Retry-After`, seconds.
     pub retry_after_secs: Option<u64>,
+    /// The index of the batch event the error is about (a position in the
+    /// request, never its content).
+    pub event: Option<u32>,
 }
 
 impl ApiError {
@@ -197,7 +200,15 @@ impl ApiError {
             message,
             reason,
             retry_after_secs: None,
+            event: None,
         }
+    }
+
+    /// About the batch event at `index` (0-based), named in the body.
+    #[must_use]
+    pub fn at_event(mut self, index: usize) -> Self {
+        self.event = Some(u32::try_from(index).unwrap_or(u32::MAX));
+        self
     }
 
     /// With `Retry-After`.
@@ -243,14 +254,15 @@ impl ApiError {
     /// The JSON body with the correlation id.
     #[must_use]
     pub fn body(&self, correlation_id: &str) -> String {
-        serde_json::json!({
-            "error": {
-                "code": self.code.as_str(),
-                "message": self.message,
-                "correlation_id": correlation_id,
-            }
-        })
-        .to_string()
+        let mut error = serde_json::json!({
+            "code": self.code.as_str(),
+            "message": self.message,
+            "correlation_id": correlation_id,
+        });
+        if let (Some(event), Some(fields)) = (self.event, error.as_object_mut()) {
+            fields.insert("event".to_owned(), event.into());
+        }
+        serde_json::json!({ "error": error }).to_string()
     }
 }
 

@@ -4,6 +4,8 @@
 //!   refused): the ledger's accounts and transfer batches (per-event
 //!   results in TigerBeetle's names), lookups, an account's history
 //!   (paged), the conservation totals and a transfer's inclusion proof.
+//! * Ledger records belong to tenants ([`tenancy`]): an account is its
+//!   creator's tenant's; a tenant's token debits and reads its own.
 //! * One visible tower stack ([`stack`]): correlation id and logs →
 //!   decompression with caps → body cap → timeout → concurrency limit with
 //!   load shedding → rate limits → authentication and authorization →
@@ -34,6 +36,7 @@ pub mod openapi;
 pub mod routes;
 pub mod server;
 pub mod stack;
+pub mod tenancy;
 pub mod tokens;
 
 use std::sync::Arc;

@@ -21,6 +21,7 @@ use crate::dto::{
 };
 use crate::error::{ApiError, Code, Reason};
 use crate::stack::{BodyCap, read_capped};
+use crate::tenancy::{self, Owner, Reach};
 use tally_token::{Caveat, Label, Method, Methods, PathPrefix, Scope, Scopes};
 
 /// A JSON body, decoded strictly (unknown fields refused, one spelling per
@@ -62,6 +63,12 @@ fn ledger_error(s: &AppState, e: LedgerFail) -> ApiError {
             s.metrics.storage_errors.inc();
             ApiError::dependency()
         }
+        LedgerFail::Indexing => ApiError::new(
+            Code::DependencyUnavailable,
+            "the journal's proof index is being built; retry later",
+            Reason::Dependency,
+        )
+        .retry_after(1),
     }
 }
 
@@ -100,16 +107,19 @@ fn unknown_flag(_: crate::dto::UnknownFlag) -> ApiError {
     responses((status = 200, body = BatchResponse), (status = "4XX", body = crate::dto::ErrorDto)))]
 pub async fn create_accounts(
     State(s): State<Arc<AppState>>,
+    Extension(principal): Extension<Principal>,
     JsonBody(req): JsonBody<AccountsRequest>,
 ) -> Result<Json<BatchResponse>, ApiError> {
     batch_size(req.accounts.len())?;
     if req.accounts.iter().any(|a| a.id >= SERVICE_IDS_FROM) {
         return Err(service_ids());
     }
+    // Every account is the creating token's tenant's.
+    let owner = Owner::of(&principal.tenant);
     let events = req
         .accounts
         .iter()
-        .map(crate::dto::NewAccountDto::to_event)
+        .map(|a| a.to_event(owner))
         .collect::<Result<Vec<_>, _>>()
         .map_err(unknown_flag)?;
     let ids: Vec<u128> = events.iter().map(|e| e.id).collect();
@@ -147,6 +157,17 @@ pub async fn create_transfers(
         .map_err(unknown_flag)?;
     if let Some(max) = principal.max_amount {
         within_max_amount(&events, max)?;
+    }
+    let foreign = tenancy::first_foreign_debit(&s.backend, Reach::of(&principal), &events)
+        .await
+        .map_err(|e| ledger_error(&s, e))?;
+    if let Some(index) = foreign {
+        return Err(ApiError::new(
+            Code::Unauthorized,
+            "an event debits an account (or posts or voids a pending transfer) that is not the credential's tenant's",
+            Reason::Forbidden,
+        )
+        .at_event(index));
     }
     let ids: Vec<u128> = events.iter().map(|e| e.id).collect();
     let results = s
@@ -203,12 +224,11 @@ fn parse_id(text: &str) -> Result<u128, ApiError> {
     responses((status = 200, body = AccountDto), (status = 404, body = crate::dto::ErrorDto)))]
 pub async fn account(
     State(s): State<Arc<AppState>>,
+    Extension(principal): Extension<Principal>,
     Path(id): Path<String>,
 ) -> Result<Json<AccountDto>, ApiError> {
     let id = parse_id(&id)?;
-    let a = s
-        .backend
-        .account(id)
+    let a = tenancy::account(&s.backend, Reach::of(&principal), id)
         .await
         .map_err(|e| ledger_error(&s, e))?
         .ok_or_else(ApiError::not_found)?;
@@ -220,24 +240,25 @@ pub async fn account(
     responses((status = 200, body = TransferDto), (status = 404, body = crate::dto::ErrorDto)))]
 pub async fn transfer(
     State(s): State<Arc<AppState>>,
+    Extension(principal): Extension<Principal>,
     Path(id): Path<String>,
 ) -> Result<Json<TransferDto>, ApiError> {
     let id = parse_id(&id)?;
-    let (t, state) = s
-        .backend
-        .transfer(id)
+    let (t, state) = tenancy::transfer(&s.backend, Reach::of(&principal), id)
         .await
         .map_err(|e| ledger_error(&s, e))?
         .ok_or_else(ApiError::not_found)?;
     Ok(Json(TransferDto::new(&t, state)))
 }
 
-/// `GET /v1/ledger/accounts/{id}/history?after=&limit=`: oldest first.
+/// `GET /v1/ledger/accounts/{id}/history?after=&limit=`: oldest first
+/// (404 for an account that does not exist or is out of reach).
 #[utoipa::path(get, path = "/v1/ledger/accounts/{id}/history",
     params(("id" = String, Path), ("after" = Option<u64>, Query), ("limit" = Option<usize>, Query)),
-    responses((status = 200, body = HistoryPage)))]
+    responses((status = 200, body = HistoryPage), (status = 404, body = crate::dto::ErrorDto)))]
 pub async fn history(
     State(s): State<Arc<AppState>>,
+    Extension(principal): Extension<Principal>,
     Path(id): Path<String>,
     Query(q): Query<HistoryQuery>,
 ) -> Result<Json<HistoryPage>, ApiError> {
@@ -246,6 +267,10 @@ pub async fn history(
     if limit == 0 || limit > HISTORY_PAGE_MAX {
         return Err(ApiError::bad_request("limit is 1 to 1000"));
     }
+    tenancy::account(&s.backend, Reach::of(&principal), id)
+        .await
+        .map_err(|e| ledger_error(&s, e))?
+        .ok_or_else(ApiError::not_found)?;
     let (transfers, balances) = s
         .backend
         .history(id, q.after, limit)
@@ -286,14 +311,21 @@ pub async fn conservation(
 
 /// `GET /v1/ledger/transfers/{id}/proof`: the inclusion proof of the
 /// journal record that created the transfer, under a signed checkpoint
-/// (embedded mode; verify it with `tally ledger verify-proof`).
+/// (embedded mode; verify it with `tally ledger verify-proof`). Visible to
+/// whoever may read the transfer.
 #[utoipa::path(get, path = "/v1/ledger/transfers/{id}/proof", params(("id" = String, Path)),
-    responses((status = 200, description = "a tally-audit inclusion proof (JSON)")))]
+    responses((status = 200, description = "a tally-audit inclusion proof (JSON)"),
+        (status = 404, body = crate::dto::ErrorDto)))]
 pub async fn proof(
     State(s): State<Arc<AppState>>,
+    Extension(principal): Extension<Principal>,
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
     let id = parse_id(&id)?;
+    tenancy::transfer(&s.backend, Reach::of(&principal), id)
+        .await
+        .map_err(|e| ledger_error(&s, e))?
+        .ok_or_else(ApiError::not_found)?;
     let proof = s
         .backend
         .prove(id)

@@ -657,10 +657,15 @@ async fn store(
     response: Response,
 ) -> Result<Response, ApiError> {
     let (parts, body) = response.into_parts();
-    let stored = if let Some(e) = parts.extensions.get::<ApiError>() {
+    let error = parts.extensions.get::<ApiError>().copied();
+    let stored = if let Some(e) = error {
+        // An error is kept as its code and the batch event it names.
         Stored {
             status: parts.status.as_u16(),
-            content_type: format!("error:{}", e.code.as_str()),
+            content_type: match e.event {
+                Some(event) => format!("error:{}{EVENT_SEP}{event}", e.code.as_str()),
+                None => format!("error:{}", e.code.as_str()),
+            },
             body: Vec::new(),
         }
     } else {
@@ -683,7 +688,12 @@ async fn store(
         // again from the ledger's own idempotency (ids).
         s.metrics.storage_errors.inc();
     }
-    Ok(replay_fresh(stored))
+    // The first answer to an error is the error itself (its own message),
+    // rendered by the outer layer; a result is answered as stored.
+    Ok(match error {
+        Some(_) => Response::from_parts(parts, Body::empty()),
+        None => replay_fresh(stored),
+    })
 }
 
 fn replay_fresh(stored: Stored) -> Response {
@@ -694,20 +704,31 @@ fn replay(stored: Stored) -> Response {
     build(stored, true)
 }
 
+/// Between a stored error's code and the batch event it names.
+const EVENT_SEP: &str = ";event=";
+
+/// A stored error: its code and the batch event it names, if any.
+fn stored_error(content_type: &str) -> Option<(Code, Option<usize>)> {
+    let rest = content_type.strip_prefix("error:")?;
+    match rest.split_once(EVENT_SEP) {
+        Some((code, event)) => Some((Code::parse(code)?, Some(event.parse().ok()?))),
+        None => Some((Code::parse(rest)?, None)),
+    }
+}
+
 fn build(stored: Stored, replayed: bool) -> Response {
     let status =
         axum::http::StatusCode::from_u16(stored.status).unwrap_or(axum::http::StatusCode::OK);
-    let mut response = if let Some(code) = stored
-        .content_type
-        .strip_prefix("error:")
-        .and_then(Code::parse)
-    {
-        ApiError::new(
+    let mut response = if let Some((code, event)) = stored_error(&stored.content_type) {
+        let mut e = ApiError::new(
             code,
             "the first request with this Idempotency-Key failed so",
             Reason::Idempotency,
-        )
-        .into_response()
+        );
+        if let Some(event) = event {
+            e = e.at_event(event);
+        }
+        e.into_response()
     } else {
         let mut r = (status, stored.body).into_response();
         if let Ok(v) = HeaderValue::from_str(&stored.content_type) {

@@ -407,7 +407,7 @@ fn secret_holders_print_exact_redacted_debug() {
                 "LogOptions {{ durability: Batch, key: Some({key_debug}), old_keys: Keyring {{ keys: [{key_debug}] }}, \
                  signer: Some({signer_debug}), forward_secure: Some(ForwardSecure {{ epoch_records: 2, .. }}), \
                  checkpoint_every: 65536, checkpoint_on_close: true, max_payload_bytes: 16777216, \
-                 trust_checkpoint_prefix: false, origin: None, log_id: None }}"
+                 trust_checkpoint_prefix: false, origin: None, log_id: None, proof_index: false }}"
             ),
         ),
         (

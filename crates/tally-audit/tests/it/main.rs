@@ -16,6 +16,7 @@ mod faults;
 mod fuzz_seeds;
 mod golden;
 mod keys;
+mod live_proofs;
 mod proofs;
 mod recovery;
 mod resume;

@@ -4,7 +4,8 @@
 use tally_serve::config::Limits;
 
 use crate::support::{
-    ACME, READER, ROOT_BYTES, Server, accounts_body, call, get, mint, post, runtime, transfer_body,
+    ACME, BETA, READER, ROOT_BYTES, Server, accounts_body, call, get, mint, post, runtime,
+    transfer_body,
 };
 
 #[test]
@@ -52,8 +53,14 @@ fn ledger_routes_end_to_end_and_state_survives_a_restart() {
         let a = get(s.addr, "/v1/ledger/accounts/2", &ACME).await;
         assert_eq!(a.status, 200);
         assert_eq!(a.json()["credits_posted"], 75);
-        let t = get(s.addr, "/v1/ledger/transfers/10", &READER).await;
+        let acme_reader = mint("acme", &[tally_token::Scope::LedgerRead], vec![]);
+        let t = get(s.addr, "/v1/ledger/transfers/10", &acme_reader).await;
         assert_eq!(t.json()["amount"], 75);
+        // Another tenant's reader does not see it.
+        assert_eq!(
+            get(s.addr, "/v1/ledger/transfers/10", &READER).await.status,
+            404
+        );
         let h = get(s.addr, "/v1/ledger/accounts/1/history?limit=10", &ACME).await;
         assert_eq!(h.status, 200);
         assert_eq!(h.json()["entries"][0]["balance"]["debits_posted"], 75);
@@ -61,7 +68,7 @@ fn ledger_routes_end_to_end_and_state_survives_a_restart() {
         assert_eq!(bad.status, 400);
         let c = get(s.addr, "/v1/ledger/conservation", &ACME).await;
         assert_eq!(c.json()["balanced"], true);
-        let p = get(s.addr, "/v1/ledger/transfers/10/proof", &ACME).await;
+        let p = crate::tenancy::proof(s.addr, 10, &ACME).await;
         assert_eq!(p.status, 200, "{}", String::from_utf8_lossy(&p.body));
         assert!(p.json().is_object());
         assert_eq!(
@@ -99,12 +106,7 @@ fn ledger_routes_end_to_end_and_state_survives_a_restart() {
         )
         .await;
         assert_eq!(r.json()["results"][0]["result"], "ok");
-        assert_eq!(
-            get(s.addr, "/v1/ledger/transfers/12/proof", &ACME)
-                .await
-                .status,
-            200
-        );
+        assert_eq!(crate::tenancy::proof(s.addr, 12, &ACME).await.status, 200);
         s.stop().await;
     });
 }
@@ -192,22 +194,44 @@ fn authentication_and_authorization_matrix() {
         )
         .await;
         assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
-        let routes: [(&str, &str); 4] = [
-            ("GET", "/v1/ledger/accounts/1"),
-            ("GET", "/v1/ledger/conservation"),
-            ("POST", "/v1/ledger/accounts"),
-            ("POST", "/v1/ledger/transfers"),
+        // Acme's accounts 1, 2 (beta's 3, 4, 5) and transfer 10 (with its
+        // proof ready).
+        crate::tenancy::two_tenants(s.addr).await;
+        let pay = transfer_body(10, 1, 2, 3);
+        let r = post(s.addr, "/v1/ledger/transfers", &ACME, "s2", &pay).await;
+        assert_eq!(r.json()["results"][0]["result"], "ok");
+        assert_eq!(crate::tenancy::proof(s.addr, 10, &ACME).await.status, 200);
+        let accounts = accounts_body(500, 501);
+        let transfer = transfer_body(11, 1, 2, 1);
+        let routes: [(&str, &str, &str); 8] = [
+            ("GET", "/v1/ledger/accounts/1", ""),
+            ("GET", "/v1/ledger/accounts/1/history", ""),
+            ("GET", "/v1/ledger/transfers/10", ""),
+            ("GET", "/v1/ledger/transfers/10/proof", ""),
+            ("GET", "/v1/ledger/conservation", ""),
+            ("POST", "/v1/ledger/accounts", &accounts),
+            ("POST", "/v1/ledger/transfers", &transfer),
+            ("POST", "/v1/ledger/transfers", &accounts),
         ];
-        let body = accounts_body(500, 501);
         let mut n = 0;
-        for (method, path) in routes {
-            let b = if method == "POST" {
-                body.as_bytes()
-            } else {
-                b""
-            };
+        for (method, path, body) in routes {
+            let b = body.as_bytes();
             let get = method == "GET";
-            let ok = if get { [200, 404] } else { [200, 400] };
+            // A batch of accounts sent as transfers is refused after auth.
+            let ok = if body == accounts && path == "/v1/ledger/transfers" {
+                [400]
+            } else {
+                [200]
+            };
+            // Beta's token: acme's records are not found, acme's account
+            // is not beta's to debit; its own accounts and the totals are
+            // beta's to make and read.
+            let wrong_tenant = match path {
+                "/v1/ledger/conservation" | "/v1/ledger/accounts" => vec![200],
+                "/v1/ledger/transfers" if ok == [400] => vec![400],
+                "/v1/ledger/transfers" => vec![403],
+                _ => vec![404],
+            };
             let cells: Vec<(&str, Option<&str>, Vec<u16>)> = vec![
                 ("missing", None, vec![401]),
                 ("garbage", Some("nope"), vec![401]),
@@ -224,12 +248,13 @@ fn authentication_and_authorization_matrix() {
                 (
                     "wrong path",
                     Some(&wrong_path),
-                    if path == "/v1/ledger/transfers" {
+                    if path.starts_with("/v1/ledger/transfers") {
                         ok.to_vec()
                     } else {
                         vec![403]
                     },
                 ),
+                ("wrong tenant", Some(&BETA), wrong_tenant),
                 (
                     "attenuated to GET",
                     Some(&read_attenuated),

@@ -43,13 +43,21 @@ fn replays_are_byte_for_byte_and_other_payloads_get_422() {
             (other.status, other.code().as_str()),
             (422, "IDEMPOTENCY_KEY_REUSED")
         );
-        // Keys are per tenant: beta's "pay-7" is its own.
+        // Keys are per tenant: beta's "pay-7" is its own (on its accounts).
+        post(
+            s.addr,
+            "/v1/ledger/accounts",
+            &BETA,
+            "setup",
+            &accounts_body(3, 4),
+        )
+        .await;
         let beta = post(
             s.addr,
             "/v1/ledger/transfers",
             &BETA,
             "pay-7",
-            &transfer_body(9, 1, 2, 10),
+            &transfer_body(9, 3, 4, 10),
         )
         .await;
         assert_eq!(beta.json()["results"][0]["result"], "ok");

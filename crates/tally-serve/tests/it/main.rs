@@ -14,4 +14,6 @@ mod idempotency;
 mod limits;
 #[cfg(feature = "postgres")]
 mod pg;
+mod proofs;
 mod support;
+mod tenancy;

@@ -171,3 +171,45 @@ fn two_servers_share_one_postgres_ledger_and_idempotency_records() {
         b.stop().await;
     });
 }
+
+#[test]
+fn ledger_ownership_is_the_same_for_every_process_over_one_postgres() {
+    use crate::tenancy::{
+        reads_reach_only_the_callers_records,
+        transfers_and_settlements_debit_only_the_callers_accounts, two_tenants,
+    };
+    runtime().block_on(async {
+        let db = TestDb::create().await;
+        let start = || {
+            Server::start_in(
+                tempfile::tempdir().unwrap(),
+                Limits::default(),
+                Some(db.url.clone()),
+            )
+        };
+        let (a, b) = (start().await, start().await);
+        // Accounts made through one process, moved and read through the other.
+        two_tenants(a.addr).await;
+        transfers_and_settlements_debit_only_the_callers_accounts(b.addr, &b.admin).await;
+        reads_reach_only_the_callers_records(a.addr, &a.admin, false).await;
+        // The owner is in the account's row: a new process knows it.
+        a.stop().await;
+        let c = start().await;
+        reads_reach_only_the_callers_records(c.addr, &c.admin, false).await;
+        let r = post(
+            c.addr,
+            "/v1/ledger/transfers",
+            &crate::support::BETA,
+            "z1",
+            &transfer_body(60, 1, 3, 1),
+        )
+        .await;
+        assert_eq!(
+            (r.status, r.json()["error"]["event"].as_u64()),
+            (403, Some(0))
+        );
+        b.stop().await;
+        c.stop().await;
+        db.drop().await;
+    });
+}

@@ -57,7 +57,7 @@ async fn wallet(mint: &MintUrl) -> (Wallet<SqliteStore>, tempfile::TempDir) {
     (w, dir)
 }
 
-async fn funded(mint: &MintUrl, amount: u64) -> (Wallet<SqliteStore>, tempfile::TempDir) {
+pub async fn funded(mint: &MintUrl, amount: u64) -> (Wallet<SqliteStore>, tempfile::TempDir) {
     let (w, dir) = wallet(mint).await;
     let quote = w.mint_quote(mint, amount).await.unwrap();
     assert_eq!(w.mint(mint, &quote.id).await.unwrap(), amount);

@@ -18,6 +18,11 @@
 //!   forward only ([`OperationState`]); finishing one stores its new proofs,
 //!   marks its inputs and writes its history entry in one transaction
 //!   ([`WalletStore::finish_operation`]).
+//! * **Sent tokens** ([`SentToken`]) are written with their proofs in one
+//!   step: a token of held proofs moves them `Unspent → Sent`
+//!   ([`WalletStore::add_sent_token`]); a token made by a send swap is
+//!   written `Preparing` before the swap is sent and completed in the
+//!   transaction that finishes the swap ([`WalletStore::finish_send`]).
 //! * Every state change is one transaction (SQLite) or one critical section
 //!   (memory): a failed call changes nothing.
 

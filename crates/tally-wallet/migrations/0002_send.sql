@@ -20,7 +20,7 @@ CREATE INDEX proofs_operation ON proofs (operation);
 CREATE TABLE sent_tokens (
     id TEXT PRIMARY KEY,
     mint TEXT NOT NULL,
-    state TEXT NOT NULL CHECK (state IN ('preparing', 'unredeemed', 'redeemed', 'reclaimed')),
+    state TEXT NOT NULL CHECK (state IN ('preparing', 'unredeemed', 'redeemed', 'reclaimed', 'abandoned')),
     record TEXT NOT NULL
 ) STRICT;
 CREATE INDEX sent_tokens_mint_state ON sent_tokens (mint, state);

@@ -118,6 +118,9 @@ impl<S: WalletStore> Wallet<S> {
     /// melt again before it); [`Error::Mint`] for a refusal or a failed
     /// payment (inputs released; safe to retry with a new quote).
     pub async fn melt(&self, mint: &MintUrl, quote: &MeltQuote) -> Result<Melted> {
+        if &quote.mint != mint {
+            return Err(Error::InvalidArgument("the quote is another mint's"));
+        }
         let needed = quote
             .amount
             .checked_add(quote.fee_reserve)

@@ -29,8 +29,8 @@ use tally_cashu::token::{IdForm, Token};
 use crate::client::SwapRequest;
 use crate::error::{Error, Result};
 use crate::store::{
-    HistoryEntry, Operation, OperationId, OperationKind, PROOFS_PER_CALL_MAX, ProofState,
-    SentToken, SentTokenState, StoredProof, TokenFormat, WalletStore,
+    HistoryEntry, Operation, OperationId, OperationKind, OperationState, PROOFS_PER_CALL_MAX,
+    ProofState, SentToken, SentTokenState, StoredProof, TokenFormat, WalletStore,
 };
 use crate::wallet::{CHECK_BATCH, RESERVE_ATTEMPTS_MAX, Wallet, bare, split_amounts, unblind};
 
@@ -212,10 +212,14 @@ impl<S: WalletStore> Wallet<S> {
             self.store().add_sent_token(&record, None).await?;
             let ys = crate::wallet::swap_input_ys(&op)?;
             if !self.reserve_or_fail(&op, &ys).await? {
+                self.abandon_if_failed(&op.id).await?;
                 continue;
             }
             let amount_out = crate::wallet::swap_inputs_total(&op)?;
-            self.run(&client, &op, &keyset, outputs, amount_out).await?;
+            if let Err(e) = self.run(&client, &op, &keyset, outputs, amount_out).await {
+                self.abandon_if_failed(&op.id).await?;
+                return Err(e);
+            }
             let token = self
                 .store()
                 .sent_token(&op.id)
@@ -385,6 +389,27 @@ impl<S: WalletStore> Wallet<S> {
             .ok_or(Error::NotFound {
                 what: "unredeemed sent token",
             })
+    }
+
+    /// Marks the token record of a send whose swap failed (definitively)
+    /// abandoned: no token was made.
+    pub(crate) async fn abandon_if_failed(&self, id: &OperationId) -> Result<()> {
+        let failed = self
+            .store()
+            .operation(id)
+            .await?
+            .is_some_and(|op| op.state == OperationState::Failed);
+        let preparing = self
+            .store()
+            .sent_token(id)
+            .await?
+            .is_some_and(|t| t.state == SentTokenState::Preparing);
+        if failed && preparing {
+            self.store()
+                .set_sent_token_state(id, SentTokenState::Preparing, SentTokenState::Abandoned)
+                .await?;
+        }
+        Ok(())
     }
 
     /// Marks proofs of sent tokens that the mint says are spent.

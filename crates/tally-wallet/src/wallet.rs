@@ -630,7 +630,13 @@ impl<S: WalletStore> Wallet<S> {
     /// Store errors.
     pub async fn recover(&self) -> Result<RecoveryReport> {
         let mut report = RecoveryReport::default();
-        for op in self.store.incomplete_operations().await? {
+        let incomplete = self.store.incomplete_operations().await?;
+        let sends: Vec<OperationId> = incomplete
+            .iter()
+            .filter(|o| o.kind == OperationKind::Send)
+            .map(|o| o.id.clone())
+            .collect();
+        for op in incomplete {
             if op.state == OperationState::Prepared {
                 self.store
                     .set_operation_state(&op.id, OperationState::Prepared, OperationState::Failed)
@@ -666,6 +672,9 @@ impl<S: WalletStore> Wallet<S> {
                 }
                 Err(_) => report.unresolved += 1,
             }
+        }
+        for id in &sends {
+            self.abandon_if_failed(id).await?;
         }
         Ok(report)
     }

@@ -332,6 +332,8 @@ pub enum SentTokenState {
     Redeemed,
     /// The wallet swapped back the proofs the receiver had not spent.
     Reclaimed,
+    /// Its send swap failed: no token was made, nothing was given out.
+    Abandoned,
 }
 
 impl SentTokenState {
@@ -343,6 +345,7 @@ impl SentTokenState {
             Self::Unredeemed => "unredeemed",
             Self::Redeemed => "redeemed",
             Self::Reclaimed => "reclaimed",
+            Self::Abandoned => "abandoned",
         }
     }
 }

@@ -298,6 +298,14 @@ async fn a_crash_at_any_write_of_send_loses_nothing() {
                 drop(doomed);
                 let w = Wallet::new(store.clone(), seed(&words));
                 settled(&w, &mint).await;
+                // No token is left half made: made, or abandoned.
+                assert!(
+                    w.store()
+                        .sent_tokens(&mint, SentTokenState::Preparing)
+                        .await
+                        .unwrap()
+                        .is_empty()
+                );
                 let owned = assert_conserved(&w, &mint).await;
                 let fee = ppk.div_ceil(1000);
                 assert!(
@@ -404,5 +412,27 @@ async fn a_crash_at_any_write_of_melt_loses_nothing() {
                 assert_conserved(&w, mint).await;
             }
         }
+    }
+}
+
+#[tokio::test]
+async fn a_crash_at_the_one_write_of_an_exact_send_loses_nothing() {
+    let mint = plain_mint().await;
+    for when in [When::Before, When::After] {
+        let (store, _dir, words) = funded_64(&mint).await;
+        let doomed = crashing(&store, &words, 1, when);
+        let outcome = doomed.send(&mint, 64, &SendOptions::default()).await;
+        assert!(outcome.is_err());
+        drop(doomed);
+        let w = Wallet::new(store.clone(), seed(&words));
+        settled(&w, &mint).await;
+        let b = w.balance(&mint).await.unwrap();
+        // All or nothing: the proof is sent with its token, or still held.
+        let tokens = w.unredeemed(&mint).await.unwrap();
+        match when {
+            When::Before => assert_eq!((b.unspent, b.sent, tokens.len()), (64, 0, 0)),
+            When::After => assert_eq!((b.unspent, b.sent, tokens.len()), (0, 64, 1)),
+        }
+        assert_eq!(assert_conserved(&w, &mint).await, 64);
     }
 }

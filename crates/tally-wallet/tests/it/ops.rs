@@ -501,6 +501,55 @@ async fn a_send_or_receive_whose_answer_is_lost_is_finished_by_recover() {
     }
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_sends_never_share_a_proof() {
+    let mint = plain_mint().await;
+    let (alice, _a) = funded(&mint, 100).await;
+    // Many small proofs first, so that exact sends and swaps both race.
+    alice.swap(&mint, 15).await.unwrap();
+    let alice = std::sync::Arc::new(alice);
+    let mut tasks = Vec::new();
+    for amount in [3u64, 5, 7, 9, 11, 13] {
+        let alice = std::sync::Arc::clone(&alice);
+        let mint = mint.clone();
+        tasks.push(tokio::spawn(async move {
+            alice.send(&mint, amount, &SendOptions::default()).await
+        }));
+    }
+    let (bob, _b) = fresh_wallet(&mint).await;
+    let (mut sent_total, mut received, mut refused) = (0, 0, 0);
+    for (t, amount) in tasks.into_iter().zip([3u64, 5, 7, 9, 11, 13]) {
+        match t.await.unwrap() {
+            Ok(sent) => {
+                assert_eq!(sent.amount, amount);
+                sent_total += amount;
+                // A proof in two tokens would make one of these fail.
+                received += bob
+                    .receive(&sent.token, &ReceiveOptions::default())
+                    .await
+                    .unwrap();
+            }
+            // While other sends hold the large proofs in their swaps, a send
+            // may find too little free: refused, nothing changed.
+            Err(Error::InsufficientFunds { .. }) => refused += 1,
+            Err(e) => panic!("{e}"),
+        }
+    }
+    assert!(refused < 6);
+    assert_eq!(received, sent_total);
+    assert_eq!(alice.check_state(&mint).await.unwrap().newly_spent, 0);
+    assert_eq!(assert_conserved(&alice, &mint).await, 100 - sent_total);
+    assert_eq!(assert_conserved(&bob, &mint).await, sent_total);
+    assert!(
+        alice
+            .store()
+            .incomplete_operations()
+            .await
+            .unwrap()
+            .is_empty()
+    );
+}
+
 #[test]
 fn blank_outputs_follow_nut08() {
     // max(ceil(log2(x)), 1), none for 0; enough bits for any change up to x.

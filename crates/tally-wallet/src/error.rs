@@ -105,7 +105,7 @@ pub enum Error {
     #[error("token refused: {0}")]
     TokenRefused(Refusal),
     /// The mint says a melt is still being paid: ambiguous, never rolled
-    /// back; `recover` (or `check_melt`) resolves it once the payment settles.
+    /// back; `recover` resolves it once the payment settles.
     #[error("melt pending at the mint")]
     MeltPending,
 }

@@ -560,3 +560,73 @@ async fn sent_tokens_are_stored_with_their_proofs_in_one_step() {
     on_every_store!(sent_tokens_move_their_proofs_atomically);
     on_every_store!(a_send_swap_finishes_with_its_token_in_one_step);
 }
+
+#[tokio::test]
+async fn migration_2_keeps_every_record_of_a_version_1_store() {
+    use sqlx::sqlite::{SqliteConnectOptions, SqlitePool};
+    let dir = crate::common::private_dir();
+    let path = dir.path().join("wallet.db");
+    let held = stored(1, 8, ProofState::Unspent);
+    let pending = stored(2, 4, ProofState::Pending);
+    {
+        // A store as version 1 left it, with two proofs.
+        let options = SqliteConnectOptions::new()
+            .filename(&path)
+            .create_if_missing(true);
+        let pool = SqlitePool::connect_with(options).await.unwrap();
+        let mut tx = pool.begin().await.unwrap();
+        let v1 = [(
+            1,
+            "wallet",
+            include_str!("../../migrations/0001_wallet.sql"),
+        )];
+        tally_sql::apply_sqlite(&mut tx, "tally-wallet", &v1)
+            .await
+            .unwrap();
+        for p in [&held, &pending] {
+            sqlx::query(
+                "INSERT INTO proofs (y, mint, amount, state, operation, proof) VALUES (?1, ?2, ?3, ?4, NULL, ?5)",
+            )
+            .bind(&p.y)
+            .bind(p.mint.as_str())
+            .bind(p.proof.amount.value().to_string())
+            .bind(p.state.as_str())
+            .bind(serde_json::to_string(&p.proof).unwrap())
+            .execute(&mut *tx)
+            .await
+            .unwrap();
+        }
+        tx.commit().await.unwrap();
+        pool.close().await;
+    }
+    let store = tally_wallet::store::SqliteStore::open(&path).await.unwrap();
+    assert_eq!(
+        store
+            .proofs(&mint_url(), ProofState::Unspent)
+            .await
+            .unwrap(),
+        vec![held.clone()]
+    );
+    assert_eq!(
+        store
+            .proofs(&mint_url(), ProofState::Pending)
+            .await
+            .unwrap(),
+        vec![pending]
+    );
+    // The new state is accepted by the rebuilt table.
+    let id = OperationId::random().unwrap();
+    store
+        .add_sent_token(
+            &sent_token(&id, SentTokenState::Unredeemed, vec![held.y.clone()]),
+            None,
+        )
+        .await
+        .unwrap();
+    let balance = store.balance(&mint_url()).await.unwrap();
+    assert_eq!((balance.unspent, balance.pending, balance.sent), (0, 4, 8));
+    drop(store);
+    // Opening again applies nothing twice.
+    let store = tally_wallet::store::SqliteStore::open(&path).await.unwrap();
+    assert_eq!(store.balance(&mint_url()).await.unwrap().sent, 8);
+}

@@ -18,7 +18,7 @@ use tally_wallet::wallet::{RecoveryReport, Wallet};
 use tally_wallet::{Error, Refusal, Retry};
 
 use crate::faults::Proxy;
-use crate::mint::{fees_mint, fresh_wallet, funded, plain_mint};
+use crate::mint::{failed_mint, fees_mint, fresh_wallet, funded, pending_mint, plain_mint};
 
 /// The balance invariant (module docs); returns what the wallet owns.
 pub async fn assert_conserved<S: WalletStore>(w: &Wallet<S>, mint: &MintUrl) -> u64 {
@@ -499,6 +499,49 @@ async fn a_send_or_receive_whose_answer_is_lost_is_finished_by_recover() {
         assert_eq!(alice.check_state(&proxy.url).await.unwrap().redeemed, 2);
         assert_conserved(&alice, &proxy.url).await;
     }
+}
+
+#[tokio::test]
+async fn a_melt_the_mint_leaves_pending_is_kept_and_recover_settles_it() {
+    let mint = pending_mint().await;
+    let (w, _dir) = funded(&mint, 64).await;
+    let quote = w
+        .melt_quote(&mint, &invoice_from(&plain_mint().await, 10).await)
+        .await
+        .unwrap();
+    let err = w.melt(&mint, &quote).await.unwrap_err();
+    assert!(matches!(err, Error::MeltPending), "{err}");
+    assert_eq!(err.retry(), Retry::AfterRecover);
+    // Never rolled back: the input stays pending, here and at the mint.
+    let b = w.balance(&mint).await.unwrap();
+    assert_eq!((b.unspent, b.pending), (0, 64));
+    assert_eq!(assert_conserved(&w, &mint).await, 64);
+    // The mint's state check finds the payment settled: recover finishes
+    // the melt with its change.
+    let report = w.recover().await.unwrap();
+    assert_eq!((report.finished, report.unresolved), (1, 0), "{report:?}");
+    let b = w.balance(&mint).await.unwrap();
+    assert_eq!(b.pending, 0);
+    assert!(b.unspent >= 64 - 10 - quote.fee_reserve, "{b:?}");
+    assert_eq!(assert_conserved(&w, &mint).await, b.unspent);
+    assert!(w.store().incomplete_operations().await.unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn a_melt_whose_payment_fails_releases_its_inputs() {
+    let mint = failed_mint().await;
+    let (w, _dir) = funded(&mint, 64).await;
+    let quote = w
+        .melt_quote(&mint, &invoice_from(&plain_mint().await, 10).await)
+        .await
+        .unwrap();
+    let err = w.melt(&mint, &quote).await.unwrap_err();
+    assert!(matches!(err, Error::Mint { .. }), "{err}");
+    assert!(!err.is_ambiguous());
+    let b = w.balance(&mint).await.unwrap();
+    assert_eq!((b.unspent, b.reserved, b.pending), (64, 0, 0));
+    assert!(w.store().incomplete_operations().await.unwrap().is_empty());
+    assert_eq!(assert_conserved(&w, &mint).await, 64);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

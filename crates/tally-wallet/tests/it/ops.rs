@@ -10,10 +10,12 @@ use tally_cashu::nuts::nut00::MintUrl;
 use tally_cashu::nuts::nut12::ProofDleq;
 use tally_cashu::token::Token;
 use tally_wallet::client::MintClient;
-use tally_wallet::melt::blank_outputs;
+use tally_wallet::melt::{MeltQuote, blank_outputs};
 use tally_wallet::receive::ReceiveOptions;
 use tally_wallet::send::{ReclaimReport, SendOptions, SentRef};
-use tally_wallet::store::{OperationKind, ProofState, SentTokenState, TokenFormat, WalletStore};
+use tally_wallet::store::{
+    OperationKind, ProofState, SentTokenState, SqliteStore, TokenFormat, WalletStore,
+};
 use tally_wallet::wallet::{RecoveryReport, Wallet};
 use tally_wallet::{Error, Refusal, Retry};
 
@@ -501,14 +503,19 @@ async fn a_send_or_receive_whose_answer_is_lost_is_finished_by_recover() {
     }
 }
 
+/// A wallet holding 64 sat at `mint` and its quote to pay a 10 sat invoice
+/// of the plain mint.
+async fn quoted_melt(mint: &MintUrl) -> (Wallet<SqliteStore>, tempfile::TempDir, MeltQuote) {
+    let (w, dir) = funded(mint, 64).await;
+    let invoice = invoice_from(&plain_mint().await, 10).await;
+    let quote = w.melt_quote(mint, &invoice).await.unwrap();
+    (w, dir, quote)
+}
+
 #[tokio::test]
 async fn a_melt_the_mint_leaves_pending_is_kept_and_recover_settles_it() {
     let mint = pending_mint().await;
-    let (w, _dir) = funded(&mint, 64).await;
-    let quote = w
-        .melt_quote(&mint, &invoice_from(&plain_mint().await, 10).await)
-        .await
-        .unwrap();
+    let (w, _dir, quote) = quoted_melt(&mint).await;
     let err = w.melt(&mint, &quote).await.unwrap_err();
     assert!(matches!(err, Error::MeltPending), "{err}");
     assert_eq!(err.retry(), Retry::AfterRecover);
@@ -530,11 +537,7 @@ async fn a_melt_the_mint_leaves_pending_is_kept_and_recover_settles_it() {
 #[tokio::test]
 async fn a_melt_whose_payment_fails_releases_its_inputs() {
     let mint = failed_mint().await;
-    let (w, _dir) = funded(&mint, 64).await;
-    let quote = w
-        .melt_quote(&mint, &invoice_from(&plain_mint().await, 10).await)
-        .await
-        .unwrap();
+    let (w, _dir, quote) = quoted_melt(&mint).await;
     let err = w.melt(&mint, &quote).await.unwrap_err();
     assert!(matches!(err, Error::Mint { .. }), "{err}");
     assert!(!err.is_ambiguous());

@@ -96,6 +96,47 @@ pub struct SwapRequest {
     pub outputs: Vec<BlindedMessage>,
 }
 
+/// A NUT-05 bolt11 melt quote as the mint returns it (from the quote, the
+/// melt and the state endpoints).
+#[derive(Clone, Debug, Deserialize)]
+pub struct MeltQuoteResponse {
+    /// Quote id.
+    pub quote: String,
+    /// Amount to pay, in the unit.
+    pub amount: u64,
+    /// Lightning fee reserve, in the unit.
+    #[serde(default)]
+    pub fee_reserve: u64,
+    /// `UNPAID`, `PENDING`, `PAID`.
+    pub state: String,
+    /// Expiry, unix seconds.
+    #[serde(default)]
+    pub expiry: Option<u64>,
+    /// The payment preimage, once paid.
+    #[serde(default)]
+    pub payment_preimage: Option<String>,
+    /// NUT-08 change: signatures on the first blank outputs.
+    #[serde(default)]
+    pub change: Option<Vec<BlindSignature>>,
+}
+
+#[derive(Serialize)]
+struct MeltQuoteRequest<'a> {
+    request: &'a str,
+    unit: &'a str,
+}
+
+/// A NUT-05/08 melt request body (stored before it is sent).
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct MeltRequest {
+    /// Quote id.
+    pub quote: String,
+    /// Inputs, without their DLEQ proofs.
+    pub inputs: Vec<Proof>,
+    /// NUT-08 blank outputs for the change.
+    pub outputs: Vec<BlindedMessage>,
+}
+
 #[derive(Deserialize)]
 struct SignaturesResponse {
     signatures: Vec<BlindSignature>,
@@ -308,14 +349,7 @@ impl MintClient {
     /// # Errors
     /// As the module says.
     pub async fn mint_quote_state(&self, quote: &str) -> Result<MintQuoteResponse> {
-        if quote.is_empty()
-            || quote.len() > 256
-            || !quote
-                .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
-        {
-            return Err(Error::InvalidArgument("quote id"));
-        }
+        check_quote_id(quote)?;
         let text = self
             .get_text(&format!("/v1/mint/quote/bolt11/{quote}"))
             .await?;
@@ -338,6 +372,41 @@ impl MintClient {
     pub async fn swap(&self, stored_request: String) -> Result<Vec<BlindSignature>> {
         let r: SignaturesResponse = self.post("/v1/swap", stored_request).await?;
         bounded(r.signatures)
+    }
+
+    /// `POST /v1/melt/quote/bolt11` (NUT-05, NUT-23).
+    ///
+    /// # Errors
+    /// As the module says.
+    pub async fn melt_quote(&self, request: &str, unit: &str) -> Result<MeltQuoteResponse> {
+        let json = serde_json::to_string(&MeltQuoteRequest { request, unit })
+            .map_err(|_| Error::InvalidArgument("json"))?;
+        let r: MeltQuoteResponse = self.post("/v1/melt/quote/bolt11", json).await?;
+        melt_bounded(r)
+    }
+
+    /// `GET /v1/melt/quote/bolt11/{id}` (NUT-05).
+    ///
+    /// # Errors
+    /// As the module says.
+    pub async fn melt_quote_state(&self, quote: &str) -> Result<MeltQuoteResponse> {
+        check_quote_id(quote)?;
+        let text = self
+            .get_text(&format!("/v1/melt/quote/bolt11/{quote}"))
+            .await?;
+        let r: MeltQuoteResponse = serde_json::from_str(&text)
+            .map_err(|e| Error::InvalidResponse(truncate(&e.to_string())))?;
+        melt_bounded(r)
+    }
+
+    /// `POST /v1/melt/bolt11` with a request body already stored (NUT-05,
+    /// NUT-08).
+    ///
+    /// # Errors
+    /// As the module says.
+    pub async fn melt(&self, stored_request: String) -> Result<MeltQuoteResponse> {
+        let r: MeltQuoteResponse = self.post("/v1/melt/bolt11", stored_request).await?;
+        melt_bounded(r)
     }
 
     /// `POST /v1/restore` (NUT-09): the signatures the mint holds for any of
@@ -415,4 +484,38 @@ fn bounded<T>(items: Vec<T>) -> Result<Vec<T>> {
         )));
     }
     Ok(items)
+}
+
+/// A quote id goes into a URL path: 1..=256 characters of `[A-Za-z0-9_-]`.
+fn check_quote_id(quote: &str) -> Result<()> {
+    if quote.is_empty()
+        || quote.len() > 256
+        || !quote
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+    {
+        return Err(Error::InvalidArgument("quote id"));
+    }
+    Ok(())
+}
+
+/// The most characters of a melt quote's preimage kept.
+const PREIMAGE_LEN_MAX: usize = 256;
+
+fn melt_bounded(mut r: MeltQuoteResponse) -> Result<MeltQuoteResponse> {
+    if r.quote.is_empty() || r.quote.len() > 256 || r.state.len() > 16 {
+        return Err(Error::InvalidResponse(
+            "melt quote fields out of bounds".into(),
+        ));
+    }
+    if r.payment_preimage
+        .as_ref()
+        .is_some_and(|p| p.len() > PREIMAGE_LEN_MAX)
+    {
+        r.payment_preimage = None;
+    }
+    if let Some(change) = r.change.take() {
+        r.change = Some(bounded(change)?);
+    }
+    Ok(r)
 }

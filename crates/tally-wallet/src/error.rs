@@ -100,6 +100,66 @@ pub enum Error {
     /// The operating system's RNG failed.
     #[error("randomness unavailable")]
     Randomness,
+    /// A received token was refused before anything was sent to the mint:
+    /// nothing changed.
+    #[error("token refused: {0}")]
+    TokenRefused(Refusal),
+    /// The mint says a melt is still being paid: ambiguous, never rolled
+    /// back; `recover` resolves it once the payment settles.
+    #[error("melt pending at the mint")]
+    MeltPending,
+}
+
+/// Why a received token was refused (nothing was sent to the mint, nothing
+/// stored).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum Refusal {
+    /// The token names a mint the wallet has not added.
+    #[error("the token's mint is not one this wallet uses (add it first)")]
+    UnknownMint,
+    /// The token's unit is not the wallet's.
+    #[error("the token's unit is not the wallet's")]
+    WrongUnit,
+    /// A proof names a keyset the mint does not have (or a short id that
+    /// matches none, or more than one).
+    #[error("a proof's keyset is not one of the mint's")]
+    UnknownKeyset,
+    /// A proof carries no DLEQ proof and the caller did not allow that.
+    #[error("a proof carries no DLEQ proof")]
+    DleqMissing,
+    /// A proof's DLEQ proof does not verify: the mint did not sign it with
+    /// the key the keyset names.
+    #[error("a proof's DLEQ proof does not verify")]
+    DleqInvalid,
+    /// A proof is locked by spending conditions (NUT-10), which `receive`
+    /// does not unlock yet.
+    #[error("a proof is locked (NUT-10)")]
+    Locked,
+    /// The wallet already holds one of the proofs (a token it sent: use
+    /// `reclaim`).
+    #[error("the wallet already holds a proof of this token")]
+    AlreadyHeld,
+    /// The mint says a proof is spent.
+    #[error("a proof is already spent")]
+    Spent,
+    /// The mint says a proof is pending in another operation.
+    #[error("a proof is pending at the mint")]
+    Pending,
+}
+
+/// Whether an operation that failed may be tried again.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Retry {
+    /// Yes, as it is: nothing happened at the mint (or the mint was not
+    /// reached, or a local race was lost).
+    Safe,
+    /// Not before `recover` has resolved the operation: the mint may have
+    /// processed it; retrying blindly could pay twice.
+    AfterRecover,
+    /// No: the input or the state must change first (refused, invalid,
+    /// insufficient funds, corrupt store).
+    No,
 }
 
 impl Error {
@@ -107,7 +167,21 @@ impl Error {
     /// stay pending (never rolled back) until `recover` resolves it.
     #[must_use]
     pub fn is_ambiguous(&self) -> bool {
-        matches!(self, Self::Ambiguous(_))
+        matches!(self, Self::Ambiguous(_) | Self::MeltPending)
+    }
+
+    /// Whether the failed operation may be retried (see [`Retry`]).
+    #[must_use]
+    pub fn retry(&self) -> Retry {
+        match self {
+            Self::Ambiguous(_) | Self::MeltPending | Self::InvalidResponse(_) => {
+                Retry::AfterRecover
+            }
+            Self::Unreachable(_)
+            | Self::StateConflict { .. }
+            | Self::TokenRefused(Refusal::Pending) => Retry::Safe,
+            _ => Retry::No,
+        }
     }
 }
 

@@ -7,6 +7,9 @@
 //! | [`secrets`] | the mnemonic at rest: XChaCha20-Poly1305 under an Argon2id key, private files |
 //! | [`client`] | the mint's HTTP API (rustls), with timeouts, size caps and strict validation |
 //! | [`wallet`] | operations as persisted sagas: `mint_quote`/`mint`, `swap`, `check_state`, balances |
+//! | [`send`] | `send` (a token, offline when held proofs match exactly, else after a swap) and `reclaim` |
+//! | [`receive`] | `receive`: a token checked (mint, unit, keysets, DLEQ, state) before it is swapped in |
+//! | [`melt`] | `melt_quote` / `melt` (NUT-05 bolt11, NUT-08 change) and pending melts |
 //!
 //! # Crash safety
 //!
@@ -20,8 +23,11 @@
 
 pub mod client;
 mod error;
+pub mod melt;
+pub mod receive;
 pub mod secrets;
+pub mod send;
 pub mod store;
 pub mod wallet;
 
-pub use error::{Error, Result};
+pub use error::{Error, Refusal, Result, Retry};

@@ -23,8 +23,8 @@ use sha2::{Digest, Sha256};
 use tally_cashu::Amount;
 use tally_cashu::crypto::SecretKey;
 use tally_cashu::crypto::schnorr;
-use tally_cashu::fees::{Denominations, input_fee, plan_swap};
-use tally_cashu::nuts::nut00::{BlindSignature, BlindedOutput, MintUrl, Proof};
+use tally_cashu::fees::{Denominations, input_fee, plan_swap, split_with_fee};
+use tally_cashu::nuts::nut00::{BlindSignature, BlindedMessage, BlindedOutput, MintUrl, Proof};
 use tally_cashu::nuts::nut01::Keyset;
 use tally_cashu::nuts::nut02::KeysetId;
 use tally_cashu::nuts::nut13::{self, Seed};
@@ -72,6 +72,9 @@ pub struct CheckReport {
     pub newly_spent: usize,
     /// Proofs the mint says are pending.
     pub pending: usize,
+    /// Proofs given out in tokens that the receiver has now spent (marked
+    /// spent).
+    pub redeemed: usize,
 }
 
 /// What `recover` did.
@@ -88,8 +91,8 @@ pub struct RecoveryReport {
 /// A wallet over a store, with its seed.
 pub struct Wallet<S: WalletStore> {
     store: S,
-    seed: Seed,
-    clock: Clock,
+    pub(crate) seed: Seed,
+    pub(crate) clock: Clock,
     timeouts_ms: (u64, u64),
     clients: std::sync::Mutex<BTreeMap<MintUrl, MintClient>>,
 }
@@ -131,7 +134,7 @@ impl<S: WalletStore> Wallet<S> {
         &self.store
     }
 
-    fn client(&self, mint: &MintUrl) -> Result<MintClient> {
+    pub(crate) fn client(&self, mint: &MintUrl) -> Result<MintClient> {
         let mut clients = self
             .clients
             .lock()
@@ -168,7 +171,7 @@ impl<S: WalletStore> Wallet<S> {
         Ok(())
     }
 
-    async fn active_keyset(&self, mint: &MintUrl) -> Result<Keyset> {
+    pub(crate) async fn active_keyset(&self, mint: &MintUrl) -> Result<Keyset> {
         let mut infos: Vec<_> = self
             .store
             .keysets(mint)
@@ -183,7 +186,7 @@ impl<S: WalletStore> Wallet<S> {
         self.keyset(mint, &info.id).await
     }
 
-    async fn keyset(&self, mint: &MintUrl, id: &KeysetId) -> Result<Keyset> {
+    pub(crate) async fn keyset(&self, mint: &MintUrl, id: &KeysetId) -> Result<Keyset> {
         if let Some(k) = self.store.keyset(id).await? {
             return Ok(k);
         }
@@ -267,7 +270,7 @@ impl<S: WalletStore> Wallet<S> {
         }
     }
 
-    fn derive_outputs(
+    pub(crate) fn derive_outputs(
         &self,
         keyset: &KeysetId,
         counters: &std::ops::Range<u64>,
@@ -312,11 +315,7 @@ impl<S: WalletStore> Wallet<S> {
         let client = self.client(mint)?;
         self.wait_paid(&client, &quote).await?;
         let keyset = self.active_keyset(mint).await?;
-        let amounts: Vec<u64> = Denominations::from_keys(keyset.keys())
-            .split(Amount::new(quote.amount))?
-            .iter()
-            .map(|a| a.value())
-            .collect();
+        let amounts = split_amounts(&keyset, Amount::new(quote.amount))?;
         let count = u64::try_from(amounts.len()).map_err(|_| Error::InvalidArgument("amount"))?;
         let counters = self.store.reserve_counters(&keyset.id(), count).await?;
         let outputs = self.derive_outputs(&keyset.id(), &counters, &amounts)?;
@@ -356,26 +355,15 @@ impl<S: WalletStore> Wallet<S> {
         let keyset = self.active_keyset(mint).await?;
         let client = self.client(mint)?;
         for _ in 0..RESERVE_ATTEMPTS_MAX {
-            let (op, outputs, send_count) = self.prepare_swap(mint, amount, &keyset).await?;
+            let (op, outputs, send_count) = self
+                .prepare_swap(mint, amount, &keyset, None, OperationKind::Swap)
+                .await?;
             // The operation is written before its inputs are reserved, so a
             // reservation is never left without a record that `recover`
             // finds (a crash between the two fails the operation there).
             self.store.add_operation(&op).await?;
-            let ys = swap_input_ys(&op)?;
-            match self.store.reserve_proofs(&ys, &op.id).await {
-                Ok(()) => {}
-                Err(Error::StateConflict { .. } | Error::NotFound { .. }) => {
-                    // Another operation took a proof first: pick again.
-                    self.store
-                        .set_operation_state(
-                            &op.id,
-                            OperationState::Prepared,
-                            OperationState::Failed,
-                        )
-                        .await?;
-                    continue;
-                }
-                Err(e) => return Err(e),
+            if !self.reserve_or_fail(&op, &swap_input_ys(&op)?).await? {
+                continue;
             }
             let amount_out = swap_inputs_total(&op)?;
             self.run(&client, &op, &keyset, outputs, amount_out).await?;
@@ -387,22 +375,33 @@ impl<S: WalletStore> Wallet<S> {
         })
     }
 
-    /// Selects inputs, plans the outputs, reserves their counters and builds
-    /// the operation (not yet written).
-    async fn prepare_swap(
+    /// Selects inputs, plans the outputs (send outputs worth `amount`, plus
+    /// the fee of spending them at `receiver_ppk` if given, then the change),
+    /// reserves their counters and builds the operation of `kind` (not yet
+    /// written).
+    pub(crate) async fn prepare_swap(
         &self,
         mint: &MintUrl,
         amount: u64,
         keyset: &Keyset,
+        receiver_ppk: Option<u64>,
+        kind: OperationKind,
     ) -> Result<(Operation, Vec<BlindedOutput>, usize)> {
-        let (inputs, fee) = self.select_inputs(mint, amount).await?;
+        let denominations = Denominations::from_keys(keyset.keys());
+        let send_total = match receiver_ppk {
+            Some(ppk) => split_with_fee(Amount::new(amount), ppk, &denominations)?
+                .total()?
+                .value(),
+            None => amount,
+        };
+        let (inputs, fee) = self.select_inputs(mint, send_total).await?;
         let total = Amount::try_sum(inputs.iter().map(|p| p.proof.amount))?;
         let plan = plan_swap(
             total,
             fee,
             Amount::new(amount),
-            None,
-            &Denominations::from_keys(keyset.keys()),
+            receiver_ppk,
+            &denominations,
         )?;
         let amounts: Vec<u64> = plan
             .send
@@ -410,30 +409,76 @@ impl<S: WalletStore> Wallet<S> {
             .chain(plan.change.iter())
             .map(|a| a.value())
             .collect();
+        let (op, outputs) = self
+            .plan_operation(mint, kind, &keyset.id(), amounts, None, |outputs| {
+                SwapRequest {
+                    inputs: inputs.iter().map(|p| bare(&p.proof)).collect(),
+                    outputs,
+                }
+            })
+            .await?;
+        Ok((op, outputs, plan.send.len()))
+    }
+
+    /// Reserves the NUT-13 counters of outputs worth `amounts` in `keyset`
+    /// (none for no amounts), derives the outputs, and builds the operation
+    /// of `kind` whose request `request` makes from their blinded messages
+    /// (not yet written).
+    pub(crate) async fn plan_operation<R: serde::Serialize>(
+        &self,
+        mint: &MintUrl,
+        kind: OperationKind,
+        keyset: &KeysetId,
+        amounts: Vec<u64>,
+        quote_id: Option<String>,
+        request: impl FnOnce(Vec<BlindedMessage>) -> R,
+    ) -> Result<(Operation, Vec<BlindedOutput>)> {
         let count = u64::try_from(amounts.len()).map_err(|_| Error::InvalidArgument("amount"))?;
-        let counters = self.store.reserve_counters(&keyset.id(), count).await?;
-        let outputs = self.derive_outputs(&keyset.id(), &counters, &amounts)?;
-        let request = SwapRequest {
-            inputs: inputs.iter().map(|p| bare(&p.proof)).collect(),
-            outputs: outputs.iter().map(|o| o.message().clone()).collect(),
+        let counters = if count == 0 {
+            0..0
+        } else {
+            self.store.reserve_counters(keyset, count).await?
         };
+        let outputs = self.derive_outputs(keyset, &counters, &amounts)?;
+        let request = request(outputs.iter().map(|o| o.message().clone()).collect());
         let op = Operation {
             id: OperationId::random()?,
             mint: mint.clone(),
-            kind: OperationKind::Swap,
+            kind,
             state: OperationState::Prepared,
-            keyset_id: keyset.id(),
+            keyset_id: *keyset,
             counters,
             amounts,
             request: serde_json::to_string(&request)
                 .map_err(|_| Error::InvalidArgument("request"))?,
-            quote_id: None,
+            quote_id,
             created_s: (self.clock)(),
         };
-        Ok((op, outputs, plan.send.len()))
+        Ok((op, outputs))
     }
 
-    async fn operation_outputs(&self, mint: &MintUrl, id: &OperationId) -> Result<Vec<Proof>> {
+    /// Reserves a written operation's inputs; if another operation took one
+    /// first, fails this one (nothing was sent) and returns false: the
+    /// caller picks again. The operation is written before its inputs are
+    /// reserved, so a reservation never lacks a record `recover` finds.
+    pub(crate) async fn reserve_or_fail(&self, op: &Operation, ys: &[String]) -> Result<bool> {
+        match self.store.reserve_proofs(ys, &op.id).await {
+            Ok(()) => Ok(true),
+            Err(Error::StateConflict { .. } | Error::NotFound { .. }) => {
+                self.store
+                    .set_operation_state(&op.id, OperationState::Prepared, OperationState::Failed)
+                    .await?;
+                Ok(false)
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    pub(crate) async fn operation_outputs(
+        &self,
+        mint: &MintUrl,
+        id: &OperationId,
+    ) -> Result<Vec<Proof>> {
         let op = self
             .store
             .operation(id)
@@ -453,7 +498,7 @@ impl<S: WalletStore> Wallet<S> {
 
     /// Picks unspent proofs worth at least `amount` plus their input fee
     /// (largest first); the caller reserves them.
-    async fn select_inputs(
+    pub(crate) async fn select_inputs(
         &self,
         mint: &MintUrl,
         amount: u64,
@@ -471,7 +516,7 @@ impl<S: WalletStore> Wallet<S> {
     }
 
     /// Steps 4–5 of the saga, for an operation already written.
-    async fn run(
+    pub(crate) async fn run(
         &self,
         client: &MintClient,
         op: &Operation,
@@ -482,11 +527,7 @@ impl<S: WalletStore> Wallet<S> {
         self.store
             .set_operation_state(&op.id, OperationState::Prepared, OperationState::Sent)
             .await?;
-        let answer = match op.kind {
-            OperationKind::Mint => client.mint(op.request.clone()).await,
-            OperationKind::Swap => client.swap(op.request.clone()).await,
-        };
-        let signatures = match answer {
+        let signatures = match post_stored(client, op).await {
             Ok(s) => s,
             Err(e) => {
                 if matches!(e, Error::Mint { .. } | Error::Unreachable(_)) {
@@ -501,7 +542,7 @@ impl<S: WalletStore> Wallet<S> {
             .await
     }
 
-    async fn finish(
+    pub(crate) async fn finish(
         &self,
         op: &Operation,
         keyset: &Keyset,
@@ -509,6 +550,11 @@ impl<S: WalletStore> Wallet<S> {
         signatures: &[BlindSignature],
         amount_out: u64,
     ) -> Result<u64> {
+        if op.kind == OperationKind::Send {
+            return self
+                .finish_send(op, keyset, outputs, signatures, amount_out)
+                .await;
+        }
         let proofs = unblind(outputs, signatures, keyset)?;
         let amount_in = Amount::try_sum(proofs.iter().map(|p| p.amount))?.value();
         let stored = proofs
@@ -541,6 +587,7 @@ impl<S: WalletStore> Wallet<S> {
             ProofState::Unspent,
             ProofState::Reserved,
             ProofState::Pending,
+            ProofState::Sent,
         ] {
             let proofs = self.store.proofs(mint, state).await?;
             for chunk in proofs.chunks(CHECK_BATCH) {
@@ -553,11 +600,18 @@ impl<S: WalletStore> Wallet<S> {
                     .map(|s| s.y.clone())
                     .collect();
                 report.pending += states.iter().filter(|s| s.state == "PENDING").count();
-                if state == ProofState::Unspent && !spent.is_empty() {
+                if spent.is_empty() {
+                    continue;
+                }
+                if state == ProofState::Unspent {
                     self.store
                         .set_proof_states(&spent, ProofState::Unspent, ProofState::Spent, None)
                         .await?;
                     report.newly_spent += spent.len();
+                }
+                if state == ProofState::Sent {
+                    self.mark_redeemed(&spent).await?;
+                    report.redeemed += spent.len();
                 }
             }
         }
@@ -576,12 +630,22 @@ impl<S: WalletStore> Wallet<S> {
     /// Store errors.
     pub async fn recover(&self) -> Result<RecoveryReport> {
         let mut report = RecoveryReport::default();
-        for op in self.store.incomplete_operations().await? {
+        let incomplete = self.store.incomplete_operations().await?;
+        let sends: Vec<OperationId> = incomplete
+            .iter()
+            .filter(|o| o.kind == OperationKind::Send)
+            .map(|o| o.id.clone())
+            .collect();
+        for op in incomplete {
             if op.state == OperationState::Prepared {
                 self.store
                     .set_operation_state(&op.id, OperationState::Prepared, OperationState::Failed)
                     .await?;
                 report.failed += 1;
+                continue;
+            }
+            if op.kind == OperationKind::Melt {
+                self.recover_melt(&op, &mut report).await?;
                 continue;
             }
             let keyset = match self.keyset(&op.mint, &op.keyset_id).await {
@@ -593,11 +657,7 @@ impl<S: WalletStore> Wallet<S> {
             };
             let outputs = self.derive_outputs(&op.keyset_id, &op.counters, &op.amounts)?;
             let client = self.client(&op.mint)?;
-            let answer = match op.kind {
-                OperationKind::Mint => client.mint(op.request.clone()).await,
-                OperationKind::Swap => client.swap(op.request.clone()).await,
-            };
-            match answer {
+            match post_stored(&client, &op).await {
                 Ok(signatures) => {
                     let out = swap_inputs_total(&op)?;
                     self.finish(&op, &keyset, outputs, &signatures, out).await?;
@@ -612,6 +672,9 @@ impl<S: WalletStore> Wallet<S> {
                 }
                 Err(_) => report.unresolved += 1,
             }
+        }
+        for id in &sends {
+            self.abandon_if_failed(id).await?;
         }
         Ok(report)
     }
@@ -641,7 +704,7 @@ impl<S: WalletStore> Wallet<S> {
             report.failed += 1;
             // Released inputs that the mint says are spent (by someone
             // else) are marked so at once.
-            if op.kind == OperationKind::Swap {
+            if matches!(op.kind, OperationKind::Swap | OperationKind::Send) {
                 let ys = swap_input_ys(op)?;
                 if let Ok(states) = client.check_state(&ys).await {
                     let spent: Vec<String> = states
@@ -669,14 +732,35 @@ impl<S: WalletStore> Wallet<S> {
     }
 }
 
-fn swap_input_ys(op: &Operation) -> Result<Vec<String>> {
+/// `amount` split into the keyset's denominations.
+pub(crate) fn split_amounts(keyset: &Keyset, amount: Amount) -> Result<Vec<u64>> {
+    Ok(Denominations::from_keys(keyset.keys())
+        .split(amount)?
+        .iter()
+        .map(|a| a.value())
+        .collect())
+}
+
+/// Posts an operation's stored request to the endpoint its kind uses.
+async fn post_stored(client: &MintClient, op: &Operation) -> Result<Vec<BlindSignature>> {
+    match op.kind {
+        OperationKind::Mint => client.mint(op.request.clone()).await,
+        OperationKind::Swap | OperationKind::Send | OperationKind::Receive => {
+            client.swap(op.request.clone()).await
+        }
+        OperationKind::Melt => Err(Error::InvalidArgument("a melt is not a swap")),
+    }
+}
+
+pub(crate) fn swap_input_ys(op: &Operation) -> Result<Vec<String>> {
     let request: SwapRequest =
         serde_json::from_str(&op.request).map_err(|_| Error::CorruptRecord { what: "request" })?;
     request.inputs.iter().map(|p| Ok(p.y()?.to_hex())).collect()
 }
 
-fn swap_inputs_total(op: &Operation) -> Result<u64> {
-    if op.kind != OperationKind::Swap {
+pub(crate) fn swap_inputs_total(op: &Operation) -> Result<u64> {
+    // A received token's inputs were never the wallet's.
+    if !matches!(op.kind, OperationKind::Swap | OperationKind::Send) {
         return Ok(0);
     }
     let request: SwapRequest =
@@ -686,7 +770,7 @@ fn swap_inputs_total(op: &Operation) -> Result<u64> {
 
 /// The proof as it goes to the mint: no DLEQ (its blinding factor would
 /// link the proof to its issuance), no P2BK ephemeral key.
-fn bare(proof: &Proof) -> Proof {
+pub(crate) fn bare(proof: &Proof) -> Proof {
     let mut p = proof.clone();
     p.dleq = None;
     p.p2pk_e = None;
@@ -695,7 +779,7 @@ fn bare(proof: &Proof) -> Proof {
 
 /// Picks proofs (largest first) until they cover `amount` plus their own
 /// input fee.
-fn select(
+pub(crate) fn select(
     candidates: Vec<StoredProof>,
     amount: u64,
     ppk: &BTreeMap<KeysetId, u64>,
@@ -737,7 +821,7 @@ fn select(
 
 /// Checks the mint's signatures against the outputs asked for (count,
 /// amount, keyset, DLEQ) and unblinds them.
-fn unblind(
+pub(crate) fn unblind(
     outputs: Vec<BlindedOutput>,
     signatures: &[BlindSignature],
     keyset: &Keyset,

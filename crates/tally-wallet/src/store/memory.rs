@@ -13,7 +13,7 @@ use tally_cashu::nuts::nut02::{KeySetInfo, KeysetId};
 
 use super::{
     Balance, HistoryEntry, MintQuote, Operation, OperationId, OperationState, ProofState,
-    StoredProof, WalletStore, check_batch, check_counter_count,
+    SentToken, SentTokenState, StoredProof, WalletStore, check_batch, check_counter_count,
 };
 use crate::error::{Error, Result};
 
@@ -25,6 +25,7 @@ struct Inner {
     operations: BTreeMap<OperationId, Operation>,
     quotes: BTreeMap<String, MintQuote>,
     history: Vec<HistoryEntry>,
+    sent_tokens: BTreeMap<OperationId, SentToken>,
 }
 
 /// A [`WalletStore`] in memory.
@@ -80,6 +81,45 @@ fn held_by(inner: &Inner, id: &OperationId, state: ProofState) -> Vec<String> {
         .filter(|p| p.state == state && p.operation.as_ref() == Some(id))
         .map(|p| p.y.clone())
         .collect()
+}
+
+/// Finishes a `Sent` operation: validates everything, then changes it all.
+fn finish_in(
+    inner: &mut Inner,
+    id: &OperationId,
+    outputs: &[StoredProof],
+    history: &HistoryEntry,
+) -> Result<()> {
+    check_batch(outputs.len())?;
+    let quote = match inner.operations.get(id) {
+        Some(op) if op.state == OperationState::Sent => op.quote_id.clone(),
+        Some(_) => return Err(Error::StateConflict { what: "operation" }),
+        None => return Err(Error::NotFound { what: "operation" }),
+    };
+    let mut seen = std::collections::HashSet::new();
+    for p in outputs {
+        if inner.proofs.contains_key(&p.y) || !seen.insert(&p.y) {
+            return Err(Error::AlreadyExists { what: "proof" });
+        }
+    }
+    let mut held = held_by(inner, id, ProofState::Reserved);
+    held.extend(held_by(inner, id, ProofState::Pending));
+    for y in &held {
+        if let Some(p) = inner.proofs.get_mut(y) {
+            p.state = ProofState::Spent;
+        }
+    }
+    for p in outputs {
+        inner.proofs.insert(p.y.clone(), p.clone());
+    }
+    if let Some(q) = quote.and_then(|q| inner.quotes.get_mut(&q)) {
+        q.state = "ISSUED".to_owned();
+    }
+    inner.history.push(history.clone());
+    if let Some(op) = inner.operations.get_mut(id) {
+        op.state = OperationState::Done;
+    }
+    Ok(())
 }
 
 impl WalletStore for MemoryStore {
@@ -197,6 +237,7 @@ impl WalletStore for MemoryStore {
                 ProofState::Unspent => &mut b.unspent,
                 ProofState::Reserved => &mut b.reserved,
                 ProofState::Pending => &mut b.pending,
+                ProofState::Sent => &mut b.sent,
                 ProofState::Spent => continue,
             };
             *slot = slot
@@ -272,36 +313,7 @@ impl WalletStore for MemoryStore {
         outputs: &[StoredProof],
         history: &HistoryEntry,
     ) -> Result<()> {
-        check_batch(outputs.len())?;
-        let mut inner = self.lock();
-        let quote = match inner.operations.get(id) {
-            Some(op) if op.state == OperationState::Sent => op.quote_id.clone(),
-            Some(_) => return Err(Error::StateConflict { what: "operation" }),
-            None => return Err(Error::NotFound { what: "operation" }),
-        };
-        for p in outputs {
-            if inner.proofs.contains_key(&p.y) {
-                return Err(Error::AlreadyExists { what: "proof" });
-            }
-        }
-        let mut held = held_by(&inner, id, ProofState::Reserved);
-        held.extend(held_by(&inner, id, ProofState::Pending));
-        for y in &held {
-            if let Some(p) = inner.proofs.get_mut(y) {
-                p.state = ProofState::Spent;
-            }
-        }
-        for p in outputs {
-            inner.proofs.insert(p.y.clone(), p.clone());
-        }
-        if let Some(q) = quote.and_then(|q| inner.quotes.get_mut(&q)) {
-            q.state = "ISSUED".to_owned();
-        }
-        inner.history.push(history.clone());
-        if let Some(op) = inner.operations.get_mut(id) {
-            op.state = OperationState::Done;
-        }
-        Ok(())
+        finish_in(&mut self.lock(), id, outputs, history)
     }
 
     async fn put_quote(&self, quote: &MintQuote) -> Result<()> {
@@ -322,5 +334,87 @@ impl WalletStore for MemoryStore {
             .take(limit.min(super::HISTORY_PAGE_MAX))
             .cloned()
             .collect())
+    }
+
+    async fn add_sent_token(
+        &self,
+        token: &SentToken,
+        history: Option<&HistoryEntry>,
+    ) -> Result<()> {
+        let mut inner = self.lock();
+        if inner.sent_tokens.contains_key(&token.id) {
+            return Err(Error::AlreadyExists { what: "sent token" });
+        }
+        match token.state {
+            SentTokenState::Preparing => {}
+            SentTokenState::Unredeemed => {
+                move_states(
+                    &mut inner,
+                    &token.ys,
+                    ProofState::Unspent,
+                    ProofState::Sent,
+                    Some(&token.id),
+                )?;
+                if let Some(h) = history {
+                    inner.history.push(h.clone());
+                }
+            }
+            _ => {
+                return Err(Error::InvalidArgument(
+                    "a new token is preparing or unredeemed",
+                ));
+            }
+        }
+        inner.sent_tokens.insert(token.id.clone(), token.clone());
+        Ok(())
+    }
+
+    async fn finish_send(
+        &self,
+        id: &OperationId,
+        outputs: &[StoredProof],
+        history: &HistoryEntry,
+        token: &SentToken,
+    ) -> Result<()> {
+        let mut inner = self.lock();
+        match inner.sent_tokens.get(id) {
+            Some(t) if t.state == SentTokenState::Preparing && token.id == *id => {}
+            Some(_) => return Err(Error::StateConflict { what: "sent token" }),
+            None => return Err(Error::NotFound { what: "sent token" }),
+        }
+        finish_in(&mut inner, id, outputs, history)?;
+        inner.sent_tokens.insert(id.clone(), token.clone());
+        Ok(())
+    }
+
+    async fn sent_token(&self, id: &OperationId) -> Result<Option<SentToken>> {
+        Ok(self.lock().sent_tokens.get(id).cloned())
+    }
+
+    async fn sent_tokens(&self, mint: &MintUrl, state: SentTokenState) -> Result<Vec<SentToken>> {
+        Ok(self
+            .lock()
+            .sent_tokens
+            .values()
+            .filter(|t| &t.mint == mint && t.state == state)
+            .cloned()
+            .collect())
+    }
+
+    async fn set_sent_token_state(
+        &self,
+        id: &OperationId,
+        from: SentTokenState,
+        to: SentTokenState,
+    ) -> Result<()> {
+        let mut inner = self.lock();
+        match inner.sent_tokens.get_mut(id) {
+            Some(t) if t.state == from => {
+                t.state = to;
+                Ok(())
+            }
+            Some(_) => Err(Error::StateConflict { what: "sent token" }),
+            None => Err(Error::NotFound { what: "sent token" }),
+        }
     }
 }

@@ -18,6 +18,11 @@
 //!   forward only ([`OperationState`]); finishing one stores its new proofs,
 //!   marks its inputs and writes its history entry in one transaction
 //!   ([`WalletStore::finish_operation`]).
+//! * **Sent tokens** ([`SentToken`]) are written with their proofs in one
+//!   step: a token of held proofs moves them `Unspent → Sent`
+//!   ([`WalletStore::add_sent_token`]); a token made by a send swap is
+//!   written `Preparing` before the swap is sent and completed in the
+//!   transaction that finishes the swap ([`WalletStore::finish_send`]).
 //! * Every state change is one transaction (SQLite) or one critical section
 //!   (memory): a failed call changes nothing.
 
@@ -54,11 +59,24 @@ pub enum ProofState {
     Reserved,
     /// Sent to the mint by an operation whose outcome is not known yet.
     Pending,
+    /// Given out in a token ([`SentToken`]) that the receiver has not
+    /// redeemed yet, as far as the wallet knows: still the wallet's value
+    /// until then, and reclaimable.
+    Sent,
     /// Spent at the mint.
     Spent,
 }
 
 impl ProofState {
+    /// Every state.
+    pub const ALL: [Self; 5] = [
+        Self::Unspent,
+        Self::Reserved,
+        Self::Pending,
+        Self::Sent,
+        Self::Spent,
+    ];
+
     /// The stored name.
     #[must_use]
     pub fn as_str(self) -> &'static str {
@@ -66,6 +84,7 @@ impl ProofState {
             Self::Unspent => "unspent",
             Self::Reserved => "reserved",
             Self::Pending => "pending",
+            Self::Sent => "sent",
             Self::Spent => "spent",
         }
     }
@@ -77,6 +96,7 @@ impl ProofState {
             "unspent" => Self::Unspent,
             "reserved" => Self::Reserved,
             "pending" => Self::Pending,
+            "sent" => Self::Sent,
             "spent" => Self::Spent,
             _ => return None,
         })
@@ -145,6 +165,14 @@ pub enum OperationKind {
     Mint,
     /// NUT-03: proofs for proofs.
     Swap,
+    /// A swap whose first outputs go into a token ([`SentToken`]).
+    Send,
+    /// A swap of a received token's proofs into the wallet's own outputs
+    /// (the inputs are not the wallet's: nothing is held or released).
+    Receive,
+    /// NUT-05: proofs for a paid invoice, with NUT-08 blank outputs for the
+    /// change.
+    Melt,
 }
 
 /// Where an operation stands. It only moves forward:
@@ -288,6 +316,75 @@ pub struct Balance {
     pub reserved: u64,
     /// Sent, outcome unknown.
     pub pending: u64,
+    /// Given out in tokens not yet redeemed (reclaimable).
+    pub sent: u64,
+}
+
+/// Where a token the wallet gave out stands.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SentTokenState {
+    /// Its send operation (a swap) is not finished: no token exists yet.
+    Preparing,
+    /// Given out; its proofs are [`ProofState::Sent`].
+    Unredeemed,
+    /// The receiver spent every proof.
+    Redeemed,
+    /// The wallet swapped back the proofs the receiver had not spent.
+    Reclaimed,
+    /// Its send swap failed: no token was made, nothing was given out.
+    Abandoned,
+}
+
+impl SentTokenState {
+    /// The stored name.
+    #[must_use]
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Preparing => "preparing",
+            Self::Unredeemed => "unredeemed",
+            Self::Redeemed => "redeemed",
+            Self::Reclaimed => "reclaimed",
+            Self::Abandoned => "abandoned",
+        }
+    }
+}
+
+/// How a token is written.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TokenFormat {
+    /// `cashuB…` (CBOR), with 8-byte short ids for V2 keysets.
+    #[default]
+    V4,
+    /// `cashuA…` (JSON), with full ids.
+    V3,
+}
+
+/// A token the wallet gave out (or is making, while its swap runs).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SentToken {
+    /// The operation that made it (the send swap), or a fresh id for a
+    /// token made from proofs the wallet already held.
+    pub id: OperationId,
+    /// The mint.
+    pub mint: MintUrl,
+    /// Its state.
+    pub state: SentTokenState,
+    /// Its value (the proofs' total).
+    pub amount: u64,
+    /// The memo.
+    pub memo: Option<String>,
+    /// How it is written.
+    pub format: TokenFormat,
+    /// How many of the operation's outputs (the first ones) go into it.
+    pub send_count: usize,
+    /// The `Y`s of its proofs (empty while preparing).
+    pub ys: Vec<String>,
+    /// The token as given out (empty while preparing).
+    pub token: String,
+    /// Unix seconds of creation.
+    pub created_s: u64,
 }
 
 /// The wallet's storage. Every method is one atomic state change (or one
@@ -376,6 +473,45 @@ pub trait WalletStore: Send + Sync + 'static {
 
     /// The newest history entries, at most `limit` (≤ [`HISTORY_PAGE_MAX`]).
     fn history(&self, limit: usize) -> impl Future<Output = Result<Vec<HistoryEntry>>> + Send;
+
+    /// Records a token in one transaction: a [`SentTokenState::Preparing`]
+    /// one alone (its send swap fills it in [`WalletStore::finish_send`]);
+    /// an [`SentTokenState::Unredeemed`] one (made from held proofs) moves
+    /// its `ys` from `Unspent` to `Sent` and writes `history` with it, or
+    /// changes nothing ([`crate::Error::StateConflict`]).
+    fn add_sent_token(
+        &self,
+        token: &SentToken,
+        history: Option<&HistoryEntry>,
+    ) -> impl Future<Output = Result<()>> + Send;
+    /// [`WalletStore::finish_operation`] for a send swap, and in the same
+    /// transaction the token (now `Unredeemed`) replaces its preparing
+    /// record (`outputs` carry their states: `Sent` for the token's).
+    fn finish_send(
+        &self,
+        id: &OperationId,
+        outputs: &[StoredProof],
+        history: &HistoryEntry,
+        token: &SentToken,
+    ) -> impl Future<Output = Result<()>> + Send;
+    /// A token by id.
+    fn sent_token(
+        &self,
+        id: &OperationId,
+    ) -> impl Future<Output = Result<Option<SentToken>>> + Send;
+    /// The tokens of `mint` in `state`.
+    fn sent_tokens(
+        &self,
+        mint: &MintUrl,
+        state: SentTokenState,
+    ) -> impl Future<Output = Result<Vec<SentToken>>> + Send;
+    /// Moves a token from `from` to `to` (compare-and-set).
+    fn set_sent_token_state(
+        &self,
+        id: &OperationId,
+        from: SentTokenState,
+        to: SentTokenState,
+    ) -> impl Future<Output = Result<()>> + Send;
 }
 
 pub(crate) fn check_batch(len: usize) -> Result<()> {

@@ -21,18 +21,21 @@ use tally_cashu::nuts::nut02::{KeySetInfo, KeysetId};
 
 use super::{
     Balance, HistoryEntry, MintQuote, Operation, OperationId, OperationState, ProofState,
-    StoredProof, WalletStore, check_batch, check_counter_count,
+    SentToken, SentTokenState, StoredProof, WalletStore, check_batch, check_counter_count,
 };
 use crate::error::{Error, Result};
 
 /// This crate's name in `schema_migrations`.
 const COMPONENT: &str = "tally-wallet";
 /// The schema, version by version, embedded in the binary.
-const MIGRATIONS: &[tally_sql::Migration] = &[(
-    1,
-    "wallet",
-    include_str!("../../migrations/0001_wallet.sql"),
-)];
+const MIGRATIONS: &[tally_sql::Migration] = &[
+    (
+        1,
+        "wallet",
+        include_str!("../../migrations/0001_wallet.sql"),
+    ),
+    (2, "send", include_str!("../../migrations/0002_send.sql")),
+];
 
 /// Connections in the pool (SQLite has one writer; readers run beside it).
 pub const POOL_CONNECTIONS_MAX: u32 = 4;
@@ -220,6 +223,85 @@ async fn store_operation(tx: &mut Transaction<'static, Sqlite>, op: &Operation) 
     Ok(())
 }
 
+/// Finishes a `Sent` operation inside `tx`: its held proofs spent, its
+/// outputs stored, its quote issued, its history written, it `Done`.
+async fn finish_in(
+    tx: &mut Transaction<'static, Sqlite>,
+    id: &OperationId,
+    outputs: &[StoredProof],
+    history: &HistoryEntry,
+) -> Result<()> {
+    let mut op = match operation_in(tx, id).await? {
+        Some(op) if op.state == OperationState::Sent => op,
+        Some(_) => return Err(Error::StateConflict { what: "operation" }),
+        None => return Err(Error::NotFound { what: "operation" }),
+    };
+    let mut held = held_by(tx, id, ProofState::Reserved).await?;
+    held.extend(held_by(tx, id, ProofState::Pending).await?);
+    for y in &held {
+        sqlx::query("UPDATE proofs SET state = 'spent' WHERE y = ?1")
+            .bind(y)
+            .execute(&mut **tx)
+            .await?;
+    }
+    insert_proofs(tx, outputs).await?;
+    if let Some(quote_id) = &op.quote_id {
+        let row: Option<(String,)> = sqlx::query_as("SELECT record FROM quotes WHERE id = ?1")
+            .bind(quote_id)
+            .fetch_optional(&mut **tx)
+            .await?;
+        if let Some((record,)) = row {
+            let mut quote: MintQuote = from_json(&record, "quote")?;
+            quote.state = "ISSUED".to_owned();
+            sqlx::query("UPDATE quotes SET record = ?1 WHERE id = ?2")
+                .bind(to_json(&quote, "quote")?)
+                .bind(quote_id)
+                .execute(&mut **tx)
+                .await?;
+        }
+    }
+    insert_history(tx, history).await?;
+    op.state = OperationState::Done;
+    store_operation(tx, &op).await?;
+    Ok(())
+}
+
+async fn insert_history(
+    tx: &mut Transaction<'static, Sqlite>,
+    history: &HistoryEntry,
+) -> Result<()> {
+    sqlx::query("INSERT INTO history (record) VALUES (?1)")
+        .bind(to_json(history, "history")?)
+        .execute(&mut **tx)
+        .await?;
+    Ok(())
+}
+
+async fn sent_token_in(
+    tx: &mut Transaction<'static, Sqlite>,
+    id: &OperationId,
+) -> Result<Option<SentToken>> {
+    let row: Option<(String,)> = sqlx::query_as("SELECT record FROM sent_tokens WHERE id = ?1")
+        .bind(&id.0)
+        .fetch_optional(&mut **tx)
+        .await?;
+    row.map(|(r,)| from_json(&r, "sent token")).transpose()
+}
+
+async fn store_sent_token(tx: &mut Transaction<'static, Sqlite>, token: &SentToken) -> Result<()> {
+    sqlx::query(
+        "INSERT INTO sent_tokens (id, mint, state, record) VALUES (?1, ?2, ?3, ?4)
+         ON CONFLICT (id) DO UPDATE SET state = excluded.state, record = excluded.record",
+    )
+    .bind(&token.id.0)
+    .bind(token.mint.as_str())
+    .bind(token.state.as_str())
+    .bind(to_json(token, "sent token")?)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
 fn stored_proof(row: (String, String, String, Option<String>, String)) -> Result<StoredProof> {
     let (y, mint, state, operation, proof) = row;
     let proof: Proof = from_json(&proof, "proof")?;
@@ -376,6 +458,7 @@ impl WalletStore for SqliteStore {
                 Some(ProofState::Unspent) => &mut b.unspent,
                 Some(ProofState::Reserved) => &mut b.reserved,
                 Some(ProofState::Pending) => &mut b.pending,
+                Some(ProofState::Sent) => &mut b.sent,
                 _ => return Err(corrupt("proof state")),
             };
             *slot = slot
@@ -464,41 +547,7 @@ impl WalletStore for SqliteStore {
         history: &HistoryEntry,
     ) -> Result<()> {
         let mut tx = self.write().await?;
-        let mut op = match operation_in(&mut tx, id).await? {
-            Some(op) if op.state == OperationState::Sent => op,
-            Some(_) => return Err(Error::StateConflict { what: "operation" }),
-            None => return Err(Error::NotFound { what: "operation" }),
-        };
-        let mut held = held_by(&mut tx, id, ProofState::Reserved).await?;
-        held.extend(held_by(&mut tx, id, ProofState::Pending).await?);
-        for y in &held {
-            sqlx::query("UPDATE proofs SET state = 'spent' WHERE y = ?1")
-                .bind(y)
-                .execute(&mut *tx)
-                .await?;
-        }
-        insert_proofs(&mut tx, outputs).await?;
-        if let Some(quote_id) = &op.quote_id {
-            let row: Option<(String,)> = sqlx::query_as("SELECT record FROM quotes WHERE id = ?1")
-                .bind(quote_id)
-                .fetch_optional(&mut *tx)
-                .await?;
-            if let Some((record,)) = row {
-                let mut quote: MintQuote = from_json(&record, "quote")?;
-                quote.state = "ISSUED".to_owned();
-                sqlx::query("UPDATE quotes SET record = ?1 WHERE id = ?2")
-                    .bind(to_json(&quote, "quote")?)
-                    .bind(quote_id)
-                    .execute(&mut *tx)
-                    .await?;
-            }
-        }
-        sqlx::query("INSERT INTO history (record) VALUES (?1)")
-            .bind(to_json(history, "history")?)
-            .execute(&mut *tx)
-            .await?;
-        op.state = OperationState::Done;
-        store_operation(&mut tx, &op).await?;
+        finish_in(&mut tx, id, outputs, history).await?;
         tx.commit().await?;
         Ok(())
     }
@@ -532,5 +581,96 @@ impl WalletStore for SqliteStore {
                 .fetch_all(&self.pool)
                 .await?;
         rows.iter().map(|(r,)| from_json(r, "history")).collect()
+    }
+
+    async fn add_sent_token(
+        &self,
+        token: &SentToken,
+        history: Option<&HistoryEntry>,
+    ) -> Result<()> {
+        let mut tx = self.write().await?;
+        if sent_token_in(&mut tx, &token.id).await?.is_some() {
+            return Err(Error::AlreadyExists { what: "sent token" });
+        }
+        match token.state {
+            SentTokenState::Preparing => {}
+            SentTokenState::Unredeemed => {
+                move_states(
+                    &mut tx,
+                    &token.ys,
+                    ProofState::Unspent,
+                    ProofState::Sent,
+                    Some(&token.id),
+                )
+                .await?;
+                if let Some(h) = history {
+                    insert_history(&mut tx, h).await?;
+                }
+            }
+            _ => {
+                return Err(Error::InvalidArgument(
+                    "a new token is preparing or unredeemed",
+                ));
+            }
+        }
+        store_sent_token(&mut tx, token).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn finish_send(
+        &self,
+        id: &OperationId,
+        outputs: &[StoredProof],
+        history: &HistoryEntry,
+        token: &SentToken,
+    ) -> Result<()> {
+        let mut tx = self.write().await?;
+        match sent_token_in(&mut tx, id).await? {
+            Some(t) if t.state == SentTokenState::Preparing && token.id == *id => {}
+            Some(_) => return Err(Error::StateConflict { what: "sent token" }),
+            None => return Err(Error::NotFound { what: "sent token" }),
+        }
+        finish_in(&mut tx, id, outputs, history).await?;
+        store_sent_token(&mut tx, token).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn sent_token(&self, id: &OperationId) -> Result<Option<SentToken>> {
+        let row: Option<(String,)> = sqlx::query_as("SELECT record FROM sent_tokens WHERE id = ?1")
+            .bind(&id.0)
+            .fetch_optional(&self.pool)
+            .await?;
+        row.map(|(r,)| from_json(&r, "sent token")).transpose()
+    }
+
+    async fn sent_tokens(&self, mint: &MintUrl, state: SentTokenState) -> Result<Vec<SentToken>> {
+        let rows: Vec<(String,)> = sqlx::query_as(
+            "SELECT record FROM sent_tokens WHERE mint = ?1 AND state = ?2 ORDER BY id",
+        )
+        .bind(mint.as_str())
+        .bind(state.as_str())
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(|(r,)| from_json(r, "sent token")).collect()
+    }
+
+    async fn set_sent_token_state(
+        &self,
+        id: &OperationId,
+        from: SentTokenState,
+        to: SentTokenState,
+    ) -> Result<()> {
+        let mut tx = self.write().await?;
+        let mut token = match sent_token_in(&mut tx, id).await? {
+            Some(t) if t.state == from => t,
+            Some(_) => return Err(Error::StateConflict { what: "sent token" }),
+            None => return Err(Error::NotFound { what: "sent token" }),
+        };
+        token.state = to;
+        store_sent_token(&mut tx, &token).await?;
+        tx.commit().await?;
+        Ok(())
     }
 }

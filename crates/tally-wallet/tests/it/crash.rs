@@ -14,13 +14,16 @@ use tally_cashu::nuts::nut02::{KeySetInfo, KeysetId};
 use tally_cashu::nuts::nut13::Seed;
 use tally_wallet::store::{
     Balance, HistoryEntry, MintQuote, Operation, OperationId, OperationState, ProofState,
-    SqliteStore, StoredProof, WalletStore,
+    SentToken, SentTokenState, SqliteStore, StoredProof, WalletStore,
 };
 use tally_wallet::wallet::Wallet;
 use tally_wallet::{Error, Result};
 
 use crate::common::sqlite;
 use crate::mint::{fees_mint, plain_mint};
+use crate::ops::{assert_conserved, invoice_from};
+use tally_wallet::receive::ReceiveOptions;
+use tally_wallet::send::{SendOptions, SentRef};
 
 #[derive(Clone, Copy, Debug)]
 enum When {
@@ -137,6 +140,34 @@ impl WalletStore for Crashing {
     async fn history(&self, limit: usize) -> Result<Vec<HistoryEntry>> {
         self.inner.history(limit).await
     }
+    async fn add_sent_token(&self, t: &SentToken, h: Option<&HistoryEntry>) -> Result<()> {
+        self.write(self.inner.add_sent_token(t, h)).await
+    }
+    async fn finish_send(
+        &self,
+        id: &OperationId,
+        outputs: &[StoredProof],
+        history: &HistoryEntry,
+        token: &SentToken,
+    ) -> Result<()> {
+        self.write(self.inner.finish_send(id, outputs, history, token))
+            .await
+    }
+    async fn sent_token(&self, id: &OperationId) -> Result<Option<SentToken>> {
+        self.inner.sent_token(id).await
+    }
+    async fn sent_tokens(&self, m: &MintUrl, s: SentTokenState) -> Result<Vec<SentToken>> {
+        self.inner.sent_tokens(m, s).await
+    }
+    async fn set_sent_token_state(
+        &self,
+        id: &OperationId,
+        from: SentTokenState,
+        to: SentTokenState,
+    ) -> Result<()> {
+        self.write(self.inner.set_sent_token_state(id, from, to))
+            .await
+    }
 }
 
 fn words() -> String {
@@ -237,5 +268,171 @@ async fn a_crash_at_any_write_of_swap_loses_nothing() {
                 }
             }
         }
+    }
+}
+
+/// A wallet over a fresh SQLite file funded with one 64 sat proof; returns
+/// its store and words.
+async fn funded_64(mint: &MintUrl) -> (SqliteStore, tempfile::TempDir, String) {
+    let (store, dir) = sqlite().await;
+    let words = words();
+    let setup = Wallet::new(store.clone(), seed(&words));
+    setup.add_mint(mint).await.unwrap();
+    let quote = setup.mint_quote(mint, 64).await.unwrap();
+    setup.mint(mint, &quote.id).await.unwrap();
+    (store, dir, words)
+}
+
+/// The writes of a `send` that swaps: counters, operation, token record,
+/// inputs, sent, finish with the token.
+const WRITES_PER_SEND: u32 = 6;
+
+#[tokio::test]
+async fn a_crash_at_any_write_of_send_loses_nothing() {
+    for (mint, ppk) in [(plain_mint().await, 0u64), (fees_mint().await, 100)] {
+        for when in [When::Before, When::After] {
+            for crash_at in 1..=WRITES_PER_SEND {
+                let (store, _dir, words) = funded_64(&mint).await;
+                let doomed = crashing(&store, &words, crash_at, when);
+                let outcome = doomed.send(&mint, 20, &SendOptions::default()).await;
+                drop(doomed);
+                let w = Wallet::new(store.clone(), seed(&words));
+                settled(&w, &mint).await;
+                // No token is left half made: made, or abandoned.
+                assert!(
+                    w.store()
+                        .sent_tokens(&mint, SentTokenState::Preparing)
+                        .await
+                        .unwrap()
+                        .is_empty()
+                );
+                let owned = assert_conserved(&w, &mint).await;
+                let fee = ppk.div_ceil(1000);
+                assert!(
+                    owned == 64 || owned == 64 - fee,
+                    "{when:?} write {crash_at}: {owned} after {outcome:?}"
+                );
+                // A token that was made (at once or by recover) is reclaimed
+                // whole; nothing stays sent.
+                for t in w.unredeemed(&mint).await.unwrap() {
+                    w.reclaim(SentRef::Id(&t.id)).await.unwrap();
+                }
+                let b = w.balance(&mint).await.unwrap();
+                assert_eq!(b.sent, 0, "{when:?} write {crash_at}");
+                let swaps = if owned == 64 { 0 } else { 1 };
+                let reclaimed = if b.unspent < owned { 1 } else { 0 };
+                assert_eq!(
+                    b.unspent,
+                    64 - fee * (swaps + reclaimed),
+                    "{when:?} write {crash_at}: {outcome:?}"
+                );
+                assert_conserved(&w, &mint).await;
+            }
+        }
+    }
+}
+
+/// The writes of a `receive`: counters, operation, sent, finish.
+const WRITES_PER_RECEIVE: u32 = 4;
+
+#[tokio::test]
+async fn a_crash_at_any_write_of_receive_loses_nothing() {
+    for (mint, ppk) in [(plain_mint().await, 0u64), (fees_mint().await, 100)] {
+        for when in [When::Before, When::After] {
+            for crash_at in 1..=WRITES_PER_RECEIVE {
+                let (sender_store, _sender_dir, sender_words) = funded_64(&mint).await;
+                let sender = Wallet::new(sender_store, seed(&sender_words));
+                let sent = sender
+                    .send(&mint, 20, &SendOptions::default())
+                    .await
+                    .unwrap();
+                let (store, _dir) = sqlite().await;
+                let words = words();
+                let setup = Wallet::new(store.clone(), seed(&words));
+                setup.add_mint(&mint).await.unwrap();
+                drop(setup);
+                let doomed = crashing(&store, &words, crash_at, when);
+                let outcome = doomed
+                    .receive(&sent.token, &ReceiveOptions::default())
+                    .await;
+                drop(doomed);
+                let w = Wallet::new(store.clone(), seed(&words));
+                let mut owned = settled(&w, &mint).await;
+                // Two proofs (16 + 4) at `ppk`.
+                let fee = (2 * ppk).div_ceil(1000);
+                if owned == 0 {
+                    // The swap never left: the token is still good.
+                    assert!(outcome.is_err());
+                    w.receive(&sent.token, &ReceiveOptions::default())
+                        .await
+                        .unwrap();
+                    owned = settled(&w, &mint).await;
+                }
+                assert_eq!(owned, 20 - fee, "{when:?} write {crash_at}: {outcome:?}");
+                assert_eq!(assert_conserved(&w, &mint).await, 20 - fee);
+                // The sender sees the token redeemed.
+                assert_eq!(sender.check_state(&mint).await.unwrap().redeemed, 2);
+                assert_eq!(sender.balance(&mint).await.unwrap().sent, 0);
+            }
+        }
+    }
+}
+
+/// The writes of a `melt`: counters, operation, inputs, sent, finish.
+const WRITES_PER_MELT: u32 = 5;
+
+#[tokio::test]
+async fn a_crash_at_any_write_of_melt_loses_nothing() {
+    let plain = plain_mint().await;
+    let fees = fees_mint().await;
+    for (mint, other, ppk) in [(&plain, &fees, 0u64), (&fees, &plain, 100)] {
+        for when in [When::Before, When::After] {
+            for crash_at in 1..=WRITES_PER_MELT {
+                let (store, _dir, words) = funded_64(mint).await;
+                let invoice = invoice_from(other, 10).await;
+                let doomed = crashing(&store, &words, crash_at, when);
+                let quote = doomed.melt_quote(mint, &invoice).await.unwrap();
+                let outcome = doomed.melt(mint, &quote).await;
+                drop(doomed);
+                let w = Wallet::new(store.clone(), seed(&words));
+                let mut owned = settled(&w, mint).await;
+                if owned == 64 {
+                    // Never sent: the quote is unpaid, melting again works.
+                    assert!(outcome.is_err());
+                    w.melt(mint, &quote).await.unwrap();
+                    owned = settled(&w, mint).await;
+                }
+                // Paid once: 10, FakeWallet's 1 sat fee, the input fee.
+                let input_fee = ppk.div_ceil(1000);
+                assert_eq!(
+                    owned,
+                    64 - 10 - 1 - input_fee,
+                    "{when:?} write {crash_at}: {outcome:?}"
+                );
+                assert_conserved(&w, mint).await;
+            }
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_crash_at_the_one_write_of_an_exact_send_loses_nothing() {
+    let mint = plain_mint().await;
+    for when in [When::Before, When::After] {
+        let (store, _dir, words) = funded_64(&mint).await;
+        let doomed = crashing(&store, &words, 1, when);
+        let outcome = doomed.send(&mint, 64, &SendOptions::default()).await;
+        assert!(outcome.is_err());
+        drop(doomed);
+        let w = Wallet::new(store.clone(), seed(&words));
+        settled(&w, &mint).await;
+        let b = w.balance(&mint).await.unwrap();
+        // All or nothing: the proof is sent with its token, or still held.
+        let tokens = w.unredeemed(&mint).await.unwrap();
+        match when {
+            When::Before => assert_eq!((b.unspent, b.sent, tokens.len()), (64, 0, 0)),
+            When::After => assert_eq!((b.unspent, b.sent, tokens.len()), (0, 64, 1)),
+        }
+        assert_eq!(assert_conserved(&w, &mint).await, 64);
     }
 }

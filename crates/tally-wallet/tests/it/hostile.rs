@@ -14,10 +14,17 @@ use tokio::net::TcpListener;
 use crate::mint::{fresh_wallet, plain_mint};
 
 type Answer = Arc<dyn Fn(&str) -> (u16, Vec<u8>) + Send + Sync>;
+/// An answer that also sees the request body.
+type BodyAnswer = Arc<dyn Fn(&str, &str) -> (u16, Vec<u8>) + Send + Sync>;
 
 /// Serves `answer(request line)` to every request, one per connection
 /// (status 0: never answers).
 async fn hostile(answer: Answer) -> MintUrl {
+    hostile_seeing_bodies(Arc::new(move |line: &str, _: &str| answer(line))).await
+}
+
+/// Serves `answer(request line, body)` to every request, as [`hostile`].
+async fn hostile_seeing_bodies(answer: BodyAnswer) -> MintUrl {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = MintUrl::new(&format!("http://{}", listener.local_addr().unwrap())).unwrap();
     tokio::spawn(async move {
@@ -27,7 +34,7 @@ async fn hostile(answer: Answer) -> MintUrl {
                 let mut buf = Vec::new();
                 let mut chunk = [0u8; 8192];
                 // Read the head and the body (Content-Length).
-                let line = loop {
+                let (line, request) = loop {
                     let n = socket.read(&mut chunk).await.unwrap_or(0);
                     if n == 0 {
                         return;
@@ -44,11 +51,15 @@ async fn hostile(answer: Answer) -> MintUrl {
                             })
                             .unwrap_or(0);
                         if buf.len() >= end + 4 + length {
-                            break text.lines().next().unwrap_or("").to_owned();
+                            let body = String::from_utf8_lossy(&buf[end + 4..end + 4 + length]);
+                            break (
+                                text.lines().next().unwrap_or("").to_owned(),
+                                body.to_string(),
+                            );
                         }
                     }
                 };
-                let (status, body) = answer(&line);
+                let (status, body) = answer(&line, &request);
                 if status == 0 {
                     // Status 0: never answer (the connection stays open).
                     tokio::time::sleep(std::time::Duration::from_secs(3_600)).await;
@@ -223,4 +234,154 @@ async fn a_mint_that_never_answers_times_out_as_ambiguous() {
     assert!(err.is_ambiguous(), "{err}");
     assert_eq!(w.store().incomplete_operations().await.unwrap().len(), 1);
     assert_eq!(w.balance(&url).await.unwrap().unspent, 0);
+}
+
+/// A NUT-07 answer giving every `Y` asked the state `state`.
+fn states_for(request: &str, state: &str) -> Vec<u8> {
+    let asked: serde_json::Value = serde_json::from_str(request).unwrap();
+    let states: Vec<serde_json::Value> = asked["Ys"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|y| serde_json::json!({"Y": y, "state": state}))
+        .collect();
+    serde_json::json!({ "states": states })
+        .to_string()
+        .into_bytes()
+}
+
+/// A real token (from the real mint) named as `url`'s.
+async fn token_for(url: &MintUrl) -> String {
+    let real = plain_mint().await;
+    let (alice, _dir) = fresh_wallet(&real).await;
+    let quote = alice.mint_quote(&real, 64).await.unwrap();
+    alice.mint(&real, &quote.id).await.unwrap();
+    let sent = alice
+        .send(&real, 20, &tally_wallet::send::SendOptions::default())
+        .await
+        .unwrap();
+    let token = tally_cashu::token::Token::decode(&sent.token).unwrap();
+    tally_cashu::token::Token::new(
+        url.clone(),
+        token.unit().cloned(),
+        None,
+        token.proofs().to_vec(),
+    )
+    .unwrap()
+    .to_v4_string()
+    .unwrap()
+}
+
+#[tokio::test]
+async fn a_hostile_mint_cannot_make_receive_store_a_bad_proof_or_drop_a_sent_swap() {
+    use tally_wallet::receive::ReceiveOptions;
+    use tally_wallet::{Refusal, Retry};
+    // Says every proof is `state`, then answers the swap with `swap`.
+    let mint = |state: &'static str, swap: Vec<u8>| -> BodyAnswer {
+        Arc::new(move |line: &str, body: &str| {
+            if line.starts_with("POST /v1/checkstate") {
+                (200, states_for(body, state))
+            } else if line.starts_with("POST /v1/swap") {
+                (200, swap.clone())
+            } else {
+                (404, br#"{"code":0,"detail":"not here"}"#.to_vec())
+            }
+        })
+    };
+    // Lying signatures: the wallet keeps the operation (the mint may have
+    // signed) and stores nothing.
+    let url = hostile_seeing_bodies(mint("UNSPENT", br#"{"signatures":[]}"#.to_vec())).await;
+    let (bob, _dir) = wallet_for(&url).await;
+    let token = token_for(&url).await;
+    let err = bob
+        .receive(&token, &ReceiveOptions::default())
+        .await
+        .unwrap_err();
+    assert!(matches!(err, Error::InvalidResponse(_)), "{err}");
+    assert_eq!(err.retry(), Retry::AfterRecover);
+    assert_eq!(bob.store().incomplete_operations().await.unwrap().len(), 1);
+    assert_eq!(bob.balance(&url).await.unwrap().unspent, 0);
+    // A mint that says the proofs are spent or pending: refused before any
+    // swap, nothing written.
+    for (state, want) in [("SPENT", Refusal::Spent), ("PENDING", Refusal::Pending)] {
+        let url = hostile_seeing_bodies(mint(state, Vec::new())).await;
+        let (carol, _dir) = wallet_for(&url).await;
+        let err = carol
+            .receive(&token_for(&url).await, &ReceiveOptions::default())
+            .await
+            .unwrap_err();
+        assert!(matches!(err, Error::TokenRefused(r) if r == want), "{err}");
+        assert!(
+            carol
+                .store()
+                .incomplete_operations()
+                .await
+                .unwrap()
+                .is_empty()
+        );
+        assert!(carol.store().history(1).await.unwrap().is_empty());
+    }
+}
+
+#[tokio::test]
+async fn a_pending_melt_is_kept_until_the_mint_settles_it_and_lying_change_is_refused() {
+    use std::sync::Mutex;
+    use tally_wallet::Retry;
+    use tally_wallet::wallet::RecoveryReport;
+    let id = active_keyset_hex().await;
+    let scalar = "0000000000000000000000000000000000000000000000000000000000000001";
+    let lie = String::from_utf8(signature(&id, 8, Some((scalar, scalar)))).unwrap();
+    let lying_change = lie.replace(r#"{"signatures":"#, "").replace("]}", "]");
+    let quote_state = Arc::new(Mutex::new("PENDING".to_owned()));
+    let shared = Arc::clone(&quote_state);
+    let url = hostile_seeing_bodies(Arc::new(move |line: &str, body: &str| {
+        let quote = |state: &str, change: &str| {
+            format!(r#"{{"quote":"m1","amount":10,"fee_reserve":2,"state":"{state}","expiry":null{change}}}"#)
+                .into_bytes()
+        };
+        if line.starts_with("POST /v1/melt/quote/bolt11") {
+            (200, quote("UNPAID", ""))
+        } else if line.starts_with("POST /v1/melt/bolt11") {
+            (200, quote("PENDING", ""))
+        } else if line.starts_with("GET /v1/melt/quote/bolt11/m1") {
+            let state = shared.lock().unwrap().clone();
+            match state.as_str() {
+                "PAID" => (200, quote("PAID", &format!(r#","change":{lying_change}"#))),
+                other => (200, quote(other, "")),
+            }
+        } else if line.starts_with("POST /v1/checkstate") {
+            (200, states_for(body, "UNSPENT"))
+        } else {
+            (404, br#"{"code":0,"detail":"not here"}"#.to_vec())
+        }
+    }))
+    .await;
+    let (w, _dir) = wallet_for(&url).await;
+    let ks = w.store().keysets(&url).await.unwrap();
+    let active = ks.iter().find(|k| k.active).unwrap().id;
+    let p = crate::common::proof(&active, 64, 7);
+    w.store()
+        .add_proofs(&[StoredProof::new(url.clone(), p, ProofState::Unspent, None).unwrap()])
+        .await
+        .unwrap();
+    let quote = w.melt_quote(&url, "lnbc100n1fake").await.unwrap();
+    let err = w.melt(&url, &quote).await.unwrap_err();
+    assert!(matches!(err, Error::MeltPending), "{err}");
+    assert!(err.is_ambiguous());
+    assert_eq!(err.retry(), Retry::AfterRecover);
+    let pending = |report: RecoveryReport| (report.finished, report.failed, report.unresolved);
+    // Pending at the mint: kept, inputs pending.
+    assert_eq!(pending(w.recover().await.unwrap()), (0, 0, 1));
+    assert_eq!(w.balance(&url).await.unwrap().pending, 64);
+    // "Paid", with change that does not verify: nothing stored, kept.
+    *quote_state.lock().unwrap() = "PAID".into();
+    assert_eq!(pending(w.recover().await.unwrap()), (0, 0, 1));
+    let b = w.balance(&url).await.unwrap();
+    assert_eq!((b.unspent, b.pending), (0, 64));
+    // Unpaid with the inputs unspent: it did not happen; inputs released.
+    *quote_state.lock().unwrap() = "UNPAID".into();
+    assert_eq!(pending(w.recover().await.unwrap()), (0, 1, 0));
+    let b = w.balance(&url).await.unwrap();
+    assert_eq!((b.unspent, b.pending), (64, 0));
+    assert!(w.store().incomplete_operations().await.unwrap().is_empty());
 }

@@ -12,5 +12,6 @@ mod crash;
 mod faults;
 mod hostile;
 mod mint;
+mod ops;
 mod secrets;
 mod store;

@@ -39,6 +39,17 @@ pub async fn fees_mint() -> MintUrl {
     mint_at("TALLY_TEST_MINT_FEES_URL", "http://127.0.0.1:43339").await
 }
 
+/// A mint whose FakeWallet answers every payment `PENDING` (a later state
+/// check finds it settled).
+pub async fn pending_mint() -> MintUrl {
+    mint_at("TALLY_TEST_MINT_PENDING_URL", "http://127.0.0.1:43350").await
+}
+
+/// A mint whose FakeWallet fails every payment.
+pub async fn failed_mint() -> MintUrl {
+    mint_at("TALLY_TEST_MINT_FAILED_URL", "http://127.0.0.1:43351").await
+}
+
 fn fresh_seed() -> Seed {
     let mut entropy = [0u8; 16];
     getrandom::fill(&mut entropy).unwrap();
@@ -57,7 +68,7 @@ async fn wallet(mint: &MintUrl) -> (Wallet<SqliteStore>, tempfile::TempDir) {
     (w, dir)
 }
 
-async fn funded(mint: &MintUrl, amount: u64) -> (Wallet<SqliteStore>, tempfile::TempDir) {
+pub async fn funded(mint: &MintUrl, amount: u64) -> (Wallet<SqliteStore>, tempfile::TempDir) {
     let (w, dir) = wallet(mint).await;
     let quote = w.mint_quote(mint, amount).await.unwrap();
     assert_eq!(w.mint(mint, &quote.id).await.unwrap(), amount);

@@ -7,7 +7,8 @@ use std::sync::Arc;
 use tally_wallet::Error;
 use tally_wallet::store::{
     Balance, COUNTER_RANGE_MAX, HistoryEntry, MemoryStore, MintQuote, Operation, OperationId,
-    OperationKind, OperationState, ProofState, StoredProof, WalletStore,
+    OperationKind, OperationState, ProofState, SentToken, SentTokenState, StoredProof, TokenFormat,
+    WalletStore,
 };
 
 use crate::common::{keyset, mint_url, proof, sqlite};
@@ -154,7 +155,8 @@ async fn concurrent_reservations<S: WalletStore>(store: S) {
         Balance {
             unspent: 0,
             reserved: 60,
-            pending: 0
+            pending: 0,
+            sent: 0
         }
     );
 }
@@ -257,7 +259,8 @@ async fn saga_lifecycle<S: WalletStore>(store: S) {
         Balance {
             unspent: 0,
             reserved: 0,
-            pending: 12
+            pending: 12,
+            sent: 0
         }
     );
     assert!(matches!(
@@ -287,7 +290,8 @@ async fn saga_lifecycle<S: WalletStore>(store: S) {
         Balance {
             unspent: 10,
             reserved: 0,
-            pending: 0
+            pending: 0,
+            sent: 0
         }
     );
     assert_eq!(
@@ -345,7 +349,8 @@ async fn definitive_failure_releases<S: WalletStore>(store: S) {
         Balance {
             unspent: 4,
             reserved: 0,
-            pending: 0
+            pending: 0,
+            sent: 0
         }
     );
     assert!(matches!(
@@ -392,4 +397,236 @@ async fn sqlite_store_persists_across_reopen_and_refuses_open_directories() {
         tally_wallet::store::SqliteStore::open(&open.path().join("w.db")).await,
         Err(Error::UnsafePermissions { .. })
     ));
+}
+
+fn sent_token(id: &OperationId, state: SentTokenState, ys: Vec<String>) -> SentToken {
+    SentToken {
+        id: id.clone(),
+        mint: mint_url(),
+        state,
+        amount: 6,
+        memo: Some("thanks".into()),
+        format: TokenFormat::V4,
+        send_count: 2,
+        ys,
+        token: "cashuB...".into(),
+        created_s: 3,
+    }
+}
+
+async fn sent_tokens_move_their_proofs_atomically<S: WalletStore>(store: S) {
+    let (a, b, c) = (
+        stored(1, 2, ProofState::Unspent),
+        stored(2, 4, ProofState::Unspent),
+        stored(3, 8, ProofState::Reserved),
+    );
+    store
+        .add_proofs(&[a.clone(), b.clone(), c.clone()])
+        .await
+        .unwrap();
+    // One proof not unspent: nothing moves, no token is written.
+    let bad = OperationId::random().unwrap();
+    let refused = store
+        .add_sent_token(
+            &sent_token(
+                &bad,
+                SentTokenState::Unredeemed,
+                vec![a.y.clone(), c.y.clone()],
+            ),
+            None,
+        )
+        .await;
+    assert!(
+        matches!(refused, Err(Error::StateConflict { .. })),
+        "{refused:?}"
+    );
+    assert_eq!(store.sent_token(&bad).await.unwrap(), None);
+    assert_eq!(store.balance(&mint_url()).await.unwrap().unspent, 6);
+    // An exact send: both proofs move to sent with the token and its history.
+    let id = OperationId::random().unwrap();
+    let token = sent_token(
+        &id,
+        SentTokenState::Unredeemed,
+        vec![a.y.clone(), b.y.clone()],
+    );
+    let history = HistoryEntry {
+        operation: id.clone(),
+        mint: mint_url(),
+        kind: OperationKind::Send,
+        amount_in: 0,
+        amount_out: 6,
+        at_s: 4,
+    };
+    store.add_sent_token(&token, Some(&history)).await.unwrap();
+    assert!(matches!(
+        store.add_sent_token(&token, None).await,
+        Err(Error::AlreadyExists { .. })
+    ));
+    let balance = store.balance(&mint_url()).await.unwrap();
+    assert_eq!((balance.unspent, balance.sent), (0, 6));
+    assert_eq!(store.sent_token(&id).await.unwrap(), Some(token.clone()));
+    assert_eq!(
+        store
+            .sent_tokens(&mint_url(), SentTokenState::Unredeemed)
+            .await
+            .unwrap(),
+        vec![token]
+    );
+    assert_eq!(store.history(1).await.unwrap(), vec![history]);
+    let held = store.proofs(&mint_url(), ProofState::Sent).await.unwrap();
+    assert!(held.iter().all(|p| p.operation.as_ref() == Some(&id)));
+    // States move by compare-and-set only.
+    assert!(matches!(
+        store
+            .set_sent_token_state(&id, SentTokenState::Preparing, SentTokenState::Redeemed)
+            .await,
+        Err(Error::StateConflict { .. })
+    ));
+    store
+        .set_sent_token_state(&id, SentTokenState::Unredeemed, SentTokenState::Redeemed)
+        .await
+        .unwrap();
+    assert!(
+        store
+            .sent_tokens(&mint_url(), SentTokenState::Unredeemed)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+}
+
+async fn a_send_swap_finishes_with_its_token_in_one_step<S: WalletStore>(store: S) {
+    let input = stored(1, 16, ProofState::Unspent);
+    store
+        .add_proofs(std::slice::from_ref(&input))
+        .await
+        .unwrap();
+    let id = OperationId::random().unwrap();
+    let mut op = operation(&id, None);
+    op.kind = OperationKind::Send;
+    store.add_operation(&op).await.unwrap();
+    store
+        .add_sent_token(&sent_token(&id, SentTokenState::Preparing, vec![]), None)
+        .await
+        .unwrap();
+    store
+        .reserve_proofs(std::slice::from_ref(&input.y), &id)
+        .await
+        .unwrap();
+    store
+        .set_operation_state(&id, OperationState::Prepared, OperationState::Sent)
+        .await
+        .unwrap();
+    let mut sent = stored(2, 8, ProofState::Sent);
+    sent.operation = Some(id.clone());
+    let change = stored(3, 8, ProofState::Unspent);
+    let token = sent_token(&id, SentTokenState::Unredeemed, vec![sent.y.clone()]);
+    let history = HistoryEntry {
+        operation: id.clone(),
+        mint: mint_url(),
+        kind: OperationKind::Send,
+        amount_in: 8,
+        amount_out: 16,
+        at_s: 5,
+    };
+    // A token for another operation is refused; nothing changes.
+    let other = sent_token(
+        &OperationId::random().unwrap(),
+        SentTokenState::Unredeemed,
+        vec![],
+    );
+    assert!(
+        store
+            .finish_send(&other.id, &[sent.clone(), change.clone()], &history, &other)
+            .await
+            .is_err()
+    );
+    assert_eq!(store.balance(&mint_url()).await.unwrap().pending, 16);
+    store
+        .finish_send(&id, &[sent, change], &history, &token)
+        .await
+        .unwrap();
+    let balance = store.balance(&mint_url()).await.unwrap();
+    assert_eq!((balance.unspent, balance.pending, balance.sent), (8, 0, 8));
+    assert_eq!(store.sent_token(&id).await.unwrap(), Some(token));
+    assert_eq!(
+        store.operation(&id).await.unwrap().unwrap().state,
+        OperationState::Done
+    );
+}
+
+#[tokio::test]
+async fn sent_tokens_are_stored_with_their_proofs_in_one_step() {
+    on_every_store!(sent_tokens_move_their_proofs_atomically);
+    on_every_store!(a_send_swap_finishes_with_its_token_in_one_step);
+}
+
+#[tokio::test]
+async fn migration_2_keeps_every_record_of_a_version_1_store() {
+    use sqlx::sqlite::{SqliteConnectOptions, SqlitePool};
+    let dir = crate::common::private_dir();
+    let path = dir.path().join("wallet.db");
+    let held = stored(1, 8, ProofState::Unspent);
+    let pending = stored(2, 4, ProofState::Pending);
+    {
+        // A store as version 1 left it, with two proofs.
+        let options = SqliteConnectOptions::new()
+            .filename(&path)
+            .create_if_missing(true);
+        let pool = SqlitePool::connect_with(options).await.unwrap();
+        let mut tx = pool.begin().await.unwrap();
+        let v1 = [(
+            1,
+            "wallet",
+            include_str!("../../migrations/0001_wallet.sql"),
+        )];
+        tally_sql::apply_sqlite(&mut tx, "tally-wallet", &v1)
+            .await
+            .unwrap();
+        for p in [&held, &pending] {
+            sqlx::query(
+                "INSERT INTO proofs (y, mint, amount, state, operation, proof) VALUES (?1, ?2, ?3, ?4, NULL, ?5)",
+            )
+            .bind(&p.y)
+            .bind(p.mint.as_str())
+            .bind(p.proof.amount.value().to_string())
+            .bind(p.state.as_str())
+            .bind(serde_json::to_string(&p.proof).unwrap())
+            .execute(&mut *tx)
+            .await
+            .unwrap();
+        }
+        tx.commit().await.unwrap();
+        pool.close().await;
+    }
+    let store = tally_wallet::store::SqliteStore::open(&path).await.unwrap();
+    assert_eq!(
+        store
+            .proofs(&mint_url(), ProofState::Unspent)
+            .await
+            .unwrap(),
+        vec![held.clone()]
+    );
+    assert_eq!(
+        store
+            .proofs(&mint_url(), ProofState::Pending)
+            .await
+            .unwrap(),
+        vec![pending]
+    );
+    // The new state is accepted by the rebuilt table.
+    let id = OperationId::random().unwrap();
+    store
+        .add_sent_token(
+            &sent_token(&id, SentTokenState::Unredeemed, vec![held.y.clone()]),
+            None,
+        )
+        .await
+        .unwrap();
+    let balance = store.balance(&mint_url()).await.unwrap();
+    assert_eq!((balance.unspent, balance.pending, balance.sent), (0, 4, 8));
+    drop(store);
+    // Opening again applies nothing twice.
+    let store = tally_wallet::store::SqliteStore::open(&path).await.unwrap();
+    assert_eq!(store.balance(&mint_url()).await.unwrap().sent, 8);
 }

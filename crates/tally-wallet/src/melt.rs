@@ -1,0 +1,364 @@
+//! Melting: paying a bolt11 invoice with proofs (NUT-05, NUT-23), with
+//! NUT-08 blank outputs for the fee reserve the payment does not use.
+//!
+//! A melt is a saga like a swap (kind [`OperationKind::Melt`]): the blank
+//! outputs' counters are reserved, the operation and its exact request
+//! written, the inputs reserved, the operation marked sent (inputs pending),
+//! and only then the request leaves. The mint's answer decides:
+//!
+//! * `PAID`: the change signatures are checked (count, keyset, DLEQ; the
+//!   amount is the one the mint imprinted) and stored with the inputs spent,
+//!   in one transaction;
+//! * `PENDING`, a timeout, a lost answer, a 5xx: ambiguous
+//!   ([`Error::MeltPending`] / [`Error::Ambiguous`]); never rolled back;
+//!   `recover` asks the quote's state: `PAID` finishes it (change from the
+//!   quote, or NUT-09 restore of the blank outputs), `UNPAID` with every
+//!   input unspent (NUT-07) fails it and frees the inputs, anything else
+//!   stays for the next call;
+//! * a 4xx refusal, or `UNPAID` with the inputs unspent: definitive (failed,
+//!   inputs released).
+
+use tally_cashu::Amount;
+use tally_cashu::nuts::nut00::{BlindSignature, BlindedOutput, MintUrl};
+use tally_cashu::nuts::nut01::Keyset;
+use tally_cashu::nuts::nut13;
+
+use crate::client::{MeltRequest, MintClient};
+use crate::error::{Error, Result};
+use crate::store::{
+    HistoryEntry, Operation, OperationId, OperationKind, OperationState, StoredProof, WalletStore,
+};
+use crate::wallet::{
+    QUOTE_FIELD_LEN_MAX, RESERVE_ATTEMPTS_MAX, RecoveryReport, UNIT, Wallet, bare,
+};
+
+/// A melt quote (NUT-05).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct MeltQuote {
+    /// The mint's quote id.
+    pub id: String,
+    /// The mint.
+    pub mint: MintUrl,
+    /// The invoice to pay.
+    pub request: String,
+    /// Amount to pay, in the unit.
+    pub amount: u64,
+    /// Lightning fee reserve, in the unit (what is not used comes back as
+    /// change).
+    pub fee_reserve: u64,
+    /// `UNPAID`, `PENDING` or `PAID`.
+    pub state: String,
+    /// Unix seconds after which the quote expires, if any.
+    pub expiry_s: Option<u64>,
+}
+
+/// A paid melt.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Melted {
+    /// The operation.
+    pub operation: OperationId,
+    /// Value of the inputs given up.
+    pub inputs: u64,
+    /// Value of the change received (NUT-08).
+    pub change: u64,
+}
+
+impl Melted {
+    /// What the payment cost in all: invoice, lightning fee and input fee.
+    #[must_use]
+    pub fn cost(&self) -> u64 {
+        self.inputs.saturating_sub(self.change)
+    }
+}
+
+/// NUT-08: `max(ceil(log2(x)), 1)` blank outputs hold any change up to `x`
+/// (none for `x = 0`).
+#[must_use]
+pub fn blank_outputs(overpaid_max: u64) -> u64 {
+    match overpaid_max {
+        0 => 0,
+        1 => 1,
+        x => u64::from(u64::BITS - (x - 1).leading_zeros()),
+    }
+}
+
+impl<S: WalletStore> Wallet<S> {
+    /// Asks `mint` to quote paying `invoice` (bolt11).
+    ///
+    /// # Errors
+    /// [`Error::InvalidArgument`] for an empty, oversized or non-ASCII
+    /// invoice; client errors (safe to retry); [`Error::InvalidResponse`]
+    /// for a quote out of bounds.
+    pub async fn melt_quote(&self, mint: &MintUrl, invoice: &str) -> Result<MeltQuote> {
+        if invoice.is_empty() || invoice.len() > QUOTE_FIELD_LEN_MAX || !invoice.is_ascii() {
+            return Err(Error::InvalidArgument("invoice"));
+        }
+        let r = self.client(mint)?.melt_quote(invoice, UNIT).await?;
+        if r.amount == 0 || r.amount.checked_add(r.fee_reserve).is_none() {
+            return Err(Error::InvalidResponse(
+                "melt quote amount out of bounds".into(),
+            ));
+        }
+        Ok(MeltQuote {
+            id: r.quote,
+            mint: mint.clone(),
+            request: invoice.to_owned(),
+            amount: r.amount,
+            fee_reserve: r.fee_reserve,
+            state: r.state,
+            expiry_s: r.expiry,
+        })
+    }
+
+    /// Pays `quote` (see the module documentation).
+    ///
+    /// # Errors
+    /// [`Error::InsufficientFunds`]; [`Error::MeltPending`] and
+    /// [`Error::Ambiguous`] (the payment may happen: run `recover`, never
+    /// melt again before it); [`Error::Mint`] for a refusal or a failed
+    /// payment (inputs released; safe to retry with a new quote).
+    pub async fn melt(&self, mint: &MintUrl, quote: &MeltQuote) -> Result<Melted> {
+        if &quote.mint != mint {
+            return Err(Error::InvalidArgument("the quote is another mint's"));
+        }
+        let needed = quote
+            .amount
+            .checked_add(quote.fee_reserve)
+            .ok_or(Error::InvalidArgument("quote amount"))?;
+        let keyset = self.active_keyset(mint).await?;
+        let client = self.client(mint)?;
+        for _ in 0..RESERVE_ATTEMPTS_MAX {
+            let op = self.prepare_melt(mint, quote, needed, &keyset).await?;
+            self.store().add_operation(&op).await?;
+            if !self.reserve_or_fail(&op, &melt_input_ys(&op)?).await? {
+                continue;
+            }
+            return self.run_melt(&client, &op, &keyset).await;
+        }
+        Err(Error::StateConflict {
+            what: "proofs (too many concurrent reservations)",
+        })
+    }
+
+    /// Selects inputs for `needed` plus their fee, reserves the blank
+    /// outputs' counters and builds the operation (not yet written).
+    async fn prepare_melt(
+        &self,
+        mint: &MintUrl,
+        quote: &MeltQuote,
+        needed: u64,
+        keyset: &Keyset,
+    ) -> Result<Operation> {
+        let (inputs, fee) = self.select_inputs(mint, needed).await?;
+        let total = Amount::try_sum(inputs.iter().map(|p| p.proof.amount))?.value();
+        let overpaid_max = total
+            .checked_sub(fee.value())
+            .and_then(|n| n.checked_sub(quote.amount))
+            .ok_or(Error::InsufficientFunds {
+                available: total,
+                required: needed,
+            })?;
+        let blanks = usize::try_from(blank_outputs(overpaid_max))
+            .map_err(|_| Error::InvalidArgument("blank outputs"))?;
+        let (op, _) = self
+            .plan_operation(
+                mint,
+                OperationKind::Melt,
+                &keyset.id(),
+                vec![1; blanks],
+                Some(quote.id.clone()),
+                |outputs| MeltRequest {
+                    quote: quote.id.clone(),
+                    inputs: inputs.iter().map(|p| bare(&p.proof)).collect(),
+                    outputs,
+                },
+            )
+            .await?;
+        Ok(op)
+    }
+
+    async fn run_melt(
+        &self,
+        client: &MintClient,
+        op: &Operation,
+        keyset: &Keyset,
+    ) -> Result<Melted> {
+        self.store()
+            .set_operation_state(&op.id, OperationState::Prepared, OperationState::Sent)
+            .await?;
+        let answer = match client.melt(op.request.clone()).await {
+            Ok(a) => a,
+            Err(e) => {
+                if matches!(e, Error::Mint { .. } | Error::Unreachable(_)) {
+                    self.store()
+                        .set_operation_state(&op.id, OperationState::Sent, OperationState::Failed)
+                        .await?;
+                }
+                return Err(e);
+            }
+        };
+        match answer.state.as_str() {
+            "PAID" => {
+                let change = answer.change.unwrap_or_default();
+                self.finish_melt(op, keyset, &change).await
+            }
+            "PENDING" => Err(Error::MeltPending),
+            _ => {
+                if self.fail_if_inputs_unspent(client, op).await? {
+                    Err(Error::Mint {
+                        code: 0,
+                        detail: format!("the mint did not pay the invoice ({})", answer.state),
+                    })
+                } else {
+                    Err(Error::Ambiguous(
+                        "the melt is unpaid but its inputs are not free".into(),
+                    ))
+                }
+            }
+        }
+    }
+
+    /// Fails a sent melt whose inputs the mint says are all unspent (it did
+    /// not happen); returns whether it did.
+    async fn fail_if_inputs_unspent(&self, client: &MintClient, op: &Operation) -> Result<bool> {
+        let ys = melt_input_ys(op)?;
+        let Ok(states) = client.check_state(&ys).await else {
+            return Ok(false);
+        };
+        if states.iter().any(|s| s.state != "UNSPENT") {
+            return Ok(false);
+        }
+        self.store()
+            .set_operation_state(&op.id, OperationState::Sent, OperationState::Failed)
+            .await?;
+        Ok(true)
+    }
+
+    /// Stores the change of a paid melt (signatures on the first blank
+    /// outputs, in order, at the amounts the mint imprinted; each checked)
+    /// and marks the inputs spent, in one transaction.
+    async fn finish_melt(
+        &self,
+        op: &Operation,
+        keyset: &Keyset,
+        change: &[BlindSignature],
+    ) -> Result<Melted> {
+        if change.len() > op.amounts.len() {
+            return Err(Error::InvalidResponse(format!(
+                "{} change signatures for {} blank outputs",
+                change.len(),
+                op.amounts.len()
+            )));
+        }
+        let inputs = melt_inputs_total(op)?;
+        let mut stored = Vec::with_capacity(change.len());
+        for (counter, signature) in op.counters.clone().zip(change) {
+            let (secret, r) = nut13::derive(&self.seed, &op.keyset_id, counter)?;
+            let output = BlindedOutput::new(signature.amount, op.keyset_id, secret, r)?;
+            let proof = output.into_proof(signature, keyset, true)?;
+            stored.push(StoredProof::new(
+                op.mint.clone(),
+                proof,
+                crate::store::ProofState::Unspent,
+                None,
+            )?);
+        }
+        let change_total = Amount::try_sum(stored.iter().map(|p| p.proof.amount))?.value();
+        if change_total > inputs {
+            return Err(Error::InvalidResponse(
+                "change worth more than the inputs".into(),
+            ));
+        }
+        let history = HistoryEntry {
+            operation: op.id.clone(),
+            mint: op.mint.clone(),
+            kind: OperationKind::Melt,
+            amount_in: change_total,
+            amount_out: inputs,
+            at_s: (self.clock)(),
+        };
+        self.store()
+            .finish_operation(&op.id, &stored, &history)
+            .await?;
+        Ok(Melted {
+            operation: op.id.clone(),
+            inputs,
+            change: change_total,
+        })
+    }
+
+    /// `recover` for a sent melt: asks the quote's state (see the module
+    /// documentation).
+    pub(crate) async fn recover_melt(
+        &self,
+        op: &Operation,
+        report: &mut RecoveryReport,
+    ) -> Result<()> {
+        let client = self.client(&op.mint)?;
+        let quote = op.quote_id.as_deref().ok_or(Error::CorruptRecord {
+            what: "melt without a quote",
+        })?;
+        let (Ok(state), Ok(keyset)) = (
+            client.melt_quote_state(quote).await,
+            self.keyset(&op.mint, &op.keyset_id).await,
+        ) else {
+            report.unresolved += 1;
+            return Ok(());
+        };
+        match state.state.as_str() {
+            "PAID" => {
+                let change = match state.change {
+                    Some(c) => c,
+                    None => match self.restore_change(&client, op).await {
+                        Ok(c) => c,
+                        Err(_) => {
+                            report.unresolved += 1;
+                            return Ok(());
+                        }
+                    },
+                };
+                match self.finish_melt(op, &keyset, &change).await {
+                    Ok(_) => report.finished += 1,
+                    // A change answer that does not check out stores
+                    // nothing; the melt stays for the next call.
+                    Err(Error::InvalidResponse(_) | Error::Cashu(_)) => report.unresolved += 1,
+                    Err(e) => return Err(e),
+                }
+            }
+            "UNPAID" if self.fail_if_inputs_unspent(&client, op).await? => report.failed += 1,
+            _ => report.unresolved += 1,
+        }
+        Ok(())
+    }
+
+    /// NUT-09 restore of the blank outputs: the signed ones, in order.
+    async fn restore_change(
+        &self,
+        client: &MintClient,
+        op: &Operation,
+    ) -> Result<Vec<BlindSignature>> {
+        if op.amounts.is_empty() {
+            return Ok(Vec::new());
+        }
+        let outputs = self.derive_outputs(&op.keyset_id, &op.counters, &op.amounts)?;
+        let messages: Vec<_> = outputs.iter().map(|o| o.message().clone()).collect();
+        let found = client.restore(&messages).await?;
+        Ok(found.into_iter().map_while(|s| s).collect())
+    }
+}
+
+fn melt_request(op: &Operation) -> Result<MeltRequest> {
+    serde_json::from_str(&op.request).map_err(|_| Error::CorruptRecord { what: "request" })
+}
+
+fn melt_input_ys(op: &Operation) -> Result<Vec<String>> {
+    melt_request(op)?
+        .inputs
+        .iter()
+        .map(|p| Ok(p.y()?.to_hex()))
+        .collect()
+}
+
+fn melt_inputs_total(op: &Operation) -> Result<u64> {
+    Ok(Amount::try_sum(melt_request(op)?.inputs.iter().map(|p| p.amount))?.value())
+}

@@ -1,0 +1,206 @@
+//! Receiving a token.
+//!
+//! Everything is checked before anything goes to the mint, and a refusal
+//! ([`Error::TokenRefused`]) changes nothing:
+//!
+//! 1. the token parses within its bounds (`tally-cashu`: at most 1 MiB of
+//!    text, 1,000 proofs, one mint);
+//! 2. its mint is one the wallet has added, its unit the wallet's;
+//! 3. every keyset id resolves to one of that mint's keysets (V4 short ids
+//!    expanded here: the mint refuses them), fetching the mint's keysets
+//!    again once if an id is unknown (rotation);
+//! 4. every proof's DLEQ proof verifies against its keyset's key (NUT-12);
+//!    a proof without one is refused unless
+//!    [`ReceiveOptions::allow_missing_dleq`] is set;
+//! 5. no proof is locked (NUT-10), none is already held by the wallet;
+//! 6. the mint says none is spent or pending (NUT-07).
+//!
+//! Then a swap saga (kind [`OperationKind::Receive`]) moves the value into
+//! fresh outputs: counters reserved, operation and request stored, then
+//! sent. Its inputs were never the wallet's, so nothing is held or released;
+//! a lost answer is resolved by `recover` like any swap.
+
+use std::collections::BTreeSet;
+
+use tally_cashu::Amount;
+use tally_cashu::fees::input_fee;
+use tally_cashu::nuts::nut00::{MintUrl, Proof};
+use tally_cashu::nuts::nut02::{KeySetInfo, KeysetIndex};
+use tally_cashu::nuts::nut10::Nut10Secret;
+use tally_cashu::token::Token;
+
+use crate::client::SwapRequest;
+use crate::error::{Error, Refusal, Result};
+use crate::store::{OperationKind, ProofState, WalletStore};
+use crate::wallet::{CHECK_BATCH, UNIT, Wallet, bare, split_amounts};
+
+/// How to receive.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ReceiveOptions {
+    /// Accept proofs that carry no DLEQ proof (their signature is then
+    /// checked only by the mint's swap). Off by default.
+    pub allow_missing_dleq: bool,
+}
+
+fn refused(why: Refusal) -> Error {
+    Error::TokenRefused(why)
+}
+
+impl<S: WalletStore> Wallet<S> {
+    /// Receives `token` (see the module documentation); returns the value
+    /// added to the wallet (the token's value less the mint's input fee).
+    ///
+    /// # Errors
+    /// [`Error::Cashu`] for a token that does not parse; [`Error::TokenRefused`]
+    /// (nothing changed; [`Refusal::Pending`] may be retried later);
+    /// otherwise as [`Wallet::swap`] (an ambiguous failure is resolved by
+    /// `recover`; a refusal of the swap because a proof was spent meanwhile
+    /// is [`Refusal::Spent`]).
+    pub async fn receive(&self, token: &str, options: &ReceiveOptions) -> Result<u64> {
+        let token = Token::decode(token)?;
+        let mint = token.mint().clone();
+        let proofs = self.accept(&token, options).await?;
+        self.refuse_held(&mint, &proofs).await?;
+        self.refuse_spent(&mint, &proofs).await?;
+        match self.swap_in(&mint, proofs).await {
+            Err(Error::Mint { code: 11001, .. }) => Err(refused(Refusal::Spent)),
+            other => other,
+        }
+    }
+
+    /// Steps 2–5 of the module documentation: the token's proofs, resolved
+    /// and verified.
+    async fn accept(&self, token: &Token, options: &ReceiveOptions) -> Result<Vec<Proof>> {
+        if token.unit().is_some_and(|u| u.as_str() != UNIT) {
+            return Err(refused(Refusal::WrongUnit));
+        }
+        let mint = token.mint();
+        let infos = self.store().keysets(mint).await?;
+        if infos.is_empty() {
+            return Err(refused(Refusal::UnknownMint));
+        }
+        let proofs = match resolve(token, &infos) {
+            Ok(p) => p,
+            Err(_) => {
+                // A keyset the wallet has not seen yet: ask the mint once.
+                self.add_mint(mint).await?;
+                let refreshed = self.store().keysets(mint).await?;
+                resolve(token, &refreshed)?
+            }
+        };
+        for p in &proofs {
+            if !matches!(Nut10Secret::from_secret(&p.secret), Ok(None)) {
+                return Err(refused(Refusal::Locked));
+            }
+            let keyset = self
+                .keyset(mint, &p.keyset_id)
+                .await
+                .map_err(|_| refused(Refusal::UnknownKeyset))?;
+            if keyset.info().unit.as_str() != UNIT {
+                return Err(refused(Refusal::WrongUnit));
+            }
+            match p.verify_dleq(&keyset) {
+                Ok(()) => {}
+                Err(tally_cashu::Error::DleqMissing) if options.allow_missing_dleq => {
+                    keyset
+                        .key(p.amount)
+                        .map_err(|_| refused(Refusal::UnknownKeyset))?;
+                }
+                Err(tally_cashu::Error::DleqMissing) => return Err(refused(Refusal::DleqMissing)),
+                Err(tally_cashu::Error::NoKeyForAmount) => {
+                    return Err(refused(Refusal::UnknownKeyset));
+                }
+                Err(_) => return Err(refused(Refusal::DleqInvalid)),
+            }
+        }
+        Ok(proofs)
+    }
+
+    /// Refuses a token whose proofs the wallet already holds (one it sent:
+    /// `reclaim` is the way back).
+    async fn refuse_held(&self, mint: &MintUrl, proofs: &[Proof]) -> Result<()> {
+        let ys = proofs
+            .iter()
+            .map(|p| Ok(p.y()?.to_hex()))
+            .collect::<Result<BTreeSet<String>>>()?;
+        for state in ProofState::ALL {
+            let held = self.store().proofs(mint, state).await?;
+            if held.iter().any(|p| ys.contains(&p.y)) {
+                return Err(refused(Refusal::AlreadyHeld));
+            }
+        }
+        Ok(())
+    }
+
+    /// Refuses a token a proof of which the mint says is spent or pending.
+    async fn refuse_spent(&self, mint: &MintUrl, proofs: &[Proof]) -> Result<()> {
+        let client = self.client(mint)?;
+        let ys = proofs
+            .iter()
+            .map(|p| Ok(p.y()?.to_hex()))
+            .collect::<Result<Vec<String>>>()?;
+        for chunk in ys.chunks(CHECK_BATCH) {
+            for s in client.check_state(chunk).await? {
+                match s.state.as_str() {
+                    "SPENT" => return Err(refused(Refusal::Spent)),
+                    "PENDING" => return Err(refused(Refusal::Pending)),
+                    _ => {}
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// The swap saga of a receive.
+    async fn swap_in(&self, mint: &MintUrl, proofs: Vec<Proof>) -> Result<u64> {
+        let infos = self.store().keysets(mint).await?;
+        let fee = input_fee(proofs.iter().map(|p| {
+            infos
+                .iter()
+                .find(|k| k.id == p.keyset_id)
+                .map_or(0, |k| k.input_fee_ppk)
+        }))?;
+        let total = Amount::try_sum(proofs.iter().map(|p| p.amount))?;
+        let net = total.checked_sub(fee).filter(|n| *n > Amount::ZERO).ok_or(
+            Error::InsufficientFunds {
+                available: total.value(),
+                required: fee.value().saturating_add(1),
+            },
+        )?;
+        let keyset = self.active_keyset(mint).await?;
+        let amounts = split_amounts(&keyset, net)?;
+        let (op, outputs) = self
+            .plan_operation(
+                mint,
+                OperationKind::Receive,
+                &keyset.id(),
+                amounts,
+                None,
+                |outputs| SwapRequest {
+                    inputs: proofs.iter().map(bare).collect(),
+                    outputs,
+                },
+            )
+            .await?;
+        self.store().add_operation(&op).await?;
+        let client = self.client(mint)?;
+        self.run(&client, &op, &keyset, outputs, 0).await
+    }
+}
+
+/// The token's proofs with full keyset ids (short ids expanded against the
+/// mint's keysets, which must not collide).
+fn resolve(token: &Token, infos: &[KeySetInfo]) -> Result<Vec<Proof>> {
+    let mut index = KeysetIndex::new();
+    for info in infos {
+        index
+            .insert(info.clone())
+            .map_err(|_| refused(Refusal::UnknownKeyset))?;
+    }
+    token.resolve(&index).map_err(|e| match e {
+        tally_cashu::Error::UnknownKeyset | tally_cashu::Error::AmbiguousShortKeysetId => {
+            refused(Refusal::UnknownKeyset)
+        }
+        other => Error::Cashu(other),
+    })
+}

@@ -12,6 +12,8 @@ mod api;
 mod budget;
 mod idempotency;
 mod limits;
+mod openapi;
 #[cfg(feature = "postgres")]
 mod pg;
 mod support;
+mod tls;

@@ -6,6 +6,9 @@
 //! ledger and the idempotency records in PostgreSQL, shared by any number
 //! of processes; they share the root keys of `--keys-dir` (`CAPS_KEYS_PATH`).
 //! Every limit has a flag and an environment variable.
+//! `--tls-cert FILE --tls-key FILE` (`TLS_CERT_FILE`, `TLS_KEY_FILE`) serve
+//! HTTPS (rustls; PEM files, the key file 0600); `--behind-tls` says that a
+//! proxy in front terminates TLS. Either sends HSTS.
 //! SIGINT or SIGTERM stops it gracefully (connections drained, a snapshot
 //! written).
 
@@ -63,13 +66,22 @@ pub struct Args {
     /// The time a client may take to send its headers, milliseconds.
     #[arg(long, env = "HEADER_READ_TIMEOUT_MS", default_value_t = config::HEADER_READ_TIMEOUT_MS)]
     header_read_timeout_ms: u64,
+    /// The time a client may take to complete a TLS handshake, milliseconds.
+    #[arg(long, env = "TLS_HANDSHAKE_TIMEOUT_MS", default_value_t = config::TLS_HANDSHAKE_TIMEOUT_MS)]
+    tls_handshake_timeout_ms: u64,
     /// Open connections at once.
     #[arg(long, env = "MAX_CONNECTIONS", default_value_t = config::MAX_CONNECTIONS)]
     max_connections: usize,
     /// How long idempotency records are kept, seconds (at least 86400).
     #[arg(long, env = "IDEMPOTENCY_TTL_SECS", default_value_t = config::IDEMPOTENCY_TTL_SECS)]
     idempotency_ttl_secs: u64,
-    /// TLS terminates in front of this process: send HSTS.
+    /// Serve HTTPS with this certificate chain (PEM, leaf first; with --tls-key).
+    #[arg(long, env = "TLS_CERT_FILE", requires = "tls_key")]
+    tls_cert: Option<PathBuf>,
+    /// The TLS private key (PEM; mode 0600, refused otherwise; with --tls-cert).
+    #[arg(long, env = "TLS_KEY_FILE", requires = "tls_cert")]
+    tls_key: Option<PathBuf>,
+    /// TLS terminates in front of this process (a proxy): send HSTS.
     #[arg(long, env = "BEHIND_TLS")]
     behind_tls: bool,
 }
@@ -87,6 +99,7 @@ impl Args {
             post_inflate_max: self.post_inflate_max,
             request_timeout: Duration::from_millis(self.request_timeout_ms),
             header_read_timeout: Duration::from_millis(self.header_read_timeout_ms),
+            tls_handshake_timeout: Duration::from_millis(self.tls_handshake_timeout_ms),
             max_connections: self.max_connections,
             idempotency_ttl: Duration::from_secs(self.idempotency_ttl_secs),
         }
@@ -124,7 +137,14 @@ async fn serve(args: Args) -> ExitCode {
     c.limits = args.limits();
     c.database = args.database.clone();
     c.keys_dir = args.keys_dir.clone();
-    c.tls = args.behind_tls;
+    c.behind_tls = args.behind_tls;
+    c.tls = match (&args.tls_cert, &args.tls_key) {
+        (Some(cert), Some(key)) => Some(tally_serve::tls::TlsFiles {
+            cert: cert.clone(),
+            key: key.clone(),
+        }),
+        _ => None,
+    };
     let running = match tally_serve::start(c).await {
         Ok(r) => r,
         Err(e) => {
@@ -134,7 +154,8 @@ async fn serve(args: Args) -> ExitCode {
     };
     // A closed stdout (the reader went away) must not stop the service.
     let mut out = std::io::stdout().lock();
-    let _ = writeln!(out, "tally serve: listening on http://{}", running.addr);
+    let scheme = if running.tls { "https" } else { "http" };
+    let _ = writeln!(out, "tally serve: listening on {scheme}://{}", running.addr);
     let _ = writeln!(
         out,
         "tally serve: admin token in {} (Authorization: Bearer <its contents>)",

@@ -26,6 +26,10 @@ pub const POST_INFLATE_MAX: usize = 8 << 20;
 pub const REQUEST_TIMEOUT_MS: u64 = 5_000;
 /// The time a client may take to send a request's headers (slow-loris).
 pub const HEADER_READ_TIMEOUT_MS: u64 = 5_000;
+/// The time a client may take to complete a TLS handshake, from the
+/// connection's accept (a client that connects and never finishes one is
+/// cut off). Only with `--tls-cert`/`--tls-key`.
+pub const TLS_HANDSHAKE_TIMEOUT_MS: u64 = 10_000;
 /// Open connections at once; more wait in the kernel's backlog.
 pub const MAX_CONNECTIONS: usize = 4_096;
 /// How long an idempotency record is kept (at least 24 h).
@@ -70,6 +74,8 @@ pub struct Limits {
     pub request_timeout: Duration,
     /// [`HEADER_READ_TIMEOUT_MS`].
     pub header_read_timeout: Duration,
+    /// [`TLS_HANDSHAKE_TIMEOUT_MS`].
+    pub tls_handshake_timeout: Duration,
     /// [`MAX_CONNECTIONS`].
     pub max_connections: usize,
     /// [`IDEMPOTENCY_TTL_SECS`].
@@ -89,6 +95,7 @@ impl Default for Limits {
             post_inflate_max: POST_INFLATE_MAX,
             request_timeout: Duration::from_millis(REQUEST_TIMEOUT_MS),
             header_read_timeout: Duration::from_millis(HEADER_READ_TIMEOUT_MS),
+            tls_handshake_timeout: Duration::from_millis(TLS_HANDSHAKE_TIMEOUT_MS),
             max_connections: MAX_CONNECTIONS,
             idempotency_ttl: Duration::from_secs(IDEMPOTENCY_TTL_SECS),
         }
@@ -139,6 +146,12 @@ impl Limits {
         if self.request_timeout.is_zero() || self.header_read_timeout.is_zero() {
             return Err(LimitError {
                 name: "REQUEST_TIMEOUT_MS",
+                what: "must be above 0",
+            });
+        }
+        if self.tls_handshake_timeout.is_zero() {
+            return Err(LimitError {
+                name: "TLS_HANDSHAKE_TIMEOUT_MS",
                 what: "must be above 0",
             });
         }

@@ -17,6 +17,8 @@
 //!   directory behind one writer with group commit, [`embedded`]; SQLite
 //!   beside it for idempotency records, [`idem`]), or PostgreSQL for any
 //!   number of processes (feature `postgres`).
+//! * Optional TLS in the process ([`tls`]): rustls with ring, TLS 1.2 and
+//!   1.3, PEM files, the key file private (0600), a bounded handshake.
 #![cfg_attr(
     test,
     allow(clippy::unwrap_used, clippy::indexing_slicing, clippy::panic)
@@ -37,6 +39,7 @@ pub mod routes;
 pub mod server;
 pub mod stack;
 pub mod tenancy;
+pub mod tls;
 pub mod tokens;
 
 use std::sync::Arc;
@@ -66,7 +69,7 @@ pub struct AppState {
     pub global: DefaultDirectRateLimiter,
     /// The tenants' token buckets.
     pub tenants: DefaultKeyedRateLimiter<String>,
-    /// Whether answers go over TLS (HSTS).
+    /// Whether answers go over TLS, here or in a proxy in front (HSTS).
     pub tls: bool,
     /// A random prefix of this process's correlation ids.
     pub boot_id: u64,

@@ -1,8 +1,14 @@
 //! The OpenAPI 3.1 document (utoipa), generated from the handlers' and the
-//! DTOs' annotations.
+//! DTOs' annotations, with the error answers of the stack ([`ERRORS`])
+//! added to every `/v1` operation: the document lists every status the
+//! service may answer, with its body (schemathesis checks it,
+//! `scripts/schemathesis`).
 
 use utoipa::OpenApi;
+use utoipa::openapi::path::Operation;
+use utoipa::openapi::schema::{AnyOfBuilder, Schema};
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::openapi::{Content, Ref, RefOr, ResponseBuilder};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -27,7 +33,7 @@ use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
         crate::routes::revoke_epoch,
     ),
     components(schemas(crate::dto::ErrorDto, crate::dto::ReadyDto)),
-    modifiers(&Bearer),
+    modifiers(&Bearer, &Errors),
     security(("bearer" = []))
 )]
 struct Doc;
@@ -41,6 +47,109 @@ impl utoipa::Modify for Bearer {
             "bearer",
             SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
         );
+    }
+}
+
+/// The error answers the stack and the handlers may give on any `/v1`
+/// operation (status, when), each with an [`crate::dto::ErrorDto`] body.
+pub const ERRORS: [(&str, &str); 8] = [
+    (
+        "400",
+        "BAD_REQUEST: a malformed request (path, query, headers, body)",
+    ),
+    (
+        "401",
+        "UNAUTHENTICATED: no credential, or one that does not verify",
+    ),
+    (
+        "403",
+        "UNAUTHORIZED: the credential does not allow this request",
+    ),
+    ("404", "NOT_FOUND: no such record"),
+    (
+        "408",
+        "REQUEST_TIMEOUT: the request took longer than the request timeout",
+    ),
+    ("429", "RATE_LIMITED: a rate limit (see Retry-After)"),
+    (
+        "500",
+        "INTERNAL: unexpected; the correlation id finds it in the logs",
+    ),
+    (
+        "503",
+        "OVERLOADED or DEPENDENCY_UNAVAILABLE (see Retry-After)",
+    ),
+];
+
+/// The error answers a POST may give besides [`ERRORS`].
+pub const POST_ERRORS: [(&str, &str); 4] = [
+    (
+        "409",
+        "CONFLICT: the same Idempotency-Key is still in flight",
+    ),
+    (
+        "413",
+        "PAYLOAD_TOO_LARGE: the body (on the wire or inflated) is over its cap",
+    ),
+    (
+        "415",
+        "UNSUPPORTED_MEDIA_TYPE: a body that is not application/json",
+    ),
+    (
+        "422",
+        "IDEMPOTENCY_KEY_REUSED: an Idempotency-Key reused with another request",
+    ),
+];
+
+struct Errors;
+
+impl utoipa::Modify for Errors {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        for (path, item) in &mut openapi.paths.paths {
+            if !path.starts_with("/v1/") {
+                continue;
+            }
+            if let Some(op) = item.get.as_mut() {
+                add_errors(op, &ERRORS);
+            }
+            if let Some(op) = item.post.as_mut() {
+                add_errors(op, &ERRORS);
+                add_errors(op, &POST_ERRORS);
+            }
+        }
+    }
+}
+
+fn error_schema() -> RefOr<Schema> {
+    RefOr::Ref(Ref::from_schema_name("ErrorDto"))
+}
+
+/// Adds each error answer to `op`: a status it does not document gets an
+/// `ErrorDto` body; one it documents with another body (a budget's 409
+/// `BudgetResult`) gets "that body or an `ErrorDto`".
+fn add_errors(op: &mut Operation, errors: &[(&str, &str)]) {
+    for (status, description) in errors {
+        match op.responses.responses.get_mut(*status) {
+            None => {
+                let response = ResponseBuilder::new()
+                    .description(*description)
+                    .content("application/json", Content::new(Some(error_schema())))
+                    .build();
+                op.responses
+                    .responses
+                    .insert((*status).to_owned(), RefOr::T(response));
+            }
+            Some(RefOr::T(response)) => {
+                for content in response.content.values_mut() {
+                    let Some(schema) = content.schema.take() else {
+                        continue;
+                    };
+                    let either = AnyOfBuilder::new().item(schema).item(error_schema());
+                    content.schema = Some(RefOr::T(Schema::AnyOf(either.build())));
+                }
+            }
+            Some(RefOr::Ref(_)) => {}
+        }
     }
 }
 

@@ -1,8 +1,9 @@
 //! Starting and stopping a server: storage opened, the first admin
 //! credential written (0600), the listener bound, connections served by
 //! hyper with a header-read timeout (slow-loris) and a cap on open
-//! connections, and a graceful stop that drains connections, then lets the
-//! ledger's writer snapshot and close.
+//! connections, over TLS when configured (a bounded handshake first,
+//! [`crate::tls`]), and a graceful stop that drains connections, then lets
+//! the ledger's writer snapshot and close.
 
 use std::net::SocketAddr;
 use std::num::NonZeroU32;
@@ -13,9 +14,11 @@ use std::time::Duration;
 use governor::{Quota, RateLimiter};
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::service::TowerToHyperService;
-use tokio::net::TcpListener;
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{Semaphore, watch};
 use tokio::task::JoinSet;
+use tokio_rustls::TlsAcceptor;
 
 use crate::AppState;
 use crate::auth::Authorizer;
@@ -45,8 +48,11 @@ pub struct Config {
     /// The root keys' directory (`CAPS_KEYS_PATH`; default `<data>/keys`):
     /// processes that share a PostgreSQL database share it too.
     pub keys_dir: Option<PathBuf>,
-    /// Whether TLS terminates in front (HSTS on every answer).
-    pub tls: bool,
+    /// TLS in this process (`--tls-cert`/`--tls-key`): HTTPS only, HSTS on
+    /// every answer.
+    pub tls: Option<crate::tls::TlsFiles>,
+    /// Whether TLS terminates in front, in a proxy (HSTS on every answer).
+    pub behind_tls: bool,
     /// A ledger to serve instead of the data directory's journal, with its
     /// checkpoint key (tests put it on a simulated disk with faults).
     pub journal: Option<(
@@ -76,7 +82,8 @@ impl Config {
             database: None,
             limits: Limits::default(),
             keys_dir: None,
-            tls: false,
+            tls: None,
+            behind_tls: false,
             journal: None,
         }
     }
@@ -88,6 +95,9 @@ pub enum StartError {
     /// A limit is unusable.
     #[error(transparent)]
     Limits(#[from] crate::config::LimitError),
+    /// The TLS certificate or key.
+    #[error(transparent)]
+    Tls(#[from] crate::tls::TlsError),
     /// The data directory or its files.
     #[error(transparent)]
     File(#[from] tally_files::FileError),
@@ -127,6 +137,8 @@ pub struct Running {
     pub addr: SocketAddr,
     /// The admin credential's file.
     pub admin_token_file: PathBuf,
+    /// Whether it serves HTTPS (`--tls-cert`/`--tls-key`).
+    pub tls: bool,
     stop: watch::Sender<bool>,
     task: tokio::task::JoinHandle<()>,
 }
@@ -203,6 +215,11 @@ fn nonzero(v: u32) -> NonZeroU32 {
 /// [`StartError`].
 pub async fn start(mut config: Config) -> Result<Running, StartError> {
     config.limits.validate()?;
+    // The TLS files first: a bad key stops the start before storage opens.
+    let acceptor = match &config.tls {
+        Some(files) => Some(TlsAcceptor::from(crate::tls::server_config(files)?)),
+        None => None,
+    };
     if !config.data_dir.exists() {
         tally_files::private::create_dir(&config.data_dir)?;
     }
@@ -238,7 +255,7 @@ pub async fn start(mut config: Config) -> Result<Running, StartError> {
         auth: Arc::clone(&authority) as Arc<dyn Authorizer>,
         tokens: Some(authority),
         metrics,
-        tls: config.tls,
+        tls: config.tls.is_some() || config.behind_tls,
         boot_id: u64::from_be_bytes(boot),
     });
     let listener = TcpListener::bind(config.listen)
@@ -246,10 +263,12 @@ pub async fn start(mut config: Config) -> Result<Running, StartError> {
         .map_err(StartError::Listen)?;
     let addr = listener.local_addr().map_err(StartError::Listen)?;
     let (stop, stopped) = watch::channel(false);
-    let task = tokio::spawn(run(listener, state, stopped, writer));
+    let tls = acceptor.is_some();
+    let task = tokio::spawn(run(listener, acceptor, state, stopped, writer));
     Ok(Running {
         addr,
         admin_token_file: config.data_dir.join(ADMIN_TOKEN_FILE),
+        tls,
         stop,
         task,
     })
@@ -268,6 +287,7 @@ async fn purge(state: &AppState) {
 
 async fn run(
     listener: TcpListener,
+    acceptor: Option<TlsAcceptor>,
     state: Arc<AppState>,
     mut stopped: watch::Receiver<bool>,
     writer: Option<std::thread::JoinHandle<()>>,
@@ -304,20 +324,23 @@ async fn run(
             },
         };
         let service = TowerToHyperService::new(app.clone());
-        let header_timeout = state.limits.header_read_timeout;
+        let limits = &state.limits;
+        let (header_timeout, handshake_timeout) =
+            (limits.header_read_timeout, limits.tls_handshake_timeout);
+        let acceptor = acceptor.clone();
         let mut stop = stopped.clone();
         tasks.spawn(async move {
             let _ = stream.set_nodelay(true);
-            let conn = hyper::server::conn::http1::Builder::new()
-                .timer(TokioTimer::new())
-                .header_read_timeout(header_timeout)
-                .serve_connection(TokioIo::new(stream), service);
-            let mut conn = std::pin::pin!(conn);
-            tokio::select! {
-                _ = conn.as_mut() => {}
-                _ = stop.changed() => {
-                    conn.as_mut().graceful_shutdown();
-                    let _ = conn.await;
+            match acceptor {
+                None => serve(stream, service, header_timeout, stop).await,
+                Some(acceptor) => {
+                    let tls = tokio::select! {
+                        h = handshake(&acceptor, stream, handshake_timeout) => h,
+                        _ = stop.changed() => None,
+                    };
+                    if let Some(tls) = tls {
+                        serve(tls, service, header_timeout, stop).await;
+                    }
                 }
             }
             drop(permit);
@@ -332,6 +355,46 @@ async fn run(
     drop(state);
     if let Some(w) = writer {
         let _ = tokio::task::spawn_blocking(move || w.join()).await;
+    }
+}
+
+/// A TLS handshake, cut off after `timeout_max` (a client that connects
+/// and never finishes one holds a connection permit no longer than that).
+/// `None` when it failed or took too long; the socket is closed.
+async fn handshake(
+    acceptor: &TlsAcceptor,
+    stream: TcpStream,
+    timeout_max: Duration,
+) -> Option<tokio_rustls::server::TlsStream<TcpStream>> {
+    match tokio::time::timeout(timeout_max, acceptor.accept(stream)).await {
+        Ok(Ok(tls)) => Some(tls),
+        Ok(Err(_)) | Err(_) => None,
+    }
+}
+
+/// Serves one connection (plain or TLS) with HTTP/1.1 and the header-read
+/// timeout until it closes, or until the stop signal (then gracefully: the
+/// request in progress is answered).
+async fn serve<I, S>(io: I, service: S, header_timeout: Duration, mut stop: watch::Receiver<bool>)
+where
+    I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+    S: hyper::service::HttpService<hyper::body::Incoming> + Send,
+    S::Future: Send + 'static,
+    S::ResBody: Send + 'static,
+    <S::ResBody as hyper::body::Body>::Data: Send,
+    <S::ResBody as hyper::body::Body>::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
+    let conn = hyper::server::conn::http1::Builder::new()
+        .timer(TokioTimer::new())
+        .header_read_timeout(header_timeout)
+        .serve_connection(TokioIo::new(io), service);
+    let mut conn = std::pin::pin!(conn);
+    tokio::select! {
+        _ = conn.as_mut() => {}
+        _ = stop.changed() => {
+            conn.as_mut().graceful_shutdown();
+            let _ = conn.await;
+        }
     }
 }
 

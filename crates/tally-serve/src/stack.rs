@@ -168,7 +168,12 @@ async fn request_id(State(s): State<Arc<AppState>>, mut req: Request, next: Next
             .copied()
             .unwrap_or_else(|| for_status(status));
         s.metrics.reject(error.reason.as_str());
-        let mut rendered = (error.code.status(), error.body(&id)).into_response();
+        let mut rendered = (
+            error.code.status(),
+            [(header::CONTENT_TYPE, "application/json")],
+            error.body(&id),
+        )
+            .into_response();
         // Keep the answer's own headers (Retry-After, WWW-Authenticate,
         // Idempotent-Replayed, Connection), not its body's.
         for (name, value) in response.headers() {
@@ -216,12 +221,19 @@ async fn request_id(State(s): State<Arc<AppState>>, mut req: Request, next: Next
     response
 }
 
-/// JSON only: a body must say `application/json`.
+/// JSON only: a body must say `application/json`. A POST without a body
+/// (no `Transfer-Encoding`, no or a zero `Content-Length`: a release, a
+/// revocation) needs no content type.
 async fn json_only(req: Request, next: Next) -> Response {
-    let has_body = req.method() == Method::POST
+    let may_have_body = req.method() == Method::POST
         || req.method() == Method::PUT
         || req.method() == Method::PATCH;
-    if has_body {
+    let headers = req.headers();
+    let has_body = headers.contains_key(header::TRANSFER_ENCODING)
+        || headers
+            .get(header::CONTENT_LENGTH)
+            .is_some_and(|v| v.as_bytes() != b"0");
+    if may_have_body && has_body {
         let ok = req
             .headers()
             .get(header::CONTENT_TYPE)

@@ -191,8 +191,16 @@ fn the_systemd_unit_sets_every_limit_of_tally_serve_and_the_seeds_hardening() {
     }
     assert!(names.len() >= 12, "{names:?}");
     for name in &names {
-        // The database URL is a secret (an environment file), TLS a choice.
+        // The database URL is a secret (an environment file), TLS a choice
+        // (the unit shows its two files commented out).
         if name == "DATABASE_URL" || name == "BEHIND_TLS" {
+            continue;
+        }
+        if name == "TLS_CERT_FILE" || name == "TLS_KEY_FILE" {
+            assert!(
+                unit.contains(&format!("#Environment={name}=")),
+                "the unit does not show {name}"
+            );
             continue;
         }
         assert!(
@@ -288,4 +296,47 @@ fn tally_serve_logs_json_lines_and_never_the_authorization_header() {
         "a token reached the log"
     );
     assert!(!err.to_ascii_lowercase().contains("authorization"));
+}
+
+#[test]
+fn tally_serve_refuses_a_tls_key_file_others_can_read_naming_it() {
+    use std::os::unix::fs::PermissionsExt;
+    let tmp = tempfile::tempdir().unwrap();
+    let cert = tmp.path().join("cert.pem");
+    let key = tmp.path().join("key.pem");
+    std::fs::write(&cert, "not a certificate\n").unwrap();
+    std::fs::write(&key, "not a key\n").unwrap();
+    std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let run = || {
+        tally()
+            .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
+            .arg(tmp.path().join("tally-data"))
+            .env_remove("DATABASE_URL")
+            .env("TLS_CERT_FILE", &cert)
+            .env("TLS_KEY_FILE", &key)
+            .output()
+            .unwrap()
+    };
+    let out = run();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8(out.stderr).unwrap();
+    assert!(err.contains(&key.display().to_string()), "{err}");
+    assert!(err.contains("mode 0644"), "{err}");
+    // Private but no PEM key: named, its content not echoed.
+    std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o600)).unwrap();
+    let out = run();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8(out.stderr).unwrap();
+    assert!(err.contains(&key.display().to_string()), "{err}");
+    assert!(!err.contains("not a key"), "{err}");
+    // One file without the other is a usage error.
+    let out = tally()
+        .args(["serve", "--listen", "127.0.0.1:0", "--tls-cert"])
+        .arg(&cert)
+        .env_remove("TLS_KEY_FILE")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8(out.stderr).unwrap().contains("--tls-key"));
+    assert!(!tmp.path().join("tally-data").exists());
 }

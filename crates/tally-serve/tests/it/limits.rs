@@ -362,6 +362,10 @@ fn limits_that_cannot_work_are_refused() {
             idempotency_ttl: Duration::from_secs(86_399),
             ..Limits::default()
         },
+        Limits {
+            tls_handshake_timeout: Duration::ZERO,
+            ..Limits::default()
+        },
     ] {
         assert!(bad.validate().is_err(), "{bad:?}");
     }

@@ -12,8 +12,10 @@ mod api;
 mod budget;
 mod idempotency;
 mod limits;
+mod openapi;
 #[cfg(feature = "postgres")]
 mod pg;
 mod proofs;
 mod support;
 mod tenancy;
+mod tls;

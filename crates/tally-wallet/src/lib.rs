@@ -7,6 +7,8 @@
 //! | [`secrets`] | the mnemonic at rest: XChaCha20-Poly1305 under an Argon2id key, private files |
 //! | [`client`] | the mint's HTTP API (rustls), with timeouts, size caps and strict validation |
 //! | [`wallet`] | operations as persisted sagas: `mint_quote`/`mint`, `swap`, `check_state`, balances |
+//! | [`restore`] | `restore` from the mnemonic: NUT-09 over NUT-13 (V1 and V2 keysets), batched, with progress |
+//! | [`keysets`] | keyset rotation: `refresh_keysets`, and `rotate` swaps proofs of inactive keysets into the active one |
 //!
 //! # Crash safety
 //!
@@ -20,6 +22,8 @@
 
 pub mod client;
 mod error;
+pub mod keysets;
+pub mod restore;
 pub mod secrets;
 pub mod store;
 pub mod wallet;

@@ -88,8 +88,8 @@ pub struct RecoveryReport {
 /// A wallet over a store, with its seed.
 pub struct Wallet<S: WalletStore> {
     store: S,
-    seed: Seed,
-    clock: Clock,
+    pub(crate) seed: Seed,
+    pub(crate) clock: Clock,
     timeouts_ms: (u64, u64),
     clients: std::sync::Mutex<BTreeMap<MintUrl, MintClient>>,
 }
@@ -131,7 +131,7 @@ impl<S: WalletStore> Wallet<S> {
         &self.store
     }
 
-    fn client(&self, mint: &MintUrl) -> Result<MintClient> {
+    pub(crate) fn client(&self, mint: &MintUrl) -> Result<MintClient> {
         let mut clients = self
             .clients
             .lock()
@@ -168,7 +168,7 @@ impl<S: WalletStore> Wallet<S> {
         Ok(())
     }
 
-    async fn active_keyset(&self, mint: &MintUrl) -> Result<Keyset> {
+    pub(crate) async fn active_keyset(&self, mint: &MintUrl) -> Result<Keyset> {
         let mut infos: Vec<_> = self
             .store
             .keysets(mint)
@@ -183,7 +183,7 @@ impl<S: WalletStore> Wallet<S> {
         self.keyset(mint, &info.id).await
     }
 
-    async fn keyset(&self, mint: &MintUrl, id: &KeysetId) -> Result<Keyset> {
+    pub(crate) async fn keyset(&self, mint: &MintUrl, id: &KeysetId) -> Result<Keyset> {
         if let Some(k) = self.store.keyset(id).await? {
             return Ok(k);
         }
@@ -267,7 +267,7 @@ impl<S: WalletStore> Wallet<S> {
         }
     }
 
-    fn derive_outputs(
+    pub(crate) fn derive_outputs(
         &self,
         keyset: &KeysetId,
         counters: &std::ops::Range<u64>,
@@ -410,6 +410,20 @@ impl<S: WalletStore> Wallet<S> {
             .chain(plan.change.iter())
             .map(|a| a.value())
             .collect();
+        let (op, outputs) = self.swap_operation(mint, keyset, &inputs, amounts).await?;
+        Ok((op, outputs, plan.send.len()))
+    }
+
+    /// Reserves the counters of outputs of `amounts` in `keyset`, derives
+    /// them, and builds the swap operation of `inputs` for them (not yet
+    /// written).
+    pub(crate) async fn swap_operation(
+        &self,
+        mint: &MintUrl,
+        keyset: &Keyset,
+        inputs: &[StoredProof],
+        amounts: Vec<u64>,
+    ) -> Result<(Operation, Vec<BlindedOutput>)> {
         let count = u64::try_from(amounts.len()).map_err(|_| Error::InvalidArgument("amount"))?;
         let counters = self.store.reserve_counters(&keyset.id(), count).await?;
         let outputs = self.derive_outputs(&keyset.id(), &counters, &amounts)?;
@@ -430,7 +444,7 @@ impl<S: WalletStore> Wallet<S> {
             quote_id: None,
             created_s: (self.clock)(),
         };
-        Ok((op, outputs, plan.send.len()))
+        Ok((op, outputs))
     }
 
     async fn operation_outputs(&self, mint: &MintUrl, id: &OperationId) -> Result<Vec<Proof>> {
@@ -471,7 +485,7 @@ impl<S: WalletStore> Wallet<S> {
     }
 
     /// Steps 4–5 of the saga, for an operation already written.
-    async fn run(
+    pub(crate) async fn run(
         &self,
         client: &MintClient,
         op: &Operation,

@@ -13,11 +13,11 @@ use tokio::net::TcpListener;
 
 use crate::mint::{fresh_wallet, plain_mint};
 
-type Answer = Arc<dyn Fn(&str) -> (u16, Vec<u8>) + Send + Sync>;
+pub type Answer = Arc<dyn Fn(&str) -> (u16, Vec<u8>) + Send + Sync>;
 
 /// Serves `answer(request line)` to every request, one per connection
 /// (status 0: never answers).
-async fn hostile(answer: Answer) -> MintUrl {
+pub async fn hostile(answer: Answer) -> MintUrl {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = MintUrl::new(&format!("http://{}", listener.local_addr().unwrap())).unwrap();
     tokio::spawn(async move {

@@ -12,5 +12,7 @@ mod crash;
 mod faults;
 mod hostile;
 mod mint;
+mod restore;
+mod rotation;
 mod secrets;
 mod store;

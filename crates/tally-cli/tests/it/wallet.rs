@@ -209,10 +209,30 @@ fn bad_input_is_refused_with_exit_code_2() {
     let out = wallet(&dir, Some(PASS), &["init", "--kdf-memory-kib", "8"]);
     assert_eq!(out.status.code(), Some(2));
     ok(&init(&dir, &["--json"]));
-    // init twice: refused, the wallet kept.
+    // init twice, or restore from a mnemonic over it: refused, the wallet kept.
+    let seed_before = std::fs::read(dir.join("seed")).unwrap();
     let out = init(&dir, &[]);
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("already holds a wallet"));
+    let valid = tmp.path().join("valid-words");
+    std::fs::write(
+        &valid,
+        "abandon abandon abandon abandon abandon abandon abandon abandon abandon abandon abandon about\n",
+    )
+    .unwrap();
+    let out = wallet(
+        &dir,
+        Some(PASS),
+        &[
+            "restore",
+            "--kdf-memory-kib",
+            "64",
+            "--mnemonic-file",
+            valid.to_str().unwrap(),
+        ],
+    );
+    assert_eq!(out.status.code(), Some(2), "{out:?}");
+    assert_eq!(std::fs::read(dir.join("seed")).unwrap(), seed_before);
     // No mint added; a malformed URL; an amount out of range; a bad limit.
     for args in [
         &["mint-quote", "5"][..],

@@ -21,6 +21,7 @@ mod meter;
 mod reward;
 mod serve;
 mod token;
+mod wallet;
 
 /// Tally: a conservation-first value engine.
 ///
@@ -55,6 +56,8 @@ enum Command {
     Ledger(ledger::Args),
     /// Capability tokens: mint, attenuate, inspect; root keys.
     Token(token::Args),
+    /// A Cashu wallet in a directory: init, add-mint, mint, balance, check, restore, history.
+    Wallet(wallet::Args),
 }
 
 /// The exit codes, shown at the end of every command's `--help`.
@@ -85,5 +88,6 @@ fn main() -> ExitCode {
         Command::Keys(args) => keys::run(args),
         Command::Ledger(args) => ledger::run(args),
         Command::Token(args) => token::run(args),
+        Command::Wallet(args) => wallet::run(args),
     }
 }

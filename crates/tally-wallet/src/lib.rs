@@ -10,6 +10,8 @@
 //! | [`send`] | `send` (a token, offline when held proofs match exactly, else after a swap) and `reclaim` |
 //! | [`receive`] | `receive`: a token checked (mint, unit, keysets, DLEQ, state) before it is swapped in |
 //! | [`melt`] | `melt_quote` / `melt` (NUT-05 bolt11, NUT-08 change) and pending melts |
+//! | [`restore`] | `restore` from the mnemonic: NUT-09 over NUT-13 (V1 and V2 keysets), batched, with progress |
+//! | [`keysets`] | keyset rotation: `refresh_keysets`, and `rotate` swaps proofs of inactive keysets into the active one |
 //!
 //! # Crash safety
 //!
@@ -25,6 +27,8 @@ pub mod client;
 mod error;
 pub mod melt;
 pub mod receive;
+pub mod keysets;
+pub mod restore;
 pub mod secrets;
 pub mod send;
 pub mod store;

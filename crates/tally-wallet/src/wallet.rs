@@ -420,6 +420,30 @@ impl<S: WalletStore> Wallet<S> {
         Ok((op, outputs, plan.send.len()))
     }
 
+    /// Reserves the counters of outputs of `amounts` in `keyset`, derives
+    /// them, and builds the swap operation of `inputs` for them (not yet
+    /// written).
+    pub(crate) async fn swap_operation(
+        &self,
+        mint: &MintUrl,
+        keyset: &Keyset,
+        inputs: &[StoredProof],
+        amounts: Vec<u64>,
+    ) -> Result<(Operation, Vec<BlindedOutput>)> {
+        self.plan_operation(
+            mint,
+            OperationKind::Swap,
+            &keyset.id(),
+            amounts,
+            None,
+            |outputs| SwapRequest {
+                inputs: inputs.iter().map(|p| bare(&p.proof)).collect(),
+                outputs,
+            },
+        )
+        .await
+    }
+
     /// Reserves the NUT-13 counters of outputs worth `amounts` in `keyset`
     /// (none for no amounts), derives the outputs, and builds the operation
     /// of `kind` whose request `request` makes from their blinded messages

@@ -202,6 +202,29 @@ impl KeysetId {
         input_fee_ppk: u64,
         final_expiry: Option<u64>,
     ) -> Self {
+        Self::v2_hash(keys, unit, input_fee_ppk, final_expiry.filter(|t| *t != 0))
+    }
+
+    /// The V2 id as Nutshell 0.21 derives it for a keyset whose final
+    /// expiry is `0` (what its management RPC's `next-keyset` rotation
+    /// sets by default): with `|final_expiry:0` in the preimage, which NUT-02
+    /// says to omit. [`crate::nuts::nut01::Keyset::new`] accepts this form
+    /// only for a keyset that declares `final_expiry: 0`.
+    #[must_use]
+    pub fn v2_from_keys_with_zero_expiry(
+        keys: &Keys,
+        unit: &CurrencyUnit,
+        input_fee_ppk: u64,
+    ) -> Self {
+        Self::v2_hash(keys, unit, input_fee_ppk, Some(0))
+    }
+
+    fn v2_hash(
+        keys: &Keys,
+        unit: &CurrencyUnit,
+        input_fee_ppk: u64,
+        final_expiry: Option<u64>,
+    ) -> Self {
         let mut hasher = Sha256::new();
         let mut item = String::with_capacity(96);
         for (i, (amount, key)) in keys.iter().enumerate() {
@@ -219,7 +242,7 @@ impl KeysetId {
         if input_fee_ppk != 0 {
             hasher.update(format!("|input_fee_ppk:{input_fee_ppk}").as_bytes());
         }
-        if let Some(expiry) = final_expiry.filter(|t| *t != 0) {
+        if let Some(expiry) = final_expiry {
             hasher.update(format!("|final_expiry:{expiry}").as_bytes());
         }
         let digest = hasher.finalize();

@@ -950,3 +950,32 @@ fn nut28_example_proof() {
         assert_eq!(decoded.proofs()[0].p2pk_e.unwrap().to_hex(), v.str("E"));
     }
 }
+
+/// A keyset that Nutshell 0.21.0's management RPC made (`mint-cli
+/// next-keyset sat`, saved from `/v1/keys/{id}` of the rotation test mint):
+/// its `final_expiry` is `0` and Nutshell hashed `|final_expiry:0` into the
+/// id, which NUT-02 omits. It verifies, and only with that declared expiry.
+#[test]
+fn nutshell_rotated_keyset_with_a_zero_final_expiry_verifies() {
+    let text = include_str!("../vectors/nutshell-0.21-rotated-keyset.json");
+    let keysets = Keyset::from_keys_response(text).unwrap();
+    let keyset = &keysets[0];
+    assert_eq!(keyset.info().final_expiry, Some(0));
+    let spec = KeysetId::v2_from_keys(keyset.keys(), &keyset.info().unit, 0, Some(0));
+    assert_ne!(spec, keyset.id(), "the spec's form differs");
+    assert_eq!(
+        KeysetId::v2_from_keys_with_zero_expiry(keyset.keys(), &keyset.info().unit, 0),
+        keyset.id()
+    );
+    // The same id with no expiry declared, or another one, is refused.
+    for expiry in [None, Some(1)] {
+        let info = KeySetInfo {
+            final_expiry: expiry,
+            ..keyset.info().clone()
+        };
+        assert!(matches!(
+            Keyset::new(info, keyset.keys().clone()),
+            Err(Error::KeysetIdMismatch { .. })
+        ));
+    }
+}

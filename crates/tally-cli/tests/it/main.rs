@@ -26,3 +26,4 @@ mod serve;
 mod serve_pg;
 mod support;
 mod token;
+mod wallet;

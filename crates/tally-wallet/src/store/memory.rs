@@ -182,6 +182,29 @@ impl WalletStore for MemoryStore {
             .unwrap_or(0))
     }
 
+    async fn advance_counter(&self, keyset: &KeysetId, next: u64) -> Result<u64> {
+        if i64::try_from(next).is_err() {
+            return Err(Error::CounterExhausted(*keyset));
+        }
+        let mut inner = self.lock();
+        let now = inner.counters.entry(keyset.to_hex()).or_insert(0);
+        *now = (*now).max(next);
+        Ok(*now)
+    }
+
+    async fn add_missing_proofs(&self, proofs: &[StoredProof]) -> Result<Vec<String>> {
+        check_batch(proofs.len())?;
+        let mut inner = self.lock();
+        let mut added = Vec::new();
+        for p in proofs {
+            if !inner.proofs.contains_key(&p.y) {
+                inner.proofs.insert(p.y.clone(), p.clone());
+                added.push(p.y.clone());
+            }
+        }
+        Ok(added)
+    }
+
     async fn add_proofs(&self, proofs: &[StoredProof]) -> Result<()> {
         check_batch(proofs.len())?;
         let mut inner = self.lock();

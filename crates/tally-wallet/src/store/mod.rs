@@ -411,9 +411,24 @@ pub trait WalletStore: Send + Sync + 'static {
     ) -> impl Future<Output = Result<Range<u64>>> + Send;
     /// The next counter `reserve_counters` would hand out.
     fn next_counter(&self, keyset: &KeysetId) -> impl Future<Output = Result<u64>> + Send;
+    /// Moves the next counter of `keyset` up to `next` if it is lower (never
+    /// down), durably, and returns the next counter after the call. Restore
+    /// uses it so that no output it found is ever derived again.
+    fn advance_counter(
+        &self,
+        keyset: &KeysetId,
+        next: u64,
+    ) -> impl Future<Output = Result<u64>> + Send;
 
     /// Adds new proofs (keys must be new: [`crate::Error::AlreadyExists`]).
     fn add_proofs(&self, proofs: &[StoredProof]) -> impl Future<Output = Result<()>> + Send;
+    /// Adds those of `proofs` whose `Y` is not stored yet (in any state),
+    /// leaves the others untouched, and returns the `Y`s it added, in order
+    /// (one transaction). Restore uses it, so restoring twice adds nothing.
+    fn add_missing_proofs(
+        &self,
+        proofs: &[StoredProof],
+    ) -> impl Future<Output = Result<Vec<String>>> + Send;
     /// Proofs of `mint` in `state`.
     fn proofs(
         &self,

@@ -170,22 +170,27 @@ async fn insert_proofs(
 ) -> Result<()> {
     check_batch(proofs.len())?;
     for p in proofs {
-        let done = sqlx::query(
-            "INSERT INTO proofs (y, mint, amount, state, operation, proof) VALUES (?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT (y) DO NOTHING",
-        )
-        .bind(&p.y)
-        .bind(p.mint.as_str())
-        .bind(p.proof.amount.value().to_string())
-        .bind(p.state.as_str())
-        .bind(p.operation.as_ref().map(|o| o.0.as_str()))
-        .bind(to_json(&p.proof, "proof")?)
-        .execute(&mut **tx)
-        .await?;
-        if done.rows_affected() != 1 {
+        if !insert_one(tx, p).await? {
             return Err(Error::AlreadyExists { what: "proof" });
         }
     }
     Ok(())
+}
+
+/// Inserts `p` unless its `Y` is stored; true if it was inserted.
+async fn insert_one(tx: &mut Transaction<'static, Sqlite>, p: &StoredProof) -> Result<bool> {
+    let done = sqlx::query(
+        "INSERT INTO proofs (y, mint, amount, state, operation, proof) VALUES (?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT (y) DO NOTHING",
+    )
+    .bind(&p.y)
+    .bind(p.mint.as_str())
+    .bind(p.proof.amount.value().to_string())
+    .bind(p.state.as_str())
+    .bind(p.operation.as_ref().map(|o| o.0.as_str()))
+    .bind(to_json(&p.proof, "proof")?)
+    .execute(&mut **tx)
+    .await?;
+    Ok(done.rows_affected() == 1)
 }
 
 async fn held_by(
@@ -398,6 +403,38 @@ impl WalletStore for SqliteStore {
             Some((n,)) => u64::try_from(n).map_err(|_| corrupt("counter")),
             None => Ok(0),
         }
+    }
+
+    async fn advance_counter(&self, keyset: &KeysetId, next: u64) -> Result<u64> {
+        let next_sql = counter_to_sql(next, keyset)?;
+        let mut tx = self.write().await?;
+        sqlx::query(
+            "INSERT INTO counters (keyset_id, next) VALUES (?1, ?2)
+             ON CONFLICT (keyset_id) DO UPDATE SET next = MAX(counters.next, excluded.next)",
+        )
+        .bind(keyset.to_hex())
+        .bind(next_sql)
+        .execute(&mut *tx)
+        .await?;
+        let (now,): (i64,) = sqlx::query_as("SELECT next FROM counters WHERE keyset_id = ?1")
+            .bind(keyset.to_hex())
+            .fetch_one(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        u64::try_from(now).map_err(|_| corrupt("counter"))
+    }
+
+    async fn add_missing_proofs(&self, proofs: &[StoredProof]) -> Result<Vec<String>> {
+        check_batch(proofs.len())?;
+        let mut tx = self.write().await?;
+        let mut added = Vec::new();
+        for p in proofs {
+            if insert_one(&mut tx, p).await? {
+                added.push(p.y.clone());
+            }
+        }
+        tx.commit().await?;
+        Ok(added)
     }
 
     async fn add_proofs(&self, proofs: &[StoredProof]) -> Result<()> {

@@ -82,8 +82,14 @@ impl WalletStore for Crashing {
     async fn next_counter(&self, k: &KeysetId) -> Result<u64> {
         self.inner.next_counter(k).await
     }
+    async fn advance_counter(&self, k: &KeysetId, next: u64) -> Result<u64> {
+        self.write(self.inner.advance_counter(k, next)).await
+    }
     async fn add_proofs(&self, p: &[StoredProof]) -> Result<()> {
         self.write(self.inner.add_proofs(p)).await
+    }
+    async fn add_missing_proofs(&self, p: &[StoredProof]) -> Result<Vec<String>> {
+        self.write(self.inner.add_missing_proofs(p)).await
     }
     async fn proofs(&self, m: &MintUrl, s: ProofState) -> Result<Vec<StoredProof>> {
         self.inner.proofs(m, s).await

@@ -13,13 +13,13 @@ use tokio::net::TcpListener;
 
 use crate::mint::{fresh_wallet, plain_mint};
 
-type Answer = Arc<dyn Fn(&str) -> (u16, Vec<u8>) + Send + Sync>;
+pub type Answer = Arc<dyn Fn(&str) -> (u16, Vec<u8>) + Send + Sync>;
 /// An answer that also sees the request body.
 type BodyAnswer = Arc<dyn Fn(&str, &str) -> (u16, Vec<u8>) + Send + Sync>;
 
 /// Serves `answer(request line)` to every request, one per connection
 /// (status 0: never answers).
-async fn hostile(answer: Answer) -> MintUrl {
+pub async fn hostile(answer: Answer) -> MintUrl {
     hostile_seeing_bodies(Arc::new(move |line: &str, _: &str| answer(line))).await
 }
 

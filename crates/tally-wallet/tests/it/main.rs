@@ -13,5 +13,7 @@ mod faults;
 mod hostile;
 mod mint;
 mod ops;
+mod restore;
+mod rotation;
 mod secrets;
 mod store;

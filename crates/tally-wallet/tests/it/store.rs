@@ -630,3 +630,67 @@ async fn migration_2_keeps_every_record_of_a_version_1_store() {
     let store = tally_wallet::store::SqliteStore::open(&path).await.unwrap();
     assert_eq!(store.balance(&mint_url()).await.unwrap().sent, 8);
 }
+
+async fn counters_advance_never_back<S: WalletStore>(store: S) {
+    let id = keyset(1, 8).id();
+    assert_eq!(store.advance_counter(&id, 10).await.unwrap(), 10);
+    assert_eq!(store.next_counter(&id).await.unwrap(), 10);
+    // Lower or equal: unchanged.
+    assert_eq!(store.advance_counter(&id, 3).await.unwrap(), 10);
+    assert_eq!(store.advance_counter(&id, 10).await.unwrap(), 10);
+    // Reservations continue past it.
+    assert_eq!(store.reserve_counters(&id, 2).await.unwrap(), 10..12);
+    assert_eq!(store.advance_counter(&id, 11).await.unwrap(), 12);
+    // Past what the store can hold: refused, unchanged.
+    assert!(matches!(
+        store.advance_counter(&id, u64::MAX).await,
+        Err(Error::CounterExhausted(_))
+    ));
+    assert_eq!(store.next_counter(&id).await.unwrap(), 12);
+    // Another keyset is its own.
+    assert_eq!(store.next_counter(&keyset(2, 8).id()).await.unwrap(), 0);
+}
+
+#[tokio::test]
+async fn advance_counter_moves_forward_only() {
+    on_every_store!(counters_advance_never_back);
+}
+
+async fn missing_proofs_only<S: WalletStore>(store: S) {
+    let held = stored(1, 2, ProofState::Spent);
+    store.add_proofs(std::slice::from_ref(&held)).await.unwrap();
+    let batch: Vec<StoredProof> = (0..4).map(|n| stored(n, 2, ProofState::Unspent)).collect();
+    let added = store.add_missing_proofs(&batch).await.unwrap();
+    let expected: Vec<String> = [0u64, 2, 3]
+        .iter()
+        .map(|n| batch[*n as usize].y.clone())
+        .collect();
+    assert_eq!(added, expected, "the held proof is skipped");
+    // The held proof keeps its state.
+    assert_eq!(
+        store.proofs(&mint_url(), ProofState::Spent).await.unwrap(),
+        vec![held]
+    );
+    // Again: nothing added.
+    assert!(store.add_missing_proofs(&batch).await.unwrap().is_empty());
+    assert_eq!(store.balance(&mint_url()).await.unwrap().unspent, 6);
+    // Bounded like add_proofs.
+    let many: Vec<StoredProof> = (100..100 + tally_wallet::store::PROOFS_PER_CALL_MAX as u64 + 1)
+        .map(|n| stored(n, 1, ProofState::Unspent))
+        .collect();
+    assert!(matches!(
+        store.add_missing_proofs(&many).await,
+        Err(Error::InvalidArgument(_))
+    ));
+    assert!(
+        store
+            .add_missing_proofs(&many[..tally_wallet::store::PROOFS_PER_CALL_MAX])
+            .await
+            .is_ok()
+    );
+}
+
+#[tokio::test]
+async fn add_missing_proofs_adds_only_what_is_not_held() {
+    on_every_store!(missing_proofs_only);
+}

@@ -1,0 +1,641 @@
+//! `tally wallet …`: a Cashu wallet in a directory, over tally-wallet.
+//!
+//! DIR (mode 0700) holds `seed` (the mnemonic, encrypted at rest by
+//! tally-wallet's secrets module: XChaCha20-Poly1305 under an Argon2id key
+//! from the passphrase), `wallet.db` (the SQLite store: proofs, NUT-13
+//! counters, operations, quotes, history) and `mints` (the mints added, a
+//! JSON list, 0600).
+//!
+//! * **Passphrase**: from `--passphrase-file FILE` (its first line) or the
+//!   environment variable `TALLY_WALLET_PASSPHRASE`; never from an argument
+//!   (it would show in `ps` and in shell history). A wrong passphrase is a
+//!   clear error (exit 2) and nothing is opened: the wallet fails closed.
+//! * **Mnemonic**: `init` never prints it unless asked. `--mnemonic-file
+//!   FILE` writes it to a new 0600 file (never replacing one);
+//!   `--show-mnemonic` prints it once on stderr (never stdout, so that
+//!   output piped or captured as JSON never carries it). Without either the
+//!   backup is the seed file together with its passphrase.
+//! * **Mints**: `add-mint URL` records a mint; commands that need one take
+//!   `--mint URL`, which may be left out when exactly one mint was added.
+//! * `--json` prints one JSON object on stdout instead of text.
+//!
+//! Exit codes: 0 success; 1 the operation ran and failed (the mint refused,
+//! could not be reached, or answered something the wallet refuses); 2 bad
+//! usage or bad input (a wrong passphrase, a malformed file or mnemonic, a
+//! value out of range, an unknown quote).
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use clap::Subcommand;
+use serde_json::{Value, json};
+use tally_cashu::nuts::nut00::MintUrl;
+use tally_cashu::nuts::nut13::Seed;
+use tally_wallet::Error;
+use tally_wallet::restore::{RestoreOptions, RestoreProgress};
+use tally_wallet::secrets::{self, KdfParams};
+use tally_wallet::store::{HISTORY_PAGE_MAX, SqliteStore, WalletStore};
+use tally_wallet::wallet::Wallet;
+use zeroize::Zeroizing;
+
+use crate::input::{Failure, finish, read_text};
+
+/// The secrets file in DIR.
+const SEED: &str = "seed";
+/// The store in DIR.
+const DB: &str = "wallet.db";
+/// The mints file in DIR.
+const MINTS: &str = "mints";
+/// The environment variable that may hold the passphrase.
+pub(crate) const PASSPHRASE_ENV: &str = "TALLY_WALLET_PASSPHRASE";
+/// The largest passphrase file.
+const PASSPHRASE_FILE_MAX_BYTES: u64 = 1 << 10;
+/// The largest mnemonic file (24 words are at most about 220 bytes).
+const MNEMONIC_FILE_MAX_BYTES: u64 = 1 << 10;
+/// The largest mints file.
+const MINTS_FILE_MAX_BYTES: u64 = 64 << 10;
+/// The most mints a wallet records.
+const MINTS_MAX: usize = 64;
+/// The least Argon2id memory `--kdf-memory-kib` accepts.
+const KDF_MEMORY_KIB_MIN: u32 = 64;
+
+/// `tally wallet` arguments.
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// The wallet directory (mode 0700).
+    #[arg(long, global = true, default_value = ".")]
+    dir: PathBuf,
+    /// Read the passphrase from the first line of this file (otherwise from
+    /// TALLY_WALLET_PASSPHRASE).
+    #[arg(long, global = true)]
+    passphrase_file: Option<PathBuf>,
+    /// Print one JSON object on stdout instead of text.
+    #[arg(long, global = true)]
+    json: bool,
+    #[command(subcommand)]
+    command: WalletCommand,
+}
+
+/// The subcommands. `send`, `receive` and `melt` come with the wallet's
+/// send/receive/melt operations: each is one more variant here and one
+/// function below, on [`open`] like the others.
+#[derive(Debug, Subcommand)]
+enum WalletCommand {
+    /// Create a wallet in DIR: a fresh mnemonic, encrypted under the passphrase.
+    Init {
+        /// Print the mnemonic once, on stderr.
+        #[arg(long)]
+        show_mnemonic: bool,
+        /// Write the mnemonic to this new file (mode 0600, never replaced).
+        #[arg(long)]
+        mnemonic_file: Option<PathBuf>,
+        #[command(flatten)]
+        kdf: Kdf,
+    },
+    /// Record a mint and fetch its keysets (active and inactive).
+    AddMint {
+        /// The mint's URL.
+        url: String,
+    },
+    /// Ask the mint for a quote to mint AMOUNT sat (NUT-04).
+    MintQuote {
+        /// Amount, sat (1..=2^53).
+        amount: u64,
+        /// The mint (may be left out when only one was added).
+        #[arg(long)]
+        mint: Option<String>,
+    },
+    /// Mint the paid quote QUOTE.
+    Mint {
+        /// The quote id.
+        quote: String,
+        /// The mint (may be left out when only one was added).
+        #[arg(long)]
+        mint: Option<String>,
+    },
+    /// Print the balance per mint (unspent, reserved, pending).
+    Balance,
+    /// Ask every mint for the state of the wallet's proofs (NUT-07).
+    Check,
+    /// Resolve operations a crash or a lost answer left unfinished.
+    Recover,
+    /// Restore the wallet's proofs from its mnemonic (NUT-09, NUT-13).
+    Restore {
+        /// Create the wallet in DIR from the mnemonic in this file (DIR must
+        /// not hold a wallet); without it, the wallet in DIR is restored.
+        #[arg(long)]
+        mnemonic_file: Option<PathBuf>,
+        /// The mint to restore from (repeatable; default: every mint added).
+        #[arg(long)]
+        mint: Vec<String>,
+        /// Outputs per request (1..=1,000).
+        #[arg(long, default_value_t = tally_wallet::restore::BATCH_SIZE_DEFAULT)]
+        batch_size: u32,
+        /// Consecutive empty batches that end a keyset's scan (1..=100).
+        #[arg(long, default_value_t = tally_wallet::restore::EMPTY_BATCHES_DEFAULT)]
+        empty_batches: u32,
+        #[command(flatten)]
+        kdf: Kdf,
+    },
+    /// Swap proofs of keysets the mint retired into its active keyset.
+    Rotate,
+    /// Print the newest finished operations.
+    History {
+        /// At most this many (1..=1,000).
+        #[arg(long, default_value_t = 20)]
+        limit: usize,
+    },
+}
+
+/// The Argon2id cost of a new seed file.
+#[derive(Debug, clap::Args)]
+struct Kdf {
+    /// Argon2id memory, KiB (64..=1,048,576). Less than the default makes a
+    /// stolen seed file cheaper to attack: for tests only.
+    #[arg(long, default_value_t = KdfParams::RECOMMENDED.memory_kib)]
+    kdf_memory_kib: u32,
+}
+
+impl Kdf {
+    fn params(&self) -> Result<KdfParams, Failure> {
+        if !(KDF_MEMORY_KIB_MIN..=KdfParams::MEMORY_KIB_MAX).contains(&self.kdf_memory_kib) {
+            return Err(Failure::usage(format!(
+                "--kdf-memory-kib must be {KDF_MEMORY_KIB_MIN}..={}",
+                KdfParams::MEMORY_KIB_MAX
+            )));
+        }
+        Ok(KdfParams {
+            memory_kib: self.kdf_memory_kib,
+            ..KdfParams::RECOMMENDED
+        })
+    }
+}
+
+/// Runs `tally wallet …`.
+pub fn run(args: Args) -> ExitCode {
+    let outcome = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| Failure::failed(format!("runtime: {e}")))
+        .and_then(|rt| rt.block_on(dispatch(args)));
+    finish("tally wallet", outcome)
+}
+
+async fn dispatch(args: Args) -> Result<(), Failure> {
+    let out = Out { json: args.json };
+    let dir = args.dir.as_path();
+    let pass = || passphrase(args.passphrase_file.as_deref());
+    match &args.command {
+        WalletCommand::Init {
+            show_mnemonic,
+            mnemonic_file,
+            kdf,
+        } => {
+            init(
+                dir,
+                &pass()?,
+                *show_mnemonic,
+                mnemonic_file.as_deref(),
+                kdf,
+                out,
+            )
+            .await
+        }
+        WalletCommand::Restore {
+            mnemonic_file,
+            mint,
+            batch_size,
+            empty_batches,
+            kdf,
+        } => {
+            let options = RestoreOptions {
+                batch_size: *batch_size,
+                empty_batches_to_stop: *empty_batches,
+                ..RestoreOptions::default()
+            };
+            options.validate().map_err(failure)?;
+            if let Some(file) = mnemonic_file {
+                create_from_mnemonic(dir, &pass()?, file, kdf).await?;
+            }
+            let wallet = open(dir, &pass()?).await?;
+            restore(dir, &wallet, mint, options, out).await
+        }
+        command => {
+            let wallet = open(dir, &pass()?).await?;
+            with_wallet(dir, &wallet, command, out).await
+        }
+    }
+}
+
+async fn with_wallet(
+    dir: &Path,
+    wallet: &Wallet<SqliteStore>,
+    command: &WalletCommand,
+    out: Out,
+) -> Result<(), Failure> {
+    match command {
+        WalletCommand::AddMint { url } => add_mint(dir, wallet, url, out).await,
+        WalletCommand::MintQuote { amount, mint } => {
+            let mint = pick_mint(dir, mint.as_deref())?;
+            if *amount == 0 || *amount > (1 << 53) {
+                return Err(Failure::usage("AMOUNT must be 1..=2^53"));
+            }
+            let q = wallet.mint_quote(&mint, *amount).await.map_err(failure)?;
+            out.print(
+                &json!({"quote": q.id, "request": q.request, "state": q.state, "amount": q.amount, "expiry": q.expiry_s}),
+                &format!("quote {} ({} sat, {})\n{}", q.id, q.amount, q.state, q.request),
+            );
+            Ok(())
+        }
+        WalletCommand::Mint { quote, mint } => {
+            let mint = pick_mint(dir, mint.as_deref())?;
+            let amount = wallet.mint(&mint, quote).await.map_err(failure)?;
+            out.print(&json!({"minted": amount}), &format!("minted {amount} sat"));
+            Ok(())
+        }
+        WalletCommand::Balance => balance(dir, wallet, out).await,
+        WalletCommand::Check => check(dir, wallet, out).await,
+        WalletCommand::Recover => {
+            let r = wallet.recover().await.map_err(failure)?;
+            out.print(
+                &json!({"finished": r.finished, "failed": r.failed, "unresolved": r.unresolved}),
+                &format!(
+                    "recovered: {} finished, {} failed, {} unresolved",
+                    r.finished, r.failed, r.unresolved
+                ),
+            );
+            Ok(())
+        }
+        WalletCommand::Rotate => rotate(dir, wallet, out).await,
+        WalletCommand::History { limit } => history(wallet, *limit, out).await,
+        WalletCommand::Init { .. } | WalletCommand::Restore { .. } => Err(Failure::usage(
+            "init and restore open the wallet themselves",
+        )),
+    }
+}
+
+/// How results are printed.
+#[derive(Clone, Copy)]
+struct Out {
+    json: bool,
+}
+
+impl Out {
+    fn print(self, value: &Value, text: &str) {
+        if self.json {
+            println!("{value}");
+        } else {
+            println!("{text}");
+        }
+    }
+}
+
+/// Maps a wallet error to the CLI's exit classes.
+fn failure(e: Error) -> Failure {
+    match e {
+        Error::WrongPassphrase
+        | Error::SecretsFormat(_)
+        | Error::UnsafePermissions { .. }
+        | Error::InvalidArgument(_)
+        | Error::NotFound { .. }
+        | Error::File(_)
+        | Error::Cashu(tally_cashu::Error::InvalidMnemonic) => Failure::usage(e.to_string()),
+        other => Failure::failed(other.to_string()),
+    }
+}
+
+/// The passphrase: the first line of `file`, or the environment variable.
+fn passphrase(file: Option<&Path>) -> Result<Zeroizing<String>, Failure> {
+    let text = match file {
+        Some(path) => Zeroizing::new(read_text(path, PASSPHRASE_FILE_MAX_BYTES)?),
+        None => match std::env::var(PASSPHRASE_ENV) {
+            Ok(v) => Zeroizing::new(v),
+            Err(_) => {
+                return Err(Failure::usage(format!(
+                    "no passphrase: give --passphrase-file FILE or set {PASSPHRASE_ENV}"
+                )));
+            }
+        },
+    };
+    let line = Zeroizing::new(text.lines().next().unwrap_or_default().to_owned());
+    if line.is_empty() {
+        return Err(Failure::usage("the passphrase is empty"));
+    }
+    Ok(line)
+}
+
+fn seed_path(dir: &Path) -> PathBuf {
+    dir.join(SEED)
+}
+
+fn refuse_existing(dir: &Path) -> Result<(), Failure> {
+    if seed_path(dir).exists() {
+        return Err(Failure::usage(format!(
+            "{} already holds a wallet",
+            dir.display()
+        )));
+    }
+    Ok(())
+}
+
+async fn init(
+    dir: &Path,
+    pass: &str,
+    show: bool,
+    mnemonic_file: Option<&Path>,
+    kdf: &Kdf,
+    out: Out,
+) -> Result<(), Failure> {
+    let params = kdf.params()?;
+    refuse_existing(dir)?;
+    if let Some(file) = mnemonic_file
+        && file.exists()
+    {
+        return Err(Failure::usage(format!("{} exists", file.display())));
+    }
+    let words =
+        secrets::create_mnemonic_file(&seed_path(dir), pass.as_bytes(), params).map_err(failure)?;
+    SqliteStore::open(&dir.join(DB)).await.map_err(failure)?;
+    if let Some(file) = mnemonic_file {
+        let mut text = Zeroizing::new(words.to_string());
+        text.push('\n');
+        tally_files::private::create(file, text.as_bytes())?;
+    }
+    if show {
+        eprintln!("mnemonic (shown once; write it down): {}", words.as_str());
+    } else if mnemonic_file.is_none() {
+        eprintln!(
+            "the mnemonic was not shown: the wallet's backup is {} with its passphrase",
+            seed_path(dir).display()
+        );
+    }
+    out.print(
+        &json!({"dir": dir.display().to_string()}),
+        &format!("wallet created in {}", dir.display()),
+    );
+    Ok(())
+}
+
+async fn create_from_mnemonic(
+    dir: &Path,
+    pass: &str,
+    file: &Path,
+    kdf: &Kdf,
+) -> Result<(), Failure> {
+    let params = kdf.params()?;
+    refuse_existing(dir)?;
+    let text = Zeroizing::new(read_text(file, MNEMONIC_FILE_MAX_BYTES)?);
+    let words = Zeroizing::new(text.split_whitespace().collect::<Vec<_>>().join(" "));
+    Seed::from_mnemonic(&words, "")
+        .map_err(|_| Failure::usage(format!("{}: not a BIP-39 mnemonic", file.display())))?;
+    secrets::create_file(&seed_path(dir), &words, pass.as_bytes(), params).map_err(failure)?;
+    SqliteStore::open(&dir.join(DB)).await.map_err(failure)?;
+    Ok(())
+}
+
+/// Opens the wallet in `dir` with `pass` (fails closed without it).
+pub(crate) async fn open(dir: &Path, pass: &str) -> Result<Wallet<SqliteStore>, Failure> {
+    if !seed_path(dir).exists() {
+        return Err(Failure::usage(format!(
+            "{} holds no wallet (run `tally wallet init`)",
+            dir.display()
+        )));
+    }
+    let seed = secrets::open_seed(&seed_path(dir), pass.as_bytes()).map_err(failure)?;
+    let store = SqliteStore::open(&dir.join(DB)).await.map_err(failure)?;
+    Ok(Wallet::new(store, seed))
+}
+
+fn read_mints(dir: &Path) -> Result<Vec<MintUrl>, Failure> {
+    let path = dir.join(MINTS);
+    if !path.exists() {
+        return Ok(Vec::new());
+    }
+    let text = read_text(&path, MINTS_FILE_MAX_BYTES)?;
+    let urls: Vec<String> = serde_json::from_str(&text)
+        .map_err(|e| Failure::usage(format!("{}: {e}", path.display())))?;
+    if urls.len() > MINTS_MAX {
+        return Err(Failure::usage(format!(
+            "{}: more than {MINTS_MAX} mints",
+            path.display()
+        )));
+    }
+    urls.iter().map(|u| parse_mint(u)).collect()
+}
+
+fn parse_mint(url: &str) -> Result<MintUrl, Failure> {
+    MintUrl::new(url).map_err(|e| Failure::usage(format!("mint URL {url:?}: {e}")))
+}
+
+/// The mint named, or the only one added.
+pub(crate) fn pick_mint(dir: &Path, named: Option<&str>) -> Result<MintUrl, Failure> {
+    if let Some(url) = named {
+        return parse_mint(url);
+    }
+    let mints = read_mints(dir)?;
+    match mints.as_slice() {
+        [one] => Ok(one.clone()),
+        [] => Err(Failure::usage(
+            "no mint added (run `tally wallet add-mint URL`)",
+        )),
+        _ => Err(Failure::usage("several mints added: give --mint URL")),
+    }
+}
+
+async fn add_mint(
+    dir: &Path,
+    wallet: &Wallet<SqliteStore>,
+    url: &str,
+    out: Out,
+) -> Result<(), Failure> {
+    let mint = parse_mint(url)?;
+    wallet.add_mint(&mint).await.map_err(failure)?;
+    remember(dir, &mint)?;
+    let keysets = wallet.store().keysets(&mint).await.map_err(failure)?.len();
+    out.print(
+        &json!({"mint": mint.as_str(), "keysets": keysets}),
+        &format!("added {} ({} keysets)", mint.as_str(), keysets),
+    );
+    Ok(())
+}
+
+/// Adds `mint` to the mints file (once).
+fn remember(dir: &Path, mint: &MintUrl) -> Result<(), Failure> {
+    let mut mints = read_mints(dir)?;
+    if mints.contains(mint) {
+        return Ok(());
+    }
+    if mints.len() >= MINTS_MAX {
+        return Err(Failure::usage(format!("at most {MINTS_MAX} mints")));
+    }
+    mints.push(mint.clone());
+    let urls: Vec<&str> = mints.iter().map(MintUrl::as_str).collect();
+    let text = serde_json::to_string(&urls).map_err(|e| Failure::failed(e.to_string()))?;
+    tally_files::private::replace(&dir.join(MINTS), text.as_bytes())?;
+    Ok(())
+}
+
+async fn balance(dir: &Path, wallet: &Wallet<SqliteStore>, out: Out) -> Result<(), Failure> {
+    let mut rows = Vec::new();
+    let mut text = Vec::new();
+    let mut total = 0u64;
+    for mint in read_mints(dir)? {
+        let b = wallet.balance(&mint).await.map_err(failure)?;
+        total = total.saturating_add(b.unspent);
+        rows.push(json!({"mint": mint.as_str(), "unspent": b.unspent, "reserved": b.reserved, "pending": b.pending}));
+        text.push(format!(
+            "{}: {} sat ({} reserved, {} pending)",
+            mint.as_str(),
+            b.unspent,
+            b.reserved,
+            b.pending
+        ));
+    }
+    text.push(format!("total: {total} sat"));
+    out.print(&json!({"mints": rows, "total": total}), &text.join("\n"));
+    Ok(())
+}
+
+/// Runs `each` for every mint added, in order, and prints its rows as
+/// `{"mints": […]}` (or its lines of text).
+async fn for_each_mint(
+    dir: &Path,
+    out: Out,
+    mut each: impl AsyncFnMut(&MintUrl) -> Result<(Value, String), Failure>,
+) -> Result<(), Failure> {
+    let mut rows = Vec::new();
+    let mut text = Vec::new();
+    for mint in read_mints(dir)? {
+        let (row, line) = each(&mint).await?;
+        rows.push(row);
+        text.push(format!("{}: {line}", mint.as_str()));
+    }
+    out.print(&json!({"mints": rows}), &text.join("\n"));
+    Ok(())
+}
+
+async fn check(dir: &Path, wallet: &Wallet<SqliteStore>, out: Out) -> Result<(), Failure> {
+    for_each_mint(dir, out, async |mint: &MintUrl| {
+        let r = wallet.check_state(mint).await.map_err(failure)?;
+        Ok((
+            json!({"mint": mint.as_str(), "checked": r.checked, "newly_spent": r.newly_spent, "pending": r.pending}),
+            format!(
+                "{} checked, {} newly spent, {} pending",
+                r.checked, r.newly_spent, r.pending
+            ),
+        ))
+    })
+    .await
+}
+
+async fn rotate(dir: &Path, wallet: &Wallet<SqliteStore>, out: Out) -> Result<(), Failure> {
+    for_each_mint(dir, out, async |mint: &MintUrl| {
+        let r = wallet.rotate(mint).await.map_err(failure)?;
+        Ok((
+            json!({"mint": mint.as_str(), "proofs_moved": r.proofs_moved, "amount_in": r.amount_in, "amount_out": r.amount_out, "dust": r.dust}),
+            format!(
+                "{} proofs moved ({} sat in, {} sat out, {} dust)",
+                r.proofs_moved, r.amount_in, r.amount_out, r.dust
+            ),
+        ))
+    })
+    .await
+}
+
+async fn history(wallet: &Wallet<SqliteStore>, limit: usize, out: Out) -> Result<(), Failure> {
+    if limit == 0 || limit > HISTORY_PAGE_MAX {
+        return Err(Failure::usage(format!(
+            "--limit must be 1..={HISTORY_PAGE_MAX}"
+        )));
+    }
+    let entries = wallet.store().history(limit).await.map_err(failure)?;
+    let rows: Vec<Value> = entries
+        .iter()
+        .map(|e| json!({"operation": e.operation.0, "mint": e.mint.as_str(), "kind": e.kind, "amount_in": e.amount_in, "amount_out": e.amount_out, "at_s": e.at_s}))
+        .collect();
+    let text: Vec<String> = entries
+        .iter()
+        .map(|e| {
+            format!(
+                "{} {:?} in {} out {} at {} ({})",
+                e.mint.as_str(),
+                e.kind,
+                e.amount_in,
+                e.amount_out,
+                e.at_s,
+                e.operation.0
+            )
+        })
+        .collect();
+    out.print(&json!({"history": rows}), &text.join("\n"));
+    Ok(())
+}
+
+async fn restore(
+    dir: &Path,
+    wallet: &Wallet<SqliteStore>,
+    named: &[String],
+    options: RestoreOptions,
+    out: Out,
+) -> Result<(), Failure> {
+    let mints = if named.is_empty() {
+        read_mints(dir)?
+    } else {
+        named
+            .iter()
+            .map(|u| parse_mint(u))
+            .collect::<Result<_, _>>()?
+    };
+    if mints.is_empty() {
+        return Err(Failure::usage("no mint to restore from: give --mint URL"));
+    }
+    let mut rows = Vec::new();
+    let mut text = Vec::new();
+    for mint in mints {
+        remember(dir, &mint)?;
+        let mut progress = |p: &RestoreProgress| match p {
+            RestoreProgress::Keyset {
+                id,
+                active,
+                index,
+                count,
+            } => eprintln!(
+                "restore: {} keyset {} ({}/{count}, {})",
+                mint.as_str(),
+                id.to_hex(),
+                index.saturating_add(1),
+                if *active { "active" } else { "inactive" }
+            ),
+            RestoreProgress::Batch {
+                counters,
+                signed_total,
+                ..
+            } => eprintln!(
+                "restore:   counters {}..{}: {signed_total} found",
+                counters.start, counters.end
+            ),
+        };
+        let r = wallet
+            .restore(&mint, options, &mut progress)
+            .await
+            .map_err(failure)?;
+        rows.push(json!({
+            "mint": mint.as_str(),
+            "amount_unspent": r.amount_unspent(),
+            "amount_added": r.amount_added(),
+            "keysets": r.keysets.iter().map(|k| json!({
+                "id": k.id.to_hex(), "active": k.active, "signed": k.signed,
+                "unspent": k.unspent, "spent": k.spent, "pending": k.pending,
+                "added": k.added, "next_counter": k.next_counter, "truncated": k.truncated,
+            })).collect::<Vec<_>>(),
+        }));
+        text.push(format!(
+            "{}: {} sat unspent found, {} sat added",
+            mint.as_str(),
+            r.amount_unspent(),
+            r.amount_added()
+        ));
+    }
+    out.print(&json!({"mints": rows}), &text.join("\n"));
+    Ok(())
+}

@@ -1,0 +1,278 @@
+//! `tally wallet`: end to end against the real Nutshell mint without fees
+//! (`./scripts/services/nutshell start`, TALLY_TEST_MINT_URL), and bad
+//! input (a wrong or missing passphrase, a bad mnemonic, an unsafe
+//! directory), with the CLI's exit codes: 0 success, 1 the operation
+//! failed, 2 bad usage or bad input.
+
+use std::os::unix::fs::PermissionsExt;
+use std::path::Path;
+use std::process::Output;
+
+/// The passphrase the tests use.
+const PASS: &str = "correct horse battery staple";
+
+fn mint_url() -> String {
+    std::env::var("TALLY_TEST_MINT_URL").unwrap_or_else(|_| "http://127.0.0.1:43338".to_owned())
+}
+
+/// A private (0700) wallet directory inside a temporary directory.
+fn wallet_dir() -> (tempfile::TempDir, std::path::PathBuf) {
+    let tmp = tempfile::tempdir().unwrap();
+    std::fs::set_permissions(tmp.path(), std::fs::Permissions::from_mode(0o700)).unwrap();
+    let dir = tmp.path().join("w");
+    (tmp, dir)
+}
+
+/// `tally wallet --dir DIR ARGS…` with the passphrase `pass` in the
+/// environment (none if `None`); small Argon2id memory for `init`/`restore`.
+fn wallet(dir: &Path, pass: Option<&str>, args: &[&str]) -> Output {
+    let mut cmd = crate::support::tally();
+    cmd.env_remove("TALLY_WALLET_PASSPHRASE");
+    if let Some(p) = pass {
+        cmd.env("TALLY_WALLET_PASSPHRASE", p);
+    }
+    cmd.arg("wallet").arg("--dir").arg(dir).args(args);
+    crate::support::run_with_stdin(cmd, b"")
+}
+
+fn ok(out: &Output) -> serde_json::Value {
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+fn init(dir: &Path, extra: &[&str]) -> Output {
+    let mut args = vec!["init", "--kdf-memory-kib", "64"];
+    args.extend_from_slice(extra);
+    wallet(dir, Some(PASS), &args)
+}
+
+#[test]
+fn init_mint_balance_check_history_and_restore_against_a_real_mint() {
+    let (tmp, dir) = wallet_dir();
+    let words_file = tmp.path().join("words");
+    let out = init(
+        &dir,
+        &["--mnemonic-file", words_file.to_str().unwrap(), "--json"],
+    );
+    ok(&out);
+    // The mnemonic went to the file only: never to stdout or stderr.
+    let words = std::fs::read_to_string(&words_file).unwrap();
+    assert_eq!(words.split_whitespace().count(), 12);
+    assert!(!String::from_utf8_lossy(&out.stdout).contains(words.trim()));
+    assert!(!String::from_utf8_lossy(&out.stderr).contains(words.trim()));
+    let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode(&words_file), 0o600);
+    assert_eq!(mode(&dir), 0o700);
+    assert_eq!(mode(&dir.join("seed")), 0o600);
+    let seed_text = std::fs::read_to_string(dir.join("seed")).unwrap();
+    assert!(!seed_text.contains(words.trim()));
+
+    let mint = mint_url();
+    let added = ok(&wallet(&dir, Some(PASS), &["--json", "add-mint", &mint]));
+    assert!(added["keysets"].as_u64().unwrap() >= 1);
+    let quote = ok(&wallet(&dir, Some(PASS), &["--json", "mint-quote", "21"]));
+    let id = quote["quote"].as_str().unwrap().to_owned();
+    assert!(quote["request"].as_str().unwrap().starts_with("ln"));
+    let minted = ok(&wallet(&dir, Some(PASS), &["--json", "mint", &id]));
+    assert_eq!(minted["minted"], 21);
+    // A quote is minted once: the mint refuses the second time (exit 1).
+    let again = wallet(&dir, Some(PASS), &["mint", &id]);
+    assert_eq!(again.status.code(), Some(1), "{again:?}");
+    let balance = ok(&wallet(&dir, Some(PASS), &["--json", "balance"]));
+    assert_eq!(balance["total"], 21);
+    assert_eq!(balance["mints"][0]["unspent"], 21);
+    let check = ok(&wallet(&dir, Some(PASS), &["--json", "check"]));
+    assert_eq!(check["mints"][0]["checked"], 3);
+    assert_eq!(check["mints"][0]["newly_spent"], 0);
+    let history = ok(&wallet(&dir, Some(PASS), &["--json", "history"]));
+    assert_eq!(history["history"][0]["kind"], "mint");
+    assert_eq!(history["history"][0]["amount_in"], 21);
+    let recover = ok(&wallet(&dir, Some(PASS), &["--json", "recover"]));
+    assert_eq!(recover["unresolved"], 0);
+    // Text output too.
+    let text = wallet(&dir, Some(PASS), &["balance"]);
+    assert_eq!(text.status.code(), Some(0));
+    assert!(String::from_utf8_lossy(&text.stdout).contains("total: 21 sat"));
+
+    // Another directory, the same mnemonic (from the file): restore.
+    let (_tmp2, dir2) = wallet_dir();
+    let out = wallet(
+        &dir2,
+        Some("another passphrase"),
+        &[
+            "--json",
+            "restore",
+            "--kdf-memory-kib",
+            "64",
+            "--mnemonic-file",
+            words_file.to_str().unwrap(),
+            "--mint",
+            &mint,
+        ],
+    );
+    let restored = ok(&out);
+    assert_eq!(restored["mints"][0]["amount_unspent"], 21);
+    assert_eq!(restored["mints"][0]["amount_added"], 21);
+    assert!(String::from_utf8_lossy(&out.stderr).contains("restore: "));
+    let balance = ok(&wallet(
+        &dir2,
+        Some("another passphrase"),
+        &["--json", "balance"],
+    ));
+    assert_eq!(balance["total"], 21);
+    // Restoring the wallet in place again adds nothing.
+    let again = ok(&wallet(
+        &dir2,
+        Some("another passphrase"),
+        &["--json", "restore"],
+    ));
+    assert_eq!(again["mints"][0]["amount_added"], 0);
+    // And the restored wallet mints on fresh counters.
+    let quote = ok(&wallet(
+        &dir2,
+        Some("another passphrase"),
+        &["--json", "mint-quote", "5"],
+    ));
+    let minted = ok(&wallet(
+        &dir2,
+        Some("another passphrase"),
+        &["--json", "mint", quote["quote"].as_str().unwrap()],
+    ));
+    assert_eq!(minted["minted"], 5);
+}
+
+#[test]
+fn a_wrong_or_missing_passphrase_is_a_clear_error_and_opens_nothing() {
+    let (tmp, dir) = wallet_dir();
+    ok(&{
+        let o = init(&dir, &["--json"]);
+        assert!(String::from_utf8_lossy(&o.stderr).contains("was not shown"));
+        o
+    });
+    let out = wallet(&dir, Some("not it"), &["balance"]);
+    assert_eq!(out.status.code(), Some(2), "{out:?}");
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("wrong passphrase"),
+        "{out:?}"
+    );
+    assert!(out.stdout.is_empty());
+    let out = wallet(&dir, None, &["balance"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("TALLY_WALLET_PASSPHRASE"));
+    // From a file: its first line.
+    let pass_file = tmp.path().join("pass");
+    std::fs::write(&pass_file, format!("{PASS}\n")).unwrap();
+    let mut cmd = crate::support::tally();
+    cmd.env_remove("TALLY_WALLET_PASSPHRASE").args([
+        "wallet",
+        "--dir",
+        dir.to_str().unwrap(),
+        "--passphrase-file",
+        pass_file.to_str().unwrap(),
+        "--json",
+        "balance",
+    ]);
+    let out = crate::support::run_with_stdin(cmd, b"");
+    assert_eq!(ok(&out)["total"], 0);
+    // An empty passphrase is refused.
+    let out = wallet(&dir, Some(""), &["balance"]);
+    assert_eq!(out.status.code(), Some(2));
+    // There is no argument for it.
+    let out = wallet(&dir, Some(PASS), &["--passphrase", PASS, "balance"]);
+    assert_eq!(out.status.code(), Some(2));
+}
+
+#[test]
+fn bad_input_is_refused_with_exit_code_2() {
+    let (tmp, dir) = wallet_dir();
+    // No wallet yet.
+    let out = wallet(&dir, Some(PASS), &["balance"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("holds no wallet"));
+    // A mnemonic file that is not a mnemonic: nothing is created.
+    let words = tmp.path().join("words");
+    std::fs::write(&words, "abandon abandon nonsense\n").unwrap();
+    let out = wallet(
+        &dir,
+        Some(PASS),
+        &[
+            "restore",
+            "--mnemonic-file",
+            words.to_str().unwrap(),
+            "--mint",
+            "http://127.0.0.1:1",
+        ],
+    );
+    assert_eq!(out.status.code(), Some(2), "{out:?}");
+    assert!(!dir.join("seed").exists());
+    // KDF memory out of bounds.
+    let out = wallet(&dir, Some(PASS), &["init", "--kdf-memory-kib", "8"]);
+    assert_eq!(out.status.code(), Some(2));
+    ok(&init(&dir, &["--json"]));
+    // init twice, or restore from a mnemonic over it: refused, the wallet kept.
+    let seed_before = std::fs::read(dir.join("seed")).unwrap();
+    let out = init(&dir, &[]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("already holds a wallet"));
+    let valid = tmp.path().join("valid-words");
+    std::fs::write(
+        &valid,
+        "abandon abandon abandon abandon abandon abandon abandon abandon abandon abandon abandon about\n",
+    )
+    .unwrap();
+    let out = wallet(
+        &dir,
+        Some(PASS),
+        &[
+            "restore",
+            "--kdf-memory-kib",
+            "64",
+            "--mnemonic-file",
+            valid.to_str().unwrap(),
+        ],
+    );
+    assert_eq!(out.status.code(), Some(2), "{out:?}");
+    assert_eq!(std::fs::read(dir.join("seed")).unwrap(), seed_before);
+    // No mint added; a malformed URL; an amount out of range; a bad limit.
+    for args in [
+        &["mint-quote", "5"][..],
+        &["add-mint", "not a url"],
+        &["mint-quote", "0", "--mint", "http://127.0.0.1:1"],
+        &["history", "--limit", "0"],
+        &[
+            "restore",
+            "--batch-size",
+            "0",
+            "--mint",
+            "http://127.0.0.1:1",
+        ],
+        &["mint", "no-such-quote", "--mint", "http://127.0.0.1:1"],
+    ] {
+        let out = wallet(&dir, Some(PASS), args);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {out:?}");
+    }
+    // An unreachable mint: the operation failed (exit 1).
+    let out = wallet(&dir, Some(PASS), &["add-mint", "http://127.0.0.1:1"]);
+    assert_eq!(out.status.code(), Some(1), "{out:?}");
+    // A directory others can read: refused.
+    std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let out = wallet(&dir, Some(PASS), &["balance"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("unsafe permissions"));
+}
+
+#[test]
+fn show_mnemonic_prints_it_once_on_stderr_only() {
+    let (_tmp, dir) = wallet_dir();
+    let out = init(&dir, &["--show-mnemonic", "--json"]);
+    ok(&out);
+    let err = String::from_utf8_lossy(&out.stderr);
+    let line = err.lines().find(|l| l.starts_with("mnemonic")).unwrap();
+    let words: Vec<&str> = line.rsplit(": ").next().unwrap().split(' ').collect();
+    assert_eq!(words.len(), 12);
+    assert!(!String::from_utf8_lossy(&out.stdout).contains(words[0]) || words[0].len() < 3);
+    // Later commands never print it.
+    let out = wallet(&dir, Some(PASS), &["balance"]);
+    assert!(!String::from_utf8_lossy(&out.stderr).contains(&words.join(" ")));
+    assert!(!String::from_utf8_lossy(&out.stdout).contains(&words.join(" ")));
+}

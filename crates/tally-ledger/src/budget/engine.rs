@@ -176,21 +176,23 @@ impl Records {
         }
     }
 
-    /// Stores a record under an id that has none (the caller checked).
-    fn push(&mut self, id: u128, r: Record) {
-        match self.chunks.last_mut() {
+    /// Appends a record to the chunks (its index entry is the caller's);
+    /// its position.
+    fn append(chunks: &mut Vec<Vec<Record>>, len: &mut usize, r: Record) -> usize {
+        match chunks.last_mut() {
             Some(chunk) if chunk.len() < CHUNK => chunk.push(r),
             _ => {
                 // The first chunk grows as a vector does (a small budget
                 // stays small); the next ones are allocated whole.
-                let capacity = if self.chunks.is_empty() { 0 } else { CHUNK };
+                let capacity = if chunks.is_empty() { 0 } else { CHUNK };
                 let mut chunk = Vec::with_capacity(capacity);
                 chunk.push(r);
-                self.chunks.push(chunk);
+                chunks.push(chunk);
             }
         }
-        self.index.insert(id, self.len);
-        self.len = self.len.saturating_add(1);
+        let at = *len;
+        *len = len.saturating_add(1);
+        at
     }
 
     fn len(&self) -> usize {
@@ -436,17 +438,98 @@ impl Budget {
     /// The ledger's creation of a posted or pending transfer (the budget
     /// makes no balancing ones), storing it as `kind`.
     fn create(&mut self, e: &NewTransfer, kind: Kind, now: u64) -> Result<(), TR> {
+        use std::collections::hash_map::Entry;
         check_new_transfer(e)?;
-        // A client's id names a record or nothing: no transfer to build
-        // unless it exists.
-        let taken = if e.id >> 120 == 0 {
-            self.records
-                .get(&e.id)
-                .map(|r| self.record_transfer(e.id, r))
-        } else {
-            self.get(e.id)
+        if kind == Kind::Overrun {
+            return self.create_overrun(e, now);
+        }
+        // The callers refuse client ids with the top byte set (the derived
+        // ids' tags) before they come here.
+        if e.id >> 120 != 0 {
+            return Err(TR::IdMustNotBeIntMax);
+        }
+        // A client's id names a record or nothing: one probe of the index
+        // finds it or the slot for the new one. The accounts are looked up
+        // first (no effect), their absence reported in the ledger's order.
+        let debit = self.find(e.debit_account_id);
+        let credit = self.find(e.credit_account_id);
+        let slot = match self.records.index.entry(e.id) {
+            Entry::Occupied(o) => {
+                let at = *o.get();
+                let Some(r) = self.records.at(at).copied() else {
+                    return Err(TR::IdMustNotBeIntMax);
+                };
+                return Err(Ledger::exists(&self.record_transfer(e.id, &r), e));
+            }
+            Entry::Vacant(v) => v,
         };
-        if let Some(t) = taken {
+        if !self.failed.is_empty() && self.failed.contains_key(&e.id) {
+            return Err(TR::IdAlreadyFailed);
+        }
+        let Some(debit) = debit else {
+            return Err(TR::DebitAccountNotFound);
+        };
+        let Some(credit) = credit else {
+            return Err(TR::CreditAccountNotFound);
+        };
+        let account = |at: u32| usize::try_from(at).ok();
+        let (Some(d), Some(c)) = (account(debit), account(credit)) else {
+            return Err(TR::DebitAccountNotFound);
+        };
+        let (Some(dr), Some(cr)) = (self.accounts.get(d), self.accounts.get(c)) else {
+            return Err(TR::DebitAccountNotFound);
+        };
+        let Checked {
+            pending,
+            amount,
+            debit: dr_next,
+            credit: cr_next,
+            expires_at,
+        } = check_balances(e, dr, cr, self.clock, now)?;
+        // Every check passed: apply (the clock as `tick`).
+        let timestamp = match self.clock.checked_add(1) {
+            Some(next) => {
+                self.clock = next.max(now);
+                self.clock
+            }
+            None => u64::MAX,
+        };
+        if let Some(a) = self.accounts.get_mut(d) {
+            if pending {
+                a.debits_pending = dr_next;
+            } else {
+                a.debits_posted = dr_next;
+            }
+        }
+        if let Some(a) = self.accounts.get_mut(c) {
+            if pending {
+                a.credits_pending = cr_next;
+            } else {
+                a.credits_posted = cr_next;
+            }
+        }
+        let record = Record::new(
+            amount,
+            timestamp,
+            debit,
+            credit,
+            e.timeout,
+            kind == Kind::Reservation,
+        );
+        slot.insert(Records::append(
+            &mut self.records.chunks,
+            &mut self.records.len,
+            record,
+        ));
+        if let Some(at) = expires_at {
+            self.expiries.insert((at, e.id));
+        }
+        Ok(())
+    }
+
+    /// `create` for an overrun (a derived id).
+    fn create_overrun(&mut self, e: &NewTransfer, now: u64) -> Result<(), TR> {
+        if let Some(t) = self.get(e.id) {
             return Err(Ledger::exists(&t, e));
         }
         if !self.failed.is_empty() && self.failed.contains_key(&e.id) {
@@ -484,25 +567,9 @@ impl Budget {
                 c.credits_posted = cr_next;
             }
         }
-        match kind {
-            Kind::Overrun => {
-                self.overruns.insert(e.id & BASE, (amount, timestamp));
-            }
-            Kind::Funding | Kind::Reservation => {
-                let record = Record::new(
-                    amount,
-                    timestamp,
-                    debit,
-                    credit,
-                    e.timeout,
-                    kind == Kind::Reservation,
-                );
-                self.records.push(e.id, record);
-                if let Some(at) = expires_at {
-                    self.expiries.insert((at, e.id));
-                }
-            }
-        }
+        // Posted, so no expiry.
+        let _ = expires_at;
+        self.overruns.insert(e.id & BASE, (amount, timestamp));
         Ok(())
     }
 

@@ -63,7 +63,7 @@ pub fn run(args: Args) -> ExitCode {
     }
 }
 
-fn read_input(path: Option<&PathBuf>) -> Result<Vec<u8>, String> {
+pub(crate) fn read_input(path: Option<&PathBuf>) -> Result<Vec<u8>, String> {
     let limit = tally_cashu::limits::MAX_TOKEN_LEN_BYTES as u64;
     match path {
         Some(p) if p.as_os_str() != "-" => read_file(p, limit).map_err(|e| e.to_string()),

@@ -32,9 +32,11 @@ use serde_json::{Value, json};
 use tally_cashu::nuts::nut00::MintUrl;
 use tally_cashu::nuts::nut13::Seed;
 use tally_wallet::Error;
+use tally_wallet::receive::ReceiveOptions;
 use tally_wallet::restore::{RestoreOptions, RestoreProgress};
 use tally_wallet::secrets::{self, KdfParams};
-use tally_wallet::store::{HISTORY_PAGE_MAX, SqliteStore, WalletStore};
+use tally_wallet::send::{SendOptions, SentRef};
+use tally_wallet::store::{HISTORY_PAGE_MAX, OperationId, SqliteStore, TokenFormat, WalletStore};
 use tally_wallet::wallet::Wallet;
 use zeroize::Zeroizing;
 
@@ -76,9 +78,7 @@ pub struct Args {
     command: WalletCommand,
 }
 
-/// The subcommands. `send`, `receive` and `melt` come with the wallet's
-/// send/receive/melt operations: each is one more variant here and one
-/// function below, on [`open`] like the others.
+/// The subcommands.
 #[derive(Debug, Subcommand)]
 enum WalletCommand {
     /// Create a wallet in DIR: a fresh mnemonic, encrypted under the passphrase.
@@ -139,6 +139,52 @@ enum WalletCommand {
     },
     /// Swap proofs of keysets the mint retired into its active keyset.
     Rotate,
+    /// Make a token worth AMOUNT sat and print it (offline when held proofs
+    /// match exactly, else after a swap).
+    Send {
+        /// Amount, sat (1..=2^53).
+        amount: u64,
+        /// The mint (may be left out when only one was added).
+        #[arg(long)]
+        mint: Option<String>,
+        /// Add the fee the receiver pays to swap it.
+        #[arg(long)]
+        include_fees: bool,
+        /// A memo for the receiver.
+        #[arg(long)]
+        memo: Option<String>,
+        /// A V3 (`cashuA`) token instead of V4 (`cashuB`).
+        #[arg(long)]
+        v3: bool,
+        /// Never contact the mint: fail unless held proofs match exactly.
+        #[arg(long)]
+        offline: bool,
+    },
+    /// Receive a token read from FILE (or stdin: a token is a bearer secret,
+    /// never an argument), after checking it (mint, keysets, DLEQ, state).
+    Receive {
+        /// The file holding the token; `-` or nothing: stdin.
+        #[arg(long)]
+        token_file: Option<PathBuf>,
+        /// Accept proofs without a DLEQ proof (not advised).
+        #[arg(long)]
+        allow_missing_dleq: bool,
+    },
+    /// Take back a sent token the receiver has not redeemed (by the id
+    /// `send` printed).
+    Reclaim {
+        /// The id `send` printed.
+        id: String,
+    },
+    /// Pay a bolt11 INVOICE from the wallet's proofs (NUT-05; change per
+    /// NUT-08): asks the mint for a quote, then pays it.
+    Melt {
+        /// The bolt11 invoice.
+        invoice: String,
+        /// The mint (may be left out when only one was added).
+        #[arg(long)]
+        mint: Option<String>,
+    },
     /// Print the newest finished operations.
     History {
         /// At most this many (1..=1,000).
@@ -267,6 +313,90 @@ async fn with_wallet(
             Ok(())
         }
         WalletCommand::Rotate => rotate(dir, wallet, out).await,
+        WalletCommand::Send {
+            amount,
+            mint,
+            include_fees,
+            memo,
+            v3,
+            offline,
+        } => {
+            let mint = pick_mint(dir, mint.as_deref())?;
+            if *amount == 0 || *amount > (1 << 53) {
+                return Err(Failure::usage("AMOUNT must be 1..=2^53"));
+            }
+            let options = SendOptions {
+                include_fees: *include_fees,
+                memo: memo.clone(),
+                format: if *v3 {
+                    TokenFormat::V3
+                } else {
+                    TokenFormat::V4
+                },
+                offline_only: *offline,
+            };
+            let sent = wallet
+                .send(&mint, *amount, &options)
+                .await
+                .map_err(failure)?;
+            // Text: the token alone on stdout (`send 20 > token.txt`), the
+            // summary on stderr.
+            if out.json {
+                out.print(
+                    &json!({"id": sent.id.0, "amount": sent.amount, "swapped": sent.swapped, "token": sent.token}),
+                    "",
+                );
+            } else {
+                eprintln!("sent {} sat (id {}, for reclaim)", sent.amount, sent.id.0);
+                println!("{}", sent.token);
+            }
+            Ok(())
+        }
+        WalletCommand::Receive {
+            token_file,
+            allow_missing_dleq,
+        } => {
+            let bytes = crate::cashu::read_input(token_file.as_ref()).map_err(Failure::usage)?;
+            let text = String::from_utf8(bytes)
+                .map_err(|_| Failure::usage("the token is not UTF-8 text"))?;
+            let options = ReceiveOptions {
+                allow_missing_dleq: *allow_missing_dleq,
+            };
+            let amount = wallet
+                .receive(text.trim(), &options)
+                .await
+                .map_err(failure)?;
+            out.print(
+                &json!({"received": amount}),
+                &format!("received {amount} sat"),
+            );
+            Ok(())
+        }
+        WalletCommand::Reclaim { id } => {
+            let id = OperationId(id.clone());
+            let r = wallet.reclaim(SentRef::Id(&id)).await.map_err(failure)?;
+            out.print(
+                &json!({"reclaimed": r.reclaimed, "redeemed": r.redeemed, "pending": r.pending}),
+                &format!(
+                    "reclaimed {} sat; {} sat redeemed by the receiver; {} sat pending",
+                    r.reclaimed, r.redeemed, r.pending
+                ),
+            );
+            Ok(())
+        }
+        WalletCommand::Melt { invoice, mint } => {
+            let mint = pick_mint(dir, mint.as_deref())?;
+            let quote = wallet.melt_quote(&mint, invoice).await.map_err(failure)?;
+            let melted = wallet.melt(&mint, &quote).await.map_err(failure)?;
+            out.print(
+                &json!({"quote": quote.id, "amount": quote.amount, "fee_reserve": quote.fee_reserve, "inputs": melted.inputs, "change": melted.change}),
+                &format!(
+                    "paid {} sat (quote {}): {} sat of proofs in, {} sat change",
+                    quote.amount, quote.id, melted.inputs, melted.change
+                ),
+            );
+            Ok(())
+        }
         WalletCommand::History { limit } => history(wallet, *limit, out).await,
         WalletCommand::Init { .. } | WalletCommand::Restore { .. } => Err(Failure::usage(
             "init and restore open the wallet themselves",
@@ -482,13 +612,14 @@ async fn balance(dir: &Path, wallet: &Wallet<SqliteStore>, out: Out) -> Result<(
     for mint in read_mints(dir)? {
         let b = wallet.balance(&mint).await.map_err(failure)?;
         total = total.saturating_add(b.unspent);
-        rows.push(json!({"mint": mint.as_str(), "unspent": b.unspent, "reserved": b.reserved, "pending": b.pending}));
+        rows.push(json!({"mint": mint.as_str(), "unspent": b.unspent, "reserved": b.reserved, "pending": b.pending, "sent": b.sent}));
         text.push(format!(
-            "{}: {} sat ({} reserved, {} pending)",
+            "{}: {} sat ({} reserved, {} pending, {} in sent tokens not yet redeemed)",
             mint.as_str(),
             b.unspent,
             b.reserved,
-            b.pending
+            b.pending,
+            b.sent
         ));
     }
     text.push(format!("total: {total} sat"));

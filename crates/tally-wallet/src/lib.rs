@@ -25,9 +25,9 @@
 
 pub mod client;
 mod error;
+pub mod keysets;
 pub mod melt;
 pub mod receive;
-pub mod keysets;
 pub mod restore;
 pub mod secrets;
 pub mod send;

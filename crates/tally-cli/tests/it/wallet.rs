@@ -276,3 +276,94 @@ fn show_mnemonic_prints_it_once_on_stderr_only() {
     assert!(!String::from_utf8_lossy(&out.stderr).contains(&words.join(" ")));
     assert!(!String::from_utf8_lossy(&out.stdout).contains(&words.join(" ")));
 }
+
+/// `tally wallet --dir DIR --json ARGS…` with `stdin`.
+fn wallet_stdin(dir: &Path, args: &[&str], stdin: &[u8]) -> Output {
+    let mut cmd = crate::support::tally();
+    cmd.env("TALLY_WALLET_PASSPHRASE", PASS);
+    cmd.arg("wallet")
+        .arg("--dir")
+        .arg(dir)
+        .arg("--json")
+        .args(args);
+    crate::support::run_with_stdin(cmd, stdin)
+}
+
+/// A wallet in `dir` holding `amount` sat minted at the test mint.
+fn funded(dir: &Path, amount: u64) {
+    ok(&init(dir, &["--json"]));
+    ok(&wallet(dir, Some(PASS), &["--json", "add-mint", &mint_url()]));
+    let quote = ok(&wallet(
+        dir,
+        Some(PASS),
+        &["--json", "mint-quote", &amount.to_string()],
+    ));
+    let id = quote["quote"].as_str().unwrap().to_owned();
+    assert_eq!(
+        ok(&wallet(dir, Some(PASS), &["--json", "mint", &id]))["minted"],
+        amount
+    );
+}
+
+fn unspent(dir: &Path) -> u64 {
+    let b = ok(&wallet(dir, Some(PASS), &["--json", "balance"]));
+    b["mints"][0]["unspent"].as_u64().unwrap()
+}
+
+/// Send from one wallet, receive in another (the token on stdin, never an
+/// argument), a second receive of the same token refused, a reclaim of an
+/// unredeemed token, and a melt of an invoice from the same (fake) mint:
+/// the balances move exactly.
+#[test]
+fn send_receive_reclaim_and_melt_through_the_cli() {
+    let (a_tmp, a) = wallet_dir();
+    let (_b_tmp, b) = wallet_dir();
+    funded(&a, 64);
+    ok(&init(&b, &["--json"]));
+    ok(&wallet(&b, Some(PASS), &["--json", "add-mint", &mint_url()]));
+
+    let sent = ok(&wallet(&a, Some(PASS), &["--json", "send", "20"]));
+    assert_eq!(sent["amount"], 20);
+    let token = sent["token"].as_str().unwrap().to_owned();
+    assert!(token.starts_with("cashuB"), "{token}");
+    assert_eq!(unspent(&a), 44);
+    let received = ok(&wallet_stdin(&b, &["receive"], token.as_bytes()));
+    assert_eq!(received["received"], 20);
+    assert_eq!(unspent(&b), 20);
+    // The same token again: spent, refused, nothing changes.
+    let again = wallet_stdin(&b, &["receive"], token.as_bytes());
+    assert_ne!(again.status.code(), Some(0), "{again:?}");
+    assert_eq!(unspent(&b), 20);
+
+    // A token nobody redeems comes back whole (no input fees here).
+    let kept = ok(&wallet(&a, Some(PASS), &["--json", "send", "8"]));
+    let id = kept["id"].as_str().unwrap().to_owned();
+    assert_eq!(unspent(&a), 36);
+    let back = ok(&wallet(&a, Some(PASS), &["--json", "reclaim", &id]));
+    assert_eq!(back["reclaimed"], 8);
+    assert_eq!(unspent(&a), 44);
+
+    // In text mode the token alone goes to stdout: a file of it receives.
+    let out = wallet(&a, Some(PASS), &["send", "4"]);
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("sent 4 sat"));
+    let file = a_tmp.path().join("token.txt");
+    std::fs::write(&file, &out.stdout).unwrap();
+    let got = ok(&wallet(
+        &b,
+        Some(PASS),
+        &["--json", "receive", "--token-file", file.to_str().unwrap()],
+    ));
+    assert_eq!(got["received"], 4);
+    assert_eq!((unspent(&a), unspent(&b)), (40, 24));
+
+    // An invoice of the mint's own (a mint quote's request), paid by melt.
+    let quote = ok(&wallet(&b, Some(PASS), &["--json", "mint-quote", "5"]));
+    let invoice = quote["request"].as_str().unwrap().to_owned();
+    let melted = ok(&wallet(&a, Some(PASS), &["--json", "melt", &invoice]));
+    assert_eq!(melted["amount"], 5);
+    let inputs = melted["inputs"].as_u64().unwrap();
+    let change = melted["change"].as_u64().unwrap();
+    assert!(inputs >= 5 + change, "{melted}");
+    assert_eq!(unspent(&a), 40 - inputs + change);
+}

@@ -292,7 +292,11 @@ fn wallet_stdin(dir: &Path, args: &[&str], stdin: &[u8]) -> Output {
 /// A wallet in `dir` holding `amount` sat minted at the test mint.
 fn funded(dir: &Path, amount: u64) {
     ok(&init(dir, &["--json"]));
-    ok(&wallet(dir, Some(PASS), &["--json", "add-mint", &mint_url()]));
+    ok(&wallet(
+        dir,
+        Some(PASS),
+        &["--json", "add-mint", &mint_url()],
+    ));
     let quote = ok(&wallet(
         dir,
         Some(PASS),
@@ -320,7 +324,11 @@ fn send_receive_reclaim_and_melt_through_the_cli() {
     let (_b_tmp, b) = wallet_dir();
     funded(&a, 64);
     ok(&init(&b, &["--json"]));
-    ok(&wallet(&b, Some(PASS), &["--json", "add-mint", &mint_url()]));
+    ok(&wallet(
+        &b,
+        Some(PASS),
+        &["--json", "add-mint", &mint_url()],
+    ));
 
     let sent = ok(&wallet(&a, Some(PASS), &["--json", "send", "20"]));
     assert_eq!(sent["amount"], 20);

@@ -365,10 +365,22 @@ fn send_receive_reclaim_and_melt_through_the_cli() {
     assert_eq!(got["received"], 4);
     assert_eq!((unspent(&a), unspent(&b)), (40, 24));
 
-    // An invoice of the mint's own (a mint quote's request), paid by melt.
-    let quote = ok(&wallet(&b, Some(PASS), &["--json", "mint-quote", "5"]));
+    // An invoice another mint's FakeWallet made (a mint quote's request
+    // there; the plain mint's FakeWallet pays any invoice), paid by melt.
+    let fees = std::env::var("TALLY_TEST_MINT_FEES_URL")
+        .unwrap_or_else(|_| "http://127.0.0.1:43339".into());
+    ok(&wallet(&b, Some(PASS), &["--json", "add-mint", &fees]));
+    let quote = ok(&wallet(
+        &b,
+        Some(PASS),
+        &["--json", "mint-quote", "5", "--mint", &fees],
+    ));
     let invoice = quote["request"].as_str().unwrap().to_owned();
-    let melted = ok(&wallet(&a, Some(PASS), &["--json", "melt", &invoice]));
+    let melted = ok(&wallet(
+        &a,
+        Some(PASS),
+        &["--json", "melt", &invoice, "--mint", &mint_url()],
+    ));
     assert_eq!(melted["amount"], 5);
     let inputs = melted["inputs"].as_u64().unwrap();
     let change = melted["change"].as_u64().unwrap();

@@ -149,11 +149,15 @@ fn three_serve_processes_over_postgres_one_killed_no_double_spend() {
         if let Some((200, first_body)) = first {
             assert_eq!(&body, first_body, "a retry of {id} through another process");
         }
-        if body.contains(r#""result":"ok""#) {
+        // Applied: `ok`, or `exists` when the killed process applied the
+        // transfer but died before its idempotency record was finished (the
+        // retry then runs again once the claim is stale, and the ledger's id
+        // answers `exists`: applied once, never twice).
+        if body.contains(r#""result":"ok""#) || body.contains(r#""result":"exists""#) {
             ok += 1;
         }
     }
-    // No double spend: exactly 100 / 10 spends went through.
+    // No double spend: exactly 100 / 10 spends went through (each id once).
     assert_eq!(ok, 10);
     let account = get(&c.addr, &token, "/v1/ledger/accounts/2");
     assert!(account.contains(r#""debits_posted":100"#), "{account}");

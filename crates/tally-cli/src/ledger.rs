@@ -28,6 +28,7 @@ use tally_ledger::journal::{
     DurableLedger, FromSnapshot, JournalError, prove_transfer, restore_from_snapshot,
     verify_transfer_proof,
 };
+use tally_ledger::snapshot::SnapshotError;
 use tally_ledger::{AccountFlags, MAX_BATCH_EVENTS, NewAccount, NewTransfer, TransferFlags};
 
 use crate::input::{Failure, Lines, finish, read_text};
@@ -417,6 +418,12 @@ fn restore(dir: &Path) -> Result<Restored, Failure> {
                     snap.display()
                 );
             }
+            Err(JournalError::Snapshot(e @ SnapshotError::OtherVersion(_))) => {
+                eprintln!(
+                    "tally ledger: {}: {e}; using an older one or the whole journal",
+                    snap.display()
+                );
+            }
             Err(e) => return Err(Failure::failed(format!("{}: {e}", snap.display()))),
         }
     }
@@ -570,7 +577,7 @@ fn lookup_transfer(dir: &Path, id: u128) -> Result<(), Failure> {
     let t = ledger
         .transfer(id)
         .ok_or_else(|| Failure::failed(format!("no transfer {id}")))?;
-    println!("{}", transfer_line(t, ledger.pending_state(id)));
+    println!("{}", transfer_line(&t, ledger.pending_state(id)));
     Ok(())
 }
 

@@ -8,6 +8,8 @@
 //!   the position of the first bad digit.
 //! * [`framing`]: the length-prefixed framing of variable-length fields a
 //!   hash covers (so two tuples never hash alike).
+//! * [`leb128`]: canonical unsigned LEB128 variable-length integers and
+//!   zigzag for signed ones (the ledger's compact snapshot records).
 //! * `base64url` (feature `alloc`): RFC 4648 §5, padded out, padding
 //!   optional in, strict alphabet and trailing bits, bounded.
 //! * [`json`]: strict JSON decoding whose errors name the field (as a path,
@@ -28,3 +30,4 @@ pub mod framing;
 pub mod hex;
 #[cfg(feature = "json")]
 pub mod json;
+pub mod leb128;

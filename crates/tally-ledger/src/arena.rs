@@ -40,7 +40,6 @@ impl TransferStore {
     }
 
     /// Whether a transfer has this id.
-    #[cfg(test)]
     pub(crate) fn contains_key(&self, id: &u128) -> bool {
         self.index.contains_key(id)
     }

@@ -9,13 +9,13 @@
 //! snapshot is bound to the tamper-evident journal: a restore accepts it only
 //! when the journal after the checkpoint holds that digest.
 //!
-//! # Format (version 1; all integers little-endian; fixed-size records)
+//! # Format (version 2; all integers little-endian; fixed-size records but the transfers)
 //!
 //! | part | bytes | fields |
 //! |---|---|---|
-//! | header | 88 | magic `TALLYSNP`, version `u32` (1), reserved `u32` (0), clock `u64`, checkpoint seq `u64`, checkpoint offset `u64`, then the counts of accounts, transfers, pending, failed, transfer lists and history lists (`u64` each) |
+//! | header | 96 | magic `TALLYSNP`, version `u32` (2), reserved `u32` (0), clock `u64`, checkpoint seq `u64`, checkpoint offset `u64`, then the counts of accounts and transfers, the transfer section's length in bytes, the counts of pending, failed, transfer lists and history lists (`u64` each) |
 //! | account | 128 | id, debits pending, debits posted, credits pending, credits posted, user data 128 (`u128` each), user data 64 `u64`, user data 32 `u32`, ledger `u32`, code `u16`, flags `u16`, timestamp `u64`, 4 zero bytes |
-//! | transfer | 136 | id, debit account, credit account, amount, pending id, user data 128 (`u128` each), user data 64 `u64`, user data 32 `u32`, timeout `u32`, ledger `u32`, code `u16`, flags `u16`, timestamp `u64`, the journal record that created it `u64` (0: none) |
+//! | transfer | 10 to 256 | a compact record (the frozen tier's, see `frozen.rs`): a length byte, a mask of the optional fields present, then canonical LEB128 integers: the id as the difference from the previous transfer's, the debit and credit accounts as indices into the account section, amount, flags, code, the timestamp and the journal record that created it (0: none) as zigzag differences from the first record of its block of 32, then the nonzero optional fields (pending id, user data 128, 64 and 32, timeout). The ledger is the accounts' |
 //! | pending | 33 | transfer id `u128`, state `u8` (0 pending, 1 posted, 2 voided, 3 expired), posted amount `u128` (0 unless posted) |
 //! | failed | 17 | transfer id `u128`, result `u8` (an index into [`TRANSIENT_RESULTS`]) |
 //! | transfer list | 24 + 4 × n | account id `u128`, n `u64`, then the positions (`u32`, in the transfer section) of the account's transfers in timestamp order |
@@ -46,7 +46,7 @@ use std::io::{Read, Write};
 
 use std::sync::Arc;
 
-use crate::frozen::Frozen;
+use crate::frozen::{self, BLOCK, Block, Frozen, MIN_RECORD_BYTES, Raw};
 use crate::result::CreateTransferResult as TR;
 use crate::state::{HashMap, Ledger};
 use crate::types::{
@@ -55,12 +55,13 @@ use crate::types::{
 
 /// The first bytes of a snapshot.
 pub const MAGIC: [u8; 8] = *b"TALLYSNP";
-/// The format version written.
-pub const VERSION: u32 = 1;
+/// The format version written and read. Version 1 (fixed 136-byte
+/// transfers) is no longer read: its snapshots are refused and the journal
+/// replayed instead.
+pub const VERSION: u32 = 2;
 /// The header's length.
-pub const HEADER_BYTES: usize = 88;
+pub const HEADER_BYTES: usize = 96;
 const ACCOUNT_BYTES: usize = 128;
-const TRANSFER_BYTES: usize = 136;
 const PENDING_BYTES: usize = 33;
 const FAILED_BYTES: usize = 17;
 const HISTORY_HEAD_BYTES: usize = 24;
@@ -71,7 +72,7 @@ const DIGEST_BYTES: usize = 32;
 const CHUNK_BYTES: usize = 4 << 20;
 /// From this size on, a second thread reads and hashes while the first
 /// decodes.
-const THREADED_BYTES: u64 = 16 << 20;
+const THREADED_BYTES: u64 = 1 << 20;
 /// Chunks the reading thread may be ahead.
 const READ_AHEAD_CHUNKS: usize = 4;
 
@@ -132,6 +133,10 @@ pub enum SnapshotError {
     },
     /// The trailer does not match the content.
     DigestMismatch,
+    /// A snapshot of another format version (an older build's): not read.
+    /// A snapshot only saves replaying the journal, so a caller may skip
+    /// it and replay instead.
+    OtherVersion(u32),
 }
 
 impl core::fmt::Display for SnapshotError {
@@ -146,6 +151,10 @@ impl core::fmt::Display for SnapshotError {
             Self::DigestMismatch => {
                 f.write_str("snapshot: the digest does not match the content (edited or torn)")
             }
+            Self::OtherVersion(v) => write!(
+                f,
+                "snapshot: format version {v}, which this build does not read (it reads {VERSION})"
+            ),
         }
     }
 }
@@ -192,6 +201,16 @@ impl<W: Write> Output<W> {
     }
     fn usize(&mut self, v: usize) {
         self.u64(u64::try_from(v).unwrap_or(u64::MAX));
+    }
+    /// Writes `bytes` out (after what is buffered).
+    fn bytes(&mut self, bytes: &[u8]) -> std::io::Result<()> {
+        self.flush()?;
+        self.hasher.update(bytes);
+        self.w.write_all(bytes)?;
+        self.bytes = self
+            .bytes
+            .saturating_add(u64::try_from(bytes.len()).unwrap_or(u64::MAX));
+        Ok(())
     }
     /// Writes out the buffer once it is big.
     fn spill(&mut self) -> std::io::Result<()> {
@@ -260,6 +279,78 @@ pub fn encode(
         ));
     }
 
+    // The transfers first, in memory (the header gives their length): the
+    // frozen tier and the live transfers merged by id; where each lands,
+    // for the lists.
+    let index: HashMap<u128, (u32, u32)> = accounts
+        .iter()
+        .enumerate()
+        .map(|(i, a)| (a.id, (u32::try_from(i).unwrap_or(u32::MAX), a.ledger)))
+        .collect();
+    let mut records: Vec<u8> = Vec::with_capacity(transfers.saturating_mul(16));
+    let mut frozen_at: Vec<u32> = Vec::with_capacity(frozen.len());
+    let mut live_at: HashMap<u128, u32> = HashMap::default();
+    live_at.reserve(live.len());
+    let (mut f, mut l) = (frozen.iter().peekable(), live.iter().peekable());
+    let mut position = 0u32;
+    let (mut prev, mut base) = (0u128, Block::default());
+    loop {
+        let take_frozen = match (f.peek(), l.peek()) {
+            (Some((a, _)), Some(b)) => a.id < b.id,
+            (Some(_), None) => true,
+            (None, Some(_)) => false,
+            (None, None) => break,
+        };
+        let (t, seq) = if take_frozen {
+            let Some(next) = f.next() else { break };
+            frozen_at.push(position);
+            next
+        } else {
+            let Some(t) = l.next() else { break };
+            live_at.insert(t.id, position);
+            (**t, journal_seq(t.id).unwrap_or(0))
+        };
+        let i = u64::from(position);
+        let first = (position as usize).is_multiple_of(BLOCK);
+        if first {
+            base = Block::default();
+        }
+        let (Some(&(debit, ledger_of)), Some(&(credit, _))) = (
+            index.get(&t.debit_account_id),
+            index.get(&t.credit_account_id),
+        ) else {
+            return Err(bad("transfer", i, "an account the ledger does not hold"));
+        };
+        if ledger_of != t.ledger {
+            return Err(bad("transfer", i, "a ledger other than its accounts'"));
+        }
+        Raw {
+            id_delta: t.id.wrapping_sub(prev),
+            debit,
+            credit,
+            amount: t.amount,
+            flags: t.flags.bits(),
+            code: t.code,
+            timestamp: frozen::delta(t.timestamp, base.timestamp),
+            seq: frozen::delta(seq, base.seq),
+            pending_id: t.pending_id,
+            user_data_128: t.user_data_128,
+            user_data_64: t.user_data_64,
+            user_data_32: t.user_data_32,
+            timeout: t.timeout,
+        }
+        .encode(&mut records);
+        if first {
+            base = Block {
+                offset: 0,
+                timestamp: t.timestamp,
+                seq,
+            };
+        }
+        prev = t.id;
+        position = position.saturating_add(1);
+    }
+
     out.buf.extend_from_slice(&MAGIC);
     out.u32(VERSION);
     out.u32(0);
@@ -268,6 +359,7 @@ pub fn encode(
     out.u64(at.offset);
     out.usize(accounts.len());
     out.usize(transfers);
+    out.usize(records.len());
     out.usize(pending.len());
     out.usize(failed.len());
     out.usize(listed.len());
@@ -288,49 +380,8 @@ pub fn encode(
         out.u32(0);
         out.spill()?;
     }
-    // The frozen tier and the live transfers, merged by id; where each
-    // lands, for the lists.
-    let mut frozen_at: Vec<u32> = Vec::with_capacity(frozen.len());
-    let mut live_at: HashMap<u128, u32> = HashMap::default();
-    live_at.reserve(live.len());
-    let (mut f, mut l) = (
-        frozen.list.iter().zip(&frozen.seqs).peekable(),
-        live.iter().peekable(),
-    );
-    let mut position = 0u32;
-    loop {
-        let take_frozen = match (f.peek(), l.peek()) {
-            (Some((a, _)), Some(b)) => a.id < b.id,
-            (Some(_), None) => true,
-            (None, Some(_)) => false,
-            (None, None) => break,
-        };
-        let (t, seq) = if take_frozen {
-            let Some((t, seq)) = f.next() else { break };
-            frozen_at.push(position);
-            (t, *seq)
-        } else {
-            let Some(t) = l.next() else { break };
-            live_at.insert(t.id, position);
-            (*t, journal_seq(t.id).unwrap_or(0))
-        };
-        position = position.saturating_add(1);
-        out.u128(t.id);
-        out.u128(t.debit_account_id);
-        out.u128(t.credit_account_id);
-        out.u128(t.amount);
-        out.u128(t.pending_id);
-        out.u128(t.user_data_128);
-        out.u64(t.user_data_64);
-        out.u32(t.user_data_32);
-        out.u32(t.timeout);
-        out.u32(t.ledger);
-        out.u16(t.code);
-        out.u16(t.flags.bits());
-        out.u64(t.timestamp);
-        out.u64(seq);
-        out.spill()?;
-    }
+    out.bytes(&records)?;
+    drop(records);
     for (id, state) in pending {
         out.u128(id);
         let (tag, amount) = match state {
@@ -561,6 +612,34 @@ impl<C: Chunks> Input<C> {
         Ok(Some(&self.carry))
     }
 
+    /// Appends the next `n` bytes to `out`; `false` (nothing taken) if the
+    /// content has fewer.
+    fn take_into(&mut self, out: &mut Vec<u8>, n: u64) -> Result<bool, SnapshotError> {
+        if n > self.left {
+            return Ok(false);
+        }
+        self.left -= n;
+        let mut need = n;
+        while need > 0 {
+            let here = self.cur.len().saturating_sub(self.pos);
+            if here == 0 {
+                let Some(next) = self.src.next()? else {
+                    return Err(bad("input", 0, "the content ended early"));
+                };
+                let old = core::mem::replace(&mut self.cur, next);
+                self.src.recycle(old);
+                self.pos = 0;
+                continue;
+            }
+            let k = usize::try_from(need).unwrap_or(usize::MAX).min(here);
+            let end = self.pos.saturating_add(k);
+            out.extend_from_slice(self.cur.get(self.pos..end).unwrap_or_default());
+            self.pos = end;
+            need -= k as u64;
+        }
+        Ok(true)
+    }
+
     /// Content bytes not yet handed out.
     fn remaining(&self) -> u64 {
         self.left
@@ -696,12 +775,9 @@ fn decode_from<C: Chunks>(mut input: Input<C>, len: u64) -> Result<Restored, Sna
     if h.take::<8>() != MAGIC {
         return Err(bad("header", 0, "not a ledger snapshot (magic)"));
     }
-    if h.u32() != VERSION {
-        return Err(bad(
-            "header",
-            0,
-            "a format version this build does not read",
-        ));
+    let version = h.u32();
+    if version != VERSION {
+        return Err(SnapshotError::OtherVersion(version));
     }
     if h.u32() != 0 {
         return Err(bad("header", 0, "reserved bytes are not zero"));
@@ -713,14 +789,22 @@ fn decode_from<C: Chunks>(mut input: Input<C>, len: u64) -> Result<Restored, Sna
     };
     let n_accounts = h.u64();
     let n_transfers = h.u64();
+    let transfer_bytes = h.u64();
     let n_pending = h.u64();
     let n_failed = h.u64();
     let n_lists = h.u64();
     let n_history = h.u64();
+    if section(n_transfers, MIN_RECORD_BYTES, "transfer")? > transfer_bytes {
+        return Err(bad(
+            "header",
+            0,
+            "more transfers than their section's bytes can hold",
+        ));
+    }
     // Every fixed section must fit in what is left, before any allocation.
     let fixed = [
         section(n_accounts, ACCOUNT_BYTES, "account")?,
-        section(n_transfers, TRANSFER_BYTES, "transfer")?,
+        transfer_bytes,
         section(n_pending, PENDING_BYTES, "pending")?,
         section(n_failed, FAILED_BYTES, "failed")?,
         section(n_lists, LIST_HEAD_BYTES, "transfer list")?,
@@ -737,13 +821,16 @@ fn decode_from<C: Chunks>(mut input: Input<C>, len: u64) -> Result<Restored, Sna
             "the counts need more bytes than the file has",
         ));
     }
+
     let capacity = |n: u64| usize::try_from(n).unwrap_or(0);
     let mut ledger = Ledger::new();
     ledger.clock = clock;
     ledger.accounts.reserve(capacity(n_accounts));
     let mut frozen = Frozen {
-        list: Vec::with_capacity(capacity(n_transfers)),
-        seqs: Vec::with_capacity(capacity(n_transfers)),
+        ids: Vec::with_capacity(capacity(n_transfers)),
+        bytes: Vec::with_capacity(capacity(transfer_bytes)),
+        blocks: Vec::with_capacity(capacity(n_transfers.div_ceil(BLOCK as u64))),
+        accounts: Vec::with_capacity(capacity(n_accounts)),
         by_account: HashMap::default(),
     };
 
@@ -799,61 +886,15 @@ fn decode_from<C: Chunks>(mut input: Input<C>, len: u64) -> Result<Restored, Sna
             ));
         }
         last = a.timestamp;
+        frozen.accounts.push((a.id, a.ledger));
         if ledger.accounts.insert(a.id, a).is_some() {
             return Err(bad("account", i, "a duplicate id"));
         }
     }
-    let mut last_id: Option<u128> = None;
-    for i in 0..n_transfers {
-        let mut f = record(&mut input, TRANSFER_BYTES, "transfer", i)?;
-        let t = Transfer {
-            id: f.u128(),
-            debit_account_id: f.u128(),
-            credit_account_id: f.u128(),
-            amount: f.u128(),
-            pending_id: f.u128(),
-            user_data_128: f.u128(),
-            user_data_64: f.u64(),
-            user_data_32: f.u32(),
-            timeout: f.u32(),
-            ledger: f.u32(),
-            code: f.u16(),
-            flags: TransferFlags::from_bits(f.u16())
-                .ok_or_else(|| bad("transfer", i, "unknown flags"))?,
-            timestamp: f.u64(),
-        };
-        let seq = f.u64();
-        if t.id == 0 || t.id == u128::MAX {
-            return Err(bad("transfer", i, "an id the ledger refuses"));
-        }
-        if last_id.is_some_and(|l| t.id <= l) {
-            return Err(bad("transfer", i, "ids out of order"));
-        }
-        last_id = Some(t.id);
-        if t.timestamp == 0 || t.timestamp > clock {
-            return Err(bad("transfer", i, "a timestamp after the clock"));
-        }
-        if seq > at.seq {
-            return Err(bad(
-                "transfer",
-                i,
-                "journaled after the snapshot's checkpoint",
-            ));
-        }
-        let same_ledger = |id: u128| ledger.accounts.get(&id).map(|a| a.ledger) == Some(t.ledger);
-        if t.debit_account_id == t.credit_account_id
-            || !same_ledger(t.debit_account_id)
-            || !same_ledger(t.credit_account_id)
-        {
-            return Err(bad(
-                "transfer",
-                i,
-                "accounts that are equal, missing or on another ledger",
-            ));
-        }
-        frozen.list.push(t);
-        frozen.seqs.push(seq);
+    if !input.take_into(&mut frozen.bytes, transfer_bytes)? {
+        return Err(bad("transfer", 0, "truncated"));
     }
+    check_transfers(&mut frozen, n_transfers, clock, at.seq)?;
     let mut last_id = None;
     for i in 0..n_pending {
         let mut f = record(&mut input, PENDING_BYTES, "pending", i)?;
@@ -896,13 +937,14 @@ fn decode_from<C: Chunks>(mut input: Input<C>, len: u64) -> Result<Restored, Sna
             return Err(bad("failed", i, "ids out of order"));
         }
         last_id = Some(id);
-        if frozen.find(id).is_some() {
+        if frozen.contains(id) {
             return Err(bad("failed", i, "the id is also a transfer"));
         }
         ledger.failed.insert(id, result);
     }
     last_id = None;
     let mut entries = 0u64;
+    let mut scratch = Vec::new();
     for i in 0..n_lists {
         let mut f = record(&mut input, LIST_HEAD_BYTES, "transfer list", i)?;
         let account = f.u128();
@@ -923,12 +965,22 @@ fn decode_from<C: Chunks>(mut input: Input<C>, len: u64) -> Result<Restored, Sna
             .filter(|e| Some(*e) <= n_transfers.checked_mul(2))
             .ok_or_else(|| bad("transfer list", i, "more entries than two per transfer"))?;
         let mut list = Vec::with_capacity(capacity(n));
-        for _ in 0..n {
-            let position = record(&mut input, 4, "transfer list", i)?.u32();
-            if u64::from(position) >= n_transfers {
-                return Err(bad("transfer list", i, "a position past the transfers"));
+        // In runs of up to 64 Ki positions, not one read each.
+        let mut left = n;
+        while left > 0 {
+            let run = left.min(1 << 16);
+            scratch.clear();
+            if !input.take_into(&mut scratch, run * 4)? {
+                return Err(bad("transfer list", i, "truncated"));
             }
-            list.push(position);
+            for bytes in scratch.chunks_exact(4) {
+                let position = <[u8; 4]>::try_from(bytes).map_or(u32::MAX, u32::from_le_bytes);
+                if u64::from(position) >= n_transfers {
+                    return Err(bad("transfer list", i, "a position past the transfers"));
+                }
+                list.push(position);
+            }
+            left -= run;
         }
         if !list.is_empty() {
             frozen.by_account.insert(account, list);
@@ -998,4 +1050,75 @@ fn decode_from<C: Chunks>(mut input: Input<C>, len: u64) -> Result<Restored, Sna
             bytes: len,
         },
     })
+}
+
+/// Reads the transfer records in `frozen.bytes`: checks each (see the
+/// module documentation) and fills in the ids and the blocks.
+fn check_transfers(
+    frozen: &mut Frozen,
+    n_transfers: u64,
+    clock: u64,
+    checkpoint: u64,
+) -> Result<(), SnapshotError> {
+    let n_accounts = frozen.accounts.len();
+    let (mut offset, mut prev, mut base) = (0usize, 0u128, Block::default());
+    for i in 0..n_transfers {
+        let (raw, n) = Raw::decode(frozen.bytes.get(offset..).unwrap_or_default())
+            .map_err(|what| bad("transfer", i, what))?;
+        if raw.id_delta == 0 {
+            return Err(bad("transfer", i, "ids out of order"));
+        }
+        let id = prev
+            .checked_add(raw.id_delta)
+            .filter(|id| *id != u128::MAX)
+            .ok_or_else(|| bad("transfer", i, "an id the ledger refuses"))?;
+        let account = |x: u32| {
+            usize::try_from(x)
+                .ok()
+                .filter(|x| *x < n_accounts)
+                .and_then(|x| frozen.accounts.get(x))
+        };
+        let (Some(debit), Some(credit)) = (account(raw.debit), account(raw.credit)) else {
+            return Err(bad("transfer", i, "an account index past the accounts"));
+        };
+        if raw.debit == raw.credit || debit.1 != credit.1 {
+            return Err(bad(
+                "transfer",
+                i,
+                "accounts that are equal or on different ledgers",
+            ));
+        }
+        if TransferFlags::from_bits(raw.flags).is_none() {
+            return Err(bad("transfer", i, "unknown flags"));
+        }
+        let first = i % BLOCK as u64 == 0;
+        let from = if first { Block::default() } else { base };
+        let timestamp = frozen::undelta(from.timestamp, raw.timestamp)
+            .filter(|t| *t != 0 && *t <= clock)
+            .ok_or_else(|| bad("transfer", i, "a timestamp after the clock"))?;
+        let seq = frozen::undelta(from.seq, raw.seq)
+            .ok_or_else(|| bad("transfer", i, "a journal record out of range"))?;
+        if seq > checkpoint {
+            return Err(bad(
+                "transfer",
+                i,
+                "journaled after the snapshot's checkpoint",
+            ));
+        }
+        if first {
+            base = Block {
+                offset,
+                timestamp,
+                seq,
+            };
+            frozen.blocks.push(base);
+        }
+        frozen.ids.push(id);
+        prev = id;
+        offset = offset.saturating_add(n);
+    }
+    if offset != frozen.bytes.len() {
+        return Err(bad("transfer", n_transfers, "bytes after the last record"));
+    }
+    Ok(())
 }

@@ -146,8 +146,17 @@ impl Ledger {
 
     /// A transfer: created since the last restore, or restored.
     #[inline]
-    pub(crate) fn get_transfer(&self, id: u128) -> Option<&Transfer> {
-        self.transfers.get(&id).or_else(|| self.frozen.get(id))
+    pub(crate) fn get_transfer(&self, id: u128) -> Option<Transfer> {
+        self.transfers
+            .get(&id)
+            .copied()
+            .or_else(|| self.frozen.get(id))
+    }
+
+    /// Whether transfer `id` exists (without reading a restored one).
+    #[inline]
+    pub(crate) fn has_transfer(&self, id: u128) -> bool {
+        self.transfers.contains_key(&id) || self.frozen.contains(id)
     }
 
     /// The journal record that created a transfer restored from a snapshot.
@@ -372,7 +381,7 @@ impl Ledger {
             },
             |ledger, e, undo| ledger.create_transfer(e, now, undo),
             |ledger, e, r| {
-                if r.is_transient() && ledger.get_transfer(e.id).is_none() {
+                if r.is_transient() && !ledger.has_transfer(e.id) {
                     ledger.failed.entry(e.id).or_insert(r);
                 }
             },
@@ -401,7 +410,7 @@ impl Ledger {
                 // Every check precedes the first change: nothing to undo,
                 // but roll back whatever was logged all the same.
                 self.rollback(&mut undo);
-                if r.is_transient() && self.get_transfer(e.id).is_none() {
+                if r.is_transient() && !self.has_transfer(e.id) {
                     self.failed.entry(e.id).or_insert(r);
                 }
                 r
@@ -419,7 +428,7 @@ impl Ledger {
                 break;
             }
             self.expiries.remove(&(at, id));
-            let Some(t) = self.get_transfer(id).copied() else {
+            let Some(t) = self.get_transfer(id) else {
                 continue;
             };
             if self.pending.get(&id) != Some(&PendingState::Pending) {
@@ -526,7 +535,7 @@ impl Ledger {
         }
         check_new_transfer(e)?;
         if let Some(t) = self.get_transfer(e.id) {
-            return Err(Self::exists(t, e));
+            return Err(Self::exists(&t, e));
         }
         if self.failed.contains_key(&e.id) {
             return Err(TR::IdAlreadyFailed);
@@ -628,12 +637,12 @@ impl Ledger {
     ) -> Step<TR> {
         check_post_or_void(e)?;
         if let Some(t) = self.get_transfer(e.id) {
-            return Err(Self::exists(t, e));
+            return Err(Self::exists(&t, e));
         }
         if self.failed.contains_key(&e.id) {
             return Err(TR::IdAlreadyFailed);
         }
-        let Some(p) = self.get_transfer(e.pending_id).copied() else {
+        let Some(p) = self.get_transfer(e.pending_id) else {
             return Err(TR::PendingTransferNotFound);
         };
         if !p.flags.contains(TransferFlags::PENDING) {
@@ -742,7 +751,7 @@ impl Ledger {
 
     /// A transfer.
     #[must_use]
-    pub fn transfer(&self, id: u128) -> Option<&Transfer> {
+    pub fn transfer(&self, id: u128) -> Option<Transfer> {
         self.get_transfer(id)
     }
 
@@ -750,7 +759,7 @@ impl Ledger {
     /// resubmission is `exists…` or `id_already_failed`).
     #[must_use]
     pub fn transfer_id_taken(&self, id: u128) -> bool {
-        self.get_transfer(id).is_some() || self.failed.contains_key(&id)
+        self.has_transfer(id) || self.failed.contains_key(&id)
     }
 
     /// Where a pending transfer stands (`None` for an id that is not a
@@ -786,7 +795,7 @@ impl Ledger {
         // snapshot's lists are not cross-checked when it is read) are
         // skipped.
         let involves =
-            |t: &&Transfer| t.debit_account_id == account || t.credit_account_id == account;
+            |t: &Transfer| t.debit_account_id == account || t.credit_account_id == account;
         let frozen = self.frozen.positions(account);
         let start =
             frozen.partition_point(|p| self.frozen.at(*p).is_some_and(|t| t.timestamp <= after));
@@ -794,9 +803,8 @@ impl Ledger {
             .iter()
             .skip(start)
             .filter_map(|p| self.frozen.at(*p))
-            .filter(involves)
+            .filter(|t| involves(t))
             .take(limit)
-            .copied()
             .collect();
         let Some(ids) = self.account_transfers.get(&account) else {
             return out;

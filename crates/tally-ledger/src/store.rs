@@ -137,7 +137,7 @@ impl LedgerStore for MemoryStore {
     }
 
     async fn transfer(&self, id: u128) -> Result<Option<Transfer>, StoreError> {
-        self.with(|l| l.transfer(id).copied())
+        self.with(|l| l.transfer(id))
     }
 
     async fn pending_state(&self, id: u128) -> Result<Option<PendingState>, StoreError> {

@@ -23,6 +23,7 @@ use tally_audit::{
     VerifyOptions,
 };
 use tally_ledger::journal::{DurableLedger, JournalError, restore_from_snapshot};
+use tally_ledger::snapshot::SnapshotError;
 use tally_ledger::{
     Account, AccountBalance, BatchError, CreateAccountResult, CreateTransferResult, NewAccount,
     NewTransfer, PendingState, Totals, Transfer,
@@ -168,6 +169,9 @@ fn restore(dir: &Path, vkey: &NoteVerifier, log: AuditLog) -> Result<DurableLedg
                 mismatch: false, ..
             }) => {
                 tracing::warn!(snapshot = %snap.display(), "unbound snapshot (a crash while writing it?); using an older one");
+            }
+            Err(JournalError::Snapshot(e @ SnapshotError::OtherVersion(_))) => {
+                tracing::warn!(snapshot = %snap.display(), error = %e, "skipped; using an older one or the whole journal");
             }
             Err(e) => return Err(fail(&snap, &e)),
         }
@@ -489,7 +493,7 @@ impl Writer {
                 let t = l
                     .ledger()
                     .transfer(id)
-                    .map(|t| (*t, l.ledger().pending_state(id)));
+                    .map(|t| (t, l.ledger().pending_state(id)));
                 answer(reply, Ok(t))
             }
             Cmd::History(account, after, limit, reply) => {

@@ -408,7 +408,7 @@ async fn compare_transfers(conn: &mut PgConnection, ledger: &Ledger) -> Result<u
         for row in &rows {
             let t = codec::transfer(row)?;
             let (state, _) = codec::pending(row, 13)?;
-            if ledger.transfer(t.id) != Some(&t) || ledger.pending_state(t.id) != state {
+            if ledger.transfer(t.id) != Some(t) || ledger.pending_state(t.id) != state {
                 return Err(tampered(format!("transfer {} is not the journal's", t.id)));
             }
             pending += usize::from(state.is_some());

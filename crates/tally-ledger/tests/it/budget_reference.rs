@@ -224,7 +224,7 @@ impl RefBudget {
     ) -> Result<Committed, BudgetError> {
         // An overrun is checked against the holds live at `now`.
         self.ledger.expire(now);
-        let Some(held) = self.ledger.transfer(reservation).copied() else {
+        let Some(held) = self.ledger.transfer(reservation) else {
             return Err(BudgetError::UnknownReservation);
         };
         let post_id = derived(reservation, TAG_COMMIT);

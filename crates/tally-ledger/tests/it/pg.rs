@@ -107,7 +107,7 @@ fn random_batches_agree_with_the_in_process_ledger() {
                 );
             }
             for id in 1..=60u128 {
-                assert_eq!(pg.transfer(id).await.unwrap().as_ref(), l.transfer(id));
+                assert_eq!(pg.transfer(id).await.unwrap(), l.transfer(id));
                 assert_eq!(pg.pending_state(id).await.unwrap(), l.pending_state(id));
             }
             assert_eq!(pg.totals().await.unwrap(), l.totals());

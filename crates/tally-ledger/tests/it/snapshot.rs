@@ -85,12 +85,22 @@ fn golden_ledger() -> Ledger {
         results.iter().map(|r| r.as_str()).collect::<Vec<_>>(),
         ["ok", "ok", "exceeds_credits", "ok", "ok"]
     );
+    // Enough transfers for a second block of records, with optional fields.
+    let second: Vec<NewTransfer> = (100..136u128)
+        .map(|i| NewTransfer {
+            user_data_64: if i % 2 == 1 { i as u64 } else { 0 },
+            user_data_128: if i == 100 { 1 << 100 } else { 0 },
+            ..t(i, 2, 1, i - 99, 1)
+        })
+        .collect();
+    let results = l.create_transfers(&second, 3000).unwrap();
+    assert!(results.iter().all(|r| r.as_str() == "ok"));
     l
 }
 
 #[test]
 fn the_snapshot_format_matches_the_independent_golden_vector() {
-    let want = include_str!("../vectors/snapshot_v1.hex").trim();
+    let want = include_str!("../vectors/snapshot_v2.hex").trim();
     let got = bytes(&golden_ledger(), |_| Some(3));
     assert_eq!(tally_encoding::hex::encode(&got), want);
     // And the vector decodes into the same state.
@@ -196,6 +206,14 @@ fn a_malformed_snapshot_is_refused_with_its_section_and_never_panics() {
     assert!(e.contains("transfer 0: the count needs more bytes"), "{e}");
     huge[48..56].copy_from_slice(&(u64::MAX / 200).to_le_bytes());
     let e = decode(&huge).unwrap_err().to_string();
+    assert!(
+        e.contains("header 0: more transfers than their section's bytes can hold"),
+        "{e}"
+    );
+    // The transfer section's length, past the file.
+    let mut long = good.clone();
+    long[56..64].copy_from_slice(&(1u64 << 40).to_le_bytes());
+    let e = decode(&long).unwrap_err().to_string();
     assert!(e.contains("header 0: the counts need more bytes"), "{e}");
     // Any flipped byte: refused (a field check or the digest).
     for i in (0..good.len()).step_by(11) {
@@ -215,7 +233,7 @@ fn a_malformed_snapshot_is_refused_with_its_section_and_never_panics() {
     // breaks the state: an account balance that breaks double entry.
     let mut edited = good.clone();
     let content = edited.len() - 32;
-    edited[88 + 32] ^= 1; // the first account's debits posted
+    edited[96 + 32] ^= 1; // the first account's debits posted
     let digest = blake3_digest(&edited[..content]);
     edited[content..].copy_from_slice(&digest);
     let e = decode(&edited).unwrap_err().to_string();
@@ -404,6 +422,7 @@ fn a_big_snapshot_is_read_by_two_threads_and_refused_whole_when_damaged() {
                     amount: 1 + id % 5,
                     ledger: 1,
                     code: 1,
+                    user_data_128: u128::MAX - id,
                     ..NewTransfer::default()
                 }
             })
@@ -412,7 +431,7 @@ fn a_big_snapshot_is_read_by_two_threads_and_refused_whole_when_damaged() {
             .unwrap();
     }
     let good = bytes(&l, |_| Some(2));
-    assert!(good.len() > 16 << 20, "{}", good.len());
+    assert!(good.len() > 1 << 20, "{}", good.len());
     let back = decode(&good).unwrap();
     assert_eq!(bytes(&back.ledger, |_| None), good);
     // Torn anywhere: refused (the reading thread stops, nothing hangs).
@@ -423,16 +442,19 @@ fn a_big_snapshot_is_read_by_two_threads_and_refused_whole_when_damaged() {
             "cut at {cut}, the length claiming more"
         );
     }
-    // An edit no field check sees (a transfer's user data): the digest.
+    // An edit no field check sees (a transfer's user data, its last field,
+    // 19 bytes of LEB128: a low bit of a middle byte): the digest.
+    let first = 96 + 4 * 128; // the first transfer record
+    let second = first + 1 + usize::from(good[first]);
     let mut edited = good.clone();
-    edited[88 + 4 * 128 + 1_000 * 136 + 5 * 16] ^= 1;
+    edited[second - 5] ^= 1;
     assert!(matches!(
         decode(&edited),
         Err(SnapshotError::DigestMismatch)
     ));
     // An edit a field check sees early: refused before the end is read.
     let mut early = good;
-    early[88 + 4 * 128 + 136 + 118] = 0xff; // the second transfer's flags
+    early[second + 1] = 0xff; // the second transfer's mask
     let e = decode(&early).unwrap_err().to_string();
-    assert!(e.contains("transfer 1: unknown flags"), "{e}");
+    assert!(e.contains("transfer 1: unknown fields in the mask"), "{e}");
 }

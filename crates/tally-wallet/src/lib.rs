@@ -6,6 +6,7 @@
 //! | [`store`] | the [`store::WalletStore`] trait (keysets, proofs and their states, NUT-13 counters, sagas, quotes, history); SQLite and in-memory backends |
 //! | [`secrets`] | the mnemonic at rest: XChaCha20-Poly1305 under an Argon2id key, private files |
 //! | [`client`] | the mint's HTTP API (rustls), with timeouts, size caps and strict validation |
+//! | [`resilience`] | retries with backoff and jitter where the error says a retry is safe; a circuit breaker per mint |
 //! | [`wallet`] | operations as persisted sagas: `mint_quote`/`mint`, `swap`, `check_state`, balances |
 //! | [`send`] | `send` (a token, offline when held proofs match exactly, else after a swap) and `reclaim` |
 //! | [`receive`] | `receive`: a token checked (mint, unit, keysets, DLEQ, state) before it is swapped in |
@@ -28,6 +29,7 @@ mod error;
 pub mod keysets;
 pub mod melt;
 pub mod receive;
+pub mod resilience;
 pub mod restore;
 pub mod secrets;
 pub mod send;

@@ -342,7 +342,13 @@ async fn a_pending_melt_is_kept_until_the_mint_settles_it_and_lying_change_is_re
         if line.starts_with("POST /v1/melt/quote/bolt11") {
             (200, quote("UNPAID", ""))
         } else if line.starts_with("POST /v1/melt/bolt11") {
-            (200, quote("PENDING", ""))
+            // Once the quote reads unpaid, the melt sent again by recover
+            // is refused.
+            if shared.lock().unwrap().as_str() == "UNPAID" {
+                (400, br#"{"code":20007,"detail":"quote expired"}"#.to_vec())
+            } else {
+                (200, quote("PENDING", ""))
+            }
         } else if line.starts_with("GET /v1/melt/quote/bolt11/m1") {
             let state = shared.lock().unwrap().clone();
             match state.as_str() {
@@ -378,7 +384,8 @@ async fn a_pending_melt_is_kept_until_the_mint_settles_it_and_lying_change_is_re
     assert_eq!(pending(w.recover().await.unwrap()), (0, 0, 1));
     let b = w.balance(&url).await.unwrap();
     assert_eq!((b.unspent, b.pending), (0, 64));
-    // Unpaid with the inputs unspent: it did not happen; inputs released.
+    // Unpaid: recover sends the melt again; refused, with the quote still
+    // unpaid and the inputs unspent: it did not happen; inputs released.
     *quote_state.lock().unwrap() = "UNPAID".into();
     assert_eq!(pending(w.recover().await.unwrap()), (0, 1, 0));
     let b = w.balance(&url).await.unwrap();

@@ -392,3 +392,59 @@ async fn a_pending_melt_is_kept_until_the_mint_settles_it_and_lying_change_is_re
     assert_eq!((b.unspent, b.pending), (64, 0));
     assert!(w.store().incomplete_operations().await.unwrap().is_empty());
 }
+
+#[tokio::test]
+async fn recover_keeps_a_swap_the_mint_may_still_be_processing() {
+    use std::sync::Mutex;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use tally_wallet::wallet::RecoveryReport;
+    // The first swap fails with a 5xx (ambiguous); the swap sent again by
+    // recover is refused (its inputs are pending: the mint is at work on
+    // the first copy); restore finds nothing signed yet; NUT-07 says what
+    // `inputs` holds.
+    let inputs = Arc::new(Mutex::new("PENDING".to_owned()));
+    let shared = Arc::clone(&inputs);
+    let swaps = Arc::new(AtomicUsize::new(0));
+    let counted = Arc::clone(&swaps);
+    let url = hostile_seeing_bodies(Arc::new(move |line: &str, body: &str| {
+        if line.starts_with("POST /v1/swap") {
+            if counted.fetch_add(1, Ordering::SeqCst) == 0 {
+                (500, b"{}".to_vec())
+            } else {
+                (
+                    400,
+                    br#"{"code":11002,"detail":"proofs are pending"}"#.to_vec(),
+                )
+            }
+        } else if line.starts_with("POST /v1/restore") {
+            (200, br#"{"outputs":[],"signatures":[]}"#.to_vec())
+        } else if line.starts_with("POST /v1/checkstate") {
+            (200, states_for(body, shared.lock().unwrap().as_str()))
+        } else {
+            (404, br#"{"code":0,"detail":"not here"}"#.to_vec())
+        }
+    }))
+    .await;
+    let (w, _dir) = wallet_for(&url).await;
+    let ks = w.store().keysets(&url).await.unwrap();
+    let active = ks.iter().find(|k| k.active).unwrap().id;
+    let p = crate::common::proof(&active, 64, 9);
+    w.store()
+        .add_proofs(&[StoredProof::new(url.clone(), p, ProofState::Unspent, None).unwrap()])
+        .await
+        .unwrap();
+    assert!(w.swap(&url, 5).await.unwrap_err().is_ambiguous());
+    let outcome = |r: RecoveryReport| (r.finished, r.failed, r.unresolved);
+    // Inputs pending: the mint may still sign: kept, never rolled back.
+    for _ in 0..2 {
+        assert_eq!(outcome(w.recover().await.unwrap()), (0, 0, 1));
+        let b = w.balance(&url).await.unwrap();
+        assert_eq!((b.unspent, b.pending), (0, 64));
+    }
+    // Inputs unspent and nothing signed: it never happened; released.
+    *inputs.lock().unwrap() = "UNSPENT".into();
+    assert_eq!(outcome(w.recover().await.unwrap()), (0, 1, 0));
+    let b = w.balance(&url).await.unwrap();
+    assert_eq!((b.unspent, b.pending), (64, 0));
+    assert_eq!(swaps.load(Ordering::SeqCst), 4);
+}

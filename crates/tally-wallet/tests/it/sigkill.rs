@@ -543,7 +543,12 @@ async fn sigkill_run(mint: MintUrl, other: MintUrl, label: &str) {
             }
             _ => None,
         };
-        let estimate = estimate_us[&kind];
+        // A send is an exact offline send or a swap: its kills reach as far
+        // as a swap takes.
+        let estimate = match kind {
+            Kind::Send => estimate_us[&Kind::Send].max(estimate_us[&Kind::Swap]),
+            _ => estimate_us[&kind],
+        };
         let delay = Duration::from_micros(rng.below(estimate + 1));
         let inputs_text = inputs
             .as_ref()

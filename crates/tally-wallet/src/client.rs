@@ -13,7 +13,11 @@
 //!   5xx: the mint may have processed the request;
 //! * [`Error::InvalidResponse`]: the mint answered 2xx with something that
 //!   does not parse or exceeds a bound (the request was processed).
+//!
+//! Retries (with backoff and jitter, only where the error says a retry is
+//! safe) and the per-mint circuit breaker are [`crate::resilience`]'s.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
@@ -23,6 +27,7 @@ use tally_cashu::nuts::nut02::{KeySetInfo, KeysetId};
 use tally_cashu::nuts::nut06::MintInfo;
 
 use crate::error::{Error, Result};
+use crate::resilience::{Breaker, BreakerPolicy, Call, Outcome, RetryPolicy, jitter_word};
 
 /// Connect timeout.
 pub const CONNECT_TIMEOUT_MS: u64 = 5_000;
@@ -172,11 +177,37 @@ struct ErrorBody {
     detail: Option<String>,
 }
 
-/// A client for one mint.
+/// How a [`MintClient`] talks to its mint.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ClientConfig {
+    /// Connect timeout, ms (at least 1).
+    pub connect_ms: u64,
+    /// Whole-request timeout, ms (at least 1).
+    pub request_ms: u64,
+    /// Retries (see [`crate::resilience`]).
+    pub retry: RetryPolicy,
+    /// The circuit breaker (see [`crate::resilience`]).
+    pub breaker: BreakerPolicy,
+}
+
+impl Default for ClientConfig {
+    fn default() -> Self {
+        Self {
+            connect_ms: CONNECT_TIMEOUT_MS,
+            request_ms: REQUEST_TIMEOUT_MS,
+            retry: RetryPolicy::default(),
+            breaker: BreakerPolicy::default(),
+        }
+    }
+}
+
+/// A client for one mint. Clones share one circuit breaker.
 #[derive(Clone, Debug)]
 pub struct MintClient {
     url: MintUrl,
     http: reqwest::Client,
+    retry: RetryPolicy,
+    breaker: Arc<Breaker>,
 }
 
 fn truncate(text: &str) -> String {
@@ -197,17 +228,46 @@ impl MintClient {
     /// # Errors
     /// [`Error::InvalidArgument`] for a zero timeout; as [`MintClient::new`].
     pub fn with_timeouts(url: MintUrl, connect_ms: u64, request_ms: u64) -> Result<Self> {
-        if connect_ms == 0 || request_ms == 0 {
+        Self::with_config(
+            url,
+            ClientConfig {
+                connect_ms,
+                request_ms,
+                ..ClientConfig::default()
+            },
+        )
+    }
+
+    /// A client for `url` with `config`.
+    ///
+    /// # Errors
+    /// [`Error::InvalidArgument`] for a zero timeout or a policy out of its
+    /// bounds; as [`MintClient::new`].
+    pub fn with_config(url: MintUrl, config: ClientConfig) -> Result<Self> {
+        if config.connect_ms == 0 || config.request_ms == 0 {
             return Err(Error::InvalidArgument("timeouts must be at least 1 ms"));
         }
+        config.retry.validate()?;
+        config.breaker.validate()?;
         let http = reqwest::Client::builder()
             .use_rustls_tls()
-            .connect_timeout(Duration::from_millis(connect_ms))
-            .timeout(Duration::from_millis(request_ms))
+            .connect_timeout(Duration::from_millis(config.connect_ms))
+            .timeout(Duration::from_millis(config.request_ms))
             .redirect(reqwest::redirect::Policy::none())
             .build()
             .map_err(|e| Error::Unreachable(e.to_string()))?;
-        Ok(Self { url, http })
+        Ok(Self {
+            url,
+            http,
+            retry: config.retry,
+            breaker: Arc::new(Breaker::new(config.breaker)),
+        })
+    }
+
+    /// The mint's circuit breaker (shared by this client's clones).
+    #[must_use]
+    pub fn breaker(&self) -> &Breaker {
+        &self.breaker
     }
 
     /// The mint's URL.
@@ -220,7 +280,32 @@ impl MintClient {
         format!("{}{path}", self.url.as_str())
     }
 
-    async fn read(&self, request: reqwest::RequestBuilder) -> Result<Vec<u8>> {
+    /// One call: admitted by the breaker, its outcome recorded, retried
+    /// after a backoff while [`RetryPolicy::may_retry`] allows.
+    async fn read(&self, call: Call, request: reqwest::RequestBuilder) -> Result<Vec<u8>> {
+        let mut retry = 0u32;
+        loop {
+            self.breaker.admit()?;
+            let attempt = request.try_clone().ok_or(Error::InvalidArgument(
+                "a request body that cannot be re-sent",
+            ))?;
+            let result = self.read_once(attempt).await;
+            self.breaker.record(Outcome::of(&result));
+            match result {
+                Err(e)
+                    if retry.saturating_add(1) < self.retry.attempts
+                        && RetryPolicy::may_retry(call, &e) =>
+                {
+                    let ms = self.retry.delay_ms(retry, jitter_word());
+                    tokio::time::sleep(Duration::from_millis(ms)).await;
+                    retry = retry.saturating_add(1);
+                }
+                other => return other,
+            }
+        }
+    }
+
+    async fn read_once(&self, request: reqwest::RequestBuilder) -> Result<Vec<u8>> {
         let mut response = request.send().await.map_err(|e| {
             if e.is_connect() {
                 Error::Unreachable(e.to_string())
@@ -274,13 +359,21 @@ impl MintClient {
     }
 
     async fn get_text(&self, path: &str) -> Result<String> {
-        let body = self.read(self.http.get(self.endpoint(path))).await?;
+        let body = self
+            .read(Call::Read, self.http.get(self.endpoint(path)))
+            .await?;
         String::from_utf8(body).map_err(|_| Error::InvalidResponse("body is not UTF-8".into()))
     }
 
-    async fn post<T: serde::de::DeserializeOwned>(&self, path: &str, json: String) -> Result<T> {
+    async fn post<T: serde::de::DeserializeOwned>(
+        &self,
+        call: Call,
+        path: &str,
+        json: String,
+    ) -> Result<T> {
         let body = self
             .read(
+                call,
                 self.http
                     .post(self.endpoint(path))
                     .header(reqwest::header::CONTENT_TYPE, "application/json")
@@ -341,7 +434,7 @@ impl MintClient {
             pubkey,
         })
         .map_err(|e| Error::InvalidArgument(if e.is_io() { "io" } else { "json" }))?;
-        self.post("/v1/mint/quote/bolt11", json).await
+        self.post(Call::Write, "/v1/mint/quote/bolt11", json).await
     }
 
     /// `GET /v1/mint/quote/bolt11/{id}` (NUT-04).
@@ -361,7 +454,9 @@ impl MintClient {
     /// # Errors
     /// As the module says.
     pub async fn mint(&self, stored_request: String) -> Result<Vec<BlindSignature>> {
-        let r: SignaturesResponse = self.post("/v1/mint/bolt11", stored_request).await?;
+        let r: SignaturesResponse = self
+            .post(Call::Write, "/v1/mint/bolt11", stored_request)
+            .await?;
         bounded(r.signatures)
     }
 
@@ -370,7 +465,7 @@ impl MintClient {
     /// # Errors
     /// As the module says.
     pub async fn swap(&self, stored_request: String) -> Result<Vec<BlindSignature>> {
-        let r: SignaturesResponse = self.post("/v1/swap", stored_request).await?;
+        let r: SignaturesResponse = self.post(Call::Write, "/v1/swap", stored_request).await?;
         bounded(r.signatures)
     }
 
@@ -381,7 +476,9 @@ impl MintClient {
     pub async fn melt_quote(&self, request: &str, unit: &str) -> Result<MeltQuoteResponse> {
         let json = serde_json::to_string(&MeltQuoteRequest { request, unit })
             .map_err(|_| Error::InvalidArgument("json"))?;
-        let r: MeltQuoteResponse = self.post("/v1/melt/quote/bolt11", json).await?;
+        let r: MeltQuoteResponse = self
+            .post(Call::Write, "/v1/melt/quote/bolt11", json)
+            .await?;
         melt_bounded(r)
     }
 
@@ -405,7 +502,9 @@ impl MintClient {
     /// # Errors
     /// As the module says.
     pub async fn melt(&self, stored_request: String) -> Result<MeltQuoteResponse> {
-        let r: MeltQuoteResponse = self.post("/v1/melt/bolt11", stored_request).await?;
+        let r: MeltQuoteResponse = self
+            .post(Call::Write, "/v1/melt/bolt11", stored_request)
+            .await?;
         melt_bounded(r)
     }
 
@@ -423,7 +522,7 @@ impl MintClient {
         }
         let json = serde_json::to_string(&RestoreRequest { outputs })
             .map_err(|_| Error::InvalidArgument("json"))?;
-        let r: RestoreResponse = self.post("/v1/restore", json).await?;
+        let r: RestoreResponse = self.post(Call::Read, "/v1/restore", json).await?;
         let returned = bounded(r.outputs)?;
         let signatures = bounded(r.signatures)?;
         if returned.len() != signatures.len() {
@@ -456,7 +555,7 @@ impl MintClient {
         }
         let json = serde_json::to_string(&CheckStateRequest { ys })
             .map_err(|_| Error::InvalidArgument("json"))?;
-        let r: CheckStateResponse = self.post("/v1/checkstate", json).await?;
+        let r: CheckStateResponse = self.post(Call::Read, "/v1/checkstate", json).await?;
         let states = bounded(r.states)?;
         if states.len() != ys.len() || states.iter().zip(ys).any(|(s, y)| &s.y != y) {
             return Err(Error::InvalidResponse(

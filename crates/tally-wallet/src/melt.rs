@@ -12,9 +12,13 @@
 //! * `PENDING`, a timeout, a lost answer, a 5xx: ambiguous
 //!   ([`Error::MeltPending`] / [`Error::Ambiguous`]); never rolled back;
 //!   `recover` asks the quote's state: `PAID` finishes it (change from the
-//!   quote, or NUT-09 restore of the blank outputs), `UNPAID` with every
-//!   input unspent (NUT-07) fails it and frees the inputs, anything else
-//!   stays for the next call;
+//!   quote, or NUT-09 restore of the blank outputs); `UNPAID` sends the
+//!   stored request again (the request a crashed process sent may still be
+//!   queued at the mint, so unspent inputs prove nothing; the mint pays the
+//!   quote once, whichever copy comes first) and settles from its answer,
+//!   failing it (inputs freed) only if the mint refuses or does not pay and
+//!   then still says the quote is unpaid and every input unspent (NUT-07);
+//!   anything else stays for the next call;
 //! * a 4xx refusal, or `UNPAID` with the inputs unspent: definitive (failed,
 //!   inputs released).
 
@@ -325,8 +329,64 @@ impl<S: WalletStore> Wallet<S> {
                     Err(e) => return Err(e),
                 }
             }
-            "UNPAID" if self.fail_if_inputs_unspent(&client, op).await? => report.failed += 1,
+            // Unpaid: the request may never have arrived, or may still be
+            // queued at the mint (a crashed process's request can be
+            // processed late), so "inputs unspent" proves nothing yet. The
+            // stored request is sent again: the mint pays the quote once,
+            // whichever copy comes first, and refuses the other.
+            "UNPAID" => self.resend_melt(&client, op, &keyset, report).await?,
             _ => report.unresolved += 1,
+        }
+        Ok(())
+    }
+
+    /// `recover` for an unpaid melt: sends its stored request again and
+    /// settles it from the answer; fails it only if the mint refuses or
+    /// does not pay, and then still says the quote is unpaid and every
+    /// input unspent.
+    async fn resend_melt(
+        &self,
+        client: &MintClient,
+        op: &Operation,
+        keyset: &Keyset,
+        report: &mut RecoveryReport,
+    ) -> Result<()> {
+        let quote = op.quote_id.as_deref().ok_or(Error::CorruptRecord {
+            what: "melt without a quote",
+        })?;
+        match client.melt(op.request.clone()).await {
+            Ok(answer) if answer.state == "PAID" => {
+                let change = answer.change.unwrap_or_default();
+                match self.finish_melt(op, keyset, &change).await {
+                    Ok(_) => report.finished += 1,
+                    Err(Error::InvalidResponse(_) | Error::Cashu(_)) => report.unresolved += 1,
+                    Err(e) => return Err(e),
+                }
+            }
+            Ok(answer) if answer.state != "PENDING" => {
+                self.fail_unpaid(client, op, quote, report).await?
+            }
+            Err(Error::Mint { .. }) => self.fail_unpaid(client, op, quote, report).await?,
+            _ => report.unresolved += 1,
+        }
+        Ok(())
+    }
+
+    async fn fail_unpaid(
+        &self,
+        client: &MintClient,
+        op: &Operation,
+        quote: &str,
+        report: &mut RecoveryReport,
+    ) -> Result<()> {
+        let unpaid = matches!(
+            client.melt_quote_state(quote).await,
+            Ok(s) if s.state == "UNPAID"
+        );
+        if unpaid && self.fail_if_inputs_unspent(client, op).await? {
+            report.failed += 1;
+        } else {
+            report.unresolved += 1;
         }
         Ok(())
     }

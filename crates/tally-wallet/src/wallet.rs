@@ -30,7 +30,7 @@ use tally_cashu::nuts::nut02::KeysetId;
 use tally_cashu::nuts::nut13::{self, Seed};
 use tally_encoding::hex;
 
-use crate::client::{MintClient, MintRequest, SwapRequest};
+use crate::client::{ClientConfig, MintClient, MintRequest, SwapRequest};
 use crate::error::{Error, Result};
 use crate::store::{
     Balance, HistoryEntry, MintQuote, Operation, OperationId, OperationKind, OperationState,
@@ -93,7 +93,7 @@ pub struct Wallet<S: WalletStore> {
     store: S,
     pub(crate) seed: Seed,
     pub(crate) clock: Clock,
-    timeouts_ms: (u64, u64),
+    client_config: ClientConfig,
     clients: std::sync::Mutex<BTreeMap<MintUrl, MintClient>>,
 }
 
@@ -113,10 +113,7 @@ impl<S: WalletStore> Wallet<S> {
             store,
             seed,
             clock,
-            timeouts_ms: (
-                crate::client::CONNECT_TIMEOUT_MS,
-                crate::client::REQUEST_TIMEOUT_MS,
-            ),
+            client_config: ClientConfig::default(),
             clients: std::sync::Mutex::new(BTreeMap::new()),
         }
     }
@@ -125,7 +122,16 @@ impl<S: WalletStore> Wallet<S> {
     /// request), in milliseconds.
     #[must_use]
     pub fn with_timeouts(mut self, connect_ms: u64, request_ms: u64) -> Self {
-        self.timeouts_ms = (connect_ms, request_ms);
+        self.client_config.connect_ms = connect_ms;
+        self.client_config.request_ms = request_ms;
+        self
+    }
+
+    /// The same wallet with another mint-client configuration (timeouts,
+    /// retries, circuit breaker); each mint gets its own breaker.
+    #[must_use]
+    pub fn with_client_config(mut self, config: ClientConfig) -> Self {
+        self.client_config = config;
         self
     }
 
@@ -142,7 +148,7 @@ impl<S: WalletStore> Wallet<S> {
         if let Some(c) = clients.get(mint) {
             return Ok(c.clone());
         }
-        let c = MintClient::with_timeouts(mint.clone(), self.timeouts_ms.0, self.timeouts_ms.1)?;
+        let c = MintClient::with_config(mint.clone(), self.client_config)?;
         clients.insert(mint.clone(), c.clone());
         Ok(c)
     }
@@ -705,9 +711,10 @@ impl<S: WalletStore> Wallet<S> {
 }
 
 impl<S: WalletStore> Wallet<S> {
-    /// All outputs signed: finish with them. None signed: the operation never
-    /// happened at the mint, fail it (inputs released). Otherwise, or if the
-    /// mint cannot be asked: leave it `Sent`.
+    /// All outputs signed: finish with them. None signed and no input
+    /// pending at the mint: the operation never happened there, fail it
+    /// (inputs released). Otherwise (an input pending: the mint is still at
+    /// work on it), or if the mint cannot be asked: leave it `Sent`.
     async fn resolve_by_restore(
         &self,
         client: &MintClient,
@@ -721,30 +728,52 @@ impl<S: WalletStore> Wallet<S> {
             report.unresolved += 1;
             return Ok(());
         };
-        if found.iter().all(Option::is_none) {
-            self.store
-                .set_operation_state(&op.id, OperationState::Sent, OperationState::Failed)
-                .await?;
-            report.failed += 1;
-            // Released inputs that the mint says are spent (by someone
-            // else) are marked so at once.
-            if matches!(op.kind, OperationKind::Swap | OperationKind::Send) {
-                let ys = swap_input_ys(op)?;
-                if let Ok(states) = client.check_state(&ys).await {
-                    let spent: Vec<String> = states
-                        .into_iter()
-                        .filter(|s| s.state == "SPENT")
-                        .map(|s| s.y)
-                        .collect();
-                    if !spent.is_empty() {
+        let found = if found.iter().all(Option::is_none) {
+            // Nothing signed yet; a request a crashed process sent may still
+            // be at work at the mint, or be processed late. What the mint
+            // says of the inputs (or, for a mint operation, of the quote)
+            // decides: still at work (an input pending, a quote paid but not
+            // issued while this request was refused) or unknown: leave it
+            // `Sent`; maybe finished meanwhile (an input spent, the quote
+            // issued): restore asks once more; else it never happened.
+            let (maybe_done, spent) = match self.settled_elsewhere(client, op).await? {
+                Some(seen) => seen,
+                None => {
+                    report.unresolved += 1;
+                    return Ok(());
+                }
+            };
+            let again = if maybe_done {
+                let Ok(again) = client.restore(&messages).await else {
+                    report.unresolved += 1;
+                    return Ok(());
+                };
+                Some(again).filter(|a| a.iter().any(Option::is_some))
+            } else {
+                None
+            };
+            match again {
+                Some(again) => again,
+                None => {
+                    // It never happened: fail it (inputs released), and
+                    // mark at once the released inputs someone else spent.
+                    self.store
+                        .set_operation_state(&op.id, OperationState::Sent, OperationState::Failed)
+                        .await?;
+                    report.failed += 1;
+                    if !spent.is_empty()
+                        && matches!(op.kind, OperationKind::Swap | OperationKind::Send)
+                    {
                         self.store
                             .set_proof_states(&spent, ProofState::Unspent, ProofState::Spent, None)
                             .await?;
                     }
+                    return Ok(());
                 }
             }
-            return Ok(());
-        }
+        } else {
+            found
+        };
         let Some(signatures) = found.into_iter().collect::<Option<Vec<_>>>() else {
             report.unresolved += 1;
             return Ok(());
@@ -753,6 +782,41 @@ impl<S: WalletStore> Wallet<S> {
         self.finish(op, keyset, outputs, &signatures, out).await?;
         report.finished += 1;
         Ok(())
+    }
+}
+
+impl<S: WalletStore> Wallet<S> {
+    /// For an operation none of whose outputs is signed: `None` if the mint
+    /// may still be at work on it (or cannot be asked); else whether it may
+    /// have finished meanwhile, and the inputs the mint says are spent.
+    async fn settled_elsewhere(
+        &self,
+        client: &MintClient,
+        op: &Operation,
+    ) -> Result<Option<(bool, Vec<String>)>> {
+        if op.kind == OperationKind::Mint {
+            let quote = op.quote_id.as_deref().ok_or(Error::CorruptRecord {
+                what: "mint without a quote",
+            })?;
+            return Ok(match client.mint_quote_state(quote).await {
+                Ok(q) if q.state == "UNPAID" => Some((false, Vec::new())),
+                Ok(q) if q.state == "ISSUED" => Some((true, Vec::new())),
+                _ => None,
+            });
+        }
+        let ys = swap_input_ys(op)?;
+        let Ok(states) = client.check_state(&ys).await else {
+            return Ok(None);
+        };
+        if states.iter().any(|s| s.state == "PENDING") {
+            return Ok(None);
+        }
+        let spent: Vec<String> = states
+            .into_iter()
+            .filter(|s| s.state == "SPENT")
+            .map(|s| s.y)
+            .collect();
+        Ok(Some((!spent.is_empty(), spent)))
     }
 }
 

@@ -342,7 +342,13 @@ async fn a_pending_melt_is_kept_until_the_mint_settles_it_and_lying_change_is_re
         if line.starts_with("POST /v1/melt/quote/bolt11") {
             (200, quote("UNPAID", ""))
         } else if line.starts_with("POST /v1/melt/bolt11") {
-            (200, quote("PENDING", ""))
+            // Once the quote reads unpaid, the melt sent again by recover
+            // is refused.
+            if shared.lock().unwrap().as_str() == "UNPAID" {
+                (400, br#"{"code":20007,"detail":"quote expired"}"#.to_vec())
+            } else {
+                (200, quote("PENDING", ""))
+            }
         } else if line.starts_with("GET /v1/melt/quote/bolt11/m1") {
             let state = shared.lock().unwrap().clone();
             match state.as_str() {
@@ -378,10 +384,165 @@ async fn a_pending_melt_is_kept_until_the_mint_settles_it_and_lying_change_is_re
     assert_eq!(pending(w.recover().await.unwrap()), (0, 0, 1));
     let b = w.balance(&url).await.unwrap();
     assert_eq!((b.unspent, b.pending), (0, 64));
-    // Unpaid with the inputs unspent: it did not happen; inputs released.
+    // Unpaid: recover sends the melt again; refused, with the quote still
+    // unpaid and the inputs unspent: it did not happen; inputs released.
     *quote_state.lock().unwrap() = "UNPAID".into();
     assert_eq!(pending(w.recover().await.unwrap()), (0, 1, 0));
     let b = w.balance(&url).await.unwrap();
     assert_eq!((b.unspent, b.pending), (64, 0));
+    assert!(w.store().incomplete_operations().await.unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn recover_keeps_a_swap_the_mint_may_still_be_processing() {
+    use std::sync::Mutex;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use tally_wallet::wallet::RecoveryReport;
+    // The first swap fails with a 5xx (ambiguous); the swap sent again by
+    // recover is refused (its inputs are pending: the mint is at work on
+    // the first copy); restore finds nothing signed yet; NUT-07 says what
+    // `inputs` holds.
+    let inputs = Arc::new(Mutex::new("PENDING".to_owned()));
+    let shared = Arc::clone(&inputs);
+    let swaps = Arc::new(AtomicUsize::new(0));
+    let counted = Arc::clone(&swaps);
+    let url = hostile_seeing_bodies(Arc::new(move |line: &str, body: &str| {
+        if line.starts_with("POST /v1/swap") {
+            if counted.fetch_add(1, Ordering::SeqCst) == 0 {
+                (500, b"{}".to_vec())
+            } else {
+                (
+                    400,
+                    br#"{"code":11002,"detail":"proofs are pending"}"#.to_vec(),
+                )
+            }
+        } else if line.starts_with("POST /v1/restore") {
+            (200, br#"{"outputs":[],"signatures":[]}"#.to_vec())
+        } else if line.starts_with("POST /v1/checkstate") {
+            (200, states_for(body, shared.lock().unwrap().as_str()))
+        } else {
+            (404, br#"{"code":0,"detail":"not here"}"#.to_vec())
+        }
+    }))
+    .await;
+    let (w, _dir) = wallet_for(&url).await;
+    let ks = w.store().keysets(&url).await.unwrap();
+    let active = ks.iter().find(|k| k.active).unwrap().id;
+    let p = crate::common::proof(&active, 64, 9);
+    w.store()
+        .add_proofs(&[StoredProof::new(url.clone(), p, ProofState::Unspent, None).unwrap()])
+        .await
+        .unwrap();
+    assert!(w.swap(&url, 5).await.unwrap_err().is_ambiguous());
+    let outcome = |r: RecoveryReport| (r.finished, r.failed, r.unresolved);
+    // Inputs pending: the mint may still sign: kept, never rolled back.
+    for _ in 0..2 {
+        assert_eq!(outcome(w.recover().await.unwrap()), (0, 0, 1));
+        let b = w.balance(&url).await.unwrap();
+        assert_eq!((b.unspent, b.pending), (0, 64));
+    }
+    // Inputs unspent and nothing signed: it never happened; released.
+    *inputs.lock().unwrap() = "UNSPENT".into();
+    assert_eq!(outcome(w.recover().await.unwrap()), (0, 1, 0));
+    let b = w.balance(&url).await.unwrap();
+    assert_eq!((b.unspent, b.pending), (64, 0));
+    assert_eq!(swaps.load(Ordering::SeqCst), 4);
+}
+
+#[tokio::test]
+async fn recover_keeps_a_mint_whose_quote_is_paid_but_not_issued() {
+    use std::sync::Mutex;
+    use tally_wallet::wallet::RecoveryReport;
+    // The first mint request fails with a 5xx (ambiguous); sent again by
+    // recover it is refused (the mint is at work on the first copy);
+    // restore finds nothing signed yet; the quote reads `quote`.
+    let quote = Arc::new(Mutex::new("PAID".to_owned()));
+    let shared = Arc::clone(&quote);
+    let mints = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let counted = Arc::clone(&mints);
+    let url = hostile(Arc::new(move |line: &str| {
+        if line.starts_with("GET /v1/info") {
+            (200, b"{}".to_vec())
+        } else if line.contains("/v1/mint/quote/bolt11") {
+            let state = shared.lock().unwrap().clone();
+            (200, QUOTE.replace("PAID", &state).into_bytes())
+        } else if line.starts_with("POST /v1/mint/bolt11") {
+            if counted.fetch_add(1, std::sync::atomic::Ordering::SeqCst) == 0 {
+                (500, b"{}".to_vec())
+            } else {
+                (
+                    400,
+                    br#"{"code":20005,"detail":"quote is pending"}"#.to_vec(),
+                )
+            }
+        } else if line.starts_with("POST /v1/restore") {
+            (200, br#"{"outputs":[],"signatures":[]}"#.to_vec())
+        } else {
+            (404, br#"{"code":0,"detail":"not here"}"#.to_vec())
+        }
+    }))
+    .await;
+    let (w, _dir) = wallet_for(&url).await;
+    let q = w.mint_quote(&url, 8).await.unwrap();
+    assert!(w.mint(&url, &q.id).await.unwrap_err().is_ambiguous());
+    let outcome = |r: RecoveryReport| (r.finished, r.failed, r.unresolved);
+    // Paid, not issued, this copy refused: the other may still be signed.
+    assert_eq!(outcome(w.recover().await.unwrap()), (0, 0, 1));
+    assert_eq!(w.store().incomplete_operations().await.unwrap().len(), 1);
+    // Issued, and restore (asked again) finds none of these outputs: it
+    // was not this operation's; failed.
+    *quote.lock().unwrap() = "ISSUED".into();
+    assert_eq!(outcome(w.recover().await.unwrap()), (0, 1, 0));
+    assert!(w.store().incomplete_operations().await.unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn recover_sends_an_unpaid_melt_again_and_the_mint_pays_it_once() {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use tally_wallet::wallet::RecoveryReport;
+    // The melt's answer is lost (5xx); the quote reads unpaid (the request
+    // may still be queued); sent again, the mint pays it.
+    let melts = Arc::new(AtomicUsize::new(0));
+    let counted = Arc::clone(&melts);
+    let url = hostile_seeing_bodies(Arc::new(move |line: &str, body: &str| {
+        let quote = |state: &str| {
+            format!(
+                r#"{{"quote":"m2","amount":10,"fee_reserve":0,"state":"{state}","expiry":null}}"#
+            )
+            .into_bytes()
+        };
+        if line.starts_with("POST /v1/melt/quote/bolt11") {
+            (200, quote("UNPAID"))
+        } else if line.starts_with("POST /v1/melt/bolt11") {
+            if counted.fetch_add(1, Ordering::SeqCst) == 0 {
+                (500, b"{}".to_vec())
+            } else {
+                (200, quote("PAID"))
+            }
+        } else if line.starts_with("GET /v1/melt/quote/bolt11/m2") {
+            (200, quote("UNPAID"))
+        } else if line.starts_with("POST /v1/checkstate") {
+            (200, states_for(body, "UNSPENT"))
+        } else {
+            (404, br#"{"code":0,"detail":"not here"}"#.to_vec())
+        }
+    }))
+    .await;
+    let (w, _dir) = wallet_for(&url).await;
+    let ks = w.store().keysets(&url).await.unwrap();
+    let active = ks.iter().find(|k| k.active).unwrap().id;
+    let p = crate::common::proof(&active, 10, 11);
+    w.store()
+        .add_proofs(&[StoredProof::new(url.clone(), p, ProofState::Unspent, None).unwrap()])
+        .await
+        .unwrap();
+    let quote = w.melt_quote(&url, "lnbc100n1fake").await.unwrap();
+    assert!(w.melt(&url, &quote).await.unwrap_err().is_ambiguous());
+    let outcome = |r: RecoveryReport| (r.finished, r.failed, r.unresolved);
+    // Not failed on "unpaid, inputs unspent": sent again, paid, finished.
+    assert_eq!(outcome(w.recover().await.unwrap()), (1, 0, 0));
+    assert_eq!(melts.load(Ordering::SeqCst), 2);
+    let b = w.balance(&url).await.unwrap();
+    assert_eq!((b.unspent, b.reserved, b.pending), (0, 0, 0));
     assert!(w.store().incomplete_operations().await.unwrap().is_empty());
 }

@@ -226,6 +226,12 @@ pub(crate) fn conditions_of(proof: &Proof) -> Result<Option<SpendingConditions>>
     SpendingConditions::from_secret(&proof.secret).map_err(|_| Error::TokenRefused(Refusal::Locked))
 }
 
+/// Whether a proof's secret is a NUT-10 well-known secret (locked, or
+/// unreadable and so not spendable as a plain proof).
+pub(crate) fn is_locked(proof: &Proof) -> bool {
+    !matches!(Nut10Secret::from_secret(&proof.secret), Ok(None))
+}
+
 /// The keys of `unlock` that sign for `proof` under `conditions`.
 fn signers(
     proof: &Proof,

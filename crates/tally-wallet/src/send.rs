@@ -162,7 +162,7 @@ impl<S: WalletStore> Wallet<S> {
     ) -> Result<Option<Sent>> {
         let ppk = self.ppk_by_keyset(mint).await?;
         let mut candidates = self.store().proofs(mint, ProofState::Unspent).await?;
-        candidates.retain(|p| !p.proof.secret.as_str().starts_with('['));
+        candidates.retain(|p| !crate::lock::is_locked(&p.proof));
         candidates.sort_by_key(|p| Reverse(p.proof.amount));
         let Some(picked) = exact_subset(&candidates, amount, options.include_fees, &ppk)? else {
             return Ok(None);
@@ -455,6 +455,41 @@ impl<S: WalletStore> Wallet<S> {
         Ok(())
     }
 
+    /// Gives locked proofs that a failed reclaim released (`Unspent`) back
+    /// to the unredeemed token that holds them (`Sent`): without the keys
+    /// they are not this wallet's to spend. `recover` calls it too, so a
+    /// crash between the release and this step strands nothing.
+    pub(crate) async fn return_locked(&self, mint: &MintUrl) -> Result<()> {
+        let locked: Vec<StoredProof> = self
+            .store()
+            .proofs(mint, ProofState::Unspent)
+            .await?
+            .into_iter()
+            .filter(|p| crate::lock::is_locked(&p.proof))
+            .collect();
+        if locked.is_empty() {
+            return Ok(());
+        }
+        for token in self.unredeemed(mint).await? {
+            let ys: Vec<String> = locked
+                .iter()
+                .filter(|p| token.ys.contains(&p.y))
+                .map(|p| p.y.clone())
+                .collect();
+            for chunk in ys.chunks(PROOFS_PER_CALL_MAX) {
+                self.store()
+                    .set_proof_states(
+                        chunk,
+                        ProofState::Unspent,
+                        ProofState::Sent,
+                        Some(&token.id),
+                    )
+                    .await?;
+            }
+        }
+        Ok(())
+    }
+
     /// Marks proofs of sent tokens that the mint says are spent.
     pub(crate) async fn mark_redeemed(&self, ys: &[String]) -> Result<()> {
         for chunk in ys.chunks(PROOFS_PER_CALL_MAX) {
@@ -478,12 +513,7 @@ impl<S: WalletStore> Wallet<S> {
     ) -> Result<u64> {
         let mint = &token.mint;
         let ys: Vec<String> = proofs.iter().map(|p| p.y.clone()).collect();
-        let locked = proofs
-            .iter()
-            .map(|p| crate::lock::conditions_of(&p.proof).map(|c| c.is_some()))
-            .collect::<Result<Vec<bool>>>()?
-            .into_iter()
-            .any(|l| l);
+        let locked = proofs.iter().any(|p| crate::lock::is_locked(&p.proof));
         let ppk = self.ppk_by_keyset(mint).await?;
         let fee = input_fee(
             proofs
@@ -538,9 +568,8 @@ impl<S: WalletStore> Wallet<S> {
                 // Refused (the receiver may have redeemed them meanwhile):
                 // the operation failed and released them; mark the spent,
                 // and give locked ones back to the token.
-                let mut spent = Vec::new();
                 if let Ok(states) = client.check_state(&ys).await {
-                    spent = states
+                    let spent: Vec<String> = states
                         .into_iter()
                         .filter(|s| s.state == "SPENT")
                         .map(|s| s.y)
@@ -552,18 +581,7 @@ impl<S: WalletStore> Wallet<S> {
                     }
                 }
                 if locked {
-                    let back: Vec<String> =
-                        ys.iter().filter(|y| !spent.contains(y)).cloned().collect();
-                    if !back.is_empty() {
-                        self.store()
-                            .set_proof_states(
-                                &back,
-                                ProofState::Unspent,
-                                ProofState::Sent,
-                                Some(&token.id),
-                            )
-                            .await?;
-                    }
+                    self.return_locked(mint).await?;
                 }
                 Err(e)
             }

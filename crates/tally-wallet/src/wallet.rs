@@ -584,7 +584,7 @@ impl<S: WalletStore> Wallet<S> {
         let mut candidates = self.store.proofs(mint, ProofState::Unspent).await?;
         // A locked proof (one of a locked token whose reclaim failed) is
         // not this wallet's to spend without its keys.
-        candidates.retain(|p| !p.proof.secret.as_str().starts_with('['));
+        candidates.retain(|p| !crate::lock::is_locked(&p.proof));
         candidates.sort_by_key(|p| std::cmp::Reverse(p.proof.amount));
         select(candidates, amount, &ppk)
     }
@@ -710,6 +710,8 @@ impl<S: WalletStore> Wallet<S> {
             .filter(|o| o.kind == OperationKind::Send)
             .map(|o| o.id.clone())
             .collect();
+        let mints: std::collections::BTreeSet<MintUrl> =
+            incomplete.iter().map(|o| o.mint.clone()).collect();
         for op in incomplete {
             if op.state == OperationState::Prepared {
                 self.store
@@ -749,6 +751,10 @@ impl<S: WalletStore> Wallet<S> {
         }
         for id in &sends {
             self.abandon_if_failed(id).await?;
+        }
+        // A reclaim of a locked token that failed gives its proofs back.
+        for mint in &mints {
+            self.return_locked(mint).await?;
         }
         Ok(report)
     }

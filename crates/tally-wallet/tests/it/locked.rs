@@ -482,3 +482,47 @@ async fn a_lock_is_refused_where_it_cannot_work() {
             .is_empty()
     );
 }
+
+#[tokio::test]
+async fn a_refused_reclaim_resolved_by_recover_gives_the_locked_proofs_back_to_the_token() {
+    let mint = plain_mint().await;
+    let proxy = Proxy::start(&mint).await;
+    let (alice, _a) = funded(&proxy.url, 64).await;
+    let (alice_key, bob_key) = (key(0x91), key(0x92));
+    let lock = SendLock::p2pk(bob_key.public_key())
+        .with_refund(u64::MAX / 2, vec![alice_key.public_key()]);
+    let sent = alice.send(&proxy.url, 20, &locked(lock)).await.unwrap();
+    // A reclaim before the locktime the mint refuses, its answer lost:
+    // ambiguous, the proofs pending until recover resolves it.
+    let early = Unlock {
+        mint_decides: true,
+        ..Unlock::keys(vec![alice_key])
+    };
+    proxy.drop_answers_to(Some("POST /v1/swap"));
+    let err = alice
+        .reclaim_with(SentRef::Id(&sent.id), &early)
+        .await
+        .unwrap_err();
+    assert!(err.is_ambiguous(), "{err}");
+    assert_eq!(alice.balance(&proxy.url).await.unwrap().pending, 20);
+    proxy.drop_answers(false);
+    // The mint refuses the resent swap and signed none of its outputs:
+    // the operation failed, and the locked proofs go back to the token,
+    // not to the spendable balance.
+    assert_eq!(alice.recover().await.unwrap().failed, 1);
+    let b = alice.balance(&proxy.url).await.unwrap();
+    assert_eq!((b.unspent, b.sent, b.pending), (44, 20, 0));
+    assert_eq!(alice.unredeemed(&proxy.url).await.unwrap()[0].id, sent.id);
+    assert_conserved(&alice, &proxy.url).await;
+    // Still Bob's to receive.
+    let (bob, _b) = fresh_wallet(&proxy.url).await;
+    let got = bob
+        .receive_with(
+            &sent.token,
+            &ReceiveOptions::default(),
+            &Unlock::keys(vec![bob_key]),
+        )
+        .await
+        .unwrap();
+    assert_eq!(got, 20);
+}

@@ -264,11 +264,23 @@ async fn a_locked_send_is_reclaimed_with_the_refund_key_after_its_locktime_only(
             .duration_since(std::time::UNIX_EPOCH)
             .unwrap()
             .as_secs();
-        let locktime = now + 4;
+        let locktime = now + 10;
         let lock = SendLock::p2pk(bob_key.public_key())
             .with_refund(locktime, vec![alice_key.public_key()]);
         let sent = alice.send(&mint, 20, &locked(lock)).await.unwrap();
+        // An HTLC with the same refund pathway.
+        let htlc = SendLock::htlc(Preimage::new([0x77; 32]).hash())
+            .with_refund(locktime, vec![alice_key.public_key()]);
+        let htlc = alice.send(&mint, 8, &locked(htlc)).await.unwrap();
         let refund = Unlock::keys(vec![alice_key.clone()]);
+        let err = alice
+            .reclaim_with(SentRef::Id(&htlc.id), &refund)
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(err, Error::TokenRefused(Refusal::LockNotSatisfied)),
+            "{err}"
+        );
         // Before the locktime: the wallet refuses, and so does the mint;
         // the proofs stay given out (sent), not spendable by Alice.
         let err = alice
@@ -289,12 +301,20 @@ async fn a_locked_send_is_reclaimed_with_the_refund_key_after_its_locktime_only(
             .unwrap_err();
         assert!(err.is_witness_refused(), "ppk {ppk}: {err:?}");
         let b = alice.balance(&mint).await.unwrap();
-        assert_eq!((b.sent, b.reserved, b.pending), (20, 0, 0));
+        assert_eq!((b.sent, b.reserved, b.pending), (28, 0, 0));
         assert_conserved(&alice, &mint).await;
         // Plain reclaim (no keys) cannot move them either.
         let err = alice.reclaim(SentRef::Id(&sent.id)).await.unwrap_err();
         assert!(matches!(err, Error::TokenRefused(Refusal::Locked)), "{err}");
         // After the locktime (the mint's clock is this machine's).
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs();
+        assert!(
+            now < locktime,
+            "the steps before the locktime took too long"
+        );
         tokio::time::sleep(std::time::Duration::from_secs(locktime + 2 - now)).await;
         let report = alice
             .reclaim_with(SentRef::Id(&sent.id), &refund)
@@ -304,6 +324,12 @@ async fn a_locked_send_is_reclaimed_with_the_refund_key_after_its_locktime_only(
         assert_eq!(report.reclaimed, 20 - ppk_fee(inputs, ppk));
         let t = alice.store().sent_token(&sent.id).await.unwrap().unwrap();
         assert_eq!(t.state, SentTokenState::Reclaimed);
+        let report = alice
+            .reclaim_with(SentRef::Id(&htlc.id), &refund)
+            .await
+            .unwrap();
+        let inputs = u64::try_from(proofs_of(&htlc.token).len()).unwrap();
+        assert_eq!(report.reclaimed, 8 - ppk_fee(inputs, ppk));
         assert!(
             alice
                 .store()

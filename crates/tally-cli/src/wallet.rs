@@ -17,6 +17,11 @@
 //!   backup is the seed file together with its passphrase.
 //! * **Mints**: `add-mint URL` records a mint; commands that need one take
 //!   `--mint URL`, which may be left out when exactly one mint was added.
+//! * **Locks**: `send --p2pk KEY` or `--htlc-hash HASH` (with `--p2bk`,
+//!   `--locktime T` and `--refund KEY`) locks the token (NUT-11, NUT-14,
+//!   NUT-28); `receive --p2pk-key-file FILE` / `--preimage-file FILE` and
+//!   `reclaim --refund-key-file FILE` unlock: private keys and preimages
+//!   come from files (64 hex digits), never from arguments.
 //! * `--json` prints one JSON object on stdout instead of text.
 //!
 //! Exit codes: 0 success; 1 the operation ran and failed (the mint refused,

@@ -270,8 +270,9 @@ pub struct OutputLock {
     pub count: usize,
     /// P2BK only: one ephemeral private key (hex) per locked output, or one
     /// for all of them under `SIG_ALL`; empty for a plain P2PK or HTLC
-    /// lock. Secret until the send finishes (it links the blinded keys to
-    /// the receiver's).
+    /// lock. Kept in the store like the proofs themselves: whoever reads
+    /// them can link the blinded keys to the receiver's (and the sender
+    /// needs them to rebuild the outputs in `recover`).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub ephemeral: Vec<String>,
 }

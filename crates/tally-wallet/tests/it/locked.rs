@@ -552,3 +552,119 @@ async fn a_refused_reclaim_resolved_by_recover_gives_the_locked_proofs_back_to_t
         .unwrap();
     assert_eq!(got, 20);
 }
+
+/// Nutshell 0.21.0's own wallet (`cashu`, from the virtualenv
+/// `scripts/services/nutshell` caches) with its own throw-away HOME, at
+/// `mint`.
+struct NutshellWallet {
+    cashu: std::path::PathBuf,
+    home: tempfile::TempDir,
+    mint: MintUrl,
+}
+
+impl NutshellWallet {
+    fn new(mint: &MintUrl) -> Self {
+        let cache = std::env::var_os("XDG_CACHE_HOME")
+            .map(std::path::PathBuf::from)
+            .unwrap_or_else(|| {
+                std::path::PathBuf::from(std::env::var_os("HOME").unwrap()).join(".cache")
+            });
+        let cashu = std::fs::read_dir(cache.join("tally"))
+            .expect("the Nutshell virtualenv (run scripts/services/nutshell start)")
+            .filter_map(|e| e.ok())
+            .map(|e| e.path())
+            .find(|p| {
+                p.file_name()
+                    .and_then(|n| n.to_str())
+                    .is_some_and(|n| n.starts_with("nutshell-0.21.0-"))
+            })
+            .expect("the Nutshell 0.21.0 virtualenv")
+            .join("bin/cashu");
+        Self {
+            cashu,
+            home: crate::common::private_dir(),
+            mint: mint.clone(),
+        }
+    }
+
+    /// Runs `cashu ARGS…` from its home (no `.env` read but its own) and
+    /// returns stdout; panics on failure.
+    fn run(&self, args: &[&str]) -> String {
+        let out = std::process::Command::new(&self.cashu)
+            .args(args)
+            .env_clear()
+            .env("PATH", "/usr/bin:/bin")
+            .env("HOME", self.home.path())
+            .env("MINT_URL", self.mint.as_str())
+            .current_dir(self.home.path())
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "cashu {args:?}: {out:?}");
+        String::from_utf8(out.stdout).unwrap()
+    }
+
+    /// The word after `marker` in `text`.
+    fn after<'a>(text: &'a str, marker: &str) -> &'a str {
+        let rest = &text[text
+            .find(marker)
+            .unwrap_or_else(|| panic!("{marker} in {text}"))
+            + marker.len()..];
+        rest.split_whitespace().next().unwrap()
+    }
+
+    fn balance(&self) -> u64 {
+        Self::after(&self.run(&["balance"]), "Balance:")
+            .parse()
+            .unwrap()
+    }
+}
+
+#[tokio::test]
+async fn p2pk_tokens_cross_between_nutshells_wallet_and_ours_both_ways() {
+    let mint = plain_mint().await;
+    let nutshell = NutshellWallet::new(&mint);
+    let quote = nutshell.run(&["invoice", "64", "--no-check"]);
+    let id = NutshellWallet::after(&quote, "--id").to_owned();
+    nutshell.run(&["invoice", "64", "--id", &id]);
+    assert_eq!(nutshell.balance(), 64);
+    // Nutshell locks to our key (its default adds a locktime a day ahead).
+    let (bob, _b) = fresh_wallet(&mint).await;
+    let bob_key = key(0xb1);
+    let lock = format!("P2PK:{}", bob_key.public_key().to_hex());
+    let out = nutshell.run(&["send", "10", "--dleq", "--lock", &lock]);
+    let token = out
+        .lines()
+        .find(|l| l.starts_with("cashuB"))
+        .unwrap()
+        .to_owned();
+    let receive = ReceiveOptions::default();
+    let err = bob
+        .receive_with(&token, &receive, &Unlock::keys(vec![key(0xb2)]))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, Error::TokenRefused(Refusal::LockNotSatisfied)),
+        "{err}"
+    );
+    let got = bob
+        .receive_with(&token, &receive, &Unlock::keys(vec![bob_key]))
+        .await
+        .unwrap();
+    assert_eq!(got, 10);
+    assert_conserved(&bob, &mint).await;
+    // We lock to Nutshell's key; its wallet receives with its own key.
+    let theirs = NutshellWallet::after(&nutshell.run(&["lock", "p2pk"]), "P2PK:").to_owned();
+    let theirs = tally_cashu::crypto::PublicKey::from_hex(&theirs).unwrap();
+    let before = nutshell.balance();
+    let sent = bob
+        .send(&mint, 8, &locked(SendLock::p2pk(theirs)))
+        .await
+        .unwrap();
+    nutshell.run(&["receive", &sent.token]);
+    assert_eq!(nutshell.balance(), before + 8);
+    assert_eq!(
+        bob.check_state(&mint).await.unwrap().redeemed,
+        proofs_of(&sent.token).len()
+    );
+    assert_conserved(&bob, &mint).await;
+}

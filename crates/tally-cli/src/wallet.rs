@@ -17,6 +17,11 @@
 //!   backup is the seed file together with its passphrase.
 //! * **Mints**: `add-mint URL` records a mint; commands that need one take
 //!   `--mint URL`, which may be left out when exactly one mint was added.
+//! * **Locks**: `send --p2pk KEY` or `--htlc-hash HASH` (with `--p2bk`,
+//!   `--locktime T` and `--refund KEY`) locks the token (NUT-11, NUT-14,
+//!   NUT-28); `receive --p2pk-key-file FILE` / `--preimage-file FILE` and
+//!   `reclaim --refund-key-file FILE` unlock: private keys and preimages
+//!   come from files (64 hex digits), never from arguments.
 //! * `--json` prints one JSON object on stdout instead of text.
 //!
 //! Exit codes: 0 success; 1 the operation ran and failed (the mint refused,
@@ -29,9 +34,12 @@ use std::process::ExitCode;
 
 use clap::Subcommand;
 use serde_json::{Value, json};
+use tally_cashu::crypto::{PublicKey, SecretKey};
 use tally_cashu::nuts::nut00::MintUrl;
 use tally_cashu::nuts::nut13::Seed;
+use tally_cashu::secret::Preimage;
 use tally_wallet::Error;
+use tally_wallet::lock::{SendLock, Unlock};
 use tally_wallet::receive::ReceiveOptions;
 use tally_wallet::restore::{RestoreOptions, RestoreProgress};
 use tally_wallet::secrets::{self, KdfParams};
@@ -159,6 +167,21 @@ enum WalletCommand {
         /// Never contact the mint: fail unless held proofs match exactly.
         #[arg(long)]
         offline: bool,
+        /// Lock the token to this public key (NUT-11 P2PK; 33-byte hex).
+        #[arg(long, conflicts_with = "htlc_hash", conflicts_with = "offline")]
+        p2pk: Option<String>,
+        /// Lock the token to SHA-256(preimage) = this hash (NUT-14 HTLC; hex).
+        #[arg(long, conflicts_with = "offline")]
+        htlc_hash: Option<String>,
+        /// Blind the lock's keys (NUT-28 P2BK).
+        #[arg(long)]
+        p2bk: bool,
+        /// Unix time after which the refund keys (anyone, if none) may spend it.
+        #[arg(long)]
+        locktime: Option<u64>,
+        /// A refund public key (33-byte hex); repeat for several.
+        #[arg(long, requires = "locktime")]
+        refund: Vec<String>,
     },
     /// Receive a token read from FILE (or stdin: a token is a bearer secret,
     /// never an argument), after checking it (mint, keysets, DLEQ, state).
@@ -169,12 +192,23 @@ enum WalletCommand {
         /// Accept proofs without a DLEQ proof (not advised).
         #[arg(long)]
         allow_missing_dleq: bool,
+        /// A file holding a private key (64 hex digits) that unlocks P2PK or
+        /// P2BK proofs; repeat for several. Keys never go in arguments.
+        #[arg(long)]
+        p2pk_key_file: Vec<PathBuf>,
+        /// A file holding the HTLC preimage (64 hex digits).
+        #[arg(long)]
+        preimage_file: Option<PathBuf>,
     },
     /// Take back a sent token the receiver has not redeemed (by the id
     /// `send` printed).
     Reclaim {
         /// The id `send` printed.
         id: String,
+        /// For a locked token after its locktime: a file holding a refund
+        /// private key (64 hex digits); repeat for several.
+        #[arg(long)]
+        refund_key_file: Vec<PathBuf>,
     },
     /// Pay a bolt11 INVOICE from the wallet's proofs (NUT-05; change per
     /// NUT-08): asks the mint for a quote, then pays it.
@@ -320,11 +354,23 @@ async fn with_wallet(
             memo,
             v3,
             offline,
+            p2pk,
+            htlc_hash,
+            p2bk,
+            locktime,
+            refund,
         } => {
             let mint = pick_mint(dir, mint.as_deref())?;
             if *amount == 0 || *amount > (1 << 53) {
                 return Err(Failure::usage("AMOUNT must be 1..=2^53"));
             }
+            let lock = send_lock(
+                p2pk.as_deref(),
+                htlc_hash.as_deref(),
+                *p2bk,
+                *locktime,
+                refund,
+            )?;
             let options = SendOptions {
                 include_fees: *include_fees,
                 memo: memo.clone(),
@@ -334,6 +380,7 @@ async fn with_wallet(
                     TokenFormat::V4
                 },
                 offline_only: *offline,
+                lock,
             };
             let sent = wallet
                 .send(&mint, *amount, &options)
@@ -355,7 +402,22 @@ async fn with_wallet(
         WalletCommand::Receive {
             token_file,
             allow_missing_dleq,
+            p2pk_key_file,
+            preimage_file,
         } => {
+            let unlock = Unlock {
+                keys: read_keys(p2pk_key_file)?,
+                preimage: preimage_file
+                    .as_deref()
+                    .map(|p| {
+                        let text = Zeroizing::new(read_text(p, SECRET_FILE_MAX_BYTES)?);
+                        Preimage::from_hex(text.trim()).map_err(|_| {
+                            Failure::usage(format!("{}: not 64 hex digits", p.display()))
+                        })
+                    })
+                    .transpose()?,
+                mint_decides: false,
+            };
             let bytes = crate::cashu::read_input(token_file.as_ref()).map_err(Failure::usage)?;
             let text = String::from_utf8(bytes)
                 .map_err(|_| Failure::usage("the token is not UTF-8 text"))?;
@@ -363,7 +425,7 @@ async fn with_wallet(
                 allow_missing_dleq: *allow_missing_dleq,
             };
             let amount = wallet
-                .receive(text.trim(), &options)
+                .receive_with(text.trim(), &options, &unlock)
                 .await
                 .map_err(failure)?;
             out.print(
@@ -372,9 +434,16 @@ async fn with_wallet(
             );
             Ok(())
         }
-        WalletCommand::Reclaim { id } => {
+        WalletCommand::Reclaim {
+            id,
+            refund_key_file,
+        } => {
             let id = OperationId(id.clone());
-            let r = wallet.reclaim(SentRef::Id(&id)).await.map_err(failure)?;
+            let unlock = Unlock::keys(read_keys(refund_key_file)?);
+            let r = wallet
+                .reclaim_with(SentRef::Id(&id), &unlock)
+                .await
+                .map_err(failure)?;
             out.print(
                 &json!({"reclaimed": r.reclaimed, "redeemed": r.redeemed, "pending": r.pending}),
                 &format!(
@@ -421,6 +490,70 @@ impl Out {
 }
 
 /// Maps a wallet error to the CLI's exit classes.
+/// The largest key or preimage file.
+const SECRET_FILE_MAX_BYTES: u64 = 1 << 10;
+/// The most key files one command takes.
+const KEY_FILES_MAX: usize = 16;
+
+/// Private keys, each from its file (64 hex digits).
+fn read_keys(files: &[PathBuf]) -> Result<Vec<SecretKey>, Failure> {
+    if files.len() > KEY_FILES_MAX {
+        return Err(Failure::usage("at most 16 key files"));
+    }
+    files
+        .iter()
+        .map(|p| {
+            let text = Zeroizing::new(read_text(p, SECRET_FILE_MAX_BYTES)?);
+            SecretKey::from_hex(text.trim()).map_err(|_| {
+                Failure::usage(format!(
+                    "{}: not a private key (64 hex digits)",
+                    p.display()
+                ))
+            })
+        })
+        .collect()
+}
+
+fn public_key(text: &str, what: &str) -> Result<PublicKey, Failure> {
+    PublicKey::from_hex(text)
+        .map_err(|_| Failure::usage(format!("{what}: not a public key (33-byte hex)")))
+}
+
+/// The lock `send` asked for, if any.
+fn send_lock(
+    p2pk: Option<&str>,
+    htlc_hash: Option<&str>,
+    p2bk: bool,
+    locktime: Option<u64>,
+    refund: &[String],
+) -> Result<Option<SendLock>, Failure> {
+    let lock = match (p2pk, htlc_hash) {
+        (Some(key), None) => SendLock::p2pk(public_key(key, "--p2pk")?),
+        (None, Some(hash)) => SendLock::htlc(
+            tally_cashu::encoding::hex::decode_array(hash, "htlc-hash")
+                .map_err(|_| Failure::usage("--htlc-hash: not 32 bytes of hex"))?,
+        ),
+        (None, None) if p2bk || locktime.is_some() => {
+            return Err(Failure::usage(
+                "--p2bk and --locktime need --p2pk or --htlc-hash",
+            ));
+        }
+        (None, None) => return Ok(None),
+        (Some(_), Some(_)) => return Err(Failure::usage("--p2pk or --htlc-hash, not both")),
+    };
+    let lock = match locktime {
+        Some(t) => lock.with_refund(
+            t,
+            refund
+                .iter()
+                .map(|k| public_key(k, "--refund"))
+                .collect::<Result<_, _>>()?,
+        ),
+        None => lock,
+    };
+    Ok(Some(if p2bk { lock.blinded() } else { lock }))
+}
+
 fn failure(e: Error) -> Failure {
     match e {
         Error::WrongPassphrase

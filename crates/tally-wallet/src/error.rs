@@ -132,10 +132,15 @@ pub enum Refusal {
     /// the key the keyset names.
     #[error("a proof's DLEQ proof does not verify")]
     DleqInvalid,
-    /// A proof is locked by spending conditions (NUT-10), which `receive`
-    /// does not unlock yet.
-    #[error("a proof is locked (NUT-10)")]
+    /// A proof is locked by spending conditions (NUT-10) and no keys or
+    /// preimage were given to unlock it, or its lock is not one this wallet
+    /// can read (another kind, malformed tags).
+    #[error("a proof is locked (NUT-10): give its keys or preimage")]
     Locked,
+    /// The keys or preimage given do not satisfy a proof's lock (checked by
+    /// the wallet as a mint would, before anything was sent).
+    #[error("the keys or preimage given do not satisfy a proof's lock")]
+    LockNotSatisfied,
     /// The wallet already holds one of the proofs (a token it sent: use
     /// `reclaim`).
     #[error("the wallet already holds a proof of this token")]
@@ -168,6 +173,36 @@ impl Error {
     #[must_use]
     pub fn is_ambiguous(&self) -> bool {
         matches!(self, Self::Ambiguous(_) | Self::MeltPending)
+    }
+
+    /// True if the mint refused the inputs' witnesses: a NUT-11/NUT-14
+    /// spending condition (signature, preimage, locktime) not met. Matched
+    /// by class, not by code alone: 10001 ("proofs could not be verified"),
+    /// or the 11000 catch-all (Nutshell's) whose detail names a witness, a
+    /// signature, a preimage or a spending condition. Definitive: nothing
+    /// was spent.
+    #[must_use]
+    pub fn is_witness_refused(&self) -> bool {
+        const WORDS: [&str; 7] = [
+            "witness",
+            "signature",
+            "preimage",
+            "spending condition",
+            "locktime",
+            "p2pk",
+            "htlc",
+        ];
+        match self {
+            Self::Mint { code: 10001, .. } => true,
+            Self::Mint {
+                code: 11000,
+                detail,
+            } => {
+                let detail = detail.to_ascii_lowercase();
+                WORDS.iter().any(|w| detail.contains(w))
+            }
+            _ => false,
+        }
     }
 
     /// Whether the failed operation may be retried (see [`Retry`]).

@@ -8,8 +8,9 @@
 //! | [`client`] | the mint's HTTP API (rustls), with timeouts, size caps and strict validation |
 //! | [`resilience`] | retries with backoff and jitter where the error says a retry is safe; a circuit breaker per mint |
 //! | [`wallet`] | operations as persisted sagas: `mint_quote`/`mint`, `swap`, `check_state`, balances |
-//! | [`send`] | `send` (a token, offline when held proofs match exactly, else after a swap) and `reclaim` |
-//! | [`receive`] | `receive`: a token checked (mint, unit, keysets, DLEQ, state) before it is swapped in |
+//! | [`send`] | `send` (a token, offline when held proofs match exactly, else after a swap; locked if asked) and `reclaim` |
+//! | [`receive`] | `receive`: a token checked (mint, unit, keysets, DLEQ, state) before it is swapped in; `receive_with` unlocks locked ones |
+//! | [`lock`] | locked sends (NUT-11 P2PK, NUT-14 HTLC, NUT-28 P2BK; locktime and refund keys) and the witnesses that unlock them |
 //! | [`melt`] | `melt_quote` / `melt` (NUT-05 bolt11, NUT-08 change) and pending melts |
 //! | [`restore`] | `restore` from the mnemonic: NUT-09 over NUT-13 (V1 and V2 keysets), batched, with progress |
 //! | [`keysets`] | keyset rotation: `refresh_keysets`, and `rotate` swaps proofs of inactive keysets into the active one |
@@ -41,6 +42,7 @@
 pub mod client;
 mod error;
 pub mod keysets;
+pub mod lock;
 pub mod melt;
 pub mod receive;
 pub mod resilience;

@@ -400,7 +400,7 @@ impl<S: WalletStore> Wallet<S> {
         if op.amounts.is_empty() {
             return Ok(Vec::new());
         }
-        let outputs = self.derive_outputs(&op.keyset_id, &op.counters, &op.amounts)?;
+        let outputs = self.operation_blinded_outputs(op)?;
         let messages: Vec<_> = outputs.iter().map(|o| o.message().clone()).collect();
         let found = client.restore(&messages).await?;
         Ok(found.into_iter().map_while(|s| s).collect())

@@ -12,7 +12,10 @@
 //! 4. every proof's DLEQ proof verifies against its keyset's key (NUT-12);
 //!    a proof without one is refused unless
 //!    [`ReceiveOptions::allow_missing_dleq`] is set;
-//! 5. no proof is locked (NUT-10), none is already held by the wallet;
+//! 5. no proof is locked (NUT-10) unless the caller gives what unlocks it
+//!    ([`Wallet::receive_with`]: keys, preimage; see [`crate::lock`]: the
+//!    witnesses are made and, by default, checked here), none is already
+//!    held by the wallet;
 //! 6. the mint says none is spent or pending (NUT-07).
 //!
 //! Then a swap saga (kind [`OperationKind::Receive`]) moves the value into
@@ -26,11 +29,11 @@ use tally_cashu::Amount;
 use tally_cashu::fees::input_fee;
 use tally_cashu::nuts::nut00::{MintUrl, Proof};
 use tally_cashu::nuts::nut02::{KeySetInfo, KeysetIndex};
-use tally_cashu::nuts::nut10::Nut10Secret;
 use tally_cashu::token::Token;
 
 use crate::client::SwapRequest;
 use crate::error::{Error, Refusal, Result};
+use crate::lock::Unlock;
 use crate::store::{OperationKind, ProofState, WalletStore};
 use crate::wallet::{CHECK_BATCH, UNIT, Wallet, bare, split_amounts};
 
@@ -57,12 +60,32 @@ impl<S: WalletStore> Wallet<S> {
     /// `recover`; a refusal of the swap because a proof was spent meanwhile
     /// is [`Refusal::Spent`]).
     pub async fn receive(&self, token: &str, options: &ReceiveOptions) -> Result<u64> {
+        self.receive_with(token, options, &Unlock::default()).await
+    }
+
+    /// [`Wallet::receive`] of a token whose proofs may be locked (NUT-11
+    /// P2PK, NUT-14 HTLC, NUT-28 P2BK): `unlock` gives the keys and the
+    /// preimage (see [`crate::lock`]).
+    ///
+    /// # Errors
+    /// As [`Wallet::receive`]; [`Refusal::Locked`] for a lock with nothing
+    /// to unlock it, [`Refusal::LockNotSatisfied`] when what was given does
+    /// not satisfy it (nothing sent); with [`Unlock::mint_decides`], the
+    /// mint's refusal ([`Error::Mint`]; nothing changed but used counters).
+    pub async fn receive_with(
+        &self,
+        token: &str,
+        options: &ReceiveOptions,
+        unlock: &Unlock,
+    ) -> Result<u64> {
         let token = Token::decode(token)?;
         let mint = token.mint().clone();
-        let proofs = self.accept(&token, options).await?;
+        let mut proofs = self.accept(&token, options, unlock).await?;
         self.refuse_held(&mint, &proofs).await?;
         self.refuse_spent(&mint, &proofs).await?;
-        match self.swap_in(&mint, proofs).await {
+        let now = (self.clock)();
+        let sig_all = crate::lock::sign_inputs(&mut proofs, unlock, now)?;
+        match self.swap_in(&mint, proofs, sig_all.then_some(unlock)).await {
             Err(Error::Mint { code: 11001, .. }) => Err(refused(Refusal::Spent)),
             other => other,
         }
@@ -70,7 +93,12 @@ impl<S: WalletStore> Wallet<S> {
 
     /// Steps 2–5 of the module documentation: the token's proofs, resolved
     /// and verified.
-    async fn accept(&self, token: &Token, options: &ReceiveOptions) -> Result<Vec<Proof>> {
+    async fn accept(
+        &self,
+        token: &Token,
+        options: &ReceiveOptions,
+        unlock: &Unlock,
+    ) -> Result<Vec<Proof>> {
         if token.unit().is_some_and(|u| u.as_str() != UNIT) {
             return Err(refused(Refusal::WrongUnit));
         }
@@ -89,7 +117,7 @@ impl<S: WalletStore> Wallet<S> {
             }
         };
         for p in &proofs {
-            if !matches!(Nut10Secret::from_secret(&p.secret), Ok(None)) {
+            if crate::lock::conditions_of(p)?.is_some() && unlock.is_empty() {
                 return Err(refused(Refusal::Locked));
             }
             let keyset = self
@@ -151,8 +179,14 @@ impl<S: WalletStore> Wallet<S> {
         Ok(())
     }
 
-    /// The swap saga of a receive.
-    async fn swap_in(&self, mint: &MintUrl, proofs: Vec<Proof>) -> Result<u64> {
+    /// The swap saga of a receive (`sig_all`: sign the whole swap with it
+    /// once the outputs are known).
+    async fn swap_in(
+        &self,
+        mint: &MintUrl,
+        mut proofs: Vec<Proof>,
+        sig_all: Option<&Unlock>,
+    ) -> Result<u64> {
         let infos = self.store().keysets(mint).await?;
         let fee = input_fee(proofs.iter().map(|p| {
             infos
@@ -169,7 +203,7 @@ impl<S: WalletStore> Wallet<S> {
         )?;
         let keyset = self.active_keyset(mint).await?;
         let amounts = split_amounts(&keyset, net)?;
-        let (op, outputs) = self
+        let (mut op, outputs) = self
             .plan_operation(
                 mint,
                 OperationKind::Receive,
@@ -182,6 +216,9 @@ impl<S: WalletStore> Wallet<S> {
                 },
             )
             .await?;
+        if let Some(unlock) = sig_all {
+            op.request = crate::lock::signed_all_request(&op, &mut proofs, unlock, (self.clock)())?;
+        }
         self.store().add_operation(&op).await?;
         let client = self.client(mint)?;
         self.run(&client, &op, &keyset, outputs, 0).await

@@ -10,6 +10,9 @@
 //! in `recover`) stores the token's outputs as `Sent`, the change as
 //! `Unspent`, and the token itself, in one transaction.
 //!
+//! A locked send ([`SendOptions::lock`], see [`crate::lock`]) always
+//! swaps: the token's outputs carry the lock, stored with the operation.
+//!
 //! Proofs in a token stay the wallet's (`Sent`, counted in
 //! [`crate::store::Balance::sent`]) until the mint says the receiver spent
 //! them (`check_state` or `reclaim` mark them `Spent`). `reclaim` asks the
@@ -28,6 +31,7 @@ use tally_cashu::token::{IdForm, Token};
 
 use crate::client::SwapRequest;
 use crate::error::{Error, Result};
+use crate::lock::{SendLock, Unlock};
 use crate::store::{
     HistoryEntry, Operation, OperationId, OperationKind, OperationState, PROOFS_PER_CALL_MAX,
     ProofState, SentToken, SentTokenState, StoredProof, TokenFormat, WalletStore,
@@ -50,6 +54,9 @@ pub struct SendOptions {
     pub format: TokenFormat,
     /// Never swap: fail unless held proofs match exactly.
     pub offline_only: bool,
+    /// Lock the token (NUT-11 P2PK, NUT-14 HTLC, NUT-28 P2BK): its proofs
+    /// are always made by a swap (held proofs have plain secrets).
+    pub lock: Option<SendLock>,
 }
 
 /// A token made by `send`.
@@ -106,6 +113,16 @@ impl<S: WalletStore> Wallet<S> {
                 "memo longer than MAX_MEMO_LEN_BYTES",
             ));
         }
+        if let Some(lock) = &options.lock {
+            // Checked before any proof or counter is touched.
+            lock.output_lock(1)?;
+            if options.offline_only {
+                return Err(Error::InvalidArgument(
+                    "a locked send needs a swap (offline_only is set)",
+                ));
+            }
+            return self.send_swapped(mint, amount, options).await;
+        }
         for _ in 0..RESERVE_ATTEMPTS_MAX {
             match self.send_exact(mint, amount, options).await {
                 Ok(Some(sent)) => return Ok(sent),
@@ -145,6 +162,7 @@ impl<S: WalletStore> Wallet<S> {
     ) -> Result<Option<Sent>> {
         let ppk = self.ppk_by_keyset(mint).await?;
         let mut candidates = self.store().proofs(mint, ProofState::Unspent).await?;
+        candidates.retain(|p| !crate::lock::is_locked(&p.proof));
         candidates.sort_by_key(|p| Reverse(p.proof.amount));
         let Some(picked) = exact_subset(&candidates, amount, options.include_fees, &ppk)? else {
             return Ok(None);
@@ -194,7 +212,14 @@ impl<S: WalletStore> Wallet<S> {
         let receiver_ppk = options.include_fees.then_some(keyset.info().input_fee_ppk);
         for _ in 0..RESERVE_ATTEMPTS_MAX {
             let (op, outputs, send_count) = self
-                .prepare_swap(mint, amount, &keyset, receiver_ppk, OperationKind::Send)
+                .prepare_swap(
+                    mint,
+                    amount,
+                    &keyset,
+                    receiver_ppk,
+                    OperationKind::Send,
+                    options.lock.as_ref(),
+                )
                 .await?;
             self.store().add_operation(&op).await?;
             let record = SentToken {
@@ -261,6 +286,11 @@ impl<S: WalletStore> Wallet<S> {
             });
         }
         let change = proofs.split_off(record.send_count);
+        if let Some(lock) = &op.lock {
+            for (index, p) in proofs.iter_mut().enumerate() {
+                p.p2pk_e = crate::lock::ephemeral_public(lock, index)?;
+            }
+        }
         let sent_total = Amount::try_sum(proofs.iter().map(|p| p.amount))?.value();
         let change_total = Amount::try_sum(change.iter().map(|p| p.amount))?.value();
         let text = encode(&op.mint, proofs.clone(), record.memo.clone(), record.format)?;
@@ -322,6 +352,19 @@ impl<S: WalletStore> Wallet<S> {
     /// already settled); client errors (nothing changed for the proofs not
     /// yet checked; safe to retry); the swap's errors as [`Wallet::swap`].
     pub async fn reclaim(&self, which: SentRef<'_>) -> Result<ReclaimReport> {
+        self.reclaim_with(which, &Unlock::default()).await
+    }
+
+    /// [`Wallet::reclaim`] of a locked token: its unspent proofs are signed
+    /// with `unlock`'s keys (the refund keys, once the locktime has passed;
+    /// see [`crate::lock`]). If the lock is not satisfied the proofs stay
+    /// `Sent`, nothing is sent ([`Refusal::LockNotSatisfied`]) or the mint
+    /// refuses ([`Error::Mint`]).
+    ///
+    /// # Errors
+    /// As [`Wallet::reclaim`]; [`Error::TokenRefused`] for a lock `unlock`
+    /// does not satisfy.
+    pub async fn reclaim_with(&self, which: SentRef<'_>, unlock: &Unlock) -> Result<ReclaimReport> {
         let token = self.find_sent(which).await?;
         let held: Vec<StoredProof> = self
             .store()
@@ -352,7 +395,7 @@ impl<S: WalletStore> Wallet<S> {
         }
         let any_back = !unspent.is_empty();
         for chunk in unspent.chunks(PROOFS_PER_CALL_MAX) {
-            let back = self.swap_back(&token.mint, chunk).await?;
+            let back = self.swap_back(&token, chunk, unlock).await?;
             report.reclaimed = report.reclaimed.saturating_add(back);
         }
         if report.pending == 0 {
@@ -412,6 +455,41 @@ impl<S: WalletStore> Wallet<S> {
         Ok(())
     }
 
+    /// Gives locked proofs that a failed reclaim released (`Unspent`) back
+    /// to the unredeemed token that holds them (`Sent`): without the keys
+    /// they are not this wallet's to spend. `recover` calls it too, so a
+    /// crash between the release and this step strands nothing.
+    pub(crate) async fn return_locked(&self, mint: &MintUrl) -> Result<()> {
+        let locked: Vec<StoredProof> = self
+            .store()
+            .proofs(mint, ProofState::Unspent)
+            .await?
+            .into_iter()
+            .filter(|p| crate::lock::is_locked(&p.proof))
+            .collect();
+        if locked.is_empty() {
+            return Ok(());
+        }
+        for token in self.unredeemed(mint).await? {
+            let ys: Vec<String> = locked
+                .iter()
+                .filter(|p| token.ys.contains(&p.y))
+                .map(|p| p.y.clone())
+                .collect();
+            for chunk in ys.chunks(PROOFS_PER_CALL_MAX) {
+                self.store()
+                    .set_proof_states(
+                        chunk,
+                        ProofState::Unspent,
+                        ProofState::Sent,
+                        Some(&token.id),
+                    )
+                    .await?;
+            }
+        }
+        Ok(())
+    }
+
     /// Marks proofs of sent tokens that the mint says are spent.
     pub(crate) async fn mark_redeemed(&self, ys: &[String]) -> Result<()> {
         for chunk in ys.chunks(PROOFS_PER_CALL_MAX) {
@@ -422,10 +500,20 @@ impl<S: WalletStore> Wallet<S> {
         Ok(())
     }
 
-    /// Swaps `Sent` proofs the mint says are unspent back into fresh
-    /// outputs (a swap saga); returns the value received.
-    async fn swap_back(&self, mint: &MintUrl, proofs: &[StoredProof]) -> Result<u64> {
+    /// Swaps `Sent` proofs of `token` the mint says are unspent back into
+    /// fresh outputs (a swap saga), signing locked ones with `unlock`;
+    /// returns the value received. Locked proofs stay `Sent` whenever they
+    /// are not swapped (a lock not satisfied, a refusal, worth no more than
+    /// the fee): they are not spendable by this wallet.
+    async fn swap_back(
+        &self,
+        token: &SentToken,
+        proofs: &[StoredProof],
+        unlock: &Unlock,
+    ) -> Result<u64> {
+        let mint = &token.mint;
         let ys: Vec<String> = proofs.iter().map(|p| p.y.clone()).collect();
+        let locked = proofs.iter().any(|p| crate::lock::is_locked(&p.proof));
         let ppk = self.ppk_by_keyset(mint).await?;
         let fee = input_fee(
             proofs
@@ -436,15 +524,22 @@ impl<S: WalletStore> Wallet<S> {
         let net = total.checked_sub(fee).unwrap_or(Amount::ZERO);
         if net == Amount::ZERO {
             // Worth no more than the fee to swap: keep them as they are,
-            // spendable again (the receiver may still redeem them).
-            self.store()
-                .set_proof_states(&ys, ProofState::Sent, ProofState::Unspent, None)
-                .await?;
+            // spendable again (the receiver may still redeem them) unless
+            // locked.
+            if !locked {
+                self.store()
+                    .set_proof_states(&ys, ProofState::Sent, ProofState::Unspent, None)
+                    .await?;
+            }
             return Ok(0);
         }
+        // Witnesses first: a lock not satisfied changes nothing.
+        let mut inputs: Vec<Proof> = proofs.iter().map(|p| p.proof.clone()).collect();
+        let now = (self.clock)();
+        let sig_all = crate::lock::sign_inputs(&mut inputs, unlock, now)?;
         let keyset = self.active_keyset(mint).await?;
         let amounts = split_amounts(&keyset, net)?;
-        let (op, outputs) = self
+        let (mut op, outputs) = self
             .plan_operation(
                 mint,
                 OperationKind::Swap,
@@ -452,11 +547,14 @@ impl<S: WalletStore> Wallet<S> {
                 amounts,
                 None,
                 |outputs| SwapRequest {
-                    inputs: proofs.iter().map(|p| bare(&p.proof)).collect(),
+                    inputs: inputs.iter().map(bare).collect(),
                     outputs,
                 },
             )
             .await?;
+        if sig_all {
+            op.request = crate::lock::signed_all_request(&op, &mut inputs, unlock, now)?;
+        }
         self.store().add_operation(&op).await?;
         self.store()
             .set_proof_states(&ys, ProofState::Sent, ProofState::Reserved, Some(&op.id))
@@ -468,7 +566,8 @@ impl<S: WalletStore> Wallet<S> {
         {
             Err(e @ Error::Mint { .. }) => {
                 // Refused (the receiver may have redeemed them meanwhile):
-                // the operation failed and released them; mark the spent.
+                // the operation failed and released them; mark the spent,
+                // and give locked ones back to the token.
                 if let Ok(states) = client.check_state(&ys).await {
                     let spent: Vec<String> = states
                         .into_iter()
@@ -480,6 +579,9 @@ impl<S: WalletStore> Wallet<S> {
                             .set_proof_states(&spent, ProofState::Unspent, ProofState::Spent, None)
                             .await?;
                     }
+                }
+                if locked {
+                    self.return_locked(mint).await?;
                 }
                 Err(e)
             }

@@ -32,9 +32,10 @@ use tally_encoding::hex;
 
 use crate::client::{ClientConfig, MintClient, MintRequest, SwapRequest};
 use crate::error::{Error, Result};
+use crate::lock::SendLock;
 use crate::store::{
     Balance, HistoryEntry, MintQuote, Operation, OperationId, OperationKind, OperationState,
-    ProofState, StoredProof, WalletStore,
+    OutputLock, ProofState, StoredProof, WalletStore,
 };
 
 /// The unit the wallet uses.
@@ -282,6 +283,28 @@ impl<S: WalletStore> Wallet<S> {
         counters: &std::ops::Range<u64>,
         amounts: &[u64],
     ) -> Result<Vec<BlindedOutput>> {
+        self.derive_locked_outputs(keyset, counters, amounts, None)
+    }
+
+    /// The outputs of a stored operation, its lock applied (what was sent).
+    pub(crate) fn operation_blinded_outputs(&self, op: &Operation) -> Result<Vec<BlindedOutput>> {
+        self.derive_locked_outputs(&op.keyset_id, &op.counters, &op.amounts, op.lock.as_ref())
+    }
+
+    /// The outputs at `counters`, the first `lock.count` of them locked
+    /// (see [`crate::store::OutputLock`]).
+    pub(crate) fn derive_locked_outputs(
+        &self,
+        keyset: &KeysetId,
+        counters: &std::ops::Range<u64>,
+        amounts: &[u64],
+        lock: Option<&OutputLock>,
+    ) -> Result<Vec<BlindedOutput>> {
+        if lock.is_some_and(|l| l.count > amounts.len()) {
+            return Err(Error::CorruptRecord {
+                what: "operation lock count",
+            });
+        }
         let count = counters.end.checked_sub(counters.start);
         if count != u64::try_from(amounts.len()).ok() {
             return Err(Error::CorruptRecord {
@@ -291,8 +314,12 @@ impl<S: WalletStore> Wallet<S> {
         counters
             .clone()
             .zip(amounts)
-            .map(|(counter, amount)| {
-                let (secret, r) = nut13::derive(&self.seed, keyset, counter)?;
+            .enumerate()
+            .map(|(index, (counter, amount))| {
+                let (mut secret, r) = nut13::derive(&self.seed, keyset, counter)?;
+                if let Some(lock) = lock.filter(|l| index < l.count) {
+                    secret = crate::lock::locked_secret(lock, index, &secret)?;
+                }
                 Ok(BlindedOutput::new(
                     Amount::new(*amount),
                     *keyset,
@@ -346,6 +373,7 @@ impl<S: WalletStore> Wallet<S> {
                 .map_err(|_| Error::InvalidArgument("request"))?,
             quote_id: Some(quote.id.clone()),
             created_s: (self.clock)(),
+            lock: None,
         };
         self.store.add_operation(&op).await?;
         self.run(&client, &op, &keyset, outputs, 0).await
@@ -362,7 +390,7 @@ impl<S: WalletStore> Wallet<S> {
         let client = self.client(mint)?;
         for _ in 0..RESERVE_ATTEMPTS_MAX {
             let (op, outputs, send_count) = self
-                .prepare_swap(mint, amount, &keyset, None, OperationKind::Swap)
+                .prepare_swap(mint, amount, &keyset, None, OperationKind::Swap, None)
                 .await?;
             // The operation is written before its inputs are reserved, so a
             // reservation is never left without a record that `recover`
@@ -392,6 +420,7 @@ impl<S: WalletStore> Wallet<S> {
         keyset: &Keyset,
         receiver_ppk: Option<u64>,
         kind: OperationKind,
+        lock: Option<&SendLock>,
     ) -> Result<(Operation, Vec<BlindedOutput>, usize)> {
         let denominations = Denominations::from_keys(keyset.keys());
         let send_total = match receiver_ppk {
@@ -415,8 +444,9 @@ impl<S: WalletStore> Wallet<S> {
             .chain(plan.change.iter())
             .map(|a| a.value())
             .collect();
+        let lock = lock.map(|l| l.output_lock(plan.send.len())).transpose()?;
         let (op, outputs) = self
-            .plan_operation(mint, kind, &keyset.id(), amounts, None, |outputs| {
+            .plan_locked_operation(mint, kind, &keyset.id(), amounts, None, lock, |outputs| {
                 SwapRequest {
                     inputs: inputs.iter().map(|p| bare(&p.proof)).collect(),
                     outputs,
@@ -463,13 +493,29 @@ impl<S: WalletStore> Wallet<S> {
         quote_id: Option<String>,
         request: impl FnOnce(Vec<BlindedMessage>) -> R,
     ) -> Result<(Operation, Vec<BlindedOutput>)> {
+        self.plan_locked_operation(mint, kind, keyset, amounts, quote_id, None, request)
+            .await
+    }
+
+    /// [`Wallet::plan_operation`] with the first outputs locked by `lock`.
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) async fn plan_locked_operation<R: serde::Serialize>(
+        &self,
+        mint: &MintUrl,
+        kind: OperationKind,
+        keyset: &KeysetId,
+        amounts: Vec<u64>,
+        quote_id: Option<String>,
+        lock: Option<OutputLock>,
+        request: impl FnOnce(Vec<BlindedMessage>) -> R,
+    ) -> Result<(Operation, Vec<BlindedOutput>)> {
         let count = u64::try_from(amounts.len()).map_err(|_| Error::InvalidArgument("amount"))?;
         let counters = if count == 0 {
             0..0
         } else {
             self.store.reserve_counters(keyset, count).await?
         };
-        let outputs = self.derive_outputs(keyset, &counters, &amounts)?;
+        let outputs = self.derive_locked_outputs(keyset, &counters, &amounts, lock.as_ref())?;
         let request = request(outputs.iter().map(|o| o.message().clone()).collect());
         let op = Operation {
             id: OperationId::random()?,
@@ -483,6 +529,7 @@ impl<S: WalletStore> Wallet<S> {
                 .map_err(|_| Error::InvalidArgument("request"))?,
             quote_id,
             created_s: (self.clock)(),
+            lock,
         };
         Ok((op, outputs))
     }
@@ -514,7 +561,7 @@ impl<S: WalletStore> Wallet<S> {
             .operation(id)
             .await?
             .ok_or(Error::NotFound { what: "operation" })?;
-        let outputs = self.derive_outputs(&op.keyset_id, &op.counters, &op.amounts)?;
+        let outputs = self.operation_blinded_outputs(&op)?;
         let unspent = self.store.proofs(mint, ProofState::Unspent).await?;
         let by_secret: BTreeMap<&str, &Proof> = unspent
             .iter()
@@ -541,6 +588,9 @@ impl<S: WalletStore> Wallet<S> {
             .map(|k| (k.id, k.input_fee_ppk))
             .collect();
         let mut candidates = self.store.proofs(mint, ProofState::Unspent).await?;
+        // A locked proof (one of a locked token whose reclaim failed) is
+        // not this wallet's to spend without its keys.
+        candidates.retain(|p| !crate::lock::is_locked(&p.proof));
         candidates.sort_by_key(|p| std::cmp::Reverse(p.proof.amount));
         select(candidates, amount, &ppk)
     }
@@ -666,6 +716,8 @@ impl<S: WalletStore> Wallet<S> {
             .filter(|o| o.kind == OperationKind::Send)
             .map(|o| o.id.clone())
             .collect();
+        let mints: std::collections::BTreeSet<MintUrl> =
+            incomplete.iter().map(|o| o.mint.clone()).collect();
         for op in incomplete {
             if op.state == OperationState::Prepared {
                 self.store
@@ -685,7 +737,7 @@ impl<S: WalletStore> Wallet<S> {
                     continue;
                 }
             };
-            let outputs = self.derive_outputs(&op.keyset_id, &op.counters, &op.amounts)?;
+            let outputs = self.operation_blinded_outputs(&op)?;
             let client = self.client(&op.mint)?;
             match post_stored(&client, &op).await {
                 Ok(signatures) => {
@@ -705,6 +757,10 @@ impl<S: WalletStore> Wallet<S> {
         }
         for id in &sends {
             self.abandon_if_failed(id).await?;
+        }
+        // A reclaim of a locked token that failed gives its proofs back.
+        for mint in &mints {
+            self.return_locked(mint).await?;
         }
         Ok(report)
     }

@@ -387,3 +387,89 @@ fn send_receive_reclaim_and_melt_through_the_cli() {
     assert!(inputs >= 5 + change, "{melted}");
     assert_eq!(unspent(&a), 40 - inputs + change);
 }
+
+/// A 0600 file holding `text`.
+fn secret_file(dir: &Path, name: &str, text: &str) -> std::path::PathBuf {
+    let path = dir.join(name);
+    std::fs::write(&path, text).unwrap();
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
+    path
+}
+
+/// Locked sends through the CLI: `send --p2pk KEY` is received only with
+/// `--p2pk-key-file` of that key, `send --htlc-hash H` only with
+/// `--preimage-file` of its preimage; the secrets come from files.
+#[test]
+fn locked_sends_through_the_cli_need_the_key_or_preimage_file() {
+    use tally_cashu::crypto::SecretKey;
+    use tally_cashu::secret::Preimage;
+    let (a_tmp, a) = wallet_dir();
+    let (_b_tmp, b) = wallet_dir();
+    funded(&a, 64);
+    ok(&init(&b, &["--json"]));
+    ok(&wallet(
+        &b,
+        Some(PASS),
+        &["--json", "add-mint", &mint_url()],
+    ));
+    let key = SecretKey::from_bytes([0x33; 32]).unwrap();
+    let key_file = secret_file(
+        a_tmp.path(),
+        "bob.key",
+        &format!("{}\n", &*key.to_secret_hex()),
+    );
+    let wrong_file = secret_file(a_tmp.path(), "wrong.key", &"44".repeat(32));
+    let pubkey = key.public_key().to_hex();
+    let sent = ok(&wallet(
+        &a,
+        Some(PASS),
+        &["--json", "send", "20", "--p2pk", &pubkey],
+    ));
+    let token = sent["token"].as_str().unwrap().to_owned();
+    for args in [
+        vec!["receive"],
+        vec!["receive", "--p2pk-key-file", wrong_file.to_str().unwrap()],
+    ] {
+        let refused = wallet_stdin(&b, &args, token.as_bytes());
+        assert_eq!(refused.status.code(), Some(1), "{refused:?}");
+        assert_eq!(unspent(&b), 0);
+    }
+    let got = ok(&wallet_stdin(
+        &b,
+        &["receive", "--p2pk-key-file", key_file.to_str().unwrap()],
+        token.as_bytes(),
+    ));
+    assert_eq!(got["received"], 20);
+
+    let preimage = Preimage::new([0x66; 32]);
+    let preimage_file = secret_file(a_tmp.path(), "preimage", &"66".repeat(32));
+    let hash = tally_encoding::hex::encode(&preimage.hash());
+    let sent = ok(&wallet(
+        &a,
+        Some(PASS),
+        &["--json", "send", "8", "--htlc-hash", &hash],
+    ));
+    let token = sent["token"].as_str().unwrap().to_owned();
+    let refused = wallet_stdin(&b, &["receive"], token.as_bytes());
+    assert_eq!(refused.status.code(), Some(1), "{refused:?}");
+    let got = ok(&wallet_stdin(
+        &b,
+        &[
+            "receive",
+            "--preimage-file",
+            preimage_file.to_str().unwrap(),
+        ],
+        token.as_bytes(),
+    ));
+    assert_eq!(got["received"], 8);
+    assert_eq!(unspent(&b), 28);
+    // A malformed key file is bad input (exit 2), naming the file.
+    let bad = secret_file(a_tmp.path(), "bad.key", "not hex");
+    let out = wallet_stdin(
+        &b,
+        &["receive", "--p2pk-key-file", bad.to_str().unwrap()],
+        token.as_bytes(),
+    );
+    assert_eq!(out.status.code(), Some(2), "{out:?}");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("bad.key"));
+}

@@ -249,6 +249,42 @@ pub struct Operation {
     pub quote_id: Option<String>,
     /// Unix seconds of creation.
     pub created_s: u64,
+    /// The spending conditions of a locked send's token outputs (absent:
+    /// every output has a plain secret).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lock: Option<OutputLock>,
+}
+
+/// The NUT-10 lock on an operation's first outputs (a locked send). The
+/// outputs stay deterministic, so `recover` re-derives exactly what was
+/// sent: output `i < count` has the secret `template` with the nonce set to
+/// its NUT-13 secret (64 hex digits, unique per counter), with the keys
+/// blinded by `ephemeral[i]` for a P2BK lock (NUT-28); its blinding factor
+/// is its NUT-13 one.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OutputLock {
+    /// The lock's NUT-10 secret text with an empty nonce (kind, data,
+    /// tags); for P2BK, with the receivers' unblinded keys.
+    pub template: String,
+    /// How many of the operation's outputs (the first ones) are locked.
+    pub count: usize,
+    /// P2BK only: one ephemeral private key (hex) per locked output, or one
+    /// for all of them under `SIG_ALL`; empty for a plain P2PK or HTLC
+    /// lock. Kept in the store like the proofs themselves: whoever reads
+    /// them can link the blinded keys to the receiver's (and the sender
+    /// needs them to rebuild the outputs in `recover`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub ephemeral: Vec<String>,
+}
+
+impl std::fmt::Debug for OutputLock {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("OutputLock")
+            .field("template", &self.template)
+            .field("count", &self.count)
+            .field("ephemeral", &self.ephemeral.len())
+            .finish()
+    }
 }
 
 /// A NUT-04 mint quote. Its `Debug` form redacts the NUT-20 key.

@@ -22,6 +22,8 @@ use tally_wallet::{Error, Result};
 use crate::common::sqlite;
 use crate::mint::{fees_mint, plain_mint};
 use crate::ops::{assert_conserved, invoice_from};
+use tally_cashu::crypto::SecretKey;
+use tally_wallet::lock::{SendLock, Unlock};
 use tally_wallet::receive::ReceiveOptions;
 use tally_wallet::send::{SendOptions, SentRef};
 
@@ -377,6 +379,114 @@ async fn a_crash_at_any_write_of_receive_loses_nothing() {
                 assert_eq!(owned, 20 - fee, "{when:?} write {crash_at}: {outcome:?}");
                 assert_eq!(assert_conserved(&w, &mint).await, 20 - fee);
                 // The sender sees the token redeemed.
+                assert_eq!(sender.check_state(&mint).await.unwrap().redeemed, 2);
+                assert_eq!(sender.balance(&mint).await.unwrap().sent, 0);
+            }
+        }
+    }
+}
+
+/// A P2BK lock to a receiver's key whose locktime has passed, so that the
+/// refund key (the sender's) reclaims at once; and the two keys.
+fn passed_lock() -> (SendLock, SecretKey, SecretKey) {
+    let refund = SecretKey::from_bytes([0xa1; 32]).unwrap();
+    let receiver = SecretKey::from_bytes([0xa2; 32]).unwrap();
+    let lock = SendLock::p2pk(receiver.public_key())
+        .with_refund(1, vec![refund.public_key()])
+        .blinded();
+    (lock, refund, receiver)
+}
+
+#[tokio::test]
+async fn a_crash_at_any_write_of_a_locked_send_loses_nothing() {
+    let (lock, refund, _) = passed_lock();
+    let options = SendOptions {
+        lock: Some(lock),
+        ..SendOptions::default()
+    };
+    for (mint, ppk) in [(plain_mint().await, 0u64), (fees_mint().await, 100)] {
+        for when in [When::Before, When::After] {
+            // The same writes as an unlocked send: the lock rides in the
+            // operation record.
+            for crash_at in 1..=WRITES_PER_SEND {
+                let (store, _dir, words) = funded_64(&mint).await;
+                let doomed = crashing(&store, &words, crash_at, when);
+                let outcome = doomed.send(&mint, 20, &options).await;
+                drop(doomed);
+                let w = Wallet::new(store.clone(), seed(&words));
+                settled(&w, &mint).await;
+                assert!(
+                    w.store()
+                        .sent_tokens(&mint, SentTokenState::Preparing)
+                        .await
+                        .unwrap()
+                        .is_empty()
+                );
+                let owned = assert_conserved(&w, &mint).await;
+                let fee = ppk.div_ceil(1000);
+                assert!(
+                    owned == 64 || owned == 64 - fee,
+                    "{when:?} write {crash_at}: {owned} after {outcome:?}"
+                );
+                // A locked token that was made (at once or by recover) is
+                // reclaimed whole with the refund key, blinded slot and all.
+                let unlock = Unlock::keys(vec![refund.clone()]);
+                for t in w.unredeemed(&mint).await.unwrap() {
+                    w.reclaim_with(SentRef::Id(&t.id), &unlock).await.unwrap();
+                }
+                let b = w.balance(&mint).await.unwrap();
+                assert_eq!(b.sent, 0, "{when:?} write {crash_at}");
+                let swaps = if owned == 64 { 0 } else { 1 };
+                let reclaimed = if b.unspent < owned { 1 } else { 0 };
+                assert_eq!(
+                    b.unspent,
+                    64 - fee * (swaps + reclaimed),
+                    "{when:?} write {crash_at}: {outcome:?}"
+                );
+                assert_conserved(&w, &mint).await;
+            }
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_crash_at_any_write_of_a_locked_receive_loses_nothing() {
+    let (lock, _, receiver) = passed_lock();
+    let options = SendOptions {
+        lock: Some(lock),
+        ..SendOptions::default()
+    };
+    let unlock = Unlock::keys(vec![receiver]);
+    for (mint, ppk) in [(plain_mint().await, 0u64), (fees_mint().await, 100)] {
+        for when in [When::Before, When::After] {
+            for crash_at in 1..=WRITES_PER_RECEIVE {
+                let (sender_store, _sender_dir, sender_words) = funded_64(&mint).await;
+                let sender = Wallet::new(sender_store, seed(&sender_words));
+                let sent = sender.send(&mint, 20, &options).await.unwrap();
+                let (store, _dir) = sqlite().await;
+                let words = words();
+                let setup = Wallet::new(store.clone(), seed(&words));
+                setup.add_mint(&mint).await.unwrap();
+                drop(setup);
+                let doomed = crashing(&store, &words, crash_at, when);
+                let outcome = doomed
+                    .receive_with(&sent.token, &ReceiveOptions::default(), &unlock)
+                    .await;
+                drop(doomed);
+                let w = Wallet::new(store.clone(), seed(&words));
+                let mut owned = settled(&w, &mint).await;
+                let fee = (2 * ppk).div_ceil(1000);
+                if owned == 0 {
+                    // The swap never left: the token is still good (the
+                    // stored request, witnesses and all, was never sent).
+                    assert!(outcome.is_err());
+                    w.receive_with(&sent.token, &ReceiveOptions::default(), &unlock)
+                        .await
+                        .unwrap();
+                    owned = settled(&w, &mint).await;
+                }
+                assert_eq!(owned, 20 - fee, "{when:?} write {crash_at}: {outcome:?}");
+                assert_eq!(assert_conserved(&w, &mint).await, 20 - fee);
                 assert_eq!(sender.check_state(&mint).await.unwrap().redeemed, 2);
                 assert_eq!(sender.balance(&mint).await.unwrap().sent, 0);
             }

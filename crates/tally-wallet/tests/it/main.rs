@@ -11,6 +11,7 @@ mod common;
 mod crash;
 mod faults;
 mod hostile;
+mod locked;
 mod mint;
 mod ops;
 mod resilience;

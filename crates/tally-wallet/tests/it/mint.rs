@@ -344,6 +344,7 @@ async fn an_operation_prepared_but_never_sent_fails_on_recover_and_frees_its_inp
         request: "{}".into(),
         quote_id: None,
         created_s: 0,
+        lock: None,
     };
     w.store().add_operation(&op).await.unwrap();
     assert_eq!(w.balance(&mint).await.unwrap().reserved, 32);

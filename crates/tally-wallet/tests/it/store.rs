@@ -39,6 +39,7 @@ fn operation(id: &OperationId, quote: Option<&str>) -> Operation {
         request: "{}".into(),
         quote_id: quote.map(str::to_owned),
         created_s: 1,
+        lock: None,
     }
 }
 

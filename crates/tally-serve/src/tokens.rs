@@ -348,7 +348,9 @@ impl Authorizer for Macaroons {
             path: parts.uri.path(),
             now_s: now_ms() / 1_000,
             amount: None,
-            epoch_id: None,
+            // A reward epoch route names its epoch: a token's `epoch-id`
+            // caveat holds it to that epoch (elsewhere it fails closed).
+            epoch_id: crate::auth::path_epoch(parts.uri.path()),
         };
         let verifier = self.verifier.read().map_err(|_| AuthError::Unavailable)?;
         let grant = verifier

@@ -25,7 +25,9 @@
 //! never from the request. The inputs must be the path's epoch's; the same
 //! measurements (accounts and counters, whatever their epoch label) paid
 //! under one epoch are refused under another (`409`) unless the policy says
-//! `allow_input_reuse`. The cost estimate (tally-reward's work units,
+//! `allow_input_reuse`. The manifest binds the inputs' canonical (JCS) CID,
+//! so two encodings of the same inputs are one run; the blob's own CID is
+//! that of the bytes uploaded. The cost estimate (tally-reward's work units,
 //! [`COST_UNITS_PER_MS`] per millisecond) is held to `MAX_EPOCH_COST_MS`:
 //! rejected, or computed as a dry run, as `REWARD_OVER_COST` says.
 //!
@@ -101,9 +103,14 @@ use crate::tenancy::Owner;
 pub const COST_UNITS_PER_MS: u64 = 10_000;
 /// The default `MAX_EPOCH_COST_MS` (seed 004 §15).
 pub const MAX_EPOCH_COST_MS: u64 = 5_000;
-/// The default `MAX_LEDGER_EMITS_PER_RUN` (seed 004 §15): one submission
-/// of a run's intents; a retry finds them on the ledger instead.
-pub const MAX_LEDGER_EMITS_PER_RUN: u32 = 1;
+/// The default `MAX_LEDGER_EMITS_PER_RUN`: submissions of one run's
+/// intents to the ledger. Seed 004 §15 allows one emission and two ledger
+/// retries (`MAX_RETRIES_LEDGER=2`); here they are one count, 3. A
+/// submission is counted before it is sent, so a crash between the count
+/// and the ledger's commit uses one up; a call that finds the intents on
+/// the ledger submits nothing and counts nothing. At the bound a run that is
+/// not on the ledger is refused (`409`) until an operator raises it.
+pub const MAX_LEDGER_EMITS_PER_RUN: u32 = 3;
 /// The default ledger rewards settle on (`REWARD_LEDGER`).
 pub const REWARD_LEDGER: u32 = 1;
 /// The account code of the accounts settlement creates.

@@ -436,6 +436,63 @@ fn after_a_restart_the_same_epoch_settles_as_exists_and_another_run_is_a_conflic
     });
 }
 
+/// The settlement record a crash leaves between counting a submission and
+/// the ledger's commit (fault injection: the file `settle` writes).
+fn crash_record(s: &Server, sealed: &SealedManifest, emits: u32) {
+    let path = s
+        .data()
+        .join("rewarder/settle")
+        .join(sealed.manifest.run_key.to_string());
+    std::fs::write(path, format!(r#"{{"emits":{emits},"settled":false}}"#)).unwrap();
+}
+
+#[test]
+fn a_crash_between_the_emit_count_and_the_ledger_retries_and_max_ledger_emits_per_run_bounds_it() {
+    runtime().block_on(async {
+        let s = start().await;
+        let token = ops();
+        let (_, _, r) = run(&s, &token, "crash-1", 1_000_000, 5).await;
+        let sealed = sealed_of(&r);
+        let (_, _, r2) = run(&s, &token, "crash-2", 1_001_000, 7).await;
+        let sealed2 = sealed_of(&r2);
+        // Killed after counting its submission, before the ledger had it.
+        crash_record(&s, &sealed, 1);
+        // Killed as often as the bound allows.
+        crash_record(&s, &sealed2, 3);
+        let dir = s.stop().await;
+        let s = start_with(dir, |_| {}).await;
+        let st = settle(s.addr, &token, "after-crash", "crash-1").await;
+        assert_eq!(st.status, 200, "{}", String::from_utf8_lossy(&st.body));
+        assert_eq!(st.json()["accepted"], st.json()["transfers"]);
+        assert_eq!(st.json()["emits"], 2);
+        let payouts = payouts_of(&s, &token, "crash-1", 5, &sealed).await;
+        assert_paid_once(&s, &sealed, &payouts).await;
+        // At MAX_LEDGER_EMITS_PER_RUN: refused, nothing paid.
+        let stuck = settle(s.addr, &token, "stuck", "crash-2").await;
+        assert_eq!(stuck.status, 409);
+        let status = get(s.addr, "/v1/rewarder/epochs/crash-2/settlement", &token).await;
+        assert_eq!(status.json()["status"], "unsettled");
+        assert_eq!(status.json()["emits"], 3);
+        let dir = s.stop().await;
+        // The operator raises the bound: it settles, once.
+        let s = start_with(dir, |c| c.max_ledger_emits_per_run = 4).await;
+        let st = settle(s.addr, &token, "unstuck", "crash-2").await;
+        assert_eq!(st.status, 200);
+        let first: std::collections::HashMap<String, u64> =
+            payouts_of(&s, &token, "crash-1", 5, &sealed)
+                .await
+                .into_iter()
+                .collect();
+        for (name, paid) in payouts_of(&s, &token, "crash-2", 7, &sealed2).await {
+            // An account in both epochs holds both payouts, each once.
+            let a = account(&s, &name).await;
+            let both = u128::from(paid) + u128::from(first.get(&name).copied().unwrap_or(0));
+            assert_eq!(amount(&a["credits_posted"]), both, "{name}");
+        }
+        s.stop().await;
+    });
+}
+
 #[test]
 fn the_same_measurements_under_a_second_epoch_id_are_refused_unless_the_policy_allows() {
     runtime().block_on(async {

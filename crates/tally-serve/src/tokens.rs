@@ -166,7 +166,7 @@ fn auth_error(e: &TokenError) -> AuthError {
     match e {
         TokenError::Malformed(_) => AuthError::Malformed,
         TokenError::RevocationUnavailable => AuthError::Unavailable,
-        TokenError::Caveat(F::Scope | F::Method | F::PathPrefix | F::Tenant) => {
+        TokenError::Caveat(F::Scope | F::Method | F::PathPrefix | F::Tenant | F::EpochId) => {
             AuthError::Forbidden
         }
         _ => AuthError::Invalid,

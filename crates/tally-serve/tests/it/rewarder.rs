@@ -752,3 +752,33 @@ fn in_postgres_mode_the_rewarder_answers_503_naming_the_missing_store() {
         db.drop().await;
     });
 }
+
+#[test]
+fn a_token_held_to_an_epoch_reaches_that_epoch_only() {
+    runtime().block_on(async {
+        let s = start().await;
+        let token = ops();
+        let (_, _, r) = run(&s, &token, "ep-a", 1_000_000, 3).await;
+        assert_eq!(r.status, 200);
+        let held = mint(
+            "ops",
+            &[Scope::RewarderRun, Scope::RewarderInspect],
+            vec![tally_token::Caveat::EpochId(
+                tally_token::Label::new("ep-a").unwrap(),
+            )],
+        );
+        assert_eq!(
+            get(s.addr, "/v1/rewarder/epochs/ep-a", &held).await.status,
+            200
+        );
+        assert_eq!(
+            get(s.addr, "/v1/rewarder/epochs/ep-b", &held).await.status,
+            403
+        );
+        assert_eq!(settle(s.addr, &held, "held-b", "ep-b").await.status, 403);
+        // Routes that name no epoch are outside its reach (fail closed).
+        assert_eq!(upload(&s, &held, b"{}").await.status, 403);
+        assert_eq!(settle(s.addr, &held, "held-a", "ep-a").await.status, 200);
+        s.stop().await;
+    });
+}

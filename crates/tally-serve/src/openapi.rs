@@ -33,6 +33,7 @@ use utoipa::openapi::{Content, Ref, RefOr, ResponseBuilder};
         crate::routes::revoke_epoch,
         crate::rewarder::post_blob,
         crate::rewarder::get_blob,
+        crate::rewarder::seal_keys,
         crate::rewarder::post_policy,
         crate::rewarder::get_policy,
         crate::rewarder::compute_epoch,

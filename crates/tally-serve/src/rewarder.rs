@@ -5,6 +5,7 @@
 //! |---|---|---|
 //! | `POST /v1/blobs` | `rewarder.run` | a content-addressed upload ([`crate::blobs`]) |
 //! | `GET /v1/blobs/{cid}` | `rewarder.inspect` | its bytes |
+//! | `GET /v1/rewarder/keys` | `rewarder.inspect` | the seal key's public half (trusted-keys JSON) |
 //! | `POST /v1/rewarder/policies` | `rewarder.run` | a signed policy, verified against the trusted keys |
 //! | `GET /v1/rewarder/policies/{cid}` | `rewarder.inspect` | the signed policy |
 //! | `POST /v1/rewarder/epochs/{epoch}/compute` | `rewarder.run` | run the epoch: `{inputs_cid, policy_cid, dry_run?}` |
@@ -359,12 +360,6 @@ impl Rewarder {
         self.config.blob_max
     }
 
-    /// The seal key's trusted-keys entry (what verifies manifests offline).
-    #[must_use]
-    pub fn seal_key_id(&self) -> Option<String> {
-        self.embedded.as_ref().map(|e| e.seal.id().to_string())
-    }
-
     fn store(&self) -> Result<&Embedded, ApiError> {
         self.embedded.as_ref().ok_or(ApiError::new(
             Code::DependencyUnavailable,
@@ -612,6 +607,12 @@ fn snapshot_key(inputs: &EpochInputs) -> Result<String, RewardError> {
 
 // ----------------------------------------------------------------- DTOs --
 
+/// A blob's bytes: any content (`application/octet-stream`, or
+/// `application/json` for epoch inputs).
+#[derive(Debug, ToSchema)]
+#[schema(value_type = String, format = Binary)]
+pub struct BlobBytes(pub Vec<u8>);
+
 /// A stored blob.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct BlobDto {
@@ -766,7 +767,7 @@ fn blob_error(s: &AppState, e: BlobError) -> ApiError {
 /// `BLOB_MAX`. Idempotent by construction (the same bytes, the same id):
 /// no `Idempotency-Key`.
 #[utoipa::path(post, path = "/v1/blobs", params(("cid" = Option<String>, Query, description = "the content id the bytes must have")),
-    request_body(content = Vec<u8>, content_type = "application/octet-stream", description = "the blob, at most BLOB_MAX bytes"),
+    request_body(content = BlobBytes, content_type = "application/octet-stream", description = "the blob, at most BLOB_MAX bytes"),
     responses((status = 200, body = BlobDto), (status = "4XX", body = crate::dto::ErrorDto)))]
 pub async fn post_blob(
     State(s): State<Arc<AppState>>,
@@ -789,7 +790,7 @@ pub async fn post_blob(
 
 /// `GET /v1/blobs/{cid}`: the bytes, checked against their id.
 #[utoipa::path(get, path = "/v1/blobs/{cid}", params(("cid" = String, Path)),
-    responses((status = 200, description = "the blob's bytes", content_type = "application/octet-stream"),
+    responses((status = 200, description = "the blob's bytes", body = BlobBytes, content_type = "application/octet-stream"),
         (status = 404, body = crate::dto::ErrorDto)))]
 pub async fn get_blob(
     State(s): State<Arc<AppState>>,
@@ -1463,6 +1464,26 @@ pub async fn settlement(
     }))
 }
 
+/// The keys that verify this service's manifests offline: the trusted-keys
+/// JSON of its seal key (`tally reward verify --trusted-keys`, together
+/// with the policy signers' keys).
+#[derive(Debug, Serialize, ToSchema)]
+pub struct SealKeysDto {
+    /// `{key_id, public_key}` entries (16 and 64 hex digits).
+    #[schema(value_type = Vec<Object>)]
+    pub keys: Vec<tally_reward::keys::TrustedKey>,
+}
+
+/// `GET /v1/rewarder/keys`: the seal key's public half.
+#[utoipa::path(get, path = "/v1/rewarder/keys",
+    responses((status = 200, body = SealKeysDto)))]
+pub async fn seal_keys(State(s): State<Arc<AppState>>) -> Result<Json<SealKeysDto>, ApiError> {
+    let e = s.rewarder.store()?;
+    Ok(Json(SealKeysDto {
+        keys: vec![e.seal.trusted_entry()],
+    }))
+}
+
 /// The rewarder's routes (mounted inside the one stack by
 /// [`crate::stack::app`]).
 pub fn routes() -> axum::Router<Arc<AppState>> {
@@ -1470,6 +1491,7 @@ pub fn routes() -> axum::Router<Arc<AppState>> {
     axum::Router::new()
         .route("/v1/blobs", post(post_blob))
         .route("/v1/blobs/{cid}", get(get_blob))
+        .route("/v1/rewarder/keys", get(seal_keys))
         .route("/v1/rewarder/policies", post(post_policy))
         .route("/v1/rewarder/policies/{cid}", get(get_policy))
         .route("/v1/rewarder/epochs/{epoch}", get(get_epoch))

@@ -293,7 +293,13 @@ fn upload_compute_verify_prove_settle_end_to_end_pays_every_payee_once() {
         let v = r.json();
         assert_eq!(v["status"], "accepted");
         let sealed = sealed_of(&r);
-        // The seal verifies offline (what `tally reward verify-proof` checks).
+        // The seal verifies offline (what `tally reward verify-proof`
+        // checks) under the key the service publishes.
+        let keys = get(s.addr, "/v1/rewarder/keys", &token).await;
+        assert_eq!(keys.status, 200);
+        let published = TrustedKeys::from_json(&keys.body).unwrap();
+        assert_eq!(published.len(), 1);
+        sealed.verify_signature(&published).unwrap();
         sealed.verify_signature(&trusted()).unwrap();
         let mut forged = sealed.clone();
         forged.manifest.pool += 1;
@@ -779,6 +785,49 @@ fn a_token_held_to_an_epoch_reaches_that_epoch_only() {
         // Routes that name no epoch are outside its reach (fail closed).
         assert_eq!(upload(&s, &held, b"{}").await.status, 403);
         assert_eq!(settle(s.addr, &held, "held-a", "ep-a").await.status, 200);
+        s.stop().await;
+    });
+}
+
+#[test]
+fn every_rewarder_route_is_in_the_openapi_document_with_its_schemas() {
+    runtime().block_on(async {
+        let s = start().await;
+        let doc = get(s.addr, "/openapi.json", "").await.json();
+        for (method, path) in [
+            ("post", "/v1/blobs"),
+            ("get", "/v1/blobs/{cid}"),
+            ("get", "/v1/rewarder/keys"),
+            ("post", "/v1/rewarder/policies"),
+            ("get", "/v1/rewarder/policies/{cid}"),
+            ("post", "/v1/rewarder/epochs/{epoch}/compute"),
+            ("get", "/v1/rewarder/epochs/{epoch}"),
+            ("get", "/v1/rewarder/epochs/{epoch}/payouts/{account}"),
+            ("post", "/v1/rewarder/epochs/{epoch}/settle"),
+            ("get", "/v1/rewarder/epochs/{epoch}/settlement"),
+        ] {
+            let op = &doc["paths"][path][method];
+            assert!(op.is_object(), "{method} {path} is not documented");
+            assert!(op["responses"]["200"].is_object(), "{method} {path} 200");
+            assert!(op["responses"]["401"].is_object(), "{method} {path} 401");
+        }
+        let quarantined =
+            &doc["paths"]["/v1/rewarder/epochs/{epoch}/compute"]["post"]["responses"]["423"];
+        assert!(quarantined.is_object());
+        let blob = &doc["components"]["schemas"]["BlobBytes"];
+        assert_eq!(blob["type"], "string");
+        assert_eq!(blob["format"], "binary");
+        for name in [
+            "ComputeRequest",
+            "EpochView",
+            "SettlementView",
+            "BlobDto",
+            "PolicyDto",
+            "SignedPolicyDto",
+        ] {
+            let schema = get(s.addr, &format!("/schema/{name}.json"), "").await;
+            assert_eq!(schema.status, 200, "{name}");
+        }
         s.stop().await;
     });
 }

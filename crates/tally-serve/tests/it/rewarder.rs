@@ -639,7 +639,7 @@ fn over_max_epoch_cost_a_run_is_rejected_or_forced_to_a_dry_run() {
 }
 
 #[test]
-fn abuse_oversized_json_large_blob_forged_unsigned_stale_policies_and_cid_mismatch() {
+fn abuse_oversized_json_large_blob_bomb_forged_unsigned_stale_policies_and_cid_mismatch() {
     runtime().block_on(async {
         let s = start().await;
         let token = ops();
@@ -684,6 +684,23 @@ fn abuse_oversized_json_large_blob_forged_unsigned_stale_policies_and_cid_mismat
         );
         assert_eq!(send(s.addr, over.as_bytes()).await.status, 413);
 
+        // A decompression bomb to the blob route: the stack's inflation caps
+        // hold there too (20 MB of zeros in ~20 KB of gzip).
+        let bomb = {
+            use std::io::Write as _;
+            let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
+            e.write_all(&vec![0u8; 20_000_000]).unwrap();
+            e.finish().unwrap()
+        };
+        let gz = [
+            ("Authorization", auth.as_str()),
+            ("Content-Type", "application/octet-stream"),
+            ("Content-Encoding", "gzip"),
+        ];
+        let r = send(s.addr, &raw("POST", "/v1/blobs", &gz, &bomb)).await;
+        assert_eq!(r.status, 413);
+        assert_eq!(get(s.addr, &format!("/v1/blobs/{}", Cid::of(&vec![0u8; 20_000_000])), &token).await.status, 404);
+
         // A CID that does not match its bytes: refused, nothing stored.
         let other = Cid::of(b"other bytes").to_string();
         let r = call(s.addr, "POST", &format!("/v1/blobs?cid={other}"), Some(&token), None, b"{\"x\":1}").await;
@@ -724,6 +741,7 @@ fn abuse_oversized_json_large_blob_forged_unsigned_stale_policies_and_cid_mismat
         assert_eq!(metric(&m, r#"rejected_total{reason="stale"}"#), 1);
         assert_eq!(metric(&m, r#"rejected_total{reason="cid_mismatch"}"#), 1);
         assert!(metric(&m, r#"rejected_total{reason="oversize"}"#) >= 2);
+        assert_eq!(metric(&m, r#"rejected_total{reason="decompress_cap"}"#), 1);
         s.stop().await;
     });
 }

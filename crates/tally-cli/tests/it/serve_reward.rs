@@ -43,6 +43,14 @@ fn start(dir: &Path) -> Proc {
     Proc { child, addr, token }
 }
 
+/// A failed assertion must not leave the server running.
+impl Drop for Proc {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
 /// One request; `None` when the connection broke (the server was killed).
 fn http(
     addr: &str,
@@ -251,6 +259,7 @@ fn a_rewarder_killed_mid_settlement_settles_every_payee_exactly_once_after_a_res
             assert_eq!(credited, paid, "{name}");
         }
     }
+    // A graceful stop still works after the kills.
     let pid = p.child.id().to_string();
     assert!(
         std::process::Command::new("kill")

@@ -84,6 +84,31 @@ pub struct Args {
     /// TLS terminates in front of this process (a proxy): send HSTS.
     #[arg(long, env = "BEHIND_TLS")]
     behind_tls: bool,
+    /// The largest blob (`POST /v1/blobs`, the rewarder's inputs), bytes.
+    #[arg(long, env = "BLOB_MAX", default_value_t = tally_serve::blobs::BLOB_MAX)]
+    blob_max: usize,
+    /// The largest estimated compute time of a reward run, milliseconds.
+    #[arg(long, env = "MAX_EPOCH_COST_MS", default_value_t = tally_serve::rewarder::MAX_EPOCH_COST_MS)]
+    max_epoch_cost_ms: u64,
+    /// A reward run over MAX_EPOCH_COST_MS: `reject`, or `dry-run` (computed, never sealed).
+    #[arg(long, env = "REWARD_OVER_COST", default_value = "reject", value_parser = ["reject", "dry-run"])]
+    reward_over_cost: String,
+    /// Submissions of one reward run's intents to the ledger.
+    #[arg(long, env = "MAX_LEDGER_EMITS_PER_RUN", default_value_t = tally_serve::rewarder::MAX_LEDGER_EMITS_PER_RUN)]
+    max_ledger_emits_per_run: u32,
+    /// Incident response: compute and seal reward runs, never settle them.
+    #[arg(long, env = "QUARANTINE_ONLY")]
+    quarantine_only: bool,
+    /// The ledger reward runs settle on.
+    #[arg(long, env = "REWARD_LEDGER", default_value_t = tally_serve::rewarder::REWARD_LEDGER)]
+    reward_ledger: u32,
+    /// The trusted keys (JSON) whose signatures make a reward policy valid.
+    #[arg(long, env = "REWARD_TRUSTED_KEYS")]
+    reward_trusted_keys: Option<PathBuf>,
+    /// The secret key file that seals manifests (0600; default
+    /// `<data>/rewarder/seal.key`, made on first start).
+    #[arg(long, env = "REWARD_SEAL_KEY")]
+    reward_seal_key: Option<PathBuf>,
 }
 
 impl Args {
@@ -102,6 +127,23 @@ impl Args {
             tls_handshake_timeout: Duration::from_millis(self.tls_handshake_timeout_ms),
             max_connections: self.max_connections,
             idempotency_ttl: Duration::from_secs(self.idempotency_ttl_secs),
+        }
+    }
+
+    fn rewarder(&self) -> tally_serve::rewarder::RewarderConfig {
+        tally_serve::rewarder::RewarderConfig {
+            trusted_keys: self.reward_trusted_keys.clone(),
+            seal_key: self.reward_seal_key.clone(),
+            ledger: self.reward_ledger,
+            blob_max: self.blob_max,
+            max_epoch_cost_ms: self.max_epoch_cost_ms,
+            over_cost: if self.reward_over_cost == "dry-run" {
+                tally_reward::OverCost::DryRun
+            } else {
+                tally_reward::OverCost::Reject
+            },
+            quarantine_only: self.quarantine_only,
+            max_ledger_emits_per_run: self.max_ledger_emits_per_run,
         }
     }
 }
@@ -135,6 +177,7 @@ async fn serve(args: Args) -> ExitCode {
     let mut c = tally_serve::Config::new(&args.data_dir);
     c.listen = args.listen;
     c.limits = args.limits();
+    c.rewarder = args.rewarder();
     c.database = args.database.clone();
     c.keys_dir = args.keys_dir.clone();
     c.behind_tls = args.behind_tls;

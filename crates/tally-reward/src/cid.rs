@@ -34,6 +34,13 @@ impl Cid {
         Self(*blake3::hash(bytes).as_bytes())
     }
 
+    /// The content id of content whose BLAKE3 digest is `digest` (hashed
+    /// as it streamed by).
+    #[must_use]
+    pub fn from_digest(digest: [u8; 32]) -> Self {
+        Self(digest)
+    }
+
     /// The BLAKE3 digest it carries.
     #[must_use]
     pub fn digest(&self) -> &[u8; 32] {

@@ -19,6 +19,8 @@
 //! * `valid_from < valid_until` (Unix seconds): an epoch is computed only
 //!   if its window lies inside.
 //! * `funding_account` and `residual_sink` differ.
+//! * `allow_input_reuse` (optional, default `false`): whether a service may
+//!   pay the same measurements under more than one epoch id.
 //!
 //! A [`SignedPolicy`] carries the policy, the signer's key id and an Ed25519
 //! signature over `tally/reward/policy/v1 || 0x00 || JCS(policy)`. Only
@@ -80,6 +82,13 @@ pub struct Policy {
     pub valid_from: u64,
     /// End of validity (Unix seconds, exclusive).
     pub valid_until: u64,
+    /// Whether the same measurements (accounts and counters) may be paid
+    /// under more than one epoch id (default `false`: a service refuses a
+    /// snapshot it already paid under another epoch). Written only when
+    /// `true`, so the canonical bytes and CIDs of policies without it are
+    /// unchanged.
+    #[serde(default, skip_serializing_if = "core::ops::Not::not")]
+    pub allow_input_reuse: bool,
 }
 
 #[derive(Deserialize)]
@@ -98,6 +107,8 @@ struct RawPolicy {
     rounding: Rounding,
     valid_from: u64,
     valid_until: u64,
+    #[serde(default)]
+    allow_input_reuse: bool,
 }
 
 /// A rule of a valid policy that a decoded one breaks: its message is the
@@ -160,6 +171,7 @@ impl TryFrom<RawPolicy> for Policy {
             rounding: raw.rounding,
             valid_from: raw.valid_from,
             valid_until: raw.valid_until,
+            allow_input_reuse: raw.allow_input_reuse,
         })
     }
 }

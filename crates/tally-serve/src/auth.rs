@@ -176,6 +176,14 @@ pub fn required_scope(method: &Method, path: &str) -> Option<Scope> {
         } else {
             Scope::BudgetReserve
         }
+    } else if rest.starts_with("rewarder/") || rest == "blobs" || rest.starts_with("blobs/") {
+        // The rewarder (`crate::rewarder`): runs, uploads, settlement need
+        // `rewarder.run`; reading manifests, proofs, blobs `rewarder.inspect`.
+        if read {
+            Scope::RewarderInspect
+        } else {
+            Scope::RewarderRun
+        }
     } else {
         Scope::Admin
     })
@@ -185,5 +193,12 @@ pub fn required_scope(method: &Method, path: &str) -> Option<Scope> {
 #[must_use]
 pub fn path_tenant(path: &str) -> Option<&str> {
     let tail = path.strip_prefix("/v1/budget/tenants/")?;
+    tail.split('/').next().filter(|t| !t.is_empty())
+}
+
+/// The epoch a reward epoch route names (`/v1/rewarder/epochs/{epoch}/…`).
+#[must_use]
+pub fn path_epoch(path: &str) -> Option<&str> {
+    let tail = path.strip_prefix("/v1/rewarder/epochs/")?;
     tail.split('/').next().filter(|t| !t.is_empty())
 }

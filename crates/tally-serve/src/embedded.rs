@@ -213,7 +213,13 @@ impl Embedded {
                 .map_err(|e| fail(&e))?;
             restore(dir, &vkey, log)?
         } else {
-            DurableLedger::new(AuditLog::create(&journal, opts).map_err(|e| fail(&e))?)
+            let log = AuditLog::create(&journal, opts).map_err(|e| fail(&e))?;
+            // A signed checkpoint at once: a journal killed (SIGKILL) before
+            // its first close still opens, its records after the checkpoint
+            // checked by their hash chain (without one, the open refuses a
+            // keyed journal with no checkpoint at all).
+            log.checkpoint().map_err(|e| fail(&e))?;
+            DurableLedger::new(log)
         };
         Self::start(ledger, dir, vkey, metrics).map_err(|e| fail(&e))
     }

@@ -28,7 +28,8 @@ pub enum Code {
     MethodNotAllowed,
     /// 408: the request took longer than the request timeout.
     RequestTimeout,
-    /// 409: the same idempotency key is still in flight.
+    /// 409: the same idempotency key is still in flight; a reward epoch
+    /// already accepted with another run.
     Conflict,
     /// 413: the body (on the wire or inflated) is over its cap.
     PayloadTooLarge,
@@ -44,6 +45,9 @@ pub enum Code {
     DependencyUnavailable,
     /// 500: unexpected; the correlation id finds it in the logs.
     Internal,
+    /// 423: a reward run broke an invariant and is quarantined (never
+    /// settled), or the service is in quarantine-only mode.
+    Quarantined,
 }
 
 impl Code {
@@ -65,6 +69,7 @@ impl Code {
             Self::Overloaded => "OVERLOADED",
             Self::DependencyUnavailable => "DEPENDENCY_UNAVAILABLE",
             Self::Internal => "INTERNAL",
+            Self::Quarantined => "QUARANTINED",
         }
     }
 
@@ -85,6 +90,7 @@ impl Code {
             Self::RateLimited => StatusCode::TOO_MANY_REQUESTS,
             Self::Overloaded | Self::DependencyUnavailable => StatusCode::SERVICE_UNAVAILABLE,
             Self::Internal => StatusCode::INTERNAL_SERVER_ERROR,
+            Self::Quarantined => StatusCode::LOCKED,
         }
     }
 
@@ -95,7 +101,7 @@ impl Code {
     }
 }
 
-const ALL: [Code; 14] = [
+const ALL: [Code; 15] = [
     Code::Unauthenticated,
     Code::Unauthorized,
     Code::BadRequest,
@@ -110,6 +116,7 @@ const ALL: [Code; 14] = [
     Code::Overloaded,
     Code::DependencyUnavailable,
     Code::Internal,
+    Code::Quarantined,
 ];
 
 /// Why a request was rejected (`rejected_total{reason}`).
@@ -137,11 +144,25 @@ pub enum Reason {
     Dependency,
     /// Anything else.
     Other,
+    /// A policy outside its validity period (rewarder).
+    Stale,
+    /// A run that broke an invariant, quarantined (rewarder).
+    Invariant,
+    /// A policy unsigned, or signed by a key that is not trusted or
+    /// forged (rewarder).
+    Signature,
+    /// Bytes that do not match the content id given for them (blobs).
+    CidMismatch,
+    /// A run over its cost limit (`MAX_EPOCH_COST_MS`).
+    Cost,
+    /// A run refused for another of the epoch, or inputs already paid
+    /// under another epoch (rewarder).
+    Conflict,
 }
 
 impl Reason {
     /// Every reason.
-    pub const ALL: [Self; 11] = [
+    pub const ALL: [Self; 17] = [
         Self::Unauth,
         Self::Forbidden,
         Self::Oversize,
@@ -153,6 +174,12 @@ impl Reason {
         Self::Idempotency,
         Self::Dependency,
         Self::Other,
+        Self::Stale,
+        Self::Invariant,
+        Self::Signature,
+        Self::CidMismatch,
+        Self::Cost,
+        Self::Conflict,
     ];
 
     /// The label value.
@@ -170,6 +197,12 @@ impl Reason {
             Self::Idempotency => "idempotency",
             Self::Dependency => "dep_outage",
             Self::Other => "other",
+            Self::Stale => "stale",
+            Self::Invariant => "invariant",
+            Self::Signature => "bad_signature",
+            Self::CidMismatch => "cid_mismatch",
+            Self::Cost => "over_cost",
+            Self::Conflict => "conflict",
         }
     }
 }

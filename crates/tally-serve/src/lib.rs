@@ -17,6 +17,8 @@
 //!   directory behind one writer with group commit, [`embedded`]; SQLite
 //!   beside it for idempotency records, [`idem`]), or PostgreSQL for any
 //!   number of processes (feature `postgres`).
+//! * The rewarder ([`rewarder`], [`blobs`]): content-addressed inputs,
+//!   signed policies, sealed epochs settled exactly once on the ledger.
 //! * Optional TLS in the process ([`tls`]): rustls with ring, TLS 1.2 and
 //!   1.3, PEM files, the key file private (0600), a bounded handshake.
 #![cfg_attr(
@@ -26,6 +28,7 @@
 
 pub mod auth;
 pub mod backend;
+pub mod blobs;
 pub mod budget;
 pub mod config;
 pub mod dto;
@@ -35,6 +38,7 @@ pub mod health;
 pub mod idem;
 pub mod metrics;
 pub mod openapi;
+pub mod rewarder;
 pub mod routes;
 pub mod server;
 pub mod stack;
@@ -73,6 +77,8 @@ pub struct AppState {
     pub tls: bool,
     /// A random prefix of this process's correlation ids.
     pub boot_id: u64,
+    /// The rewarder (blobs, policies, epochs, settlement).
+    pub rewarder: rewarder::Rewarder,
 }
 
 impl std::fmt::Debug for AppState {

@@ -67,6 +67,8 @@ pub struct Metrics {
     pub group_requests: Histogram,
     /// `storage_errors_total`.
     pub storage_errors: Counter,
+    /// The rewarder's (`reward_runs_total`, …).
+    pub reward: crate::rewarder::RewardMetrics,
 }
 
 impl Default for Metrics {
@@ -145,7 +147,9 @@ impl Metrics {
             "Storage errors (journal, SQLite, PostgreSQL)",
             storage_errors.clone(),
         );
+        let reward = crate::rewarder::RewardMetrics::register(&mut registry);
         Self {
+            reward,
             registry,
             requests,
             rejected,

@@ -53,6 +53,8 @@ pub struct Config {
     pub tls: Option<crate::tls::TlsFiles>,
     /// Whether TLS terminates in front, in a proxy (HSTS on every answer).
     pub behind_tls: bool,
+    /// The rewarder (trusted keys, seal key, its limits).
+    pub rewarder: crate::rewarder::RewarderConfig,
     /// A ledger to serve instead of the data directory's journal, with its
     /// checkpoint key (tests put it on a simulated disk with faults).
     pub journal: Option<(
@@ -84,6 +86,7 @@ impl Config {
             keys_dir: None,
             tls: None,
             behind_tls: false,
+            rewarder: crate::rewarder::RewarderConfig::default(),
             journal: None,
         }
     }
@@ -125,6 +128,9 @@ pub enum StartError {
     /// No randomness for the admin credential.
     #[error("no randomness from the operating system")]
     Random,
+    /// The rewarder's store or keys.
+    #[error(transparent)]
+    Rewarder(#[from] crate::rewarder::RewarderError),
     /// This build has no PostgreSQL support.
     #[error("this build has no PostgreSQL support (feature `postgres`)")]
     NoPostgres,
@@ -239,6 +245,12 @@ pub async fn start(mut config: Config) -> Result<Running, StartError> {
     authority.refresh(&idem).await?;
     admin_token(&config.data_dir, &authority)?;
     let limits = config.limits.clone();
+    // The rewarder's run store is embedded only (`crate::rewarder`).
+    let rewarder = if config.database.is_none() {
+        crate::rewarder::Rewarder::open(&config.data_dir, config.rewarder.clone())?
+    } else {
+        crate::rewarder::Rewarder::unavailable(config.rewarder.clone())
+    };
     let mut boot = [0u8; 8];
     getrandom::fill(&mut boot).map_err(|_| StartError::Random)?;
     let state = Arc::new(AppState {
@@ -257,6 +269,7 @@ pub async fn start(mut config: Config) -> Result<Running, StartError> {
         metrics,
         tls: config.tls.is_some() || config.behind_tls,
         boot_id: u64::from_be_bytes(boot),
+        rewarder,
     });
     let listener = TcpListener::bind(config.listen)
         .await

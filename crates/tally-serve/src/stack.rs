@@ -91,6 +91,7 @@ pub fn app(state: Arc<AppState>) -> Router {
             "/v1/tokens/epochs/{epoch}/revoke",
             post(routes::revoke_epoch),
         )
+        .merge(crate::rewarder::routes())
         .layer(
             ServiceBuilder::new()
                 .layer(from_fn_with_state(s.clone(), decompress)) // 2
@@ -239,7 +240,13 @@ async fn json_only(req: Request, next: Next) -> Response {
             .get(header::CONTENT_TYPE)
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.split(';').next())
-            .is_some_and(|v| v.trim().eq_ignore_ascii_case("application/json"));
+            .is_some_and(|v| {
+                let v = v.trim();
+                v.eq_ignore_ascii_case("application/json")
+                    // A blob is any bytes (`crate::blobs`).
+                    || (req.uri().path() == crate::rewarder::BLOBS_PATH
+                        && v.eq_ignore_ascii_case("application/octet-stream"))
+            });
         if !ok {
             return ApiError::new(
                 Code::UnsupportedMediaType,
@@ -405,6 +412,9 @@ async fn body_limit(
 ) -> Result<Response, ApiError> {
     let cap = if req.extensions().get::<Inflated>().is_some() {
         s.limits.post_inflate_max
+    } else if req.method() == Method::POST && req.uri().path() == crate::rewarder::BLOBS_PATH {
+        // A blob upload has its own cap, `BLOB_MAX` (`crate::blobs`).
+        s.rewarder.blob_max()
     } else {
         s.limits.req_body_max
     };
@@ -600,7 +610,12 @@ async fn idempotency(
 ) -> Result<Response, ApiError> {
     // Minting writes nothing (a token is its own record) and its answer is
     // a secret: it is not kept, so it takes no key.
-    if req.method() != Method::POST || req.uri().path() == "/v1/tokens" {
+    // A blob upload is idempotent by construction (its id is its content)
+    // and may be large: it is streamed, not kept.
+    if req.method() != Method::POST
+        || req.uri().path() == "/v1/tokens"
+        || req.uri().path() == crate::rewarder::BLOBS_PATH
+    {
         return Ok(next.run(req).await);
     }
     let key = idempotency_key(&req)?;

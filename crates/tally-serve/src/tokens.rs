@@ -166,7 +166,7 @@ fn auth_error(e: &TokenError) -> AuthError {
     match e {
         TokenError::Malformed(_) => AuthError::Malformed,
         TokenError::RevocationUnavailable => AuthError::Unavailable,
-        TokenError::Caveat(F::Scope | F::Method | F::PathPrefix | F::Tenant) => {
+        TokenError::Caveat(F::Scope | F::Method | F::PathPrefix | F::Tenant | F::EpochId) => {
             AuthError::Forbidden
         }
         _ => AuthError::Invalid,
@@ -348,7 +348,9 @@ impl Authorizer for Macaroons {
             path: parts.uri.path(),
             now_s: now_ms() / 1_000,
             amount: None,
-            epoch_id: None,
+            // A reward epoch route names its epoch: a token's `epoch-id`
+            // caveat holds it to that epoch (elsewhere it fails closed).
+            epoch_id: crate::auth::path_epoch(parts.uri.path()),
         };
         let verifier = self.verifier.read().map_err(|_| AuthError::Unavailable)?;
         let grant = verifier

@@ -1,0 +1,272 @@
+//! `tally serve`'s rewarder as a process: killed with SIGKILL while it
+//! settles an epoch, restarted on the same data directory, settled again:
+//! the ledger holds every intent exactly once (the funding account paid
+//! exactly the pool, each sampled payee exactly its payout), and the
+//! manifest and its proofs verify offline with `tally reward verify-proof`.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::path::Path;
+use std::process::{Child, Stdio};
+use std::time::Duration;
+
+use tally_reward::ident::AccountId;
+use tally_reward::settle::ledger_account_id;
+
+use crate::support::tally;
+
+struct Proc {
+    child: Child,
+    addr: String,
+    token: String,
+}
+
+fn start(dir: &Path) -> Proc {
+    let mut child = tally()
+        .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
+        .arg(dir.join("data"))
+        .arg("--reward-trusted-keys")
+        .arg(dir.join("trusted.json"))
+        .env_remove("DATABASE_URL")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let first = lines.next().unwrap().unwrap();
+    let addr = first.rsplit("http://").next().unwrap().to_owned();
+    let _ = lines.next();
+    let token = std::fs::read_to_string(dir.join("data/admin.token"))
+        .unwrap()
+        .trim()
+        .to_owned();
+    Proc { child, addr, token }
+}
+
+/// A failed assertion must not leave the server running.
+impl Drop for Proc {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// One request; `None` when the connection broke (the server was killed).
+fn http(
+    addr: &str,
+    token: &str,
+    method: &str,
+    path: &str,
+    key: &str,
+    body: &[u8],
+) -> Option<(u16, Vec<u8>)> {
+    let mut s = TcpStream::connect(addr).ok()?;
+    s.set_read_timeout(Some(Duration::from_secs(30))).ok()?;
+    let kind = if path == "/v1/blobs" {
+        "application/octet-stream"
+    } else {
+        "application/json"
+    };
+    let head = format!(
+        "{method} {path} HTTP/1.1\r\nHost: t\r\nConnection: close\r\nAuthorization: Bearer {token}\r\nIdempotency-Key: {key}\r\nContent-Type: {kind}\r\nContent-Length: {}\r\n\r\n",
+        body.len()
+    );
+    s.write_all(head.as_bytes()).ok()?;
+    s.write_all(body).ok()?;
+    let mut out = Vec::new();
+    s.read_to_end(&mut out).ok()?;
+    let end = out.windows(4).position(|w| w == b"\r\n\r\n")?;
+    let status = std::str::from_utf8(&out[..end])
+        .ok()?
+        .split(' ')
+        .nth(1)?
+        .parse()
+        .ok()?;
+    Some((status, out[end + 4..].to_vec()))
+}
+
+fn json(body: &[u8]) -> serde_json::Value {
+    serde_json::from_slice(body).unwrap()
+}
+
+fn inputs(epoch: &str, round: u64, n: usize) -> String {
+    let start = 1_000 + round * 100;
+    let accounts: Vec<String> = (0..n)
+        .map(|i| {
+            format!(
+                r#"{{"account":"p{round}-{i:05}","counters":{{"bytes_stored":{}}}}}"#,
+                (i * 7919) % 10_007 + 1
+            )
+        })
+        .collect();
+    format!(
+        r#"{{"schema":"tally/reward/inputs/v1","epoch":"{epoch}","window":{{"start":{start},"end":{}}},"producer":"meter","accounts":[{}]}}"#,
+        start + 100,
+        accounts.join(",")
+    )
+}
+
+fn credits(p: &Proc, account: &str) -> (u128, u128) {
+    let id = ledger_account_id(&AccountId::new(account).unwrap());
+    let (status, body) = http(
+        &p.addr,
+        &p.token,
+        "GET",
+        &format!("/v1/ledger/accounts/{id}"),
+        "-",
+        b"",
+    )
+    .unwrap();
+    assert_eq!(status, 200, "{account}");
+    let v = json(&body);
+    let n = |f: &str| v[f].as_u64().map(u128::from).unwrap();
+    (n("credits_posted"), n("debits_posted"))
+}
+
+#[test]
+fn a_rewarder_killed_mid_settlement_settles_every_payee_exactly_once_after_a_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let keygen = tally()
+        .args(["reward", "keygen", "--out"])
+        .arg(d.join("pol.key"))
+        .output()
+        .unwrap();
+    assert!(keygen.status.success());
+    std::fs::write(d.join("trusted.json"), &keygen.stdout).unwrap();
+    let policy = r#"{"schema":"tally/reward/policy/v1","id":"storage","version":1,"pool":987654321,"funding_account":"pool:storage","residual_sink":"treasury","weights":{"bytes_stored":10000},"min_payout":1,"rounding":"largest_remainder","valid_from":0,"valid_until":4102444800}"#;
+    std::fs::write(d.join("policy.json"), policy).unwrap();
+    let signed = tally()
+        .args(["reward", "sign-policy", "--policy"])
+        .arg(d.join("policy.json"))
+        .arg("--key-file")
+        .arg(d.join("pol.key"))
+        .output()
+        .unwrap();
+    assert!(signed.status.success());
+
+    let mut p = start(d);
+    let (status, body) = http(
+        &p.addr,
+        &p.token,
+        "POST",
+        "/v1/rewarder/policies",
+        "pol",
+        &signed.stdout,
+    )
+    .unwrap();
+    assert_eq!(status, 200, "{}", String::from_utf8_lossy(&body));
+    let policy_cid = json(&body)["cid"].as_str().unwrap().to_owned();
+    let payees = 20_000;
+    // Two epochs, killed at two points of their settlement.
+    for (round, kill_after_ms) in [(0u64, 150u64), (1, 500)] {
+        let epoch = format!("kill-{round}");
+        let doc = inputs(&epoch, round, payees);
+        let (status, body) =
+            http(&p.addr, &p.token, "POST", "/v1/blobs", "-", doc.as_bytes()).unwrap();
+        assert_eq!(status, 200);
+        let inputs_cid = json(&body)["cid"].as_str().unwrap().to_owned();
+        let req = format!(r#"{{"inputs_cid":"{inputs_cid}","policy_cid":"{policy_cid}"}}"#);
+        let (status, body) = http(
+            &p.addr,
+            &p.token,
+            "POST",
+            &format!("/v1/rewarder/epochs/{epoch}/compute"),
+            &format!("compute-{epoch}"),
+            req.as_bytes(),
+        )
+        .unwrap();
+        assert_eq!(status, 200, "{}", String::from_utf8_lossy(&body));
+        let sealed = json(&body)["sealed"].clone();
+        std::fs::write(d.join(format!("{epoch}.manifest.json")), sealed.to_string()).unwrap();
+
+        // Settle, and SIGKILL the server while it does.
+        let (addr, token, path) = (
+            p.addr.clone(),
+            p.token.clone(),
+            format!("/v1/rewarder/epochs/{epoch}/settle"),
+        );
+        let settling = std::thread::spawn(move || {
+            http(&addr, &token, "POST", &path, &format!("{path}-1"), b"")
+        });
+        std::thread::sleep(Duration::from_millis(kill_after_ms));
+        p.child.kill().unwrap();
+        p.child.wait().unwrap();
+        // Killed in flight (None), or answered before the kill.
+        let _ = settling.join().unwrap();
+
+        p = start(d);
+        let (status, body) = http(
+            &p.addr,
+            &p.token,
+            "POST",
+            &format!("/v1/rewarder/epochs/{epoch}/settle"),
+            &format!("settle-2-{epoch}"),
+            b"",
+        )
+        .unwrap();
+        assert_eq!(status, 200, "{}", String::from_utf8_lossy(&body));
+        let v = json(&body);
+        let transfers = v["transfers"].as_u64().unwrap();
+        assert_eq!(
+            v["accepted"].as_u64().unwrap() + v["dup"].as_u64().unwrap(),
+            transfers
+        );
+        // Paid exactly once: the funding account paid the pool once per
+        // epoch settled so far (a chain paid twice would debit it more).
+        let (_, debited) = credits(&p, "pool:storage");
+        assert_eq!(debited, 987_654_321 * u128::from(round + 1));
+        // Sampled payees hold exactly their payout of each epoch, and the
+        // proof verifies offline with the CLI.
+        let keys = tally()
+            .args(["keys", "trusted"])
+            .arg(d.join("pol.key"))
+            .arg(d.join("data/rewarder/seal.key"))
+            .output()
+            .unwrap();
+        assert!(keys.status.success());
+        std::fs::write(d.join("all-keys.json"), &keys.stdout).unwrap();
+        for i in [0, payees / 2, payees - 1] {
+            let name = format!("p{round}-{i:05}");
+            let (status, body) = http(
+                &p.addr,
+                &p.token,
+                "GET",
+                &format!("/v1/rewarder/epochs/{epoch}/payouts/{name}"),
+                "-",
+                b"",
+            )
+            .unwrap();
+            assert_eq!(status, 200);
+            let proof_file = d.join(format!("{epoch}-{name}.proof.json"));
+            std::fs::write(&proof_file, &body).unwrap();
+            let verified = tally()
+                .args(["reward", "verify-proof"])
+                .arg(&proof_file)
+                .arg("--manifest")
+                .arg(d.join(format!("{epoch}.manifest.json")))
+                .arg("--trusted-keys")
+                .arg(d.join("all-keys.json"))
+                .output()
+                .unwrap();
+            assert!(
+                verified.status.success(),
+                "{}",
+                String::from_utf8_lossy(&verified.stderr)
+            );
+            let paid = u128::from(json(&body)["payout"]["amount"].as_u64().unwrap());
+            let (credited, _) = credits(&p, &name);
+            assert_eq!(credited, paid, "{name}");
+        }
+    }
+    // A graceful stop still works after the kills.
+    let pid = p.child.id().to_string();
+    assert!(
+        std::process::Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .unwrap()
+            .success()
+    );
+    assert!(p.child.wait().unwrap().success());
+}

@@ -1,0 +1,1508 @@
+//! The rewarder (issue 14, seed 004): tally-reward's epochs behind the
+//! service's stack.
+//!
+//! | route | scope | what |
+//! |---|---|---|
+//! | `POST /v1/blobs` | `rewarder.run` | a content-addressed upload ([`crate::blobs`]) |
+//! | `GET /v1/blobs/{cid}` | `rewarder.inspect` | its bytes |
+//! | `GET /v1/rewarder/keys` | `rewarder.inspect` | the seal key's public half (trusted-keys JSON) |
+//! | `POST /v1/rewarder/policies` | `rewarder.run` | a signed policy, verified against the trusted keys |
+//! | `GET /v1/rewarder/policies/{cid}` | `rewarder.inspect` | the signed policy |
+//! | `POST /v1/rewarder/epochs/{epoch}/compute` | `rewarder.run` | run the epoch: `{inputs_cid, policy_cid, dry_run?}` |
+//! | `GET /v1/rewarder/epochs/{epoch}` | `rewarder.inspect` | the sealed, signed manifest (or the quarantined run, unsigned) |
+//! | `GET /v1/rewarder/epochs/{epoch}/payouts/{account}` | `rewarder.inspect` | the payout and its Merkle inclusion proof |
+//! | `POST /v1/rewarder/epochs/{epoch}/settle` | `rewarder.run` | the run's intents on the ledger, exactly once |
+//! | `GET /v1/rewarder/epochs/{epoch}/settlement` | `rewarder.inspect` | settlement status, read from the ledger |
+//!
+//! A token's `epoch-id` caveat holds it to the epoch its routes name.
+//!
+//! **Runs.** The run key is tally-reward's `(epoch, inputs CID, policy CID,
+//! engine)`; [`tally_reward::registry::run_epoch`] is the run (the CLI's
+//! too): the same run again answers the first result, another run of an
+//! accepted epoch is `409 CONFLICT`, an invariant breach (or a funding
+//! account on the ledger that does not hold the pool, checked before the
+//! seal) quarantines the run: `423 QUARANTINED`, stored with its unsigned
+//! manifest, never settled. The pool always comes from the signed policy,
+//! never from the request. The inputs must be the path's epoch's; the same
+//! measurements (accounts and counters, whatever their epoch label) paid
+//! under one epoch are refused under another (`409`) unless the policy says
+//! `allow_input_reuse`. The manifest binds the inputs' canonical (JCS) CID,
+//! so two encodings of the same inputs are one run; the blob's own CID is
+//! that of the bytes uploaded. The cost estimate (tally-reward's work units,
+//! [`COST_UNITS_PER_MS`] per millisecond) is held to `MAX_EPOCH_COST_MS`:
+//! rejected, or computed as a dry run, as `REWARD_OVER_COST` says.
+//!
+//! **Settlement.** The intents' transfer ids derive from the run key
+//! (tally-reward's `settle`), so the ledger itself answers a second
+//! submission `exists`: a second call, a concurrent one, or a retry after a
+//! restart never pays twice, whatever this process forgot. Each batch of
+//! at most 8,189 intents is one linked chain (all or nothing); before a
+//! chain is submitted its first transfer is looked up on the ledger, and a
+//! chain already there is counted `dup` without being sent again.
+//! Submissions per run are bounded by `MAX_LEDGER_EMITS_PER_RUN` (counted
+//! durably before each one); `QUARANTINE_ONLY` computes and seals but
+//! never settles. The payees', the funding and the residual accounts are
+//! created on the ledger (`REWARD_LEDGER`) when missing, owned by the
+//! settling tenant; a funding account an operator created with
+//! `debits_must_not_exceed_credits` must hold the pool (else the run is
+//! quarantined before it is sealed).
+//!
+//! **Storage.** Embedded mode only: blobs, policies, accepted and
+//! quarantined runs, the chain's head and settlement records are files in
+//! `<data>/rewarder/`, each written with the workspace's atomic writes. In
+//! PostgreSQL mode every rewarder route answers `503
+//! DEPENDENCY_UNAVAILABLE`: the run store has no PostgreSQL table yet, and
+//! process-local files would let two processes accept two runs of one
+//! epoch.
+//!
+//! Metrics: `reward_runs_total{status="ok|quarantined|dry_run|fail"}`,
+//! `reward_compute_latency_seconds`, `ledger_intents_total{result=
+//! "accepted|dup|error"}`; log lines carry `run_key`, `policy_hash` and
+//! `inputs_cid`.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+use axum::Json;
+use axum::extract::{Extension, Path as UrlPath, Query, Request, State};
+use axum::http::header;
+use axum::response::{IntoResponse, Response};
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
+use prometheus_client::registry::Registry;
+use serde::{Deserialize, Serialize};
+use tally_ledger::{AccountFlags, CreateAccountResult as AR, CreateTransferResult as TR};
+use tally_reward::cid::Cid;
+use tally_reward::compute::{Distribution, compute, estimate};
+use tally_reward::ident::{AccountId, EpochId};
+use tally_reward::inputs::EpochInputs;
+use tally_reward::keys::{SigningKey, TrustedKeys};
+use tally_reward::manifest::{Manifest, Prover, SealedManifest};
+use tally_reward::policy::{Policy, SignedPolicy};
+use tally_reward::registry::{
+    Accepted, AcceptedRun, Head, QuarantinedRun, RunOutcome, RunStore, StoreError, run_epoch,
+};
+use tally_reward::settle::{Ledger, Transfer};
+use tally_reward::{Error as RewardError, OverCost};
+use utoipa::ToSchema;
+
+use crate::AppState;
+use crate::auth::Principal;
+use crate::blobs::{BlobError, Blobs};
+use crate::error::{ApiError, Code, Reason};
+use crate::stack::{BodyCap, read_capped};
+use crate::tenancy::Owner;
+
+/// Cost units (tally-reward's estimate: one per account plus one per
+/// weighted counter) the engine computes per millisecond, conservatively:
+/// a 1,000,000-account epoch of ~4 units each computes in ~100 ms in a
+/// release build (40,000 units/ms); a quarter of that is assumed.
+pub const COST_UNITS_PER_MS: u64 = 10_000;
+/// The default `MAX_EPOCH_COST_MS` (seed 004 §15).
+pub const MAX_EPOCH_COST_MS: u64 = 5_000;
+/// The default `MAX_LEDGER_EMITS_PER_RUN`: submissions of one run's
+/// intents to the ledger. Seed 004 §15 allows one emission and two ledger
+/// retries (`MAX_RETRIES_LEDGER=2`); here they are one count, 3. A
+/// submission is counted before it is sent, so a crash between the count
+/// and the ledger's commit uses one up; a call that finds the intents on
+/// the ledger submits nothing and counts nothing. At the bound a run that is
+/// not on the ledger is refused (`409`) until an operator raises it.
+pub const MAX_LEDGER_EMITS_PER_RUN: u32 = 3;
+/// The default ledger rewards settle on (`REWARD_LEDGER`).
+pub const REWARD_LEDGER: u32 = 1;
+/// The account code of the accounts settlement creates.
+pub const REWARD_ACCOUNT_CODE: u16 = 1;
+/// The largest run record read back, bytes.
+const RUN_FILE_MAX: u64 = 1 << 30;
+/// The largest small record (head, settlement, policy) read back, bytes.
+const SMALL_FILE_MAX: u64 = 1 << 20;
+/// Accepted runs kept decoded in memory (a cache; the files are the truth).
+const RUN_CACHE_MAX: usize = 8;
+
+/// The rewarder's configuration (flags and environment variables of
+/// `tally serve`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RewarderConfig {
+    /// `REWARD_TRUSTED_KEYS`: the trusted-keys file whose keys may sign
+    /// policies. Without it no policy is accepted (fail closed).
+    pub trusted_keys: Option<PathBuf>,
+    /// `REWARD_SEAL_KEY`: the secret key file that seals manifests
+    /// (default `<data>/rewarder/seal.key`, made 0600 on first start).
+    pub seal_key: Option<PathBuf>,
+    /// `REWARD_LEDGER`: the ledger rewards settle on.
+    pub ledger: u32,
+    /// `BLOB_MAX`: the largest blob, bytes.
+    pub blob_max: usize,
+    /// `MAX_EPOCH_COST_MS`: the largest estimated compute time of a run.
+    pub max_epoch_cost_ms: u64,
+    /// `REWARD_OVER_COST`: reject a run over the cost limit, or compute it
+    /// as a dry run.
+    pub over_cost: OverCost,
+    /// `QUARANTINE_ONLY`: compute and seal, never settle.
+    pub quarantine_only: bool,
+    /// `MAX_LEDGER_EMITS_PER_RUN`: submissions of one run's intents.
+    pub max_ledger_emits_per_run: u32,
+}
+
+impl Default for RewarderConfig {
+    fn default() -> Self {
+        Self {
+            trusted_keys: None,
+            seal_key: None,
+            ledger: REWARD_LEDGER,
+            blob_max: crate::blobs::BLOB_MAX,
+            max_epoch_cost_ms: MAX_EPOCH_COST_MS,
+            over_cost: OverCost::Reject,
+            quarantine_only: false,
+            max_ledger_emits_per_run: MAX_LEDGER_EMITS_PER_RUN,
+        }
+    }
+}
+
+/// Why the rewarder did not open.
+#[derive(Debug, thiserror::Error)]
+pub enum RewarderError {
+    /// A file or directory.
+    #[error(transparent)]
+    File(#[from] tally_files::FileError),
+    /// The trusted keys or the seal key.
+    #[error("rewarder keys: {0}")]
+    Keys(#[from] tally_reward::keys::KeyError),
+    /// A limit.
+    #[error("limit {0}: must be above 0")]
+    Limit(&'static str),
+}
+
+/// `status`.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct StatusLabels {
+    /// `ok`, `quarantined`, `dry_run`, `fail`.
+    pub status: String,
+}
+
+/// `result`.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ResultLabels {
+    /// `accepted`, `dup`, `error`.
+    pub result: String,
+}
+
+/// The rewarder's metrics.
+#[derive(Debug)]
+pub struct RewardMetrics {
+    /// `reward_runs_total{status}`.
+    pub runs: Family<StatusLabels, Counter>,
+    /// `reward_compute_latency_seconds`.
+    pub latency: Histogram,
+    /// `ledger_intents_total{result}`.
+    pub intents: Family<ResultLabels, Counter>,
+}
+
+impl RewardMetrics {
+    /// Registers them.
+    #[must_use]
+    pub fn register(registry: &mut Registry) -> Self {
+        let runs = Family::<StatusLabels, Counter>::default();
+        for status in ["ok", "quarantined", "dry_run", "fail"] {
+            runs.get_or_create(&StatusLabels {
+                status: status.to_owned(),
+            })
+            .inc_by(0);
+        }
+        registry.register("reward_runs", "Reward runs, by outcome", runs.clone());
+        let latency = Histogram::new(exponential_buckets(0.000_1, 2.0, 17));
+        registry.register(
+            "reward_compute_latency_seconds",
+            "Latency of one reward run (decode, compute, seal, store)",
+            latency.clone(),
+        );
+        let intents = Family::<ResultLabels, Counter>::default();
+        for result in ["accepted", "dup", "error"] {
+            intents
+                .get_or_create(&ResultLabels {
+                    result: result.to_owned(),
+                })
+                .inc_by(0);
+        }
+        registry.register(
+            "ledger_intents",
+            "Settlement intents submitted to the ledger, by result",
+            intents.clone(),
+        );
+        Self {
+            runs,
+            latency,
+            intents,
+        }
+    }
+
+    fn run(&self, status: &str) {
+        self.runs
+            .get_or_create(&StatusLabels {
+                status: status.to_owned(),
+            })
+            .inc();
+    }
+
+    fn intents(&self, result: &str, n: u64) {
+        self.intents
+            .get_or_create(&ResultLabels {
+                result: result.to_owned(),
+            })
+            .inc_by(n);
+    }
+}
+
+/// The embedded store's keys and directories.
+#[derive(Debug)]
+struct Embedded {
+    dir: PathBuf,
+    blobs: Blobs,
+    seal: SigningKey,
+    /// Keys that may sign policies.
+    policy_keys: TrustedKeys,
+    /// The policy keys and the seal key (manifests, chain links).
+    all_keys: TrustedKeys,
+}
+
+/// The rewarder: its configuration and, in embedded mode, its store.
+#[derive(Debug)]
+pub struct Rewarder {
+    config: RewarderConfig,
+    embedded: Option<Embedded>,
+    /// One run at a time in this process (the store's writer).
+    runs: Mutex<()>,
+    /// One settlement at a time in this process.
+    settling: tokio::sync::Mutex<()>,
+    cache: Mutex<HashMap<EpochId, Arc<AcceptedRun>>>,
+}
+
+fn hashed_name(text: &str) -> String {
+    tally_encoding::hex::encode(&blake3::derive_key(
+        "tally/serve/rewarder/file-name/v1",
+        text.as_bytes(),
+    ))
+}
+
+impl Rewarder {
+    /// The rewarder of embedded mode: `<data>/rewarder/`.
+    ///
+    /// # Errors
+    /// [`RewarderError`].
+    pub fn open(data_dir: &Path, config: RewarderConfig) -> Result<Self, RewarderError> {
+        if config.blob_max == 0 {
+            return Err(RewarderError::Limit("BLOB_MAX"));
+        }
+        if config.max_epoch_cost_ms == 0 {
+            return Err(RewarderError::Limit("MAX_EPOCH_COST_MS"));
+        }
+        if config.max_ledger_emits_per_run == 0 {
+            return Err(RewarderError::Limit("MAX_LEDGER_EMITS_PER_RUN"));
+        }
+        if config.ledger == 0 {
+            return Err(RewarderError::Limit("REWARD_LEDGER"));
+        }
+        let dir = data_dir.join("rewarder");
+        for sub in ["", "runs", "quarantine", "settle", "policies", "snapshots"] {
+            tally_files::private::create_dir(&dir.join(sub))?;
+        }
+        let blobs = Blobs::open(&dir.join("blobs"), config.blob_max)?;
+        let seal_path = config
+            .seal_key
+            .clone()
+            .unwrap_or_else(|| dir.join("seal.key"));
+        if config.seal_key.is_none() && !seal_path.exists() {
+            SigningKey::generate()?.create_file(&seal_path)?;
+        }
+        let seal = SigningKey::read_file(&seal_path)?;
+        let policy_keys = match &config.trusted_keys {
+            Some(p) => TrustedKeys::read_file(p)?,
+            None => TrustedKeys::new(),
+        };
+        let mut all_keys = policy_keys.clone();
+        all_keys.insert(&seal.public_key())?;
+        let embedded = Embedded {
+            dir,
+            blobs,
+            seal,
+            policy_keys,
+            all_keys,
+        };
+        repair_head(&embedded.dir);
+        Ok(Self {
+            config,
+            embedded: Some(embedded),
+            runs: Mutex::new(()),
+            settling: tokio::sync::Mutex::new(()),
+            cache: Mutex::new(HashMap::new()),
+        })
+    }
+
+    /// The rewarder of PostgreSQL mode: every route answers 503.
+    #[must_use]
+    pub fn unavailable(config: RewarderConfig) -> Self {
+        Self {
+            config,
+            embedded: None,
+            runs: Mutex::new(()),
+            settling: tokio::sync::Mutex::new(()),
+            cache: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// The blob cap (`BLOB_MAX`).
+    #[must_use]
+    pub fn blob_max(&self) -> usize {
+        self.config.blob_max
+    }
+
+    fn store(&self) -> Result<&Embedded, ApiError> {
+        self.embedded.as_ref().ok_or(ApiError::new(
+            Code::DependencyUnavailable,
+            "the rewarder needs embedded storage: PostgreSQL mode has no rewarder run store yet",
+            Reason::Dependency,
+        ))
+    }
+
+    fn cached(&self, epoch: &EpochId) -> Result<Option<Arc<AcceptedRun>>, ApiError> {
+        if let Ok(cache) = self.cache.lock()
+            && let Some(run) = cache.get(epoch)
+        {
+            return Ok(Some(Arc::clone(run)));
+        }
+        let e = self.store()?;
+        let run = read_run(&e.dir, epoch).map_err(|_| ApiError::dependency())?;
+        let run = run.map(Arc::new);
+        if let (Some(run), Ok(mut cache)) = (&run, self.cache.lock()) {
+            if cache.len() >= RUN_CACHE_MAX {
+                cache.clear();
+            }
+            cache.insert(epoch.clone(), Arc::clone(run));
+        }
+        Ok(run)
+    }
+}
+
+// ---------------------------------------------------------------- store --
+
+#[derive(Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct StoredRun {
+    sealed: SealedManifest,
+    manifest_cid: Cid,
+    intents: Vec<Transfer>,
+}
+
+#[derive(Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct StoredHead {
+    cid: Cid,
+    epoch: EpochId,
+}
+
+#[derive(Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct StoredQuarantine {
+    epoch: EpochId,
+    run_key: String,
+    reason: String,
+    manifest: Option<Manifest>,
+}
+
+#[derive(Clone, Copy, Debug, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SettleRecord {
+    emits: u32,
+    settled: bool,
+}
+
+fn run_path(dir: &Path, epoch: &EpochId) -> PathBuf {
+    dir.join("runs").join(hashed_name(epoch.as_str()))
+}
+
+fn read_run(dir: &Path, epoch: &EpochId) -> Result<Option<AcceptedRun>, StoreError> {
+    read_run_file(&run_path(dir, epoch))
+}
+
+fn store_error(e: impl std::fmt::Display) -> StoreError {
+    StoreError {
+        reason: e.to_string(),
+    }
+}
+
+fn read_run_file(path: &Path) -> Result<Option<AcceptedRun>, StoreError> {
+    let bytes = match tally_files::read_bounded(path, RUN_FILE_MAX) {
+        Ok(b) => b,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(store_error(e)),
+    };
+    let run: StoredRun = serde_json::from_slice(&bytes).map_err(store_error)?;
+    Ok(Some(AcceptedRun {
+        sealed: run.sealed,
+        manifest_cid: run.manifest_cid,
+        intents: run.intents,
+    }))
+}
+
+fn read_head(dir: &Path) -> Result<Option<StoredHead>, StoreError> {
+    match tally_files::read_bounded(&dir.join("head.json"), SMALL_FILE_MAX) {
+        Ok(b) => serde_json::from_slice(&b).map(Some).map_err(store_error),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(store_error(e)),
+    }
+}
+
+fn write_head(dir: &Path, head: &StoredHead) -> Result<(), StoreError> {
+    let bytes = serde_json::to_vec(head).map_err(store_error)?;
+    tally_files::write_atomic(&dir.join("head.json"), &bytes, 0o600).map_err(store_error)
+}
+
+/// A crash between writing an accepted run and moving the head leaves a
+/// run that links to the head without being it: move the head on.
+fn repair_head(dir: &Path) {
+    let Ok(entries) = std::fs::read_dir(dir.join("runs")) else {
+        return;
+    };
+    let runs: Vec<AcceptedRun> = entries
+        .flatten()
+        .filter_map(|e| read_run_file(&e.path()).ok().flatten())
+        .collect();
+    for _ in 0..runs.len() {
+        let head = read_head(dir).ok().flatten().map(|h| h.cid);
+        let next = runs
+            .iter()
+            .find(|r| r.sealed.manifest.previous == head && Some(r.manifest_cid) != head);
+        let Some(next) = next else { return };
+        let moved = StoredHead {
+            cid: next.manifest_cid,
+            epoch: next.sealed.manifest.epoch.clone(),
+        };
+        if write_head(dir, &moved).is_err() {
+            return;
+        }
+    }
+}
+
+/// tally-reward's [`RunStore`] over the files of `<data>/rewarder/`; one
+/// per run, used under [`Rewarder::runs`].
+struct FileStore<'a> {
+    dir: &'a Path,
+    /// What the funding account holds, when the ledger bounds its debits
+    /// by its credits.
+    funding_available: Option<u128>,
+}
+
+impl RunStore for FileStore<'_> {
+    fn accepted(&self, epoch: &EpochId) -> Result<Option<AcceptedRun>, StoreError> {
+        read_run(self.dir, epoch)
+    }
+
+    fn head(&self) -> Result<Option<Head>, StoreError> {
+        let Some(head) = read_head(self.dir)? else {
+            return Ok(None);
+        };
+        let run = read_run(self.dir, &head.epoch)?
+            .ok_or_else(|| store_error("the head names a run that is not stored"))?;
+        Ok(Some(Head {
+            cid: head.cid,
+            sealed: run.sealed,
+        }))
+    }
+
+    fn accept(
+        &mut self,
+        run: AcceptedRun,
+        expected_head: Option<Cid>,
+    ) -> Result<Accepted, StoreError> {
+        let epoch = run.sealed.manifest.epoch.clone();
+        if let Some(existing) = read_run(self.dir, &epoch)? {
+            return Ok(Accepted::Existing(Box::new(existing)));
+        }
+        if read_head(self.dir)?.map(|h| h.cid) != expected_head {
+            return Ok(Accepted::HeadMoved);
+        }
+        let stored = StoredRun {
+            sealed: run.sealed,
+            manifest_cid: run.manifest_cid,
+            intents: run.intents,
+        };
+        let bytes = serde_json::to_vec(&stored).map_err(store_error)?;
+        // Never replaces: one accepted run per epoch, on disk too.
+        tally_files::create_atomic(&run_path(self.dir, &epoch), &bytes, 0o600)
+            .map_err(store_error)?;
+        write_head(
+            self.dir,
+            &StoredHead {
+                cid: stored.manifest_cid,
+                epoch,
+            },
+        )?;
+        Ok(Accepted::Inserted)
+    }
+
+    fn quarantine(&mut self, run: QuarantinedRun) -> Result<(), StoreError> {
+        let stored = StoredQuarantine {
+            epoch: run.epoch.clone(),
+            run_key: run.run_key.to_string(),
+            reason: run.reason.to_string(),
+            manifest: run.manifest,
+        };
+        let bytes = serde_json::to_vec(&stored).map_err(store_error)?;
+        let path = self
+            .dir
+            .join("quarantine")
+            .join(hashed_name(run.epoch.as_str()));
+        tally_files::write_atomic(&path, &bytes, 0o600).map_err(store_error)
+    }
+
+    fn admit(&self, distribution: &Distribution) -> Result<(), RewardError> {
+        match self.funding_available {
+            Some(held) if held < u128::from(distribution.pool) => {
+                Err(RewardError::InvariantBreach {
+                    reason: "the funding account does not hold the pool".to_owned(),
+                })
+            }
+            _ => Ok(()),
+        }
+    }
+}
+
+fn read_quarantine(dir: &Path, epoch: &EpochId) -> Option<StoredQuarantine> {
+    let path = dir.join("quarantine").join(hashed_name(epoch.as_str()));
+    let bytes = tally_files::read_bounded(&path, RUN_FILE_MAX).ok()?;
+    serde_json::from_slice(&bytes).ok()
+}
+
+fn settle_path(dir: &Path, run: &AcceptedRun) -> PathBuf {
+    dir.join("settle")
+        .join(run.sealed.manifest.run_key.to_string())
+}
+
+fn read_settle(path: &Path) -> Result<SettleRecord, ApiError> {
+    match tally_files::read_bounded(path, SMALL_FILE_MAX) {
+        Ok(b) => serde_json::from_slice(&b).map_err(|_| ApiError::internal()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(SettleRecord::default()),
+        Err(_) => Err(ApiError::dependency()),
+    }
+}
+
+fn write_settle(path: &Path, r: SettleRecord) -> Result<(), ApiError> {
+    let bytes = serde_json::to_vec(&r).map_err(|_| ApiError::internal())?;
+    tally_files::write_atomic(path, &bytes, 0o600).map_err(|_| ApiError::dependency())
+}
+
+/// The measurements of inputs, whatever their epoch label, window and
+/// producer: what may not be paid twice under two epoch ids.
+fn snapshot_key(inputs: &EpochInputs) -> Result<String, RewardError> {
+    let bytes = tally_reward::jcs::canonical(&inputs.to_accounts())?;
+    Ok(tally_encoding::hex::encode(&blake3::derive_key(
+        "tally/serve/rewarder/snapshot/v1",
+        &bytes,
+    )))
+}
+
+// ----------------------------------------------------------------- DTOs --
+
+/// A blob's bytes: any content (`application/octet-stream`, or
+/// `application/json` for epoch inputs).
+#[derive(Debug, ToSchema)]
+#[schema(value_type = String, format = Binary)]
+pub struct BlobBytes(pub Vec<u8>);
+
+/// A stored blob.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct BlobDto {
+    /// Its content id (CIDv1, raw, BLAKE3).
+    pub cid: String,
+    /// Its size, bytes.
+    pub size: u64,
+    /// Whether this upload stored it (`false`: it was already there).
+    pub created: bool,
+}
+
+/// `POST /v1/blobs?cid=`: the content id the client expects.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct BlobQuery {
+    /// The expected content id; bytes that do not match it are refused.
+    pub cid: Option<String>,
+}
+
+/// A signed policy (`tally reward sign-policy`), as uploaded and as read
+/// back: tally-reward's `SignedPolicy`.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct SignedPolicyDto {
+    /// The policy (`tally/reward/policy/v1`; unknown fields refused).
+    #[schema(value_type = Object)]
+    pub policy: serde_json::Value,
+    /// The signer's key id (16 hex digits).
+    pub key_id: String,
+    /// Ed25519 over `tally/reward/policy/v1 || 0x00 || JCS(policy)` (128 hex digits).
+    pub signature: String,
+}
+
+/// A stored policy.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct PolicyDto {
+    /// The policy's content id (of its canonical bytes).
+    pub cid: String,
+    /// The policy's name.
+    pub policy_id: String,
+    /// Its version.
+    pub version: u64,
+    /// The key that signed it.
+    pub key_id: String,
+    /// Whether this request stored it.
+    pub created: bool,
+}
+
+/// `POST /v1/rewarder/epochs/{epoch}/compute`.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ComputeRequest {
+    /// The inputs blob (for this epoch).
+    pub inputs_cid: String,
+    /// The policy (stored with `POST /v1/rewarder/policies`).
+    pub policy_cid: String,
+    /// Compute and answer the totals without sealing or storing anything.
+    #[serde(default)]
+    pub dry_run: bool,
+}
+
+/// An epoch's run.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct EpochView {
+    /// The epoch.
+    pub epoch: String,
+    /// `accepted`, `quarantined` or `dry_run`.
+    pub status: &'static str,
+    /// The run key (64 hex digits).
+    pub run_key: String,
+    /// The sealed manifest's content id (accepted runs).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub manifest_cid: Option<String>,
+    /// The sealed, signed manifest (accepted runs; `tally reward verify`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Object>)]
+    pub sealed: Option<SealedManifest>,
+    /// The unsigned manifest of a quarantined run, when one was computed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Object>)]
+    pub manifest: Option<Manifest>,
+    /// Why a run is quarantined.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    /// The distribution of a dry run (never sealed or stored).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Object>)]
+    pub distribution: Option<Distribution>,
+    /// The cost estimate, work units (dry runs).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cost_units: Option<u64>,
+}
+
+/// A settlement.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct SettlementView {
+    /// The epoch.
+    pub epoch: String,
+    /// The run key.
+    pub run_key: String,
+    /// `settled` (every intent on the ledger), `unsettled`, or `partial`.
+    pub status: &'static str,
+    /// Intents of the run.
+    pub transfers: u64,
+    /// Intents this call applied.
+    pub accepted: u64,
+    /// Intents this call found already applied.
+    pub dup: u64,
+    /// Submissions of the run's intents so far.
+    pub emits: u32,
+    /// Whether the service is in quarantine-only mode.
+    pub quarantine_only: bool,
+}
+
+// ------------------------------------------------------------- handlers --
+
+fn parse_cid(text: &str) -> Result<Cid, ApiError> {
+    text.parse()
+        .map_err(|_| ApiError::bad_request("a content id is a CIDv1 (raw, BLAKE3) in base32"))
+}
+
+fn parse_epoch(text: &str) -> Result<EpochId, ApiError> {
+    EpochId::new(text)
+        .map_err(|_| ApiError::bad_request("an epoch id is 1 to 128 of [A-Za-z0-9._:-]"))
+}
+
+fn blob_error(s: &AppState, e: BlobError) -> ApiError {
+    match e {
+        BlobError::TooLarge => ApiError::new(
+            Code::PayloadTooLarge,
+            "the blob is over BLOB_MAX",
+            Reason::Oversize,
+        ),
+        BlobError::Mismatch => ApiError::new(
+            Code::BadRequest,
+            "the bytes do not match the content id given",
+            Reason::CidMismatch,
+        ),
+        BlobError::Body => ApiError::bad_request("the body could not be read"),
+        BlobError::File(_) | BlobError::Link(_) => {
+            s.metrics.storage_errors.inc();
+            ApiError::dependency()
+        }
+        BlobError::Corrupt => {
+            s.metrics.storage_errors.inc();
+            ApiError::internal()
+        }
+    }
+}
+
+/// `POST /v1/blobs`: a content-addressed upload (any bytes,
+/// `application/json` or `application/octet-stream`), streamed under
+/// `BLOB_MAX`. Idempotent by construction (the same bytes, the same id):
+/// no `Idempotency-Key`.
+#[utoipa::path(post, path = "/v1/blobs", params(("cid" = Option<String>, Query, description = "the content id the bytes must have")),
+    request_body(content = BlobBytes, content_type = "application/octet-stream", description = "the blob, at most BLOB_MAX bytes"),
+    responses((status = 200, body = BlobDto), (status = "4XX", body = crate::dto::ErrorDto)))]
+pub async fn post_blob(
+    State(s): State<Arc<AppState>>,
+    Query(q): Query<BlobQuery>,
+    req: Request,
+) -> Result<Json<BlobDto>, ApiError> {
+    let e = s.rewarder.store()?;
+    let expected = q.cid.as_deref().map(parse_cid).transpose()?;
+    let (cid, size, created) = e
+        .blobs
+        .put(req.into_body(), expected)
+        .await
+        .map_err(|err| blob_error(&s, err))?;
+    Ok(Json(BlobDto {
+        cid: cid.to_string(),
+        size,
+        created,
+    }))
+}
+
+/// `GET /v1/blobs/{cid}`: the bytes, checked against their id.
+#[utoipa::path(get, path = "/v1/blobs/{cid}", params(("cid" = String, Path)),
+    responses((status = 200, description = "the blob's bytes", body = BlobBytes, content_type = "application/octet-stream"),
+        (status = 404, body = crate::dto::ErrorDto)))]
+pub async fn get_blob(
+    State(s): State<Arc<AppState>>,
+    UrlPath(cid): UrlPath<String>,
+) -> Result<Response, ApiError> {
+    let e = s.rewarder.store()?;
+    let cid = parse_cid(&cid)?;
+    let bytes = e
+        .blobs
+        .get(&cid)
+        .map_err(|err| blob_error(&s, err))?
+        .ok_or_else(ApiError::not_found)?;
+    Ok(([(header::CONTENT_TYPE, "application/octet-stream")], bytes).into_response())
+}
+
+fn policy_path(dir: &Path, cid: &Cid) -> PathBuf {
+    dir.join("policies").join(cid.to_string())
+}
+
+fn signature_error() -> ApiError {
+    ApiError::new(
+        Code::BadRequest,
+        "the policy is unsigned, or its signature is not a trusted key's",
+        Reason::Signature,
+    )
+}
+
+fn now_ns() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX))
+}
+
+fn now_s() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
+/// `POST /v1/rewarder/policies`: a signed policy (`tally reward
+/// sign-policy`), verified against the trusted keys (`REWARD_TRUSTED_KEYS`;
+/// none configured: every policy is untrusted); an expired one (now at or past `valid_until`) is refused as stale.
+#[utoipa::path(post, path = "/v1/rewarder/policies",
+    request_body = SignedPolicyDto,
+    params(("Idempotency-Key" = String, Header, description = "1 to 255 visible characters")),
+    responses((status = 200, body = PolicyDto), (status = "4XX", body = crate::dto::ErrorDto)))]
+pub async fn post_policy(
+    State(s): State<Arc<AppState>>,
+    req: Request,
+) -> Result<Json<PolicyDto>, ApiError> {
+    let e = s.rewarder.store()?;
+    let cap = req
+        .extensions()
+        .get::<BodyCap>()
+        .map_or(crate::config::REQ_BODY_MAX, |c| c.0);
+    let bytes = read_capped(req.into_body(), cap).await?;
+    let signed = match SignedPolicy::from_json(&bytes) {
+        Ok(p) => p,
+        // A valid policy without its signature: unsigned.
+        Err(_) if Policy::from_json(&bytes).is_ok() => return Err(signature_error()),
+        Err(_) => {
+            return Err(ApiError::bad_request(
+                "the body is not a valid signed policy",
+            ));
+        }
+    };
+    let verified = signed
+        .verify(&e.policy_keys)
+        .map_err(|_| signature_error())?;
+    if now_s() >= verified.policy().valid_until {
+        return Err(ApiError::new(
+            Code::BadRequest,
+            "the policy's validity period has ended",
+            Reason::Stale,
+        ));
+    }
+    let cid = verified.cid();
+    let text = serde_json::to_vec(&signed).map_err(|_| ApiError::internal())?;
+    let created = match tally_files::create_atomic(&policy_path(&e.dir, &cid), &text, 0o600) {
+        Ok(()) => true,
+        Err(err) if err.kind() == std::io::ErrorKind::AlreadyExists => false,
+        Err(_) => {
+            s.metrics.storage_errors.inc();
+            return Err(ApiError::dependency());
+        }
+    };
+    tracing::info!(policy_hash = %cid, key_id = %signed.key_id, "reward policy stored");
+    Ok(Json(PolicyDto {
+        cid: cid.to_string(),
+        policy_id: signed.policy.id.to_string(),
+        version: signed.policy.version,
+        key_id: signed.key_id.to_string(),
+        created,
+    }))
+}
+
+fn load_policy(dir: &Path, cid: &Cid) -> Result<Option<SignedPolicy>, ApiError> {
+    match tally_files::read_bounded(&policy_path(dir, cid), SMALL_FILE_MAX) {
+        Ok(b) => SignedPolicy::from_json(&b)
+            .map(Some)
+            .map_err(|_| ApiError::internal()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(_) => Err(ApiError::dependency()),
+    }
+}
+
+/// `GET /v1/rewarder/policies/{cid}`: the signed policy.
+#[utoipa::path(get, path = "/v1/rewarder/policies/{cid}", params(("cid" = String, Path)),
+    responses((status = 200, body = SignedPolicyDto),
+        (status = 404, body = crate::dto::ErrorDto)))]
+pub async fn get_policy(
+    State(s): State<Arc<AppState>>,
+    UrlPath(cid): UrlPath<String>,
+) -> Result<Json<SignedPolicy>, ApiError> {
+    let e = s.rewarder.store()?;
+    let cid = parse_cid(&cid)?;
+    load_policy(&e.dir, &cid)?
+        .map(Json)
+        .ok_or_else(ApiError::not_found)
+}
+
+fn run_error(s: &AppState, e: &RewardError) -> ApiError {
+    match e {
+        RewardError::Conflict { .. } => ApiError::new(
+            Code::Conflict,
+            "the epoch already has an accepted run with another run key",
+            Reason::Conflict,
+        ),
+        RewardError::OutsideValidity => ApiError::new(
+            Code::BadRequest,
+            "the epoch's window is outside the policy's validity period",
+            Reason::Stale,
+        ),
+        RewardError::OverCost { .. } => ApiError::new(
+            Code::BadRequest,
+            "the run's cost estimate is over MAX_EPOCH_COST_MS",
+            Reason::Cost,
+        ),
+        RewardError::UntrustedKey { .. } | RewardError::BadSignature { .. } => signature_error(),
+        RewardError::Store { .. } => {
+            s.metrics.storage_errors.inc();
+            ApiError::dependency()
+        }
+        RewardError::PoolAccountAsPayee { .. } => ApiError::bad_request(
+            "an account of the inputs is the policy's funding account or residual sink",
+        ),
+        RewardError::ChainOrder { .. } | RewardError::BrokenChain { .. } => ApiError::new(
+            Code::Conflict,
+            "the epoch does not follow the last accepted epoch (its window must start at or after the previous one's end)",
+            Reason::Conflict,
+        ),
+        _ => ApiError::bad_request("the run was refused"),
+    }
+}
+
+fn quarantined() -> ApiError {
+    ApiError::new(
+        Code::Quarantined,
+        "the run broke an invariant: quarantined, never settled",
+        Reason::Invariant,
+    )
+}
+
+fn accepted_view(run: &AcceptedRun) -> EpochView {
+    EpochView {
+        epoch: run.sealed.manifest.epoch.to_string(),
+        status: "accepted",
+        run_key: run.sealed.manifest.run_key.to_string(),
+        manifest_cid: Some(run.manifest_cid.to_string()),
+        sealed: Some(run.sealed.clone()),
+        manifest: None,
+        reason: None,
+        distribution: None,
+        cost_units: None,
+    }
+}
+
+/// What the funding account holds, when the ledger bounds its debits by
+/// its credits (`None`: unbounded, or not created yet).
+async fn funding_available(s: &AppState, policy: &Policy) -> Result<Option<u128>, ApiError> {
+    let id = tally_reward::settle::ledger_account_id(&policy.funding_account);
+    let account = s
+        .backend
+        .account(id)
+        .await
+        .map_err(|_| ApiError::dependency())?;
+    Ok(account.and_then(|a| {
+        a.flags
+            .contains(AccountFlags::DEBITS_MUST_NOT_EXCEED_CREDITS)
+            .then(|| {
+                a.credits_posted
+                    .saturating_sub(a.debits_posted)
+                    .saturating_sub(a.debits_pending)
+            })
+    }))
+}
+
+/// `POST /v1/rewarder/epochs/{epoch}/compute`.
+#[utoipa::path(post, path = "/v1/rewarder/epochs/{epoch}/compute", request_body = ComputeRequest,
+    params(("epoch" = String, Path), ("Idempotency-Key" = String, Header, description = "1 to 255 visible characters")),
+    responses((status = 200, body = EpochView),
+        (status = 409, description = "CONFLICT: another run of the epoch was accepted, or its inputs were paid under another epoch", body = crate::dto::ErrorDto),
+        (status = 423, description = "QUARANTINED: the run broke an invariant", body = crate::dto::ErrorDto),
+        (status = "4XX", body = crate::dto::ErrorDto)))]
+pub async fn compute_epoch(
+    State(s): State<Arc<AppState>>,
+    UrlPath(epoch): UrlPath<String>,
+    crate::routes::JsonBody(req): crate::routes::JsonBody<ComputeRequest>,
+) -> Result<Json<EpochView>, ApiError> {
+    let e = s.rewarder.store()?;
+    let epoch = parse_epoch(&epoch)?;
+    let inputs_cid = parse_cid(&req.inputs_cid)?;
+    let policy_cid = parse_cid(&req.policy_cid)?;
+    let signed = load_policy(&e.dir, &policy_cid)?.ok_or_else(ApiError::not_found)?;
+    let funding = funding_available(&s, &signed.policy).await?;
+    let started = Instant::now();
+    let state = Arc::clone(&s);
+    let dry_run = req.dry_run;
+    let result = tokio::task::spawn_blocking(move || {
+        run_blocking(&state, &epoch, inputs_cid, &signed, funding, dry_run)
+    })
+    .await
+    .map_err(|_| ApiError::internal())?;
+    s.metrics
+        .reward
+        .latency
+        .observe(started.elapsed().as_secs_f64());
+    match &result {
+        Ok(v) if v.status == "dry_run" => s.metrics.reward.run("dry_run"),
+        Ok(_) => s.metrics.reward.run("ok"),
+        Err(err) if err.code == Code::Quarantined => s.metrics.reward.run("quarantined"),
+        Err(_) => s.metrics.reward.run("fail"),
+    }
+    result.map(Json)
+}
+
+fn run_blocking(
+    s: &AppState,
+    epoch: &EpochId,
+    inputs_cid: Cid,
+    signed: &SignedPolicy,
+    funding: Option<u128>,
+    dry_run: bool,
+) -> Result<EpochView, ApiError> {
+    let rewarder = &s.rewarder;
+    let e = rewarder.store()?;
+    let bytes = e
+        .blobs
+        .get(&inputs_cid)
+        .map_err(|err| blob_error(s, err))?
+        .ok_or_else(ApiError::not_found)?;
+    let limits = tally_reward::Limits {
+        max_input_bytes: rewarder.config.blob_max,
+        max_cost: rewarder
+            .config
+            .max_epoch_cost_ms
+            .saturating_mul(COST_UNITS_PER_MS),
+        on_over_cost: if dry_run {
+            OverCost::DryRun
+        } else {
+            rewarder.config.over_cost
+        },
+        ..tally_reward::Limits::default()
+    };
+    let inputs = EpochInputs::from_json(&bytes, &limits)
+        .map_err(|_| ApiError::bad_request("the inputs blob is not valid epoch inputs"))?;
+    drop(bytes);
+    if inputs.epoch() != epoch {
+        return Err(ApiError::bad_request("the inputs are another epoch's"));
+    }
+    let verified = signed
+        .verify(&e.policy_keys)
+        .map_err(|_| signature_error())?;
+    let policy_hash = verified.cid();
+    if dry_run {
+        let limits = tally_reward::Limits {
+            max_cost: 0,
+            ..limits
+        };
+        let outcome = compute(&inputs, &verified, &limits).map_err(|err| run_error(s, &err))?;
+        let key = tally_reward::manifest::run_key(
+            epoch,
+            &inputs_cid,
+            &policy_hash,
+            tally_reward::ENGINE_VERSION,
+        );
+        return Ok(EpochView {
+            epoch: epoch.to_string(),
+            status: "dry_run",
+            run_key: key.to_string(),
+            manifest_cid: None,
+            sealed: None,
+            manifest: None,
+            reason: None,
+            distribution: Some(outcome.distribution),
+            cost_units: Some(estimate(&inputs, verified.policy()).units),
+        });
+    }
+    let snapshot = snapshot_key(&inputs).map_err(|_| ApiError::internal())?;
+    let snapshot_path = e.dir.join("snapshots").join(&snapshot);
+    let _writer = rewarder.runs.lock().map_err(|_| ApiError::internal())?;
+    if !verified.policy().allow_input_reuse
+        && let Ok(other) = tally_files::read_bounded(&snapshot_path, SMALL_FILE_MAX)
+        && other != epoch.as_str().as_bytes()
+    {
+        return Err(ApiError::new(
+            Code::Conflict,
+            "these measurements were already paid under another epoch id (the policy does not allow_input_reuse)",
+            Reason::Conflict,
+        ));
+    }
+    let mut store = FileStore {
+        dir: &e.dir,
+        funding_available: funding,
+    };
+    let outcome = run_epoch(
+        &mut store,
+        &inputs,
+        signed,
+        &e.all_keys,
+        &limits,
+        &e.seal,
+        Ledger(rewarder.config.ledger),
+    );
+    let view = match outcome {
+        Ok(RunOutcome::Accepted(run) | RunOutcome::Existing(run)) => {
+            match tally_files::create_atomic(&snapshot_path, epoch.as_str().as_bytes(), 0o600) {
+                Ok(()) => {}
+                Err(err) if err.kind() == std::io::ErrorKind::AlreadyExists => {}
+                Err(_) => return Err(ApiError::dependency()),
+            }
+            accepted_view(&run)
+        }
+        Ok(RunOutcome::DryRun(distribution)) => EpochView {
+            epoch: epoch.to_string(),
+            status: "dry_run",
+            run_key: tally_reward::manifest::run_key(
+                epoch,
+                &inputs_cid,
+                &policy_hash,
+                tally_reward::ENGINE_VERSION,
+            )
+            .to_string(),
+            manifest_cid: None,
+            sealed: None,
+            manifest: None,
+            reason: None,
+            distribution: Some(distribution),
+            cost_units: Some(estimate(&inputs, verified.policy()).units),
+        },
+        Ok(RunOutcome::Quarantined(q)) => {
+            tracing::warn!(run_key = %q.run_key, policy_hash = %policy_hash, inputs_cid = %inputs_cid,
+                reason = %q.reason, "reward run quarantined");
+            return Err(quarantined());
+        }
+        Err(err) => {
+            tracing::info!(policy_hash = %policy_hash, inputs_cid = %inputs_cid, error = %err, "reward run refused");
+            return Err(run_error(s, &err));
+        }
+    };
+    tracing::info!(run_key = %view.run_key, policy_hash = %policy_hash, inputs_cid = %inputs_cid,
+        status = view.status, "reward run");
+    Ok(view)
+}
+
+/// `GET /v1/rewarder/epochs/{epoch}`: the accepted run's sealed, signed
+/// manifest; a quarantined run's reason and unsigned manifest.
+#[utoipa::path(get, path = "/v1/rewarder/epochs/{epoch}", params(("epoch" = String, Path)),
+    responses((status = 200, body = EpochView), (status = 404, body = crate::dto::ErrorDto)))]
+pub async fn get_epoch(
+    State(s): State<Arc<AppState>>,
+    UrlPath(epoch): UrlPath<String>,
+) -> Result<Json<EpochView>, ApiError> {
+    let e = s.rewarder.store()?;
+    let epoch = parse_epoch(&epoch)?;
+    if let Some(run) = s.rewarder.cached(&epoch)? {
+        return Ok(Json(accepted_view(&run)));
+    }
+    let q = read_quarantine(&e.dir, &epoch).ok_or_else(ApiError::not_found)?;
+    Ok(Json(EpochView {
+        epoch: q.epoch.to_string(),
+        status: "quarantined",
+        run_key: q.run_key,
+        manifest_cid: None,
+        sealed: None,
+        manifest: q.manifest,
+        reason: Some(q.reason),
+        distribution: None,
+        cost_units: None,
+    }))
+}
+
+/// `GET /v1/rewarder/epochs/{epoch}/payouts/{account}`: the payout and its
+/// Merkle inclusion proof under the sealed manifest (`tally reward
+/// verify-proof`).
+#[utoipa::path(get, path = "/v1/rewarder/epochs/{epoch}/payouts/{account}",
+    params(("epoch" = String, Path), ("account" = String, Path)),
+    responses((status = 200, description = "a payout proof: {manifest_cid, payout, index, size, path}", content_type = "application/json"),
+        (status = 404, body = crate::dto::ErrorDto)))]
+pub async fn get_payout(
+    State(s): State<Arc<AppState>>,
+    UrlPath((epoch, account)): UrlPath<(String, String)>,
+) -> Result<Response, ApiError> {
+    s.rewarder.store()?;
+    let epoch = parse_epoch(&epoch)?;
+    let account = AccountId::new(account)
+        .map_err(|_| ApiError::bad_request("an account id is 1 to 128 of [A-Za-z0-9._:@/+-]"))?;
+    let run = s.rewarder.cached(&epoch)?.ok_or_else(ApiError::not_found)?;
+    let payouts = run.payouts();
+    let proof = Prover::new(&run.sealed.manifest, &payouts)
+        .map_err(|_| ApiError::internal())?
+        .prove(&account)
+        .map_err(|_| ApiError::not_found())?;
+    Ok(Json(proof).into_response())
+}
+
+fn quarantine_only() -> ApiError {
+    ApiError::new(
+        Code::Quarantined,
+        "quarantine-only mode (QUARANTINE_ONLY): runs are sealed, never settled",
+        Reason::Invariant,
+    )
+}
+
+/// The linked chains a run settles in: at most 8,189 intents each.
+fn chains(intents: &[Transfer]) -> impl Iterator<Item = &[Transfer]> {
+    intents.chunks(crate::config::BATCH_EVENTS_MAX)
+}
+
+fn new_transfer(t: &Transfer, linked: bool) -> tally_ledger::NewTransfer {
+    tally_ledger::NewTransfer {
+        id: t.id,
+        debit_account_id: t.debit_account_id,
+        credit_account_id: t.credit_account_id,
+        amount: u128::from(t.amount),
+        ledger: t.ledger.0,
+        code: t.code,
+        flags: if linked {
+            tally_ledger::TransferFlags::LINKED
+        } else {
+            tally_ledger::TransferFlags::empty()
+        },
+        ..tally_ledger::NewTransfer::default()
+    }
+}
+
+/// Whether the chain starting with `first` is on the ledger: `Some(true)`
+/// when its first transfer is there as derived, `Some(false)` when absent.
+async fn chain_applied(s: &AppState, first: &Transfer) -> Result<bool, ApiError> {
+    let found = s
+        .backend
+        .transfer(first.id)
+        .await
+        .map_err(|_| ApiError::dependency())?;
+    match found {
+        None => Ok(false),
+        Some((t, _)) => {
+            let same = t.debit_account_id == first.debit_account_id
+                && t.credit_account_id == first.credit_account_id
+                && t.amount == u128::from(first.amount)
+                && t.ledger == first.ledger.0
+                && t.code == first.code;
+            if same {
+                Ok(true)
+            } else {
+                s.metrics.reward.intents("error", 1);
+                Err(ApiError::new(
+                    Code::Conflict,
+                    "a settlement transfer id is held by another transfer on the ledger",
+                    Reason::Conflict,
+                ))
+            }
+        }
+    }
+}
+
+/// Creates the run's accounts on the ledger (owned by `owner`) when
+/// missing.
+async fn ensure_accounts(s: &AppState, run: &AcceptedRun, owner: Owner) -> Result<(), ApiError> {
+    let mut ids: Vec<u128> = run
+        .intents
+        .iter()
+        .flat_map(|t| [t.debit_account_id, t.credit_account_id])
+        .collect();
+    ids.sort_unstable();
+    ids.dedup();
+    let ledger = s.rewarder.config.ledger;
+    for chunk in ids.chunks(crate::config::BATCH_EVENTS_MAX) {
+        let events = chunk
+            .iter()
+            .map(|&id| tally_ledger::NewAccount {
+                id,
+                user_data_128: owner.tag(),
+                ledger,
+                code: REWARD_ACCOUNT_CODE,
+                flags: AccountFlags::HISTORY,
+                ..tally_ledger::NewAccount::default()
+            })
+            .collect();
+        let results = s
+            .backend
+            .create_accounts(events, now_ns())
+            .await
+            .map_err(|_| ApiError::dependency())?;
+        let bad = results.iter().any(|r| {
+            !matches!(
+                r,
+                AR::Ok
+                    | AR::Exists
+                    | AR::ExistsWithDifferentFlags
+                    | AR::ExistsWithDifferentUserData128
+                    | AR::ExistsWithDifferentUserData64
+                    | AR::ExistsWithDifferentUserData32
+                    | AR::ExistsWithDifferentCode
+            )
+        });
+        if bad {
+            return Err(ApiError::new(
+                Code::Conflict,
+                "a payee's ledger account exists on another ledger",
+                Reason::Conflict,
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// `POST /v1/rewarder/epochs/{epoch}/settle`: the accepted run's intents
+/// on the ledger, exactly once.
+#[utoipa::path(post, path = "/v1/rewarder/epochs/{epoch}/settle",
+    params(("epoch" = String, Path), ("Idempotency-Key" = String, Header, description = "1 to 255 visible characters")),
+    responses((status = 200, body = SettlementView),
+        (status = 409, description = "CONFLICT: MAX_LEDGER_EMITS_PER_RUN reached, or a transfer id is taken", body = crate::dto::ErrorDto),
+        (status = 423, description = "QUARANTINED: the run is quarantined, or quarantine-only mode", body = crate::dto::ErrorDto),
+        (status = "4XX", body = crate::dto::ErrorDto)))]
+pub async fn settle(
+    State(s): State<Arc<AppState>>,
+    Extension(principal): Extension<Principal>,
+    UrlPath(epoch): UrlPath<String>,
+) -> Result<Json<SettlementView>, ApiError> {
+    let e = s.rewarder.store()?;
+    let epoch = parse_epoch(&epoch)?;
+    if s.rewarder.config.quarantine_only {
+        return Err(quarantine_only());
+    }
+    let Some(run) = s.rewarder.cached(&epoch)? else {
+        if read_quarantine(&e.dir, &epoch).is_some() {
+            return Err(quarantined());
+        }
+        return Err(ApiError::not_found());
+    };
+    let _one = s.rewarder.settling.lock().await;
+    let path = settle_path(&e.dir, &run);
+    let mut record = read_settle(&path)?;
+    let mut accepted: u64 = 0;
+    let mut dup: u64 = 0;
+    let mut emitted = false;
+    let mut accounts_ready = false;
+    for chain in chains(&run.intents) {
+        let Some(first) = chain.first() else { continue };
+        let n = chain.len() as u64;
+        if chain_applied(&s, first).await? {
+            dup = dup.saturating_add(n);
+            s.metrics.reward.intents("dup", n);
+            continue;
+        }
+        if !accounts_ready {
+            ensure_accounts(&s, &run, Owner::of(&principal.tenant)).await?;
+            accounts_ready = true;
+        }
+        if !emitted {
+            if record.emits >= s.rewarder.config.max_ledger_emits_per_run {
+                return Err(ApiError::new(
+                    Code::Conflict,
+                    "MAX_LEDGER_EMITS_PER_RUN reached: the run's intents were submitted before and are not on the ledger; see the settlement status",
+                    Reason::Conflict,
+                ));
+            }
+            // Counted durably before the submission: a crash after it
+            // still counts.
+            record.emits = record.emits.saturating_add(1);
+            write_settle(&path, record)?;
+            emitted = true;
+        }
+        let last = chain.len().saturating_sub(1);
+        let events = chain
+            .iter()
+            .enumerate()
+            .map(|(i, t)| new_transfer(t, i < last))
+            .collect();
+        let results = s
+            .backend
+            .create_transfers(events, now_ns())
+            .await
+            .map_err(|_| {
+                s.metrics.reward.intents("error", n);
+                ApiError::dependency()
+            })?;
+        let all_ok = results.iter().all(|r| *r == TR::Ok);
+        // A concurrent submission from another process got there first.
+        let raced = results.first() == Some(&TR::Exists)
+            && results.iter().skip(1).all(|r| *r == TR::LinkedEventFailed);
+        if all_ok {
+            accepted = accepted.saturating_add(n);
+            s.metrics.reward.intents("accepted", n);
+        } else if raced {
+            dup = dup.saturating_add(n);
+            s.metrics.reward.intents("dup", n);
+        } else {
+            s.metrics.reward.intents("error", n);
+            tracing::warn!(run_key = %run.sealed.manifest.run_key, "reward settlement refused by the ledger");
+            return Err(ApiError::new(
+                Code::Conflict,
+                "the ledger refused the settlement batch (an account is missing funds or on another ledger)",
+                Reason::Conflict,
+            ));
+        }
+    }
+    record.settled = true;
+    write_settle(&path, record)?;
+    tracing::info!(run_key = %run.sealed.manifest.run_key, policy_hash = %run.sealed.manifest.policy_cid,
+        inputs_cid = %run.sealed.manifest.inputs_cid, accepted, dup, "reward run settled");
+    Ok(Json(SettlementView {
+        epoch: epoch.to_string(),
+        run_key: run.sealed.manifest.run_key.to_string(),
+        status: "settled",
+        transfers: run.intents.len() as u64,
+        accepted,
+        dup,
+        emits: record.emits,
+        quarantine_only: s.rewarder.config.quarantine_only,
+    }))
+}
+
+/// `GET /v1/rewarder/epochs/{epoch}/settlement`: whether the run's intents
+/// are on the ledger (read from the ledger, not from a cache).
+#[utoipa::path(get, path = "/v1/rewarder/epochs/{epoch}/settlement", params(("epoch" = String, Path)),
+    responses((status = 200, body = SettlementView), (status = 404, body = crate::dto::ErrorDto)))]
+pub async fn settlement(
+    State(s): State<Arc<AppState>>,
+    UrlPath(epoch): UrlPath<String>,
+) -> Result<Json<SettlementView>, ApiError> {
+    let e = s.rewarder.store()?;
+    let epoch = parse_epoch(&epoch)?;
+    let run = s.rewarder.cached(&epoch)?.ok_or_else(ApiError::not_found)?;
+    let record = read_settle(&settle_path(&e.dir, &run))?;
+    let (mut on, mut total) = (0u64, 0u64);
+    for chain in chains(&run.intents) {
+        let Some(first) = chain.first() else { continue };
+        total = total.saturating_add(1);
+        if chain_applied(&s, first).await? {
+            on = on.saturating_add(1);
+        }
+    }
+    let status = if on == total {
+        "settled"
+    } else if on == 0 {
+        "unsettled"
+    } else {
+        "partial"
+    };
+    Ok(Json(SettlementView {
+        epoch: epoch.to_string(),
+        run_key: run.sealed.manifest.run_key.to_string(),
+        status,
+        transfers: run.intents.len() as u64,
+        accepted: 0,
+        dup: 0,
+        emits: record.emits,
+        quarantine_only: s.rewarder.config.quarantine_only,
+    }))
+}
+
+/// The keys that verify this service's manifests offline: the trusted-keys
+/// JSON of its seal key (`tally reward verify --trusted-keys`, together
+/// with the policy signers' keys).
+#[derive(Debug, Serialize, ToSchema)]
+pub struct SealKeysDto {
+    /// `{key_id, public_key}` entries (16 and 64 hex digits).
+    #[schema(value_type = Vec<Object>)]
+    pub keys: Vec<tally_reward::keys::TrustedKey>,
+}
+
+/// `GET /v1/rewarder/keys`: the seal key's public half.
+#[utoipa::path(get, path = "/v1/rewarder/keys",
+    responses((status = 200, body = SealKeysDto)))]
+pub async fn seal_keys(State(s): State<Arc<AppState>>) -> Result<Json<SealKeysDto>, ApiError> {
+    let e = s.rewarder.store()?;
+    Ok(Json(SealKeysDto {
+        keys: vec![e.seal.trusted_entry()],
+    }))
+}
+
+/// The rewarder's routes (mounted inside the one stack by
+/// [`crate::stack::app`]).
+pub fn routes() -> axum::Router<Arc<AppState>> {
+    use axum::routing::{get, post};
+    axum::Router::new()
+        .route("/v1/blobs", post(post_blob))
+        .route("/v1/blobs/{cid}", get(get_blob))
+        .route("/v1/rewarder/keys", get(seal_keys))
+        .route("/v1/rewarder/policies", post(post_policy))
+        .route("/v1/rewarder/policies/{cid}", get(get_policy))
+        .route("/v1/rewarder/epochs/{epoch}", get(get_epoch))
+        .route("/v1/rewarder/epochs/{epoch}/compute", post(compute_epoch))
+        .route(
+            "/v1/rewarder/epochs/{epoch}/payouts/{account}",
+            get(get_payout),
+        )
+        .route("/v1/rewarder/epochs/{epoch}/settle", post(settle))
+        .route("/v1/rewarder/epochs/{epoch}/settlement", get(settlement))
+}
+
+/// The path the blob route takes its own cap on.
+pub const BLOBS_PATH: &str = "/v1/blobs";

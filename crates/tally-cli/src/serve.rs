@@ -11,6 +11,17 @@
 //! proxy in front terminates TLS. Either sends HSTS.
 //! SIGINT or SIGTERM stops it gracefully (connections drained, a snapshot
 //! written).
+//!
+//! Data protection (tally-serve's `vault` and `unix` modules):
+//! `--at-rest-key-file FILE` (`AT_REST_KEY_FILE`, mode 0600) seals the
+//! rewarder's files with XChaCha20-Poly1305, old keys in
+//! `--at-rest-keyring DIR`; `--at-rest-new-key FILE` writes a new key file
+//! and exits; `--at-rest-reencrypt` re-seals `<data>/rewarder/` under the
+//! current key and exits. `--amnesia` (`AMNESIA`) keeps everything in
+//! memory and writes nothing, the admin token only where
+//! `--admin-token-out` says (`-`: stdout). `--unix-socket PATH` listens on
+//! a Unix socket (directory 0700, socket 0600) for the uids of
+//! `--unix-allow-uid` (default: the server's own).
 
 use std::io::Write as _;
 use std::net::SocketAddr;
@@ -109,6 +120,30 @@ pub struct Args {
     /// `<data>/rewarder/seal.key`, made on first start).
     #[arg(long, env = "REWARD_SEAL_KEY")]
     reward_seal_key: Option<PathBuf>,
+    /// Seal the rewarder's files at rest with this key file (0600; made by --at-rest-new-key).
+    #[arg(long, env = "AT_REST_KEY_FILE")]
+    at_rest_key_file: Option<PathBuf>,
+    /// A directory (0700) of old at-rest key files (`*.key`): files sealed under them still open.
+    #[arg(long, env = "AT_REST_KEYRING", requires = "at_rest_key_file")]
+    at_rest_keyring: Option<PathBuf>,
+    /// Write a new at-rest key file here (0600, never replacing one), print its key id, and exit.
+    #[arg(long, conflicts_with = "at_rest_reencrypt")]
+    at_rest_new_key: Option<PathBuf>,
+    /// Re-seal every file of `<data>/rewarder/` under --at-rest-key-file (server stopped), and exit.
+    #[arg(long, requires = "at_rest_key_file")]
+    at_rest_reencrypt: bool,
+    /// Amnesia: the ledger, SQLite, blobs and keys in memory; nothing written to disk.
+    #[arg(long, env = "AMNESIA")]
+    amnesia: bool,
+    /// With --amnesia: write the admin token to this new file (0600), or `-` for stdout.
+    #[arg(long, env = "ADMIN_TOKEN_OUT", requires = "amnesia")]
+    admin_token_out: Option<PathBuf>,
+    /// Listen on this Unix socket instead of TCP (directory made 0700, socket 0600).
+    #[arg(long, env = "UNIX_SOCKET")]
+    unix_socket: Option<PathBuf>,
+    /// A uid allowed to connect to the Unix socket (repeat; default: the server's own uid).
+    #[arg(long, env = "UNIX_ALLOW_UIDS", value_delimiter = ',', requires = "unix_socket")]
+    unix_allow_uid: Vec<u32>,
 }
 
 impl Args {
@@ -163,7 +198,68 @@ pub fn run(args: Args) -> ExitCode {
     runtime.block_on(serve(args))
 }
 
+/// `--at-rest-new-key` and `--at-rest-reencrypt`: one-shot actions.
+fn at_rest_action(args: &Args) -> Option<ExitCode> {
+    use tally_serve::vault;
+    if let Some(path) = &args.at_rest_new_key {
+        return Some(match vault::Keyring::create_key_file(path) {
+            Ok(id) => {
+                println!("tally serve: at-rest key {id} written to {}", path.display());
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("tally serve: {e}");
+                ExitCode::from(2)
+            }
+        });
+    }
+    if !args.at_rest_reencrypt {
+        return None;
+    }
+    let Some(key_file) = &args.at_rest_key_file else {
+        eprintln!("tally serve: --at-rest-reencrypt needs --at-rest-key-file");
+        return Some(ExitCode::from(2));
+    };
+    let keys = match vault::Keyring::load(key_file, args.at_rest_keyring.as_deref()) {
+        Ok(k) => k,
+        Err(e) => {
+            eprintln!("tally serve: {e}");
+            return Some(ExitCode::from(2));
+        }
+    };
+    let root = args.data_dir.join("rewarder");
+    // The largest file: a run record (1 GiB) or a blob, whichever is larger.
+    let max = (args.blob_max as u64).max(1 << 30);
+    Some(
+        match vault::reencrypt(&root, &keys, max, &["seal.key"]) {
+            Ok(done) => {
+                println!(
+                    "tally serve: {} resealed, {} plain files sealed, {} already under key {}",
+                    done.resealed,
+                    done.sealed_plain,
+                    done.current,
+                    keys.current_id()
+                );
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("tally serve: {e}");
+                ExitCode::from(2)
+            }
+        },
+    )
+}
+
 async fn serve(args: Args) -> ExitCode {
+    if let Some(code) = at_rest_action(&args) {
+        return code;
+    }
+    if args.amnesia && args.admin_token_out.is_none() {
+        eprintln!(
+            "tally serve: --amnesia needs --admin-token-out FILE (or `-` for stdout): the admin token is written nowhere else"
+        );
+        return ExitCode::from(2);
+    }
     tally_serve::server::init_logging();
     // The handlers first: a SIGTERM that comes as soon as the address is
     // printed must stop the service gracefully, not kill it.
@@ -181,6 +277,21 @@ async fn serve(args: Args) -> ExitCode {
     c.database = args.database.clone();
     c.keys_dir = args.keys_dir.clone();
     c.behind_tls = args.behind_tls;
+    c.amnesia = args.amnesia;
+    c.at_rest = args
+        .at_rest_key_file
+        .clone()
+        .map(|key_file| tally_serve::vault::AtRestFiles {
+            key_file,
+            keyring: args.at_rest_keyring.clone(),
+        });
+    c.unix_socket = args
+        .unix_socket
+        .clone()
+        .map(|path| tally_serve::unix::UnixSocket {
+            path,
+            allow_uids: args.unix_allow_uid.clone(),
+        });
     c.tls = match (&args.tls_cert, &args.tls_key) {
         (Some(cert), Some(key)) => Some(tally_serve::tls::TlsFiles {
             cert: cert.clone(),
@@ -198,12 +309,36 @@ async fn serve(args: Args) -> ExitCode {
     // A closed stdout (the reader went away) must not stop the service.
     let mut out = std::io::stdout().lock();
     let scheme = if running.tls { "https" } else { "http" };
-    let _ = writeln!(out, "tally serve: listening on {scheme}://{}", running.addr);
-    let _ = writeln!(
-        out,
-        "tally serve: admin token in {} (Authorization: Bearer <its contents>)",
-        running.admin_token_file.display()
-    );
+    match &running.unix_socket {
+        Some(path) => {
+            let _ = writeln!(out, "tally serve: listening on unix:{}", path.display());
+        }
+        None => {
+            let _ = writeln!(out, "tally serve: listening on {scheme}://{}", running.addr);
+        }
+    }
+    match (&running.admin_token, &args.admin_token_out) {
+        (Some(token), Some(path)) if path.as_os_str() == "-" => {
+            let _ = writeln!(out, "tally serve: admin token {}", token.as_str());
+        }
+        (Some(token), Some(path)) => {
+            let text = format!("{}\n", token.as_str());
+            if let Err(e) = tally_files::private::create(path, text.as_bytes()) {
+                eprintln!("tally serve: {e}");
+                drop(out);
+                running.stop().await;
+                return ExitCode::from(2);
+            }
+            let _ = writeln!(out, "tally serve: admin token in {}", path.display());
+        }
+        _ => {
+            let _ = writeln!(
+                out,
+                "tally serve: admin token in {} (Authorization: Bearer <its contents>)",
+                running.admin_token_file.display()
+            );
+        }
+    }
     let _ = out.flush();
     drop(out);
     stop.stopped().await;

@@ -16,12 +16,19 @@
 //!   of the same bytes finds the blob there and answers `created: false`.
 //! * Reading checks the bytes against their id again: a file changed on
 //!   disk is never served (`500`, counted in `storage_errors_total`).
+//! * The store is a [`Vault`]: with an at-rest key every blob is sealed
+//!   as it streams ([`crate::vault`]; the content id stays that of the
+//!   plaintext, and a sealed blob that does not open is never served); in
+//!   amnesia the blobs live in memory only.
 
-use std::path::{Path, PathBuf};
+use std::io::Write;
+use std::sync::Arc;
 
 use axum::body::{Body, Bytes};
 use http_body_util::BodyExt;
 use tally_reward::cid::Cid;
+
+use crate::vault::{BLOB_CONTEXT, Vault, VaultError};
 
 /// The default cap of one blob, bytes (64 MiB).
 pub const BLOB_MAX: usize = 64 << 20;
@@ -47,14 +54,30 @@ pub enum BlobError {
     /// A stored blob does not match its id (changed on disk).
     #[error("a stored blob does not match its content id")]
     Corrupt,
+    /// A sealed blob that does not open (altered, or under a key the
+    /// keyring lacks).
+    #[error(transparent)]
+    AtRest(#[from] crate::vault::AtRestError),
 }
 
-/// The blobs directory.
+impl From<VaultError> for BlobError {
+    fn from(e: VaultError) -> Self {
+        match e {
+            VaultError::File(f) => Self::File(f),
+            VaultError::AtRest(a) => Self::AtRest(a),
+            VaultError::TooLarge(_) => Self::TooLarge,
+        }
+    }
+}
+
+/// The blobs of a vault (`blobs/`).
 #[derive(Debug)]
 pub struct Blobs {
-    dir: PathBuf,
+    vault: Arc<Vault>,
     max: usize,
 }
+
+const DIR: &str = "blobs";
 
 const STAGING_PREFIX: &str = "staging-";
 
@@ -63,15 +86,38 @@ enum Piece {
     End,
 }
 
+/// Hashes and writes each piece as it comes, until `End`.
+fn pump(
+    rx: &mut tokio::sync::mpsc::Receiver<Piece>,
+    out: &mut dyn Write,
+) -> std::io::Result<([u8; 32], u64)> {
+    let mut hasher = blake3::Hasher::new();
+    let mut size: u64 = 0;
+    loop {
+        match rx.blocking_recv() {
+            Some(Piece::Data(b)) => {
+                hasher.update(&b);
+                out.write_all(&b)?;
+                size = size.saturating_add(b.len() as u64);
+            }
+            Some(Piece::End) => break,
+            None => return Err(std::io::Error::other("the upload stopped")),
+        }
+    }
+    Ok((*hasher.finalize().as_bytes(), size))
+}
+
 impl Blobs {
-    /// Opens (creates, 0700) the directory; removes staging files a crash
-    /// left behind.
+    /// Opens (creates, 0700) `blobs/` in the vault; removes staging files
+    /// a crash left behind.
     ///
     /// # Errors
     /// [`tally_files::FileError`].
-    pub fn open(dir: &Path, max: usize) -> Result<Self, tally_files::FileError> {
-        tally_files::private::create_dir(dir)?;
-        if let Ok(entries) = std::fs::read_dir(dir) {
+    pub fn open(vault: Arc<Vault>, max: usize) -> Result<Self, BlobError> {
+        vault.create_dir(DIR)?;
+        if let Some((root, _)) = vault.disk_parts()
+            && let Ok(entries) = std::fs::read_dir(root.join(DIR))
+        {
             for entry in entries.flatten() {
                 let name = entry.file_name();
                 let stale = name.to_str().is_some_and(|n| {
@@ -82,10 +128,7 @@ impl Blobs {
                 }
             }
         }
-        Ok(Self {
-            dir: dir.to_path_buf(),
-            max,
-        })
+        Ok(Self { vault, max })
     }
 
     /// The cap of one blob.
@@ -94,8 +137,8 @@ impl Blobs {
         self.max
     }
 
-    fn path(&self, cid: &Cid) -> PathBuf {
-        self.dir.join(cid.to_string())
+    fn rel(cid: &Cid) -> String {
+        format!("{DIR}/{cid}")
     }
 
     /// Streams `body` into the store; its content id, size, and whether it
@@ -108,9 +151,21 @@ impl Blobs {
         body: Body,
         expected: Option<Cid>,
     ) -> Result<(Cid, u64, bool), BlobError> {
+        let Some((root, keys)) = self.vault.disk_parts() else {
+            // Amnesia: the body in memory (bounded by the cap as it comes).
+            let all = self.collect(body).await?;
+            let cid = Cid::of(&all);
+            if expected.is_some_and(|e| e != cid) {
+                return Err(BlobError::Mismatch);
+            }
+            let created = self.vault.create(&Self::rel(&cid), &all)?;
+            return Ok((cid, all.len() as u64, created));
+        };
+        let dir = root.join(DIR);
+        let keys = keys.cloned();
         let mut nonce = [0u8; 8];
         getrandom::fill(&mut nonce).map_err(|_| BlobError::Body)?;
-        let staging = self.dir.join(format!(
+        let staging = dir.join(format!(
             "{STAGING_PREFIX}{}",
             tally_encoding::hex::encode(&nonce)
         ));
@@ -120,21 +175,16 @@ impl Blobs {
         // `End` (the reader stopped: over the cap, a broken body) the
         // write fails and the helper removes its temporary file.
         let writer = tokio::task::spawn_blocking(move || {
-            tally_files::write_atomic_with(&target, 0o600, |out| {
-                let mut hasher = blake3::Hasher::new();
-                let mut size: u64 = 0;
-                loop {
-                    match rx.blocking_recv() {
-                        Some(Piece::Data(b)) => {
-                            hasher.update(&b);
-                            out.write_all(&b)?;
-                            size = size.saturating_add(b.len() as u64);
-                        }
-                        Some(Piece::End) => break,
-                        None => return Err(std::io::Error::other("the upload stopped")),
-                    }
+            tally_files::write_atomic_with(&target, 0o600, |out| match &keys {
+                Some(k) => {
+                    let mut sealer = k
+                        .sealer(BLOB_CONTEXT, out)
+                        .map_err(std::io::Error::other)?;
+                    let done = pump(&mut rx, &mut sealer)?;
+                    sealer.finish()?;
+                    Ok(done)
                 }
-                Ok((*hasher.finalize().as_bytes(), size))
+                None => pump(&mut rx, out),
             })
         });
         let read = self.feed(body, &tx).await;
@@ -150,7 +200,7 @@ impl Blobs {
             let _ = std::fs::remove_file(&staging);
             return Err(BlobError::Mismatch);
         }
-        let path = self.path(&cid);
+        let path = dir.join(cid.to_string());
         let created = match std::fs::hard_link(&staging, &path) {
             Ok(()) => true,
             Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => false,
@@ -162,6 +212,20 @@ impl Blobs {
         let _ = std::fs::remove_file(&staging);
         tally_files::sync_parent_dir(&path)?;
         Ok((cid, size, created))
+    }
+
+    async fn collect(&self, mut body: Body) -> Result<Vec<u8>, BlobError> {
+        let mut all: Vec<u8> = Vec::new();
+        while let Some(frame) = body.frame().await {
+            let frame = frame.map_err(|_| BlobError::Body)?;
+            if let Ok(data) = frame.into_data() {
+                if all.len().saturating_add(data.len()) > self.max {
+                    return Err(BlobError::TooLarge);
+                }
+                all.extend_from_slice(&data);
+            }
+        }
+        Ok(all)
     }
 
     async fn feed(
@@ -194,24 +258,17 @@ impl Blobs {
             return Err(BlobError::TooLarge);
         }
         let cid = Cid::of(bytes);
-        let path = self.path(&cid);
-        match tally_files::create_atomic(&path, bytes, 0o600) {
-            Ok(()) => Ok((cid, true)),
-            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok((cid, false)),
-            Err(e) => Err(e.into()),
-        }
+        let created = self.vault.create(&Self::rel(&cid), bytes)?;
+        Ok((cid, created))
     }
 
     /// The bytes of `cid`, checked against it; `None` when not stored.
     ///
     /// # Errors
-    /// [`BlobError::Corrupt`], [`BlobError::File`].
+    /// [`BlobError::Corrupt`], [`BlobError::AtRest`], [`BlobError::File`].
     pub fn get(&self, cid: &Cid) -> Result<Option<Vec<u8>>, BlobError> {
-        let path = self.path(cid);
-        let bytes = match tally_files::read_bounded(&path, self.max as u64) {
-            Ok(b) => b,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-            Err(e) => return Err(e.into()),
+        let Some(bytes) = self.vault.read(&Self::rel(cid), self.max as u64)? else {
+            return Ok(None);
         };
         if Cid::of(&bytes) != *cid {
             return Err(BlobError::Corrupt);

@@ -238,6 +238,43 @@ impl Embedded {
         _vkey: NoteVerifier,
         metrics: Arc<Metrics>,
     ) -> std::io::Result<(Self, std::thread::JoinHandle<()>)> {
+        Self::start_writer(ledger, Some(dir.to_path_buf()), metrics)
+    }
+
+    /// Amnesia: a journal in memory only (tally-audit's in-memory log file,
+    /// no fault injected), signed by a checkpoint key made in memory, and
+    /// no snapshot at shutdown: the ledger dies with the process.
+    ///
+    /// # Errors
+    /// [`OpenError`] when the journal cannot be made or a thread spawned.
+    pub fn open_in_memory(
+        metrics: Arc<Metrics>,
+    ) -> Result<(Self, std::thread::JoinHandle<()>), OpenError> {
+        let memory = PathBuf::from("<memory>");
+        let fail = |e: &dyn std::fmt::Display| OpenError::Journal {
+            path: memory.clone(),
+            what: e.to_string(),
+        };
+        let signer = CheckpointSigner::generate("tally-serve").map_err(|e| fail(&e))?;
+        let disk = tally_audit::storage::SimLog::new(
+            Vec::new(),
+            tally_audit::storage::Faults::default(),
+            0,
+        );
+        let opts = LogOptions::new()
+            .durability(Durability::Batch)
+            .proof_index(true)
+            .signer(signer);
+        let log = AuditLog::create_with(Box::new(disk), opts).map_err(|e| fail(&e))?;
+        log.checkpoint().map_err(|e| fail(&e))?;
+        Self::start_writer(DurableLedger::new(log), None, metrics).map_err(|e| fail(&e))
+    }
+
+    fn start_writer(
+        ledger: DurableLedger,
+        dir: Option<PathBuf>,
+        metrics: Arc<Metrics>,
+    ) -> std::io::Result<(Self, std::thread::JoinHandle<()>)> {
         let (tx, rx) = mpsc::channel(WRITER_QUEUE_MAX);
         let poisoned = Arc::new(AtomicBool::new(ledger.log().is_poisoned()));
         let log = ledger.log().clone();
@@ -248,7 +285,7 @@ impl Embedded {
         })?;
         let writer = Writer {
             ledger,
-            dir: dir.to_path_buf(),
+            dir,
             poisoned: Arc::clone(&poisoned),
             metrics,
         };
@@ -393,7 +430,8 @@ impl Embedded {
 
 struct Writer {
     ledger: DurableLedger,
-    dir: PathBuf,
+    /// Where snapshots go at shutdown; `None` in amnesia (none is written).
+    dir: Option<PathBuf>,
     poisoned: Arc<AtomicBool>,
     metrics: Arc<Metrics>,
 }
@@ -524,7 +562,10 @@ impl Writer {
         if self.poisoned.load(Ordering::Relaxed) {
             return;
         }
-        let sdir = self.dir.join(SNAPSHOTS);
+        let Some(dir) = self.dir.take() else {
+            return;
+        };
+        let sdir = dir.join(SNAPSHOTS);
         if !sdir.exists() && tally_files::private::create_dir(&sdir).is_err() {
             return;
         }
@@ -532,7 +573,7 @@ impl Writer {
         let path = sdir.join(format!("{next:020}.snap"));
         match self.ledger.snapshot(&path) {
             Ok(_) => {
-                for old in snapshots(&self.dir).into_iter().skip(SNAPSHOTS_KEPT) {
+                for old in snapshots(&dir).into_iter().skip(SNAPSHOTS_KEPT) {
                     let _ = std::fs::remove_file(old);
                 }
             }

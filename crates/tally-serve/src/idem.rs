@@ -141,6 +141,23 @@ impl IdemStore {
             .journal_mode(SqliteJournalMode::Wal)
             .synchronous(SqliteSynchronous::Full)
             .busy_timeout(Duration::from_secs(5));
+        Self::open_sqlite_with(opts).await
+    }
+
+    /// An SQLite store in memory only (amnesia): one shared-cache database
+    /// per process, temporary tables in memory too, gone at exit.
+    ///
+    /// # Errors
+    /// [`IdemError`].
+    pub async fn open_sqlite_memory() -> Result<Self, IdemError> {
+        let opts: SqliteConnectOptions = "sqlite::memory:".parse()?;
+        let opts = opts
+            .pragma("temp_store", "memory")
+            .busy_timeout(Duration::from_secs(5));
+        Self::open_sqlite_with(opts).await
+    }
+
+    async fn open_sqlite_with(opts: SqliteConnectOptions) -> Result<Self, IdemError> {
         let pool = sqlx::pool::PoolOptions::new()
             .max_connections(4)
             .connect_with(opts.clone())

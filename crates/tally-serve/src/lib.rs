@@ -21,6 +21,10 @@
 //!   signed policies, sealed epochs settled exactly once on the ledger.
 //! * Optional TLS in the process ([`tls`]): rustls with ring, TLS 1.2 and
 //!   1.3, PEM files, the key file private (0600), a bounded handshake.
+//! * Data protection ([`vault`]): the rewarder's files sealed at rest with
+//!   XChaCha20-Poly1305 (`--at-rest-key-file`), amnesia (`--amnesia`: the
+//!   ledger, SQLite, blobs and keys in memory, nothing written to disk),
+//!   and a Unix socket with a peer-uid allow-list (`--unix-socket`).
 #![cfg_attr(
     test,
     allow(clippy::unwrap_used, clippy::indexing_slicing, clippy::panic)
@@ -45,6 +49,8 @@ pub mod stack;
 pub mod tenancy;
 pub mod tls;
 pub mod tokens;
+pub mod unix;
+pub mod vault;
 
 use std::sync::Arc;
 

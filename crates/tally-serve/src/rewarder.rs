@@ -96,6 +96,7 @@ use crate::blobs::{BlobError, Blobs};
 use crate::error::{ApiError, Code, Reason};
 use crate::stack::{BodyCap, read_capped};
 use crate::tenancy::Owner;
+use crate::vault::{Vault, VaultError};
 
 /// Cost units (tally-reward's estimate: one per account plus one per
 /// weighted counter) the engine computes per millisecond, conservatively:
@@ -175,6 +176,27 @@ pub enum RewarderError {
     /// A limit.
     #[error("limit {0}: must be above 0")]
     Limit(&'static str),
+    /// The store (a blob directory, a sealed file).
+    #[error("rewarder store: {0}")]
+    Store(String),
+}
+
+impl From<VaultError> for RewarderError {
+    fn from(e: VaultError) -> Self {
+        match e {
+            VaultError::File(f) => Self::File(f),
+            other => Self::Store(other.to_string()),
+        }
+    }
+}
+
+impl From<BlobError> for RewarderError {
+    fn from(e: BlobError) -> Self {
+        match e {
+            BlobError::File(f) => Self::File(f),
+            other => Self::Store(other.to_string()),
+        }
+    }
 }
 
 /// `status`.
@@ -260,7 +282,8 @@ impl RewardMetrics {
 /// The embedded store's keys and directories.
 #[derive(Debug)]
 struct Embedded {
-    dir: PathBuf,
+    /// `<data>/rewarder/` (plain or sealed at rest), or memory (amnesia).
+    dir: Arc<Vault>,
     blobs: Blobs,
     seal: SigningKey,
     /// Keys that may sign policies.
@@ -294,6 +317,18 @@ impl Rewarder {
     /// # Errors
     /// [`RewarderError`].
     pub fn open(data_dir: &Path, config: RewarderConfig) -> Result<Self, RewarderError> {
+        let vault = Vault::disk(data_dir.join("rewarder"), None);
+        tally_files::private::create_dir(&data_dir.join("rewarder"))?;
+        Self::open_in(Arc::new(vault), config)
+    }
+
+    /// The rewarder over `vault`: `<data>/rewarder/`, plain or sealed at
+    /// rest ([`crate::vault`]), or memory (amnesia: the seal key too is made
+    /// in memory unless `REWARD_SEAL_KEY` names one).
+    ///
+    /// # Errors
+    /// [`RewarderError`].
+    pub fn open_in(vault: Arc<Vault>, config: RewarderConfig) -> Result<Self, RewarderError> {
         if config.blob_max == 0 {
             return Err(RewarderError::Limit("BLOB_MAX"));
         }
@@ -306,19 +341,21 @@ impl Rewarder {
         if config.ledger == 0 {
             return Err(RewarderError::Limit("REWARD_LEDGER"));
         }
-        let dir = data_dir.join("rewarder");
-        for sub in ["", "runs", "quarantine", "settle", "policies", "snapshots"] {
-            tally_files::private::create_dir(&dir.join(sub))?;
+        for sub in ["runs", "quarantine", "settle", "policies", "snapshots"] {
+            vault.create_dir(sub)?;
         }
-        let blobs = Blobs::open(&dir.join("blobs"), config.blob_max)?;
-        let seal_path = config
-            .seal_key
-            .clone()
-            .unwrap_or_else(|| dir.join("seal.key"));
-        if config.seal_key.is_none() && !seal_path.exists() {
-            SigningKey::generate()?.create_file(&seal_path)?;
-        }
-        let seal = SigningKey::read_file(&seal_path)?;
+        let blobs = Blobs::open(Arc::clone(&vault), config.blob_max)?;
+        let seal = match (&config.seal_key, vault.disk_parts()) {
+            (Some(path), _) => SigningKey::read_file(path)?,
+            (None, None) => SigningKey::generate()?,
+            (None, Some((root, _))) => {
+                let path = root.join("seal.key");
+                if !path.exists() {
+                    SigningKey::generate()?.create_file(&path)?;
+                }
+                SigningKey::read_file(&path)?
+            }
+        };
         let policy_keys = match &config.trusted_keys {
             Some(p) => TrustedKeys::read_file(p)?,
             None => TrustedKeys::new(),
@@ -326,7 +363,7 @@ impl Rewarder {
         let mut all_keys = policy_keys.clone();
         all_keys.insert(&seal.public_key())?;
         let embedded = Embedded {
-            dir,
+            dir: vault,
             blobs,
             seal,
             policy_keys,
@@ -420,12 +457,12 @@ struct SettleRecord {
     settled: bool,
 }
 
-fn run_path(dir: &Path, epoch: &EpochId) -> PathBuf {
-    dir.join("runs").join(hashed_name(epoch.as_str()))
+fn run_path(epoch: &EpochId) -> String {
+    format!("runs/{}", hashed_name(epoch.as_str()))
 }
 
-fn read_run(dir: &Path, epoch: &EpochId) -> Result<Option<AcceptedRun>, StoreError> {
-    read_run_file(&run_path(dir, epoch))
+fn read_run(dir: &Vault, epoch: &EpochId) -> Result<Option<AcceptedRun>, StoreError> {
+    read_run_file(dir, &run_path(epoch))
 }
 
 fn store_error(e: impl std::fmt::Display) -> StoreError {
@@ -434,11 +471,9 @@ fn store_error(e: impl std::fmt::Display) -> StoreError {
     }
 }
 
-fn read_run_file(path: &Path) -> Result<Option<AcceptedRun>, StoreError> {
-    let bytes = match tally_files::read_bounded(path, RUN_FILE_MAX) {
-        Ok(b) => b,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-        Err(e) => return Err(store_error(e)),
+fn read_run_file(dir: &Vault, rel: &str) -> Result<Option<AcceptedRun>, StoreError> {
+    let Some(bytes) = dir.read(rel, RUN_FILE_MAX).map_err(store_error)? else {
+        return Ok(None);
     };
     let run: StoredRun = serde_json::from_slice(&bytes).map_err(store_error)?;
     Ok(Some(AcceptedRun {
@@ -448,28 +483,25 @@ fn read_run_file(path: &Path) -> Result<Option<AcceptedRun>, StoreError> {
     }))
 }
 
-fn read_head(dir: &Path) -> Result<Option<StoredHead>, StoreError> {
-    match tally_files::read_bounded(&dir.join("head.json"), SMALL_FILE_MAX) {
-        Ok(b) => serde_json::from_slice(&b).map(Some).map_err(store_error),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-        Err(e) => Err(store_error(e)),
+fn read_head(dir: &Vault) -> Result<Option<StoredHead>, StoreError> {
+    match dir.read("head.json", SMALL_FILE_MAX).map_err(store_error)? {
+        Some(b) => serde_json::from_slice(&b).map(Some).map_err(store_error),
+        None => Ok(None),
     }
 }
 
-fn write_head(dir: &Path, head: &StoredHead) -> Result<(), StoreError> {
+fn write_head(dir: &Vault, head: &StoredHead) -> Result<(), StoreError> {
     let bytes = serde_json::to_vec(head).map_err(store_error)?;
-    tally_files::write_atomic(&dir.join("head.json"), &bytes, 0o600).map_err(store_error)
+    dir.write("head.json", &bytes).map_err(store_error)
 }
 
 /// A crash between writing an accepted run and moving the head leaves a
 /// run that links to the head without being it: move the head on.
-fn repair_head(dir: &Path) {
-    let Ok(entries) = std::fs::read_dir(dir.join("runs")) else {
-        return;
-    };
-    let runs: Vec<AcceptedRun> = entries
-        .flatten()
-        .filter_map(|e| read_run_file(&e.path()).ok().flatten())
+fn repair_head(dir: &Vault) {
+    let runs: Vec<AcceptedRun> = dir
+        .list("runs")
+        .iter()
+        .filter_map(|name| read_run_file(dir, &format!("runs/{name}")).ok().flatten())
         .collect();
     for _ in 0..runs.len() {
         let head = read_head(dir).ok().flatten().map(|h| h.cid);
@@ -490,7 +522,7 @@ fn repair_head(dir: &Path) {
 /// tally-reward's [`RunStore`] over the files of `<data>/rewarder/`; one
 /// per run, used under [`Rewarder::runs`].
 struct FileStore<'a> {
-    dir: &'a Path,
+    dir: &'a Vault,
     /// What the funding account holds, when the ledger bounds its debits
     /// by its credits.
     funding_available: Option<u128>,
@@ -532,8 +564,13 @@ impl RunStore for FileStore<'_> {
         };
         let bytes = serde_json::to_vec(&stored).map_err(store_error)?;
         // Never replaces: one accepted run per epoch, on disk too.
-        tally_files::create_atomic(&run_path(self.dir, &epoch), &bytes, 0o600)
-            .map_err(store_error)?;
+        if !self
+            .dir
+            .create(&run_path(&epoch), &bytes)
+            .map_err(store_error)?
+        {
+            return Err(store_error("an accepted run of this epoch is already stored"));
+        }
         write_head(
             self.dir,
             &StoredHead {
@@ -552,11 +589,8 @@ impl RunStore for FileStore<'_> {
             manifest: run.manifest,
         };
         let bytes = serde_json::to_vec(&stored).map_err(store_error)?;
-        let path = self
-            .dir
-            .join("quarantine")
-            .join(hashed_name(run.epoch.as_str()));
-        tally_files::write_atomic(&path, &bytes, 0o600).map_err(store_error)
+        let rel = format!("quarantine/{}", hashed_name(run.epoch.as_str()));
+        self.dir.write(&rel, &bytes).map_err(store_error)
     }
 
     fn admit(&self, distribution: &Distribution) -> Result<(), RewardError> {
@@ -571,28 +605,27 @@ impl RunStore for FileStore<'_> {
     }
 }
 
-fn read_quarantine(dir: &Path, epoch: &EpochId) -> Option<StoredQuarantine> {
-    let path = dir.join("quarantine").join(hashed_name(epoch.as_str()));
-    let bytes = tally_files::read_bounded(&path, RUN_FILE_MAX).ok()?;
+fn read_quarantine(dir: &Vault, epoch: &EpochId) -> Option<StoredQuarantine> {
+    let rel = format!("quarantine/{}", hashed_name(epoch.as_str()));
+    let bytes = dir.read(&rel, RUN_FILE_MAX).ok()??;
     serde_json::from_slice(&bytes).ok()
 }
 
-fn settle_path(dir: &Path, run: &AcceptedRun) -> PathBuf {
-    dir.join("settle")
-        .join(run.sealed.manifest.run_key.to_string())
+fn settle_path(run: &AcceptedRun) -> String {
+    format!("settle/{}", run.sealed.manifest.run_key)
 }
 
-fn read_settle(path: &Path) -> Result<SettleRecord, ApiError> {
-    match tally_files::read_bounded(path, SMALL_FILE_MAX) {
-        Ok(b) => serde_json::from_slice(&b).map_err(|_| ApiError::internal()),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(SettleRecord::default()),
+fn read_settle(dir: &Vault, rel: &str) -> Result<SettleRecord, ApiError> {
+    match dir.read(rel, SMALL_FILE_MAX) {
+        Ok(Some(b)) => serde_json::from_slice(&b).map_err(|_| ApiError::internal()),
+        Ok(None) => Ok(SettleRecord::default()),
         Err(_) => Err(ApiError::dependency()),
     }
 }
 
-fn write_settle(path: &Path, r: SettleRecord) -> Result<(), ApiError> {
+fn write_settle(dir: &Vault, rel: &str, r: SettleRecord) -> Result<(), ApiError> {
     let bytes = serde_json::to_vec(&r).map_err(|_| ApiError::internal())?;
-    tally_files::write_atomic(path, &bytes, 0o600).map_err(|_| ApiError::dependency())
+    dir.write(rel, &bytes).map_err(|_| ApiError::dependency())
 }
 
 /// The measurements of inputs, whatever their epoch label, window and
@@ -755,7 +788,7 @@ fn blob_error(s: &AppState, e: BlobError) -> ApiError {
             s.metrics.storage_errors.inc();
             ApiError::dependency()
         }
-        BlobError::Corrupt => {
+        BlobError::Corrupt | BlobError::AtRest(_) => {
             s.metrics.storage_errors.inc();
             ApiError::internal()
         }
@@ -806,8 +839,8 @@ pub async fn get_blob(
     Ok(([(header::CONTENT_TYPE, "application/octet-stream")], bytes).into_response())
 }
 
-fn policy_path(dir: &Path, cid: &Cid) -> PathBuf {
-    dir.join("policies").join(cid.to_string())
+fn policy_path(cid: &Cid) -> String {
+    format!("policies/{cid}")
 }
 
 fn signature_error() -> ApiError {
@@ -869,9 +902,8 @@ pub async fn post_policy(
     }
     let cid = verified.cid();
     let text = serde_json::to_vec(&signed).map_err(|_| ApiError::internal())?;
-    let created = match tally_files::create_atomic(&policy_path(&e.dir, &cid), &text, 0o600) {
-        Ok(()) => true,
-        Err(err) if err.kind() == std::io::ErrorKind::AlreadyExists => false,
+    let created = match e.dir.create(&policy_path(&cid), &text) {
+        Ok(created) => created,
         Err(_) => {
             s.metrics.storage_errors.inc();
             return Err(ApiError::dependency());
@@ -887,12 +919,12 @@ pub async fn post_policy(
     }))
 }
 
-fn load_policy(dir: &Path, cid: &Cid) -> Result<Option<SignedPolicy>, ApiError> {
-    match tally_files::read_bounded(&policy_path(dir, cid), SMALL_FILE_MAX) {
-        Ok(b) => SignedPolicy::from_json(&b)
+fn load_policy(dir: &Vault, cid: &Cid) -> Result<Option<SignedPolicy>, ApiError> {
+    match dir.read(&policy_path(cid), SMALL_FILE_MAX) {
+        Ok(Some(b)) => SignedPolicy::from_json(&b)
             .map(Some)
             .map_err(|_| ApiError::internal()),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Ok(None) => Ok(None),
         Err(_) => Err(ApiError::dependency()),
     }
 }
@@ -1090,10 +1122,14 @@ fn run_blocking(
         });
     }
     let snapshot = snapshot_key(&inputs).map_err(|_| ApiError::internal())?;
-    let snapshot_path = e.dir.join("snapshots").join(&snapshot);
+    let snapshot_path = format!("snapshots/{snapshot}");
     let _writer = rewarder.runs.lock().map_err(|_| ApiError::internal())?;
+    let paid_under = e
+        .dir
+        .read(&snapshot_path, SMALL_FILE_MAX)
+        .map_err(|_| ApiError::dependency())?;
     if !verified.policy().allow_input_reuse
-        && let Ok(other) = tally_files::read_bounded(&snapshot_path, SMALL_FILE_MAX)
+        && let Some(other) = paid_under
         && other != epoch.as_str().as_bytes()
     {
         return Err(ApiError::new(
@@ -1117,10 +1153,12 @@ fn run_blocking(
     );
     let view = match outcome {
         Ok(RunOutcome::Accepted(run) | RunOutcome::Existing(run)) => {
-            match tally_files::create_atomic(&snapshot_path, epoch.as_str().as_bytes(), 0o600) {
-                Ok(()) => {}
-                Err(err) if err.kind() == std::io::ErrorKind::AlreadyExists => {}
-                Err(_) => return Err(ApiError::dependency()),
+            if e
+                .dir
+                .create(&snapshot_path, epoch.as_str().as_bytes())
+                .is_err()
+            {
+                return Err(ApiError::dependency());
             }
             accepted_view(&run)
         }
@@ -1343,8 +1381,8 @@ pub async fn settle(
         return Err(ApiError::not_found());
     };
     let _one = s.rewarder.settling.lock().await;
-    let path = settle_path(&e.dir, &run);
-    let mut record = read_settle(&path)?;
+    let path = settle_path(&run);
+    let mut record = read_settle(&e.dir, &path)?;
     let mut accepted: u64 = 0;
     let mut dup: u64 = 0;
     let mut emitted = false;
@@ -1372,7 +1410,7 @@ pub async fn settle(
             // Counted durably before the submission: a crash after it
             // still counts.
             record.emits = record.emits.saturating_add(1);
-            write_settle(&path, record)?;
+            write_settle(&e.dir, &path, record)?;
             emitted = true;
         }
         let last = chain.len().saturating_sub(1);
@@ -1410,7 +1448,7 @@ pub async fn settle(
         }
     }
     record.settled = true;
-    write_settle(&path, record)?;
+    write_settle(&e.dir, &path, record)?;
     tracing::info!(run_key = %run.sealed.manifest.run_key, policy_hash = %run.sealed.manifest.policy_cid,
         inputs_cid = %run.sealed.manifest.inputs_cid, accepted, dup, "reward run settled");
     Ok(Json(SettlementView {
@@ -1436,7 +1474,7 @@ pub async fn settlement(
     let e = s.rewarder.store()?;
     let epoch = parse_epoch(&epoch)?;
     let run = s.rewarder.cached(&epoch)?.ok_or_else(ApiError::not_found)?;
-    let record = read_settle(&settle_path(&e.dir, &run))?;
+    let record = read_settle(&e.dir, &settle_path(&run))?;
     let (mut on, mut total) = (0u64, 0u64);
     for chain in chains(&run.intents) {
         let Some(first) = chain.first() else { continue };

@@ -15,7 +15,7 @@ use governor::{Quota, RateLimiter};
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::service::TowerToHyperService;
 use tokio::io::{AsyncRead, AsyncWrite};
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::{TcpListener, TcpStream, UnixListener, UnixStream};
 use tokio::sync::{Semaphore, watch};
 use tokio::task::JoinSet;
 use tokio_rustls::TlsAcceptor;
@@ -61,6 +61,16 @@ pub struct Config {
         tally_ledger::journal::DurableLedger,
         tally_audit::NoteVerifier,
     )>,
+    /// At-rest encryption of the rewarder's files (`--at-rest-key-file`,
+    /// `--at-rest-keyring`, [`crate::vault`]).
+    pub at_rest: Option<crate::vault::AtRestFiles>,
+    /// Amnesia (`--amnesia`): the ledger, SQLite, the rewarder's files and
+    /// every key in memory; nothing is written to disk (the data
+    /// directory is not even created); the admin token is handed back in
+    /// [`Running::admin_token`] only.
+    pub amnesia: bool,
+    /// Listen on a Unix socket instead of TCP ([`crate::unix`]).
+    pub unix_socket: Option<crate::unix::UnixSocket>,
 }
 
 impl std::fmt::Debug for Config {
@@ -88,6 +98,9 @@ impl Config {
             behind_tls: false,
             rewarder: crate::rewarder::RewarderConfig::default(),
             journal: None,
+            at_rest: None,
+            amnesia: false,
+            unix_socket: None,
         }
     }
 }
@@ -134,6 +147,33 @@ pub enum StartError {
     /// This build has no PostgreSQL support.
     #[error("this build has no PostgreSQL support (feature `postgres`)")]
     NoPostgres,
+    /// Amnesia with an option that would keep something on disk.
+    #[error("amnesia: {0}")]
+    Amnesia(&'static str),
+    /// The at-rest key or keyring.
+    #[error("at-rest key: {0}")]
+    AtRest(#[from] crate::vault::AtRestError),
+    /// The Unix socket.
+    #[error(transparent)]
+    Unix(#[from] crate::unix::UnixError),
+}
+
+/// The admin token of an amnesiac server: held in memory, erased on drop,
+/// never printed by `Debug`.
+pub struct AdminToken(zeroize::Zeroizing<String>);
+
+impl AdminToken {
+    /// The token's text.
+    #[must_use]
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for AdminToken {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("AdminToken(<redacted>)")
+    }
 }
 
 /// A running server.
@@ -145,6 +185,10 @@ pub struct Running {
     pub admin_token_file: PathBuf,
     /// Whether it serves HTTPS (`--tls-cert`/`--tls-key`).
     pub tls: bool,
+    /// The Unix socket it listens on (then `addr` is `0.0.0.0:0`).
+    pub unix_socket: Option<PathBuf>,
+    /// Amnesia: the admin token, which exists nowhere else.
+    pub admin_token: Option<AdminToken>,
     stop: watch::Sender<bool>,
     task: tokio::task::JoinHandle<()>,
 }
@@ -186,6 +230,11 @@ async fn storage(
     config: &mut Config,
     metrics: &Arc<Metrics>,
 ) -> Result<(Backend, IdemStore, Option<std::thread::JoinHandle<()>>), StartError> {
+    if config.amnesia && config.journal.is_none() {
+        let (embedded, writer) = Embedded::open_in_memory(Arc::clone(metrics))?;
+        let idem = IdemStore::open_sqlite_memory().await?;
+        return Ok((Backend::Embedded(Box::new(embedded)), idem, Some(writer)));
+    }
     match config.database.clone() {
         None => {
             let (embedded, writer) = match config.journal.take() {
@@ -226,7 +275,34 @@ pub async fn start(mut config: Config) -> Result<Running, StartError> {
         Some(files) => Some(TlsAcceptor::from(crate::tls::server_config(files)?)),
         None => None,
     };
-    if !config.data_dir.exists() {
+    if config.amnesia {
+        if config.database.is_some() {
+            return Err(StartError::Amnesia(
+                "--database keeps the ledger in PostgreSQL: amnesia serves embedded storage in memory only",
+            ));
+        }
+        if config.keys_dir.is_some() {
+            return Err(StartError::Amnesia(
+                "--keys-dir would read or create root keys on disk: amnesia makes its root key in memory",
+            ));
+        }
+        if config.at_rest.is_some() {
+            return Err(StartError::Amnesia(
+                "--at-rest-key-file: nothing is at rest in amnesia",
+            ));
+        }
+    }
+    if config.unix_socket.is_some() && acceptor.is_some() {
+        return Err(crate::unix::UnixError::Tls.into());
+    }
+    let keyring = match &config.at_rest {
+        Some(files) => Some(Arc::new(crate::vault::Keyring::load(
+            &files.key_file,
+            files.keyring.as_deref(),
+        )?)),
+        None => None,
+    };
+    if !config.amnesia && !config.data_dir.exists() {
         tally_files::private::create_dir(&config.data_dir)?;
     }
     let metrics = Arc::new(Metrics::new());
@@ -237,17 +313,38 @@ pub async fn start(mut config: Config) -> Result<Running, StartError> {
     crate::budget::init(&backend, now_ns)
         .await
         .map_err(|_| StartError::Budget)?;
-    let keys_dir = config
-        .keys_dir
-        .clone()
-        .unwrap_or_else(|| config.data_dir.join("keys"));
-    let authority = Arc::new(Macaroons::new(RootKeys::load_or_create(&keys_dir)?)?);
+    let root_keys = if config.amnesia {
+        RootKeys::ephemeral()?
+    } else {
+        let keys_dir = config
+            .keys_dir
+            .clone()
+            .unwrap_or_else(|| config.data_dir.join("keys"));
+        RootKeys::load_or_create(&keys_dir)?
+    };
+    let authority = Arc::new(Macaroons::new(root_keys)?);
     authority.refresh(&idem).await?;
-    admin_token(&config.data_dir, &authority)?;
+    let admin = if config.amnesia {
+        let token = authority.mint_admin().map_err(|_| StartError::Random)?;
+        Some(AdminToken(token.to_text()))
+    } else {
+        admin_token(&config.data_dir, &authority)?;
+        None
+    };
     let limits = config.limits.clone();
     // The rewarder's run store is embedded only (`crate::rewarder`).
-    let rewarder = if config.database.is_none() {
-        crate::rewarder::Rewarder::open(&config.data_dir, config.rewarder.clone())?
+    let rewarder = if config.amnesia {
+        crate::rewarder::Rewarder::open_in(
+            Arc::new(crate::vault::Vault::memory()),
+            config.rewarder.clone(),
+        )?
+    } else if config.database.is_none() {
+        let dir = config.data_dir.join("rewarder");
+        tally_files::private::create_dir(&dir)?;
+        crate::rewarder::Rewarder::open_in(
+            Arc::new(crate::vault::Vault::disk(dir, keyring)),
+            config.rewarder.clone(),
+        )?
     } else {
         crate::rewarder::Rewarder::unavailable(config.rewarder.clone())
     };
@@ -271,10 +368,22 @@ pub async fn start(mut config: Config) -> Result<Running, StartError> {
         boot_id: u64::from_be_bytes(boot),
         rewarder,
     });
-    let listener = TcpListener::bind(config.listen)
-        .await
-        .map_err(StartError::Listen)?;
-    let addr = listener.local_addr().map_err(StartError::Listen)?;
+    let (listener, addr) = match &config.unix_socket {
+        Some(u) => {
+            let (listener, allow) = crate::unix::bind(u)?;
+            (
+                Listener::Unix(listener, allow),
+                SocketAddr::from(([0, 0, 0, 0], 0)),
+            )
+        }
+        None => {
+            let listener = TcpListener::bind(config.listen)
+                .await
+                .map_err(StartError::Listen)?;
+            let addr = listener.local_addr().map_err(StartError::Listen)?;
+            (Listener::Tcp(listener), addr)
+        }
+    };
     let (stop, stopped) = watch::channel(false);
     let tls = acceptor.is_some();
     let task = tokio::spawn(run(listener, acceptor, state, stopped, writer));
@@ -282,6 +391,8 @@ pub async fn start(mut config: Config) -> Result<Running, StartError> {
         addr,
         admin_token_file: config.data_dir.join(ADMIN_TOKEN_FILE),
         tls,
+        unix_socket: config.unix_socket.as_ref().map(|u| u.path.clone()),
+        admin_token: admin,
         stop,
         task,
     })
@@ -298,8 +409,44 @@ async fn purge(state: &AppState) {
     state.tenants.retain_recent();
 }
 
+/// Where connections come from.
+enum Listener {
+    Tcp(TcpListener),
+    /// A Unix socket and the peer uids allowed.
+    Unix(UnixListener, Vec<u32>),
+}
+
+enum Conn {
+    Tcp(TcpStream),
+    Unix(UnixStream),
+}
+
+impl Listener {
+    /// The next connection; a Unix peer not on the allow-list is closed
+    /// here, before any byte of it is read (`None`).
+    async fn accept(&self) -> std::io::Result<Option<Conn>> {
+        match self {
+            Self::Tcp(l) => Ok(Some(Conn::Tcp(l.accept().await?.0))),
+            Self::Unix(l, allow) => {
+                let (stream, _) = l.accept().await?;
+                match stream.peer_cred() {
+                    Ok(cred) if allow.contains(&cred.uid()) => Ok(Some(Conn::Unix(stream))),
+                    Ok(cred) => {
+                        tracing::warn!(peer_uid = cred.uid(), "unix socket: a peer not on the allow-list was refused");
+                        Ok(None)
+                    }
+                    Err(e) => {
+                        tracing::warn!(error = %e, "unix socket: no peer credentials; refused");
+                        Ok(None)
+                    }
+                }
+            }
+        }
+    }
+}
+
 async fn run(
-    listener: TcpListener,
+    listener: Listener,
     acceptor: Option<TlsAcceptor>,
     state: Arc<AppState>,
     mut stopped: watch::Receiver<bool>,
@@ -328,7 +475,8 @@ async fn run(
         let stream = tokio::select! {
             _ = stopped.changed() => break,
             a = listener.accept() => match a {
-                Ok((stream, _)) => stream,
+                Ok(Some(stream)) => stream,
+                Ok(None) => continue,
                 Err(_) => {
                     // Out of descriptors or the like: back off, don't spin.
                     tokio::time::sleep(Duration::from_millis(10)).await;
@@ -343,6 +491,14 @@ async fn run(
         let acceptor = acceptor.clone();
         let mut stop = stopped.clone();
         tasks.spawn(async move {
+            let stream = match stream {
+                Conn::Unix(u) => {
+                    serve(u, service, header_timeout, stop).await;
+                    drop(permit);
+                    return;
+                }
+                Conn::Tcp(t) => t,
+            };
             let _ = stream.set_nodelay(true);
             match acceptor {
                 None => serve(stream, service, header_timeout, stop).await,

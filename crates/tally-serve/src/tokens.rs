@@ -129,6 +129,21 @@ impl RootKeys {
         Ok(Self { keys })
     }
 
+    /// One root key (epoch 1) made in memory and never written (amnesia:
+    /// every token dies with the process).
+    ///
+    /// # Errors
+    /// [`KeysError`] when the operating system gives no randomness.
+    pub fn ephemeral() -> Result<Self, KeysError> {
+        let key = RootKey::generate().map_err(|e| KeysError::File {
+            path: PathBuf::from("<memory>"),
+            what: e.to_string(),
+        })?;
+        Ok(Self {
+            keys: vec![(1, key)],
+        })
+    }
+
     /// The newest epoch and its key (tokens are minted under it).
     #[must_use]
     pub fn newest(&self) -> Option<&(u32, RootKey)> {

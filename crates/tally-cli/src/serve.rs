@@ -142,7 +142,12 @@ pub struct Args {
     #[arg(long, env = "UNIX_SOCKET")]
     unix_socket: Option<PathBuf>,
     /// A uid allowed to connect to the Unix socket (repeat; default: the server's own uid).
-    #[arg(long, env = "UNIX_ALLOW_UIDS", value_delimiter = ',', requires = "unix_socket")]
+    #[arg(
+        long,
+        env = "UNIX_ALLOW_UIDS",
+        value_delimiter = ',',
+        requires = "unix_socket"
+    )]
     unix_allow_uid: Vec<u32>,
 }
 
@@ -204,7 +209,10 @@ fn at_rest_action(args: &Args) -> Option<ExitCode> {
     if let Some(path) = &args.at_rest_new_key {
         return Some(match vault::Keyring::create_key_file(path) {
             Ok(id) => {
-                println!("tally serve: at-rest key {id} written to {}", path.display());
+                println!(
+                    "tally serve: at-rest key {id} written to {}",
+                    path.display()
+                );
                 ExitCode::SUCCESS
             }
             Err(e) => {
@@ -230,24 +238,22 @@ fn at_rest_action(args: &Args) -> Option<ExitCode> {
     let root = args.data_dir.join("rewarder");
     // The largest file: a run record (1 GiB) or a blob, whichever is larger.
     let max = (args.blob_max as u64).max(1 << 30);
-    Some(
-        match vault::reencrypt(&root, &keys, max, &["seal.key"]) {
-            Ok(done) => {
-                println!(
-                    "tally serve: {} resealed, {} plain files sealed, {} already under key {}",
-                    done.resealed,
-                    done.sealed_plain,
-                    done.current,
-                    keys.current_id()
-                );
-                ExitCode::SUCCESS
-            }
-            Err(e) => {
-                eprintln!("tally serve: {e}");
-                ExitCode::from(2)
-            }
-        },
-    )
+    Some(match vault::reencrypt(&root, &keys, max, &["seal.key"]) {
+        Ok(done) => {
+            println!(
+                "tally serve: {} resealed, {} plain files sealed, {} already under key {}",
+                done.resealed,
+                done.sealed_plain,
+                done.current,
+                keys.current_id()
+            );
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("tally serve: {e}");
+            ExitCode::from(2)
+        }
+    })
 }
 
 async fn serve(args: Args) -> ExitCode {

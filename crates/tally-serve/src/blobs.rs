@@ -177,9 +177,7 @@ impl Blobs {
         let writer = tokio::task::spawn_blocking(move || {
             tally_files::write_atomic_with(&target, 0o600, |out| match &keys {
                 Some(k) => {
-                    let mut sealer = k
-                        .sealer(BLOB_CONTEXT, out)
-                        .map_err(std::io::Error::other)?;
+                    let mut sealer = k.sealer(BLOB_CONTEXT, out).map_err(std::io::Error::other)?;
                     let done = pump(&mut rx, &mut sealer)?;
                     sealer.finish()?;
                     Ok(done)

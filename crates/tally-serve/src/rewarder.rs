@@ -569,7 +569,9 @@ impl RunStore for FileStore<'_> {
             .create(&run_path(&epoch), &bytes)
             .map_err(store_error)?
         {
-            return Err(store_error("an accepted run of this epoch is already stored"));
+            return Err(store_error(
+                "an accepted run of this epoch is already stored",
+            ));
         }
         write_head(
             self.dir,
@@ -1153,8 +1155,7 @@ fn run_blocking(
     );
     let view = match outcome {
         Ok(RunOutcome::Accepted(run) | RunOutcome::Existing(run)) => {
-            if e
-                .dir
+            if e.dir
                 .create(&snapshot_path, epoch.as_str().as_bytes())
                 .is_err()
             {

@@ -295,6 +295,12 @@ pub async fn start(mut config: Config) -> Result<Running, StartError> {
     if config.unix_socket.is_some() && acceptor.is_some() {
         return Err(crate::unix::UnixError::Tls.into());
     }
+    // The socket before storage: a refused socket directory stops the
+    // start before the journal is opened (and locked).
+    let unix = match &config.unix_socket {
+        Some(u) => Some(crate::unix::bind(u)?),
+        None => None,
+    };
     let keyring = match &config.at_rest {
         Some(files) => Some(Arc::new(crate::vault::Keyring::load(
             &files.key_file,
@@ -368,14 +374,11 @@ pub async fn start(mut config: Config) -> Result<Running, StartError> {
         boot_id: u64::from_be_bytes(boot),
         rewarder,
     });
-    let (listener, addr) = match &config.unix_socket {
-        Some(u) => {
-            let (listener, allow) = crate::unix::bind(u)?;
-            (
-                Listener::Unix(listener, allow),
-                SocketAddr::from(([0, 0, 0, 0], 0)),
-            )
-        }
+    let (listener, addr) = match unix {
+        Some((listener, allow)) => (
+            Listener::Unix(listener, allow),
+            SocketAddr::from(([0, 0, 0, 0], 0)),
+        ),
         None => {
             let listener = TcpListener::bind(config.listen)
                 .await
@@ -432,7 +435,10 @@ impl Listener {
                 match stream.peer_cred() {
                     Ok(cred) if allow.contains(&cred.uid()) => Ok(Some(Conn::Unix(stream))),
                     Ok(cred) => {
-                        tracing::warn!(peer_uid = cred.uid(), "unix socket: a peer not on the allow-list was refused");
+                        tracing::warn!(
+                            peer_uid = cred.uid(),
+                            "unix socket: a peer not on the allow-list was refused"
+                        );
                         Ok(None)
                     }
                     Err(e) => {

@@ -261,12 +261,10 @@ impl Keyring {
         let current = Key::read_file(key_file)?;
         let mut old: Vec<Key> = Vec::new();
         if let Some(dir) = old_dir {
-            let entries = std::fs::read_dir(dir).map_err(|e| {
-                tally_files::FileError::Io {
-                    path: dir.to_path_buf(),
-                    what: "list",
-                    source: e,
-                }
+            let entries = std::fs::read_dir(dir).map_err(|e| tally_files::FileError::Io {
+                path: dir.to_path_buf(),
+                what: "list",
+                source: e,
             })?;
             let mut paths: Vec<PathBuf> = entries
                 .filter_map(Result::ok)
@@ -329,7 +327,11 @@ impl Keyring {
     ///
     /// # Errors
     /// [`AtRestError::Random`].
-    pub fn sealer<W: Write>(&self, context: &str, mut out: W) -> Result<Sealer<'_, W>, AtRestError> {
+    pub fn sealer<W: Write>(
+        &self,
+        context: &str,
+        mut out: W,
+    ) -> Result<Sealer<'_, W>, AtRestError> {
         let mut prefix = [0u8; PREFIX_LEN];
         getrandom::fill(&mut prefix).map_err(|_| AtRestError::Random)?;
         let header = header(&self.current.id, &prefix);

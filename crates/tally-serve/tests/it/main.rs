@@ -16,6 +16,7 @@ mod openapi;
 #[cfg(feature = "postgres")]
 mod pg;
 mod proofs;
+mod protect;
 mod rewarder;
 mod support;
 mod tenancy;

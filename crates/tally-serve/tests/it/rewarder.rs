@@ -31,7 +31,7 @@ fn seal_key() -> SigningKey {
 }
 
 /// Tenant `ops`: runs and inspects rewards, reads the ledger.
-fn ops() -> String {
+pub(crate) fn ops() -> String {
     mint(
         "ops",
         &[
@@ -44,7 +44,7 @@ fn ops() -> String {
 }
 
 /// Key files in `dir`, and the rewarder's configuration using them.
-fn rewarder_config(dir: &Path) -> RewarderConfig {
+pub(crate) fn rewarder_config(dir: &Path) -> RewarderConfig {
     let trusted = dir.join("trusted.json");
     if !trusted.exists() {
         std::fs::write(
@@ -87,7 +87,7 @@ async fn start() -> Server {
 }
 
 /// Manifests verify under the seal key (and policies under the signer's).
-fn trusted() -> TrustedKeys {
+pub(crate) fn trusted() -> TrustedKeys {
     let mut t = TrustedKeys::new();
     t.insert(&policy_key().public_key()).unwrap();
     t.insert(&seal_key().public_key()).unwrap();
@@ -131,7 +131,7 @@ fn inputs_json(epoch: &str, window_start: u64, payees: usize) -> String {
     )
 }
 
-async fn upload(s: &Server, token: &str, bytes: &[u8]) -> Resp {
+pub(crate) async fn upload(s: &Server, token: &str, bytes: &[u8]) -> Resp {
     call(s.addr, "POST", "/v1/blobs", Some(token), None, bytes).await
 }
 
@@ -157,7 +157,12 @@ async fn compute(
     .await
 }
 
-async fn settle(addr: std::net::SocketAddr, token: &str, key: &str, epoch: &str) -> Resp {
+pub(crate) async fn settle(
+    addr: std::net::SocketAddr,
+    token: &str,
+    key: &str,
+    epoch: &str,
+) -> Resp {
     post(
         addr,
         &format!("/v1/rewarder/epochs/{epoch}/settle"),
@@ -170,7 +175,7 @@ async fn settle(addr: std::net::SocketAddr, token: &str, key: &str, epoch: &str)
 
 /// Uploads inputs and the signed policy, computes `epoch`: the CIDs and
 /// the accepted answer.
-async fn run(
+pub(crate) async fn run(
     s: &Server,
     token: &str,
     epoch: &str,
@@ -218,7 +223,11 @@ fn amount(v: &serde_json::Value) -> u128 {
 
 /// Every payee holds exactly its payout, the sink the residual, and the
 /// funding account paid exactly the pool, once.
-async fn assert_paid_once(s: &Server, sealed: &SealedManifest, payouts: &[(String, u64)]) {
+pub(crate) async fn assert_paid_once(
+    s: &Server,
+    sealed: &SealedManifest,
+    payouts: &[(String, u64)],
+) {
     let m = &sealed.manifest;
     let mut total: u128 = 0;
     for (name, paid) in payouts {
@@ -240,7 +249,7 @@ async fn assert_paid_once(s: &Server, sealed: &SealedManifest, payouts: &[(Strin
 }
 
 /// The payees and amounts of an accepted epoch, from its payout proofs.
-async fn payouts_of(
+pub(crate) async fn payouts_of(
     s: &Server,
     token: &str,
     epoch: &str,
@@ -267,11 +276,11 @@ async fn payouts_of(
     out
 }
 
-fn sealed_of(r: &Resp) -> SealedManifest {
+pub(crate) fn sealed_of(r: &Resp) -> SealedManifest {
     serde_json::from_value(r.json()["sealed"].clone()).unwrap()
 }
 
-fn metric(text: &str, line_start: &str) -> u64 {
+pub(crate) fn metric(text: &str, line_start: &str) -> u64 {
     text.lines()
         .find(|l| l.starts_with(line_start))
         .and_then(|l| l.rsplit(' ').next())
@@ -279,7 +288,7 @@ fn metric(text: &str, line_start: &str) -> u64 {
         .unwrap_or(0)
 }
 
-async fn metrics(s: &Server) -> String {
+pub(crate) async fn metrics(s: &Server) -> String {
     String::from_utf8(get(s.addr, "/metrics", "").await.body).unwrap()
 }
 

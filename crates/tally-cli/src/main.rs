@@ -39,7 +39,7 @@ struct Cli {
 #[derive(Debug, Subcommand)]
 enum Command {
     /// The HTTP service: the ledger behind capability checks, limits and idempotency.
-    Serve(serve::Args),
+    Serve(Box<serve::Args>),
     /// Budget meters: enforce limits on a stream of charges.
     Meter(meter::Args),
     /// Tamper-evident audit logs: init, append, verify, checkpoint, rotate keys, prove.
@@ -79,7 +79,7 @@ fn main() -> ExitCode {
         Err(e) => e.exit(),
     };
     match cli.command {
-        Command::Serve(args) => serve::run(args),
+        Command::Serve(args) => serve::run(*args),
         Command::Meter(args) => meter::run(args),
         Command::Audit(args) => audit::run(args),
         Command::Decide(args) => decide::run(args),

@@ -24,6 +24,7 @@ mod reward;
 mod serve;
 #[cfg(feature = "postgres")]
 mod serve_pg;
+mod serve_protect;
 mod serve_reward;
 mod support;
 mod token;

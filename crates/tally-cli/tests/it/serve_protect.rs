@@ -1,0 +1,195 @@
+//! `tally serve`'s data-protection flags as a process: a new at-rest key,
+//! a plain store sealed by `--at-rest-reencrypt` and served under the key,
+//! and amnesia (the admin token only where `--admin-token-out` says, no
+//! file in the working directory, `HOME` or `TMPDIR`).
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::os::unix::fs::PermissionsExt;
+use std::path::Path;
+use std::process::{Child, Stdio};
+
+use crate::support::tally;
+
+fn request(addr: &str, token: &str, method: &str, path: &str, body: &str) -> (u16, String) {
+    let mut s = TcpStream::connect(addr).unwrap();
+    // Ledger writes need an idempotency key; blob uploads take none.
+    let key = if path.starts_with("/v1/ledger") {
+        "Idempotency-Key: k1\r\n"
+    } else {
+        ""
+    };
+    write!(
+        s,
+        "{method} {path} HTTP/1.1\r\nHost: t\r\nConnection: close\r\nAuthorization: Bearer {token}\r\n{key}Content-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    )
+    .unwrap();
+    let mut out = String::new();
+    s.read_to_string(&mut out).unwrap();
+    let status = out.split(' ').nth(1).unwrap().parse().unwrap();
+    let body = out.split("\r\n\r\n").nth(1).unwrap_or("").to_owned();
+    (status, body)
+}
+
+fn term(mut child: Child) {
+    let pid = child.id().to_string();
+    assert!(
+        std::process::Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .unwrap()
+            .success()
+    );
+    assert!(child.wait().unwrap().success());
+}
+
+/// `tally serve` on a data directory: the child, its address, its token.
+fn serve(data: &Path, extra: &[&str]) -> (Child, String, String) {
+    let mut child = tally()
+        .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
+        .arg(data)
+        .args(extra)
+        .env_remove("DATABASE_URL")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let first = lines.next().unwrap().unwrap();
+    let addr = first.rsplit("http://").next().unwrap().to_owned();
+    let second = lines.next().unwrap().unwrap();
+    let file = second
+        .split(" in ")
+        .nth(1)
+        .unwrap()
+        .split(" (")
+        .next()
+        .unwrap();
+    let token = std::fs::read_to_string(file).unwrap().trim().to_owned();
+    (child, addr, token)
+}
+
+#[test]
+fn a_plain_store_is_sealed_by_at_rest_reencrypt_and_served_under_the_new_key() {
+    let tmp = tempfile::tempdir().unwrap();
+    let keys = tmp.path().join("keys");
+    std::fs::create_dir(&keys).unwrap();
+    std::fs::set_permissions(&keys, std::fs::Permissions::from_mode(0o700)).unwrap();
+    let key = keys.join("k1.key");
+    let made = tally()
+        .args(["serve", "--at-rest-new-key"])
+        .arg(&key)
+        .output()
+        .unwrap();
+    assert!(made.status.success());
+    let said = String::from_utf8(made.stdout).unwrap();
+    assert!(said.contains("at-rest key "), "{said}");
+    assert_eq!(
+        std::fs::metadata(&key).unwrap().permissions().mode() & 0o777,
+        0o600
+    );
+    // Never replaces a key.
+    let again = tally()
+        .args(["serve", "--at-rest-new-key"])
+        .arg(&key)
+        .output()
+        .unwrap();
+    assert!(!again.status.success());
+
+    let data = tmp.path().join("data");
+    let (child, addr, token) = serve(&data, &[]);
+    let blob = r#"{"secret":"payee-ledger-figures"}"#;
+    let (status, body) = request(&addr, &token, "POST", "/v1/blobs", blob);
+    assert_eq!(status, 200, "{body}");
+    let cid = serde_json::from_str::<serde_json::Value>(&body).unwrap()["cid"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    term(child);
+    let path = data.join("rewarder").join("blobs").join(&cid);
+    assert_eq!(std::fs::read(&path).unwrap(), blob.as_bytes());
+
+    let sealed = tally()
+        .args(["serve", "--data-dir"])
+        .arg(&data)
+        .arg("--at-rest-key-file")
+        .arg(&key)
+        .arg("--at-rest-reencrypt")
+        .output()
+        .unwrap();
+    assert!(sealed.status.success(), "{sealed:?}");
+    let said = String::from_utf8(sealed.stdout).unwrap();
+    assert!(said.contains("0 resealed"), "{said}");
+    let on_disk = std::fs::read(&path).unwrap();
+    assert!(on_disk.starts_with(b"TALLYAR"));
+    assert!(!on_disk.windows(6).any(|w| w == b"payee-"));
+
+    let key_arg = key.to_str().unwrap();
+    let (child, addr, token) = serve(&data, &["--at-rest-key-file", key_arg]);
+    let (status, body) = request(&addr, &token, "GET", &format!("/v1/blobs/{cid}"), "");
+    assert_eq!((status, body.as_str()), (200, blob));
+    term(child);
+}
+
+#[test]
+fn tally_serve_amnesia_hands_the_token_only_where_asked_and_leaves_no_file() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (work, home, tmpdir) = (
+        tmp.path().join("work"),
+        tmp.path().join("home"),
+        tmp.path().join("tmp"),
+    );
+    for d in [&work, &home, &tmpdir] {
+        std::fs::create_dir(d).unwrap();
+    }
+    let refused = tally()
+        .args(["serve", "--amnesia", "--listen", "127.0.0.1:0"])
+        .current_dir(&work)
+        .env_remove("DATABASE_URL")
+        .output()
+        .unwrap();
+    assert_eq!(refused.status.code(), Some(2));
+    assert!(
+        String::from_utf8_lossy(&refused.stderr).contains("--admin-token-out"),
+        "{refused:?}"
+    );
+    let mut child = tally()
+        .args([
+            "serve",
+            "--amnesia",
+            "--admin-token-out",
+            "-",
+            "--listen",
+            "127.0.0.1:0",
+        ])
+        .current_dir(&work)
+        .env("HOME", &home)
+        .env("TMPDIR", &tmpdir)
+        .env_remove("DATABASE_URL")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let first = lines.next().unwrap().unwrap();
+    let addr = first.rsplit("http://").next().unwrap().to_owned();
+    let second = lines.next().unwrap().unwrap();
+    let token = second
+        .strip_prefix("tally serve: admin token ")
+        .unwrap()
+        .to_owned();
+    let (status, body) = request(
+        &addr,
+        &token,
+        "POST",
+        "/v1/ledger/accounts",
+        r#"{"accounts":[{"id":1,"ledger":1,"code":1},{"id":2,"ledger":1,"code":1}]}"#,
+    );
+    assert_eq!(status, 200, "{body}");
+    term(child);
+    for d in [&work, &home, &tmpdir] {
+        let left: Vec<_> = std::fs::read_dir(d).unwrap().collect();
+        assert!(left.is_empty(), "{}: {left:?}", d.display());
+    }
+}

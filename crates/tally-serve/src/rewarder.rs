@@ -49,7 +49,10 @@
 //!
 //! **Storage.** Embedded mode only: blobs, policies, accepted and
 //! quarantined runs, the chain's head and settlement records are files in
-//! `<data>/rewarder/`, each written with the workspace's atomic writes. In
+//! `<data>/rewarder/`, each written with the workspace's atomic writes,
+//! through a [`Vault`]: sealed with XChaCha20-Poly1305 when an at-rest key
+//! is configured (`AT_REST_KEY_FILE`, a file that does not open is never
+//! served), or held in memory only in amnesia (`AMNESIA`). In
 //! PostgreSQL mode every rewarder route answers `503
 //! DEPENDENCY_UNAVAILABLE`: the run store has no PostgreSQL table yet, and
 //! process-local files would let two processes accept two runs of one

@@ -141,6 +141,12 @@ pub enum AtRestError {
     /// No randomness from the operating system.
     #[error("no randomness from the operating system")]
     Random,
+    /// The cipher refused to seal (a chunk past its limits).
+    #[error("{context}: sealing failed")]
+    Seal {
+        /// The file's name in the store.
+        context: String,
+    },
 }
 
 /// The at-rest key files of a server (`--at-rest-key-file`,
@@ -358,7 +364,9 @@ impl Keyring {
         let mut s = self.sealer(context, &mut out)?;
         s.write_all(plaintext)
             .and_then(|()| s.finish())
-            .map_err(|_| AtRestError::Random)?;
+            .map_err(|_| AtRestError::Seal {
+                context: context.to_owned(),
+            })?;
         Ok(out)
     }
 
@@ -516,7 +524,6 @@ pub fn context_of(rel: &str) -> &str {
     }
 }
 
-#[derive(Debug)]
 enum Inner {
     Disk {
         root: PathBuf,
@@ -526,8 +533,21 @@ enum Inner {
 }
 
 /// The rewarder's files: a directory (plain or sealed) or memory.
-#[derive(Debug)]
 pub struct Vault(Inner);
+
+impl std::fmt::Debug for Vault {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Never the files' contents (amnesia keeps them here).
+        match &self.0 {
+            Inner::Disk { root, keys } => f
+                .debug_struct("Vault")
+                .field("root", root)
+                .field("keys", keys)
+                .finish(),
+            Inner::Memory(_) => f.write_str("Vault(<memory>)"),
+        }
+    }
+}
 
 impl Vault {
     /// Files in `root`, sealed under `keys` when given.

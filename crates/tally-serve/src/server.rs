@@ -230,7 +230,7 @@ async fn storage(
     config: &mut Config,
     metrics: &Arc<Metrics>,
 ) -> Result<(Backend, IdemStore, Option<std::thread::JoinHandle<()>>), StartError> {
-    if config.amnesia && config.journal.is_none() {
+    if config.amnesia {
         let (embedded, writer) = Embedded::open_in_memory(Arc::clone(metrics))?;
         let idem = IdemStore::open_sqlite_memory().await?;
         return Ok((Backend::Embedded(Box::new(embedded)), idem, Some(writer)));
@@ -289,6 +289,11 @@ pub async fn start(mut config: Config) -> Result<Running, StartError> {
         if config.at_rest.is_some() {
             return Err(StartError::Amnesia(
                 "--at-rest-key-file: nothing is at rest in amnesia",
+            ));
+        }
+        if config.journal.is_some() {
+            return Err(StartError::Amnesia(
+                "a journal given by the caller: amnesia makes its own in memory",
             ));
         }
     }

@@ -17,6 +17,9 @@
 //!   directory behind one writer with group commit, [`embedded`]; SQLite
 //!   beside it for idempotency records, [`idem`]), or PostgreSQL for any
 //!   number of processes (feature `postgres`).
+//! * Decisions under stored policies, with an optional budget hold, appended
+//!   to a signed audit log, and the audit routes over it ([`decide`],
+//!   [`routes_decide`]).
 //! * Optional TLS in the process ([`tls`]): rustls with ring, TLS 1.2 and
 //!   1.3, PEM files, the key file private (0600), a bounded handshake.
 #![cfg_attr(
@@ -28,6 +31,7 @@ pub mod auth;
 pub mod backend;
 pub mod budget;
 pub mod config;
+pub mod decide;
 pub mod dto;
 pub mod embedded;
 pub mod error;
@@ -36,6 +40,7 @@ pub mod idem;
 pub mod metrics;
 pub mod openapi;
 pub mod routes;
+pub mod routes_decide;
 pub mod server;
 pub mod stack;
 pub mod tenancy;
@@ -55,6 +60,9 @@ pub struct AppState {
     pub limits: config::Limits,
     /// The ledger.
     pub backend: backend::Backend,
+    /// The decision log and stored policies (embedded mode; `None` on
+    /// PostgreSQL, where the decision routes answer `DEPENDENCY_UNAVAILABLE`).
+    pub decisions: Option<Arc<decide::Decisions>>,
     /// Idempotency records.
     pub idem: idem::IdemStore,
     /// Authentication and authorization.

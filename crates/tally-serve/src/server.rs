@@ -238,6 +238,11 @@ pub async fn start(mut config: Config) -> Result<Running, StartError> {
     let authority = Arc::new(Macaroons::new(RootKeys::load_or_create(&keys_dir)?)?);
     authority.refresh(&idem).await?;
     admin_token(&config.data_dir, &authority)?;
+    let decisions = match &backend {
+        Backend::Embedded(_) => Some(Arc::new(crate::decide::Decisions::open(&config.data_dir)?)),
+        #[cfg(feature = "postgres")]
+        Backend::Postgres(_) => None,
+    };
     let limits = config.limits.clone();
     let mut boot = [0u8; 8];
     getrandom::fill(&mut boot).map_err(|_| StartError::Random)?;
@@ -251,6 +256,7 @@ pub async fn start(mut config: Config) -> Result<Running, StartError> {
         inflight: Arc::new(Semaphore::new(limits.max_inflight)),
         limits,
         backend,
+        decisions,
         idem,
         auth: Arc::clone(&authority) as Arc<dyn Authorizer>,
         tokens: Some(authority),

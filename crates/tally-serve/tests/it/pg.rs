@@ -15,9 +15,9 @@ fn admin_url() -> String {
         .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".to_owned())
 }
 
-struct TestDb {
+pub(crate) struct TestDb {
     name: String,
-    url: String,
+    pub(crate) url: String,
 }
 
 async fn admin() -> PgConnection {
@@ -31,7 +31,7 @@ async fn admin() -> PgConnection {
 }
 
 impl TestDb {
-    async fn create() -> Self {
+    pub(crate) async fn create() -> Self {
         let mut conn = admin().await;
         let mut h = std::collections::hash_map::RandomState::new().build_hasher();
         h.write_u32(std::process::id());
@@ -46,7 +46,7 @@ impl TestDb {
         Self { name, url }
     }
 
-    async fn drop(self) {
+    pub(crate) async fn drop(self) {
         let mut conn = admin().await;
         conn.execute(sqlx::AssertSqlSafe(format!(
             "DROP DATABASE IF EXISTS {} WITH (FORCE)",

@@ -193,6 +193,17 @@ impl Decisions {
         } else {
             AuditLog::create(&path, opts).map_err(|e| open_fail(&path, &e))?
         };
+        Self::with_log(log, vkey, dir)
+    }
+
+    /// As [`Decisions::open`] over a log opened elsewhere (tests put it on
+    /// a simulated disk with faults; it must keep a proof index) whose
+    /// checkpoints `vkey` checks; the policies are `dir`'s.
+    ///
+    /// # Errors
+    /// As [`Decisions::open`].
+    pub fn with_log(log: AuditLog, vkey: NoteVerifier, dir: &Path) -> Result<Self, OpenError> {
+        let path = dir.join(LOG_FILE);
         log.spawn_index_prefix(|outcome| {
             if let Err(e) = outcome {
                 tracing::error!(error = %e, "the decision log's proof index was not built");

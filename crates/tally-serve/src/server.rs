@@ -59,6 +59,10 @@ pub struct Config {
         tally_ledger::journal::DurableLedger,
         tally_audit::NoteVerifier,
     )>,
+    /// A decision log to serve instead of the data directory's, with its
+    /// checkpoint key (tests put it on a simulated disk with faults; it
+    /// must keep a proof index).
+    pub decision_log: Option<(tally_audit::AuditLog, tally_audit::NoteVerifier)>,
 }
 
 impl std::fmt::Debug for Config {
@@ -85,6 +89,7 @@ impl Config {
             tls: None,
             behind_tls: false,
             journal: None,
+            decision_log: None,
         }
     }
 }
@@ -239,7 +244,10 @@ pub async fn start(mut config: Config) -> Result<Running, StartError> {
     authority.refresh(&idem).await?;
     admin_token(&config.data_dir, &authority)?;
     let decisions = match &backend {
-        Backend::Embedded(_) => Some(Arc::new(crate::decide::Decisions::open(&config.data_dir)?)),
+        Backend::Embedded(_) => Some(Arc::new(match config.decision_log.take() {
+            Some((log, vkey)) => crate::decide::Decisions::with_log(log, vkey, &config.data_dir)?,
+            None => crate::decide::Decisions::open(&config.data_dir)?,
+        })),
         #[cfg(feature = "postgres")]
         Backend::Postgres(_) => None,
     };

@@ -37,6 +37,23 @@ fn text(r: &Resp) -> String {
     String::from_utf8(r.body.clone()).unwrap()
 }
 
+/// A GET, retried while the decision log's proof index is being built
+/// (after a start: 503 with `Retry-After`).
+async fn get_indexed(s: &Server, path: &str, token: &str) -> Resp {
+    for _ in 0..100 {
+        let r = get(s.addr, path, token).await;
+        let indexing = r.status == 503
+            && r.json()["error"]["message"]
+                .as_str()
+                .is_some_and(|m| m.contains("being built"));
+        if !indexing {
+            return r;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    panic!("the proof index was not built in 5 s");
+}
+
 async fn checkpoint_size(s: &Server, token: &str) -> u64 {
     let r = get(s.addr, "/v1/audit/checkpoint", token).await;
     assert_eq!(r.status, 200, "{}", text(&r));
@@ -320,7 +337,7 @@ fn decide_reserve_audit_and_prove_end_to_end_all_or_nothing_and_across_a_restart
         let report = audited::replay_log_file(&path, &opts, &policy).unwrap();
         assert_eq!((report.decisions, report.skipped), (3, 3));
         let s = Server::start_in(dir, Limits::default(), None).await;
-        let r = get(s.addr, &format!("/v1/decisions/{seq1}"), &acme).await;
+        let r = get_indexed(&s, &format!("/v1/decisions/{seq1}"), &acme).await;
         assert_eq!(r.status, 200, "{}", text(&r));
         assert_eq!(r.json()["record"], v["record"]);
         InclusionProof::parse(r.json()["proof"].as_str().unwrap())
@@ -328,8 +345,8 @@ fn decide_reserve_audit_and_prove_end_to_end_all_or_nothing_and_across_a_restart
             .verify(&vk, &Keyring::new())
             .unwrap();
         let after = checkpoint_size(&s, &auditor).await;
-        let r = get(
-            s.addr,
+        let r = get_indexed(
+            &s,
             &format!("/v1/audit/consistency?old={new}&new={after}"),
             &auditor,
         )
@@ -462,6 +479,94 @@ fn decision_and_audit_routes_need_their_scopes() {
             }
         }
         s.stop().await;
+    });
+}
+
+#[test]
+fn a_failed_append_releases_the_hold_it_made_and_appends_nothing() {
+    use tally_audit::storage::{Faults, SimLog};
+    use tally_audit::{AuditLog, CheckpointSigner, LogOptions};
+    runtime().block_on(async {
+        let disk = SimLog::new(Vec::new(), Faults::default(), 11);
+        let signer = CheckpointSigner::generate("tally-serve/decisions").unwrap();
+        let vkey = signer.verifier();
+        let opts = LogOptions::new().signer(signer).proof_index(true);
+        let log = AuditLog::create_with(Box::new(disk.clone()), opts).unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let mut c = crate::support::config(dir.path(), Limits::default());
+        c.decision_log = Some((log, vkey));
+        let running = tally_serve::start(c).await.unwrap();
+        let addr = running.addr;
+        let admin = std::fs::read_to_string(&running.admin_token_file)
+            .unwrap()
+            .trim()
+            .to_owned();
+        let acme = mint("acme", &[Scope::DecideRun, Scope::BudgetReserve], vec![]);
+        let r = call(
+            addr,
+            "POST",
+            "/v1/decide/policies",
+            Some(&admin),
+            Some("p1"),
+            POLICY,
+        )
+        .await;
+        let digest = r.json()["digest"].as_str().unwrap().to_owned();
+        post(
+            addr,
+            "/v1/budget/tenants/acme",
+            &admin,
+            "o1",
+            r#"{"initial":20000,"funding_id":1}"#,
+        )
+        .await;
+        let r = post(
+            addr,
+            "/v1/decisions",
+            &acme,
+            "d1",
+            &decide_body(&digest, 1, Some(1)),
+        )
+        .await;
+        assert_eq!(r.status, 200, "{}", text(&r));
+        let records = disk.contents();
+        // Every sync fails from now on: the append is not durable.
+        disk.set_faults(Faults {
+            sync_fail_permille: 1000,
+            ..Faults::default()
+        });
+        let r = post(
+            addr,
+            "/v1/decisions",
+            &acme,
+            "d2",
+            &decide_body(&digest, 2, Some(2)),
+        )
+        .await;
+        assert_eq!(
+            (r.status, r.code().as_str()),
+            (503, "DEPENDENCY_UNAVAILABLE"),
+            "{}",
+            text(&r)
+        );
+        // The hold it made is released; the first decision's stays.
+        let view = get(addr, "/v1/budget/tenants/acme", &acme).await.json();
+        assert_eq!(
+            (view["reserved"].as_u64(), view["remaining"].as_u64()),
+            (Some(7000), Some(13000))
+        );
+        // Nothing the failed append wrote was acknowledged as durable.
+        assert_eq!(disk.durable(), records);
+        let ready = get(addr, "/readyz", "").await;
+        assert_eq!(ready.status, 503);
+        assert!(
+            ready.json()["causes"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|c| c == "journal_poisoned")
+        );
+        running.stop().await;
     });
 }
 

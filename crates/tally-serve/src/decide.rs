@@ -85,6 +85,8 @@ pub struct Decisions {
     dir: PathBuf,
     /// The last checkpoint this process signed (serializes signing).
     latest: tokio::sync::Mutex<Option<SignedCheckpoint>>,
+    /// Serializes stores (so that the count bound holds exactly).
+    storing: tokio::sync::Mutex<()>,
 }
 
 impl std::fmt::Debug for Decisions {
@@ -221,6 +223,7 @@ impl Decisions {
             policies: RwLock::new(policies),
             dir: pdir,
             latest: tokio::sync::Mutex::new(None),
+            storing: tokio::sync::Mutex::new(()),
         })
     }
 
@@ -253,6 +256,7 @@ impl Decisions {
         bytes: Vec<u8>,
     ) -> Result<(Digest, bool), PolicyStoreError> {
         let digest = policy.digest();
+        let _one_at_a_time = self.storing.lock().await;
         {
             let held = self
                 .policies

@@ -7,6 +7,7 @@
 set -euo pipefail
 tally=${1:-target/release/tally}
 secs=${2:-10}
+conns=${CONNS:-64}
 dir=$(mktemp -d)
 trap 'kill "$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true; rm -rf "$dir"' EXIT
 # Rate limits out of the way: the bench measures the service, not its caps.
@@ -25,12 +26,12 @@ token=$(curl -sf -H "Authorization: Bearer $admin" -H 'Content-Type: application
   -d '{"tenant":"bench","scopes":["budget.reserve","decide.run"]}' "http://$addr/v1/tokens" \
   | sed -n 's/.*"token":"\([^"]*\)".*/\1/p')
 echo "== memory (RSS) idle, after set-up: $(awk '/VmRSS/ {print $2, $3}' /proc/$pid/status)"
-echo "== decide + audit + hold (POST /v1/decisions with reserve), 2 threads, 64 connections"
-MODE=hold TOKEN=$token DIGEST=$digest wrk -t2 -c64 -d"${secs}s" --latency -s "$here/decide.lua" "http://$addr"
-echo "== decide + audit, no hold (POST /v1/decisions), 2 threads, 64 connections"
-MODE=plain TOKEN=$token DIGEST=$digest wrk -t2 -c64 -d"${secs}s" --latency -s "$here/decide.lua" "http://$addr"
-echo "== peer: reserve alone (POST /v1/budget/tenants/bench/reservations), 2 threads, 64 connections"
+echo "== decide + audit + hold (POST /v1/decisions with reserve), 2 threads, $conns connections"
+MODE=hold TOKEN=$token DIGEST=$digest wrk -t2 -c"$conns" -d"${secs}s" --latency -s "$here/decide.lua" "http://$addr"
+echo "== decide + audit, no hold (POST /v1/decisions), 2 threads, $conns connections"
+MODE=plain TOKEN=$token DIGEST=$digest wrk -t2 -c"$conns" -d"${secs}s" --latency -s "$here/decide.lua" "http://$addr"
+echo "== peer: reserve alone (POST /v1/budget/tenants/bench/reservations), 2 threads, $conns connections"
 MODE=reserve TOKEN=$token TARGET=/v1/budget/tenants/bench/reservations \
-  wrk -t2 -c64 -d"${secs}s" --latency -s "$here/serve.lua" "http://$addr"
+  wrk -t2 -c"$conns" -d"${secs}s" --latency -s "$here/serve.lua" "http://$addr"
 echo "== memory (RSS) after the load: $(awk '/VmRSS/ {print $2, $3}' /proc/$pid/status)"
 echo "== decision log: $(wc -l <"$dir/data/decisions.jsonl") records"

@@ -61,6 +61,10 @@ pub struct Config {
         tally_ledger::journal::DurableLedger,
         tally_audit::NoteVerifier,
     )>,
+    /// A decision log to serve instead of the data directory's, with its
+    /// checkpoint key (tests put it on a simulated disk with faults; it
+    /// must keep a proof index).
+    pub decision_log: Option<(tally_audit::AuditLog, tally_audit::NoteVerifier)>,
 }
 
 impl std::fmt::Debug for Config {
@@ -88,6 +92,7 @@ impl Config {
             behind_tls: false,
             rewarder: crate::rewarder::RewarderConfig::default(),
             journal: None,
+            decision_log: None,
         }
     }
 }
@@ -244,6 +249,14 @@ pub async fn start(mut config: Config) -> Result<Running, StartError> {
     let authority = Arc::new(Macaroons::new(RootKeys::load_or_create(&keys_dir)?)?);
     authority.refresh(&idem).await?;
     admin_token(&config.data_dir, &authority)?;
+    let decisions = match &backend {
+        Backend::Embedded(_) => Some(Arc::new(match config.decision_log.take() {
+            Some((log, vkey)) => crate::decide::Decisions::with_log(log, vkey, &config.data_dir)?,
+            None => crate::decide::Decisions::open(&config.data_dir)?,
+        })),
+        #[cfg(feature = "postgres")]
+        Backend::Postgres(_) => None,
+    };
     let limits = config.limits.clone();
     // The rewarder's run store is embedded only (`crate::rewarder`).
     let rewarder = if config.database.is_none() {
@@ -263,6 +276,7 @@ pub async fn start(mut config: Config) -> Result<Running, StartError> {
         inflight: Arc::new(Semaphore::new(limits.max_inflight)),
         limits,
         backend,
+        decisions,
         idem,
         auth: Arc::clone(&authority) as Arc<dyn Authorizer>,
         tokens: Some(authority),

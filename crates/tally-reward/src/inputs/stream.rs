@@ -145,24 +145,53 @@ impl<R: Read> Parser<R> {
                 Ok(n) => {
                     self.read = self.read.saturating_add(n);
                     if self.read > self.max {
-                        return Err(Error::TooLarge {
-                            document: "inputs",
-                            size: self.read,
-                            max: self.max,
-                        });
+                        return Err(self.too_large());
                     }
                     self.pos = 0;
                     self.end = n.min(self.buf.len());
                     return Ok(true);
                 }
                 Err(e) if e.kind() == ErrorKind::Interrupted => {}
-                Err(e) => {
-                    return Err(Error::Json {
-                        document: "inputs",
-                        message: format!("cannot read: {e}"),
-                    });
-                }
+                Err(e) => return Err(read_error(&e)),
             }
+        }
+    }
+
+    /// Whether `n` (at most the buffer's size) bytes are buffered after
+    /// reading more: the unread rest moves to the front, and the reader
+    /// fills what follows.
+    fn ensure(&mut self, n: usize) -> Result<bool, Error> {
+        while self.end.saturating_sub(self.pos) < n {
+            self.buf.copy_within(self.pos..self.end, 0);
+            self.end = self.end.saturating_sub(self.pos);
+            self.pos = 0;
+            let Some(space) = self.buf.get_mut(self.end..) else {
+                return Ok(false);
+            };
+            let got = loop {
+                match self.reader.read(space) {
+                    Ok(got) => break got,
+                    Err(e) if e.kind() == ErrorKind::Interrupted => {}
+                    Err(e) => return Err(read_error(&e)),
+                }
+            };
+            if got == 0 {
+                return Ok(false);
+            }
+            self.read = self.read.saturating_add(got);
+            if self.read > self.max {
+                return Err(self.too_large());
+            }
+            self.end = self.end.saturating_add(got).min(self.buf.len());
+        }
+        Ok(true)
+    }
+
+    fn too_large(&self) -> Error {
+        Error::TooLarge {
+            document: "inputs",
+            size: self.read,
+            max: self.max,
         }
     }
 
@@ -206,18 +235,6 @@ impl<R: Read> Parser<R> {
         Ok(())
     }
 
-    fn expect(&mut self, byte: u8, what: &str) -> Result<(), Error> {
-        self.ws()?;
-        match self.peek()? {
-            Some(b) if b == byte => {
-                self.bump();
-                Ok(())
-            }
-            Some(_) => Err(self.syntax(what)),
-            None => Err(self.syntax("EOF while parsing a value")),
-        }
-    }
-
     // ---- errors ----------------------------------------------------------
 
     fn at(&self) -> String {
@@ -238,6 +255,9 @@ impl<R: Read> Parser<R> {
 
     /// A value that is not what the field takes.
     fn data(&self, path: &str, message: &str) -> Error {
+        if path.is_empty() {
+            return self.syntax(message);
+        }
         Error::Json {
             document: "inputs",
             message: format!("field `{path}`: {message} {}", self.at()),
@@ -295,8 +315,19 @@ impl<R: Read> Parser<R> {
         })
     }
 
+    /// The next byte of a string.
+    fn next_in_string(&mut self) -> Result<u8, Error> {
+        match self.peek()? {
+            Some(b) => {
+                self.bump();
+                Ok(b)
+            }
+            None => Err(self.syntax("EOF while parsing a string")),
+        }
+    }
+
     fn escape(&mut self) -> Result<(), Error> {
-        let byte = match self.next()? {
+        let byte = match self.next_in_string()? {
             b'"' => b'"',
             b'\\' => b'\\',
             b'/' => b'/',
@@ -309,7 +340,7 @@ impl<R: Read> Parser<R> {
                 let first = self.hex4()?;
                 let code = match first {
                     0xd800..=0xdbff => {
-                        if self.next()? != b'\\' || self.next()? != b'u' {
+                        if self.next_in_string()? != b'\\' || self.next_in_string()? != b'u' {
                             return Err(self.syntax("unexpected end of hex escape"));
                         }
                         let second = self.hex4()?;
@@ -336,10 +367,16 @@ impl<R: Read> Parser<R> {
         Ok(())
     }
 
+    /// Four hex digits. Like serde_json, fewer than four bytes left in the
+    /// document is the end of the string, whatever they are.
     fn hex4(&mut self) -> Result<u32, Error> {
+        if !self.ensure(4)? {
+            self.pos = self.end;
+            return Err(self.syntax("EOF while parsing a string"));
+        }
         let mut v = 0u32;
         for _ in 0..4 {
-            let b = self.next()?;
+            let b = self.next_in_string()?;
             let d = char::from(b)
                 .to_digit(16)
                 .ok_or_else(|| self.syntax("invalid escape"))?;
@@ -366,12 +403,12 @@ impl<R: Read> Parser<R> {
         let integral = self.number()?;
         let text = std::str::from_utf8(&self.num).unwrap_or_default();
         if integral {
-            if let Some(digits) = text.strip_prefix('-') {
-                // serde_json reads `-0` as a float.
-                return Ok(Err(if digits == "0" {
-                    format!("not an integer: -0 ({U64_RANGE})")
-                } else {
-                    format!("integer out of range ({U64_RANGE})")
+            if text.starts_with('-') {
+                // serde_json reads a negative integer beyond `i64`, and
+                // `-0`, as a float.
+                return Ok(Err(match text.parse::<i64>() {
+                    Ok(v) if v < 0 => format!("integer out of range ({U64_RANGE})"),
+                    _ => not_an_integer(text),
                 }));
             }
             return Ok(text
@@ -389,10 +426,14 @@ impl<R: Read> Parser<R> {
             self.bump();
             self.num.push(b'-');
         }
-        let first = self.next()?;
-        if !first.is_ascii_digit() {
-            return Err(self.syntax("invalid number"));
-        }
+        let first = match self.peek()? {
+            Some(b @ b'0'..=b'9') => {
+                self.bump();
+                b
+            }
+            Some(_) => return Err(self.syntax("invalid number")),
+            None => return Err(self.syntax("EOF while parsing a value")),
+        };
         self.num.push(first);
         if first == b'0' {
             if matches!(self.peek()?, Some(b'0'..=b'9')) {
@@ -418,13 +459,27 @@ impl<R: Read> Parser<R> {
             }
             self.digits(true)?;
         }
+        // serde_json reads a number with a fraction or an exponent, or an
+        // integer beyond 64 bits, as a float, and refuses one beyond the
+        // float range outright (a syntax error).
+        if !integral || self.num.len() >= 20 {
+            let text = std::str::from_utf8(&self.num).unwrap_or_default();
+            let plain = integral && (text.parse::<u64>().is_ok() || text.parse::<i64>().is_ok());
+            if !plain && text.parse::<f64>().is_ok_and(f64::is_infinite) {
+                return Err(self.syntax("number out of range"));
+            }
+        }
         Ok(integral)
     }
 
     /// Digits into `num` (at least one if `required`).
     fn digits(&mut self, required: bool) -> Result<(), Error> {
-        if required && !matches!(self.peek()?, Some(b'0'..=b'9')) {
-            return Err(self.syntax("invalid number"));
+        if required {
+            match self.peek()? {
+                Some(b'0'..=b'9') => {}
+                Some(_) => return Err(self.syntax("invalid number")),
+                None => return Err(self.syntax("EOF while parsing a value")),
+            }
         }
         while let Some(b @ b'0'..=b'9') = self.peek()? {
             self.bump();
@@ -516,8 +571,10 @@ impl<R: Read> Parser<R> {
                 Some(b',') => {
                     self.bump();
                     self.ws()?;
-                    if self.peek()? == Some(b'}') {
-                        return Err(self.syntax("trailing comma"));
+                    match self.peek()? {
+                        Some(b'}') => return Err(self.syntax("trailing comma")),
+                        None => return Err(self.syntax("EOF while parsing a value")),
+                        Some(_) => {}
                     }
                 }
                 Some(b'}') => {
@@ -534,20 +591,34 @@ impl<R: Read> Parser<R> {
             None => return Err(self.syntax("EOF while parsing an object")),
         }
         self.string_body()?;
-        self.expect(b':', "expected `:`")?;
         Ok(true)
+    }
+
+    /// The `:` after a key: read once the key was accepted (an unknown or
+    /// duplicate field is reported first, as serde does).
+    fn colon(&mut self) -> Result<(), Error> {
+        self.ws()?;
+        match self.peek()? {
+            Some(b':') => {
+                self.bump();
+                Ok(())
+            }
+            Some(_) => Err(self.syntax("expected `:`")),
+            None => Err(self.syntax("EOF while parsing an object")),
+        }
     }
 
     fn key_text(&self) -> &str {
         std::str::from_utf8(&self.scratch).unwrap_or_default()
     }
 
+    /// An unknown member (its key is in the scratch buffer); `expected`
+    /// lists the fields as serde does.
     fn unknown(&self, path: &str, expected: &str) -> Error {
-        let key = crate::de::shown(self.key_text(), 64);
-        let full = join(path, &key);
+        let key = self.key_text();
         self.data(
-            &full,
-            &format!("unknown field `{key}`, expected one of {expected}"),
+            &join(path, key),
+            &format!("unknown field `{key}`, expected {expected}"),
         )
     }
 
@@ -565,12 +636,14 @@ impl<R: Read> Parser<R> {
                     if top.schema.is_some() {
                         return Err(self.duplicate("", "schema"));
                     }
+                    self.colon()?;
                     top.schema = Some(self.string(&|| "schema".into())?.to_owned());
                 }
                 "epoch" => {
                     if top.epoch.is_some() {
                         return Err(self.duplicate("", "epoch"));
                     }
+                    self.colon()?;
                     let text = self.string(&|| "epoch".into())?;
                     let id = EpochId::new(text);
                     top.epoch = Some(id.map_err(|e| self.data("epoch", &e.to_string()))?);
@@ -579,12 +652,14 @@ impl<R: Read> Parser<R> {
                     if top.window.is_some() {
                         return Err(self.duplicate("", "window"));
                     }
+                    self.colon()?;
                     top.window = Some(self.window()?);
                 }
                 "producer" => {
                     if top.producer.is_some() {
                         return Err(self.duplicate("", "producer"));
                     }
+                    self.colon()?;
                     let text = self.string(&|| "producer".into())?;
                     let id = AccountId::new(text);
                     top.producer = Some(id.map_err(|e| self.data("producer", &e.to_string()))?);
@@ -593,12 +668,14 @@ impl<R: Read> Parser<R> {
                     if top.accounts.is_some() {
                         return Err(self.duplicate("", "accounts"));
                     }
+                    self.colon()?;
                     top.accounts = Some(self.accounts(&mut acc, limits)?);
                 }
                 _ => {
-                    return Err(
-                        self.unknown("", "`schema`, `epoch`, `window`, `producer`, `accounts`")
-                    );
+                    return Err(self.unknown(
+                        "",
+                        "one of `schema`, `epoch`, `window`, `producer`, `accounts`",
+                    ));
                 }
             }
         }
@@ -619,7 +696,7 @@ impl<R: Read> Parser<R> {
     fn duplicate(&self, path: &str, field: &str) -> Error {
         let message = format!("duplicate field `{field}`");
         if path.is_empty() {
-            self.data(field, &message)
+            self.syntax(&message)
         } else {
             self.data(path, &message)
         }
@@ -636,6 +713,7 @@ impl<R: Read> Parser<R> {
                     if start.is_some() {
                         return Err(self.duplicate("window", "start"));
                     }
+                    self.colon()?;
                     let v = self.unsigned()?;
                     start = Some(v.map_err(|m| self.data("window.start", &m))?);
                 }
@@ -643,10 +721,11 @@ impl<R: Read> Parser<R> {
                     if end.is_some() {
                         return Err(self.duplicate("window", "end"));
                     }
+                    self.colon()?;
                     let v = self.unsigned()?;
                     end = Some(v.map_err(|m| self.data("window.end", &m))?);
                 }
-                _ => return Err(self.unknown("window", "`start`, `end`")),
+                _ => return Err(self.unknown("window", "`start` or `end`")),
             }
         }
         match (start, end) {
@@ -671,9 +750,13 @@ impl<R: Read> Parser<R> {
         acc.offsets.push(0);
         let mut count = 0usize;
         self.ws()?;
-        if self.peek()? == Some(b']') {
-            self.bump();
-            return Ok(0);
+        match self.peek()? {
+            Some(b']') => {
+                self.bump();
+                return Ok(0);
+            }
+            None => return Err(self.syntax("EOF while parsing a list")),
+            Some(_) => {}
         }
         loop {
             let keep = count < limits.max_accounts;
@@ -711,6 +794,7 @@ impl<R: Read> Parser<R> {
                     if id.is_some() {
                         return Err(self.duplicate(&here(), "account"));
                     }
+                    self.colon()?;
                     let path = || format!("accounts[{i}].account");
                     let text = self.string(&path)?;
                     let parsed = AccountId::new(text);
@@ -720,10 +804,11 @@ impl<R: Read> Parser<R> {
                     if counters {
                         return Err(self.duplicate(&here(), "counters"));
                     }
+                    self.colon()?;
                     self.counters(acc, i)?;
                     counters = true;
                 }
-                _ => return Err(self.unknown(&here(), "`account`, `counters`")),
+                _ => return Err(self.unknown(&here(), "`account` or `counters`")),
             }
         }
         let Some(id) = id else {
@@ -749,13 +834,13 @@ impl<R: Read> Parser<R> {
         let mut first = true;
         while self.key(first)? {
             first = false;
+            self.colon()?;
             // The value is read before the name is checked, as the
             // reference decoder does; numbers do not touch the scratch
             // buffer, which still holds the name.
             let value = self.unsigned()?;
             let name = self.key_text();
-            let value =
-                value.map_err(|m| self.data(&join(&here(), &crate::de::shown(name, 64)), &m))?;
+            let value = value.map_err(|m| self.data(&join(&here(), name), &m))?;
             if acc.current.len() >= MAX_COUNTERS {
                 return Err(self.data(&here(), &format!("more than {MAX_COUNTERS} names")));
             }
@@ -835,5 +920,12 @@ fn float_text(text: &str) -> String {
         format!("{shown}.0")
     } else {
         shown
+    }
+}
+
+fn read_error(e: &std::io::Error) -> Error {
+    Error::Json {
+        document: "inputs",
+        message: format!("cannot read: {e}"),
     }
 }

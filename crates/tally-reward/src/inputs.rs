@@ -475,14 +475,6 @@ impl EpochInputs {
     /// # Errors
     /// Never for valid inputs.
     pub fn canonical_bytes(&self) -> Result<Vec<u8>, Error> {
-        fn string(out: &mut Vec<u8>, text: &str) {
-            out.push(b'"');
-            out.extend_from_slice(text.as_bytes());
-            out.push(b'"');
-        }
-        fn number(out: &mut Vec<u8>, value: u64) {
-            out.extend_from_slice(value.to_string().as_bytes());
-        }
         let mut out = Vec::with_capacity(
             self.values
                 .len()
@@ -490,25 +482,9 @@ impl EpochInputs {
                 .saturating_add(self.ids.len().saturating_mul(40))
                 .saturating_add(256),
         );
-        out.extend_from_slice(b"{\"accounts\":[");
-        for (i, a) in self.accounts().enumerate() {
-            if i > 0 {
-                out.push(b',');
-            }
-            out.extend_from_slice(b"{\"account\":");
-            string(&mut out, a.account.as_str());
-            out.extend_from_slice(b",\"counters\":{");
-            for (j, (name, value)) in a.counters().enumerate() {
-                if j > 0 {
-                    out.push(b',');
-                }
-                string(&mut out, name);
-                out.push(b':');
-                number(&mut out, value);
-            }
-            out.extend_from_slice(b"}}");
-        }
-        out.extend_from_slice(b"],\"epoch\":");
+        out.extend_from_slice(b"{\"accounts\":");
+        self.write_accounts(&mut out);
+        out.extend_from_slice(b",\"epoch\":");
         string(&mut out, self.epoch.as_str());
         out.extend_from_slice(b",\"producer\":");
         string(&mut out, self.producer.as_str());
@@ -520,6 +496,45 @@ impl EpochInputs {
         number(&mut out, self.window.start);
         out.extend_from_slice(b"}}");
         Ok(out)
+    }
+
+    /// The canonical (JCS) bytes of the accounts alone (the JSON array of
+    /// [`EpochInputs::to_accounts`]), written directly as
+    /// [`EpochInputs::canonical_bytes`] writes them: what the service keys
+    /// a snapshot of measurements on, without an owned copy of the accounts.
+    #[must_use]
+    pub fn accounts_canonical_bytes(&self) -> Vec<u8> {
+        let mut out = Vec::with_capacity(
+            self.values
+                .len()
+                .saturating_mul(24)
+                .saturating_add(self.ids.len().saturating_mul(40))
+                .saturating_add(2),
+        );
+        self.write_accounts(&mut out);
+        out
+    }
+
+    fn write_accounts(&self, out: &mut Vec<u8>) {
+        out.push(b'[');
+        for (i, a) in self.accounts().enumerate() {
+            if i > 0 {
+                out.push(b',');
+            }
+            out.extend_from_slice(b"{\"account\":");
+            string(out, a.account.as_str());
+            out.extend_from_slice(b",\"counters\":{");
+            for (j, (name, value)) in a.counters().enumerate() {
+                if j > 0 {
+                    out.push(b',');
+                }
+                string(out, name);
+                out.push(b':');
+                number(out, value);
+            }
+            out.extend_from_slice(b"}}");
+        }
+        out.push(b']');
     }
 
     /// The canonical bytes through the generic RFC 8785 writer (a JSON tree,
@@ -581,6 +596,18 @@ impl Serialize for EpochInputs {
         st.serialize_field("accounts", &Accounts(self))?;
         st.end()
     }
+}
+
+/// A JSON string of text JSON never escapes (identifiers, counter names,
+/// the schema).
+fn string(out: &mut Vec<u8>, text: &str) {
+    out.push(b'"');
+    out.extend_from_slice(text.as_bytes());
+    out.push(b'"');
+}
+
+fn number(out: &mut Vec<u8>, value: u64) {
+    out.extend_from_slice(value.to_string().as_bytes());
 }
 
 fn name_at(names: &[String], index: u32) -> &str {

@@ -15,6 +15,14 @@
 //! window, or more than [`Limits::max_input_bytes`] bytes is a typed error.
 //! The content id is the [`Cid`] of the JCS bytes, which do not depend on
 //! the order in which accounts or counters were written.
+//!
+//! Decoding streams ([`EpochInputs::from_reader`], and
+//! [`EpochInputs::from_json`] over bytes in memory): a hand-written reader of
+//! exactly this document through a fixed buffer, interning counter names, so
+//! that a 1,000,000-account epoch is decoded without holding the document
+//! and without a `String` per counter (figures in `docs/BENCHMARKS.md`).
+//! [`EpochInputs::from_json_reference`] is the serde decoder it is tested
+//! against.
 
 use std::collections::BTreeMap;
 use std::io::Read;

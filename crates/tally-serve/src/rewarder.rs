@@ -1039,9 +1039,9 @@ fn run_blocking(
 ) -> Result<EpochView, ApiError> {
     let rewarder = &s.rewarder;
     let e = rewarder.store()?;
-    let bytes = e
+    let mut blob = e
         .blobs
-        .get(&inputs_cid)
+        .reader(&inputs_cid)
         .map_err(|err| blob_error(s, err))?
         .ok_or_else(ApiError::not_found)?;
     let limits = tally_reward::Limits {
@@ -1057,9 +1057,12 @@ fn run_blocking(
         },
         ..tally_reward::Limits::default()
     };
-    let inputs = EpochInputs::from_json(&bytes, &limits)
-        .map_err(|_| ApiError::bad_request("the inputs blob is not valid epoch inputs"))?;
-    drop(bytes);
+    // Decoded as the blob streams from disk (never held whole); the bytes
+    // decoded are checked to be exactly the blob's before the result is used.
+    let decoded = EpochInputs::from_reader(&mut blob, &limits);
+    blob.finish().map_err(|err| blob_error(s, err))?;
+    let inputs =
+        decoded.map_err(|_| ApiError::bad_request("the inputs blob is not valid epoch inputs"))?;
     if inputs.epoch() != epoch {
         return Err(ApiError::bad_request("the inputs are another epoch's"));
     }

@@ -537,7 +537,7 @@ impl<R: Read> Parser<R> {
     }
 
     /// `{` of an object the schema has at `path`.
-    fn object_start(&mut self, path: &str) -> Result<(), Error> {
+    fn object_start(&mut self, path: &dyn Fn() -> String) -> Result<(), Error> {
         self.ws()?;
         match self.peek()? {
             Some(b'{') => {
@@ -547,11 +547,7 @@ impl<R: Read> Parser<R> {
             Some(_) => {
                 let found = self.found()?;
                 let message = format!("expected an object, found {found}");
-                Err(if path.is_empty() {
-                    self.syntax(&message)
-                } else {
-                    self.data(path, &message)
-                })
+                Err(self.data(&path(), &message))
             }
             None => Err(self.syntax("EOF while parsing a value")),
         }
@@ -625,7 +621,7 @@ impl<R: Read> Parser<R> {
     // ---- the document ----------------------------------------------------
 
     fn document(&mut self, limits: &Limits) -> Result<Parsed, Error> {
-        self.object_start("")?;
+        self.object_start(&String::new)?;
         let mut top = Top::default();
         let mut acc = Accounts::default();
         let mut first = true;
@@ -703,7 +699,7 @@ impl<R: Read> Parser<R> {
     }
 
     fn window(&mut self) -> Result<Window, Error> {
-        self.object_start("window")?;
+        self.object_start(&|| "window".to_owned())?;
         let (mut start, mut end) = (None, None);
         let mut first = true;
         while self.key(first)? {
@@ -783,7 +779,7 @@ impl<R: Read> Parser<R> {
 
     fn account(&mut self, acc: &mut Accounts, i: usize, keep: bool) -> Result<(), Error> {
         let here = || format!("accounts[{i}]");
-        self.object_start(&here())?;
+        self.object_start(&here)?;
         let mut id = None;
         let mut counters = false;
         let mut first = true;
@@ -797,7 +793,7 @@ impl<R: Read> Parser<R> {
                     self.colon()?;
                     let path = || format!("accounts[{i}].account");
                     let text = self.string(&path)?;
-                    let parsed = AccountId::new(text);
+                    let parsed = text.parse::<AccountId>();
                     id = Some(parsed.map_err(|e| self.data(&path(), &e.to_string()))?);
                 }
                 "counters" => {
@@ -829,7 +825,7 @@ impl<R: Read> Parser<R> {
 
     fn counters(&mut self, acc: &mut Accounts, i: usize) -> Result<(), Error> {
         let here = || format!("accounts[{i}].counters");
-        self.object_start(&here())?;
+        self.object_start(&here)?;
         acc.current.clear();
         let mut first = true;
         while self.key(first)? {

@@ -98,6 +98,38 @@ impl Blobs {
         self.dir.join(cid.to_string())
     }
 
+    /// The blob `cid` to read as it streams, without holding it
+    /// ([`Blobs::get`] reads it whole): every byte read is hashed, and
+    /// [`BlobReader::finish`] reads the rest and checks that the bytes were
+    /// exactly the blob's. Nothing read may be trusted before `finish`
+    /// returns `Ok`.
+    ///
+    /// # Errors
+    /// [`BlobError::File`] when the blob cannot be opened.
+    pub fn reader(&self, cid: &Cid) -> Result<Option<BlobReader>, BlobError> {
+        let path = self.path(cid);
+        let file = match std::fs::File::open(&path) {
+            Ok(f) => f,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(source) => {
+                return Err(BlobError::File(tally_files::FileError::Io {
+                    path,
+                    what: "open",
+                    source,
+                }));
+            }
+        };
+        Ok(Some(BlobReader {
+            file: std::io::Read::take(file, (self.max as u64).saturating_add(1)),
+            hasher: blake3::Hasher::new(),
+            read: 0,
+            max: self.max as u64,
+            failed: None,
+            cid: *cid,
+            path,
+        }))
+    }
+
     /// Streams `body` into the store; its content id, size, and whether it
     /// was new.
     ///
@@ -217,5 +249,76 @@ impl Blobs {
             return Err(BlobError::Corrupt);
         }
         Ok(Some(bytes))
+    }
+}
+
+/// A stored blob streaming from disk, hashed as it is read
+/// ([`Blobs::reader`]).
+#[derive(Debug)]
+pub struct BlobReader {
+    file: std::io::Take<std::fs::File>,
+    hasher: blake3::Hasher,
+    read: u64,
+    max: u64,
+    /// The first read error, kept for [`BlobReader::finish`].
+    failed: Option<std::io::ErrorKind>,
+    cid: Cid,
+    path: PathBuf,
+}
+
+impl std::io::Read for BlobReader {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        match self.file.read(buf) {
+            Ok(n) => {
+                self.hasher.update(buf.get(..n).unwrap_or(&[]));
+                self.read = self.read.saturating_add(n as u64);
+                Ok(n)
+            }
+            Err(e) => {
+                if e.kind() != std::io::ErrorKind::Interrupted {
+                    self.failed.get_or_insert(e.kind());
+                }
+                Err(e)
+            }
+        }
+    }
+}
+
+impl BlobReader {
+    /// Reads what the consumer left, and checks that all the bytes read
+    /// were exactly the blob's: its size within the cap and its BLAKE3
+    /// digest the content id's.
+    ///
+    /// # Errors
+    /// [`BlobError::File`] for a read error (the consumer's or this one's)
+    /// or a blob over the cap, [`BlobError::Corrupt`] when the bytes are not
+    /// the content id's.
+    pub fn finish(mut self) -> Result<(), BlobError> {
+        let mut rest = vec![0u8; 64 << 10];
+        loop {
+            match std::io::Read::read(&mut self, &mut rest) {
+                Ok(0) => break,
+                Ok(_) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(_) => break,
+            }
+        }
+        if let Some(kind) = self.failed {
+            return Err(BlobError::File(tally_files::FileError::Io {
+                path: self.path,
+                what: "read",
+                source: kind.into(),
+            }));
+        }
+        if self.read > self.max {
+            return Err(BlobError::File(tally_files::FileError::TooLarge {
+                path: self.path,
+                max_bytes: self.max,
+            }));
+        }
+        if Cid::from_digest(*self.hasher.finalize().as_bytes()) != self.cid {
+            return Err(BlobError::Corrupt);
+        }
+        Ok(())
     }
 }

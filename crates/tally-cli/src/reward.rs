@@ -269,18 +269,21 @@ fn load(files: &RunFiles) -> Result<Loaded, Failure> {
         &files.policy,
         SignedPolicy::from_json(&read_file(&files.policy, MAX_POLICY_BYTES as u64)?),
     )?;
-    let inputs = with_path(
-        &files.inputs,
-        EpochInputs::from_json(
-            &read_file(&files.inputs, limits.max_input_bytes as u64)?,
-            &limits,
-        ),
-    )?;
+    let inputs = load_inputs(&files.inputs, &limits)?;
     Ok(Loaded {
         inputs,
         policy,
         trusted,
     })
+}
+
+/// The inputs file decoded as it streams: never held whole, at most
+/// `limits.max_input_bytes` bytes read (tally-reward's streaming decoder
+/// bounds and counts them).
+fn load_inputs(path: &Path, limits: &Limits) -> Result<EpochInputs, Failure> {
+    let file = std::fs::File::open(path)
+        .map_err(|e| Failure::Usage(format!("{}: cannot open: {e}", path.display())))?;
+    with_path(path, EpochInputs::from_reader(file, limits))
 }
 
 fn load_manifest(path: &Path) -> Result<SealedManifest, Failure> {

@@ -52,8 +52,13 @@ macro_rules! ident {
 
         impl FromStr for $name {
             type Err = Error;
+            /// As [`Self::new`], without an intermediate `String`.
             fn from_str(text: &str) -> Result<Self, Error> {
-                Self::new(text)
+                if valid(text) {
+                    Ok(Self(Arc::from(text)))
+                } else {
+                    Err(Error::InvalidId { what: $what, text: truncate(text) })
+                }
             }
         }
 

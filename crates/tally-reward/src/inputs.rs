@@ -15,8 +15,17 @@
 //! window, or more than [`Limits::max_input_bytes`] bytes is a typed error.
 //! The content id is the [`Cid`] of the JCS bytes, which do not depend on
 //! the order in which accounts or counters were written.
+//!
+//! Decoding streams ([`EpochInputs::from_reader`], and
+//! [`EpochInputs::from_json`] over bytes in memory): a hand-written reader of
+//! exactly this document through a fixed buffer, interning counter names, so
+//! that a 1,000,000-account epoch is decoded without holding the document
+//! and without a `String` per counter (figures in `docs/BENCHMARKS.md`).
+//! [`EpochInputs::from_json_reference`] is the serde decoder it is tested
+//! against.
 
 use std::collections::BTreeMap;
+use std::io::Read;
 
 use serde::de::{MapAccess, Visitor};
 use serde::{Deserialize, Deserializer, Serialize};
@@ -24,6 +33,8 @@ use serde::{Deserialize, Deserializer, Serialize};
 use crate::cid::Cid;
 use crate::ident::{AccountId, EpochId};
 use crate::{Error, Limits, jcs};
+
+mod stream;
 
 /// The inputs schema this version reads.
 pub const INPUTS_SCHEMA: &str = "tally/reward/inputs/v1";
@@ -245,7 +256,8 @@ impl EpochInputs {
         })
     }
 
-    /// Decodes and validates inputs JSON.
+    /// Decodes and validates inputs JSON held in memory: [`EpochInputs::from_reader`]
+    /// over `bytes`, after refusing more than [`Limits::max_input_bytes`].
     ///
     /// # Errors
     /// [`Error::TooLarge`], [`Error::Json`] (syntax, unknown fields,
@@ -260,13 +272,135 @@ impl EpochInputs {
                 max: limits.max_input_bytes,
             });
         }
-        let raw: Raw = crate::de::from_json("inputs", bytes)?;
-        if raw.schema != INPUTS_SCHEMA {
-            return Err(inputs_error(&format!(
-                "unknown schema \"{}\" (this version reads {INPUTS_SCHEMA})",
-                crate::de::shown(&raw.schema, 64)
-            )));
+        Self::from_reader(bytes, limits)
+    }
+
+    /// Decodes and validates inputs JSON as it streams from `reader`,
+    /// without holding the document: the streaming decoder (module
+    /// `inputs::stream`) reads through a fixed buffer, interns counter
+    /// names, keeps at most [`Limits::max_accounts`] accounts and reads at
+    /// most [`Limits::max_input_bytes`] bytes. It accepts exactly what
+    /// [`EpochInputs::from_json_reference`] accepts and decodes it to the
+    /// same inputs (so the same canonical bytes and CID); errors have the
+    /// same kind, and a [`Error::Json`] names the field that failed.
+    ///
+    /// # Errors
+    /// As [`EpochInputs::from_json`]; [`Error::TooLarge`] once more than
+    /// the bound was read (`size` is then the bytes read, the bound plus
+    /// at most one buffer); a read failure is [`Error::Json`].
+    pub fn from_reader<R: Read>(reader: R, limits: &Limits) -> Result<Self, Error> {
+        let parsed = stream::parse(reader, limits)?;
+        Self::from_parsed(parsed, limits)
+    }
+
+    /// The whole-document checks, in [`EpochInputs::from_json_reference`]'s
+    /// order, and the compact form in account and name order.
+    fn from_parsed(p: stream::Parsed, limits: &Limits) -> Result<Self, Error> {
+        check_schema(&p.schema)?;
+        if p.window.start >= p.window.end {
+            return Err(inputs_error("the window must have start < end"));
         }
+        if p.accounts > limits.max_accounts {
+            return Err(Error::TooManyAccounts {
+                count: p.accounts,
+                max: limits.max_accounts,
+            });
+        }
+        if p.names.len() > usize::from(u16::MAX) {
+            return Err(inputs_error("more than 65,535 distinct counter names"));
+        }
+        // Names in order; `rank[interned] = index in that order`.
+        let mut order: Vec<u32> = (0..p.names.len())
+            .map(|i| u32::try_from(i).unwrap_or(u32::MAX))
+            .collect();
+        order.sort_unstable_by(|&a, &b| name_at(&p.names, a).cmp(name_at(&p.names, b)));
+        let mut rank = vec![0u16; p.names.len()];
+        for (r, &interned) in order.iter().enumerate() {
+            if let Some(slot) = rank.get_mut(interned as usize) {
+                *slot = u16::try_from(r).map_err(|_| inputs_error("too many counter names"))?;
+            }
+        }
+        let mut names_sorted = Vec::with_capacity(p.names.len());
+        let mut names = p.names;
+        for &interned in &order {
+            names_sorted.push(
+                names
+                    .get_mut(interned as usize)
+                    .map(std::mem::take)
+                    .unwrap_or_default(),
+            );
+        }
+        // Accounts in id order; the first duplicate in that order is the one
+        // reported, as `new` reports it.
+        let count = p.ids.len();
+        let mut by_id: Vec<u32> = (0..count)
+            .map(|i| u32::try_from(i).unwrap_or(u32::MAX))
+            .collect();
+        let sorted = p.ids.windows(2).all(|w| match w {
+            [a, b] => a < b,
+            _ => true,
+        });
+        if !sorted {
+            by_id.sort_unstable_by(|&a, &b| p.ids.get(a as usize).cmp(&p.ids.get(b as usize)));
+            if let Some(pair) = by_id.windows(2).find(|w| match w {
+                [a, b] => p.ids.get(*a as usize) == p.ids.get(*b as usize),
+                _ => false,
+            }) && let Some(first) = pair.first().and_then(|&i| p.ids.get(i as usize))
+            {
+                return Err(Error::DuplicateAccount {
+                    account: first.clone(),
+                });
+            }
+        }
+        let mut ids = Vec::with_capacity(count);
+        let mut offsets = Vec::with_capacity(count.saturating_add(1));
+        let mut values = Vec::with_capacity(p.values.len());
+        offsets.push(0);
+        for &i in &by_id {
+            let i = i as usize;
+            let from = p.offsets.get(i).copied().unwrap_or(0);
+            let to = p.offsets.get(i.saturating_add(1)).copied().unwrap_or(from);
+            let start = values.len();
+            for &(n, v) in p.values.get(from..to).unwrap_or(&[]) {
+                values.push((rank.get(n as usize).copied().unwrap_or_default(), v));
+            }
+            if let Some(entries) = values.get_mut(start..) {
+                entries.sort_unstable_by_key(|&(n, _)| n);
+            }
+            offsets.push(values.len());
+            if let Some(id) = p.ids.get(i) {
+                ids.push(id.clone());
+            }
+        }
+        Ok(Self {
+            epoch: p.epoch,
+            window: p.window,
+            producer: p.producer,
+            names: names_sorted,
+            ids,
+            offsets,
+            values,
+        })
+    }
+
+    /// The reference decoder: serde_json under the workspace's strict layer
+    /// into owned [`AccountCounters`] (a `String` and a map per account),
+    /// then [`EpochInputs::new`]. Several times slower and larger than
+    /// [`EpochInputs::from_json`]; kept as the independent decoder the
+    /// streaming one is tested against.
+    ///
+    /// # Errors
+    /// As [`EpochInputs::from_json`].
+    pub fn from_json_reference(bytes: &[u8], limits: &Limits) -> Result<Self, Error> {
+        if bytes.len() > limits.max_input_bytes {
+            return Err(Error::TooLarge {
+                document: "inputs",
+                size: bytes.len(),
+                max: limits.max_input_bytes,
+            });
+        }
+        let raw: Raw = crate::de::from_json("inputs", bytes)?;
+        check_schema(&raw.schema)?;
         Self::new(raw.epoch, raw.window, raw.producer, raw.accounts, limits)
     }
 
@@ -349,14 +483,6 @@ impl EpochInputs {
     /// # Errors
     /// Never for valid inputs.
     pub fn canonical_bytes(&self) -> Result<Vec<u8>, Error> {
-        fn string(out: &mut Vec<u8>, text: &str) {
-            out.push(b'"');
-            out.extend_from_slice(text.as_bytes());
-            out.push(b'"');
-        }
-        fn number(out: &mut Vec<u8>, value: u64) {
-            out.extend_from_slice(value.to_string().as_bytes());
-        }
         let mut out = Vec::with_capacity(
             self.values
                 .len()
@@ -364,25 +490,9 @@ impl EpochInputs {
                 .saturating_add(self.ids.len().saturating_mul(40))
                 .saturating_add(256),
         );
-        out.extend_from_slice(b"{\"accounts\":[");
-        for (i, a) in self.accounts().enumerate() {
-            if i > 0 {
-                out.push(b',');
-            }
-            out.extend_from_slice(b"{\"account\":");
-            string(&mut out, a.account.as_str());
-            out.extend_from_slice(b",\"counters\":{");
-            for (j, (name, value)) in a.counters().enumerate() {
-                if j > 0 {
-                    out.push(b',');
-                }
-                string(&mut out, name);
-                out.push(b':');
-                number(&mut out, value);
-            }
-            out.extend_from_slice(b"}}");
-        }
-        out.extend_from_slice(b"],\"epoch\":");
+        out.extend_from_slice(b"{\"accounts\":");
+        self.write_accounts(&mut out);
+        out.extend_from_slice(b",\"epoch\":");
         string(&mut out, self.epoch.as_str());
         out.extend_from_slice(b",\"producer\":");
         string(&mut out, self.producer.as_str());
@@ -394,6 +504,45 @@ impl EpochInputs {
         number(&mut out, self.window.start);
         out.extend_from_slice(b"}}");
         Ok(out)
+    }
+
+    /// The canonical (JCS) bytes of the accounts alone (the JSON array of
+    /// [`EpochInputs::to_accounts`]), written directly as
+    /// [`EpochInputs::canonical_bytes`] writes them: what the service keys
+    /// a snapshot of measurements on, without an owned copy of the accounts.
+    #[must_use]
+    pub fn accounts_canonical_bytes(&self) -> Vec<u8> {
+        let mut out = Vec::with_capacity(
+            self.values
+                .len()
+                .saturating_mul(24)
+                .saturating_add(self.ids.len().saturating_mul(40))
+                .saturating_add(2),
+        );
+        self.write_accounts(&mut out);
+        out
+    }
+
+    fn write_accounts(&self, out: &mut Vec<u8>) {
+        out.push(b'[');
+        for (i, a) in self.accounts().enumerate() {
+            if i > 0 {
+                out.push(b',');
+            }
+            out.extend_from_slice(b"{\"account\":");
+            string(out, a.account.as_str());
+            out.extend_from_slice(b",\"counters\":{");
+            for (j, (name, value)) in a.counters().enumerate() {
+                if j > 0 {
+                    out.push(b',');
+                }
+                string(out, name);
+                out.push(b':');
+                number(out, value);
+            }
+            out.extend_from_slice(b"}}");
+        }
+        out.push(b']');
     }
 
     /// The canonical bytes through the generic RFC 8785 writer (a JSON tree,
@@ -455,6 +604,32 @@ impl Serialize for EpochInputs {
         st.serialize_field("accounts", &Accounts(self))?;
         st.end()
     }
+}
+
+/// A JSON string of text JSON never escapes (identifiers, counter names,
+/// the schema).
+fn string(out: &mut Vec<u8>, text: &str) {
+    out.push(b'"');
+    out.extend_from_slice(text.as_bytes());
+    out.push(b'"');
+}
+
+fn number(out: &mut Vec<u8>, value: u64) {
+    out.extend_from_slice(value.to_string().as_bytes());
+}
+
+fn name_at(names: &[String], index: u32) -> &str {
+    names.get(index as usize).map_or("", String::as_str)
+}
+
+fn check_schema(schema: &str) -> Result<(), Error> {
+    if schema == INPUTS_SCHEMA {
+        return Ok(());
+    }
+    Err(inputs_error(&format!(
+        "unknown schema \"{}\" (this version reads {INPUTS_SCHEMA})",
+        crate::de::shown(schema, 64)
+    )))
 }
 
 fn inputs_error(reason: &str) -> Error {

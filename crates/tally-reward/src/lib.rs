@@ -24,7 +24,8 @@
 //!
 //! Modules, in the order of a run: [`inputs`] and [`policy`] (decoding,
 //! validation, content ids through [`jcs`] and [`cid`], signatures through
-//! [`keys`]), [`compute`] (the distribution rule, documented exactly there),
+//! [`keys`]; inputs are decoded by a streaming decoder that never holds the
+//! document and interns counter names, [`inputs::EpochInputs::from_reader`]), [`compute`] (the distribution rule, documented exactly there),
 //! [`manifest`] (run key, sealed manifest, Merkle proofs), [`settle`]
 //! (settlement intents), [`registry`] (one accepted run per epoch,
 //! quarantine).

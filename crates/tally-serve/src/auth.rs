@@ -157,6 +157,8 @@ impl Authorizer for BearerTokens {
 /// The scope a `/v1` route needs: ledger reads `ledger.read`, ledger
 /// writes `ledger.write`; a tenant's budget (view, reserve, commit,
 /// release) `budget.reserve`, opening and funding tenants `admin`;
+/// deciding `decide.run`, reading decisions and the audit log `audit.read`,
+/// storing decision policies `admin`, reading them `decide.run`;
 /// anything else (tokens) `admin`. `None` for the routes outside `/v1`.
 #[must_use]
 pub fn required_scope(method: &Method, path: &str) -> Option<Scope> {
@@ -184,9 +186,31 @@ pub fn required_scope(method: &Method, path: &str) -> Option<Scope> {
         } else {
             Scope::RewarderRun
         }
+    } else if rest == "decisions" || rest.starts_with("decisions/") {
+        // Reading a decision: `audit.read`, or `decide.run` for the
+        // tenant's own ([`alternative_scope`]).
+        if read {
+            Scope::AuditRead
+        } else {
+            Scope::DecideRun
+        }
+    } else if rest.starts_with("decide/") {
+        // Storing a policy is the operator's; reading one is a decider's.
+        if read { Scope::DecideRun } else { Scope::Admin }
+    } else if rest.starts_with("audit/") && read {
+        Scope::AuditRead
     } else {
         Scope::Admin
     })
+}
+
+/// The second scope a route accepts when the credential lacks the one of
+/// [`required_scope`]: reading a decision (`GET /v1/decisions/{seq}`) with
+/// `decide.run` (the handler then shows only the tenant's own decisions).
+#[must_use]
+pub fn alternative_scope(method: &Method, path: &str) -> Option<Scope> {
+    let read = method == Method::GET || method == Method::HEAD;
+    (read && path.starts_with("/v1/decisions/")).then_some(Scope::DecideRun)
 }
 
 /// The tenant a budget route names (`/v1/budget/tenants/{tenant}/…`).

@@ -22,6 +22,7 @@
 //!   amnesia the blobs live in memory only.
 
 use std::io::Write;
+use std::path::PathBuf;
 use std::sync::Arc;
 
 use axum::body::{Body, Bytes};
@@ -139,6 +140,51 @@ impl Blobs {
 
     fn rel(cid: &Cid) -> String {
         format!("{DIR}/{cid}")
+    }
+
+    /// The blob `cid` to read as it streams, without holding it
+    /// ([`Blobs::get`] reads it whole): every byte read is hashed, and
+    /// [`BlobReader::finish`] reads the rest and checks that the bytes were
+    /// exactly the blob's. Nothing read may be trusted before `finish`
+    /// returns `Ok`.
+    ///
+    /// # Errors
+    /// [`BlobError::File`] when the blob cannot be opened.
+    ///
+    /// A plain store streams the file; a sealed store (or memory) opens
+    /// the whole blob first (every chunk authenticated, at most `BLOB_MAX`
+    /// bytes held), then streams it from memory.
+    pub fn reader(&self, cid: &Cid) -> Result<Option<BlobReader>, BlobError> {
+        let rel = Self::rel(cid);
+        let (path, src): (PathBuf, Box<dyn std::io::Read + Send>) = match self.vault.disk_parts() {
+            Some((root, None)) => {
+                let path = root.join(&rel);
+                match std::fs::File::open(&path) {
+                    Ok(f) => (path, Box::new(f)),
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+                    Err(source) => {
+                        return Err(BlobError::File(tally_files::FileError::Io {
+                            path,
+                            what: "open",
+                            source,
+                        }));
+                    }
+                }
+            }
+            _ => match self.vault.read(&rel, self.max as u64)? {
+                Some(bytes) => (PathBuf::from(&rel), Box::new(std::io::Cursor::new(bytes))),
+                None => return Ok(None),
+            },
+        };
+        Ok(Some(BlobReader {
+            file: std::io::Read::take(src, (self.max as u64).saturating_add(1)),
+            hasher: blake3::Hasher::new(),
+            read: 0,
+            max: self.max as u64,
+            failed: None,
+            cid: *cid,
+            path,
+        }))
     }
 
     /// Streams `body` into the store; its content id, size, and whether it
@@ -272,5 +318,84 @@ impl Blobs {
             return Err(BlobError::Corrupt);
         }
         Ok(Some(bytes))
+    }
+}
+
+/// A stored blob streaming from disk, hashed as it is read
+/// ([`Blobs::reader`]).
+pub struct BlobReader {
+    file: std::io::Take<Box<dyn std::io::Read + Send>>,
+    hasher: blake3::Hasher,
+    read: u64,
+    max: u64,
+    /// The first read error, kept for [`BlobReader::finish`].
+    failed: Option<std::io::ErrorKind>,
+    cid: Cid,
+    path: PathBuf,
+}
+
+impl std::fmt::Debug for BlobReader {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("BlobReader")
+            .field("cid", &self.cid)
+            .field("read", &self.read)
+            .finish_non_exhaustive()
+    }
+}
+
+impl std::io::Read for BlobReader {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        match self.file.read(buf) {
+            Ok(n) => {
+                self.hasher.update(buf.get(..n).unwrap_or(&[]));
+                self.read = self.read.saturating_add(n as u64);
+                Ok(n)
+            }
+            Err(e) => {
+                if e.kind() != std::io::ErrorKind::Interrupted {
+                    self.failed.get_or_insert(e.kind());
+                }
+                Err(e)
+            }
+        }
+    }
+}
+
+impl BlobReader {
+    /// Reads what the consumer left, and checks that all the bytes read
+    /// were exactly the blob's: its size within the cap and its BLAKE3
+    /// digest the content id's.
+    ///
+    /// # Errors
+    /// [`BlobError::File`] for a read error (the consumer's or this one's)
+    /// or a blob over the cap, [`BlobError::Corrupt`] when the bytes are not
+    /// the content id's.
+    pub fn finish(mut self) -> Result<(), BlobError> {
+        let mut rest = vec![0u8; 64 << 10];
+        loop {
+            match std::io::Read::read(&mut self, &mut rest) {
+                Ok(0) => break,
+                Ok(_) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(_) => break,
+            }
+        }
+        if let Some(kind) = self.failed {
+            return Err(BlobError::File(tally_files::FileError::Io {
+                path: self.path,
+                what: "read",
+                source: kind.into(),
+            }));
+        }
+        if self.read > self.max {
+            return Err(BlobError::File(tally_files::FileError::TooLarge {
+                path: self.path,
+                max_bytes: self.max,
+            }));
+        }
+        if Cid::from_digest(*self.hasher.finalize().as_bytes()) != self.cid {
+            return Err(BlobError::Corrupt);
+        }
+        Ok(())
     }
 }

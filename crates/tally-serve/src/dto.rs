@@ -540,3 +540,115 @@ pub struct TenantView {
     /// What can still be reserved.
     pub remaining: u128,
 }
+
+/// `POST /v1/decisions`: decide `request` under the stored policy `policy`.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct DecideRequest {
+    /// The stored policy's digest (64 lowercase hex digits, as `POST
+    /// /v1/decide/policies` answers).
+    pub policy: String,
+    /// The request, in tally-decide's JSON form (`sequence`,
+    /// `requested_id`, `input_tokens`, …; unknown fields refused).
+    #[schema(value_type = Object)]
+    pub request: tally_decide::Request,
+    /// Hold the chosen candidate's cost on the caller tenant's budget in
+    /// the same step (all or nothing).
+    #[serde(default)]
+    pub reserve: Option<DecisionHold>,
+}
+
+/// The budget hold of a decision.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct DecisionHold {
+    /// The client's reservation id (as `POST …/reservations`; commit or
+    /// release it there).
+    pub id: u128,
+    /// Seconds until the hold is released by itself (1 to 86,400; default
+    /// 300): a decision's hold always expires.
+    #[serde(default)]
+    pub timeout_s: Option<u32>,
+}
+
+/// What became of a decision's hold.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct HoldResult {
+    /// The client's reservation id.
+    pub id: u128,
+    /// The amount held (the chosen candidate's cost), minor units.
+    pub amount: u128,
+    /// `ok` (held now), `exists` (the same hold was made before), or
+    /// `not_needed` (no candidate chosen, or a cost of 0: nothing held).
+    pub result: &'static str,
+}
+
+/// A decision, appended to the audit log.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct DecisionResponse {
+    /// The decision record's sequence number in the audit log.
+    pub seq: u64,
+    /// The decision (tally-decide's JSON form).
+    #[schema(value_type = Object)]
+    pub decision: tally_decide::Decision,
+    /// Its audit bundle (policy, request and decision digests).
+    #[schema(value_type = Object)]
+    pub bundle: tally_decide::AuditBundle,
+    /// The hold, when one was asked for.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reservation: Option<HoldResult>,
+}
+
+/// A decision read back from the audit log, with its proof.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct DecisionView {
+    /// The record's sequence number.
+    pub seq: u64,
+    /// The request.
+    #[schema(value_type = Object)]
+    pub request: tally_decide::Request,
+    /// The decision.
+    #[schema(value_type = Object)]
+    pub decision: tally_decide::Decision,
+    /// Its audit bundle.
+    #[schema(value_type = Object)]
+    pub bundle: tally_decide::AuditBundle,
+    /// The record's payload as stored (tally-decide's canonical bytes).
+    pub record: String,
+    /// The record's inclusion proof under a signed checkpoint: the text of
+    /// a tally-audit proof file (`tally audit verify-proof`), checked with
+    /// the server's `decisions.vkey`.
+    pub proof: String,
+}
+
+/// A stored decision policy.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct PolicyStored {
+    /// Its digest (64 lowercase hex digits): its name in `POST /v1/decisions`.
+    pub digest: String,
+    /// Whether this request stored it (false: it was stored before).
+    pub created: bool,
+}
+
+/// The decision log's latest signed checkpoint.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct CheckpointDto {
+    /// The tree size it signs (records `0..size`).
+    pub size: u64,
+    /// The tree's root (64 lowercase hex digits).
+    pub root: String,
+    /// The log's origin.
+    pub origin: String,
+    /// The signed note (C2SP checkpoint), checked with `decisions.vkey`.
+    pub note: String,
+}
+
+/// The query of a consistency proof.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ConsistencyQuery {
+    /// The older checkpoint's size (at least 1).
+    pub old: u64,
+    /// The newer checkpoint's size (at least `old`).
+    pub new: u64,
+}

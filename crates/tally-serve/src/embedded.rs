@@ -112,7 +112,19 @@ impl std::fmt::Debug for Cmd {
 
 /// Reads or creates the checkpoint signer of the data directory.
 fn signer(dir: &Path) -> Result<CheckpointSigner, OpenError> {
-    let path = dir.join(SKEY);
+    load_signer(dir, SKEY, VKEY, "tally-serve")
+}
+
+/// The checkpoint signer whose private key is `dir/skey` (0600), made
+/// (named `name`, its public key written to `dir/vkey`, 0644) if there is
+/// none.
+pub(crate) fn load_signer(
+    dir: &Path,
+    skey: &str,
+    vkey: &str,
+    name: &str,
+) -> Result<CheckpointSigner, OpenError> {
+    let path = dir.join(skey);
     let bad = |what: String| OpenError::Journal {
         path: path.clone(),
         what,
@@ -121,10 +133,10 @@ fn signer(dir: &Path) -> Result<CheckpointSigner, OpenError> {
         let text = tally_files::private::read(&path, KEY_FILE_MAX_BYTES)?;
         return CheckpointSigner::parse(text.as_str().trim()).map_err(|e| bad(e.to_string()));
     }
-    let signer = CheckpointSigner::generate("tally-serve").map_err(|e| bad(e.to_string()))?;
+    let signer = CheckpointSigner::generate(name).map_err(|e| bad(e.to_string()))?;
     tally_files::private::create(&path, signer.to_skey().as_bytes())?;
     tally_files::create_atomic(
-        &dir.join(VKEY),
+        &dir.join(vkey),
         signer.verifier().to_vkey().as_bytes(),
         0o644,
     )?;

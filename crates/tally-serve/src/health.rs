@@ -1,6 +1,6 @@
 //! `/readyz`, truthfully: not ready under backpressure (in-flight permits
 //! nearly gone, or the ledger writer's queue nearly full), when storage is
-//! out (the journal poisoned, SQLite or PostgreSQL not answering). Each
+//! out (the journal or the decision log poisoned, SQLite or PostgreSQL not answering). Each
 //! cause is in the body and in `readyz_degraded{cause}`.
 
 use crate::AppState;
@@ -21,6 +21,11 @@ pub async fn causes(s: &AppState) -> Vec<&'static str> {
         && !found.contains(&cause)
     {
         found.push(cause);
+    }
+    // A poisoned decision log refuses every append: the journal's cause.
+    if s.decisions.as_ref().is_some_and(|d| d.is_poisoned()) && !found.contains(&"journal_poisoned")
+    {
+        found.push("journal_poisoned");
     }
     if !s.idem.ping().await && !found.contains(&"dep_outage") {
         found.push("dep_outage");

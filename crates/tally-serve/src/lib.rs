@@ -19,6 +19,9 @@
 //!   number of processes (feature `postgres`).
 //! * The rewarder ([`rewarder`], [`blobs`]): content-addressed inputs,
 //!   signed policies, sealed epochs settled exactly once on the ledger.
+//! * Decisions under stored policies, with an optional budget hold, appended
+//!   to a signed audit log, and the audit routes over it ([`decide`],
+//!   [`routes_decide`]).
 //! * Optional TLS in the process ([`tls`]): rustls with ring, TLS 1.2 and
 //!   1.3, PEM files, the key file private (0600), a bounded handshake.
 //! * Data protection ([`vault`]): the rewarder's files sealed at rest with
@@ -35,6 +38,7 @@ pub mod backend;
 pub mod blobs;
 pub mod budget;
 pub mod config;
+pub mod decide;
 pub mod dto;
 pub mod embedded;
 pub mod error;
@@ -44,6 +48,7 @@ pub mod metrics;
 pub mod openapi;
 pub mod rewarder;
 pub mod routes;
+pub mod routes_decide;
 pub mod server;
 pub mod stack;
 pub mod tenancy;
@@ -65,6 +70,10 @@ pub struct AppState {
     pub limits: config::Limits,
     /// The ledger.
     pub backend: backend::Backend,
+    /// The decision log and stored policies (embedded mode; `None` on
+    /// PostgreSQL and in amnesia, where the decision routes answer
+    /// `DEPENDENCY_UNAVAILABLE`).
+    pub decisions: Option<Arc<decide::Decisions>>,
     /// Idempotency records.
     pub idem: idem::IdemStore,
     /// Authentication and authorization.

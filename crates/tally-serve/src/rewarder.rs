@@ -636,7 +636,9 @@ fn write_settle(dir: &Vault, rel: &str, r: SettleRecord) -> Result<(), ApiError>
 /// The measurements of inputs, whatever their epoch label, window and
 /// producer: what may not be paid twice under two epoch ids.
 fn snapshot_key(inputs: &EpochInputs) -> Result<String, RewardError> {
-    let bytes = tally_reward::jcs::canonical(&inputs.to_accounts())?;
+    // The JCS bytes of `inputs.to_accounts()`, written directly (tested
+    // equal in tally-reward).
+    let bytes = inputs.accounts_canonical_bytes();
     Ok(tally_encoding::hex::encode(&blake3::derive_key(
         "tally/serve/rewarder/snapshot/v1",
         &bytes,
@@ -1074,9 +1076,9 @@ fn run_blocking(
 ) -> Result<EpochView, ApiError> {
     let rewarder = &s.rewarder;
     let e = rewarder.store()?;
-    let bytes = e
+    let mut blob = e
         .blobs
-        .get(&inputs_cid)
+        .reader(&inputs_cid)
         .map_err(|err| blob_error(s, err))?
         .ok_or_else(ApiError::not_found)?;
     let limits = tally_reward::Limits {
@@ -1092,9 +1094,12 @@ fn run_blocking(
         },
         ..tally_reward::Limits::default()
     };
-    let inputs = EpochInputs::from_json(&bytes, &limits)
-        .map_err(|_| ApiError::bad_request("the inputs blob is not valid epoch inputs"))?;
-    drop(bytes);
+    // Decoded as the blob streams from disk (never held whole); the bytes
+    // decoded are checked to be exactly the blob's before the result is used.
+    let decoded = EpochInputs::from_reader(&mut blob, &limits);
+    blob.finish().map_err(|err| blob_error(s, err))?;
+    let inputs =
+        decoded.map_err(|_| ApiError::bad_request("the inputs blob is not valid epoch inputs"))?;
     if inputs.epoch() != epoch {
         return Err(ApiError::bad_request("the inputs are another epoch's"));
     }

@@ -44,13 +44,13 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for JsonBody<T> {
     }
 }
 
-fn now_ns() -> u64 {
+pub(crate) fn now_ns() -> u64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX))
 }
 
-fn ledger_error(s: &AppState, e: LedgerFail) -> ApiError {
+pub(crate) fn ledger_error(s: &AppState, e: LedgerFail) -> ApiError {
     match e {
         LedgerFail::Batch(_) => ApiError::bad_request("the batch was refused whole"),
         LedgerFail::Busy => ApiError::new(
@@ -537,7 +537,7 @@ fn budget_answer(o: crate::budget::Outcome) -> Response {
     r
 }
 
-fn within_amount(principal: &Principal, amount: u128) -> Result<(), ApiError> {
+pub(crate) fn within_amount(principal: &Principal, amount: u128) -> Result<(), ApiError> {
     match principal.max_amount {
         Some(max) if amount > max => Err(ApiError::new(
             Code::Unauthorized,

@@ -71,6 +71,10 @@ pub struct Config {
     pub amnesia: bool,
     /// Listen on a Unix socket instead of TCP ([`crate::unix`]).
     pub unix_socket: Option<crate::unix::UnixSocket>,
+    /// A decision log to serve instead of the data directory's, with its
+    /// checkpoint key (tests put it on a simulated disk with faults; it
+    /// must keep a proof index).
+    pub decision_log: Option<(tally_audit::AuditLog, tally_audit::NoteVerifier)>,
 }
 
 impl std::fmt::Debug for Config {
@@ -101,6 +105,7 @@ impl Config {
             at_rest: None,
             amnesia: false,
             unix_socket: None,
+            decision_log: None,
         }
     }
 }
@@ -342,6 +347,18 @@ pub async fn start(mut config: Config) -> Result<Running, StartError> {
         admin_token(&config.data_dir, &authority)?;
         None
     };
+    // The decision log and its policies are files of the data directory:
+    // amnesia leaves them out (the decision routes answer 503) rather than
+    // write them.
+    let decisions = match &backend {
+        Backend::Embedded(_) if config.amnesia => None,
+        Backend::Embedded(_) => Some(Arc::new(match config.decision_log.take() {
+            Some((log, vkey)) => crate::decide::Decisions::with_log(log, vkey, &config.data_dir)?,
+            None => crate::decide::Decisions::open(&config.data_dir)?,
+        })),
+        #[cfg(feature = "postgres")]
+        Backend::Postgres(_) => None,
+    };
     let limits = config.limits.clone();
     // The rewarder's run store is embedded only (`crate::rewarder`).
     let rewarder = if config.amnesia {
@@ -371,6 +388,7 @@ pub async fn start(mut config: Config) -> Result<Running, StartError> {
         inflight: Arc::new(Semaphore::new(limits.max_inflight)),
         limits,
         backend,
+        decisions,
         idem,
         auth: Arc::clone(&authority) as Arc<dyn Authorizer>,
         tokens: Some(authority),

@@ -43,10 +43,10 @@ use tower::ServiceBuilder;
 use tower_http::catch_panic::CatchPanicLayer;
 
 use crate::AppState;
-use crate::auth::{AuthError, Principal, Scope, required_scope};
+use crate::auth::{AuthError, Principal, Scope, alternative_scope, required_scope};
 use crate::error::{ApiError, Code, Reason, for_status};
 use crate::idem::{Begin, Stored};
-use crate::routes;
+use crate::{routes, routes_decide};
 
 /// The one `/v1` route that needs a valid token but no scope.
 pub const INTROSPECT_PATH: &str = "/v1/tokens/self";
@@ -84,6 +84,13 @@ pub fn app(state: Arc<AppState>) -> Router {
             "/v1/budget/tenants/{tenant}/reservations/{id}/release",
             post(routes::release),
         )
+        .route("/v1/decide/policies", post(routes_decide::store_policy))
+        .route("/v1/decide/policies/{digest}", get(routes_decide::policy))
+        .route("/v1/decisions", post(routes_decide::decide))
+        .route("/v1/decisions/{seq}", get(routes_decide::decision))
+        .route("/v1/audit/checkpoint", get(routes_decide::checkpoint))
+        .route("/v1/audit/entries/{seq}", get(routes_decide::entry))
+        .route("/v1/audit/consistency", get(routes_decide::consistency))
         .route("/v1/tokens", post(routes::mint_token))
         .route("/v1/tokens/self", get(routes::introspect))
         .route("/v1/tokens/{id}/revoke", post(routes::revoke_token))
@@ -510,7 +517,13 @@ async fn authenticate(
     }
     let (mut parts, body) = req.into_parts();
     let scope = required_scope(&parts.method, parts.uri.path()).unwrap_or(Scope::Admin);
-    let principal: Principal = match s.auth.authenticate(&parts, scope) {
+    let mut outcome = s.auth.authenticate(&parts, scope);
+    if outcome == Err(AuthError::Forbidden)
+        && let Some(alt) = alternative_scope(&parts.method, parts.uri.path())
+    {
+        outcome = s.auth.authenticate(&parts, alt);
+    }
+    let principal: Principal = match outcome {
         Ok(p) => p,
         Err(e) => {
             s.metrics.auth_failure(scope.name());

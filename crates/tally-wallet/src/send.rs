@@ -358,7 +358,7 @@ impl<S: WalletStore> Wallet<S> {
     /// [`Wallet::reclaim`] of a locked token: its unspent proofs are signed
     /// with `unlock`'s keys (the refund keys, once the locktime has passed;
     /// see [`crate::lock`]). If the lock is not satisfied the proofs stay
-    /// `Sent`, nothing is sent ([`Refusal::LockNotSatisfied`]) or the mint
+    /// `Sent`, nothing is sent ([`crate::Refusal::LockNotSatisfied`]) or the mint
     /// refuses ([`Error::Mint`]).
     ///
     /// # Errors

@@ -354,3 +354,85 @@ impl AuditLog {
         String::from_utf8(buf).map_err(|_| changed("a record line is not UTF-8"))
     }
 }
+
+impl AuditLog {
+    /// The consistency proof between the log's signed checkpoints of
+    /// `old_size` and `new_size` records (the checkpoint records at those
+    /// sequence numbers, durable), from the proof index: `O(log n)` hashes
+    /// and positional reads of three lines (the header and both checkpoint
+    /// records), each checked against its leaf. The same proof as
+    /// [`crate::ConsistencyProof::from_log`] with [`crate::CheckpointRef::Size`].
+    ///
+    /// # Errors
+    /// [`AuditError::OutOfRange`] when the index is not ready, the log's
+    /// checkpoints are not signed, `old_size` is 0 or above `new_size`, or
+    /// a size is not that of a durable checkpoint record of the log;
+    /// [`AuditError::Invalid`] when a line read does not match its leaf;
+    /// read errors.
+    pub fn prove_consistency(
+        &self,
+        old_size: u64,
+        new_size: u64,
+    ) -> Result<crate::proof::ConsistencyProof> {
+        let out_of_range = |what: &str| AuditError::OutOfRange { what: what.into() };
+        let Some(vkey) = self.inner.header.checkpoint_key.clone() else {
+            return Err(out_of_range("the log's checkpoints are not signed"));
+        };
+        if old_size == 0 || old_size > new_size {
+            return Err(out_of_range(
+                "the old checkpoint must be non-empty and no larger than the new one",
+            ));
+        }
+        let spans = {
+            let st = lock(&self.inner.state);
+            let live = st
+                .live
+                .as_ref()
+                .filter(|l| l.ready)
+                .ok_or_else(|| out_of_range("the proof index is not ready"))?;
+            // A checkpoint of `size` records is record `size`.
+            if new_size >= st.durable_end {
+                return Err(out_of_range("no durable checkpoint of that size"));
+            }
+            let mut spans = Vec::with_capacity(3);
+            for seq in [0, old_size, new_size] {
+                let at = live
+                    .span(seq, st.end_offset)
+                    .ok_or_else(|| out_of_range("record line"))?;
+                let leaf = live.index.leaf(seq).ok_or_else(|| out_of_range("leaf"))?;
+                spans.push((seq, at, leaf));
+            }
+            spans
+        };
+        let mut lines = Vec::with_capacity(3);
+        for (seq, at, leaf) in spans {
+            lines.push(self.read_line(at, seq, leaf)?);
+        }
+        let note = |line: &str| -> Result<String> {
+            let env = record::parse_line(line.as_bytes(), 0)?;
+            if env.meta.kind != RecordKind::Checkpoint {
+                return Err(out_of_range("no checkpoint of that size"));
+            }
+            CheckpointPayload::parse(env.payload)
+                .map(|cp| cp.note)
+                .map_err(|_| changed("a checkpoint record does not parse"))
+        };
+        let (header, old_note, new_note) = match lines.as_slice() {
+            [h, o, n] => (h.clone(), note(o)?, note(n)?),
+            _ => return Err(out_of_range("record line")),
+        };
+        let st = lock(&self.inner.state);
+        let live = st
+            .live
+            .as_ref()
+            .filter(|l| l.ready)
+            .ok_or_else(|| out_of_range("the proof index is not ready"))?;
+        crate::proof::ConsistencyProof::from_index(
+            &live.index,
+            &header,
+            &vkey,
+            &old_note,
+            &new_note,
+        )
+    }
+}

@@ -165,3 +165,49 @@ fn a_prefix_changed_behind_the_logs_back_is_not_indexed() {
     assert!(plain.index_prefix().is_err());
     assert!(!plain.proofs_ready());
 }
+
+#[test]
+fn a_consistency_proof_from_the_index_equals_the_full_reads_and_refuses_other_sizes() {
+    let disk = SimLog::new(Vec::new(), Faults::default(), 5);
+    let log = AuditLog::create_with(Box::new(disk.clone()), opts()).unwrap();
+    log.index_prefix().unwrap();
+    for i in 0..300 {
+        log.append(payload(i).as_bytes()).unwrap();
+    }
+    let old = log.checkpoint().unwrap();
+    for i in 300..2_500 {
+        log.append(payload(i).as_bytes()).unwrap();
+    }
+    let new = log.checkpoint().unwrap();
+    let (o, n) = (old.checkpoint.size(), new.checkpoint.size());
+    let vopts = VerifyOptions::new().checkpoint_key(signer().verifier());
+    for (a, b) in [(o, n), (o, o)] {
+        let live = log.prove_consistency(a, b).unwrap();
+        let full = ConsistencyProof::from_log(
+            &disk.contents()[..],
+            &CheckpointRef::Size(a),
+            &CheckpointRef::Size(b),
+            &vopts,
+        )
+        .unwrap();
+        assert_eq!(live, full, "{a} → {b}");
+        live.verify(&signer().verifier()).unwrap();
+    }
+    // Sizes that are not durable checkpoints, an empty or inverted pair.
+    for (a, b) in [
+        (0, n),
+        (n, o),
+        (o, o + 1),
+        (o + 1, n),
+        (o, n + 1),
+        (o, u64::MAX),
+    ] {
+        assert!(
+            matches!(
+                log.prove_consistency(a, b),
+                Err(AuditError::OutOfRange { .. })
+            ),
+            "{a} → {b}"
+        );
+    }
+}

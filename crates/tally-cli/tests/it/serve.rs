@@ -340,3 +340,93 @@ fn tally_serve_refuses_a_tls_key_file_others_can_read_naming_it() {
     assert!(String::from_utf8(out.stderr).unwrap().contains("--tls-key"));
     assert!(!tmp.path().join("tally-data").exists());
 }
+
+/// A decision made through `tally serve` is checked offline by the CLI:
+/// its inclusion proof with `tally audit verify-proof` and a consistency
+/// proof between two checkpoints with `tally audit consistency verify`,
+/// both against the server's `decisions.vkey`; a tampered proof fails.
+#[test]
+fn a_decision_from_tally_serve_verifies_offline_with_tally_audit() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("tally-data");
+    let s = start(&dir);
+    let policy = include_str!("../../../tally-decide/examples/policy.json");
+    let (status, body) = s.call("POST", "/v1/decide/policies", policy);
+    assert_eq!(status, 200, "{body}");
+    let digest = serde_json::from_str::<serde_json::Value>(&body).unwrap()["digest"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let decide = |seq: u64| {
+        let body = format!(
+            r#"{{"policy":"{digest}","request":{{"sequence":{seq},"requested_id":20,"input_tokens":1200,"output_tokens":400,"value_microunits":50000,"budget_microunits":10000,"risk_bps":1000,"confidence_bps":9000,"minimum_quality_bps":7000,"max_p95_latency_ms":500,"required_capabilities":1,"allowed_providers":18446744073709551615,"required_regions":1}}}}"#
+        );
+        // The helper's Idempotency-Key is the body's length: sequences of
+        // different lengths make different keys.
+        let (status, body) = s.call("POST", "/v1/decisions", &body);
+        assert_eq!(status, 200, "{body}");
+        serde_json::from_str::<serde_json::Value>(&body).unwrap()["seq"]
+            .as_u64()
+            .unwrap()
+    };
+    let size = |s: &Serve| {
+        let (status, body) = s.call("GET", "/v1/audit/checkpoint", "");
+        assert_eq!(status, 200, "{body}");
+        serde_json::from_str::<serde_json::Value>(&body).unwrap()["size"]
+            .as_u64()
+            .unwrap()
+    };
+    let seq = decide(1);
+    let old = size(&s);
+    decide(22);
+    let new = size(&s);
+    let (status, body) = s.call("GET", &format!("/v1/decisions/{seq}"), "");
+    assert_eq!(status, 200, "{body}");
+    let proof = serde_json::from_str::<serde_json::Value>(&body).unwrap()["proof"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let (status, consistency) = s.call(
+        "GET",
+        &format!("/v1/audit/consistency?old={old}&new={new}"),
+        "",
+    );
+    assert_eq!(status, 200, "{consistency}");
+    s.stop();
+    let vkey = std::fs::read_to_string(dir.join("decisions.vkey")).unwrap();
+    let run = |args: &[&str], file: &std::path::Path| {
+        tally()
+            .args(args)
+            .arg(file)
+            .args(["--vkey", vkey.trim()])
+            .output()
+            .unwrap()
+    };
+    let proof_file = tmp.path().join("decision.proof");
+    std::fs::write(&proof_file, &proof).unwrap();
+    let out = run(&["audit", "verify-proof"], &proof_file);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let tampered = proof.replace(
+        "\\\"cost_microunits\\\":7000",
+        "\\\"cost_microunits\\\":7001",
+    );
+    assert_ne!(tampered, proof);
+    std::fs::write(&proof_file, &tampered).unwrap();
+    assert!(
+        !run(&["audit", "verify-proof"], &proof_file)
+            .status
+            .success()
+    );
+    let consistency_file = tmp.path().join("decisions.consistency");
+    std::fs::write(&consistency_file, &consistency).unwrap();
+    let out = run(&["audit", "consistency", "verify"], &consistency_file);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}

@@ -14,3 +14,4 @@ mod golden;
 mod manifest;
 mod properties;
 mod registry;
+mod stream;

@@ -222,6 +222,10 @@ proptest! {
         let window = tally_reward::inputs::Window { start, end: start + 1 };
         let inputs = EpochInputs::new(EpochId::new(epoch).unwrap(), window, account("p"), accounts, &Limits::default()).unwrap();
         prop_assert_eq!(inputs.canonical_bytes().unwrap(), inputs.canonical_bytes_generic().unwrap());
+        prop_assert_eq!(
+            inputs.accounts_canonical_bytes(),
+            tally_reward::jcs::canonical(&inputs.to_accounts()).unwrap()
+        );
     }
 }
 

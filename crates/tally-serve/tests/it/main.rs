@@ -10,6 +10,7 @@
 
 mod api;
 mod budget;
+mod decisions;
 mod idempotency;
 mod limits;
 mod openapi;

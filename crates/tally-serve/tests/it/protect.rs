@@ -384,6 +384,13 @@ fn amnesia_a_server_in_empty_directories_writes_no_file_anywhere() {
             "{}",
             String::from_utf8_lossy(&minted.body)
         );
+        // The decision log is a file of the data directory: in amnesia it
+        // is left out (503), never written.
+        let audit = get(addr, "/v1/audit/checkpoint", &admin).await;
+        assert_eq!(
+            (audit.status, audit.code().as_str()),
+            (503, "DEPENDENCY_UNAVAILABLE")
+        );
         drop(s);
     });
     child.stdin.take().unwrap().write_all(b"stop\n").unwrap();

@@ -858,3 +858,71 @@ fn every_rewarder_route_is_in_the_openapi_document_with_its_schemas() {
         s.stop().await;
     });
 }
+
+/// The file named `name` under `dir`, at any depth.
+fn find_file(dir: &Path, name: &str) -> Option<std::path::PathBuf> {
+    for entry in std::fs::read_dir(dir).ok()? {
+        let path = entry.ok()?.path();
+        if path.is_dir() {
+            if let Some(found) = find_file(&path, name) {
+                return Some(found);
+            }
+        } else if path.file_name().is_some_and(|n| n == name) {
+            return Some(path);
+        }
+    }
+    None
+}
+
+/// The compute route decodes the inputs blob as it streams from disk and
+/// checks the bytes it read against the blob's CID before using them: a blob
+/// changed on disk into other valid inputs of the same epoch (or cut short)
+/// is never run, and nothing is stored for the epoch.
+#[test]
+fn an_inputs_blob_changed_on_disk_is_never_computed() {
+    runtime().block_on(async {
+        let s = start().await;
+        let token = ops();
+        let inputs = inputs_json("disk-1", 1_000_000, 4);
+        let up = upload(&s, &token, inputs.as_bytes()).await;
+        assert_eq!(up.status, 200, "{}", String::from_utf8_lossy(&up.body));
+        let inputs_cid = up.json()["cid"].as_str().unwrap().to_owned();
+        let p = put_policy(
+            &s,
+            &token,
+            "pol-disk",
+            &signed_policy("pool:storage", 1_000_003),
+        )
+        .await;
+        let policy_cid = p.json()["cid"].as_str().unwrap().to_owned();
+        let blob = find_file(s.dir.path(), &inputs_cid).expect("the stored blob");
+        let other = inputs_json("disk-1", 1_000_000, 5);
+        for (i, changed) in [other.as_bytes(), &inputs.as_bytes()[..inputs.len() / 2]]
+            .into_iter()
+            .enumerate()
+        {
+            std::fs::write(&blob, changed).unwrap();
+            let c = compute(
+                &s,
+                &token,
+                &format!("disk-{i}"),
+                "disk-1",
+                &inputs_cid,
+                &policy_cid,
+            )
+            .await;
+            assert_eq!(c.status, 500, "{}", String::from_utf8_lossy(&c.body));
+            assert_eq!(
+                get(s.addr, "/v1/rewarder/epochs/disk-1", &token)
+                    .await
+                    .status,
+                404
+            );
+        }
+        // The blob restored: the same request runs.
+        std::fs::write(&blob, inputs.as_bytes()).unwrap();
+        let c = compute(&s, &token, "disk-ok", "disk-1", &inputs_cid, &policy_cid).await;
+        assert_eq!(c.status, 200, "{}", String::from_utf8_lossy(&c.body));
+        s.stop().await;
+    });
+}

@@ -9,7 +9,7 @@ dir=$(mktemp -d)
 trap 'kill "$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true; rm -rf "$dir"' EXIT
 # Rate limits out of the way: the bench measures the service, not its caps.
 MAX_RPS=1000000 RPS_BURST=1000000 TENANT_RPS=1000000 TENANT_BURST=1000000 MAX_INFLIGHT=4096 \
-  "$tally" serve --listen 127.0.0.1:0 --data-dir "$dir/data" >"$dir/out" 2>/dev/null &
+  "$tally" serve --listen 127.0.0.1:0 --data-dir "$dir/data" ${DATABASE:+--database "$DATABASE"} >"$dir/out" 2>/dev/null &
 pid=$!
 for _ in $(seq 100); do grep -q listening "$dir/out" 2>/dev/null && break; sleep 0.05; done
 addr=$(sed -n 's/.*http:\/\///p' "$dir/out" | head -1)

@@ -270,6 +270,15 @@ pub fn encode(
         .collect();
     listed.sort_unstable();
     listed.dedup();
+    // An account with no transfers has no list (a list emptied by a rolled
+    // back batch is not state): equal states, equal bytes.
+    listed.retain(|a| {
+        !frozen.positions(*a).is_empty()
+            || ledger
+                .account_transfers
+                .get(a)
+                .is_some_and(|l| !l.is_empty())
+    });
     let transfers = frozen.len().saturating_add(live.len());
     if u32::try_from(transfers).is_err() {
         return Err(bad(
@@ -960,6 +969,9 @@ fn decode_from<C: Chunks>(mut input: Input<C>, len: u64) -> Result<Restored, Sna
                 "an account the ledger does not hold",
             ));
         }
+        if n == 0 {
+            return Err(bad("transfer list", i, "an empty list"));
+        }
         entries = entries
             .checked_add(n)
             .filter(|e| Some(*e) <= n_transfers.checked_mul(2))
@@ -982,9 +994,7 @@ fn decode_from<C: Chunks>(mut input: Input<C>, len: u64) -> Result<Restored, Sna
             }
             left -= run;
         }
-        if !list.is_empty() {
-            frozen.by_account.insert(account, list);
-        }
+        frozen.by_account.insert(account, list);
     }
     if Some(entries) != n_transfers.checked_mul(2) {
         return Err(bad("transfer list", 0, "not two entries per transfer"));

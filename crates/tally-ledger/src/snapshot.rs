@@ -597,27 +597,19 @@ impl<C: Chunks> Input<C> {
         if (n as u64) > self.left {
             return Ok(None);
         }
-        self.left -= n as u64;
         let here = self.cur.len().saturating_sub(self.pos);
         if here >= n {
+            self.left -= n as u64;
             let start = self.pos;
             self.pos = start.saturating_add(n);
             return Ok(self.cur.get(start..self.pos));
         }
-        self.carry.clear();
-        self.carry
-            .extend_from_slice(self.cur.get(self.pos..).unwrap_or_default());
-        while self.carry.len() < n {
-            let Some(next) = self.src.next()? else {
-                return Err(bad("input", 0, "the content ended early"));
-            };
-            let old = core::mem::replace(&mut self.cur, next);
-            self.src.recycle(old);
-            let need = (n - self.carry.len()).min(self.cur.len());
-            self.carry
-                .extend_from_slice(self.cur.get(..need).unwrap_or_default());
-            self.pos = need;
-        }
+        // A record that straddles chunks: put together in `carry`.
+        let mut carry = core::mem::take(&mut self.carry);
+        carry.clear();
+        let taken = self.take_into(&mut carry, n as u64);
+        self.carry = carry;
+        taken?;
         Ok(Some(&self.carry))
     }
 

@@ -1,15 +1,21 @@
 //! Idempotency records (the IETF draft "The Idempotency-Key HTTP Header
 //! Field"): the first result for (tenant, key) is stored with the request's
 //! fingerprint and replayed byte for byte; the same key with another
-//! request is refused (422); a key still in flight is refused (409). A
-//! request cut off while in flight (a crash) leaves a record that a retry
-//! takes over after [`crate::config::IN_FLIGHT_STALE_MS`]. Records are kept
-//! at least 24 h ([`crate::config::IDEMPOTENCY_TTL_SECS`]).
+//! request is refused (422); a key still in flight is refused (409).
+//! Records are kept at least 24 h ([`crate::config::IDEMPOTENCY_TTL_SECS`]).
 //!
-//! In SQLite beside the journal (WAL, `synchronous=FULL`), or in
-//! PostgreSQL; the schema is embedded and migrated at start.
+//! Embedded: results in SQLite beside the journal (WAL,
+//! `synchronous=FULL`, group commit in multi-row statements), claims in
+//! the process's memory ([`Claims`]; the process owns the data directory),
+//! released the moment their request ends or is cut off. PostgreSQL:
+//! claims and results are rows, shared by every process; a request cut off
+//! while in flight (a crash) leaves a claim that a retry takes over after
+//! [`crate::config::IN_FLIGHT_STALE_MS`]. The schema is embedded and
+//! migrated at start.
 
+use std::collections::HashMap;
 use std::path::Path;
+use std::sync::Arc;
 use std::time::Duration;
 
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqliteSynchronous};
@@ -64,14 +70,113 @@ const PG_MIGRATIONS: &[tally_sql::Migration] = &[
 /// Where a request stands against its idempotency key.
 #[derive(Debug, PartialEq, Eq)]
 pub enum Begin {
-    /// First time (or a stale in-flight record taken over): run it.
-    Fresh,
+    /// First time (or a stale in-flight record taken over): run it, then
+    /// [`IdemStore::finish`] or [`IdemStore::abandon`] the claim.
+    Fresh(Claim),
     /// Done before: replay this.
     Replay(Stored),
     /// The same key is still in flight.
     InFlight,
     /// The same key with another request.
     Mismatch,
+}
+
+/// A claimed (tenant, key): the right to run the request and store its
+/// result. In embedded mode the claim lives in this process's memory
+/// ([`Claims`]) and is released when dropped, so a request cut off (a
+/// timeout, a client gone) frees its key at once; in PostgreSQL it is a
+/// row that a retry takes over once stale.
+#[derive(Debug)]
+pub struct Claim {
+    tenant: String,
+    key: String,
+    fingerprint: [u8; 32],
+    now_ms: i64,
+    local: Option<(Arc<Claims>, u64)>,
+}
+
+impl PartialEq for Claim {
+    fn eq(&self, other: &Self) -> bool {
+        (&self.tenant, &self.key, self.fingerprint)
+            == (&other.tenant, &other.key, other.fingerprint)
+    }
+}
+
+impl Eq for Claim {}
+
+impl Drop for Claim {
+    fn drop(&mut self) {
+        if let Some((claims, ticket)) = &self.local {
+            claims.release(&self.tenant, &self.key, *ticket);
+        }
+    }
+}
+
+/// (tenant, key) → (fingerprint, ticket).
+type ClaimMap = HashMap<(String, String), ([u8; 32], u64)>;
+
+/// A done record: fingerprint, status, content type, body.
+type DoneRow = (Vec<u8>, Option<i64>, Option<String>, Option<Vec<u8>>);
+
+/// The keys in flight in this process (embedded mode).
+///
+/// One process owns an embedded data directory (the journal is locked), so
+/// a key in flight can only be in flight here: a claim in memory is as
+/// good as a row, and costs no write. After a crash there are no claims: a
+/// retry runs again, which the ledger's own ids keep idempotent, exactly as
+/// when a stale row is taken over. The map holds at most one entry per
+/// request inside the idempotency layer (a [`Claim`] removes its entry when
+/// dropped), so the concurrency limit bounds it.
+#[derive(Debug, Default)]
+pub struct Claims {
+    map: std::sync::Mutex<ClaimMap>,
+    next: std::sync::atomic::AtomicU64,
+}
+
+impl Claims {
+    fn lock(&self) -> std::sync::MutexGuard<'_, ClaimMap> {
+        self.map
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Takes (tenant, key) for `fingerprint`: its ticket, or why not.
+    fn take(&self, tenant: &str, key: &str, fingerprint: &[u8; 32]) -> Result<u64, Begin> {
+        let ticket = self.next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let mut map = self.lock();
+        match map.entry((tenant.to_owned(), key.to_owned())) {
+            std::collections::hash_map::Entry::Occupied(e) => Err(if e.get().0 == *fingerprint {
+                Begin::InFlight
+            } else {
+                Begin::Mismatch
+            }),
+            std::collections::hash_map::Entry::Vacant(v) => {
+                v.insert((*fingerprint, ticket));
+                Ok(ticket)
+            }
+        }
+    }
+
+    /// Releases (tenant, key) if `ticket` still holds it.
+    fn release(&self, tenant: &str, key: &str, ticket: u64) {
+        let mut map = self.lock();
+        let k = (tenant.to_owned(), key.to_owned());
+        if map.get(&k).is_some_and(|(_, t)| *t == ticket) {
+            map.remove(&k);
+        }
+    }
+
+    /// How many keys are in flight.
+    #[must_use]
+    pub fn len(&self) -> usize {
+        self.lock().len()
+    }
+
+    /// Whether no key is in flight.
+    #[must_use]
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
 }
 
 /// A stored result.
@@ -94,9 +199,10 @@ pub struct IdemError(#[from] sqlx::Error);
 /// The idempotency store.
 #[derive(Clone, Debug)]
 pub enum IdemStore {
-    /// SQLite (embedded): reads on the pool, claims and results through
-    /// one writer that shares a transaction (one `fsync`) per group.
-    Sqlite(SqlitePool, Batcher),
+    /// SQLite (embedded): claims in memory ([`Claims`]), lookups on the
+    /// pool, results through one writer that shares a transaction (one
+    /// `fsync`) per group.
+    Sqlite(SqlitePool, Batcher, Arc<Claims>),
     /// PostgreSQL.
     #[cfg(feature = "postgres")]
     Postgres(sqlx::PgPool),
@@ -114,7 +220,7 @@ type Row = (
 macro_rules! on_pool {
     ($self:expr, $sqlite:literal, $pg:literal, |$p:ident, $sql:ident| $body:expr) => {
         match $self {
-            IdemStore::Sqlite($p, _) => {
+            IdemStore::Sqlite($p, _, _) => {
                 let $sql = $sqlite;
                 $body
             }
@@ -166,7 +272,11 @@ impl IdemStore {
         tally_sql::apply_sqlite(&mut tx, COMPONENT, SQLITE_MIGRATIONS).await?;
         tx.commit().await?;
         let conn = sqlx::ConnectOptions::connect(&opts).await?;
-        Ok(Self::Sqlite(pool, Batcher::start(conn)))
+        Ok(Self::Sqlite(
+            pool,
+            Batcher::start(conn),
+            Arc::new(Claims::default()),
+        ))
     }
 
     /// The PostgreSQL store (migrated; the ledger's migrations made the
@@ -187,7 +297,9 @@ impl IdemStore {
         Ok(Self::Postgres(pool))
     }
 
-    /// Claims (tenant, key) for a request with `fingerprint`, at `now_ms`.
+    /// Claims (tenant, key) for a request with `fingerprint`, at `now_ms`;
+    /// a claim in flight since before `now_ms - stale_ms` is taken over
+    /// (PostgreSQL: in embedded mode a claim cut off is released at once).
     ///
     /// # Errors
     /// [`IdemError`].
@@ -199,17 +311,37 @@ impl IdemStore {
         now_ms: i64,
         stale_ms: i64,
     ) -> Result<Begin, IdemError> {
-        if let Self::Sqlite(_, b) = self {
-            return b
-                .call(Op::Begin {
-                    tenant: tenant.to_owned(),
-                    key: key.to_owned(),
-                    fingerprint: *fingerprint,
-                    now_ms,
-                    stale_ms,
-                })
-                .await
-                .map(|d| d.unwrap_or(Begin::InFlight));
+        let mut claim = Claim {
+            tenant: tenant.to_owned(),
+            key: key.to_owned(),
+            fingerprint: *fingerprint,
+            now_ms,
+            local: None,
+        };
+        if let Self::Sqlite(pool, _, claims) = self {
+            let ticket = match claims.take(tenant, key, fingerprint) {
+                Ok(t) => t,
+                Err(b) => return Ok(b),
+            };
+            claim.local = Some((Arc::clone(claims), ticket));
+            // Done before? (A claim dropped on an error here is released.)
+            let row: Option<DoneRow> = sqlx::query_as(
+                "SELECT fingerprint, status, content_type, body FROM idempotency \
+                     WHERE tenant = $1 AND key = $2 AND done = 1",
+            )
+            .bind(tenant)
+            .bind(key)
+            .fetch_optional(pool)
+            .await?;
+            return Ok(match row {
+                None => Begin::Fresh(claim),
+                Some((fp, _, _, _)) if fp.as_slice() != fingerprint.as_slice() => Begin::Mismatch,
+                Some((_, status, content_type, body)) => Begin::Replay(Stored {
+                    status: status.and_then(|s| u16::try_from(s).ok()).unwrap_or(500),
+                    content_type: content_type.unwrap_or_default(),
+                    body: body.unwrap_or_default(),
+                }),
+            });
         }
         let inserted = on_pool!(
             self,
@@ -227,7 +359,7 @@ impl IdemStore {
                 .rows_affected()
         );
         if inserted == 1 {
-            return Ok(Begin::Fresh);
+            return Ok(Begin::Fresh(claim));
         }
         let row: Option<Row> = on_pool!(
             self,
@@ -273,26 +405,28 @@ impl IdemStore {
                 .rows_affected()
         );
         Ok(if taken == 1 {
-            Begin::Fresh
+            Begin::Fresh(claim)
         } else {
             Begin::InFlight
         })
     }
 
-    /// Stores the result of a claimed request.
+    /// Stores the result of a claimed request (durable before this
+    /// returns), then releases the claim.
     ///
     /// # Errors
     /// [`IdemError`].
-    pub async fn finish(&self, tenant: &str, key: &str, stored: &Stored) -> Result<(), IdemError> {
-        if let Self::Sqlite(_, b) = self {
+    pub async fn finish(&self, claim: Claim, stored: &Stored) -> Result<(), IdemError> {
+        if let Self::Sqlite(_, b, _) = self {
             return b
-                .call(Op::Finish {
-                    tenant: tenant.to_owned(),
-                    key: key.to_owned(),
+                .call(Finish {
+                    tenant: claim.tenant.clone(),
+                    key: claim.key.clone(),
+                    fingerprint: claim.fingerprint,
+                    now_ms: claim.now_ms,
                     stored: stored.clone(),
                 })
-                .await
-                .map(|_| ());
+                .await;
         }
         on_pool!(
             self,
@@ -301,8 +435,8 @@ impl IdemStore {
             "UPDATE serve_idempotency SET done = 1, status = $3, content_type = $4, body = $5 \
              WHERE tenant = $1 AND key = $2",
             |p, sql| sqlx::query(sql)
-                .bind(tenant)
-                .bind(key)
+                .bind(claim.tenant.as_str())
+                .bind(claim.key.as_str())
                 .bind(i64::from(stored.status))
                 .bind(stored.content_type.as_str())
                 .bind(stored.body.clone())
@@ -318,28 +452,34 @@ impl IdemStore {
     ///
     /// # Errors
     /// [`IdemError`].
-    pub async fn abandon(&self, tenant: &str, key: &str) -> Result<(), IdemError> {
-        if let Self::Sqlite(_, b) = self {
-            return b
-                .call(Op::Abandon {
-                    tenant: tenant.to_owned(),
-                    key: key.to_owned(),
-                })
-                .await
-                .map(|_| ());
+    pub async fn abandon(&self, claim: Claim) -> Result<(), IdemError> {
+        if let Self::Sqlite(..) = self {
+            // Dropping the claim releases it.
+            return Ok(());
         }
         on_pool!(
             self,
             "DELETE FROM idempotency WHERE tenant = $1 AND key = $2 AND done = 0",
             "DELETE FROM serve_idempotency WHERE tenant = $1 AND key = $2 AND done = 0",
             |p, sql| sqlx::query(sql)
-                .bind(tenant)
-                .bind(key)
+                .bind(claim.tenant.as_str())
+                .bind(claim.key.as_str())
                 .execute(p)
                 .await?
                 .rows_affected()
         );
         Ok(())
+    }
+
+    /// The keys in flight in this process (embedded mode; `None` on
+    /// PostgreSQL, where claims are rows).
+    #[must_use]
+    pub fn claims(&self) -> Option<&Claims> {
+        match self {
+            Self::Sqlite(_, _, c) => Some(c),
+            #[cfg(feature = "postgres")]
+            Self::Postgres(_) => None,
+        }
     }
 
     /// Deletes records created before `before_ms`; returns how many.
@@ -451,35 +591,24 @@ pub const SQLITE_QUEUE_MAX: usize = 4_096;
 /// Operations the SQLite writer takes into one transaction.
 pub const SQLITE_GROUP_MAX: usize = 256;
 
-/// One write of the SQLite writer.
+/// A result for the SQLite writer to store.
 #[derive(Debug)]
-enum Op {
-    Begin {
-        tenant: String,
-        key: String,
-        fingerprint: [u8; 32],
-        now_ms: i64,
-        stale_ms: i64,
-    },
-    Finish {
-        tenant: String,
-        key: String,
-        stored: Stored,
-    },
-    Abandon {
-        tenant: String,
-        key: String,
-    },
+struct Finish {
+    tenant: String,
+    key: String,
+    fingerprint: [u8; 32],
+    now_ms: i64,
+    stored: Stored,
 }
 
-type OpReply = tokio::sync::oneshot::Sender<Result<Option<Begin>, ()>>;
+type OpReply = tokio::sync::oneshot::Sender<Result<(), ()>>;
 
-/// The handle of the SQLite writer: group commit for idempotency records
+/// The handle of the SQLite writer: group commit for idempotency results
 /// (`synchronous=FULL` costs one `fsync` per transaction; the writer puts
-/// every queued claim and result in one).
+/// every queued result in one, in a few multi-row statements).
 #[derive(Clone, Debug)]
 pub struct Batcher {
-    tx: tokio::sync::mpsc::Sender<(Op, OpReply)>,
+    tx: tokio::sync::mpsc::Sender<(Finish, OpReply)>,
 }
 
 impl Batcher {
@@ -489,7 +618,7 @@ impl Batcher {
         Self { tx }
     }
 
-    async fn call(&self, op: Op) -> Result<Option<Begin>, IdemError> {
+    async fn call(&self, op: Finish) -> Result<(), IdemError> {
         let closed = || IdemError(sqlx::Error::PoolClosed);
         let (reply, rx) = tokio::sync::oneshot::channel();
         self.tx.send((op, reply)).await.map_err(|_| closed())?;
@@ -499,7 +628,7 @@ impl Batcher {
 
 async fn write_loop(
     mut conn: sqlx::SqliteConnection,
-    mut rx: tokio::sync::mpsc::Receiver<(Op, OpReply)>,
+    mut rx: tokio::sync::mpsc::Receiver<(Finish, OpReply)>,
 ) {
     let mut group = Vec::with_capacity(SQLITE_GROUP_MAX);
     while let Some(first) = rx.recv().await {
@@ -510,127 +639,86 @@ async fn write_loop(
                 Err(_) => break,
             }
         }
-        match apply_group(&mut conn, &group).await {
-            Ok(results) => {
-                for ((_, reply), r) in group.drain(..).zip(results) {
-                    let _ = reply.send(Ok(r));
-                }
-            }
-            Err(_) => {
-                for (_, reply) in group.drain(..) {
-                    let _ = reply.send(Err(()));
-                }
-            }
+        let ok = apply_group(&mut conn, &group).await.is_ok();
+        for (_, reply) in group.drain(..) {
+            let _ = reply.send(if ok { Ok(()) } else { Err(()) });
         }
     }
 }
 
-/// Applies a group in one transaction: every claim sees the ones before it.
+/// The rows of one multi-row statement, largest first: a group is written
+/// in a few statements of these fixed shapes (so a handful of prepared
+/// statements serve every group size).
+const ROWS_PER_STATEMENT: [usize; 4] = [64, 16, 4, 1];
+
+/// Stores a group in one transaction.
 async fn apply_group(
     conn: &mut sqlx::SqliteConnection,
-    group: &[(Op, OpReply)],
-) -> Result<Vec<Option<Begin>>, sqlx::Error> {
+    group: &[(Finish, OpReply)],
+) -> Result<(), sqlx::Error> {
     let mut tx = sqlx::Connection::begin(conn).await?;
-    let mut out = Vec::with_capacity(group.len());
-    for (op, _) in group {
-        out.push(apply_op(&mut tx, op).await?);
-    }
-    tx.commit().await?;
-    Ok(out)
-}
-
-async fn apply_op(c: &mut sqlx::SqliteConnection, op: &Op) -> Result<Option<Begin>, sqlx::Error> {
-    match op {
-        Op::Begin {
-            tenant,
-            key,
-            fingerprint,
-            now_ms,
-            stale_ms,
-        } => claim(c, tenant, key, fingerprint, *now_ms, *stale_ms)
-            .await
-            .map(Some),
-        Op::Finish {
-            tenant,
-            key,
-            stored,
-        } => {
-            sqlx::query(
-                "UPDATE idempotency SET done = 1, status = $3, content_type = $4, body = $5 \
-                 WHERE tenant = $1 AND key = $2",
-            )
-            .bind(tenant.as_str())
-            .bind(key.as_str())
-            .bind(i64::from(stored.status))
-            .bind(stored.content_type.as_str())
-            .bind(stored.body.as_slice())
-            .execute(&mut *c)
-            .await?;
-            Ok(None)
-        }
-        Op::Abandon { tenant, key } => {
-            sqlx::query("DELETE FROM idempotency WHERE tenant = $1 AND key = $2 AND done = 0")
-                .bind(tenant.as_str())
-                .bind(key.as_str())
-                .execute(&mut *c)
-                .await?;
-            Ok(None)
+    let mut rest = group;
+    for rows in ROWS_PER_STATEMENT {
+        while rest.len() >= rows {
+            let (chunk, tail) = rest.split_at(rows);
+            store_rows(&mut tx, chunk).await?;
+            rest = tail;
         }
     }
+    tx.commit().await
 }
 
-/// [`IdemStore::begin`] on SQLite, inside the writer's transaction.
-async fn claim(
+/// One multi-row upsert: a result replaces a claim row left by a previous
+/// version or by a crash.
+async fn store_rows(
     c: &mut sqlx::SqliteConnection,
-    tenant: &str,
-    key: &str,
-    fingerprint: &[u8; 32],
-    now_ms: i64,
-    stale_ms: i64,
-) -> Result<Begin, sqlx::Error> {
-    let inserted = sqlx::query(
-        "INSERT INTO idempotency (tenant, key, fingerprint, done, created_ms, updated_ms) \
-         VALUES ($1, $2, $3, 0, $4, $4) ON CONFLICT DO NOTHING",
-    )
-    .bind(tenant)
-    .bind(key)
-    .bind(fingerprint.as_slice())
-    .bind(now_ms)
-    .execute(&mut *c)
-    .await?
-    .rows_affected();
-    if inserted == 1 {
-        return Ok(Begin::Fresh);
+    chunk: &[(Finish, OpReply)],
+) -> Result<(), sqlx::Error> {
+    let mut q = sqlx::query(upsert_sql(chunk.len()));
+    for (f, _) in chunk {
+        q = q
+            .bind(f.tenant.as_str())
+            .bind(f.key.as_str())
+            .bind(f.fingerprint.as_slice())
+            .bind(i64::from(f.stored.status))
+            .bind(f.stored.content_type.as_str())
+            .bind(f.stored.body.as_slice())
+            .bind(f.now_ms)
+            .bind(f.now_ms);
     }
-    let row: Option<Row> = sqlx::query_as(
-        "SELECT fingerprint, done, status, content_type, body, updated_ms FROM idempotency \
-         WHERE tenant = $1 AND key = $2",
-    )
-    .bind(tenant)
-    .bind(key)
-    .fetch_optional(&mut *c)
-    .await?;
-    let Some((fp, done, status, content_type, body, updated_ms)) = row else {
-        return Ok(Begin::InFlight);
-    };
-    if fp.as_slice() != fingerprint.as_slice() {
-        return Ok(Begin::Mismatch);
-    }
-    if done != 0 {
-        return Ok(Begin::Replay(Stored {
-            status: status.and_then(|s| u16::try_from(s).ok()).unwrap_or(500),
-            content_type: content_type.unwrap_or_default(),
-            body: body.unwrap_or_default(),
-        }));
-    }
-    if updated_ms.saturating_add(stale_ms) > now_ms {
-        return Ok(Begin::InFlight);
-    }
-    sqlx::query("UPDATE idempotency SET updated_ms = $3 WHERE tenant = $1 AND key = $2")
-        .bind(tenant)
-        .bind(key)
-        .bind(now_ms)
-        .execute(&mut *c)
-        .await?;
-    Ok(Begin::Fresh)
+    q.execute(&mut *c).await.map(|_| ())
+}
+
+/// The multi-row upsert of `rows` results (one of [`ROWS_PER_STATEMENT`];
+/// built once, so its text is `'static` and its prepared statement cached).
+fn upsert_sql(rows: usize) -> &'static str {
+    static SQL: std::sync::OnceLock<Vec<String>> = std::sync::OnceLock::new();
+    let all = SQL.get_or_init(|| {
+        ROWS_PER_STATEMENT
+            .iter()
+            .map(|&n| {
+                let mut sql = String::from(
+                    "INSERT INTO idempotency (tenant, key, fingerprint, done, status, \
+                     content_type, body, created_ms, updated_ms) VALUES ",
+                );
+                for i in 0..n {
+                    if i > 0 {
+                        sql.push(',');
+                    }
+                    sql.push_str("(?, ?, ?, 1, ?, ?, ?, ?, ?)");
+                }
+                sql.push_str(
+                    " ON CONFLICT (tenant, key) DO UPDATE SET fingerprint = excluded.fingerprint, \
+                     done = 1, status = excluded.status, content_type = excluded.content_type, \
+                     body = excluded.body, updated_ms = excluded.updated_ms",
+                );
+                sql
+            })
+            .collect()
+    });
+    let i = ROWS_PER_STATEMENT
+        .iter()
+        .position(|&n| n == rows)
+        .unwrap_or(ROWS_PER_STATEMENT.len().saturating_sub(1));
+    all.get(i).map_or("", String::as_str)
 }

@@ -45,7 +45,7 @@ use tower_http::catch_panic::CatchPanicLayer;
 use crate::AppState;
 use crate::auth::{AuthError, Principal, Scope, alternative_scope, required_scope};
 use crate::error::{ApiError, Code, Reason, for_status};
-use crate::idem::{Begin, Stored};
+use crate::idem::{Begin, Claim, Stored};
 use crate::{routes, routes_decide};
 
 /// The one `/v1` route that needs a valid token but no scope.
@@ -651,8 +651,8 @@ async fn idempotency(
     .await
     .map_err(|_| storage_failed(&s))?
     .map_err(|_| storage_failed(&s))?;
-    match begin {
-        Begin::Fresh => {}
+    let claim = match begin {
+        Begin::Fresh(claim) => claim,
         Begin::Replay(stored) => return Ok(replay(stored)),
         Begin::InFlight => {
             return Err(ApiError::new(
@@ -669,7 +669,7 @@ async fn idempotency(
                 Reason::Idempotency,
             ));
         }
-    }
+    };
     let response = next.run(Request::from_parts(parts, Body::from(body))).await;
     let status = response.status();
     let transient = status.is_server_error()
@@ -678,10 +678,10 @@ async fn idempotency(
     if transient {
         // Nothing to keep: the same key may retry (the ledger's ids keep
         // the retry idempotent).
-        let _ = s.idem.abandon(&tenant, &key).await;
+        let _ = s.idem.abandon(claim).await;
         return Ok(response);
     }
-    store(&s, &tenant, &key, response).await
+    store(&s, claim, response).await
 }
 
 fn storage_failed(s: &AppState) -> ApiError {
@@ -690,12 +690,7 @@ fn storage_failed(s: &AppState) -> ApiError {
 }
 
 /// Stores the first result, then answers it.
-async fn store(
-    s: &AppState,
-    tenant: &str,
-    key: &str,
-    response: Response,
-) -> Result<Response, ApiError> {
+async fn store(s: &AppState, claim: Claim, response: Response) -> Result<Response, ApiError> {
     let (parts, body) = response.into_parts();
     let error = parts.extensions.get::<ApiError>().copied();
     let stored = if let Some(e) = error {
@@ -723,7 +718,7 @@ async fn store(
             body: bytes.to_vec(),
         }
     };
-    if s.idem.finish(tenant, key, &stored).await.is_err() {
+    if s.idem.finish(claim, &stored).await.is_err() {
         // The result stands (the ledger applied it); a retry gets it
         // again from the ledger's own idempotency (ids).
         s.metrics.storage_errors.inc();

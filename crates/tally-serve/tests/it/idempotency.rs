@@ -1,5 +1,5 @@
 //! `Idempotency-Key`: replay byte for byte, another payload 422, in flight
-//! 409, a stale in-flight record taken over, across a restart.
+//! 409, a claim cut off released, across a restart.
 
 use axum::http::Method;
 use tally_serve::config::Limits;
@@ -108,10 +108,91 @@ fn replays_are_byte_for_byte_and_other_payloads_get_422() {
     });
 }
 
+/// Fails if a claim did not exclude a second request with the same key
+/// (`InFlight`), missed another payload (`Mismatch`), stayed after its
+/// request was dropped, or if a result were not durable and replayed.
 #[test]
-fn a_key_in_flight_gets_409_and_a_stale_one_is_taken_over() {
+fn an_embedded_claim_excludes_its_key_until_finished_or_dropped() {
     runtime().block_on(async {
-        let s = Server::start(Limits::default()).await;
+        let dir = tempfile::tempdir().unwrap();
+        let store = IdemStore::open_sqlite(dir.path()).await.unwrap();
+        let fp = fingerprint(&Method::POST, "/v1/ledger/transfers", b"{}");
+        let fp2 = fingerprint(&Method::POST, "/v1/ledger/transfers", b"{ }");
+        let now = 1_000_000;
+        let Begin::Fresh(first) = store.begin("acme", "k", &fp, now, 10_000).await.unwrap() else {
+            panic!("a new key is fresh")
+        };
+        assert_eq!(
+            store.begin("acme", "k", &fp, now, 10_000).await.unwrap(),
+            Begin::InFlight
+        );
+        assert_eq!(
+            store.begin("acme", "k", &fp2, now, 10_000).await.unwrap(),
+            Begin::Mismatch
+        );
+        // Another tenant's "k" is its own.
+        assert!(matches!(
+            store.begin("beta", "k", &fp, now, 10_000).await.unwrap(),
+            Begin::Fresh(_)
+        ));
+        assert_eq!(store.claims().unwrap().len(), 1, "beta's claim was dropped");
+        // A request cut off (its claim dropped) frees the key at once.
+        drop(first);
+        let Begin::Fresh(second) = store.begin("acme", "k", &fp, now, 10_000).await.unwrap() else {
+            panic!("a dropped claim frees its key")
+        };
+        let stored = tally_serve::idem::Stored {
+            status: 200,
+            content_type: "application/json".into(),
+            body: b"{\"ok\":1}".to_vec(),
+        };
+        store.finish(second, &stored).await.unwrap();
+        assert!(store.claims().unwrap().is_empty());
+        assert_eq!(
+            store.begin("acme", "k", &fp, now, 10_000).await.unwrap(),
+            Begin::Replay(stored.clone())
+        );
+        assert_eq!(
+            store.begin("acme", "k", &fp2, now, 10_000).await.unwrap(),
+            Begin::Mismatch
+        );
+        // Durable: a store opened afresh (a restart) replays it.
+        drop(store);
+        let store = IdemStore::open_sqlite(dir.path()).await.unwrap();
+        assert_eq!(
+            store.begin("acme", "k", &fp, now, 10_000).await.unwrap(),
+            Begin::Replay(stored.clone())
+        );
+        // An abandoned claim stores nothing.
+        let Begin::Fresh(c) = store.begin("acme", "gone", &fp, now, 10_000).await.unwrap() else {
+            panic!("fresh")
+        };
+        store.abandon(c).await.unwrap();
+        assert!(matches!(
+            store.begin("acme", "gone", &fp, now, 10_000).await.unwrap(),
+            Begin::Fresh(_)
+        ));
+        // Records older than the retention are purged, newer ones kept.
+        assert_eq!(store.purge(now - 86_400_000).await.unwrap(), 0);
+        assert_eq!(store.purge(now + 60_000).await.unwrap(), 1);
+    });
+}
+
+/// Many identical requests at once with one key: one runs, the others are
+/// refused in flight (409) or replay it byte for byte; the transfer is
+/// applied once. Fails if two ran (their bodies would differ: `ok` and
+/// `exists`) or if a 409 were answered after the result was stored.
+#[test]
+fn concurrent_requests_with_one_key_run_once() {
+    runtime().block_on(async {
+        let s = Server::start(Limits {
+            max_rps: 100_000,
+            rps_burst: 100_000,
+            tenant_rps: 100_000,
+            tenant_burst: 100_000,
+            ..Limits::default()
+        })
+        .await;
         post(
             s.addr,
             "/v1/ledger/accounts",
@@ -120,44 +201,51 @@ fn a_key_in_flight_gets_409_and_a_stale_one_is_taken_over() {
             &accounts_body(1, 2),
         )
         .await;
-        let store = IdemStore::open_sqlite(&s.data()).await.unwrap();
-        let body = transfer_body(7, 1, 2, 10);
-        let fp = fingerprint(&Method::POST, "/v1/ledger/transfers", body.as_bytes());
-        let now = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap()
-            .as_millis() as i64;
-        // In flight now (another process, say).
-        assert_eq!(
-            store.begin("acme", "busy", &fp, now, 10_000).await.unwrap(),
-            Begin::Fresh
-        );
-        let r = post(s.addr, "/v1/ledger/transfers", &ACME, "busy", &body).await;
-        assert_eq!((r.status, r.code().as_str()), (409, "CONFLICT"));
-        // The same key, another payload, while in flight: 422 first.
-        let r = post(
-            s.addr,
-            "/v1/ledger/transfers",
-            &ACME,
-            "busy",
-            &transfer_body(8, 1, 2, 1),
-        )
-        .await;
-        assert_eq!(r.status, 422);
-        // In flight since long ago (a crash): taken over.
-        assert_eq!(
-            store
-                .begin("acme", "stale", &fp, now - 60_000, 10_000)
-                .await
-                .unwrap(),
-            Begin::Fresh
-        );
-        let r = post(s.addr, "/v1/ledger/transfers", &ACME, "stale", &body).await;
-        assert_eq!(r.status, 200);
-        assert_eq!(r.json()["results"][0]["result"], "ok");
-        // Records older than the retention are purged, newer ones kept.
-        assert_eq!(store.purge(now - 86_400_000).await.unwrap(), 0);
-        assert_eq!(store.purge(now + 60_000).await.unwrap(), 3);
+        for round in 0..8_u32 {
+            let id = 100 + round;
+            let body = transfer_body(u128::from(id), 1, 2, 10);
+            let key = format!("race-{round}");
+            let answers = futures_join(
+                (0..16)
+                    .map(|_| {
+                        let (body, key) = (body.clone(), key.clone());
+                        let addr = s.addr;
+                        tokio::spawn(async move {
+                            post(addr, "/v1/ledger/transfers", &ACME, &key, &body).await
+                        })
+                    })
+                    .collect(),
+            )
+            .await;
+            let ok: Vec<_> = answers.iter().filter(|r| r.status == 200).collect();
+            assert!(!ok.is_empty(), "one of them ran");
+            for r in &answers {
+                assert!(
+                    r.status == 200 || (r.status, r.code().as_str()) == (409, "CONFLICT"),
+                    "{} {}",
+                    r.status,
+                    String::from_utf8_lossy(&r.body)
+                );
+            }
+            for r in &ok {
+                assert_eq!(r.body, ok[0].body, "one result, replayed");
+                assert_eq!(r.json()["results"][0]["result"], "ok");
+            }
+            // After the answers, the key replays (no claim is left).
+            let after = post(s.addr, "/v1/ledger/transfers", &ACME, &key, &body).await;
+            assert_eq!((after.status, &after.body), (200, &ok[0].body));
+            assert_eq!(after.header("idempotent-replayed"), Some("true"));
+        }
         s.stop().await;
     });
+}
+
+async fn futures_join(
+    handles: Vec<tokio::task::JoinHandle<crate::support::Resp>>,
+) -> Vec<crate::support::Resp> {
+    let mut out = Vec::with_capacity(handles.len());
+    for h in handles {
+        out.push(h.await.unwrap());
+    }
+    out
 }

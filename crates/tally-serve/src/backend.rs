@@ -118,6 +118,23 @@ impl Backend {
         }
     }
 
+    /// [`Backend::transfer`] without waiting for durability (embedded; see
+    /// [`crate::embedded::Embedded::transfer_unsynced`] for when that is
+    /// right); on PostgreSQL a read is of committed rows anyway.
+    ///
+    /// # Errors
+    /// [`LedgerFail`].
+    pub async fn transfer_unsynced(
+        &self,
+        id: u128,
+    ) -> Result<Option<(Transfer, Option<PendingState>)>, LedgerFail> {
+        match self {
+            Self::Embedded(e) => e.transfer_unsynced(id).await,
+            #[cfg(feature = "postgres")]
+            Self::Postgres(_) => self.transfer(id).await,
+        }
+    }
+
     /// An account's transfers and balances after each (oldest first).
     ///
     /// # Errors

@@ -258,7 +258,10 @@ pub async fn commit(
     now: u64,
 ) -> Result<Outcome, LedgerFail> {
     let id = reservation_id(tenant, reservation);
-    let Some((held, state)) = backend.transfer(id).await? else {
+    // Not waiting for durability: every answer below either follows a
+    // write journaled after what this read saw (durable only once that
+    // is), or reads again with the durable read first.
+    let Some((held, state)) = backend.transfer_unsynced(id).await? else {
         return Ok(Outcome {
             result: "unknown_reservation",
             done: false,
@@ -280,7 +283,7 @@ pub async fn commit(
         ..NewTransfer::default()
     };
     if actual == 0 {
-        return release(backend, tenant, reservation, now).await;
+        return void(backend, id, now).await;
     }
     if actual <= held.amount {
         let r = one(
@@ -337,12 +340,19 @@ pub async fn release(
     now: u64,
 ) -> Result<Outcome, LedgerFail> {
     let id = reservation_id(tenant, reservation);
-    if backend.transfer(id).await?.is_none() {
+    // Absent: an acknowledged reservation is durable, so visible to this
+    // read; present: the void below is journaled after it.
+    if backend.transfer_unsynced(id).await?.is_none() {
         return Ok(Outcome {
             result: "unknown_reservation",
             done: false,
         });
     }
+    void(backend, id, now).await
+}
+
+/// Voids reservation `id` (idempotent: its void's id is derived).
+async fn void(backend: &Backend, id: u128, now: u64) -> Result<Outcome, LedgerFail> {
     let t = NewTransfer {
         id: derived(id, TAG_RELEASE),
         pending_id: id,

@@ -83,6 +83,8 @@ enum Cmd {
     Account(u128, Reply<Option<Account>>),
     Lookup(Vec<u128>, Reply<Vec<Account>>),
     Transfer(u128, Reply<Option<(Transfer, Option<PendingState>)>>),
+    /// [`Cmd::Transfer`] answered at once, before the group is durable.
+    TransferNow(u128, Reply<Option<(Transfer, Option<PendingState>)>>),
     History(
         u128,
         u64,
@@ -380,6 +382,23 @@ impl Embedded {
         self.call(|r| Cmd::Transfer(id, r)).await
     }
 
+    /// [`Embedded::transfer`] answered as soon as the writer reads it, not
+    /// after the group it lands in is durable: the state read may include
+    /// writes not yet durable. Only for a caller that answers its client
+    /// after a write of its own that depends on what it read (a write
+    /// journaled after the ones it saw, so durable only once they are);
+    /// a caller that answers from the read alone must use
+    /// [`Embedded::transfer`].
+    ///
+    /// # Errors
+    /// [`LedgerFail`].
+    pub async fn transfer_unsynced(
+        &self,
+        id: u128,
+    ) -> Result<Option<(Transfer, Option<PendingState>)>, LedgerFail> {
+        self.call(|r| Cmd::TransferNow(id, r)).await
+    }
+
     /// An account's transfers after `after` (timestamp) and its balances
     /// after each, at most `limit`.
     ///
@@ -551,6 +570,14 @@ impl Writer {
                     .transfer(id)
                     .map(|t| (t, l.ledger().pending_state(id)));
                 answer(reply, Ok(t))
+            }
+            Cmd::TransferNow(id, reply) => {
+                let t = l
+                    .ledger()
+                    .transfer(id)
+                    .map(|t| (t, l.ledger().pending_state(id)));
+                let _ = reply.send(Ok(t));
+                Box::new(|_| {})
             }
             Cmd::History(account, after, limit, reply) => {
                 let transfers = l.ledger().account_transfers(account, after, limit);

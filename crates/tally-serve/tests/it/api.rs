@@ -629,6 +629,72 @@ fn a_poisoned_journal_fails_closed_and_degrades_readyz() {
     });
 }
 
+/// A budget commit reads its reservation without waiting for durability
+/// (the write it then makes is journaled after what it read), yet it is
+/// acknowledged only once that write is durable: with every sync failing,
+/// the commit and the release answer 503, never `ok`. Fails if either were
+/// answered from its read.
+#[test]
+fn a_commit_after_an_unsynced_read_is_acknowledged_only_once_durable() {
+    use tally_audit::storage::{Faults, SimLog};
+    use tally_audit::{AuditLog, CheckpointSigner, LogOptions};
+    use tally_ledger::journal::DurableLedger;
+    use tally_token::Scope;
+    runtime().block_on(async {
+        let disk = SimLog::new(Vec::new(), Faults::default(), 11);
+        let signer = CheckpointSigner::generate("test").unwrap();
+        let vkey = signer.verifier();
+        let log = AuditLog::create_with(Box::new(disk.clone()), LogOptions::new().signer(signer))
+            .unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let mut c = crate::support::config(dir.path(), Limits::default());
+        c.journal = Some((DurableLedger::new(log), vkey));
+        let running = tally_serve::start(c).await.unwrap();
+        let addr = running.addr;
+        let admin = std::fs::read_to_string(&running.admin_token_file).unwrap();
+        let admin = admin.trim();
+        let acme = crate::support::mint("acme", &[Scope::BudgetReserve], vec![]);
+        let base = "/v1/budget/tenants/acme";
+        let r = post(
+            addr,
+            base,
+            admin,
+            "o1",
+            r#"{"initial":1000,"funding_id":1}"#,
+        )
+        .await;
+        assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+        let res = format!("{base}/reservations");
+        for (id, key) in [(1, "r1"), (2, "r2")] {
+            let body = format!(r#"{{"id":{id},"amount":100}}"#);
+            let r = post(addr, &res, &acme, key, &body).await;
+            assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+        }
+        disk.set_faults(Faults {
+            sync_fail_permille: 1000,
+            ..Faults::default()
+        });
+        let r = post(
+            addr,
+            &format!("{res}/1/commit"),
+            &acme,
+            "c1",
+            r#"{"actual":60}"#,
+        )
+        .await;
+        assert_eq!(
+            (r.status, r.code().as_str()),
+            (503, "DEPENDENCY_UNAVAILABLE")
+        );
+        let r = post(addr, &format!("{res}/2/release"), &acme, "l2", "").await;
+        assert_eq!(
+            (r.status, r.code().as_str()),
+            (503, "DEPENDENCY_UNAVAILABLE")
+        );
+        running.stop().await;
+    });
+}
+
 #[test]
 fn a_token_introspects_itself() {
     use tally_token::{Caveat, PathPrefix, Scope, Token};

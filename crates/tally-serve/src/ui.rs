@@ -16,7 +16,15 @@
 //! `rewarder.inspect` reads at `/v1/rewarder/epochs/{epoch}`) and the
 //! decision log's checkpoint (public by design: it is what auditors
 //! check proofs against). Any other valid token gets a 403 page that shows
-//! nothing else.
+//! nothing else: `ledger.read` and `audit.read` each read one part of it
+//! through the API, but the page is the operator's whole view, and
+//! `*.inspect` is the scope family for that (`rewarder.inspect` is its one
+//! member today).
+//!
+//! **Not in `/openapi.json`**: the document describes the JSON API under
+//! `/v1` (as it leaves out `/healthz`, `/readyz`, `/metrics`); these routes
+//! answer HTML to browsers, and schemathesis, which tests the document, has
+//! nothing to check in them.
 //!
 //! **The credential.** `Authorization: Bearer <token>`, as on the API; or,
 //! for a browser, which cannot send that header, the cookie [`COOKIE`]

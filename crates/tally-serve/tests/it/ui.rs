@@ -48,9 +48,17 @@ fn chromium() -> PathBuf {
         })
 }
 
+/// What Chromium showed: the DOM, and its log (console messages, CSP
+/// violations among them).
+struct Dump {
+    dom: String,
+    log: String,
+}
+
 /// `chromium --headless=new --dump-dom <url>` in a fresh profile: the DOM
-/// after the page (and any navigation it starts) has loaded.
-fn dump_dom(url: &str) -> String {
+/// after the page (and any navigation it starts) has loaded, and the
+/// browser's log on stderr.
+fn dump_dom(url: &str) -> Dump {
     let profile = tempfile::tempdir().unwrap();
     let mut child = Command::new(chromium())
         .args([
@@ -60,22 +68,27 @@ fn dump_dom(url: &str) -> String {
             "--no-first-run",
             "--disable-extensions",
             "--disable-background-networking",
+            "--enable-logging=stderr",
+            "--v=0",
         ])
         .arg(format!("--user-data-dir={}", profile.path().display()))
         .args(["--dump-dom", url])
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
-        .stderr(Stdio::null())
+        .stderr(Stdio::piped())
         .spawn()
         .unwrap_or_else(|e| {
             panic!("chromium did not start ({e}): run ./scripts/services/chromium")
         });
-    let mut stdout = child.stdout.take().unwrap();
-    let reader = std::thread::spawn(move || {
-        let mut out = String::new();
-        std::io::Read::read_to_string(&mut stdout, &mut out).unwrap();
-        out
-    });
+    let drain = |mut pipe: Box<dyn std::io::Read + Send>| {
+        std::thread::spawn(move || {
+            let mut out = Vec::new();
+            pipe.read_to_end(&mut out).unwrap();
+            String::from_utf8_lossy(&out).into_owned()
+        })
+    };
+    let stdout = drain(Box::new(child.stdout.take().unwrap()));
+    let stderr = drain(Box::new(child.stderr.take().unwrap()));
     let started = Instant::now();
     loop {
         if let Some(status) = child.try_wait().unwrap() {
@@ -89,13 +102,34 @@ fn dump_dom(url: &str) -> String {
         }
         std::thread::sleep(Duration::from_millis(50));
     }
-    reader.join().unwrap()
+    Dump {
+        dom: stdout.join().unwrap(),
+        log: stderr.join().unwrap(),
+    }
 }
 
-async fn browse(url: String) -> String {
+async fn browse(url: String) -> Dump {
     tokio::task::spawn_blocking(move || dump_dom(&url))
         .await
         .unwrap()
+}
+
+/// What Chromium says when a page breaks its Content-Security-Policy.
+const CSP_VIOLATION: &str = "Content Security Policy";
+
+/// The CSP violations Chromium logged.
+fn csp_violations(log: &str) -> Vec<&str> {
+    log.lines().filter(|l| l.contains(CSP_VIOLATION)).collect()
+}
+
+/// Chromium logged in with `token` through the page's form; what it ended
+/// on. The service's pages broke nothing of their own CSP.
+async fn browse_logged_in(service: SocketAddr, token: &str) -> String {
+    let (helper, task) = login_helper(service, token).await;
+    let dump = browse(format!("http://{helper}/")).await;
+    task.abort();
+    assert_eq!(csp_violations(&dump.log), Vec::<&str>::new());
+    visible(&dump.dom)
 }
 
 /// `text` without the elements `<name …>…</name>`.
@@ -177,14 +211,6 @@ async fn login_helper(
         }
     });
     (addr, task)
-}
-
-/// Chromium logs in with `token` through the page's form; the DOM it ends on.
-async fn browse_logged_in(service: SocketAddr, token: &str) -> String {
-    let (helper, task) = login_helper(service, token).await;
-    let dom = browse(format!("http://{helper}/")).await;
-    task.abort();
-    dom
 }
 
 fn text(r: &Resp) -> String {
@@ -270,8 +296,17 @@ fn in_headless_chromium_the_page_shows_readiness_totals_epochs_and_the_checkpoin
         let (s, manifest_cid) = populated().await;
         let key_id = decisions_key_id(&s);
 
+        // The browser reports a stylesheet its CSP does not allow (so the
+        // checks below that it reported none are not vacuous).
+        let bad = "data:text/html,<meta http-equiv=\"Content-Security-Policy\" \
+                   content=\"style-src 'sha256-AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA='\">\
+                   <style>p{}</style><p>x</p>";
+        assert!(!csp_violations(&browse(bad.to_owned()).await.log).is_empty());
+
         // No token: the login form, and nothing else.
-        let seen = visible(&browse(format!("http://{}/", s.addr)).await);
+        let dump = browse(format!("http://{}/", s.addr)).await;
+        assert_eq!(csp_violations(&dump.log), Vec::<&str>::new());
+        let seen = visible(&dump.dom);
         assert!(seen.contains("Sign in"), "{seen}");
         assert_no_content(&seen);
         assert!(
@@ -281,7 +316,7 @@ fn in_headless_chromium_the_page_shows_readiness_totals_epochs_and_the_checkpoin
 
         // The admin token through the form: the cookie is set, the
         // redirect follows, and the page shows what the service knows.
-        let seen = visible(&browse_logged_in(s.addr, &s.admin).await);
+        let seen = browse_logged_in(s.addr, &s.admin).await;
         for want in [
             "readiness: ready",
             "conservation: OK",
@@ -305,17 +340,17 @@ fn in_headless_chromium_the_page_shows_readiness_totals_epochs_and_the_checkpoin
 
         // `rewarder.inspect` alone (a tenant's token) opens it too.
         let inspector = mint("ops", &[Scope::RewarderInspect], vec![]);
-        let seen = visible(&browse_logged_in(s.addr, &inspector).await);
+        let seen = browse_logged_in(s.addr, &inspector).await;
         assert!(seen.contains("conservation: OK"), "{seen}");
 
         // A valid token of another scope: a 403 page, no data, no cookie.
-        let seen = visible(&browse_logged_in(s.addr, &READER).await);
+        let seen = browse_logged_in(s.addr, &READER).await;
         assert!(seen.contains("does not allow the operator page"), "{seen}");
         assert_no_content(&seen);
 
         // A forged token: the login form again, saying so.
         let forged = format!("{}x", &s.admin[..s.admin.len() - 1]);
-        let seen = visible(&browse_logged_in(s.addr, &forged).await);
+        let seen = browse_logged_in(s.addr, &forged).await;
         assert!(seen.contains("was not accepted"), "{seen}");
         assert_no_content(&seen);
         s.stop().await;
@@ -542,6 +577,43 @@ fn over_http_the_page_takes_a_bearer_header_or_the_login_cookie_verified_on_ever
             let tag = secret.split('.').nth(1).unwrap();
             assert!(!logs.contains(tag), "a token reached the logs");
         }
+    });
+}
+
+#[test]
+fn behind_tls_the_cookie_is_secure_host_prefixed_and_the_only_one_read() {
+    runtime().block_on(async {
+        let dir = tempfile::tempdir().unwrap();
+        let mut c = crate::support::config(dir.path(), Limits::default());
+        c.behind_tls = true;
+        let running = tally_serve::start(c).await.unwrap();
+        let admin = std::fs::read_to_string(&running.admin_token_file).unwrap();
+        let admin = admin.trim();
+        let r = form_login(running.addr, admin).await;
+        assert_eq!(r.status, 303, "{}", text(&r));
+        assert_eq!(
+            r.header("set-cookie"),
+            Some(
+                format!("__Host-tally-ui={admin}; HttpOnly; SameSite=Strict; Path=/; Secure")
+                    .as_str()
+            )
+        );
+        let secure = format!("__Host-tally-ui={admin}");
+        assert_eq!(
+            page_with(running.addr, &[("Cookie", &secure)]).await.status,
+            200
+        );
+        // The plain-HTTP name (which any host of the site could set) opens nothing.
+        let plain = format!("tally-ui={admin}");
+        let r = page_with(running.addr, &[("Cookie", &plain)]).await;
+        assert_eq!(r.status, 401);
+        assert_no_content(&text(&r));
+        let r = send(running.addr, &raw("POST", "/ui/logout", &[], b"")).await;
+        assert_eq!(
+            r.header("set-cookie"),
+            Some("__Host-tally-ui=; HttpOnly; SameSite=Strict; Path=/; Max-Age=0; Secure")
+        );
+        running.stop().await;
     });
 }
 

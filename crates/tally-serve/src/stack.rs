@@ -276,8 +276,8 @@ async fn json_only(req: Request, next: Next) -> Response {
                     // A blob is any bytes (`crate::blobs`).
                     || (req.uri().path() == crate::rewarder::BLOBS_PATH
                         && v.eq_ignore_ascii_case("application/octet-stream"))
-                    // The operator page's login is an HTML form (`crate::ui`).
-                    || (req.uri().path() == crate::ui::LOGIN_PATH
+                    // The operator page's login and logout are HTML forms (`crate::ui`).
+                    || (req.uri().path().starts_with(crate::ui::FORMS_PREFIX)
                         && v.eq_ignore_ascii_case(crate::ui::FORM_TYPE))
             });
         if !ok {

@@ -70,6 +70,8 @@ use crate::stack::{KeepBody, read_capped};
 pub const PAGE_PATH: &str = "/";
 /// The login form's target.
 pub const LOGIN_PATH: &str = "/ui/login";
+/// Where the page's forms post (login, logout).
+pub const FORMS_PREFIX: &str = "/ui/";
 /// The logout form's target.
 pub const LOGOUT_PATH: &str = "/ui/logout";
 /// The cookie's name over plain HTTP.

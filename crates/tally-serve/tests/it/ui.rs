@@ -556,7 +556,16 @@ fn over_http_the_page_takes_a_bearer_header_or_the_login_cookie_verified_on_ever
         // Logout clears the cookie.
         let r = send(
             s.addr,
-            &raw("POST", "/ui/logout", &[("Cookie", &cookie)], b""),
+            // As a browser posts the form: a form body.
+            &raw(
+                "POST",
+                "/ui/logout",
+                &[
+                    ("Cookie", &cookie),
+                    ("Content-Type", "application/x-www-form-urlencoded"),
+                ],
+                b"x=1",
+            ),
         )
         .await;
         assert_eq!(r.status, 303);

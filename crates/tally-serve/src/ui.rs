@@ -595,7 +595,8 @@ async fn rewarder(s: &Arc<AppState>, h: &mut Html) {
         h.raw("<p class=\"na\">no epoch has run yet</p>");
         return;
     }
-    h.raw("<table><tr><th>epoch</th><th>status</th><th>settlement</th><th>manifest CID</th></tr>");
+    h.raw("<table><tr><th>epoch</th><th>status</th><th>settlement</th><th>manifest CID</th>")
+        .raw("<th>previous manifest CID</th></tr>");
     if let Some(epoch) = &summary.head_epoch {
         epoch_row(s, h, epoch).await;
     }
@@ -611,7 +612,7 @@ async fn epoch_row(s: &Arc<AppState>, h: &mut Html, epoch: &str) {
     h.raw("<tr><td><code>").text(epoch).raw("</code></td>");
     let view = crate::rewarder::get_epoch(State(Arc::clone(s)), UrlPath(epoch.to_owned())).await;
     let Ok(axum::Json(view)) = view else {
-        h.raw("<td class=\"na\" colspan=\"3\">unavailable</td></tr>");
+        h.raw("<td class=\"na\" colspan=\"4\">unavailable</td></tr>");
         return;
     };
     let class = if view.status == "accepted" {
@@ -634,8 +635,16 @@ async fn epoch_row(s: &Arc<AppState>, h: &mut Html, epoch: &str) {
     } else {
         h.el("td", "na", view.reason.as_deref().unwrap_or("-"));
     }
+    // The chain: each accepted manifest names the one before it.
+    let previous = view
+        .sealed
+        .as_ref()
+        .and_then(|sealed| sealed.manifest.previous.as_ref())
+        .map_or_else(|| "-".to_owned(), ToString::to_string);
     h.raw("<td><code>")
         .text(view.manifest_cid.as_deref().unwrap_or("-"))
+        .raw("</code></td><td><code>")
+        .text(&previous)
         .raw("</code></td></tr>");
 }
 

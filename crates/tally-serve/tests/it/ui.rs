@@ -251,9 +251,9 @@ async fn accounts_and_transfer(s: &Server, amount: u128) {
 
 /// A server with the rewarder configured and some state: accounts 1 and 2
 /// with a transfer of 30, a stored decision policy and one decision, and
-/// epoch `2026-w49` computed and settled. Returns the server and the
-/// epoch's manifest CID.
-async fn populated() -> (Server, String) {
+/// epochs `2026-w49` and `2026-w50` computed and settled (a pool of
+/// 1,000,003 each). Returns the server and the epochs' manifest CIDs.
+async fn populated() -> (Server, [String; 2]) {
     let s = start_with(tempfile::tempdir().unwrap(), |_| {}).await;
     accounts_and_transfer(&s, 30).await;
     let policy = include_bytes!("../../../tally-decide/examples/policy.json");
@@ -275,12 +275,16 @@ async fn populated() -> (Server, String) {
     let r = post(s.addr, "/v1/decisions", &decider, "ui-d", &body).await;
     assert_eq!(r.status, 200, "{}", text(&r));
     let token = ops();
-    let (_, _, r) = run(&s, &token, "2026-w49", 1_000_000, 4).await;
-    assert_eq!(r.status, 200, "{}", text(&r));
-    let manifest_cid = r.json()["manifest_cid"].as_str().unwrap().to_owned();
-    let r = settle(s.addr, &token, "ui-s", "2026-w49").await;
-    assert_eq!(r.status, 200, "{}", text(&r));
-    (s, manifest_cid)
+    let mut cids = Vec::new();
+    // Other payees each week: other measurements.
+    for (epoch, start, payees) in [("2026-w49", 1_000_000, 4), ("2026-w50", 2_000_000, 5)] {
+        let (_, _, r) = run(&s, &token, epoch, start, payees).await;
+        assert_eq!(r.status, 200, "{}", text(&r));
+        cids.push(r.json()["manifest_cid"].as_str().unwrap().to_owned());
+        let r = settle(s.addr, &token, &format!("ui-s-{epoch}"), epoch).await;
+        assert_eq!(r.status, 200, "{}", text(&r));
+    }
+    (s, cids.try_into().unwrap())
 }
 
 fn decisions_key_id(s: &Server) -> String {
@@ -293,7 +297,7 @@ fn decisions_key_id(s: &Server) -> String {
 fn in_headless_chromium_the_page_shows_readiness_totals_epochs_and_the_checkpoint_and_nothing_without_the_right_token()
  {
     runtime().block_on(async {
-        let (s, manifest_cid) = populated().await;
+        let (s, [first_cid, head_cid]) = populated().await;
         let key_id = decisions_key_id(&s);
 
         // The browser reports a stylesheet its CSP does not allow (so the
@@ -310,7 +314,7 @@ fn in_headless_chromium_the_page_shows_readiness_totals_epochs_and_the_checkpoin
         assert!(seen.contains("Sign in"), "{seen}");
         assert_no_content(&seen);
         assert!(
-            !seen.contains("2026-w49") && !seen.contains(&manifest_cid),
+            !seen.contains("2026-w50") && !seen.contains(&head_cid),
             "{seen}"
         );
 
@@ -320,15 +324,15 @@ fn in_headless_chromium_the_page_shows_readiness_totals_epochs_and_the_checkpoin
         for want in [
             "readiness: ready",
             "conservation: OK",
-            "2026-w49 accepted settled",
-            manifest_cid.as_str(),
-            "accepted runs: 1; quarantined runs: 0",
+            // The chain's head, and the manifest before it.
+            &format!("2026-w50 accepted settled {head_cid} {first_cid}"),
+            "accepted runs: 2; quarantined runs: 0",
         ] {
             assert!(seen.contains(want), "{want:?} not in: {seen}");
         }
-        // Ledger 1's row: the transfer of 30 and the epoch's pool of
+        // Ledger 1's row: the transfer of 30 and the epochs' pools of
         // 1,000,003 posted each way, nothing pending, balanced.
-        assert!(seen.contains("1 1000033 1000033 0 0 OK"), "{seen}");
+        assert!(seen.contains("1 2000036 2000036 0 0 OK"), "{seen}");
         assert!(!seen.contains("BROKEN"), "{seen}");
         // The checkpoint's size is the one the API signs.
         let cp = crate::support::get(s.addr, "/v1/audit/checkpoint", &s.admin).await;

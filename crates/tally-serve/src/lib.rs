@@ -28,6 +28,9 @@
 //!   XChaCha20-Poly1305 (`--at-rest-key-file`), amnesia (`--amnesia`: the
 //!   ledger, SQLite, blobs and keys in memory, nothing written to disk),
 //!   and a Unix socket with a peer-uid allow-list (`--unix-socket`).
+//! * The operator page at `/` ([`ui`]): server-rendered HTML, no
+//!   JavaScript, behind an `admin` or `rewarder.inspect` token (a bearer
+//!   header, or a cookie set by its login form).
 #![cfg_attr(
     test,
     allow(clippy::unwrap_used, clippy::indexing_slicing, clippy::panic)
@@ -54,6 +57,7 @@ pub mod stack;
 pub mod tenancy;
 pub mod tls;
 pub mod tokens;
+pub mod ui;
 pub mod unix;
 pub mod vault;
 

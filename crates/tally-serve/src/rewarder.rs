@@ -1553,3 +1553,64 @@ pub fn routes() -> axum::Router<Arc<AppState>> {
 
 /// The path the blob route takes its own cap on.
 pub const BLOBS_PATH: &str = "/v1/blobs";
+
+// -------------------------------------------------------- operator page --
+
+/// The largest quarantine record the operator page reads, bytes (an
+/// unsigned manifest and a reason: small).
+const QUARANTINE_SUMMARY_MAX: u64 = 1 << 20;
+
+/// What the operator page ([`crate::ui`]) shows of the rewarder's store:
+/// the chain's head and the stored runs, read from the files (the truth),
+/// without decoding any accepted run but the head's.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoreSummary {
+    /// Whether `REWARD_TRUSTED_KEYS` names policy signers (without, no
+    /// policy is accepted, so no epoch can run).
+    pub trusted_keys: bool,
+    /// The epoch of the latest accepted run (the chain's head).
+    pub head_epoch: Option<String>,
+    /// Accepted runs stored.
+    pub accepted_runs: usize,
+    /// Quarantined runs stored.
+    pub quarantined_runs: usize,
+    /// The epochs of at most the `max` quarantined runs read (in file
+    /// order, not by time: the store keeps no time).
+    pub quarantined_epochs: Vec<String>,
+}
+
+impl Rewarder {
+    /// The store's summary for the operator page; `None` in PostgreSQL
+    /// mode (no run store). Blocking (file reads).
+    ///
+    /// # Errors
+    /// [`StoreError`] when the head cannot be read.
+    pub fn summary(&self, max: usize) -> Option<Result<StoreSummary, StoreError>> {
+        let e = self.embedded.as_ref()?;
+        Some(summary_of(e, self.config.trusted_keys.is_some(), max))
+    }
+}
+
+fn summary_of(e: &Embedded, trusted_keys: bool, max: usize) -> Result<StoreSummary, StoreError> {
+    let head_epoch = read_head(&e.dir)?.map(|h| h.epoch.to_string());
+    let quarantined = e.dir.list("quarantine");
+    let quarantined_epochs = quarantined
+        .iter()
+        .take(max)
+        .filter_map(|name| {
+            let bytes = e
+                .dir
+                .read(&format!("quarantine/{name}"), QUARANTINE_SUMMARY_MAX)
+                .ok()??;
+            let q: StoredQuarantine = serde_json::from_slice(&bytes).ok()?;
+            Some(q.epoch.to_string())
+        })
+        .collect();
+    Ok(StoreSummary {
+        trusted_keys,
+        head_epoch,
+        accepted_runs: e.dir.list("runs").len(),
+        quarantined_runs: quarantined.len(),
+        quarantined_epochs,
+    })
+}

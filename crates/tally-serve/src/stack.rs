@@ -3,9 +3,13 @@
 //!
 //! 1. `request_id`: a fresh correlation id (`x-request-id`, never the
 //!    client's), one JSON log line per request (no header is ever logged,
-//!    so `Authorization` cannot leak), latency per route and status, and the
+//!    and `Authorization`, `Cookie` and `Set-Cookie` are marked sensitive
+//!    before it, so a credential cannot leak), latency per route and status, and the
 //!    rendering of every error body (code, fixed message, correlation id);
 //!    `nosniff` (and HSTS with TLS) on every answer; a panic is a 500.
+//!
+//! The operator page (`/`, `/ui/…`, [`crate::ui`]) passes layers 3 to 6
+//! and checks its credential itself.
 //!
 //! Then every `/v1` request (operations routes — `/healthz`, `/readyz`,
 //! `/metrics`, `/openapi.json` — skip the limits so that they answer under
@@ -41,6 +45,9 @@ use http_body_util::BodyExt;
 use sha2::{Digest, Sha256};
 use tower::ServiceBuilder;
 use tower_http::catch_panic::CatchPanicLayer;
+use tower_http::sensitive_headers::{
+    SetSensitiveRequestHeadersLayer, SetSensitiveResponseHeadersLayer,
+};
 
 use crate::AppState;
 use crate::auth::{AuthError, Principal, Scope, alternative_scope, required_scope};
@@ -115,11 +122,27 @@ pub fn app(state: Arc<AppState>) -> Router {
         .route("/metrics", get(routes::metrics))
         .route("/openapi.json", get(routes::openapi))
         .route("/schema/{name}", get(routes::schema));
+    // The operator page (`crate::ui`): its own credential handling (a
+    // bearer header or the page's cookie), behind limits 3 to 6.
+    let ui = crate::ui::routes().layer(
+        ServiceBuilder::new()
+            .layer(from_fn_with_state(s.clone(), body_limit)) // 3
+            .layer(from_fn_with_state(s.clone(), timeout)) // 4
+            .layer(from_fn_with_state(s.clone(), concurrency)) // 5
+            .layer(from_fn_with_state(s.clone(), rate_limit)), // 6
+    );
     Router::new()
         .merge(api)
         .merge(ops)
+        .merge(ui)
         .layer(
             ServiceBuilder::new()
+                // Credentials are marked sensitive before anything sees them.
+                .layer(SetSensitiveRequestHeadersLayer::new([
+                    header::AUTHORIZATION,
+                    header::COOKIE,
+                ]))
+                .layer(SetSensitiveResponseHeadersLayer::new([header::SET_COOKIE]))
                 .layer(from_fn_with_state(s.clone(), request_id)) // 1
                 .layer(CatchPanicLayer::custom(|_| {
                     ApiError::internal().into_response()
@@ -253,6 +276,9 @@ async fn json_only(req: Request, next: Next) -> Response {
                     // A blob is any bytes (`crate::blobs`).
                     || (req.uri().path() == crate::rewarder::BLOBS_PATH
                         && v.eq_ignore_ascii_case("application/octet-stream"))
+                    // The operator page's login and logout are HTML forms (`crate::ui`).
+                    || (req.uri().path().starts_with(crate::ui::FORMS_PREFIX)
+                        && v.eq_ignore_ascii_case(crate::ui::FORM_TYPE))
             });
         if !ok {
             return ApiError::new(

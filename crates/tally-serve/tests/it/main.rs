@@ -22,3 +22,4 @@ mod rewarder;
 mod support;
 mod tenancy;
 mod tls;
+mod ui;

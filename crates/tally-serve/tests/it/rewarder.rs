@@ -65,7 +65,10 @@ pub(crate) fn rewarder_config(dir: &Path) -> RewarderConfig {
     }
 }
 
-async fn start_with(dir: tempfile::TempDir, f: impl FnOnce(&mut RewarderConfig)) -> Server {
+pub(crate) async fn start_with(
+    dir: tempfile::TempDir,
+    f: impl FnOnce(&mut RewarderConfig),
+) -> Server {
     let mut c = crate::support::config(dir.path(), Limits::default());
     c.rewarder = rewarder_config(dir.path());
     f(&mut c.rewarder);

@@ -727,6 +727,20 @@ fn prove(dir: &Path, id: u128, vkey: &str) -> Result<(), Failure> {
 fn verify_proof(path: &Path, id: u128, vkey: &str) -> Result<(), Failure> {
     let text = read_text(path, PROOF_MAX_BYTES)?;
     let vkey = NoteVerifier::parse(vkey).map_err(|e| Failure::usage(format!("--vkey: {e}")))?;
+    // A PostgreSQL journal's proof (`tally serve --database`) names its format.
+    if let Ok(pg) = tally_ledger::pg_proof::PgInclusionProof::from_json(&text) {
+        let (transfer, seq) = pg
+            .verify(&vkey)
+            .map_err(|e| Failure::failed(format!("{}: {e}", path.display())))?;
+        if transfer != id {
+            return Err(Failure::failed(format!(
+                "{}: the proof is of transfer {transfer}, not {id}",
+                path.display()
+            )));
+        }
+        println!("ok: transfer {transfer} is in record {seq} of the PostgreSQL journal");
+        return Ok(());
+    }
     let proof = InclusionProof::parse(&text)
         .map_err(|e| Failure::usage(format!("{}: {e}", path.display())))?;
     let t = verify_transfer_proof(&proof, &vkey, &Keyring::new(), id)

@@ -60,6 +60,7 @@ pub mod journal;
 pub mod locks;
 #[cfg(feature = "postgres")]
 pub mod pg;
+pub mod pg_proof;
 mod result;
 pub mod shared;
 pub mod snapshot;

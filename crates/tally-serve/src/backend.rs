@@ -4,7 +4,6 @@
 
 use std::collections::BTreeMap;
 
-use tally_audit::InclusionProof;
 use tally_ledger::{
     Account, AccountBalance, CreateAccountResult, CreateTransferResult, NewAccount, NewTransfer,
     PendingState, Totals, Transfer,
@@ -20,7 +19,28 @@ pub enum Backend {
     Embedded(Box<Embedded>),
     /// PostgreSQL.
     #[cfg(feature = "postgres")]
-    Postgres(std::sync::Arc<tally_ledger::pg::PgLedger>),
+    Postgres(std::sync::Arc<PgBackend>),
+}
+
+/// The PostgreSQL ledger and the key that signs its journal's checkpoints
+/// for proofs (`ledger-checkpoint.skey` in the keys directory, shared by
+/// every process).
+#[cfg(feature = "postgres")]
+#[derive(Debug)]
+pub struct PgBackend {
+    /// The ledger.
+    pub ledger: tally_ledger::pg::PgLedger,
+    /// The checkpoint signer.
+    pub signer: tally_audit::CheckpointSigner,
+}
+
+#[cfg(feature = "postgres")]
+impl std::ops::Deref for PgBackend {
+    type Target = tally_ledger::pg::PgLedger;
+
+    fn deref(&self) -> &Self::Target {
+        &self.ledger
+    }
 }
 
 #[cfg(feature = "postgres")]
@@ -174,17 +194,26 @@ impl Backend {
         }
     }
 
-    /// A transfer's inclusion proof (embedded mode only: `Ok(None)` when
-    /// no journal record created it, `Err(Batch)` is never returned).
+    /// A transfer's inclusion proof as JSON: embedded, a tally-audit
+    /// proof of the journal line (`tally ledger verify-proof`); on
+    /// PostgreSQL, a [`tally_ledger::pg::PgInclusionProof`] of the journal
+    /// row under a checkpoint signed by the keys directory's ledger
+    /// checkpoint key. `Ok(None)` when no journal record created it.
     ///
     /// # Errors
-    /// [`LedgerFail::Unavailable`] on PostgreSQL (its journal proves with
-    /// `tally ledger verify`), or when the journal cannot be read.
-    pub async fn prove(&self, id: u128) -> Result<Option<InclusionProof>, LedgerFail> {
+    /// [`LedgerFail::Indexing`] while the embedded index is built;
+    /// [`LedgerFail::Unavailable`] when the journal cannot prove.
+    pub async fn prove(&self, id: u128) -> Result<Option<String>, LedgerFail> {
         match self {
-            Self::Embedded(e) => e.prove(id).await,
+            Self::Embedded(e) => Ok(e.prove(id).await?.map(|p| p.to_json())),
             #[cfg(feature = "postgres")]
-            Self::Postgres(_) => Err(LedgerFail::Unavailable),
+            Self::Postgres(p) => match p.ledger.prove(id, &p.signer).await {
+                Ok(proof) => Ok(proof.map(|p| p.to_json())),
+                Err(e) => {
+                    tracing::error!(error = %e, "a PostgreSQL journal proof failed");
+                    Err(pg_fail(&e))
+                }
+            },
         }
     }
 

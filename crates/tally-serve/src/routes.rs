@@ -311,8 +311,9 @@ pub async fn conservation(
 
 /// `GET /v1/ledger/transfers/{id}/proof`: the inclusion proof of the
 /// journal record that created the transfer, under a signed checkpoint
-/// (embedded mode; verify it with `tally ledger verify-proof`). Visible to
-/// whoever may read the transfer.
+/// (verify it offline with `tally ledger verify-proof`: a tally-audit proof
+/// of the journal's line in embedded mode, a `tally-ledger-pg-proof/v1`
+/// document on PostgreSQL). Visible to whoever may read the transfer.
 #[utoipa::path(get, path = "/v1/ledger/transfers/{id}/proof", params(("id" = String, Path)),
     responses((status = 200, description = "a tally-audit inclusion proof (JSON)"),
         (status = 404, body = crate::dto::ErrorDto)))]
@@ -332,11 +333,7 @@ pub async fn proof(
         .await
         .map_err(|e| ledger_error(&s, e))?
         .ok_or_else(ApiError::not_found)?;
-    Ok((
-        [(header::CONTENT_TYPE, "application/json")],
-        proof.to_json(),
-    )
-        .into_response())
+    Ok(([(header::CONTENT_TYPE, "application/json")], proof).into_response())
 }
 
 /// `GET /healthz`: the process answers.

@@ -258,10 +258,45 @@ async fn storage(
                 .await
                 .map_err(|e| StartError::Postgres(e.to_string()))?;
             let idem = IdemStore::open_pg(pg.pool().clone()).await?;
-            Ok((Backend::Postgres(Arc::new(pg)), idem, None))
+            let keys_dir = config
+                .keys_dir
+                .clone()
+                .unwrap_or_else(|| config.data_dir.join("keys"));
+            let signer = pg_checkpoint_signer(&keys_dir)?;
+            let backend = crate::backend::PgBackend { ledger: pg, signer };
+            Ok((Backend::Postgres(Arc::new(backend)), idem, None))
         }
         #[cfg(not(feature = "postgres"))]
         Some(_) => Err(StartError::NoPostgres),
+    }
+}
+
+/// The PostgreSQL journal's checkpoint signer: `ledger-checkpoint.skey`
+/// (0600) in the keys directory every process shares, made by the first
+/// process that finds none (a process that loses that race reads the
+/// winner's).
+#[cfg(feature = "postgres")]
+fn pg_checkpoint_signer(
+    dir: &std::path::Path,
+) -> Result<tally_audit::CheckpointSigner, StartError> {
+    const SKEY: &str = "ledger-checkpoint.skey";
+    const VKEY: &str = "ledger-checkpoint.vkey";
+    if !dir.exists() {
+        // Another process may make it first.
+        let _ = tally_files::private::create_dir(dir);
+    }
+    match crate::embedded::load_signer(dir, SKEY, VKEY, "tally-serve/ledger-pg") {
+        Ok(s) => Ok(s),
+        Err(_) if dir.join(SKEY).exists() => {
+            std::thread::sleep(std::time::Duration::from_millis(50));
+            Ok(crate::embedded::load_signer(
+                dir,
+                SKEY,
+                VKEY,
+                "tally-serve/ledger-pg",
+            )?)
+        }
+        Err(e) => Err(e.into()),
     }
 }
 

@@ -182,6 +182,29 @@ fn three_serve_processes_over_postgres_one_killed_no_double_spend() {
     )
     .unwrap();
     assert_eq!(body, from_a);
+    // The funding transfer's inclusion proof, from the restarted process,
+    // checks offline with `tally ledger verify-proof` under the shared
+    // keys directory's ledger checkpoint key; for another id it fails.
+    let proof = get(&b2.addr, &token, "/v1/ledger/transfers/1/proof");
+    let file = tmp.path().join("proof.json");
+    std::fs::write(&file, &proof).unwrap();
+    let vkey = std::fs::read_to_string(keys.join("ledger-checkpoint.vkey")).unwrap();
+    let verify = |id: &str| {
+        tally()
+            .args(["ledger", "verify-proof"])
+            .arg(&file)
+            .args(["--id", id, "--vkey", vkey.trim()])
+            .output()
+            .unwrap()
+    };
+    let out = verify("1");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains("PostgreSQL journal"));
+    assert!(!verify("2").status.success());
     for mut p in [a, c, b2] {
         p.child.kill().unwrap();
         p.child.wait().unwrap();

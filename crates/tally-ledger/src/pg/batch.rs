@@ -427,10 +427,10 @@ ua AS (UPDATE tally_accounts AS a SET debits_pending = u.dp::numeric, \
     AS u(id, dp, dpo, cp, cpo, v) WHERE a.id = u.id::numeric AND a.version = u.v RETURNING 1), \
 it AS (INSERT INTO tally_transfers (id, debit_account_id, credit_account_id, amount, \
     pending_id, user_data_128, user_data_64, user_data_32, timeout, ledger, code, flags, \
-    timestamp) \
+    timestamp, journal_seq) \
     SELECT u.id::numeric, u.dr::numeric, u.cr::numeric, u.amount::numeric, u.pid::numeric, \
     u.ud128::numeric, u.ud64::numeric, u.ud32, u.timeout, u.ledger, u.code, u.flags, \
-    u.ts::numeric \
+    u.ts::numeric, {SEQ} \
     FROM unnest($7::text[], $8::text[], $9::text[], $10::text[], $11::text[], $12::text[], \
     $13::text[], $14::int8[], $15::int8[], $16::int8[], $17::int4[], $18::int4[], \
     $19::text[]) AS u(id, dr, cr, amount, pid, ud128, ud64, ud32, timeout, ledger, code, \
@@ -458,9 +458,21 @@ c AS (UPDATE tally_clock SET last = $40::text::numeric, batches = $35, head = $3
 
 const WRITES_RESULT: &str = " SELECT (SELECT count(*) FROM ua), (SELECT count(*) FROM up)";
 
-static WRITE: LazyLock<String> = LazyLock::new(|| format!("WITH {WRITES}{WRITES_RESULT}"));
-static WRITE_AND_JOURNAL: LazyLock<String> =
-    LazyLock::new(|| format!("WITH {WRITES}{JOURNAL_WRITES}{WRITES_RESULT}"));
+// Transfers record the journal record that created them (`$35`, its seq);
+// a write without a journal record (holds expired ahead of a batch)
+// creates no transfer.
+static WRITE: LazyLock<String> = LazyLock::new(|| {
+    format!(
+        "WITH {}{WRITES_RESULT}",
+        WRITES.replace("{SEQ}", "NULL::bigint")
+    )
+});
+static WRITE_AND_JOURNAL: LazyLock<String> = LazyLock::new(|| {
+    format!(
+        "WITH {}{JOURNAL_WRITES}{WRITES_RESULT}",
+        WRITES.replace("{SEQ}", "$35::bigint")
+    )
+});
 
 /// What a batch changed, as the arrays [`WRITES`] binds.
 #[derive(Default)]

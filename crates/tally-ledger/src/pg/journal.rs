@@ -17,7 +17,6 @@
 
 use std::collections::BTreeMap;
 
-use sha2::{Digest, Sha256};
 use sqlx::{PgConnection, Row};
 use tally_audit::{Checkpoint, CheckpointSigner, LogId, NoteVerifier, ProofIndex};
 
@@ -26,9 +25,6 @@ use super::{Fail, PAGE_ROWS, PgError, PgLedger};
 use crate::journal::{Batch, decode};
 use crate::state::{Ledger, Totals};
 
-/// The chain's domain tag.
-pub const CHAIN_TAG: &[u8] = b"tally/ledger/pg-journal/v1";
-
 /// The clock row, locked by the batch that read it.
 pub(super) struct Head {
     pub(super) last: u64,
@@ -36,31 +32,9 @@ pub(super) struct Head {
     hash: [u8; 32],
 }
 
-/// The chain's first `prev`.
-fn genesis(journal_id: &[u8]) -> [u8; 32] {
-    Sha256::new()
-        .chain_update(CHAIN_TAG)
-        .chain_update([0u8])
-        .chain_update(journal_id)
-        .finalize()
-        .into()
-}
+pub(super) use crate::pg_proof::{chain, genesis, origin};
 
-/// The hash of record `seq` after `prev`.
-fn chain(seq: u64, prev: &[u8; 32], payload: &[u8]) -> [u8; 32] {
-    let len = u64::try_from(payload.len()).unwrap_or(u64::MAX);
-    Sha256::new()
-        .chain_update(CHAIN_TAG)
-        .chain_update([1u8])
-        .chain_update(seq.to_be_bytes())
-        .chain_update(prev)
-        .chain_update(len.to_be_bytes())
-        .chain_update(payload)
-        .finalize()
-        .into()
-}
-
-fn hash32(v: Vec<u8>, what: &str) -> Result<[u8; 32], PgError> {
+pub(super) fn hash32(v: Vec<u8>, what: &str) -> Result<[u8; 32], PgError> {
     v.try_into()
         .map_err(|_| codec::corrupt(format!("{what} is not 32 bytes")))
 }
@@ -168,15 +142,8 @@ pub struct VerifyReport {
     pub totals: BTreeMap<u32, Totals>,
 }
 
-fn tampered(what: impl Into<String>) -> PgError {
+pub(super) fn tampered(what: impl Into<String>) -> PgError {
     PgError::Tampered { what: what.into() }
-}
-
-/// The origin line of this journal's checkpoints.
-fn origin(journal_id: &[u8]) -> String {
-    let mut out = String::from("tally-ledger-pg/");
-    tally_encoding::hex::encode_into(journal_id, &mut out);
-    out
 }
 
 /// Walks the chain: every record's hash, in order from the genesis; returns

@@ -40,7 +40,10 @@
 mod batch;
 mod codec;
 mod journal;
+mod proof;
 mod query;
+
+pub use crate::pg_proof::{PgInclusionProof, ProofError};
 
 use std::time::Duration;
 
@@ -70,7 +73,14 @@ pub const PAGE_ROWS: i64 = 4_096;
 /// The migrations, in order: (version, name, SQL). Applied in one
 /// transaction under an advisory lock; the versions applied are kept in
 /// `schema_migrations` (component `tally-ledger`).
-const MIGRATIONS: &[tally_sql::Migration] = &[(1, "schema", include_str!("0001_schema.sql"))];
+const MIGRATIONS: &[tally_sql::Migration] = &[
+    (1, "schema", include_str!("0001_schema.sql")),
+    (
+        2,
+        "transfer_journal_seq",
+        include_str!("0002_transfer_journal_seq.sql"),
+    ),
+];
 /// `schema_migrations.component` of this crate's migrations.
 const COMPONENT: &str = "tally-ledger";
 /// The advisory lock key migrations run under (`tally-led` in ASCII).
@@ -168,6 +178,9 @@ impl From<PgError> for Fail {
 pub struct PgLedger {
     pool: PgPool,
     writer: String,
+    /// The journal's Merkle tree for proofs, read on the first proof and
+    /// extended on later ones (shared by clones).
+    proofs: std::sync::Arc<tokio::sync::Mutex<Option<proof::ProofCache>>>,
 }
 
 impl PgLedger {
@@ -194,6 +207,7 @@ impl PgLedger {
         Ok(Self {
             pool,
             writer: format!("pid-{}", std::process::id()),
+            proofs: std::sync::Arc::default(),
         })
     }
 

@@ -196,6 +196,83 @@ fn the_journal_verifies_with_its_checkpoints() {
     });
 }
 
+/// A transfer's inclusion proof checks offline under the checkpoint key,
+/// against an old checkpoint that covers it or a new one; and fails closed
+/// when its record, its hashes, its checkpoint, its key or its transfer are
+/// changed. Fails if the locator pointed at another record (the transfer
+/// would not be among its events), if the tree or chain were computed
+/// differently from `verify`'s, or if any field were not bound.
+#[test]
+fn a_transfer_proves_its_journal_record_under_a_signed_checkpoint() {
+    use tally_ledger::pg_proof::{PgInclusionProof, ProofError};
+    with_db(|pg, _| async move {
+        let signer = CheckpointSigner::generate("tally-test-pg").unwrap();
+        let vkey = signer.verifier();
+        populate(&pg, &signer).await;
+        // 1000 is in record 2, 12 in record 3; an old checkpoint (size 3)
+        // covers both.
+        let p = pg.prove(1000, &signer).await.unwrap().unwrap();
+        assert_eq!((p.seq, p.tree_size), (2, 3));
+        assert_eq!(p.verify(&vkey).unwrap(), (1000, 2));
+        let p12 = pg.prove(12, &signer).await.unwrap().unwrap();
+        assert_eq!(p12.verify(&vkey).unwrap(), (12, 3));
+        // Round trip through JSON.
+        let back = PgInclusionProof::from_json(&p.to_json()).unwrap();
+        assert_eq!(back, p);
+        // A refused transfer (11) is failed, not created; unknown ids none.
+        assert_eq!(pg.prove(11, &signer).await.unwrap(), None);
+        assert_eq!(pg.prove(999_999, &signer).await.unwrap(), None);
+        // A transfer after every checkpoint: a new checkpoint is signed.
+        pg.create_transfers(
+            &[NewTransfer {
+                id: 2000,
+                ..funding()[0]
+            }],
+            20 * SECOND,
+        )
+        .await
+        .unwrap();
+        let p2000 = pg.prove(2000, &signer).await.unwrap().unwrap();
+        assert_eq!((p2000.seq, p2000.tree_size), (5, 5));
+        p2000.verify(&vkey).unwrap();
+        // The earlier proof still checks (its checkpoint is unchanged).
+        p.verify(&vkey).unwrap();
+        // Fail closed on every change.
+        let other = CheckpointSigner::generate("tally-test-pg").unwrap();
+        let _: ProofError = p.verify(&other.verifier()).unwrap_err();
+        let mut bad = p.clone();
+        bad.transfer = "12".into();
+        let _: ProofError = bad.verify(&vkey).unwrap_err();
+        let mut bad = p.clone();
+        assert!(bad.payload.len() > 10, "{}", bad.payload);
+        bad.payload.insert(1, ' ');
+        let _: ProofError = bad.verify(&vkey).unwrap_err();
+        let mut bad = p.clone();
+        bad.seq = 1;
+        let _: ProofError = bad.verify(&vkey).unwrap_err();
+        let mut bad = p.clone();
+        bad.prev = "00".repeat(32);
+        let _: ProofError = bad.verify(&vkey).unwrap_err();
+        let mut bad = p.clone();
+        bad.proof[0] = "00".repeat(32);
+        let _: ProofError = bad.verify(&vkey).unwrap_err();
+        let mut bad = p.clone();
+        bad.checkpoint = p2000.checkpoint.clone();
+        let _: ProofError = bad.verify(&vkey).unwrap_err();
+        let mut bad = p.clone();
+        bad.journal_id = "00".repeat(16);
+        let _: ProofError = bad.verify(&vkey).unwrap_err();
+        // A proof of another transfer's record does not prove this one.
+        let mut bad = p12.clone();
+        bad.transfer = "1000".into();
+        let _: ProofError = bad.verify(&vkey).unwrap_err();
+        assert!(PgInclusionProof::from_json("{\"format\":\"x\"}").is_err());
+        // A fresh handle (another process) proves the same.
+        let again = PgLedger::from_pool(pg.pool().clone()).await.unwrap();
+        assert_eq!(again.prove(1000, &signer).await.unwrap().unwrap(), p);
+    });
+}
+
 #[test]
 fn the_applied_history_is_append_only() {
     with_db(|pg, url| async move {
@@ -443,7 +520,9 @@ fn migrations_apply_once_when_processes_start_together() {
         conn.close().await.unwrap();
         db.drop().await;
         assert!(outcomes.iter().all(Result::is_ok), "{outcomes:?}");
-        assert_eq!(counts.unwrap(), (1, 1));
+        // Every migration once (two: the schema and the transfers' journal
+        // record), one clock row.
+        assert_eq!(counts.unwrap(), (2, 1));
     });
 }
 

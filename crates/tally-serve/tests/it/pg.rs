@@ -8,7 +8,7 @@ use std::hash::{BuildHasher, Hasher};
 use sqlx::{Connection, Executor, PgConnection};
 use tally_serve::config::Limits;
 
-use crate::support::{ACME, Server, accounts_body, get, post, runtime, transfer_body};
+use crate::support::{ACME, BETA, Server, accounts_body, get, post, runtime, transfer_body};
 
 fn admin_url() -> String {
     std::env::var("TALLY_TEST_PG")
@@ -109,6 +109,40 @@ fn two_servers_share_one_postgres_ledger_and_idempotency_records() {
             true
         );
         assert_eq!(get(a.addr, "/readyz", &ACME).await.status, 200);
+        // A transfer's inclusion proof: the journal row under a checkpoint
+        // the first process signed and stored (the processes of a real
+        // deployment share one keys directory, so one key); the other
+        // process serves that stored checkpoint; both check offline.
+        let vkey =
+            std::fs::read_to_string(a.dir.path().join("keys/ledger-checkpoint.vkey")).unwrap();
+        let vkey = tally_audit::NoteVerifier::parse(vkey.trim()).unwrap();
+        let pa = get(a.addr, "/v1/ledger/transfers/10/proof", &ACME).await;
+        assert_eq!(pa.status, 200, "{}", String::from_utf8_lossy(&pa.body));
+        let pa = tally_ledger::pg_proof::PgInclusionProof::from_json(
+            std::str::from_utf8(&pa.body).unwrap(),
+        )
+        .unwrap();
+        assert_eq!(pa.verify(&vkey).unwrap().0, 10);
+        let pb = get(b.addr, "/v1/ledger/transfers/10/proof", &ACME).await;
+        assert_eq!(pb.status, 200);
+        let pb = tally_ledger::pg_proof::PgInclusionProof::from_json(
+            std::str::from_utf8(&pb.body).unwrap(),
+        )
+        .unwrap();
+        assert_eq!(pb, pa);
+        // Another tenant cannot see it; an unknown transfer is 404.
+        assert_eq!(
+            get(b.addr, "/v1/ledger/transfers/10/proof", &BETA)
+                .await
+                .status,
+            404
+        );
+        assert_eq!(
+            get(b.addr, "/v1/ledger/transfers/99/proof", &ACME)
+                .await
+                .status,
+            404
+        );
         // Budgets are ledger transfers in the same database: opened through
         // one process, reserved and committed through the other.
         let budget = crate::support::mint("acme", &[tally_token::Scope::BudgetReserve], vec![]);

@@ -52,6 +52,10 @@ pub enum BlobError {
     /// The staging file could not be linked into place.
     #[error("a blob could not be linked into place")]
     Link(std::io::Error),
+    /// The database (PostgreSQL mode) did not answer, or holds a blob
+    /// over this process's cap.
+    #[error("blob store: {0}")]
+    Database(String),
     /// A stored blob does not match its id (changed on disk).
     #[error("a stored blob does not match its content id")]
     Corrupt,
@@ -176,15 +180,7 @@ impl Blobs {
                 None => return Ok(None),
             },
         };
-        Ok(Some(BlobReader {
-            file: std::io::Read::take(src, (self.max as u64).saturating_add(1)),
-            hasher: blake3::Hasher::new(),
-            read: 0,
-            max: self.max as u64,
-            failed: None,
-            cid: *cid,
-            path,
-        }))
+        Ok(Some(BlobReader::over(src, *cid, self.max, path)))
     }
 
     /// Streams `body` into the store; its content id, size, and whether it
@@ -258,18 +254,8 @@ impl Blobs {
         Ok((cid, size, created))
     }
 
-    async fn collect(&self, mut body: Body) -> Result<Vec<u8>, BlobError> {
-        let mut all: Vec<u8> = Vec::new();
-        while let Some(frame) = body.frame().await {
-            let frame = frame.map_err(|_| BlobError::Body)?;
-            if let Ok(data) = frame.into_data() {
-                if all.len().saturating_add(data.len()) > self.max {
-                    return Err(BlobError::TooLarge);
-                }
-                all.extend_from_slice(&data);
-            }
-        }
-        Ok(all)
+    async fn collect(&self, body: Body) -> Result<Vec<u8>, BlobError> {
+        collect_capped(body, self.max).await
     }
 
     async fn feed(
@@ -321,6 +307,25 @@ impl Blobs {
     }
 }
 
+/// The whole body in memory, refused as soon as it is over `max` bytes
+/// (amnesia, and PostgreSQL, whose row takes the blob in one value).
+///
+/// # Errors
+/// [`BlobError::TooLarge`], [`BlobError::Body`].
+pub(crate) async fn collect_capped(mut body: Body, max: usize) -> Result<Vec<u8>, BlobError> {
+    let mut all: Vec<u8> = Vec::new();
+    while let Some(frame) = body.frame().await {
+        let frame = frame.map_err(|_| BlobError::Body)?;
+        if let Ok(data) = frame.into_data() {
+            if all.len().saturating_add(data.len()) > max {
+                return Err(BlobError::TooLarge);
+            }
+            all.extend_from_slice(&data);
+        }
+    }
+    Ok(all)
+}
+
 /// A stored blob streaming from disk, hashed as it is read
 /// ([`Blobs::reader`]).
 pub struct BlobReader {
@@ -362,6 +367,29 @@ impl std::io::Read for BlobReader {
 }
 
 impl BlobReader {
+    /// A reader over a blob already in memory (read from a database row
+    /// named `source`), checked by [`BlobReader::finish`] like a file.
+    pub(crate) fn from_bytes(cid: Cid, bytes: Vec<u8>, max: usize, source: &str) -> Self {
+        Self::over(
+            Box::new(std::io::Cursor::new(bytes)),
+            cid,
+            max,
+            PathBuf::from(source),
+        )
+    }
+
+    fn over(src: Box<dyn std::io::Read + Send>, cid: Cid, max: usize, path: PathBuf) -> Self {
+        Self {
+            file: std::io::Read::take(src, (max as u64).saturating_add(1)),
+            hasher: blake3::Hasher::new(),
+            read: 0,
+            max: max as u64,
+            failed: None,
+            cid,
+            path,
+        }
+    }
+
     /// Reads what the consumer left, and checks that all the bytes read
     /// were exactly the blob's: its size within the cap and its BLAKE3
     /// digest the content id's.

@@ -664,18 +664,28 @@ fn files_head(dir: &Vault) -> Result<Option<Head>, StoreError> {
 }
 
 /// The file store's accept, under [`Rewarder::runs`]: the run written
-/// create-only (one per epoch), then the head moved.
+/// create-only (one per epoch), then the head moved. `None`: the
+/// measurements `snapshot` were paid under another epoch and the policy
+/// does not allow reuse (nothing written).
 fn files_accept(
     dir: &Vault,
     run: AcceptedRun,
     expected_head: Option<Cid>,
-) -> Result<Accepted, StoreError> {
+    snapshot: &str,
+    allow_reuse: bool,
+) -> Result<Option<Accepted>, StoreError> {
     let epoch = run.sealed.manifest.epoch.clone();
     if let Some(existing) = read_run(dir, &epoch)? {
-        return Ok(Accepted::Existing(Box::new(existing)));
+        return Ok(Some(Accepted::Existing(Box::new(existing))));
     }
     if read_head(dir)?.map(|h| h.cid) != expected_head {
-        return Ok(Accepted::HeadMoved);
+        return Ok(Some(Accepted::HeadMoved));
+    }
+    let paid_under = dir
+        .read(&snapshot_path(snapshot), SMALL_FILE_MAX)
+        .map_err(store_error)?;
+    if !allow_reuse && paid_under.is_some_and(|other| other != epoch.as_str().as_bytes()) {
+        return Ok(None);
     }
     let manifest_cid = run.manifest_cid;
     let bytes = encode_run(run)?;
@@ -692,7 +702,7 @@ fn files_accept(
             epoch,
         },
     )?;
-    Ok(Accepted::Inserted)
+    Ok(Some(Accepted::Inserted))
 }
 
 /// tally-reward's [`RunStore`] over the rewarder's store, for one run, on
@@ -702,8 +712,9 @@ struct RunSession<'a> {
     /// What the funding account holds, when the ledger bounds its debits
     /// by its credits.
     funding_available: Option<u128>,
-    /// The measurements' key ([`snapshot_key`]): PostgreSQL claims it for
-    /// the epoch in the transaction that inserts the run.
+    /// The measurements' key ([`snapshot_key`]): `accept` refuses the run
+    /// when another epoch paid them (PostgreSQL claims them for the epoch
+    /// in the transaction that inserts the run).
     snapshot: &'a str,
     /// Whether the policy lets measurements be paid under two epochs.
     allow_reuse: bool,
@@ -734,22 +745,18 @@ impl RunStore for RunSession<'_> {
         run: AcceptedRun,
         expected_head: Option<Cid>,
     ) -> Result<Accepted, StoreError> {
-        match self.store {
-            Store::Files { dir, .. } => files_accept(dir, run, expected_head),
-            #[cfg(feature = "postgres")]
-            Store::Pg(p) => {
-                let accept = p.accept(run, expected_head, self.snapshot, self.allow_reuse);
-                match p.blocking(accept)? {
-                    Some(accepted) => Ok(accepted),
-                    None => {
-                        self.reused = true;
-                        Err(store_error(
-                            "the measurements were paid under another epoch",
-                        ))
-                    }
-                }
+        let (snapshot, allow_reuse) = (self.snapshot, self.allow_reuse);
+        let accepted = match self.store {
+            Store::Files { dir, .. } => {
+                files_accept(dir, run, expected_head, snapshot, allow_reuse)?
             }
-        }
+            #[cfg(feature = "postgres")]
+            Store::Pg(p) => p.blocking(p.accept(run, expected_head, snapshot, allow_reuse))?,
+        };
+        accepted.ok_or_else(|| {
+            self.reused = true;
+            store_error("the measurements were paid under another epoch")
+        })
     }
 
     fn quarantine(&mut self, run: QuarantinedRun) -> Result<(), StoreError> {
@@ -878,19 +885,6 @@ impl Store {
             Self::Files { dir, .. } => Ok(read_quarantine(dir, epoch)),
             #[cfg(feature = "postgres")]
             Self::Pg(p) => p.quarantined(epoch).await,
-        }
-    }
-
-    /// The epoch the measurements `snapshot` were paid under (on a
-    /// blocking thread).
-    fn paid_under(&self, snapshot: &str) -> Result<Option<String>, StoreError> {
-        match self {
-            Self::Files { dir, .. } => Ok(dir
-                .read(&snapshot_path(snapshot), SMALL_FILE_MAX)
-                .map_err(store_error)?
-                .map(|b| String::from_utf8_lossy(&b).into_owned())),
-            #[cfg(feature = "postgres")]
-            Self::Pg(p) => p.blocking(p.paid_under(snapshot)),
         }
     }
 
@@ -1460,17 +1454,10 @@ fn run_blocking(
         #[cfg(feature = "postgres")]
         Store::Pg(_) => None,
     };
-    let paid_under = e
-        .store
-        .paid_under(&snapshot)
-        .map_err(|_| ApiError::dependency())?;
+    // The measurements paid under another epoch are refused by the
+    // store's accept (in PostgreSQL, in the transaction that inserts the
+    // run), the one place that sees every process's runs.
     let allow_reuse = verified.policy().allow_input_reuse;
-    if !allow_reuse
-        && let Some(other) = paid_under
-        && other != epoch.as_str()
-    {
-        return Err(reused_inputs());
-    }
     let mut session = RunSession {
         store: &e.store,
         funding_available: funding,

@@ -333,15 +333,6 @@ impl PgStore {
             .transpose()
     }
 
-    /// The epoch that paid the measurements `snapshot`.
-    pub(super) async fn paid_under(&self, snapshot: &str) -> Result<Option<String>, StoreError> {
-        sqlx::query_scalar("SELECT epoch FROM reward_snapshots WHERE snapshot = $1")
-            .bind(snapshot)
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(store_error)
-    }
-
     /// Claims the measurements for `epoch` unless another epoch has.
     pub(super) async fn claim_snapshot(
         &self,

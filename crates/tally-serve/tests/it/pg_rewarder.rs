@@ -318,6 +318,34 @@ fn processes_racing_get_one_accepted_run_per_epoch_and_one_chain() {
                 assert_eq!((x.status, y.status), (409, 409));
             }
         }
+        // Two epochs at once, the second's window after the first's: both
+        // built on the same head, one is inserted and the other relinked
+        // (or refused, when it would now come before the head): never two
+        // manifests linked to one.
+        for round in 0..4u64 {
+            let start = 1_500_000 + round * 2_000;
+            let (ex, ey) = (format!("pair-{round}-x"), format!("pair-{round}-y"));
+            let ix = inputs_json(&ex, start, 20 + 2 * round as usize);
+            let iy = inputs_json(&ey, start + 1_000, 21 + 2 * round as usize);
+            let cx = cid_of(upload(&a, &token, ix.as_bytes()).await).await;
+            let cy = cid_of(upload(&b, &token, iy.as_bytes()).await).await;
+            let (kx, ky) = (format!("p-{ex}"), format!("p-{ey}"));
+            let (x, y) = tokio::join!(
+                compute(&a, &token, &kx, &ex, &cx, &big),
+                compute(&b, &token, &ky, &ey, &cy, &big)
+            );
+            assert_eq!(y.status, 200, "{}", text(&y));
+            let y = sealed_of(&y);
+            if x.status == 200 {
+                let x = sealed_of(&x);
+                assert_eq!(x.manifest.previous, previous, "round {round}");
+                assert_eq!(y.manifest.previous, Some(x.manifest.cid().unwrap()));
+            } else {
+                assert_eq!((x.status, x.code().as_str()), (409, "CONFLICT"));
+                assert_eq!(y.manifest.previous, previous, "round {round}");
+            }
+            previous = Some(y.manifest.cid().unwrap());
+        }
         // Two epochs of the same measurements at once (the second's window
         // after the first's): one is paid, the other refused.
         let m1 = inputs_json("meas-1", 2_000_000, 4);

@@ -175,10 +175,10 @@ impl Blobs {
                     }
                 }
             }
-            _ => match self.vault.read(&rel, self.max as u64)? {
-                Some(bytes) => (PathBuf::from(&rel), Box::new(std::io::Cursor::new(bytes))),
-                None => return Ok(None),
-            },
+            _ => {
+                let bytes = self.vault.read(&rel, self.max as u64)?;
+                return Ok(bytes.map(|b| BlobReader::from_bytes(*cid, b, self.max, &rel)));
+            }
         };
         Ok(Some(BlobReader::over(src, *cid, self.max, path)))
     }
@@ -367,8 +367,9 @@ impl std::io::Read for BlobReader {
 }
 
 impl BlobReader {
-    /// A reader over a blob already in memory (read from a database row
-    /// named `source`), checked by [`BlobReader::finish`] like a file.
+    /// A reader over a blob already in memory (a sealed or amnesiac
+    /// vault's, or a database row's; `source` names it in errors),
+    /// checked by [`BlobReader::finish`] like a file.
     pub(crate) fn from_bytes(cid: Cid, bytes: Vec<u8>, max: usize, source: &str) -> Self {
         Self::over(
             Box::new(std::io::Cursor::new(bytes)),

@@ -1700,6 +1700,19 @@ pub async fn settle(
     Extension(principal): Extension<Principal>,
     UrlPath(epoch): UrlPath<String>,
 ) -> Result<Json<SettlementView>, ApiError> {
+    // Its own task: a request that times out (or a client that leaves)
+    // does not cut a submission off after it was counted against
+    // MAX_LEDGER_EMITS_PER_RUN; the settlement runs to its end and a retry
+    // finds it on the ledger.
+    let task = tokio::spawn(settle_to_end(s, principal, epoch));
+    task.await.map_err(|_| ApiError::internal())?.map(Json)
+}
+
+async fn settle_to_end(
+    s: Arc<AppState>,
+    principal: Principal,
+    epoch: String,
+) -> Result<SettlementView, ApiError> {
     let e = s.rewarder.store()?;
     let epoch = parse_epoch(&epoch)?;
     if s.rewarder.config.quarantine_only {
@@ -1796,7 +1809,7 @@ pub async fn settle(
         .map_err(|_| ApiError::dependency())?;
     tracing::info!(run_key = %run.sealed.manifest.run_key, policy_hash = %run.sealed.manifest.policy_cid,
         inputs_cid = %run.sealed.manifest.inputs_cid, accepted, dup, "reward run settled");
-    Ok(Json(SettlementView {
+    Ok(SettlementView {
         epoch: epoch.to_string(),
         run_key: run.sealed.manifest.run_key.to_string(),
         status: "settled",
@@ -1805,7 +1818,7 @@ pub async fn settle(
         dup,
         emits,
         quarantine_only: s.rewarder.config.quarantine_only,
-    }))
+    })
 }
 
 /// `GET /v1/rewarder/epochs/{epoch}/settlement`: whether the run's intents

@@ -399,3 +399,57 @@ fn a_process_with_another_seal_key_serves_no_rewarder_route() {
         db.drop().await;
     });
 }
+
+#[test]
+fn a_settlement_whose_request_times_out_runs_to_its_end_and_is_counted_once() {
+    runtime().block_on(async {
+        let db = TestDb::create().await;
+        let keys = tempfile::tempdir().unwrap();
+        let a = start(&db, keys.path()).await;
+        // A process whose requests time out after 100 ms: settling 9,000
+        // payees (two chains, 9,001 accounts) takes longer than that.
+        let dir = tempfile::tempdir().unwrap();
+        let limits = Limits {
+            request_timeout: std::time::Duration::from_millis(100),
+            ..Limits::default()
+        };
+        let mut c = crate::support::config(dir.path(), limits);
+        c.database = Some(db.url.clone());
+        c.rewarder = rewarder_config(keys.path());
+        let hasty = Server::start_config(dir, c).await;
+        let token = ops();
+        let sealed = accepted(&a, "slow-1", 1_000_000, 9_000).await;
+        let cut = settle(hasty.addr, &token, "cut", "slow-1").await;
+        assert_eq!(cut.status, 408, "{}", text(&cut));
+        // The settlement goes on without its request, to the end.
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
+        loop {
+            let st = get(a.addr, "/v1/rewarder/epochs/slow-1/settlement", &token).await;
+            if st.json()["status"] == "settled" {
+                break;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "still {} after the request timed out",
+                st.json()["status"]
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+        }
+        let again = settle(a.addr, &token, "after-cut", "slow-1").await;
+        assert_eq!(again.status, 200, "{}", text(&again));
+        assert_eq!(again.json()["accepted"], 0);
+        assert_eq!(again.json()["dup"], again.json()["transfers"]);
+        assert_eq!(again.json()["emits"], 1);
+        let payouts = payouts_of(&a, &token, "slow-1", 40, &sealed).await;
+        assert!(!payouts.is_empty());
+        let funding = crate::rewarder::account(&a, sealed.manifest.funding_account.as_str()).await;
+        assert_eq!(
+            funding["debits_posted"].as_u64(),
+            Some(sealed.manifest.pool)
+        );
+        for s in [a, hasty] {
+            s.stop().await;
+        }
+        db.drop().await;
+    });
+}

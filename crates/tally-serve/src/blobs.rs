@@ -195,8 +195,7 @@ impl Blobs {
     ) -> Result<(Cid, u64, bool), BlobError> {
         let Some((root, keys)) = self.vault.disk_parts() else {
             // Amnesia: the body in memory (bounded by the cap as it comes).
-            let all = self.collect(body).await?;
-            let cid = Cid::of(&all);
+            let (all, cid) = collect_capped(body, self.max).await?;
             if expected.is_some_and(|e| e != cid) {
                 return Err(BlobError::Mismatch);
             }
@@ -254,10 +253,6 @@ impl Blobs {
         Ok((cid, size, created))
     }
 
-    async fn collect(&self, body: Body) -> Result<Vec<u8>, BlobError> {
-        collect_capped(body, self.max).await
-    }
-
     async fn feed(
         &self,
         mut body: Body,
@@ -307,23 +302,29 @@ impl Blobs {
     }
 }
 
-/// The whole body in memory, refused as soon as it is over `max` bytes
-/// (amnesia, and PostgreSQL, whose row takes the blob in one value).
+/// The whole body in memory, hashed as each frame arrives, refused as
+/// soon as it is over `max` bytes (amnesia, and PostgreSQL, whose row takes
+/// the blob in one value): the bytes and their content id.
 ///
 /// # Errors
 /// [`BlobError::TooLarge`], [`BlobError::Body`].
-pub(crate) async fn collect_capped(mut body: Body, max: usize) -> Result<Vec<u8>, BlobError> {
+pub(crate) async fn collect_capped(
+    mut body: Body,
+    max: usize,
+) -> Result<(Vec<u8>, Cid), BlobError> {
     let mut all: Vec<u8> = Vec::new();
+    let mut hasher = blake3::Hasher::new();
     while let Some(frame) = body.frame().await {
         let frame = frame.map_err(|_| BlobError::Body)?;
         if let Ok(data) = frame.into_data() {
             if all.len().saturating_add(data.len()) > max {
                 return Err(BlobError::TooLarge);
             }
+            hasher.update(&data);
             all.extend_from_slice(&data);
         }
     }
-    Ok(all)
+    Ok((all, Cid::from_digest(*hasher.finalize().as_bytes())))
 }
 
 /// A stored blob streaming from disk, hashed as it is read

@@ -102,15 +102,14 @@ impl PgStore {
 
     // ------------------------------------------------------------ blobs --
 
-    /// Takes the body whole (refused past `BLOB_MAX` as it arrives),
-    /// computes its content id, and inserts it once.
+    /// Takes the body whole, hashed as it arrives (refused past `BLOB_MAX`
+    /// as it arrives), and inserts it once under its content id.
     pub(super) async fn put_blob(
         &self,
         body: Body,
         expected: Option<Cid>,
     ) -> Result<(Cid, u64, bool), BlobError> {
-        let bytes = collect_capped(body, self.blob_max).await?;
-        let cid = Cid::of(&bytes);
+        let (bytes, cid) = collect_capped(body, self.blob_max).await?;
         if expected.is_some_and(|e| e != cid) {
             return Err(BlobError::Mismatch);
         }

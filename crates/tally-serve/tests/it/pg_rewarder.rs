@@ -16,9 +16,9 @@ use tally_serve::config::Limits;
 
 use crate::pg::TestDb;
 use crate::rewarder::{
-    assert_paid_once, compute, end_to_end, inputs_json, measurements_paid_once, ops, payouts_of,
-    policy_json, policy_key, put_policy, quarantine_never_settles, rewarder_config, run, sealed_of,
-    settle, upload,
+    abuse, assert_paid_once, compute, end_to_end, inputs_json, measurements_paid_once, ops,
+    payouts_of, policy_json, policy_key, put_policy, quarantine_never_settles, rewarder_config,
+    run, sealed_of, settle, upload,
 };
 use crate::support::{Resp, Server, get, runtime};
 
@@ -136,6 +136,9 @@ fn over_postgres_quarantine_and_paid_measurements_hold_for_every_process() {
         assert_eq!(q.json()["status"], "quarantined");
         assert_eq!(settle(a.addr, &token, "q-a", "q-1").await.status, 423);
         measurements_paid_once(&a).await;
+        // The abuse cases (caps, bomb, CID mismatch, forged policies)
+        // through the other process.
+        abuse(&b).await;
         // The measurements snap-1 paid, relabelled once more, through the
         // other process: refused there too.
         let relabelled = inputs_json("snap-3", 1_002_000, 4);

@@ -654,108 +654,163 @@ fn over_max_epoch_cost_a_run_is_rejected_or_forced_to_a_dry_run() {
 fn abuse_oversized_json_large_blob_bomb_forged_unsigned_stale_policies_and_cid_mismatch() {
     runtime().block_on(async {
         let s = start().await;
-        let token = ops();
-        let auth = format!("Bearer {token}");
-
-        // 50 MB through the blob route (within BLOB_MAX): stored, once.
-        let big: Vec<u8> = (0..50_000_000u32).map(|i| (i % 251) as u8).collect();
-        let headers = [("Authorization", auth.as_str()), ("Content-Type", "application/octet-stream")];
-        let r = send(s.addr, &raw("POST", "/v1/blobs", &headers, &big)).await;
-        assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
-        let cid = Cid::of(&big).to_string();
-        assert_eq!(r.json()["cid"], cid.as_str());
-        assert_eq!(r.json()["created"], true);
-        let again = send(s.addr, &raw("POST", "/v1/blobs", &headers, &big)).await;
-        assert_eq!(again.json()["created"], false);
-        let back = get(s.addr, &format!("/v1/blobs/{cid}"), &token).await;
-        assert_eq!(back.status, 200);
-        assert!(back.body == big);
-        // The same 50 MB to a JSON route: 413 (REQ_BODY_MAX), from its
-        // declared length, before a byte of it is read.
-        let json_route = format!(
-            "POST /v1/rewarder/epochs/e1/compute HTTP/1.1\r\nHost: t\r\nConnection: close\r\nAuthorization: {auth}\r\nIdempotency-Key: big\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n",
-            big.len()
-        );
-        let r = send(s.addr, json_route.as_bytes()).await;
-        assert_eq!(r.status, 413);
-        assert_eq!(r.code(), "PAYLOAD_TOO_LARGE");
-        // Chunked (no declared length): cut off at REQ_BODY_MAX while read.
-        let mut chunked = format!(
-            "POST /v1/rewarder/policies HTTP/1.1\r\nHost: t\r\nConnection: close\r\nAuthorization: {auth}\r\nIdempotency-Key: big2\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n{:x}\r\n",
-            (1 << 20) + 1
-        )
-        .into_bytes();
-        chunked.extend_from_slice(&big[..(1 << 20) + 1]);
-        chunked.extend_from_slice(b"\r\n0\r\n\r\n");
-        let r = send(s.addr, &chunked).await;
-        assert_eq!(r.status, 413);
-        // Over BLOB_MAX: 413 before the body is read.
-        let over = format!(
-            "POST /v1/blobs HTTP/1.1\r\nHost: t\r\nConnection: close\r\nAuthorization: {auth}\r\nContent-Type: application/octet-stream\r\nContent-Length: {}\r\n\r\n",
-            (64u64 << 20) + 1
-        );
-        assert_eq!(send(s.addr, over.as_bytes()).await.status, 413);
-
-        // A decompression bomb to the blob route: the stack's inflation caps
-        // hold there too (20 MB of zeros in ~20 KB of gzip).
-        let bomb = {
-            use std::io::Write as _;
-            let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
-            e.write_all(&vec![0u8; 20_000_000]).unwrap();
-            e.finish().unwrap()
-        };
-        let gz = [
-            ("Authorization", auth.as_str()),
-            ("Content-Type", "application/octet-stream"),
-            ("Content-Encoding", "gzip"),
-        ];
-        let r = send(s.addr, &raw("POST", "/v1/blobs", &gz, &bomb)).await;
-        assert_eq!(r.status, 413);
-        assert_eq!(get(s.addr, &format!("/v1/blobs/{}", Cid::of(&vec![0u8; 20_000_000])), &token).await.status, 404);
-
-        // A CID that does not match its bytes: refused, nothing stored.
-        let other = Cid::of(b"other bytes").to_string();
-        let r = call(s.addr, "POST", &format!("/v1/blobs?cid={other}"), Some(&token), None, b"{\"x\":1}").await;
-        assert_eq!(r.status, 400);
-        assert_eq!(get(s.addr, &format!("/v1/blobs/{other}"), &token).await.status, 404);
-        assert_eq!(
-            get(s.addr, &format!("/v1/blobs/{}", Cid::of(b"{\"x\":1}")), &token).await.status,
-            404
-        );
-        let ok = call(s.addr, "POST", &format!("/v1/blobs?cid={}", Cid::of(b"{\"x\":1}")), Some(&token), None, b"{\"x\":1}").await;
-        assert_eq!(ok.status, 200);
-
-        // Forged: signed by a key the server does not trust.
-        let p = Policy::from_json(policy_json("pool:storage", 10, 4_102_444_800, false).as_bytes()).unwrap();
-        let untrusted = serde_json::to_string(&p.sign(&SigningKey::from_seed(&[9; 32])).unwrap()).unwrap();
-        let r = put_policy(&s, &token, "forged-1", &untrusted).await;
-        assert_eq!((r.status, r.code().as_str()), (400, "BAD_REQUEST"));
-        // Forged: a trusted signature over another pool.
-        let mut tampered: serde_json::Value = serde_json::from_str(&signed_policy("pool:storage", 10)).unwrap();
-        tampered["policy"]["pool"] = 10_000_000.into();
-        let r = put_policy(&s, &token, "forged-2", &tampered.to_string()).await;
-        assert_eq!(r.status, 400);
-        // Unsigned.
-        let r = put_policy(&s, &token, "unsigned", &policy_json("pool:storage", 10, 4_102_444_800, false)).await;
-        assert_eq!(r.status, 400);
-        // Stale: its validity period has ended.
-        let stale = Policy::from_json(policy_json("pool:storage", 10, 1_000_000, false).as_bytes()).unwrap();
-        let stale = serde_json::to_string(&stale.sign(&policy_key()).unwrap()).unwrap();
-        let r = put_policy(&s, &token, "stale", &stale).await;
-        assert_eq!(r.status, 400);
-
-        // Scopes: a ledger token may not run the rewarder.
-        let r = upload(&s, crate::support::ACME.as_str(), b"{}").await;
-        assert_eq!(r.status, 403);
-
-        let m = metrics(&s).await;
-        assert_eq!(metric(&m, r#"rejected_total{reason="bad_signature"}"#), 3);
-        assert_eq!(metric(&m, r#"rejected_total{reason="stale"}"#), 1);
-        assert_eq!(metric(&m, r#"rejected_total{reason="cid_mismatch"}"#), 1);
-        assert!(metric(&m, r#"rejected_total{reason="oversize"}"#) >= 2);
-        assert_eq!(metric(&m, r#"rejected_total{reason="decompress_cap"}"#), 1);
+        abuse(&s).await;
         s.stop().await;
     });
+}
+
+/// Shared by both stores: oversized JSON, a large blob within its cap, a
+/// blob past it, a bomb, a CID mismatch, forged, unsigned and stale policies.
+pub(crate) async fn abuse(s: &Server) {
+    let token = ops();
+    let auth = format!("Bearer {token}");
+
+    // 50 MB through the blob route (within BLOB_MAX): stored, once.
+    let big: Vec<u8> = (0..50_000_000u32).map(|i| (i % 251) as u8).collect();
+    let headers = [
+        ("Authorization", auth.as_str()),
+        ("Content-Type", "application/octet-stream"),
+    ];
+    let r = send(s.addr, &raw("POST", "/v1/blobs", &headers, &big)).await;
+    assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+    let cid = Cid::of(&big).to_string();
+    assert_eq!(r.json()["cid"], cid.as_str());
+    assert_eq!(r.json()["created"], true);
+    let again = send(s.addr, &raw("POST", "/v1/blobs", &headers, &big)).await;
+    assert_eq!(again.json()["created"], false);
+    let back = get(s.addr, &format!("/v1/blobs/{cid}"), &token).await;
+    assert_eq!(back.status, 200);
+    assert!(back.body == big);
+    // The same 50 MB to a JSON route: 413 (REQ_BODY_MAX), from its
+    // declared length, before a byte of it is read.
+    let json_route = format!(
+        "POST /v1/rewarder/epochs/e1/compute HTTP/1.1\r\nHost: t\r\nConnection: close\r\nAuthorization: {auth}\r\nIdempotency-Key: big\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n",
+        big.len()
+    );
+    let r = send(s.addr, json_route.as_bytes()).await;
+    assert_eq!(r.status, 413);
+    assert_eq!(r.code(), "PAYLOAD_TOO_LARGE");
+    // Chunked (no declared length): cut off at REQ_BODY_MAX while read.
+    let mut chunked = format!(
+        "POST /v1/rewarder/policies HTTP/1.1\r\nHost: t\r\nConnection: close\r\nAuthorization: {auth}\r\nIdempotency-Key: big2\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n{:x}\r\n",
+        (1 << 20) + 1
+    )
+    .into_bytes();
+    chunked.extend_from_slice(&big[..(1 << 20) + 1]);
+    chunked.extend_from_slice(b"\r\n0\r\n\r\n");
+    let r = send(s.addr, &chunked).await;
+    assert_eq!(r.status, 413);
+    // Over BLOB_MAX: 413 before the body is read.
+    let over = format!(
+        "POST /v1/blobs HTTP/1.1\r\nHost: t\r\nConnection: close\r\nAuthorization: {auth}\r\nContent-Type: application/octet-stream\r\nContent-Length: {}\r\n\r\n",
+        (64u64 << 20) + 1
+    );
+    assert_eq!(send(s.addr, over.as_bytes()).await.status, 413);
+
+    // A decompression bomb to the blob route: the stack's inflation caps
+    // hold there too (20 MB of zeros in ~20 KB of gzip).
+    let bomb = {
+        use std::io::Write as _;
+        let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
+        e.write_all(&vec![0u8; 20_000_000]).unwrap();
+        e.finish().unwrap()
+    };
+    let gz = [
+        ("Authorization", auth.as_str()),
+        ("Content-Type", "application/octet-stream"),
+        ("Content-Encoding", "gzip"),
+    ];
+    let r = send(s.addr, &raw("POST", "/v1/blobs", &gz, &bomb)).await;
+    assert_eq!(r.status, 413);
+    assert_eq!(
+        get(
+            s.addr,
+            &format!("/v1/blobs/{}", Cid::of(&vec![0u8; 20_000_000])),
+            &token
+        )
+        .await
+        .status,
+        404
+    );
+
+    // A CID that does not match its bytes: refused, nothing stored.
+    let other = Cid::of(b"other bytes").to_string();
+    let r = call(
+        s.addr,
+        "POST",
+        &format!("/v1/blobs?cid={other}"),
+        Some(&token),
+        None,
+        b"{\"x\":1}",
+    )
+    .await;
+    assert_eq!(r.status, 400);
+    assert_eq!(
+        get(s.addr, &format!("/v1/blobs/{other}"), &token)
+            .await
+            .status,
+        404
+    );
+    assert_eq!(
+        get(
+            s.addr,
+            &format!("/v1/blobs/{}", Cid::of(b"{\"x\":1}")),
+            &token
+        )
+        .await
+        .status,
+        404
+    );
+    let ok = call(
+        s.addr,
+        "POST",
+        &format!("/v1/blobs?cid={}", Cid::of(b"{\"x\":1}")),
+        Some(&token),
+        None,
+        b"{\"x\":1}",
+    )
+    .await;
+    assert_eq!(ok.status, 200);
+
+    // Forged: signed by a key the server does not trust.
+    let p = Policy::from_json(policy_json("pool:storage", 10, 4_102_444_800, false).as_bytes())
+        .unwrap();
+    let untrusted =
+        serde_json::to_string(&p.sign(&SigningKey::from_seed(&[9; 32])).unwrap()).unwrap();
+    let r = put_policy(s, &token, "forged-1", &untrusted).await;
+    assert_eq!((r.status, r.code().as_str()), (400, "BAD_REQUEST"));
+    // Forged: a trusted signature over another pool.
+    let mut tampered: serde_json::Value =
+        serde_json::from_str(&signed_policy("pool:storage", 10)).unwrap();
+    tampered["policy"]["pool"] = 10_000_000.into();
+    let r = put_policy(s, &token, "forged-2", &tampered.to_string()).await;
+    assert_eq!(r.status, 400);
+    // Unsigned.
+    let r = put_policy(
+        s,
+        &token,
+        "unsigned",
+        &policy_json("pool:storage", 10, 4_102_444_800, false),
+    )
+    .await;
+    assert_eq!(r.status, 400);
+    // Stale: its validity period has ended.
+    let stale =
+        Policy::from_json(policy_json("pool:storage", 10, 1_000_000, false).as_bytes()).unwrap();
+    let stale = serde_json::to_string(&stale.sign(&policy_key()).unwrap()).unwrap();
+    let r = put_policy(s, &token, "stale", &stale).await;
+    assert_eq!(r.status, 400);
+
+    // Scopes: a ledger token may not run the rewarder.
+    let r = upload(s, crate::support::ACME.as_str(), b"{}").await;
+    assert_eq!(r.status, 403);
+
+    let m = metrics(s).await;
+    assert_eq!(metric(&m, r#"rejected_total{reason="bad_signature"}"#), 3);
+    assert_eq!(metric(&m, r#"rejected_total{reason="stale"}"#), 1);
+    assert_eq!(metric(&m, r#"rejected_total{reason="cid_mismatch"}"#), 1);
+    assert!(metric(&m, r#"rejected_total{reason="oversize"}"#) >= 2);
+    assert_eq!(metric(&m, r#"rejected_total{reason="decompress_cap"}"#), 1);
 }
 
 #[test]

@@ -47,15 +47,16 @@
 //! `debits_must_not_exceed_credits` must hold the pool (else the run is
 //! quarantined before it is sealed).
 //!
-//! **Storage.** One store behind the routes: in embedded mode blobs, policies, accepted
-//! and quarantined runs, the chain's head and settlement records are
-//! files in `<data>/rewarder/`, each written with the workspace's atomic
-//! writes, through a [`Vault`]: sealed with XChaCha20-Poly1305 when an
-//! at-rest key is configured (`AT_REST_KEY_FILE`, a file that does not
-//! open is never served), or held in memory only in amnesia (`AMNESIA`);
-//! one process, its run writer a mutex. In PostgreSQL mode they are rows
-//! of the ledger's database (`rewarder/pg.rs`, migrated at start), shared by
-//! any number of processes: one accepted run per epoch, one chain of
+//! **Storage.** One store behind the routes. In embedded mode blobs,
+//! policies, accepted and quarantined runs, the chain's head and
+//! settlement records are files in `<data>/rewarder/`, each written with
+//! the workspace's atomic writes, through a [`Vault`]: sealed with
+//! XChaCha20-Poly1305 when an at-rest key is configured
+//! (`AT_REST_KEY_FILE`, a file that does not open is never served), or
+//! held in memory only in amnesia (`AMNESIA`); one process, its run writer
+//! a mutex. In PostgreSQL mode they are rows of the ledger's database
+//! (`rewarder/pg.rs`, migrated at start), shared by any number of
+//! processes: one accepted run per epoch, one chain of
 //! manifests, measurements paid under one epoch and the emission count
 //! are the database's constraints and transactions, so two processes
 //! racing get one winner, and settlement is exactly once by the ledger's

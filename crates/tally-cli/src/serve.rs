@@ -3,8 +3,10 @@
 //! snapshots, SQLite for idempotency records, and the first admin
 //! credential (`admin.token`, 0600). `--database postgres://…` (or
 //! `DATABASE_URL`, which keeps a password off the command line) puts the
-//! ledger and the idempotency records in PostgreSQL, shared by any number
-//! of processes; they share the root keys of `--keys-dir` (`CAPS_KEYS_PATH`).
+//! ledger, the idempotency records and the rewarder's records in
+//! PostgreSQL, shared by any number of processes; they share the root keys
+//! of `--keys-dir` (`CAPS_KEYS_PATH`) and the seal key of
+//! `--reward-seal-key`.
 //! Every limit has a flag and an environment variable.
 //! `--tls-cert FILE --tls-key FILE` (`TLS_CERT_FILE`, `TLS_KEY_FILE`) serve
 //! HTTPS (rustls; PEM files, the key file 0600); `--behind-tls` says that a
@@ -117,7 +119,8 @@ pub struct Args {
     #[arg(long, env = "REWARD_TRUSTED_KEYS")]
     reward_trusted_keys: Option<PathBuf>,
     /// The secret key file that seals manifests (0600; default
-    /// `<data>/rewarder/seal.key`, made on first start).
+    /// `<data>/rewarder/seal.key`, made on first start); processes sharing
+    /// a database need the same one.
     #[arg(long, env = "REWARD_SEAL_KEY")]
     reward_seal_key: Option<PathBuf>,
     /// Seal the rewarder's files at rest with this key file (0600; made by --at-rest-new-key).

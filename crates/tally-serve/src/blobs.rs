@@ -52,6 +52,10 @@ pub enum BlobError {
     /// The staging file could not be linked into place.
     #[error("a blob could not be linked into place")]
     Link(std::io::Error),
+    /// The database (PostgreSQL mode) did not answer, or holds a blob
+    /// over this process's cap.
+    #[error("blob store: {0}")]
+    Database(String),
     /// A stored blob does not match its id (changed on disk).
     #[error("a stored blob does not match its content id")]
     Corrupt,
@@ -171,20 +175,12 @@ impl Blobs {
                     }
                 }
             }
-            _ => match self.vault.read(&rel, self.max as u64)? {
-                Some(bytes) => (PathBuf::from(&rel), Box::new(std::io::Cursor::new(bytes))),
-                None => return Ok(None),
-            },
+            _ => {
+                let bytes = self.vault.read(&rel, self.max as u64)?;
+                return Ok(bytes.map(|b| BlobReader::from_bytes(*cid, b, self.max, &rel)));
+            }
         };
-        Ok(Some(BlobReader {
-            file: std::io::Read::take(src, (self.max as u64).saturating_add(1)),
-            hasher: blake3::Hasher::new(),
-            read: 0,
-            max: self.max as u64,
-            failed: None,
-            cid: *cid,
-            path,
-        }))
+        Ok(Some(BlobReader::over(src, *cid, self.max, path)))
     }
 
     /// Streams `body` into the store; its content id, size, and whether it
@@ -199,8 +195,7 @@ impl Blobs {
     ) -> Result<(Cid, u64, bool), BlobError> {
         let Some((root, keys)) = self.vault.disk_parts() else {
             // Amnesia: the body in memory (bounded by the cap as it comes).
-            let all = self.collect(body).await?;
-            let cid = Cid::of(&all);
+            let (all, cid) = collect_capped(body, self.max).await?;
             if expected.is_some_and(|e| e != cid) {
                 return Err(BlobError::Mismatch);
             }
@@ -258,20 +253,6 @@ impl Blobs {
         Ok((cid, size, created))
     }
 
-    async fn collect(&self, mut body: Body) -> Result<Vec<u8>, BlobError> {
-        let mut all: Vec<u8> = Vec::new();
-        while let Some(frame) = body.frame().await {
-            let frame = frame.map_err(|_| BlobError::Body)?;
-            if let Ok(data) = frame.into_data() {
-                if all.len().saturating_add(data.len()) > self.max {
-                    return Err(BlobError::TooLarge);
-                }
-                all.extend_from_slice(&data);
-            }
-        }
-        Ok(all)
-    }
-
     async fn feed(
         &self,
         mut body: Body,
@@ -321,6 +302,31 @@ impl Blobs {
     }
 }
 
+/// The whole body in memory, hashed as each frame arrives, refused as
+/// soon as it is over `max` bytes (amnesia, and PostgreSQL, whose row takes
+/// the blob in one value): the bytes and their content id.
+///
+/// # Errors
+/// [`BlobError::TooLarge`], [`BlobError::Body`].
+pub(crate) async fn collect_capped(
+    mut body: Body,
+    max: usize,
+) -> Result<(Vec<u8>, Cid), BlobError> {
+    let mut all: Vec<u8> = Vec::new();
+    let mut hasher = blake3::Hasher::new();
+    while let Some(frame) = body.frame().await {
+        let frame = frame.map_err(|_| BlobError::Body)?;
+        if let Ok(data) = frame.into_data() {
+            if all.len().saturating_add(data.len()) > max {
+                return Err(BlobError::TooLarge);
+            }
+            hasher.update(&data);
+            all.extend_from_slice(&data);
+        }
+    }
+    Ok((all, Cid::from_digest(*hasher.finalize().as_bytes())))
+}
+
 /// A stored blob streaming from disk, hashed as it is read
 /// ([`Blobs::reader`]).
 pub struct BlobReader {
@@ -362,6 +368,30 @@ impl std::io::Read for BlobReader {
 }
 
 impl BlobReader {
+    /// A reader over a blob already in memory (a sealed or amnesiac
+    /// vault's, or a database row's; `source` names it in errors),
+    /// checked by [`BlobReader::finish`] like a file.
+    pub(crate) fn from_bytes(cid: Cid, bytes: Vec<u8>, max: usize, source: &str) -> Self {
+        Self::over(
+            Box::new(std::io::Cursor::new(bytes)),
+            cid,
+            max,
+            PathBuf::from(source),
+        )
+    }
+
+    fn over(src: Box<dyn std::io::Read + Send>, cid: Cid, max: usize, path: PathBuf) -> Self {
+        Self {
+            file: std::io::Read::take(src, (max as u64).saturating_add(1)),
+            hasher: blake3::Hasher::new(),
+            read: 0,
+            max: max as u64,
+            failed: None,
+            cid,
+            path,
+        }
+    }
+
     /// Reads what the consumer left, and checks that all the bytes read
     /// were exactly the blob's: its size within the cap and its BLAKE3
     /// digest the content id's.

@@ -47,16 +47,24 @@
 //! `debits_must_not_exceed_credits` must hold the pool (else the run is
 //! quarantined before it is sealed).
 //!
-//! **Storage.** Embedded mode only: blobs, policies, accepted and
-//! quarantined runs, the chain's head and settlement records are files in
-//! `<data>/rewarder/`, each written with the workspace's atomic writes,
-//! through a [`Vault`]: sealed with XChaCha20-Poly1305 when an at-rest key
-//! is configured (`AT_REST_KEY_FILE`, a file that does not open is never
-//! served), or held in memory only in amnesia (`AMNESIA`). In
-//! PostgreSQL mode every rewarder route answers `503
-//! DEPENDENCY_UNAVAILABLE`: the run store has no PostgreSQL table yet, and
-//! process-local files would let two processes accept two runs of one
-//! epoch.
+//! **Storage.** One store behind the routes. In embedded mode blobs,
+//! policies, accepted and quarantined runs, the chain's head and
+//! settlement records are files in `<data>/rewarder/`, each written with
+//! the workspace's atomic writes, through a [`Vault`]: sealed with
+//! XChaCha20-Poly1305 when an at-rest key is configured
+//! (`AT_REST_KEY_FILE`, a file that does not open is never served), or
+//! held in memory only in amnesia (`AMNESIA`); one process, its run writer
+//! a mutex. In PostgreSQL mode they are rows of the ledger's database
+//! (`rewarder/pg.rs`, migrated at start), shared by any number of
+//! processes: one accepted run per epoch, one chain of
+//! manifests, measurements paid under one epoch and the emission count
+//! are the database's constraints and transactions, so two processes
+//! racing get one winner, and settlement is exactly once by the ledger's
+//! transfer ids as above. Every process over one database needs the same
+//! seal key (`REWARD_SEAL_KEY`); the first one records its public half
+//! there, and a process with another answers `503` on every rewarder
+//! route. The at-rest key seals the embedded files only (PostgreSQL's
+//! rows are the database's to protect).
 //!
 //! Metrics: `reward_runs_total{status="ok|quarantined|dry_run|fail"}`,
 //! `reward_compute_latency_seconds`, `ledger_intents_total{result=
@@ -95,11 +103,14 @@ use utoipa::ToSchema;
 
 use crate::AppState;
 use crate::auth::Principal;
-use crate::blobs::{BlobError, Blobs};
+use crate::blobs::{BlobError, BlobReader, Blobs};
 use crate::error::{ApiError, Code, Reason};
 use crate::stack::{BodyCap, read_capped};
 use crate::tenancy::Owner;
 use crate::vault::{Vault, VaultError};
+
+#[cfg(feature = "postgres")]
+mod pg;
 
 /// Cost units (tally-reward's estimate: one per account plus one per
 /// weighted counter) the engine computes per millisecond, conservatively:
@@ -282,12 +293,30 @@ impl RewardMetrics {
     }
 }
 
-/// The embedded store's keys and directories.
+/// Where the rewarder keeps its records. The handlers are the same over
+/// both; every rule that must hold between processes (one accepted run per
+/// epoch, one chain, measurements paid under one epoch, the emission
+/// count) is the store's, in [`RunSession`] and [`Store::count_emit`].
 #[derive(Debug)]
-struct Embedded {
-    /// `<data>/rewarder/` (plain or sealed at rest), or memory (amnesia).
-    dir: Arc<Vault>,
-    blobs: Blobs,
+enum Store {
+    /// `<data>/rewarder/` (plain or sealed at rest), or memory (amnesia):
+    /// one process, its run writer serialized by [`Rewarder::runs`].
+    Files {
+        /// The vault.
+        dir: Arc<Vault>,
+        /// Its `blobs/`.
+        blobs: Blobs,
+    },
+    /// PostgreSQL ([`pg`]): any number of processes, the rules enforced by
+    /// the database's constraints and transactions.
+    #[cfg(feature = "postgres")]
+    Pg(pg::PgStore),
+}
+
+/// The open rewarder's store and keys.
+#[derive(Debug)]
+struct Ready {
+    store: Store,
     seal: SigningKey,
     /// Keys that may sign policies.
     policy_keys: TrustedKeys,
@@ -295,15 +324,20 @@ struct Embedded {
     all_keys: TrustedKeys,
 }
 
-/// The rewarder: its configuration and, in embedded mode, its store.
+/// The rewarder: its configuration and its store (embedded files or
+/// PostgreSQL).
 #[derive(Debug)]
 pub struct Rewarder {
     config: RewarderConfig,
-    embedded: Option<Embedded>,
-    /// One run at a time in this process (the store's writer).
+    ready: Option<Ready>,
+    /// Why every route answers 503 when `ready` is `None`.
+    unavailable: &'static str,
+    /// One run at a time in this process (the file store's writer).
     runs: Mutex<()>,
     /// One settlement at a time in this process.
     settling: tokio::sync::Mutex<()>,
+    /// Accepted runs never change once stored: a cache of them is right in
+    /// any number of processes.
     cache: Mutex<HashMap<EpochId, Arc<AcceptedRun>>>,
 }
 
@@ -313,6 +347,54 @@ fn hashed_name(text: &str) -> String {
         text.as_bytes(),
     ))
 }
+
+fn check_limits(config: &RewarderConfig) -> Result<(), RewarderError> {
+    if config.blob_max == 0 {
+        return Err(RewarderError::Limit("BLOB_MAX"));
+    }
+    if config.max_epoch_cost_ms == 0 {
+        return Err(RewarderError::Limit("MAX_EPOCH_COST_MS"));
+    }
+    if config.max_ledger_emits_per_run == 0 {
+        return Err(RewarderError::Limit("MAX_LEDGER_EMITS_PER_RUN"));
+    }
+    if config.ledger == 0 {
+        return Err(RewarderError::Limit("REWARD_LEDGER"));
+    }
+    Ok(())
+}
+
+/// The seal key (`REWARD_SEAL_KEY`, else `<seal_dir>/seal.key`, made 0600
+/// on first start, else one made in memory), the policy keys, and both.
+fn load_keys(
+    config: &RewarderConfig,
+    seal_dir: Option<&Path>,
+) -> Result<(SigningKey, TrustedKeys, TrustedKeys), RewarderError> {
+    let seal = match (&config.seal_key, seal_dir) {
+        (Some(path), _) => SigningKey::read_file(path)?,
+        (None, None) => SigningKey::generate()?,
+        (None, Some(root)) => {
+            let path = root.join("seal.key");
+            if !path.exists() {
+                SigningKey::generate()?.create_file(&path)?;
+            }
+            SigningKey::read_file(&path)?
+        }
+    };
+    let policy_keys = match &config.trusted_keys {
+        Some(p) => TrustedKeys::read_file(p)?,
+        None => TrustedKeys::new(),
+    };
+    let mut all_keys = policy_keys.clone();
+    all_keys.insert(&seal.public_key())?;
+    Ok((seal, policy_keys, all_keys))
+}
+
+/// The 503 of a build or mode without a run store.
+const NO_STORE: &str = "the rewarder has no run store in this mode";
+/// The 503 of a process whose seal key is not its database's.
+#[cfg(feature = "postgres")]
+const SEAL_MISMATCH: &str = "this process's seal key (REWARD_SEAL_KEY) is not the one the database's rewarder seals with: every process over one PostgreSQL database needs the same seal key";
 
 impl Rewarder {
     /// The rewarder of embedded mode: `<data>/rewarder/`.
@@ -332,62 +414,92 @@ impl Rewarder {
     /// # Errors
     /// [`RewarderError`].
     pub fn open_in(vault: Arc<Vault>, config: RewarderConfig) -> Result<Self, RewarderError> {
-        if config.blob_max == 0 {
-            return Err(RewarderError::Limit("BLOB_MAX"));
-        }
-        if config.max_epoch_cost_ms == 0 {
-            return Err(RewarderError::Limit("MAX_EPOCH_COST_MS"));
-        }
-        if config.max_ledger_emits_per_run == 0 {
-            return Err(RewarderError::Limit("MAX_LEDGER_EMITS_PER_RUN"));
-        }
-        if config.ledger == 0 {
-            return Err(RewarderError::Limit("REWARD_LEDGER"));
-        }
+        check_limits(&config)?;
         for sub in ["runs", "quarantine", "settle", "policies", "snapshots"] {
             vault.create_dir(sub)?;
         }
         let blobs = Blobs::open(Arc::clone(&vault), config.blob_max)?;
-        let seal = match (&config.seal_key, vault.disk_parts()) {
-            (Some(path), _) => SigningKey::read_file(path)?,
-            (None, None) => SigningKey::generate()?,
-            (None, Some((root, _))) => {
-                let path = root.join("seal.key");
-                if !path.exists() {
-                    SigningKey::generate()?.create_file(&path)?;
-                }
-                SigningKey::read_file(&path)?
-            }
-        };
-        let policy_keys = match &config.trusted_keys {
-            Some(p) => TrustedKeys::read_file(p)?,
-            None => TrustedKeys::new(),
-        };
-        let mut all_keys = policy_keys.clone();
-        all_keys.insert(&seal.public_key())?;
-        let embedded = Embedded {
-            dir: vault,
-            blobs,
+        let root = vault.disk_parts().map(|(root, _)| root.to_path_buf());
+        let (seal, policy_keys, all_keys) = load_keys(&config, root.as_deref())?;
+        repair_head(&vault);
+        let store = Store::Files { dir: vault, blobs };
+        Ok(Self::with(
+            config,
+            Some(Ready {
+                store,
+                seal,
+                policy_keys,
+                all_keys,
+            }),
+            NO_STORE,
+        ))
+    }
+
+    /// The rewarder over the ledger's database: PostgreSQL's tables
+    /// (migrated at start) when `backend` is PostgreSQL; otherwise every
+    /// route answers 503. The seal key is `REWARD_SEAL_KEY`, else
+    /// `<data>/rewarder/seal.key`; the first process records its public
+    /// half in the database, and a process with another seal key answers
+    /// 503 on every rewarder route (its manifests would not link).
+    ///
+    /// # Errors
+    /// [`RewarderError`].
+    pub async fn open_db(
+        backend: &crate::backend::Backend,
+        data_dir: &Path,
+        config: RewarderConfig,
+    ) -> Result<Self, RewarderError> {
+        #[cfg(feature = "postgres")]
+        if let crate::backend::Backend::Postgres(p) = backend {
+            return Self::open_pg(p.pool().clone(), data_dir, config).await;
+        }
+        let _ = (backend, data_dir);
+        Ok(Self::unavailable(config))
+    }
+
+    #[cfg(feature = "postgres")]
+    async fn open_pg(
+        pool: sqlx::PgPool,
+        data_dir: &Path,
+        config: RewarderConfig,
+    ) -> Result<Self, RewarderError> {
+        check_limits(&config)?;
+        let dir = data_dir.join("rewarder");
+        if config.seal_key.is_none() {
+            tally_files::private::create_dir(&dir)?;
+        }
+        let (seal, policy_keys, all_keys) = load_keys(&config, Some(&dir))?;
+        let store = pg::PgStore::open(pool, config.blob_max)
+            .await
+            .map_err(|e| RewarderError::Store(e.reason))?;
+        let same = store
+            .register_seal(&seal.public_key())
+            .await
+            .map_err(|e| RewarderError::Store(e.reason))?;
+        if !same {
+            tracing::error!("{SEAL_MISMATCH}");
+            return Ok(Self::with(config, None, SEAL_MISMATCH));
+        }
+        let ready = Ready {
+            store: Store::Pg(store),
             seal,
             policy_keys,
             all_keys,
         };
-        repair_head(&embedded.dir);
-        Ok(Self {
-            config,
-            embedded: Some(embedded),
-            runs: Mutex::new(()),
-            settling: tokio::sync::Mutex::new(()),
-            cache: Mutex::new(HashMap::new()),
-        })
+        Ok(Self::with(config, Some(ready), NO_STORE))
     }
 
-    /// The rewarder of PostgreSQL mode: every route answers 503.
+    /// A rewarder without a store: every route answers 503.
     #[must_use]
     pub fn unavailable(config: RewarderConfig) -> Self {
+        Self::with(config, None, NO_STORE)
+    }
+
+    fn with(config: RewarderConfig, ready: Option<Ready>, unavailable: &'static str) -> Self {
         Self {
             config,
-            embedded: None,
+            ready,
+            unavailable,
             runs: Mutex::new(()),
             settling: tokio::sync::Mutex::new(()),
             cache: Mutex::new(HashMap::new()),
@@ -400,22 +512,26 @@ impl Rewarder {
         self.config.blob_max
     }
 
-    fn store(&self) -> Result<&Embedded, ApiError> {
-        self.embedded.as_ref().ok_or(ApiError::new(
+    fn store(&self) -> Result<&Ready, ApiError> {
+        self.ready.as_ref().ok_or(ApiError::new(
             Code::DependencyUnavailable,
-            "the rewarder needs embedded storage: PostgreSQL mode has no rewarder run store yet",
+            self.unavailable,
             Reason::Dependency,
         ))
     }
 
-    fn cached(&self, epoch: &EpochId) -> Result<Option<Arc<AcceptedRun>>, ApiError> {
+    async fn cached(&self, epoch: &EpochId) -> Result<Option<Arc<AcceptedRun>>, ApiError> {
         if let Ok(cache) = self.cache.lock()
             && let Some(run) = cache.get(epoch)
         {
             return Ok(Some(Arc::clone(run)));
         }
         let e = self.store()?;
-        let run = read_run(&e.dir, epoch).map_err(|_| ApiError::dependency())?;
+        let run = e
+            .store
+            .accepted(epoch)
+            .await
+            .map_err(|_| ApiError::dependency())?;
         let run = run.map(Arc::new);
         if let (Some(run), Ok(mut cache)) = (&run, self.cache.lock()) {
             if cache.len() >= RUN_CACHE_MAX {
@@ -478,12 +594,26 @@ fn read_run_file(dir: &Vault, rel: &str) -> Result<Option<AcceptedRun>, StoreErr
     let Some(bytes) = dir.read(rel, RUN_FILE_MAX).map_err(store_error)? else {
         return Ok(None);
     };
-    let run: StoredRun = serde_json::from_slice(&bytes).map_err(store_error)?;
-    Ok(Some(AcceptedRun {
+    decode_run(&bytes).map(Some)
+}
+
+/// A run record's bytes (a file's, or a row's): [`StoredRun`]'s JSON.
+fn encode_run(run: AcceptedRun) -> Result<Vec<u8>, StoreError> {
+    let stored = StoredRun {
         sealed: run.sealed,
         manifest_cid: run.manifest_cid,
         intents: run.intents,
-    }))
+    };
+    serde_json::to_vec(&stored).map_err(store_error)
+}
+
+fn decode_run(bytes: &[u8]) -> Result<AcceptedRun, StoreError> {
+    let run: StoredRun = serde_json::from_slice(bytes).map_err(store_error)?;
+    Ok(AcceptedRun {
+        sealed: run.sealed,
+        manifest_cid: run.manifest_cid,
+        intents: run.intents,
+    })
 }
 
 fn read_head(dir: &Vault) -> Result<Option<StoredHead>, StoreError> {
@@ -522,30 +652,93 @@ fn repair_head(dir: &Vault) {
     }
 }
 
-/// tally-reward's [`RunStore`] over the files of `<data>/rewarder/`; one
-/// per run, used under [`Rewarder::runs`].
-struct FileStore<'a> {
-    dir: &'a Vault,
+fn files_head(dir: &Vault) -> Result<Option<Head>, StoreError> {
+    let Some(head) = read_head(dir)? else {
+        return Ok(None);
+    };
+    let run = read_run(dir, &head.epoch)?
+        .ok_or_else(|| store_error("the head names a run that is not stored"))?;
+    Ok(Some(Head {
+        cid: head.cid,
+        sealed: run.sealed,
+    }))
+}
+
+/// The file store's accept, under [`Rewarder::runs`]: the run written
+/// create-only (one per epoch), then the head moved. `None`: the
+/// measurements `snapshot` were paid under another epoch and the policy
+/// does not allow reuse (nothing written).
+fn files_accept(
+    dir: &Vault,
+    run: AcceptedRun,
+    expected_head: Option<Cid>,
+    snapshot: &str,
+    allow_reuse: bool,
+) -> Result<Option<Accepted>, StoreError> {
+    let epoch = run.sealed.manifest.epoch.clone();
+    if let Some(existing) = read_run(dir, &epoch)? {
+        return Ok(Some(Accepted::Existing(Box::new(existing))));
+    }
+    if read_head(dir)?.map(|h| h.cid) != expected_head {
+        return Ok(Some(Accepted::HeadMoved));
+    }
+    let paid_under = dir
+        .read(&snapshot_path(snapshot), SMALL_FILE_MAX)
+        .map_err(store_error)?;
+    if !allow_reuse && paid_under.is_some_and(|other| other != epoch.as_str().as_bytes()) {
+        return Ok(None);
+    }
+    let manifest_cid = run.manifest_cid;
+    let bytes = encode_run(run)?;
+    // Never replaces: one accepted run per epoch, on disk too.
+    if !dir.create(&run_path(&epoch), &bytes).map_err(store_error)? {
+        return Err(store_error(
+            "an accepted run of this epoch is already stored",
+        ));
+    }
+    write_head(
+        dir,
+        &StoredHead {
+            cid: manifest_cid,
+            epoch,
+        },
+    )?;
+    Ok(Some(Accepted::Inserted))
+}
+
+/// tally-reward's [`RunStore`] over the rewarder's store, for one run, on
+/// a blocking thread (the file store's under [`Rewarder::runs`]).
+struct RunSession<'a> {
+    store: &'a Store,
     /// What the funding account holds, when the ledger bounds its debits
     /// by its credits.
     funding_available: Option<u128>,
+    /// The measurements' key ([`snapshot_key`]): `accept` refuses the run
+    /// when another epoch paid them (PostgreSQL claims them for the epoch
+    /// in the transaction that inserts the run).
+    snapshot: &'a str,
+    /// Whether the policy lets measurements be paid under two epochs.
+    allow_reuse: bool,
+    /// Set when `accept` found the measurements paid under another epoch
+    /// (the run was not recorded).
+    reused: bool,
 }
 
-impl RunStore for FileStore<'_> {
+impl RunStore for RunSession<'_> {
     fn accepted(&self, epoch: &EpochId) -> Result<Option<AcceptedRun>, StoreError> {
-        read_run(self.dir, epoch)
+        match self.store {
+            Store::Files { dir, .. } => read_run(dir, epoch),
+            #[cfg(feature = "postgres")]
+            Store::Pg(p) => p.blocking(p.accepted(epoch)),
+        }
     }
 
     fn head(&self) -> Result<Option<Head>, StoreError> {
-        let Some(head) = read_head(self.dir)? else {
-            return Ok(None);
-        };
-        let run = read_run(self.dir, &head.epoch)?
-            .ok_or_else(|| store_error("the head names a run that is not stored"))?;
-        Ok(Some(Head {
-            cid: head.cid,
-            sealed: run.sealed,
-        }))
+        match self.store {
+            Store::Files { dir, .. } => files_head(dir),
+            #[cfg(feature = "postgres")]
+            Store::Pg(p) => p.blocking(p.head()),
+        }
     }
 
     fn accept(
@@ -553,37 +746,18 @@ impl RunStore for FileStore<'_> {
         run: AcceptedRun,
         expected_head: Option<Cid>,
     ) -> Result<Accepted, StoreError> {
-        let epoch = run.sealed.manifest.epoch.clone();
-        if let Some(existing) = read_run(self.dir, &epoch)? {
-            return Ok(Accepted::Existing(Box::new(existing)));
-        }
-        if read_head(self.dir)?.map(|h| h.cid) != expected_head {
-            return Ok(Accepted::HeadMoved);
-        }
-        let stored = StoredRun {
-            sealed: run.sealed,
-            manifest_cid: run.manifest_cid,
-            intents: run.intents,
+        let (snapshot, allow_reuse) = (self.snapshot, self.allow_reuse);
+        let accepted = match self.store {
+            Store::Files { dir, .. } => {
+                files_accept(dir, run, expected_head, snapshot, allow_reuse)?
+            }
+            #[cfg(feature = "postgres")]
+            Store::Pg(p) => p.blocking(p.accept(run, expected_head, snapshot, allow_reuse))?,
         };
-        let bytes = serde_json::to_vec(&stored).map_err(store_error)?;
-        // Never replaces: one accepted run per epoch, on disk too.
-        if !self
-            .dir
-            .create(&run_path(&epoch), &bytes)
-            .map_err(store_error)?
-        {
-            return Err(store_error(
-                "an accepted run of this epoch is already stored",
-            ));
-        }
-        write_head(
-            self.dir,
-            &StoredHead {
-                cid: stored.manifest_cid,
-                epoch,
-            },
-        )?;
-        Ok(Accepted::Inserted)
+        accepted.ok_or_else(|| {
+            self.reused = true;
+            store_error("the measurements were paid under another epoch")
+        })
     }
 
     fn quarantine(&mut self, run: QuarantinedRun) -> Result<(), StoreError> {
@@ -593,9 +767,15 @@ impl RunStore for FileStore<'_> {
             reason: run.reason.to_string(),
             manifest: run.manifest,
         };
-        let bytes = serde_json::to_vec(&stored).map_err(store_error)?;
-        let rel = format!("quarantine/{}", hashed_name(run.epoch.as_str()));
-        self.dir.write(&rel, &bytes).map_err(store_error)
+        match self.store {
+            Store::Files { dir, .. } => {
+                let bytes = serde_json::to_vec(&stored).map_err(store_error)?;
+                let rel = format!("quarantine/{}", hashed_name(run.epoch.as_str()));
+                dir.write(&rel, &bytes).map_err(store_error)
+            }
+            #[cfg(feature = "postgres")]
+            Store::Pg(p) => p.blocking(p.quarantine(&stored)),
+        }
     }
 
     fn admit(&self, distribution: &Distribution) -> Result<(), RewardError> {
@@ -616,21 +796,149 @@ fn read_quarantine(dir: &Vault, epoch: &EpochId) -> Option<StoredQuarantine> {
     serde_json::from_slice(&bytes).ok()
 }
 
-fn settle_path(run: &AcceptedRun) -> String {
-    format!("settle/{}", run.sealed.manifest.run_key)
+fn settle_path(run_key: &str) -> String {
+    format!("settle/{run_key}")
 }
 
-fn read_settle(dir: &Vault, rel: &str) -> Result<SettleRecord, ApiError> {
-    match dir.read(rel, SMALL_FILE_MAX) {
-        Ok(Some(b)) => serde_json::from_slice(&b).map_err(|_| ApiError::internal()),
-        Ok(None) => Ok(SettleRecord::default()),
-        Err(_) => Err(ApiError::dependency()),
+fn read_settle(dir: &Vault, run_key: &str) -> Result<SettleRecord, StoreError> {
+    match dir
+        .read(&settle_path(run_key), SMALL_FILE_MAX)
+        .map_err(store_error)?
+    {
+        Some(b) => serde_json::from_slice(&b).map_err(store_error),
+        None => Ok(SettleRecord::default()),
     }
 }
 
-fn write_settle(dir: &Vault, rel: &str, r: SettleRecord) -> Result<(), ApiError> {
-    let bytes = serde_json::to_vec(&r).map_err(|_| ApiError::internal())?;
-    dir.write(rel, &bytes).map_err(|_| ApiError::dependency())
+fn write_settle(dir: &Vault, run_key: &str, r: SettleRecord) -> Result<(), StoreError> {
+    let bytes = serde_json::to_vec(&r).map_err(store_error)?;
+    dir.write(&settle_path(run_key), &bytes)
+        .map_err(store_error)
+}
+
+fn policy_path(cid: &Cid) -> String {
+    format!("policies/{cid}")
+}
+
+fn snapshot_path(snapshot: &str) -> String {
+    format!("snapshots/{snapshot}")
+}
+
+impl Store {
+    async fn put_blob(
+        &self,
+        body: axum::body::Body,
+        expected: Option<Cid>,
+    ) -> Result<(Cid, u64, bool), BlobError> {
+        match self {
+            Self::Files { blobs, .. } => blobs.put(body, expected).await,
+            #[cfg(feature = "postgres")]
+            Self::Pg(p) => p.put_blob(body, expected).await,
+        }
+    }
+
+    async fn get_blob(&self, cid: &Cid) -> Result<Option<Vec<u8>>, BlobError> {
+        match self {
+            Self::Files { blobs, .. } => blobs.get(cid),
+            #[cfg(feature = "postgres")]
+            Self::Pg(p) => p.get_blob(cid).await,
+        }
+    }
+
+    /// The blob to decode as it is read (on a blocking thread).
+    fn blob_reader(&self, cid: &Cid) -> Result<Option<BlobReader>, BlobError> {
+        match self {
+            Self::Files { blobs, .. } => blobs.reader(cid),
+            #[cfg(feature = "postgres")]
+            Self::Pg(p) => p.blob_reader(cid),
+        }
+    }
+
+    /// Stores a signed policy's bytes once: whether this call stored them.
+    async fn create_policy(&self, cid: &Cid, bytes: &[u8]) -> Result<bool, StoreError> {
+        match self {
+            Self::Files { dir, .. } => dir.create(&policy_path(cid), bytes).map_err(store_error),
+            #[cfg(feature = "postgres")]
+            Self::Pg(p) => p.create_policy(cid, bytes).await,
+        }
+    }
+
+    async fn policy(&self, cid: &Cid) -> Result<Option<Vec<u8>>, StoreError> {
+        match self {
+            Self::Files { dir, .. } => dir
+                .read(&policy_path(cid), SMALL_FILE_MAX)
+                .map_err(store_error),
+            #[cfg(feature = "postgres")]
+            Self::Pg(p) => p.policy(cid).await,
+        }
+    }
+
+    async fn accepted(&self, epoch: &EpochId) -> Result<Option<AcceptedRun>, StoreError> {
+        match self {
+            Self::Files { dir, .. } => read_run(dir, epoch),
+            #[cfg(feature = "postgres")]
+            Self::Pg(p) => p.accepted(epoch).await,
+        }
+    }
+
+    async fn quarantined(&self, epoch: &EpochId) -> Result<Option<StoredQuarantine>, StoreError> {
+        match self {
+            Self::Files { dir, .. } => Ok(read_quarantine(dir, epoch)),
+            #[cfg(feature = "postgres")]
+            Self::Pg(p) => p.quarantined(epoch).await,
+        }
+    }
+
+    /// Records the measurements `snapshot` as paid under `epoch` unless
+    /// they already are (on a blocking thread).
+    fn claim_snapshot(&self, snapshot: &str, epoch: &EpochId) -> Result<(), StoreError> {
+        match self {
+            Self::Files { dir, .. } => dir
+                .create(&snapshot_path(snapshot), epoch.as_str().as_bytes())
+                .map(|_| ())
+                .map_err(store_error),
+            #[cfg(feature = "postgres")]
+            Self::Pg(p) => p.blocking(p.claim_snapshot(snapshot, epoch)),
+        }
+    }
+
+    async fn settle_record(&self, run_key: &str) -> Result<SettleRecord, StoreError> {
+        match self {
+            Self::Files { dir, .. } => read_settle(dir, run_key),
+            #[cfg(feature = "postgres")]
+            Self::Pg(p) => p.settle_record(run_key).await,
+        }
+    }
+
+    /// Counts one submission of the run's intents, durably, before it is
+    /// sent: the new count, or `None` when `max` were counted already.
+    async fn count_emit(&self, run_key: &str, max: u32) -> Result<Option<u32>, StoreError> {
+        match self {
+            Self::Files { dir, .. } => {
+                let mut record = read_settle(dir, run_key)?;
+                if record.emits >= max {
+                    return Ok(None);
+                }
+                record.emits = record.emits.saturating_add(1);
+                write_settle(dir, run_key, record)?;
+                Ok(Some(record.emits))
+            }
+            #[cfg(feature = "postgres")]
+            Self::Pg(p) => p.count_emit(run_key, max).await,
+        }
+    }
+
+    async fn mark_settled(&self, run_key: &str) -> Result<(), StoreError> {
+        match self {
+            Self::Files { dir, .. } => {
+                let mut record = read_settle(dir, run_key)?;
+                record.settled = true;
+                write_settle(dir, run_key, record)
+            }
+            #[cfg(feature = "postgres")]
+            Self::Pg(p) => p.mark_settled(run_key).await,
+        }
+    }
 }
 
 /// The measurements of inputs, whatever their epoch label, window and
@@ -791,7 +1099,7 @@ fn blob_error(s: &AppState, e: BlobError) -> ApiError {
             Reason::CidMismatch,
         ),
         BlobError::Body => ApiError::bad_request("the body could not be read"),
-        BlobError::File(_) | BlobError::Link(_) => {
+        BlobError::File(_) | BlobError::Link(_) | BlobError::Database(_) => {
             s.metrics.storage_errors.inc();
             ApiError::dependency()
         }
@@ -817,8 +1125,8 @@ pub async fn post_blob(
     let e = s.rewarder.store()?;
     let expected = q.cid.as_deref().map(parse_cid).transpose()?;
     let (cid, size, created) = e
-        .blobs
-        .put(req.into_body(), expected)
+        .store
+        .put_blob(req.into_body(), expected)
         .await
         .map_err(|err| blob_error(&s, err))?;
     Ok(Json(BlobDto {
@@ -839,15 +1147,12 @@ pub async fn get_blob(
     let e = s.rewarder.store()?;
     let cid = parse_cid(&cid)?;
     let bytes = e
-        .blobs
-        .get(&cid)
+        .store
+        .get_blob(&cid)
+        .await
         .map_err(|err| blob_error(&s, err))?
         .ok_or_else(ApiError::not_found)?;
     Ok(([(header::CONTENT_TYPE, "application/octet-stream")], bytes).into_response())
-}
-
-fn policy_path(cid: &Cid) -> String {
-    format!("policies/{cid}")
 }
 
 fn signature_error() -> ApiError {
@@ -909,7 +1214,7 @@ pub async fn post_policy(
     }
     let cid = verified.cid();
     let text = serde_json::to_vec(&signed).map_err(|_| ApiError::internal())?;
-    let created = match e.dir.create(&policy_path(&cid), &text) {
+    let created = match e.store.create_policy(&cid, &text).await {
         Ok(created) => created,
         Err(_) => {
             s.metrics.storage_errors.inc();
@@ -926,8 +1231,8 @@ pub async fn post_policy(
     }))
 }
 
-fn load_policy(dir: &Vault, cid: &Cid) -> Result<Option<SignedPolicy>, ApiError> {
-    match dir.read(&policy_path(cid), SMALL_FILE_MAX) {
+async fn load_policy(store: &Store, cid: &Cid) -> Result<Option<SignedPolicy>, ApiError> {
+    match store.policy(cid).await {
         Ok(Some(b)) => SignedPolicy::from_json(&b)
             .map(Some)
             .map_err(|_| ApiError::internal()),
@@ -946,7 +1251,8 @@ pub async fn get_policy(
 ) -> Result<Json<SignedPolicy>, ApiError> {
     let e = s.rewarder.store()?;
     let cid = parse_cid(&cid)?;
-    load_policy(&e.dir, &cid)?
+    load_policy(&e.store, &cid)
+        .await?
         .map(Json)
         .ok_or_else(ApiError::not_found)
 }
@@ -983,6 +1289,14 @@ fn run_error(s: &AppState, e: &RewardError) -> ApiError {
         ),
         _ => ApiError::bad_request("the run was refused"),
     }
+}
+
+fn reused_inputs() -> ApiError {
+    ApiError::new(
+        Code::Conflict,
+        "these measurements were already paid under another epoch id (the policy does not allow_input_reuse)",
+        Reason::Conflict,
+    )
 }
 
 fn quarantined() -> ApiError {
@@ -1043,7 +1357,9 @@ pub async fn compute_epoch(
     let epoch = parse_epoch(&epoch)?;
     let inputs_cid = parse_cid(&req.inputs_cid)?;
     let policy_cid = parse_cid(&req.policy_cid)?;
-    let signed = load_policy(&e.dir, &policy_cid)?.ok_or_else(ApiError::not_found)?;
+    let signed = load_policy(&e.store, &policy_cid)
+        .await?
+        .ok_or_else(ApiError::not_found)?;
     let funding = funding_available(&s, &signed.policy).await?;
     let started = Instant::now();
     let state = Arc::clone(&s);
@@ -1077,8 +1393,8 @@ fn run_blocking(
     let rewarder = &s.rewarder;
     let e = rewarder.store()?;
     let mut blob = e
-        .blobs
-        .reader(&inputs_cid)
+        .store
+        .blob_reader(&inputs_cid)
         .map_err(|err| blob_error(s, err))?
         .ok_or_else(ApiError::not_found)?;
     let limits = tally_reward::Limits {
@@ -1132,28 +1448,26 @@ fn run_blocking(
         });
     }
     let snapshot = snapshot_key(&inputs).map_err(|_| ApiError::internal())?;
-    let snapshot_path = format!("snapshots/{snapshot}");
-    let _writer = rewarder.runs.lock().map_err(|_| ApiError::internal())?;
-    let paid_under = e
-        .dir
-        .read(&snapshot_path, SMALL_FILE_MAX)
-        .map_err(|_| ApiError::dependency())?;
-    if !verified.policy().allow_input_reuse
-        && let Some(other) = paid_under
-        && other != epoch.as_str().as_bytes()
-    {
-        return Err(ApiError::new(
-            Code::Conflict,
-            "these measurements were already paid under another epoch id (the policy does not allow_input_reuse)",
-            Reason::Conflict,
-        ));
-    }
-    let mut store = FileStore {
-        dir: &e.dir,
+    // The file store's one writer; PostgreSQL needs none (its constraints
+    // and transactions decide between processes, and so within one).
+    let _writer = match &e.store {
+        Store::Files { .. } => Some(rewarder.runs.lock().map_err(|_| ApiError::internal())?),
+        #[cfg(feature = "postgres")]
+        Store::Pg(_) => None,
+    };
+    // The measurements paid under another epoch are refused by the
+    // store's accept (in PostgreSQL, in the transaction that inserts the
+    // run), the one place that sees every process's runs.
+    let allow_reuse = verified.policy().allow_input_reuse;
+    let mut session = RunSession {
+        store: &e.store,
         funding_available: funding,
+        snapshot: &snapshot,
+        allow_reuse,
+        reused: false,
     };
     let outcome = run_epoch(
-        &mut store,
+        &mut session,
         &inputs,
         signed,
         &e.all_keys,
@@ -1161,14 +1475,14 @@ fn run_blocking(
         &e.seal,
         Ledger(rewarder.config.ledger),
     );
+    if session.reused {
+        return Err(reused_inputs());
+    }
     let view = match outcome {
         Ok(RunOutcome::Accepted(run) | RunOutcome::Existing(run)) => {
-            if e.dir
-                .create(&snapshot_path, epoch.as_str().as_bytes())
-                .is_err()
-            {
-                return Err(ApiError::dependency());
-            }
+            e.store
+                .claim_snapshot(&snapshot, epoch)
+                .map_err(|_| ApiError::dependency())?;
             accepted_view(&run)
         }
         Ok(RunOutcome::DryRun(distribution)) => EpochView {
@@ -1213,10 +1527,15 @@ pub async fn get_epoch(
 ) -> Result<Json<EpochView>, ApiError> {
     let e = s.rewarder.store()?;
     let epoch = parse_epoch(&epoch)?;
-    if let Some(run) = s.rewarder.cached(&epoch)? {
+    if let Some(run) = s.rewarder.cached(&epoch).await? {
         return Ok(Json(accepted_view(&run)));
     }
-    let q = read_quarantine(&e.dir, &epoch).ok_or_else(ApiError::not_found)?;
+    let q = e
+        .store
+        .quarantined(&epoch)
+        .await
+        .map_err(|_| ApiError::dependency())?
+        .ok_or_else(ApiError::not_found)?;
     Ok(Json(EpochView {
         epoch: q.epoch.to_string(),
         status: "quarantined",
@@ -1245,7 +1564,11 @@ pub async fn get_payout(
     let epoch = parse_epoch(&epoch)?;
     let account = AccountId::new(account)
         .map_err(|_| ApiError::bad_request("an account id is 1 to 128 of [A-Za-z0-9._:@/+-]"))?;
-    let run = s.rewarder.cached(&epoch)?.ok_or_else(ApiError::not_found)?;
+    let run = s
+        .rewarder
+        .cached(&epoch)
+        .await?
+        .ok_or_else(ApiError::not_found)?;
     let payouts = run.payouts();
     let proof = Prover::new(&run.sealed.manifest, &payouts)
         .map_err(|_| ApiError::internal())?
@@ -1378,20 +1701,39 @@ pub async fn settle(
     Extension(principal): Extension<Principal>,
     UrlPath(epoch): UrlPath<String>,
 ) -> Result<Json<SettlementView>, ApiError> {
+    // Its own task: a request that times out (or a client that leaves)
+    // does not cut a submission off after it was counted against
+    // MAX_LEDGER_EMITS_PER_RUN; the settlement runs to its end and a retry
+    // finds it on the ledger.
+    let task = tokio::spawn(settle_to_end(s, principal, epoch));
+    task.await.map_err(|_| ApiError::internal())?.map(Json)
+}
+
+async fn settle_to_end(
+    s: Arc<AppState>,
+    principal: Principal,
+    epoch: String,
+) -> Result<SettlementView, ApiError> {
     let e = s.rewarder.store()?;
     let epoch = parse_epoch(&epoch)?;
     if s.rewarder.config.quarantine_only {
         return Err(quarantine_only());
     }
-    let Some(run) = s.rewarder.cached(&epoch)? else {
-        if read_quarantine(&e.dir, &epoch).is_some() {
+    let Some(run) = s.rewarder.cached(&epoch).await? else {
+        let q = e.store.quarantined(&epoch).await;
+        if q.map_err(|_| ApiError::dependency())?.is_some() {
             return Err(quarantined());
         }
         return Err(ApiError::not_found());
     };
     let _one = s.rewarder.settling.lock().await;
-    let path = settle_path(&run);
-    let mut record = read_settle(&e.dir, &path)?;
+    let key = run.sealed.manifest.run_key.to_string();
+    let mut emits = e
+        .store
+        .settle_record(&key)
+        .await
+        .map_err(|_| ApiError::dependency())?
+        .emits;
     let mut accepted: u64 = 0;
     let mut dup: u64 = 0;
     let mut emitted = false;
@@ -1409,17 +1751,18 @@ pub async fn settle(
             accounts_ready = true;
         }
         if !emitted {
-            if record.emits >= s.rewarder.config.max_ledger_emits_per_run {
+            // Counted durably before the submission (a crash after it
+            // still counts), and atomically against other processes.
+            let max = s.rewarder.config.max_ledger_emits_per_run;
+            let counted = e.store.count_emit(&key, max).await;
+            let Some(n) = counted.map_err(|_| ApiError::dependency())? else {
                 return Err(ApiError::new(
                     Code::Conflict,
                     "MAX_LEDGER_EMITS_PER_RUN reached: the run's intents were submitted before and are not on the ledger; see the settlement status",
                     Reason::Conflict,
                 ));
-            }
-            // Counted durably before the submission: a crash after it
-            // still counts.
-            record.emits = record.emits.saturating_add(1);
-            write_settle(&e.dir, &path, record)?;
+            };
+            emits = n;
             emitted = true;
         }
         let last = chain.len().saturating_sub(1);
@@ -1437,9 +1780,14 @@ pub async fn settle(
                 ApiError::dependency()
             })?;
         let all_ok = results.iter().all(|r| *r == TR::Ok);
-        // A concurrent submission from another process got there first.
+        // A concurrent submission (another process's, or this one's before
+        // a crash) got there first: the chain is on the ledger as derived
+        // (each transfer `exists`, or the first one with the rest failed
+        // with it).
         let raced = results.first() == Some(&TR::Exists)
-            && results.iter().skip(1).all(|r| *r == TR::LinkedEventFailed);
+            && results
+                .iter()
+                .all(|r| matches!(r, TR::Exists | TR::LinkedEventFailed));
         if all_ok {
             accepted = accepted.saturating_add(n);
             s.metrics.reward.intents("accepted", n);
@@ -1456,20 +1804,22 @@ pub async fn settle(
             ));
         }
     }
-    record.settled = true;
-    write_settle(&e.dir, &path, record)?;
+    e.store
+        .mark_settled(&key)
+        .await
+        .map_err(|_| ApiError::dependency())?;
     tracing::info!(run_key = %run.sealed.manifest.run_key, policy_hash = %run.sealed.manifest.policy_cid,
         inputs_cid = %run.sealed.manifest.inputs_cid, accepted, dup, "reward run settled");
-    Ok(Json(SettlementView {
+    Ok(SettlementView {
         epoch: epoch.to_string(),
         run_key: run.sealed.manifest.run_key.to_string(),
         status: "settled",
         transfers: run.intents.len() as u64,
         accepted,
         dup,
-        emits: record.emits,
+        emits,
         quarantine_only: s.rewarder.config.quarantine_only,
-    }))
+    })
 }
 
 /// `GET /v1/rewarder/epochs/{epoch}/settlement`: whether the run's intents
@@ -1482,8 +1832,16 @@ pub async fn settlement(
 ) -> Result<Json<SettlementView>, ApiError> {
     let e = s.rewarder.store()?;
     let epoch = parse_epoch(&epoch)?;
-    let run = s.rewarder.cached(&epoch)?.ok_or_else(ApiError::not_found)?;
-    let record = read_settle(&e.dir, &settle_path(&run))?;
+    let run = s
+        .rewarder
+        .cached(&epoch)
+        .await?
+        .ok_or_else(ApiError::not_found)?;
+    let record = e
+        .store
+        .settle_record(&run.sealed.manifest.run_key.to_string())
+        .await
+        .map_err(|_| ApiError::dependency())?;
     let (mut on, mut total) = (0u64, 0u64);
     for chain in chains(&run.intents) {
         let Some(first) = chain.first() else { continue };

@@ -395,7 +395,7 @@ pub async fn start(mut config: Config) -> Result<Running, StartError> {
         Backend::Postgres(_) => None,
     };
     let limits = config.limits.clone();
-    // The rewarder's run store is embedded only (`crate::rewarder`).
+    // The rewarder's store: the vault's files, or the ledger's database.
     let rewarder = if config.amnesia {
         crate::rewarder::Rewarder::open_in(
             Arc::new(crate::vault::Vault::memory()),
@@ -409,7 +409,8 @@ pub async fn start(mut config: Config) -> Result<Running, StartError> {
             config.rewarder.clone(),
         )?
     } else {
-        crate::rewarder::Rewarder::unavailable(config.rewarder.clone())
+        crate::rewarder::Rewarder::open_db(&backend, &config.data_dir, config.rewarder.clone())
+            .await?
     };
     let mut boot = [0u8; 8];
     getrandom::fill(&mut boot).map_err(|_| StartError::Random)?;

@@ -16,6 +16,8 @@ mod limits;
 mod openapi;
 #[cfg(feature = "postgres")]
 mod pg;
+#[cfg(feature = "postgres")]
+mod pg_rewarder;
 mod proofs;
 mod protect;
 mod rewarder;

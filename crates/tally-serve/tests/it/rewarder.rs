@@ -2,7 +2,8 @@
 //! epochs, payout proofs and exactly-once settlement on the embedded
 //! ledger; abuse (oversized JSON, a large blob within its cap, forged,
 //! unsigned and stale policies, CID mismatches, inputs paid twice under two
-//! epoch ids, quarantine); PostgreSQL mode's 503.
+//! epoch ids, quarantine). The bodies shared with PostgreSQL mode
+//! (`pg_rewarder`) take a server: one suite for both stores.
 
 use std::path::Path;
 
@@ -22,7 +23,7 @@ use crate::support::{Resp, Server, call, get, mint, post, raw, runtime, send};
 const POLICY_SEED: [u8; 32] = [41; 32];
 const SEAL_SEED: [u8; 32] = [42; 32];
 
-fn policy_key() -> SigningKey {
+pub(crate) fn policy_key() -> SigningKey {
     SigningKey::from_seed(&POLICY_SEED)
 }
 
@@ -72,17 +73,7 @@ pub(crate) async fn start_with(
     let mut c = crate::support::config(dir.path(), Limits::default());
     c.rewarder = rewarder_config(dir.path());
     f(&mut c.rewarder);
-    let running = tally_serve::start(c).await.unwrap();
-    let admin = std::fs::read_to_string(&running.admin_token_file)
-        .unwrap()
-        .trim()
-        .to_owned();
-    Server {
-        addr: running.addr,
-        running: Some(running),
-        admin,
-        dir,
-    }
+    Server::start_config(dir, c).await
 }
 
 async fn start() -> Server {
@@ -97,7 +88,7 @@ pub(crate) fn trusted() -> TrustedKeys {
     t
 }
 
-fn policy_json(funding: &str, pool: u64, valid_until: u64, reuse: bool) -> String {
+pub(crate) fn policy_json(funding: &str, pool: u64, valid_until: u64, reuse: bool) -> String {
     let reuse = if reuse {
         r#","allow_input_reuse":true"#
     } else {
@@ -111,13 +102,13 @@ fn policy_json(funding: &str, pool: u64, valid_until: u64, reuse: bool) -> Strin
     )
 }
 
-fn signed_policy(funding: &str, pool: u64) -> String {
+pub(crate) fn signed_policy(funding: &str, pool: u64) -> String {
     let p = Policy::from_json(policy_json(funding, pool, 4_102_444_800, false).as_bytes()).unwrap();
     serde_json::to_string(&p.sign(&policy_key()).unwrap()).unwrap()
 }
 
 /// Epoch inputs: `payees` accounts `acct-0…`, a window per epoch.
-fn inputs_json(epoch: &str, window_start: u64, payees: usize) -> String {
+pub(crate) fn inputs_json(epoch: &str, window_start: u64, payees: usize) -> String {
     let accounts: Vec<String> = (0..payees)
         .map(|i| {
             format!(
@@ -138,11 +129,11 @@ pub(crate) async fn upload(s: &Server, token: &str, bytes: &[u8]) -> Resp {
     call(s.addr, "POST", "/v1/blobs", Some(token), None, bytes).await
 }
 
-async fn put_policy(s: &Server, token: &str, key: &str, body: &str) -> Resp {
+pub(crate) async fn put_policy(s: &Server, token: &str, key: &str, body: &str) -> Resp {
     post(s.addr, "/v1/rewarder/policies", token, key, body).await
 }
 
-async fn compute(
+pub(crate) async fn compute(
     s: &Server,
     token: &str,
     key: &str,
@@ -211,7 +202,7 @@ pub(crate) async fn run(
     (inputs_cid, policy_cid, r)
 }
 
-async fn account(s: &Server, name: &str) -> serde_json::Value {
+pub(crate) async fn account(s: &Server, name: &str) -> serde_json::Value {
     let id = ledger_account_id(&AccountId::new(name).unwrap());
     let r = get(s.addr, &format!("/v1/ledger/accounts/{id}"), &s.admin).await;
     assert_eq!(r.status, 200, "account {name}");
@@ -299,90 +290,96 @@ pub(crate) async fn metrics(s: &Server) -> String {
 fn upload_compute_verify_prove_settle_end_to_end_pays_every_payee_once() {
     runtime().block_on(async {
         let s = start().await;
-        let token = ops();
-        let (inputs_cid, policy_cid, r) = run(&s, &token, "2026-w49", 1_000_000, 9).await;
-        assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
-        let v = r.json();
-        assert_eq!(v["status"], "accepted");
-        let sealed = sealed_of(&r);
-        // The seal verifies offline (what `tally reward verify-proof`
-        // checks) under the key the service publishes.
-        let keys = get(s.addr, "/v1/rewarder/keys", &token).await;
-        assert_eq!(keys.status, 200);
-        let published = TrustedKeys::from_json(&keys.body).unwrap();
-        assert_eq!(published.len(), 1);
-        sealed.verify_signature(&published).unwrap();
-        sealed.verify_signature(&trusted()).unwrap();
-        let mut forged = sealed.clone();
-        forged.manifest.pool += 1;
-        assert!(forged.verify_signature(&trusted()).is_err());
-        // The manifest binds the inputs' canonical (JCS) CID; the blob's id
-        // is that of the bytes uploaded.
-        let inputs = tally_reward::inputs::EpochInputs::from_json(
-            inputs_json("2026-w49", 1_000_000, 9).as_bytes(),
-            &tally_reward::Limits::default(),
-        )
-        .unwrap();
-        assert_eq!(sealed.manifest.inputs_cid, inputs.cid().unwrap());
-        assert_ne!(sealed.manifest.inputs_cid.to_string(), inputs_cid);
-        assert_eq!(sealed.manifest.policy_cid.to_string(), policy_cid);
-        assert_eq!(sealed.manifest.pool, 1_000_003);
-        assert_eq!(
-            v["manifest_cid"],
-            sealed.manifest.cid().unwrap().to_string()
-        );
-
-        // GET: the same sealed manifest; the same run again: the first result.
-        let g = get(s.addr, "/v1/rewarder/epochs/2026-w49", &token).await;
-        assert_eq!(sealed_of(&g), sealed);
-        let again = compute(
-            &s,
-            &token,
-            "another-key",
-            "2026-w49",
-            &inputs_cid,
-            &policy_cid,
-        )
-        .await;
-        assert_eq!(again.status, 200);
-        assert_eq!(sealed_of(&again), sealed);
-
-        // Proofs of every payee verify against the sealed manifest.
-        let payouts = payouts_of(&s, &token, "2026-w49", 9, &sealed).await;
-        assert_eq!(payouts.len() as u64, sealed.manifest.payees);
-        assert!(payouts.len() >= 8);
-        let status = get(s.addr, "/v1/rewarder/epochs/2026-w49/settlement", &token).await;
-        assert_eq!(status.json()["status"], "unsettled");
-
-        let st = settle(s.addr, &token, "settle-1", "2026-w49").await;
-        assert_eq!(st.status, 200, "{}", String::from_utf8_lossy(&st.body));
-        let transfers = st.json()["transfers"].as_u64().unwrap();
-        assert_eq!(st.json()["accepted"].as_u64().unwrap(), transfers);
-        assert_eq!(st.json()["dup"].as_u64().unwrap(), 0);
-        assert_paid_once(&s, &sealed, &payouts).await;
-        let status = get(s.addr, "/v1/rewarder/epochs/2026-w49/settlement", &token).await;
-        assert_eq!(status.json()["status"], "settled");
-
-        // Settle twice: `exists` on the ledger, nothing paid again.
-        let st2 = settle(s.addr, &token, "settle-2", "2026-w49").await;
-        assert_eq!(st2.status, 200);
-        assert_eq!(st2.json()["accepted"].as_u64().unwrap(), 0);
-        assert_eq!(st2.json()["dup"].as_u64().unwrap(), transfers);
-        assert_paid_once(&s, &sealed, &payouts).await;
-
-        let m = metrics(&s).await;
-        assert_eq!(
-            metric(&m, r#"ledger_intents_total{result="accepted"}"#),
-            transfers
-        );
-        assert_eq!(
-            metric(&m, r#"ledger_intents_total{result="dup"}"#),
-            transfers
-        );
-        assert!(metric(&m, r#"reward_runs_total{status="ok"}"#) >= 2);
-        assert!(m.contains("reward_compute_latency_seconds_count"));
+        end_to_end(&s).await;
         s.stop().await;
     });
+}
+
+/// Shared by both stores: upload, compute, verify, prove, settle, settle
+/// again; every payee paid once.
+pub(crate) async fn end_to_end(s: &Server) {
+    let token = ops();
+    let (inputs_cid, policy_cid, r) = run(s, &token, "2026-w49", 1_000_000, 9).await;
+    assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+    let v = r.json();
+    assert_eq!(v["status"], "accepted");
+    let sealed = sealed_of(&r);
+    // The seal verifies offline (what `tally reward verify-proof`
+    // checks) under the key the service publishes.
+    let keys = get(s.addr, "/v1/rewarder/keys", &token).await;
+    assert_eq!(keys.status, 200);
+    let published = TrustedKeys::from_json(&keys.body).unwrap();
+    assert_eq!(published.len(), 1);
+    sealed.verify_signature(&published).unwrap();
+    sealed.verify_signature(&trusted()).unwrap();
+    let mut forged = sealed.clone();
+    forged.manifest.pool += 1;
+    assert!(forged.verify_signature(&trusted()).is_err());
+    // The manifest binds the inputs' canonical (JCS) CID; the blob's id
+    // is that of the bytes uploaded.
+    let inputs = tally_reward::inputs::EpochInputs::from_json(
+        inputs_json("2026-w49", 1_000_000, 9).as_bytes(),
+        &tally_reward::Limits::default(),
+    )
+    .unwrap();
+    assert_eq!(sealed.manifest.inputs_cid, inputs.cid().unwrap());
+    assert_ne!(sealed.manifest.inputs_cid.to_string(), inputs_cid);
+    assert_eq!(sealed.manifest.policy_cid.to_string(), policy_cid);
+    assert_eq!(sealed.manifest.pool, 1_000_003);
+    assert_eq!(
+        v["manifest_cid"],
+        sealed.manifest.cid().unwrap().to_string()
+    );
+
+    // GET: the same sealed manifest; the same run again: the first result.
+    let g = get(s.addr, "/v1/rewarder/epochs/2026-w49", &token).await;
+    assert_eq!(sealed_of(&g), sealed);
+    let again = compute(
+        s,
+        &token,
+        "another-key",
+        "2026-w49",
+        &inputs_cid,
+        &policy_cid,
+    )
+    .await;
+    assert_eq!(again.status, 200);
+    assert_eq!(sealed_of(&again), sealed);
+
+    // Proofs of every payee verify against the sealed manifest.
+    let payouts = payouts_of(s, &token, "2026-w49", 9, &sealed).await;
+    assert_eq!(payouts.len() as u64, sealed.manifest.payees);
+    assert!(payouts.len() >= 8);
+    let status = get(s.addr, "/v1/rewarder/epochs/2026-w49/settlement", &token).await;
+    assert_eq!(status.json()["status"], "unsettled");
+
+    let st = settle(s.addr, &token, "settle-1", "2026-w49").await;
+    assert_eq!(st.status, 200, "{}", String::from_utf8_lossy(&st.body));
+    let transfers = st.json()["transfers"].as_u64().unwrap();
+    assert_eq!(st.json()["accepted"].as_u64().unwrap(), transfers);
+    assert_eq!(st.json()["dup"].as_u64().unwrap(), 0);
+    assert_paid_once(s, &sealed, &payouts).await;
+    let status = get(s.addr, "/v1/rewarder/epochs/2026-w49/settlement", &token).await;
+    assert_eq!(status.json()["status"], "settled");
+
+    // Settle twice: `exists` on the ledger, nothing paid again.
+    let st2 = settle(s.addr, &token, "settle-2", "2026-w49").await;
+    assert_eq!(st2.status, 200);
+    assert_eq!(st2.json()["accepted"].as_u64().unwrap(), 0);
+    assert_eq!(st2.json()["dup"].as_u64().unwrap(), transfers);
+    assert_paid_once(s, &sealed, &payouts).await;
+
+    let m = metrics(s).await;
+    assert_eq!(
+        metric(&m, r#"ledger_intents_total{result="accepted"}"#),
+        transfers
+    );
+    assert_eq!(
+        metric(&m, r#"ledger_intents_total{result="dup"}"#),
+        transfers
+    );
+    assert!(metric(&m, r#"reward_runs_total{status="ok"}"#) >= 2);
+    assert!(m.contains("reward_compute_latency_seconds_count"));
 }
 
 #[test]
@@ -515,47 +512,44 @@ fn a_crash_between_the_emit_count_and_the_ledger_retries_and_max_ledger_emits_pe
 fn the_same_measurements_under_a_second_epoch_id_are_refused_unless_the_policy_allows() {
     runtime().block_on(async {
         let s = start().await;
-        let token = ops();
-        let (inputs_cid, policy_cid, r) = run(&s, &token, "snap-1", 1_000_000, 4).await;
-        assert_eq!(r.status, 200);
-        // The first epoch's inputs under another epoch id: refused.
-        let wrong = compute(
-            &s,
-            &token,
-            "wrong-epoch",
-            "snap-2",
-            &inputs_cid,
-            &policy_cid,
-        )
-        .await;
-        assert_eq!(wrong.status, 400);
-        // The same measurements relabelled as the next epoch: refused.
-        let relabelled = inputs_json("snap-2", 1_001_000, 4);
-        let up = upload(&s, &token, relabelled.as_bytes()).await;
-        let relabelled_cid = up.json()["cid"].as_str().unwrap().to_owned();
-        let c = compute(&s, &token, "replay", "snap-2", &relabelled_cid, &policy_cid).await;
-        assert_eq!(c.status, 409, "{}", String::from_utf8_lossy(&c.body));
-        assert_eq!(c.code(), "CONFLICT");
-        assert_eq!(
-            get(s.addr, "/v1/rewarder/epochs/snap-2", &token)
-                .await
-                .status,
-            404
-        );
-        // A policy that allows reuse: accepted.
-        let reuse = Policy::from_json(
-            policy_json("pool:storage", 1_000_003, 4_102_444_800, true).as_bytes(),
-        )
-        .unwrap();
-        let reuse = serde_json::to_string(&reuse.sign(&policy_key()).unwrap()).unwrap();
-        let p = put_policy(&s, &token, "reuse-pol", &reuse).await;
-        let reuse_cid = p.json()["cid"].as_str().unwrap().to_owned();
-        let ok = compute(&s, &token, "reuse", "snap-2", &relabelled_cid, &reuse_cid).await;
-        assert_eq!(ok.status, 200, "{}", String::from_utf8_lossy(&ok.body));
-        let m = metrics(&s).await;
-        assert!(metric(&m, r#"rejected_total{reason="conflict"}"#) >= 1);
+        measurements_paid_once(&s).await;
         s.stop().await;
     });
+}
+
+/// Shared by both stores: measurements paid under one epoch are refused
+/// under a second unless the policy allows reuse.
+pub(crate) async fn measurements_paid_once(s: &Server) {
+    let token = ops();
+    let (inputs_cid, policy_cid, r) = run(s, &token, "snap-1", 1_000_000, 4).await;
+    assert_eq!(r.status, 200);
+    // The first epoch's inputs under another epoch id: refused.
+    let wrong = compute(s, &token, "wrong-epoch", "snap-2", &inputs_cid, &policy_cid).await;
+    assert_eq!(wrong.status, 400);
+    // The same measurements relabelled as the next epoch: refused.
+    let relabelled = inputs_json("snap-2", 1_001_000, 4);
+    let up = upload(s, &token, relabelled.as_bytes()).await;
+    let relabelled_cid = up.json()["cid"].as_str().unwrap().to_owned();
+    let c = compute(s, &token, "replay", "snap-2", &relabelled_cid, &policy_cid).await;
+    assert_eq!(c.status, 409, "{}", String::from_utf8_lossy(&c.body));
+    assert_eq!(c.code(), "CONFLICT");
+    assert_eq!(
+        get(s.addr, "/v1/rewarder/epochs/snap-2", &token)
+            .await
+            .status,
+        404
+    );
+    // A policy that allows reuse: accepted.
+    let reuse =
+        Policy::from_json(policy_json("pool:storage", 1_000_003, 4_102_444_800, true).as_bytes())
+            .unwrap();
+    let reuse = serde_json::to_string(&reuse.sign(&policy_key()).unwrap()).unwrap();
+    let p = put_policy(s, &token, "reuse-pol", &reuse).await;
+    let reuse_cid = p.json()["cid"].as_str().unwrap().to_owned();
+    let ok = compute(s, &token, "reuse", "snap-2", &relabelled_cid, &reuse_cid).await;
+    assert_eq!(ok.status, 200, "{}", String::from_utf8_lossy(&ok.body));
+    let m = metrics(s).await;
+    assert!(metric(&m, r#"rejected_total{reason="conflict"}"#) >= 1);
 }
 
 /// A funding account name whose ledger id the ledger routes may create
@@ -571,34 +565,43 @@ fn creatable_funding() -> String {
 fn a_run_whose_funding_account_does_not_hold_the_pool_is_quarantined_unsigned_and_never_settled() {
     runtime().block_on(async {
         let s = start().await;
-        let token = ops();
-        let funding = creatable_funding();
-        let id = ledger_account_id(&AccountId::new(funding.as_str()).unwrap());
-        let body = format!(
-            r#"{{"accounts":[{{"id":{id},"ledger":1,"code":1,"flags":["debits_must_not_exceed_credits"]}}]}}"#
-        );
-        let a = post(s.addr, "/v1/ledger/accounts", &s.admin, "fund-acct", &body).await;
-        assert_eq!(a.status, 200);
-        assert_eq!(a.json()["results"][0]["result"], "ok");
-        let inputs = inputs_json("q-1", 1_000_000, 3);
-        let inputs_cid = upload(&s, &token, inputs.as_bytes()).await.json()["cid"].as_str().unwrap().to_owned();
-        let p = put_policy(&s, &token, "q-pol", &signed_policy(&funding, 500)).await;
-        let policy_cid = p.json()["cid"].as_str().unwrap().to_owned();
-        let r = compute(&s, &token, "q-run", "q-1", &inputs_cid, &policy_cid).await;
-        assert_eq!(r.status, 423, "{}", String::from_utf8_lossy(&r.body));
-        assert_eq!(r.code(), "QUARANTINED");
-        let g = get(s.addr, "/v1/rewarder/epochs/q-1", &token).await;
-        assert_eq!(g.status, 200);
-        assert_eq!(g.json()["status"], "quarantined");
-        assert!(g.json().get("sealed").is_none());
-        assert_eq!(g.json()["manifest"]["pool"], 500);
-        let st = settle(s.addr, &token, "q-settle", "q-1").await;
-        assert_eq!(st.status, 423);
-        let m = metrics(&s).await;
-        assert_eq!(metric(&m, r#"reward_runs_total{status="quarantined"}"#), 1);
-        assert!(metric(&m, r#"rejected_total{reason="invariant"}"#) >= 2);
+        quarantine_never_settles(&s).await;
         s.stop().await;
     });
+}
+
+/// Shared by both stores: a run whose funding account does not hold the
+/// pool is quarantined, unsigned, and never settled.
+pub(crate) async fn quarantine_never_settles(s: &Server) {
+    let token = ops();
+    let funding = creatable_funding();
+    let id = ledger_account_id(&AccountId::new(funding.as_str()).unwrap());
+    let body = format!(
+        r#"{{"accounts":[{{"id":{id},"ledger":1,"code":1,"flags":["debits_must_not_exceed_credits"]}}]}}"#
+    );
+    let a = post(s.addr, "/v1/ledger/accounts", &s.admin, "fund-acct", &body).await;
+    assert_eq!(a.status, 200);
+    assert_eq!(a.json()["results"][0]["result"], "ok");
+    let inputs = inputs_json("q-1", 1_000_000, 3);
+    let inputs_cid = upload(s, &token, inputs.as_bytes()).await.json()["cid"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let p = put_policy(s, &token, "q-pol", &signed_policy(&funding, 500)).await;
+    let policy_cid = p.json()["cid"].as_str().unwrap().to_owned();
+    let r = compute(s, &token, "q-run", "q-1", &inputs_cid, &policy_cid).await;
+    assert_eq!(r.status, 423, "{}", String::from_utf8_lossy(&r.body));
+    assert_eq!(r.code(), "QUARANTINED");
+    let g = get(s.addr, "/v1/rewarder/epochs/q-1", &token).await;
+    assert_eq!(g.status, 200);
+    assert_eq!(g.json()["status"], "quarantined");
+    assert!(g.json().get("sealed").is_none());
+    assert_eq!(g.json()["manifest"]["pool"], 500);
+    let st = settle(s.addr, &token, "q-settle", "q-1").await;
+    assert_eq!(st.status, 423);
+    let m = metrics(s).await;
+    assert_eq!(metric(&m, r#"reward_runs_total{status="quarantined"}"#), 1);
+    assert!(metric(&m, r#"rejected_total{reason="invariant"}"#) >= 2);
 }
 
 #[test]
@@ -654,139 +657,163 @@ fn over_max_epoch_cost_a_run_is_rejected_or_forced_to_a_dry_run() {
 fn abuse_oversized_json_large_blob_bomb_forged_unsigned_stale_policies_and_cid_mismatch() {
     runtime().block_on(async {
         let s = start().await;
-        let token = ops();
-        let auth = format!("Bearer {token}");
-
-        // 50 MB through the blob route (within BLOB_MAX): stored, once.
-        let big: Vec<u8> = (0..50_000_000u32).map(|i| (i % 251) as u8).collect();
-        let headers = [("Authorization", auth.as_str()), ("Content-Type", "application/octet-stream")];
-        let r = send(s.addr, &raw("POST", "/v1/blobs", &headers, &big)).await;
-        assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
-        let cid = Cid::of(&big).to_string();
-        assert_eq!(r.json()["cid"], cid.as_str());
-        assert_eq!(r.json()["created"], true);
-        let again = send(s.addr, &raw("POST", "/v1/blobs", &headers, &big)).await;
-        assert_eq!(again.json()["created"], false);
-        let back = get(s.addr, &format!("/v1/blobs/{cid}"), &token).await;
-        assert_eq!(back.status, 200);
-        assert!(back.body == big);
-        // The same 50 MB to a JSON route: 413 (REQ_BODY_MAX), from its
-        // declared length, before a byte of it is read.
-        let json_route = format!(
-            "POST /v1/rewarder/epochs/e1/compute HTTP/1.1\r\nHost: t\r\nConnection: close\r\nAuthorization: {auth}\r\nIdempotency-Key: big\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n",
-            big.len()
-        );
-        let r = send(s.addr, json_route.as_bytes()).await;
-        assert_eq!(r.status, 413);
-        assert_eq!(r.code(), "PAYLOAD_TOO_LARGE");
-        // Chunked (no declared length): cut off at REQ_BODY_MAX while read.
-        let mut chunked = format!(
-            "POST /v1/rewarder/policies HTTP/1.1\r\nHost: t\r\nConnection: close\r\nAuthorization: {auth}\r\nIdempotency-Key: big2\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n{:x}\r\n",
-            (1 << 20) + 1
-        )
-        .into_bytes();
-        chunked.extend_from_slice(&big[..(1 << 20) + 1]);
-        chunked.extend_from_slice(b"\r\n0\r\n\r\n");
-        let r = send(s.addr, &chunked).await;
-        assert_eq!(r.status, 413);
-        // Over BLOB_MAX: 413 before the body is read.
-        let over = format!(
-            "POST /v1/blobs HTTP/1.1\r\nHost: t\r\nConnection: close\r\nAuthorization: {auth}\r\nContent-Type: application/octet-stream\r\nContent-Length: {}\r\n\r\n",
-            (64u64 << 20) + 1
-        );
-        assert_eq!(send(s.addr, over.as_bytes()).await.status, 413);
-
-        // A decompression bomb to the blob route: the stack's inflation caps
-        // hold there too (20 MB of zeros in ~20 KB of gzip).
-        let bomb = {
-            use std::io::Write as _;
-            let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
-            e.write_all(&vec![0u8; 20_000_000]).unwrap();
-            e.finish().unwrap()
-        };
-        let gz = [
-            ("Authorization", auth.as_str()),
-            ("Content-Type", "application/octet-stream"),
-            ("Content-Encoding", "gzip"),
-        ];
-        let r = send(s.addr, &raw("POST", "/v1/blobs", &gz, &bomb)).await;
-        assert_eq!(r.status, 413);
-        assert_eq!(get(s.addr, &format!("/v1/blobs/{}", Cid::of(&vec![0u8; 20_000_000])), &token).await.status, 404);
-
-        // A CID that does not match its bytes: refused, nothing stored.
-        let other = Cid::of(b"other bytes").to_string();
-        let r = call(s.addr, "POST", &format!("/v1/blobs?cid={other}"), Some(&token), None, b"{\"x\":1}").await;
-        assert_eq!(r.status, 400);
-        assert_eq!(get(s.addr, &format!("/v1/blobs/{other}"), &token).await.status, 404);
-        assert_eq!(
-            get(s.addr, &format!("/v1/blobs/{}", Cid::of(b"{\"x\":1}")), &token).await.status,
-            404
-        );
-        let ok = call(s.addr, "POST", &format!("/v1/blobs?cid={}", Cid::of(b"{\"x\":1}")), Some(&token), None, b"{\"x\":1}").await;
-        assert_eq!(ok.status, 200);
-
-        // Forged: signed by a key the server does not trust.
-        let p = Policy::from_json(policy_json("pool:storage", 10, 4_102_444_800, false).as_bytes()).unwrap();
-        let untrusted = serde_json::to_string(&p.sign(&SigningKey::from_seed(&[9; 32])).unwrap()).unwrap();
-        let r = put_policy(&s, &token, "forged-1", &untrusted).await;
-        assert_eq!((r.status, r.code().as_str()), (400, "BAD_REQUEST"));
-        // Forged: a trusted signature over another pool.
-        let mut tampered: serde_json::Value = serde_json::from_str(&signed_policy("pool:storage", 10)).unwrap();
-        tampered["policy"]["pool"] = 10_000_000.into();
-        let r = put_policy(&s, &token, "forged-2", &tampered.to_string()).await;
-        assert_eq!(r.status, 400);
-        // Unsigned.
-        let r = put_policy(&s, &token, "unsigned", &policy_json("pool:storage", 10, 4_102_444_800, false)).await;
-        assert_eq!(r.status, 400);
-        // Stale: its validity period has ended.
-        let stale = Policy::from_json(policy_json("pool:storage", 10, 1_000_000, false).as_bytes()).unwrap();
-        let stale = serde_json::to_string(&stale.sign(&policy_key()).unwrap()).unwrap();
-        let r = put_policy(&s, &token, "stale", &stale).await;
-        assert_eq!(r.status, 400);
-
-        // Scopes: a ledger token may not run the rewarder.
-        let r = upload(&s, crate::support::ACME.as_str(), b"{}").await;
-        assert_eq!(r.status, 403);
-
-        let m = metrics(&s).await;
-        assert_eq!(metric(&m, r#"rejected_total{reason="bad_signature"}"#), 3);
-        assert_eq!(metric(&m, r#"rejected_total{reason="stale"}"#), 1);
-        assert_eq!(metric(&m, r#"rejected_total{reason="cid_mismatch"}"#), 1);
-        assert!(metric(&m, r#"rejected_total{reason="oversize"}"#) >= 2);
-        assert_eq!(metric(&m, r#"rejected_total{reason="decompress_cap"}"#), 1);
+        abuse(&s).await;
         s.stop().await;
     });
 }
 
-#[cfg(feature = "postgres")]
-#[test]
-fn in_postgres_mode_the_rewarder_answers_503_naming_the_missing_store() {
-    runtime().block_on(async {
-        let db = crate::pg::TestDb::create().await;
-        let s = Server::start_in(
-            tempfile::tempdir().unwrap(),
-            Limits::default(),
-            Some(db.url.clone()),
+/// Shared by both stores: oversized JSON, a large blob within its cap, a
+/// blob past it, a bomb, a CID mismatch, forged, unsigned and stale policies.
+pub(crate) async fn abuse(s: &Server) {
+    let token = ops();
+    let auth = format!("Bearer {token}");
+
+    // 50 MB through the blob route (within BLOB_MAX): stored, once.
+    let big: Vec<u8> = (0..50_000_000u32).map(|i| (i % 251) as u8).collect();
+    let headers = [
+        ("Authorization", auth.as_str()),
+        ("Content-Type", "application/octet-stream"),
+    ];
+    let r = send(s.addr, &raw("POST", "/v1/blobs", &headers, &big)).await;
+    assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+    let cid = Cid::of(&big).to_string();
+    assert_eq!(r.json()["cid"], cid.as_str());
+    assert_eq!(r.json()["created"], true);
+    let again = send(s.addr, &raw("POST", "/v1/blobs", &headers, &big)).await;
+    assert_eq!(again.json()["created"], false);
+    let back = get(s.addr, &format!("/v1/blobs/{cid}"), &token).await;
+    assert_eq!(back.status, 200);
+    assert!(back.body == big);
+    // The same 50 MB to a JSON route: 413 (REQ_BODY_MAX), from its
+    // declared length, before a byte of it is read.
+    let json_route = format!(
+        "POST /v1/rewarder/epochs/e1/compute HTTP/1.1\r\nHost: t\r\nConnection: close\r\nAuthorization: {auth}\r\nIdempotency-Key: big\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n",
+        big.len()
+    );
+    let r = send(s.addr, json_route.as_bytes()).await;
+    assert_eq!(r.status, 413);
+    assert_eq!(r.code(), "PAYLOAD_TOO_LARGE");
+    // Chunked (no declared length): cut off at REQ_BODY_MAX while read.
+    let mut chunked = format!(
+        "POST /v1/rewarder/policies HTTP/1.1\r\nHost: t\r\nConnection: close\r\nAuthorization: {auth}\r\nIdempotency-Key: big2\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n{:x}\r\n",
+        (1 << 20) + 1
+    )
+    .into_bytes();
+    chunked.extend_from_slice(&big[..(1 << 20) + 1]);
+    chunked.extend_from_slice(b"\r\n0\r\n\r\n");
+    let r = send(s.addr, &chunked).await;
+    assert_eq!(r.status, 413);
+    // Over BLOB_MAX: 413 before the body is read.
+    let over = format!(
+        "POST /v1/blobs HTTP/1.1\r\nHost: t\r\nConnection: close\r\nAuthorization: {auth}\r\nContent-Type: application/octet-stream\r\nContent-Length: {}\r\n\r\n",
+        (64u64 << 20) + 1
+    );
+    assert_eq!(send(s.addr, over.as_bytes()).await.status, 413);
+
+    // A decompression bomb to the blob route: the stack's inflation caps
+    // hold there too (20 MB of zeros in ~20 KB of gzip).
+    let bomb = {
+        use std::io::Write as _;
+        let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
+        e.write_all(&vec![0u8; 20_000_000]).unwrap();
+        e.finish().unwrap()
+    };
+    let gz = [
+        ("Authorization", auth.as_str()),
+        ("Content-Type", "application/octet-stream"),
+        ("Content-Encoding", "gzip"),
+    ];
+    let r = send(s.addr, &raw("POST", "/v1/blobs", &gz, &bomb)).await;
+    assert_eq!(r.status, 413);
+    assert_eq!(
+        get(
+            s.addr,
+            &format!("/v1/blobs/{}", Cid::of(&vec![0u8; 20_000_000])),
+            &token
         )
-        .await;
-        let token = ops();
-        for r in [
-            upload(&s, &token, b"{}").await,
-            get(s.addr, "/v1/rewarder/epochs/e1", &token).await,
-            settle(s.addr, &token, "pg-settle", "e1").await,
-        ] {
-            assert_eq!(r.status, 503);
-            assert_eq!(r.code(), "DEPENDENCY_UNAVAILABLE");
-            assert!(
-                r.json()["error"]["message"]
-                    .as_str()
-                    .unwrap()
-                    .contains("PostgreSQL")
-            );
-        }
-        s.stop().await;
-        db.drop().await;
-    });
+        .await
+        .status,
+        404
+    );
+
+    // A CID that does not match its bytes: refused, nothing stored.
+    let other = Cid::of(b"other bytes").to_string();
+    let r = call(
+        s.addr,
+        "POST",
+        &format!("/v1/blobs?cid={other}"),
+        Some(&token),
+        None,
+        b"{\"x\":1}",
+    )
+    .await;
+    assert_eq!(r.status, 400);
+    assert_eq!(
+        get(s.addr, &format!("/v1/blobs/{other}"), &token)
+            .await
+            .status,
+        404
+    );
+    assert_eq!(
+        get(
+            s.addr,
+            &format!("/v1/blobs/{}", Cid::of(b"{\"x\":1}")),
+            &token
+        )
+        .await
+        .status,
+        404
+    );
+    let ok = call(
+        s.addr,
+        "POST",
+        &format!("/v1/blobs?cid={}", Cid::of(b"{\"x\":1}")),
+        Some(&token),
+        None,
+        b"{\"x\":1}",
+    )
+    .await;
+    assert_eq!(ok.status, 200);
+
+    // Forged: signed by a key the server does not trust.
+    let p = Policy::from_json(policy_json("pool:storage", 10, 4_102_444_800, false).as_bytes())
+        .unwrap();
+    let untrusted =
+        serde_json::to_string(&p.sign(&SigningKey::from_seed(&[9; 32])).unwrap()).unwrap();
+    let r = put_policy(s, &token, "forged-1", &untrusted).await;
+    assert_eq!((r.status, r.code().as_str()), (400, "BAD_REQUEST"));
+    // Forged: a trusted signature over another pool.
+    let mut tampered: serde_json::Value =
+        serde_json::from_str(&signed_policy("pool:storage", 10)).unwrap();
+    tampered["policy"]["pool"] = 10_000_000.into();
+    let r = put_policy(s, &token, "forged-2", &tampered.to_string()).await;
+    assert_eq!(r.status, 400);
+    // Unsigned.
+    let r = put_policy(
+        s,
+        &token,
+        "unsigned",
+        &policy_json("pool:storage", 10, 4_102_444_800, false),
+    )
+    .await;
+    assert_eq!(r.status, 400);
+    // Stale: its validity period has ended.
+    let stale =
+        Policy::from_json(policy_json("pool:storage", 10, 1_000_000, false).as_bytes()).unwrap();
+    let stale = serde_json::to_string(&stale.sign(&policy_key()).unwrap()).unwrap();
+    let r = put_policy(s, &token, "stale", &stale).await;
+    assert_eq!(r.status, 400);
+
+    // Scopes: a ledger token may not run the rewarder.
+    let r = upload(s, crate::support::ACME.as_str(), b"{}").await;
+    assert_eq!(r.status, 403);
+
+    let m = metrics(s).await;
+    assert_eq!(metric(&m, r#"rejected_total{reason="bad_signature"}"#), 3);
+    assert_eq!(metric(&m, r#"rejected_total{reason="stale"}"#), 1);
+    assert_eq!(metric(&m, r#"rejected_total{reason="cid_mismatch"}"#), 1);
+    assert!(metric(&m, r#"rejected_total{reason="oversize"}"#) >= 2);
+    assert_eq!(metric(&m, r#"rejected_total{reason="decompress_cap"}"#), 1);
 }
 
 #[test]

@@ -87,6 +87,11 @@ impl Server {
     ) -> Self {
         let mut c = config(dir.path(), limits);
         c.database = database;
+        Self::start_config(dir, c).await
+    }
+
+    /// A server of `c` (made with [`config`] over `dir`).
+    pub async fn start_config(dir: tempfile::TempDir, c: Config) -> Self {
         let running = tally_serve::start(c).await.unwrap();
         let admin = std::fs::read_to_string(&running.admin_token_file)
             .unwrap()

@@ -1,0 +1,403 @@
+//! The rewarder's store on PostgreSQL (`tally serve --database
+//! postgres://…`): any number of processes over one database, nothing
+//! process-local needed for correctness.
+//!
+//! * Blobs: one `BYTEA` row per content id (the key), the id computed by
+//!   the server over the uploaded bytes before the insert, at most
+//!   `BLOB_MAX` bytes; `INSERT … ON CONFLICT DO NOTHING` stores them once.
+//! * Runs: [`PgStore::accept`] is one transaction: the run's row (its
+//!   epoch the key; its manifest's link to the previous one unique and a
+//!   foreign key, one first manifest: one chain) inserted if no constraint
+//!   stops it, then the measurements claimed for the epoch. A run that
+//!   lost a race is answered with the winner's (same epoch) or relinked
+//!   (the head moved); measurements another epoch paid roll it back.
+//! * Settlement: the emission count is one conditional upsert
+//!   ([`PgStore::count_emit`]); exactly once is the ledger's (transfer ids
+//!   derived from the run key).
+//!
+//! The schema is embedded (`0001_rewarder.sql`) and applied at start in
+//! one transaction under an advisory lock (tally-sql).
+
+use std::future::Future;
+
+use axum::body::Body;
+use sqlx::PgPool;
+use tally_reward::cid::Cid;
+use tally_reward::ident::EpochId;
+use tally_reward::registry::{Accepted, AcceptedRun, Head, StoreError};
+
+use super::{SettleRecord, StoredQuarantine, decode_run, encode_run, store_error};
+use crate::blobs::{BlobError, BlobReader, collect_capped};
+
+/// `schema_migrations.component` of the rewarder's tables.
+const COMPONENT: &str = "tally-serve/rewarder";
+/// The advisory lock the migrations run under (`tallyrwd` in ASCII).
+const MIGRATION_LOCK_KEY: i64 = 0x7461_6c6c_7972_7764;
+/// The migrations, in order.
+const MIGRATIONS: &[tally_sql::Migration] = &[(1, "rewarder", include_str!("0001_rewarder.sql"))];
+
+/// The rewarder's tables.
+#[derive(Debug)]
+pub(super) struct PgStore {
+    pool: PgPool,
+    /// `BLOB_MAX`.
+    blob_max: usize,
+}
+
+fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+}
+
+fn blob_db(e: impl std::fmt::Display) -> BlobError {
+    BlobError::Database(e.to_string())
+}
+
+impl PgStore {
+    /// Migrates the tables and opens the store.
+    pub(super) async fn open(pool: PgPool, blob_max: usize) -> Result<Self, StoreError> {
+        let mut tx = pool.begin().await.map_err(store_error)?;
+        sqlx::query("SELECT pg_advisory_xact_lock($1)")
+            .bind(MIGRATION_LOCK_KEY)
+            .execute(&mut *tx)
+            .await
+            .map_err(store_error)?;
+        tally_sql::apply_postgres(&mut tx, COMPONENT, MIGRATIONS)
+            .await
+            .map_err(store_error)?;
+        tx.commit().await.map_err(store_error)?;
+        Ok(Self { pool, blob_max })
+    }
+
+    /// Records `public` as the seal key when none is; whether the
+    /// database's seal key is `public`.
+    pub(super) async fn register_seal(&self, public: &[u8; 32]) -> Result<bool, StoreError> {
+        sqlx::query(
+            "INSERT INTO reward_seal_key (id, public_key) VALUES (1, $1) ON CONFLICT (id) DO NOTHING",
+        )
+        .bind(&public[..])
+        .execute(&self.pool)
+        .await
+        .map_err(store_error)?;
+        let stored: Vec<u8> =
+            sqlx::query_scalar("SELECT public_key FROM reward_seal_key WHERE id = 1")
+                .fetch_one(&self.pool)
+                .await
+                .map_err(store_error)?;
+        Ok(stored.as_slice() == public.as_slice())
+    }
+
+    /// Runs `f` to its end from a blocking thread (a run's
+    /// [`RunStore`](tally_reward::registry::RunStore) calls).
+    pub(super) fn blocking<T>(
+        &self,
+        f: impl Future<Output = Result<T, StoreError>>,
+    ) -> Result<T, StoreError> {
+        match tokio::runtime::Handle::try_current() {
+            Ok(handle) => handle.block_on(f),
+            Err(_) => Err(store_error("no runtime to reach the database from")),
+        }
+    }
+
+    // ------------------------------------------------------------ blobs --
+
+    /// Takes the body whole, hashed as it arrives (refused past `BLOB_MAX`
+    /// as it arrives), and inserts it once under its content id.
+    pub(super) async fn put_blob(
+        &self,
+        body: Body,
+        expected: Option<Cid>,
+    ) -> Result<(Cid, u64, bool), BlobError> {
+        let (bytes, cid) = collect_capped(body, self.blob_max).await?;
+        if expected.is_some_and(|e| e != cid) {
+            return Err(BlobError::Mismatch);
+        }
+        let done = sqlx::query(
+            "INSERT INTO reward_blobs (cid, bytes, created_ms) VALUES ($1, $2, $3) \
+             ON CONFLICT (cid) DO NOTHING",
+        )
+        .bind(cid.to_string())
+        .bind(&bytes)
+        .bind(now_ms())
+        .execute(&self.pool)
+        .await
+        .map_err(blob_db)?;
+        Ok((cid, bytes.len() as u64, done.rows_affected() == 1))
+    }
+
+    /// The row's bytes when they are within `BLOB_MAX` (not checked
+    /// against the id).
+    async fn blob_bytes(&self, cid: &Cid) -> Result<Option<Vec<u8>>, BlobError> {
+        let max = i64::try_from(self.blob_max).unwrap_or(i64::MAX);
+        let row: Option<(Option<Vec<u8>>,)> = sqlx::query_as(
+            "SELECT CASE WHEN octet_length(bytes) <= $2 THEN bytes END FROM reward_blobs WHERE cid = $1",
+        )
+        .bind(cid.to_string())
+        .bind(max)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(blob_db)?;
+        match row {
+            None => Ok(None),
+            Some((Some(bytes),)) => Ok(Some(bytes)),
+            Some((None,)) => Err(blob_db("a stored blob is over BLOB_MAX")),
+        }
+    }
+
+    /// The blob, checked against its id.
+    pub(super) async fn get_blob(&self, cid: &Cid) -> Result<Option<Vec<u8>>, BlobError> {
+        let Some(bytes) = self.blob_bytes(cid).await? else {
+            return Ok(None);
+        };
+        if Cid::of(&bytes) != *cid {
+            return Err(BlobError::Corrupt);
+        }
+        Ok(Some(bytes))
+    }
+
+    /// The blob as a reader that checks it when finished (from a blocking
+    /// thread).
+    pub(super) fn blob_reader(&self, cid: &Cid) -> Result<Option<BlobReader>, BlobError> {
+        let handle = tokio::runtime::Handle::try_current().map_err(blob_db)?;
+        let bytes = handle.block_on(self.blob_bytes(cid))?;
+        Ok(bytes.map(|b| BlobReader::from_bytes(*cid, b, self.blob_max, "reward_blobs")))
+    }
+
+    // --------------------------------------------------------- policies --
+
+    /// Stores a signed policy once: whether this call stored it.
+    pub(super) async fn create_policy(&self, cid: &Cid, bytes: &[u8]) -> Result<bool, StoreError> {
+        let done = sqlx::query(
+            "INSERT INTO reward_policies (cid, signed, created_ms) VALUES ($1, $2, $3) \
+             ON CONFLICT (cid) DO NOTHING",
+        )
+        .bind(cid.to_string())
+        .bind(bytes)
+        .bind(now_ms())
+        .execute(&self.pool)
+        .await
+        .map_err(store_error)?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    /// A signed policy's bytes (at most 1 MiB, the table's check).
+    pub(super) async fn policy(&self, cid: &Cid) -> Result<Option<Vec<u8>>, StoreError> {
+        sqlx::query_scalar("SELECT signed FROM reward_policies WHERE cid = $1")
+            .bind(cid.to_string())
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(store_error)
+    }
+
+    // ------------------------------------------------------------- runs --
+
+    /// The epoch's accepted run.
+    pub(super) async fn accepted(
+        &self,
+        epoch: &EpochId,
+    ) -> Result<Option<AcceptedRun>, StoreError> {
+        let row: Option<Vec<u8>> =
+            sqlx::query_scalar("SELECT run FROM reward_runs WHERE epoch = $1")
+                .bind(epoch.as_str())
+                .fetch_optional(&self.pool)
+                .await
+                .map_err(store_error)?;
+        let Some(bytes) = row else { return Ok(None) };
+        let run = decode_run(&bytes)?;
+        if run.sealed.manifest.epoch != *epoch {
+            return Err(store_error("a run row holds another epoch's run"));
+        }
+        Ok(Some(run))
+    }
+
+    /// The chain's head: the accepted run no other links to.
+    pub(super) async fn head(&self) -> Result<Option<Head>, StoreError> {
+        let rows: Vec<Vec<u8>> = sqlx::query_scalar(
+            "SELECT r.run FROM reward_runs r WHERE NOT EXISTS \
+             (SELECT 1 FROM reward_runs n WHERE n.previous_cid = r.manifest_cid) LIMIT 2",
+        )
+        .fetch_all(&self.pool)
+        .await
+        .map_err(store_error)?;
+        match rows.as_slice() {
+            [] => Ok(None),
+            [one] => {
+                let run = decode_run(one)?;
+                Ok(Some(Head {
+                    cid: run.manifest_cid,
+                    sealed: run.sealed,
+                }))
+            }
+            _ => Err(store_error("the chain of accepted runs forks")),
+        }
+    }
+
+    /// Records `run` if no constraint stops it, and claims `snapshot` for
+    /// its epoch, in one transaction. `None`: the measurements were paid
+    /// under another epoch and the policy does not allow reuse (nothing
+    /// recorded).
+    pub(super) async fn accept(
+        &self,
+        run: AcceptedRun,
+        expected_head: Option<Cid>,
+        snapshot: &str,
+        allow_reuse: bool,
+    ) -> Result<Option<Accepted>, StoreError> {
+        let manifest = &run.sealed.manifest;
+        if manifest.previous != expected_head {
+            return Err(store_error(
+                "the run does not link to the head it was built on",
+            ));
+        }
+        let epoch = manifest.epoch.clone();
+        let key = manifest.run_key.to_string();
+        let cid = run.manifest_cid.to_string();
+        let previous = manifest.previous.map(|c| c.to_string());
+        let bytes = encode_run(run)?;
+        let mut tx = self.pool.begin().await.map_err(store_error)?;
+        let inserted = sqlx::query(
+            "INSERT INTO reward_runs (epoch, run_key, manifest_cid, previous_cid, run, created_ms) \
+             VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT DO NOTHING",
+        )
+        .bind(epoch.as_str())
+        .bind(&key)
+        .bind(&cid)
+        .bind(previous)
+        .bind(bytes)
+        .bind(now_ms())
+        .execute(&mut *tx)
+        .await
+        .map_err(store_error)?
+        .rows_affected()
+            == 1;
+        if !inserted {
+            tx.rollback().await.map_err(store_error)?;
+            return Ok(Some(match self.accepted(&epoch).await? {
+                Some(existing) => Accepted::Existing(Box::new(existing)),
+                None => Accepted::HeadMoved,
+            }));
+        }
+        sqlx::query(
+            "INSERT INTO reward_snapshots (snapshot, epoch) VALUES ($1, $2) \
+             ON CONFLICT (snapshot) DO NOTHING",
+        )
+        .bind(snapshot)
+        .bind(epoch.as_str())
+        .execute(&mut *tx)
+        .await
+        .map_err(store_error)?;
+        let owner: String =
+            sqlx::query_scalar("SELECT epoch FROM reward_snapshots WHERE snapshot = $1")
+                .bind(snapshot)
+                .fetch_one(&mut *tx)
+                .await
+                .map_err(store_error)?;
+        if !allow_reuse && owner != epoch.as_str() {
+            tx.rollback().await.map_err(store_error)?;
+            return Ok(None);
+        }
+        tx.commit().await.map_err(store_error)?;
+        Ok(Some(Accepted::Inserted))
+    }
+
+    /// Records (replaces) the epoch's quarantined run.
+    pub(super) async fn quarantine(&self, q: &StoredQuarantine) -> Result<(), StoreError> {
+        let record = serde_json::to_vec(q).map_err(store_error)?;
+        sqlx::query(
+            "INSERT INTO reward_quarantine (epoch, record, created_ms) VALUES ($1, $2, $3) \
+             ON CONFLICT (epoch) DO UPDATE SET record = EXCLUDED.record, created_ms = EXCLUDED.created_ms",
+        )
+        .bind(q.epoch.as_str())
+        .bind(record)
+        .bind(now_ms())
+        .execute(&self.pool)
+        .await
+        .map_err(store_error)?;
+        Ok(())
+    }
+
+    /// The epoch's quarantined run.
+    pub(super) async fn quarantined(
+        &self,
+        epoch: &EpochId,
+    ) -> Result<Option<StoredQuarantine>, StoreError> {
+        let row: Option<Vec<u8>> =
+            sqlx::query_scalar("SELECT record FROM reward_quarantine WHERE epoch = $1")
+                .bind(epoch.as_str())
+                .fetch_optional(&self.pool)
+                .await
+                .map_err(store_error)?;
+        row.map(|b| serde_json::from_slice(&b).map_err(store_error))
+            .transpose()
+    }
+
+    /// Claims the measurements for `epoch` unless another epoch has.
+    pub(super) async fn claim_snapshot(
+        &self,
+        snapshot: &str,
+        epoch: &EpochId,
+    ) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO reward_snapshots (snapshot, epoch) VALUES ($1, $2) \
+             ON CONFLICT (snapshot) DO NOTHING",
+        )
+        .bind(snapshot)
+        .bind(epoch.as_str())
+        .execute(&self.pool)
+        .await
+        .map_err(store_error)?;
+        Ok(())
+    }
+
+    // ------------------------------------------------------- settlement --
+
+    /// The run's settlement record.
+    pub(super) async fn settle_record(&self, run_key: &str) -> Result<SettleRecord, StoreError> {
+        let row: Option<(i64, bool)> =
+            sqlx::query_as("SELECT emits, settled FROM reward_settlements WHERE run_key = $1")
+                .bind(run_key)
+                .fetch_optional(&self.pool)
+                .await
+                .map_err(store_error)?;
+        let Some((emits, settled)) = row else {
+            return Ok(SettleRecord::default());
+        };
+        let emits = u32::try_from(emits).map_err(store_error)?;
+        Ok(SettleRecord { emits, settled })
+    }
+
+    /// Counts one submission unless `max` are counted: the new count.
+    pub(super) async fn count_emit(
+        &self,
+        run_key: &str,
+        max: u32,
+    ) -> Result<Option<u32>, StoreError> {
+        let counted: Option<i64> = sqlx::query_scalar(
+            "INSERT INTO reward_settlements AS s (run_key, emits, settled) VALUES ($1, 1, false) \
+             ON CONFLICT (run_key) DO UPDATE SET emits = s.emits + 1 WHERE s.emits < $2 \
+             RETURNING emits",
+        )
+        .bind(run_key)
+        .bind(i64::from(max))
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(store_error)?;
+        counted
+            .map(|n| u32::try_from(n).map_err(store_error))
+            .transpose()
+    }
+
+    /// Marks the run settled (every chain found on the ledger).
+    pub(super) async fn mark_settled(&self, run_key: &str) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO reward_settlements AS s (run_key, emits, settled) VALUES ($1, 0, true) \
+             ON CONFLICT (run_key) DO UPDATE SET settled = true",
+        )
+        .bind(run_key)
+        .execute(&self.pool)
+        .await
+        .map_err(store_error)?;
+        Ok(())
+    }
+}

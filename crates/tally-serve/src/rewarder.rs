@@ -1944,20 +1944,24 @@ impl Rewarder {
     /// # Errors
     /// [`StoreError`] when the head cannot be read.
     pub fn summary(&self, max: usize) -> Option<Result<StoreSummary, StoreError>> {
-        let e = self.embedded.as_ref()?;
-        Some(summary_of(e, self.config.trusted_keys.is_some(), max))
+        match &self.ready.as_ref()?.store {
+            Store::Files { dir, .. } => {
+                Some(summary_of(dir, self.config.trusted_keys.is_some(), max))
+            }
+            #[cfg(feature = "postgres")]
+            Store::Pg(_) => None,
+        }
     }
 }
 
-fn summary_of(e: &Embedded, trusted_keys: bool, max: usize) -> Result<StoreSummary, StoreError> {
-    let head_epoch = read_head(&e.dir)?.map(|h| h.epoch.to_string());
-    let quarantined = e.dir.list("quarantine");
+fn summary_of(dir: &Vault, trusted_keys: bool, max: usize) -> Result<StoreSummary, StoreError> {
+    let head_epoch = read_head(dir)?.map(|h| h.epoch.to_string());
+    let quarantined = dir.list("quarantine");
     let quarantined_epochs = quarantined
         .iter()
         .take(max)
         .filter_map(|name| {
-            let bytes = e
-                .dir
+            let bytes = dir
                 .read(&format!("quarantine/{name}"), QUARANTINE_SUMMARY_MAX)
                 .ok()??;
             let q: StoredQuarantine = serde_json::from_slice(&bytes).ok()?;
@@ -1967,7 +1971,7 @@ fn summary_of(e: &Embedded, trusted_keys: bool, max: usize) -> Result<StoreSumma
     Ok(StoreSummary {
         trusted_keys,
         head_epoch,
-        accepted_runs: e.dir.list("runs").len(),
+        accepted_runs: dir.list("runs").len(),
         quarantined_runs: quarantined.len(),
         quarantined_epochs,
     })

@@ -42,6 +42,7 @@ pub mod decide;
 pub mod dto;
 pub mod embedded;
 pub mod error;
+pub mod forensics;
 pub mod health;
 pub mod idem;
 pub mod metrics;

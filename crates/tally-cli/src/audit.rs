@@ -625,6 +625,7 @@ fn append(
             match failure {
                 Failure::Usage(m) => Failure::Usage(format!("{m}{done}")),
                 Failure::Failed(m) => Failure::Failed(format!("{m}{done}")),
+                Failure::Found(m) => Failure::Found(format!("{m}{done}")),
             }
         })?;
         count += receipts.len();

@@ -11,7 +11,9 @@
 //! Exit codes, for every subcommand: `0` success; `1` the operation ran and
 //! found a failure (a verification that did not check, a refused charge);
 //! `2` bad usage or bad input (a missing or malformed file, a value out of
-//! range, a missing key).
+//! range, a missing key); `3` a forensic check ran and found what it looks
+//! for (`tally reward diff`: the run does not recompute to its manifest;
+//! `tally reward duplicate-intents`: an intent paid twice).
 
 use std::fmt;
 use std::path::Path;
@@ -26,6 +28,8 @@ pub(crate) enum Failure {
     Usage(String),
     /// The operation ran and found a failure: exit 1.
     Failed(String),
+    /// A forensic check ran and found a difference or a duplicate: exit 3.
+    Found(String),
 }
 
 impl Failure {
@@ -58,6 +62,7 @@ impl Failure {
         match self {
             Self::Usage(_) => ExitCode::from(2),
             Self::Failed(_) => ExitCode::from(1),
+            Self::Found(_) => ExitCode::from(3),
         }
     }
 }
@@ -65,7 +70,7 @@ impl Failure {
 impl fmt::Display for Failure {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Self::Usage(m) | Self::Failed(m) => f.write_str(m),
+            Self::Usage(m) | Self::Failed(m) | Self::Found(m) => f.write_str(m),
         }
     }
 }

@@ -433,7 +433,7 @@ fn restore(dir: &Path) -> Result<Restored, Failure> {
 /// The state of the ledger in `dir`, for reading: the last snapshot and the
 /// journal after it (or one verified replay of the whole journal), without
 /// opening it for writing (no lock, no second pass).
-fn load(dir: &Path) -> Result<tally_ledger::Ledger, Failure> {
+pub(crate) fn load(dir: &Path) -> Result<tally_ledger::Ledger, Failure> {
     if let Restored::Snapshot(from) = restore(dir)? {
         return Ok(from.ledger);
     }

@@ -5,7 +5,9 @@
 //! where it is tested; nothing here decides anything about value.
 //!
 //! Exit codes: `0` success, `1` the operation ran and reported a failure
-//! (a refused charge, a failed verification), `2` bad usage or bad input.
+//! (a refused charge, a failed verification), `2` bad usage or bad input,
+//! `3` a forensic check (`tally reward diff`, `duplicate-intents`) found
+//! what it looks for.
 
 use std::process::ExitCode;
 
@@ -63,7 +65,8 @@ enum Command {
 /// The exit codes, shown at the end of every command's `--help`.
 const EXIT_CODES: &str = "Exit status: 0 success; 1 the operation ran and failed (a verification \
 that did not check, a refused charge); 2 bad usage or bad input (a missing or malformed file, a \
-value out of range, a missing key).";
+value out of range, a missing key); 3 a forensic check found something (`reward diff`: a \
+difference; `reward duplicate-intents`: an intent paid twice).";
 
 /// `command` and all its subcommands, each with the exit codes in its help.
 fn with_exit_codes(command: clap::Command) -> clap::Command {

@@ -10,7 +10,15 @@
 //!                     [--previous PREV.json]
 //! tally reward prove M.json ACCOUNT --inputs I.json --policy SP.json --trusted-keys T.json
 //! tally reward verify-proof PROOF.json --manifest M.json --trusted-keys T.json
+//! tally reward manifests --data-dir DIR [--policy-hash H] [--run-key K] [--json]
+//! tally reward diff --manifest M.json --inputs I.json --policy SP.json --trusted-keys T.json
+//!                   [--payouts PL.json] [--max-differences N] [--json]
+//! tally reward diff --data-dir DIR --run-key K --trusted-keys T.json [--inputs I.json]
+//! tally reward duplicate-intents --data-dir DIR [--run-key K] [--json]
 //! ```
+//!
+//! The last three are forensics over a `tally serve` data directory
+//! ([`forensics`]).
 //!
 //! The secret key is read from `--key-file` (mode 0600) or the environment
 //! variable `TALLY_REWARD_KEY` (the file's text), never from an argument.
@@ -23,6 +31,8 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use crate::input::{Failure, finish, read_file};
+
+mod forensics;
 
 use serde::Serialize;
 use tally_reward::ident::AccountId;
@@ -128,6 +138,38 @@ enum RewardCommand {
         #[command(flatten)]
         files: RunFiles,
     },
+    /// List the runs a server's data directory stores (sealed, settled,
+    /// quarantined), read-only: safe while the server runs.
+    Manifests {
+        #[command(flatten)]
+        dir: forensics::DataDir,
+        /// Only the runs of this policy (its content id).
+        #[arg(long, value_name = "H")]
+        policy_hash: Option<String>,
+        /// Only this run (64 hex digits).
+        #[arg(long, value_name = "K")]
+        run_key: Option<String>,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Recompute a run and compare it with its manifest: exit 0
+    /// "identical", exit 3 listing the fields and the payees that differ.
+    Diff(Box<forensics::DiffArgs>),
+    /// Count the payments of each stored run's intents on the server's
+    /// ledger (same data directory): exit 3 when an intent is paid more
+    /// than once (or a payment tagged with a run matches none of its
+    /// intents, or an intent's id holds another transfer).
+    DuplicateIntents {
+        #[command(flatten)]
+        dir: forensics::DataDir,
+        /// Only this run (64 hex digits).
+        #[arg(long, value_name = "K")]
+        run_key: Option<String>,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
     /// Check a payout proof against a sealed manifest.
     VerifyProof {
         /// The proof (JSON, from `prove`).
@@ -200,6 +242,16 @@ pub fn run(args: Args) -> ExitCode {
             manifest,
             trusted_keys,
         } => run_verify_proof(&proof, &manifest, &trusted_keys),
+        RewardCommand::Manifests {
+            dir,
+            policy_hash,
+            run_key,
+            json,
+        } => forensics::manifests(&dir, policy_hash.as_deref(), run_key.as_deref(), json),
+        RewardCommand::Diff(args) => forensics::diff(&args),
+        RewardCommand::DuplicateIntents { dir, run_key, json } => {
+            forensics::duplicate_intents(&dir, run_key.as_deref(), json)
+        }
     };
     finish("tally reward", result)
 }

@@ -21,7 +21,9 @@
 //! and exits; `--at-rest-reencrypt` re-seals `<data>/rewarder/` under the
 //! current key and exits. `--amnesia` (`AMNESIA`) keeps everything in
 //! memory and writes nothing, the admin token only where
-//! `--admin-token-out` says (`-`: stdout). `--unix-socket PATH` listens on
+//! `--admin-token-out` says (`-`: stdout); the decision log too is kept in
+//! memory, its checkpoint key made at start and its public half printed
+//! (`tally serve: decision log key <vkey>`). `--unix-socket PATH` listens on
 //! a Unix socket (directory 0700, socket 0600) for the uids of
 //! `--unix-allow-uid` (default: the server's own).
 
@@ -347,6 +349,11 @@ async fn serve(args: Args) -> ExitCode {
                 running.admin_token_file.display()
             );
         }
+    }
+    if let Some(vkey) = &running.decisions_vkey {
+        // Public: the key that checks the amnesiac decision log's proofs
+        // (`tally audit verify-proof --vkey`), made in memory at start.
+        let _ = writeln!(out, "tally serve: decision log key {}", vkey.to_vkey());
     }
     let _ = out.flush();
     drop(out);

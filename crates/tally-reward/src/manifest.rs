@@ -295,7 +295,31 @@ pub fn verify(
 /// The name of the first field in which two manifests differ.
 #[must_use]
 pub fn first_difference(a: &Manifest, b: &Manifest) -> Option<&'static str> {
-    let fields: [(&'static str, bool); 22] = [
+    fields(a, b)
+        .iter()
+        .find(|(_, same)| !same)
+        .map(|(name, _)| *name)
+}
+
+/// The names of every field in which two manifests differ, in the
+/// manifest's order (empty when they are equal; `all` when they differ in
+/// no named field).
+#[must_use]
+pub fn differences(a: &Manifest, b: &Manifest) -> Vec<&'static str> {
+    let named: Vec<&'static str> = fields(a, b)
+        .iter()
+        .filter(|(name, same)| !same && *name != "all")
+        .map(|(name, _)| *name)
+        .collect();
+    if named.is_empty() && a != b {
+        vec!["all"]
+    } else {
+        named
+    }
+}
+
+fn fields(a: &Manifest, b: &Manifest) -> [(&'static str, bool); 22] {
+    [
         ("schema", a.schema == b.schema),
         ("epoch", a.epoch == b.epoch),
         ("window", a.window == b.window),
@@ -318,8 +342,7 @@ pub fn first_difference(a: &Manifest, b: &Manifest) -> Option<&'static str> {
         ("payouts_root", a.payouts_root == b.payouts_root),
         ("payouts_cid", a.payouts_cid == b.payouts_cid),
         ("all", a == b),
-    ];
-    fields.iter().find(|(_, same)| !same).map(|(name, _)| *name)
+    ]
 }
 
 /// Checks that `next` follows `previous` in the chain of epochs:

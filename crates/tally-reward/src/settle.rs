@@ -21,6 +21,11 @@
 //!   account, ledger or code is detected.
 //! * `idempotency_key` = `tally-reward-` + the id's hex: one per intent, for
 //!   an external ledger's `Idempotency-Key` header.
+//! * The run tag ([`run_tag`]) = the run key's first 16 bytes as a
+//!   little-endian `u128`: a settler puts it in each transfer's
+//!   `user_data_128` (Tally's service does), so every payment made for a
+//!   run can be found on the ledger, even one made under another id
+//!   (a second payment of one intent: `tally reward duplicate-intents`).
 //! * Ledger fields, so a run settles on Tally's ledger (or TigerBeetle) as
 //!   one linked batch: `ledger` (the caller's [`Ledger`], the same for every
 //!   transfer), `code` ([`CODE_PAYOUT`] or [`CODE_RESIDUAL`]), and the 128-bit
@@ -132,6 +137,16 @@ pub fn transfer_id(run_key: &RunKey, role: Role, account: &AccountId) -> u128 {
     let mut id = [0u8; 16];
     id.copy_from_slice(h.finalize().as_bytes().get(..16).unwrap_or(&[0; 16]));
     u128::from_le_bytes(id)
+}
+
+/// The run tag of a run's settlement transfers (their `user_data_128`):
+/// the run key's first 16 bytes, little-endian. The run key is already a
+/// BLAKE3 output, so the tag needs no hashing of its own.
+#[must_use]
+pub fn run_tag(run_key: &RunKey) -> u128 {
+    let mut tag = [0u8; 16];
+    tag.copy_from_slice(run_key.0.get(..16).unwrap_or(&[0; 16]));
+    u128::from_le_bytes(tag)
 }
 
 fn fingerprint(

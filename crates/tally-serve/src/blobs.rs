@@ -136,6 +136,24 @@ impl Blobs {
         Ok(Self { vault, max })
     }
 
+    /// The blobs of `vault` to read only: nothing is created or removed
+    /// (a store another process may be writing; forensics).
+    #[must_use]
+    pub fn read_only(vault: Arc<Vault>, max: usize) -> Self {
+        Self { vault, max }
+    }
+
+    /// The content ids of the stored blobs (staging files aside), in no
+    /// particular order.
+    #[must_use]
+    pub fn list(&self) -> Vec<Cid> {
+        self.vault
+            .list(DIR)
+            .iter()
+            .filter_map(|name| name.parse().ok())
+            .collect()
+    }
+
     /// The cap of one blob.
     #[must_use]
     pub fn max(&self) -> usize {

@@ -32,6 +32,14 @@
 //!   in tally-audit's proof-file forms (`tally audit verify-proof`,
 //!   `tally audit consistency verify`).
 //!
+//! In amnesia (`--amnesia`) the log lives in memory only (the same
+//! in-memory log file as the ledger's journal, [`Decisions::in_memory`]),
+//! its checkpoints signed by a key made in memory whose verifier the
+//! server hands out at start (`Running::decisions_vkey`; `tally serve
+//! --amnesia` prints it), and the stored policies are held in memory: the
+//! routes work the same, nothing is written, and everything dies with the
+//! process.
+//!
 //! On PostgreSQL the decision log has no shared home yet: every route here
 //! answers `DEPENDENCY_UNAVAILABLE` naming the missing feature.
 
@@ -82,7 +90,8 @@ pub struct Decisions {
     log: AuditLog,
     vkey: NoteVerifier,
     policies: RwLock<Policies>,
-    dir: PathBuf,
+    /// Where policies are stored; `None` in memory (amnesia).
+    dir: Option<PathBuf>,
     /// The last checkpoint this process signed (serializes signing).
     latest: tokio::sync::Mutex<Option<SignedCheckpoint>>,
     /// Serializes stores (so that the count bound holds exactly).
@@ -128,7 +137,7 @@ pub fn fail_error(f: Fail) -> ApiError {
 pub const fn unsupported() -> ApiError {
     ApiError::new(
         Code::DependencyUnavailable,
-        "decisions and the audit log need embedded storage on disk: this server runs on PostgreSQL or in amnesia, where the decision log is not available yet",
+        "decisions and the audit log need embedded storage: this server runs on PostgreSQL, where the decision log is not available yet",
         Reason::Dependency,
     )
 }
@@ -205,23 +214,43 @@ impl Decisions {
     /// # Errors
     /// As [`Decisions::open`].
     pub fn with_log(log: AuditLog, vkey: NoteVerifier, dir: &Path) -> Result<Self, OpenError> {
-        let path = dir.join(LOG_FILE);
-        log.spawn_index_prefix(|outcome| {
-            if let Err(e) = outcome {
-                tracing::error!(error = %e, "the decision log's proof index was not built");
-            }
-        })
-        .map_err(|e| open_fail(&path, &e))?;
         let pdir = dir.join(POLICIES_DIR);
         if !pdir.exists() {
             tally_files::private::create_dir(&pdir)?;
         }
         let policies = load_policies(&pdir)?;
+        Self::assemble(log, vkey, policies, Some(pdir), &dir.join(LOG_FILE))
+    }
+
+    /// Amnesia: the decision log in memory only, signed by a key made in
+    /// memory (its verifier is [`Decisions::verifier`]), the policies held
+    /// in memory; nothing is read or written on disk.
+    ///
+    /// # Errors
+    /// [`OpenError`] when the key or the log cannot be made.
+    pub fn in_memory() -> Result<Self, OpenError> {
+        let (log, vkey) = crate::embedded::memory_log(LOG_ORIGIN)?;
+        Self::assemble(log, vkey, Policies::default(), None, Path::new("<memory>"))
+    }
+
+    fn assemble(
+        log: AuditLog,
+        vkey: NoteVerifier,
+        policies: Policies,
+        dir: Option<PathBuf>,
+        path: &Path,
+    ) -> Result<Self, OpenError> {
+        log.spawn_index_prefix(|outcome| {
+            if let Err(e) = outcome {
+                tracing::error!(error = %e, "the decision log's proof index was not built");
+            }
+        })
+        .map_err(|e| open_fail(path, &e))?;
         Ok(Self {
             log,
             vkey,
             policies: RwLock::new(policies),
-            dir: pdir,
+            dir,
             latest: tokio::sync::Mutex::new(None),
             storing: tokio::sync::Mutex::new(()),
         })
@@ -269,18 +298,21 @@ impl Decisions {
                 return Err(PolicyStoreError::Full);
             }
         }
-        let path = policy_file(&self.dir, &digest);
-        let written = tokio::task::spawn_blocking(move || {
-            // Two requests storing one policy at once: the second finds it.
-            match tally_files::create_atomic(&path, &bytes, 0o600) {
-                Ok(()) => Ok(()),
-                Err(tally_files::FileError::Exists { .. }) => Ok(()),
-                Err(e) => Err(e),
+        // In memory (amnesia) the map below is the store.
+        if let Some(dir) = &self.dir {
+            let path = policy_file(dir, &digest);
+            let written = tokio::task::spawn_blocking(move || {
+                // Two requests storing one policy at once: the second finds it.
+                match tally_files::create_atomic(&path, &bytes, 0o600) {
+                    Ok(()) => Ok(()),
+                    Err(tally_files::FileError::Exists { .. }) => Ok(()),
+                    Err(e) => Err(e),
+                }
+            })
+            .await;
+            if !matches!(written, Ok(Ok(()))) {
+                return Err(PolicyStoreError::Unavailable);
             }
-        })
-        .await;
-        if !matches!(written, Ok(Ok(()))) {
-            return Err(PolicyStoreError::Unavailable);
         }
         let mut held = self
             .policies
@@ -499,6 +531,29 @@ fn parse_owner(payload: &[u8]) -> Option<u128> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Amnesia's decision log: each one signs under a key of its own made
+    /// in memory, so a proof of one log verifies under its key and never
+    /// under another process's (no key is reused or read from anywhere).
+    #[test]
+    fn in_memory_logs_sign_under_keys_of_their_own() {
+        let a = Decisions::in_memory().unwrap();
+        let b = Decisions::in_memory().unwrap();
+        assert_ne!(a.verifier().to_vkey(), b.verifier().to_vkey());
+        assert!(a.dir.is_none() && b.dir.is_none());
+        let seq = a.log.append(br#"{"a":"decision"}"#).unwrap().seq;
+        a.log.checkpoint().unwrap();
+        for _ in 0..1_000 {
+            if a.log.proofs_ready() {
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(5));
+        }
+        let proof = a.log.prove(seq).unwrap();
+        let proven = proof.verify(a.verifier(), &Keyring::new()).unwrap();
+        assert_eq!(proven.record.payload, br#"{"a":"decision"}"#);
+        assert!(proof.verify(b.verifier(), &Keyring::new()).is_err());
+    }
 
     #[test]
     fn owner_records_round_trip_and_refuse_other_kinds() {

@@ -112,6 +112,35 @@ impl std::fmt::Debug for Cmd {
     }
 }
 
+/// The name an in-memory log goes by in errors.
+const MEMORY: &str = "<memory>";
+
+/// Amnesia's audit log (the ledger's journal, the decision log): in memory
+/// only (tally-audit's in-memory log file, no fault injected), with a
+/// proof index, its checkpoints signed by a key named `name` made in
+/// memory, whose verifier is returned with it. Nothing touches a disk; the
+/// log and the key die with the process.
+///
+/// # Errors
+/// [`OpenError::Journal`] when the key cannot be made (no randomness) or
+/// the log cannot be created.
+pub(crate) fn memory_log(name: &str) -> Result<(AuditLog, NoteVerifier), OpenError> {
+    let fail = |e: &dyn std::fmt::Display| OpenError::Journal {
+        path: PathBuf::from(MEMORY),
+        what: e.to_string(),
+    };
+    let signer = CheckpointSigner::generate(name).map_err(|e| fail(&e))?;
+    let vkey = signer.verifier();
+    let memory =
+        tally_audit::storage::SimLog::new(Vec::new(), tally_audit::storage::Faults::default(), 0);
+    let opts = LogOptions::new()
+        .durability(Durability::Batch)
+        .proof_index(true)
+        .signer(signer);
+    let log = AuditLog::create_with(Box::new(memory), opts).map_err(|e| fail(&e))?;
+    Ok((log, vkey))
+}
+
 /// Reads or creates the checkpoint signer of the data directory.
 fn signer(dir: &Path) -> Result<CheckpointSigner, OpenError> {
     load_signer(dir, SKEY, VKEY, "tally-serve")
@@ -264,22 +293,11 @@ impl Embedded {
     pub fn open_in_memory(
         metrics: Arc<Metrics>,
     ) -> Result<(Self, std::thread::JoinHandle<()>), OpenError> {
-        let memory = PathBuf::from("<memory>");
+        let (log, _vkey) = memory_log("tally-serve")?;
         let fail = |e: &dyn std::fmt::Display| OpenError::Journal {
-            path: memory.clone(),
+            path: PathBuf::from(MEMORY),
             what: e.to_string(),
         };
-        let signer = CheckpointSigner::generate("tally-serve").map_err(|e| fail(&e))?;
-        let disk = tally_audit::storage::SimLog::new(
-            Vec::new(),
-            tally_audit::storage::Faults::default(),
-            0,
-        );
-        let opts = LogOptions::new()
-            .durability(Durability::Batch)
-            .proof_index(true)
-            .signer(signer);
-        let log = AuditLog::create_with(Box::new(disk), opts).map_err(|e| fail(&e))?;
         log.checkpoint().map_err(|e| fail(&e))?;
         Self::start_writer(DurableLedger::new(log), None, metrics).map_err(|e| fail(&e))
     }

@@ -45,6 +45,7 @@ pub mod decide;
 pub mod dto;
 pub mod embedded;
 pub mod error;
+pub mod forensics;
 pub mod health;
 pub mod idem;
 pub mod metrics;

@@ -92,7 +92,7 @@ use tally_reward::compute::{Distribution, compute, estimate};
 use tally_reward::ident::{AccountId, EpochId};
 use tally_reward::inputs::EpochInputs;
 use tally_reward::keys::{SigningKey, TrustedKeys};
-use tally_reward::manifest::{Manifest, Prover, SealedManifest};
+use tally_reward::manifest::{Manifest, Prover, RunKey, SealedManifest};
 use tally_reward::policy::{Policy, SignedPolicy};
 use tally_reward::registry::{
     Accepted, AcceptedRun, Head, QuarantinedRun, RunOutcome, RunStore, StoreError, run_epoch,
@@ -132,9 +132,9 @@ pub const REWARD_LEDGER: u32 = 1;
 /// The account code of the accounts settlement creates.
 pub const REWARD_ACCOUNT_CODE: u16 = 1;
 /// The largest run record read back, bytes.
-const RUN_FILE_MAX: u64 = 1 << 30;
+pub(crate) const RUN_FILE_MAX: u64 = 1 << 30;
 /// The largest small record (head, settlement, policy) read back, bytes.
-const SMALL_FILE_MAX: u64 = 1 << 20;
+pub(crate) const SMALL_FILE_MAX: u64 = 1 << 20;
 /// Accepted runs kept decoded in memory (a cache; the files are the truth).
 const RUN_CACHE_MAX: usize = 8;
 
@@ -547,7 +547,7 @@ impl Rewarder {
 
 #[derive(Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
-struct StoredRun {
+pub(crate) struct StoredRun {
     sealed: SealedManifest,
     manifest_cid: Cid,
     intents: Vec<Transfer>,
@@ -562,18 +562,18 @@ struct StoredHead {
 
 #[derive(Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
-struct StoredQuarantine {
-    epoch: EpochId,
-    run_key: String,
-    reason: String,
-    manifest: Option<Manifest>,
+pub(crate) struct StoredQuarantine {
+    pub(crate) epoch: EpochId,
+    pub(crate) run_key: String,
+    pub(crate) reason: String,
+    pub(crate) manifest: Option<Manifest>,
 }
 
 #[derive(Clone, Copy, Debug, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
-struct SettleRecord {
+pub(crate) struct SettleRecord {
     emits: u32,
-    settled: bool,
+    pub(crate) settled: bool,
 }
 
 fn run_path(epoch: &EpochId) -> String {
@@ -590,7 +590,7 @@ fn store_error(e: impl std::fmt::Display) -> StoreError {
     }
 }
 
-fn read_run_file(dir: &Vault, rel: &str) -> Result<Option<AcceptedRun>, StoreError> {
+pub(crate) fn read_run_file(dir: &Vault, rel: &str) -> Result<Option<AcceptedRun>, StoreError> {
     let Some(bytes) = dir.read(rel, RUN_FILE_MAX).map_err(store_error)? else {
         return Ok(None);
     };
@@ -816,7 +816,7 @@ fn write_settle(dir: &Vault, run_key: &str, r: SettleRecord) -> Result<(), Store
         .map_err(store_error)
 }
 
-fn policy_path(cid: &Cid) -> String {
+pub(crate) fn policy_path(cid: &Cid) -> String {
     format!("policies/{cid}")
 }
 
@@ -1590,9 +1590,13 @@ fn chains(intents: &[Transfer]) -> impl Iterator<Item = &[Transfer]> {
     intents.chunks(crate::config::BATCH_EVENTS_MAX)
 }
 
-fn new_transfer(t: &Transfer, linked: bool) -> tally_ledger::NewTransfer {
+/// The ledger's event of intent `t` of the run `run_key`: tagged with the
+/// run's [`tally_reward::settle::run_tag`] in `user_data_128`, so every
+/// payment of the run can be found on the ledger (forensics).
+fn new_transfer(t: &Transfer, run_key: &RunKey, linked: bool) -> tally_ledger::NewTransfer {
     tally_ledger::NewTransfer {
         id: t.id,
+        user_data_128: tally_reward::settle::run_tag(run_key),
         debit_account_id: t.debit_account_id,
         credit_account_id: t.credit_account_id,
         amount: u128::from(t.amount),
@@ -1769,7 +1773,7 @@ async fn settle_to_end(
         let events = chain
             .iter()
             .enumerate()
-            .map(|(i, t)| new_transfer(t, i < last))
+            .map(|(i, t)| new_transfer(t, &run.sealed.manifest.run_key, i < last))
             .collect();
         let results = s
             .backend

@@ -194,6 +194,10 @@ pub struct Running {
     pub unix_socket: Option<PathBuf>,
     /// Amnesia: the admin token, which exists nowhere else.
     pub admin_token: Option<AdminToken>,
+    /// Amnesia: the decision log's checkpoint verifier key (public; made
+    /// in memory, so it exists nowhere else: auditors check the audit
+    /// routes' proofs against it).
+    pub decisions_vkey: Option<tally_audit::NoteVerifier>,
     stop: watch::Sender<bool>,
     task: tokio::task::JoinHandle<()>,
 }
@@ -382,11 +386,13 @@ pub async fn start(mut config: Config) -> Result<Running, StartError> {
         admin_token(&config.data_dir, &authority)?;
         None
     };
-    // The decision log and its policies are files of the data directory:
-    // amnesia leaves them out (the decision routes answer 503) rather than
-    // write them.
+    // The decision log and its policies are files of the data directory,
+    // or memory in amnesia (a log and a signing key that die with the
+    // process).
     let decisions = match &backend {
-        Backend::Embedded(_) if config.amnesia => None,
+        Backend::Embedded(_) if config.amnesia => {
+            Some(Arc::new(crate::decide::Decisions::in_memory()?))
+        }
         Backend::Embedded(_) => Some(Arc::new(match config.decision_log.take() {
             Some((log, vkey)) => crate::decide::Decisions::with_log(log, vkey, &config.data_dir)?,
             None => crate::decide::Decisions::open(&config.data_dir)?,
@@ -446,6 +452,11 @@ pub async fn start(mut config: Config) -> Result<Running, StartError> {
             (Listener::Tcp(listener), addr)
         }
     };
+    let decisions_vkey = if config.amnesia {
+        state.decisions.as_ref().map(|d| d.verifier().clone())
+    } else {
+        None
+    };
     let (stop, stopped) = watch::channel(false);
     let tls = acceptor.is_some();
     let task = tokio::spawn(run(listener, acceptor, state, stopped, writer));
@@ -455,6 +466,7 @@ pub async fn start(mut config: Config) -> Result<Running, StartError> {
         tls,
         unix_socket: config.unix_socket.as_ref().map(|u| u.path.clone()),
         admin_token: admin,
+        decisions_vkey,
         stop,
         task,
     })

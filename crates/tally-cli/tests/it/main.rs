@@ -22,6 +22,7 @@ mod meter;
 mod registry;
 mod reward;
 mod serve;
+mod serve_forensics;
 #[cfg(feature = "postgres")]
 mod serve_pg;
 mod serve_protect;

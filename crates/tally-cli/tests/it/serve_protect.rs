@@ -13,11 +13,12 @@ use crate::support::tally;
 
 fn request(addr: &str, token: &str, method: &str, path: &str, body: &str) -> (u16, String) {
     let mut s = TcpStream::connect(addr).unwrap();
-    // Ledger writes need an idempotency key; blob uploads take none.
-    let key = if path.starts_with("/v1/ledger") {
-        "Idempotency-Key: k1\r\n"
+    // Writes need an idempotency key (one per path here); blob uploads
+    // and reads take none.
+    let key = if method == "POST" && path != "/v1/blobs" {
+        format!("Idempotency-Key: {path}\r\n")
     } else {
-        ""
+        String::new()
     };
     write!(
         s,
@@ -30,6 +31,23 @@ fn request(addr: &str, token: &str, method: &str, path: &str, body: &str) -> (u1
     let status = out.split(' ').nth(1).unwrap().parse().unwrap();
     let body = out.split("\r\n\r\n").nth(1).unwrap_or("").to_owned();
     (status, body)
+}
+
+/// `GET /v1/audit/entries/{seq}`, retried while the proof index is being
+/// built (503 after a start).
+fn entry_when_indexed(addr: &str, token: &str, seq: u64) -> String {
+    for _ in 0..100 {
+        let (status, body) = request(addr, token, "GET", &format!("/v1/audit/entries/{seq}"), "");
+        if status == 200 {
+            return body;
+        }
+        assert!(
+            status == 503 && body.contains("being built"),
+            "{status} {body}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    panic!("the decision log's proof index was not built in 5 s");
 }
 
 fn term(mut child: Child) {
@@ -179,6 +197,11 @@ fn tally_serve_amnesia_hands_the_token_only_where_asked_and_leaves_no_file() {
         .strip_prefix("tally serve: admin token ")
         .unwrap()
         .to_owned();
+    let third = lines.next().unwrap().unwrap();
+    let vkey = third
+        .strip_prefix("tally serve: decision log key ")
+        .unwrap()
+        .to_owned();
     let (status, body) = request(
         &addr,
         &token,
@@ -187,6 +210,38 @@ fn tally_serve_amnesia_hands_the_token_only_where_asked_and_leaves_no_file() {
         r#"{"accounts":[{"id":1,"ledger":1,"code":1},{"id":2,"ledger":1,"code":1}]}"#,
     );
     assert_eq!(status, 200, "{body}");
+    // A decision in the in-memory log, proved and checked offline under
+    // the key printed at start (the proof file kept outside the watched
+    // directories).
+    let policy = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../tally-decide/examples/policy.json"),
+    )
+    .unwrap();
+    let (status, body) = request(&addr, &token, "POST", "/v1/decide/policies", &policy);
+    assert_eq!(status, 200, "{body}");
+    let digest = serde_json::from_str::<serde_json::Value>(&body).unwrap()["digest"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let decide = format!(
+        r#"{{"policy":"{digest}","request":{{"sequence":1,"requested_id":20,"input_tokens":1200,"output_tokens":400,"value_microunits":50000,"budget_microunits":10000,"risk_bps":1000,"confidence_bps":9000,"minimum_quality_bps":7000,"max_p95_latency_ms":500,"required_capabilities":1,"allowed_providers":18446744073709551615,"required_regions":1}}}}"#
+    );
+    let (status, body) = request(&addr, &token, "POST", "/v1/decisions", &decide);
+    assert_eq!(status, 200, "{body}");
+    let seq = serde_json::from_str::<serde_json::Value>(&body).unwrap()["seq"]
+        .as_u64()
+        .unwrap();
+    let proof = entry_when_indexed(&addr, &token, seq);
+    let proof_file = tmp.path().join("decision.proof.json");
+    std::fs::write(&proof_file, proof).unwrap();
+    let checked = tally()
+        .args(["audit", "verify-proof"])
+        .arg(&proof_file)
+        .args(["--vkey", &vkey])
+        .output()
+        .unwrap();
+    assert!(checked.status.success(), "{checked:?}");
+    std::fs::remove_file(&proof_file).unwrap();
     term(child);
     for d in [&work, &home, &tmpdir] {
         let left: Vec<_> = std::fs::read_dir(d).unwrap().collect();

@@ -15,18 +15,25 @@ use tally_reward::settle::ledger_account_id;
 
 use crate::support::tally;
 
-struct Proc {
-    child: Child,
-    addr: String,
-    token: String,
+pub(crate) struct Proc {
+    pub(crate) child: Child,
+    pub(crate) addr: String,
+    pub(crate) token: String,
 }
 
 fn start(dir: &Path) -> Proc {
+    start_with(dir, &[])
+}
+
+/// `tally serve` on `dir/data`, trusting `dir/trusted.json`, with `extra`
+/// arguments.
+pub(crate) fn start_with(dir: &Path, extra: &[&std::ffi::OsStr]) -> Proc {
     let mut child = tally()
         .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
         .arg(dir.join("data"))
         .arg("--reward-trusted-keys")
         .arg(dir.join("trusted.json"))
+        .args(extra)
         .env_remove("DATABASE_URL")
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
@@ -52,7 +59,7 @@ impl Drop for Proc {
 }
 
 /// One request; `None` when the connection broke (the server was killed).
-fn http(
+pub(crate) fn http(
     addr: &str,
     token: &str,
     method: &str,
@@ -85,11 +92,11 @@ fn http(
     Some((status, out[end + 4..].to_vec()))
 }
 
-fn json(body: &[u8]) -> serde_json::Value {
+pub(crate) fn json(body: &[u8]) -> serde_json::Value {
     serde_json::from_slice(body).unwrap()
 }
 
-fn inputs(epoch: &str, round: u64, n: usize) -> String {
+pub(crate) fn inputs(epoch: &str, round: u64, n: usize) -> String {
     let start = 1_000 + round * 100;
     let accounts: Vec<String> = (0..n)
         .map(|i| {
@@ -104,6 +111,41 @@ fn inputs(epoch: &str, round: u64, n: usize) -> String {
         start + 100,
         accounts.join(",")
     )
+}
+
+/// Stores the signed policy `signed`; returns its content id.
+pub(crate) fn store_policy(p: &Proc, signed: &[u8]) -> String {
+    let (status, body) = http(
+        &p.addr,
+        &p.token,
+        "POST",
+        "/v1/rewarder/policies",
+        "pol",
+        signed,
+    )
+    .unwrap();
+    assert_eq!(status, 200, "{}", String::from_utf8_lossy(&body));
+    json(&body)["cid"].as_str().unwrap().to_owned()
+}
+
+/// Uploads the inputs `doc` of `epoch` and computes it under the stored
+/// policy `policy_cid`; returns the answer (the run's view).
+pub(crate) fn compute(p: &Proc, policy_cid: &str, epoch: &str, doc: &str) -> serde_json::Value {
+    let (status, body) = http(&p.addr, &p.token, "POST", "/v1/blobs", "-", doc.as_bytes()).unwrap();
+    assert_eq!(status, 200);
+    let inputs_cid = json(&body)["cid"].as_str().unwrap().to_owned();
+    let req = format!(r#"{{"inputs_cid":"{inputs_cid}","policy_cid":"{policy_cid}"}}"#);
+    let (status, body) = http(
+        &p.addr,
+        &p.token,
+        "POST",
+        &format!("/v1/rewarder/epochs/{epoch}/compute"),
+        &format!("compute-{epoch}"),
+        req.as_bytes(),
+    )
+    .unwrap();
+    assert_eq!(status, 200, "{}", String::from_utf8_lossy(&body));
+    json(&body)
 }
 
 fn credits(p: &Proc, account: &str) -> (u128, u128) {
@@ -123,10 +165,10 @@ fn credits(p: &Proc, account: &str) -> (u128, u128) {
     (n("credits_posted"), n("debits_posted"))
 }
 
-#[test]
-fn a_rewarder_killed_mid_settlement_settles_every_payee_exactly_once_after_a_restart() {
-    let dir = tempfile::tempdir().unwrap();
-    let d = dir.path();
+/// In `d`: a policy key (`pol.key`), its trusted-keys file
+/// (`trusted.json`), the policy (`policy.json`, pool 987,654,321 from
+/// `pool:storage`); returns the signed policy.
+pub(crate) fn signed_policy(d: &Path) -> Vec<u8> {
     let keygen = tally()
         .args(["reward", "keygen", "--out"])
         .arg(d.join("pol.key"))
@@ -144,40 +186,22 @@ fn a_rewarder_killed_mid_settlement_settles_every_payee_exactly_once_after_a_res
         .output()
         .unwrap();
     assert!(signed.status.success());
+    signed.stdout
+}
 
+#[test]
+fn a_rewarder_killed_mid_settlement_settles_every_payee_exactly_once_after_a_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let signed = signed_policy(d);
     let mut p = start(d);
-    let (status, body) = http(
-        &p.addr,
-        &p.token,
-        "POST",
-        "/v1/rewarder/policies",
-        "pol",
-        &signed.stdout,
-    )
-    .unwrap();
-    assert_eq!(status, 200, "{}", String::from_utf8_lossy(&body));
-    let policy_cid = json(&body)["cid"].as_str().unwrap().to_owned();
+    let policy_cid = store_policy(&p, &signed);
     let payees = 20_000;
     // Two epochs, killed at two points of their settlement.
     for (round, kill_after_ms) in [(0u64, 150u64), (1, 500)] {
         let epoch = format!("kill-{round}");
-        let doc = inputs(&epoch, round, payees);
-        let (status, body) =
-            http(&p.addr, &p.token, "POST", "/v1/blobs", "-", doc.as_bytes()).unwrap();
-        assert_eq!(status, 200);
-        let inputs_cid = json(&body)["cid"].as_str().unwrap().to_owned();
-        let req = format!(r#"{{"inputs_cid":"{inputs_cid}","policy_cid":"{policy_cid}"}}"#);
-        let (status, body) = http(
-            &p.addr,
-            &p.token,
-            "POST",
-            &format!("/v1/rewarder/epochs/{epoch}/compute"),
-            &format!("compute-{epoch}"),
-            req.as_bytes(),
-        )
-        .unwrap();
-        assert_eq!(status, 200, "{}", String::from_utf8_lossy(&body));
-        let sealed = json(&body)["sealed"].clone();
+        let run = compute(&p, &policy_cid, &epoch, &inputs(&epoch, round, payees));
+        let sealed = run["sealed"].clone();
         std::fs::write(d.join(format!("{epoch}.manifest.json")), sealed.to_string()).unwrap();
 
         // Settle, and SIGKILL the server while it does.

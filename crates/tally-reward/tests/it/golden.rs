@@ -82,6 +82,17 @@ fn run_key_layout() {
     assert_eq!(key.to_string(), vector("run_key"));
 }
 
+/// The run tag is the run key's first 16 bytes read little-endian: byte 0
+/// of the key is the tag's lowest byte.
+#[test]
+fn run_tag_layout() {
+    let rk = Hex32(core::array::from_fn(|i| i as u8));
+    assert_eq!(
+        format!("{:032x}", tally_reward::settle::run_tag(&rk)),
+        "0f0e0d0c0b0a09080706050403020100"
+    );
+}
+
 #[test]
 fn transfer_id_layout() {
     let rk = Hex32(core::array::from_fn(|i| i as u8));

@@ -11,16 +11,16 @@ use tally_token::Scope;
 
 use crate::support::{Resp, Server, call, get, mint, post, runtime};
 
-const POLICY: &[u8] = include_bytes!("../../../tally-decide/examples/policy.json");
+pub(crate) const POLICY: &[u8] = include_bytes!("../../../tally-decide/examples/policy.json");
 
 /// The example request (sequence `seq`): candidate 20 wins at a cost of 7,000.
-fn request(seq: u64) -> String {
+pub(crate) fn request(seq: u64) -> String {
     format!(
         r#"{{"sequence":{seq},"requested_id":20,"input_tokens":1200,"output_tokens":400,"value_microunits":50000,"budget_microunits":10000,"risk_bps":1000,"confidence_bps":9000,"minimum_quality_bps":7000,"max_p95_latency_ms":500,"required_capabilities":1,"allowed_providers":18446744073709551615,"required_regions":1}}"#
     )
 }
 
-fn decide_body(digest: &str, seq: u64, reserve: Option<u128>) -> String {
+pub(crate) fn decide_body(digest: &str, seq: u64, reserve: Option<u128>) -> String {
     let hold = reserve.map_or(String::new(), |id| format!(r#","reserve":{{"id":{id}}}"#));
     format!(
         r#"{{"policy":"{digest}","request":{}{hold}}}"#,
@@ -33,13 +33,13 @@ fn vkey(s: &Server) -> NoteVerifier {
     NoteVerifier::parse(text.trim()).unwrap()
 }
 
-fn text(r: &Resp) -> String {
+pub(crate) fn text(r: &Resp) -> String {
     String::from_utf8(r.body.clone()).unwrap()
 }
 
 /// A GET, retried while the decision log's proof index is being built
 /// (after a start: 503 with `Retry-After`).
-async fn get_indexed(s: &Server, path: &str, token: &str) -> Resp {
+pub(crate) async fn get_indexed(s: &Server, path: &str, token: &str) -> Resp {
     for _ in 0..100 {
         let r = get(s.addr, path, token).await;
         let indexing = r.status == 503
@@ -61,7 +61,7 @@ async fn checkpoint_size(s: &Server, token: &str) -> u64 {
 }
 
 /// Stores the example policy (admin) and returns its digest.
-async fn store_policy(s: &Server, key: &str) -> String {
+pub(crate) async fn store_policy(s: &Server, key: &str) -> String {
     let r = call(
         s.addr,
         "POST",

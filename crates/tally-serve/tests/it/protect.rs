@@ -15,6 +15,9 @@ use tally_serve::config::Limits;
 use tally_serve::unix::UnixSocket;
 use tally_serve::vault::{self, AtRestFiles, Keyring};
 
+use tally_audit::{ConsistencyProof, InclusionProof, NoteVerifier};
+
+use crate::decisions::{decide_body, get_indexed, store_policy, text};
 use crate::rewarder::{metric, metrics, ops, rewarder_config, run, sealed_of, settle};
 use crate::support::{Server, get, parse, post, runtime, transfer_body};
 
@@ -268,6 +271,8 @@ fn amnesia_child(trusted: &str) {
         let token = running.admin_token.as_ref().unwrap().as_str().to_owned();
         println!("amnesia-addr {}", running.addr);
         println!("amnesia-token {token}");
+        let vkey = running.decisions_vkey.as_ref().unwrap().to_vkey();
+        println!("amnesia-vkey {vkey}");
         std::io::stdout().flush().unwrap();
         let mut line = String::new();
         tokio::task::spawn_blocking(move || std::io::stdin().read_line(&mut line))
@@ -319,7 +324,8 @@ fn amnesia_a_server_in_empty_directories_writes_no_file_anywhere() {
     let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
     let mut addr = None;
     let mut token = None;
-    while addr.is_none() || token.is_none() {
+    let mut vkey = None;
+    while addr.is_none() || token.is_none() || vkey.is_none() {
         let line = lines
             .next()
             .expect("the child printed its address")
@@ -331,8 +337,11 @@ fn amnesia_a_server_in_empty_directories_writes_no_file_anywhere() {
         if let Some((_, t)) = line.split_once("amnesia-token ") {
             token = Some(t.to_owned());
         }
+        if let Some((_, k)) = line.split_once("amnesia-vkey ") {
+            vkey = Some(NoteVerifier::parse(k).unwrap());
+        }
     }
-    let (addr, admin) = (addr.unwrap(), token.unwrap());
+    let (addr, admin, vkey) = (addr.unwrap(), token.unwrap(), vkey.unwrap());
     runtime().block_on(async {
         let s = Server {
             running: None,
@@ -384,13 +393,56 @@ fn amnesia_a_server_in_empty_directories_writes_no_file_anywhere() {
             "{}",
             String::from_utf8_lossy(&minted.body)
         );
-        // The decision log is a file of the data directory: in amnesia it
-        // is left out (503), never written.
-        let audit = get(addr, "/v1/audit/checkpoint", &admin).await;
+        // The decision log in memory: a stored policy, a decision, its
+        // record and its inclusion proof verified under the key the server
+        // made in memory and handed out at start, a checkpoint, and a
+        // consistency proof between two checkpoints.
+        let digest = store_policy(&s, "dp1").await;
+        let (mut seqs, mut sizes) = (Vec::new(), Vec::new());
+        for n in 1..=2u64 {
+            let r = post(
+                addr,
+                "/v1/decisions",
+                &admin,
+                &format!("d{n}"),
+                &decide_body(&digest, n, None),
+            )
+            .await;
+            assert_eq!(r.status, 200, "{}", text(&r));
+            seqs.push(r.json()["seq"].as_u64().unwrap());
+            let cp = get(addr, "/v1/audit/checkpoint", &admin).await;
+            assert_eq!(cp.status, 200, "{}", text(&cp));
+            sizes.push(cp.json()["size"].as_u64().unwrap());
+        }
+        let r = get_indexed(&s, &format!("/v1/decisions/{}", seqs[0]), &admin).await;
+        assert_eq!(r.status, 200, "{}", text(&r));
+        let proof = InclusionProof::parse(r.json()["proof"].as_str().unwrap()).unwrap();
+        let proven = proof.verify(&vkey, &tally_audit::Keyring::new()).unwrap();
+        assert_eq!(proven.record.seq, seqs[0]);
+        let r = get_indexed(&s, &format!("/v1/audit/entries/{}", seqs[1]), &admin).await;
+        assert_eq!(r.status, 200, "{}", text(&r));
+        let proof = InclusionProof::parse(&text(&r)).unwrap();
         assert_eq!(
-            (audit.status, audit.code().as_str()),
-            (503, "DEPENDENCY_UNAVAILABLE")
+            proof
+                .verify(&vkey, &tally_audit::Keyring::new())
+                .unwrap()
+                .record
+                .seq,
+            seqs[1]
         );
+        let (old, new) = (sizes[0], sizes[1]);
+        assert!(old < new, "{sizes:?}");
+        let r = get_indexed(
+            &s,
+            &format!("/v1/audit/consistency?old={old}&new={new}"),
+            &admin,
+        )
+        .await;
+        assert_eq!(r.status, 200, "{}", text(&r));
+        ConsistencyProof::parse(&text(&r))
+            .unwrap()
+            .verify(&vkey)
+            .unwrap();
         drop(s);
     });
     child.stdin.take().unwrap().write_all(b"stop\n").unwrap();

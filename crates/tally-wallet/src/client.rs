@@ -1,4 +1,5 @@
-//! The mint's HTTP API (NUT-01, 02, 03, 04, 06, 07, 20) over reqwest
+//! The mint's HTTP API (NUT-01, 02, 03, 04, 05, 06, 07, 09, 20; NUT-17's
+//! websocket is [`crate::ws`]'s) over reqwest
 //! (hyper underneath, rustls with ring the only TLS stack, no redirects).
 //!
 //! Every call has a connect timeout and a whole-request timeout; every
@@ -206,6 +207,9 @@ impl Default for ClientConfig {
 pub struct MintClient {
     url: MintUrl,
     http: reqwest::Client,
+    /// HTTP/1.1 only, no whole-request timeout: the NUT-17 websocket's
+    /// handshake (an upgrade), with the same TLS stack and connect timeout.
+    ws_http: reqwest::Client,
     retry: RetryPolicy,
     breaker: Arc<Breaker>,
 }
@@ -256,9 +260,17 @@ impl MintClient {
             .redirect(reqwest::redirect::Policy::none())
             .build()
             .map_err(|e| Error::Unreachable(e.to_string()))?;
+        let ws_http = reqwest::Client::builder()
+            .use_rustls_tls()
+            .http1_only()
+            .connect_timeout(Duration::from_millis(config.connect_ms))
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .map_err(|e| Error::Unreachable(e.to_string()))?;
         Ok(Self {
             url,
             http,
+            ws_http,
             retry: config.retry,
             breaker: Arc::new(Breaker::new(config.breaker)),
         })
@@ -390,6 +402,15 @@ impl MintClient {
     pub async fn info(&self) -> Result<MintInfo> {
         let text = self.get_text("/v1/info").await?;
         MintInfo::from_json(&text).map_err(|e| Error::InvalidResponse(e.to_string()))
+    }
+
+    /// Opens the mint's NUT-17 websocket (`/v1/ws`). Its failures do not
+    /// count against the circuit breaker: the socket is optional.
+    ///
+    /// # Errors
+    /// [`Error::Unreachable`] (see [`crate::ws::QuoteSocket::connect`]).
+    pub async fn quote_socket(&self) -> Result<crate::ws::QuoteSocket> {
+        crate::ws::QuoteSocket::connect(&self.ws_http, &self.url).await
     }
 
     /// `GET /v1/keysets` (NUT-02).
@@ -586,7 +607,7 @@ fn bounded<T>(items: Vec<T>) -> Result<Vec<T>> {
 }
 
 /// A quote id goes into a URL path: 1..=256 characters of `[A-Za-z0-9_-]`.
-fn check_quote_id(quote: &str) -> Result<()> {
+pub(crate) fn check_quote_id(quote: &str) -> Result<()> {
     if quote.is_empty()
         || quote.len() > 256
         || !quote

@@ -40,6 +40,18 @@
 //! the wallet owns (NUT-07 of every stored proof, and a NUT-09 restore of the
 //! mnemonic); figures in `docs/BENCHMARKS.md`.
 
+//!
+//! # Not built yet
+//!
+//! NUT-29 batch minting: Nutshell 0.21 offers it (`/v1/info` lists `29` with
+//! `max_batch_size` 1000, method bolt11), but each quote is still minted by
+//! its own saga; a batch needs an operation that holds several quotes (and
+//! their NUT-20 signatures) and a `recover` that settles them together.
+//! NUT-20 keys are fresh random keys per quote, stored with the quote, not
+//! derived from the seed: a derived key would need an index the store keeps
+//! anyway, and a lost store loses the quote id with it, so derivation would
+//! restore nothing.
+
 pub mod client;
 mod error;
 pub mod keysets;

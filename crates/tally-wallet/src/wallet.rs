@@ -374,8 +374,12 @@ impl<S: WalletStore> Wallet<S> {
         // before the subscription was registered (Nutshell 0.21 can lose
         // that update): the first notification is always checked.
         let mut first = watch.is_some();
+        // However many notifications come, the state is asked at least
+        // every QUOTE_SOCKET_CHECK_MS (a socket cannot hold the wait off).
+        let mut last_check = started;
         loop {
             if check {
+                last_check = tokio::time::Instant::now();
                 let state = client.mint_quote_state(&quote.id).await?;
                 match state.state.as_str() {
                     "PAID" if hinted => return Ok(PaymentSeen::Socket),
@@ -408,7 +412,10 @@ impl<S: WalletStore> Wallet<S> {
                             hinted = state == "PAID" || state == "ISSUED";
                             // Unpaid (after the first): no need to ask the
                             // mint what it just said.
-                            check = hinted || first;
+                            check = hinted
+                                || first
+                                || last_check.elapsed()
+                                    >= Duration::from_millis(QUOTE_SOCKET_CHECK_MS);
                             first = false;
                         }
                         // The socket failed: poll from now on.

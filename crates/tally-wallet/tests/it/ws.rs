@@ -159,6 +159,25 @@ async fn an_oversized_socket_message_is_refused_and_the_wallet_polls() {
     );
 }
 
+/// A socket that keeps saying `UNPAID` (every 50 ms) cannot hold the wait
+/// off: the state is asked at least every `QUOTE_SOCKET_CHECK_MS`, and the
+/// payment the mint's state shows (from its second check) ends the wait.
+#[tokio::test]
+async fn a_socket_that_spams_unpaid_does_not_hold_off_the_state_checks() {
+    let checks = Arc::new(AtomicUsize::new(0));
+    let url = lying_socket_mint(Arc::clone(&checks), Socket::SpamsUnpaid).await;
+    let (store, _dir) = sqlite().await;
+    let w = Wallet::new(store, seed());
+    let quote = w.mint_quote(&url, 8).await.unwrap();
+    let started = std::time::Instant::now();
+    assert_eq!(
+        w.wait_for_payment(&url, &quote.id).await.unwrap(),
+        PaymentSeen::Polling
+    );
+    assert!(started.elapsed() < std::time::Duration::from_millis(3 * QUOTE_SOCKET_CHECK_MS));
+    assert_eq!(checks.load(Ordering::SeqCst), 2);
+}
+
 /// What the test mint's websocket does after acknowledging `subscribe`.
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Socket {
@@ -167,6 +186,9 @@ enum Socket {
     /// Sends one `PAID` notification of 40 KiB (past `WS_FRAME_LEN_MAX`);
     /// the quote's state says paid.
     Oversized,
+    /// Says `UNPAID` every 50 ms; the quote's state says paid from its
+    /// second check on.
+    SpamsUnpaid,
 }
 
 /// Serves `/v1/info` (NUT-17 offered), the quote (its GETs counted in
@@ -224,23 +246,28 @@ async fn lying_connection(mut socket: TcpStream, checks: Arc<AtomicUsize>, mode:
             tokio::time::sleep(std::time::Duration::from_secs(60)).await;
             return;
         }
+        let (message, every_ms) = if mode == Socket::SpamsUnpaid {
+            (lie.to_string().replace("PAID", "UNPAID"), 50)
+        } else {
+            (lie.to_string(), 200)
+        };
         loop {
             if socket
-                .write_all(&server_frame(lie.to_string().as_bytes()))
+                .write_all(&server_frame(message.as_bytes()))
                 .await
                 .is_err()
             {
                 return;
             }
-            tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+            tokio::time::sleep(std::time::Duration::from_millis(every_ms)).await;
         }
     }
     let body = if line.starts_with("GET /v1/info") {
         r#"{"nuts":{"17":{"supported":[{"method":"bolt11","unit":"sat","commands":["bolt11_mint_quote"]}]}}}"#.to_owned()
     } else {
         if line.starts_with("GET /v1/mint/quote/bolt11/q1") {
-            checks.fetch_add(1, Ordering::SeqCst);
-            if mode == Socket::Oversized {
+            let seen = checks.fetch_add(1, Ordering::SeqCst);
+            if mode == Socket::Oversized || (mode == Socket::SpamsUnpaid && seen >= 1) {
                 QUOTE_UNPAID.replace("UNPAID", "PAID")
             } else {
                 QUOTE_UNPAID.to_owned()

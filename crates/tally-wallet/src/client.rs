@@ -92,6 +92,19 @@ pub struct MintRequest {
     pub signature: Option<String>,
 }
 
+/// A NUT-29 batch mint request body (stored before it is sent).
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct MintBatchRequest {
+    /// Unique quote ids.
+    pub quotes: Vec<String>,
+    /// Outputs for the quotes' total.
+    pub outputs: Vec<BlindedMessage>,
+    /// NUT-20 signatures, one per quote (`None` for an unlocked one);
+    /// absent when no quote is locked.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub signatures: Option<Vec<Option<String>>>,
+}
+
 /// A NUT-03 swap request body (stored before it is sent).
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct SwapRequest {
@@ -477,6 +490,18 @@ impl MintClient {
     pub async fn mint(&self, stored_request: String) -> Result<Vec<BlindSignature>> {
         let r: SignaturesResponse = self
             .post(Call::Write, "/v1/mint/bolt11", stored_request)
+            .await?;
+        bounded(r.signatures)
+    }
+
+    /// `POST /v1/mint/bolt11/batch` with a request body already stored
+    /// (NUT-29).
+    ///
+    /// # Errors
+    /// As the module says.
+    pub async fn mint_batch(&self, stored_request: String) -> Result<Vec<BlindSignature>> {
+        let r: SignaturesResponse = self
+            .post(Call::Write, "/v1/mint/bolt11/batch", stored_request)
             .await?;
         bounded(r.signatures)
     }

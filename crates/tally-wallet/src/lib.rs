@@ -8,7 +8,7 @@
 //! | [`client`] | the mint's HTTP API (rustls), with timeouts, size caps and strict validation |
 //! | [`ws`] | NUT-17: a mint quote's state over the mint's websocket (a hint; polling is the fallback) |
 //! | [`resilience`] | retries with backoff and jitter where the error says a retry is safe; a circuit breaker per mint |
-//! | [`wallet`] | operations as persisted sagas: `mint_quote`/`mint` (NUT-20 locked quotes, payment seen over NUT-17 or by polling), `swap`, `check_state`, balances |
+//! | [`wallet`] | operations as persisted sagas: `mint_quote`/`mint` (NUT-20 locked quotes, payment seen over NUT-17 or by polling), `mint_batch` (NUT-29), `swap`, `check_state`, balances |
 //! | [`send`] | `send` (a token, offline when held proofs match exactly, else after a swap; locked if asked) and `reclaim` |
 //! | [`receive`] | `receive`: a token checked (mint, unit, keysets, DLEQ, state) before it is swapped in; `receive_with` unlocks locked ones |
 //! | [`lock`] | locked sends (NUT-11 P2PK, NUT-14 HTLC, NUT-28 P2BK; locktime and refund keys) and the witnesses that unlock them |
@@ -41,12 +41,8 @@
 //! mnemonic); figures in `docs/BENCHMARKS.md`.
 
 //!
-//! # Not built yet
+//! # NUT-20 keys
 //!
-//! NUT-29 batch minting: Nutshell 0.21 offers it (`/v1/info` lists `29` with
-//! `max_batch_size` 1000, method bolt11), but each quote is still minted by
-//! its own saga; a batch needs an operation that holds several quotes (and
-//! their NUT-20 signatures) and a `recover` that settles them together.
 //! NUT-20 keys are fresh random keys per quote, stored with the quote, not
 //! derived from the seed: a derived key would need an index the store keeps
 //! anyway, and a lost store loses the quote id with it, so derivation would

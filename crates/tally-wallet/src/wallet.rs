@@ -28,7 +28,7 @@ use tally_cashu::nuts::nut02::KeysetId;
 use tally_cashu::nuts::nut13::{self, Seed};
 use tally_encoding::hex;
 
-use crate::client::{ClientConfig, MintClient, MintRequest, SwapRequest};
+use crate::client::{ClientConfig, MintBatchRequest, MintClient, MintRequest, SwapRequest};
 use crate::error::{Error, Result};
 use crate::lock::SendLock;
 use crate::store::{
@@ -52,6 +52,8 @@ pub const QUOTE_SOCKET_CHECK_MS: u64 = 1_000;
 pub const QUOTE_WATCHES_MAX: usize = 16;
 /// `Y`s per NUT-07 request.
 pub const CHECK_BATCH: usize = 100;
+/// The most quotes one NUT-29 batch mints (the mint may allow fewer).
+pub const BATCH_QUOTES_MAX: usize = 100;
 /// The longest quote id or payment request accepted from a mint.
 pub const QUOTE_FIELD_LEN_MAX: usize = 8_192;
 
@@ -528,6 +530,83 @@ impl<S: WalletStore> Wallet<S> {
         self.run(&client, &op, &keyset, outputs, 0).await
     }
 
+    /// Mints several paid quotes of `mint` in one NUT-29 request (all or
+    /// nothing at the mint), as one persisted saga like [`Wallet::mint`]:
+    /// outputs for the quotes' total, each locked quote signed (NUT-20) over
+    /// its id and every output. Returns the amount minted.
+    ///
+    /// # Errors
+    /// [`Error::InvalidArgument`] for no quotes, more than
+    /// [`BATCH_QUOTES_MAX`], a repeated quote, or a mint that does not
+    /// offer NUT-29; otherwise as [`Wallet::mint`].
+    pub async fn mint_batch(&self, mint: &MintUrl, quote_ids: &[&str]) -> Result<u64> {
+        if quote_ids.is_empty() || quote_ids.len() > BATCH_QUOTES_MAX {
+            return Err(Error::InvalidArgument(
+                "a batch holds 1..=BATCH_QUOTES_MAX quotes",
+            ));
+        }
+        let unique: std::collections::BTreeSet<&str> = quote_ids.iter().copied().collect();
+        if unique.len() != quote_ids.len() {
+            return Err(Error::InvalidArgument("a quote twice in one batch"));
+        }
+        let client = self.client(mint)?;
+        if !client.info().await?.supports(29) {
+            return Err(Error::InvalidArgument("the mint does not offer NUT-29"));
+        }
+        let mut quotes = Vec::with_capacity(quote_ids.len());
+        let mut total = Amount::ZERO;
+        for id in quote_ids {
+            let quote = self.stored_quote(mint, id).await?;
+            self.wait_paid(&client, &quote).await?;
+            total = total
+                .checked_add(Amount::new(quote.amount))
+                .ok_or(Error::InvalidArgument("batch amount"))?;
+            quotes.push(quote);
+        }
+        let keyset = self.active_keyset(mint).await?;
+        let amounts = split_amounts(&keyset, total)?;
+        let count = u64::try_from(amounts.len()).map_err(|_| Error::InvalidArgument("amount"))?;
+        let counters = self.store.reserve_counters(&keyset.id(), count).await?;
+        let outputs = self.derive_outputs(&keyset.id(), &counters, &amounts)?;
+        let signatures = quotes
+            .iter()
+            .map(|q| {
+                q.signing_key
+                    .as_deref()
+                    .map(|key| nut20_signature(key, &q.id, &outputs))
+                    .transpose()
+            })
+            .collect::<Result<Vec<_>>>()?;
+        let request = MintBatchRequest {
+            quotes: quotes.iter().map(|q| q.id.clone()).collect(),
+            outputs: outputs.iter().map(|o| o.message().clone()).collect(),
+            signatures: signatures.iter().any(Option::is_some).then_some(signatures),
+        };
+        let op = Operation {
+            id: OperationId::random()?,
+            mint: mint.clone(),
+            kind: OperationKind::MintBatch,
+            state: OperationState::Prepared,
+            keyset_id: keyset.id(),
+            counters,
+            amounts,
+            request: serde_json::to_string(&request)
+                .map_err(|_| Error::InvalidArgument("request"))?,
+            quote_id: Some(quotes.first().map(|q| q.id.clone()).unwrap_or_default()),
+            created_s: (self.clock)(),
+            lock: None,
+        };
+        self.store.add_operation(&op).await?;
+        let minted = self.run(&client, &op, &keyset, outputs, 0).await?;
+        // The operation marked its first quote issued; the others too (the
+        // mint issued them all in the one request).
+        for mut quote in quotes.into_iter().skip(1) {
+            quote.state = "ISSUED".to_owned();
+            self.store.put_quote(&quote).await?;
+        }
+        Ok(minted)
+    }
+
     /// Swaps proofs at `mint` so that the wallet holds proofs worth exactly
     /// `amount` (returned) and the change, paying the input fee (NUT-02),
     /// as a persisted saga.
@@ -999,7 +1078,7 @@ impl<S: WalletStore> Wallet<S> {
         client: &MintClient,
         op: &Operation,
     ) -> Result<Option<(bool, Vec<String>)>> {
-        if op.kind == OperationKind::Mint {
+        if matches!(op.kind, OperationKind::Mint | OperationKind::MintBatch) {
             let quote = op.quote_id.as_deref().ok_or(Error::CorruptRecord {
                 what: "mint without a quote",
             })?;
@@ -1048,6 +1127,7 @@ pub(crate) fn split_amounts(keyset: &Keyset, amount: Amount) -> Result<Vec<u64>>
 async fn post_stored(client: &MintClient, op: &Operation) -> Result<Vec<BlindSignature>> {
     match op.kind {
         OperationKind::Mint => client.mint(op.request.clone()).await,
+        OperationKind::MintBatch => client.mint_batch(op.request.clone()).await,
         OperationKind::Swap | OperationKind::Send | OperationKind::Receive => {
             client.swap(op.request.clone()).await
         }

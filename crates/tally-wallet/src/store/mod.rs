@@ -166,6 +166,9 @@ impl OperationId {
 pub enum OperationKind {
     /// NUT-04: proofs for a paid quote.
     Mint,
+    /// NUT-29: proofs for several paid quotes in one request (all or
+    /// nothing at the mint; the operation's quote is the batch's first).
+    MintBatch,
     /// NUT-03: proofs for proofs.
     Swap,
     /// A swap whose first outputs go into a token ([`SentToken`]).

@@ -524,3 +524,66 @@ async fn a_locked_quote_is_minted_only_with_its_nut20_signature() {
         .unwrap();
     assert_eq!(signed.len(), 1);
 }
+
+/// NUT-29 against Nutshell (which offers it): two NUT-20 locked quotes
+/// minted in one request, each signed over every output; neither mints
+/// again; bad batches are refused before anything leaves.
+#[tokio::test]
+async fn two_locked_quotes_are_minted_in_one_nut29_batch() {
+    let mint = plain_mint().await;
+    assert!(
+        MintClient::new(mint.clone())
+            .unwrap()
+            .info()
+            .await
+            .unwrap()
+            .supports(29)
+    );
+    let (w, _dir) = fresh_wallet(&mint).await;
+    let a = w.mint_quote(&mint, 8).await.unwrap();
+    let b = w.mint_quote(&mint, 16).await.unwrap();
+    assert!(a.signing_key.is_some() && b.signing_key.is_some());
+    for bad in [&[][..], &[a.id.as_str(), a.id.as_str()][..]] {
+        let err = w.mint_batch(&mint, bad).await.unwrap_err();
+        assert!(matches!(err, Error::InvalidArgument(_)), "{err}");
+    }
+    assert_eq!(w.mint_batch(&mint, &[&a.id, &b.id]).await.unwrap(), 24);
+    assert_eq!(w.balance(&mint).await.unwrap().unspent, 24);
+    let entry = &w.store().history(1).await.unwrap()[0];
+    assert_eq!(
+        (entry.kind, entry.amount_in),
+        (OperationKind::MintBatch, 24)
+    );
+    for id in [&a.id, &b.id] {
+        assert_eq!(w.store().quote(id).await.unwrap().unwrap().state, "ISSUED");
+        let err = w.mint(&mint, id).await.unwrap_err();
+        assert!(matches!(err, Error::Mint { code: 20002, .. }), "{err}");
+    }
+    assert_eq!(crate::ops::assert_conserved(&w, &mint).await, 24);
+}
+
+/// A batch whose answer is lost stays sent (never rolled back) and
+/// `recover` finishes it from the stored request: the mint refuses it
+/// again, NUT-09 restore of the stored outputs returns the signatures.
+#[tokio::test]
+async fn a_nut29_batch_whose_answer_is_lost_is_finished_by_recover() {
+    let mint = plain_mint().await;
+    let proxy = Proxy::start(&mint).await;
+    let (w, _dir) = fresh_wallet(&proxy.url).await;
+    let a = w.mint_quote(&proxy.url, 4).await.unwrap();
+    let b = w.mint_quote(&proxy.url, 32).await.unwrap();
+    proxy.drop_answers_to(Some("POST /v1/mint/bolt11/batch"));
+    let err = w.mint_batch(&proxy.url, &[&a.id, &b.id]).await.unwrap_err();
+    assert!(err.is_ambiguous(), "{err}");
+    assert_eq!(w.balance(&proxy.url).await.unwrap().unspent, 0);
+    proxy.drop_answers(false);
+    assert_eq!(
+        w.recover().await.unwrap(),
+        RecoveryReport {
+            finished: 1,
+            ..RecoveryReport::default()
+        }
+    );
+    assert_eq!(w.balance(&proxy.url).await.unwrap().unspent, 36);
+    assert_eq!(crate::ops::assert_conserved(&w, &proxy.url).await, 36);
+}

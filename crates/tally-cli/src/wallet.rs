@@ -119,10 +119,12 @@ enum WalletCommand {
         #[arg(long)]
         mint: Option<String>,
     },
-    /// Mint the paid quote QUOTE.
+    /// Mint the paid quote QUOTE; several quotes are minted in one NUT-29
+    /// batch request (all or nothing).
     Mint {
-        /// The quote id.
-        quote: String,
+        /// The quote id (repeat for a batch, at most 100).
+        #[arg(required = true, num_args = 1..)]
+        quote: Vec<String>,
         /// The mint (may be left out when only one was added).
         #[arg(long)]
         mint: Option<String>,
@@ -363,7 +365,14 @@ async fn with_wallet(
         }
         WalletCommand::Mint { quote, mint } => {
             let mint = pick_mint(dir, mint.as_deref())?;
-            let amount = wallet.mint(&mint, quote).await.map_err(failure)?;
+            let amount = match quote.as_slice() {
+                [one] => wallet.mint(&mint, one).await,
+                many => {
+                    let ids: Vec<&str> = many.iter().map(String::as_str).collect();
+                    wallet.mint_batch(&mint, &ids).await
+                }
+            }
+            .map_err(failure)?;
             out.print(&json!({"minted": amount}), &format!("minted {amount} sat"));
             Ok(())
         }

@@ -638,3 +638,28 @@ fn on_a_terminal_the_passphrase_is_prompted_for_without_echo() {
         0
     );
 }
+
+/// `mint Q1 Q2` mints both quotes in one NUT-29 batch; a repeated quote is
+/// bad input.
+#[test]
+fn several_quotes_mint_in_one_batch() {
+    let (_tmp, dir) = wallet_dir();
+    ok(&init(&dir, &["--json"]));
+    ok(&wallet(
+        &dir,
+        Some(PASS),
+        &["--json", "add-mint", &mint_url()],
+    ));
+    let id = |amount: &str| {
+        ok(&wallet(&dir, Some(PASS), &["--json", "mint-quote", amount]))["quote"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    };
+    let (a, b) = (id("2"), id("8"));
+    let twice = wallet(&dir, Some(PASS), &["--json", "mint", &a, &a]);
+    assert_eq!(twice.status.code(), Some(2), "{twice:?}");
+    let minted = ok(&wallet(&dir, Some(PASS), &["--json", "mint", &a, &b]));
+    assert_eq!(minted["minted"], 10);
+    assert_eq!(unspent(&dir), 10);
+}

@@ -6,10 +6,14 @@
 //! counters, operations, quotes, history) and `mints` (the mints added, a
 //! JSON list, 0600).
 //!
-//! * **Passphrase**: from `--passphrase-file FILE` (its first line) or the
-//!   environment variable `TALLY_WALLET_PASSPHRASE`; never from an argument
-//!   (it would show in `ps` and in shell history). A wrong passphrase is a
-//!   clear error (exit 2) and nothing is opened: the wallet fails closed.
+//! * **Passphrase**: from `--passphrase-file FILE` (its first line), the
+//!   environment variable `TALLY_WALLET_PASSPHRASE`, or, when stdin is a
+//!   terminal and neither is given, a prompt on the terminal with echo off
+//!   (asked twice by `init` and `restore --mnemonic-file`); never from an
+//!   argument (it would show in `ps` and in shell history). Without a
+//!   terminal and without the file or the variable: a clear error (exit 2).
+//!   A wrong passphrase is a clear error (exit 2) and nothing is opened: the
+//!   wallet fails closed.
 //! * **Mnemonic**: `init` never prints it unless asked. `--mnemonic-file
 //!   FILE` writes it to a new 0600 file (never replacing one);
 //!   `--show-mnemonic` prints it once on stderr (never stdout, so that
@@ -29,6 +33,7 @@
 //! usage or bad input (a wrong passphrase, a malformed file or mnemonic, a
 //! value out of range, an unknown quote).
 
+use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
@@ -40,6 +45,7 @@ use tally_cashu::nuts::nut13::Seed;
 use tally_cashu::secret::Preimage;
 use tally_wallet::Error;
 use tally_wallet::lock::{SendLock, Unlock};
+use tally_wallet::melt::MeltQuote;
 use tally_wallet::receive::ReceiveOptions;
 use tally_wallet::restore::{RestoreOptions, RestoreProgress};
 use tally_wallet::secrets::{self, KdfParams};
@@ -76,7 +82,7 @@ pub struct Args {
     #[arg(long, global = true, default_value = ".")]
     dir: PathBuf,
     /// Read the passphrase from the first line of this file (otherwise from
-    /// TALLY_WALLET_PASSPHRASE).
+    /// TALLY_WALLET_PASSPHRASE, else a prompt when stdin is a terminal).
     #[arg(long, global = true)]
     passphrase_file: Option<PathBuf>,
     /// Print one JSON object on stdout instead of text.
@@ -113,10 +119,12 @@ enum WalletCommand {
         #[arg(long)]
         mint: Option<String>,
     },
-    /// Mint the paid quote QUOTE.
+    /// Mint the paid quote QUOTE; several quotes are minted in one NUT-29
+    /// batch request (all or nothing).
     Mint {
-        /// The quote id.
-        quote: String,
+        /// The quote id (repeat for a batch, at most 100).
+        #[arg(required = true, num_args = 1..)]
+        quote: Vec<String>,
         /// The mint (may be left out when only one was added).
         #[arg(long)]
         mint: Option<String>,
@@ -210,14 +218,36 @@ enum WalletCommand {
         #[arg(long)]
         refund_key_file: Vec<PathBuf>,
     },
-    /// Pay a bolt11 INVOICE from the wallet's proofs (NUT-05; change per
-    /// NUT-08): asks the mint for a quote, then pays it.
-    Melt {
+    /// Ask the mint for a quote to pay a bolt11 INVOICE (NUT-05); the quote
+    /// is stored and printed; `melt --quote ID` pays it.
+    MeltQuote {
         /// The bolt11 invoice.
         invoice: String,
         /// The mint (may be left out when only one was added).
         #[arg(long)]
         mint: Option<String>,
+    },
+    /// Pay a bolt11 INVOICE from the wallet's proofs (NUT-05; change per
+    /// NUT-08): asks the mint for a quote (stored first), then pays it. With
+    /// `--quote ID` instead: pays a stored quote, or resumes its melt left
+    /// unfinished by a crash or a pending payment.
+    Melt {
+        /// The bolt11 invoice.
+        #[arg(required_unless_present = "quote", conflicts_with = "quote")]
+        invoice: Option<String>,
+        /// A stored melt quote's id (`melt-quote` or `melt-quotes` print it).
+        #[arg(long)]
+        quote: Option<String>,
+        /// The mint (may be left out when only one was added).
+        #[arg(long)]
+        mint: Option<String>,
+    },
+    /// Print the newest melt quotes (id, mint, invoice, amount, fee
+    /// reserve, unit, state, expiry).
+    MeltQuotes {
+        /// At most this many (1..=1,000).
+        #[arg(long, default_value_t = 20)]
+        limit: usize,
     },
     /// Print the newest finished operations.
     History {
@@ -264,7 +294,8 @@ pub fn run(args: Args) -> ExitCode {
 async fn dispatch(args: Args) -> Result<(), Failure> {
     let out = Out { json: args.json };
     let dir = args.dir.as_path();
-    let pass = || passphrase(args.passphrase_file.as_deref());
+    let pass = || passphrase(args.passphrase_file.as_deref(), false);
+    let new_pass = || passphrase(args.passphrase_file.as_deref(), true);
     match &args.command {
         WalletCommand::Init {
             show_mnemonic,
@@ -273,7 +304,7 @@ async fn dispatch(args: Args) -> Result<(), Failure> {
         } => {
             init(
                 dir,
-                &pass()?,
+                &new_pass()?,
                 *show_mnemonic,
                 mnemonic_file.as_deref(),
                 kdf,
@@ -294,10 +325,15 @@ async fn dispatch(args: Args) -> Result<(), Failure> {
                 ..RestoreOptions::default()
             };
             options.validate().map_err(failure)?;
-            if let Some(file) = mnemonic_file {
-                create_from_mnemonic(dir, &pass()?, file, kdf).await?;
-            }
-            let wallet = open(dir, &pass()?).await?;
+            let pass = match mnemonic_file {
+                Some(file) => {
+                    let pass = new_pass()?;
+                    create_from_mnemonic(dir, &pass, file, kdf).await?;
+                    pass
+                }
+                None => pass()?,
+            };
+            let wallet = open(dir, &pass).await?;
             restore(dir, &wallet, mint, options, out).await
         }
         command => {
@@ -329,7 +365,14 @@ async fn with_wallet(
         }
         WalletCommand::Mint { quote, mint } => {
             let mint = pick_mint(dir, mint.as_deref())?;
-            let amount = wallet.mint(&mint, quote).await.map_err(failure)?;
+            let amount = match quote.as_slice() {
+                [one] => wallet.mint(&mint, one).await,
+                many => {
+                    let ids: Vec<&str> = many.iter().map(String::as_str).collect();
+                    wallet.mint_batch(&mint, &ids).await
+                }
+            }
+            .map_err(failure)?;
             out.print(&json!({"minted": amount}), &format!("minted {amount} sat"));
             Ok(())
         }
@@ -453,19 +496,37 @@ async fn with_wallet(
             );
             Ok(())
         }
-        WalletCommand::Melt { invoice, mint } => {
+        WalletCommand::MeltQuote { invoice, mint } => {
             let mint = pick_mint(dir, mint.as_deref())?;
-            let quote = wallet.melt_quote(&mint, invoice).await.map_err(failure)?;
-            let melted = wallet.melt(&mint, &quote).await.map_err(failure)?;
+            let q = wallet.melt_quote(&mint, invoice).await.map_err(failure)?;
             out.print(
-                &json!({"quote": quote.id, "amount": quote.amount, "fee_reserve": quote.fee_reserve, "inputs": melted.inputs, "change": melted.change}),
+                &melt_quote_json(&q),
                 &format!(
-                    "paid {} sat (quote {}): {} sat of proofs in, {} sat change",
-                    quote.amount, quote.id, melted.inputs, melted.change
+                    "melt quote {} ({} sat + up to {} sat fee, {})",
+                    q.id,
+                    q.amount,
+                    q.fee_reserve,
+                    q.state.as_str()
                 ),
             );
             Ok(())
         }
+        WalletCommand::Melt {
+            invoice,
+            quote,
+            mint,
+        } => {
+            melt(
+                dir,
+                wallet,
+                invoice.as_deref(),
+                quote.as_deref(),
+                mint.as_deref(),
+                out,
+            )
+            .await
+        }
+        WalletCommand::MeltQuotes { limit } => melt_quotes(wallet, *limit, out).await,
         WalletCommand::History { limit } => history(wallet, *limit, out).await,
         WalletCommand::Init { .. } | WalletCommand::Restore { .. } => Err(Failure::usage(
             "init and restore open the wallet themselves",
@@ -567,15 +628,29 @@ fn failure(e: Error) -> Failure {
     }
 }
 
-/// The passphrase: the first line of `file`, or the environment variable.
-fn passphrase(file: Option<&Path>) -> Result<Zeroizing<String>, Failure> {
+/// Where the passphrase comes from, in this order: the first line of
+/// `--passphrase-file`, the environment variable, or (only when stdin is a
+/// terminal) a prompt on the terminal with echo off. Never an argument.
+/// `confirm` (for `init` and `restore --mnemonic-file`, which make a seed
+/// file) asks twice at the prompt.
+fn passphrase(file: Option<&Path>, confirm: bool) -> Result<Zeroizing<String>, Failure> {
     let text = match file {
         Some(path) => Zeroizing::new(read_text(path, PASSPHRASE_FILE_MAX_BYTES)?),
         None => match std::env::var(PASSPHRASE_ENV) {
             Ok(v) => Zeroizing::new(v),
+            Err(_) if std::io::stdin().is_terminal() => {
+                let first = prompt::read_hidden("wallet passphrase: ", PASSPHRASE_FILE_MAX_BYTES)?;
+                if confirm {
+                    let again = prompt::read_hidden("again: ", PASSPHRASE_FILE_MAX_BYTES)?;
+                    if again != first {
+                        return Err(Failure::usage("the passphrases differ"));
+                    }
+                }
+                first
+            }
             Err(_) => {
                 return Err(Failure::usage(format!(
-                    "no passphrase: give --passphrase-file FILE or set {PASSPHRASE_ENV}"
+                    "no passphrase: stdin is not a terminal to ask on; give --passphrase-file FILE or set {PASSPHRASE_ENV}"
                 )));
             }
         },
@@ -585,6 +660,82 @@ fn passphrase(file: Option<&Path>) -> Result<Zeroizing<String>, Failure> {
         return Err(Failure::usage("the passphrase is empty"));
     }
     Ok(line)
+}
+
+/// Reading a secret on the controlling terminal with echo off, without
+/// `unsafe` and without a terminal crate: `stty -echo` on `/dev/tty` (stty
+/// is POSIX), the line read byte by byte into zeroized memory, echo turned
+/// back on when the guard drops (also on error). A signal that kills the
+/// process while it waits leaves echo off, as with any such prompt (`stty
+/// echo` or `reset` restores it).
+mod prompt {
+    use std::fs::{File, OpenOptions};
+    use std::io::{Read, Write};
+    use std::process::{Command, Stdio};
+
+    use zeroize::Zeroizing;
+
+    use crate::input::Failure;
+
+    /// Turns echo back on when dropped.
+    struct EchoOff(File);
+
+    impl Drop for EchoOff {
+        fn drop(&mut self) {
+            let _ = stty(&self.0, "echo");
+        }
+    }
+
+    fn stty(tty: &File, setting: &str) -> Result<(), Failure> {
+        let status = Command::new("stty")
+            .arg(setting)
+            .stdin(Stdio::from(tty.try_clone().map_err(io)?))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .map_err(|e| Failure::failed(format!("stty {setting}: {e}")))?;
+        if !status.success() {
+            return Err(Failure::failed(format!("stty {setting}: {status}")));
+        }
+        Ok(())
+    }
+
+    fn io(e: std::io::Error) -> Failure {
+        Failure::failed(format!("/dev/tty: {e}"))
+    }
+
+    /// Prints `prompt` on the terminal and reads one line (at most
+    /// `max_bytes`) with echo off. Refuses to read at all if echo cannot
+    /// be turned off.
+    pub(super) fn read_hidden(prompt: &str, max_bytes: u64) -> Result<Zeroizing<String>, Failure> {
+        let mut tty = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .open("/dev/tty")
+            .map_err(io)?;
+        stty(&tty, "-echo")?;
+        let _echo = EchoOff(tty.try_clone().map_err(io)?);
+        tty.write_all(prompt.as_bytes()).map_err(io)?;
+        tty.flush().map_err(io)?;
+        let mut line = Zeroizing::new(Vec::new());
+        let mut byte = [0u8; 1];
+        loop {
+            let n = tty.read(&mut byte).map_err(io)?;
+            if n == 0 || byte == *b"\n" {
+                break;
+            }
+            if u64::try_from(line.len()).unwrap_or(u64::MAX) >= max_bytes {
+                return Err(Failure::usage(format!(
+                    "the passphrase is longer than {max_bytes} bytes"
+                )));
+            }
+            line.extend_from_slice(&byte);
+        }
+        tty.write_all(b"\n").map_err(io)?;
+        let text = std::str::from_utf8(&line)
+            .map_err(|_| Failure::usage("the passphrase is not UTF-8"))?;
+        Ok(Zeroizing::new(text.trim_end_matches('\r').to_owned()))
+    }
 }
 
 fn seed_path(dir: &Path) -> PathBuf {
@@ -832,6 +983,81 @@ async fn history(wallet: &Wallet<SqliteStore>, limit: usize, out: Out) -> Result
         })
         .collect();
     out.print(&json!({"history": rows}), &text.join("\n"));
+    Ok(())
+}
+
+fn melt_quote_json(q: &MeltQuote) -> Value {
+    json!({"quote": q.id, "mint": q.mint.as_str(), "request": q.request, "amount": q.amount,
+        "fee_reserve": q.fee_reserve, "unit": q.unit, "state": q.state.as_str(),
+        "expiry": q.expiry_s, "created_s": q.created_s})
+}
+
+/// `melt INVOICE` (a new quote, stored, then paid) or `melt --quote ID` (a
+/// stored quote paid, or its unfinished melt resumed).
+async fn melt(
+    dir: &Path,
+    wallet: &Wallet<SqliteStore>,
+    invoice: Option<&str>,
+    quote_id: Option<&str>,
+    mint: Option<&str>,
+    out: Out,
+) -> Result<(), Failure> {
+    let mint = pick_mint(dir, mint)?;
+    let quote = match (invoice, quote_id) {
+        (Some(invoice), None) => wallet.melt_quote(&mint, invoice).await.map_err(failure)?,
+        (None, Some(id)) => wallet
+            .store()
+            .melt_quote(&mint, id)
+            .await
+            .map_err(failure)?
+            .ok_or_else(|| {
+                Failure::usage(format!("no stored melt quote {id} at {}", mint.as_str()))
+            })?,
+        _ => return Err(Failure::usage("give an INVOICE or --quote ID")),
+    };
+    let melted = match wallet.melt(&mint, &quote).await {
+        Ok(m) => m,
+        Err(e) if e.is_ambiguous() => {
+            return Err(Failure::failed(format!(
+                "{e}: the melt of quote {} is kept; run `tally wallet melt --quote {}` or `tally wallet recover` later",
+                quote.id, quote.id
+            )));
+        }
+        Err(e) => return Err(failure(e)),
+    };
+    out.print(
+        &json!({"quote": quote.id, "amount": quote.amount, "fee_reserve": quote.fee_reserve, "inputs": melted.inputs, "change": melted.change}),
+        &format!(
+            "paid {} sat (quote {}): {} sat of proofs in, {} sat change",
+            quote.amount, quote.id, melted.inputs, melted.change
+        ),
+    );
+    Ok(())
+}
+
+async fn melt_quotes(wallet: &Wallet<SqliteStore>, limit: usize, out: Out) -> Result<(), Failure> {
+    if limit == 0 || limit > HISTORY_PAGE_MAX {
+        return Err(Failure::usage(format!(
+            "--limit must be 1..={HISTORY_PAGE_MAX}"
+        )));
+    }
+    let quotes = wallet.store().melt_quotes(limit).await.map_err(failure)?;
+    let rows: Vec<Value> = quotes.iter().map(melt_quote_json).collect();
+    let text: Vec<String> = quotes
+        .iter()
+        .map(|q| {
+            format!(
+                "{} {} {} sat (fee reserve {}) {} {}",
+                q.mint.as_str(),
+                q.id,
+                q.amount,
+                q.fee_reserve,
+                q.state.as_str(),
+                q.request
+            )
+        })
+        .collect();
+    out.print(&json!({"melt_quotes": rows}), &text.join("\n"));
     Ok(())
 }
 

@@ -1,4 +1,5 @@
-//! The mint's HTTP API (NUT-01, 02, 03, 04, 06, 07, 20) over reqwest
+//! The mint's HTTP API (NUT-01, 02, 03, 04, 05, 06, 07, 09, 20; NUT-17's
+//! websocket is [`crate::ws`]'s) over reqwest
 //! (hyper underneath, rustls with ring the only TLS stack, no redirects).
 //!
 //! Every call has a connect timeout and a whole-request timeout; every
@@ -89,6 +90,19 @@ pub struct MintRequest {
     /// NUT-20 signature.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub signature: Option<String>,
+}
+
+/// A NUT-29 batch mint request body (stored before it is sent).
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct MintBatchRequest {
+    /// Unique quote ids.
+    pub quotes: Vec<String>,
+    /// Outputs for the quotes' total.
+    pub outputs: Vec<BlindedMessage>,
+    /// NUT-20 signatures, one per quote (`None` for an unlocked one);
+    /// absent when no quote is locked.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub signatures: Option<Vec<Option<String>>>,
 }
 
 /// A NUT-03 swap request body (stored before it is sent).
@@ -206,6 +220,9 @@ impl Default for ClientConfig {
 pub struct MintClient {
     url: MintUrl,
     http: reqwest::Client,
+    /// HTTP/1.1 only, no whole-request timeout: the NUT-17 websocket's
+    /// handshake (an upgrade), with the same TLS stack and connect timeout.
+    ws_http: reqwest::Client,
     retry: RetryPolicy,
     breaker: Arc<Breaker>,
 }
@@ -256,9 +273,17 @@ impl MintClient {
             .redirect(reqwest::redirect::Policy::none())
             .build()
             .map_err(|e| Error::Unreachable(e.to_string()))?;
+        let ws_http = reqwest::Client::builder()
+            .use_rustls_tls()
+            .http1_only()
+            .connect_timeout(Duration::from_millis(config.connect_ms))
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .map_err(|e| Error::Unreachable(e.to_string()))?;
         Ok(Self {
             url,
             http,
+            ws_http,
             retry: config.retry,
             breaker: Arc::new(Breaker::new(config.breaker)),
         })
@@ -392,6 +417,15 @@ impl MintClient {
         MintInfo::from_json(&text).map_err(|e| Error::InvalidResponse(e.to_string()))
     }
 
+    /// Opens the mint's NUT-17 websocket (`/v1/ws`). Its failures do not
+    /// count against the circuit breaker: the socket is optional.
+    ///
+    /// # Errors
+    /// [`Error::Unreachable`] (see [`crate::ws::QuoteSocket::connect`]).
+    pub async fn quote_socket(&self) -> Result<crate::ws::QuoteSocket> {
+        crate::ws::QuoteSocket::connect(&self.ws_http, &self.url).await
+    }
+
     /// `GET /v1/keysets` (NUT-02).
     ///
     /// # Errors
@@ -456,6 +490,18 @@ impl MintClient {
     pub async fn mint(&self, stored_request: String) -> Result<Vec<BlindSignature>> {
         let r: SignaturesResponse = self
             .post(Call::Write, "/v1/mint/bolt11", stored_request)
+            .await?;
+        bounded(r.signatures)
+    }
+
+    /// `POST /v1/mint/bolt11/batch` with a request body already stored
+    /// (NUT-29).
+    ///
+    /// # Errors
+    /// As the module says.
+    pub async fn mint_batch(&self, stored_request: String) -> Result<Vec<BlindSignature>> {
+        let r: SignaturesResponse = self
+            .post(Call::Write, "/v1/mint/bolt11/batch", stored_request)
             .await?;
         bounded(r.signatures)
     }
@@ -586,7 +632,7 @@ fn bounded<T>(items: Vec<T>) -> Result<Vec<T>> {
 }
 
 /// A quote id goes into a URL path: 1..=256 characters of `[A-Za-z0-9_-]`.
-fn check_quote_id(quote: &str) -> Result<()> {
+pub(crate) fn check_quote_id(quote: &str) -> Result<()> {
     if quote.is_empty()
         || quote.len() > 256
         || !quote

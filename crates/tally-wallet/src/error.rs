@@ -108,6 +108,10 @@ pub enum Error {
     /// back; `recover` resolves it once the payment settles.
     #[error("melt pending at the mint")]
     MeltPending,
+    /// The melt quote is already paid (by this wallet's melt, as its store
+    /// says): nothing was sent; a new payment needs a new quote.
+    #[error("the melt quote is already paid")]
+    QuotePaid,
 }
 
 /// Why a received token was refused (nothing was sent to the mint, nothing

@@ -6,12 +6,13 @@
 //! | [`store`] | the [`store::WalletStore`] trait (keysets, proofs and their states, NUT-13 counters, sagas, quotes, history); SQLite and in-memory backends |
 //! | [`secrets`] | the mnemonic at rest: XChaCha20-Poly1305 under an Argon2id key, private files |
 //! | [`client`] | the mint's HTTP API (rustls), with timeouts, size caps and strict validation |
+//! | [`ws`] | NUT-17: a mint quote's state over the mint's websocket (a hint; polling is the fallback) |
 //! | [`resilience`] | retries with backoff and jitter where the error says a retry is safe; a circuit breaker per mint |
-//! | [`wallet`] | operations as persisted sagas: `mint_quote`/`mint`, `swap`, `check_state`, balances |
+//! | [`wallet`] | operations as persisted sagas: `mint_quote`/`mint` (NUT-20 locked quotes, payment seen over NUT-17 or by polling), `mint_batch` (NUT-29), `swap`, `check_state`, balances |
 //! | [`send`] | `send` (a token, offline when held proofs match exactly, else after a swap; locked if asked) and `reclaim` |
 //! | [`receive`] | `receive`: a token checked (mint, unit, keysets, DLEQ, state) before it is swapped in; `receive_with` unlocks locked ones |
 //! | [`lock`] | locked sends (NUT-11 P2PK, NUT-14 HTLC, NUT-28 P2BK; locktime and refund keys) and the witnesses that unlock them |
-//! | [`melt`] | `melt_quote` / `melt` (NUT-05 bolt11, NUT-08 change) and pending melts |
+//! | [`melt`] | `melt_quote` (stored) / `melt` / `melt_by_id` (NUT-05 bolt11, NUT-08 change): pending and crashed melts resumed by quote id |
 //! | [`restore`] | `restore` from the mnemonic: NUT-09 over NUT-13 (V1 and V2 keysets), batched, with progress |
 //! | [`keysets`] | keyset rotation: `refresh_keysets`, and `rotate` swaps proofs of inactive keysets into the active one |
 //!
@@ -39,6 +40,14 @@
 //! the wallet owns (NUT-07 of every stored proof, and a NUT-09 restore of the
 //! mnemonic); figures in `docs/BENCHMARKS.md`.
 
+//!
+//! # NUT-20 keys
+//!
+//! NUT-20 keys are fresh random keys per quote, stored with the quote, not
+//! derived from the seed: a derived key would need an index the store keeps
+//! anyway, and a lost store loses the quote id with it, so derivation would
+//! restore nothing.
+
 pub mod client;
 mod error;
 pub mod keysets;
@@ -51,5 +60,6 @@ pub mod secrets;
 pub mod send;
 pub mod store;
 pub mod wallet;
+pub mod ws;
 
 pub use error::{Error, Refusal, Result, Retry};

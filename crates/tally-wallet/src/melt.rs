@@ -36,25 +36,7 @@ use crate::wallet::{
     QUOTE_FIELD_LEN_MAX, RESERVE_ATTEMPTS_MAX, RecoveryReport, UNIT, Wallet, bare,
 };
 
-/// A melt quote (NUT-05).
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct MeltQuote {
-    /// The mint's quote id.
-    pub id: String,
-    /// The mint.
-    pub mint: MintUrl,
-    /// The invoice to pay.
-    pub request: String,
-    /// Amount to pay, in the unit.
-    pub amount: u64,
-    /// Lightning fee reserve, in the unit (what is not used comes back as
-    /// change).
-    pub fee_reserve: u64,
-    /// `UNPAID`, `PENDING` or `PAID`.
-    pub state: String,
-    /// Unix seconds after which the quote expires, if any.
-    pub expiry_s: Option<u64>,
-}
+pub use crate::store::{MeltQuote, MeltQuoteState};
 
 /// A paid melt.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -103,36 +85,86 @@ impl<S: WalletStore> Wallet<S> {
                 "melt quote amount out of bounds".into(),
             ));
         }
-        Ok(MeltQuote {
+        crate::client::check_quote_id(&r.quote)
+            .map_err(|_| Error::InvalidResponse("melt quote id".into()))?;
+        let state = MeltQuoteState::parse(&r.state)
+            .ok_or_else(|| Error::InvalidResponse("melt quote state".into()))?;
+        let quote = MeltQuote {
             id: r.quote,
             mint: mint.clone(),
             request: invoice.to_owned(),
             amount: r.amount,
             fee_reserve: r.fee_reserve,
-            state: r.state,
+            unit: UNIT.to_owned(),
+            state,
             expiry_s: r.expiry,
-        })
+            created_s: (self.clock)(),
+        };
+        // Stored before anyone can pay it, so that a crash from here on
+        // leaves a quote the wallet can resume by its id.
+        self.store().add_melt_quote(&quote).await?;
+        Ok(quote)
     }
 
-    /// Pays `quote` (see the module documentation).
+    /// Pays the stored melt quote `quote_id` of `mint`, or resumes its
+    /// unfinished melt (see [`Wallet::melt`]): what `tally wallet melt
+    /// --quote ID` runs after a crash.
     ///
     /// # Errors
-    /// [`Error::InsufficientFunds`]; [`Error::MeltPending`] and
-    /// [`Error::Ambiguous`] (the payment may happen: run `recover`, never
-    /// melt again before it); [`Error::Mint`] for a refusal or a failed
-    /// payment (inputs released; safe to retry with a new quote).
+    /// [`Error::NotFound`] for a quote the wallet never stored; as
+    /// [`Wallet::melt`].
+    pub async fn melt_by_id(&self, mint: &MintUrl, quote_id: &str) -> Result<Melted> {
+        let quote = self
+            .store()
+            .melt_quote(mint, quote_id)
+            .await?
+            .ok_or(Error::NotFound { what: "melt quote" })?;
+        self.melt(mint, &quote).await
+    }
+
+    /// Pays `quote` (see the module documentation). The quote must be one
+    /// the wallet stored ([`Wallet::melt_quote`]). A melt of the same quote
+    /// left unfinished (a crash, a lost answer, a pending payment) is
+    /// resumed, never started twice: one never sent is failed (inputs
+    /// released) and the quote paid afresh; one sent is settled from the
+    /// mint's state of the quote, as `recover` would.
+    ///
+    /// # Errors
+    /// [`Error::InsufficientFunds`]; [`Error::QuotePaid`] for a quote the
+    /// wallet already paid; [`Error::MeltPending`] and [`Error::Ambiguous`]
+    /// (the payment may happen: run `recover` or melt the quote again later,
+    /// never pay the invoice another way); [`Error::Mint`] for a refusal or
+    /// a failed payment (inputs released; safe to retry with a new quote).
     pub async fn melt(&self, mint: &MintUrl, quote: &MeltQuote) -> Result<Melted> {
         if &quote.mint != mint {
             return Err(Error::InvalidArgument("the quote is another mint's"));
         }
-        let needed = quote
+        let stored = self
+            .store()
+            .melt_quote(mint, &quote.id)
+            .await?
+            .ok_or(Error::NotFound { what: "melt quote" })?;
+        if (&stored.request, stored.amount, stored.fee_reserve)
+            != (&quote.request, quote.amount, quote.fee_reserve)
+        {
+            return Err(Error::InvalidArgument(
+                "the quote differs from the stored one",
+            ));
+        }
+        if let Some(result) = self.resume_melt(mint, &stored).await? {
+            return result;
+        }
+        if stored.state == MeltQuoteState::Paid {
+            return Err(Error::QuotePaid);
+        }
+        let needed = stored
             .amount
-            .checked_add(quote.fee_reserve)
+            .checked_add(stored.fee_reserve)
             .ok_or(Error::InvalidArgument("quote amount"))?;
         let keyset = self.active_keyset(mint).await?;
         let client = self.client(mint)?;
         for _ in 0..RESERVE_ATTEMPTS_MAX {
-            let op = self.prepare_melt(mint, quote, needed, &keyset).await?;
+            let op = self.prepare_melt(mint, &stored, needed, &keyset).await?;
             self.store().add_operation(&op).await?;
             if !self.reserve_or_fail(&op, &melt_input_ys(&op)?).await? {
                 continue;
@@ -142,6 +174,60 @@ impl<S: WalletStore> Wallet<S> {
         Err(Error::StateConflict {
             what: "proofs (too many concurrent reservations)",
         })
+    }
+
+    /// The unfinished melt of `quote`, if any, resumed: `None` if there is
+    /// none (or there was one never sent, now failed with its inputs
+    /// released), else its outcome.
+    async fn resume_melt(
+        &self,
+        mint: &MintUrl,
+        quote: &MeltQuote,
+    ) -> Result<Option<Result<Melted>>> {
+        let unfinished = self
+            .store()
+            .incomplete_operations()
+            .await?
+            .into_iter()
+            .find(|o| {
+                o.kind == OperationKind::Melt
+                    && &o.mint == mint
+                    && o.quote_id.as_deref() == Some(quote.id.as_str())
+            });
+        let Some(op) = unfinished else {
+            return Ok(None);
+        };
+        if op.state == OperationState::Prepared {
+            self.store()
+                .set_operation_state(&op.id, OperationState::Prepared, OperationState::Failed)
+                .await?;
+            return Ok(None);
+        }
+        Ok(Some(match self.settle_melt(&op).await? {
+            Settled::Finished(melted) => Ok(melted),
+            Settled::Failed => Err(Error::Mint {
+                code: 0,
+                detail: "the mint did not pay the invoice".into(),
+            }),
+            Settled::Unresolved => Err(Error::MeltPending),
+        }))
+    }
+
+    /// Records the state the mint reported for a melt quote, unless it is
+    /// `PAID`: a stored quote becomes paid only in the transaction that
+    /// stores the melt's checked change (a mint saying "paid" with change
+    /// that does not verify changes nothing). A quote the wallet does not
+    /// hold (a melt made before quotes were stored) or one already paid is
+    /// left as it is.
+    async fn note_quote_state(&self, mint: &MintUrl, quote: &str, state: &str) -> Result<()> {
+        let Some(state) = MeltQuoteState::parse(state).filter(|s| *s != MeltQuoteState::Paid)
+        else {
+            return Ok(());
+        };
+        match self.store().set_melt_quote_state(mint, quote, state).await {
+            Ok(()) | Err(Error::NotFound { .. } | Error::StateConflict { .. }) => Ok(()),
+            Err(e) => Err(e),
+        }
     }
 
     /// Selects inputs for `needed` plus their fee, reserves the blank
@@ -201,6 +287,10 @@ impl<S: WalletStore> Wallet<S> {
                 return Err(e);
             }
         };
+        if let Some(quote) = op.quote_id.as_deref() {
+            self.note_quote_state(&op.mint, quote, &answer.state)
+                .await?;
+        }
         match answer.state.as_str() {
             "PAID" => {
                 let change = answer.change.unwrap_or_default();
@@ -291,13 +381,23 @@ impl<S: WalletStore> Wallet<S> {
         })
     }
 
-    /// `recover` for a sent melt: asks the quote's state (see the module
-    /// documentation).
+    /// `recover` for a sent melt: [`Wallet::settle_melt`], counted.
     pub(crate) async fn recover_melt(
         &self,
         op: &Operation,
         report: &mut RecoveryReport,
     ) -> Result<()> {
+        match self.settle_melt(op).await? {
+            Settled::Finished(_) => report.finished += 1,
+            Settled::Failed => report.failed += 1,
+            Settled::Unresolved => report.unresolved += 1,
+        }
+        Ok(())
+    }
+
+    /// Settles a sent melt from the quote's state at the mint (see the
+    /// module documentation).
+    async fn settle_melt(&self, op: &Operation) -> Result<Settled> {
         let client = self.client(&op.mint)?;
         let quote = op.quote_id.as_deref().ok_or(Error::CorruptRecord {
             what: "melt without a quote",
@@ -306,38 +406,46 @@ impl<S: WalletStore> Wallet<S> {
             client.melt_quote_state(quote).await,
             self.keyset(&op.mint, &op.keyset_id).await,
         ) else {
-            report.unresolved += 1;
-            return Ok(());
+            return Ok(Settled::Unresolved);
         };
+        if state.quote != quote {
+            return Ok(Settled::Unresolved);
+        }
+        self.note_quote_state(&op.mint, quote, &state.state).await?;
         match state.state.as_str() {
             "PAID" => {
                 let change = match state.change {
                     Some(c) => c,
                     None => match self.restore_change(&client, op).await {
                         Ok(c) => c,
-                        Err(_) => {
-                            report.unresolved += 1;
-                            return Ok(());
-                        }
+                        Err(_) => return Ok(Settled::Unresolved),
                     },
                 };
-                match self.finish_melt(op, &keyset, &change).await {
-                    Ok(_) => report.finished += 1,
-                    // A change answer that does not check out stores
-                    // nothing; the melt stays for the next call.
-                    Err(Error::InvalidResponse(_) | Error::Cashu(_)) => report.unresolved += 1,
-                    Err(e) => return Err(e),
-                }
+                self.settle_paid(op, &keyset, &change).await
             }
             // Unpaid: the request may never have arrived, or may still be
             // queued at the mint (a crashed process's request can be
             // processed late), so "inputs unspent" proves nothing yet. The
             // stored request is sent again: the mint pays the quote once,
             // whichever copy comes first, and refuses the other.
-            "UNPAID" => self.resend_melt(&client, op, &keyset, report).await?,
-            _ => report.unresolved += 1,
+            "UNPAID" => self.resend_melt(&client, op, &keyset).await,
+            _ => Ok(Settled::Unresolved),
         }
-        Ok(())
+    }
+
+    /// Finishes a paid melt with `change`; a change answer that does not
+    /// check out stores nothing, and the melt stays for the next call.
+    async fn settle_paid(
+        &self,
+        op: &Operation,
+        keyset: &Keyset,
+        change: &[BlindSignature],
+    ) -> Result<Settled> {
+        match self.finish_melt(op, keyset, change).await {
+            Ok(melted) => Ok(Settled::Finished(melted)),
+            Err(Error::InvalidResponse(_) | Error::Cashu(_)) => Ok(Settled::Unresolved),
+            Err(e) => Err(e),
+        }
     }
 
     /// `recover` for an unpaid melt: sends its stored request again and
@@ -349,27 +457,21 @@ impl<S: WalletStore> Wallet<S> {
         client: &MintClient,
         op: &Operation,
         keyset: &Keyset,
-        report: &mut RecoveryReport,
-    ) -> Result<()> {
+    ) -> Result<Settled> {
         let quote = op.quote_id.as_deref().ok_or(Error::CorruptRecord {
             what: "melt without a quote",
         })?;
         match client.melt(op.request.clone()).await {
-            Ok(answer) if answer.state == "PAID" => {
+            Ok(answer) if answer.state == "PAID" && answer.quote == quote => {
+                self.note_quote_state(&op.mint, quote, &answer.state)
+                    .await?;
                 let change = answer.change.unwrap_or_default();
-                match self.finish_melt(op, keyset, &change).await {
-                    Ok(_) => report.finished += 1,
-                    Err(Error::InvalidResponse(_) | Error::Cashu(_)) => report.unresolved += 1,
-                    Err(e) => return Err(e),
-                }
+                self.settle_paid(op, keyset, &change).await
             }
-            Ok(answer) if answer.state != "PENDING" => {
-                self.fail_unpaid(client, op, quote, report).await?
-            }
-            Err(Error::Mint { .. }) => self.fail_unpaid(client, op, quote, report).await?,
-            _ => report.unresolved += 1,
+            Ok(answer) if answer.state != "PENDING" => self.fail_unpaid(client, op, quote).await,
+            Err(Error::Mint { .. }) => self.fail_unpaid(client, op, quote).await,
+            _ => Ok(Settled::Unresolved),
         }
-        Ok(())
     }
 
     async fn fail_unpaid(
@@ -377,18 +479,17 @@ impl<S: WalletStore> Wallet<S> {
         client: &MintClient,
         op: &Operation,
         quote: &str,
-        report: &mut RecoveryReport,
-    ) -> Result<()> {
+    ) -> Result<Settled> {
         let unpaid = matches!(
             client.melt_quote_state(quote).await,
             Ok(s) if s.state == "UNPAID"
         );
         if unpaid && self.fail_if_inputs_unspent(client, op).await? {
-            report.failed += 1;
+            self.note_quote_state(&op.mint, quote, "UNPAID").await?;
+            Ok(Settled::Failed)
         } else {
-            report.unresolved += 1;
+            Ok(Settled::Unresolved)
         }
-        Ok(())
     }
 
     /// NUT-09 restore of the blank outputs: the signed ones, in order.
@@ -405,6 +506,16 @@ impl<S: WalletStore> Wallet<S> {
         let found = client.restore(&messages).await?;
         Ok(found.into_iter().map_while(|s| s).collect())
     }
+}
+
+/// How settling a sent melt ended.
+enum Settled {
+    /// Paid, change stored.
+    Finished(Melted),
+    /// Not paid and cannot be any more: failed, inputs released.
+    Failed,
+    /// Not known yet: the melt stays sent.
+    Unresolved,
 }
 
 fn melt_request(op: &Operation) -> Result<MeltRequest> {

@@ -19,10 +19,8 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use sha2::{Digest, Sha256};
 use tally_cashu::Amount;
 use tally_cashu::crypto::SecretKey;
-use tally_cashu::crypto::schnorr;
 use tally_cashu::fees::{Denominations, input_fee, plan_swap, split_with_fee};
 use tally_cashu::nuts::nut00::{BlindSignature, BlindedMessage, BlindedOutput, MintUrl, Proof};
 use tally_cashu::nuts::nut01::Keyset;
@@ -30,7 +28,7 @@ use tally_cashu::nuts::nut02::KeysetId;
 use tally_cashu::nuts::nut13::{self, Seed};
 use tally_encoding::hex;
 
-use crate::client::{ClientConfig, MintClient, MintRequest, SwapRequest};
+use crate::client::{ClientConfig, MintBatchRequest, MintClient, MintRequest, SwapRequest};
 use crate::error::{Error, Result};
 use crate::lock::SendLock;
 use crate::store::{
@@ -44,10 +42,18 @@ pub const UNIT: &str = "sat";
 pub const RESERVE_ATTEMPTS_MAX: u32 = 16;
 /// How long `mint` waits for a quote to be paid.
 pub const QUOTE_WAIT_MS_MAX: u64 = 10_000;
-/// Poll interval while waiting for a quote.
+/// Poll interval while waiting for a quote without a websocket.
 pub const QUOTE_POLL_MS: u64 = 200;
+/// With a websocket, how long the wallet waits for a notification before it
+/// asks the quote's state anyway (the socket is only a hint).
+pub const QUOTE_SOCKET_CHECK_MS: u64 = 1_000;
+/// The most NUT-17 subscriptions a wallet keeps open between `mint_quote`
+/// and `mint` (the oldest is closed past it).
+pub const QUOTE_WATCHES_MAX: usize = 16;
 /// `Y`s per NUT-07 request.
 pub const CHECK_BATCH: usize = 100;
+/// The most quotes one NUT-29 batch mints (the mint may allow fewer).
+pub const BATCH_QUOTES_MAX: usize = 100;
 /// The longest quote id or payment request accepted from a mint.
 pub const QUOTE_FIELD_LEN_MAX: usize = 8_192;
 
@@ -78,6 +84,23 @@ pub struct CheckReport {
     pub redeemed: usize,
 }
 
+/// How the wallet learned that a mint quote is paid (the state is always
+/// confirmed by `GET /v1/mint/quote/bolt11/{id}` before minting).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PaymentSeen {
+    /// A NUT-17 notification said so, and the NUT-04 state confirmed it.
+    Socket,
+    /// Polling the NUT-04 state (the mint offers no websocket, or it
+    /// failed).
+    Polling,
+}
+
+/// A NUT-17 subscription to one quote's state.
+struct QuoteWatch {
+    socket: crate::ws::QuoteSocket,
+    sub_id: String,
+}
+
 /// What `recover` did.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct RecoveryReport {
@@ -96,6 +119,8 @@ pub struct Wallet<S: WalletStore> {
     pub(crate) clock: Clock,
     client_config: ClientConfig,
     clients: std::sync::Mutex<BTreeMap<MintUrl, MintClient>>,
+    /// Subscriptions opened by `mint_quote`, oldest first, for `mint`.
+    watches: std::sync::Mutex<Vec<(MintUrl, String, QuoteWatch)>>,
 }
 
 fn rng_error(_: getrandom::Error) -> Error {
@@ -116,6 +141,7 @@ impl<S: WalletStore> Wallet<S> {
             clock,
             client_config: ClientConfig::default(),
             clients: std::sync::Mutex::new(BTreeMap::new()),
+            watches: std::sync::Mutex::new(Vec::new()),
         }
     }
 
@@ -212,14 +238,24 @@ impl<S: WalletStore> Wallet<S> {
     }
 
     /// Asks `mint` for a quote of `amount` sat (NUT-04), locked to a fresh
-    /// key when the mint supports NUT-20, and stores it.
+    /// key when the mint supports NUT-20, and stores it. When the mint
+    /// offers NUT-17 for mint quotes, its websocket is opened before the
+    /// quote is asked for and the quote subscribed as soon as its id is
+    /// known, so no payment goes unseen; `mint` uses the subscription.
     ///
     /// # Errors
     /// Client errors; [`Error::InvalidResponse`] for a quote that does not
     /// match the request.
     pub async fn mint_quote(&self, mint: &MintUrl, amount: u64) -> Result<MintQuote> {
         let client = self.client(mint)?;
-        let locked = client.info().await?.supports(20);
+        let info = client.info().await?;
+        let locked = info.supports(20);
+        // The socket first: a failure only means polling later.
+        let socket = if info.supports_websocket("bolt11", UNIT, "bolt11_mint_quote") {
+            client.quote_socket().await.ok()
+        } else {
+            None
+        };
         let key = if locked {
             Some(SecretKey::random(&mut getrandom::SysRng)?)
         } else {
@@ -248,30 +284,150 @@ impl<S: WalletStore> Wallet<S> {
             signing_key: key.map(|k| k.to_secret_hex().to_string()),
         };
         self.store.put_quote(&quote).await?;
+        if let Some(socket) = socket
+            && let Some(watch) = subscribe(socket, &quote.id).await
+        {
+            self.keep_watch(mint, &quote.id, watch);
+        }
         Ok(quote)
     }
 
-    async fn wait_paid(&self, client: &MintClient, quote: &MintQuote) -> Result<()> {
-        let mut waited_ms = 0;
+    fn keep_watch(&self, mint: &MintUrl, quote: &str, watch: QuoteWatch) {
+        let mut watches = self
+            .watches
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if watches.len() >= QUOTE_WATCHES_MAX {
+            watches.remove(0);
+        }
+        watches.push((mint.clone(), quote.to_owned(), watch));
+    }
+
+    /// Whether the wallet holds a NUT-17 subscription to `quote` (opened by
+    /// [`Wallet::mint_quote`], used up by [`Wallet::mint`] or
+    /// [`Wallet::wait_for_payment`]).
+    #[must_use]
+    pub fn is_watching(&self, mint: &MintUrl, quote: &str) -> bool {
+        self.watches
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .iter()
+            .any(|(m, q, _)| m == mint && q == quote)
+    }
+
+    fn take_watch(&self, mint: &MintUrl, quote: &str) -> Option<QuoteWatch> {
+        let mut watches = self
+            .watches
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let index = watches
+            .iter()
+            .position(|(m, q, _)| m == mint && q == quote)?;
+        Some(watches.remove(index).2)
+    }
+
+    /// The quote's subscription: the one `mint_quote` opened, or a new one
+    /// (the mint sends the current state first, so nothing was missed), or
+    /// none (no NUT-17, or the socket failed).
+    async fn watch(&self, client: &MintClient, quote: &MintQuote) -> Option<QuoteWatch> {
+        if let Some(w) = self.take_watch(&quote.mint, &quote.id) {
+            return Some(w);
+        }
+        let info = client.info().await.ok()?;
+        if !info.supports_websocket("bolt11", UNIT, "bolt11_mint_quote") {
+            return None;
+        }
+        subscribe(client.quote_socket().await.ok()?, &quote.id).await
+    }
+
+    /// Waits (at most [`QUOTE_WAIT_MS_MAX`]) until the stored quote
+    /// `quote_id` is paid, as `mint` does before minting: over the mint's
+    /// NUT-17 websocket when it offers one, polling otherwise or when the
+    /// socket fails. A notification is only a hint: the quote is paid when
+    /// `GET /v1/mint/quote/bolt11/{id}` says so.
+    ///
+    /// # Errors
+    /// [`Error::NotFound`] for a quote not stored; [`Error::Mint`] 20002 if
+    /// the quote is already issued, 20001 if it is not paid in time; client
+    /// errors.
+    pub async fn wait_for_payment(&self, mint: &MintUrl, quote_id: &str) -> Result<PaymentSeen> {
+        let quote = self.stored_quote(mint, quote_id).await?;
+        self.wait_paid(&self.client(mint)?, &quote).await
+    }
+
+    /// The stored mint quote `quote_id` of `mint`.
+    async fn stored_quote(&self, mint: &MintUrl, quote_id: &str) -> Result<MintQuote> {
+        self.store
+            .quote(quote_id)
+            .await?
+            .filter(|q| &q.mint == mint)
+            .ok_or(Error::NotFound { what: "quote" })
+    }
+
+    async fn wait_paid(&self, client: &MintClient, quote: &MintQuote) -> Result<PaymentSeen> {
+        let started = tokio::time::Instant::now();
+        let deadline = started + Duration::from_millis(QUOTE_WAIT_MS_MAX);
+        let mut watch = self.watch(client, quote).await;
+        // With a socket, its first notification (the current state) comes
+        // before any check; without one, check at once.
+        let mut hinted = false;
+        let mut check = watch.is_none();
+        // The state the mint sends first may predate a payment it announced
+        // before the subscription was registered (Nutshell 0.21 can lose
+        // that update): the first notification is always checked.
+        let mut first = watch.is_some();
+        // However many notifications come, the state is asked at least
+        // every QUOTE_SOCKET_CHECK_MS (a socket cannot hold the wait off).
+        let mut last_check = started;
         loop {
-            let state = client.mint_quote_state(&quote.id).await?;
-            match state.state.as_str() {
-                "PAID" => return Ok(()),
-                "ISSUED" => {
-                    return Err(Error::Mint {
-                        code: 20002,
-                        detail: "quote already issued".into(),
-                    });
+            if check {
+                last_check = tokio::time::Instant::now();
+                let state = client.mint_quote_state(&quote.id).await?;
+                match state.state.as_str() {
+                    "PAID" if hinted => return Ok(PaymentSeen::Socket),
+                    "PAID" => return Ok(PaymentSeen::Polling),
+                    "ISSUED" => {
+                        return Err(Error::Mint {
+                            code: 20002,
+                            detail: "quote already issued".into(),
+                        });
+                    }
+                    _ => hinted = false,
                 }
-                _ if waited_ms >= QUOTE_WAIT_MS_MAX => {
-                    return Err(Error::Mint {
-                        code: 20001,
-                        detail: "quote not paid".into(),
-                    });
+            }
+            let now = tokio::time::Instant::now();
+            if now >= deadline {
+                return Err(Error::Mint {
+                    code: 20001,
+                    detail: "quote not paid".into(),
+                });
+            }
+            let left = deadline - now;
+            check = true;
+            match watch.as_mut() {
+                Some(w) => {
+                    let slice = left.min(Duration::from_millis(QUOTE_SOCKET_CHECK_MS));
+                    match tokio::time::timeout(slice, w.socket.next_state(&quote.id, &w.sub_id))
+                        .await
+                    {
+                        Ok(Ok(state)) => {
+                            hinted = state == "PAID" || state == "ISSUED";
+                            // Unpaid (after the first): no need to ask the
+                            // mint what it just said.
+                            check = hinted
+                                || first
+                                || last_check.elapsed()
+                                    >= Duration::from_millis(QUOTE_SOCKET_CHECK_MS);
+                            first = false;
+                        }
+                        // The socket failed: poll from now on.
+                        Ok(Err(_)) => watch = None,
+                        // Quiet for a while: ask anyway.
+                        Err(_) => {}
+                    }
                 }
-                _ => {
-                    tokio::time::sleep(Duration::from_millis(QUOTE_POLL_MS)).await;
-                    waited_ms += QUOTE_POLL_MS;
+                None => {
+                    tokio::time::sleep(left.min(Duration::from_millis(QUOTE_POLL_MS))).await;
                 }
             }
         }
@@ -339,12 +495,7 @@ impl<S: WalletStore> Wallet<S> {
     /// [`Error::InvalidResponse`] / [`Error::Cashu`] for signatures that do
     /// not answer the outputs or whose DLEQ fails (nothing is stored).
     pub async fn mint(&self, mint: &MintUrl, quote_id: &str) -> Result<u64> {
-        let quote = self
-            .store
-            .quote(quote_id)
-            .await?
-            .filter(|q| &q.mint == mint)
-            .ok_or(Error::NotFound { what: "quote" })?;
+        let quote = self.stored_quote(mint, quote_id).await?;
         let client = self.client(mint)?;
         self.wait_paid(&client, &quote).await?;
         let keyset = self.active_keyset(mint).await?;
@@ -377,6 +528,83 @@ impl<S: WalletStore> Wallet<S> {
         };
         self.store.add_operation(&op).await?;
         self.run(&client, &op, &keyset, outputs, 0).await
+    }
+
+    /// Mints several paid quotes of `mint` in one NUT-29 request (all or
+    /// nothing at the mint), as one persisted saga like [`Wallet::mint`]:
+    /// outputs for the quotes' total, each locked quote signed (NUT-20) over
+    /// its id and every output. Returns the amount minted.
+    ///
+    /// # Errors
+    /// [`Error::InvalidArgument`] for no quotes, more than
+    /// [`BATCH_QUOTES_MAX`], a repeated quote, or a mint that does not
+    /// offer NUT-29; otherwise as [`Wallet::mint`].
+    pub async fn mint_batch(&self, mint: &MintUrl, quote_ids: &[&str]) -> Result<u64> {
+        if quote_ids.is_empty() || quote_ids.len() > BATCH_QUOTES_MAX {
+            return Err(Error::InvalidArgument(
+                "a batch holds 1..=BATCH_QUOTES_MAX quotes",
+            ));
+        }
+        let unique: std::collections::BTreeSet<&str> = quote_ids.iter().copied().collect();
+        if unique.len() != quote_ids.len() {
+            return Err(Error::InvalidArgument("a quote twice in one batch"));
+        }
+        let client = self.client(mint)?;
+        if !client.info().await?.supports(29) {
+            return Err(Error::InvalidArgument("the mint does not offer NUT-29"));
+        }
+        let mut quotes = Vec::with_capacity(quote_ids.len());
+        let mut total = Amount::ZERO;
+        for id in quote_ids {
+            let quote = self.stored_quote(mint, id).await?;
+            self.wait_paid(&client, &quote).await?;
+            total = total
+                .checked_add(Amount::new(quote.amount))
+                .ok_or(Error::InvalidArgument("batch amount"))?;
+            quotes.push(quote);
+        }
+        let keyset = self.active_keyset(mint).await?;
+        let amounts = split_amounts(&keyset, total)?;
+        let count = u64::try_from(amounts.len()).map_err(|_| Error::InvalidArgument("amount"))?;
+        let counters = self.store.reserve_counters(&keyset.id(), count).await?;
+        let outputs = self.derive_outputs(&keyset.id(), &counters, &amounts)?;
+        let signatures = quotes
+            .iter()
+            .map(|q| {
+                q.signing_key
+                    .as_deref()
+                    .map(|key| nut20_signature(key, &q.id, &outputs))
+                    .transpose()
+            })
+            .collect::<Result<Vec<_>>>()?;
+        let request = MintBatchRequest {
+            quotes: quotes.iter().map(|q| q.id.clone()).collect(),
+            outputs: outputs.iter().map(|o| o.message().clone()).collect(),
+            signatures: signatures.iter().any(Option::is_some).then_some(signatures),
+        };
+        let op = Operation {
+            id: OperationId::random()?,
+            mint: mint.clone(),
+            kind: OperationKind::MintBatch,
+            state: OperationState::Prepared,
+            keyset_id: keyset.id(),
+            counters,
+            amounts,
+            request: serde_json::to_string(&request)
+                .map_err(|_| Error::InvalidArgument("request"))?,
+            quote_id: Some(quotes.first().map(|q| q.id.clone()).unwrap_or_default()),
+            created_s: (self.clock)(),
+            lock: None,
+        };
+        self.store.add_operation(&op).await?;
+        let minted = self.run(&client, &op, &keyset, outputs, 0).await?;
+        // The operation marked its first quote issued; the others too (the
+        // mint issued them all in the one request).
+        for mut quote in quotes.into_iter().skip(1) {
+            quote.state = "ISSUED".to_owned();
+            self.store.put_quote(&quote).await?;
+        }
+        Ok(minted)
     }
 
     /// Swaps proofs at `mint` so that the wallet holds proofs worth exactly
@@ -850,7 +1078,7 @@ impl<S: WalletStore> Wallet<S> {
         client: &MintClient,
         op: &Operation,
     ) -> Result<Option<(bool, Vec<String>)>> {
-        if op.kind == OperationKind::Mint {
+        if matches!(op.kind, OperationKind::Mint | OperationKind::MintBatch) {
             let quote = op.quote_id.as_deref().ok_or(Error::CorruptRecord {
                 what: "mint without a quote",
             })?;
@@ -876,6 +1104,16 @@ impl<S: WalletStore> Wallet<S> {
     }
 }
 
+/// Subscribes `socket` to `quote` under a fresh subscription id; `None` if
+/// the mint refuses or the socket fails (the wallet polls instead).
+async fn subscribe(mut socket: crate::ws::QuoteSocket, quote: &str) -> Option<QuoteWatch> {
+    let mut id = [0u8; 16];
+    getrandom::fill(&mut id).ok()?;
+    let sub_id = hex::encode(&id);
+    socket.subscribe_mint_quote(quote, &sub_id).await.ok()?;
+    Some(QuoteWatch { socket, sub_id })
+}
+
 /// `amount` split into the keyset's denominations.
 pub(crate) fn split_amounts(keyset: &Keyset, amount: Amount) -> Result<Vec<u64>> {
     Ok(Denominations::from_keys(keyset.keys())
@@ -889,6 +1127,7 @@ pub(crate) fn split_amounts(keyset: &Keyset, amount: Amount) -> Result<Vec<u64>>
 async fn post_stored(client: &MintClient, op: &Operation) -> Result<Vec<BlindSignature>> {
     match op.kind {
         OperationKind::Mint => client.mint(op.request.clone()).await,
+        OperationKind::MintBatch => client.mint_batch(op.request.clone()).await,
         OperationKind::Swap | OperationKind::Send | OperationKind::Receive => {
             client.swap(op.request.clone()).await
         }
@@ -984,16 +1223,14 @@ pub(crate) fn unblind(
         .collect()
 }
 
-/// NUT-20: BIP-340 signature over SHA-256(quote ‖ B_0 ‖ … ‖ B_n-1), hex.
+/// NUT-20: the mint request's signature by the quote's key
+/// ([`tally_cashu::nuts::nut20`]), hex.
 fn nut20_signature(key_hex: &str, quote: &str, outputs: &[BlindedOutput]) -> Result<String> {
     let key = SecretKey::from_hex(key_hex)?;
-    let mut hasher = Sha256::new();
-    hasher.update(quote.as_bytes());
-    for o in outputs {
-        hasher.update(o.message().blinded.to_hex().as_bytes());
-    }
-    let digest: [u8; 32] = hasher.finalize().into();
+    let messages: Vec<BlindedMessage> = outputs.iter().map(|o| o.message().clone()).collect();
     let mut aux = [0u8; 32];
     getrandom::fill(&mut aux).map_err(rng_error)?;
-    Ok(hex::encode(&schnorr::sign(&key, &digest, &aux)))
+    Ok(hex::encode(&tally_cashu::nuts::nut20::sign(
+        &key, quote, &messages, &aux,
+    )))
 }

@@ -11,6 +11,7 @@
 //! | [`nut12`] | 12 | DLEQ proofs on blind signatures and proofs |
 //! | [`nut13`] | 13 | deterministic secrets V1 (BIP-32) and V2 (HMAC-SHA256) |
 //! | [`nut14`] | 14 | HTLCs |
+//! | [`nut20`] | 20 | signed mint quotes: the message and its BIP-340 signature |
 //! | [`nut28`] | 28 | pay-to-blinded-key: blinding keys, deriving signing keys |
 //!
 //! Tokens (NUT-00 serialization) are in [`crate::token`]; fees and splitting
@@ -25,4 +26,5 @@ pub mod nut11;
 pub mod nut12;
 pub mod nut13;
 pub mod nut14;
+pub mod nut20;
 pub mod nut28;

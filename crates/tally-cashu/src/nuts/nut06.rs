@@ -50,6 +50,24 @@ pub struct MethodSettings {
     pub disabled: bool,
 }
 
+/// One NUT-17 websocket setting: the commands (subscription kinds) offered
+/// for a method and unit.
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+#[serde(expecting = "a websocket setting object (method, unit, commands)")]
+pub struct WebSocketSetting {
+    /// The payment method (`bolt11`…).
+    pub method: String,
+    /// The unit.
+    pub unit: CurrencyUnit,
+    /// The commands (`bolt11_mint_quote`, `bolt11_melt_quote`,
+    /// `proof_state`…).
+    #[serde(default)]
+    pub commands: Vec<String>,
+}
+
+/// The most NUT-17 settings kept from one info response.
+pub const WEBSOCKET_SETTINGS_MAX: usize = 64;
+
 /// A mint's `GET /v1/info` response.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct MintInfo {
@@ -79,6 +97,9 @@ pub struct MintInfo {
     pub mint: Option<MethodSettings>,
     /// NUT-05 (melt) settings.
     pub melt: Option<MethodSettings>,
+    /// NUT-17 websocket settings (empty when the mint offers none, or its
+    /// setting is malformed: the websocket is optional).
+    pub websocket: Vec<WebSocketSetting>,
     supported: BTreeSet<u32>,
 }
 
@@ -160,6 +181,19 @@ impl MintInfo {
                     self.melt = Some(settings);
                 }
             }
+            17 => {
+                // A list of settings; anything else (or a malformed list)
+                // is no websocket support.
+                let settings = value
+                    .get("supported")
+                    .cloned()
+                    .and_then(|v| serde_json::from_value::<Vec<WebSocketSetting>>(v).ok())
+                    .unwrap_or_default();
+                if !settings.is_empty() {
+                    self.supported.insert(number);
+                }
+                self.websocket = settings.into_iter().take(WEBSOCKET_SETTINGS_MAX).collect();
+            }
             _ => {
                 let supported = match value.get("supported") {
                     Some(serde_json::Value::Bool(b)) => *b,
@@ -172,6 +206,26 @@ impl MintInfo {
             }
         }
         Ok(())
+    }
+
+    /// Whether the mint offers the NUT-17 websocket `command` (e.g.
+    /// `bolt11_mint_quote`) for `method` and `unit`.
+    ///
+    /// ```
+    /// use tally_cashu::nuts::nut06::MintInfo;
+    /// let info = MintInfo::from_json(
+    ///     r#"{"nuts":{"17":{"supported":[{"method":"bolt11","unit":"sat","commands":["bolt11_mint_quote"]}]}}}"#,
+    /// )
+    /// .unwrap();
+    /// assert!(info.supports_websocket("bolt11", "sat", "bolt11_mint_quote"));
+    /// assert!(!info.supports_websocket("bolt11", "sat", "proof_state"));
+    /// assert!(!info.supports_websocket("bolt11", "usd", "bolt11_mint_quote"));
+    /// ```
+    #[must_use]
+    pub fn supports_websocket(&self, method: &str, unit: &str, command: &str) -> bool {
+        self.websocket.iter().any(|s| {
+            s.method == method && s.unit.as_str() == unit && s.commands.iter().any(|c| c == command)
+        })
     }
 
     /// Whether the mint declares support for NUT `number`.

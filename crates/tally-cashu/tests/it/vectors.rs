@@ -60,6 +60,9 @@
 //! | 28-tests | blinded public keys, slots 0–10 | exact | `nut28_blinded_public_keys` |
 //! | 28-tests | derived secret keys `skStd` and `skNeg`, slots 0–10 | exact | `nut28_derived_secret_keys` |
 //! | 28-tests | natural pubkey `pG`, parity mismatch | negated derivation | `nut28_derived_secret_keys` |
+//! | 20-test | `msg_to_sign` of the 5-output request | exact bytes | `nut20_mint_request_signatures` |
+//! | 20-test | request with a valid signature | verifies | `nut20_mint_request_signatures` |
+//! | 20-test | request with an invalid signature | refused | `nut20_mint_request_signatures` |
 //! | 28-tests | example P2BK proof (`p2pk_e`) | decodes, round-trips, derives `skNeg[0]` | `nut28_example_proof` |
 
 use tally_cashu::crypto::dleq::{self, Dleq};
@@ -71,6 +74,7 @@ use tally_cashu::nuts::nut02::{KeySetInfo, KeysetId};
 use tally_cashu::nuts::nut11::{self, SpendingConditions, WitnessData};
 use tally_cashu::nuts::nut13::{self, Seed};
 use tally_cashu::nuts::nut14;
+use tally_cashu::nuts::nut20;
 use tally_cashu::nuts::nut28;
 use tally_cashu::secret::{Preimage, Secret};
 use tally_cashu::token::{Token, TokenKeysetId, TokenProof};
@@ -978,4 +982,75 @@ fn nutshell_rotated_keyset_with_a_zero_final_expiry_verifies() {
             Err(Error::KeysetIdMismatch { .. })
         ));
     }
+}
+
+/// NUT-20's vectors (`tests/20-test.md`): the message of a 5-output mint
+/// request byte for byte, its valid signature verifying under the quote's
+/// key, its invalid one refused, and a changed output or quote refused.
+#[test]
+fn nut20_mint_request_signatures() {
+    let quote = "9d745270-1405-46de-b5c5-e2762b4f5e00";
+    let key =
+        PublicKey::from_hex("03d56ce4e446a85bbdaa547b4ec2b073d40ff802831352b8272b7dd7a4de5a7cac")
+            .unwrap();
+    let outputs: Vec<BlindedMessage> = [
+        "0342e5bcc77f5b2a3c2afb40bb591a1e27da83cddc968abdc0ec4904201a201834",
+        "032fd3c4dc49a2844a89998d5e9d5b0f0b00dde9310063acb8a92e2fdafa4126d4",
+        "033b6fde50b6a0dfe61ad148fff167ad9cf8308ded5f6f6b2fe000a036c464c311",
+        "02be5a55f03e5c0aaea77595d574bce92c6d57a2a0fb2b5955c0b87e4520e06b53",
+        "02209fc2873f28521cbdde7f7b3bb1521002463f5979686fd156f23fe6a8aa2b79",
+    ]
+    .iter()
+    .map(|b| {
+        serde_json::from_str(&format!(
+            r#"{{"amount":1,"id":"00456a94ab4e1c46","B_":"{b}"}}"#
+        ))
+        .unwrap()
+    })
+    .collect();
+    let expected: &[u8] = &[
+        57, 100, 55, 52, 53, 50, 55, 48, 45, 49, 52, 48, 53, 45, 52, 54, 100, 101, 45, 98, 53, 99,
+        53, 45, 101, 50, 55, 54, 50, 98, 52, 102, 53, 101, 48, 48, 48, 51, 52, 50, 101, 53, 98, 99,
+        99, 55, 55, 102, 53, 98, 50, 97, 51, 99, 50, 97, 102, 98, 52, 48, 98, 98, 53, 57, 49, 97,
+        49, 101, 50, 55, 100, 97, 56, 51, 99, 100, 100, 99, 57, 54, 56, 97, 98, 100, 99, 48, 101,
+        99, 52, 57, 48, 52, 50, 48, 49, 97, 50, 48, 49, 56, 51, 52, 48, 51, 50, 102, 100, 51, 99,
+        52, 100, 99, 52, 57, 97, 50, 56, 52, 52, 97, 56, 57, 57, 57, 56, 100, 53, 101, 57, 100, 53,
+        98, 48, 102, 48, 98, 48, 48, 100, 100, 101, 57, 51, 49, 48, 48, 54, 51, 97, 99, 98, 56, 97,
+        57, 50, 101, 50, 102, 100, 97, 102, 97, 52, 49, 50, 54, 100, 52, 48, 51, 51, 98, 54, 102,
+        100, 101, 53, 48, 98, 54, 97, 48, 100, 102, 101, 54, 49, 97, 100, 49, 52, 56, 102, 102,
+        102, 49, 54, 55, 97, 100, 57, 99, 102, 56, 51, 48, 56, 100, 101, 100, 53, 102, 54, 102, 54,
+        98, 50, 102, 101, 48, 48, 48, 97, 48, 51, 54, 99, 52, 54, 52, 99, 51, 49, 49, 48, 50, 98,
+        101, 53, 97, 53, 53, 102, 48, 51, 101, 53, 99, 48, 97, 97, 101, 97, 55, 55, 53, 57, 53,
+        100, 53, 55, 52, 98, 99, 101, 57, 50, 99, 54, 100, 53, 55, 97, 50, 97, 48, 102, 98, 50, 98,
+        53, 57, 53, 53, 99, 48, 98, 56, 55, 101, 52, 53, 50, 48, 101, 48, 54, 98, 53, 51, 48, 50,
+        50, 48, 57, 102, 99, 50, 56, 55, 51, 102, 50, 56, 53, 50, 49, 99, 98, 100, 100, 101, 55,
+        102, 55, 98, 51, 98, 98, 49, 53, 50, 49, 48, 48, 50, 52, 54, 51, 102, 53, 57, 55, 57, 54,
+        56, 54, 102, 100, 49, 53, 54, 102, 50, 51, 102, 101, 54, 97, 56, 97, 97, 50, 98, 55, 57,
+    ];
+    assert_eq!(nut20::message(quote, &outputs), expected);
+    let sig = |h: &str| -> [u8; 64] { hex::decode_array(h, "signature").unwrap() };
+    let valid = sig(
+        "d4b386f21f7aa7172f0994ee6e4dd966539484247ea71c99b81b8e09b1bb2acbc0026a43c221fd773471dc30d6a32b04692e6837ddaccf0830a63128308e4ee0",
+    );
+    let invalid = sig(
+        "cb2b8e7ea69362dfe2a07093f2bbc319226db33db2ef686c940b5ec976bcbfc78df0cd35b3e998adf437b09ee2c950bd66dfe9eb64abd706e43ebc7c669c36c3",
+    );
+    assert!(nut20::verify(&key, quote, &outputs, &valid));
+    assert!(!nut20::verify(&key, quote, &outputs, &invalid));
+    // The signature binds the outputs, their order and the quote.
+    let mut swapped = outputs.clone();
+    swapped.swap(0, 1);
+    assert!(!nut20::verify(&key, quote, &swapped, &valid));
+    assert!(!nut20::verify(&key, quote, &outputs[..4], &valid));
+    assert!(!nut20::verify(
+        &key,
+        "9d745270-1405-46de-b5c5-e2762b4f5e01",
+        &outputs,
+        &valid
+    ));
+    // What this crate signs, it verifies (BIP-340 with fresh aux randomness).
+    let ours = SecretKey::from_bytes([9; 32]).unwrap();
+    let signed = nut20::sign(&ours, quote, &outputs, &[3; 32]);
+    assert!(nut20::verify(&ours.public_key(), quote, &outputs, &signed));
+    assert!(!nut20::verify(&key, quote, &outputs, &signed));
 }

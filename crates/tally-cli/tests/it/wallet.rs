@@ -473,3 +473,193 @@ fn locked_sends_through_the_cli_need_the_key_or_preimage_file() {
     assert_eq!(out.status.code(), Some(2), "{out:?}");
     assert!(String::from_utf8_lossy(&out.stderr).contains("bad.key"));
 }
+
+/// A melt quote asked for alone is stored and listed; `melt --quote ID` (as
+/// after a crash between the two) pays it once; a second one is refused
+/// before anything leaves; an unknown id is bad input.
+#[test]
+fn a_stored_melt_quote_is_listed_and_paid_by_its_id() {
+    let (_tmp, a) = wallet_dir();
+    funded(&a, 64);
+    let fees = std::env::var("TALLY_TEST_MINT_FEES_URL")
+        .unwrap_or_else(|_| "http://127.0.0.1:43339".into());
+    let (_other_tmp, other) = wallet_dir();
+    ok(&init(&other, &["--json"]));
+    ok(&wallet(&other, Some(PASS), &["--json", "add-mint", &fees]));
+    let invoice = ok(&wallet(&other, Some(PASS), &["--json", "mint-quote", "5"]))["request"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let quote = ok(&wallet(&a, Some(PASS), &["--json", "melt-quote", &invoice]));
+    let id = quote["quote"].as_str().unwrap().to_owned();
+    assert_eq!(
+        (quote["amount"].as_u64(), quote["state"].as_str()),
+        (Some(5), Some("UNPAID"))
+    );
+    let listed = ok(&wallet(&a, Some(PASS), &["--json", "melt-quotes"]));
+    let row = &listed["melt_quotes"][0];
+    assert_eq!(row["quote"], id.as_str());
+    assert_eq!(row["request"], invoice.as_str());
+    assert_eq!(row["unit"], "sat");
+    assert_eq!(
+        row["mint"].as_str().unwrap().trim_end_matches('/'),
+        mint_url().trim_end_matches('/')
+    );
+    assert!(row["fee_reserve"].as_u64().is_some());
+    let melted = ok(&wallet(&a, Some(PASS), &["--json", "melt", "--quote", &id]));
+    assert_eq!(melted["quote"], id.as_str());
+    let cost = melted["inputs"].as_u64().unwrap() - melted["change"].as_u64().unwrap();
+    assert_eq!(unspent(&a), 64 - cost);
+    let listed = ok(&wallet(&a, Some(PASS), &["--json", "melt-quotes"]));
+    assert_eq!(listed["melt_quotes"][0]["state"], "PAID");
+    // Paid: refused locally, nothing moves.
+    let again = wallet(&a, Some(PASS), &["--json", "melt", "--quote", &id]);
+    assert_eq!(again.status.code(), Some(1), "{again:?}");
+    assert!(
+        String::from_utf8_lossy(&again.stderr).contains("already paid"),
+        "{again:?}"
+    );
+    assert_eq!(unspent(&a), 64 - cost);
+    let unknown = wallet(&a, Some(PASS), &["--json", "melt", "--quote", "nope"]);
+    assert_eq!(unknown.status.code(), Some(2), "{unknown:?}");
+    // An invoice or a quote, not both, not neither.
+    let both = wallet(&a, Some(PASS), &["melt", &invoice, "--quote", &id]);
+    assert_eq!(both.status.code(), Some(2), "{both:?}");
+    let neither = wallet(&a, Some(PASS), &["melt"]);
+    assert_eq!(neither.status.code(), Some(2), "{neither:?}");
+}
+
+/// Without a terminal (stdin a pipe here) and with neither the file nor the
+/// variable, no prompt: a clear error naming both ways, exit 2.
+#[test]
+fn without_a_terminal_a_missing_passphrase_is_a_clear_error() {
+    let (_tmp, dir) = wallet_dir();
+    let out = wallet(&dir, None, &["init", "--kdf-memory-kib", "64"]);
+    assert_eq!(out.status.code(), Some(2), "{out:?}");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("not a terminal"), "{err}");
+    assert!(
+        err.contains("--passphrase-file") && err.contains("TALLY_WALLET_PASSPHRASE"),
+        "{err}"
+    );
+    assert!(!dir.join("seed").exists());
+}
+
+/// Drives `tally ARGS…` on a pseudo-terminal (python3's pty module): each
+/// time the output shows the next prompt, types the next line. Returns the
+/// exit code and everything the terminal showed.
+fn on_a_terminal(args: &[&str], lines: &[&str]) -> (i32, String) {
+    const DRIVER: &str = r#"
+import os, pty, sys, select, json
+argv = json.loads(sys.argv[1]); lines = json.loads(sys.argv[2])
+pid, fd = pty.fork()
+if pid == 0:
+    os.execv(argv[0], argv)
+seen = b''
+def read_some(timeout):
+    global seen
+    r, _, _ = select.select([fd], [], [], timeout)
+    if not r:
+        return False
+    try:
+        data = os.read(fd, 4096)
+    except OSError:
+        return None
+    if not data:
+        return None
+    seen += data
+    return True
+for line in lines:
+    prompts = seen.count(b': ')
+    while seen.count(b': ') == prompts:
+        if read_some(30) is not True:
+            break
+    os.write(fd, line.encode() + b'\n')
+while read_some(30) is True:
+    pass
+_, status = os.waitpid(pid, 0)
+sys.stdout.write(seen.decode('utf-8', 'replace'))
+sys.exit(os.waitstatus_to_exitcode(status))
+"#;
+    let mut argv = vec![env!("CARGO_BIN_EXE_tally").to_owned()];
+    argv.extend(args.iter().map(|a| (*a).to_owned()));
+    let out = std::process::Command::new("python3")
+        .arg("-c")
+        .arg(DRIVER)
+        .arg(serde_json::to_string(&argv).unwrap())
+        .arg(serde_json::to_string(lines).unwrap())
+        .env_remove("TALLY_WALLET_PASSPHRASE")
+        .output()
+        .expect("python3 drives the pseudo-terminal");
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+    )
+}
+
+/// On a terminal the passphrase is asked for with echo off (what is typed
+/// never shows), twice for a new wallet (a mismatch is refused, nothing
+/// made), once to open it; the wallet made this way opens with the same
+/// passphrase from the environment.
+#[test]
+fn on_a_terminal_the_passphrase_is_prompted_for_without_echo() {
+    let (_tmp, dir) = wallet_dir();
+    let d = dir.to_str().unwrap();
+    let typed = "prompted horse staple";
+    let (code, screen) = on_a_terminal(
+        &["wallet", "--dir", d, "init", "--kdf-memory-kib", "64"],
+        &[typed, "something else"],
+    );
+    assert_eq!(code, 2, "{screen}");
+    assert!(screen.contains("differ"), "{screen}");
+    assert!(!dir.join("seed").exists());
+    let (code, screen) = on_a_terminal(
+        &["wallet", "--dir", d, "init", "--kdf-memory-kib", "64"],
+        &[typed, typed],
+    );
+    assert_eq!(code, 0, "{screen}");
+    assert!(
+        screen.contains("wallet passphrase: ") && screen.contains("again: "),
+        "{screen}"
+    );
+    assert!(
+        !screen.contains(typed),
+        "the passphrase was echoed: {screen}"
+    );
+    let (code, screen) = on_a_terminal(&["wallet", "--dir", d, "--json", "balance"], &[typed]);
+    assert_eq!(code, 0, "{screen}");
+    assert!(screen.contains("\"total\":0"), "{screen}");
+    assert!(!screen.contains(typed), "{screen}");
+    let (code, screen) = on_a_terminal(&["wallet", "--dir", d, "balance"], &["wrong one"]);
+    assert_eq!(code, 2, "{screen}");
+    assert!(screen.contains("wrong passphrase"), "{screen}");
+    assert_eq!(
+        ok(&wallet(&dir, Some(typed), &["--json", "balance"]))["total"],
+        0
+    );
+}
+
+/// `mint Q1 Q2` mints both quotes in one NUT-29 batch; a repeated quote is
+/// bad input.
+#[test]
+fn several_quotes_mint_in_one_batch() {
+    let (_tmp, dir) = wallet_dir();
+    ok(&init(&dir, &["--json"]));
+    ok(&wallet(
+        &dir,
+        Some(PASS),
+        &["--json", "add-mint", &mint_url()],
+    ));
+    let id = |amount: &str| {
+        ok(&wallet(&dir, Some(PASS), &["--json", "mint-quote", amount]))["quote"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    };
+    let (a, b) = (id("2"), id("8"));
+    let twice = wallet(&dir, Some(PASS), &["--json", "mint", &a, &a]);
+    assert_eq!(twice.status.code(), Some(2), "{twice:?}");
+    let minted = ok(&wallet(&dir, Some(PASS), &["--json", "mint", &a, &b]));
+    assert_eq!(minted["minted"], 10);
+    assert_eq!(unspent(&dir), 10);
+}

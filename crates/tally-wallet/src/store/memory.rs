@@ -12,8 +12,9 @@ use tally_cashu::nuts::nut01::Keyset;
 use tally_cashu::nuts::nut02::{KeySetInfo, KeysetId};
 
 use super::{
-    Balance, HistoryEntry, MintQuote, Operation, OperationId, OperationState, ProofState,
-    SentToken, SentTokenState, StoredProof, WalletStore, check_batch, check_counter_count,
+    Balance, HistoryEntry, MeltQuote, MeltQuoteState, MintQuote, Operation, OperationId,
+    OperationKind, OperationState, ProofState, SentToken, SentTokenState, StoredProof, WalletStore,
+    check_batch, check_counter_count,
 };
 use crate::error::{Error, Result};
 
@@ -24,6 +25,8 @@ struct Inner {
     proofs: BTreeMap<String, StoredProof>,
     operations: BTreeMap<OperationId, Operation>,
     quotes: BTreeMap<String, MintQuote>,
+    /// In the order received.
+    melt_quotes: Vec<MeltQuote>,
     history: Vec<HistoryEntry>,
     sent_tokens: BTreeMap<OperationId, SentToken>,
 }
@@ -91,8 +94,10 @@ fn finish_in(
     history: &HistoryEntry,
 ) -> Result<()> {
     check_batch(outputs.len())?;
-    let quote = match inner.operations.get(id) {
-        Some(op) if op.state == OperationState::Sent => op.quote_id.clone(),
+    let (quote, kind, mint) = match inner.operations.get(id) {
+        Some(op) if op.state == OperationState::Sent => {
+            (op.quote_id.clone(), op.kind, op.mint.clone())
+        }
         Some(_) => return Err(Error::StateConflict { what: "operation" }),
         None => return Err(Error::NotFound { what: "operation" }),
     };
@@ -112,7 +117,11 @@ fn finish_in(
     for p in outputs {
         inner.proofs.insert(p.y.clone(), p.clone());
     }
-    if let Some(q) = quote.and_then(|q| inner.quotes.get_mut(&q)) {
+    if kind == OperationKind::Melt {
+        if let Some(q) = quote.and_then(|q| melt_quote_mut(inner, &mint, &q)) {
+            q.state = MeltQuoteState::Paid;
+        }
+    } else if let Some(q) = quote.and_then(|q| inner.quotes.get_mut(&q)) {
         q.state = "ISSUED".to_owned();
     }
     inner.history.push(history.clone());
@@ -120,6 +129,13 @@ fn finish_in(
         op.state = OperationState::Done;
     }
     Ok(())
+}
+
+fn melt_quote_mut<'a>(inner: &'a mut Inner, mint: &MintUrl, id: &str) -> Option<&'a mut MeltQuote> {
+    inner
+        .melt_quotes
+        .iter_mut()
+        .find(|q| &q.mint == mint && q.id == id)
 }
 
 impl WalletStore for MemoryStore {
@@ -346,6 +362,46 @@ impl WalletStore for MemoryStore {
 
     async fn quote(&self, id: &str) -> Result<Option<MintQuote>> {
         Ok(self.lock().quotes.get(id).cloned())
+    }
+
+    async fn add_melt_quote(&self, quote: &MeltQuote) -> Result<()> {
+        let mut inner = self.lock();
+        if melt_quote_mut(&mut inner, &quote.mint, &quote.id).is_some() {
+            return Err(Error::AlreadyExists { what: "melt quote" });
+        }
+        inner.melt_quotes.push(quote.clone());
+        Ok(())
+    }
+
+    async fn melt_quote(&self, mint: &MintUrl, id: &str) -> Result<Option<MeltQuote>> {
+        Ok(melt_quote_mut(&mut self.lock(), mint, id).map(|q| q.clone()))
+    }
+
+    async fn set_melt_quote_state(
+        &self,
+        mint: &MintUrl,
+        id: &str,
+        state: MeltQuoteState,
+    ) -> Result<()> {
+        let mut inner = self.lock();
+        let quote =
+            melt_quote_mut(&mut inner, mint, id).ok_or(Error::NotFound { what: "melt quote" })?;
+        if quote.state == MeltQuoteState::Paid && state != MeltQuoteState::Paid {
+            return Err(Error::StateConflict { what: "melt quote" });
+        }
+        quote.state = state;
+        Ok(())
+    }
+
+    async fn melt_quotes(&self, limit: usize) -> Result<Vec<MeltQuote>> {
+        let inner = self.lock();
+        Ok(inner
+            .melt_quotes
+            .iter()
+            .rev()
+            .take(limit.min(super::HISTORY_PAGE_MAX))
+            .cloned()
+            .collect())
     }
 
     async fn history(&self, limit: usize) -> Result<Vec<HistoryEntry>> {

@@ -23,6 +23,9 @@
 //!   ([`WalletStore::add_sent_token`]); a token made by a send swap is
 //!   written `Preparing` before the swap is sent and completed in the
 //!   transaction that finishes the swap ([`WalletStore::finish_send`]).
+//! * **Melt quotes** ([`MeltQuote`]) are stored when the mint gives them,
+//!   keyed by mint and id; their state moves to `Paid` in the transaction
+//!   that finishes the melt, and never leaves it.
 //! * Every state change is one transaction (SQLite) or one critical section
 //!   (memory): a failed call changes nothing.
 
@@ -163,6 +166,9 @@ impl OperationId {
 pub enum OperationKind {
     /// NUT-04: proofs for a paid quote.
     Mint,
+    /// NUT-29: proofs for several paid quotes in one request (all or
+    /// nothing at the mint; the operation's quote is the batch's first).
+    MintBatch,
     /// NUT-03: proofs for proofs.
     Swap,
     /// A swap whose first outputs go into a token ([`SentToken`]).
@@ -324,6 +330,69 @@ impl std::fmt::Debug for MintQuote {
             )
             .finish_non_exhaustive()
     }
+}
+
+/// Where a NUT-05 melt quote stands, as the mint last reported it (or as
+/// the wallet's own paid melt settled it).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum MeltQuoteState {
+    /// Not paid: a melt may pay it.
+    Unpaid,
+    /// The mint is paying it: the melt's inputs are pending there.
+    Pending,
+    /// Paid: final.
+    Paid,
+}
+
+impl MeltQuoteState {
+    /// The name NUT-05 uses.
+    #[must_use]
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Unpaid => "UNPAID",
+            Self::Pending => "PENDING",
+            Self::Paid => "PAID",
+        }
+    }
+
+    /// Parses the name NUT-05 uses.
+    #[must_use]
+    pub fn parse(text: &str) -> Option<Self> {
+        Some(match text {
+            "UNPAID" => Self::Unpaid,
+            "PENDING" => Self::Pending,
+            "PAID" => Self::Paid,
+            _ => return None,
+        })
+    }
+}
+
+/// A NUT-05 melt quote, stored when the mint gives it (before any melt
+/// can start), so that a melt can be resumed by its quote id after a
+/// crash. Keyed by mint and id: a mint cannot overwrite another mint's
+/// quote by choosing the same id.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MeltQuote {
+    /// The mint's quote id.
+    pub id: String,
+    /// The mint.
+    pub mint: MintUrl,
+    /// The invoice to pay (bolt11).
+    pub request: String,
+    /// Amount to pay, in the unit.
+    pub amount: u64,
+    /// Lightning fee reserve, in the unit (what is not used comes back as
+    /// NUT-08 change).
+    pub fee_reserve: u64,
+    /// The unit.
+    pub unit: String,
+    /// The last state known.
+    pub state: MeltQuoteState,
+    /// Unix seconds after which the quote expires, if any.
+    pub expiry_s: Option<u64>,
+    /// Unix seconds when the wallet received it.
+    pub created_s: u64,
 }
 
 /// One finished operation, for the user.
@@ -508,7 +577,8 @@ pub trait WalletStore: Send + Sync + 'static {
         to: OperationState,
     ) -> impl Future<Output = Result<()>> + Send;
     /// Finishes a `Sent` operation in one transaction: stores `outputs` as
-    /// unspent, marks its held proofs spent, marks its quote issued, writes
+    /// unspent, marks its held proofs spent, marks its quote issued (a mint
+    /// quote) or paid (a melt quote, [`MeltQuoteState::Paid`]), writes
     /// `history`, and moves it to `Done`.
     fn finish_operation(
         &self,
@@ -521,6 +591,27 @@ pub trait WalletStore: Send + Sync + 'static {
     fn put_quote(&self, quote: &MintQuote) -> impl Future<Output = Result<()>> + Send;
     /// A mint quote by id.
     fn quote(&self, id: &str) -> impl Future<Output = Result<Option<MintQuote>>> + Send;
+
+    /// Records a new melt quote ([`crate::Error::AlreadyExists`] if one of
+    /// the same mint and id is held).
+    fn add_melt_quote(&self, quote: &MeltQuote) -> impl Future<Output = Result<()>> + Send;
+    /// A melt quote of `mint` by id.
+    fn melt_quote(
+        &self,
+        mint: &MintUrl,
+        id: &str,
+    ) -> impl Future<Output = Result<Option<MeltQuote>>> + Send;
+    /// Records the state the mint reported for a melt quote. `Paid` is
+    /// final: moving a paid quote to another state is a
+    /// [`crate::Error::StateConflict`] and changes nothing.
+    fn set_melt_quote_state(
+        &self,
+        mint: &MintUrl,
+        id: &str,
+        state: MeltQuoteState,
+    ) -> impl Future<Output = Result<()>> + Send;
+    /// The newest melt quotes, at most `limit` (≤ [`HISTORY_PAGE_MAX`]).
+    fn melt_quotes(&self, limit: usize) -> impl Future<Output = Result<Vec<MeltQuote>>> + Send;
 
     /// The newest history entries, at most `limit` (≤ [`HISTORY_PAGE_MAX`]).
     fn history(&self, limit: usize) -> impl Future<Output = Result<Vec<HistoryEntry>>> + Send;

@@ -20,8 +20,9 @@ use tally_cashu::nuts::nut01::Keyset;
 use tally_cashu::nuts::nut02::{KeySetInfo, KeysetId};
 
 use super::{
-    Balance, HistoryEntry, MintQuote, Operation, OperationId, OperationState, ProofState,
-    SentToken, SentTokenState, StoredProof, WalletStore, check_batch, check_counter_count,
+    Balance, HistoryEntry, MeltQuote, MeltQuoteState, MintQuote, Operation, OperationId,
+    OperationKind, OperationState, ProofState, SentToken, SentTokenState, StoredProof, WalletStore,
+    check_batch, check_counter_count,
 };
 use crate::error::{Error, Result};
 
@@ -35,6 +36,11 @@ const MIGRATIONS: &[tally_sql::Migration] = &[
         include_str!("../../migrations/0001_wallet.sql"),
     ),
     (2, "send", include_str!("../../migrations/0002_send.sql")),
+    (
+        3,
+        "melt_quotes",
+        include_str!("../../migrations/0003_melt_quotes.sql"),
+    ),
 ];
 
 /// Connections in the pool (SQLite has one writer; readers run beside it).
@@ -250,7 +256,14 @@ async fn finish_in(
             .await?;
     }
     insert_proofs(tx, outputs).await?;
-    if let Some(quote_id) = &op.quote_id {
+    if op.kind == OperationKind::Melt {
+        if let Some(quote_id) = &op.quote_id
+            && let Some(mut quote) = melt_quote_in(tx, &op.mint, quote_id).await?
+        {
+            quote.state = MeltQuoteState::Paid;
+            store_melt_quote(tx, &quote).await?;
+        }
+    } else if let Some(quote_id) = &op.quote_id {
         let row: Option<(String,)> = sqlx::query_as("SELECT record FROM quotes WHERE id = ?1")
             .bind(quote_id)
             .fetch_optional(&mut **tx)
@@ -268,6 +281,31 @@ async fn finish_in(
     insert_history(tx, history).await?;
     op.state = OperationState::Done;
     store_operation(tx, &op).await?;
+    Ok(())
+}
+
+async fn melt_quote_in(
+    tx: &mut Transaction<'static, Sqlite>,
+    mint: &MintUrl,
+    id: &str,
+) -> Result<Option<MeltQuote>> {
+    let row: Option<(String,)> =
+        sqlx::query_as("SELECT record FROM melt_quotes WHERE mint = ?1 AND id = ?2")
+            .bind(mint.as_str())
+            .bind(id)
+            .fetch_optional(&mut **tx)
+            .await?;
+    row.map(|(r,)| from_json(&r, "melt quote")).transpose()
+}
+
+/// Replaces the record of a held melt quote.
+async fn store_melt_quote(tx: &mut Transaction<'static, Sqlite>, quote: &MeltQuote) -> Result<()> {
+    sqlx::query("UPDATE melt_quotes SET record = ?1 WHERE mint = ?2 AND id = ?3")
+        .bind(to_json(quote, "melt quote")?)
+        .bind(quote.mint.as_str())
+        .bind(&quote.id)
+        .execute(&mut **tx)
+        .await?;
     Ok(())
 }
 
@@ -608,6 +646,62 @@ impl WalletStore for SqliteStore {
             .fetch_optional(&self.pool)
             .await?;
         row.map(|(r,)| from_json(&r, "quote")).transpose()
+    }
+
+    async fn add_melt_quote(&self, quote: &MeltQuote) -> Result<()> {
+        let mut tx = self.write().await?;
+        let done = sqlx::query(
+            "INSERT INTO melt_quotes (mint, id, record) VALUES (?1, ?2, ?3) ON CONFLICT (mint, id) DO NOTHING",
+        )
+        .bind(quote.mint.as_str())
+        .bind(&quote.id)
+        .bind(to_json(quote, "melt quote")?)
+        .execute(&mut *tx)
+        .await?;
+        if done.rows_affected() != 1 {
+            return Err(Error::AlreadyExists { what: "melt quote" });
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn melt_quote(&self, mint: &MintUrl, id: &str) -> Result<Option<MeltQuote>> {
+        let row: Option<(String,)> =
+            sqlx::query_as("SELECT record FROM melt_quotes WHERE mint = ?1 AND id = ?2")
+                .bind(mint.as_str())
+                .bind(id)
+                .fetch_optional(&self.pool)
+                .await?;
+        row.map(|(r,)| from_json(&r, "melt quote")).transpose()
+    }
+
+    async fn set_melt_quote_state(
+        &self,
+        mint: &MintUrl,
+        id: &str,
+        state: MeltQuoteState,
+    ) -> Result<()> {
+        let mut tx = self.write().await?;
+        let mut quote = melt_quote_in(&mut tx, mint, id)
+            .await?
+            .ok_or(Error::NotFound { what: "melt quote" })?;
+        if quote.state == MeltQuoteState::Paid && state != MeltQuoteState::Paid {
+            return Err(Error::StateConflict { what: "melt quote" });
+        }
+        quote.state = state;
+        store_melt_quote(&mut tx, &quote).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn melt_quotes(&self, limit: usize) -> Result<Vec<MeltQuote>> {
+        let limit = i64::try_from(limit.min(super::HISTORY_PAGE_MAX)).unwrap_or(0);
+        let rows: Vec<(String,)> =
+            sqlx::query_as("SELECT record FROM melt_quotes ORDER BY seq DESC LIMIT ?1")
+                .bind(limit)
+                .fetch_all(&self.pool)
+                .await?;
+        rows.iter().map(|(r,)| from_json(r, "melt quote")).collect()
     }
 
     async fn history(&self, limit: usize) -> Result<Vec<HistoryEntry>> {

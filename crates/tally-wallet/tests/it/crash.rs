@@ -13,14 +13,14 @@ use tally_cashu::nuts::nut01::Keyset;
 use tally_cashu::nuts::nut02::{KeySetInfo, KeysetId};
 use tally_cashu::nuts::nut13::Seed;
 use tally_wallet::store::{
-    Balance, HistoryEntry, MintQuote, Operation, OperationId, OperationState, ProofState,
-    SentToken, SentTokenState, SqliteStore, StoredProof, WalletStore,
+    Balance, HistoryEntry, MeltQuote, MeltQuoteState, MintQuote, Operation, OperationId,
+    OperationState, ProofState, SentToken, SentTokenState, SqliteStore, StoredProof, WalletStore,
 };
 use tally_wallet::wallet::Wallet;
 use tally_wallet::{Error, Result};
 
 use crate::common::sqlite;
-use crate::mint::{fees_mint, plain_mint};
+use crate::mint::{fees_mint, pending_mint, plain_mint};
 use crate::ops::{assert_conserved, invoice_from};
 use tally_cashu::crypto::SecretKey;
 use tally_wallet::lock::{SendLock, Unlock};
@@ -144,6 +144,18 @@ impl WalletStore for Crashing {
     }
     async fn quote(&self, id: &str) -> Result<Option<MintQuote>> {
         self.inner.quote(id).await
+    }
+    async fn add_melt_quote(&self, q: &MeltQuote) -> Result<()> {
+        self.write(self.inner.add_melt_quote(q)).await
+    }
+    async fn melt_quote(&self, m: &MintUrl, id: &str) -> Result<Option<MeltQuote>> {
+        self.inner.melt_quote(m, id).await
+    }
+    async fn set_melt_quote_state(&self, m: &MintUrl, id: &str, s: MeltQuoteState) -> Result<()> {
+        self.write(self.inner.set_melt_quote_state(m, id, s)).await
+    }
+    async fn melt_quotes(&self, limit: usize) -> Result<Vec<MeltQuote>> {
+        self.inner.melt_quotes(limit).await
     }
     async fn history(&self, limit: usize) -> Result<Vec<HistoryEntry>> {
         self.inner.history(limit).await
@@ -494,8 +506,9 @@ async fn a_crash_at_any_write_of_a_locked_receive_loses_nothing() {
     }
 }
 
-/// The writes of a `melt`: counters, operation, inputs, sent, finish.
-const WRITES_PER_MELT: u32 = 5;
+/// The writes of a melt quote and its `melt`: quote, counters, operation,
+/// inputs, sent, finish.
+const WRITES_PER_MELT: u32 = 6;
 
 #[tokio::test]
 async fn a_crash_at_any_write_of_melt_loses_nothing() {
@@ -507,17 +520,41 @@ async fn a_crash_at_any_write_of_melt_loses_nothing() {
                 let (store, _dir, words) = funded_64(mint).await;
                 let invoice = invoice_from(other, 10).await;
                 let doomed = crashing(&store, &words, crash_at, when);
-                let quote = doomed.melt_quote(mint, &invoice).await.unwrap();
-                let outcome = doomed.melt(mint, &quote).await;
+                let outcome = async {
+                    let quote = doomed.melt_quote(mint, &invoice).await?;
+                    doomed.melt(mint, &quote).await
+                }
+                .await;
                 drop(doomed);
                 let w = Wallet::new(store.clone(), seed(&words));
-                let mut owned = settled(&w, mint).await;
+                let owned = settled(&w, mint).await;
+                // Resumed by the stored quote's id (`tally wallet melt
+                // --quote ID`): paid now if it was never sent, refused
+                // locally if recover finished it.
+                let stored = w.store().melt_quotes(10).await.unwrap();
+                let resumed = match stored.as_slice() {
+                    [] => {
+                        // Only a crash before the quote's write loses it.
+                        assert!(matches!(when, When::Before) && crash_at == 1);
+                        let quote = w.melt_quote(mint, &invoice).await.unwrap();
+                        w.melt(mint, &quote).await
+                    }
+                    [quote] => {
+                        assert_eq!(
+                            (quote.amount, quote.request.as_str()),
+                            (10, invoice.as_str())
+                        );
+                        w.melt_by_id(mint, &quote.id).await
+                    }
+                    more => panic!("{} quotes stored for one", more.len()),
+                };
                 if owned == 64 {
-                    // Never sent: the quote is unpaid, melting again works.
                     assert!(outcome.is_err());
-                    w.melt(mint, &quote).await.unwrap();
-                    owned = settled(&w, mint).await;
+                    resumed.unwrap();
+                } else {
+                    assert!(matches!(resumed, Err(Error::QuotePaid)), "{resumed:?}");
                 }
+                let owned = settled(&w, mint).await;
                 // Paid once: 10, FakeWallet's 1 sat fee, the input fee.
                 let input_fee = ppk.div_ceil(1000);
                 assert_eq!(
@@ -525,10 +562,72 @@ async fn a_crash_at_any_write_of_melt_loses_nothing() {
                     64 - 10 - 1 - input_fee,
                     "{when:?} write {crash_at}: {outcome:?}"
                 );
+                assert_eq!(
+                    w.store().melt_quotes(1).await.unwrap()[0].state,
+                    MeltQuoteState::Paid
+                );
                 assert_conserved(&w, mint).await;
             }
         }
     }
+}
+
+#[tokio::test]
+async fn a_pending_melt_is_resumed_by_its_quote_id_after_a_restart() {
+    let mint = pending_mint().await;
+    let (store, _dir, words) = funded_64(&mint).await;
+    let first = Wallet::new(store.clone(), seed(&words));
+    let invoice = invoice_from(&plain_mint().await, 10).await;
+    let quote = first.melt_quote(&mint, &invoice).await.unwrap();
+    let err = first.melt(&mint, &quote).await.unwrap_err();
+    assert!(matches!(err, Error::MeltPending), "{err}");
+    drop(first);
+    // A new process over the same file: the quote is listed, pending, with
+    // everything needed to resume it.
+    let w = Wallet::new(store.clone(), seed(&words));
+    let listed = w.store().melt_quotes(10).await.unwrap();
+    assert_eq!(listed.len(), 1);
+    let stored = &listed[0];
+    assert_eq!(
+        (
+            stored.id.as_str(),
+            stored.request.as_str(),
+            stored.amount,
+            stored.fee_reserve,
+            stored.unit.as_str(),
+            stored.state,
+            &stored.mint
+        ),
+        (
+            quote.id.as_str(),
+            invoice.as_str(),
+            10,
+            quote.fee_reserve,
+            "sat",
+            MeltQuoteState::Pending,
+            &mint
+        )
+    );
+    assert_eq!(w.balance(&mint).await.unwrap().pending, 64);
+    let missing = w.melt_by_id(&mint, "no-such-quote").await.unwrap_err();
+    assert!(matches!(missing, Error::NotFound { .. }), "{missing}");
+    // Resumed, not started again: the pending melt's own inputs settle.
+    let melted = w.melt_by_id(&mint, &quote.id).await.unwrap();
+    assert_eq!(melted.inputs, 64);
+    assert!(melted.cost() <= 10 + quote.fee_reserve, "{melted:?}");
+    let stored = w
+        .store()
+        .melt_quote(&mint, &quote.id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(stored.state, MeltQuoteState::Paid);
+    assert!(w.store().incomplete_operations().await.unwrap().is_empty());
+    let b = w.balance(&mint).await.unwrap();
+    assert_eq!((b.unspent, b.pending), (64 - melted.cost(), 0));
+    assert_eq!(assert_conserved(&w, &mint).await, 64 - melted.cost());
+    let again = w.melt_by_id(&mint, &quote.id).await.unwrap_err();
+    assert!(matches!(again, Error::QuotePaid), "{again}");
 }
 
 #[tokio::test]

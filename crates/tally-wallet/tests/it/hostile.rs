@@ -379,11 +379,14 @@ async fn a_pending_melt_is_kept_until_the_mint_settles_it_and_lying_change_is_re
     // Pending at the mint: kept, inputs pending.
     assert_eq!(pending(w.recover().await.unwrap()), (0, 0, 1));
     assert_eq!(w.balance(&url).await.unwrap().pending, 64);
-    // "Paid", with change that does not verify: nothing stored, kept.
+    // "Paid", with change that does not verify: nothing stored, kept; the
+    // stored quote is not marked paid on the mint's word.
     *quote_state.lock().unwrap() = "PAID".into();
     assert_eq!(pending(w.recover().await.unwrap()), (0, 0, 1));
     let b = w.balance(&url).await.unwrap();
     assert_eq!((b.unspent, b.pending), (0, 64));
+    let stored = w.store().melt_quote(&url, "m1").await.unwrap().unwrap();
+    assert_eq!(stored.state, tally_wallet::melt::MeltQuoteState::Pending);
     // Unpaid: recover sends the melt again; refused, with the quote still
     // unpaid and the inputs unspent: it did not happen; inputs released.
     *quote_state.lock().unwrap() = "UNPAID".into();
@@ -391,6 +394,8 @@ async fn a_pending_melt_is_kept_until_the_mint_settles_it_and_lying_change_is_re
     let b = w.balance(&url).await.unwrap();
     assert_eq!((b.unspent, b.pending), (64, 0));
     assert!(w.store().incomplete_operations().await.unwrap().is_empty());
+    let stored = w.store().melt_quote(&url, "m1").await.unwrap().unwrap();
+    assert_eq!(stored.state, tally_wallet::melt::MeltQuoteState::Unpaid);
 }
 
 #[tokio::test]

@@ -20,3 +20,4 @@ mod rotation;
 mod secrets;
 mod sigkill;
 mod store;
+mod ws;

@@ -423,3 +423,167 @@ async fn a_lost_refusal_is_recovered_as_failed_and_spent_inputs_are_marked() {
         1
     );
 }
+
+/// NUT-20 against Nutshell: a quote locked to a key is not minted without
+/// the signature, nor with a signature over other outputs, nor by another
+/// key (a definitive refusal each time, nothing signed); the signature
+/// `tally_cashu::nuts::nut20` makes is accepted. The wallet locks every
+/// quote when the mint offers NUT-20 (the quote echoes the key).
+#[tokio::test]
+async fn a_locked_quote_is_minted_only_with_its_nut20_signature() {
+    use tally_cashu::crypto::SecretKey;
+    use tally_cashu::nuts::nut20;
+    use tally_wallet::client::MintRequest;
+    let mint = plain_mint().await;
+    let client = MintClient::new(mint.clone()).unwrap();
+    assert!(client.info().await.unwrap().supports(20));
+    let (w, _dir) = fresh_wallet(&mint).await;
+    let locked = w.mint_quote(&mint, 4).await.unwrap();
+    assert!(locked.signing_key.is_some());
+    assert!(!format!("{locked:?}").contains(locked.signing_key.as_deref().unwrap()));
+    let key = SecretKey::random(&mut getrandom::SysRng).unwrap();
+    let quote = client
+        .mint_quote(4, "sat", Some(key.public_key().to_hex()))
+        .await
+        .unwrap();
+    assert_eq!(quote.pubkey, Some(key.public_key().to_hex()));
+    // Paid first, so that a refusal below can only be about the signature.
+    while client.mint_quote_state(&quote.quote).await.unwrap().state != "PAID" {
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    let keyset = w
+        .store()
+        .keyset(
+            &w.store()
+                .keysets(&mint)
+                .await
+                .unwrap()
+                .iter()
+                .find(|k| k.active)
+                .unwrap()
+                .id,
+        )
+        .await
+        .unwrap()
+        .unwrap();
+    let output = |amount: u64| {
+        let mut secret = [0u8; 32];
+        getrandom::fill(&mut secret).unwrap();
+        let r = SecretKey::random(&mut getrandom::SysRng).unwrap();
+        BlindedOutput::new(
+            Amount::new(amount),
+            keyset.id(),
+            Secret::from_bytes_hex(&secret),
+            r,
+        )
+        .unwrap()
+        .message()
+        .clone()
+    };
+    let outputs = vec![output(4)];
+    let other_outputs = vec![output(4)];
+    let mut aux = [0u8; 32];
+    getrandom::fill(&mut aux).unwrap();
+    let hex = |s: [u8; 64]| tally_encoding::hex::encode(&s);
+    let stranger = SecretKey::random(&mut getrandom::SysRng).unwrap();
+    for (what, signature) in [
+        ("no signature", None),
+        (
+            "over other outputs",
+            Some(hex(nut20::sign(&key, &quote.quote, &other_outputs, &aux))),
+        ),
+        (
+            "by another key",
+            Some(hex(nut20::sign(&stranger, &quote.quote, &outputs, &aux))),
+        ),
+    ] {
+        let request = MintRequest {
+            quote: quote.quote.clone(),
+            outputs: outputs.clone(),
+            signature,
+        };
+        let err = client
+            .mint(serde_json::to_string(&request).unwrap())
+            .await
+            .unwrap_err();
+        // 20008 (NUT-20), or Nutshell's 11000 catch-all naming the signature.
+        assert!(
+            matches!(&err, Error::Mint { code: 20008, .. })
+                || matches!(&err, Error::Mint { detail, .. } if detail.to_lowercase().contains("signature")),
+            "{what}: {err}"
+        );
+    }
+    let request = MintRequest {
+        quote: quote.quote.clone(),
+        signature: Some(hex(nut20::sign(&key, &quote.quote, &outputs, &aux))),
+        outputs,
+    };
+    let signed = client
+        .mint(serde_json::to_string(&request).unwrap())
+        .await
+        .unwrap();
+    assert_eq!(signed.len(), 1);
+}
+
+/// NUT-29 against Nutshell (which offers it): two NUT-20 locked quotes
+/// minted in one request, each signed over every output; neither mints
+/// again; bad batches are refused before anything leaves.
+#[tokio::test]
+async fn two_locked_quotes_are_minted_in_one_nut29_batch() {
+    let mint = plain_mint().await;
+    assert!(
+        MintClient::new(mint.clone())
+            .unwrap()
+            .info()
+            .await
+            .unwrap()
+            .supports(29)
+    );
+    let (w, _dir) = fresh_wallet(&mint).await;
+    let a = w.mint_quote(&mint, 8).await.unwrap();
+    let b = w.mint_quote(&mint, 16).await.unwrap();
+    assert!(a.signing_key.is_some() && b.signing_key.is_some());
+    for bad in [&[][..], &[a.id.as_str(), a.id.as_str()][..]] {
+        let err = w.mint_batch(&mint, bad).await.unwrap_err();
+        assert!(matches!(err, Error::InvalidArgument(_)), "{err}");
+    }
+    assert_eq!(w.mint_batch(&mint, &[&a.id, &b.id]).await.unwrap(), 24);
+    assert_eq!(w.balance(&mint).await.unwrap().unspent, 24);
+    let entry = &w.store().history(1).await.unwrap()[0];
+    assert_eq!(
+        (entry.kind, entry.amount_in),
+        (OperationKind::MintBatch, 24)
+    );
+    for id in [&a.id, &b.id] {
+        assert_eq!(w.store().quote(id).await.unwrap().unwrap().state, "ISSUED");
+        let err = w.mint(&mint, id).await.unwrap_err();
+        assert!(matches!(err, Error::Mint { code: 20002, .. }), "{err}");
+    }
+    assert_eq!(crate::ops::assert_conserved(&w, &mint).await, 24);
+}
+
+/// A batch whose answer is lost stays sent (never rolled back) and
+/// `recover` finishes it from the stored request: the mint refuses it
+/// again, NUT-09 restore of the stored outputs returns the signatures.
+#[tokio::test]
+async fn a_nut29_batch_whose_answer_is_lost_is_finished_by_recover() {
+    let mint = plain_mint().await;
+    let proxy = Proxy::start(&mint).await;
+    let (w, _dir) = fresh_wallet(&proxy.url).await;
+    let a = w.mint_quote(&proxy.url, 4).await.unwrap();
+    let b = w.mint_quote(&proxy.url, 32).await.unwrap();
+    proxy.drop_answers_to(Some("POST /v1/mint/bolt11/batch"));
+    let err = w.mint_batch(&proxy.url, &[&a.id, &b.id]).await.unwrap_err();
+    assert!(err.is_ambiguous(), "{err}");
+    assert_eq!(w.balance(&proxy.url).await.unwrap().unspent, 0);
+    proxy.drop_answers(false);
+    assert_eq!(
+        w.recover().await.unwrap(),
+        RecoveryReport {
+            finished: 1,
+            ..RecoveryReport::default()
+        }
+    );
+    assert_eq!(w.balance(&proxy.url).await.unwrap().unspent, 36);
+    assert_eq!(crate::ops::assert_conserved(&w, &proxy.url).await, 36);
+}

@@ -10,7 +10,7 @@ use tally_cashu::nuts::nut00::MintUrl;
 use tally_cashu::nuts::nut12::ProofDleq;
 use tally_cashu::token::Token;
 use tally_wallet::client::MintClient;
-use tally_wallet::melt::{MeltQuote, blank_outputs};
+use tally_wallet::melt::{MeltQuote, MeltQuoteState, blank_outputs};
 use tally_wallet::receive::ReceiveOptions;
 use tally_wallet::send::{ReclaimReport, SendOptions, SentRef};
 use tally_wallet::store::{
@@ -405,8 +405,8 @@ async fn melt_pays_an_invoice_and_stores_the_change() {
             .await
             .unwrap();
         assert_eq!(
-            (quote.amount, quote.fee_reserve, quote.state.as_str()),
-            (10, 2, "UNPAID")
+            (quote.amount, quote.fee_reserve, quote.state),
+            (10, 2, MeltQuoteState::Unpaid)
         );
         let melted = w.melt(mint, &quote).await.unwrap();
         // 100 = 64 + 32 + 4: 64 covers 10 + 2 + its fee; FakeWallet's fee is
@@ -432,9 +432,19 @@ async fn melt_pays_an_invoice_and_stores_the_change() {
             .await
             .unwrap();
         assert_eq!(state.state, "PAID");
-        // A quote cannot be paid twice: refused, nothing lost.
+        // The stored quote is paid, in the transaction that finished the
+        // melt: a second melt is refused before anything leaves, nothing
+        // lost.
+        let stored = w
+            .store()
+            .melt_quote(mint, &quote.id)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(stored.state, MeltQuoteState::Paid);
         let err = w.melt(mint, &quote).await.unwrap_err();
-        assert!(matches!(err, Error::Mint { .. }), "{err}");
+        assert!(matches!(err, Error::QuotePaid), "{err}");
+        assert_eq!(err.retry(), Retry::No);
         assert_eq!(assert_conserved(&w, mint).await, 100 - 11 - input_fee);
         assert!(w.store().incomplete_operations().await.unwrap().is_empty());
     }

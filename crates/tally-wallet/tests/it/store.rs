@@ -6,9 +6,9 @@ use std::sync::Arc;
 
 use tally_wallet::Error;
 use tally_wallet::store::{
-    Balance, COUNTER_RANGE_MAX, HistoryEntry, MemoryStore, MintQuote, Operation, OperationId,
-    OperationKind, OperationState, ProofState, SentToken, SentTokenState, StoredProof, TokenFormat,
-    WalletStore,
+    Balance, COUNTER_RANGE_MAX, HistoryEntry, MeltQuote, MeltQuoteState, MemoryStore, MintQuote,
+    Operation, OperationId, OperationKind, OperationState, ProofState, SentToken, SentTokenState,
+    StoredProof, TokenFormat, WalletStore,
 };
 
 use crate::common::{keyset, mint_url, proof, sqlite};
@@ -694,4 +694,136 @@ async fn missing_proofs_only<S: WalletStore>(store: S) {
 #[tokio::test]
 async fn add_missing_proofs_adds_only_what_is_not_held() {
     on_every_store!(missing_proofs_only);
+}
+
+fn melt_quote(id: &str, mint: &str, created_s: u64) -> MeltQuote {
+    MeltQuote {
+        id: id.to_owned(),
+        mint: tally_cashu::nuts::nut00::MintUrl::new(mint).unwrap(),
+        request: "lnbc100n1fake".to_owned(),
+        amount: 10,
+        fee_reserve: 2,
+        unit: "sat".to_owned(),
+        state: MeltQuoteState::Unpaid,
+        expiry_s: Some(1_000),
+        created_s,
+    }
+}
+
+async fn melt_quotes_are_kept_per_mint<S: WalletStore>(store: S) {
+    let first = melt_quote("q1", "http://127.0.0.1:1", 1);
+    // Another mint's quote of the same id is another quote.
+    let other = melt_quote("q1", "http://127.0.0.1:2", 2);
+    store.add_melt_quote(&first).await.unwrap();
+    store.add_melt_quote(&other).await.unwrap();
+    let mut changed = first.clone();
+    changed.amount = 1;
+    let err = store.add_melt_quote(&changed).await.unwrap_err();
+    assert!(matches!(err, Error::AlreadyExists { .. }), "{err}");
+    assert_eq!(
+        store.melt_quote(&first.mint, "q1").await.unwrap(),
+        Some(first.clone())
+    );
+    assert_eq!(
+        store.melt_quote(&other.mint, "q1").await.unwrap(),
+        Some(other.clone())
+    );
+    assert_eq!(store.melt_quote(&first.mint, "q2").await.unwrap(), None);
+    // Newest first, bounded.
+    assert_eq!(
+        store.melt_quotes(10).await.unwrap(),
+        vec![other.clone(), first.clone()]
+    );
+    assert_eq!(store.melt_quotes(1).await.unwrap(), vec![other.clone()]);
+    assert!(store.melt_quotes(0).await.unwrap().is_empty());
+    // States move; paid is final.
+    store
+        .set_melt_quote_state(&first.mint, "q1", MeltQuoteState::Pending)
+        .await
+        .unwrap();
+    let read = store.melt_quote(&first.mint, "q1").await.unwrap().unwrap();
+    assert_eq!(read.state, MeltQuoteState::Pending);
+    assert_eq!(
+        store
+            .melt_quote(&other.mint, "q1")
+            .await
+            .unwrap()
+            .unwrap()
+            .state,
+        MeltQuoteState::Unpaid
+    );
+    store
+        .set_melt_quote_state(&first.mint, "q1", MeltQuoteState::Paid)
+        .await
+        .unwrap();
+    let err = store
+        .set_melt_quote_state(&first.mint, "q1", MeltQuoteState::Unpaid)
+        .await
+        .unwrap_err();
+    assert!(matches!(err, Error::StateConflict { .. }), "{err}");
+    let read = store.melt_quote(&first.mint, "q1").await.unwrap().unwrap();
+    assert_eq!(read.state, MeltQuoteState::Paid);
+    let err = store
+        .set_melt_quote_state(&first.mint, "nope", MeltQuoteState::Pending)
+        .await
+        .unwrap_err();
+    assert!(matches!(err, Error::NotFound { .. }), "{err}");
+}
+
+#[tokio::test]
+async fn melt_quotes_are_stored_per_mint_and_paid_is_final() {
+    on_every_store!(melt_quotes_are_kept_per_mint);
+}
+
+async fn a_finished_melt_pays_its_quote<S: WalletStore>(store: S) {
+    // A mint quote of the same id is left alone.
+    let mint_quote = MintQuote {
+        id: "m1".into(),
+        mint: mint_url(),
+        amount: 10,
+        unit: "sat".into(),
+        request: "lnbc".into(),
+        state: "PAID".into(),
+        expiry_s: None,
+        signing_key: None,
+    };
+    store.put_quote(&mint_quote).await.unwrap();
+    let quote = melt_quote("m1", mint_url().as_str(), 1);
+    store.add_melt_quote(&quote).await.unwrap();
+    let history = |id: &OperationId| HistoryEntry {
+        operation: id.clone(),
+        mint: mint_url(),
+        kind: OperationKind::Melt,
+        amount_in: 0,
+        amount_out: 0,
+        at_s: 1,
+    };
+    for quote_id in ["m1", "not-stored"] {
+        let id = OperationId::random().unwrap();
+        let mut op = operation(&id, Some(quote_id));
+        op.kind = OperationKind::Melt;
+        store.add_operation(&op).await.unwrap();
+        store
+            .set_operation_state(&id, OperationState::Prepared, OperationState::Sent)
+            .await
+            .unwrap();
+        // A melt whose quote was never stored (one made before quotes
+        // were) finishes all the same.
+        store
+            .finish_operation(&id, &[], &history(&id))
+            .await
+            .unwrap();
+        assert_eq!(
+            store.operation(&id).await.unwrap().unwrap().state,
+            OperationState::Done
+        );
+    }
+    let read = store.melt_quote(&mint_url(), "m1").await.unwrap().unwrap();
+    assert_eq!(read.state, MeltQuoteState::Paid);
+    assert_eq!(store.quote("m1").await.unwrap(), Some(mint_quote));
+}
+
+#[tokio::test]
+async fn a_finished_melt_marks_its_quote_paid_in_the_same_step() {
+    on_every_store!(a_finished_melt_pays_its_quote);
 }

@@ -160,46 +160,58 @@ async fn walk(
     let journal_id: Vec<u8> = clock.try_get(2)?;
     let mut prev = genesis(&journal_id);
     let mut index = ProofIndex::new();
-    let mut seq: i64 = 0;
-    loop {
-        let rows = sqlx::query(
-            "SELECT seq, prev, payload, hash FROM tally_journal WHERE seq > $1 \
-             ORDER BY seq LIMIT $2",
-        )
-        .bind(seq)
-        .bind(PAGE_ROWS)
-        .fetch_all(&mut *conn)
-        .await?;
-        if rows.is_empty() {
-            break;
-        }
-        for row in &rows {
-            let at: i64 = row.try_get(0)?;
-            let n = seq
-                .checked_add(1)
-                .filter(|n| *n == at)
-                .ok_or_else(|| tampered(format!("journal record {} is missing", seq + 1)))?;
-            let stored_prev = hash32(row.try_get(1)?, "a record's prev")?;
-            let payload: String = row.try_get(2)?;
-            let stored = hash32(row.try_get(3)?, "a record's hash")?;
-            let want = chain(u64::try_from(n).unwrap_or(0), &prev, payload.as_bytes());
-            if stored_prev != prev || stored != want {
-                return Err(tampered(format!(
-                    "journal record {n} is not the one chained"
-                )));
-            }
-            apply(u64::try_from(n).unwrap_or(0), &payload)?;
-            index.push(tally_audit::merkle::leaf_hash(&stored));
-            prev = stored;
-            seq = n;
-        }
-    }
+    read_chain(conn, &mut index, &mut prev, &mut apply).await?;
+    let seq = i64::try_from(index.size()).unwrap_or(i64::MAX);
     if seq != batches || prev != head {
         return Err(tampered(format!(
             "the journal holds {seq} records, the clock row says {batches}"
         )));
     }
     Ok((index, prev, journal_id))
+}
+
+/// Reads the records after the last of `index` (whose chain hash is
+/// `prev`), in pages, checking that each is the one chained after the one
+/// before; pushes each one's leaf into `index`, moves `prev` on, and hands
+/// each payload to `apply`.
+pub(super) async fn read_chain(
+    conn: &mut PgConnection,
+    index: &mut ProofIndex,
+    prev: &mut [u8; 32],
+    mut apply: impl FnMut(u64, &str) -> Result<(), PgError>,
+) -> Result<(), PgError> {
+    loop {
+        let from = i64::try_from(index.size()).unwrap_or(i64::MAX);
+        let rows = sqlx::query(
+            "SELECT seq, prev, payload, hash FROM tally_journal WHERE seq > $1 \
+             ORDER BY seq LIMIT $2",
+        )
+        .bind(from)
+        .bind(PAGE_ROWS)
+        .fetch_all(&mut *conn)
+        .await?;
+        if rows.is_empty() {
+            return Ok(());
+        }
+        for row in &rows {
+            let n = index.size().saturating_add(1);
+            let at: i64 = row.try_get(0)?;
+            if u64::try_from(at).ok() != Some(n) {
+                return Err(tampered(format!("journal record {n} is missing")));
+            }
+            let stored_prev = hash32(row.try_get(1)?, "a record's prev")?;
+            let payload: String = row.try_get(2)?;
+            let stored = hash32(row.try_get(3)?, "a record's hash")?;
+            if stored_prev != *prev || stored != chain(n, prev, payload.as_bytes()) {
+                return Err(tampered(format!(
+                    "journal record {n} is not the one chained"
+                )));
+            }
+            apply(n, &payload)?;
+            index.push(tally_audit::merkle::leaf_hash(&stored));
+            *prev = stored;
+        }
+    }
 }
 
 impl PgLedger {

@@ -6,12 +6,11 @@
 //! grows, checking the chain as it goes.
 
 use sqlx::Row;
-use tally_audit::merkle::leaf_hash;
 use tally_audit::{CheckpointSigner, ProofIndex};
 use tally_encoding::hex;
 
-use super::journal::{chain, genesis, hash32, origin, tampered};
-use super::{PAGE_ROWS, PgError, PgLedger};
+use super::journal::{genesis, hash32, origin, read_chain, tampered};
+use super::{PgError, PgLedger};
 use crate::pg_proof::{FORMAT, PgInclusionProof};
 
 /// The journal's Merkle tree as far as it was read, and the chain's head
@@ -75,37 +74,8 @@ async fn extend(
             }
         }
     };
-    loop {
-        let from = i64::try_from(c.index.size()).unwrap_or(i64::MAX);
-        let rows = sqlx::query(
-            "SELECT seq, prev, payload, hash FROM tally_journal WHERE seq > $1 \
-             ORDER BY seq LIMIT $2",
-        )
-        .bind(from)
-        .bind(PAGE_ROWS)
-        .fetch_all(&mut *conn)
-        .await?;
-        if rows.is_empty() {
-            return Ok(c);
-        }
-        for row in &rows {
-            let at: i64 = row.try_get(0)?;
-            let n = c.index.size().saturating_add(1);
-            if u64::try_from(at).ok() != Some(n) {
-                return Err(tampered(format!("journal record {n} is missing")));
-            }
-            let prev = hash32(row.try_get(1)?, "a record's prev")?;
-            let payload: String = row.try_get(2)?;
-            let stored = hash32(row.try_get(3)?, "a record's hash")?;
-            if prev != c.head || stored != chain(n, &prev, payload.as_bytes()) {
-                return Err(tampered(format!(
-                    "journal record {n} is not the one chained"
-                )));
-            }
-            c.index.push(leaf_hash(&stored));
-            c.head = stored;
-        }
-    }
+    read_chain(conn, &mut c.index, &mut c.head, |_, _| Ok(())).await?;
+    Ok(c)
 }
 
 async fn prove_in(

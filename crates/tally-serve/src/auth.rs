@@ -154,8 +154,9 @@ impl Authorizer for BearerTokens {
     }
 }
 
-/// The scope a `/v1` route needs: ledger reads `ledger.read`, ledger
-/// writes `ledger.write`; a tenant's budget (view, reserve, commit,
+/// The scope a `/v1` route needs: ledger reads `ledger.read` (but the
+/// instance-wide conservation totals `audit.read`), ledger writes
+/// `ledger.write`; a tenant's budget (view, reserve, commit,
 /// release) `budget.reserve`, opening and funding tenants `admin`;
 /// deciding `decide.run`, reading decisions and the audit log `audit.read`,
 /// storing decision policies `admin`, reading them `decide.run`;
@@ -164,7 +165,11 @@ impl Authorizer for BearerTokens {
 pub fn required_scope(method: &Method, path: &str) -> Option<Scope> {
     let rest = path.strip_prefix("/v1/")?;
     let read = method == Method::GET || method == Method::HEAD;
-    Some(if rest.starts_with("ledger/") {
+    Some(if rest == "ledger/conservation" {
+        // The totals of every tenant's accounts: the operator's and
+        // auditors', not a tenant's (they would show other tenants' volume).
+        Scope::AuditRead
+    } else if rest.starts_with("ledger/") {
         if read {
             Scope::LedgerRead
         } else {

@@ -235,8 +235,11 @@ impl<R: Revocations> Verifier<R> {
         }
     }
 
-    /// Verifies `token` for `request`: [`Verifier::authenticate`], then
-    /// every caveat, in order (the first that fails is named).
+    /// Verifies `token` for `request`: [`Verifier::authenticate`], then its
+    /// validity window (a token expired or not yet valid is refused as
+    /// such, whatever else it would not allow: so a service answers 401,
+    /// not 403, for it on every route), then every caveat, in order (the
+    /// first that fails is named).
     ///
     /// # Errors
     /// As [`Verifier::authenticate`], and [`TokenError::Caveat`].
@@ -254,6 +257,11 @@ impl<R: Revocations> Verifier<R> {
             expiry_s: None,
             max_amount: None,
         };
+        for caveat in token.caveats() {
+            if matches!(caveat, Caveat::NotBefore(_) | Caveat::Expiry(_)) {
+                caveat.check(request).map_err(TokenError::Caveat)?;
+            }
+        }
         for caveat in token.caveats() {
             caveat.check(request).map_err(TokenError::Caveat)?;
             narrow(&mut grant, caveat);

@@ -66,8 +66,13 @@ fn ledger_routes_end_to_end_and_state_survives_a_restart() {
         assert_eq!(h.json()["entries"][0]["balance"]["debits_posted"], 75);
         let bad = get(s.addr, "/v1/ledger/accounts/1/history?limit=1001", &ACME).await;
         assert_eq!(bad.status, 400);
-        let c = get(s.addr, "/v1/ledger/conservation", &ACME).await;
+        let c = get(s.addr, "/v1/ledger/conservation", &s.admin).await;
         assert_eq!(c.json()["balanced"], true);
+        // The instance-wide totals are the operator's and auditors' only.
+        assert_eq!(
+            get(s.addr, "/v1/ledger/conservation", &ACME).await.status,
+            403
+        );
         let p = crate::tenancy::proof(s.addr, 10, &ACME).await;
         assert_eq!(p.status, 200, "{}", String::from_utf8_lossy(&p.body));
         assert!(p.json().is_object());
@@ -223,11 +228,15 @@ fn authentication_and_authorization_matrix() {
             } else {
                 [200]
             };
+            // The instance-wide totals need `audit.read` (or admin): no
+            // tenant's ledger token reads them.
+            let totals = path == "/v1/ledger/conservation";
+            let tenant_ok = if totals { vec![403] } else { ok.to_vec() };
             // Beta's token: acme's records are not found, acme's account
-            // is not beta's to debit; its own accounts and the totals are
-            // beta's to make and read.
+            // is not beta's to debit; its own accounts are beta's to make.
             let wrong_tenant = match path {
-                "/v1/ledger/conservation" | "/v1/ledger/accounts" => vec![200],
+                "/v1/ledger/conservation" => vec![403],
+                "/v1/ledger/accounts" => vec![200],
                 "/v1/ledger/transfers" if ok == [400] => vec![400],
                 "/v1/ledger/transfers" => vec![403],
                 _ => vec![404],
@@ -258,9 +267,9 @@ fn authentication_and_authorization_matrix() {
                 (
                     "attenuated to GET",
                     Some(&read_attenuated),
-                    if get { ok.to_vec() } else { vec![403] },
+                    if get { tenant_ok.clone() } else { vec![403] },
                 ),
-                ("valid", Some(&ACME), ok.to_vec()),
+                ("valid", Some(&ACME), tenant_ok.clone()),
                 ("admin", Some(&s.admin), ok.to_vec()),
             ];
             for (name, token, want) in cells {
@@ -322,7 +331,7 @@ fn minted_tokens_work_and_a_revoked_root_epoch_refuses_its_tokens() {
             "/v1/tokens",
             &admin,
             "-",
-            r#"{"tenant":"acme","scopes":["ledger.read"],"expires_in_s":600}"#,
+            r#"{"tenant":"acme","scopes":["ledger.read","audit.read"],"expires_in_s":600}"#,
         )
         .await;
         assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
@@ -346,16 +355,10 @@ fn minted_tokens_work_and_a_revoked_root_epoch_refuses_its_tokens() {
             );
         }
         // Epoch 1 (ACME) works until it is revoked.
-        assert_eq!(
-            get(addr, "/v1/ledger/conservation", &ACME).await.status,
-            200
-        );
+        assert_eq!(get(addr, "/v1/tokens/self", &ACME).await.status, 200);
         let r = post(addr, "/v1/tokens/epochs/1/revoke", &admin, "re1", "").await;
         assert_eq!(r.status, 200);
-        assert_eq!(
-            get(addr, "/v1/ledger/conservation", &ACME).await.status,
-            401
-        );
+        assert_eq!(get(addr, "/v1/tokens/self", &ACME).await.status, 401);
         assert_eq!(
             get(addr, "/v1/ledger/conservation", &minted).await.status,
             200
@@ -365,9 +368,7 @@ fn minted_tokens_work_and_a_revoked_root_epoch_refuses_its_tokens() {
         let c = crate::support::config(dir.path(), Limits::default());
         let running = tally_serve::start(c).await.unwrap();
         assert_eq!(
-            get(running.addr, "/v1/ledger/conservation", &ACME)
-                .await
-                .status,
+            get(running.addr, "/v1/tokens/self", &ACME).await.status,
             401
         );
         assert_eq!(

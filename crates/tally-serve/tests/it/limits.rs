@@ -243,7 +243,7 @@ fn max_inflight_at_the_bound_and_past_it_and_readyz_degrades() {
         let first = hold(&s, "h1").await;
         tokio::time::sleep(Duration::from_millis(200)).await;
         // One permit left: the bound.
-        let ok = get(s.addr, "/v1/ledger/conservation", &ACME).await;
+        let ok = get(s.addr, "/v1/tokens/self", &ACME).await;
         assert_eq!(ok.status, 200);
         let second = hold(&s, "h2").await;
         // Wait until both holds have their permits (a busy machine may be slow).
@@ -254,7 +254,7 @@ fn max_inflight_at_the_bound_and_past_it_and_readyz_degrades() {
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
         // None left: shed.
-        let shed = get(s.addr, "/v1/ledger/conservation", &ACME).await;
+        let shed = get(s.addr, "/v1/tokens/self", &ACME).await;
         assert_eq!(shed.status, 503);
         assert_eq!(shed.code(), "OVERLOADED");
         assert_eq!(shed.header("retry-after"), Some("1"));
@@ -292,10 +292,10 @@ fn max_rps_at_the_bound_and_past_it() {
         };
         let s = Server::start(limits).await;
         for _ in 0..3 {
-            let r = get(s.addr, "/v1/ledger/conservation", &ACME).await;
+            let r = get(s.addr, "/v1/tokens/self", &ACME).await;
             assert_eq!(r.status, 200);
         }
-        let r = get(s.addr, "/v1/ledger/conservation", &ACME).await;
+        let r = get(s.addr, "/v1/tokens/self", &ACME).await;
         assert_eq!(r.status, 429);
         assert_eq!(r.code(), "RATE_LIMITED");
         assert!(r.header("retry-after").is_some());
@@ -314,19 +314,20 @@ fn tenant_rps_at_the_bound_and_past_it() {
             ..Limits::default()
         };
         let s = Server::start(limits).await;
+        // A read the tenant may make (no such account: 404, past the limits).
         for _ in 0..2 {
             assert_eq!(
-                get(s.addr, "/v1/ledger/conservation", &ACME).await.status,
-                200
+                get(s.addr, "/v1/ledger/accounts/1", &ACME).await.status,
+                404
             );
         }
-        let r = get(s.addr, "/v1/ledger/conservation", &ACME).await;
+        let r = get(s.addr, "/v1/ledger/accounts/1", &ACME).await;
         assert_eq!(r.status, 429);
         assert!(r.header("retry-after").is_some());
         // Another tenant has its own bucket; a bad token drains none.
         assert_eq!(
-            get(s.addr, "/v1/ledger/conservation", &BETA).await.status,
-            200
+            get(s.addr, "/v1/ledger/accounts/1", &BETA).await.status,
+            404
         );
         let anon = call(
             s.addr,

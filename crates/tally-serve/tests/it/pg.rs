@@ -105,8 +105,15 @@ fn two_servers_share_one_postgres_ledger_and_idempotency_records() {
         let h = get(b.addr, "/v1/ledger/accounts/2/history", &ACME).await;
         assert_eq!(h.json()["entries"][0]["transfer"]["id"], 10);
         assert_eq!(
-            get(a.addr, "/v1/ledger/conservation", &ACME).await.json()["balanced"],
+            get(a.addr, "/v1/ledger/conservation", &a.admin)
+                .await
+                .json()["balanced"],
             true
+        );
+        // The instance-wide totals are not a tenant's to read.
+        assert_eq!(
+            get(a.addr, "/v1/ledger/conservation", &ACME).await.status,
+            403
         );
         assert_eq!(get(a.addr, "/readyz", &ACME).await.status, 200);
         // A transfer's inclusion proof: the journal row under a checkpoint

@@ -29,6 +29,46 @@ fn a_realistic_token_verifies_and_grants_the_narrowest_of_each_kind() {
     assert_eq!(grant.max_amount, Some(1_000_000));
 }
 
+/// A token outside its validity window is refused as expired (or not yet
+/// valid) even where its scope, tenant or path would not allow the request
+/// either: a service then answers 401 on every route, not 403 on some.
+/// Fails if the caveats were checked in chain order only (the scope,
+/// earlier in the chain, would be named).
+#[test]
+fn the_validity_window_is_checked_before_what_the_token_allows() {
+    let v = verifier();
+    let t = full_token();
+    let r = request();
+    for (request, failure) in [
+        (
+            Request {
+                scope: Scope::Admin,
+                now_s: 1_800_003_600,
+                ..r
+            },
+            CaveatFailure::Expired,
+        ),
+        (
+            Request {
+                tenant: Some("other"),
+                now_s: 1_799_999_999,
+                ..r
+            },
+            CaveatFailure::NotYetValid,
+        ),
+        (
+            Request {
+                path: "/v1/ledgers",
+                now_s: 1_800_003_600,
+                ..r
+            },
+            CaveatFailure::Expired,
+        ),
+    ] {
+        assert_eq!(v.verify(&t, &request), Err(TokenError::Caveat(failure)));
+    }
+}
+
 #[test]
 fn each_failed_caveat_is_named() {
     let v = verifier();

@@ -120,6 +120,10 @@ pub struct Args {
     /// `<data>/rewarder/seal.key`, made on first start).
     #[arg(long, env = "REWARD_SEAL_KEY")]
     reward_seal_key: Option<PathBuf>,
+    /// Also seal manifests with this ML-DSA-65 key file (0600; `tally keys
+    /// generate-ml-dsa`): a second, post-quantum signature.
+    #[arg(long, env = "REWARD_PQ_KEY_FILE")]
+    reward_pq_key_file: Option<PathBuf>,
     /// Seal the rewarder's files at rest with this key file (0600; made by --at-rest-new-key).
     #[arg(long, env = "AT_REST_KEY_FILE")]
     at_rest_key_file: Option<PathBuf>,
@@ -174,6 +178,7 @@ impl Args {
         tally_serve::rewarder::RewarderConfig {
             trusted_keys: self.reward_trusted_keys.clone(),
             seal_key: self.reward_seal_key.clone(),
+            pq_key: self.reward_pq_key_file.clone(),
             ledger: self.reward_ledger,
             blob_max: self.blob_max,
             max_epoch_cost_ms: self.max_epoch_cost_ms,

@@ -5,7 +5,7 @@
 //! |---|---|---|
 //! | `POST /v1/blobs` | `rewarder.run` | a content-addressed upload ([`crate::blobs`]) |
 //! | `GET /v1/blobs/{cid}` | `rewarder.inspect` | its bytes |
-//! | `GET /v1/rewarder/keys` | `rewarder.inspect` | the seal key's public half (trusted-keys JSON) |
+//! | `GET /v1/rewarder/keys` | `rewarder.inspect` | the seal key's public half (trusted-keys JSON; the ML-DSA key's is its own file) |
 //! | `POST /v1/rewarder/policies` | `rewarder.run` | a signed policy, verified against the trusted keys |
 //! | `GET /v1/rewarder/policies/{cid}` | `rewarder.inspect` | the signed policy |
 //! | `POST /v1/rewarder/epochs/{epoch}/compute` | `rewarder.run` | run the epoch: `{inputs_cid, policy_cid, dry_run?}` |
@@ -31,6 +31,12 @@
 //! that of the bytes uploaded. The cost estimate (tally-reward's work units,
 //! [`COST_UNITS_PER_MS`] per millisecond) is held to `MAX_EPOCH_COST_MS`:
 //! rejected, or computed as a dry run, as `REWARD_OVER_COST` says.
+//!
+//! **Seals.** Every manifest is sealed with the Ed25519 key of
+//! `REWARD_SEAL_KEY`; with `REWARD_PQ_KEY_FILE` (an ML-DSA-65 key file,
+//! 0600, from `tally keys generate-ml-dsa`) also with ML-DSA-65 over the
+//! same bytes (tally-reward's post-quantum seal), so `tally reward verify
+//! --pq-public-key P --require-pq` can check it.
 //!
 //! **Settlement.** The intents' transfer ids derive from the run key
 //! (tally-reward's `settle`), so the ledger itself answers a second
@@ -83,8 +89,8 @@ use tally_reward::cid::Cid;
 use tally_reward::compute::{Distribution, compute, estimate};
 use tally_reward::ident::{AccountId, EpochId};
 use tally_reward::inputs::EpochInputs;
-use tally_reward::keys::{SigningKey, TrustedKeys};
-use tally_reward::manifest::{Manifest, Prover, SealedManifest};
+use tally_reward::keys::{MlDsaSigningKey, SigningKey, TrustedKeys};
+use tally_reward::manifest::{Manifest, Prover, SealedManifest, Sealer};
 use tally_reward::policy::{Policy, SignedPolicy};
 use tally_reward::registry::{
     Accepted, AcceptedRun, Head, QuarantinedRun, RunOutcome, RunStore, StoreError, run_epoch,
@@ -137,6 +143,10 @@ pub struct RewarderConfig {
     /// `REWARD_SEAL_KEY`: the secret key file that seals manifests
     /// (default `<data>/rewarder/seal.key`, made 0600 on first start).
     pub seal_key: Option<PathBuf>,
+    /// `REWARD_PQ_KEY_FILE`: an ML-DSA-65 secret key file (0600); when
+    /// given, every manifest is sealed with it too (no default: without it
+    /// manifests carry the Ed25519 seal alone).
+    pub pq_key: Option<PathBuf>,
     /// `REWARD_LEDGER`: the ledger rewards settle on.
     pub ledger: u32,
     /// `BLOB_MAX`: the largest blob, bytes.
@@ -157,6 +167,7 @@ impl Default for RewarderConfig {
         Self {
             trusted_keys: None,
             seal_key: None,
+            pq_key: None,
             ledger: REWARD_LEDGER,
             blob_max: crate::blobs::BLOB_MAX,
             max_epoch_cost_ms: MAX_EPOCH_COST_MS,
@@ -289,6 +300,8 @@ struct Embedded {
     dir: Arc<Vault>,
     blobs: Blobs,
     seal: SigningKey,
+    /// The optional ML-DSA-65 seal key (`REWARD_PQ_KEY_FILE`).
+    pq_seal: Option<MlDsaSigningKey>,
     /// Keys that may sign policies.
     policy_keys: TrustedKeys,
     /// The policy keys and the seal key (manifests, chain links).
@@ -359,6 +372,11 @@ impl Rewarder {
                 SigningKey::read_file(&path)?
             }
         };
+        let pq_seal = config
+            .pq_key
+            .as_deref()
+            .map(MlDsaSigningKey::read_file)
+            .transpose()?;
         let policy_keys = match &config.trusted_keys {
             Some(p) => TrustedKeys::read_file(p)?,
             None => TrustedKeys::new(),
@@ -369,6 +387,7 @@ impl Rewarder {
             dir: vault,
             blobs,
             seal,
+            pq_seal,
             policy_keys,
             all_keys,
         };
@@ -1158,7 +1177,10 @@ fn run_blocking(
         signed,
         &e.all_keys,
         &limits,
-        &e.seal,
+        Sealer {
+            ed25519: &e.seal,
+            ml_dsa: e.pq_seal.as_ref(),
+        },
         Ledger(rewarder.config.ledger),
     );
     let view = match outcome {

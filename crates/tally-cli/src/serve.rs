@@ -8,7 +8,10 @@
 //! Every limit has a flag and an environment variable.
 //! `--tls-cert FILE --tls-key FILE` (`TLS_CERT_FILE`, `TLS_KEY_FILE`) serve
 //! HTTPS (rustls; PEM files, the key file 0600); `--behind-tls` says that a
-//! proxy in front terminates TLS. Either sends HSTS.
+//! proxy in front terminates TLS. Either sends HSTS. `--tls-client-ca FILE`
+//! (`TLS_CLIENT_CA_FILE`) asks every client for a certificate that chains to
+//! those CAs (`--tls-client-auth optional`, `TLS_CLIENT_AUTH`: clients may
+//! present none, a bad one is still refused).
 //! SIGINT or SIGTERM stops it gracefully (connections drained, a snapshot
 //! written).
 //!
@@ -92,6 +95,15 @@ pub struct Args {
     /// The TLS private key (PEM; mode 0600, refused otherwise; with --tls-cert).
     #[arg(long, env = "TLS_KEY_FILE", requires = "tls_cert")]
     tls_key: Option<PathBuf>,
+    /// Require TLS clients to present a certificate chaining to these CA
+    /// certificates (PEM; with --tls-cert).
+    #[arg(long, env = "TLS_CLIENT_CA_FILE", requires = "tls_cert")]
+    tls_client_ca: Option<PathBuf>,
+    /// With --tls-client-ca: `required` (a client without a certificate is
+    /// refused) or `optional` (one that presents a certificate must pass).
+    #[arg(long, env = "TLS_CLIENT_AUTH", requires = "tls_client_ca", default_value = "required",
+        value_parser = ["required", "optional"])]
+    tls_client_auth: String,
     /// TLS terminates in front of this process (a proxy): send HSTS.
     #[arg(long, env = "BEHIND_TLS")]
     behind_tls: bool,
@@ -307,6 +319,12 @@ async fn serve(args: Args) -> ExitCode {
         (Some(cert), Some(key)) => Some(tally_serve::tls::TlsFiles {
             cert: cert.clone(),
             key: key.clone(),
+            client_ca: args.tls_client_ca.clone(),
+            client_auth: if args.tls_client_auth == "optional" {
+                tally_serve::tls::ClientAuth::Optional
+            } else {
+                tally_serve::tls::ClientAuth::Required
+            },
         }),
         _ => None,
     };

@@ -16,10 +16,11 @@
 //! Post-quantum seals: `compute --pq-key-file K` (an ML-DSA-65 key file
 //! from `tally keys generate-ml-dsa`) seals the manifest twice, Ed25519 and
 //! ML-DSA-65 over the same bytes. `verify` and `verify-proof` check a
-//! manifest's ML-DSA seal against the public keys of `--pq-public-key`
-//! whenever one is present: a seal that does not verify, or by a key not
-//! given, fails (exit 1). With `--require-pq` (or `REQUIRE_PQ_ON=true`)
-//! a manifest without a valid ML-DSA seal fails too.
+//! manifest's ML-DSA seal against the public keys of `--pq-public-key`:
+//! when keys are given, a seal that does not verify, or is by a key not
+//! given, fails (exit 1); without keys a present seal is reported as not
+//! checked. With `--require-pq` (or `REQUIRE_PQ_ON=true`, which needs
+//! `--pq-public-key`) a manifest without a valid ML-DSA seal fails too.
 //!
 //! The secret key is read from `--key-file` (mode 0600) or the environment
 //! variable `TALLY_REWARD_KEY` (the file's text), never from an argument.

@@ -7,9 +7,10 @@
 //! tally reward compute --inputs I.json --policy SP.json --key-file K --trusted-keys T.json
 //!                      [--previous M.json] [--intents OUT.json] [--payouts OUT.json]
 //! tally reward verify M.json --inputs I.json --policy SP.json --trusted-keys T.json
-//!                     [--previous PREV.json]
+//!                     [--previous PREV.json] [--pq-public-key P.pub]… [--require-pq]
 //! tally reward prove M.json ACCOUNT --inputs I.json --policy SP.json --trusted-keys T.json
 //! tally reward verify-proof PROOF.json --manifest M.json --trusted-keys T.json
+//!                     [--pq-public-key P.pub]… [--require-pq]
 //! tally reward manifests --data-dir DIR [--policy-hash H] [--run-key K] [--json]
 //! tally reward diff --manifest M.json --inputs I.json --policy SP.json --trusted-keys T.json
 //!                   [--payouts PL.json] [--max-differences N] [--json]
@@ -19,6 +20,15 @@
 //!
 //! The last three are forensics over a `tally serve` data directory
 //! ([`forensics`]).
+//!
+//! Post-quantum seals: `compute --pq-key-file K` (an ML-DSA-65 key file
+//! from `tally keys generate-ml-dsa`) seals the manifest twice, Ed25519 and
+//! ML-DSA-65 over the same bytes. `verify` and `verify-proof` check a
+//! manifest's ML-DSA seal against the public keys of `--pq-public-key`:
+//! when keys are given, a seal that does not verify, or is by a key not
+//! given, fails (exit 1); without keys a present seal is reported as not
+//! checked. With `--require-pq` (or `REQUIRE_PQ_ON=true`, which needs
+//! `--pq-public-key`) a manifest without a valid ML-DSA seal fails too.
 //!
 //! The secret key is read from `--key-file` (mode 0600) or the environment
 //! variable `TALLY_REWARD_KEY` (the file's text), never from an argument.
@@ -37,10 +47,10 @@ mod forensics;
 use serde::Serialize;
 use tally_reward::ident::AccountId;
 use tally_reward::inputs::EpochInputs;
-use tally_reward::keys::{SigningKey, TrustedKeys};
+use tally_reward::keys::{MlDsaSigningKey, MlDsaTrustedKeys, SigningKey, TrustedKeys};
 use tally_reward::manifest::{
-    MAX_MANIFEST_BYTES, PayoutProof, SealedManifest, payouts_bytes, prove, verify, verify_link,
-    verify_proof,
+    MAX_MANIFEST_BYTES, PayoutProof, PqStatus, SealedManifest, Sealer, payouts_bytes, prove,
+    verify, verify_link, verify_proof,
 };
 use tally_reward::policy::{MAX_POLICY_BYTES, Policy, SignedPolicy};
 use tally_reward::registry::{MemoryStore, RunOutcome, run_epoch};
@@ -72,6 +82,33 @@ struct RunFiles {
     trusted_keys: PathBuf,
 }
 
+/// The post-quantum check of `verify` and `verify-proof`.
+#[derive(Debug, clap::Args)]
+struct PqArgs {
+    /// An ML-DSA-65 public key file (`tally keys generate-ml-dsa`) whose
+    /// seals are accepted; repeat for several. A manifest's ML-DSA seal is
+    /// checked whenever one is given.
+    #[arg(long, value_name = "P.pub")]
+    pq_public_key: Vec<PathBuf>,
+    /// Fail a manifest without a valid ML-DSA seal.
+    #[arg(long, env = "REQUIRE_PQ_ON", requires = "pq_public_key")]
+    require_pq: bool,
+}
+
+impl PqArgs {
+    /// Checks `sealed`'s ML-DSA seal; says what was found.
+    fn check(&self, sealed: &SealedManifest) -> Result<String, Failure> {
+        let keys = MlDsaTrustedKeys::read_files(&self.pq_public_key)?;
+        Ok(match sealed.verify_pq(&keys, self.require_pq)? {
+            PqStatus::Verified(id) => format!("ML-DSA-65 seal verified (key {id})"),
+            PqStatus::Absent => "no ML-DSA seal".to_owned(),
+            PqStatus::Unchecked(id) => {
+                format!("ML-DSA-65 seal by key {id} not checked: give --pq-public-key")
+            }
+        })
+    }
+}
+
 #[derive(Debug, clap::Subcommand)]
 enum RewardCommand {
     /// Generate a signing key file (mode 0600; must not exist) and print the
@@ -99,6 +136,10 @@ enum RewardCommand {
         /// `sign-policy`); default: $TALLY_REWARD_KEY.
         #[arg(long)]
         key_file: Option<PathBuf>,
+        /// Also seal with this ML-DSA-65 key file (mode 0600; from `tally
+        /// keys generate-ml-dsa`): a second, post-quantum signature.
+        #[arg(long, value_name = "K")]
+        pq_key_file: Option<PathBuf>,
         /// The previous epoch's sealed manifest (the chain link): its seal
         /// must be trusted and its epoch must come first.
         #[arg(long, value_name = "M.json")]
@@ -128,6 +169,8 @@ enum RewardCommand {
         /// this option the link is reported, not checked.
         #[arg(long, value_name = "PREV.json")]
         previous: Option<PathBuf>,
+        #[command(flatten)]
+        pq: PqArgs,
     },
     /// Print the proof of an account's payout under a manifest.
     Prove {
@@ -180,6 +223,8 @@ enum RewardCommand {
         /// Trusted public keys (JSON).
         #[arg(long, value_name = "T.json")]
         trusted_keys: PathBuf,
+        #[command(flatten)]
+        pq: PqArgs,
     },
 }
 
@@ -199,7 +244,10 @@ impl From<Error> for Failure {
             | Error::Conflict { .. }
             | Error::BrokenChain { .. }
             | Error::ChainOrder { .. }
-            | Error::DryRun => Self::Failed(e.to_string()),
+            | Error::DryRun
+            | Error::UntrustedPqKey { .. }
+            | Error::BadPqSignature { .. }
+            | Error::PqSignatureRequired => Self::Failed(e.to_string()),
             other => Self::Usage(other.to_string()),
         }
     }
@@ -213,13 +261,17 @@ pub fn run(args: Args) -> ExitCode {
         RewardCommand::Compute {
             files,
             key_file,
+            pq_key_file,
             previous,
             intents,
             payouts,
             ledger,
         } => run_compute(
             &files,
-            key_file.as_deref(),
+            Keys {
+                ed25519: key_file.as_deref(),
+                ml_dsa: pq_key_file.as_deref(),
+            },
             previous.as_deref(),
             Outputs {
                 intents: intents.as_deref(),
@@ -231,7 +283,8 @@ pub fn run(args: Args) -> ExitCode {
             manifest,
             files,
             previous,
-        } => run_verify(&manifest, &files, previous.as_deref()),
+            pq,
+        } => run_verify(&manifest, &files, previous.as_deref(), &pq),
         RewardCommand::Prove {
             manifest,
             account,
@@ -241,7 +294,9 @@ pub fn run(args: Args) -> ExitCode {
             proof,
             manifest,
             trusted_keys,
-        } => run_verify_proof(&proof, &manifest, &trusted_keys),
+
+            pq,
+        } => run_verify_proof(&proof, &manifest, &trusted_keys, &pq),
         RewardCommand::Manifests {
             dir,
             policy_hash,
@@ -345,6 +400,12 @@ fn load_manifest(path: &Path) -> Result<SealedManifest, Failure> {
     )
 }
 
+/// The key files that seal `compute`'s manifest.
+struct Keys<'a> {
+    ed25519: Option<&'a Path>,
+    ml_dsa: Option<&'a Path>,
+}
+
 /// Where `compute` writes what it writes besides the manifest.
 struct Outputs<'a> {
     intents: Option<&'a Path>,
@@ -353,13 +414,14 @@ struct Outputs<'a> {
 
 fn run_compute(
     files: &RunFiles,
-    key_file: Option<&Path>,
+    keys: Keys<'_>,
     previous: Option<&Path>,
     out: Outputs<'_>,
     ledger: Ledger,
 ) -> Result<(), Failure> {
     let run = load(files)?;
-    let key = signing_key(key_file)?;
+    let key = signing_key(keys.ed25519)?;
+    let pq_key = keys.ml_dsa.map(MlDsaSigningKey::read_file).transpose()?;
     // The same path as the service: run_epoch over a store that holds the
     // chain's head (the previous manifest, when given).
     let mut store = match previous {
@@ -372,7 +434,10 @@ fn run_compute(
         &run.policy,
         &run.trusted,
         &Limits::default(),
-        &key,
+        Sealer {
+            ed25519: &key,
+            ml_dsa: pq_key.as_ref(),
+        },
         ledger,
     )? {
         RunOutcome::Accepted(accepted) | RunOutcome::Existing(accepted) => accepted,
@@ -408,8 +473,14 @@ fn load_verified(
     Ok((sealed, d))
 }
 
-fn run_verify(manifest: &Path, files: &RunFiles, previous: Option<&Path>) -> Result<(), Failure> {
+fn run_verify(
+    manifest: &Path,
+    files: &RunFiles,
+    previous: Option<&Path>,
+    pq: &PqArgs,
+) -> Result<(), Failure> {
     let (sealed, d) = load_verified(manifest, files)?;
+    let pq_status = pq.check(&sealed).map_err(|e| e.in_file(manifest))?;
     let chain = match (previous, sealed.manifest.previous) {
         (Some(path), _) => {
             let previous = load_manifest(path)?;
@@ -421,7 +492,7 @@ fn run_verify(manifest: &Path, files: &RunFiles, previous: Option<&Path>) -> Res
         (None, Some(cid)) => format!("links to manifest {cid} (not checked: give --previous)"),
     };
     println!(
-        "verified: manifest {} pays {} accounts {} of {} (residual {}); {chain}",
+        "verified: manifest {} pays {} accounts {} of {} (residual {}); {chain}; {pq_status}",
         sealed.manifest.cid()?,
         d.payouts.len(),
         sealed.manifest.paid,
@@ -437,15 +508,21 @@ fn run_prove(manifest: &Path, account: &str, files: &RunFiles) -> Result<(), Fai
     print_json(&prove(&sealed.manifest, &d.payouts, &account)?)
 }
 
-fn run_verify_proof(proof: &Path, manifest: &Path, trusted: &Path) -> Result<(), Failure> {
+fn run_verify_proof(
+    proof: &Path,
+    manifest: &Path,
+    trusted: &Path,
+    pq: &PqArgs,
+) -> Result<(), Failure> {
     let trusted = load_trusted(trusted)?;
     let sealed = load_manifest(manifest)?;
     sealed.verify_signature(&trusted)?;
+    let pq_status = pq.check(&sealed).map_err(|e| e.in_file(manifest))?;
     let bytes = read_file(proof, MAX_SMALL_FILE as u64)?;
     let proof = with_path(proof, PayoutProof::from_json(&bytes))?;
     verify_proof(&proof, &sealed.manifest)?;
     println!(
-        "verified: {} is paid {} under manifest {}",
+        "verified: {} is paid {} under manifest {}; {pq_status}",
         proof.payout.account, proof.payout.amount, proof.manifest_cid
     );
     Ok(())

@@ -10,7 +10,10 @@
 //! Every limit has a flag and an environment variable.
 //! `--tls-cert FILE --tls-key FILE` (`TLS_CERT_FILE`, `TLS_KEY_FILE`) serve
 //! HTTPS (rustls; PEM files, the key file 0600); `--behind-tls` says that a
-//! proxy in front terminates TLS. Either sends HSTS.
+//! proxy in front terminates TLS. Either sends HSTS. `--tls-client-ca FILE`
+//! (`TLS_CLIENT_CA_FILE`) asks every client for a certificate that chains to
+//! those CAs (`--tls-client-auth optional`, `TLS_CLIENT_AUTH`: clients may
+//! present none, a bad one is still refused).
 //! SIGINT or SIGTERM stops it gracefully (connections drained, a snapshot
 //! written).
 //!
@@ -96,6 +99,15 @@ pub struct Args {
     /// The TLS private key (PEM; mode 0600, refused otherwise; with --tls-cert).
     #[arg(long, env = "TLS_KEY_FILE", requires = "tls_cert")]
     tls_key: Option<PathBuf>,
+    /// Require TLS clients to present a certificate chaining to these CA
+    /// certificates (PEM; with --tls-cert).
+    #[arg(long, env = "TLS_CLIENT_CA_FILE", requires = "tls_cert")]
+    tls_client_ca: Option<PathBuf>,
+    /// With --tls-client-ca: `required` (a client without a certificate is
+    /// refused) or `optional` (one that presents a certificate must pass).
+    #[arg(long, env = "TLS_CLIENT_AUTH", requires = "tls_client_ca", default_value = "required",
+        value_parser = ["required", "optional"])]
+    tls_client_auth: String,
     /// TLS terminates in front of this process (a proxy): send HSTS.
     #[arg(long, env = "BEHIND_TLS")]
     behind_tls: bool,
@@ -125,6 +137,10 @@ pub struct Args {
     /// a database need the same one.
     #[arg(long, env = "REWARD_SEAL_KEY")]
     reward_seal_key: Option<PathBuf>,
+    /// Also seal manifests with this ML-DSA-65 key file (0600; `tally keys
+    /// generate-ml-dsa`): a second, post-quantum signature.
+    #[arg(long, env = "REWARD_PQ_KEY_FILE")]
+    reward_pq_key_file: Option<PathBuf>,
     /// Seal the rewarder's files at rest with this key file (0600; made by --at-rest-new-key).
     #[arg(long, env = "AT_REST_KEY_FILE")]
     at_rest_key_file: Option<PathBuf>,
@@ -179,6 +195,7 @@ impl Args {
         tally_serve::rewarder::RewarderConfig {
             trusted_keys: self.reward_trusted_keys.clone(),
             seal_key: self.reward_seal_key.clone(),
+            pq_key: self.reward_pq_key_file.clone(),
             ledger: self.reward_ledger,
             blob_max: self.blob_max,
             max_epoch_cost_ms: self.max_epoch_cost_ms,
@@ -307,6 +324,12 @@ async fn serve(args: Args) -> ExitCode {
         (Some(cert), Some(key)) => Some(tally_serve::tls::TlsFiles {
             cert: cert.clone(),
             key: key.clone(),
+            client_ca: args.tls_client_ca.clone(),
+            client_auth: if args.tls_client_auth == "optional" {
+                tally_serve::tls::ClientAuth::Optional
+            } else {
+                tally_serve::tls::ClientAuth::Required
+            },
         }),
         _ => None,
     };

@@ -31,6 +31,9 @@
 //!   control character) may sign only messages without a 0x00 byte. Every
 //!   domain-separated message holds one, so no signature of one family is
 //!   ever valid in the other.
+//! * **A post-quantum second signature** ([`ml_dsa`]): ML-DSA-65 (FIPS 204)
+//!   keys, their secret and public key files and key ids, signing the same
+//!   `domain || 0x00 || message` bytes as the Ed25519 keys.
 //!
 //! ```
 //! use tally_keys::{SigningKey, TrustedKeys};
@@ -295,6 +298,50 @@ impl fmt::Debug for VerifyingKey {
     }
 }
 
+/// 32 bytes from the operating system's random generator, zeroized on drop.
+fn random_seed() -> Result<Zeroizing<[u8; 32]>, KeyError> {
+    let mut seed = Zeroizing::new([0u8; 32]);
+    getrandom::fill(seed.as_mut_slice()).map_err(|_| KeyError::Random)?;
+    Ok(seed)
+}
+
+/// The seed of a secret key file's line: surrounding whitespace ignored,
+/// one of `prefixes`, then 64 lower-case hex digits.
+fn parse_seed_line(
+    text: &str,
+    prefixes: &[&str],
+    bad: &'static str,
+) -> Result<Zeroizing<[u8; 32]>, KeyError> {
+    let text = text.trim();
+    let body = prefixes
+        .iter()
+        .find_map(|p| text.strip_prefix(p))
+        .ok_or(invalid(bad))?;
+    let mut seed: Zeroizing<[u8; 32]> = Zeroizing::new([0; 32]);
+    hex::decode_into(body, seed.as_mut_slice(), Case::Lower).map_err(|_| invalid(bad))?;
+    Ok(seed)
+}
+
+/// The line of a secret key file: `prefix`, the seed in hex, a newline.
+fn seed_file_text(prefix: &str, seed: &[u8; 32]) -> Zeroizing<String> {
+    let mut text = Zeroizing::new(String::with_capacity(prefix.len() + 65));
+    text.push_str(prefix);
+    hex::encode_into(seed, &mut text);
+    text.push('\n');
+    text
+}
+
+/// A key text's error, as the error of the file `path` it came from.
+fn in_file(e: KeyError, path: &Path) -> KeyError {
+    match e {
+        KeyError::InvalidKey { reason } => KeyError::InvalidKeyFile {
+            path: path.to_path_buf(),
+            reason,
+        },
+        other => other,
+    }
+}
+
 /// An Ed25519 signing key with its id; the seed is zeroized on drop and
 /// never printed.
 pub struct SigningKey {
@@ -322,9 +369,7 @@ impl SigningKey {
     /// # Errors
     /// [`KeyError::Random`] when the generator fails.
     pub fn generate() -> Result<Self, KeyError> {
-        let mut seed = Zeroizing::new([0u8; 32]);
-        getrandom::fill(seed.as_mut_slice()).map_err(|_| KeyError::Random)?;
-        Ok(Self::from_seed(&seed))
+        Ok(Self::from_seed(&*random_seed()?))
     }
 
     /// Parses the text of a secret key file: one line, surrounding
@@ -335,13 +380,7 @@ impl SigningKey {
     /// [`KeyError::InvalidKey`] otherwise.
     pub fn parse(text: &str) -> Result<Self, KeyError> {
         const BAD: &str = "expected `tally-ed25519-secret-v1:` and 64 lower-case hex digits";
-        let text = text.trim();
-        let body = text
-            .strip_prefix(SECRET_PREFIX)
-            .or_else(|| text.strip_prefix(LEGACY_REWARD_SECRET_PREFIX))
-            .ok_or(invalid(BAD))?;
-        let mut seed: Zeroizing<[u8; 32]> = Zeroizing::new([0; 32]);
-        hex::decode_into(body, seed.as_mut_slice(), Case::Lower).map_err(|_| invalid(BAD))?;
+        let seed = parse_seed_line(text, &[SECRET_PREFIX, LEGACY_REWARD_SECRET_PREFIX], BAD)?;
         Ok(Self::from_seed(&seed))
     }
 
@@ -353,13 +392,7 @@ impl SigningKey {
     /// [`KeyError::File`], [`KeyError::InvalidKeyFile`].
     pub fn read_file(path: &Path) -> Result<Self, KeyError> {
         let text = tally_files::private::read(path, MAX_SECRET_FILE_BYTES)?;
-        Self::parse(text.as_str()).map_err(|e| match e {
-            KeyError::InvalidKey { reason } => KeyError::InvalidKeyFile {
-                path: path.to_path_buf(),
-                reason,
-            },
-            other => other,
-        })
+        Self::parse(text.as_str()).map_err(|e| in_file(e, path))
     }
 
     /// Creates the secret key file `path` (mode 0600, durably, never
@@ -377,12 +410,7 @@ impl SigningKey {
     /// The text of its secret key file (current format).
     #[must_use]
     pub fn to_file_text(&self) -> Zeroizing<String> {
-        let seed = Zeroizing::new(self.key.to_bytes());
-        let mut text = Zeroizing::new(String::with_capacity(SECRET_PREFIX.len() + 65));
-        text.push_str(SECRET_PREFIX);
-        hex::encode_into(seed.as_slice(), &mut text);
-        text.push('\n');
-        text
+        seed_file_text(SECRET_PREFIX, &self.seed())
     }
 
     /// The 32-byte seed, for formats that carry it in their own encoding
@@ -578,6 +606,8 @@ impl TrustedKeys {
             .verify(domain, message, signature)
     }
 }
+
+pub mod ml_dsa;
 
 #[cfg(test)]
 mod tests;

@@ -12,6 +12,10 @@
 //! remainder, minimum payout, the conservation check) on the same accounts
 //! with weights 1.0, 0.25 and 1.0, i.e. the same scores.
 //!
+//! `manifest_signatures` measures the seal of one built manifest (its JCS
+//! bytes and the signatures): Ed25519 alone, Ed25519 and ML-DSA-65, and the
+//! checks of each seal (`verify_signature`, `verify_pq`).
+//!
 //! Before criterion, the bench prints the heap held by the decoded inputs
 //! and the peak extra heap while computing (`allocation-counter`).
 #![allow(
@@ -31,8 +35,8 @@ use tally_reward::Limits;
 use tally_reward::compute::compute;
 use tally_reward::ident::{AccountId, EpochId};
 use tally_reward::inputs::{AccountCounters, EpochInputs, NamedValues, Window};
-use tally_reward::keys::{SigningKey, TrustedKeys};
-use tally_reward::manifest::{Prover, build, prove, seal};
+use tally_reward::keys::{MlDsaSigningKey, MlDsaTrustedKeys, SigningKey, TrustedKeys};
+use tally_reward::manifest::{Manifest, Prover, Sealer, build, prove, seal};
 use tally_reward::policy::{Policy, VerifiedPolicy};
 
 const POOL: u64 = 1_000_000_000_000;
@@ -245,6 +249,37 @@ fn bench(c: &mut Criterion) {
             i = (i + 7_919) % payouts.len();
             prover.prove(&payouts[i].account).unwrap()
         })
+    });
+    group.finish();
+    signatures(c, &manifest, &key, &trusted);
+}
+
+/// The seal of one manifest, without and with the post-quantum signature,
+/// and the check of each.
+fn signatures(c: &mut Criterion, manifest: &Manifest, key: &SigningKey, trusted: &TrustedKeys) {
+    let pq = MlDsaSigningKey::from_seed(&[11; 32]);
+    let mut pq_keys = MlDsaTrustedKeys::new();
+    assert!(pq_keys.insert(pq.verifying_key()));
+    let dual = Sealer {
+        ed25519: key,
+        ml_dsa: Some(&pq),
+    };
+    let sealed = seal(manifest.clone(), dual).unwrap();
+    let mut group = c.benchmark_group("manifest_signatures");
+    group.bench_function("seal_ed25519", |b| {
+        b.iter(|| seal(black_box(manifest.clone()), key).unwrap())
+    });
+    group.bench_function("seal_ed25519_ml_dsa_65", |b| {
+        b.iter(|| seal(black_box(manifest.clone()), dual).unwrap())
+    });
+    group.bench_function("verify_ed25519", |b| {
+        b.iter(|| black_box(&sealed).verify_signature(trusted).unwrap())
+    });
+    group.bench_function("verify_ml_dsa_65", |b| {
+        b.iter(|| black_box(&sealed).verify_pq(&pq_keys, true).unwrap())
+    });
+    group.bench_function("ml_dsa_65_keygen", |b| {
+        b.iter(|| MlDsaSigningKey::from_seed(black_box(&[12; 32])))
     });
     group.finish();
 }

@@ -20,6 +20,9 @@
 //! The functions of these types return [`KeyError`], which converts into
 //! [`crate::Error`] (`?` works in this crate's functions).
 
+pub use tally_keys::ml_dsa::{
+    MlDsaSignature, MlDsaSigningKey, MlDsaTrustedKeys, MlDsaVerifyingKey,
+};
 pub use tally_keys::{
     KeyError, KeyId, LEGACY_REWARD_SECRET_PREFIX, SECRET_PREFIX, Signature, SigningKey, TrustedKey,
     TrustedKeys, VerifyingKey,

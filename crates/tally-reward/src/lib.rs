@@ -174,6 +174,23 @@ pub enum Error {
         /// The key id.
         key_id: KeyId,
     },
+    /// A manifest's ML-DSA seal names a key that is not among the given
+    /// ML-DSA public keys.
+    #[error("ML-DSA key {key_id} is not trusted")]
+    UntrustedPqKey {
+        /// The ML-DSA key id.
+        key_id: KeyId,
+    },
+    /// A manifest's ML-DSA seal does not verify.
+    #[error("the ML-DSA signature by key {key_id} does not verify")]
+    BadPqSignature {
+        /// The ML-DSA key id.
+        key_id: KeyId,
+    },
+    /// A manifest carries no ML-DSA seal where one is required
+    /// (`REQUIRE_PQ_ON`).
+    #[error("the manifest carries no ML-DSA signature, and one is required")]
+    PqSignatureRequired,
     /// The epoch's window is not inside the policy's validity period.
     #[error("the epoch's window is outside the policy's validity period")]
     OutsideValidity,

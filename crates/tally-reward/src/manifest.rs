@@ -18,6 +18,20 @@
 //!   manifest but takes its link as written.
 //! * **Seal**: Ed25519 over `tally/reward/manifest/v1 ‖ 0x00 ‖ JCS(manifest)`
 //!   by a key whose id is carried beside it ([`SealedManifest`]).
+//! * **Post-quantum seal** (optional, [`PqSeal`]): a second signature,
+//!   ML-DSA-65 (FIPS 204, pure, empty context, deterministic; see
+//!   [`tally_keys::ml_dsa`]) over the *same* bytes as the Ed25519 seal,
+//!   carried in the member `pq` of the sealed manifest:
+//!   `{"alg":"ml-dsa-65","key_id":…,"signature":…}`. The same bytes: the
+//!   domain already separates manifests from every other signed kind, and
+//!   one definition of "what is signed" is one thing to audit; a sealed
+//!   manifest without `pq` is encoded exactly as before (the member is
+//!   omitted, never `null`), so every manifest sealed earlier keeps its
+//!   bytes. Neither signature covers the other, so `pq` can be stripped:
+//!   a verifier that needs the post-quantum seal says so
+//!   ([`SealedManifest::verify_pq`] with `require`), and a `pq` member that
+//!   is present is checked whenever ML-DSA keys are given and fails the
+//!   manifest when it does not verify.
 
 use core::fmt;
 
@@ -28,7 +42,10 @@ use crate::cid::Cid;
 use crate::compute::{Distribution, Payout, compute};
 use crate::ident::{AccountId, EpochId};
 use crate::inputs::{EpochInputs, Window};
-use crate::keys::{KeyId, Signature, SigningKey, TrustedKeys};
+use crate::keys::{
+    KeyError, KeyId, MlDsaSignature, MlDsaSigningKey, MlDsaTrustedKeys, Signature, SigningKey,
+    TrustedKeys,
+};
 use crate::policy::{Rounding, SignedPolicy, VerifiedPolicy};
 use crate::{ENGINE_VERSION, Error, Limits, jcs, merkle};
 
@@ -162,6 +179,53 @@ pub struct SealedManifest {
     pub key_id: KeyId,
     /// Ed25519 over `tally/reward/manifest/v1 ‖ 0x00 ‖ JCS(manifest)`.
     pub signature: Signature,
+    /// The optional post-quantum seal over the same bytes (omitted when
+    /// absent; `null` is refused, so a sealed manifest has one encoding).
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "present_pq_seal"
+    )]
+    pub pq: Option<PqSeal>,
+}
+
+fn present_pq_seal<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<PqSeal>, D::Error> {
+    PqSeal::deserialize(d).map(Some)
+}
+
+/// The post-quantum signature algorithms of a [`PqSeal`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum PqAlgorithm {
+    /// ML-DSA-65 (FIPS 204).
+    #[serde(rename = "ml-dsa-65")]
+    MlDsa65,
+}
+
+/// A manifest's second, post-quantum signature.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PqSeal {
+    /// The algorithm.
+    pub alg: PqAlgorithm,
+    /// The ML-DSA key's id ([`KeyId::of_ml_dsa`]).
+    pub key_id: KeyId,
+    /// ML-DSA-65 over `tally/reward/manifest/v1 ‖ 0x00 ‖ JCS(manifest)`
+    /// (3,309 bytes, 6,618 hex digits; any other length is refused before
+    /// it is decoded).
+    pub signature: MlDsaSignature,
+}
+
+/// What a post-quantum check found ([`SealedManifest::verify_pq`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PqStatus {
+    /// The ML-DSA seal verifies under the key of this id.
+    Verified(KeyId),
+    /// The manifest has no ML-DSA seal (and none was required).
+    Absent,
+    /// The manifest has an ML-DSA seal, and no ML-DSA key was given to
+    /// check it (nor was one required): the manifest stands on its Ed25519
+    /// seal alone.
+    Unchecked(KeyId),
 }
 
 /// The largest sealed manifest document read: 64 KiB.
@@ -183,6 +247,59 @@ impl SealedManifest {
     pub fn verify_signature(&self, trusted: &TrustedKeys) -> Result<(), Error> {
         let bytes = self.manifest.canonical_bytes()?;
         Ok(trusted.verify(MANIFEST_DOMAIN, &bytes, self.key_id, &self.signature)?)
+    }
+
+    /// Checks the post-quantum seal (the Ed25519 seal is
+    /// [`SealedManifest::verify_signature`]'s): a seal that is present
+    /// must verify under one of `keys` whenever keys are given; with
+    /// `require`, a manifest without one fails, and so does one that
+    /// cannot be checked (no keys).
+    ///
+    /// # Errors
+    /// [`Error::PqSignatureRequired`], [`Error::UntrustedPqKey`],
+    /// [`Error::BadPqSignature`].
+    pub fn verify_pq(&self, keys: &MlDsaTrustedKeys, require: bool) -> Result<PqStatus, Error> {
+        let Some(seal) = &self.pq else {
+            return if require {
+                Err(Error::PqSignatureRequired)
+            } else {
+                Ok(PqStatus::Absent)
+            };
+        };
+        if keys.is_empty() && !require {
+            return Ok(PqStatus::Unchecked(seal.key_id));
+        }
+        let bytes = self.manifest.canonical_bytes()?;
+        match seal.alg {
+            PqAlgorithm::MlDsa65 => keys
+                .verify(MANIFEST_DOMAIN, &bytes, seal.key_id, &seal.signature)
+                .map_err(|e| match e {
+                    KeyError::UntrustedKey { key_id } => Error::UntrustedPqKey { key_id },
+                    _ => Error::BadPqSignature {
+                        key_id: seal.key_id,
+                    },
+                })?,
+        }
+        Ok(PqStatus::Verified(seal.key_id))
+    }
+}
+
+/// The keys that seal manifests: Ed25519 always, ML-DSA-65 beside it when
+/// the operator configured one.
+#[derive(Clone, Copy, Debug)]
+pub struct Sealer<'a> {
+    /// The Ed25519 key.
+    pub ed25519: &'a SigningKey,
+    /// The optional ML-DSA-65 key.
+    pub ml_dsa: Option<&'a MlDsaSigningKey>,
+}
+
+impl<'a> From<&'a SigningKey> for Sealer<'a> {
+    fn from(ed25519: &'a SigningKey) -> Self {
+        Self {
+            ed25519,
+            ml_dsa: None,
+        }
     }
 }
 
@@ -247,16 +364,31 @@ pub fn build(
     })
 }
 
-/// Signs a manifest.
+/// Signs a manifest with an Ed25519 key, or with an Ed25519 and an
+/// ML-DSA-65 key ([`Sealer`]), both over the same bytes.
 ///
 /// # Errors
 /// Never for a manifest built here.
-pub fn seal(manifest: Manifest, key: &SigningKey) -> Result<SealedManifest, Error> {
-    let signature = key.sign(MANIFEST_DOMAIN, &manifest.canonical_bytes()?);
+pub fn seal<'a>(
+    manifest: Manifest,
+    sealer: impl Into<Sealer<'a>>,
+) -> Result<SealedManifest, Error> {
+    let sealer = sealer.into();
+    let bytes = manifest.canonical_bytes()?;
+    let signature = sealer.ed25519.sign(MANIFEST_DOMAIN, &bytes);
+    let pq = match sealer.ml_dsa {
+        Some(key) => Some(PqSeal {
+            alg: PqAlgorithm::MlDsa65,
+            key_id: key.id(),
+            signature: key.sign(MANIFEST_DOMAIN, &bytes)?,
+        }),
+        None => None,
+    };
     Ok(SealedManifest {
         manifest,
-        key_id: key.id(),
+        key_id: sealer.ed25519.id(),
         signature,
+        pq,
     })
 }
 

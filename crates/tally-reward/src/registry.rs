@@ -19,8 +19,10 @@ use crate::cid::Cid;
 use crate::compute::{Distribution, Payout, compute};
 use crate::ident::EpochId;
 use crate::inputs::EpochInputs;
-use crate::keys::{SigningKey, TrustedKeys};
-use crate::manifest::{Manifest, RunKey, SealedManifest, build, run_key, seal, verify_link};
+use crate::keys::TrustedKeys;
+use crate::manifest::{
+    Manifest, RunKey, SealedManifest, Sealer, build, run_key, seal, verify_link,
+};
 use crate::policy::SignedPolicy;
 use crate::settle::{Ledger, Transfer, intents};
 use crate::{ENGINE_VERSION, Error, Limits};
@@ -245,22 +247,24 @@ pub enum RunOutcome {
 /// accepted meanwhile, before it reports a conflict.
 pub const MAX_RELINKS: usize = 4;
 
-/// Runs an epoch: what the CLI and the service both call.
+/// Runs an epoch: what the CLI and the service both call. `signer` seals
+/// the manifest: an Ed25519 key, or a [`Sealer`] with an ML-DSA-65 key too.
 ///
 /// # Errors
 /// Policy signature errors, [`Error::Conflict`] (another run key for the
 /// epoch, or the head kept moving), [`Error::OutsideValidity`],
 /// [`Error::OverCost`], chain errors ([`Error::ChainOrder`], an untrusted
 /// previous seal), [`Error::Store`]; nothing is stored for these.
-pub fn run_epoch<S: RunStore>(
+pub fn run_epoch<'k, S: RunStore>(
     store: &mut S,
     inputs: &EpochInputs,
     policy: &SignedPolicy,
     trusted: &TrustedKeys,
     limits: &Limits,
-    signer: &SigningKey,
+    signer: impl Into<Sealer<'k>>,
     ledger: Ledger,
 ) -> Result<RunOutcome, Error> {
+    let signer = signer.into();
     let policy = policy.verify(trusted)?;
     let inputs_cid = inputs.cid()?;
     let key = run_key(inputs.epoch(), &inputs_cid, &policy.cid(), ENGINE_VERSION);

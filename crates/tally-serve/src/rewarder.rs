@@ -5,7 +5,7 @@
 //! |---|---|---|
 //! | `POST /v1/blobs` | `rewarder.run` | a content-addressed upload ([`crate::blobs`]) |
 //! | `GET /v1/blobs/{cid}` | `rewarder.inspect` | its bytes |
-//! | `GET /v1/rewarder/keys` | `rewarder.inspect` | the seal key's public half (trusted-keys JSON) |
+//! | `GET /v1/rewarder/keys` | `rewarder.inspect` | the seal key's public half (trusted-keys JSON; the ML-DSA key's is its own file) |
 //! | `POST /v1/rewarder/policies` | `rewarder.run` | a signed policy, verified against the trusted keys |
 //! | `GET /v1/rewarder/policies/{cid}` | `rewarder.inspect` | the signed policy |
 //! | `POST /v1/rewarder/epochs/{epoch}/compute` | `rewarder.run` | run the epoch: `{inputs_cid, policy_cid, dry_run?}` |
@@ -31,6 +31,12 @@
 //! that of the bytes uploaded. The cost estimate (tally-reward's work units,
 //! [`COST_UNITS_PER_MS`] per millisecond) is held to `MAX_EPOCH_COST_MS`:
 //! rejected, or computed as a dry run, as `REWARD_OVER_COST` says.
+//!
+//! **Seals.** Every manifest is sealed with the Ed25519 key of
+//! `REWARD_SEAL_KEY`; with `REWARD_PQ_KEY_FILE` (an ML-DSA-65 key file,
+//! 0600, from `tally keys generate-ml-dsa`) also with ML-DSA-65 over the
+//! same bytes (tally-reward's post-quantum seal), so `tally reward verify
+//! --pq-public-key P --require-pq` can check it.
 //!
 //! **Settlement.** The intents' transfer ids derive from the run key
 //! (tally-reward's `settle`), so the ledger itself answers a second
@@ -91,8 +97,8 @@ use tally_reward::cid::Cid;
 use tally_reward::compute::{Distribution, compute, estimate};
 use tally_reward::ident::{AccountId, EpochId};
 use tally_reward::inputs::EpochInputs;
-use tally_reward::keys::{SigningKey, TrustedKeys};
-use tally_reward::manifest::{Manifest, Prover, RunKey, SealedManifest};
+use tally_reward::keys::{MlDsaSigningKey, SigningKey, TrustedKeys};
+use tally_reward::manifest::{Manifest, Prover, RunKey, SealedManifest, Sealer};
 use tally_reward::policy::{Policy, SignedPolicy};
 use tally_reward::registry::{
     Accepted, AcceptedRun, Head, QuarantinedRun, RunOutcome, RunStore, StoreError, run_epoch,
@@ -148,6 +154,10 @@ pub struct RewarderConfig {
     /// `REWARD_SEAL_KEY`: the secret key file that seals manifests
     /// (default `<data>/rewarder/seal.key`, made 0600 on first start).
     pub seal_key: Option<PathBuf>,
+    /// `REWARD_PQ_KEY_FILE`: an ML-DSA-65 secret key file (0600); when
+    /// given, every manifest is sealed with it too (no default: without it
+    /// manifests carry the Ed25519 seal alone).
+    pub pq_key: Option<PathBuf>,
     /// `REWARD_LEDGER`: the ledger rewards settle on.
     pub ledger: u32,
     /// `BLOB_MAX`: the largest blob, bytes.
@@ -168,6 +178,7 @@ impl Default for RewarderConfig {
         Self {
             trusted_keys: None,
             seal_key: None,
+            pq_key: None,
             ledger: REWARD_LEDGER,
             blob_max: crate::blobs::BLOB_MAX,
             max_epoch_cost_ms: MAX_EPOCH_COST_MS,
@@ -318,6 +329,8 @@ enum Store {
 struct Ready {
     store: Store,
     seal: SigningKey,
+    /// The optional ML-DSA-65 seal key (`REWARD_PQ_KEY_FILE`).
+    pq_seal: Option<MlDsaSigningKey>,
     /// Keys that may sign policies.
     policy_keys: TrustedKeys,
     /// The policy keys and the seal key (manifests, chain links).
@@ -369,7 +382,15 @@ fn check_limits(config: &RewarderConfig) -> Result<(), RewarderError> {
 fn load_keys(
     config: &RewarderConfig,
     seal_dir: Option<&Path>,
-) -> Result<(SigningKey, TrustedKeys, TrustedKeys), RewarderError> {
+) -> Result<
+    (
+        SigningKey,
+        Option<MlDsaSigningKey>,
+        TrustedKeys,
+        TrustedKeys,
+    ),
+    RewarderError,
+> {
     let seal = match (&config.seal_key, seal_dir) {
         (Some(path), _) => SigningKey::read_file(path)?,
         (None, None) => SigningKey::generate()?,
@@ -387,7 +408,14 @@ fn load_keys(
     };
     let mut all_keys = policy_keys.clone();
     all_keys.insert(&seal.public_key())?;
-    Ok((seal, policy_keys, all_keys))
+    // `REWARD_PQ_KEY_FILE`: the ML-DSA-65 second seal (a key that does not
+    // load stops the start).
+    let pq_seal = config
+        .pq_key
+        .as_deref()
+        .map(MlDsaSigningKey::read_file)
+        .transpose()?;
+    Ok((seal, pq_seal, policy_keys, all_keys))
 }
 
 /// The 503 of a build or mode without a run store.
@@ -420,7 +448,7 @@ impl Rewarder {
         }
         let blobs = Blobs::open(Arc::clone(&vault), config.blob_max)?;
         let root = vault.disk_parts().map(|(root, _)| root.to_path_buf());
-        let (seal, policy_keys, all_keys) = load_keys(&config, root.as_deref())?;
+        let (seal, pq_seal, policy_keys, all_keys) = load_keys(&config, root.as_deref())?;
         repair_head(&vault);
         let store = Store::Files { dir: vault, blobs };
         Ok(Self::with(
@@ -428,6 +456,7 @@ impl Rewarder {
             Some(Ready {
                 store,
                 seal,
+                pq_seal,
                 policy_keys,
                 all_keys,
             }),
@@ -468,7 +497,7 @@ impl Rewarder {
         if config.seal_key.is_none() {
             tally_files::private::create_dir(&dir)?;
         }
-        let (seal, policy_keys, all_keys) = load_keys(&config, Some(&dir))?;
+        let (seal, pq_seal, policy_keys, all_keys) = load_keys(&config, Some(&dir))?;
         let store = pg::PgStore::open(pool, config.blob_max)
             .await
             .map_err(|e| RewarderError::Store(e.reason))?;
@@ -483,6 +512,7 @@ impl Rewarder {
         let ready = Ready {
             store: Store::Pg(store),
             seal,
+            pq_seal,
             policy_keys,
             all_keys,
         };
@@ -1472,7 +1502,10 @@ fn run_blocking(
         signed,
         &e.all_keys,
         &limits,
-        &e.seal,
+        Sealer {
+            ed25519: &e.seal,
+            ml_dsa: e.pq_seal.as_ref(),
+        },
         Ledger(rewarder.config.ledger),
     );
     if session.reused {

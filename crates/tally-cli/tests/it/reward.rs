@@ -398,3 +398,135 @@ fn verify_checks_the_chain_link_with_previous() {
         assert!(out.stdout.is_empty());
     }
 }
+
+fn keys_cmd(dir: &Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_tally"))
+        .current_dir(dir)
+        .arg("keys")
+        .args(args)
+        .output()
+        .unwrap()
+}
+
+/// `tally reward verify` with `REQUIRE_PQ_ON` in its environment.
+fn verify_requiring_pq(dir: &Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_tally"))
+        .current_dir(dir)
+        .env("REQUIRE_PQ_ON", "true")
+        .arg("reward")
+        .args(args)
+        .output()
+        .unwrap()
+}
+
+/// `compute --pq-key-file` seals twice; `verify --pq-public-key` checks
+/// the ML-DSA seal whenever it is there (a tampered one fails, required or
+/// not), `--require-pq` / `REQUIRE_PQ_ON` fail a manifest without one, and
+/// a seal by another key fails.
+#[test]
+fn a_dual_sealed_manifest_verifies_and_the_pq_seal_fails_closed() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    setup(d);
+    let files = run_files();
+    let public = ok(keys_cmd(d, &["generate-ml-dsa", "--out", "pq.key"]));
+    std::fs::write(d.join("pq.pub"), &public).unwrap();
+    assert_eq!(ok(keys_cmd(d, &["ml-dsa-public", "pq.key"])), public);
+    std::fs::write(
+        d.join("other.pub"),
+        ok(keys_cmd(d, &["generate-ml-dsa", "--out", "other.key"])),
+    )
+    .unwrap();
+    let inputs = example("inputs.json");
+    let dual = ok(tally(
+        d,
+        &with(
+            &["compute", "--key-file", "k", "--pq-key-file", "pq.key"],
+            &run_files_with(&inputs),
+        ),
+    ));
+    std::fs::write(d.join("dual.json"), &dual).unwrap();
+    let v: serde_json::Value = serde_json::from_slice(&dual).unwrap();
+    assert_eq!(v["pq"]["alg"], "ml-dsa-65");
+
+    let pq = ["--pq-public-key", "pq.pub"];
+    let verify = |m: &str, extra: &[&str]| {
+        let mut args = vec!["verify", m];
+        args.extend_from_slice(extra);
+        tally(d, &with(&args, &files))
+    };
+    let text = String::from_utf8(ok(verify(
+        "dual.json",
+        &[&pq[..], &["--require-pq"]].concat(),
+    )))
+    .unwrap();
+    assert!(text.contains("ML-DSA-65 seal verified"), "{text}");
+    let text = String::from_utf8(ok(verify("dual.json", &[]))).unwrap();
+    assert!(text.contains("not checked"), "{text}");
+
+    // The classical manifest: fine unless a PQ seal is required.
+    let text = String::from_utf8(ok(verify("m.json", &pq))).unwrap();
+    assert!(text.contains("no ML-DSA seal"), "{text}");
+    let out = verify("m.json", &[&pq[..], &["--require-pq"]].concat());
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("no ML-DSA signature"),
+        "{}",
+        stderr(&out)
+    );
+    let out = verify_requiring_pq(
+        d,
+        &with(&["verify", "m.json", "--pq-public-key", "pq.pub"], &files),
+    );
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    // Stripped from the dual manifest: the same.
+    let mut stripped = v.clone();
+    stripped.as_object_mut().unwrap().remove("pq");
+    std::fs::write(d.join("stripped.json"), stripped.to_string()).unwrap();
+    let out = verify("stripped.json", &[&pq[..], &["--require-pq"]].concat());
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+
+    // Tampered: one hex digit of the ML-DSA signature.
+    let mut tampered = v.clone();
+    let sig = tampered["pq"]["signature"].as_str().unwrap().to_owned();
+    let flipped = if &sig[200..201] == "0" { "1" } else { "0" };
+    tampered["pq"]["signature"] = format!("{}{flipped}{}", &sig[..200], &sig[201..]).into();
+    std::fs::write(d.join("tampered.json"), tampered.to_string()).unwrap();
+    let out = verify("tampered.json", &pq);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("ML-DSA signature"),
+        "{}",
+        stderr(&out)
+    );
+
+    // Another key's public key: the seal's key is not trusted.
+    let out = verify("dual.json", &["--pq-public-key", "other.pub"]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+
+    // verify-proof applies the same rule.
+    std::fs::write(
+        d.join("proof.json"),
+        ok(tally(d, &with(&["prove", "dual.json", "alice"], &files))),
+    )
+    .unwrap();
+    let proof = |m: &str, extra: &[&str]| {
+        let mut args = vec![
+            "verify-proof",
+            "proof.json",
+            "--manifest",
+            m,
+            "--trusted-keys",
+            "trusted.json",
+        ];
+        args.extend_from_slice(extra);
+        tally(d, &args)
+    };
+    ok(proof("dual.json", &[&pq[..], &["--require-pq"]].concat()));
+    let out = proof("tampered.json", &pq);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+
+    // Requiring a PQ seal without a key to check it with is bad usage.
+    let out = verify("dual.json", &["--require-pq"]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+}

@@ -341,6 +341,73 @@ fn tally_serve_refuses_a_tls_key_file_others_can_read_naming_it() {
     assert!(!tmp.path().join("tally-data").exists());
 }
 
+/// `--tls-client-ca` needs `--tls-cert`, `--tls-client-auth` needs
+/// `--tls-client-ca` and is `required` or `optional` (usage errors, exit 2,
+/// nothing created); a client CA file with no certificate stops the start
+/// naming it.
+#[test]
+fn tally_serve_checks_its_client_certificate_flags() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("tally-data");
+    let ca = tmp.path().join("client-ca.pem");
+    std::fs::write(&ca, "no certificate here\n").unwrap();
+    let serve = |args: &[&std::ffi::OsStr]| {
+        tally()
+            .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
+            .arg(&data)
+            .args(args)
+            .env_remove("DATABASE_URL")
+            .env_remove("TLS_CERT_FILE")
+            .env_remove("TLS_KEY_FILE")
+            .env_remove("TLS_CLIENT_CA_FILE")
+            .env_remove("TLS_CLIENT_AUTH")
+            .output()
+            .unwrap()
+    };
+    let out = serve(&["--tls-client-ca".as_ref(), ca.as_os_str()]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        String::from_utf8(out.stderr)
+            .unwrap()
+            .contains("--tls-cert")
+    );
+    let out = serve(&["--tls-client-auth".as_ref(), "optional".as_ref()]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        String::from_utf8(out.stderr)
+            .unwrap()
+            .contains("--tls-client-ca")
+    );
+    assert!(!data.exists());
+
+    // A real certificate and key, and a client CA file without a certificate.
+    let made = rcgen::generate_simple_self_signed(vec!["tally.test".to_owned()]).unwrap();
+    let cert = tmp.path().join("cert.pem");
+    let key = tmp.path().join("key.pem");
+    std::fs::write(&cert, made.cert.pem()).unwrap();
+    tally_files::private::create(&key, made.signing_key.serialize_pem().as_bytes()).unwrap();
+    for auth in ["required", "optional", "sometimes"] {
+        let out = serve(&[
+            "--tls-cert".as_ref(),
+            cert.as_os_str(),
+            "--tls-key".as_ref(),
+            key.as_os_str(),
+            "--tls-client-ca".as_ref(),
+            ca.as_os_str(),
+            "--tls-client-auth".as_ref(),
+            auth.as_ref(),
+        ]);
+        assert_eq!(out.status.code(), Some(2), "{auth}");
+        let err = String::from_utf8(out.stderr).unwrap();
+        if auth == "sometimes" {
+            assert!(err.contains("sometimes"), "{err}");
+        } else {
+            assert!(err.contains(&ca.display().to_string()), "{err}");
+        }
+    }
+    assert!(!data.exists());
+}
+
 /// A decision made through `tally serve` is checked offline by the CLI:
 /// its inclusion proof with `tally audit verify-proof` and a consistency
 /// proof between two checkpoints with `tally audit consistency verify`,

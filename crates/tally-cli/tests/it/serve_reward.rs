@@ -3,6 +3,8 @@
 //! the ledger holds every intent exactly once (the funding account paid
 //! exactly the pool, each sampled payee exactly its payout), and the
 //! manifest and its proofs verify offline with `tally reward verify-proof`.
+//! With `--reward-pq-key-file` the service seals its manifests twice, and
+//! `tally reward verify --pq-public-key --require-pq` checks both seals.
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
@@ -31,6 +33,7 @@ pub(crate) fn start_with(dir: &Path, extra: &[&std::ffi::OsStr]) -> Proc {
     let mut child = tally()
         .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
         .arg(dir.join("data"))
+        .args(extra)
         .arg("--reward-trusted-keys")
         .arg(dir.join("trusted.json"))
         .args(extra)
@@ -165,10 +168,9 @@ fn credits(p: &Proc, account: &str) -> (u128, u128) {
     (n("credits_posted"), n("debits_posted"))
 }
 
-/// In `d`: a policy key (`pol.key`), its trusted-keys file
-/// (`trusted.json`), the policy (`policy.json`, pool 987,654,321 from
-/// `pool:storage`); returns the signed policy.
-pub(crate) fn signed_policy(d: &Path) -> Vec<u8> {
+/// A policy key (`pol.key`, trusted in `trusted.json`) and a policy paying
+/// `pool` from `pool:storage`, signed by it (written to `sp.json` too).
+pub(crate) fn policy_key_and_signed_policy(d: &Path, pool: u64) -> std::process::Output {
     let keygen = tally()
         .args(["reward", "keygen", "--out"])
         .arg(d.join("pol.key"))
@@ -176,7 +178,9 @@ pub(crate) fn signed_policy(d: &Path) -> Vec<u8> {
         .unwrap();
     assert!(keygen.status.success());
     std::fs::write(d.join("trusted.json"), &keygen.stdout).unwrap();
-    let policy = r#"{"schema":"tally/reward/policy/v1","id":"storage","version":1,"pool":987654321,"funding_account":"pool:storage","residual_sink":"treasury","weights":{"bytes_stored":10000},"min_payout":1,"rounding":"largest_remainder","valid_from":0,"valid_until":4102444800}"#;
+    let policy = format!(
+        r#"{{"schema":"tally/reward/policy/v1","id":"storage","version":1,"pool":{pool},"funding_account":"pool:storage","residual_sink":"treasury","weights":{{"bytes_stored":10000}},"min_payout":1,"rounding":"largest_remainder","valid_from":0,"valid_until":4102444800}}"#
+    );
     std::fs::write(d.join("policy.json"), policy).unwrap();
     let signed = tally()
         .args(["reward", "sign-policy", "--policy"])
@@ -186,13 +190,34 @@ pub(crate) fn signed_policy(d: &Path) -> Vec<u8> {
         .output()
         .unwrap();
     assert!(signed.status.success());
-    signed.stdout
+    std::fs::write(d.join("sp.json"), &signed.stdout).unwrap();
+    signed
+}
+
+/// `all-keys.json`: the policy key and the service's seal key, trusted.
+fn write_all_keys(d: &Path) {
+    let keys = tally()
+        .args(["keys", "trusted"])
+        .arg(d.join("pol.key"))
+        .arg(d.join("data/rewarder/seal.key"))
+        .output()
+        .unwrap();
+    assert!(keys.status.success());
+    std::fs::write(d.join("all-keys.json"), &keys.stdout).unwrap();
+}
+
+/// In `d`: a policy key (`pol.key`), its trusted-keys file
+/// (`trusted.json`), the policy (`policy.json`, pool 987,654,321 from
+/// `pool:storage`); returns the signed policy.
+pub(crate) fn signed_policy(d: &Path) -> Vec<u8> {
+    policy_key_and_signed_policy(d, 987_654_321).stdout
 }
 
 #[test]
 fn a_rewarder_killed_mid_settlement_settles_every_payee_exactly_once_after_a_restart() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
+
     let signed = signed_policy(d);
     let mut p = start(d);
     let policy_cid = store_policy(&p, &signed);
@@ -242,14 +267,7 @@ fn a_rewarder_killed_mid_settlement_settles_every_payee_exactly_once_after_a_res
         assert_eq!(debited, 987_654_321 * u128::from(round + 1));
         // Sampled payees hold exactly their payout of each epoch, and the
         // proof verifies offline with the CLI.
-        let keys = tally()
-            .args(["keys", "trusted"])
-            .arg(d.join("pol.key"))
-            .arg(d.join("data/rewarder/seal.key"))
-            .output()
-            .unwrap();
-        assert!(keys.status.success());
-        std::fs::write(d.join("all-keys.json"), &keys.stdout).unwrap();
+        write_all_keys(d);
         for i in [0, payees / 2, payees - 1] {
             let name = format!("p{round}-{i:05}");
             let (status, body) = http(
@@ -293,4 +311,87 @@ fn a_rewarder_killed_mid_settlement_settles_every_payee_exactly_once_after_a_res
             .success()
     );
     assert!(p.child.wait().unwrap().success());
+}
+
+/// `tally serve --reward-pq-key-file`: the manifest the service seals
+/// verifies with `tally reward verify --pq-public-key P --require-pq`
+/// (recomputed from the same inputs and policy), and fails (exit 1) with its
+/// ML-DSA seal stripped or tampered with.
+#[test]
+fn a_dual_signing_service_s_manifest_verifies_with_the_cli() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let pq = tally()
+        .args(["keys", "generate-ml-dsa", "--out"])
+        .arg(d.join("pq.key"))
+        .output()
+        .unwrap();
+    assert!(pq.status.success());
+    std::fs::write(d.join("pq.pub"), &pq.stdout).unwrap();
+    let signed = policy_key_and_signed_policy(d, 1_000);
+
+    let pq_key = d.join("pq.key");
+    let p = start_with(d, &["--reward-pq-key-file".as_ref(), pq_key.as_os_str()]);
+    let policy_cid = store_policy(&p, &signed.stdout);
+    let doc = inputs("pq-0", 0, 25);
+    std::fs::write(d.join("inputs.json"), &doc).unwrap();
+    let (status, body) = http(&p.addr, &p.token, "POST", "/v1/blobs", "-", doc.as_bytes()).unwrap();
+    assert_eq!(status, 200);
+    let inputs_cid = json(&body)["cid"].as_str().unwrap().to_owned();
+    let req = format!(r#"{{"inputs_cid":"{inputs_cid}","policy_cid":"{policy_cid}"}}"#);
+    let (status, body) = http(
+        &p.addr,
+        &p.token,
+        "POST",
+        "/v1/rewarder/epochs/pq-0/compute",
+        "c",
+        req.as_bytes(),
+    )
+    .unwrap();
+    assert_eq!(status, 200, "{}", String::from_utf8_lossy(&body));
+    let sealed = json(&body)["sealed"].clone();
+    assert_eq!(sealed["pq"]["alg"], "ml-dsa-65");
+    std::fs::write(d.join("m.json"), sealed.to_string()).unwrap();
+    write_all_keys(d);
+    let verify = |manifest: &str| {
+        tally()
+            .current_dir(d)
+            .args([
+                "reward",
+                "verify",
+                manifest,
+                "--inputs",
+                "inputs.json",
+                "--policy",
+                "sp.json",
+            ])
+            .args([
+                "--trusted-keys",
+                "all-keys.json",
+                "--pq-public-key",
+                "pq.pub",
+                "--require-pq",
+            ])
+            .output()
+            .unwrap()
+    };
+    let out = verify("m.json");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains("ML-DSA-65 seal verified"));
+
+    let mut stripped = sealed.clone();
+    stripped.as_object_mut().unwrap().remove("pq");
+    std::fs::write(d.join("stripped.json"), stripped.to_string()).unwrap();
+    assert_eq!(verify("stripped.json").status.code(), Some(1));
+
+    let mut tampered = sealed.clone();
+    let sig = tampered["pq"]["signature"].as_str().unwrap().to_owned();
+    let flipped = if sig.ends_with('0') { '1' } else { '0' };
+    tampered["pq"]["signature"] = format!("{}{flipped}", &sig[..sig.len() - 1]).into();
+    std::fs::write(d.join("tampered.json"), tampered.to_string()).unwrap();
+    assert_eq!(verify("tampered.json").status.code(), Some(1));
 }

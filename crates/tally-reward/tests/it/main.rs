@@ -12,6 +12,7 @@ mod compute;
 mod decode;
 mod golden;
 mod manifest;
+mod pq;
 mod properties;
 mod registry;
 mod stream;

@@ -9,7 +9,7 @@ use std::path::Path;
 
 use tally_reward::cid::Cid;
 use tally_reward::ident::AccountId;
-use tally_reward::keys::{SigningKey, TrustedKeys};
+use tally_reward::keys::{MlDsaSigningKey, MlDsaTrustedKeys, SigningKey, TrustedKeys};
 use tally_reward::manifest::{PayoutProof, SealedManifest, verify_proof};
 use tally_reward::policy::Policy;
 use tally_reward::settle::ledger_account_id;
@@ -284,6 +284,60 @@ pub(crate) fn metric(text: &str, line_start: &str) -> u64 {
 
 pub(crate) async fn metrics(s: &Server) -> String {
     String::from_utf8(get(s.addr, "/metrics", "").await.body).unwrap()
+}
+
+/// `REWARD_PQ_KEY_FILE`: the service seals every manifest twice, Ed25519
+/// and ML-DSA-65 over the same bytes; the manifest it serves (and keeps
+/// across a restart) verifies under both, and fails when the ML-DSA seal is
+/// tampered with or stripped and required.
+#[test]
+fn a_pq_key_file_makes_the_service_dual_sign_its_manifests() {
+    runtime().block_on(async {
+        let dir = tempfile::tempdir().unwrap();
+        let pq = MlDsaSigningKey::from_seed(&[43; 32]);
+        let pq_file = dir.path().join("pq.key");
+        pq.create_file(&pq_file).unwrap();
+        let s = start_with(dir, |c| c.pq_key = Some(pq_file)).await;
+        let token = ops();
+        let (_, _, r) = run(&s, &token, "2026-w49", 1_000_000, 9).await;
+        assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+        let sealed = sealed_of(&r);
+        sealed.verify_signature(&trusted()).unwrap();
+        let mut keys = MlDsaTrustedKeys::new();
+        assert!(keys.insert(pq.verifying_key()));
+        assert_eq!(
+            sealed.verify_pq(&keys, true).unwrap(),
+            tally_reward::manifest::PqStatus::Verified(pq.id())
+        );
+        let g = get(s.addr, "/v1/rewarder/epochs/2026-w49", &token).await;
+        assert_eq!(sealed_of(&g), sealed);
+        let mut stripped = sealed.clone();
+        stripped.pq = None;
+        assert!(stripped.verify_pq(&keys, true).is_err());
+        let mut forged = sealed.clone();
+        forged.manifest.residual_sink = AccountId::new("elsewhere").unwrap();
+        assert!(forged.verify_pq(&keys, false).is_err());
+    });
+}
+
+/// A PQ key file that does not load stops the start (no silent fallback to
+/// Ed25519 alone).
+#[test]
+fn a_bad_pq_key_file_refuses_the_start() {
+    runtime().block_on(async {
+        let dir = tempfile::tempdir().unwrap();
+        let pq_file = dir.path().join("pq.key");
+        std::fs::write(&pq_file, "tally-ml-dsa-65-secret-v1:00\n").unwrap();
+        std::fs::set_permissions(
+            &pq_file,
+            std::os::unix::fs::PermissionsExt::from_mode(0o600),
+        )
+        .unwrap();
+        let mut c = crate::support::config(dir.path(), Limits::default());
+        c.rewarder = rewarder_config(dir.path());
+        c.rewarder.pq_key = Some(pq_file);
+        assert!(tally_serve::start(c).await.is_err());
+    });
 }
 
 #[test]

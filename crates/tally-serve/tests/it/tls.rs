@@ -1,7 +1,8 @@
 //! TLS in the process (`--tls-cert`/`--tls-key`): real HTTPS on loopback
 //! with a self-signed certificate made in the test, a real rustls client
 //! (reqwest) that trusts it, and raw sockets for the clients that
-//! misbehave.
+//! misbehave. Client certificates (`--tls-client-ca`): CAs and client
+//! certificates made in the test with rcgen, presented by reqwest.
 
 use std::net::SocketAddr;
 use std::os::unix::fs::PermissionsExt;
@@ -10,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use tally_serve::StartError;
 use tally_serve::config::Limits;
-use tally_serve::tls::TlsFiles;
+use tally_serve::tls::{ClientAuth, TlsFiles};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
@@ -25,10 +26,7 @@ fn certificate(dir: &Path) -> (String, TlsFiles) {
     let made = rcgen::generate_simple_self_signed(vec![HOST.to_owned()]).unwrap();
     let tls = dir.join("tls");
     tally_files::private::create_dir(&tls).unwrap();
-    let files = TlsFiles {
-        cert: tls.join("cert.pem"),
-        key: tls.join("key.pem"),
-    };
+    let files = TlsFiles::new(tls.join("cert.pem"), tls.join("key.pem"));
     let cert_pem = made.cert.pem();
     std::fs::write(&files.cert, &cert_pem).unwrap();
     tally_files::private::create(&files.key, made.signing_key.serialize_pem().as_bytes()).unwrap();
@@ -39,6 +37,11 @@ fn certificate(dir: &Path) -> (String, TlsFiles) {
 async fn start(limits: Limits) -> (Server, String) {
     let dir = tempfile::tempdir().unwrap();
     let (cert_pem, files) = certificate(dir.path());
+    (serve(dir, files, limits).await, cert_pem)
+}
+
+/// A server in `dir` serving TLS with `files`.
+async fn serve(dir: tempfile::TempDir, files: TlsFiles, limits: Limits) -> Server {
     let mut c = config(dir.path(), limits);
     c.tls = Some(files);
     let running = tally_serve::start(c).await.unwrap();
@@ -47,13 +50,12 @@ async fn start(limits: Limits) -> (Server, String) {
         .unwrap()
         .trim()
         .to_owned();
-    let server = Server {
+    Server {
         addr: running.addr,
         running: Some(running),
         admin,
         dir,
-    };
-    (server, cert_pem)
+    }
 }
 
 /// An HTTPS client (rustls) that trusts `cert_pem` only (if given) and
@@ -256,10 +258,7 @@ fn a_certificate_or_key_that_is_not_pem_or_does_not_match_is_refused_naming_the_
     std::fs::copy(&files.key, &not_cert).unwrap();
     let message = refused(
         dir.path(),
-        TlsFiles {
-            cert: not_cert.clone(),
-            key: files.key.clone(),
-        },
+        TlsFiles::new(not_cert.clone(), files.key.clone()),
     );
     assert!(
         message.contains(&not_cert.display().to_string()),
@@ -271,10 +270,7 @@ fn a_certificate_or_key_that_is_not_pem_or_does_not_match_is_refused_naming_the_
     tally_files::private::create(&not_key, b"secret-looking text\n").unwrap();
     let message = refused(
         dir.path(),
-        TlsFiles {
-            cert: files.cert.clone(),
-            key: not_key.clone(),
-        },
+        TlsFiles::new(files.cert.clone(), not_key.clone()),
     );
     assert!(
         message.contains(&not_key.display().to_string()),
@@ -285,10 +281,7 @@ fn a_certificate_or_key_that_is_not_pem_or_does_not_match_is_refused_naming_the_
     let (_, other) = certificate(&dir.path().join("other"));
     let message = refused(
         dir.path(),
-        TlsFiles {
-            cert: files.cert.clone(),
-            key: other.key.clone(),
-        },
+        TlsFiles::new(files.cert.clone(), other.key.clone()),
     );
     assert!(
         message.contains(&other.key.display().to_string()),
@@ -298,13 +291,7 @@ fn a_certificate_or_key_that_is_not_pem_or_does_not_match_is_refused_naming_the_
     let huge = dir.path().join("tls/huge.pem");
     let size = usize::try_from(tally_serve::tls::CERT_FILE_MAX_BYTES).unwrap() + 1;
     std::fs::write(&huge, vec![b'A'; size]).unwrap();
-    let message = refused(
-        dir.path(),
-        TlsFiles {
-            cert: huge.clone(),
-            key: files.key.clone(),
-        },
-    );
+    let message = refused(dir.path(), TlsFiles::new(huge.clone(), files.key.clone()));
     assert!(message.contains(&huge.display().to_string()), "{message}");
 }
 
@@ -327,4 +314,231 @@ fn hsts_is_sent_behind_a_tls_proxy_and_never_on_plain_http_otherwise() {
             running.stop().await;
         }
     });
+}
+
+// ------------------------------------------------------ client certificates --
+
+/// A certificate authority made in the test.
+struct Ca {
+    issuer: rcgen::Issuer<'static, rcgen::KeyPair>,
+    pem: String,
+}
+
+fn ca(name: &str) -> Ca {
+    let mut params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+    params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+    params
+        .distinguished_name
+        .push(rcgen::DnType::CommonName, name);
+    params.key_usages = vec![
+        rcgen::KeyUsagePurpose::KeyCertSign,
+        rcgen::KeyUsagePurpose::CrlSign,
+        rcgen::KeyUsagePurpose::DigitalSignature,
+    ];
+    let key = rcgen::KeyPair::generate().unwrap();
+    let pem = params.self_signed(&key).unwrap().pem();
+    Ca {
+        issuer: rcgen::Issuer::new(params, key),
+        pem,
+    }
+}
+
+/// The validity of a client certificate: (not before, not after) as
+/// (year, month, day).
+type Validity = ((i32, u8, u8), (i32, u8, u8));
+const VALID_NOW: Validity = ((2020, 1, 1), (4000, 1, 1));
+
+/// A client identity (certificate and key, PEM) issued by `ca`.
+fn identity(ca: &Ca, validity: Validity) -> reqwest::Identity {
+    let mut params = rcgen::CertificateParams::new(vec!["client.test".to_owned()]).unwrap();
+    params
+        .distinguished_name
+        .push(rcgen::DnType::CommonName, "a client");
+    params.extended_key_usages = vec![rcgen::ExtendedKeyUsagePurpose::ClientAuth];
+    let ((y0, m0, d0), (y1, m1, d1)) = validity;
+    params.not_before = rcgen::date_time_ymd(y0, m0, d0);
+    params.not_after = rcgen::date_time_ymd(y1, m1, d1);
+    let key = rcgen::KeyPair::generate().unwrap();
+    let cert = params.signed_by(&key, &ca.issuer).unwrap();
+    reqwest::Identity::from_pem(format!("{}{}", cert.pem(), key.serialize_pem()).as_bytes())
+        .unwrap()
+}
+
+/// A TLS server that verifies client certificates against `ca`'s.
+async fn start_mtls(ca: &Ca, auth: ClientAuth) -> (Server, String) {
+    let dir = tempfile::tempdir().unwrap();
+    let (cert_pem, mut files) = certificate(dir.path());
+    let ca_file = dir.path().join("tls/client-ca.pem");
+    std::fs::write(&ca_file, &ca.pem).unwrap();
+    files.client_ca = Some(ca_file);
+    files.client_auth = auth;
+    (serve(dir, files, Limits::default()).await, cert_pem)
+}
+
+/// `GET /healthz` over TLS `version`, presenting `id`: the status, or
+/// `None` when the connection failed (a refused handshake).
+async fn healthz(
+    s: &Server,
+    cert_pem: &str,
+    id: Option<reqwest::Identity>,
+    version: reqwest::tls::Version,
+) -> Option<u16> {
+    let mut b = client(Some(cert_pem), s.addr)
+        .min_tls_version(version)
+        .max_tls_version(version);
+    if let Some(id) = id {
+        b = b.identity(id);
+    }
+    let c = b.build().unwrap();
+    let r = c.get(url(s.addr, "/healthz")).send().await.ok()?;
+    let status = r.status().as_u16();
+    r.bytes().await.ok()?;
+    Some(status)
+}
+
+const VERSIONS: [reqwest::tls::Version; 2] = [
+    reqwest::tls::Version::TLS_1_3,
+    reqwest::tls::Version::TLS_1_2,
+];
+
+#[test]
+fn a_client_ca_admits_its_clients_and_refuses_no_certificate_or_another_ca_s() {
+    runtime().block_on(async {
+        let ours = ca("tally clients");
+        let theirs = ca("another CA");
+        let (s, cert_pem) = start_mtls(&ours, ClientAuth::Required).await;
+        for version in VERSIONS {
+            assert_eq!(
+                healthz(&s, &cert_pem, Some(identity(&ours, VALID_NOW)), version).await,
+                Some(200),
+                "{version:?}"
+            );
+            assert_eq!(
+                healthz(&s, &cert_pem, None, version).await,
+                None,
+                "no certificate, {version:?}"
+            );
+            assert_eq!(
+                healthz(&s, &cert_pem, Some(identity(&theirs, VALID_NOW)), version).await,
+                None,
+                "another CA, {version:?}"
+            );
+        }
+        // The refusals did not hurt the server: an admitted client still is.
+        let c = client(Some(&cert_pem), s.addr)
+            .identity(identity(&ours, VALID_NOW))
+            .build()
+            .unwrap();
+        let r = c
+            .get(url(s.addr, "/v1/ledger/conservation"))
+            .bearer_auth(&s.admin)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200);
+        s.stop().await;
+    });
+}
+
+#[test]
+fn expired_and_not_yet_valid_client_certificates_are_refused() {
+    runtime().block_on(async {
+        let ours = ca("tally clients");
+        let (s, cert_pem) = start_mtls(&ours, ClientAuth::Required).await;
+        let expired = ((2000, 1, 1), (2001, 1, 1));
+        let not_yet = ((3990, 1, 1), (4000, 1, 1));
+        for version in VERSIONS {
+            for (what, validity) in [("expired", expired), ("not yet valid", not_yet)] {
+                assert_eq!(
+                    healthz(&s, &cert_pem, Some(identity(&ours, validity)), version).await,
+                    None,
+                    "{what}, {version:?}"
+                );
+            }
+        }
+        assert_eq!(
+            healthz(&s, &cert_pem, Some(identity(&ours, VALID_NOW)), VERSIONS[0]).await,
+            Some(200)
+        );
+        s.stop().await;
+    });
+}
+
+#[test]
+fn optional_client_auth_admits_a_client_without_a_certificate_but_never_a_bad_one() {
+    runtime().block_on(async {
+        let ours = ca("tally clients");
+        let theirs = ca("another CA");
+        let (s, cert_pem) = start_mtls(&ours, ClientAuth::Optional).await;
+        for version in VERSIONS {
+            assert_eq!(healthz(&s, &cert_pem, None, version).await, Some(200));
+            assert_eq!(
+                healthz(&s, &cert_pem, Some(identity(&ours, VALID_NOW)), version).await,
+                Some(200)
+            );
+            assert_eq!(
+                healthz(&s, &cert_pem, Some(identity(&theirs, VALID_NOW)), version).await,
+                None,
+                "another CA, {version:?}"
+            );
+            assert_eq!(
+                healthz(
+                    &s,
+                    &cert_pem,
+                    Some(identity(&ours, ((2000, 1, 1), (2001, 1, 1)))),
+                    version
+                )
+                .await,
+                None,
+                "expired, {version:?}"
+            );
+        }
+        s.stop().await;
+    });
+}
+
+#[test]
+fn a_client_ca_file_that_cannot_anchor_verification_is_refused_naming_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_, files) = certificate(dir.path());
+    let with_ca = |path: &Path| {
+        let mut f = files.clone();
+        f.client_ca = Some(path.to_path_buf());
+        f
+    };
+    // No certificate in it (the server key's PEM).
+    let no_cert = dir.path().join("tls/no-cert.pem");
+    std::fs::copy(&files.key, &no_cert).unwrap();
+    let message = refused(dir.path(), with_ca(&no_cert));
+    assert!(
+        message.contains(&no_cert.display().to_string()),
+        "{message}"
+    );
+    assert!(message.contains("no PEM certificate"), "{message}");
+    // A CERTIFICATE block that is not a certificate.
+    let junk = dir.path().join("tls/junk.pem");
+    std::fs::write(
+        &junk,
+        "-----BEGIN CERTIFICATE-----\nAAAAAAAA\n-----END CERTIFICATE-----\n",
+    )
+    .unwrap();
+    let message = refused(dir.path(), with_ca(&junk));
+    assert!(message.contains(&junk.display().to_string()), "{message}");
+    // More CA certificates than CLIENT_CA_CERTS_MAX, and a file past its
+    // bound.
+    let many = dir.path().join("tls/many.pem");
+    let one = ca("one").pem;
+    std::fs::write(&many, one.repeat(tally_serve::tls::CLIENT_CA_CERTS_MAX + 1)).unwrap();
+    let message = refused(dir.path(), with_ca(&many));
+    assert!(message.contains("CLIENT_CA_CERTS_MAX"), "{message}");
+    let missing = dir.path().join("tls/missing.pem");
+    let message = refused(dir.path(), with_ca(&missing));
+    assert!(
+        message.contains(&missing.display().to_string()),
+        "{message}"
+    );
+    // The same files with a usable CA start.
+    let good = dir.path().join("tls/good.pem");
+    std::fs::write(&good, &one).unwrap();
+    assert!(tally_serve::tls::server_config(&with_ca(&good)).is_ok());
 }

@@ -33,7 +33,6 @@ pub(crate) fn start_with(dir: &Path, extra: &[&std::ffi::OsStr]) -> Proc {
     let mut child = tally()
         .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
         .arg(dir.join("data"))
-        .args(extra)
         .arg("--reward-trusted-keys")
         .arg(dir.join("trusted.json"))
         .args(extra)

@@ -116,7 +116,7 @@ impl PgInclusionProof {
     /// Reads a proof (at most [`MAX_PROOF_BYTES`], unknown fields refused).
     ///
     /// # Errors
-    /// [`ProofError::Tampered`] naming what is wrong.
+    /// [`ProofError`] naming what is wrong.
     pub fn from_json(text: &str) -> Result<Self, ProofError> {
         if text.len() > MAX_PROOF_BYTES {
             return Err(bad(format!(
@@ -136,7 +136,7 @@ impl PgInclusionProof {
     /// and the record's sequence number.
     ///
     /// # Errors
-    /// [`ProofError::Tampered`] when anything does not check.
+    /// [`ProofError`] when anything does not check.
     pub fn verify(&self, vkey: &NoteVerifier) -> Result<(u128, u64), ProofError> {
         if self.format != FORMAT {
             return Err(bad(format!("proof format {:?}", self.format)));

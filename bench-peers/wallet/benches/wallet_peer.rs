@@ -9,7 +9,8 @@
 //! and keysets loaded before anything is timed):
 //!
 //! 1. **mint**: quote 1,000 sat, wait until paid (FakeWallet pays at once;
-//!    both wallets watch the quote over NUT-17), mint. Into wallet A.
+//!    tally-wallet watches the quote over NUT-17, CDK polls its state, see
+//!    `cdk_mint`), mint. Into wallet A.
 //! 2. **send** 100 sat from A (A holds the 1,000 just minted: 100 is not a
 //!    subset of 512+256+128+64+32+8, so both swap first) and **receive** the
 //!    token into a fresh wallet B of the same kind.
@@ -27,7 +28,11 @@
 //! Environment: `TALLY_TEST_MINT_URL` (default `http://127.0.0.1:43338`, the
 //! plain mint), `TALLY_TEST_MINT_FEES_URL` (default `http://127.0.0.1:43339`,
 //! only to make melt invoices), `WALLET_PEER_ROUNDS` (default 12),
-//! `WALLET_PEER_CDK_TARGET_PROOF_COUNT` (default 3, CDK's own default).
+//! `WALLET_PEER_CDK_TARGET_PROOF_COUNT` (default 0: CDK then splits every
+//! amount into the fewest proofs, as tally-wallet does, so both send the
+//! same outputs; CDK's own default is 3, which keeps up to 3 proofs of each
+//! denomination and so mints 1,000 sat into more outputs and can then send
+//! 100 offline; run with 3 to see CDK as it ships).
 
 use std::collections::HashMap;
 use std::os::unix::fs::PermissionsExt;
@@ -36,7 +41,7 @@ use std::time::{Duration, Instant};
 
 use cdk::amount::SplitTarget;
 use cdk::nuts::nut00::ProofsMethods;
-use cdk::nuts::{CurrencyUnit, PaymentMethod, State};
+use cdk::nuts::{CurrencyUnit, MintQuoteState, PaymentMethod, State};
 use cdk::wallet::types::ProofInfo;
 use cdk::wallet::{ReceiveOptions as CdkReceive, SendOptions as CdkSend, WalletBuilder};
 use tally_cashu::nuts::nut00::{MintUrl, Proof as TallyProof};
@@ -124,22 +129,28 @@ fn random_seed() -> [u8; 64] {
     seed
 }
 
-/// `amount` sat minted by a CDK wallet as proofs of 1 sat (one mint
-/// request), for fixtures.
-async fn ones(w: &Cdk, amount: u64) -> cdk::nuts::Proofs {
+/// Mints `amount` sat into a CDK wallet split as `split`: quote, the
+/// quote's state polled until paid (`check_mint_quote_status`, which asks
+/// the mint; the first answer is already PAID with FakeWallet), mint. CDK's
+/// `wait_and_mint_quote` (its NUT-17 proof stream) did not return within
+/// 60 s against Nutshell 0.21.0 here, so it is not used.
+async fn cdk_mint(w: &Cdk, amount: u64, split: SplitTarget) -> cdk::nuts::Proofs {
     let quote = w
         .mint_quote(PaymentMethod::BOLT11, Some(amount.into()), None, None)
         .await
         .unwrap();
-    let proofs = w
-        .wait_and_mint_quote(
-            quote,
-            SplitTarget::Value(1.into()),
-            None,
-            Duration::from_secs(60),
-        )
-        .await
-        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while w.check_mint_quote_status(&quote.id).await.unwrap().state != MintQuoteState::Paid {
+        assert!(Instant::now() < deadline, "quote not paid in 60 s");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    w.mint(&quote.id, split, None).await.unwrap()
+}
+
+/// `amount` sat minted by a CDK wallet as proofs of 1 sat (one mint
+/// request), for fixtures.
+async fn ones(w: &Cdk, amount: u64) -> cdk::nuts::Proofs {
+    let proofs = cdk_mint(w, amount, SplitTarget::Value(1.into())).await;
     assert_eq!(proofs.len() as u64, amount);
     proofs
 }
@@ -260,14 +271,7 @@ async fn cdk_round(env: &Env, swap_fixture: &[cdk::nuts::Proof], restore_seed: [
 
     // 1. mint
     let t = Instant::now();
-    let quote = a
-        .mint_quote(PaymentMethod::BOLT11, Some(MINT_AMOUNT.into()), None, None)
-        .await
-        .unwrap();
-    let proofs = a
-        .wait_and_mint_quote(quote, SplitTarget::default(), None, Duration::from_secs(60))
-        .await
-        .unwrap();
+    let proofs = cdk_mint(&a, MINT_AMOUNT, SplitTarget::default()).await;
     let mint = t.elapsed();
     assert_eq!(u64::from(proofs.total_amount().unwrap()), MINT_AMOUNT);
 
@@ -305,7 +309,10 @@ async fn cdk_round(env: &Env, swap_fixture: &[cdk::nuts::Proof], restore_seed: [
     let swap = t.elapsed();
     assert_eq!(out.len(), 1);
     assert_eq!(u64::from(out.total_amount().unwrap()), SWAP_PROOFS);
-    assert_eq!(u64::from(c.total_balance().await.unwrap()), SWAP_PROOFS);
+    // CDK stores the swapped-for proof as Reserved (a swap with an amount
+    // prepares a send); tally-wallet stores it as spendable.
+    let reserved = c.get_reserved_proofs().await.unwrap();
+    assert_eq!(u64::from(reserved.total_amount().unwrap()), SWAP_PROOFS);
 
     // 4. melt
     let t = Instant::now();
@@ -351,7 +358,7 @@ fn env_u64(name: &str, default: u64) -> u64 {
 fn main() {
     // `cargo bench` passes `--bench`; nothing else is understood.
     let rounds = env_u64("WALLET_PEER_ROUNDS", 12) as usize;
-    let cdk_target = env_u64("WALLET_PEER_CDK_TARGET_PROOF_COUNT", 3) as usize;
+    let cdk_target = env_u64("WALLET_PEER_CDK_TARGET_PROOF_COUNT", 0) as usize;
     let mint = std::env::var("TALLY_TEST_MINT_URL").unwrap_or_else(|_| "http://127.0.0.1:43338".into());
     let fees = std::env::var("TALLY_TEST_MINT_FEES_URL")
         .unwrap_or_else(|_| "http://127.0.0.1:43339".into());

@@ -209,15 +209,18 @@ async fn tally_round(env: &Env, swap_fixture: &[cdk::nuts::Proof], restore_seed:
     let mint = t.elapsed();
 
     // 2. send, receive
+    mark("tally send");
     let t = Instant::now();
     let sent = a.send(url, SEND_AMOUNT, &SendOptions::default()).await.unwrap();
     let send = t.elapsed();
     assert!(sent.swapped);
+    mark("tally receive");
     let t = Instant::now();
     let got = b.receive(&sent.token, &ReceiveOptions::default()).await.unwrap();
     let receive = t.elapsed();
     assert_eq!(got, SEND_AMOUNT);
 
+    mark("end");
     // 3. swap 64 proofs of 1 sat into one of 64
     let t = Instant::now();
     let out = c.swap(url, SWAP_PROOFS).await.unwrap();
@@ -276,6 +279,7 @@ async fn cdk_round(env: &Env, swap_fixture: &[cdk::nuts::Proof], restore_seed: [
     assert_eq!(u64::from(proofs.total_amount().unwrap()), MINT_AMOUNT);
 
     // 2. send, receive
+    mark("cdk send");
     let t = Instant::now();
     let token = a
         .prepare_send(SEND_AMOUNT.into(), CdkSend::default())
@@ -286,11 +290,13 @@ async fn cdk_round(env: &Env, swap_fixture: &[cdk::nuts::Proof], restore_seed: [
         .unwrap()
         .to_string();
     let send = t.elapsed();
+    mark("cdk receive");
     let t = Instant::now();
     let got = b.receive(&token, CdkReceive::default()).await.unwrap();
     let receive = t.elapsed();
     assert_eq!(u64::from(got), SEND_AMOUNT);
 
+    mark("end");
     // 3. swap 64 proofs of 1 sat into one of 64
     let inputs = c.get_unspent_proofs().await.unwrap();
     let t = Instant::now();
@@ -345,6 +351,14 @@ async fn cdk_round(env: &Env, swap_fixture: &[cdk::nuts::Proof], restore_seed: [
         swap,
         melt,
         restore,
+    }
+}
+
+/// With `WALLET_PEER_MARK` set, a line on stderr (one `write`) that marks
+/// where an operation starts, for `strace` (counting syscalls per operation).
+fn mark(what: &str) {
+    if std::env::var_os("WALLET_PEER_MARK").is_some() {
+        eprint!("{}", format!("MARK {what}\n"));
     }
 }
 

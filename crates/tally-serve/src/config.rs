@@ -38,6 +38,8 @@ pub const IDEMPOTENCY_TTL_SECS: u64 = 24 * 60 * 60;
 pub const IDEMPOTENCY_KEY_MAX_BYTES: usize = 255;
 /// A request still marked in flight after this long was cut off (a crash):
 /// a retry takes it over. Twice the request timeout (this is the default's).
+/// PostgreSQL only: an embedded claim lives in the process's memory and is
+/// released the moment its request ends or is cut off.
 pub const IN_FLIGHT_STALE_MS: u64 = 2 * REQUEST_TIMEOUT_MS;
 /// The most rows one history page returns.
 pub const HISTORY_PAGE_MAX: usize = 1_000;

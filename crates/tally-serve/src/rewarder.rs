@@ -1991,6 +1991,30 @@ impl Rewarder {
     }
 }
 
+impl Rewarder {
+    /// The store's summary for the operator page in PostgreSQL mode (by
+    /// query); `None` in the other modes ([`Rewarder::summary`] reads the
+    /// files there) or without a store.
+    ///
+    /// # Errors
+    /// [`StoreError`] when the database cannot be read.
+    pub async fn pg_summary(&self, max: usize) -> Option<Result<StoreSummary, StoreError>> {
+        match &self.ready.as_ref()?.store {
+            Store::Files { .. } => None,
+            #[cfg(feature = "postgres")]
+            Store::Pg(pg) => Some(pg.summary(max).await.map(
+                |(head_epoch, accepted_runs, quarantined_runs, quarantined_epochs)| StoreSummary {
+                    trusted_keys: self.config.trusted_keys.is_some(),
+                    head_epoch,
+                    accepted_runs,
+                    quarantined_runs,
+                    quarantined_epochs,
+                },
+            )),
+        }
+    }
+}
+
 fn summary_of(dir: &Vault, trusted_keys: bool, max: usize) -> Result<StoreSummary, StoreError> {
     let head_epoch = read_head(dir)?.map(|h| h.epoch.to_string());
     let quarantined = dir.list("quarantine");

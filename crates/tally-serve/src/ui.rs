@@ -567,12 +567,16 @@ async fn totals(s: &AppState, h: &mut Html) {
 
 async fn rewarder(s: &Arc<AppState>, h: &mut Html) {
     h.raw("<h2>Rewarder</h2>");
-    let state = Arc::clone(s);
-    let summary =
-        tokio::task::spawn_blocking(move || state.rewarder.summary(QUARANTINED_SHOWN_MAX)).await;
+    let summary = match s.rewarder.pg_summary(QUARANTINED_SHOWN_MAX).await {
+        Some(from_db) => Ok(Some(from_db)),
+        None => {
+            let state = Arc::clone(s);
+            tokio::task::spawn_blocking(move || state.rewarder.summary(QUARANTINED_SHOWN_MAX)).await
+        }
+    };
     let summary = match summary {
         Ok(None) => {
-            h.raw("<p class=\"na\">rewarder: unavailable (PostgreSQL mode has no rewarder run store yet)</p>");
+            h.raw("<p class=\"na\">rewarder: unavailable (no run store)</p>");
             return;
         }
         Ok(Some(Ok(summary))) => summary,
@@ -651,7 +655,9 @@ async fn epoch_row(s: &Arc<AppState>, h: &mut Html, epoch: &str) {
 async fn audit(s: &AppState, h: &mut Html) {
     h.raw("<h2>Decision log</h2>");
     let Some(d) = &s.decisions else {
-        h.raw("<p class=\"na\">audit checkpoint: unavailable: no decision log (PostgreSQL mode or amnesia)</p>");
+        h.raw(
+            "<p class=\"na\">audit checkpoint: unavailable: no decision log (PostgreSQL mode)</p>",
+        );
         return;
     };
     let Ok(cp) = d.checkpoint().await else {

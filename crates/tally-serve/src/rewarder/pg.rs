@@ -233,6 +233,32 @@ impl PgStore {
         }
     }
 
+    /// The operator page's summary: the head's epoch, the accepted and
+    /// quarantined runs' counts, and at most `max` quarantined epochs.
+    pub(super) async fn summary(
+        &self,
+        max: usize,
+    ) -> Result<(Option<String>, usize, usize, Vec<String>), StoreError> {
+        let head = self
+            .head()
+            .await?
+            .map(|h| h.sealed.manifest.epoch.to_string());
+        let (accepted, quarantined): (i64, i64) = sqlx::query_as(
+            "SELECT (SELECT count(*) FROM reward_runs), (SELECT count(*) FROM reward_quarantine)",
+        )
+        .fetch_one(&self.pool)
+        .await
+        .map_err(store_error)?;
+        let epochs: Vec<String> =
+            sqlx::query_scalar("SELECT epoch FROM reward_quarantine ORDER BY epoch LIMIT $1")
+                .bind(i64::try_from(max).unwrap_or(i64::MAX))
+                .fetch_all(&self.pool)
+                .await
+                .map_err(store_error)?;
+        let n = |v: i64| usize::try_from(v).unwrap_or(0);
+        Ok((head, n(accepted), n(quarantined), epochs))
+    }
+
     /// Records `run` if no constraint stops it, and claims `snapshot` for
     /// its epoch, in one transaction. `None`: the measurements were paid
     /// under another epoch and the policy does not allow reuse (nothing

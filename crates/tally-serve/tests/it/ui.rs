@@ -662,23 +662,30 @@ fn in_amnesia_the_page_renders_with_the_decision_log_in_memory() {
 
 #[cfg(feature = "postgres")]
 #[test]
-fn on_postgres_the_page_renders_and_says_the_rewarder_and_decision_log_are_unavailable() {
+fn on_postgres_the_page_shows_the_rewarder_from_the_database_and_no_decision_log() {
     runtime().block_on(async {
         let db = crate::pg::TestDb::create().await;
-        let s = Server::start_in(
-            tempfile::tempdir().unwrap(),
-            Limits::default(),
-            Some(db.url.clone()),
-        )
-        .await;
+        let keys = tempfile::tempdir().unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let mut c = crate::support::config(dir.path(), Limits::default());
+        c.database = Some(db.url.clone());
+        c.rewarder = crate::rewarder::rewarder_config(keys.path());
+        let s = Server::start_config(dir, c).await;
         accounts_and_transfer(&s, 5).await;
+        // An epoch accepted through this process: the page reads the
+        // rewarder's tables (the head, the counts) and its routes (the row).
+        let (_, _, r) = run(&s, &ops(), "2026-pg", 1_700_000_000, 3).await;
+        assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+        let manifest_cid = r.json()["manifest_cid"].as_str().unwrap().to_owned();
         let r = page_with(s.addr, &[("Authorization", &format!("Bearer {}", s.admin))]).await;
         assert_eq!(r.status, 200, "{}", text(&r));
         let seen = visible(&text(&r));
         for want in [
             "readiness: ready",
             "conservation: OK",
-            "rewarder: unavailable (PostgreSQL mode",
+            "accepted runs: 1; quarantined runs: 0",
+            "2026-pg accepted",
+            manifest_cid.as_str(),
             "audit checkpoint: unavailable: no decision log",
         ] {
             assert!(seen.contains(want), "{want:?} not in: {seen}");

@@ -1999,6 +1999,8 @@ impl Rewarder {
     /// # Errors
     /// [`StoreError`] when the database cannot be read.
     pub async fn pg_summary(&self, max: usize) -> Option<Result<StoreSummary, StoreError>> {
+        #[cfg(not(feature = "postgres"))]
+        let _ = max;
         match &self.ready.as_ref()?.store {
             Store::Files { .. } => None,
             #[cfg(feature = "postgres")]

@@ -219,7 +219,12 @@ proptest! {
         let digest = blake3_digest(&edited[..content]);
         edited[content..].copy_from_slice(&digest);
         if let Ok(back) = decode(&edited) {
-            let again = bytes(&back.ledger, |id| back.journal_seq(id));
+            // Re-encoded at the checkpoint the edited header names (an
+            // edit there is a different, valid point: binding it to the
+            // journal is the restore's check, not the decoder's).
+            let mut again = Vec::new();
+            snapshot::encode(&back.ledger, |id| back.journal_seq(id), back.info.at, &mut again)
+                .unwrap();
             prop_assert_eq!(&again, &edited);
             for t in back.ledger.account_transfers(1, 0, usize::MAX) {
                 prop_assert_eq!(back.ledger.transfer(t.id), Some(t));

@@ -497,6 +497,13 @@ fn answer<T: Send + 'static>(reply: Reply<T>, result: Result<T, LedgerFail>) -> 
     })
 }
 
+/// A transfer and, for a pending one, where it stands.
+fn transfer_state(l: &DurableLedger, id: u128) -> Option<(Transfer, Option<PendingState>)> {
+    l.ledger()
+        .transfer(id)
+        .map(|t| (t, l.ledger().pending_state(id)))
+}
+
 fn journal_fail(e: &JournalError) -> LedgerFail {
     match e {
         JournalError::Batch(b) => LedgerFail::Batch(*b),
@@ -582,19 +589,9 @@ impl Writer {
                     .collect();
                 answer(reply, Ok(found))
             }
-            Cmd::Transfer(id, reply) => {
-                let t = l
-                    .ledger()
-                    .transfer(id)
-                    .map(|t| (t, l.ledger().pending_state(id)));
-                answer(reply, Ok(t))
-            }
+            Cmd::Transfer(id, reply) => answer(reply, Ok(transfer_state(l, id))),
             Cmd::TransferNow(id, reply) => {
-                let t = l
-                    .ledger()
-                    .transfer(id)
-                    .map(|t| (t, l.ledger().pending_state(id)));
-                let _ = reply.send(Ok(t));
+                let _ = reply.send(Ok(transfer_state(l, id)));
                 Box::new(|_| {})
             }
             Cmd::History(account, after, limit, reply) => {

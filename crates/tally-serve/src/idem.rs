@@ -88,8 +88,9 @@ pub enum Begin {
 /// row that a retry takes over once stale.
 #[derive(Debug)]
 pub struct Claim {
-    tenant: String,
-    key: String,
+    /// (tenant, key): the map's key as it is, so a release looks it up
+    /// without building it again.
+    id: (String, String),
     fingerprint: [u8; 32],
     now_ms: i64,
     local: Option<(Arc<Claims>, u64)>,
@@ -97,8 +98,7 @@ pub struct Claim {
 
 impl PartialEq for Claim {
     fn eq(&self, other: &Self) -> bool {
-        (&self.tenant, &self.key, self.fingerprint)
-            == (&other.tenant, &other.key, other.fingerprint)
+        (&self.id, self.fingerprint) == (&other.id, other.fingerprint)
     }
 }
 
@@ -107,7 +107,7 @@ impl Eq for Claim {}
 impl Drop for Claim {
     fn drop(&mut self) {
         if let Some((claims, ticket)) = &self.local {
-            claims.release(&self.tenant, &self.key, *ticket);
+            claims.release(&self.id, *ticket);
         }
     }
 }
@@ -140,29 +140,26 @@ impl Claims {
             .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
-    /// Takes (tenant, key) for `fingerprint`: its ticket, or why not.
-    fn take(&self, tenant: &str, key: &str, fingerprint: &[u8; 32]) -> Result<u64, Begin> {
-        let ticket = self.next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    /// Takes `id` (tenant, key) for `fingerprint`: its ticket, or why not.
+    fn take(&self, id: &(String, String), fingerprint: &[u8; 32]) -> Result<u64, Begin> {
         let mut map = self.lock();
-        match map.entry((tenant.to_owned(), key.to_owned())) {
-            std::collections::hash_map::Entry::Occupied(e) => Err(if e.get().0 == *fingerprint {
+        if let Some((held, _)) = map.get(id) {
+            return Err(if held == fingerprint {
                 Begin::InFlight
             } else {
                 Begin::Mismatch
-            }),
-            std::collections::hash_map::Entry::Vacant(v) => {
-                v.insert((*fingerprint, ticket));
-                Ok(ticket)
-            }
+            });
         }
+        let ticket = self.next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        map.insert(id.clone(), (*fingerprint, ticket));
+        Ok(ticket)
     }
 
-    /// Releases (tenant, key) if `ticket` still holds it.
-    fn release(&self, tenant: &str, key: &str, ticket: u64) {
+    /// Releases `id` (tenant, key) if `ticket` still holds it.
+    fn release(&self, id: &(String, String), ticket: u64) {
         let mut map = self.lock();
-        let k = (tenant.to_owned(), key.to_owned());
-        if map.get(&k).is_some_and(|(_, t)| *t == ticket) {
-            map.remove(&k);
+        if map.get(id).is_some_and(|(_, t)| *t == ticket) {
+            map.remove(id);
         }
     }
 
@@ -312,14 +309,13 @@ impl IdemStore {
         stale_ms: i64,
     ) -> Result<Begin, IdemError> {
         let mut claim = Claim {
-            tenant: tenant.to_owned(),
-            key: key.to_owned(),
+            id: (tenant.to_owned(), key.to_owned()),
             fingerprint: *fingerprint,
             now_ms,
             local: None,
         };
         if let Self::Sqlite(pool, _, claims) = self {
-            let ticket = match claims.take(tenant, key, fingerprint) {
+            let ticket = match claims.take(&claim.id, fingerprint) {
                 Ok(t) => t,
                 Err(b) => return Ok(b),
             };
@@ -420,8 +416,8 @@ impl IdemStore {
         if let Self::Sqlite(_, b, _) = self {
             return b
                 .call(Finish {
-                    tenant: claim.tenant.clone(),
-                    key: claim.key.clone(),
+                    tenant: claim.id.0.clone(),
+                    key: claim.id.1.clone(),
                     fingerprint: claim.fingerprint,
                     now_ms: claim.now_ms,
                     stored: stored.clone(),
@@ -435,8 +431,8 @@ impl IdemStore {
             "UPDATE serve_idempotency SET done = 1, status = $3, content_type = $4, body = $5 \
              WHERE tenant = $1 AND key = $2",
             |p, sql| sqlx::query(sql)
-                .bind(claim.tenant.as_str())
-                .bind(claim.key.as_str())
+                .bind(claim.id.0.as_str())
+                .bind(claim.id.1.as_str())
                 .bind(i64::from(stored.status))
                 .bind(stored.content_type.as_str())
                 .bind(stored.body.clone())
@@ -462,8 +458,8 @@ impl IdemStore {
             "DELETE FROM idempotency WHERE tenant = $1 AND key = $2 AND done = 0",
             "DELETE FROM serve_idempotency WHERE tenant = $1 AND key = $2 AND done = 0",
             |p, sql| sqlx::query(sql)
-                .bind(claim.tenant.as_str())
-                .bind(claim.key.as_str())
+                .bind(claim.id.0.as_str())
+                .bind(claim.id.1.as_str())
                 .execute(p)
                 .await?
                 .rows_affected()

@@ -239,10 +239,20 @@ impl PgStore {
         &self,
         max: usize,
     ) -> Result<(Option<String>, usize, usize, Vec<String>), StoreError> {
-        let head = self
-            .head()
-            .await?
-            .map(|h| h.sealed.manifest.epoch.to_string());
+        // The head's epoch from its row's key, not its run (a run holds its
+        // intents: decoding one per page view would read all of them).
+        let heads: Vec<String> = sqlx::query_scalar(
+            "SELECT r.epoch FROM reward_runs r WHERE NOT EXISTS \
+             (SELECT 1 FROM reward_runs n WHERE n.previous_cid = r.manifest_cid) LIMIT 2",
+        )
+        .fetch_all(&self.pool)
+        .await
+        .map_err(store_error)?;
+        let head = match heads.as_slice() {
+            [] => None,
+            [one] => Some(one.clone()),
+            _ => return Err(store_error("the chain of accepted runs forks")),
+        };
         let (accepted, quarantined): (i64, i64) = sqlx::query_as(
             "SELECT (SELECT count(*) FROM reward_runs), (SELECT count(*) FROM reward_quarantine)",
         )

@@ -450,12 +450,12 @@ fn run_compute(
         }
     };
     if let Some(path) = out.intents {
-        let text = serde_json::to_vec_pretty(&accepted.intents)
+        let text = serde_json::to_vec_pretty(&accepted.intents()?)
             .map_err(|e| Failure::Usage(format!("cannot encode the intents: {e}")))?;
         write_new(path, &text)?;
     }
     if let Some(path) = out.payouts {
-        write_new(path, &payouts_bytes(&accepted.payouts())?)?;
+        write_new(path, &payouts_bytes(&accepted.payouts)?)?;
     }
     print_json(&accepted.sealed)
 }

@@ -4,13 +4,15 @@
 //! refuse a second run of an epoch under another run key
 //! ([`Error::Conflict`]) and return the accepted one for the same run key
 //! ([`RunOutcome::Existing`]), compute, check, seal with the previous
-//! manifest's CID (checked against it: order, trusted seal), derive the
-//! settlement intents, and record the run with one atomic insert-if-absent
+//! manifest's CID (checked against it: order, trusted seal), check that its
+//! settlement batch can be built ([`settle::check`]: it moves exactly the
+//! pool, the accounts' ledger ids are distinct), and record the run (the
+//! sealed manifest and its payouts; the batch is derived from them at
+//! settlement, [`AcceptedRun::intents`]) with one atomic insert-if-absent
 //! (a run that lost a race to another worker is answered with the winner's).
-//! Any
-//! invariant breach (an overflow or a failed check of the distribution or of
-//! the intents) stores the run in quarantine with its reason and emits no
-//! intent. The [`RunStore`] trait is what the service persists; the
+//! Any invariant breach (an overflow or a failed check of the distribution
+//! or of the batch) stores the run in quarantine with its reason and emits
+//! no intent. The [`RunStore`] trait is what the service persists; the
 //! in-memory [`MemoryStore`] is the reference implementation.
 
 use std::collections::BTreeMap;
@@ -21,38 +23,72 @@ use crate::ident::EpochId;
 use crate::inputs::EpochInputs;
 use crate::keys::TrustedKeys;
 use crate::manifest::{
-    Manifest, RunKey, SealedManifest, Sealer, build, run_key, seal, verify_link,
+    Manifest, RunKey, SealedManifest, Sealer, build, payouts_bytes, run_key, seal, verify_link,
 };
 use crate::policy::SignedPolicy;
-use crate::settle::{Ledger, Transfer, intents};
+use crate::settle::{self, Ledger, Plan, Transfer};
 use crate::{ENGINE_VERSION, Error, Limits};
 
-/// An accepted run.
+/// An accepted run: its sealed manifest and the payouts it commits to.
+/// The settlement batch is derived from them ([`AcceptedRun::intents`]),
+/// not stored: it is a function of the manifest's run key, accounts, pool
+/// and residual, the payouts and the ledger, and was checked to be
+/// buildable before the run was accepted ([`settle::check`]).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct AcceptedRun {
     /// The sealed manifest.
     pub sealed: SealedManifest,
     /// Its CID.
     pub manifest_cid: Cid,
-    /// The settlement batch.
-    pub intents: Vec<Transfer>,
+    /// The payouts, in account order: the list whose CID and Merkle root the
+    /// manifest carries ([`AcceptedRun::check_payouts`]).
+    pub payouts: Vec<Payout>,
+    /// The ledger the run settles on.
+    pub ledger: Ledger,
 }
 
 impl AcceptedRun {
-    /// The payouts the run settles, in account order: its intents but the
-    /// last one when that pays the residual (intents put it last).
+    /// What the run pays ([`settle::Plan`]).
     #[must_use]
-    pub fn payouts(&self) -> Vec<Payout> {
-        let residual = usize::from(self.sealed.manifest.residual > 0);
-        let n = self.intents.len().saturating_sub(residual);
-        self.intents
-            .iter()
-            .take(n)
-            .map(|t| Payout {
-                account: t.credit_account.clone(),
-                amount: t.amount,
+    pub fn plan(&self) -> Plan<'_> {
+        let m = &self.sealed.manifest;
+        Plan {
+            run_key: &m.run_key,
+            pool: m.pool,
+            funding_account: &m.funding_account,
+            residual_sink: &m.residual_sink,
+            residual: m.residual,
+            payouts: &self.payouts,
+        }
+    }
+
+    /// The settlement batch: one linked batch paying every payee, then the
+    /// residual to the sink.
+    ///
+    /// # Errors
+    /// [`Error::InvariantBreach`] when the batch cannot be built (never for
+    /// a run [`run_epoch`] accepted, whose plan it checked).
+    pub fn intents(&self) -> Result<Vec<Transfer>, Error> {
+        settle::intents_of(&self.plan(), self.ledger)
+    }
+
+    /// Checks that the payouts are the manifest's: their canonical list
+    /// has the manifest's `payouts_cid` (a stored run read back whose
+    /// payouts were changed would pay what no seal covers).
+    ///
+    /// # Errors
+    /// [`Error::InvariantBreach`] when they are not.
+    pub fn check_payouts(&self) -> Result<(), Error> {
+        let m = &self.sealed.manifest;
+        let same = m.payees == self.payouts.len() as u64
+            && Cid::of(&payouts_bytes(&self.payouts)?) == m.payouts_cid;
+        if same {
+            Ok(())
+        } else {
+            Err(Error::InvariantBreach {
+                reason: "the run's payouts are not the ones its manifest seals".to_owned(),
             })
-            .collect()
+        }
     }
 }
 
@@ -136,7 +172,7 @@ pub trait RunStore {
     /// [`StoreError`] when the store cannot answer; nothing is recorded.
     fn accept(
         &mut self,
-        run: AcceptedRun,
+        run: &AcceptedRun,
         expected_head: Option<Cid>,
     ) -> Result<Accepted, StoreError>;
 
@@ -207,7 +243,7 @@ impl RunStore for MemoryStore {
 
     fn accept(
         &mut self,
-        run: AcceptedRun,
+        run: &AcceptedRun,
         expected_head: Option<Cid>,
     ) -> Result<Accepted, StoreError> {
         if let Some(existing) = self.accepted.get(&run.sealed.manifest.epoch) {
@@ -220,7 +256,8 @@ impl RunStore for MemoryStore {
             cid: run.manifest_cid,
             sealed: run.sealed.clone(),
         });
-        self.accepted.insert(run.sealed.manifest.epoch.clone(), run);
+        self.accepted
+            .insert(run.sealed.manifest.epoch.clone(), run.clone());
         Ok(Accepted::Inserted)
     }
 
@@ -315,17 +352,17 @@ pub fn run_epoch<'k, S: RunStore>(
         if let Err(e) = store.admit(&outcome.distribution) {
             return quarantine(store, e, Some(manifest));
         }
-        let intents = match intents(&manifest.run_key, &outcome.distribution, ledger) {
-            Ok(intents) => intents,
-            Err(e) => return quarantine(store, e, Some(manifest)),
-        };
+        if let Err(e) = settle::check(&Plan::of(&manifest.run_key, &outcome.distribution)) {
+            return quarantine(store, e, Some(manifest));
+        }
         let manifest_cid = manifest.cid()?;
         let run = AcceptedRun {
             sealed: seal(manifest, signer)?,
             manifest_cid,
-            intents,
+            payouts: outcome.distribution.payouts.clone(),
+            ledger,
         };
-        match store.accept(run.clone(), head.map(|h| h.cid))? {
+        match store.accept(&run, head.map(|h| h.cid))? {
             Accepted::Inserted => return Ok(RunOutcome::Accepted(run)),
             Accepted::Existing(existing) => return same_or_conflict(*existing),
             Accepted::HeadMoved => {}

@@ -37,11 +37,13 @@
 //!   distinct accounts differ, and none is `0` or `u128::MAX` (reserved by
 //!   the ledger), else the run is quarantined (a 2^-128 event per pair).
 
+use std::sync::LazyLock;
+
 use serde::{Deserialize, Serialize};
 use tally_encoding::framing::length_prefixed;
 
 use crate::Error;
-use crate::compute::Distribution;
+use crate::compute::{Distribution, Payout};
 use crate::ident::AccountId;
 use crate::manifest::{Hex32, RunKey};
 
@@ -57,11 +59,21 @@ pub const CODE_PAYOUT: u16 = 1;
 /// The transfer code of the residual, to the sink.
 pub const CODE_RESIDUAL: u16 = 2;
 
+// The three derive-key hashers, keyed once: a clone costs a copy, where
+// `new_derive_key` hashes its context string again (a third of the work
+// of an intent's three short hashes).
+static ACCOUNT_KEY: LazyLock<blake3::Hasher> =
+    LazyLock::new(|| blake3::Hasher::new_derive_key("tally/reward/ledger-account/v1"));
+static TRANSFER_KEY: LazyLock<blake3::Hasher> =
+    LazyLock::new(|| blake3::Hasher::new_derive_key("tally/reward/transfer/v1"));
+static INTENT_KEY: LazyLock<blake3::Hasher> =
+    LazyLock::new(|| blake3::Hasher::new_derive_key("tally/reward/intent/v2"));
+
 /// The ledger's 128-bit account id of a reward account (see the module
 /// docs; not checked here for the reserved values, [`intents`] does).
 #[must_use]
 pub fn ledger_account_id(account: &AccountId) -> u128 {
-    let mut h = blake3::Hasher::new_derive_key("tally/reward/ledger-account/v1");
+    let mut h = ACCOUNT_KEY.clone();
     length_prefixed(account.as_str().as_bytes(), |b| {
         h.update(b);
     });
@@ -128,7 +140,7 @@ pub enum Role {
 /// The transfer id of a run's payment to `account`.
 #[must_use]
 pub fn transfer_id(run_key: &RunKey, role: Role, account: &AccountId) -> u128 {
-    let mut h = blake3::Hasher::new_derive_key("tally/reward/transfer/v1");
+    let mut h = TRANSFER_KEY.clone();
     h.update(&run_key.0);
     h.update(&[role as u8]);
     length_prefixed(account.as_str().as_bytes(), |b| {
@@ -157,7 +169,7 @@ fn fingerprint(
     ledger: Ledger,
     code: u16,
 ) -> Hex32 {
-    let mut h = blake3::Hasher::new_derive_key("tally/reward/intent/v2");
+    let mut h = INTENT_KEY.clone();
     h.update(&id.to_le_bytes());
     for a in [debit, credit] {
         length_prefixed(a.as_str().as_bytes(), |b| {
@@ -170,30 +182,110 @@ fn fingerprint(
     Hex32(*h.finalize().as_bytes())
 }
 
-/// The settlement batch of a run on `ledger`.
+/// What a run pays: the part of a [`Distribution`] (or of a sealed
+/// manifest and its payout list) that its settlement batch is made of.
+#[derive(Clone, Copy, Debug)]
+pub struct Plan<'a> {
+    /// The run key (the transfer ids derive from it).
+    pub run_key: &'a RunKey,
+    /// The pool the batch moves, exactly.
+    pub pool: u64,
+    /// Where the pool is paid from.
+    pub funding_account: &'a AccountId,
+    /// Where the residual goes.
+    pub residual_sink: &'a AccountId,
+    /// `pool − Σ payouts`.
+    pub residual: u64,
+    /// The payouts, in account order.
+    pub payouts: &'a [Payout],
+}
+
+impl<'a> Plan<'a> {
+    /// The plan of a computed distribution under `run_key`.
+    #[must_use]
+    pub fn of(run_key: &'a RunKey, distribution: &'a Distribution) -> Self {
+        Self {
+            run_key,
+            pool: distribution.pool,
+            funding_account: &distribution.funding_account,
+            residual_sink: &distribution.residual_sink,
+            residual: distribution.residual,
+            payouts: &distribution.payouts,
+        }
+    }
+
+    /// The payments in batch order: the payouts, then the residual when
+    /// above 0.
+    fn payments(&self) -> impl Iterator<Item = (Role, &'a AccountId, u64)> + use<'a> {
+        let residual =
+            (self.residual > 0).then_some((Role::Residual, self.residual_sink, self.residual));
+        self.payouts
+            .iter()
+            .map(|p| (Role::Payout, &p.account, p.amount))
+            .chain(residual)
+    }
+}
+
+/// Checks what [`intents`] checks without building the batch (what a run
+/// checks before it is accepted, so that its batch can always be built at
+/// settlement): the payments move exactly the pool, and the ledger account
+/// ids of the accounts (the payees, the sink when paid, the funding
+/// account) are distinct and none is reserved.
+///
+/// # Errors
+/// [`Error::InvariantBreach`] as [`intents`].
+pub fn check(plan: &Plan<'_>) -> Result<(), Error> {
+    check_sum(plan)?;
+    let mut ids: Vec<u128> = plan
+        .payments()
+        .map(|(_, credit, _)| ledger_account_id(credit))
+        .collect();
+    ids.push(ledger_account_id(plan.funding_account));
+    check_ids(ids)
+}
+
+fn check_sum(plan: &Plan<'_>) -> Result<(), Error> {
+    let moved = plan
+        .payments()
+        .try_fold(0u64, |s, (_, _, amount)| s.checked_add(amount))
+        .ok_or(Error::InvariantBreach {
+            reason: "the transfers overflow".to_owned(),
+        })?;
+    if moved != plan.pool {
+        return Err(Error::InvariantBreach {
+            reason: "the transfers do not move exactly the pool".to_owned(),
+        });
+    }
+    Ok(())
+}
+
+/// Distinct accounts (the payees, the sink, the funding account; `compute`
+/// refuses a pool account as a payee) must have distinct, usable ids.
+fn check_ids(mut ids: Vec<u128>) -> Result<(), Error> {
+    ids.sort_unstable();
+    let collides = ids.windows(2).any(|w| matches!(w, [a, b] if a == b));
+    if collides || ids.iter().any(|&id| id == 0 || id == u128::MAX) {
+        return Err(Error::InvariantBreach {
+            reason: "two accounts share a ledger account id, or one is reserved".to_owned(),
+        });
+    }
+    Ok(())
+}
+
+/// The settlement batch of a plan on `ledger`.
 ///
 /// # Errors
 /// [`Error::InvariantBreach`] when the transfers would not move exactly the
 /// pool (never for a checked distribution), or when two accounts share a
 /// ledger account id or one has a reserved id (a 2^-128 event).
-pub fn intents(
-    run_key: &RunKey,
-    distribution: &Distribution,
-    ledger: Ledger,
-) -> Result<Vec<Transfer>, Error> {
-    let debit = &distribution.funding_account;
+pub fn intents_of(plan: &Plan<'_>, ledger: Ledger) -> Result<Vec<Transfer>, Error> {
+    check_sum(plan)?;
+    let debit = plan.funding_account;
     let debit_id = ledger_account_id(debit);
-    let mut out: Vec<Transfer> = distribution
-        .payouts
-        .iter()
-        .map(|p| (Role::Payout, &p.account, p.amount))
-        .chain((distribution.residual > 0).then_some((
-            Role::Residual,
-            &distribution.residual_sink,
-            distribution.residual,
-        )))
+    let mut out: Vec<Transfer> = plan
+        .payments()
         .map(|(role, credit, amount)| {
-            let id = transfer_id(run_key, role, credit);
+            let id = transfer_id(plan.run_key, role, credit);
             let code = match role {
                 Role::Payout => CODE_PAYOUT,
                 Role::Residual => CODE_RESIDUAL,
@@ -216,29 +308,23 @@ pub fn intents(
     if let Some(last) = out.last_mut() {
         last.linked = false;
     }
-    let moved = out
-        .iter()
-        .try_fold(0u64, |s, t| s.checked_add(t.amount))
-        .ok_or(Error::InvariantBreach {
-            reason: "the transfers overflow".to_owned(),
-        })?;
-    if moved != distribution.pool {
-        return Err(Error::InvariantBreach {
-            reason: "the transfers do not move exactly the pool".to_owned(),
-        });
-    }
-    // Distinct accounts (the payees, the sink, the funding account; `compute`
-    // refuses a pool account as a payee) must have distinct, usable ids.
     let mut ids: Vec<u128> = out.iter().map(|t| t.credit_account_id).collect();
     ids.push(debit_id);
-    ids.sort_unstable();
-    let collides = ids.windows(2).any(|w| matches!(w, [a, b] if a == b));
-    if collides || ids.iter().any(|&id| id == 0 || id == u128::MAX) {
-        return Err(Error::InvariantBreach {
-            reason: "two accounts share a ledger account id, or one is reserved".to_owned(),
-        });
-    }
+    check_ids(ids)?;
     Ok(out)
+}
+
+/// The settlement batch of a run on `ledger` ([`intents_of`] the
+/// distribution's [`Plan`]).
+///
+/// # Errors
+/// As [`intents_of`].
+pub fn intents(
+    run_key: &RunKey,
+    distribution: &Distribution,
+    ledger: Ledger,
+) -> Result<Vec<Transfer>, Error> {
+    intents_of(&Plan::of(run_key, distribution), ledger)
 }
 
 /// Checks that a transfer is the one `run_key` derives for its accounts,

@@ -45,7 +45,7 @@ use tally_reward::ident::AccountId;
 use tally_reward::inputs::EpochInputs;
 use tally_reward::policy::SignedPolicy;
 use tally_reward::registry::AcceptedRun;
-use tally_reward::settle::run_tag;
+use tally_reward::settle::{Transfer, run_tag};
 
 use crate::blobs::{BLOB_MAX, BlobError, Blobs};
 use crate::rewarder::{
@@ -399,12 +399,22 @@ fn debits_of(ledger: &LedgerState, account: u128) -> Vec<LedgerTransfer> {
 
 /// Counts the payments of each run's intents on `ledger` (see the module
 /// docs): one count per run, in the order given.
-#[must_use]
-pub fn count_payments(ledger: &LedgerState, runs: &[AcceptedRun]) -> Vec<IntentCount> {
+///
+/// # Errors
+/// A run whose settlement batch cannot be built (never for a run the
+/// rewarder accepted).
+pub fn count_payments(
+    ledger: &LedgerState,
+    runs: &[AcceptedRun],
+) -> Result<Vec<IntentCount>, tally_reward::Error> {
+    let batches = runs
+        .iter()
+        .map(AcceptedRun::intents)
+        .collect::<Result<Vec<_>, _>>()?;
     // Each funding account's debits, read once, grouped by run tag.
     let mut by_funding: HashMap<u128, HashMap<u128, Vec<LedgerTransfer>>> = HashMap::new();
-    for run in runs {
-        let Some(first) = run.intents.first() else {
+    for intents in &batches {
+        let Some(first) = intents.first() else {
             continue;
         };
         by_funding.entry(first.debit_account_id).or_insert_with(|| {
@@ -415,29 +425,36 @@ pub fn count_payments(ledger: &LedgerState, runs: &[AcceptedRun]) -> Vec<IntentC
             tags
         });
     }
-    runs.iter()
-        .map(|run| {
-            let tagged = run.intents.first().and_then(|f| {
+    Ok(runs
+        .iter()
+        .zip(&batches)
+        .map(|(run, intents)| {
+            let tagged = intents.first().and_then(|f| {
                 by_funding
                     .get(&f.debit_account_id)
                     .and_then(|tags| tags.get(&run_tag(&run.sealed.manifest.run_key)))
             });
-            count_run(ledger, run, tagged.map_or(&[][..], Vec::as_slice))
+            count_run(ledger, run, intents, tagged.map_or(&[][..], Vec::as_slice))
         })
-        .collect()
+        .collect())
 }
 
-fn count_run(ledger: &LedgerState, run: &AcceptedRun, tagged: &[LedgerTransfer]) -> IntentCount {
+fn count_run(
+    ledger: &LedgerState,
+    run: &AcceptedRun,
+    intents: &[Transfer],
+    tagged: &[LedgerTransfer],
+) -> IntentCount {
     let m = &run.sealed.manifest;
     let mut count = IntentCount {
         epoch: m.epoch.to_string(),
         run_key: m.run_key.to_string(),
-        intents: run.intents.len() as u64,
+        intents: intents.len() as u64,
         ..IntentCount::default()
     };
     // The payments of each intent, by (payee, code): their ids.
     let mut paid: HashMap<(u128, u16), Vec<u128>> = HashMap::new();
-    for i in &run.intents {
+    for i in intents {
         let ids = paid.entry((i.credit_account_id, i.code)).or_default();
         match ledger.transfer(i.id) {
             Some(t)

@@ -79,7 +79,7 @@
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Instant;
 
 use axum::Json;
@@ -94,7 +94,7 @@ use prometheus_client::registry::Registry;
 use serde::{Deserialize, Serialize};
 use tally_ledger::{AccountFlags, CreateAccountResult as AR, CreateTransferResult as TR};
 use tally_reward::cid::Cid;
-use tally_reward::compute::{Distribution, compute, estimate};
+use tally_reward::compute::{Distribution, Payout, compute, estimate};
 use tally_reward::ident::{AccountId, EpochId};
 use tally_reward::inputs::EpochInputs;
 use tally_reward::keys::{MlDsaSigningKey, SigningKey, TrustedKeys};
@@ -351,7 +351,36 @@ pub struct Rewarder {
     settling: tokio::sync::Mutex<()>,
     /// Accepted runs never change once stored: a cache of them is right in
     /// any number of processes.
-    cache: Mutex<HashMap<EpochId, Arc<AcceptedRun>>>,
+    cache: Mutex<HashMap<EpochId, Arc<CachedRun>>>,
+}
+
+/// An accepted run as the routes hold it, its settlement batch derived
+/// once, when first needed (by settlement or its status), not when the run
+/// is computed or read.
+#[derive(Debug)]
+struct CachedRun {
+    run: AcceptedRun,
+    intents: OnceLock<Vec<Transfer>>,
+}
+
+impl std::ops::Deref for CachedRun {
+    type Target = AcceptedRun;
+
+    fn deref(&self) -> &AcceptedRun {
+        &self.run
+    }
+}
+
+impl CachedRun {
+    /// The run's settlement batch (500 on a run whose batch cannot be
+    /// built, which an accepted run's check rules out).
+    fn intents(&self) -> Result<&[Transfer], ApiError> {
+        if let Some(intents) = self.intents.get() {
+            return Ok(intents);
+        }
+        let derived = self.run.intents().map_err(|_| ApiError::internal())?;
+        Ok(self.intents.get_or_init(|| derived))
+    }
 }
 
 fn hashed_name(text: &str) -> String {
@@ -550,7 +579,7 @@ impl Rewarder {
         ))
     }
 
-    async fn cached(&self, epoch: &EpochId) -> Result<Option<Arc<AcceptedRun>>, ApiError> {
+    async fn cached(&self, epoch: &EpochId) -> Result<Option<Arc<CachedRun>>, ApiError> {
         if let Ok(cache) = self.cache.lock()
             && let Some(run) = cache.get(epoch)
         {
@@ -562,7 +591,12 @@ impl Rewarder {
             .accepted(epoch)
             .await
             .map_err(|_| ApiError::dependency())?;
-        let run = run.map(Arc::new);
+        let run = run.map(|run| {
+            Arc::new(CachedRun {
+                run,
+                intents: OnceLock::new(),
+            })
+        });
         if let (Some(run), Ok(mut cache)) = (&run, self.cache.lock()) {
             if cache.len() >= RUN_CACHE_MAX {
                 cache.clear();
@@ -575,9 +609,29 @@ impl Rewarder {
 
 // ---------------------------------------------------------------- store --
 
+/// A stored accepted run (format 2): the sealed manifest and its payouts.
+/// The settlement batch is derived from them when it is needed, and the
+/// payouts are checked against the manifest's `payouts_cid` when read.
 #[derive(Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct StoredRun {
+    format: u8,
+    sealed: SealedManifest,
+    manifest_cid: Cid,
+    ledger: Ledger,
+    payouts: Vec<Payout>,
+}
+
+/// [`StoredRun::format`].
+const RUN_FORMAT: u8 = 2;
+
+/// A run stored by an earlier version (format 1): the sealed manifest and
+/// its whole settlement batch (18 MB of JSON for 50,000 payees). Read by
+/// taking the payouts from the batch and checking that the batch is the
+/// one they derive.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct StoredRunV1 {
     sealed: SealedManifest,
     manifest_cid: Cid,
     intents: Vec<Transfer>,
@@ -628,22 +682,77 @@ pub(crate) fn read_run_file(dir: &Vault, rel: &str) -> Result<Option<AcceptedRun
 }
 
 /// A run record's bytes (a file's, or a row's): [`StoredRun`]'s JSON.
-fn encode_run(run: AcceptedRun) -> Result<Vec<u8>, StoreError> {
-    let stored = StoredRun {
-        sealed: run.sealed,
-        manifest_cid: run.manifest_cid,
-        intents: run.intents,
-    };
-    serde_json::to_vec(&stored).map_err(store_error)
+fn encode_run(run: &AcceptedRun) -> Result<Vec<u8>, StoreError> {
+    #[derive(Serialize)]
+    struct Borrowed<'a> {
+        format: u8,
+        sealed: &'a SealedManifest,
+        manifest_cid: &'a Cid,
+        ledger: Ledger,
+        payouts: &'a [Payout],
+    }
+    serde_json::to_vec(&Borrowed {
+        format: RUN_FORMAT,
+        sealed: &run.sealed,
+        manifest_cid: &run.manifest_cid,
+        ledger: run.ledger,
+        payouts: &run.payouts,
+    })
+    .map_err(store_error)
 }
 
+/// A run record read back: format 2, or format 1 (converted). Either way
+/// its payouts must be the ones its manifest seals (CID and count), so a
+/// record changed at rest (a payout moved to another account, an amount
+/// raised) is refused, never paid.
 fn decode_run(bytes: &[u8]) -> Result<AcceptedRun, StoreError> {
-    let run: StoredRun = serde_json::from_slice(bytes).map_err(store_error)?;
-    Ok(AcceptedRun {
-        sealed: run.sealed,
-        manifest_cid: run.manifest_cid,
-        intents: run.intents,
-    })
+    let run = match serde_json::from_slice::<StoredRun>(bytes) {
+        Ok(run) if run.format == RUN_FORMAT => AcceptedRun {
+            sealed: run.sealed,
+            manifest_cid: run.manifest_cid,
+            payouts: run.payouts,
+            ledger: run.ledger,
+        },
+        Ok(_) => return Err(store_error("a run record of an unknown format")),
+        Err(v2) => {
+            let Ok(old) = serde_json::from_slice::<StoredRunV1>(bytes) else {
+                return Err(store_error(v2));
+            };
+            from_v1(old)?
+        }
+    };
+    run.check_payouts().map_err(store_error)?;
+    Ok(run)
+}
+
+fn from_v1(old: StoredRunV1) -> Result<AcceptedRun, StoreError> {
+    let residual = usize::from(old.sealed.manifest.residual > 0);
+    let n = old.intents.len().saturating_sub(residual);
+    let ledger = old
+        .intents
+        .first()
+        .map(|t| t.ledger)
+        .ok_or_else(|| store_error("a run record without intents"))?;
+    let run = AcceptedRun {
+        payouts: old
+            .intents
+            .iter()
+            .take(n)
+            .map(|t| Payout {
+                account: t.credit_account.clone(),
+                amount: t.amount,
+            })
+            .collect(),
+        sealed: old.sealed,
+        manifest_cid: old.manifest_cid,
+        ledger,
+    };
+    if run.intents().map_err(store_error)? != old.intents {
+        return Err(store_error(
+            "a run record's intents are not the ones its payouts derive",
+        ));
+    }
+    Ok(run)
 }
 
 fn read_head(dir: &Vault) -> Result<Option<StoredHead>, StoreError> {
@@ -700,7 +809,7 @@ fn files_head(dir: &Vault) -> Result<Option<Head>, StoreError> {
 /// does not allow reuse (nothing written).
 fn files_accept(
     dir: &Vault,
-    run: AcceptedRun,
+    run: &AcceptedRun,
     expected_head: Option<Cid>,
     snapshot: &str,
     allow_reuse: bool,
@@ -773,7 +882,7 @@ impl RunStore for RunSession<'_> {
 
     fn accept(
         &mut self,
-        run: AcceptedRun,
+        run: &AcceptedRun,
         expected_head: Option<Cid>,
     ) -> Result<Accepted, StoreError> {
         let (snapshot, allow_reuse) = (self.snapshot, self.allow_reuse);
@@ -1602,8 +1711,7 @@ pub async fn get_payout(
         .cached(&epoch)
         .await?
         .ok_or_else(ApiError::not_found)?;
-    let payouts = run.payouts();
-    let proof = Prover::new(&run.sealed.manifest, &payouts)
+    let proof = Prover::new(&run.sealed.manifest, &run.payouts)
         .map_err(|_| ApiError::internal())?
         .prove(&account)
         .map_err(|_| ApiError::not_found())?;
@@ -1676,9 +1784,8 @@ async fn chain_applied(s: &AppState, first: &Transfer) -> Result<bool, ApiError>
 
 /// Creates the run's accounts on the ledger (owned by `owner`) when
 /// missing.
-async fn ensure_accounts(s: &AppState, run: &AcceptedRun, owner: Owner) -> Result<(), ApiError> {
-    let mut ids: Vec<u128> = run
-        .intents
+async fn ensure_accounts(s: &AppState, intents: &[Transfer], owner: Owner) -> Result<(), ApiError> {
+    let mut ids: Vec<u128> = intents
         .iter()
         .flat_map(|t| [t.debit_account_id, t.credit_account_id])
         .collect();
@@ -1775,7 +1882,8 @@ async fn settle_to_end(
     let mut dup: u64 = 0;
     let mut emitted = false;
     let mut accounts_ready = false;
-    for chain in chains(&run.intents) {
+    let intents = run.intents()?;
+    for chain in chains(intents) {
         let Some(first) = chain.first() else { continue };
         let n = chain.len() as u64;
         if chain_applied(&s, first).await? {
@@ -1784,7 +1892,7 @@ async fn settle_to_end(
             continue;
         }
         if !accounts_ready {
-            ensure_accounts(&s, &run, Owner::of(&principal.tenant)).await?;
+            ensure_accounts(&s, intents, Owner::of(&principal.tenant)).await?;
             accounts_ready = true;
         }
         if !emitted {
@@ -1851,7 +1959,7 @@ async fn settle_to_end(
         epoch: epoch.to_string(),
         run_key: run.sealed.manifest.run_key.to_string(),
         status: "settled",
-        transfers: run.intents.len() as u64,
+        transfers: intents.len() as u64,
         accepted,
         dup,
         emits,
@@ -1880,7 +1988,8 @@ pub async fn settlement(
         .await
         .map_err(|_| ApiError::dependency())?;
     let (mut on, mut total) = (0u64, 0u64);
-    for chain in chains(&run.intents) {
+    let intents = run.intents()?;
+    for chain in chains(intents) {
         let Some(first) = chain.first() else { continue };
         total = total.saturating_add(1);
         if chain_applied(&s, first).await? {
@@ -1898,7 +2007,7 @@ pub async fn settlement(
         epoch: epoch.to_string(),
         run_key: run.sealed.manifest.run_key.to_string(),
         status,
-        transfers: run.intents.len() as u64,
+        transfers: intents.len() as u64,
         accepted: 0,
         dup: 0,
         emits: record.emits,

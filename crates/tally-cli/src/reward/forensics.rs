@@ -240,7 +240,7 @@ fn examined_from_store(a: &DiffArgs, data_dir: &Path, run_key: &str) -> Result<E
     };
     Ok(Examined {
         manifest_cid: run.manifest_cid.to_string(),
-        payouts: Some(run.payouts()),
+        payouts: Some(run.payouts),
         manifest: run.sealed.manifest,
         inputs,
         policy,
@@ -382,7 +382,7 @@ pub(super) fn duplicate_intents(
     // The ledger of the same data directory (the server's journal and
     // snapshots), read without a lock.
     let ledger = crate::ledger::load(&dir.data_dir)?;
-    let counts: Vec<IntentCount> = count_payments(&ledger, &runs);
+    let counts: Vec<IntentCount> = count_payments(&ledger, &runs)?;
     if json {
         print_json(&counts)?;
     } else {

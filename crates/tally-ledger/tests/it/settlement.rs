@@ -71,7 +71,7 @@ fn intents() -> (Vec<Transfer>, u64, u64) {
         panic!("expected an accepted run");
     };
     let m = &run.sealed.manifest;
-    (run.intents.clone(), m.pool, m.residual)
+    (run.intents().unwrap(), m.pool, m.residual)
 }
 
 fn to_ledger(t: &Transfer) -> NewTransfer {

@@ -247,3 +247,58 @@ proptest! {
         );
     }
 }
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(256))]
+
+    /// A run stores its payouts, not its batch; the batch is derived at
+    /// settlement. `settle::check` (made when a run is accepted) accepts
+    /// exactly the plans whose batch `intents_of` builds, so an accepted
+    /// run can always be settled; the batch moves exactly the pool, pays
+    /// each payout to its payee in order (then the residual to the sink),
+    /// links all but the last transfer, and is the same for the same plan.
+    /// Fails if `check` and `intents_of` drift apart (a run accepted that
+    /// cannot settle, or one refused that could), or if the derivation
+    /// loses, reorders or changes a payment.
+    #[test]
+    fn check_accepts_exactly_the_plans_whose_batch_builds(
+        payouts in proptest::collection::btree_map("[a-z0-9]{1,8}", 1u64..1_000_000, 0..20),
+        residual in 0u64..1_000,
+        skew in -2i64..3,
+        sink_is_payee in any::<bool>(),
+        ledger in any::<u32>(),
+    ) {
+        use tally_reward::settle::{Ledger, Plan, check, intents_of};
+        let mut payouts: Vec<tally_reward::compute::Payout> = payouts
+            .into_iter()
+            .map(|(a, amount)| tally_reward::compute::Payout { account: account(&a), amount })
+            .collect();
+        if sink_is_payee && let Some(first) = payouts.first_mut() {
+            first.account = account("treasury");
+        }
+        payouts.sort();
+        let paid: u64 = payouts.iter().map(|p| p.amount).sum();
+        let pool = (paid + residual).saturating_add_signed(skew);
+        let key = run_key(&EpochId::new("e1").unwrap(), &Cid::of(b"i"), &Cid::of(b"p"), "t");
+        let funding = account("pool:x");
+        let sink = account("treasury");
+        let plan = Plan { run_key: &key, pool, funding_account: &funding, residual_sink: &sink, residual, payouts: &payouts };
+        let built = intents_of(&plan, Ledger(ledger));
+        prop_assert_eq!(check(&plan).is_ok(), built.is_ok());
+        let sink_collides = sink_is_payee && !payouts.is_empty() && residual > 0;
+        prop_assert_eq!(built.is_ok(), skew == 0 && !sink_collides);
+        if let Ok(batch) = built {
+            prop_assert_eq!(batch.iter().map(|t| t.amount).sum::<u64>(), pool);
+            let paid_to: Vec<(&str, u64)> = batch.iter().map(|t| (t.credit_account.as_str(), t.amount)).collect();
+            let mut want: Vec<(&str, u64)> = payouts.iter().map(|p| (p.account.as_str(), p.amount)).collect();
+            if residual > 0 {
+                want.push(("treasury", residual));
+            }
+            prop_assert_eq!(paid_to, want);
+            prop_assert!(batch.iter().rev().skip(1).all(|t| t.linked));
+            prop_assert!(batch.last().is_none_or(|t| !t.linked));
+            prop_assert!(batch.iter().all(|t| t.ledger == Ledger(ledger) && tally_reward::settle::fingerprint_matches(t)));
+            prop_assert_eq!(intents_of(&plan, Ledger(ledger)).unwrap(), batch);
+        }
+    }
+}

@@ -95,7 +95,13 @@ fn manifests_chain_epoch_to_epoch() {
     // Same inputs and policy in another epoch: another run key, other ids.
     let c = accepted(run_in_week(&mut store, "e3", 2, &[3, 2, 1], 600).unwrap());
     assert_ne!(c.sealed.manifest.run_key, b.sealed.manifest.run_key);
-    assert!(c.intents.iter().zip(&b.intents).all(|(x, y)| x.id != y.id));
+    assert!(
+        c.intents()
+            .unwrap()
+            .iter()
+            .zip(&b.intents().unwrap())
+            .all(|(x, y)| x.id != y.id)
+    );
 }
 
 #[test]
@@ -175,7 +181,7 @@ impl RunStore for Refusing {
     fn head(&self) -> Result<Option<Head>, StoreError> {
         self.0.head()
     }
-    fn accept(&mut self, run: AcceptedRun, head: Option<Cid>) -> Result<Accepted, StoreError> {
+    fn accept(&mut self, run: &AcceptedRun, head: Option<Cid>) -> Result<Accepted, StoreError> {
         self.0.accept(run, head)
     }
     fn quarantine(&mut self, run: QuarantinedRun) -> Result<(), StoreError> {
@@ -239,7 +245,7 @@ impl RunStore for Racing {
     fn head(&self) -> Result<Option<Head>, StoreError> {
         self.inner.head()
     }
-    fn accept(&mut self, run: AcceptedRun, head: Option<Cid>) -> Result<Accepted, StoreError> {
+    fn accept(&mut self, run: &AcceptedRun, head: Option<Cid>) -> Result<Accepted, StoreError> {
         match self.rival.take() {
             Some(Rival::SameEpoch { same }) => {
                 let scores: &[u64] = if same { &[1, 2, 3] } else { &[9, 9] };
@@ -294,11 +300,7 @@ fn two_workers_cannot_both_accept_an_epoch() {
         })
     );
     let kept = store.inner.accepted(&e2).unwrap().unwrap();
-    assert_eq!(
-        kept.payouts().len(),
-        2,
-        "the rival's run (two payees) stays"
-    );
+    assert_eq!(kept.payouts.len(), 2, "the rival's run (two payees) stays");
 }
 
 /// Another epoch accepted meanwhile moves the head: the run is linked again
@@ -356,7 +358,7 @@ fn an_accepted_run_lists_its_payouts() {
     };
     assert_eq!(run.sealed.manifest.residual, 80);
     let payouts: Vec<(String, u64)> = run
-        .payouts()
+        .payouts
         .iter()
         .map(|p| (p.account.as_str().to_owned(), p.amount))
         .collect();
@@ -364,5 +366,5 @@ fn an_accepted_run_lists_its_payouts() {
         payouts,
         [("a0000".to_owned(), 10), ("a0001".to_owned(), 10)]
     );
-    assert_eq!(run.intents.len(), 3);
+    assert_eq!(run.intents().unwrap().len(), 3);
 }

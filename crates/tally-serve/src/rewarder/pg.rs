@@ -275,7 +275,7 @@ impl PgStore {
     /// recorded).
     pub(super) async fn accept(
         &self,
-        run: AcceptedRun,
+        run: &AcceptedRun,
         expected_head: Option<Cid>,
         snapshot: &str,
         allow_reuse: bool,

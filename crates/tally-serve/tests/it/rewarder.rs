@@ -1010,3 +1010,115 @@ fn an_inputs_blob_changed_on_disk_is_never_computed() {
         s.stop().await;
     });
 }
+
+/// The one run file under the data directory's `rewarder/runs`.
+fn the_run_file(s: &Server) -> std::path::PathBuf {
+    let runs = find_dir(s.dir.path(), "runs").expect("the runs directory");
+    let mut files: Vec<_> = std::fs::read_dir(runs)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    assert_eq!(files.len(), 1, "{files:?}");
+    files.pop().unwrap()
+}
+
+fn find_dir(dir: &Path, name: &str) -> Option<std::path::PathBuf> {
+    for entry in std::fs::read_dir(dir).ok()? {
+        let path = entry.ok()?.path();
+        if path.is_dir() {
+            if path.file_name().is_some_and(|n| n == name) {
+                return Some(path);
+            }
+            if let Some(found) = find_dir(&path, name) {
+                return Some(found);
+            }
+        }
+    }
+    None
+}
+
+/// A run is stored as its sealed manifest and its payouts (the settlement
+/// batch is derived from them), and read back only if the payouts are the
+/// ones the manifest seals: a run file whose payouts were changed at rest
+/// (an amount moved from one payee to another, the pool unchanged) is
+/// never served nor settled, after a restart; the file put back, the epoch
+/// settles and pays every payee once. A run stored by the previous format
+/// (the whole batch, `intents`) is read as the same run and settles the
+/// same, and one whose batch is not the one its payouts derive is refused.
+#[test]
+fn a_run_file_changed_at_rest_is_never_settled_and_the_previous_format_still_reads() {
+    use tally_reward::compute::Payout;
+    use tally_reward::registry::AcceptedRun;
+    use tally_reward::settle::Ledger;
+    runtime().block_on(async {
+        let s = start().await;
+        let token = ops();
+        let (_, _, r) = run(&s, &token, "at-rest-1", 1_000_000, 5).await;
+        assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+        let sealed = sealed_of(&r);
+        let file = the_run_file(&s);
+        let original = std::fs::read(&file).unwrap();
+        let dir = s.stop().await;
+
+        // An amount moved between two payees: same sum, same manifest.
+        let mut v: serde_json::Value = serde_json::from_slice(&original).unwrap();
+        assert_eq!(v["format"], 2, "{v}");
+        assert!(v.get("intents").is_none(), "the batch is not stored");
+        let payouts = v["payouts"].as_array_mut().unwrap();
+        let a = payouts[0]["amount"].as_u64().unwrap();
+        let b = payouts[1]["amount"].as_u64().unwrap();
+        payouts[0]["amount"] = (a - 1).into();
+        payouts[1]["amount"] = (b + 1).into();
+        std::fs::write(&file, serde_json::to_vec(&v).unwrap()).unwrap();
+        let s = start_with(dir, |_| {}).await;
+        for path in [
+            "/v1/rewarder/epochs/at-rest-1".to_owned(),
+            "/v1/rewarder/epochs/at-rest-1/payouts/acct-0".to_owned(),
+        ] {
+            let g = get(s.addr, &path, &token).await;
+            assert_eq!(
+                g.status,
+                503,
+                "{path}: {}",
+                String::from_utf8_lossy(&g.body)
+            );
+        }
+        let st = settle(s.addr, &token, "at-rest-settle", "at-rest-1").await;
+        assert_eq!(st.status, 503, "{}", String::from_utf8_lossy(&st.body));
+        let dir = s.stop().await;
+
+        // The previous format: the batch stored whole. Read as the same run.
+        let stored: serde_json::Value = serde_json::from_slice(&original).unwrap();
+        let run = AcceptedRun {
+            sealed: serde_json::from_value(stored["sealed"].clone()).unwrap(),
+            manifest_cid: serde_json::from_value(stored["manifest_cid"].clone()).unwrap(),
+            payouts: serde_json::from_value::<Vec<Payout>>(stored["payouts"].clone()).unwrap(),
+            ledger: serde_json::from_value::<Ledger>(stored["ledger"].clone()).unwrap(),
+        };
+        let intents = run.intents().unwrap();
+        let mut v1 = serde_json::json!({
+            "sealed": stored["sealed"],
+            "manifest_cid": stored["manifest_cid"],
+            "intents": intents,
+        });
+        // A batch that is not the one its payouts derive: refused.
+        v1["intents"][0]["idempotency_key"] = "tally-reward-forged".into();
+        std::fs::write(&file, serde_json::to_vec(&v1).unwrap()).unwrap();
+        let s = start_with(dir, |_| {}).await;
+        let g = get(s.addr, "/v1/rewarder/epochs/at-rest-1", &token).await;
+        assert_eq!(g.status, 503, "{}", String::from_utf8_lossy(&g.body));
+        let dir = s.stop().await;
+        v1["intents"] = serde_json::to_value(&intents).unwrap();
+        std::fs::write(&file, serde_json::to_vec(&v1).unwrap()).unwrap();
+        let s = start_with(dir, |_| {}).await;
+        let g = get(s.addr, "/v1/rewarder/epochs/at-rest-1", &token).await;
+        assert_eq!(g.status, 200, "{}", String::from_utf8_lossy(&g.body));
+        assert_eq!(sealed_of(&g), sealed);
+        let st = settle(s.addr, &token, "at-rest-settle-v1", "at-rest-1").await;
+        assert_eq!(st.status, 200, "{}", String::from_utf8_lossy(&st.body));
+        assert_eq!(st.json()["transfers"].as_u64(), Some(intents.len() as u64));
+        let payouts = payouts_of(&s, &token, "at-rest-1", 5, &sealed).await;
+        assert_paid_once(&s, &sealed, &payouts).await;
+        s.stop().await;
+    });
+}

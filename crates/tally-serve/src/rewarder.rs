@@ -352,7 +352,17 @@ pub struct Rewarder {
     /// Accepted runs never change once stored: a cache of them is right in
     /// any number of processes.
     cache: Mutex<HashMap<EpochId, Arc<CachedRun>>>,
+    /// The last epoch inputs decoded as they were uploaded, by the blob's
+    /// CID ([`post_blob`]): a compute of that blob starts from them instead
+    /// of decoding the stored blob again (it still checks the stored blob
+    /// against its CID). One entry: bounded by [`DECODE_AHEAD_MAX`].
+    decoded: Mutex<Option<(Cid, Arc<EpochInputs>)>>,
 }
+
+/// The largest upload decoded as it arrives ([`Rewarder::decoded`]): its
+/// frames are queued for the decoding thread, so an upload holds at most
+/// this much more memory while it lasts.
+pub const DECODE_AHEAD_MAX: u64 = 32 << 20;
 
 /// An accepted run as the routes hold it, its settlement batch derived
 /// once, when first needed (by settlement or its status), not when the run
@@ -562,7 +572,26 @@ impl Rewarder {
             runs: Mutex::new(()),
             settling: tokio::sync::Mutex::new(()),
             cache: Mutex::new(HashMap::new()),
+            decoded: Mutex::new(None),
         }
+    }
+
+    /// What decoding an inputs blob allows (the same at upload and at
+    /// compute).
+    fn decode_limits(&self) -> tally_reward::Limits {
+        tally_reward::Limits {
+            max_input_bytes: self.config.blob_max,
+            ..tally_reward::Limits::default()
+        }
+    }
+
+    /// The inputs decoded when blob `cid` was uploaded, if they are the
+    /// last ones.
+    fn decoded(&self, cid: &Cid) -> Option<Arc<EpochInputs>> {
+        let held = self.decoded.lock().ok()?;
+        held.as_ref()
+            .filter(|(c, _)| c == cid)
+            .map(|(_, inputs)| Arc::clone(inputs))
     }
 
     /// The blob cap (`BLOB_MAX`).
@@ -1263,16 +1292,100 @@ pub async fn post_blob(
 ) -> Result<Json<BlobDto>, ApiError> {
     let e = s.rewarder.store()?;
     let expected = q.cid.as_deref().map(parse_cid).transpose()?;
+    let (body, decoding) = decode_ahead(&s.rewarder, req);
     let (cid, size, created) = e
         .store
-        .put_blob(req.into_body(), expected)
+        .put_blob(body, expected)
         .await
         .map_err(|err| blob_error(&s, err))?;
+    // The body was read to its end (its tap dropped): the decoder has every
+    // byte the CID was computed over, and refuses anything after the
+    // document, so its inputs are exactly the blob's.
+    if let Some(decoding) = decoding
+        && let Ok(Ok(inputs)) = decoding.await
+        && let Ok(mut held) = s.rewarder.decoded.lock()
+    {
+        *held = Some((cid, Arc::new(inputs)));
+    }
     Ok(Json(BlobDto {
         cid: cid.to_string(),
         size,
         created,
     }))
+}
+
+/// A JSON upload of at most [`DECODE_AHEAD_MAX`] bytes (by its
+/// `Content-Length`) is decoded as epoch inputs while it is stored: its
+/// frames are passed, in order, to a decoding thread as they arrive, so
+/// decoding overlaps hashing, writing and syncing the blob. Anything that
+/// is not valid inputs is simply not kept; the upload is unaffected.
+fn decode_ahead(
+    rewarder: &Rewarder,
+    req: Request,
+) -> (
+    axum::body::Body,
+    Option<tokio::task::JoinHandle<Result<EpochInputs, RewardError>>>,
+) {
+    use http_body_util::BodyExt;
+    let headers = req.headers();
+    let json = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/json"));
+    let small = headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok())
+        .is_some_and(|n| n <= DECODE_AHEAD_MAX);
+    let body = req.into_body();
+    if !(json && small) {
+        return (body, None);
+    }
+    let (tx, rx) = std::sync::mpsc::channel::<axum::body::Bytes>();
+    let limits = rewarder.decode_limits();
+    let decoding = tokio::task::spawn_blocking(move || {
+        EpochInputs::from_reader(
+            FrameReader {
+                rx,
+                current: axum::body::Bytes::new(),
+            },
+            &limits,
+        )
+    });
+    // The sender lives in the body: dropped with it when the store has read
+    // it, which ends the decoder's input.
+    let mut tx = Some(tx);
+    let tapped = body.map_frame(move |frame| {
+        if let (Some(data), Some(sender)) = (frame.data_ref(), &tx)
+            && sender.send(data.clone()).is_err()
+        {
+            // The decoder stopped (not inputs): stop passing frames.
+            tx = None;
+        }
+        frame
+    });
+    (axum::body::Body::new(tapped), Some(decoding))
+}
+
+/// The frames of an upload as a `Read`, for the decoding thread.
+struct FrameReader {
+    rx: std::sync::mpsc::Receiver<axum::body::Bytes>,
+    current: axum::body::Bytes,
+}
+
+impl std::io::Read for FrameReader {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        while self.current.is_empty() {
+            match self.rx.recv() {
+                Ok(next) => self.current = next,
+                Err(_) => return Ok(0),
+            }
+        }
+        let n = buf.len().min(self.current.len());
+        let (head, _) = buf.split_at_mut(n);
+        head.copy_from_slice(self.current.split_to(n).as_ref());
+        Ok(n)
+    }
 }
 
 /// `GET /v1/blobs/{cid}`: the bytes, checked against their id.
@@ -1537,7 +1650,6 @@ fn run_blocking(
         .map_err(|err| blob_error(s, err))?
         .ok_or_else(ApiError::not_found)?;
     let limits = tally_reward::Limits {
-        max_input_bytes: rewarder.config.blob_max,
         max_cost: rewarder
             .config
             .max_epoch_cost_ms
@@ -1547,14 +1659,25 @@ fn run_blocking(
         } else {
             rewarder.config.over_cost
         },
-        ..tally_reward::Limits::default()
+        ..rewarder.decode_limits()
     };
-    // Decoded as the blob streams from disk (never held whole); the bytes
-    // decoded are checked to be exactly the blob's before the result is used.
-    let decoded = EpochInputs::from_reader(&mut blob, &limits);
-    blob.finish().map_err(|err| blob_error(s, err))?;
-    let inputs =
-        decoded.map_err(|_| ApiError::bad_request("the inputs blob is not valid epoch inputs"))?;
+    let inputs = if let Some(inputs) = rewarder.decoded(&inputs_cid) {
+        // Decoded from the uploaded bytes of this CID; the stored blob is
+        // still checked against it, so a manifest never names a blob that
+        // is not stored intact.
+        blob.finish().map_err(|err| blob_error(s, err))?;
+        inputs
+    } else {
+        // Decoded as the blob streams from disk (never held whole); the
+        // bytes decoded are checked to be exactly the blob's before the
+        // result is used.
+        let decoded = EpochInputs::from_reader(&mut blob, &limits);
+        blob.finish().map_err(|err| blob_error(s, err))?;
+        Arc::new(
+            decoded
+                .map_err(|_| ApiError::bad_request("the inputs blob is not valid epoch inputs"))?,
+        )
+    };
     if inputs.epoch() != epoch {
         return Err(ApiError::bad_request("the inputs are another epoch's"));
     }

@@ -137,15 +137,10 @@ impl PgStore {
     /// What is stored for `plain`, the value of row `key` of `table`:
     /// sealed when a key is configured.
     fn seal_row(&self, table: &str, key: &str, plain: Vec<u8>) -> Result<Vec<u8>, AtRestError> {
-        match &self.keys {
-            Some(k) => k.seal(&row_context(table, key), &plain),
-            None => Ok(plain),
-        }
+        seal_row(self.keys.as_deref(), table, key, plain)
     }
 
-    /// The plaintext of row `key` of `table` (at most `max` bytes): opened
-    /// with the keyring when one is configured (a row that does not open
-    /// is never returned); without one, a sealed row is refused.
+    /// The plaintext of row `key` of `table` ([`open_row`]).
     fn open_row(
         &self,
         table: &str,
@@ -153,15 +148,7 @@ impl PgStore {
         stored: Vec<u8>,
         max: u64,
     ) -> Result<Vec<u8>, AtRestError> {
-        let context = row_context(table, key);
-        let opened = match &self.keys {
-            Some(k) => k.open(&context, &stored, max),
-            None if is_sealed(&stored) => Err(AtRestError::NoKey { context }),
-            None => Ok(stored),
-        };
-        opened.inspect_err(|e| {
-            tracing::error!(table, error = %e, "a stored row does not open: never served");
-        })
+        open_row(self.keys.as_deref(), table, key, stored, max)
     }
 
     /// The largest stored value of a plaintext of at most `max` bytes.
@@ -624,6 +611,43 @@ impl PgStore {
     }
 }
 
+/// What is stored for `plain`, the value of row `key` of `table`: sealed
+/// under the current key of `keys` when given, bound to the row.
+fn seal_row(
+    keys: Option<&Keyring>,
+    table: &str,
+    key: &str,
+    plain: Vec<u8>,
+) -> Result<Vec<u8>, AtRestError> {
+    match keys {
+        Some(k) => k.seal(&row_context(table, key), &plain),
+        None => Ok(plain),
+    }
+}
+
+/// The plaintext of row `key` of `table` (at most `max` bytes): opened with
+/// `keys` when given (a row that is plain, under a key the keyring lacks,
+/// moved or altered is refused); without keys, a sealed row is refused
+/// ([`AtRestError::NoKey`]). Never the stored bytes of a row that did not
+/// open; every refusal is logged.
+fn open_row(
+    keys: Option<&Keyring>,
+    table: &str,
+    key: &str,
+    stored: Vec<u8>,
+    max: u64,
+) -> Result<Vec<u8>, AtRestError> {
+    let context = row_context(table, key);
+    let opened = match keys {
+        Some(k) => k.open(&context, &stored, max),
+        None if is_sealed(&stored) => Err(AtRestError::NoKey { context }),
+        None => Ok(stored),
+    };
+    opened.inspect_err(|e| {
+        tracing::error!(table, error = %e, "a stored row does not open: never served");
+    })
+}
+
 /// Rows read per page by [`reencrypt`].
 const REENCRYPT_PAGE: i64 = 64;
 
@@ -736,4 +760,56 @@ async fn reseal_row(
         )));
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn keyring(dir: &std::path::Path, name: &str) -> Keyring {
+        let path = dir.join(name);
+        Keyring::create_key_file(&path).unwrap();
+        Keyring::load(&path, None).unwrap()
+    }
+
+    #[test]
+    fn rows_open_only_in_their_place_under_a_held_key_and_never_without_one() {
+        let dir = tempfile::tempdir().unwrap();
+        let (a, b) = (keyring(dir.path(), "a.key"), keyring(dir.path(), "b.key"));
+        let plain = b"{\"run\":1}".to_vec();
+        let sealed = seal_row(Some(&a), "reward_runs", "e1", plain.clone()).unwrap();
+        assert!(is_sealed(&sealed) && !sealed.windows(5).any(|w| w == b"\"run\""));
+        let open = |keys, table, key, bytes: &[u8]| open_row(keys, table, key, bytes.to_vec(), 64);
+        assert_eq!(open(Some(&a), "reward_runs", "e1", &sealed).unwrap(), plain);
+        // Another key's place, another table: refused.
+        for (table, key) in [("reward_runs", "e2"), ("reward_quarantine", "e1")] {
+            assert!(matches!(
+                open(Some(&a), table, key, &sealed),
+                Err(AtRestError::Tampered { .. })
+            ));
+        }
+        // A flipped byte, a key the keyring lacks, no key, a plain row.
+        let mut flipped = sealed.clone();
+        let last = flipped.len() - 1;
+        flipped[last] ^= 1;
+        assert!(open(Some(&a), "reward_runs", "e1", &flipped).is_err());
+        assert!(matches!(
+            open(Some(&b), "reward_runs", "e1", &sealed),
+            Err(AtRestError::UnknownKey { .. })
+        ));
+        assert!(matches!(
+            open(None, "reward_runs", "e1", &sealed),
+            Err(AtRestError::NoKey { .. })
+        ));
+        assert!(matches!(
+            open(Some(&a), "reward_runs", "e1", &plain),
+            Err(AtRestError::NotSealed { .. })
+        ));
+        // Without a key, plain rows are what is stored.
+        assert_eq!(open(None, "reward_runs", "e1", &plain).unwrap(), plain);
+        assert_eq!(
+            seal_row(None, "reward_runs", "e1", plain.clone()).unwrap(),
+            plain
+        );
+    }
 }

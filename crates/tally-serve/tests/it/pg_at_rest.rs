@@ -15,7 +15,9 @@ use tally_serve::rewarder::Rewarder;
 use tally_serve::vault::{AtRestFiles, Keyring, Reencrypted, is_sealed};
 
 use crate::pg::TestDb;
-use crate::rewarder::{inputs_json, ops, rewarder_config, run, sealed_of, signed_policy, upload};
+use crate::rewarder::{
+    inputs_json, ops, put_policy, rewarder_config, run, sealed_of, signed_policy, upload,
+};
 use crate::support::{Resp, Server, get, runtime};
 
 /// A process over `db` (the rewarder keys of `keys`), its rows sealed under
@@ -176,6 +178,10 @@ fn over_postgres_the_rewarder_s_rows_are_sealed_at_rest_bound_to_their_place_and
         let w_cid = w_up.json()["cid"].as_str().unwrap().to_owned();
         let under_b = blob_row(&mut conn, &w_cid).await;
         assert_ne!(under_b[8..16], stored[8..16]);
+        // A second policy, under B.
+        let p2 = put_policy(&p3, &token, "pol-2", &w).await;
+        assert_eq!(p2.status, 200, "{}", text(&p2));
+        let p2_cid = p2.json()["cid"].as_str().unwrap().to_owned();
         p3.stop().await;
 
         // B alone: A's rows no longer open.
@@ -185,7 +191,8 @@ fn over_postgres_the_rewarder_s_rows_are_sealed_at_rest_bound_to_their_place_and
         p4.stop().await;
 
         // Re-sealed under B (A's rows: blobs x and y, the policy, the
-        // run; z's plain row), then again: nothing left to do.
+        // run; z's plain row; w and the second policy already under B),
+        // then again: nothing left to do.
         let ring = Keyring::load(&k.path("b.key"), Some(&k.path("ring"))).unwrap();
         let done = Rewarder::reencrypt_database(&db.url, &ring, 1 << 20)
             .await
@@ -195,7 +202,7 @@ fn over_postgres_the_rewarder_s_rows_are_sealed_at_rest_bound_to_their_place_and
             Reencrypted {
                 resealed: 4,
                 sealed_plain: 1,
-                current: 1
+                current: 2
             }
         );
         let again = Rewarder::reencrypt_database(&db.url, &ring, 1 << 20)
@@ -203,7 +210,7 @@ fn over_postgres_the_rewarder_s_rows_are_sealed_at_rest_bound_to_their_place_and
             .unwrap();
         assert_eq!(
             (again.resealed, again.sealed_plain, again.current),
-            (0, 0, 6)
+            (0, 0, 7)
         );
         assert!(is_sealed(&blob_row(&mut conn, &z_cid).await));
 
@@ -213,6 +220,21 @@ fn over_postgres_the_rewarder_s_rows_are_sealed_at_rest_bound_to_their_place_and
         sqlx::query("UPDATE reward_blobs SET bytes = $2 WHERE cid = $1")
             .bind(&y_cid)
             .bind(&x_row)
+            .execute(&mut conn)
+            .await
+            .unwrap();
+        // A policy row in another policy's place: only the binding of the
+        // row's key refuses it (a policy's bytes are not checked against
+        // its CID as a blob's are).
+        let p1_row = row(
+            &mut conn,
+            "SELECT signed FROM reward_policies WHERE cid = $1",
+            &policy_cid,
+        )
+        .await;
+        sqlx::query("UPDATE reward_policies SET signed = $2 WHERE cid = $1")
+            .bind(&p2_cid)
+            .bind(&p1_row)
             .execute(&mut conn)
             .await
             .unwrap();
@@ -228,6 +250,15 @@ fn over_postgres_the_rewarder_s_rows_are_sealed_at_rest_bound_to_their_place_and
         }
         let got = get(p5.addr, &format!("/v1/blobs/{y_cid}"), &token).await;
         assert_eq!(got.status, 500, "a moved row was served: {}", text(&got));
+        let got = get(p5.addr, &format!("/v1/rewarder/policies/{p2_cid}"), &token).await;
+        assert_eq!(got.status, 503, "a moved policy was served: {}", text(&got));
+        let got = get(
+            p5.addr,
+            &format!("/v1/rewarder/policies/{policy_cid}"),
+            &token,
+        )
+        .await;
+        assert_eq!(got.status, 200, "{}", text(&got));
         let got = get(p5.addr, "/v1/rewarder/epochs/2026-w49", &token).await;
         assert_eq!(got.status, 503, "a flipped byte was served: {}", text(&got));
         set_run_row(&mut conn, "2026-w49", &good_run).await;

@@ -2044,7 +2044,7 @@ pub struct StoreSummary {
     /// order, not by time: the store keeps no time).
     pub quarantined_epochs: Vec<String>,
     /// The most recent epochs, newest first (at most
-    /// [`RECENT_EPOCHS_MAX`]; [`recent`]).
+    /// [`RECENT_EPOCHS_MAX`]; `rewarder/recent.rs`).
     pub recent: Vec<RecentEpoch>,
 }
 

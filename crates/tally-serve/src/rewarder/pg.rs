@@ -236,8 +236,8 @@ impl PgStore {
             None => Ok(None),
             Some((Some(bytes),)) => {
                 // Without a key, a plain blob may start like a sealed row:
-                // its content id tells them apart.
-                if self.keys.is_none() && Cid::of(&bytes) == *cid {
+                // its content id tells them apart (hashed only then).
+                if self.keys.is_none() && (!is_sealed(&bytes) || Cid::of(&bytes) == *cid) {
                     return Ok(Some(bytes));
                 }
                 let key = cid.to_string();

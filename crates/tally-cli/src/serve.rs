@@ -21,7 +21,8 @@
 //! `--at-rest-key-file FILE` (`AT_REST_KEY_FILE`, mode 0600) seals the
 //! rewarder's files with XChaCha20-Poly1305, old keys in
 //! `--at-rest-keyring DIR`; `--at-rest-new-key FILE` writes a new key file
-//! and exits; `--at-rest-reencrypt` re-seals `<data>/rewarder/` under the
+//! and exits; `--at-rest-reencrypt` re-seals `<data>/rewarder/` (with
+//! `--database`, the rewarder's rows of user data in PostgreSQL) under the
 //! current key and exits. `--amnesia` (`AMNESIA`) keeps everything in
 //! memory and writes nothing, the admin token only where
 //! `--admin-token-out` says (`-`: stdout); the decision log too is kept in
@@ -141,7 +142,7 @@ pub struct Args {
     /// generate-ml-dsa`): a second, post-quantum signature.
     #[arg(long, env = "REWARD_PQ_KEY_FILE")]
     reward_pq_key_file: Option<PathBuf>,
-    /// Seal the rewarder's files at rest with this key file (0600; made by --at-rest-new-key).
+    /// Seal the rewarder's files (or, with --database, its rows of user data) at rest with this key file (0600; made by --at-rest-new-key).
     #[arg(long, env = "AT_REST_KEY_FILE")]
     at_rest_key_file: Option<PathBuf>,
     /// A directory (0700) of old at-rest key files (`*.key`): files sealed under them still open.
@@ -150,7 +151,7 @@ pub struct Args {
     /// Write a new at-rest key file here (0600, never replacing one), print its key id, and exit.
     #[arg(long, conflicts_with = "at_rest_reencrypt")]
     at_rest_new_key: Option<PathBuf>,
-    /// Re-seal every file of `<data>/rewarder/` under --at-rest-key-file (server stopped), and exit.
+    /// Re-seal every file of `<data>/rewarder/` (with --database: every rewarder row of user data) under --at-rest-key-file (servers stopped), and exit.
     #[arg(long, requires = "at_rest_key_file")]
     at_rest_reencrypt: bool,
     /// Amnesia: the ledger, SQLite, blobs and keys in memory; nothing written to disk.
@@ -226,7 +227,7 @@ pub fn run(args: Args) -> ExitCode {
 }
 
 /// `--at-rest-new-key` and `--at-rest-reencrypt`: one-shot actions.
-fn at_rest_action(args: &Args) -> Option<ExitCode> {
+async fn at_rest_action(args: &Args) -> Option<ExitCode> {
     use tally_serve::vault;
     if let Some(path) = &args.at_rest_new_key {
         return Some(match vault::Keyring::create_key_file(path) {
@@ -257,10 +258,16 @@ fn at_rest_action(args: &Args) -> Option<ExitCode> {
             return Some(ExitCode::from(2));
         }
     };
-    let root = args.data_dir.join("rewarder");
-    // The largest file: a run record (1 GiB) or a blob, whichever is larger.
-    let max = (args.blob_max as u64).max(1 << 30);
-    Some(match vault::reencrypt(&root, &keys, max, &["seal.key"]) {
+    let done = match &args.database {
+        Some(url) => reencrypt_database(url, &keys, args.blob_max).await,
+        None => {
+            let root = args.data_dir.join("rewarder");
+            // The largest file: a run record (1 GiB) or a blob, whichever is larger.
+            let max = (args.blob_max as u64).max(1 << 30);
+            vault::reencrypt(&root, &keys, max, &["seal.key"]).map_err(|e| e.to_string())
+        }
+    };
+    Some(match done {
         Ok(done) => {
             println!(
                 "tally serve: {} resealed, {} plain files sealed, {} already under key {}",
@@ -278,8 +285,29 @@ fn at_rest_action(args: &Args) -> Option<ExitCode> {
     })
 }
 
+/// The rewarder's rows in PostgreSQL re-sealed under the current key.
+#[cfg(feature = "postgres")]
+async fn reencrypt_database(
+    url: &str,
+    keys: &tally_serve::vault::Keyring,
+    blob_max: usize,
+) -> Result<tally_serve::vault::Reencrypted, String> {
+    tally_serve::rewarder::Rewarder::reencrypt_database(url, keys, blob_max)
+        .await
+        .map_err(|e| e.to_string())
+}
+
+#[cfg(not(feature = "postgres"))]
+async fn reencrypt_database(
+    _url: &str,
+    _keys: &tally_serve::vault::Keyring,
+    _blob_max: usize,
+) -> Result<tally_serve::vault::Reencrypted, String> {
+    Err("this build has no PostgreSQL support (feature `postgres`)".to_owned())
+}
+
 async fn serve(args: Args) -> ExitCode {
-    if let Some(code) = at_rest_action(&args) {
+    if let Some(code) = at_rest_action(&args).await {
         return code;
     }
     if args.amnesia && args.admin_token_out.is_none() {

@@ -18,7 +18,13 @@
 //! * **One trusted-keys file** ([`TrustedKeys`]): JSON
 //!   `{"keys":[{"key_id":"…","public_key":"…"}]}` (64 hex digits per key),
 //!   at most [`MAX_TRUSTED_KEYS`] keys and [`MAX_TRUSTED_FILE_BYTES`] bytes;
-//!   every key id must be the id of its key.
+//!   every key id must be the id of its key. It may also hold ML-DSA-65
+//!   keys, `"ml_dsa_keys":[{"key_id":"…","public_key":"tally-ml-dsa-65-public-v1:…"}]`
+//!   (each a public key file's line, [`ml_dsa::MlDsaTrustedEntry`]): the
+//!   Ed25519 reader ignores them once checked for shape, and
+//!   [`ml_dsa::MlDsaTrustedKeys::read_files`] reads them (and only them), so
+//!   one file (`GET /v1/rewarder/keys`'s answer) serves both
+//!   `--trusted-keys` and `--pq-public-key`.
 //! * **Domain-separated signatures** ([`SigningKey::sign`],
 //!   [`VerifyingKey::verify`]): every signature covers
 //!   `domain || 0x00 || message`, where the domain names the kind of object
@@ -481,6 +487,20 @@ pub struct TrustedKey {
 #[serde(deny_unknown_fields)]
 struct TrustedFile {
     keys: Vec<TrustedKey>,
+    /// ML-DSA-65 keys (read by [`ml_dsa::MlDsaTrustedKeys`] only).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    ml_dsa_keys: Vec<ml_dsa::MlDsaTrustedEntry>,
+}
+
+/// A trusted-keys document decoded (bounded to [`MAX_TRUSTED_FILE_BYTES`]).
+fn decode_trusted_file(bytes: &[u8]) -> Result<TrustedFile, KeyError> {
+    if u64::try_from(bytes.len()).map_or(true, |n| n > MAX_TRUSTED_FILE_BYTES) {
+        return Err(invalid("a trusted-keys file is at most 1 MiB"));
+    }
+    tally_encoding::json::decode(bytes).map_err(|e| KeyError::Json {
+        path: None,
+        message: e.to_string(),
+    })
 }
 
 /// The public keys whose signatures are accepted, by id.
@@ -513,14 +533,7 @@ impl TrustedKeys {
     /// [`KeyError::Json`], or [`KeyError::InvalidKey`] (too large, a bad
     /// key, or a key id that is not the id of its key).
     pub fn from_json(bytes: &[u8]) -> Result<Self, KeyError> {
-        if u64::try_from(bytes.len()).map_or(true, |n| n > MAX_TRUSTED_FILE_BYTES) {
-            return Err(invalid("a trusted-keys file is at most 1 MiB"));
-        }
-        let file: TrustedFile =
-            tally_encoding::json::decode(bytes).map_err(|e| KeyError::Json {
-                path: None,
-                message: e.to_string(),
-            })?;
+        let file = decode_trusted_file(bytes)?;
         if file.keys.len() > MAX_TRUSTED_KEYS {
             return Err(invalid("more than 1,024 trusted keys"));
         }
@@ -560,6 +573,7 @@ impl TrustedKeys {
     pub fn file_text(keys: &[TrustedKey]) -> String {
         serde_json::to_string_pretty(&TrustedFile {
             keys: keys.to_vec(),
+            ml_dsa_keys: Vec::new(),
         })
         .unwrap_or_default()
     }

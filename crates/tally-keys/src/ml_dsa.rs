@@ -377,6 +377,29 @@ impl MlDsaSigningKey {
     }
 }
 
+/// An ML-DSA-65 key of a trusted-keys file (`"ml_dsa_keys"`): its id and
+/// its public key file's line (so the value, written to a file, is a public
+/// key file).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MlDsaTrustedEntry {
+    /// The key id.
+    pub key_id: KeyId,
+    /// `tally-ml-dsa-65-public-v1:` and 3,904 lower-case hex digits.
+    pub public_key: String,
+}
+
+impl MlDsaVerifyingKey {
+    /// The trusted-keys file entry of this key.
+    #[must_use]
+    pub fn trusted_entry(&self) -> MlDsaTrustedEntry {
+        MlDsaTrustedEntry {
+            key_id: self.id,
+            public_key: self.to_file_text().trim_end().to_owned(),
+        }
+    }
+}
+
 /// The ML-DSA-65 public keys whose signatures are accepted, by id (at most
 /// [`MAX_ML_DSA_TRUSTED_KEYS`]).
 #[derive(Clone, Debug, Default)]
@@ -401,17 +424,53 @@ impl MlDsaTrustedKeys {
         true
     }
 
-    /// The keys of public key files.
+    /// The keys of files, each a public key file or a trusted-keys file
+    /// (JSON, its `ml_dsa_keys`; a file that starts with `{`).
     ///
     /// # Errors
-    /// As [`MlDsaVerifyingKey::read_file`]; [`KeyError::InvalidKey`] past
-    /// [`MAX_ML_DSA_TRUSTED_KEYS`].
+    /// As [`MlDsaVerifyingKey::read_file`] and [`MlDsaTrustedKeys::from_json`];
+    /// [`KeyError::InvalidKey`] past [`MAX_ML_DSA_TRUSTED_KEYS`].
     pub fn read_files(paths: &[impl AsRef<Path>]) -> Result<Self, KeyError> {
         let mut keys = Self::new();
         for path in paths {
-            if !keys.insert(MlDsaVerifyingKey::read_file(path.as_ref())?) {
-                return Err(invalid("more than 64 ML-DSA public keys"));
+            let path = path.as_ref();
+            let bytes = tally_files::read_bounded(path, crate::MAX_TRUSTED_FILE_BYTES)?;
+            let found: Vec<MlDsaVerifyingKey> = if bytes.trim_ascii_start().starts_with(b"{") {
+                Self::from_json(&bytes)
+                    .map_err(|e| in_file(e, path))?
+                    .keys
+                    .into_values()
+                    .collect()
+            } else {
+                vec![MlDsaVerifyingKey::read_file(path)?]
+            };
+            for key in found {
+                if !keys.insert(key) {
+                    return Err(invalid("more than 64 ML-DSA public keys"));
+                }
             }
+        }
+        Ok(keys)
+    }
+
+    /// The ML-DSA keys (`ml_dsa_keys`) of a trusted-keys document (bounded
+    /// as [`crate::TrustedKeys::from_json`]); every key id must be its key's.
+    ///
+    /// # Errors
+    /// [`KeyError::Json`]; [`KeyError::InvalidKey`] for a bad key, a key id
+    /// that is not its key's, or past [`MAX_ML_DSA_TRUSTED_KEYS`].
+    pub fn from_json(bytes: &[u8]) -> Result<Self, KeyError> {
+        let file = crate::decode_trusted_file(bytes)?;
+        if file.ml_dsa_keys.len() > MAX_ML_DSA_TRUSTED_KEYS {
+            return Err(invalid("more than 64 ML-DSA public keys"));
+        }
+        let mut keys = Self::new();
+        for entry in file.ml_dsa_keys {
+            let key = MlDsaVerifyingKey::parse(&entry.public_key)?;
+            if key.id() != entry.key_id {
+                return Err(invalid("a key id is not the id of its public key"));
+            }
+            keys.insert(key);
         }
         Ok(keys)
     }

@@ -5,7 +5,7 @@
 //! |---|---|---|
 //! | `POST /v1/blobs` | `rewarder.run` | a content-addressed upload ([`crate::blobs`]) |
 //! | `GET /v1/blobs/{cid}` | `rewarder.inspect` | its bytes |
-//! | `GET /v1/rewarder/keys` | `rewarder.inspect` | the seal key's public half (trusted-keys JSON; the ML-DSA key's is its own file) |
+//! | `GET /v1/rewarder/keys` | `rewarder.inspect` | the seal keys' public halves: a trusted-keys file (the Ed25519 key, and the ML-DSA-65 key in `ml_dsa_keys` when `REWARD_PQ_KEY_FILE` is given) |
 //! | `POST /v1/rewarder/policies` | `rewarder.run` | a signed policy, verified against the trusted keys |
 //! | `GET /v1/rewarder/policies/{cid}` | `rewarder.inspect` | the signed policy |
 //! | `POST /v1/rewarder/epochs/{epoch}/compute` | `rewarder.run` | run the epoch: `{inputs_cid, policy_cid, dry_run?}` |
@@ -69,8 +69,10 @@
 //! transfer ids as above. Every process over one database needs the same
 //! seal key (`REWARD_SEAL_KEY`); the first one records its public half
 //! there, and a process with another answers `503` on every rewarder
-//! route. The at-rest key seals the embedded files only (PostgreSQL's
-//! rows are the database's to protect).
+//! route. The at-rest key (`AT_REST_KEY_FILE`) seals PostgreSQL's rows of
+//! user data too (blobs, policies, runs, quarantined runs), each bound to
+//! its table and key (`rewarder/pg.rs`); every process over one database
+//! needs the same keyring.
 //!
 //! Metrics: `reward_runs_total{status="ok|quarantined|dry_run|fail"}`,
 //! `reward_compute_latency_seconds`, `ledger_intents_total{result=
@@ -117,6 +119,9 @@ use crate::vault::{Vault, VaultError};
 
 #[cfg(feature = "postgres")]
 mod pg;
+mod recent;
+
+pub use recent::{RECENT_EPOCHS_MAX, RecentEpoch};
 
 /// Cost units (tally-reward's estimate: one per account plus one per
 /// weighted counter) the engine computes per millisecond, conservatively:
@@ -489,6 +494,7 @@ impl Rewarder {
         let root = vault.disk_parts().map(|(root, _)| root.to_path_buf());
         let (seal, pq_seal, policy_keys, all_keys) = load_keys(&config, root.as_deref())?;
         repair_head(&vault);
+        recent::repair(&vault);
         let store = Store::Files { dir: vault, blobs };
         Ok(Self::with(
             config,
@@ -516,13 +522,42 @@ impl Rewarder {
         backend: &crate::backend::Backend,
         data_dir: &Path,
         config: RewarderConfig,
+        at_rest: Option<Arc<crate::vault::Keyring>>,
     ) -> Result<Self, RewarderError> {
         #[cfg(feature = "postgres")]
         if let crate::backend::Backend::Postgres(p) = backend {
-            return Self::open_pg(p.pool().clone(), data_dir, config).await;
+            return Self::open_pg(p.pool().clone(), data_dir, config, at_rest).await;
         }
-        let _ = (backend, data_dir);
+        let _ = (backend, data_dir, at_rest);
         Ok(Self::unavailable(config))
+    }
+
+    /// `tally serve --database URL --at-rest-key-file K --at-rest-reencrypt`
+    /// (the servers stopped): every rewarder row of user data in the
+    /// database sealed under the keyring's current key (plain rows of a
+    /// store that had no key, and rows under an old key of the keyring).
+    ///
+    /// # Errors
+    /// [`RewarderError::Store`]: the database, or the first row that does
+    /// not open.
+    #[cfg(feature = "postgres")]
+    pub async fn reencrypt_database(
+        url: &str,
+        keys: &crate::vault::Keyring,
+        blob_max: usize,
+    ) -> Result<crate::vault::Reencrypted, RewarderError> {
+        let pool = sqlx::PgPool::connect(url)
+            .await
+            .map_err(|e| RewarderError::Store(e.to_string()))?;
+        // Migrated first (a database of an older version).
+        pg::PgStore::open(pool.clone(), blob_max, None)
+            .await
+            .map_err(|e| RewarderError::Store(e.reason))?;
+        let done = pg::reencrypt(&pool, keys, blob_max)
+            .await
+            .map_err(|e| RewarderError::Store(e.reason));
+        pool.close().await;
+        done
     }
 
     #[cfg(feature = "postgres")]
@@ -530,6 +565,7 @@ impl Rewarder {
         pool: sqlx::PgPool,
         data_dir: &Path,
         config: RewarderConfig,
+        at_rest: Option<Arc<crate::vault::Keyring>>,
     ) -> Result<Self, RewarderError> {
         check_limits(&config)?;
         let dir = data_dir.join("rewarder");
@@ -537,7 +573,7 @@ impl Rewarder {
             tally_files::private::create_dir(&dir)?;
         }
         let (seal, pq_seal, policy_keys, all_keys) = load_keys(&config, Some(&dir))?;
-        let store = pg::PgStore::open(pool, config.blob_max)
+        let store = pg::PgStore::open(pool, config.blob_max, at_rest)
             .await
             .map_err(|e| RewarderError::Store(e.reason))?;
         let same = store
@@ -857,6 +893,12 @@ fn files_accept(
         return Ok(None);
     }
     let manifest_cid = run.manifest_cid;
+    let noted = recent::Entry::accepted(
+        epoch.to_string(),
+        run.sealed.manifest.run_key.to_string(),
+        manifest_cid.to_string(),
+        run.sealed.manifest.previous.map(|c| c.to_string()),
+    );
     let bytes = encode_run(run)?;
     // Never replaces: one accepted run per epoch, on disk too.
     if !dir.create(&run_path(&epoch), &bytes).map_err(store_error)? {
@@ -871,6 +913,7 @@ fn files_accept(
             epoch,
         },
     )?;
+    recent::note(dir, noted);
     Ok(Some(Accepted::Inserted))
 }
 
@@ -939,7 +982,10 @@ impl RunStore for RunSession<'_> {
             Store::Files { dir, .. } => {
                 let bytes = serde_json::to_vec(&stored).map_err(store_error)?;
                 let rel = format!("quarantine/{}", hashed_name(run.epoch.as_str()));
-                dir.write(&rel, &bytes).map_err(store_error)
+                dir.write(&rel, &bytes).map_err(store_error)?;
+                let noted = recent::Entry::quarantined(stored.epoch.to_string(), stored.run_key);
+                recent::note(dir, noted);
+                Ok(())
             }
             #[cfg(feature = "postgres")]
             Store::Pg(p) => p.blocking(p.quarantine(&stored)),
@@ -2138,23 +2184,48 @@ pub async fn settlement(
     }))
 }
 
-/// The keys that verify this service's manifests offline: the trusted-keys
-/// JSON of its seal key (`tally reward verify --trusted-keys`, together
-/// with the policy signers' keys).
+/// The keys that verify this service's manifests offline: a trusted-keys
+/// file (tally-keys) of its seal keys, as is: `tally reward verify
+/// --trusted-keys F` (together with the policy signers' keys) and, when the
+/// service seals with ML-DSA-65 too, `--pq-public-key F --require-pq`.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct SealKeysDto {
-    /// `{key_id, public_key}` entries (16 and 64 hex digits).
+    /// `{key_id, public_key}` entries (16 and 64 hex digits): the Ed25519
+    /// seal key.
     #[schema(value_type = Vec<Object>)]
     pub keys: Vec<tally_reward::keys::TrustedKey>,
+    /// The ML-DSA-65 seal key (`REWARD_PQ_KEY_FILE`), when there is one
+    /// (absent otherwise): `{key_id, public_key}`, the public key being a
+    /// public key file's line (`tally-ml-dsa-65-public-v1:` and 3,904 hex
+    /// digits).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    #[schema(value_type = Option<Vec<MlDsaKeyDto>>)]
+    pub ml_dsa_keys: Vec<tally_keys::ml_dsa::MlDsaTrustedEntry>,
 }
 
-/// `GET /v1/rewarder/keys`: the seal key's public half.
+/// An ML-DSA-65 public key of [`SealKeysDto`] (the schema of tally-keys'
+/// `MlDsaTrustedEntry`).
+#[derive(Debug, ToSchema)]
+pub struct MlDsaKeyDto {
+    /// The key id (16 hex digits).
+    pub key_id: String,
+    /// `tally-ml-dsa-65-public-v1:` and 3,904 lower-case hex digits (the
+    /// text of a public key file).
+    pub public_key: String,
+}
+
+/// `GET /v1/rewarder/keys`: the seal keys' public halves.
 #[utoipa::path(get, path = "/v1/rewarder/keys",
     responses((status = 200, body = SealKeysDto)))]
 pub async fn seal_keys(State(s): State<Arc<AppState>>) -> Result<Json<SealKeysDto>, ApiError> {
     let e = s.rewarder.store()?;
     Ok(Json(SealKeysDto {
         keys: vec![e.seal.trusted_entry()],
+        ml_dsa_keys: e
+            .pq_seal
+            .iter()
+            .map(|k| k.verifying_key().trusted_entry())
+            .collect(),
     }))
 }
 
@@ -2204,6 +2275,9 @@ pub struct StoreSummary {
     /// The epochs of at most the `max` quarantined runs read (in file
     /// order, not by time: the store keeps no time).
     pub quarantined_epochs: Vec<String>,
+    /// The most recent epochs, newest first (at most
+    /// [`RECENT_EPOCHS_MAX`]; `rewarder/recent.rs`).
+    pub recent: Vec<RecentEpoch>,
 }
 
 impl Rewarder {
@@ -2236,15 +2310,21 @@ impl Rewarder {
         match &self.ready.as_ref()?.store {
             Store::Files { .. } => None,
             #[cfg(feature = "postgres")]
-            Store::Pg(pg) => Some(pg.summary(max).await.map(
-                |(head_epoch, accepted_runs, quarantined_runs, quarantined_epochs)| StoreSummary {
-                    trusted_keys: self.config.trusted_keys.is_some(),
-                    head_epoch,
-                    accepted_runs,
-                    quarantined_runs,
-                    quarantined_epochs,
-                },
-            )),
+            Store::Pg(pg) => Some(
+                async {
+                    let (head_epoch, accepted_runs, quarantined_runs, quarantined_epochs) =
+                        pg.summary(max).await?;
+                    Ok::<_, StoreError>(StoreSummary {
+                        trusted_keys: self.config.trusted_keys.is_some(),
+                        head_epoch,
+                        accepted_runs,
+                        quarantined_runs,
+                        quarantined_epochs,
+                        recent: pg.recent(RECENT_EPOCHS_MAX).await?,
+                    })
+                }
+                .await,
+            ),
         }
     }
 }
@@ -2269,5 +2349,6 @@ fn summary_of(dir: &Vault, trusted_keys: bool, max: usize) -> Result<StoreSummar
         accepted_runs: dir.list("runs").len(),
         quarantined_runs: quarantined.len(),
         quarantined_epochs,
+        recent: recent::files_recent(dir)?,
     })
 }

@@ -61,7 +61,7 @@ pub struct Config {
         tally_ledger::journal::DurableLedger,
         tally_audit::NoteVerifier,
     )>,
-    /// At-rest encryption of the rewarder's files (`--at-rest-key-file`,
+    /// At-rest encryption of the rewarder's files and PostgreSQL rows (`--at-rest-key-file`,
     /// `--at-rest-keyring`, [`crate::vault`]).
     pub at_rest: Option<crate::vault::AtRestFiles>,
     /// Amnesia (`--amnesia`): the ledger, SQLite, the rewarder's files and
@@ -415,8 +415,13 @@ pub async fn start(mut config: Config) -> Result<Running, StartError> {
             config.rewarder.clone(),
         )?
     } else {
-        crate::rewarder::Rewarder::open_db(&backend, &config.data_dir, config.rewarder.clone())
-            .await?
+        crate::rewarder::Rewarder::open_db(
+            &backend,
+            &config.data_dir,
+            config.rewarder.clone(),
+            keyring,
+        )
+        .await?
     };
     let mut boot = [0u8; 8];
     getrandom::fill(&mut boot).map_err(|_| StartError::Random)?;

@@ -3,7 +3,7 @@
 //!
 //! | route | what |
 //! |---|---|
-//! | `GET /` | the page: readiness and its causes (the truth of `/readyz`), the ledger's totals with the conservation check (`OK` / `BROKEN`), the rewarder's latest epoch and stored runs, the decision log's latest signed checkpoint; without a credential, only the login form (401) |
+//! | `GET /` | the page: readiness and its causes (the truth of `/readyz`), the ledger's totals with the conservation check (`OK` / `BROKEN`), the rewarder's most recent epochs (at most [`crate::rewarder::RECENT_EPOCHS_MAX`], each with its status, settlement and manifest CIDs) and stored runs, the decision log's latest signed checkpoint; without a credential, only the login form (401) |
 //! | `POST /ui/login` | a form (`token=…`): the token is verified as for the page, then set as a cookie (303 to `/`) |
 //! | `POST /ui/logout` | clears the cookie (303 to `/`) |
 //!
@@ -12,8 +12,9 @@
 //! allow `GET /` refuses it; so does an `epoch-id` caveat). The page shows
 //! aggregates only (no account, balance, tenant, decision or payout):
 //! readiness (unauthenticated at `/readyz` anyway), the totals every ledger
-//! token reads at `/v1/ledger/conservation`, the rewarder's head (what
-//! `rewarder.inspect` reads at `/v1/rewarder/epochs/{epoch}`) and the
+//! token reads at `/v1/ledger/conservation`, the rewarder's recent epochs
+//! and their manifest CIDs (what `rewarder.inspect` reads at
+//! `/v1/rewarder/epochs/{epoch}`) and the
 //! decision log's checkpoint (public by design: it is what auditors
 //! check proofs against). Any other valid token gets a 403 page that shows
 //! nothing else: `ledger.read` and `audit.read` each read one part of it
@@ -56,7 +57,7 @@
 use std::fmt::Write as _;
 use std::sync::{Arc, LazyLock};
 
-use axum::extract::{Path as UrlPath, Request, State};
+use axum::extract::{Request, State};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -601,54 +602,42 @@ async fn rewarder(s: &Arc<AppState>, h: &mut Html) {
     }
     h.raw("<table><tr><th>epoch</th><th>status</th><th>settlement</th><th>manifest CID</th>")
         .raw("<th>previous manifest CID</th></tr>");
-    if let Some(epoch) = &summary.head_epoch {
-        epoch_row(s, h, epoch).await;
-    }
-    for epoch in &summary.quarantined_epochs {
-        epoch_row(s, h, epoch).await;
+    for epoch in &summary.recent {
+        recent_row(h, epoch);
     }
     h.raw("</table>");
-    h.raw("<p class=\"na\">the latest accepted epoch (the chain's head) and at most five quarantined runs; any epoch: <code>GET /v1/rewarder/epochs/{epoch}</code></p>");
+    let older: Vec<&str> = summary
+        .quarantined_epochs
+        .iter()
+        .map(String::as_str)
+        .filter(|q| !summary.recent.iter().any(|r| r.epoch == *q))
+        .collect();
+    if !older.is_empty() {
+        h.raw("<p>other quarantined runs: ")
+            .text(&older.join(", "))
+            .raw("</p>");
+    }
+    h.raw("<p class=\"na\">the most recent epochs (at most 20), newest first, with the settlement the store records (the ledger's own answer: <code>GET /v1/rewarder/epochs/{epoch}/settlement</code>); any epoch: <code>GET /v1/rewarder/epochs/{epoch}</code></p>");
 }
 
-/// One epoch's row, read through the rewarder's own routes.
-async fn epoch_row(s: &Arc<AppState>, h: &mut Html, epoch: &str) {
-    h.raw("<tr><td><code>").text(epoch).raw("</code></td>");
-    let view = crate::rewarder::get_epoch(State(Arc::clone(s)), UrlPath(epoch.to_owned())).await;
-    let Ok(axum::Json(view)) = view else {
-        h.raw("<td class=\"na\" colspan=\"4\">unavailable</td></tr>");
-        return;
-    };
-    let class = if view.status == "accepted" {
-        "ok"
-    } else {
-        "bad"
-    };
-    h.el("td", class, view.status);
-    if view.status == "accepted" {
-        let settled =
-            crate::rewarder::settlement(State(Arc::clone(s)), UrlPath(epoch.to_owned())).await;
-        match settled {
-            Ok(axum::Json(v)) => {
-                h.el("td", "", v.status);
-            }
-            Err(_) => {
-                h.el("td", "na", "unavailable");
-            }
+/// One recent epoch's row (from the store's summary: no run is read).
+fn recent_row(h: &mut Html, e: &crate::rewarder::RecentEpoch) {
+    h.raw("<tr><td><code>").text(&e.epoch).raw("</code></td>");
+    if e.status == "accepted" {
+        h.el("td", "ok", e.status);
+        if e.settled {
+            h.el("td", "", "settled");
+        } else {
+            h.el("td", "na", "not settled");
         }
     } else {
-        h.el("td", "na", view.reason.as_deref().unwrap_or("-"));
+        h.el("td", "bad", e.status);
+        h.el("td", "na", "never settled");
     }
-    // The chain: each accepted manifest names the one before it.
-    let previous = view
-        .sealed
-        .as_ref()
-        .and_then(|sealed| sealed.manifest.previous.as_ref())
-        .map_or_else(|| "-".to_owned(), ToString::to_string);
     h.raw("<td><code>")
-        .text(view.manifest_cid.as_deref().unwrap_or("-"))
+        .text(e.manifest_cid.as_deref().unwrap_or("-"))
         .raw("</code></td><td><code>")
-        .text(&previous)
+        .text(e.previous_cid.as_deref().unwrap_or("-"))
         .raw("</code></td></tr>");
 }
 

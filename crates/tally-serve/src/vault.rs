@@ -109,6 +109,13 @@ pub enum AtRestError {
         /// The file's name in the store.
         context: String,
     },
+    /// A stored record that is sealed, though no key is configured (a
+    /// PostgreSQL row written by a process with `--at-rest-key-file`).
+    #[error("{context}: sealed at rest, but no at-rest key is configured (--at-rest-key-file)")]
+    NoKey {
+        /// The record's name in the store.
+        context: String,
+    },
     /// A sealed file of another version.
     #[error("{context}: sealed-file version {version} is not supported")]
     Version {

@@ -248,3 +248,68 @@ fn tally_serve_amnesia_hands_the_token_only_where_asked_and_leaves_no_file() {
         assert!(left.is_empty(), "{}: {left:?}", d.display());
     }
 }
+
+/// `--at-rest-reencrypt` with `--database`: the rewarder's plain rows of a
+/// store that had no key are sealed, and a process with the key serves
+/// them; a second run finds every row under the key.
+#[cfg(feature = "postgres")]
+#[test]
+fn over_postgres_at_rest_reencrypt_seals_the_rewarder_s_rows_for_the_keyed_process() {
+    let db = crate::ledger_pg::TestDb::create();
+    let tmp = tempfile::tempdir().unwrap();
+    let keys = tmp.path().join("keys");
+    std::fs::create_dir(&keys).unwrap();
+    std::fs::set_permissions(&keys, std::fs::Permissions::from_mode(0o700)).unwrap();
+    let key = keys.join("k1.key");
+    assert!(
+        tally()
+            .args(["serve", "--at-rest-new-key"])
+            .arg(&key)
+            .status()
+            .unwrap()
+            .success()
+    );
+    let data = tmp.path().join("data");
+    let (child, addr, token) = serve(&data, &["--database", &db.url]);
+    let blob = r#"{"secret":"payee-ledger-figures"}"#;
+    let (status, body) = request(&addr, &token, "POST", "/v1/blobs", blob);
+    assert_eq!(status, 200, "{body}");
+    let cid = serde_json::from_str::<serde_json::Value>(&body).unwrap()["cid"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    term(child);
+    let key_arg = key.to_str().unwrap();
+    // Under the key, the plain row is refused until it is sealed.
+    let keyed = ["--database", &db.url, "--at-rest-key-file", key_arg];
+    let (child, addr, token) = serve(&data, &keyed);
+    let (status, _) = request(&addr, &token, "GET", &format!("/v1/blobs/{cid}"), "");
+    assert_eq!(status, 500);
+    term(child);
+    let reencrypt = || {
+        tally()
+            .args(["serve", "--data-dir"])
+            .arg(&data)
+            .args(keyed)
+            .arg("--at-rest-reencrypt")
+            .env_remove("DATABASE_URL")
+            .output()
+            .unwrap()
+    };
+    let sealed = reencrypt();
+    assert!(sealed.status.success(), "{sealed:?}");
+    let said = String::from_utf8(sealed.stdout).unwrap();
+    assert!(
+        said.contains("0 resealed, 1 plain files sealed, 0 already"),
+        "{said}"
+    );
+    let again = String::from_utf8(reencrypt().stdout).unwrap();
+    assert!(
+        again.contains("0 resealed, 0 plain files sealed, 1 already"),
+        "{again}"
+    );
+    let (child, addr, token) = serve(&data, &keyed);
+    let (status, body) = request(&addr, &token, "GET", &format!("/v1/blobs/{cid}"), "");
+    assert_eq!((status, body.as_str()), (200, blob));
+    term(child);
+}

@@ -314,8 +314,10 @@ fn a_rewarder_killed_mid_settlement_settles_every_payee_exactly_once_after_a_res
 
 /// `tally serve --reward-pq-key-file`: the manifest the service seals
 /// verifies with `tally reward verify --pq-public-key P --require-pq`
-/// (recomputed from the same inputs and policy), and fails (exit 1) with its
-/// ML-DSA seal stripped or tampered with.
+/// (recomputed from the same inputs and policy), P the key's public file
+/// or the answer of `GET /v1/rewarder/keys` saved as is (verified offline,
+/// the server stopped), and fails (exit 1) with its ML-DSA seal stripped or
+/// tampered with, or under another key's file.
 #[test]
 fn a_dual_signing_service_s_manifest_verifies_with_the_cli() {
     let dir = tempfile::tempdir().unwrap();
@@ -351,8 +353,17 @@ fn a_dual_signing_service_s_manifest_verifies_with_the_cli() {
     let sealed = json(&body)["sealed"].clone();
     assert_eq!(sealed["pq"]["alg"], "ml-dsa-65");
     std::fs::write(d.join("m.json"), sealed.to_string()).unwrap();
+    // The keys route: the Ed25519 seal key as before, the ML-DSA key beside.
+    let (status, keys) = http(&p.addr, &p.token, "GET", "/v1/rewarder/keys", "-", b"").unwrap();
+    assert_eq!(status, 200, "{}", String::from_utf8_lossy(&keys));
+    let published = json(&keys);
+    assert_eq!(published["keys"].as_array().unwrap().len(), 1);
+    let pq_pub = std::fs::read_to_string(d.join("pq.pub")).unwrap();
+    assert_eq!(published["ml_dsa_keys"][0]["public_key"], pq_pub.trim());
+    std::fs::write(d.join("keys.json"), &keys).unwrap();
+    drop(p);
     write_all_keys(d);
-    let verify = |manifest: &str| {
+    let verify_with = |manifest: &str, pq_file: &str| {
         tally()
             .current_dir(d)
             .args([
@@ -368,19 +379,41 @@ fn a_dual_signing_service_s_manifest_verifies_with_the_cli() {
                 "--trusted-keys",
                 "all-keys.json",
                 "--pq-public-key",
-                "pq.pub",
+                pq_file,
                 "--require-pq",
             ])
             .output()
             .unwrap()
     };
-    let out = verify("m.json");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+    let verify = |manifest: &str| verify_with(manifest, "pq.pub");
+    for pq_file in ["pq.pub", "keys.json"] {
+        let out = verify_with("m.json", pq_file);
+        assert!(
+            out.status.success(),
+            "{pq_file}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(String::from_utf8_lossy(&out.stdout).contains("ML-DSA-65 seal verified"));
+    }
+    // The route's answer also serves as a trusted-keys file (its ML-DSA
+    // keys aside), and another ML-DSA key's answer fails the seal.
+    let other = tally()
+        .args(["keys", "generate-ml-dsa", "--out"])
+        .arg(d.join("other.key"))
+        .output()
+        .unwrap();
+    assert!(other.status.success());
+    let mut forged = published.clone();
+    let other_pub = String::from_utf8(other.stdout).unwrap();
+    let other_key = tally_keys::ml_dsa::MlDsaVerifyingKey::parse(&other_pub).unwrap();
+    forged["ml_dsa_keys"][0] = serde_json::to_value(other_key.trusted_entry()).unwrap();
+    std::fs::write(d.join("other-keys.json"), forged.to_string()).unwrap();
+    assert_eq!(
+        verify_with("m.json", "other-keys.json").status.code(),
+        Some(1)
     );
-    assert!(String::from_utf8_lossy(&out.stdout).contains("ML-DSA-65 seal verified"));
+    let t = tally_keys::TrustedKeys::read_file(&d.join("keys.json")).unwrap();
+    assert_eq!(t.len(), 1);
 
     let mut stripped = sealed.clone();
     stripped.as_object_mut().unwrap().remove("pq");

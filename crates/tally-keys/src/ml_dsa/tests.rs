@@ -167,3 +167,54 @@ fn the_trusted_set_is_bounded() {
     assert!(keys.insert(MlDsaSigningKey::from_seed(&[0; 32]).verifying_key()));
     assert_eq!(keys.len(), MAX_ML_DSA_TRUSTED_KEYS);
 }
+
+#[test]
+fn a_trusted_keys_file_carries_ml_dsa_keys_for_both_readers() {
+    let dir = tempfile::tempdir().unwrap();
+    let ed = crate::SigningKey::from_seed(&[3; 32]);
+    let pq = MlDsaSigningKey::from_seed(&[4; 32]);
+    let entry = pq.verifying_key().trusted_entry();
+    assert_eq!(entry.key_id, pq.id());
+    // The entry's value is a public key file.
+    assert_eq!(
+        MlDsaVerifyingKey::parse(&entry.public_key).unwrap(),
+        pq.verifying_key()
+    );
+    let doc = serde_json::json!({"keys": [ed.trusted_entry()], "ml_dsa_keys": [entry]});
+    let path = dir.path().join("keys.json");
+    std::fs::write(&path, serde_json::to_vec(&doc).unwrap()).unwrap();
+    // The Ed25519 reader takes the file (the ML-DSA keys aside) ...
+    let ed_keys = crate::TrustedKeys::read_file(&path).unwrap();
+    assert_eq!(ed_keys.len(), 1);
+    assert!(ed_keys.get(ed.id()).is_some());
+    // ... and the ML-DSA reader its ML-DSA keys, with public key files.
+    let public = dir.path().join("pq.pub");
+    std::fs::write(
+        &public,
+        MlDsaSigningKey::from_seed(&[5; 32])
+            .verifying_key()
+            .to_file_text(),
+    )
+    .unwrap();
+    let keys = MlDsaTrustedKeys::read_files(&[&path, &public]).unwrap();
+    assert_eq!(keys.len(), 2);
+    let sig = pq.sign("example/v1", b"m").unwrap();
+    keys.verify("example/v1", b"m", pq.id(), &sig).unwrap();
+    // A file without ML-DSA keys gives none; a wrong id or an unknown
+    // member is refused.
+    let plain = crate::TrustedKeys::file_text(&[ed.trusted_entry()]);
+    assert!(
+        MlDsaTrustedKeys::from_json(plain.as_bytes())
+            .unwrap()
+            .is_empty()
+    );
+    let mut wrong = doc.clone();
+    wrong["ml_dsa_keys"][0]["key_id"] = serde_json::json!(ed.id().to_string());
+    let wrong = serde_json::to_vec(&wrong).unwrap();
+    assert!(MlDsaTrustedKeys::from_json(&wrong).is_err());
+    let mut extra = doc;
+    extra["ml_dsa_keys"][0]["alg"] = serde_json::json!("ml-dsa-65");
+    let extra = serde_json::to_vec(&extra).unwrap();
+    assert!(MlDsaTrustedKeys::from_json(&extra).is_err());
+    assert!(crate::TrustedKeys::from_json(&extra).is_err());
+}

@@ -136,6 +136,14 @@ fn over_postgres_quarantine_and_paid_measurements_hold_for_every_process() {
         assert_eq!(q.json()["status"], "quarantined");
         assert_eq!(settle(a.addr, &token, "q-a", "q-1").await.status, 423);
         measurements_paid_once(&a).await;
+        // The operator page's recent epochs (one query over both tables):
+        // the quarantined run among them, never settled (RWD-51).
+        let page = get(a.addr, "/", &a.admin).await;
+        assert_eq!(page.status, 200);
+        let html = text(&page);
+        let row = "<tr><td><code>q-1</code></td><td class=\"bad\">quarantined</td><td class=\"na\">never settled</td>";
+        assert!(html.contains(row), "{html}");
+        assert!(html.contains("accepted</td>"), "{html}");
         // The abuse cases (caps, bomb, CID mismatch, forged policies)
         // through the other process.
         abuse(&b).await;

@@ -193,8 +193,9 @@ fn rotation_old_keys_open_from_the_keyring_and_reencrypt_moves_every_file_to_the
         let ring_keys = Keyring::load(&keys.join("current.key"), Some(&ring)).unwrap();
         let done = vault::reencrypt(&root, &ring_keys, 1 << 30, &["seal.key"]).unwrap();
         // Epoch 2026-11: inputs, policy, run, snapshot record under the old key;
-        // epoch 2026-12: inputs, run, snapshot record and the head under the new.
-        assert_eq!((done.resealed, done.current), (4, 4), "{done:?}");
+        // epoch 2026-12: inputs, run, snapshot record, the head and the
+        // recent-epochs index under the new.
+        assert_eq!((done.resealed, done.current), (4, 5), "{done:?}");
         assert_eq!(done.sealed_plain, 0);
         let again = vault::reencrypt(&root, &ring_keys, 1 << 30, &["seal.key"]).unwrap();
         assert_eq!(again.resealed, 0);

@@ -317,6 +317,23 @@ fn a_pq_key_file_makes_the_service_dual_sign_its_manifests() {
         let mut forged = sealed.clone();
         forged.manifest.residual_sink = AccountId::new("elsewhere").unwrap();
         assert!(forged.verify_pq(&keys, false).is_err());
+        // The keys route publishes the ML-DSA key beside the Ed25519 one
+        // (RWD-50): its answer's ML-DSA keys verify the seal, and the
+        // document describes the field.
+        let published = get(s.addr, "/v1/rewarder/keys", &token).await;
+        assert_eq!(published.status, 200);
+        let from_route = MlDsaTrustedKeys::from_json(&published.body).unwrap();
+        assert_eq!(from_route.len(), 1);
+        assert_eq!(
+            sealed.verify_pq(&from_route, true).unwrap(),
+            tally_reward::manifest::PqStatus::Verified(pq.id())
+        );
+        assert_eq!(TrustedKeys::from_json(&published.body).unwrap().len(), 1);
+        let doc = get(s.addr, "/openapi.json", "").await.json();
+        let schemas = &doc["components"]["schemas"];
+        let field = &schemas["SealKeysDto"]["properties"]["ml_dsa_keys"];
+        assert!(field.to_string().contains("MlDsaKeyDto"), "{field}");
+        assert!(schemas["MlDsaKeyDto"]["properties"]["public_key"].is_object());
     });
 }
 
@@ -364,6 +381,8 @@ pub(crate) async fn end_to_end(s: &Server) {
     assert_eq!(keys.status, 200);
     let published = TrustedKeys::from_json(&keys.body).unwrap();
     assert_eq!(published.len(), 1);
+    // Without REWARD_PQ_KEY_FILE the answer is as it always was.
+    assert_eq!(keys.json().as_object().unwrap().len(), 1, "{}", keys.json());
     sealed.verify_signature(&published).unwrap();
     sealed.verify_signature(&trusted()).unwrap();
     let mut forged = sealed.clone();

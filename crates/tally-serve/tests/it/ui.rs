@@ -252,8 +252,9 @@ async fn accounts_and_transfer(s: &Server, amount: u128) {
 /// A server with the rewarder configured and some state: accounts 1 and 2
 /// with a transfer of 30, a stored decision policy and one decision, and
 /// epochs `2026-w49` and `2026-w50` computed and settled (a pool of
-/// 1,000,003 each). Returns the server and the epochs' manifest CIDs.
-async fn populated() -> (Server, [String; 2]) {
+/// 1,000,003 each), `2026-w51` computed, not settled. Returns the server
+/// and the epochs' manifest CIDs.
+async fn populated() -> (Server, [String; 3]) {
     let s = start_with(tempfile::tempdir().unwrap(), |_| {}).await;
     accounts_and_transfer(&s, 30).await;
     let policy = include_bytes!("../../../tally-decide/examples/policy.json");
@@ -277,12 +278,19 @@ async fn populated() -> (Server, [String; 2]) {
     let token = ops();
     let mut cids = Vec::new();
     // Other payees each week: other measurements.
-    for (epoch, start, payees) in [("2026-w49", 1_000_000, 4), ("2026-w50", 2_000_000, 5)] {
+    let epochs = [
+        ("2026-w49", 1_000_000, 4),
+        ("2026-w50", 2_000_000, 5),
+        ("2026-w51", 3_000_000, 6),
+    ];
+    for (epoch, start, payees) in epochs {
         let (_, _, r) = run(&s, &token, epoch, start, payees).await;
         assert_eq!(r.status, 200, "{}", text(&r));
         cids.push(r.json()["manifest_cid"].as_str().unwrap().to_owned());
-        let r = settle(s.addr, &token, &format!("ui-s-{epoch}"), epoch).await;
-        assert_eq!(r.status, 200, "{}", text(&r));
+        if epoch != "2026-w51" {
+            let r = settle(s.addr, &token, &format!("ui-s-{epoch}"), epoch).await;
+            assert_eq!(r.status, 200, "{}", text(&r));
+        }
     }
     (s, cids.try_into().unwrap())
 }
@@ -297,7 +305,7 @@ fn decisions_key_id(s: &Server) -> String {
 fn in_headless_chromium_the_page_shows_readiness_totals_epochs_and_the_checkpoint_and_nothing_without_the_right_token()
  {
     runtime().block_on(async {
-        let (s, [first_cid, head_cid]) = populated().await;
+        let (s, [first_cid, second_cid, head_cid]) = populated().await;
         let key_id = decisions_key_id(&s);
 
         // The browser reports a stylesheet its CSP does not allow (so the
@@ -324,12 +332,18 @@ fn in_headless_chromium_the_page_shows_readiness_totals_epochs_and_the_checkpoin
         for want in [
             "readiness: ready",
             "conservation: OK",
-            // The chain's head, and the manifest before it.
-            &format!("2026-w50 accepted settled {head_cid} {first_cid}"),
-            "accepted runs: 2; quarantined runs: 0",
+            "accepted runs: 3; quarantined runs: 0",
         ] {
             assert!(seen.contains(want), "{want:?} not in: {seen}");
         }
+        // The three epochs, newest first, each with its status, settlement,
+        // manifest CID and the manifest before it (the chain).
+        let rows = format!(
+            "2026-w51 accepted not settled {head_cid} {second_cid} \
+             2026-w50 accepted settled {second_cid} {first_cid} \
+             2026-w49 accepted settled {first_cid} -"
+        );
+        assert!(seen.contains(&rows), "{rows:?} not in: {seen}");
         // Ledger 1's row: the transfer of 30 and the epochs' pools of
         // 1,000,003 posted each way, nothing pending, balanced.
         assert!(seen.contains("1 2000036 2000036 0 0 OK"), "{seen}");
@@ -677,21 +691,82 @@ fn on_postgres_the_page_shows_the_rewarder_from_the_database_and_no_decision_log
         let (_, _, r) = run(&s, &ops(), "2026-pg", 1_700_000_000, 3).await;
         assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
         let manifest_cid = r.json()["manifest_cid"].as_str().unwrap().to_owned();
+        let (_, _, r) = run(&s, &ops(), "2026-pg2", 1_700_001_000, 4).await;
+        assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+        let head_cid = r.json()["manifest_cid"].as_str().unwrap().to_owned();
+        let r = settle(s.addr, &ops(), "pg-s", "2026-pg").await;
+        assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+        // The most recent epochs by one query: newest first, the chain's
+        // links, the settlement recorded.
+        let rows = format!(
+            "2026-pg2 accepted not settled {head_cid} {manifest_cid} \
+             2026-pg accepted settled {manifest_cid} -"
+        );
         let r = page_with(s.addr, &[("Authorization", &format!("Bearer {}", s.admin))]).await;
         assert_eq!(r.status, 200, "{}", text(&r));
         let seen = visible(&text(&r));
         for want in [
             "readiness: ready",
             "conservation: OK",
-            "accepted runs: 1; quarantined runs: 0",
-            "2026-pg accepted",
-            manifest_cid.as_str(),
+            "accepted runs: 2; quarantined runs: 0",
+            rows.as_str(),
             "audit checkpoint: unavailable: no decision log",
         ] {
             assert!(seen.contains(want), "{want:?} not in: {seen}");
         }
         s.stop().await;
         db.drop().await;
+    });
+}
+
+/// The page of `s` as the admin sees it.
+async fn admin_page(s: &Server) -> String {
+    let r = page_with(s.addr, &[("Authorization", &format!("Bearer {}", s.admin))]).await;
+    assert_eq!(r.status, 200, "{}", text(&r));
+    visible(&text(&r))
+}
+
+/// The file store's recent-epochs index is not the truth: one that lost
+/// its newest entry (a crash after the head moved, before the index was
+/// written) or is missing (a store older than it) is rebuilt at start from
+/// the chain of accepted runs.
+#[test]
+fn the_recent_epochs_index_is_rebuilt_from_the_chain_at_start() {
+    runtime().block_on(async {
+        let mut s = start_with(tempfile::tempdir().unwrap(), |_| {}).await;
+        let token = ops();
+        let mut cids = Vec::new();
+        for (epoch, start, payees) in [
+            ("r-1", 1_000_000, 3),
+            ("r-2", 2_000_000, 4),
+            ("r-3", 3_000_000, 5),
+        ] {
+            let (_, _, r) = run(&s, &token, epoch, start, payees).await;
+            assert_eq!(r.status, 200, "{}", text(&r));
+            cids.push(r.json()["manifest_cid"].as_str().unwrap().to_owned());
+        }
+        let (c1, c2, c3) = (&cids[0], &cids[1], &cids[2]);
+        let rows = format!(
+            "r-3 accepted not settled {c3} {c2} r-2 accepted not settled {c2} {c1} \
+             r-1 accepted not settled {c1} -"
+        );
+        let seen = admin_page(&s).await;
+        assert!(seen.contains(&rows), "{rows:?} not in: {seen}");
+        let index = s.data().join("rewarder/recent.json");
+        let entries: Vec<serde_json::Value> =
+            serde_json::from_slice(&std::fs::read(&index).unwrap()).unwrap();
+        assert_eq!(entries.len(), 3);
+        for damage in ["lost the newest entry", "missing"] {
+            if damage == "missing" {
+                std::fs::remove_file(&index).unwrap();
+            } else {
+                std::fs::write(&index, serde_json::to_vec(&entries[1..]).unwrap()).unwrap();
+            }
+            s = start_with(s.stop().await, |_| {}).await;
+            let seen = admin_page(&s).await;
+            assert!(seen.contains(&rows), "{damage}: {rows:?} not in: {seen}");
+        }
+        s.stop().await;
     });
 }
 

@@ -252,6 +252,16 @@ pub struct RewardMetrics {
     pub latency: Histogram,
     /// `ledger_intents_total{result}`.
     pub intents: Family<ResultLabels, Counter>,
+    /// `reward_inputs_decoded_total{at}`: inputs a compute took as decoded
+    /// at upload (`upload`), or decoded from the stored blob (`store`).
+    pub decoded: Family<AtLabels, Counter>,
+}
+
+/// `at`.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct AtLabels {
+    /// `upload`, `store`.
+    pub at: String,
 }
 
 impl RewardMetrics {
@@ -285,11 +295,29 @@ impl RewardMetrics {
             "Settlement intents submitted to the ledger, by result",
             intents.clone(),
         );
+        let decoded = Family::<AtLabels, Counter>::default();
+        for at in ["upload", "store"] {
+            decoded
+                .get_or_create(&AtLabels { at: at.to_owned() })
+                .inc_by(0);
+        }
+        registry.register(
+            "reward_inputs_decoded",
+            "Epoch inputs a compute used, by where they were decoded",
+            decoded.clone(),
+        );
         Self {
             runs,
             latency,
             intents,
+            decoded,
         }
+    }
+
+    fn decoded_at(&self, at: &str) {
+        self.decoded
+            .get_or_create(&AtLabels { at: at.to_owned() })
+            .inc();
     }
 
     fn run(&self, status: &str) {
@@ -1712,6 +1740,7 @@ fn run_blocking(
         // still checked against it, so a manifest never names a blob that
         // is not stored intact.
         blob.finish().map_err(|err| blob_error(s, err))?;
+        s.metrics.reward.decoded_at("upload");
         inputs
     } else {
         // Decoded as the blob streams from disk (never held whole); the
@@ -1719,6 +1748,7 @@ fn run_blocking(
         // result is used.
         let decoded = EpochInputs::from_reader(&mut blob, &limits);
         blob.finish().map_err(|err| blob_error(s, err))?;
+        s.metrics.reward.decoded_at("store");
         Arc::new(
             decoded
                 .map_err(|_| ApiError::bad_request("the inputs blob is not valid epoch inputs"))?,

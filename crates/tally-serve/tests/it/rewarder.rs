@@ -1141,3 +1141,70 @@ fn a_run_file_changed_at_rest_is_never_settled_and_the_previous_format_still_rea
         s.stop().await;
     });
 }
+
+/// A JSON upload is decoded as epoch inputs while it is stored, and a
+/// compute of that blob starts from what was decoded: the sealed manifest
+/// is the one a compute from the stored blob gives (a second server, the
+/// same keys, the blob uploaded as `application/octet-stream`, which is
+/// not decoded ahead), byte for byte. A JSON upload that is not inputs is
+/// stored as before. Fails if the decoding ahead lost, reordered or
+/// duplicated a frame (another inputs CID or payouts in the manifest, or a
+/// 400), or if it made a non-inputs upload fail.
+#[test]
+fn inputs_decoded_while_uploading_seal_the_same_manifest_as_inputs_read_from_disk() {
+    runtime().block_on(async {
+        let token = ops();
+        // Enough accounts for the body to arrive in several frames.
+        let inputs = inputs_json("ahead-1", 1_000_000, 3_000);
+        let policy = signed_policy("pool:storage", 1_000_003);
+        let mut manifests = Vec::new();
+        for content_type in ["application/json", "application/octet-stream"] {
+            let s = start().await;
+            let auth = format!("Bearer {token}");
+            let up = send(
+                s.addr,
+                &raw(
+                    "POST",
+                    "/v1/blobs",
+                    &[("Authorization", &auth), ("Content-Type", content_type)],
+                    inputs.as_bytes(),
+                ),
+            )
+            .await;
+            assert_eq!(up.status, 200, "{}", String::from_utf8_lossy(&up.body));
+            let inputs_cid = up.json()["cid"].as_str().unwrap().to_owned();
+            let p = put_policy(&s, &token, "pol-ahead", &policy).await;
+            let policy_cid = p.json()["cid"].as_str().unwrap().to_owned();
+            let c = compute(&s, &token, "c-ahead", "ahead-1", &inputs_cid, &policy_cid).await;
+            assert_eq!(
+                c.status,
+                200,
+                "{content_type}: {}",
+                String::from_utf8_lossy(&c.body)
+            );
+            manifests.push(c.json()["sealed"].clone());
+            let at = if content_type == "application/json" {
+                "upload"
+            } else {
+                "store"
+            };
+            let m = metrics(&s).await;
+            assert!(
+                m.contains(&format!("reward_inputs_decoded_total{{at=\"{at}\"}} 1")),
+                "{m}"
+            );
+            if content_type == "application/json" {
+                let other = upload(&s, &token, br#"{"not":"inputs"}"#).await;
+                assert_eq!(
+                    other.status,
+                    200,
+                    "{}",
+                    String::from_utf8_lossy(&other.body)
+                );
+            }
+            s.stop().await;
+        }
+        assert_eq!(manifests[0], manifests[1]);
+        assert_eq!(manifests[0]["manifest"]["accounts"].as_u64(), Some(3_000));
+    });
+}

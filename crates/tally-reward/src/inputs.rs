@@ -137,7 +137,7 @@ struct Raw {
 /// Held compactly: the distinct counter names once, and per account its
 /// `(name index, value)` pairs in name order, so that computing does not
 /// compare strings.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug)]
 pub struct EpochInputs {
     epoch: EpochId,
     window: Window,
@@ -147,7 +147,28 @@ pub struct EpochInputs {
     /// `offsets[i]..offsets[i + 1]` are account `i`'s entries in `values`.
     offsets: Vec<usize>,
     values: Vec<(u16, u64)>,
+    /// The CID of the canonical bytes, once computed (the inputs never
+    /// change after they are built).
+    cid: std::sync::OnceLock<Cid>,
 }
+
+/// How the canonical inputs begin: their accounts come first (JCS order).
+const ACCOUNTS_KEY: &[u8] = b"{\"accounts\":";
+
+impl PartialEq for EpochInputs {
+    fn eq(&self, other: &Self) -> bool {
+        // The memoized CID is a function of the rest.
+        self.epoch == other.epoch
+            && self.window == other.window
+            && self.producer == other.producer
+            && self.names == other.names
+            && self.ids == other.ids
+            && self.offsets == other.offsets
+            && self.values == other.values
+    }
+}
+
+impl Eq for EpochInputs {}
 
 /// One account's counters, borrowed from [`EpochInputs`].
 #[derive(Clone, Copy, Debug)]
@@ -253,6 +274,7 @@ impl EpochInputs {
             ids,
             offsets,
             values,
+            cid: std::sync::OnceLock::new(),
         })
     }
 
@@ -380,6 +402,7 @@ impl EpochInputs {
             ids,
             offsets,
             values,
+            cid: std::sync::OnceLock::new(),
         })
     }
 
@@ -483,6 +506,12 @@ impl EpochInputs {
     /// # Errors
     /// Never for valid inputs.
     pub fn canonical_bytes(&self) -> Result<Vec<u8>, Error> {
+        Ok(self.canonical_parts().0)
+    }
+
+    /// The canonical bytes, and where the accounts' array in them ends (it
+    /// starts right after `{"accounts":`).
+    fn canonical_parts(&self) -> (Vec<u8>, usize) {
         let mut out = Vec::with_capacity(
             self.values
                 .len()
@@ -490,8 +519,9 @@ impl EpochInputs {
                 .saturating_add(self.ids.len().saturating_mul(40))
                 .saturating_add(256),
         );
-        out.extend_from_slice(b"{\"accounts\":");
+        out.extend_from_slice(ACCOUNTS_KEY);
         self.write_accounts(&mut out);
+        let accounts_end = out.len();
         out.extend_from_slice(b",\"epoch\":");
         string(&mut out, self.epoch.as_str());
         out.extend_from_slice(b",\"producer\":");
@@ -503,7 +533,7 @@ impl EpochInputs {
         out.extend_from_slice(b",\"start\":");
         number(&mut out, self.window.start);
         out.extend_from_slice(b"}}");
-        Ok(out)
+        (out, accounts_end)
     }
 
     /// The canonical (JCS) bytes of the accounts alone (the JSON array of
@@ -560,7 +590,30 @@ impl EpochInputs {
     /// # Errors
     /// As [`EpochInputs::canonical_bytes`].
     pub fn cid(&self) -> Result<Cid, Error> {
-        Ok(Cid::of(&self.canonical_bytes()?))
+        if let Some(cid) = self.cid.get() {
+            return Ok(*cid);
+        }
+        let cid = Cid::of(&self.canonical_bytes()?);
+        Ok(*self.cid.get_or_init(|| cid))
+    }
+
+    /// The content id of the canonical bytes ([`EpochInputs::cid`], then
+    /// remembered), and `accounts` called with the canonical bytes of the
+    /// accounts alone ([`EpochInputs::accounts_canonical_bytes`]'s, a part
+    /// of the same bytes): one canonical encoding for both.
+    ///
+    /// # Errors
+    /// As [`EpochInputs::canonical_bytes`].
+    pub fn cid_with_accounts(&self, accounts: impl FnOnce(&[u8])) -> Result<Cid, Error> {
+        let (bytes, end) = self.canonical_parts();
+        let part = bytes
+            .get(ACCOUNTS_KEY.len()..end)
+            .ok_or(Error::InvariantBreach {
+                reason: "the canonical inputs do not start with their accounts".to_owned(),
+            })?;
+        accounts(part);
+        let cid = Cid::of(&bytes);
+        Ok(*self.cid.get_or_init(|| cid))
     }
 }
 

@@ -389,7 +389,17 @@ pub struct Rewarder {
     /// CID ([`post_blob`]): a compute of that blob starts from them instead
     /// of decoding the stored blob again (it still checks the stored blob
     /// against its CID). One entry: bounded by [`DECODE_AHEAD_MAX`].
-    decoded: Mutex<Option<(Cid, Arc<EpochInputs>)>>,
+    decoded: Mutex<Option<Decoded>>,
+}
+
+/// Inputs decoded at upload ([`Rewarder::decoded`]), with their
+/// measurements' key ([`snapshot_key`], which also leaves their canonical
+/// CID computed).
+#[derive(Clone, Debug)]
+struct Decoded {
+    blob: Cid,
+    inputs: Arc<EpochInputs>,
+    snapshot: String,
 }
 
 /// The largest upload decoded as it arrives ([`Rewarder::decoded`]): its
@@ -651,11 +661,9 @@ impl Rewarder {
 
     /// The inputs decoded when blob `cid` was uploaded, if they are the
     /// last ones.
-    fn decoded(&self, cid: &Cid) -> Option<Arc<EpochInputs>> {
+    fn decoded(&self, cid: &Cid) -> Option<Decoded> {
         let held = self.decoded.lock().ok()?;
-        held.as_ref()
-            .filter(|(c, _)| c == cid)
-            .map(|(_, inputs)| Arc::clone(inputs))
+        held.as_ref().filter(|d| d.blob == *cid).cloned()
     }
 
     /// The blob cap (`BLOB_MAX`).
@@ -1187,12 +1195,13 @@ impl Store {
 /// producer: what may not be paid twice under two epoch ids.
 fn snapshot_key(inputs: &EpochInputs) -> Result<String, RewardError> {
     // The JCS bytes of `inputs.to_accounts()`, written directly (tested
-    // equal in tally-reward).
-    let bytes = inputs.accounts_canonical_bytes();
-    Ok(tally_encoding::hex::encode(&blake3::derive_key(
-        "tally/serve/rewarder/snapshot/v1",
-        &bytes,
-    )))
+    // equal in tally-reward), as part of the canonical inputs, whose CID
+    // (the run key's) is then remembered by the inputs.
+    let mut key = [0u8; 32];
+    inputs.cid_with_accounts(|bytes| {
+        key = blake3::derive_key("tally/serve/rewarder/snapshot/v1", bytes);
+    })?;
+    Ok(tally_encoding::hex::encode(&key))
 }
 
 // ----------------------------------------------------------------- DTOs --
@@ -1376,10 +1385,14 @@ pub async fn post_blob(
     // byte the CID was computed over, and refuses anything after the
     // document, so its inputs are exactly the blob's.
     if let Some(decoding) = decoding
-        && let Ok(Ok(inputs)) = decoding.await
+        && let Ok(Ok((inputs, snapshot))) = decoding.await
         && let Ok(mut held) = s.rewarder.decoded.lock()
     {
-        *held = Some((cid, Arc::new(inputs)));
+        *held = Some(Decoded {
+            blob: cid,
+            inputs: Arc::new(inputs),
+            snapshot,
+        });
     }
     Ok(Json(BlobDto {
         cid: cid.to_string(),
@@ -1398,7 +1411,7 @@ fn decode_ahead(
     req: Request,
 ) -> (
     axum::body::Body,
-    Option<tokio::task::JoinHandle<Result<EpochInputs, RewardError>>>,
+    Option<tokio::task::JoinHandle<Result<(EpochInputs, String), RewardError>>>,
 ) {
     use http_body_util::BodyExt;
     let headers = req.headers();
@@ -1418,13 +1431,15 @@ fn decode_ahead(
     let (tx, rx) = std::sync::mpsc::channel::<axum::body::Bytes>();
     let limits = rewarder.decode_limits();
     let decoding = tokio::task::spawn_blocking(move || {
-        EpochInputs::from_reader(
+        let inputs = EpochInputs::from_reader(
             FrameReader {
                 rx,
                 current: axum::body::Bytes::new(),
             },
             &limits,
-        )
+        )?;
+        let snapshot = snapshot_key(&inputs)?;
+        Ok((inputs, snapshot))
     });
     // The sender lives in the body: dropped with it when the store has read
     // it, which ends the decoder's input.
@@ -1735,13 +1750,13 @@ fn run_blocking(
         },
         ..rewarder.decode_limits()
     };
-    let inputs = if let Some(inputs) = rewarder.decoded(&inputs_cid) {
+    let (inputs, snapshot) = if let Some(d) = rewarder.decoded(&inputs_cid) {
         // Decoded from the uploaded bytes of this CID; the stored blob is
         // still checked against it, so a manifest never names a blob that
         // is not stored intact.
         blob.finish().map_err(|err| blob_error(s, err))?;
         s.metrics.reward.decoded_at("upload");
-        inputs
+        (d.inputs, Some(d.snapshot))
     } else {
         // Decoded as the blob streams from disk (never held whole); the
         // bytes decoded are checked to be exactly the blob's before the
@@ -1749,10 +1764,9 @@ fn run_blocking(
         let decoded = EpochInputs::from_reader(&mut blob, &limits);
         blob.finish().map_err(|err| blob_error(s, err))?;
         s.metrics.reward.decoded_at("store");
-        Arc::new(
-            decoded
-                .map_err(|_| ApiError::bad_request("the inputs blob is not valid epoch inputs"))?,
-        )
+        let inputs = decoded
+            .map_err(|_| ApiError::bad_request("the inputs blob is not valid epoch inputs"))?;
+        (Arc::new(inputs), None)
     };
     if inputs.epoch() != epoch {
         return Err(ApiError::bad_request("the inputs are another epoch's"));
@@ -1785,7 +1799,10 @@ fn run_blocking(
             cost_units: Some(estimate(&inputs, verified.policy()).units),
         });
     }
-    let snapshot = snapshot_key(&inputs).map_err(|_| ApiError::internal())?;
+    let snapshot = match snapshot {
+        Some(snapshot) => snapshot,
+        None => snapshot_key(&inputs).map_err(|_| ApiError::internal())?,
+    };
     // The file store's one writer; PostgreSQL needs none (its constraints
     // and transactions decide between processes, and so within one).
     let _writer = match &e.store {

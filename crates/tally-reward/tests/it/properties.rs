@@ -226,6 +226,12 @@ proptest! {
             inputs.accounts_canonical_bytes(),
             tally_reward::jcs::canonical(&inputs.to_accounts()).unwrap()
         );
+        // One encoding for both: the accounts' part and the whole's CID.
+        let mut seen = Vec::new();
+        let cid = inputs.cid_with_accounts(|b| seen = b.to_vec()).unwrap();
+        prop_assert_eq!(seen, inputs.accounts_canonical_bytes());
+        prop_assert_eq!(cid, Cid::of(&inputs.canonical_bytes().unwrap()));
+        prop_assert_eq!(inputs.cid().unwrap(), cid);
     }
 }
 

@@ -75,10 +75,11 @@ pub struct AppState {
     pub limits: config::Limits,
     /// The ledger.
     pub backend: backend::Backend,
-    /// The decision log and stored policies (embedded mode; `None` on
-    /// PostgreSQL and in amnesia, where the decision routes answer
-    /// `DEPENDENCY_UNAVAILABLE`).
-    pub decisions: Option<Arc<decide::Decisions>>,
+    /// The decision log and stored policies (files, memory in amnesia, or
+    /// PostgreSQL), or the answer of every decision route when this
+    /// process serves none (a PostgreSQL database recording another
+    /// checkpoint key: `DEPENDENCY_UNAVAILABLE`).
+    pub decisions: Result<Arc<decide::Decisions>, error::ApiError>,
     /// Idempotency records.
     pub idem: idem::IdemStore,
     /// Authentication and authorization.

@@ -17,6 +17,8 @@ mod openapi;
 #[cfg(feature = "postgres")]
 mod pg;
 #[cfg(feature = "postgres")]
+mod pg_decisions;
+#[cfg(feature = "postgres")]
 mod pg_rewarder;
 mod proofs;
 mod protect;

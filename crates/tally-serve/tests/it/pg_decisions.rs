@@ -245,8 +245,15 @@ fn decisions_over_postgres_decide_hold_prove_and_keep_tenancy_through_two_proces
 fn two_processes_appending_at_once_make_one_gap_free_chain_every_process_proves() {
     runtime().block_on(async {
         let db = TestDb::create().await;
-        let a = server(&db, None).await;
-        let b = server(&db, Some(&keys(&a))).await;
+        // Started together over a fresh database and a fresh shared keys
+        // directory: one migration, one checkpoint key.
+        let (da, db_dir) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+        let mut ca = crate::support::config(da.path(), Limits::default());
+        let mut cb = crate::support::config(db_dir.path(), Limits::default());
+        ca.database = Some(db.url.clone());
+        cb.database = Some(db.url.clone());
+        cb.keys_dir = ca.keys_dir.clone();
+        let (a, b) = tokio::join!(Server::start_config(da, ca), Server::start_config(db_dir, cb));
         let vk = vkey(&a);
         let auditor = mint("auditor", &[Scope::AuditRead], vec![]);
         let decider = mint("acme", &[Scope::DecideRun], vec![]);

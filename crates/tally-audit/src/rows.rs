@@ -71,6 +71,28 @@ pub struct RowProof<'a> {
     pub note: &'a str,
 }
 
+/// The most hashes a path holds: a tree of 2^64 leaves needs 64 for an
+/// inclusion path and up to twice that for a consistency path.
+pub const MAX_PATH_HASHES: usize = 128;
+
+/// Decodes a path of lowercase hex hashes (at most [`MAX_PATH_HASHES`]).
+///
+/// # Errors
+/// [`AuditError`] naming the first hash that is not 64 lowercase hex
+/// digits, or a path that is too long.
+pub fn decode_path<S: AsRef<str>>(hashes: &[S]) -> Result<Vec<Hash>> {
+    if hashes.len() > MAX_PATH_HASHES {
+        return Err(bad("too many hashes"));
+    }
+    hashes
+        .iter()
+        .map(|h| {
+            tally_encoding::hex::decode_array::<32>(h.as_ref(), tally_encoding::hex::Case::Lower)
+        })
+        .collect::<std::result::Result<Vec<_>, _>>()
+        .map_err(|e| AuditError::invalid("row proof", format!("a hash: {e}")))
+}
+
 fn bad(what: &str) -> AuditError {
     AuditError::invalid("row proof", what)
 }

@@ -137,12 +137,7 @@ impl PgInclusionProof {
         if self.proof.len() > MAX_PROOF_HASHES {
             return Err(bad("proof: too many hashes"));
         }
-        let path = self
-            .proof
-            .iter()
-            .map(|h| hex::decode_array::<32>(h, Case::Lower))
-            .collect::<Result<Vec<_>, _>>()
-            .map_err(|e| bad(format!("proof: a hash: {e}")))?;
+        let path = rows::decode_path(&self.proof).map_err(|e| bad(format!("proof: {e}")))?;
         let row = RowProof {
             tag: CHAIN_TAG,
             log_id: &journal_id,

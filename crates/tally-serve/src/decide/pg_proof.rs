@@ -27,9 +27,6 @@ pub const FORMAT: &str = "tally-serve-decision-pg-proof/v1";
 pub const CONSISTENCY_FORMAT: &str = "tally-serve-decision-pg-consistency/v1";
 /// The largest proof document read.
 pub const MAX_PROOF_BYTES: usize = 1 << 20;
-/// The most hashes a path holds (a tree of 2^64 leaves; 2 × 64 for a
-/// consistency path).
-const MAX_PATH_HASHES: usize = 128;
 /// The log id's length, bytes.
 pub const LOG_ID_BYTES: usize = 32;
 
@@ -61,14 +58,7 @@ fn read_doc<T: serde::de::DeserializeOwned>(text: &str) -> Result<T, ProofError>
 }
 
 fn path_of(hashes: &[String]) -> Result<Vec<[u8; 32]>, ProofError> {
-    if hashes.len() > MAX_PATH_HASHES {
-        return Err(bad("proof: too many hashes"));
-    }
-    hashes
-        .iter()
-        .map(|h| hex::decode_array::<32>(h, Case::Lower))
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(|e| bad(format!("proof: a hash: {e}")))
+    tally_audit::rows::decode_path(hashes).map_err(|e| bad(format!("proof: {e}")))
 }
 
 fn log_id_of(text: &str) -> Result<[u8; LOG_ID_BYTES], ProofError> {

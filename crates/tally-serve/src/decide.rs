@@ -1,4 +1,5 @@
-//! Decisions and their audit log (embedded mode).
+//! Decisions and their audit log: files (embedded mode), memory (amnesia) or
+//! PostgreSQL.
 //!
 //! * Policies (tally-decide) are stored by content: `POST
 //!   /v1/decide/policies` (admin) checks a policy document and keeps it under

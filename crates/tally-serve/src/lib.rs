@@ -20,8 +20,9 @@
 //! * The rewarder ([`rewarder`], [`blobs`]): content-addressed inputs,
 //!   signed policies, sealed epochs settled exactly once on the ledger.
 //! * Decisions under stored policies, with an optional budget hold, appended
-//!   to a signed audit log, and the audit routes over it ([`decide`],
-//!   [`routes_decide`]).
+//!   once per request to a signed audit log (a file, or one log in
+//!   PostgreSQL for every process), and the audit routes over it
+//!   ([`decide`], [`routes_decide`]).
 //! * Optional TLS in the process ([`tls`]): rustls with ring, TLS 1.2 and
 //!   1.3, PEM files, the key file private (0600), a bounded handshake.
 //! * Data protection ([`vault`]): the rewarder's files sealed at rest with

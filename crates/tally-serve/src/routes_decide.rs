@@ -256,9 +256,10 @@ pub async fn checkpoint(State(s): State<Arc<AppState>>) -> Result<Json<Checkpoin
 }
 
 /// `GET /v1/audit/entries/{seq}` (`audit.read`): record `seq` of the
-/// decision log with its inclusion proof (a tally-audit proof file).
+/// decision log with its inclusion proof (a tally-audit proof file; on
+/// PostgreSQL a `tally-serve-decision-pg-proof/v1` document).
 #[utoipa::path(get, path = "/v1/audit/entries/{seq}", params(("seq" = String, Path)),
-    responses((status = 200, description = "a tally-audit inclusion proof (JSON)"),
+    responses((status = 200, description = "a tally-audit inclusion proof (JSON; on PostgreSQL a tally-serve-decision-pg-proof/v1 document)"),
         (status = 404, body = crate::dto::ErrorDto)))]
 pub async fn entry(
     State(s): State<Arc<AppState>>,
@@ -272,10 +273,11 @@ pub async fn entry(
 
 /// `GET /v1/audit/consistency?old=&new=` (`audit.read`): the consistency
 /// proof between the decision log's checkpoints of `old` and `new` records
-/// (a tally-audit consistency proof file).
+/// (a tally-audit consistency proof file; on PostgreSQL a
+/// `tally-serve-decision-pg-consistency/v1` document).
 #[utoipa::path(get, path = "/v1/audit/consistency",
     params(("old" = u64, Query), ("new" = u64, Query)),
-    responses((status = 200, description = "a tally-audit consistency proof (JSON)"),
+    responses((status = 200, description = "a tally-audit consistency proof (JSON; on PostgreSQL a tally-serve-decision-pg-consistency/v1 document)"),
         (status = 404, body = crate::dto::ErrorDto)))]
 pub async fn consistency(
     State(s): State<Arc<AppState>>,

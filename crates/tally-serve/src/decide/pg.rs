@@ -337,10 +337,14 @@ impl PgLog {
         if seq > c.index.size() {
             return Err(Fail::NotFound);
         }
+        // Only a checkpoint of rows this process has read: another process
+        // may have signed one past them meanwhile.
         let stored: Option<(i64, String)> = sqlx::query_as(
-            "SELECT size, note FROM decide_checkpoints WHERE size >= $1 ORDER BY size LIMIT 1",
+            "SELECT size, note FROM decide_checkpoints WHERE size >= $1 AND size <= $2 \
+             ORDER BY size LIMIT 1",
         )
         .bind(seq_db(seq))
+        .bind(seq_db(c.index.size()))
         .fetch_optional(&mut *conn)
         .await
         .map_err(|e| db(&e))?;

@@ -289,7 +289,27 @@ fn two_processes_appending_at_once_make_one_gap_free_chain_every_process_proves(
         // One chain without gaps: decisions on odd rows, owners after.
         let want: Vec<u64> = (0..EACH * 2).map(|i| 3 + 2 * i).collect();
         assert_eq!(seqs, want);
-        let total = 2 + 4 * EACH;
+        // Reads racing appends: each decision read back, proven, through
+        // the other process at once (its tree behind the other's, which
+        // signs checkpoints past it meanwhile).
+        const READS: u64 = 20;
+        let mut tasks = tokio::task::JoinSet::new();
+        for i in 0..READS {
+            let (from, to) = if i % 2 == 0 { (a.addr, b.addr) } else { (b.addr, a.addr) };
+            let (token, auditor, vk) = (decider.clone(), auditor.clone(), vk.clone());
+            let body = decide_body(&digest, 200 + i, None);
+            tasks.spawn(async move {
+                let r = post(from, "/v1/decisions", &token, &format!("read{i}"), &body).await;
+                assert_eq!(r.status, 200, "{}", text(&r));
+                let seq = r.json()["seq"].as_u64().unwrap();
+                let r = get(to, &format!("/v1/decisions/{seq}"), &auditor).await;
+                assert_eq!(r.status, 200, "{}", text(&r));
+                let p = PgDecisionProof::from_json(r.json()["proof"].as_str().unwrap()).unwrap();
+                p.verify(&vk).unwrap();
+            });
+        }
+        tasks.join_all().await;
+        let total = 2 + 4 * EACH + 2 * READS;
         assert_eq!(rows(&db).await, (total as i64, Some(total as i64)));
         // The newer checkpoint signed by b; a serves the consistency proof.
         let new = checkpoint_size(&b, &auditor).await;

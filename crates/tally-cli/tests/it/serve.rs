@@ -498,26 +498,6 @@ fn a_decision_from_tally_serve_verifies_offline_with_tally_audit() {
     );
 }
 
-/// A POST with its own `Idempotency-Key`; `None` when the process is gone.
-fn post_key(addr: &str, token: &str, key: &str, path: &str, body: &str) -> Option<(u16, String)> {
-    let mut s = TcpStream::connect(addr).ok()?;
-    s.set_read_timeout(Some(std::time::Duration::from_secs(20)))
-        .ok()?;
-    write!(
-        s,
-        "POST {path} HTTP/1.1\r\nHost: t\r\nConnection: close\r\nAuthorization: Bearer {token}\r\nIdempotency-Key: {key}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
-        body.len()
-    )
-    .ok()?;
-    let mut out = String::new();
-    s.read_to_string(&mut out).ok()?;
-    let status = out.split(' ').nth(1)?.parse().ok()?;
-    Some((
-        status,
-        out.split("\r\n\r\n").nth(1).unwrap_or("").to_owned(),
-    ))
-}
-
 /// `tally serve` SIGKILLed while decisions are appended (some answers are
 /// lost after their records were durable), restarted on the same data
 /// directory, every request retried with its key: one decision per
@@ -549,7 +529,7 @@ fn a_serve_killed_under_decisions_records_each_request_once_after_retries() {
             std::thread::spawn(move || {
                 for i in 0..15u32 {
                     let n = 1 + client * 15 + i;
-                    let _ = post_key(
+                    let _ = crate::support::post_key(
                         &addr,
                         &token,
                         &format!("dec-{n}"),
@@ -571,7 +551,7 @@ fn a_serve_killed_under_decisions_records_each_request_once_after_retries() {
     for n in 1..=45u32 {
         let mut answer = None;
         for _ in 0..40 {
-            let a = post_key(
+            let a = crate::support::post_key(
                 &s.addr,
                 &token,
                 &format!("dec-{n}"),

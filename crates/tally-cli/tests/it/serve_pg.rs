@@ -10,7 +10,7 @@ use std::process::{Child, Stdio};
 use std::time::Duration;
 
 use crate::ledger_pg::TestDb;
-use crate::support::tally;
+use crate::support::{post_key as post, tally};
 
 struct Proc {
     child: Child,
@@ -36,25 +36,6 @@ fn start(db: &str, keys: &Path, data: &Path) -> Proc {
     // Both lines read before the pipe closes.
     let _token_line = lines.next().unwrap().unwrap();
     Proc { child, addr }
-}
-
-/// A POST; `None` when the process is gone (connection refused or cut).
-fn post(addr: &str, token: &str, key: &str, path: &str, body: &str) -> Option<(u16, String)> {
-    let mut s = TcpStream::connect(addr).ok()?;
-    s.set_read_timeout(Some(Duration::from_secs(20))).ok()?;
-    write!(
-        s,
-        "POST {path} HTTP/1.1\r\nHost: t\r\nConnection: close\r\nAuthorization: Bearer {token}\r\nIdempotency-Key: {key}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
-        body.len()
-    )
-    .ok()?;
-    let mut out = String::new();
-    s.read_to_string(&mut out).ok()?;
-    let status = out.split(' ').nth(1)?.parse().ok()?;
-    Some((
-        status,
-        out.split("\r\n\r\n").nth(1).unwrap_or("").to_owned(),
-    ))
 }
 
 fn get(addr: &str, token: &str, path: &str) -> String {

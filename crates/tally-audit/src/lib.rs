@@ -52,6 +52,7 @@ mod proof;
 mod reader;
 mod record;
 mod recover;
+pub mod rows;
 pub mod storage;
 mod verify;
 

@@ -15,6 +15,7 @@ use tally_audit::{
     Durability, ForwardSecure, Header, InclusionProof, KeyFileSink, Keyring, LogOptions, Mode,
     NoteVerifier, VerifiedReader, VerifyOptions,
 };
+use tally_serve::decide::pg_proof::{PgConsistencyProof, PgDecisionProof};
 
 /// Environment variable holding the HMAC key file text.
 const KEY_ENV: &str = "TALLY_AUDIT_KEY";
@@ -822,6 +823,20 @@ fn verify_proof(
 ) -> Result<(), Failure> {
     let keys = keyring(keys)?;
     let text = read_text(proof, tally_audit::MAX_PROOF_TEXT_BYTES as u64)?;
+    // The decision log of `tally serve --database` names its proofs' format.
+    if let Ok(pg) = PgDecisionProof::from_json(&text) {
+        let vkey = note_verifier(vkey, trusted_keys, &pg.checkpoint)?;
+        let cp = pg
+            .verify(&vkey)
+            .map_err(|e| Failure::Failed(format!("{}: {e}", proof.display())))?;
+        println!(
+            "ok: row {} is in {} (PostgreSQL decision log) at tree size {}",
+            pg.seq,
+            cp.origin(),
+            cp.size()
+        );
+        return Ok(());
+    }
     let proof = InclusionProof::parse(&text)
         .map_err(|e| Failure::Usage(format!("{}: malformed proof: {e}", proof.display())))?;
     let vkey = note_verifier(vkey, trusted_keys, &proof.checkpoint)?;
@@ -885,6 +900,19 @@ fn consistency_verify(
     trusted_keys: Option<&Path>,
 ) -> Result<(), Failure> {
     let text = read_text(proof, tally_audit::MAX_CONSISTENCY_PROOF_TEXT_BYTES as u64)?;
+    if let Ok(pg) = PgConsistencyProof::from_json(&text) {
+        let vkey = note_verifier(vkey, trusted_keys, &pg.new)?;
+        let (old, new) = pg
+            .verify(&vkey)
+            .map_err(|e| Failure::failed(format!("{}: {e}", proof.display())))?;
+        println!(
+            "ok: {} (PostgreSQL decision log) at tree size {} extends tree size {}",
+            new.origin(),
+            new.size(),
+            old.size()
+        );
+        return Ok(());
+    }
     let parsed = ConsistencyProof::parse(&text)
         .map_err(|e| Failure::usage(format!("{}: malformed proof: {e}", proof.display())))?;
     let vkey = note_verifier(vkey, trusted_keys, &parsed.new_checkpoint)?;

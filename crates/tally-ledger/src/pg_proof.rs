@@ -20,9 +20,8 @@
 //! a proof that fails.
 
 use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha256};
 use tally_audit::NoteVerifier;
-use tally_audit::merkle::{leaf_hash, verify_inclusion};
+use tally_audit::rows::{self, RowProof, verify_row};
 use tally_encoding::hex::{self, Case};
 
 use crate::journal::{Batch, decode};
@@ -30,30 +29,16 @@ use crate::journal::{Batch, decode};
 /// The chain's domain tag.
 pub const CHAIN_TAG: &[u8] = b"tally/ledger/pg-journal/v1";
 
-/// The chain's first `prev`.
+/// The chain's first `prev` ([`tally_audit::rows::genesis`] under [`CHAIN_TAG`]).
 #[must_use]
 pub fn genesis(journal_id: &[u8]) -> [u8; 32] {
-    Sha256::new()
-        .chain_update(CHAIN_TAG)
-        .chain_update([0u8])
-        .chain_update(journal_id)
-        .finalize()
-        .into()
+    rows::genesis(CHAIN_TAG, journal_id)
 }
 
-/// The hash of record `seq` after `prev`.
+/// The hash of record `seq` after `prev` ([`tally_audit::rows::chain`]).
 #[must_use]
 pub fn chain(seq: u64, prev: &[u8; 32], payload: &[u8]) -> [u8; 32] {
-    let len = u64::try_from(payload.len()).unwrap_or(u64::MAX);
-    Sha256::new()
-        .chain_update(CHAIN_TAG)
-        .chain_update([1u8])
-        .chain_update(seq.to_be_bytes())
-        .chain_update(prev)
-        .chain_update(len.to_be_bytes())
-        .chain_update(payload)
-        .finalize()
-        .into()
+    rows::chain(CHAIN_TAG, seq, prev, payload)
 }
 
 /// The origin line of a journal's checkpoints.
@@ -149,36 +134,22 @@ impl PgInclusionProof {
             .map_err(|e| bad(format!("proof: journal_id: {e}")))?;
         let prev = hex::decode_array::<32>(&self.prev, Case::Lower)
             .map_err(|e| bad(format!("proof: prev: {e}")))?;
-        if self.seq == 0 || self.seq > self.tree_size {
-            return Err(bad("proof: seq outside the checkpoint's tree"));
-        }
         if self.proof.len() > MAX_PROOF_HASHES {
             return Err(bad("proof: too many hashes"));
         }
-        let path = self
-            .proof
-            .iter()
-            .map(|h| hex::decode_array::<32>(h, Case::Lower))
-            .collect::<Result<Vec<_>, _>>()
-            .map_err(|e| bad(format!("proof: a hash: {e}")))?;
-        let cp = vkey
-            .open_checkpoint(&self.checkpoint)
-            .map_err(|e| bad(format!("proof: checkpoint: {e}")))?;
-        if cp.origin() != origin(&journal_id) || cp.size() != self.tree_size {
-            return Err(bad("proof: the checkpoint is not of this journal or size"));
-        }
-        if self.seq == 1 && prev != genesis(&journal_id) {
-            return Err(bad("proof: the first record does not follow the genesis"));
-        }
-        let hash = chain(self.seq, &prev, self.payload.as_bytes());
-        verify_inclusion(
-            &leaf_hash(&hash),
-            self.seq - 1,
-            self.tree_size,
-            &path,
-            cp.root(),
-        )
-        .map_err(|e| bad(format!("proof: inclusion: {e}")))?;
+        let path = rows::decode_path(&self.proof).map_err(|e| bad(format!("proof: {e}")))?;
+        let row = RowProof {
+            tag: CHAIN_TAG,
+            log_id: &journal_id,
+            origin: &origin(&journal_id),
+            seq: self.seq,
+            prev: &prev,
+            payload: self.payload.as_bytes(),
+            tree_size: self.tree_size,
+            path: &path,
+            note: &self.checkpoint,
+        };
+        verify_row(&row, vkey).map_err(|e| bad(format!("proof: {e}")))?;
         let batch = decode(self.payload.as_bytes())
             .map_err(|e| bad(format!("proof: record payload: {e}")))?;
         let found = match &batch {

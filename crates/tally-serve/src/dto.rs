@@ -616,8 +616,10 @@ pub struct DecisionView {
     /// The record's payload as stored (tally-decide's canonical bytes).
     pub record: String,
     /// The record's inclusion proof under a signed checkpoint: the text of
-    /// a tally-audit proof file (`tally audit verify-proof`), checked with
-    /// the server's `decisions.vkey`.
+    /// a tally-audit proof file, checked with the server's `decisions.vkey`;
+    /// on PostgreSQL a `tally-serve-decision-pg-proof/v1` document, checked
+    /// with the keys directory's `decisions-checkpoint.vkey` (both with
+    /// `tally audit verify-proof`).
     pub proof: String,
 }
 
@@ -633,13 +635,15 @@ pub struct PolicyStored {
 /// The decision log's latest signed checkpoint.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct CheckpointDto {
-    /// The tree size it signs (records `0..size`).
+    /// The tree size it signs (records `0..size`; on PostgreSQL rows
+    /// `1..=size`).
     pub size: u64,
     /// The tree's root (64 lowercase hex digits).
     pub root: String,
     /// The log's origin.
     pub origin: String,
-    /// The signed note (C2SP checkpoint), checked with `decisions.vkey`.
+    /// The signed note (C2SP checkpoint), checked with `decisions.vkey`
+    /// (on PostgreSQL `decisions-checkpoint.vkey`).
     pub note: String,
 }
 

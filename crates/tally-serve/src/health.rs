@@ -23,8 +23,7 @@ pub async fn causes(s: &AppState) -> Vec<&'static str> {
         found.push(cause);
     }
     // A poisoned decision log refuses every append: the journal's cause.
-    if s.decisions.as_ref().is_some_and(|d| d.is_poisoned()) && !found.contains(&"journal_poisoned")
-    {
+    if s.decisions.as_ref().is_ok_and(|d| d.is_poisoned()) && !found.contains(&"journal_poisoned") {
         found.push("journal_poisoned");
     }
     if !s.idem.ping().await && !found.contains(&"dep_outage") {

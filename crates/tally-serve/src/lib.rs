@@ -20,8 +20,9 @@
 //! * The rewarder ([`rewarder`], [`blobs`]): content-addressed inputs,
 //!   signed policies, sealed epochs settled exactly once on the ledger.
 //! * Decisions under stored policies, with an optional budget hold, appended
-//!   to a signed audit log, and the audit routes over it ([`decide`],
-//!   [`routes_decide`]).
+//!   once per request to a signed audit log (a file, or one log in
+//!   PostgreSQL for every process), and the audit routes over it
+//!   ([`decide`], [`routes_decide`]).
 //! * Optional TLS in the process ([`tls`]): rustls with ring, TLS 1.2 and
 //!   1.3, PEM files, the key file private (0600), a bounded handshake.
 //! * Data protection ([`vault`]): the rewarder's files sealed at rest with
@@ -75,10 +76,11 @@ pub struct AppState {
     pub limits: config::Limits,
     /// The ledger.
     pub backend: backend::Backend,
-    /// The decision log and stored policies (embedded mode; `None` on
-    /// PostgreSQL and in amnesia, where the decision routes answer
-    /// `DEPENDENCY_UNAVAILABLE`).
-    pub decisions: Option<Arc<decide::Decisions>>,
+    /// The decision log and stored policies (files, memory in amnesia, or
+    /// PostgreSQL), or the answer of every decision route when this
+    /// process serves none (a PostgreSQL database recording another
+    /// checkpoint key: `DEPENDENCY_UNAVAILABLE`).
+    pub decisions: Result<Arc<decide::Decisions>, error::ApiError>,
     /// Idempotency records.
     pub idem: idem::IdemStore,
     /// Authentication and authorization.

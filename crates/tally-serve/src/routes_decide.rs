@@ -13,20 +13,18 @@ use tally_decide::{Digest, Policy};
 
 use crate::AppState;
 use crate::auth::{Principal, Scope};
-use crate::decide::{
-    Decisions, HOLD_DEFAULT_S, HOLD_MAX_S, PolicyStoreError, fail_error, unsupported,
-};
+use crate::decide::{Decisions, HOLD_DEFAULT_S, HOLD_MAX_S, PolicyStoreError, fail_error};
 use crate::dto::{
     BudgetResult, CheckpointDto, ConsistencyQuery, DecideRequest, DecisionResponse, DecisionView,
     HoldResult, PolicyStored,
 };
 use crate::error::{ApiError, Code, Reason};
 use crate::routes::{JsonBody, ledger_error, now_ns, within_amount};
-use crate::stack::{BodyCap, read_capped};
+use crate::stack::{BodyCap, RequestIdentity, read_capped};
 use crate::tenancy::Owner;
 
 fn decisions(s: &AppState) -> Result<&Arc<Decisions>, ApiError> {
-    s.decisions.as_ref().ok_or(unsupported())
+    s.decisions.as_ref().map_err(|e| *e)
 }
 
 /// The longest decimal sequence number: 20 digits (`u64::MAX`).
@@ -97,7 +95,11 @@ pub async fn policy(
 ) -> Result<Response, ApiError> {
     let d = decisions(&s)?;
     let digest = parse_digest(&digest)?;
-    let policy = d.policy(&digest).ok_or_else(ApiError::not_found)?;
+    let policy = d
+        .policy(&digest)
+        .await
+        .map_err(fail_error)?
+        .ok_or_else(ApiError::not_found)?;
     let text = serde_json::to_string(policy.spec()).map_err(|_| ApiError::internal())?;
     Ok(json_text(text))
 }
@@ -122,15 +124,20 @@ fn refused(result: &'static str) -> Response {
 pub async fn decide(
     State(s): State<Arc<AppState>>,
     Extension(principal): Extension<Principal>,
+    identity: Option<Extension<RequestIdentity>>,
     JsonBody(req): JsonBody<DecideRequest>,
 ) -> Result<Response, ApiError> {
     let d = decisions(&s)?;
     let digest = parse_digest(&req.policy)?;
-    let policy = d.policy(&digest).ok_or(ApiError::new(
-        Code::NotFound,
-        "no stored policy has this digest",
-        Reason::Other,
-    ))?;
+    let policy = d
+        .policy(&digest)
+        .await
+        .map_err(fail_error)?
+        .ok_or(ApiError::new(
+            Code::NotFound,
+            "no stored policy has this digest",
+            Reason::Other,
+        ))?;
     let (decision, bundle) = policy.decide(&req.request);
     let tenant = principal.tenant.as_str();
     // The hold this request made (released if the append fails).
@@ -178,8 +185,10 @@ pub async fn decide(
         }
     };
     let owner = Owner::of(&principal.tenant).tag();
-    let seq = match d.append(&policy, &req.request, &decision, owner).await {
-        Ok(seq) => seq,
+    // A retry of a decision appended before (its answer lost) finds it.
+    let id = identity.map(|Extension(i)| i.0);
+    let seq = match d.append(&policy, &req.request, &decision, owner, id).await {
+        Ok((seq, _)) => seq,
         Err(f) => {
             if let Some(id) = made {
                 let released = crate::budget::release(&s.backend, tenant, id, now_ns()).await;
@@ -227,7 +236,7 @@ pub async fn decision(
         decision: *found.record.decision(),
         bundle: *found.record.bundle(),
         record,
-        proof: found.proof.to_json(),
+        proof: found.proof,
     }))
 }
 
@@ -247,9 +256,10 @@ pub async fn checkpoint(State(s): State<Arc<AppState>>) -> Result<Json<Checkpoin
 }
 
 /// `GET /v1/audit/entries/{seq}` (`audit.read`): record `seq` of the
-/// decision log with its inclusion proof (a tally-audit proof file).
+/// decision log with its inclusion proof (a tally-audit proof file; on
+/// PostgreSQL a `tally-serve-decision-pg-proof/v1` document).
 #[utoipa::path(get, path = "/v1/audit/entries/{seq}", params(("seq" = String, Path)),
-    responses((status = 200, description = "a tally-audit inclusion proof (JSON)"),
+    responses((status = 200, description = "a tally-audit inclusion proof (JSON; on PostgreSQL a tally-serve-decision-pg-proof/v1 document)"),
         (status = 404, body = crate::dto::ErrorDto)))]
 pub async fn entry(
     State(s): State<Arc<AppState>>,
@@ -258,15 +268,16 @@ pub async fn entry(
     let d = decisions(&s)?;
     let seq = parse_seq(&seq)?;
     let proof = d.prove(seq).await.map_err(fail_error)?;
-    Ok(json_text(proof.to_json()))
+    Ok(json_text(proof))
 }
 
 /// `GET /v1/audit/consistency?old=&new=` (`audit.read`): the consistency
 /// proof between the decision log's checkpoints of `old` and `new` records
-/// (a tally-audit consistency proof file).
+/// (a tally-audit consistency proof file; on PostgreSQL a
+/// `tally-serve-decision-pg-consistency/v1` document).
 #[utoipa::path(get, path = "/v1/audit/consistency",
     params(("old" = u64, Query), ("new" = u64, Query)),
-    responses((status = 200, description = "a tally-audit consistency proof (JSON)"),
+    responses((status = 200, description = "a tally-audit consistency proof (JSON; on PostgreSQL a tally-serve-decision-pg-consistency/v1 document)"),
         (status = 404, body = crate::dto::ErrorDto)))]
 pub async fn consistency(
     State(s): State<Arc<AppState>>,
@@ -277,5 +288,5 @@ pub async fn consistency(
         return Err(ApiError::bad_request("old is at least 1 and at most new"));
     }
     let proof = d.consistency(q.old, q.new).await.map_err(fail_error)?;
-    Ok(json_text(proof.to_json()))
+    Ok(json_text(proof))
 }

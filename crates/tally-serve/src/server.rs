@@ -276,32 +276,65 @@ async fn storage(
 }
 
 /// The PostgreSQL journal's checkpoint signer: `ledger-checkpoint.skey`
-/// (0600) in the keys directory every process shares, made by the first
-/// process that finds none (a process that loses that race reads the
-/// winner's).
+/// (0600) in the keys directory every process shares.
 #[cfg(feature = "postgres")]
 fn pg_checkpoint_signer(
     dir: &std::path::Path,
 ) -> Result<tally_audit::CheckpointSigner, StartError> {
-    const SKEY: &str = "ledger-checkpoint.skey";
-    const VKEY: &str = "ledger-checkpoint.vkey";
+    shared_signer(
+        dir,
+        "ledger-checkpoint.skey",
+        "ledger-checkpoint.vkey",
+        "tally-serve/ledger-pg",
+    )
+}
+
+/// A checkpoint signer in the keys directory every process shares, made
+/// by the first process that finds none (a process that loses that race
+/// reads the winner's).
+#[cfg(feature = "postgres")]
+fn shared_signer(
+    dir: &std::path::Path,
+    skey: &str,
+    vkey: &str,
+    name: &str,
+) -> Result<tally_audit::CheckpointSigner, StartError> {
     if !dir.exists() {
         // Another process may make it first.
         let _ = tally_files::private::create_dir(dir);
     }
-    match crate::embedded::load_signer(dir, SKEY, VKEY, "tally-serve/ledger-pg") {
+    match crate::embedded::load_signer(dir, skey, vkey, name) {
         Ok(s) => Ok(s),
-        Err(_) if dir.join(SKEY).exists() => {
+        Err(_) if dir.join(skey).exists() => {
             std::thread::sleep(std::time::Duration::from_millis(50));
-            Ok(crate::embedded::load_signer(
-                dir,
-                SKEY,
-                VKEY,
-                "tally-serve/ledger-pg",
-            )?)
+            Ok(crate::embedded::load_signer(dir, skey, vkey, name)?)
         }
         Err(e) => Err(e.into()),
     }
+}
+
+/// The decision log on PostgreSQL: signed with `decisions-checkpoint.skey`
+/// of the shared keys directory; a process whose key is not the one the
+/// database records serves no decision route.
+#[cfg(feature = "postgres")]
+async fn pg_decisions(
+    pg: &crate::backend::PgBackend,
+    keys_dir: &std::path::Path,
+) -> Result<Result<Arc<crate::decide::Decisions>, crate::error::ApiError>, StartError> {
+    use crate::decide::{Decisions, PG_KEY_NAME, PG_SKEY, PG_VKEY, other_key};
+    let signer = shared_signer(keys_dir, PG_SKEY, PG_VKEY, PG_KEY_NAME)?;
+    let opened = Decisions::open_pg(pg.ledger.pool().clone(), signer)
+        .await
+        .map_err(|e| StartError::Postgres(e.to_string()))?;
+    Ok(match opened {
+        Some(d) => Ok(Arc::new(d)),
+        None => {
+            tracing::error!(
+                "the decision log's checkpoint key in the database is not this process's: no decision route is served"
+            );
+            Err(other_key())
+        }
+    })
 }
 
 fn nonzero(v: u32) -> NonZeroU32 {
@@ -391,14 +424,20 @@ pub async fn start(mut config: Config) -> Result<Running, StartError> {
     // process).
     let decisions = match &backend {
         Backend::Embedded(_) if config.amnesia => {
-            Some(Arc::new(crate::decide::Decisions::in_memory()?))
+            Ok(Arc::new(crate::decide::Decisions::in_memory()?))
         }
-        Backend::Embedded(_) => Some(Arc::new(match config.decision_log.take() {
+        Backend::Embedded(_) => Ok(Arc::new(match config.decision_log.take() {
             Some((log, vkey)) => crate::decide::Decisions::with_log(log, vkey, &config.data_dir)?,
             None => crate::decide::Decisions::open(&config.data_dir)?,
         })),
         #[cfg(feature = "postgres")]
-        Backend::Postgres(_) => None,
+        Backend::Postgres(pg) => {
+            let keys_dir = config
+                .keys_dir
+                .clone()
+                .unwrap_or_else(|| config.data_dir.join("keys"));
+            pg_decisions(pg, &keys_dir).await?
+        }
     };
     let limits = config.limits.clone();
     // The rewarder's store: the vault's files, or the ledger's database.
@@ -458,7 +497,7 @@ pub async fn start(mut config: Config) -> Result<Running, StartError> {
         }
     };
     let decisions_vkey = if config.amnesia {
-        state.decisions.as_ref().map(|d| d.verifier().clone())
+        state.decisions.as_ref().ok().map(|d| d.verifier().clone())
     } else {
         None
     };

@@ -612,6 +612,34 @@ pub fn fingerprint(method: &Method, path: &str, body: &[u8]) -> [u8; 32] {
     h.finalize().into()
 }
 
+/// The domain tag of a request's identity.
+const IDENTITY_TAG: &[u8] = b"tally/serve/request-identity/v1";
+
+/// A request's identity, handed to the handler by the idempotency layer:
+/// [`request_identity`] of its tenant, key and fingerprint. The decision
+/// log keeps it in the decision's owner record, so a retry finds the
+/// decision it already appended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RequestIdentity(pub [u8; 32]);
+
+/// SHA-256 over the tag, the tenant, the `Idempotency-Key` and the
+/// request's [`fingerprint`], each length-prefixed: the same request
+/// retried with the same key by the same tenant has the same identity.
+#[must_use]
+pub fn request_identity(tenant: &str, key: &str, fingerprint: &[u8; 32]) -> [u8; 32] {
+    let mut h = Sha256::new();
+    for field in [
+        IDENTITY_TAG,
+        tenant.as_bytes(),
+        key.as_bytes(),
+        fingerprint.as_slice(),
+    ] {
+        h.update(u64::try_from(field.len()).unwrap_or(u64::MAX).to_be_bytes());
+        h.update(field);
+    }
+    h.finalize().into()
+}
+
 fn idempotency_key(req: &Request) -> Result<String, ApiError> {
     let bad = || {
         ApiError::bad_request("an Idempotency-Key header (1 to 255 visible characters) is required")
@@ -664,9 +692,12 @@ async fn idempotency(
         .map(|p| p.tenant.as_str().to_owned())
         .ok_or_else(ApiError::internal)?;
     let cap = req.extensions().get::<BodyCap>().map_or(0, |c| c.0);
-    let (parts, body) = req.into_parts();
+    let (mut parts, body) = req.into_parts();
     let body = read_capped(body, cap).await?;
     let fp = fingerprint(&parts.method, parts.uri.path(), &body);
+    parts
+        .extensions
+        .insert(RequestIdentity(request_identity(&tenant, &key, &fp)));
     // Twice the request timeout: a claim older than that was cut off.
     let stale =
         i64::try_from(s.limits.request_timeout.as_millis().saturating_mul(2)).unwrap_or(i64::MAX);

@@ -643,9 +643,9 @@ fn recent_row(h: &mut Html, e: &crate::rewarder::RecentEpoch) {
 
 async fn audit(s: &AppState, h: &mut Html) {
     h.raw("<h2>Decision log</h2>");
-    let Some(d) = &s.decisions else {
+    let Ok(d) = &s.decisions else {
         h.raw(
-            "<p class=\"na\">audit checkpoint: unavailable: no decision log (PostgreSQL mode)</p>",
+            "<p class=\"na\">audit checkpoint: unavailable: this process serves no decision log (another checkpoint key in the database)</p>",
         );
         return;
     };

@@ -497,3 +497,94 @@ fn a_decision_from_tally_serve_verifies_offline_with_tally_audit() {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+/// `tally serve` SIGKILLed while decisions are appended (some answers are
+/// lost after their records were durable), restarted on the same data
+/// directory, every request retried with its key: one decision per
+/// request in the log, never two (SRV-94).
+#[test]
+fn a_serve_killed_under_decisions_records_each_request_once_after_retries() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("tally-data");
+    let mut s = start(&dir);
+    let token = std::fs::read_to_string(&s.token_file)
+        .unwrap()
+        .trim()
+        .to_owned();
+    let policy = include_str!("../../../tally-decide/examples/policy.json");
+    let (status, body) = s.call("POST", "/v1/decide/policies", policy);
+    assert_eq!(status, 200, "{body}");
+    let digest = serde_json::from_str::<serde_json::Value>(&body).unwrap()["digest"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let decision = move |n: u32| {
+        format!(
+            r#"{{"policy":"{digest}","request":{{"sequence":{n},"requested_id":20,"input_tokens":1200,"output_tokens":400,"value_microunits":50000,"budget_microunits":10000,"risk_bps":1000,"confidence_bps":9000,"minimum_quality_bps":7000,"max_p95_latency_ms":500,"required_capabilities":1,"allowed_providers":18446744073709551615,"required_regions":1}}}}"#
+        )
+    };
+    let clients: Vec<_> = (0..3u32)
+        .map(|client| {
+            let (addr, token, decision) = (s.addr.clone(), token.clone(), decision.clone());
+            std::thread::spawn(move || {
+                for i in 0..15u32 {
+                    let n = 1 + client * 15 + i;
+                    let _ = crate::support::post_key(
+                        &addr,
+                        &token,
+                        &format!("dec-{n}"),
+                        "/v1/decisions",
+                        &decision(n),
+                    );
+                }
+            })
+        })
+        .collect();
+    std::thread::sleep(std::time::Duration::from_millis(40));
+    s.child.kill().unwrap();
+    s.child.wait().unwrap();
+    for c in clients {
+        c.join().unwrap();
+    }
+    let s = start(&dir);
+    let mut seqs = std::collections::BTreeSet::new();
+    for n in 1..=45u32 {
+        let mut answer = None;
+        for _ in 0..40 {
+            let a = crate::support::post_key(
+                &s.addr,
+                &token,
+                &format!("dec-{n}"),
+                "/v1/decisions",
+                &decision(n),
+            )
+            .unwrap();
+            // 503 while the request index is rebuilt after the start.
+            if a.0 != 503 {
+                answer = Some(a);
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(250));
+        }
+        let (status, body) = answer.unwrap();
+        assert_eq!(status, 200, "dec-{n}: {body}");
+        let seq = serde_json::from_str::<serde_json::Value>(&body).unwrap()["seq"]
+            .as_u64()
+            .unwrap();
+        assert!(
+            seqs.insert(seq),
+            "two requests answered one decision: {body}"
+        );
+    }
+    let (status, _) = s.call("GET", "/v1/audit/checkpoint", "");
+    assert_eq!(status, 200);
+    s.stop();
+    let vkey = std::fs::read_to_string(dir.join("decisions.vkey")).unwrap();
+    let vkey = tally_audit::NoteVerifier::parse(vkey.trim()).unwrap();
+    let policy = tally_decide::Policy::from_json(policy.as_bytes()).unwrap();
+    let opts = tally_audit::VerifyOptions::new().checkpoint_key(vkey);
+    let report =
+        tally_decide::audited::replay_log_file(&dir.join("decisions.jsonl"), &opts, &policy)
+            .unwrap();
+    assert_eq!(report.decisions, 45, "a request was recorded twice");
+}

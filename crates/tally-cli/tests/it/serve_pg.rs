@@ -10,7 +10,7 @@ use std::process::{Child, Stdio};
 use std::time::Duration;
 
 use crate::ledger_pg::TestDb;
-use crate::support::tally;
+use crate::support::{post_key as post, tally};
 
 struct Proc {
     child: Child,
@@ -36,25 +36,6 @@ fn start(db: &str, keys: &Path, data: &Path) -> Proc {
     // Both lines read before the pipe closes.
     let _token_line = lines.next().unwrap().unwrap();
     Proc { child, addr }
-}
-
-/// A POST; `None` when the process is gone (connection refused or cut).
-fn post(addr: &str, token: &str, key: &str, path: &str, body: &str) -> Option<(u16, String)> {
-    let mut s = TcpStream::connect(addr).ok()?;
-    s.set_read_timeout(Some(Duration::from_secs(20))).ok()?;
-    write!(
-        s,
-        "POST {path} HTTP/1.1\r\nHost: t\r\nConnection: close\r\nAuthorization: Bearer {token}\r\nIdempotency-Key: {key}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
-        body.len()
-    )
-    .ok()?;
-    let mut out = String::new();
-    s.read_to_string(&mut out).ok()?;
-    let status = out.split(' ').nth(1)?.parse().ok()?;
-    Some((
-        status,
-        out.split("\r\n\r\n").nth(1).unwrap_or("").to_owned(),
-    ))
 }
 
 fn get(addr: &str, token: &str, path: &str) -> String {
@@ -209,4 +190,142 @@ fn three_serve_processes_over_postgres_one_killed_no_double_spend() {
         p.child.kill().unwrap();
         p.child.wait().unwrap();
     }
+}
+
+fn decision(digest: &str, seq: u32) -> String {
+    format!(
+        r#"{{"policy":"{digest}","request":{{"sequence":{seq},"requested_id":20,"input_tokens":1200,"output_tokens":400,"value_microunits":50000,"budget_microunits":10000,"risk_bps":1000,"confidence_bps":9000,"minimum_quality_bps":7000,"max_p95_latency_ms":500,"required_capabilities":1,"allowed_providers":18446744073709551615,"required_regions":1}}}}"#
+    )
+}
+
+fn json(text: &str) -> serde_json::Value {
+    serde_json::from_str(text).unwrap_or_else(|e| panic!("{e}: {text}"))
+}
+
+/// A POST retried through `addr` while its key is in flight (a claim cut
+/// off by a kill is taken over once stale).
+fn settle(addr: &str, token: &str, key: &str, path: &str, body: &str) -> (u16, String) {
+    for _ in 0..20 {
+        let answer = post(addr, token, key, path, body).unwrap();
+        if answer.0 != 409 {
+            return answer;
+        }
+        std::thread::sleep(Duration::from_millis(500));
+    }
+    panic!("{key} stayed in flight");
+}
+
+#[test]
+fn decisions_over_postgres_one_process_killed_each_request_recorded_once_proofs_verify_offline() {
+    let db = TestDb::create();
+    let tmp = tempfile::tempdir().unwrap();
+    let keys = tmp.path().join("keys");
+    let a = start(&db.url, &keys, &tmp.path().join("a"));
+    let mut b = start(&db.url, &keys, &tmp.path().join("b"));
+    let token = std::fs::read_to_string(tmp.path().join("a/admin.token")).unwrap();
+    let token = token.trim().to_owned();
+    let policy = include_str!("../../../tally-decide/examples/policy.json");
+    let (status, body) = post(&a.addr, &token, "policy", "/v1/decide/policies", policy).unwrap();
+    assert_eq!(status, 200, "{body}");
+    let digest = json(&body)["digest"].as_str().unwrap().to_owned();
+    let (status, body) = post(
+        &a.addr,
+        &token,
+        "dec-0",
+        "/v1/decisions",
+        &decision(&digest, 1),
+    )
+    .unwrap();
+    assert_eq!(status, 200, "{body}");
+    let first_seq = json(&body)["seq"].as_u64().unwrap();
+    let old = json(&get(&a.addr, &token, "/v1/audit/checkpoint"))["size"]
+        .as_u64()
+        .unwrap();
+    // 45 decisions over the two processes by three clients; b is killed
+    // while they run, so some answers are lost after their rows committed.
+    let addrs = [a.addr.clone(), b.addr.clone()];
+    let clients: Vec<_> = (0..3u32)
+        .map(|client| {
+            let (addrs, token, digest) = (addrs.clone(), token.clone(), digest.clone());
+            std::thread::spawn(move || {
+                for i in 0..15u32 {
+                    let n = 10 + client * 15 + i;
+                    let addr = &addrs[((client + i) % 2) as usize];
+                    let _ = post(
+                        addr,
+                        &token,
+                        &format!("dec-{n}"),
+                        "/v1/decisions",
+                        &decision(&digest, n),
+                    );
+                }
+            })
+        })
+        .collect();
+    std::thread::sleep(Duration::from_millis(30));
+    b.child.kill().unwrap();
+    b.child.wait().unwrap();
+    for c in clients {
+        c.join().unwrap();
+    }
+    // Every request retried through a: one decision each, never two.
+    let mut seqs = std::collections::BTreeSet::new();
+    for n in 10..55u32 {
+        let (status, body) = settle(
+            &a.addr,
+            &token,
+            &format!("dec-{n}"),
+            "/v1/decisions",
+            &decision(&digest, n),
+        );
+        assert_eq!(status, 200, "dec-{n}: {body}");
+        assert!(
+            seqs.insert(json(&body)["seq"].as_u64().unwrap()),
+            "two requests, one decision: {body}"
+        );
+    }
+    let new = json(&get(&a.addr, &token, "/v1/audit/checkpoint"))["size"]
+        .as_u64()
+        .unwrap();
+    assert_eq!(new, 2 + 45 * 2, "a decision was recorded twice");
+    // A decision's proof and the consistency proof between the two
+    // checkpoints check offline with `tally audit`, under the shared keys
+    // directory's decision checkpoint key; a tampered proof does not.
+    let view = json(&get(&a.addr, &token, &format!("/v1/decisions/{first_seq}")));
+    let proof = view["proof"].as_str().unwrap().to_owned();
+    let consistency = get(
+        &a.addr,
+        &token,
+        &format!("/v1/audit/consistency?old={old}&new={new}"),
+    );
+    let vkey = std::fs::read_to_string(keys.join("decisions-checkpoint.vkey")).unwrap();
+    let run = |args: &[&str], text: &str| {
+        let file = tmp.path().join("proof.json");
+        std::fs::write(&file, text).unwrap();
+        tally()
+            .args(args)
+            .arg(&file)
+            .args(["--vkey", vkey.trim()])
+            .output()
+            .unwrap()
+    };
+    let out = run(&["audit", "verify-proof"], &proof);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains("PostgreSQL decision log"));
+    let tampered = proof.replace(
+        "\\\"cost_microunits\\\":7000",
+        "\\\"cost_microunits\\\":7001",
+    );
+    assert_ne!(tampered, proof);
+    assert!(!run(&["audit", "verify-proof"], &tampered).status.success());
+    let out = run(&["audit", "consistency", "verify"], &consistency);
+    assert!(
+        out.status.success(),
+        "{consistency}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }

@@ -27,3 +27,29 @@ pub fn run_with_stdin(mut cmd: Command, stdin: &[u8]) -> Output {
     }
     child.wait_with_output().unwrap()
 }
+
+/// A POST with its own `Idempotency-Key`; `None` when the process is gone.
+pub fn post_key(
+    addr: &str,
+    token: &str,
+    key: &str,
+    path: &str,
+    body: &str,
+) -> Option<(u16, String)> {
+    let mut s = std::net::TcpStream::connect(addr).ok()?;
+    s.set_read_timeout(Some(std::time::Duration::from_secs(20)))
+        .ok()?;
+    write!(
+        s,
+        "POST {path} HTTP/1.1\r\nHost: t\r\nConnection: close\r\nAuthorization: Bearer {token}\r\nIdempotency-Key: {key}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    )
+    .ok()?;
+    let mut out = String::new();
+    std::io::Read::read_to_string(&mut s, &mut out).ok()?;
+    let status = out.split(' ').nth(1)?.parse().ok()?;
+    Some((
+        status,
+        out.split("\r\n\r\n").nth(1).unwrap_or("").to_owned(),
+    ))
+}

@@ -378,108 +378,138 @@ fn decision_and_audit_routes_need_their_scopes() {
     runtime().block_on(async {
         let s = Server::start(Limits::default()).await;
         let digest = store_policy(&s, "p1").await;
-        let decider = mint("acme", &[Scope::DecideRun], vec![]);
-        let auditor = mint("acme", &[Scope::AuditRead], vec![]);
-        let ledger = mint(
-            "acme",
-            &[Scope::LedgerRead, Scope::LedgerWrite, Scope::BudgetReserve],
-            vec![],
-        );
-        let r = post(
-            s.addr,
+        scopes_hold(&s, &digest).await;
+        s.stop().await;
+    });
+}
+
+/// Every decision and audit route against the tokens it allows and those
+/// it refuses (embedded and on PostgreSQL); idempotency keys `scope-…`.
+pub(crate) async fn scopes_hold(s: &Server, digest: &str) {
+    let decider = mint("acme", &[Scope::DecideRun], vec![]);
+    let auditor = mint("acme", &[Scope::AuditRead], vec![]);
+    let ledger = mint(
+        "acme",
+        &[Scope::LedgerRead, Scope::LedgerWrite, Scope::BudgetReserve],
+        vec![],
+    );
+    let r = post(
+        s.addr,
+        "/v1/decisions",
+        &decider,
+        "scope-d1",
+        &decide_body(digest, 1, None),
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", text(&r));
+    let seq = r.json()["seq"].as_u64().unwrap();
+    let body = decide_body(digest, 2, None);
+    // (method, path, body, who may, who may not)
+    let policy_path = format!("/v1/decide/policies/{digest}");
+    let decision_path = format!("/v1/decisions/{seq}");
+    let entry_path = format!("/v1/audit/entries/{seq}");
+    let routes: Vec<Cell> = vec![
+        (
+            "POST",
+            "/v1/decide/policies",
+            POLICY,
+            vec![&s.admin],
+            vec![&decider, &auditor, &ledger],
+        ),
+        (
+            "GET",
+            &policy_path,
+            b"",
+            vec![&decider, &s.admin],
+            vec![&auditor, &ledger],
+        ),
+        (
+            "POST",
             "/v1/decisions",
-            &decider,
-            "d1",
-            &decide_body(&digest, 1, None),
+            body.as_bytes(),
+            vec![&decider, &s.admin],
+            vec![&auditor, &ledger],
+        ),
+        (
+            "GET",
+            &decision_path,
+            b"",
+            vec![&decider, &auditor, &s.admin],
+            vec![&ledger],
+        ),
+        (
+            "GET",
+            "/v1/audit/checkpoint",
+            b"",
+            vec![&auditor, &s.admin],
+            vec![&decider, &ledger],
+        ),
+        (
+            "GET",
+            &entry_path,
+            b"",
+            vec![&auditor, &s.admin],
+            vec![&decider, &ledger],
+        ),
+    ];
+    let mut n = 0;
+    for (method, path, body, allowed, refused) in routes {
+        n += 1;
+        let r = call(
+            s.addr,
+            method,
+            path,
+            None,
+            Some(&format!("scope-k{n}")),
+            body,
         )
         .await;
-        assert_eq!(r.status, 200, "{}", text(&r));
-        let seq = r.json()["seq"].as_u64().unwrap();
-        let body = decide_body(&digest, 2, None);
-        // (method, path, body, who may, who may not)
-        let policy_path = format!("/v1/decide/policies/{digest}");
-        let decision_path = format!("/v1/decisions/{seq}");
-        let entry_path = format!("/v1/audit/entries/{seq}");
-        let routes: Vec<Cell> = vec![
-            (
-                "POST",
-                "/v1/decide/policies",
-                POLICY,
-                vec![&s.admin],
-                vec![&decider, &auditor, &ledger],
-            ),
-            (
-                "GET",
-                &policy_path,
-                b"",
-                vec![&decider, &s.admin],
-                vec![&auditor, &ledger],
-            ),
-            (
-                "POST",
-                "/v1/decisions",
-                body.as_bytes(),
-                vec![&decider, &s.admin],
-                vec![&auditor, &ledger],
-            ),
-            (
-                "GET",
-                &decision_path,
-                b"",
-                vec![&decider, &auditor, &s.admin],
-                vec![&ledger],
-            ),
-            (
-                "GET",
-                "/v1/audit/checkpoint",
-                b"",
-                vec![&auditor, &s.admin],
-                vec![&decider, &ledger],
-            ),
-            (
-                "GET",
-                &entry_path,
-                b"",
-                vec![&auditor, &s.admin],
-                vec![&decider, &ledger],
-            ),
-        ];
-        let mut n = 0;
-        for (method, path, body, allowed, refused) in routes {
+        assert_eq!(
+            (r.status, r.code()),
+            (401, "UNAUTHENTICATED".to_owned()),
+            "{method} {path}"
+        );
+        let r = call(
+            s.addr,
+            method,
+            path,
+            Some("tally1.forged"),
+            Some(&format!("scope-k{n}")),
+            body,
+        )
+        .await;
+        assert_eq!(r.status, 401, "{method} {path}");
+        for t in refused {
             n += 1;
-            let r = call(s.addr, method, path, None, Some(&format!("k{n}")), body).await;
-            assert_eq!(
-                (r.status, r.code()),
-                (401, "UNAUTHENTICATED".to_owned()),
-                "{method} {path}"
-            );
             let r = call(
                 s.addr,
                 method,
                 path,
-                Some("tally1.forged"),
-                Some(&format!("k{n}")),
+                Some(t),
+                Some(&format!("scope-k{n}")),
                 body,
             )
             .await;
-            assert_eq!(r.status, 401, "{method} {path}");
-            for t in refused {
-                n += 1;
-                let r = call(s.addr, method, path, Some(t), Some(&format!("k{n}")), body).await;
-                assert_eq!(
-                    (r.status, r.code()),
-                    (403, "UNAUTHORIZED".to_owned()),
-                    "{method} {path}"
-                );
-            }
-            for t in allowed {
-                n += 1;
-                let r = call(s.addr, method, path, Some(t), Some(&format!("k{n}")), body).await;
-                assert_eq!(r.status, 200, "{method} {path}: {}", text(&r));
-            }
+            assert_eq!(
+                (r.status, r.code()),
+                (403, "UNAUTHORIZED".to_owned()),
+                "{method} {path}"
+            );
         }
-        s.stop().await;
-    });
+        for t in allowed {
+            n += 1;
+            let r = call(
+                s.addr,
+                method,
+                path,
+                Some(t),
+                Some(&format!("scope-k{n}")),
+                body,
+            )
+            .await;
+            assert_eq!(r.status, 200, "{method} {path}: {}", text(&r));
+        }
+    }
 }
 
 #[test]
@@ -570,64 +600,77 @@ fn a_failed_append_releases_the_hold_it_made_and_appends_nothing() {
     });
 }
 
-#[cfg(feature = "postgres")]
+/// Deletes the idempotency record of `key` from a stopped server's SQLite:
+/// the state a crash after the append and before the answer leaves.
+async fn forget_answer(data: &std::path::Path, key: &str) {
+    use sqlx::Connection;
+    let url = format!("sqlite://{}", data.join("serve.sqlite").display());
+    let mut conn = sqlx::SqliteConnection::connect(&url).await.unwrap();
+    let done = sqlx::query("DELETE FROM idempotency WHERE key = ?")
+        .bind(key)
+        .execute(&mut conn)
+        .await
+        .unwrap();
+    assert_eq!(done.rows_affected(), 1);
+    conn.close().await.unwrap();
+}
+
 #[test]
-fn on_postgres_the_decision_routes_answer_dependency_unavailable() {
+fn a_retry_after_a_lost_answer_answers_the_first_decision_and_appends_nothing() {
     runtime().block_on(async {
-        let db = crate::pg::TestDb::create().await;
-        let dir = tempfile::tempdir().unwrap();
-        let s = Server::start_in(dir, Limits::default(), Some(db.url.clone())).await;
-        let decider = mint("acme", &[Scope::DecideRun], vec![]);
-        let zeros = "0".repeat(64);
-        for (method, path, token, body) in [
-            (
-                "POST",
-                "/v1/decide/policies".to_owned(),
-                s.admin.clone(),
-                POLICY.to_vec(),
-            ),
-            (
-                "POST",
-                "/v1/decisions".to_owned(),
-                decider.clone(),
-                decide_body(&zeros, 1, None).into_bytes(),
-            ),
-            (
-                "GET",
-                "/v1/decisions/1".to_owned(),
-                decider.clone(),
-                Vec::new(),
-            ),
-            (
-                "GET",
-                "/v1/audit/checkpoint".to_owned(),
-                s.admin.clone(),
-                Vec::new(),
-            ),
-            (
-                "GET",
-                "/v1/audit/entries/1".to_owned(),
-                s.admin.clone(),
-                Vec::new(),
-            ),
-            (
-                "GET",
-                "/v1/audit/consistency?old=1&new=2".to_owned(),
-                s.admin.clone(),
-                Vec::new(),
-            ),
-        ] {
-            let r = call(s.addr, method, &path, Some(&token), Some("k"), &body).await;
-            assert_eq!(r.status, 503, "{method} {path}");
-            assert_eq!(r.code(), "DEPENDENCY_UNAVAILABLE");
-            let message = r.json()["error"]["message"].as_str().unwrap().to_owned();
-            assert!(
-                message.contains("PostgreSQL") && message.contains("decision log"),
-                "{message}"
-            );
-        }
-        assert!(!s.data().join("decisions.jsonl").exists());
-        s.stop().await;
-        db.drop().await;
+        let s = Server::start(Limits::default()).await;
+        let acme = mint("acme", &[Scope::DecideRun, Scope::BudgetReserve], vec![]);
+        let policy = Policy::from_json(POLICY).unwrap();
+        let digest = store_policy(&s, "p1").await;
+        let r = post(
+            s.addr,
+            "/v1/budget/tenants/acme",
+            &s.admin,
+            "o1",
+            r#"{"initial":20000,"funding_id":1}"#,
+        )
+        .await;
+        assert_eq!(r.status, 200);
+        let body = decide_body(&digest, 1, Some(1));
+        let r = post(s.addr, "/v1/decisions", &acme, "d1", &body).await;
+        assert_eq!(r.status, 200, "{}", text(&r));
+        let first = r.json();
+        // The answer is lost: the process stops and its idempotency record
+        // of `d1` is gone, as after a crash between append and answer.
+        let dir = s.stop().await;
+        forget_answer(&dir.path().join("data"), "d1").await;
+        // Restarted: the request index is rebuilt from the log, so the
+        // retry answers the first decision (its hold found) and appends
+        // nothing.
+        let s = Server::start_in(dir, Limits::default(), None).await;
+        let r = post(s.addr, "/v1/decisions", &acme, "d1", &body).await;
+        assert_eq!(r.status, 200, "{}", text(&r));
+        assert_eq!(r.header("idempotent-replayed"), None);
+        let retry = r.json();
+        assert_eq!(
+            (&retry["seq"], &retry["decision"]),
+            (&first["seq"], &first["decision"])
+        );
+        assert_eq!(retry["reservation"]["result"], "exists");
+        let view = get(s.addr, "/v1/budget/tenants/acme", &acme).await.json();
+        assert_eq!(view["reserved"].as_u64(), Some(7000));
+        // A new request is a new decision.
+        let r = post(
+            s.addr,
+            "/v1/decisions",
+            &acme,
+            "d2",
+            &decide_body(&digest, 2, None),
+        )
+        .await;
+        assert_eq!(r.status, 200, "{}", text(&r));
+        let auditor = mint("auditor", &[Scope::AuditRead], vec![]);
+        checkpoint_size(&s, &auditor).await;
+        let vk = vkey(&s);
+        let dir = s.stop().await;
+        let path = dir.path().join("data/decisions.jsonl");
+        let opts = VerifyOptions::new().checkpoint_key(vk);
+        let report = audited::replay_log_file(&path, &opts, &policy).unwrap();
+        assert_eq!(report.decisions, 2, "the retry appended a second decision");
     });
 }

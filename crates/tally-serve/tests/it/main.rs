@@ -18,6 +18,7 @@ mod openapi;
 mod pg;
 #[cfg(feature = "postgres")]
 mod pg_at_rest;
+mod pg_decisions;
 #[cfg(feature = "postgres")]
 mod pg_rewarder;
 mod proofs;

@@ -1406,13 +1406,7 @@ pub async fn post_blob(
 /// frames are passed, in order, to a decoding thread as they arrive, so
 /// decoding overlaps hashing, writing and syncing the blob. Anything that
 /// is not valid inputs is simply not kept; the upload is unaffected.
-fn decode_ahead(
-    rewarder: &Rewarder,
-    req: Request,
-) -> (
-    axum::body::Body,
-    Option<tokio::task::JoinHandle<Result<(EpochInputs, String), RewardError>>>,
-) {
+fn decode_ahead(rewarder: &Rewarder, req: Request) -> (axum::body::Body, Option<Decoding>) {
     use http_body_util::BodyExt;
     let headers = req.headers();
     let json = headers
@@ -1455,6 +1449,9 @@ fn decode_ahead(
     });
     (axum::body::Body::new(tapped), Some(decoding))
 }
+
+/// The decoding thread of an upload: the inputs and their measurements' key.
+type Decoding = tokio::task::JoinHandle<Result<(EpochInputs, String), RewardError>>;
 
 /// The frames of an upload as a `Read`, for the decoding thread.
 struct FrameReader {

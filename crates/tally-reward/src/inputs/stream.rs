@@ -385,11 +385,38 @@ impl<R: Read> Parser<R> {
         Ok(v)
     }
 
+    /// The common case of [`Parser::unsigned`], read in place: 1 to 19
+    /// digits, the first not `0`, followed (in the buffer) by a byte that
+    /// neither continues the number nor makes it a float. `None` leaves
+    /// everything to the general path (which gives the same value).
+    #[inline]
+    fn plain_unsigned(&mut self) -> Option<u64> {
+        let chunk = self.buf.get(self.pos..self.end)?;
+        if !matches!(chunk.first(), Some(b'1'..=b'9')) {
+            return None;
+        }
+        let n = chunk.iter().position(|b| !b.is_ascii_digit())?;
+        if n > 19 || matches!(chunk.get(n), Some(b'.' | b'e' | b'E')) {
+            return None;
+        }
+        let mut v: u64 = 0;
+        for &d in chunk.get(..n)? {
+            v = v
+                .checked_mul(10)?
+                .checked_add(u64::from(d.wrapping_sub(b'0')))?;
+        }
+        self.pos = self.pos.saturating_add(n);
+        Some(v)
+    }
+
     /// A `u64` written as a JSON integer: the inner error is a value of
     /// the wrong kind (the caller names the field), the outer one a syntax
     /// error. The messages are the reference decoder's.
     fn unsigned(&mut self) -> Result<Result<u64, String>, Error> {
         self.ws()?;
+        if let Some(v) = self.plain_unsigned() {
+            return Ok(Ok(v));
+        }
         match self.peek()? {
             Some(b'-' | b'0'..=b'9') => {}
             Some(_) => {

@@ -762,6 +762,15 @@ impl WalletStore for SqliteStore {
             Some(_) => return Err(Error::StateConflict { what: "sent token" }),
             None => return Err(Error::NotFound { what: "sent token" }),
         }
+        // Held proofs that go into the token as they are: sent, not spent.
+        let mut held = held_by(&mut tx, id, ProofState::Reserved).await?;
+        held.extend(held_by(&mut tx, id, ProofState::Pending).await?);
+        for y in held.iter().filter(|y| token.ys.contains(y)) {
+            sqlx::query("UPDATE proofs SET state = 'sent' WHERE y = ?1")
+                .bind(y)
+                .execute(&mut *tx)
+                .await?;
+        }
         finish_in(&mut tx, id, outputs, history).await?;
         store_sent_token(&mut tx, token).await?;
         tx.commit().await?;

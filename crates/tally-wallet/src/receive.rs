@@ -28,12 +28,13 @@
 //! nothing; the counters it used are skipped, never derived again), and the
 //! receive reports [`Refusal::Spent`] or [`Refusal::Pending`].
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
 use tally_cashu::Amount;
 use tally_cashu::fees::input_fee;
 use tally_cashu::nuts::nut00::{MintUrl, Proof};
-use tally_cashu::nuts::nut02::{KeySetInfo, KeysetIndex};
+use tally_cashu::nuts::nut01::Keyset;
+use tally_cashu::nuts::nut02::{KeySetInfo, KeysetId, KeysetIndex};
 use tally_cashu::token::Token;
 
 use crate::client::SwapRequest;
@@ -140,18 +141,24 @@ impl<S: WalletStore> Wallet<S> {
                 resolve(token, &refreshed)?
             }
         };
+        // Each keyset loaded once (a token's proofs usually share one).
+        let mut keysets: BTreeMap<KeysetId, Keyset> = BTreeMap::new();
         for p in &proofs {
             if crate::lock::conditions_of(p)?.is_some() && unlock.is_empty() {
                 return Err(refused(Refusal::Locked));
             }
-            let keyset = self
-                .keyset(mint, &p.keyset_id)
-                .await
-                .map_err(|_| refused(Refusal::UnknownKeyset))?;
+            let keyset = match keysets.entry(p.keyset_id) {
+                std::collections::btree_map::Entry::Occupied(e) => e.into_mut(),
+                std::collections::btree_map::Entry::Vacant(e) => e.insert(
+                    self.keyset(mint, &p.keyset_id)
+                        .await
+                        .map_err(|_| refused(Refusal::UnknownKeyset))?,
+                ),
+            };
             if keyset.info().unit.as_str() != UNIT {
                 return Err(refused(Refusal::WrongUnit));
             }
-            match p.verify_dleq(&keyset) {
+            match p.verify_dleq(keyset) {
                 Ok(()) => {}
                 Err(tally_cashu::Error::DleqMissing) if options.allow_missing_dleq => {
                     keyset

@@ -181,17 +181,14 @@ impl<S: WalletStore> Wallet<S> {
     }
 
     /// Fetches the mint's keysets (ids verified against their keys) and
-    /// stores them.
+    /// stores them, then the mint's info into the client's cache
+    /// ([`MintClient::fetch_info`]; a failure there is not an error).
     ///
     /// # Errors
     /// Client errors; [`Error::InvalidResponse`] if `/v1/keys/{id}` disagrees
     /// with `/v1/keysets`.
     pub async fn add_mint(&self, mint: &MintUrl) -> Result<()> {
         let client = self.client(mint)?;
-        // The mint's info, fresh, for the operations that read it (cached
-        // for INFO_MAX_AGE_MS). Only a cache: a mint that does not answer
-        // it is still added, and `mint_quote` asks again.
-        let _ = client.fetch_info().await;
         for info in client.keysets().await? {
             if info.unit.as_str() != UNIT {
                 continue;
@@ -205,6 +202,10 @@ impl<S: WalletStore> Wallet<S> {
             }
             self.store.put_keyset(mint, &info, Some(&keyset)).await?;
         }
+        // The mint's info, fresh, for the operations that read it (cached
+        // for INFO_MAX_AGE_MS). Only a cache: a mint that does not answer
+        // it is still added, and `mint_quote` asks again.
+        let _ = client.fetch_info().await;
         Ok(())
     }
 

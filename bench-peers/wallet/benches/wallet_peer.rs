@@ -9,8 +9,9 @@
 //! and keysets loaded before anything is timed):
 //!
 //! 1. **mint**: quote 1,000 sat, wait until paid (FakeWallet pays at once;
-//!    tally-wallet watches the quote over NUT-17, CDK polls its state, see
-//!    `cdk_mint`), mint. Into wallet A.
+//!    tally-wallet asks the quote's state and would subscribe over NUT-17
+//!    only if unpaid, CDK polls its state, see `cdk_mint`), mint. Into
+//!    wallet A.
 //! 2. **send** 100 sat from A (A holds the 1,000 just minted: 100 is not a
 //!    subset of 512+256+128+64+32+8, so both swap first) and **receive** the
 //!    token into a fresh wallet B of the same kind.

@@ -466,6 +466,7 @@ async fn with_wallet(
                 .map_err(|_| Failure::usage("the token is not UTF-8 text"))?;
             let options = ReceiveOptions {
                 allow_missing_dleq: *allow_missing_dleq,
+                ..ReceiveOptions::default()
             };
             let amount = wallet
                 .receive_with(text.trim(), &options, &unlock)

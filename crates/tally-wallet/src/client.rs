@@ -19,7 +19,7 @@
 //! safe) and the per-mint circuit breaker are [`crate::resilience`]'s.
 
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
 use tally_cashu::nuts::nut00::{BlindSignature, BlindedMessage, MintUrl, Proof};
@@ -41,6 +41,12 @@ pub const RESPONSE_LEN_MAX: usize = 2 << 20;
 pub const DETAIL_LEN_MAX: usize = 256;
 /// The most blind signatures or states a response may carry.
 pub const ITEMS_PER_RESPONSE_MAX: usize = 1_000;
+/// NUT error codes of keyset refusals (unknown 12001, inactive 12002, and
+/// the class): they drop the cached info.
+pub const KEYSET_ERRORS: std::ops::Range<u32> = 12_000..13_000;
+/// How long a mint's `/v1/info` answer is reused by [`MintClient::info`]
+/// (ms). A keyset refusal (NUT error 12xxx) drops it sooner.
+pub const INFO_MAX_AGE_MS: u64 = 300_000;
 
 /// A NUT-04 quote as the mint returns it.
 #[derive(Clone, Debug, Deserialize)]
@@ -225,6 +231,8 @@ pub struct MintClient {
     ws_http: reqwest::Client,
     retry: RetryPolicy,
     breaker: Arc<Breaker>,
+    /// The last `/v1/info` answer and when it came (shared by clones).
+    info: Arc<std::sync::Mutex<Option<(Instant, MintInfo)>>>,
 }
 
 fn truncate(text: &str) -> String {
@@ -286,6 +294,7 @@ impl MintClient {
             ws_http,
             retry: config.retry,
             breaker: Arc::new(Breaker::new(config.breaker)),
+            info: Arc::new(std::sync::Mutex::new(None)),
         })
     }
 
@@ -316,6 +325,13 @@ impl MintClient {
             ))?;
             let result = self.read_once(attempt).await;
             self.breaker.record(Outcome::of(&result));
+            if let Err(Error::Mint { code, .. }) = &result
+                && KEYSET_ERRORS.contains(code)
+            {
+                // A keyset the mint does not know or no longer signs with:
+                // what it said of itself may be stale too.
+                self.forget_info();
+            }
             match result {
                 Err(e)
                     if retry.saturating_add(1) < self.retry.attempts
@@ -408,13 +424,42 @@ impl MintClient {
         serde_json::from_slice(&body).map_err(|e| Error::InvalidResponse(truncate(&e.to_string())))
     }
 
-    /// `GET /v1/info` (NUT-06).
+    /// The mint's info (NUT-06): the answer this client (or a clone) got in
+    /// the last [`INFO_MAX_AGE_MS`], else [`MintClient::fetch_info`].
     ///
     /// # Errors
     /// As the module says.
     pub async fn info(&self) -> Result<MintInfo> {
+        let max_age = Duration::from_millis(INFO_MAX_AGE_MS);
+        if let Some((at, info)) = self.info_slot().as_ref()
+            && at.elapsed() < max_age
+        {
+            return Ok(info.clone());
+        }
+        self.fetch_info().await
+    }
+
+    /// `GET /v1/info` (NUT-06), always asked; the answer replaces the
+    /// cached one.
+    ///
+    /// # Errors
+    /// As the module says.
+    pub async fn fetch_info(&self) -> Result<MintInfo> {
         let text = self.get_text("/v1/info").await?;
-        MintInfo::from_json(&text).map_err(|e| Error::InvalidResponse(e.to_string()))
+        let info = MintInfo::from_json(&text).map_err(|e| Error::InvalidResponse(e.to_string()))?;
+        *self.info_slot() = Some((Instant::now(), info.clone()));
+        Ok(info)
+    }
+
+    /// Drops the cached info: the next [`MintClient::info`] asks the mint.
+    pub fn forget_info(&self) {
+        *self.info_slot() = None;
+    }
+
+    fn info_slot(&self) -> std::sync::MutexGuard<'_, Option<(Instant, MintInfo)>> {
+        self.info
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     /// Opens the mint's NUT-17 websocket (`/v1/ws`). Its failures do not

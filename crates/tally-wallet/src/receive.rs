@@ -16,19 +16,25 @@
 //!    ([`Wallet::receive_with`]: keys, preimage; see [`crate::lock`]: the
 //!    witnesses are made and, by default, checked here), none is already
 //!    held by the wallet;
-//! 6. the mint says none is spent or pending (NUT-07).
+//! 6. only with [`ReceiveOptions::check_state`]: the mint says none is spent
+//!    or pending (NUT-07), one more round trip.
 //!
 //! Then a swap saga (kind [`OperationKind::Receive`]) moves the value into
 //! fresh outputs: counters reserved, operation and request stored, then
 //! sent. Its inputs were never the wallet's, so nothing is held or released;
-//! a lost answer is resolved by `recover` like any swap.
+//! a lost answer is resolved by `recover` like any swap. A spent or pending
+//! proof needs no separate check: the mint refuses the swap (11001 spent,
+//! 11002 pending), a definitive answer: the operation fails (it held
+//! nothing; the counters it used are skipped, never derived again), and the
+//! receive reports [`Refusal::Spent`] or [`Refusal::Pending`].
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
 use tally_cashu::Amount;
 use tally_cashu::fees::input_fee;
 use tally_cashu::nuts::nut00::{MintUrl, Proof};
-use tally_cashu::nuts::nut02::{KeySetInfo, KeysetIndex};
+use tally_cashu::nuts::nut01::Keyset;
+use tally_cashu::nuts::nut02::{KeySetInfo, KeysetId, KeysetIndex};
 use tally_cashu::token::Token;
 
 use crate::client::SwapRequest;
@@ -37,12 +43,22 @@ use crate::lock::Unlock;
 use crate::store::{OperationKind, ProofState, WalletStore};
 use crate::wallet::{CHECK_BATCH, UNIT, Wallet, bare, split_amounts};
 
+/// The mint's refusal of a swap whose inputs are spent (NUT error code).
+pub const MINT_PROOFS_SPENT: u32 = 11001;
+/// The mint's refusal of a swap an input of which is pending in another
+/// operation (NUT error code).
+pub const MINT_PROOFS_PENDING: u32 = 11002;
+
 /// How to receive.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct ReceiveOptions {
     /// Accept proofs that carry no DLEQ proof (their signature is then
     /// checked only by the mint's swap). Off by default.
     pub allow_missing_dleq: bool,
+    /// Ask the mint (NUT-07) whether a proof is spent or pending before the
+    /// swap (one more round trip; nothing is written for a spent token).
+    /// Off by default: the swap's own refusal says the same.
+    pub check_state: bool,
 }
 
 fn refused(why: Refusal) -> Error {
@@ -82,11 +98,20 @@ impl<S: WalletStore> Wallet<S> {
         let mint = token.mint().clone();
         let mut proofs = self.accept(&token, options, unlock).await?;
         self.refuse_held(&mint, &proofs).await?;
-        self.refuse_spent(&mint, &proofs).await?;
+        if options.check_state {
+            self.refuse_spent(&mint, &proofs).await?;
+        }
         let now = (self.clock)();
         let sig_all = crate::lock::sign_inputs(&mut proofs, unlock, now)?;
         match self.swap_in(&mint, proofs, sig_all.then_some(unlock)).await {
-            Err(Error::Mint { code: 11001, .. }) => Err(refused(Refusal::Spent)),
+            Err(Error::Mint {
+                code: MINT_PROOFS_SPENT,
+                ..
+            }) => Err(refused(Refusal::Spent)),
+            Err(Error::Mint {
+                code: MINT_PROOFS_PENDING,
+                ..
+            }) => Err(refused(Refusal::Pending)),
             other => other,
         }
     }
@@ -116,18 +141,24 @@ impl<S: WalletStore> Wallet<S> {
                 resolve(token, &refreshed)?
             }
         };
+        // Each keyset loaded once (a token's proofs usually share one).
+        let mut keysets: BTreeMap<KeysetId, Keyset> = BTreeMap::new();
         for p in &proofs {
             if crate::lock::conditions_of(p)?.is_some() && unlock.is_empty() {
                 return Err(refused(Refusal::Locked));
             }
-            let keyset = self
-                .keyset(mint, &p.keyset_id)
-                .await
-                .map_err(|_| refused(Refusal::UnknownKeyset))?;
+            let keyset = match keysets.entry(p.keyset_id) {
+                std::collections::btree_map::Entry::Occupied(e) => e.into_mut(),
+                std::collections::btree_map::Entry::Vacant(e) => e.insert(
+                    self.keyset(mint, &p.keyset_id)
+                        .await
+                        .map_err(|_| refused(Refusal::UnknownKeyset))?,
+                ),
+            };
             if keyset.info().unit.as_str() != UNIT {
                 return Err(refused(Refusal::WrongUnit));
             }
-            match p.verify_dleq(&keyset) {
+            match p.verify_dleq(keyset) {
                 Ok(()) => {}
                 Err(tally_cashu::Error::DleqMissing) if options.allow_missing_dleq => {
                     keyset

@@ -22,7 +22,7 @@ use std::cmp::Reverse;
 use std::collections::BTreeMap;
 
 use tally_cashu::Amount;
-use tally_cashu::fees::input_fee;
+use tally_cashu::fees::{Denominations, input_fee, split_with_fee};
 use tally_cashu::limits::MAX_MEMO_LEN_BYTES;
 use tally_cashu::nuts::nut00::{BlindSignature, BlindedOutput, MintUrl, Proof};
 use tally_cashu::nuts::nut01::{CurrencyUnit, Keyset};
@@ -36,7 +36,9 @@ use crate::store::{
     HistoryEntry, Operation, OperationId, OperationKind, OperationState, PROOFS_PER_CALL_MAX,
     ProofState, SentToken, SentTokenState, StoredProof, TokenFormat, WalletStore,
 };
-use crate::wallet::{CHECK_BATCH, RESERVE_ATTEMPTS_MAX, Wallet, bare, split_amounts, unblind};
+use crate::wallet::{
+    CHECK_BATCH, RESERVE_ATTEMPTS_MAX, Wallet, bare, select, split_amounts, unblind,
+};
 
 /// The most fee values tried when looking for held proofs that pay an
 /// amount and their own receiver fee exactly.
@@ -211,16 +213,29 @@ impl<S: WalletStore> Wallet<S> {
         let client = self.client(mint)?;
         let receiver_ppk = options.include_fees.then_some(keyset.info().input_fee_ppk);
         for _ in 0..RESERVE_ATTEMPTS_MAX {
-            let (op, outputs, send_count) = self
-                .prepare_swap(
-                    mint,
-                    amount,
-                    &keyset,
-                    receiver_ppk,
-                    OperationKind::Send,
-                    options.lock.as_ref(),
-                )
-                .await?;
+            let planned = match &options.lock {
+                None => {
+                    self.prepare_send_swap(mint, amount, &keyset, receiver_ppk)
+                        .await?
+                }
+                Some(_) => None,
+            };
+            let (op, outputs, send_count, direct) = match planned {
+                Some(planned) => planned,
+                None => {
+                    let (op, outputs, send_count) = self
+                        .prepare_swap(
+                            mint,
+                            amount,
+                            &keyset,
+                            receiver_ppk,
+                            OperationKind::Send,
+                            options.lock.as_ref(),
+                        )
+                        .await?;
+                    (op, outputs, send_count, Vec::new())
+                }
+            };
             self.store().add_operation(&op).await?;
             let record = SentToken {
                 id: op.id.clone(),
@@ -230,12 +245,15 @@ impl<S: WalletStore> Wallet<S> {
                 memo: options.memo.clone(),
                 format: options.format,
                 send_count,
-                ys: Vec::new(),
+                ys: direct.clone(),
                 token: String::new(),
                 created_s: (self.clock)(),
             };
             self.store().add_sent_token(&record, None).await?;
-            let ys = crate::wallet::swap_input_ys(&op)?;
+            // The swap's inputs and the held proofs that go into the token
+            // as they are, reserved together for the operation.
+            let mut ys = crate::wallet::swap_input_ys(&op)?;
+            ys.extend(direct);
             if !self.reserve_or_fail(&op, &ys).await? {
                 self.abandon_if_failed(&op.id).await?;
                 continue;
@@ -262,10 +280,88 @@ impl<S: WalletStore> Wallet<S> {
         })
     }
 
+    /// Plans a send swap that gives held proofs as they are where their
+    /// amounts are among the token's (the active keyset's, so the
+    /// receiver's fee is the same) and swaps only for the rest: the
+    /// smallest held proof that covers the rest and its own input fee, else
+    /// the fewest (largest first). The swap then has the fewest outputs:
+    /// the token's missing amounts and the change. `None` when no held
+    /// proof fits (or the others cannot pay the rest): a plain send swap.
+    /// Returns the operation (not yet written), its outputs, how many of
+    /// them are the token's, and the `Y`s of the held proofs given as they
+    /// are.
+    async fn prepare_send_swap(
+        &self,
+        mint: &MintUrl,
+        amount: u64,
+        keyset: &Keyset,
+        receiver_ppk: Option<u64>,
+    ) -> Result<Option<SendPlan>> {
+        let denominations = Denominations::from_keys(keyset.keys());
+        let mut wanted = match receiver_ppk {
+            Some(ppk) => split_with_fee(Amount::new(amount), ppk, &denominations)?.outputs,
+            None => denominations.split(Amount::new(amount))?,
+        };
+        let ppk = self.ppk_by_keyset(mint).await?;
+        let mut candidates = self.store().proofs(mint, ProofState::Unspent).await?;
+        candidates.retain(|p| !crate::lock::is_locked(&p.proof));
+        candidates.sort_by_key(|p| Reverse(p.proof.amount));
+        // Largest token amounts first, each matched by one held proof.
+        wanted.sort_by_key(|a| Reverse(*a));
+        let mut direct = Vec::new();
+        let mut missing = Vec::new();
+        for a in wanted {
+            match candidates
+                .iter()
+                .position(|p| p.proof.amount == a && p.proof.keyset_id == keyset.id())
+            {
+                Some(i) => direct.push(candidates.remove(i)),
+                None => missing.push(a),
+            }
+        }
+        if direct.is_empty() || missing.is_empty() {
+            return Ok(None);
+        }
+        let need = Amount::try_sum(missing.iter().copied())?;
+        let Some((inputs, fee)) = cover(candidates, need.value(), &ppk)? else {
+            return Ok(None);
+        };
+        let total = Amount::try_sum(inputs.iter().map(|p| p.proof.amount))?;
+        let change = total
+            .checked_sub(fee)
+            .and_then(|t| t.checked_sub(need))
+            .ok_or(Error::InsufficientFunds {
+                available: total.value(),
+                required: need.value().saturating_add(fee.value()),
+            })?;
+        missing.sort();
+        let send_count = missing.len();
+        let amounts: Vec<u64> = missing
+            .iter()
+            .chain(denominations.split(change)?.iter())
+            .map(|a| a.value())
+            .collect();
+        let (op, outputs) = self
+            .plan_operation(
+                mint,
+                OperationKind::Send,
+                &keyset.id(),
+                amounts,
+                None,
+                |outputs| SwapRequest {
+                    inputs: inputs.iter().map(|p| bare(&p.proof)).collect(),
+                    outputs,
+                },
+            )
+            .await?;
+        let ys = direct.into_iter().map(|p| p.y).collect();
+        Ok(Some((op, outputs, send_count, ys)))
+    }
+
     /// Finishes a send swap from the mint's signatures (checked like any
     /// others): the first `send_count` outputs become the token (`Sent`),
-    /// the rest change, all in one transaction with the token. Returns the
-    /// change.
+    /// with the held proofs its record names (given as they are), the rest
+    /// change, all in one transaction with the token. Returns the change.
     pub(crate) async fn finish_send(
         &self,
         op: &Operation,
@@ -291,9 +387,16 @@ impl<S: WalletStore> Wallet<S> {
                 p.p2pk_e = crate::lock::ephemeral_public(lock, index)?;
             }
         }
-        let sent_total = Amount::try_sum(proofs.iter().map(|p| p.amount))?.value();
+        let direct = self.held_for_token(op, &record.ys).await?;
+        let direct_total = Amount::try_sum(direct.iter().map(|p| p.proof.amount))?.value();
+        let amount_out = amount_out
+            .checked_add(direct_total)
+            .ok_or(Error::Cashu(tally_cashu::Error::AmountOverflow))?;
+        let mut given: Vec<Proof> = proofs.clone();
+        given.extend(direct.iter().map(|p| p.proof.clone()));
+        let sent_total = Amount::try_sum(given.iter().map(|p| p.amount))?.value();
         let change_total = Amount::try_sum(change.iter().map(|p| p.amount))?.value();
-        let text = encode(&op.mint, proofs.clone(), record.memo.clone(), record.format)?;
+        let text = encode(&op.mint, given, record.memo.clone(), record.format)?;
         let mut stored = Vec::with_capacity(proofs.len().saturating_add(change.len()));
         for p in proofs {
             stored.push(StoredProof::new(
@@ -303,7 +406,8 @@ impl<S: WalletStore> Wallet<S> {
                 Some(op.id.clone()),
             )?);
         }
-        let send_ys: Vec<String> = stored.iter().map(|p| p.y.clone()).collect();
+        let mut send_ys: Vec<String> = stored.iter().map(|p| p.y.clone()).collect();
+        send_ys.extend(direct.into_iter().map(|p| p.y));
         for p in change {
             stored.push(StoredProof::new(
                 op.mint.clone(),
@@ -331,6 +435,30 @@ impl<S: WalletStore> Wallet<S> {
             .finish_send(&op.id, &stored, &history, &token)
             .await?;
         Ok(change_total)
+    }
+
+    /// The held proofs `ys` of a send swap's token record, which the
+    /// operation holds (reserved or pending) to give as they are.
+    async fn held_for_token(&self, op: &Operation, ys: &[String]) -> Result<Vec<StoredProof>> {
+        if ys.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut held = Vec::with_capacity(ys.len());
+        for state in [ProofState::Pending, ProofState::Reserved] {
+            held.extend(
+                self.store()
+                    .proofs(&op.mint, state)
+                    .await?
+                    .into_iter()
+                    .filter(|p| p.operation.as_ref() == Some(&op.id) && ys.contains(&p.y)),
+            );
+        }
+        if held.len() != ys.len() {
+            return Err(Error::CorruptRecord {
+                what: "sent token held proofs",
+            });
+        }
+        Ok(held)
     }
 
     /// The sent tokens of `mint` not known to be redeemed.
@@ -587,6 +715,39 @@ impl<S: WalletStore> Wallet<S> {
             }
             other => other,
         }
+    }
+}
+
+/// A planned send swap: the operation (not yet written), its outputs, how
+/// many of them are the token's, and the `Y`s of the held proofs given in
+/// the token as they are.
+type SendPlan = (Operation, Vec<BlindedOutput>, usize, Vec<String>);
+
+/// Inputs worth at least `need` plus their own input fee: the smallest
+/// single proof that does, else the fewest, largest first (`candidates`
+/// come largest first); `None` if they are not worth enough.
+fn cover(
+    candidates: Vec<StoredProof>,
+    need: u64,
+    ppk: &BTreeMap<KeysetId, u64>,
+) -> Result<Option<(Vec<StoredProof>, Amount)>> {
+    let mut single: Option<(usize, Amount)> = None;
+    for (i, p) in candidates.iter().enumerate() {
+        let fee = input_fee([ppk.get(&p.proof.keyset_id).copied().unwrap_or(0)])?;
+        if p.proof.amount.value() >= need.saturating_add(fee.value()) {
+            // Later candidates are no larger: the last that covers is the
+            // smallest.
+            single = Some((i, fee));
+        }
+    }
+    if let Some((i, fee)) = single {
+        let mut candidates = candidates;
+        return Ok(Some((vec![candidates.swap_remove(i)], fee)));
+    }
+    match select(candidates, need, ppk) {
+        Ok(picked) => Ok(Some(picked)),
+        Err(Error::InsufficientFunds { .. }) => Ok(None),
+        Err(e) => Err(e),
     }
 }
 

@@ -181,7 +181,8 @@ impl<S: WalletStore> Wallet<S> {
     }
 
     /// Fetches the mint's keysets (ids verified against their keys) and
-    /// stores them.
+    /// stores them, then the mint's info into the client's cache
+    /// ([`MintClient::fetch_info`]; a failure there is not an error).
     ///
     /// # Errors
     /// Client errors; [`Error::InvalidResponse`] if `/v1/keys/{id}` disagrees
@@ -201,6 +202,10 @@ impl<S: WalletStore> Wallet<S> {
             }
             self.store.put_keyset(mint, &info, Some(&keyset)).await?;
         }
+        // The mint's info, fresh, for the operations that read it (cached
+        // for INFO_MAX_AGE_MS). Only a cache: a mint that does not answer
+        // it is still added, and `mint_quote` asks again.
+        let _ = client.fetch_info().await;
         Ok(())
     }
 
@@ -238,10 +243,11 @@ impl<S: WalletStore> Wallet<S> {
     }
 
     /// Asks `mint` for a quote of `amount` sat (NUT-04), locked to a fresh
-    /// key when the mint supports NUT-20, and stores it. When the mint
-    /// offers NUT-17 for mint quotes, its websocket is opened before the
-    /// quote is asked for and the quote subscribed as soon as its id is
-    /// known, so no payment goes unseen; `mint` uses the subscription.
+    /// key when the mint supports NUT-20 (the mint's info as
+    /// [`MintClient::info`] caches it), and stores it. No websocket is
+    /// opened: `mint` asks the quote's state first and subscribes (NUT-17)
+    /// only if it is not paid yet; [`Wallet::watch_quote`] opens the
+    /// subscription at once for a caller who will wait.
     ///
     /// # Errors
     /// Client errors; [`Error::InvalidResponse`] for a quote that does not
@@ -250,12 +256,6 @@ impl<S: WalletStore> Wallet<S> {
         let client = self.client(mint)?;
         let info = client.info().await?;
         let locked = info.supports(20);
-        // The socket first: a failure only means polling later.
-        let socket = if info.supports_websocket("bolt11", UNIT, "bolt11_mint_quote") {
-            client.quote_socket().await.ok()
-        } else {
-            None
-        };
         let key = if locked {
             Some(SecretKey::random(&mut getrandom::SysRng)?)
         } else {
@@ -284,12 +284,27 @@ impl<S: WalletStore> Wallet<S> {
             signing_key: key.map(|k| k.to_secret_hex().to_string()),
         };
         self.store.put_quote(&quote).await?;
-        if let Some(socket) = socket
-            && let Some(watch) = subscribe(socket, &quote.id).await
-        {
-            self.keep_watch(mint, &quote.id, watch);
-        }
         Ok(quote)
+    }
+
+    /// Subscribes to the stored quote `quote_id` over the mint's NUT-17
+    /// websocket now and keeps the subscription for `mint` or
+    /// [`Wallet::wait_for_payment`] (which then wait on it, without asking
+    /// the state first). Returns whether a subscription is kept (false: the
+    /// mint offers none or the socket failed; the wait polls).
+    ///
+    /// # Errors
+    /// [`Error::NotFound`] for a quote not stored.
+    pub async fn watch_quote(&self, mint: &MintUrl, quote_id: &str) -> Result<bool> {
+        let quote = self.stored_quote(mint, quote_id).await?;
+        if self.is_watching(mint, quote_id) {
+            return Ok(true);
+        }
+        let Some(watch) = self.open_watch(&self.client(mint)?, &quote).await else {
+            return Ok(false);
+        };
+        self.keep_watch(mint, &quote.id, watch);
+        Ok(true)
     }
 
     fn keep_watch(&self, mint: &MintUrl, quote: &str, watch: QuoteWatch) {
@@ -304,7 +319,7 @@ impl<S: WalletStore> Wallet<S> {
     }
 
     /// Whether the wallet holds a NUT-17 subscription to `quote` (opened by
-    /// [`Wallet::mint_quote`], used up by [`Wallet::mint`] or
+    /// [`Wallet::watch_quote`], used up by [`Wallet::mint`] or
     /// [`Wallet::wait_for_payment`]).
     #[must_use]
     pub fn is_watching(&self, mint: &MintUrl, quote: &str) -> bool {
@@ -326,13 +341,10 @@ impl<S: WalletStore> Wallet<S> {
         Some(watches.remove(index).2)
     }
 
-    /// The quote's subscription: the one `mint_quote` opened, or a new one
-    /// (the mint sends the current state first, so nothing was missed), or
-    /// none (no NUT-17, or the socket failed).
-    async fn watch(&self, client: &MintClient, quote: &MintQuote) -> Option<QuoteWatch> {
-        if let Some(w) = self.take_watch(&quote.mint, &quote.id) {
-            return Some(w);
-        }
+    /// A new subscription to the quote (the mint sends the current state
+    /// first, so nothing is missed however late it is opened), or none (no
+    /// NUT-17, or the socket failed).
+    async fn open_watch(&self, client: &MintClient, quote: &MintQuote) -> Option<QuoteWatch> {
         let info = client.info().await.ok()?;
         if !info.supports_websocket("bolt11", UNIT, "bolt11_mint_quote") {
             return None;
@@ -341,10 +353,13 @@ impl<S: WalletStore> Wallet<S> {
     }
 
     /// Waits (at most [`QUOTE_WAIT_MS_MAX`]) until the stored quote
-    /// `quote_id` is paid, as `mint` does before minting: over the mint's
-    /// NUT-17 websocket when it offers one, polling otherwise or when the
-    /// socket fails. A notification is only a hint: the quote is paid when
-    /// `GET /v1/mint/quote/bolt11/{id}` says so.
+    /// `quote_id` is paid, as `mint` does before minting. Without a kept
+    /// subscription ([`Wallet::watch_quote`]) the quote's state is asked
+    /// first: a quote already paid needs no socket; otherwise the wallet
+    /// subscribes over the mint's NUT-17 websocket when it offers one, and
+    /// polls when it does not or the socket fails. A notification is only a
+    /// hint: the quote is paid when `GET /v1/mint/quote/bolt11/{id}` says
+    /// so.
     ///
     /// # Errors
     /// [`Error::NotFound`] for a quote not stored; [`Error::Mint`] 20002 if
@@ -367,9 +382,11 @@ impl<S: WalletStore> Wallet<S> {
     async fn wait_paid(&self, client: &MintClient, quote: &MintQuote) -> Result<PaymentSeen> {
         let started = tokio::time::Instant::now();
         let deadline = started + Duration::from_millis(QUOTE_WAIT_MS_MAX);
-        let mut watch = self.watch(client, quote).await;
-        // With a socket, its first notification (the current state) comes
-        // before any check; without one, check at once.
+        let mut watch = self.take_watch(&quote.mint, &quote.id);
+        // With a kept socket, its first notification (the current state)
+        // comes before any check; without one, check at once, and subscribe
+        // (once) only if the quote is not paid yet.
+        let mut may_open = watch.is_none();
         let mut hinted = false;
         let mut check = watch.is_none();
         // The state the mint sends first may predate a payment it announced
@@ -402,7 +419,12 @@ impl<S: WalletStore> Wallet<S> {
                     detail: "quote not paid".into(),
                 });
             }
-            let left = deadline - now;
+            if may_open {
+                may_open = false;
+                watch = self.open_watch(client, quote).await;
+                first = watch.is_some();
+            }
+            let left = deadline.saturating_duration_since(tokio::time::Instant::now());
             check = true;
             match watch.as_mut() {
                 Some(w) => {

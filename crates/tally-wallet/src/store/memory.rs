@@ -461,7 +461,17 @@ impl WalletStore for MemoryStore {
             Some(_) => return Err(Error::StateConflict { what: "sent token" }),
             None => return Err(Error::NotFound { what: "sent token" }),
         }
+        // Held proofs that go into the token as they are: sent, not spent
+        // (found before, changed after finish_in has validated everything).
+        let mut held = held_by(&inner, id, ProofState::Reserved);
+        held.extend(held_by(&inner, id, ProofState::Pending));
+        held.retain(|y| token.ys.contains(y));
         finish_in(&mut inner, id, outputs, history)?;
+        for y in &held {
+            if let Some(p) = inner.proofs.get_mut(y) {
+                p.state = ProofState::Sent;
+            }
+        }
         inner.sent_tokens.insert(id.clone(), token.clone());
         Ok(())
     }

@@ -484,7 +484,9 @@ pub struct SentToken {
     pub format: TokenFormat,
     /// How many of the operation's outputs (the first ones) go into it.
     pub send_count: usize,
-    /// The `Y`s of its proofs (empty while preparing).
+    /// The `Y`s of its proofs; while preparing, those of the held proofs
+    /// that go into it as they are (reserved by its send swap, beside the
+    /// swap's inputs; usually none).
     pub ys: Vec<String>,
     /// The token as given out (empty while preparing).
     pub token: String,
@@ -628,7 +630,9 @@ pub trait WalletStore: Send + Sync + 'static {
     ) -> impl Future<Output = Result<()>> + Send;
     /// [`WalletStore::finish_operation`] for a send swap, and in the same
     /// transaction the token (now `Unredeemed`) replaces its preparing
-    /// record (`outputs` carry their states: `Sent` for the token's).
+    /// record (`outputs` carry their states: `Sent` for the token's). The
+    /// operation's held proofs whose `Y` is in `token.ys` (held proofs given
+    /// in the token as they are) become `Sent`, not spent.
     fn finish_send(
         &self,
         id: &OperationId,

@@ -139,6 +139,9 @@ impl SqliteStore {
     }
 }
 
+/// Moves every proof in `ys` from `from` to `to` (recording `operation`),
+/// or none: one statement (a compare-and-set over the whole set); if it did
+/// not move them all, the caller's transaction is dropped, so nothing moved.
 async fn move_states(
     tx: &mut Transaction<'static, Sqlite>,
     ys: &[String],
@@ -147,26 +150,73 @@ async fn move_states(
     operation: Option<&OperationId>,
 ) -> Result<()> {
     check_batch(ys.len())?;
-    for y in ys {
-        let done =
-            sqlx::query("UPDATE proofs SET state = ?1, operation = ?2 WHERE y = ?3 AND state = ?4")
-                .bind(to.as_str())
-                .bind(operation.map(|o| o.0.as_str()))
-                .bind(y)
-                .bind(from.as_str())
-                .execute(&mut **tx)
-                .await?;
-        if done.rows_affected() != 1 {
-            let exists: Option<(String,)> = sqlx::query_as("SELECT y FROM proofs WHERE y = ?1")
-                .bind(y)
-                .fetch_optional(&mut **tx)
-                .await?;
-            return Err(match exists {
-                Some(_) => Error::StateConflict { what: "proof" },
-                None => Error::NotFound { what: "proof" },
-            });
-        }
+    if ys.is_empty() {
+        return Ok(());
     }
+    let sql = format!(
+        "UPDATE proofs SET state = ?1, operation = ?2 WHERE state = ?3 AND y IN ({})",
+        placeholders(4, ys.len())
+    );
+    // Built from constants and numbered parameters only.
+    let mut update = sqlx::query(sqlx::AssertSqlSafe(sql))
+        .bind(to.as_str())
+        .bind(operation.map(|o| o.0.as_str()))
+        .bind(from.as_str());
+    for y in ys {
+        update = update.bind(y);
+    }
+    let done = update.execute(&mut **tx).await?;
+    if usize::try_from(done.rows_affected()).ok() == Some(ys.len()) {
+        return Ok(());
+    }
+    // Some proof was not moved: missing, in another state, or named twice.
+    let sql = format!(
+        "SELECT COUNT(*) FROM proofs WHERE y IN ({})",
+        placeholders(1, ys.len())
+    );
+    let mut count = sqlx::query_as::<_, (i64,)>(sqlx::AssertSqlSafe(sql));
+    for y in ys {
+        count = count.bind(y);
+    }
+    let (found,) = count.fetch_one(&mut **tx).await?;
+    let distinct = ys.iter().collect::<std::collections::BTreeSet<_>>().len();
+    Err(if usize::try_from(found).ok() == Some(distinct) {
+        Error::StateConflict { what: "proof" }
+    } else {
+        Error::NotFound { what: "proof" }
+    })
+}
+
+/// `?first, ?first+1, …` for `count` parameters.
+fn placeholders(first: usize, count: usize) -> String {
+    (first..first.saturating_add(count))
+        .map(|i| format!("?{i}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// Moves every proof `id` holds in one of `from` to `to` (one statement),
+/// recording `operation` on them.
+async fn move_held(
+    tx: &mut Transaction<'static, Sqlite>,
+    id: &OperationId,
+    from: &[ProofState],
+    to: ProofState,
+    operation: Option<&OperationId>,
+) -> Result<()> {
+    let sql = format!(
+        "UPDATE proofs SET state = ?1, operation = ?2 WHERE operation = ?3 AND state IN ({})",
+        placeholders(4, from.len())
+    );
+    // Built from constants and numbered parameters only.
+    let mut update = sqlx::query(sqlx::AssertSqlSafe(sql))
+        .bind(to.as_str())
+        .bind(operation.map(|o| o.0.as_str()))
+        .bind(&id.0);
+    for state in from {
+        update = update.bind(state.as_str());
+    }
+    update.execute(&mut **tx).await?;
     Ok(())
 }
 
@@ -247,14 +297,14 @@ async fn finish_in(
         Some(_) => return Err(Error::StateConflict { what: "operation" }),
         None => return Err(Error::NotFound { what: "operation" }),
     };
-    let mut held = held_by(tx, id, ProofState::Reserved).await?;
-    held.extend(held_by(tx, id, ProofState::Pending).await?);
-    for y in &held {
-        sqlx::query("UPDATE proofs SET state = 'spent' WHERE y = ?1")
-            .bind(y)
-            .execute(&mut **tx)
-            .await?;
-    }
+    move_held(
+        tx,
+        id,
+        &[ProofState::Reserved, ProofState::Pending],
+        ProofState::Spent,
+        Some(id),
+    )
+    .await?;
     insert_proofs(tx, outputs).await?;
     if op.kind == OperationKind::Melt {
         if let Some(quote_id) = &op.quote_id
@@ -593,21 +643,24 @@ impl WalletStore for SqliteStore {
             None => return Err(Error::NotFound { what: "operation" }),
         };
         if to == OperationState::Sent {
-            let held = held_by(&mut tx, id, ProofState::Reserved).await?;
-            move_states(
+            move_held(
                 &mut tx,
-                &held,
-                ProofState::Reserved,
+                id,
+                &[ProofState::Reserved],
                 ProofState::Pending,
                 Some(id),
             )
             .await?;
         }
         if to == OperationState::Failed {
-            for state in [ProofState::Reserved, ProofState::Pending] {
-                let held = held_by(&mut tx, id, state).await?;
-                move_states(&mut tx, &held, state, ProofState::Unspent, None).await?;
-            }
+            move_held(
+                &mut tx,
+                id,
+                &[ProofState::Reserved, ProofState::Pending],
+                ProofState::Unspent,
+                None,
+            )
+            .await?;
         }
         op.state = to;
         store_operation(&mut tx, &op).await?;
@@ -761,6 +814,15 @@ impl WalletStore for SqliteStore {
             Some(t) if t.state == SentTokenState::Preparing && token.id == *id => {}
             Some(_) => return Err(Error::StateConflict { what: "sent token" }),
             None => return Err(Error::NotFound { what: "sent token" }),
+        }
+        // Held proofs that go into the token as they are: sent, not spent.
+        let mut held = held_by(&mut tx, id, ProofState::Reserved).await?;
+        held.extend(held_by(&mut tx, id, ProofState::Pending).await?);
+        for y in held.iter().filter(|y| token.ys.contains(y)) {
+            sqlx::query("UPDATE proofs SET state = 'sent' WHERE y = ?1")
+                .bind(y)
+                .execute(&mut *tx)
+                .await?;
         }
         finish_in(&mut tx, id, outputs, history).await?;
         store_sent_token(&mut tx, token).await?;

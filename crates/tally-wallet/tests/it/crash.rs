@@ -294,11 +294,16 @@ async fn a_crash_at_any_write_of_swap_loses_nothing() {
 /// A wallet over a fresh SQLite file funded with one 64 sat proof; returns
 /// its store and words.
 async fn funded_64(mint: &MintUrl) -> (SqliteStore, tempfile::TempDir, String) {
+    funded_with(mint, 64).await
+}
+
+/// A wallet over a fresh SQLite file funded with `amount` (one mint).
+async fn funded_with(mint: &MintUrl, amount: u64) -> (SqliteStore, tempfile::TempDir, String) {
     let (store, dir) = sqlite().await;
     let words = words();
     let setup = Wallet::new(store.clone(), seed(&words));
     setup.add_mint(mint).await.unwrap();
-    let quote = setup.mint_quote(mint, 64).await.unwrap();
+    let quote = setup.mint_quote(mint, amount).await.unwrap();
     setup.mint(mint, &quote.id).await.unwrap();
     (store, dir, words)
 }
@@ -309,12 +314,21 @@ const WRITES_PER_SEND: u32 = 6;
 
 #[tokio::test]
 async fn a_crash_at_any_write_of_send_loses_nothing() {
+    // 20 from one 64 (the whole 64 swapped); 100 from 1,000 held as
+    // 512+256+128+64+32+8 (WAL-53: the 64 and the 32 given as they are,
+    // only the 8 swapped, all three reserved together).
+    for (fund, amount) in [(64u64, 20u64), (1_000, 100)] {
+        crash_send(fund, amount).await;
+    }
+}
+
+async fn crash_send(fund: u64, amount: u64) {
     for (mint, ppk) in [(plain_mint().await, 0u64), (fees_mint().await, 100)] {
         for when in [When::Before, When::After] {
             for crash_at in 1..=WRITES_PER_SEND {
-                let (store, _dir, words) = funded_64(&mint).await;
+                let (store, _dir, words) = funded_with(&mint, fund).await;
                 let doomed = crashing(&store, &words, crash_at, when);
-                let outcome = doomed.send(&mint, 20, &SendOptions::default()).await;
+                let outcome = doomed.send(&mint, amount, &SendOptions::default()).await;
                 drop(doomed);
                 let w = Wallet::new(store.clone(), seed(&words));
                 settled(&w, &mint).await;
@@ -327,10 +341,11 @@ async fn a_crash_at_any_write_of_send_loses_nothing() {
                         .is_empty()
                 );
                 let owned = assert_conserved(&w, &mint).await;
+                // One input swapped, then (reclaim) at most three.
                 let fee = ppk.div_ceil(1000);
                 assert!(
-                    owned == 64 || owned == 64 - fee,
-                    "{when:?} write {crash_at}: {owned} after {outcome:?}"
+                    owned == fund || owned == fund - fee,
+                    "{fund}/{amount} {when:?} write {crash_at}: {owned} after {outcome:?}"
                 );
                 // A token that was made (at once or by recover) is reclaimed
                 // whole; nothing stays sent.
@@ -339,12 +354,12 @@ async fn a_crash_at_any_write_of_send_loses_nothing() {
                 }
                 let b = w.balance(&mint).await.unwrap();
                 assert_eq!(b.sent, 0, "{when:?} write {crash_at}");
-                let swaps = if owned == 64 { 0 } else { 1 };
+                let swaps = if owned == fund { 0 } else { 1 };
                 let reclaimed = if b.unspent < owned { 1 } else { 0 };
                 assert_eq!(
                     b.unspent,
-                    64 - fee * (swaps + reclaimed),
-                    "{when:?} write {crash_at}: {outcome:?}"
+                    fund - fee * (swaps + reclaimed),
+                    "{fund}/{amount} {when:?} write {crash_at}: {outcome:?}"
                 );
                 assert_conserved(&w, &mint).await;
             }

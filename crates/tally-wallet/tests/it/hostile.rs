@@ -301,13 +301,22 @@ async fn a_hostile_mint_cannot_make_receive_store_a_bad_proof_or_drop_a_sent_swa
     assert_eq!(err.retry(), Retry::AfterRecover);
     assert_eq!(bob.store().incomplete_operations().await.unwrap().len(), 1);
     assert_eq!(bob.balance(&url).await.unwrap().unspent, 0);
-    // A mint that says the proofs are spent or pending: refused before any
-    // swap, nothing written.
+    // With the NUT-07 check asked for: a mint that says the proofs are
+    // spent or pending refuses them before any swap, nothing written.
+    let checked = ReceiveOptions {
+        check_state: true,
+        ..ReceiveOptions::default()
+    };
     for (state, want) in [("SPENT", Refusal::Spent), ("PENDING", Refusal::Pending)] {
         let url = hostile_seeing_bodies(mint(state, Vec::new())).await;
         let (carol, _dir) = wallet_for(&url).await;
+        let next = carol
+            .store()
+            .next_counter(&active_id(&carol, &url).await)
+            .await
+            .unwrap();
         let err = carol
-            .receive(&token_for(&url).await, &ReceiveOptions::default())
+            .receive(&token_for(&url).await, &checked)
             .await
             .unwrap_err();
         assert!(matches!(err, Error::TokenRefused(r) if r == want), "{err}");
@@ -320,7 +329,88 @@ async fn a_hostile_mint_cannot_make_receive_store_a_bad_proof_or_drop_a_sent_swa
                 .is_empty()
         );
         assert!(carol.store().history(1).await.unwrap().is_empty());
+        let after = carol
+            .store()
+            .next_counter(&active_id(&carol, &url).await)
+            .await
+            .unwrap();
+        assert_eq!(after, next, "no counter used before the check");
     }
+}
+
+/// WAL-54: without the NUT-07 pre-check (the default) a receive sends its
+/// swap at once; the mint's refusal of a spent (11001) or pending (11002)
+/// input is definitive: `Refusal::Spent` / `Refusal::Pending`, the
+/// operation failed (none left incomplete), no history, no balance, the
+/// counters it used skipped (the next receive derives new ones), and no
+/// `POST /v1/checkstate` was sent.
+#[tokio::test]
+async fn a_receive_refused_by_the_swap_fails_its_operation_and_skips_its_counters() {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use tally_wallet::receive::ReceiveOptions;
+    use tally_wallet::{Refusal, Retry};
+    for (code, want) in [(11001, Refusal::Spent), (11002, Refusal::Pending)] {
+        let checks = Arc::new(AtomicUsize::new(0));
+        let seen = Arc::clone(&checks);
+        let refusal = format!(r#"{{"code":{code},"detail":"refused"}}"#).into_bytes();
+        let url = hostile_seeing_bodies(Arc::new(move |line: &str, _body: &str| {
+            if line.starts_with("POST /v1/checkstate") {
+                seen.fetch_add(1, Ordering::SeqCst);
+                (500, b"{}".to_vec())
+            } else if line.starts_with("POST /v1/swap") {
+                (400, refusal.clone())
+            } else {
+                (404, br#"{"code":0,"detail":"not here"}"#.to_vec())
+            }
+        }))
+        .await;
+        let (carol, _dir) = wallet_for(&url).await;
+        let id = active_id(&carol, &url).await;
+        let next = carol.store().next_counter(&id).await.unwrap();
+        let err = carol
+            .receive(&token_for(&url).await, &ReceiveOptions::default())
+            .await
+            .unwrap_err();
+        assert!(matches!(err, Error::TokenRefused(r) if r == want), "{err}");
+        assert_eq!(
+            err.retry(),
+            if want == Refusal::Pending {
+                Retry::Safe
+            } else {
+                Retry::No
+            }
+        );
+        assert_eq!(checks.load(Ordering::SeqCst), 0, "no NUT-07 pre-check");
+        assert!(
+            carol
+                .store()
+                .incomplete_operations()
+                .await
+                .unwrap()
+                .is_empty()
+        );
+        assert!(carol.store().history(1).await.unwrap().is_empty());
+        let b = carol.balance(&url).await.unwrap();
+        assert_eq!((b.unspent, b.reserved, b.pending, b.sent), (0, 0, 0, 0));
+        assert!(
+            carol.store().next_counter(&id).await.unwrap() > next,
+            "the refused swap's counters are skipped, never derived again"
+        );
+    }
+}
+
+async fn active_id(
+    w: &tally_wallet::wallet::Wallet<tally_wallet::store::SqliteStore>,
+    url: &MintUrl,
+) -> tally_cashu::nuts::nut02::KeysetId {
+    w.store()
+        .keysets(url)
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|k| k.active)
+        .unwrap()
+        .id
 }
 
 #[tokio::test]

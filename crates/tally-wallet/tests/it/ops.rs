@@ -300,6 +300,7 @@ async fn receive_refuses_bad_tokens_with_typed_errors_and_changes_nothing() {
     let no_dleq = altered(&sent.token, None, |p| p[1].dleq = None);
     let allow = ReceiveOptions {
         allow_missing_dleq: true,
+        ..ReceiveOptions::default()
     };
     assert_eq!(bob.receive(&no_dleq, &allow).await.unwrap(), 20);
     assert_conserved(&bob, &mint).await;
@@ -631,4 +632,134 @@ fn blank_outputs_follow_nut08() {
             );
         }
     }
+}
+
+/// The amounts of a token's proofs, ascending.
+fn token_amounts(token: &str) -> Vec<u64> {
+    let mut amounts: Vec<u64> = Token::decode(token)
+        .unwrap()
+        .proofs()
+        .iter()
+        .map(|p| p.amount.value())
+        .collect();
+    amounts.sort_unstable();
+    amounts
+}
+
+/// WAL-53: a send that needs a swap gives held proofs whose amounts are
+/// among the token's as they are and swaps only for the rest. 1,000 sat
+/// held as 512+256+128+64+32+8, sending 100 (64+32+4): the 64 and the 32
+/// go into the token unchanged, the smallest proof that covers 4 and its
+/// fee (the 8) is the swap's only input, and the swap's outputs are the 4
+/// and the change. The held proofs are reserved with the swap's input,
+/// `sent` (never `spent`) once the token is made, and counted in
+/// `Balance::sent`; the receiver gets the whole token.
+#[tokio::test]
+async fn a_send_gives_held_proofs_as_they_are_and_swaps_only_for_the_rest() {
+    for (mint, ppk) in both().await {
+        let (alice, _a) = funded(&mint, 1_000).await;
+        let (bob, _b) = fresh_wallet(&mint).await;
+        let held: Vec<(u64, String)> = alice
+            .store()
+            .proofs(&mint, ProofState::Unspent)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|p| (p.proof.amount.value(), p.y))
+            .collect();
+        let sent = alice
+            .send(&mint, 100, &SendOptions::default())
+            .await
+            .unwrap();
+        assert!(sent.swapped);
+        assert_eq!(token_amounts(&sent.token), [4, 32, 64]);
+        let op = alice.store().operation(&sent.id).await.unwrap().unwrap();
+        let request: tally_wallet::client::SwapRequest = serde_json::from_str(&op.request).unwrap();
+        let inputs: Vec<u64> = request.inputs.iter().map(|p| p.amount.value()).collect();
+        assert_eq!(inputs, [8], "only the 8 is swapped");
+        let change = 8 - ppk_fee(1, ppk) - 4;
+        assert_eq!(
+            request.outputs.len(),
+            1 + change.count_ones() as usize,
+            "the 4 and the change"
+        );
+        // The 64 and the 32 are the ones held before, now sent.
+        let token = alice.store().sent_token(&sent.id).await.unwrap().unwrap();
+        let sent_proofs = alice.store().proofs(&mint, ProofState::Sent).await.unwrap();
+        for (amount, y) in held.iter().filter(|(a, _)| *a == 64 || *a == 32) {
+            assert!(token.ys.contains(y), "held {amount} in the token");
+            assert!(sent_proofs.iter().any(|p| &p.y == y));
+        }
+        let b = alice.balance(&mint).await.unwrap();
+        assert_eq!(
+            (b.unspent, b.reserved, b.pending, b.sent),
+            (1_000 - 100 - ppk_fee(1, ppk), 0, 0, 100)
+        );
+        assert_conserved(&alice, &mint).await;
+        let history = alice.store().history(1).await.unwrap();
+        assert_eq!(
+            (history[0].amount_out, history[0].amount_in),
+            (8 + 96, change)
+        );
+        let got = bob
+            .receive(&sent.token, &ReceiveOptions::default())
+            .await
+            .unwrap();
+        assert_eq!(got, 100 - ppk_fee(3, ppk));
+        assert_conserved(&bob, &mint).await;
+        assert_eq!(alice.check_state(&mint).await.unwrap().redeemed, 3);
+        assert_eq!(alice.balance(&mint).await.unwrap().sent, 0);
+    }
+}
+
+/// WAL-53: the held proofs a send swap gives as they are follow its saga: a
+/// refused swap releases them with its input (the token abandoned, nothing
+/// lost); a swap whose answer was lost keeps them pending until `recover`
+/// finishes it from the mint's answer and makes the token with them.
+#[tokio::test]
+async fn the_held_proofs_of_a_send_swap_follow_its_saga() {
+    use crate::faults::{Fault, FaultServer};
+    let server = FaultServer::start(&plain_mint().await).await;
+    let mint = server.url.clone();
+    let (alice, _a) = funded(&mint, 1_000).await;
+    // Refused: released.
+    server.inject("POST /v1/swap", Fault::Status(400), 1);
+    let err = alice
+        .send(&mint, 100, &SendOptions::default())
+        .await
+        .unwrap_err();
+    assert!(matches!(err, Error::Mint { .. }), "{err}");
+    let b = alice.balance(&mint).await.unwrap();
+    assert_eq!((b.unspent, b.reserved, b.pending, b.sent), (1_000, 0, 0, 0));
+    assert_eq!(
+        alice
+            .store()
+            .sent_tokens(&mint, SentTokenState::Abandoned)
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
+    // The answer lost: the swap's input and the held proofs stay pending.
+    server.inject("POST /v1/swap", Fault::DropAnswer, 1);
+    let err = alice
+        .send(&mint, 100, &SendOptions::default())
+        .await
+        .unwrap_err();
+    assert!(err.is_ambiguous(), "{err}");
+    let b = alice.balance(&mint).await.unwrap();
+    assert_eq!((b.unspent, b.pending, b.sent), (1_000 - 8 - 96, 8 + 96, 0));
+    let report = alice.recover().await.unwrap();
+    assert_eq!(report.finished, 1);
+    let tokens = alice.unredeemed(&mint).await.unwrap();
+    assert_eq!(tokens.len(), 1);
+    assert_eq!(token_amounts(&tokens[0].token), [4, 32, 64]);
+    let b = alice.balance(&mint).await.unwrap();
+    assert_eq!((b.unspent, b.pending, b.sent), (900, 0, 100));
+    assert_conserved(&alice, &mint).await;
+    // Reclaimed whole: the held proofs were the wallet's all along.
+    let back = alice.reclaim(SentRef::Id(&tokens[0].id)).await.unwrap();
+    assert_eq!(back.reclaimed, 100);
+    assert_eq!(alice.balance(&mint).await.unwrap().unspent, 1_000);
+    assert_conserved(&alice, &mint).await;
 }

@@ -270,8 +270,9 @@ async fn an_open_breaker_fails_a_saga_definitively_and_recover_waits_for_the_min
     // A swap the mint processed, whose answer was lost: ambiguous.
     server.inject("POST /v1/swap", Fault::DropAnswer, 1);
     assert!(w.swap(&url, 5).await.unwrap_err().is_ambiguous());
-    // One more transport failure opens the breaker.
-    server.inject("GET /v1/info", Fault::Status(503), 1);
+    // One more transport failure opens the breaker (the quote: the mint's
+    // info is cached since `add_mint`).
+    server.inject("POST /v1/mint/quote/bolt11", Fault::Status(503), 1);
     assert!(w.mint_quote(&url, 8).await.is_err());
     // Recover cannot reach the mint: the swap stays for later, not rolled
     // back.

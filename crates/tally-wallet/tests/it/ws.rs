@@ -34,9 +34,10 @@ async fn nutshell_offers_nut17_for_mint_quotes() {
 async fn a_paid_quote_is_seen_over_the_websocket_and_minted() {
     let mint = plain_mint().await;
     let (w, _dir) = fresh_wallet(&mint).await;
-    // Subscribed by mint_quote: the socket opened before the quote was
-    // asked for, the subscription made as soon as its id was known.
+    // mint_quote opens no socket; watch_quote subscribes at once.
     let quote = w.mint_quote(&mint, 8).await.unwrap();
+    assert!(!w.is_watching(&mint, &quote.id));
+    assert!(w.watch_quote(&mint, &quote.id).await.unwrap());
     assert!(w.is_watching(&mint, &quote.id));
     // FakeWallet pays at once, possibly before the subscription was
     // registered (Nutshell may then miss the update): the wait checks the
@@ -47,7 +48,7 @@ async fn a_paid_quote_is_seen_over_the_websocket_and_minted() {
     assert!(!w.is_watching(&mint, &quote.id));
     assert_eq!(w.mint(&mint, &quote.id).await.unwrap(), 8);
     // A quote known to be paid, waited for by another wallet over the same
-    // store (a later process): it subscribes anew, the mint's first
+    // store (a later process) that subscribes first: the mint's first
     // notification is the current state, paid, and the NUT-04 state
     // confirms it: seen over the socket.
     let quote = w.mint_quote(&mint, 16).await.unwrap();
@@ -56,9 +57,17 @@ async fn a_paid_quote_is_seen_over_the_websocket_and_minted() {
         tokio::time::sleep(std::time::Duration::from_millis(20)).await;
     }
     let later = Wallet::new(w.store().clone(), seed());
+    assert!(later.watch_quote(&mint, &quote.id).await.unwrap());
     assert_eq!(
         later.wait_for_payment(&mint, &quote.id).await.unwrap(),
         PaymentSeen::Socket
+    );
+    // Without a subscription the state is asked first: paid, so no socket
+    // is opened (seen by polling, at once).
+    let again = Wallet::new(w.store().clone(), seed());
+    assert_eq!(
+        again.wait_for_payment(&mint, &quote.id).await.unwrap(),
+        PaymentSeen::Polling
     );
     assert_eq!(w.mint(&mint, &quote.id).await.unwrap(), 16);
 }
@@ -71,6 +80,7 @@ async fn a_refused_websocket_falls_back_to_polling() {
     proxy.drop_answers_to(Some("GET /v1/ws"));
     let (w, _dir) = fresh_wallet(&proxy.url).await;
     let quote = w.mint_quote(&proxy.url, 8).await.unwrap();
+    assert!(!w.watch_quote(&proxy.url, &quote.id).await.unwrap());
     assert!(!w.is_watching(&proxy.url, &quote.id));
     assert_eq!(
         w.wait_for_payment(&proxy.url, &quote.id).await.unwrap(),
@@ -104,15 +114,21 @@ async fn a_mint_without_nut17_is_polled() {
         }
     }))
     .await;
+    quote_seen_by_polling(&url).await;
+    assert_eq!(gets.load(Ordering::SeqCst), 3);
+}
+
+/// A fresh wallet's quote at `url`: no subscription after `mint_quote`,
+/// and the wait ends paid, seen by polling.
+async fn quote_seen_by_polling(url: &MintUrl) {
     let (store, _dir) = sqlite().await;
     let w = Wallet::new(store, seed());
-    let quote = w.mint_quote(&url, 8).await.unwrap();
-    assert!(!w.is_watching(&url, &quote.id));
+    let quote = w.mint_quote(url, 8).await.unwrap();
+    assert!(!w.is_watching(url, &quote.id));
     assert_eq!(
-        w.wait_for_payment(&url, &quote.id).await.unwrap(),
+        w.wait_for_payment(url, &quote.id).await.unwrap(),
         PaymentSeen::Polling
     );
-    assert_eq!(gets.load(Ordering::SeqCst), 3);
 }
 
 const QUOTE_UNPAID: &str = r#"{"quote":"q1","request":"lnbc80n1","state":"UNPAID","expiry":null}"#;
@@ -143,8 +159,9 @@ async fn a_socket_that_says_paid_is_not_believed_over_the_quote_state() {
 }
 
 /// A notification of `PAID` padded past the wallet's frame bound: refused
-/// unread, the wallet polls instead (and the quote, paid, is then seen by
-/// polling, not over the socket).
+/// unread, the wallet polls instead (and the quote, unpaid at the first
+/// check and paid from the second, is then seen by polling, not over the
+/// socket).
 #[tokio::test]
 async fn an_oversized_socket_message_is_refused_and_the_wallet_polls() {
     let checks = Arc::new(AtomicUsize::new(0));
@@ -152,11 +169,17 @@ async fn an_oversized_socket_message_is_refused_and_the_wallet_polls() {
     let (store, _dir) = sqlite().await;
     let w = Wallet::new(store, seed());
     let quote = w.mint_quote(&url, 8).await.unwrap();
-    assert!(w.is_watching(&url, &quote.id));
+    assert!(
+        !w.is_watching(&url, &quote.id),
+        "mint_quote opens no socket"
+    );
     assert_eq!(
         w.wait_for_payment(&url, &quote.id).await.unwrap(),
         PaymentSeen::Polling
     );
+    // Unpaid at the first check, so the wallet subscribed: the oversized
+    // notification was refused and the second check (polling) saw it paid.
+    assert_eq!(checks.load(Ordering::SeqCst), 2);
 }
 
 /// A socket that keeps saying `UNPAID` (every 50 ms) cannot hold the wait
@@ -184,7 +207,7 @@ enum Socket {
     /// Claims `PAID` every 200 ms; the quote's state says unpaid.
     SaysPaid,
     /// Sends one `PAID` notification of 40 KiB (past `WS_FRAME_LEN_MAX`);
-    /// the quote's state says paid.
+    /// the quote's state says paid from its second check on.
     Oversized,
     /// Says `UNPAID` every 50 ms; the quote's state says paid from its
     /// second check on.
@@ -267,7 +290,7 @@ async fn lying_connection(mut socket: TcpStream, checks: Arc<AtomicUsize>, mode:
     } else {
         if line.starts_with("GET /v1/mint/quote/bolt11/q1") {
             let seen = checks.fetch_add(1, Ordering::SeqCst);
-            if mode == Socket::Oversized || (mode == Socket::SpamsUnpaid && seen >= 1) {
+            if (mode == Socket::Oversized || mode == Socket::SpamsUnpaid) && seen >= 1 {
                 QUOTE_UNPAID.replace("UNPAID", "PAID")
             } else {
                 QUOTE_UNPAID.to_owned()
@@ -321,4 +344,77 @@ fn server_frame(payload: &[u8]) -> Vec<u8> {
 
 async fn send_server_frame(socket: &mut TcpStream, payload: &[u8]) {
     socket.write_all(&server_frame(payload)).await.unwrap();
+}
+
+/// WAL-55: the mint's info (NUT-06) is asked once per client and reused
+/// (for at most `INFO_MAX_AGE_MS`): three quotes, one `GET /v1/info`. A
+/// keyset refusal (NUT error 12001) drops it, so the next use asks again;
+/// `fetch_info` always asks.
+#[tokio::test]
+async fn the_mint_info_is_reused_until_a_keyset_refusal() {
+    let infos = Arc::new(AtomicUsize::new(0));
+    let seen = Arc::clone(&infos);
+    let url = hostile(Arc::new(move |line: &str| {
+        if line.starts_with("GET /v1/info") {
+            seen.fetch_add(1, Ordering::SeqCst);
+            (200, br#"{"nuts":{}}"#.to_vec())
+        } else if line.starts_with("POST /v1/mint/quote/bolt11") {
+            (200, QUOTE_UNPAID.as_bytes().to_vec())
+        } else if line.starts_with("GET /v1/keysets") {
+            (400, br#"{"code":12001,"detail":"unknown keyset"}"#.to_vec())
+        } else {
+            (404, br#"{"code":0,"detail":"not here"}"#.to_vec())
+        }
+    }))
+    .await;
+    let (store, _dir) = sqlite().await;
+    let w = Wallet::new(store, seed());
+    for _ in 0..3 {
+        w.mint_quote(&url, 8).await.unwrap();
+    }
+    assert_eq!(infos.load(Ordering::SeqCst), 1);
+    let client = MintClient::new(url.clone()).unwrap();
+    client.info().await.unwrap();
+    client.info().await.unwrap();
+    assert_eq!(infos.load(Ordering::SeqCst), 2, "one more for a new client");
+    let err = client.keysets().await.unwrap_err();
+    assert!(matches!(err, Error::Mint { code: 12001, .. }), "{err}");
+    client.info().await.unwrap();
+    client.info().await.unwrap();
+    assert_eq!(infos.load(Ordering::SeqCst), 3, "asked again after 12001");
+    client.fetch_info().await.unwrap();
+    assert_eq!(infos.load(Ordering::SeqCst), 4);
+}
+
+/// WAL-56: a quote the mint says is paid at the first check is minted
+/// without a websocket: `mint_quote` opens none, and the wait asks the
+/// state once (no `GET /v1/ws`, though the mint offers NUT-17). A quote
+/// unpaid at the first check is subscribed then (the spam test above).
+#[tokio::test]
+async fn a_quote_paid_at_the_first_check_needs_no_websocket() {
+    let sockets = Arc::new(AtomicUsize::new(0));
+    let states = Arc::new(AtomicUsize::new(0));
+    let (ws, gets) = (Arc::clone(&sockets), Arc::clone(&states));
+    let url = hostile(Arc::new(move |line: &str| {
+        if line.starts_with("GET /v1/info") {
+            (
+                200,
+                br#"{"nuts":{"17":{"supported":[{"method":"bolt11","unit":"sat","commands":["bolt11_mint_quote"]}]}}}"#.to_vec(),
+            )
+        } else if line.starts_with("GET /v1/ws") {
+            ws.fetch_add(1, Ordering::SeqCst);
+            (404, b"{}".to_vec())
+        } else if line.starts_with("POST /v1/mint/quote/bolt11") {
+            (200, QUOTE_UNPAID.as_bytes().to_vec())
+        } else if line.starts_with("GET /v1/mint/quote/bolt11/q1") {
+            gets.fetch_add(1, Ordering::SeqCst);
+            (200, QUOTE_UNPAID.replace("UNPAID", "PAID").into_bytes())
+        } else {
+            (404, br#"{"code":0,"detail":"not here"}"#.to_vec())
+        }
+    }))
+    .await;
+    quote_seen_by_polling(&url).await;
+    assert_eq!(sockets.load(Ordering::SeqCst), 0, "no websocket");
+    assert_eq!(states.load(Ordering::SeqCst), 1, "one state check");
 }

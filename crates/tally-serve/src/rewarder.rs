@@ -402,7 +402,7 @@ struct Decoded {
     snapshot: String,
 }
 
-/// The largest upload decoded as it arrives ([`Rewarder::decoded`]): its
+/// The largest upload decoded as it arrives (kept for the compute that names its blob): its
 /// frames are queued for the decoding thread, so an upload holds at most
 /// this much more memory while it lasts.
 pub const DECODE_AHEAD_MAX: u64 = 32 << 20;

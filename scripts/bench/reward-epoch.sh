@@ -17,6 +17,8 @@ dir=$(mktemp -d)
 pid=
 trap '[ -n "$pid" ] && kill "$pid" 2>/dev/null; rm -rf "$dir"' EXIT
 first=$1
+# shellcheck source=scripts/bench/reward-serve.sh
+source "$here/scripts/bench/reward-serve.sh"
 "$first" reward keygen --out "$dir/key" >"$dir/trusted.json"
 "$first" reward sign-policy --policy "$here/crates/tally-reward/examples/policy.json" \
   --key-file "$dir/key" >"$dir/sp.json"
@@ -29,14 +31,7 @@ for tally in "$@"; do
   echo "manifest sha256: $(sha256sum <"$dir/manifest.json" | cut -c1-16)"
   echo "== $tally: service"
   rm -rf "$dir/data"
-  BLOB_MAX=536870912 MAX_EPOCH_COST_MS=100000 REQUEST_TIMEOUT_MS=120000 \
-    REWARD_TRUSTED_KEYS="$dir/trusted.json" \
-    "$tally" serve --listen 127.0.0.1:0 --data-dir "$dir/data" >"$dir/out" 2>"$dir/err" &
-  pid=$!
-  for _ in $(seq 200); do grep -q listening "$dir/out" 2>/dev/null && break; sleep 0.05; done
-  addr=$(sed -n 's/.*http:\/\///p' "$dir/out" | head -1)
-  admin=$(cat "$dir/data/admin.token")
-  auth=(-H "Authorization: Bearer $admin" -H 'Content-Type: application/json')
+  start_reward_server
   icid=$(curl -sf "${auth[@]}" -H 'Idempotency-Key: b1' --data-binary "@$inputs" "http://$addr/v1/blobs" \
     | sed -n 's/.*"cid":"\([^"]*\)".*/\1/p')
   pcid=$(curl -sf "${auth[@]}" -H 'Idempotency-Key: p1' --data-binary "@$dir/sp.json" \

@@ -23,14 +23,9 @@ done
 "$tally" reward keygen --out "$dir/key" >"$dir/trusted.json"
 "$tally" reward sign-policy --policy "$here/crates/tally-reward/examples/policy.json" \
   --key-file "$dir/key" >"$dir/sp.json"
-BLOB_MAX=536870912 MAX_EPOCH_COST_MS=100000 REQUEST_TIMEOUT_MS=120000 \
-  REWARD_TRUSTED_KEYS="$dir/trusted.json" \
-  "$tally" serve --listen 127.0.0.1:0 --data-dir "$dir/data" >"$dir/out" 2>"$dir/err" &
-pid=$!
-for _ in $(seq 200); do grep -q listening "$dir/out" 2>/dev/null && break; sleep 0.05; done
-addr=$(sed -n 's/.*http:\/\///p' "$dir/out" | head -1)
-admin=$(cat "$dir/data/admin.token")
-auth=(-H "Authorization: Bearer $admin" -H 'Content-Type: application/json')
+# shellcheck source=scripts/bench/reward-serve.sh
+source "$here/scripts/bench/reward-serve.sh"
+start_reward_server
 pcid=$(curl -sf "${auth[@]}" -H 'Idempotency-Key: p1' --data-binary "@$dir/sp.json" \
   "http://$addr/v1/rewarder/policies" | sed -n 's/.*"cid":"\([^"]*\)".*/\1/p')
 echo "inputs: $accounts accounts, $(stat -c %s "$dir/in-1.json") bytes each; load: $(cut -d' ' -f1-3 /proc/loadavg)"

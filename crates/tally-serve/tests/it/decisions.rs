@@ -115,15 +115,7 @@ fn decide_reserve_audit_and_prove_end_to_end_all_or_nothing_and_across_a_restart
             policy.digest()
         );
         // Acme's budget: 10,000; one hold of 7,000 fits, a second does not.
-        let r = post(
-            s.addr,
-            "/v1/budget/tenants/acme",
-            &s.admin,
-            "o1",
-            r#"{"initial":10000,"funding_id":1}"#,
-        )
-        .await;
-        assert_eq!(r.status, 200);
+        fund_acme(&s, 10_000).await;
         let first = decide_body(&digest, 1, Some(1));
         let r = post(s.addr, "/v1/decisions", &acme, "d1", &first).await;
         assert_eq!(r.status, 200, "{}", text(&r));
@@ -600,6 +592,19 @@ fn a_failed_append_releases_the_hold_it_made_and_appends_nothing() {
     });
 }
 
+/// Tenant `acme`'s budget: `initial` from funding account 1.
+pub(crate) async fn fund_acme(s: &Server, initial: u64) {
+    let r = post(
+        s.addr,
+        "/v1/budget/tenants/acme",
+        &s.admin,
+        "o1",
+        &format!(r#"{{"initial":{initial},"funding_id":1}}"#),
+    )
+    .await;
+    assert_eq!(r.status, 200);
+}
+
 /// Deletes the idempotency record of `key` from a stopped server's SQLite:
 /// the state a crash after the append and before the answer leaves.
 async fn forget_answer(data: &std::path::Path, key: &str) {
@@ -622,15 +627,7 @@ fn a_retry_after_a_lost_answer_answers_the_first_decision_and_appends_nothing() 
         let acme = mint("acme", &[Scope::DecideRun, Scope::BudgetReserve], vec![]);
         let policy = Policy::from_json(POLICY).unwrap();
         let digest = store_policy(&s, "p1").await;
-        let r = post(
-            s.addr,
-            "/v1/budget/tenants/acme",
-            &s.admin,
-            "o1",
-            r#"{"initial":20000,"funding_id":1}"#,
-        )
-        .await;
-        assert_eq!(r.status, 200);
+        fund_acme(&s, 20_000).await;
         let body = decide_body(&digest, 1, Some(1));
         let r = post(s.addr, "/v1/decisions", &acme, "d1", &body).await;
         assert_eq!(r.status, 200, "{}", text(&r));

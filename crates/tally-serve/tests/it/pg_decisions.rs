@@ -16,7 +16,7 @@ use tally_serve::config::Limits;
 use tally_serve::decide::pg_proof::{PgConsistencyProof, PgDecisionProof};
 use tally_token::Scope;
 
-use crate::decisions::{POLICY, decide_body, store_policy, text};
+use crate::decisions::{POLICY, decide_body, fund_acme, store_policy, text};
 use crate::pg::TestDb;
 use crate::support::{Server, call, get, mint, post, runtime};
 
@@ -98,15 +98,7 @@ fn decisions_over_postgres_decide_hold_prove_and_keep_tenancy_through_two_proces
             Policy::from_json(&r.body).unwrap().digest(),
             policy.digest()
         );
-        let r = post(
-            a.addr,
-            "/v1/budget/tenants/acme",
-            &a.admin,
-            "o1",
-            r#"{"initial":10000,"funding_id":1}"#,
-        )
-        .await;
-        assert_eq!(r.status, 200);
+        fund_acme(&a, 10_000).await;
         // Decided through b, the hold on the shared ledger.
         let first = decide_body(&digest, 1, Some(1));
         let r = post(b.addr, "/v1/decisions", &acme, "d1", &first).await;
@@ -419,15 +411,7 @@ fn on_postgres_a_retry_after_a_lost_answer_answers_the_first_decision_and_append
         let b = server(&db, Some(&keys(&a))).await;
         let acme = mint("acme", &[Scope::DecideRun, Scope::BudgetReserve], vec![]);
         let digest = store_policy(&a, "p1").await;
-        let r = post(
-            a.addr,
-            "/v1/budget/tenants/acme",
-            &a.admin,
-            "o1",
-            r#"{"initial":20000,"funding_id":1}"#,
-        )
-        .await;
-        assert_eq!(r.status, 200);
+        fund_acme(&a, 20_000).await;
         let body = decide_body(&digest, 1, Some(1));
         let r = post(a.addr, "/v1/decisions", &acme, "d1", &body).await;
         assert_eq!(r.status, 200, "{}", text(&r));

@@ -619,14 +619,9 @@ impl<S: WalletStore> Wallet<S> {
             lock: None,
         };
         self.store.add_operation(&op).await?;
-        let minted = self.run(&client, &op, &keyset, outputs, 0).await?;
-        // The operation marked its first quote issued; the others too (the
-        // mint issued them all in the one request).
-        for mut quote in quotes.into_iter().skip(1) {
-            quote.state = "ISSUED".to_owned();
-            self.store.put_quote(&quote).await?;
-        }
-        Ok(minted)
+        // The store marks every quote of the batch issued in the transaction
+        // that finishes the operation (here or in `recover`).
+        self.run(&client, &op, &keyset, outputs, 0).await
     }
 
     /// Swaps proofs at `mint` so that the wallet holds proofs worth exactly

@@ -261,6 +261,43 @@ pub struct Operation {
     pub lock: Option<OutputLock>,
 }
 
+impl Operation {
+    /// The mint quotes this operation issues when it is done: its quote (if
+    /// any) for a mint, every quote of its stored request for a NUT-29 batch (the
+    /// mint issues them all in the one request, so the store marks them all
+    /// in the transaction that finishes it), none for a melt.
+    ///
+    /// # Errors
+    /// [`crate::Error::CorruptRecord`] for a batch whose stored request does
+    /// not name 1 to [`crate::wallet::BATCH_QUOTES_MAX`] quotes.
+    pub(crate) fn issued_quotes(&self) -> Result<Vec<String>> {
+        match self.kind {
+            OperationKind::Mint
+            | OperationKind::Swap
+            | OperationKind::Send
+            | OperationKind::Receive => Ok(self.quote_id.iter().cloned().collect()),
+            OperationKind::MintBatch => {
+                #[derive(Deserialize)]
+                struct Batch {
+                    quotes: Vec<String>,
+                }
+                let corrupt = || crate::Error::CorruptRecord {
+                    what: "batch operation's request",
+                };
+                // The request was written by this wallet, at most
+                // BATCH_QUOTES_MAX quotes; anything else is refused.
+                let batch: Batch = serde_json::from_str(&self.request).map_err(|_| corrupt())?;
+                if batch.quotes.is_empty() || batch.quotes.len() > crate::wallet::BATCH_QUOTES_MAX {
+                    return Err(corrupt());
+                }
+                Ok(batch.quotes)
+            }
+            // A melt's quote is a melt quote, paid rather than issued.
+            OperationKind::Melt => Ok(Vec::new()),
+        }
+    }
+}
+
 /// The NUT-10 lock on an operation's first outputs (a locked send). The
 /// outputs stay deterministic, so `recover` re-derives exactly what was
 /// sent: output `i < count` has the secret `template` with the nonce set to

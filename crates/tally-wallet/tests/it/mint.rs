@@ -586,4 +586,10 @@ async fn a_nut29_batch_whose_answer_is_lost_is_finished_by_recover() {
     );
     assert_eq!(w.balance(&proxy.url).await.unwrap().unspent, 36);
     assert_eq!(crate::ops::assert_conserved(&w, &proxy.url).await, 36);
+    // Both quotes are issued in the store, not only the batch's first (a
+    // later mint of the second would otherwise be tried and refused).
+    for id in [&a.id, &b.id] {
+        let quote = w.store().quote(id).await.unwrap().unwrap();
+        assert_eq!(quote.state, "ISSUED", "{id}");
+    }
 }

@@ -347,9 +347,16 @@ pub struct MintQuote {
     pub state: String,
     /// Unix seconds after which the quote expires, if any.
     pub expiry_s: Option<u64>,
-    /// The NUT-20 private key (hex) the quote is locked to, if the mint
-    /// supports NUT-20. It only authorises minting this quote.
+    /// The NUT-20 private key (hex) of a quote stored before keys were
+    /// derived from the seed (read, never written now). It only authorises
+    /// minting this quote.
     pub signing_key: Option<String>,
+    /// The nonce (64 hex digits) the quote's NUT-20 key is derived from
+    /// with the seed (`tally_cashu::nuts::nut13::quote_key`), if the mint
+    /// supports NUT-20: the store holds no key that signs the quote's mint
+    /// request.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub key_nonce: Option<String>,
 }
 
 impl std::fmt::Debug for MintQuote {
@@ -365,6 +372,7 @@ impl std::fmt::Debug for MintQuote {
                 "signing_key",
                 &self.signing_key.as_ref().map(|_| "<redacted>"),
             )
+            .field("key_nonce", &self.key_nonce)
             .finish_non_exhaustive()
     }
 }

@@ -50,6 +50,18 @@ fn files_under(dir: &Path) -> Vec<PathBuf> {
     out
 }
 
+/// A new current key in `<dir>/at-rest/current.key` (the directory 0700).
+fn fresh_key(dir: &Path) -> AtRestFiles {
+    let keys = dir.join("at-rest");
+    private_dir(&keys);
+    let key_file = keys.join("current.key");
+    Keyring::create_key_file(&key_file).unwrap();
+    AtRestFiles {
+        key_file,
+        keyring: None,
+    }
+}
+
 async fn start_sealed(dir: tempfile::TempDir, at_rest: Option<AtRestFiles>) -> Server {
     let mut c = crate::support::config(dir.path(), Limits::default());
     c.rewarder = rewarder_config(dir.path());
@@ -86,14 +98,7 @@ fn idempotency_records_are_sealed_at_rest_and_never_replayed_when_altered() {
     use sqlx::{Connection, SqliteConnection};
     runtime().block_on(async {
         let dir = tempfile::tempdir().unwrap();
-        let keys = dir.path().join("at-rest");
-        private_dir(&keys);
-        let key_file = keys.join("current.key");
-        Keyring::create_key_file(&key_file).unwrap();
-        let files = AtRestFiles {
-            key_file,
-            keyring: None,
-        };
+        let files = fresh_key(dir.path());
         let s = start_sealed(dir, Some(files.clone())).await;
         let token = ops();
         let (inputs_cid, policy_cid, first) = run(&s, &token, "2026-12", 1_000, 5).await;
@@ -166,15 +171,9 @@ fn idempotency_records_are_sealed_at_rest_and_never_replayed_when_altered() {
 fn sealed_at_rest_blobs_and_manifests_never_hold_plaintext_and_tampering_is_never_served() {
     runtime().block_on(async {
         let dir = tempfile::tempdir().unwrap();
-        let keys = dir.path().join("at-rest");
-        private_dir(&keys);
-        let key_file = keys.join("current.key");
-        Keyring::create_key_file(&key_file).unwrap();
+        let files = fresh_key(dir.path());
+        let key_file = files.key_file.clone();
         assert_eq!(mode(&key_file), 0o600);
-        let files = AtRestFiles {
-            key_file: key_file.clone(),
-            keyring: None,
-        };
         let s = start_sealed(dir, Some(files.clone())).await;
         let token = ops();
         let (inputs_cid, _, r) = run(&s, &token, "2026-12", 1_000, 5).await;

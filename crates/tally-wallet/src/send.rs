@@ -37,7 +37,7 @@ use crate::store::{
     ProofState, SentToken, SentTokenState, StoredProof, TokenFormat, WalletStore,
 };
 use crate::wallet::{
-    CHECK_BATCH, RESERVE_ATTEMPTS_MAX, Wallet, bare, select, split_amounts, unblind,
+    CHECK_BATCH, Counters, RESERVE_ATTEMPTS_MAX, Wallet, bare, select, split_amounts, unblind,
 };
 
 /// The most fee values tried when looking for held proofs that pay an
@@ -236,7 +236,6 @@ impl<S: WalletStore> Wallet<S> {
                     (op, outputs, send_count, Vec::new())
                 }
             };
-            self.store().add_operation(&op).await?;
             let record = SentToken {
                 id: op.id.clone(),
                 mint: mint.clone(),
@@ -249,17 +248,20 @@ impl<S: WalletStore> Wallet<S> {
                 token: String::new(),
                 created_s: (self.clock)(),
             };
-            self.store().add_sent_token(&record, None).await?;
             // The swap's inputs and the held proofs that go into the token
-            // as they are, reserved together for the operation.
+            // as they are, held together for the operation, written with it,
+            // its counters and the token's record in one transaction
+            // (WAL-57); a lost race writes nothing (plan again).
             let mut ys = crate::wallet::swap_input_ys(&op)?;
             ys.extend(direct);
-            if !self.reserve_or_fail(&op, &ys).await? {
-                self.abandon_if_failed(&op.id).await?;
+            if !self.start(&op, &ys, Some(&record)).await? {
                 continue;
             }
             let amount_out = crate::wallet::swap_inputs_total(&op)?;
-            if let Err(e) = self.run(&client, &op, &keyset, outputs, amount_out).await {
+            if let Err(e) = self
+                .exchange(&client, &op, &keyset, outputs, amount_out)
+                .await
+            {
                 self.abandon_if_failed(&op.id).await?;
                 return Err(e);
             }
@@ -342,12 +344,14 @@ impl<S: WalletStore> Wallet<S> {
             .map(|a| a.value())
             .collect();
         let (op, outputs) = self
-            .plan_operation(
+            .plan_locked_operation(
                 mint,
                 OperationKind::Send,
                 &keyset.id(),
                 amounts,
                 None,
+                None,
+                Counters::Next,
                 |outputs| SwapRequest {
                     inputs: inputs.iter().map(|p| bare(&p.proof)).collect(),
                     outputs,
@@ -438,21 +442,19 @@ impl<S: WalletStore> Wallet<S> {
     }
 
     /// The held proofs `ys` of a send swap's token record, which the
-    /// operation holds (reserved or pending) to give as they are.
+    /// operation holds to give as they are: pending, as every input of an
+    /// operation that was sent (a swap is finished only once `Sent`).
     async fn held_for_token(&self, op: &Operation, ys: &[String]) -> Result<Vec<StoredProof>> {
         if ys.is_empty() {
             return Ok(Vec::new());
         }
-        let mut held = Vec::with_capacity(ys.len());
-        for state in [ProofState::Pending, ProofState::Reserved] {
-            held.extend(
-                self.store()
-                    .proofs(&op.mint, state)
-                    .await?
-                    .into_iter()
-                    .filter(|p| p.operation.as_ref() == Some(&op.id) && ys.contains(&p.y)),
-            );
-        }
+        let held: Vec<StoredProof> = self
+            .store()
+            .proofs(&op.mint, ProofState::Pending)
+            .await?
+            .into_iter()
+            .filter(|p| p.operation.as_ref() == Some(&op.id) && ys.contains(&p.y))
+            .collect();
         if held.len() != ys.len() {
             return Err(Error::CorruptRecord {
                 what: "sent token held proofs",

@@ -22,7 +22,7 @@ use tally_cashu::nuts::nut02::{KeySetInfo, KeysetId};
 use super::{
     Balance, HistoryEntry, MeltQuote, MeltQuoteState, MintQuote, Operation, OperationId,
     OperationKind, OperationState, ProofState, SentToken, SentTokenState, StoredProof, WalletStore,
-    check_batch, check_counter_count,
+    check_batch, check_counter_count, check_start,
 };
 use crate::error::{Error, Result};
 
@@ -272,6 +272,22 @@ async fn operation_in(
         .fetch_optional(&mut **tx)
         .await?;
     row.map(|(r,)| from_json(&r, "operation")).transpose()
+}
+
+/// Records a new operation ([`Error::AlreadyExists`] if its id is held).
+async fn insert_operation(tx: &mut Transaction<'static, Sqlite>, op: &Operation) -> Result<()> {
+    let done = sqlx::query(
+        "INSERT INTO operations (id, state, record) VALUES (?1, ?2, ?3) ON CONFLICT (id) DO NOTHING",
+    )
+    .bind(&op.id.0)
+    .bind(op.state.as_str())
+    .bind(to_json(op, "operation")?)
+    .execute(&mut **tx)
+    .await?;
+    if done.rows_affected() != 1 {
+        return Err(Error::AlreadyExists { what: "operation" });
+    }
+    Ok(())
 }
 
 async fn store_operation(tx: &mut Transaction<'static, Sqlite>, op: &Operation) -> Result<()> {
@@ -543,6 +559,30 @@ impl WalletStore for SqliteStore {
         rows.into_iter().map(stored_proof).collect()
     }
 
+    async fn held_ys(&self, ys: &[String]) -> Result<Vec<String>> {
+        check_batch(ys.len())?;
+        if ys.is_empty() {
+            return Ok(Vec::new());
+        }
+        // `y` is the primary key: one lookup per `Y` in its index.
+        let sql = format!(
+            "SELECT y FROM proofs WHERE y IN ({})",
+            placeholders(1, ys.len())
+        );
+        // Built from constants and numbered parameters only.
+        let mut select = sqlx::query_as::<_, (String,)>(sqlx::AssertSqlSafe(sql));
+        for y in ys {
+            select = select.bind(y);
+        }
+        let found: std::collections::BTreeSet<String> = select
+            .fetch_all(&self.pool)
+            .await?
+            .into_iter()
+            .map(|(y,)| y)
+            .collect();
+        Ok(ys.iter().filter(|y| found.contains(*y)).cloned().collect())
+    }
+
     async fn reserve_proofs(&self, ys: &[String], operation: &OperationId) -> Result<()> {
         let mut tx = self.write().await?;
         move_states(
@@ -598,16 +638,61 @@ impl WalletStore for SqliteStore {
             return Err(Error::InvalidArgument("a new operation must be prepared"));
         }
         let mut tx = self.write().await?;
-        let done = sqlx::query(
-            "INSERT INTO operations (id, state, record) VALUES (?1, ?2, ?3) ON CONFLICT (id) DO NOTHING",
+        insert_operation(&mut tx, op).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn start_operation(
+        &self,
+        op: &Operation,
+        inputs: &[String],
+        token: Option<&SentToken>,
+    ) -> Result<()> {
+        check_start(op, inputs, token)?;
+        let mut tx = self.write().await?;
+        if op.counters.end > op.counters.start {
+            let keyset = op.keyset_id.to_hex();
+            let start = counter_to_sql(op.counters.start, &op.keyset_id)?;
+            let end = counter_to_sql(op.counters.end, &op.keyset_id)?;
+            // A compare-and-set on the keyset's next counter: the range
+            // begins where the last reservation ended, or nothing moves.
+            let moved = if start == 0 {
+                sqlx::query(
+                    "INSERT INTO counters (keyset_id, next) VALUES (?1, ?2)
+                     ON CONFLICT (keyset_id) DO UPDATE SET next = excluded.next
+                     WHERE counters.next = 0",
+                )
+                .bind(&keyset)
+                .bind(end)
+                .execute(&mut *tx)
+                .await?
+            } else {
+                sqlx::query("UPDATE counters SET next = ?1 WHERE keyset_id = ?2 AND next = ?3")
+                    .bind(end)
+                    .bind(&keyset)
+                    .bind(start)
+                    .execute(&mut *tx)
+                    .await?
+            };
+            if moved.rows_affected() != 1 {
+                return Err(Error::StateConflict { what: "counters" });
+            }
+        }
+        insert_operation(&mut tx, op).await?;
+        move_states(
+            &mut tx,
+            inputs,
+            ProofState::Unspent,
+            ProofState::Pending,
+            Some(&op.id),
         )
-        .bind(&op.id.0)
-        .bind(op.state.as_str())
-        .bind(to_json(op, "operation")?)
-        .execute(&mut *tx)
         .await?;
-        if done.rows_affected() != 1 {
-            return Err(Error::AlreadyExists { what: "operation" });
+        if let Some(token) = token {
+            if sent_token_in(&mut tx, &token.id).await?.is_some() {
+                return Err(Error::AlreadyExists { what: "sent token" });
+            }
+            store_sent_token(&mut tx, token).await?;
         }
         tx.commit().await?;
         Ok(())

@@ -26,7 +26,7 @@ use tally_cashu::fees::{Denominations, input_fee, split_with_fee};
 use tally_cashu::limits::MAX_MEMO_LEN_BYTES;
 use tally_cashu::nuts::nut00::{BlindSignature, BlindedOutput, MintUrl, Proof};
 use tally_cashu::nuts::nut01::{CurrencyUnit, Keyset};
-use tally_cashu::nuts::nut02::KeysetId;
+use tally_cashu::nuts::nut02::{KeySetInfo, KeysetId};
 use tally_cashu::token::{IdForm, Token};
 
 use crate::client::SwapRequest;
@@ -37,8 +37,23 @@ use crate::store::{
     ProofState, SentToken, SentTokenState, StoredProof, TokenFormat, WalletStore,
 };
 use crate::wallet::{
-    CHECK_BATCH, Counters, RESERVE_ATTEMPTS_MAX, Wallet, bare, select, split_amounts, unblind,
+    CHECK_BATCH, Counters, RESERVE_ATTEMPTS_MAX, Wallet, active_id, bare, select, split_amounts,
+    unblind,
 };
+
+/// What a send plans from: the mint's keysets and the proofs it may spend
+/// (unspent, not locked), largest first.
+struct Held {
+    infos: Vec<KeySetInfo>,
+    candidates: Vec<StoredProof>,
+}
+
+impl Held {
+    /// Input fee per keyset (NUT-02 ppk).
+    fn ppk(&self) -> BTreeMap<KeysetId, u64> {
+        self.infos.iter().map(|k| (k.id, k.input_fee_ppk)).collect()
+    }
+}
 
 /// The most fee values tried when looking for held proofs that pay an
 /// amount and their own receiver fee exactly.
@@ -123,17 +138,19 @@ impl<S: WalletStore> Wallet<S> {
                     "a locked send needs a swap (offline_only is set)",
                 ));
             }
-            return self.send_swapped(mint, amount, options).await;
+            return self.send_swapped(mint, amount, options, None).await;
         }
         for _ in 0..RESERVE_ATTEMPTS_MAX {
-            match self.send_exact(mint, amount, options).await {
+            let held = self.held(mint).await?;
+            match self.send_exact(mint, amount, options, &held).await {
                 Ok(Some(sent)) => return Ok(sent),
                 Ok(None) if options.offline_only => {
                     return Err(Error::InvalidArgument(
                         "no held proofs match the amount exactly (a swap is needed)",
                     ));
                 }
-                Ok(None) => return self.send_swapped(mint, amount, options).await,
+                // The swap plans from what was just read.
+                Ok(None) => return self.send_swapped(mint, amount, options, Some(held)).await,
                 // Another operation took a proof first: look again.
                 Err(Error::StateConflict { .. } | Error::NotFound { .. }) => {}
                 Err(e) => return Err(e),
@@ -154,6 +171,16 @@ impl<S: WalletStore> Wallet<S> {
             .collect())
     }
 
+    /// The mint's keysets and the proofs a send may spend (unspent, not
+    /// locked), largest first, as the store holds them now.
+    async fn held(&self, mint: &MintUrl) -> Result<Held> {
+        let infos = self.store().keysets(mint).await?;
+        let mut candidates = self.store().proofs(mint, ProofState::Unspent).await?;
+        candidates.retain(|p| !crate::lock::is_locked(&p.proof));
+        candidates.sort_by_key(|p| Reverse(p.proof.amount));
+        Ok(Held { infos, candidates })
+    }
+
     /// A token of held proofs that match exactly, in one store transaction;
     /// `None` if no such proofs are held.
     async fn send_exact(
@@ -161,12 +188,11 @@ impl<S: WalletStore> Wallet<S> {
         mint: &MintUrl,
         amount: u64,
         options: &SendOptions,
+        held: &Held,
     ) -> Result<Option<Sent>> {
-        let ppk = self.ppk_by_keyset(mint).await?;
-        let mut candidates = self.store().proofs(mint, ProofState::Unspent).await?;
-        candidates.retain(|p| !crate::lock::is_locked(&p.proof));
-        candidates.sort_by_key(|p| Reverse(p.proof.amount));
-        let Some(picked) = exact_subset(&candidates, amount, options.include_fees, &ppk)? else {
+        let ppk = held.ppk();
+        let Some(picked) = exact_subset(&held.candidates, amount, options.include_fees, &ppk)?
+        else {
             return Ok(None);
         };
         let proofs: Vec<Proof> = picked.iter().map(|p| p.proof.clone()).collect();
@@ -202,20 +228,30 @@ impl<S: WalletStore> Wallet<S> {
         }))
     }
 
-    /// The swap saga of a send: operation, token record, inputs, request.
+    /// The swap saga of a send: operation, token record, inputs, request;
+    /// planned from `held` if given (what `send` just read), else from the
+    /// store (and from it again after a lost race).
     async fn send_swapped(
         &self,
         mint: &MintUrl,
         amount: u64,
         options: &SendOptions,
+        mut held: Option<Held>,
     ) -> Result<Sent> {
-        let keyset = self.active_keyset(mint).await?;
+        let keyset = match &held {
+            Some(h) => self.keyset(mint, &active_id(&h.infos)?).await?,
+            None => self.active_keyset(mint).await?,
+        };
         let client = self.client(mint)?;
         let receiver_ppk = options.include_fees.then_some(keyset.info().input_fee_ppk);
         for _ in 0..RESERVE_ATTEMPTS_MAX {
             let planned = match &options.lock {
                 None => {
-                    self.prepare_send_swap(mint, amount, &keyset, receiver_ppk)
+                    let held = match held.take() {
+                        Some(h) => h,
+                        None => self.held(mint).await?,
+                    };
+                    self.prepare_send_swap(mint, amount, &keyset, receiver_ppk, held)
                         .await?
                 }
                 Some(_) => None,
@@ -298,16 +334,15 @@ impl<S: WalletStore> Wallet<S> {
         amount: u64,
         keyset: &Keyset,
         receiver_ppk: Option<u64>,
+        held: Held,
     ) -> Result<Option<SendPlan>> {
         let denominations = Denominations::from_keys(keyset.keys());
         let mut wanted = match receiver_ppk {
             Some(ppk) => split_with_fee(Amount::new(amount), ppk, &denominations)?.outputs,
             None => denominations.split(Amount::new(amount))?,
         };
-        let ppk = self.ppk_by_keyset(mint).await?;
-        let mut candidates = self.store().proofs(mint, ProofState::Unspent).await?;
-        candidates.retain(|p| !crate::lock::is_locked(&p.proof));
-        candidates.sort_by_key(|p| Reverse(p.proof.amount));
+        let ppk = held.ppk();
+        let mut candidates = held.candidates;
         // Largest token amounts first, each matched by one held proof.
         wanted.sort_by_key(|a| Reverse(*a));
         let mut direct = Vec::new();

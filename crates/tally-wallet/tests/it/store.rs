@@ -1034,3 +1034,48 @@ async fn concurrent_starts<S: WalletStore>(store: S) {
 async fn started_counter_ranges_never_overlap_under_concurrency() {
     on_every_store!(concurrent_starts);
 }
+
+#[tokio::test]
+async fn a_sqlite_keyset_is_always_what_its_stored_keys_give() {
+    use sqlx::sqlite::{SqliteConnectOptions, SqlitePool};
+    let dir = crate::common::private_dir();
+    let path = dir.path().join("wallet.db");
+    let store = tally_wallet::store::SqliteStore::open(&path).await.unwrap();
+    let (a, b) = (keyset(5, 6), keyset(6, 6));
+    store
+        .put_keyset(&mint_url(), a.info(), Some(&a))
+        .await
+        .unwrap();
+    // Parsed once, then served from what was parsed while the text is the
+    // same.
+    assert_eq!(store.keyset(&a.id()).await.unwrap(), Some(a.clone()));
+    assert_eq!(store.keyset(&a.id()).await.unwrap(), Some(a.clone()));
+    // Another writer (another process on the same file) changes the stored
+    // text: the next read answers what parsing it gives now (another
+    // keyset, a refusal of text that does not parse), never the earlier
+    // parse.
+    let pool = SqlitePool::connect_with(SqliteConnectOptions::new().filename(&path))
+        .await
+        .unwrap();
+    let set_keys = |text: String| {
+        let pool = pool.clone();
+        let id = a.id().to_hex();
+        async move {
+            sqlx::query("UPDATE keysets SET keys = ?1 WHERE id = ?2")
+                .bind(text)
+                .bind(id)
+                .execute(&pool)
+                .await
+                .unwrap();
+        }
+    };
+    set_keys(b.to_json().unwrap()).await;
+    assert_eq!(store.keyset(&a.id()).await.unwrap(), Some(b));
+    set_keys("{}".into()).await;
+    assert!(matches!(
+        store.keyset(&a.id()).await,
+        Err(Error::CorruptRecord { .. })
+    ));
+    set_keys(a.to_json().unwrap()).await;
+    assert_eq!(store.keyset(&a.id()).await.unwrap(), Some(a));
+}

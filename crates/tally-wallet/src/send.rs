@@ -37,8 +37,8 @@ use crate::store::{
     ProofState, SentToken, SentTokenState, StoredProof, TokenFormat, WalletStore,
 };
 use crate::wallet::{
-    CHECK_BATCH, Counters, RESERVE_ATTEMPTS_MAX, Wallet, active_id, bare, select, split_amounts,
-    unblind,
+    CHECK_BATCH, Counters, RESERVE_ATTEMPTS_MAX, SwapPlan, Wallet, active_id, bare, select,
+    split_amounts, unblind,
 };
 
 /// What a send plans from: the mint's keysets and the proofs it may spend
@@ -256,22 +256,21 @@ impl<S: WalletStore> Wallet<S> {
                 }
                 Some(_) => None,
             };
-            let (op, outputs, send_count, direct) = match planned {
+            let plan = match planned {
                 Some(planned) => planned,
                 None => {
-                    let (op, outputs, send_count) = self
-                        .prepare_swap(
-                            mint,
-                            amount,
-                            &keyset,
-                            receiver_ppk,
-                            OperationKind::Send,
-                            options.lock.as_ref(),
-                        )
-                        .await?;
-                    (op, outputs, send_count, Vec::new())
+                    self.prepare_swap(
+                        mint,
+                        amount,
+                        &keyset,
+                        receiver_ppk,
+                        OperationKind::Send,
+                        options.lock.as_ref(),
+                    )
+                    .await?
                 }
             };
+            let op = plan.op;
             let record = SentToken {
                 id: op.id.clone(),
                 mint: mint.clone(),
@@ -279,8 +278,8 @@ impl<S: WalletStore> Wallet<S> {
                 amount: 0,
                 memo: options.memo.clone(),
                 format: options.format,
-                send_count,
-                ys: direct.clone(),
+                send_count: plan.send_count,
+                ys: plan.direct.clone(),
                 token: String::new(),
                 created_s: (self.clock)(),
             };
@@ -288,14 +287,13 @@ impl<S: WalletStore> Wallet<S> {
             // as they are, held together for the operation, written with it,
             // its counters and the token's record in one transaction
             // (WAL-57); a lost race writes nothing (plan again).
-            let mut ys = crate::wallet::swap_input_ys(&op)?;
-            ys.extend(direct);
+            let mut ys = plan.inputs;
+            ys.extend(plan.direct);
             if !self.start(&op, &ys, Some(&record)).await? {
                 continue;
             }
-            let amount_out = crate::wallet::swap_inputs_total(&op)?;
             if let Err(e) = self
-                .exchange(&client, &op, &keyset, outputs, amount_out)
+                .exchange(&client, &op, &keyset, plan.outputs, plan.inputs_total)
                 .await
             {
                 self.abandon_if_failed(&op.id).await?;
@@ -335,7 +333,7 @@ impl<S: WalletStore> Wallet<S> {
         keyset: &Keyset,
         receiver_ppk: Option<u64>,
         held: Held,
-    ) -> Result<Option<SendPlan>> {
+    ) -> Result<Option<SwapPlan>> {
         let denominations = Denominations::from_keys(keyset.keys());
         let mut wanted = match receiver_ppk {
             Some(ppk) => split_with_fee(Amount::new(amount), ppk, &denominations)?.outputs,
@@ -393,8 +391,14 @@ impl<S: WalletStore> Wallet<S> {
                 },
             )
             .await?;
-        let ys = direct.into_iter().map(|p| p.y).collect();
-        Ok(Some((op, outputs, send_count, ys)))
+        Ok(Some(SwapPlan {
+            op,
+            outputs,
+            send_count,
+            inputs: inputs.iter().map(|p| p.y.clone()).collect(),
+            inputs_total: total.value(),
+            direct: direct.into_iter().map(|p| p.y).collect(),
+        }))
     }
 
     /// Finishes a send swap from the mint's signatures (checked like any
@@ -754,11 +758,6 @@ impl<S: WalletStore> Wallet<S> {
         }
     }
 }
-
-/// A planned send swap: the operation (not yet written), its outputs, how
-/// many of them are the token's, and the `Y`s of the held proofs given in
-/// the token as they are.
-type SendPlan = (Operation, Vec<BlindedOutput>, usize, Vec<String>);
 
 /// Inputs worth at least `need` plus their own input fee: the smallest
 /// single proof that does, else the fewest, largest first (`candidates`

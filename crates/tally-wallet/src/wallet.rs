@@ -69,6 +69,23 @@ pub const BATCH_QUOTES_MAX: usize = 100;
 /// The longest quote id or payment request accepted from a mint.
 pub const QUOTE_FIELD_LEN_MAX: usize = 8_192;
 
+/// A swap planned by [`Wallet::prepare_swap`] (or a send's own plan), not
+/// yet written.
+pub(crate) struct SwapPlan {
+    /// The operation (its request names the inputs).
+    pub op: Operation,
+    /// Its outputs, the token's (or the amount asked for) first.
+    pub outputs: Vec<BlindedOutput>,
+    /// How many of the outputs are the token's (or the amount asked for).
+    pub send_count: usize,
+    /// The `Y`s of the inputs, as stored.
+    pub inputs: Vec<String>,
+    /// The inputs' total.
+    pub inputs_total: u64,
+    /// For a send: the `Y`s of held proofs given in the token as they are.
+    pub direct: Vec<String>,
+}
+
 /// How a planned operation's NUT-13 counters are taken.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Counters {
@@ -670,20 +687,24 @@ impl<S: WalletStore> Wallet<S> {
         let keyset = self.active_keyset(mint).await?;
         let client = self.client(mint)?;
         for _ in 0..RESERVE_ATTEMPTS_MAX {
-            let (op, outputs, send_count) = self
+            let plan = self
                 .prepare_swap(mint, amount, &keyset, None, OperationKind::Swap, None)
                 .await?;
             // Counters, operation and inputs in one transaction (WAL-57):
             // a reservation never lacks its record, and a lost race writes
             // nothing (plan again).
-            if !self.start(&op, &swap_input_ys(&op)?, None).await? {
+            if !self.start(&plan.op, &plan.inputs, None).await? {
                 continue;
             }
-            let amount_out = swap_inputs_total(&op)?;
-            self.exchange(&client, &op, &keyset, outputs, amount_out)
+            let wanted: Vec<String> = plan
+                .outputs
+                .iter()
+                .take(plan.send_count)
+                .map(|o| o.secret().as_str().to_owned())
+                .collect();
+            self.exchange(&client, &plan.op, &keyset, plan.outputs, plan.inputs_total)
                 .await?;
-            let proofs = self.operation_outputs(mint, &op.id).await?;
-            return Ok(proofs.into_iter().take(send_count).collect());
+            return self.unspent_by_secret(mint, &wanted).await;
         }
         Err(Error::StateConflict {
             what: "proofs (too many concurrent reservations)",
@@ -702,7 +723,7 @@ impl<S: WalletStore> Wallet<S> {
         receiver_ppk: Option<u64>,
         kind: OperationKind,
         lock: Option<&SendLock>,
-    ) -> Result<(Operation, Vec<BlindedOutput>, usize)> {
+    ) -> Result<SwapPlan> {
         let denominations = Denominations::from_keys(keyset.keys());
         let send_total = match receiver_ppk {
             Some(ppk) => split_with_fee(Amount::new(amount), ppk, &denominations)?
@@ -741,7 +762,14 @@ impl<S: WalletStore> Wallet<S> {
                 },
             )
             .await?;
-        Ok((op, outputs, plan.send.len()))
+        Ok(SwapPlan {
+            op,
+            outputs,
+            send_count: plan.send.len(),
+            inputs: inputs.iter().map(|p| p.y.clone()).collect(),
+            inputs_total: total.value(),
+            direct: Vec::new(),
+        })
     }
 
     /// Reserves the counters of outputs of `amounts` in `keyset`, derives
@@ -861,25 +889,17 @@ impl<S: WalletStore> Wallet<S> {
         }
     }
 
-    pub(crate) async fn operation_outputs(
-        &self,
-        mint: &MintUrl,
-        id: &OperationId,
-    ) -> Result<Vec<Proof>> {
-        let op = self
-            .store
-            .operation(id)
-            .await?
-            .ok_or(Error::NotFound { what: "operation" })?;
-        let outputs = self.operation_blinded_outputs(&op)?;
+    /// The unspent proofs of `mint` whose secrets are `secrets`, in that
+    /// order (those not held unspent are left out).
+    async fn unspent_by_secret(&self, mint: &MintUrl, secrets: &[String]) -> Result<Vec<Proof>> {
         let unspent = self.store.proofs(mint, ProofState::Unspent).await?;
         let by_secret: BTreeMap<&str, &Proof> = unspent
             .iter()
             .map(|p| (p.proof.secret.as_str(), &p.proof))
             .collect();
-        Ok(outputs
+        Ok(secrets
             .iter()
-            .filter_map(|o| by_secret.get(o.secret().as_str()).map(|p| (*p).clone()))
+            .filter_map(|s| by_secret.get(s.as_str()).map(|p| (*p).clone()))
             .collect())
     }
 

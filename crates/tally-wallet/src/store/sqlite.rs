@@ -150,7 +150,7 @@ impl SqliteStore {
     /// The keyset the stored keys `json` of keyset `id` (hex) give: parsed
     /// once per distinct text.
     fn parse_keyset(&self, id: String, json: String) -> Result<Keyset> {
-        let mut parsed = self
+        let parsed = self
             .parsed
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
@@ -159,12 +159,22 @@ impl SqliteStore {
         {
             return Ok(keyset.clone());
         }
+        drop(parsed);
         let keyset = Keyset::from_json(&json).map_err(|_| corrupt("keyset"))?;
+        self.remember(id, json, keyset.clone());
+        Ok(keyset)
+    }
+
+    /// Keeps `keyset` as what the stored text `json` of keyset `id` gives.
+    fn remember(&self, id: String, json: String, keyset: Keyset) {
+        let mut parsed = self
+            .parsed
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         if parsed.len() >= KEYSET_CACHE_MAX {
             parsed.clear();
         }
-        parsed.insert(id, (json, keyset.clone()));
-        Ok(keyset)
+        parsed.insert(id, (json, keyset));
     }
 
     async fn write(&self) -> Result<Transaction<'static, Sqlite>> {
@@ -464,19 +474,24 @@ impl WalletStore for SqliteStore {
         keyset: Option<&Keyset>,
     ) -> Result<()> {
         let keys = keyset.map(Keyset::to_json).transpose()?;
+        let id = info.id.to_hex();
         let mut tx = self.write().await?;
         sqlx::query(
             "INSERT INTO keysets (id, mint, info, keys) VALUES (?1, ?2, ?3, ?4)
              ON CONFLICT (id) DO UPDATE SET mint = excluded.mint, info = excluded.info,
              keys = COALESCE(excluded.keys, keysets.keys)",
         )
-        .bind(info.id.to_hex())
+        .bind(&id)
         .bind(mint.as_str())
         .bind(to_json(info, "keyset info")?)
-        .bind(keys)
+        .bind(&keys)
         .execute(&mut *tx)
         .await?;
         tx.commit().await?;
+        if let (Some(text), Some(keyset)) = (keys, keyset) {
+            // What parsing the text just stored gives.
+            self.remember(id, text, keyset.clone());
+        }
         Ok(())
     }
 

@@ -14,7 +14,7 @@ use tally_cashu::nuts::nut02::{KeySetInfo, KeysetId};
 use super::{
     Balance, HistoryEntry, MeltQuote, MeltQuoteState, MintQuote, Operation, OperationId,
     OperationKind, OperationState, ProofState, SentToken, SentTokenState, StoredProof, WalletStore,
-    check_batch, check_counter_count, check_start,
+    check_batch, check_counter_count, check_start, settled_before,
 };
 use crate::error::{Error, Result};
 
@@ -449,6 +449,24 @@ impl WalletStore for MemoryStore {
             .take(limit.min(super::HISTORY_PAGE_MAX))
             .cloned()
             .collect())
+    }
+
+    async fn prune_melt_quotes(&self, before_s: u64) -> Result<usize> {
+        let mut inner = self.lock();
+        let needed: Vec<(MintUrl, String)> = inner
+            .operations
+            .values()
+            .filter(|o| {
+                o.kind == OperationKind::Melt
+                    && matches!(o.state, OperationState::Prepared | OperationState::Sent)
+            })
+            .filter_map(|o| Some((o.mint.clone(), o.quote_id.clone()?)))
+            .collect();
+        let before = inner.melt_quotes.len();
+        inner.melt_quotes.retain(|q| {
+            !settled_before(q, before_s) || needed.iter().any(|(m, id)| *m == q.mint && *id == q.id)
+        });
+        Ok(before.saturating_sub(inner.melt_quotes.len()))
     }
 
     async fn history(&self, limit: usize) -> Result<Vec<HistoryEntry>> {

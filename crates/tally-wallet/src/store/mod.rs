@@ -636,6 +636,11 @@ pub trait WalletStore: Send + Sync + 'static {
     ) -> impl Future<Output = Result<()>> + Send;
     /// The newest melt quotes, at most `limit` (≤ [`HISTORY_PAGE_MAX`]).
     fn melt_quotes(&self, limit: usize) -> impl Future<Output = Result<Vec<MeltQuote>>> + Send;
+    /// Deletes the melt quotes settled before `before_s` (unix seconds):
+    /// `Paid` ones received before it, `Unpaid` ones that expired before it;
+    /// never a `Pending` one, nor one an unfinished melt operation names.
+    /// Returns how many were deleted (one transaction).
+    fn prune_melt_quotes(&self, before_s: u64) -> impl Future<Output = Result<usize>> + Send;
 
     /// The newest history entries, at most `limit` (≤ [`HISTORY_PAGE_MAX`]).
     fn history(&self, limit: usize) -> impl Future<Output = Result<Vec<HistoryEntry>>> + Send;
@@ -724,6 +729,16 @@ pub(crate) fn check_start(
         ));
     }
     Ok(())
+}
+
+/// Whether [`WalletStore::prune_melt_quotes`] deletes `quote` (settled
+/// before `before_s`), unless an unfinished melt names it.
+pub(crate) fn settled_before(quote: &MeltQuote, before_s: u64) -> bool {
+    match quote.state {
+        MeltQuoteState::Paid => quote.created_s < before_s,
+        MeltQuoteState::Unpaid => quote.expiry_s.is_some_and(|e| e < before_s),
+        MeltQuoteState::Pending => false,
+    }
 }
 
 pub(crate) fn check_counter_count(count: u64) -> Result<()> {

@@ -888,6 +888,32 @@ impl WalletStore for SqliteStore {
         rows.iter().map(|(r,)| from_json(r, "melt quote")).collect()
     }
 
+    async fn prune_melt_quotes(&self, before_s: u64) -> Result<usize> {
+        let before = i64::try_from(before_s).unwrap_or(i64::MAX);
+        let mut tx = self.write().await?;
+        // The same rule as `settled_before`, over the JSON records; the
+        // operations' records name their mint and quote.
+        let done = sqlx::query(
+            "DELETE FROM melt_quotes
+             WHERE ((json_extract(record, '$.state') = 'PAID'
+                     AND json_extract(record, '$.created_s') < ?1)
+                 OR (json_extract(record, '$.state') = 'UNPAID'
+                     AND json_extract(record, '$.expiry_s') IS NOT NULL
+                     AND json_extract(record, '$.expiry_s') < ?1))
+               AND NOT EXISTS (
+                 SELECT 1 FROM operations o
+                 WHERE o.state IN ('prepared', 'sent')
+                   AND json_extract(o.record, '$.kind') = 'melt'
+                   AND json_extract(o.record, '$.mint') = melt_quotes.mint
+                   AND json_extract(o.record, '$.quote_id') = melt_quotes.id)",
+        )
+        .bind(before)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(usize::try_from(done.rows_affected()).unwrap_or(usize::MAX))
+    }
+
     async fn history(&self, limit: usize) -> Result<Vec<HistoryEntry>> {
         let limit = i64::try_from(limit.min(super::HISTORY_PAGE_MAX)).unwrap_or(0);
         let rows: Vec<(String,)> =

@@ -169,6 +169,9 @@ impl WalletStore for Crashing {
     async fn melt_quotes(&self, limit: usize) -> Result<Vec<MeltQuote>> {
         self.inner.melt_quotes(limit).await
     }
+    async fn prune_melt_quotes(&self, before_s: u64) -> Result<usize> {
+        self.write(self.inner.prune_melt_quotes(before_s)).await
+    }
     async fn history(&self, limit: usize) -> Result<Vec<HistoryEntry>> {
         self.inner.history(limit).await
     }

@@ -1079,3 +1079,85 @@ async fn a_sqlite_keyset_is_always_what_its_stored_keys_give() {
     set_keys(a.to_json().unwrap()).await;
     assert_eq!(store.keyset(&a.id()).await.unwrap(), Some(a));
 }
+
+async fn settled_melt_quotes_pruned<S: WalletStore>(store: S) {
+    let m = "https://mint.example";
+    let quote = |id: &str, state: MeltQuoteState, created_s: u64, expiry_s: Option<u64>| {
+        let mut q = melt_quote(id, m, created_s);
+        q.state = state;
+        q.expiry_s = expiry_s;
+        q
+    };
+    let quotes = [
+        quote("paid-old", MeltQuoteState::Paid, 100, Some(150)),
+        quote("paid-new", MeltQuoteState::Paid, 600, Some(700)),
+        quote("unpaid-expired", MeltQuoteState::Unpaid, 100, Some(400)),
+        quote("unpaid-live", MeltQuoteState::Unpaid, 100, Some(900)),
+        quote("unpaid-no-expiry", MeltQuoteState::Unpaid, 100, None),
+        quote("pending-old", MeltQuoteState::Pending, 100, Some(150)),
+        quote("in-use", MeltQuoteState::Unpaid, 100, Some(300)),
+    ];
+    for q in &quotes {
+        store.add_melt_quote(q).await.unwrap();
+    }
+    // Another mint's quote of the same id as the one in use is its own
+    // (expired: pruned, the melt does not keep it).
+    let mut other = melt_quote("in-use", "https://other.example", 100);
+    other.expiry_s = Some(300);
+    store.add_melt_quote(&other).await.unwrap();
+    // An unfinished melt of "in-use" (sent: its payment may still happen).
+    let id = OperationId::random().unwrap();
+    let mut op = operation(&id, Some("in-use"));
+    op.kind = OperationKind::Melt;
+    op.mint = tally_cashu::nuts::nut00::MintUrl::new(m).unwrap();
+    store.add_operation(&op).await.unwrap();
+    store
+        .set_operation_state(&id, OperationState::Prepared, OperationState::Sent)
+        .await
+        .unwrap();
+    // Nothing settled before 50.
+    assert_eq!(store.prune_melt_quotes(50).await.unwrap(), 0);
+    assert_eq!(store.prune_melt_quotes(500).await.unwrap(), 3);
+    let left: BTreeSet<(String, String)> = store
+        .melt_quotes(100)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|q| (q.mint.as_str().to_owned(), q.id))
+        .collect();
+    let want: BTreeSet<(String, String)> = [
+        (m, "paid-new"),
+        (m, "unpaid-live"),
+        (m, "unpaid-no-expiry"),
+        (m, "pending-old"),
+        (m, "in-use"),
+    ]
+    .into_iter()
+    .map(|(a, b)| (a.to_owned(), b.to_owned()))
+    .collect();
+    assert_eq!(left, want);
+    // Once the melt is finished, its quote (now paid) goes too.
+    store
+        .finish_operation(
+            &id,
+            &[],
+            &HistoryEntry {
+                operation: id.clone(),
+                mint: op.mint.clone(),
+                kind: OperationKind::Melt,
+                amount_in: 0,
+                amount_out: 12,
+                at_s: 5,
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(store.prune_melt_quotes(500).await.unwrap(), 1);
+    assert_eq!(store.melt_quote(&op.mint, "in-use").await.unwrap(), None);
+    assert_eq!(store.melt_quotes(100).await.unwrap().len(), 4);
+}
+
+#[tokio::test]
+async fn settled_melt_quotes_are_pruned_but_never_one_a_melt_needs() {
+    on_every_store!(settled_melt_quotes_pruned);
+}

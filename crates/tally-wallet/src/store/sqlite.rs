@@ -127,6 +127,9 @@ impl SqliteStore {
             .foreign_keys(true);
         let pool = SqlitePoolOptions::new()
             .max_connections(POOL_CONNECTIONS_MAX)
+            // A connection to a local file does not go stale: no ping (a
+            // round trip to the connection's thread) before each use.
+            .test_before_acquire(false)
             .connect_with(options)
             .await?;
         let store = Self {
@@ -268,13 +271,44 @@ async fn insert_proofs(
     proofs: &[StoredProof],
 ) -> Result<()> {
     check_batch(proofs.len())?;
-    for p in proofs {
-        if !insert_one(tx, p).await? {
+    // One statement per chunk of rows; a `Y` already stored (or named
+    // twice) inserts fewer rows than given, and the caller's transaction
+    // is dropped, so nothing is inserted.
+    for chunk in proofs.chunks(INSERT_ROWS_MAX) {
+        let rows = (0..chunk.len())
+            .map(|i| {
+                format!(
+                    "({})",
+                    placeholders(i.saturating_mul(6).saturating_add(1), 6)
+                )
+            })
+            .collect::<Vec<_>>()
+            .join(", ");
+        let sql = format!(
+            "INSERT INTO proofs (y, mint, amount, state, operation, proof) VALUES {rows} ON CONFLICT (y) DO NOTHING"
+        );
+        // Built from constants and numbered parameters only.
+        let mut insert = sqlx::query(sqlx::AssertSqlSafe(sql));
+        for p in chunk {
+            insert = insert
+                .bind(&p.y)
+                .bind(p.mint.as_str())
+                .bind(p.proof.amount.value().to_string())
+                .bind(p.state.as_str())
+                .bind(p.operation.as_ref().map(|o| o.0.as_str()))
+                .bind(to_json(&p.proof, "proof")?);
+        }
+        let done = insert.execute(&mut **tx).await?;
+        if usize::try_from(done.rows_affected()).ok() != Some(chunk.len()) {
             return Err(Error::AlreadyExists { what: "proof" });
         }
     }
     Ok(())
 }
+
+/// Rows one `INSERT` of proofs carries (6 parameters each, far below
+/// SQLite's limit on parameters).
+const INSERT_ROWS_MAX: usize = 100;
 
 /// Inserts `p` unless its `Y` is stored; true if it was inserted.
 async fn insert_one(tx: &mut Transaction<'static, Sqlite>, p: &StoredProof) -> Result<bool> {
@@ -290,20 +324,6 @@ async fn insert_one(tx: &mut Transaction<'static, Sqlite>, p: &StoredProof) -> R
     .execute(&mut **tx)
     .await?;
     Ok(done.rows_affected() == 1)
-}
-
-async fn held_by(
-    tx: &mut Transaction<'static, Sqlite>,
-    id: &OperationId,
-    state: ProofState,
-) -> Result<Vec<String>> {
-    let rows: Vec<(String,)> =
-        sqlx::query_as("SELECT y FROM proofs WHERE operation = ?1 AND state = ?2")
-            .bind(&id.0)
-            .bind(state.as_str())
-            .fetch_all(&mut **tx)
-            .await?;
-    Ok(rows.into_iter().map(|(y,)| y).collect())
 }
 
 async fn operation_in(
@@ -735,10 +755,19 @@ impl WalletStore for SqliteStore {
         )
         .await?;
         if let Some(token) = token {
-            if sent_token_in(&mut tx, &token.id).await?.is_some() {
+            let done = sqlx::query(
+                "INSERT INTO sent_tokens (id, mint, state, record) VALUES (?1, ?2, ?3, ?4)
+                 ON CONFLICT (id) DO NOTHING",
+            )
+            .bind(&token.id.0)
+            .bind(token.mint.as_str())
+            .bind(token.state.as_str())
+            .bind(to_json(token, "sent token")?)
+            .execute(&mut *tx)
+            .await?;
+            if done.rows_affected() != 1 {
                 return Err(Error::AlreadyExists { what: "sent token" });
             }
-            store_sent_token(&mut tx, token).await?;
         }
         tx.commit().await?;
         Ok(())
@@ -972,14 +1001,21 @@ impl WalletStore for SqliteStore {
             Some(_) => return Err(Error::StateConflict { what: "sent token" }),
             None => return Err(Error::NotFound { what: "sent token" }),
         }
-        // Held proofs that go into the token as they are: sent, not spent.
-        let mut held = held_by(&mut tx, id, ProofState::Reserved).await?;
-        held.extend(held_by(&mut tx, id, ProofState::Pending).await?);
-        for y in held.iter().filter(|y| token.ys.contains(y)) {
-            sqlx::query("UPDATE proofs SET state = 'sent' WHERE y = ?1")
-                .bind(y)
-                .execute(&mut *tx)
-                .await?;
+        // Held proofs that go into the token as they are: sent, not spent
+        // (one statement: those of `token.ys` this operation holds).
+        if !token.ys.is_empty() {
+            check_batch(token.ys.len())?;
+            let sql = format!(
+                "UPDATE proofs SET state = 'sent' WHERE operation = ?1
+                 AND state IN ('reserved', 'pending') AND y IN ({})",
+                placeholders(2, token.ys.len())
+            );
+            // Built from constants and numbered parameters only.
+            let mut update = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(&id.0);
+            for y in &token.ys {
+                update = update.bind(y);
+            }
+            update.execute(&mut *tx).await?;
         }
         finish_in(&mut tx, id, outputs, history).await?;
         store_sent_token(&mut tx, token).await?;

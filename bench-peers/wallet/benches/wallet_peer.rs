@@ -26,6 +26,10 @@
 //!    NUT-09 over NUT-13, batch 100, 3 empty batches to stop (both wallets'
 //!    defaults), then NUT-07 and storing what is unspent.
 //!
+//! Besides each operation's wall time, the CPU time all threads of this
+//! process spent meanwhile (the wallet's own work; the mint is another
+//! process) is reported: a figure the machine's load disturbs much less.
+//!
 //! Environment: `TALLY_TEST_MINT_URL` (default `http://127.0.0.1:43338`, the
 //! plain mint), `TALLY_TEST_MINT_FEES_URL` (default `http://127.0.0.1:43339`,
 //! only to make melt invoices), `WALLET_PEER_ROUNDS` (default 12),
@@ -164,6 +168,8 @@ fn to_tally(p: &cdk::nuts::Proof) -> TallyProof {
 struct Samples {
     tally: Vec<Duration>,
     cdk: Vec<Duration>,
+    tally_cpu: Vec<Duration>,
+    cdk_cpu: Vec<Duration>,
 }
 
 fn ms(d: Duration) -> f64 {
@@ -183,12 +189,69 @@ fn min_median(v: &[Duration]) -> (f64, f64) {
 }
 
 struct Round {
-    mint: Duration,
-    send: Duration,
-    receive: Duration,
-    swap: Duration,
-    melt: Duration,
-    restore: Duration,
+    mint: Measured,
+    send: Measured,
+    receive: Measured,
+    swap: Measured,
+    melt: Measured,
+    restore: Measured,
+}
+
+/// An operation's wall time, and the CPU time every thread of this process
+/// spent meanwhile (the wallet's local work: the mint is another process;
+/// one operation runs at a time).
+#[derive(Clone, Copy)]
+struct Measured {
+    wall: Duration,
+    cpu: Duration,
+}
+
+impl std::ops::Add for Measured {
+    type Output = Self;
+    fn add(self, other: Self) -> Self {
+        Self {
+            wall: self.wall + other.wall,
+            cpu: self.cpu + other.cpu,
+        }
+    }
+}
+
+struct Timer {
+    wall: Instant,
+    cpu: Duration,
+}
+
+impl Timer {
+    fn start() -> Self {
+        let cpu = process_cpu();
+        Self {
+            wall: Instant::now(),
+            cpu,
+        }
+    }
+
+    fn stop(self) -> Measured {
+        let wall = self.wall.elapsed();
+        Measured {
+            wall,
+            cpu: process_cpu().saturating_sub(self.cpu),
+        }
+    }
+}
+
+/// CPU time of every live thread of this process (`/proc/self/task/*/schedstat`,
+/// nanoseconds on CPU; Linux only). Threads that ended are not counted: the
+/// runtime's workers and SQLite's and redb's threads live through a round.
+fn process_cpu() -> Duration {
+    let mut ns = 0u64;
+    if let Ok(tasks) = std::fs::read_dir("/proc/self/task") {
+        for task in tasks.flatten() {
+            if let Ok(text) = std::fs::read_to_string(task.path().join("schedstat")) {
+                ns += text.split_whitespace().next().and_then(|v| v.parse::<u64>().ok()).unwrap_or(0);
+            }
+        }
+    }
+    Duration::from_nanos(ns)
 }
 
 async fn tally_round(env: &Env, swap_fixture: &[cdk::nuts::Proof], restore_seed: [u8; 64]) -> Round {
@@ -204,47 +267,47 @@ async fn tally_round(env: &Env, swap_fixture: &[cdk::nuts::Proof], restore_seed:
     let invoice = env.invoice(MELT_AMOUNT).await;
 
     // 1. mint
-    let t = Instant::now();
+    let t = Timer::start();
     let quote = a.mint_quote(url, MINT_AMOUNT).await.unwrap();
     assert_eq!(a.mint(url, &quote.id).await.unwrap(), MINT_AMOUNT);
-    let mint = t.elapsed();
+    let mint = t.stop();
 
     // 2. send, receive
     mark("tally send");
-    let t = Instant::now();
+    let t = Timer::start();
     let sent = a.send(url, SEND_AMOUNT, &SendOptions::default()).await.unwrap();
-    let send = t.elapsed();
+    let send = t.stop();
     assert!(sent.swapped);
     mark("tally receive");
-    let t = Instant::now();
+    let t = Timer::start();
     let got = b.receive(&sent.token, &ReceiveOptions::default()).await.unwrap();
-    let receive = t.elapsed();
+    let receive = t.stop();
     assert_eq!(got, SEND_AMOUNT);
 
     mark("end");
     // 3. swap 64 proofs of 1 sat into one of 64
-    let t = Instant::now();
+    let t = Timer::start();
     let out = c.swap(url, SWAP_PROOFS).await.unwrap();
-    let swap = t.elapsed();
+    let swap = t.stop();
     assert_eq!(out.len(), 1);
     assert_eq!(out[0].amount.value(), SWAP_PROOFS);
     assert_eq!(c.balance(url).await.unwrap().unspent, SWAP_PROOFS);
 
     // 4. melt
-    let t = Instant::now();
+    let t = Timer::start();
     let q = a.melt_quote(url, &invoice).await.unwrap();
     let melted = a.melt(url, &q).await.unwrap();
-    let melt = t.elapsed();
+    let melt = t.stop();
     assert!(melted.inputs >= MELT_AMOUNT);
 
     // 5. restore
     let r = env.tally(restore_seed).await;
-    let t = Instant::now();
+    let t = Timer::start();
     let report = r
         .restore(url, RestoreOptions::default(), &mut |_: &RestoreProgress| {})
         .await
         .unwrap();
-    let restore = t.elapsed();
+    let restore = t.stop();
     assert_eq!(report.amount_unspent(), RESTORE_PROOFS);
     assert_eq!(
         report.keysets.iter().map(|k| k.unspent as u64).sum::<u64>(),
@@ -274,14 +337,14 @@ async fn cdk_round(env: &Env, swap_fixture: &[cdk::nuts::Proof], restore_seed: [
     let invoice = env.invoice(MELT_AMOUNT).await;
 
     // 1. mint
-    let t = Instant::now();
+    let t = Timer::start();
     let proofs = cdk_mint(&a, MINT_AMOUNT, SplitTarget::default()).await;
-    let mint = t.elapsed();
+    let mint = t.stop();
     assert_eq!(u64::from(proofs.total_amount().unwrap()), MINT_AMOUNT);
 
     // 2. send, receive
     mark("cdk send");
-    let t = Instant::now();
+    let t = Timer::start();
     let token = a
         .prepare_send(SEND_AMOUNT.into(), CdkSend::default())
         .await
@@ -290,17 +353,17 @@ async fn cdk_round(env: &Env, swap_fixture: &[cdk::nuts::Proof], restore_seed: [
         .await
         .unwrap()
         .to_string();
-    let send = t.elapsed();
+    let send = t.stop();
     mark("cdk receive");
-    let t = Instant::now();
+    let t = Timer::start();
     let got = b.receive(&token, CdkReceive::default()).await.unwrap();
-    let receive = t.elapsed();
+    let receive = t.stop();
     assert_eq!(u64::from(got), SEND_AMOUNT);
 
     mark("end");
     // 3. swap 64 proofs of 1 sat into one of 64
     let inputs = c.get_unspent_proofs().await.unwrap();
-    let t = Instant::now();
+    let t = Timer::start();
     let out = c
         .swap(
             Some(SWAP_PROOFS.into()),
@@ -313,7 +376,7 @@ async fn cdk_round(env: &Env, swap_fixture: &[cdk::nuts::Proof], restore_seed: [
         .await
         .unwrap()
         .unwrap();
-    let swap = t.elapsed();
+    let swap = t.stop();
     assert_eq!(out.len(), 1);
     assert_eq!(u64::from(out.total_amount().unwrap()), SWAP_PROOFS);
     // CDK stores the swapped-for proof as Reserved (a swap with an amount
@@ -322,7 +385,7 @@ async fn cdk_round(env: &Env, swap_fixture: &[cdk::nuts::Proof], restore_seed: [
     assert_eq!(u64::from(reserved.total_amount().unwrap()), SWAP_PROOFS);
 
     // 4. melt
-    let t = Instant::now();
+    let t = Timer::start();
     let q = a
         .melt_quote(PaymentMethod::BOLT11, invoice, None, None)
         .await
@@ -334,14 +397,14 @@ async fn cdk_round(env: &Env, swap_fixture: &[cdk::nuts::Proof], restore_seed: [
         .confirm()
         .await
         .unwrap();
-    let melt = t.elapsed();
+    let melt = t.stop();
     assert_eq!(melted.state(), cdk::nuts::MeltQuoteState::Paid);
 
     // 5. restore
     let r = env.cdk(restore_seed);
-    let t = Instant::now();
+    let t = Timer::start();
     let restored = r.restore().await.unwrap();
-    let restore = t.elapsed();
+    let restore = t.stop();
     assert_eq!(u64::from(restored.unspent), RESTORE_PROOFS);
     assert_eq!(r.get_unspent_proofs().await.unwrap().len() as u64, RESTORE_PROOFS);
 
@@ -426,13 +489,19 @@ fn main() {
             for (r, kind) in [(&t, 0), (&c, 1)] {
                 let values = [r.mint, r.send, r.receive, r.send + r.receive, r.swap, r.melt, r.restore];
                 for (s, v) in samples.iter_mut().zip(values) {
-                    if kind == 0 { s.tally.push(v) } else { s.cdk.push(v) }
+                    if kind == 0 {
+                        s.tally.push(v.wall);
+                        s.tally_cpu.push(v.cpu);
+                    } else {
+                        s.cdk.push(v.wall);
+                        s.cdk_cpu.push(v.cpu);
+                    }
                 }
             }
             println!(
                 "round {round:2}: tally mint {:.0} send {:.0} recv {:.0} swap {:.0} melt {:.0} restore {:.0} | cdk mint {:.0} send {:.0} recv {:.0} swap {:.0} melt {:.0} restore {:.0} (ms)",
-                ms(t.mint), ms(t.send), ms(t.receive), ms(t.swap), ms(t.melt), ms(t.restore),
-                ms(c.mint), ms(c.send), ms(c.receive), ms(c.swap), ms(c.melt), ms(c.restore),
+                ms(t.mint.wall), ms(t.send.wall), ms(t.receive.wall), ms(t.swap.wall), ms(t.melt.wall), ms(t.restore.wall),
+                ms(c.mint.wall), ms(c.send.wall), ms(c.receive.wall), ms(c.swap.wall), ms(c.melt.wall), ms(c.restore.wall),
             );
         }
 
@@ -447,6 +516,16 @@ fn main() {
                 tmed / cmed,
                 tmin / cmin
             );
+        }
+        // The local work behind those times, load-independent but for
+        // cache effects: CPU time of this process's threads per operation.
+        println!();
+        println!("| operation | tally CPU median | CDK CPU median | tally/CDK |");
+        println!("|---|---|---|---|");
+        for (name, s) in names.iter().zip(&samples) {
+            let (_, tmed) = min_median(&s.tally_cpu);
+            let (_, cmed) = min_median(&s.cdk_cpu);
+            println!("| {name} | {tmed:.2} ms | {cmed:.2} ms | {:.2}× |", tmed / cmed);
         }
     });
 }

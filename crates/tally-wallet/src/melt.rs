@@ -69,6 +69,20 @@ pub fn blank_outputs(overpaid_max: u64) -> u64 {
 }
 
 impl<S: WalletStore> Wallet<S> {
+    /// Deletes the melt quotes settled more than `keep_s` seconds ago by
+    /// the wallet's clock (paid ones received, unpaid ones expired, before
+    /// then), never a pending one nor one an unfinished melt still needs
+    /// ([`WalletStore::prune_melt_quotes`]); returns how many. A pruned
+    /// quote cannot be melted again (`melt` finds no stored quote), as a
+    /// paid one could not ([`Error::QuotePaid`]).
+    ///
+    /// # Errors
+    /// Store errors.
+    pub async fn prune_melt_quotes(&self, keep_s: u64) -> Result<usize> {
+        let before = (self.clock)().saturating_sub(keep_s);
+        self.store().prune_melt_quotes(before).await
+    }
+
     /// Asks `mint` to quote paying `invoice` (bolt11).
     ///
     /// # Errors

@@ -28,7 +28,7 @@
 //! nothing; the counters it used are skipped, never derived again), and the
 //! receive reports [`Refusal::Spent`] or [`Refusal::Pending`].
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 
 use tally_cashu::Amount;
 use tally_cashu::fees::input_fee;
@@ -40,8 +40,10 @@ use tally_cashu::token::Token;
 use crate::client::SwapRequest;
 use crate::error::{Error, Refusal, Result};
 use crate::lock::Unlock;
-use crate::store::{OperationKind, ProofState, WalletStore};
-use crate::wallet::{CHECK_BATCH, UNIT, Wallet, bare, split_amounts};
+use crate::store::{OperationKind, WalletStore};
+use crate::wallet::{
+    CHECK_BATCH, Counters, RESERVE_ATTEMPTS_MAX, UNIT, Wallet, active_id, bare, split_amounts,
+};
 
 /// The mint's refusal of a swap whose inputs are spent (NUT error code).
 pub const MINT_PROOFS_SPENT: u32 = 11001;
@@ -96,14 +98,17 @@ impl<S: WalletStore> Wallet<S> {
     ) -> Result<u64> {
         let token = Token::decode(token)?;
         let mint = token.mint().clone();
-        let mut proofs = self.accept(&token, options, unlock).await?;
-        self.refuse_held(&mint, &proofs).await?;
+        let mut accepted = self.accept(&token, options, unlock).await?;
+        self.refuse_held(&accepted.proofs).await?;
         if options.check_state {
-            self.refuse_spent(&mint, &proofs).await?;
+            self.refuse_spent(&mint, &accepted.proofs).await?;
         }
         let now = (self.clock)();
-        let sig_all = crate::lock::sign_inputs(&mut proofs, unlock, now)?;
-        match self.swap_in(&mint, proofs, sig_all.then_some(unlock)).await {
+        let sig_all = crate::lock::sign_inputs(&mut accepted.proofs, unlock, now)?;
+        match self
+            .swap_in(&mint, accepted, sig_all.then_some(unlock))
+            .await
+        {
             Err(Error::Mint {
                 code: MINT_PROOFS_SPENT,
                 ..
@@ -117,13 +122,13 @@ impl<S: WalletStore> Wallet<S> {
     }
 
     /// Steps 2–5 of the module documentation: the token's proofs, resolved
-    /// and verified.
+    /// and verified, with the keysets read to do it.
     async fn accept(
         &self,
         token: &Token,
         options: &ReceiveOptions,
         unlock: &Unlock,
-    ) -> Result<Vec<Proof>> {
+    ) -> Result<Accepted> {
         if token.unit().is_some_and(|u| u.as_str() != UNIT) {
             return Err(refused(Refusal::WrongUnit));
         }
@@ -132,13 +137,13 @@ impl<S: WalletStore> Wallet<S> {
         if infos.is_empty() {
             return Err(refused(Refusal::UnknownMint));
         }
-        let proofs = match resolve(token, &infos) {
-            Ok(p) => p,
+        let (proofs, infos) = match resolve(token, &infos) {
+            Ok(p) => (p, infos),
             Err(_) => {
                 // A keyset the wallet has not seen yet: ask the mint once.
                 self.add_mint(mint).await?;
                 let refreshed = self.store().keysets(mint).await?;
-                resolve(token, &refreshed)?
+                (resolve(token, &refreshed)?, refreshed)
             }
         };
         // Each keyset loaded once (a token's proofs usually share one).
@@ -172,21 +177,24 @@ impl<S: WalletStore> Wallet<S> {
                 Err(_) => return Err(refused(Refusal::DleqInvalid)),
             }
         }
-        Ok(proofs)
+        Ok(Accepted {
+            proofs,
+            infos,
+            keysets,
+        })
     }
 
-    /// Refuses a token whose proofs the wallet already holds (one it sent:
-    /// `reclaim` is the way back).
-    async fn refuse_held(&self, mint: &MintUrl, proofs: &[Proof]) -> Result<()> {
+    /// Refuses a token a proof of which the wallet already holds, in any
+    /// state, for any mint (one it sent: `reclaim` is the way back; the
+    /// store is keyed by `Y`, so such a proof could not be stored again).
+    async fn refuse_held(&self, proofs: &[Proof]) -> Result<()> {
         let ys = proofs
             .iter()
             .map(|p| Ok(p.y()?.to_hex()))
-            .collect::<Result<BTreeSet<String>>>()?;
-        for state in ProofState::ALL {
-            let held = self.store().proofs(mint, state).await?;
-            if held.iter().any(|p| ys.contains(&p.y)) {
-                return Err(refused(Refusal::AlreadyHeld));
-            }
+            .collect::<Result<Vec<String>>>()?;
+        // By `Y`, in any state (one indexed lookup, WAL-58).
+        if !self.store().held_ys(&ys).await?.is_empty() {
+            return Err(refused(Refusal::AlreadyHeld));
         }
         Ok(())
     }
@@ -215,10 +223,14 @@ impl<S: WalletStore> Wallet<S> {
     async fn swap_in(
         &self,
         mint: &MintUrl,
-        mut proofs: Vec<Proof>,
+        accepted: Accepted,
         sig_all: Option<&Unlock>,
     ) -> Result<u64> {
-        let infos = self.store().keysets(mint).await?;
+        let Accepted {
+            mut proofs,
+            infos,
+            mut keysets,
+        } = accepted;
         let fee = input_fee(proofs.iter().map(|p| {
             infos
                 .iter()
@@ -232,28 +244,54 @@ impl<S: WalletStore> Wallet<S> {
                 required: fee.value().saturating_add(1),
             },
         )?;
-        let keyset = self.active_keyset(mint).await?;
+        // The active keyset, as `accept` loaded it when the token's proofs
+        // are of it (the usual case).
+        let active = active_id(&infos)?;
+        let keyset = match keysets.remove(&active) {
+            Some(k) => k,
+            None => self.keyset(mint, &active).await?,
+        };
         let amounts = split_amounts(&keyset, net)?;
-        let (mut op, outputs) = self
-            .plan_operation(
-                mint,
-                OperationKind::Receive,
-                &keyset.id(),
-                amounts,
-                None,
-                |outputs| SwapRequest {
-                    inputs: proofs.iter().map(bare).collect(),
-                    outputs,
-                },
-            )
-            .await?;
-        if let Some(unlock) = sig_all {
-            op.request = crate::lock::signed_all_request(&op, &mut proofs, unlock, (self.clock)())?;
-        }
-        self.store().add_operation(&op).await?;
         let client = self.client(mint)?;
-        self.run(&client, &op, &keyset, outputs, 0).await
+        for _ in 0..RESERVE_ATTEMPTS_MAX {
+            let (mut op, outputs) = self
+                .plan_locked_operation(
+                    mint,
+                    OperationKind::Receive,
+                    &keyset.id(),
+                    amounts.clone(),
+                    None,
+                    None,
+                    Counters::Next,
+                    |outputs| SwapRequest {
+                        inputs: proofs.iter().map(bare).collect(),
+                        outputs,
+                    },
+                )
+                .await?;
+            if let Some(unlock) = sig_all {
+                op.request =
+                    crate::lock::signed_all_request(&op, &mut proofs, unlock, (self.clock)())?;
+            }
+            // Counters and operation in one transaction (WAL-57); counters
+            // another operation took first: derive again.
+            if !self.start(&op, &[], None).await? {
+                continue;
+            }
+            return self.exchange(&client, &op, &keyset, outputs, 0).await;
+        }
+        Err(Error::StateConflict {
+            what: "counters (too many concurrent reservations)",
+        })
     }
+}
+
+/// A token's proofs as `accept` verified them, with the mint's keyset
+/// infos and the keysets (with keys) they were verified against.
+struct Accepted {
+    proofs: Vec<Proof>,
+    infos: Vec<KeySetInfo>,
+    keysets: BTreeMap<KeysetId, Keyset>,
 }
 
 /// The token's proofs with full keyset ids (short ids expanded against the

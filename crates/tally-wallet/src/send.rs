@@ -26,7 +26,7 @@ use tally_cashu::fees::{Denominations, input_fee, split_with_fee};
 use tally_cashu::limits::MAX_MEMO_LEN_BYTES;
 use tally_cashu::nuts::nut00::{BlindSignature, BlindedOutput, MintUrl, Proof};
 use tally_cashu::nuts::nut01::{CurrencyUnit, Keyset};
-use tally_cashu::nuts::nut02::KeysetId;
+use tally_cashu::nuts::nut02::{KeySetInfo, KeysetId};
 use tally_cashu::token::{IdForm, Token};
 
 use crate::client::SwapRequest;
@@ -37,8 +37,23 @@ use crate::store::{
     ProofState, SentToken, SentTokenState, StoredProof, TokenFormat, WalletStore,
 };
 use crate::wallet::{
-    CHECK_BATCH, RESERVE_ATTEMPTS_MAX, Wallet, bare, select, split_amounts, unblind,
+    CHECK_BATCH, Counters, RESERVE_ATTEMPTS_MAX, SwapPlan, Wallet, active_id, bare, select,
+    split_amounts, unblind,
 };
+
+/// What a send plans from: the mint's keysets and the proofs it may spend
+/// (unspent, not locked), largest first.
+struct Held {
+    infos: Vec<KeySetInfo>,
+    candidates: Vec<StoredProof>,
+}
+
+impl Held {
+    /// Input fee per keyset (NUT-02 ppk).
+    fn ppk(&self) -> BTreeMap<KeysetId, u64> {
+        self.infos.iter().map(|k| (k.id, k.input_fee_ppk)).collect()
+    }
+}
 
 /// The most fee values tried when looking for held proofs that pay an
 /// amount and their own receiver fee exactly.
@@ -123,17 +138,19 @@ impl<S: WalletStore> Wallet<S> {
                     "a locked send needs a swap (offline_only is set)",
                 ));
             }
-            return self.send_swapped(mint, amount, options).await;
+            return self.send_swapped(mint, amount, options, None).await;
         }
         for _ in 0..RESERVE_ATTEMPTS_MAX {
-            match self.send_exact(mint, amount, options).await {
+            let held = self.held(mint).await?;
+            match self.send_exact(mint, amount, options, &held).await {
                 Ok(Some(sent)) => return Ok(sent),
                 Ok(None) if options.offline_only => {
                     return Err(Error::InvalidArgument(
                         "no held proofs match the amount exactly (a swap is needed)",
                     ));
                 }
-                Ok(None) => return self.send_swapped(mint, amount, options).await,
+                // The swap plans from what was just read.
+                Ok(None) => return self.send_swapped(mint, amount, options, Some(held)).await,
                 // Another operation took a proof first: look again.
                 Err(Error::StateConflict { .. } | Error::NotFound { .. }) => {}
                 Err(e) => return Err(e),
@@ -154,6 +171,16 @@ impl<S: WalletStore> Wallet<S> {
             .collect())
     }
 
+    /// The mint's keysets and the proofs a send may spend (unspent, not
+    /// locked), largest first, as the store holds them now.
+    async fn held(&self, mint: &MintUrl) -> Result<Held> {
+        let infos = self.store().keysets(mint).await?;
+        let mut candidates = self.store().proofs(mint, ProofState::Unspent).await?;
+        candidates.retain(|p| !crate::lock::is_locked(&p.proof));
+        candidates.sort_by_key(|p| Reverse(p.proof.amount));
+        Ok(Held { infos, candidates })
+    }
+
     /// A token of held proofs that match exactly, in one store transaction;
     /// `None` if no such proofs are held.
     async fn send_exact(
@@ -161,12 +188,11 @@ impl<S: WalletStore> Wallet<S> {
         mint: &MintUrl,
         amount: u64,
         options: &SendOptions,
+        held: &Held,
     ) -> Result<Option<Sent>> {
-        let ppk = self.ppk_by_keyset(mint).await?;
-        let mut candidates = self.store().proofs(mint, ProofState::Unspent).await?;
-        candidates.retain(|p| !crate::lock::is_locked(&p.proof));
-        candidates.sort_by_key(|p| Reverse(p.proof.amount));
-        let Some(picked) = exact_subset(&candidates, amount, options.include_fees, &ppk)? else {
+        let ppk = held.ppk();
+        let Some(picked) = exact_subset(&held.candidates, amount, options.include_fees, &ppk)?
+        else {
             return Ok(None);
         };
         let proofs: Vec<Proof> = picked.iter().map(|p| p.proof.clone()).collect();
@@ -202,41 +228,49 @@ impl<S: WalletStore> Wallet<S> {
         }))
     }
 
-    /// The swap saga of a send: operation, token record, inputs, request.
+    /// The swap saga of a send: operation, token record, inputs, request;
+    /// planned from `held` if given (what `send` just read), else from the
+    /// store (and from it again after a lost race).
     async fn send_swapped(
         &self,
         mint: &MintUrl,
         amount: u64,
         options: &SendOptions,
+        mut held: Option<Held>,
     ) -> Result<Sent> {
-        let keyset = self.active_keyset(mint).await?;
+        let keyset = match &held {
+            Some(h) => self.keyset(mint, &active_id(&h.infos)?).await?,
+            None => self.active_keyset(mint).await?,
+        };
         let client = self.client(mint)?;
         let receiver_ppk = options.include_fees.then_some(keyset.info().input_fee_ppk);
         for _ in 0..RESERVE_ATTEMPTS_MAX {
             let planned = match &options.lock {
                 None => {
-                    self.prepare_send_swap(mint, amount, &keyset, receiver_ppk)
+                    let held = match held.take() {
+                        Some(h) => h,
+                        None => self.held(mint).await?,
+                    };
+                    self.prepare_send_swap(mint, amount, &keyset, receiver_ppk, held)
                         .await?
                 }
                 Some(_) => None,
             };
-            let (op, outputs, send_count, direct) = match planned {
+            let plan = match planned {
                 Some(planned) => planned,
                 None => {
-                    let (op, outputs, send_count) = self
-                        .prepare_swap(
-                            mint,
-                            amount,
-                            &keyset,
-                            receiver_ppk,
-                            OperationKind::Send,
-                            options.lock.as_ref(),
-                        )
-                        .await?;
-                    (op, outputs, send_count, Vec::new())
+                    self.prepare_swap(
+                        mint,
+                        amount,
+                        &keyset,
+                        receiver_ppk,
+                        OperationKind::Send,
+                        options.lock.as_ref(),
+                    )
+                    .await?
                 }
             };
-            self.store().add_operation(&op).await?;
+            let op = plan.op;
             let record = SentToken {
                 id: op.id.clone(),
                 mint: mint.clone(),
@@ -244,22 +278,24 @@ impl<S: WalletStore> Wallet<S> {
                 amount: 0,
                 memo: options.memo.clone(),
                 format: options.format,
-                send_count,
-                ys: direct.clone(),
+                send_count: plan.send_count,
+                ys: plan.direct.clone(),
                 token: String::new(),
                 created_s: (self.clock)(),
             };
-            self.store().add_sent_token(&record, None).await?;
             // The swap's inputs and the held proofs that go into the token
-            // as they are, reserved together for the operation.
-            let mut ys = crate::wallet::swap_input_ys(&op)?;
-            ys.extend(direct);
-            if !self.reserve_or_fail(&op, &ys).await? {
-                self.abandon_if_failed(&op.id).await?;
+            // as they are, held together for the operation, written with it,
+            // its counters and the token's record in one transaction
+            // (WAL-57); a lost race writes nothing (plan again).
+            let mut ys = plan.inputs;
+            ys.extend(plan.direct);
+            if !self.start(&op, &ys, Some(&record)).await? {
                 continue;
             }
-            let amount_out = crate::wallet::swap_inputs_total(&op)?;
-            if let Err(e) = self.run(&client, &op, &keyset, outputs, amount_out).await {
+            if let Err(e) = self
+                .exchange(&client, &op, &keyset, plan.outputs, plan.inputs_total)
+                .await
+            {
                 self.abandon_if_failed(&op.id).await?;
                 return Err(e);
             }
@@ -296,16 +332,15 @@ impl<S: WalletStore> Wallet<S> {
         amount: u64,
         keyset: &Keyset,
         receiver_ppk: Option<u64>,
-    ) -> Result<Option<SendPlan>> {
+        held: Held,
+    ) -> Result<Option<SwapPlan>> {
         let denominations = Denominations::from_keys(keyset.keys());
         let mut wanted = match receiver_ppk {
             Some(ppk) => split_with_fee(Amount::new(amount), ppk, &denominations)?.outputs,
             None => denominations.split(Amount::new(amount))?,
         };
-        let ppk = self.ppk_by_keyset(mint).await?;
-        let mut candidates = self.store().proofs(mint, ProofState::Unspent).await?;
-        candidates.retain(|p| !crate::lock::is_locked(&p.proof));
-        candidates.sort_by_key(|p| Reverse(p.proof.amount));
+        let ppk = held.ppk();
+        let mut candidates = held.candidates;
         // Largest token amounts first, each matched by one held proof.
         wanted.sort_by_key(|a| Reverse(*a));
         let mut direct = Vec::new();
@@ -342,20 +377,28 @@ impl<S: WalletStore> Wallet<S> {
             .map(|a| a.value())
             .collect();
         let (op, outputs) = self
-            .plan_operation(
+            .plan_locked_operation(
                 mint,
                 OperationKind::Send,
                 &keyset.id(),
                 amounts,
                 None,
+                None,
+                Counters::Next,
                 |outputs| SwapRequest {
                     inputs: inputs.iter().map(|p| bare(&p.proof)).collect(),
                     outputs,
                 },
             )
             .await?;
-        let ys = direct.into_iter().map(|p| p.y).collect();
-        Ok(Some((op, outputs, send_count, ys)))
+        Ok(Some(SwapPlan {
+            op,
+            outputs,
+            send_count,
+            inputs: inputs.iter().map(|p| p.y.clone()).collect(),
+            inputs_total: total.value(),
+            direct: direct.into_iter().map(|p| p.y).collect(),
+        }))
     }
 
     /// Finishes a send swap from the mint's signatures (checked like any
@@ -438,21 +481,19 @@ impl<S: WalletStore> Wallet<S> {
     }
 
     /// The held proofs `ys` of a send swap's token record, which the
-    /// operation holds (reserved or pending) to give as they are.
+    /// operation holds to give as they are: pending, as every input of an
+    /// operation that was sent (a swap is finished only once `Sent`).
     async fn held_for_token(&self, op: &Operation, ys: &[String]) -> Result<Vec<StoredProof>> {
         if ys.is_empty() {
             return Ok(Vec::new());
         }
-        let mut held = Vec::with_capacity(ys.len());
-        for state in [ProofState::Pending, ProofState::Reserved] {
-            held.extend(
-                self.store()
-                    .proofs(&op.mint, state)
-                    .await?
-                    .into_iter()
-                    .filter(|p| p.operation.as_ref() == Some(&op.id) && ys.contains(&p.y)),
-            );
-        }
+        let held: Vec<StoredProof> = self
+            .store()
+            .proofs(&op.mint, ProofState::Pending)
+            .await?
+            .into_iter()
+            .filter(|p| p.operation.as_ref() == Some(&op.id) && ys.contains(&p.y))
+            .collect();
         if held.len() != ys.len() {
             return Err(Error::CorruptRecord {
                 what: "sent token held proofs",
@@ -717,11 +758,6 @@ impl<S: WalletStore> Wallet<S> {
         }
     }
 }
-
-/// A planned send swap: the operation (not yet written), its outputs, how
-/// many of them are the token's, and the `Y`s of the held proofs given in
-/// the token as they are.
-type SendPlan = (Operation, Vec<BlindedOutput>, usize, Vec<String>);
 
 /// Inputs worth at least `need` plus their own input fee: the smallest
 /// single proof that does, else the fewest, largest first (`candidates`

@@ -11,11 +11,23 @@
 //! 5. the answer checked (count, amounts, keyset and DLEQ of every
 //!    signature) and stored with the operation `Done` in one transaction.
 //!
+//! `mint`, `swap`, `send` and `receive` do steps 1–4 in one transaction
+//! ([`WalletStore::start_operation`], WAL-57): the outputs are derived at
+//! the keyset's next counters, and the transaction reserves them
+//! (compare-and-set: if another operation took them first, nothing is
+//! written and the outputs are derived again), writes the operation `Sent`
+//! with its request and moves its inputs `Unspent → Pending`. A crash after
+//! that commit and before the request leaves is resolved by `recover` like
+//! a lost answer (the stored request is sent again), so the steps lose
+//! nothing by being one: two durable writes per operation instead of five
+//! (each write is one fsync).
+//!
 //! A definitive failure (the mint refused, or the request never left) moves
 //! the operation to `Failed` and releases its inputs; anything else leaves it
 //! `Sent`, never rolled back, for [`Wallet::recover`].
 
 use std::collections::BTreeMap;
+use std::ops::Range;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -24,7 +36,7 @@ use tally_cashu::crypto::SecretKey;
 use tally_cashu::fees::{Denominations, input_fee, plan_swap, split_with_fee};
 use tally_cashu::nuts::nut00::{BlindSignature, BlindedMessage, BlindedOutput, MintUrl, Proof};
 use tally_cashu::nuts::nut01::Keyset;
-use tally_cashu::nuts::nut02::KeysetId;
+use tally_cashu::nuts::nut02::{KeySetInfo, KeysetId};
 use tally_cashu::nuts::nut13::{self, Seed};
 use tally_encoding::hex;
 
@@ -56,6 +68,43 @@ pub const CHECK_BATCH: usize = 100;
 pub const BATCH_QUOTES_MAX: usize = 100;
 /// The longest quote id or payment request accepted from a mint.
 pub const QUOTE_FIELD_LEN_MAX: usize = 8_192;
+
+/// A swap planned by [`Wallet::prepare_swap`] (or a send's own plan), not
+/// yet written.
+pub(crate) struct SwapPlan {
+    /// The operation (its request names the inputs).
+    pub op: Operation,
+    /// Its outputs, the token's (or the amount asked for) first.
+    pub outputs: Vec<BlindedOutput>,
+    /// How many of the outputs are the token's (or the amount asked for).
+    pub send_count: usize,
+    /// The `Y`s of the inputs, as stored.
+    pub inputs: Vec<String>,
+    /// The inputs' total.
+    pub inputs_total: u64,
+    /// For a send: the `Y`s of held proofs given in the token as they are.
+    pub direct: Vec<String>,
+}
+
+/// How a planned operation's NUT-13 counters are taken.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Counters {
+    /// Reserved at once, durably; the operation is then written `Prepared`
+    /// (`add_operation`) and moved to `Sent` before its request leaves.
+    Reserve,
+    /// The keyset's next ones, reserved with the operation, written `Sent`,
+    /// and its inputs in one transaction ([`Wallet::start`], WAL-57).
+    Next,
+}
+
+impl Counters {
+    fn state(self) -> OperationState {
+        match self {
+            Self::Reserve => OperationState::Prepared,
+            Self::Next => OperationState::Sent,
+        }
+    }
+}
 
 /// A clock: unix seconds.
 pub type Clock = Arc<dyn Fn() -> u64 + Send + Sync>;
@@ -210,18 +259,8 @@ impl<S: WalletStore> Wallet<S> {
     }
 
     pub(crate) async fn active_keyset(&self, mint: &MintUrl) -> Result<Keyset> {
-        let mut infos: Vec<_> = self
-            .store
-            .keysets(mint)
-            .await?
-            .into_iter()
-            .filter(|k| k.active && k.unit.as_str() == UNIT)
-            .collect();
-        infos.sort_by_key(|k| (k.input_fee_ppk, k.id.to_hex()));
-        let info = infos.first().ok_or(Error::NotFound {
-            what: "active keyset (add the mint first)",
-        })?;
-        self.keyset(mint, &info.id).await
+        let id = active_id(&self.store.keysets(mint).await?)?;
+        self.keyset(mint, &id).await
     }
 
     pub(crate) async fn keyset(&self, mint: &MintUrl, id: &KeysetId) -> Result<Keyset> {
@@ -549,33 +588,42 @@ impl<S: WalletStore> Wallet<S> {
         let keyset = self.active_keyset(mint).await?;
         let amounts = split_amounts(&keyset, Amount::new(quote.amount))?;
         let count = u64::try_from(amounts.len()).map_err(|_| Error::InvalidArgument("amount"))?;
-        let counters = self.store.reserve_counters(&keyset.id(), count).await?;
-        let outputs = self.derive_outputs(&keyset.id(), &counters, &amounts)?;
-        let signature = self
-            .quote_key(&quote)?
-            .map(|key| nut20_signature(&key, &quote.id, &outputs))
-            .transpose()?;
-        let request = MintRequest {
-            quote: quote.id.clone(),
-            outputs: outputs.iter().map(|o| o.message().clone()).collect(),
-            signature,
-        };
-        let op = Operation {
-            id: OperationId::random()?,
-            mint: mint.clone(),
-            kind: OperationKind::Mint,
-            state: OperationState::Prepared,
-            keyset_id: keyset.id(),
-            counters,
-            amounts,
-            request: serde_json::to_string(&request)
-                .map_err(|_| Error::InvalidArgument("request"))?,
-            quote_id: Some(quote.id.clone()),
-            created_s: (self.clock)(),
-            lock: None,
-        };
-        self.store.add_operation(&op).await?;
-        self.run(&client, &op, &keyset, outputs, 0).await
+        for _ in 0..RESERVE_ATTEMPTS_MAX {
+            let counters = self.next_counters(&keyset.id(), count).await?;
+            let outputs = self.derive_outputs(&keyset.id(), &counters, &amounts)?;
+            let signature = self
+                .quote_key(&quote)?
+                .map(|key| nut20_signature(&key, &quote.id, &outputs))
+                .transpose()?;
+            let request = MintRequest {
+                quote: quote.id.clone(),
+                outputs: outputs.iter().map(|o| o.message().clone()).collect(),
+                signature,
+            };
+            let op = Operation {
+                id: OperationId::random()?,
+                mint: mint.clone(),
+                kind: OperationKind::Mint,
+                state: OperationState::Sent,
+                keyset_id: keyset.id(),
+                counters,
+                amounts: amounts.clone(),
+                request: serde_json::to_string(&request)
+                    .map_err(|_| Error::InvalidArgument("request"))?,
+                quote_id: Some(quote.id.clone()),
+                created_s: (self.clock)(),
+                lock: None,
+            };
+            // Counters, operation: one transaction (WAL-57); another
+            // operation that took these counters first: derive again.
+            if !self.start(&op, &[], None).await? {
+                continue;
+            }
+            return self.exchange(&client, &op, &keyset, outputs, 0).await;
+        }
+        Err(Error::StateConflict {
+            what: "counters (too many concurrent reservations)",
+        })
     }
 
     /// Mints several paid quotes of `mint` in one NUT-29 request (all or
@@ -659,20 +707,24 @@ impl<S: WalletStore> Wallet<S> {
         let keyset = self.active_keyset(mint).await?;
         let client = self.client(mint)?;
         for _ in 0..RESERVE_ATTEMPTS_MAX {
-            let (op, outputs, send_count) = self
+            let plan = self
                 .prepare_swap(mint, amount, &keyset, None, OperationKind::Swap, None)
                 .await?;
-            // The operation is written before its inputs are reserved, so a
-            // reservation is never left without a record that `recover`
-            // finds (a crash between the two fails the operation there).
-            self.store.add_operation(&op).await?;
-            if !self.reserve_or_fail(&op, &swap_input_ys(&op)?).await? {
+            // Counters, operation and inputs in one transaction (WAL-57):
+            // a reservation never lacks its record, and a lost race writes
+            // nothing (plan again).
+            if !self.start(&plan.op, &plan.inputs, None).await? {
                 continue;
             }
-            let amount_out = swap_inputs_total(&op)?;
-            self.run(&client, &op, &keyset, outputs, amount_out).await?;
-            let proofs = self.operation_outputs(mint, &op.id).await?;
-            return Ok(proofs.into_iter().take(send_count).collect());
+            let wanted: Vec<String> = plan
+                .outputs
+                .iter()
+                .take(plan.send_count)
+                .map(|o| o.secret().as_str().to_owned())
+                .collect();
+            self.exchange(&client, &plan.op, &keyset, plan.outputs, plan.inputs_total)
+                .await?;
+            return self.unspent_by_secret(mint, &wanted).await;
         }
         Err(Error::StateConflict {
             what: "proofs (too many concurrent reservations)",
@@ -680,9 +732,9 @@ impl<S: WalletStore> Wallet<S> {
     }
 
     /// Selects inputs, plans the outputs (send outputs worth `amount`, plus
-    /// the fee of spending them at `receiver_ppk` if given, then the change),
-    /// reserves their counters and builds the operation of `kind` (not yet
-    /// written).
+    /// the fee of spending them at `receiver_ppk` if given, then the change)
+    /// at the keyset's next counters and builds the operation of `kind`
+    /// (not yet written: [`Wallet::start`] reserves it all).
     pub(crate) async fn prepare_swap(
         &self,
         mint: &MintUrl,
@@ -691,7 +743,7 @@ impl<S: WalletStore> Wallet<S> {
         receiver_ppk: Option<u64>,
         kind: OperationKind,
         lock: Option<&SendLock>,
-    ) -> Result<(Operation, Vec<BlindedOutput>, usize)> {
+    ) -> Result<SwapPlan> {
         let denominations = Denominations::from_keys(keyset.keys());
         let send_total = match receiver_ppk {
             Some(ppk) => split_with_fee(Amount::new(amount), ppk, &denominations)?
@@ -716,14 +768,28 @@ impl<S: WalletStore> Wallet<S> {
             .collect();
         let lock = lock.map(|l| l.output_lock(plan.send.len())).transpose()?;
         let (op, outputs) = self
-            .plan_locked_operation(mint, kind, &keyset.id(), amounts, None, lock, |outputs| {
-                SwapRequest {
+            .plan_locked_operation(
+                mint,
+                kind,
+                &keyset.id(),
+                amounts,
+                None,
+                lock,
+                Counters::Next,
+                |outputs| SwapRequest {
                     inputs: inputs.iter().map(|p| bare(&p.proof)).collect(),
                     outputs,
-                }
-            })
+                },
+            )
             .await?;
-        Ok((op, outputs, plan.send.len()))
+        Ok(SwapPlan {
+            op,
+            outputs,
+            send_count: plan.send.len(),
+            inputs: inputs.iter().map(|p| p.y.clone()).collect(),
+            inputs_total: total.value(),
+            direct: Vec::new(),
+        })
     }
 
     /// Reserves the counters of outputs of `amounts` in `keyset`, derives
@@ -763,11 +829,32 @@ impl<S: WalletStore> Wallet<S> {
         quote_id: Option<String>,
         request: impl FnOnce(Vec<BlindedMessage>) -> R,
     ) -> Result<(Operation, Vec<BlindedOutput>)> {
-        self.plan_locked_operation(mint, kind, keyset, amounts, quote_id, None, request)
-            .await
+        self.plan_locked_operation(
+            mint,
+            kind,
+            keyset,
+            amounts,
+            quote_id,
+            None,
+            Counters::Reserve,
+            request,
+        )
+        .await
     }
 
-    /// [`Wallet::plan_operation`] with the first outputs locked by `lock`.
+    /// The `count` counters of `keyset` from its next one, not reserved:
+    /// [`WalletStore::start_operation`] reserves them with the operation,
+    /// or refuses them if another operation took them first.
+    pub(crate) async fn next_counters(&self, keyset: &KeysetId, count: u64) -> Result<Range<u64>> {
+        let start = self.store.next_counter(keyset).await?;
+        let end = start
+            .checked_add(count)
+            .ok_or(Error::CounterExhausted(*keyset))?;
+        Ok(start..end)
+    }
+
+    /// [`Wallet::plan_operation`] with the first outputs locked by `lock`,
+    /// its counters taken as `taken` says.
     #[allow(clippy::too_many_arguments)]
     pub(crate) async fn plan_locked_operation<R: serde::Serialize>(
         &self,
@@ -777,13 +864,14 @@ impl<S: WalletStore> Wallet<S> {
         amounts: Vec<u64>,
         quote_id: Option<String>,
         lock: Option<OutputLock>,
+        taken: Counters,
         request: impl FnOnce(Vec<BlindedMessage>) -> R,
     ) -> Result<(Operation, Vec<BlindedOutput>)> {
         let count = u64::try_from(amounts.len()).map_err(|_| Error::InvalidArgument("amount"))?;
-        let counters = if count == 0 {
-            0..0
-        } else {
-            self.store.reserve_counters(keyset, count).await?
+        let counters = match taken {
+            _ if count == 0 => 0..0,
+            Counters::Reserve => self.store.reserve_counters(keyset, count).await?,
+            Counters::Next => self.next_counters(keyset, count).await?,
         };
         let outputs = self.derive_locked_outputs(keyset, &counters, &amounts, lock.as_ref())?;
         let request = request(outputs.iter().map(|o| o.message().clone()).collect());
@@ -791,7 +879,7 @@ impl<S: WalletStore> Wallet<S> {
             id: OperationId::random()?,
             mint: mint.clone(),
             kind,
-            state: OperationState::Prepared,
+            state: taken.state(),
             keyset_id: *keyset,
             counters,
             amounts,
@@ -821,25 +909,17 @@ impl<S: WalletStore> Wallet<S> {
         }
     }
 
-    pub(crate) async fn operation_outputs(
-        &self,
-        mint: &MintUrl,
-        id: &OperationId,
-    ) -> Result<Vec<Proof>> {
-        let op = self
-            .store
-            .operation(id)
-            .await?
-            .ok_or(Error::NotFound { what: "operation" })?;
-        let outputs = self.operation_blinded_outputs(&op)?;
+    /// The unspent proofs of `mint` whose secrets are `secrets`, in that
+    /// order (those not held unspent are left out).
+    async fn unspent_by_secret(&self, mint: &MintUrl, secrets: &[String]) -> Result<Vec<Proof>> {
         let unspent = self.store.proofs(mint, ProofState::Unspent).await?;
         let by_secret: BTreeMap<&str, &Proof> = unspent
             .iter()
             .map(|p| (p.proof.secret.as_str(), &p.proof))
             .collect();
-        Ok(outputs
+        Ok(secrets
             .iter()
-            .filter_map(|o| by_secret.get(o.secret().as_str()).map(|p| (*p).clone()))
+            .filter_map(|s| by_secret.get(s.as_str()).map(|p| (*p).clone()))
             .collect())
     }
 
@@ -877,6 +957,38 @@ impl<S: WalletStore> Wallet<S> {
         self.store
             .set_operation_state(&op.id, OperationState::Prepared, OperationState::Sent)
             .await?;
+        self.exchange(client, op, keyset, outputs, amount_out).await
+    }
+
+    /// Writes a planned operation ([`Counters::Next`]) with its counters,
+    /// its inputs (`Unspent → Pending`) and its token record in one
+    /// transaction, as `Sent` ([`WalletStore::start_operation`]); false if
+    /// another operation took its counters or one of its inputs first
+    /// (nothing was written: plan again).
+    pub(crate) async fn start(
+        &self,
+        op: &Operation,
+        inputs: &[String],
+        token: Option<&crate::store::SentToken>,
+    ) -> Result<bool> {
+        match self.store.start_operation(op, inputs, token).await {
+            Ok(()) => Ok(true),
+            Err(Error::StateConflict { .. } | Error::NotFound { .. }) => Ok(false),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Step 5 of the saga, for an operation already `Sent`: the request
+    /// goes out, and the answer is checked and stored (a definitive failure
+    /// fails the operation; anything else leaves it for `recover`).
+    pub(crate) async fn exchange(
+        &self,
+        client: &MintClient,
+        op: &Operation,
+        keyset: &Keyset,
+        outputs: Vec<BlindedOutput>,
+        amount_out: u64,
+    ) -> Result<u64> {
         let signatures = match post_stored(client, op).await {
             Ok(s) => s,
             Err(e) => {
@@ -1154,6 +1266,19 @@ async fn subscribe(mut socket: crate::ws::QuoteSocket, quote: &str) -> Option<Qu
     let sub_id = hex::encode(&id);
     socket.subscribe_mint_quote(quote, &sub_id).await.ok()?;
     Some(QuoteWatch { socket, sub_id })
+}
+
+/// The keyset the wallet's outputs go to, of a mint's `infos`: the active
+/// one of the wallet's unit with the lowest input fee (ties by id).
+pub(crate) fn active_id(infos: &[KeySetInfo]) -> Result<KeysetId> {
+    infos
+        .iter()
+        .filter(|k| k.active && k.unit.as_str() == UNIT)
+        .min_by_key(|k| (k.input_fee_ppk, k.id.to_hex()))
+        .map(|k| k.id)
+        .ok_or(Error::NotFound {
+            what: "active keyset (add the mint first)",
+        })
 }
 
 /// `amount` split into the keyset's denominations.

@@ -14,7 +14,7 @@ use tally_cashu::nuts::nut02::{KeySetInfo, KeysetId};
 use super::{
     Balance, HistoryEntry, MeltQuote, MeltQuoteState, MintQuote, Operation, OperationId,
     OperationKind, OperationState, ProofState, SentToken, SentTokenState, StoredProof, WalletStore,
-    check_batch, check_counter_count,
+    check_batch, check_counter_count, check_start, settled_before,
 };
 use crate::error::{Error, Result};
 
@@ -253,6 +253,16 @@ impl WalletStore for MemoryStore {
             .collect())
     }
 
+    async fn held_ys(&self, ys: &[String]) -> Result<Vec<String>> {
+        check_batch(ys.len())?;
+        let inner = self.lock();
+        Ok(ys
+            .iter()
+            .filter(|y| inner.proofs.contains_key(*y))
+            .cloned()
+            .collect())
+    }
+
     async fn reserve_proofs(&self, ys: &[String], operation: &OperationId) -> Result<()> {
         let mut inner = self.lock();
         move_states(
@@ -302,6 +312,43 @@ impl WalletStore for MemoryStore {
             return Err(Error::InvalidArgument("a new operation must be prepared"));
         }
         inner.operations.insert(op.id.clone(), op.clone());
+        Ok(())
+    }
+
+    async fn start_operation(
+        &self,
+        op: &Operation,
+        inputs: &[String],
+        token: Option<&SentToken>,
+    ) -> Result<()> {
+        check_start(op, inputs, token)?;
+        let mut inner = self.lock();
+        // Everything checked before anything changes.
+        let keyset = op.keyset_id.to_hex();
+        let counting = op.counters.end > op.counters.start;
+        if counting && inner.counters.get(&keyset).copied().unwrap_or(0) != op.counters.start {
+            return Err(Error::StateConflict { what: "counters" });
+        }
+        if inner.operations.contains_key(&op.id) {
+            return Err(Error::AlreadyExists { what: "operation" });
+        }
+        if token.is_some_and(|t| inner.sent_tokens.contains_key(&t.id)) {
+            return Err(Error::AlreadyExists { what: "sent token" });
+        }
+        move_states(
+            &mut inner,
+            inputs,
+            ProofState::Unspent,
+            ProofState::Pending,
+            Some(&op.id),
+        )?;
+        if counting {
+            inner.counters.insert(keyset, op.counters.end);
+        }
+        inner.operations.insert(op.id.clone(), op.clone());
+        if let Some(token) = token {
+            inner.sent_tokens.insert(token.id.clone(), token.clone());
+        }
         Ok(())
     }
 
@@ -409,6 +456,24 @@ impl WalletStore for MemoryStore {
             .take(limit.min(super::HISTORY_PAGE_MAX))
             .cloned()
             .collect())
+    }
+
+    async fn prune_melt_quotes(&self, before_s: u64) -> Result<usize> {
+        let mut inner = self.lock();
+        let needed: Vec<(MintUrl, String)> = inner
+            .operations
+            .values()
+            .filter(|o| {
+                o.kind == OperationKind::Melt
+                    && matches!(o.state, OperationState::Prepared | OperationState::Sent)
+            })
+            .filter_map(|o| Some((o.mint.clone(), o.quote_id.clone()?)))
+            .collect();
+        let before = inner.melt_quotes.len();
+        inner.melt_quotes.retain(|q| {
+            !settled_before(q, before_s) || needed.iter().any(|(m, id)| *m == q.mint && *id == q.id)
+        });
+        Ok(before.saturating_sub(inner.melt_quotes.len()))
     }
 
     async fn history(&self, limit: usize) -> Result<Vec<HistoryEntry>> {

@@ -587,6 +587,11 @@ pub trait WalletStore: Send + Sync + 'static {
         mint: &MintUrl,
         state: ProofState,
     ) -> impl Future<Output = Result<Vec<StoredProof>>> + Send;
+    /// The `Y`s among `ys` (at most [`PROOFS_PER_CALL_MAX`]) that the store
+    /// holds, in any state and for any mint (`Y` is the proofs' key), in
+    /// the order of `ys`: one indexed lookup, for `receive` to refuse a
+    /// token whose proofs the wallet already holds.
+    fn held_ys(&self, ys: &[String]) -> impl Future<Output = Result<Vec<String>>> + Send;
     /// Moves every proof in `ys` from `Unspent` to `Reserved` for
     /// `operation`, or none ([`crate::Error::StateConflict`]).
     fn reserve_proofs(
@@ -608,6 +613,23 @@ pub trait WalletStore: Send + Sync + 'static {
 
     /// Records a new operation (state `Prepared`).
     fn add_operation(&self, op: &Operation) -> impl Future<Output = Result<()>> + Send;
+    /// Starts an operation whose request is about to leave, in one
+    /// transaction: reserves its NUT-13 counters `op.counters`, which must
+    /// begin at the keyset's next counter (else
+    /// [`crate::Error::StateConflict`]: another operation took them first,
+    /// derive the outputs again), durably like
+    /// [`WalletStore::reserve_counters`]; records `op`, whose state must be
+    /// [`OperationState::Sent`] (the request may leave once this returns);
+    /// moves every proof in `inputs` from `Unspent` to `Pending` for it
+    /// (compare-and-set, all or none); and records `token`, the
+    /// [`SentTokenState::Preparing`] record of a send swap of this
+    /// operation, if given. All or nothing: a failed call changes nothing.
+    fn start_operation(
+        &self,
+        op: &Operation,
+        inputs: &[String],
+        token: Option<&SentToken>,
+    ) -> impl Future<Output = Result<()>> + Send;
     /// An operation by id.
     fn operation(&self, id: &OperationId)
     -> impl Future<Output = Result<Option<Operation>>> + Send;
@@ -659,6 +681,11 @@ pub trait WalletStore: Send + Sync + 'static {
     ) -> impl Future<Output = Result<()>> + Send;
     /// The newest melt quotes, at most `limit` (≤ [`HISTORY_PAGE_MAX`]).
     fn melt_quotes(&self, limit: usize) -> impl Future<Output = Result<Vec<MeltQuote>>> + Send;
+    /// Deletes the melt quotes settled before `before_s` (unix seconds):
+    /// `Paid` ones received before it, `Unpaid` ones that expired before it;
+    /// never a `Pending` one, nor one an unfinished melt operation names.
+    /// Returns how many were deleted (one transaction).
+    fn prune_melt_quotes(&self, before_s: u64) -> impl Future<Output = Result<usize>> + Send;
 
     /// The newest history entries, at most `limit` (≤ [`HISTORY_PAGE_MAX`]).
     fn history(&self, limit: usize) -> impl Future<Output = Result<Vec<HistoryEntry>>> + Send;
@@ -712,6 +739,51 @@ pub(crate) fn check_batch(len: usize) -> Result<()> {
         ));
     }
     Ok(())
+}
+
+/// Checks what [`WalletStore::start_operation`] is given before anything
+/// changes: the operation `Sent`, its counters a valid range (or none),
+/// its inputs within the batch bound, its token a preparing record of it.
+pub(crate) fn check_start(
+    op: &Operation,
+    inputs: &[String],
+    token: Option<&SentToken>,
+) -> Result<()> {
+    if op.state != OperationState::Sent {
+        return Err(crate::Error::InvalidArgument(
+            "a started operation must be sent",
+        ));
+    }
+    let count =
+        op.counters
+            .end
+            .checked_sub(op.counters.start)
+            .ok_or(crate::Error::InvalidArgument(
+                "operation counters run backwards",
+            ))?;
+    if count > 0 {
+        check_counter_count(count)?;
+        if i64::try_from(op.counters.end).is_err() {
+            return Err(crate::Error::CounterExhausted(op.keyset_id));
+        }
+    }
+    check_batch(inputs.len())?;
+    if token.is_some_and(|t| t.state != SentTokenState::Preparing || t.id != op.id) {
+        return Err(crate::Error::InvalidArgument(
+            "a started operation's token is its preparing record",
+        ));
+    }
+    Ok(())
+}
+
+/// Whether [`WalletStore::prune_melt_quotes`] deletes `quote` (settled
+/// before `before_s`), unless an unfinished melt names it.
+pub(crate) fn settled_before(quote: &MeltQuote, before_s: u64) -> bool {
+    match quote.state {
+        MeltQuoteState::Paid => quote.created_s < before_s,
+        MeltQuoteState::Unpaid => quote.expiry_s.is_some_and(|e| e < before_s),
+        MeltQuoteState::Pending => false,
+    }
 }
 
 pub(crate) fn check_counter_count(count: u64) -> Result<()> {

@@ -63,6 +63,22 @@ async fn keysets_are_stored_with_their_keys() {
     on_every_store!(keysets_round_trip);
 }
 
+/// The counter ranges the tasks got, checked to tile `0..` with no overlap
+/// and no gap; returns where they end.
+async fn contiguous(tasks: Vec<tokio::task::JoinHandle<Vec<std::ops::Range<u64>>>>) -> u64 {
+    let mut ranges = Vec::new();
+    for t in tasks {
+        ranges.extend(t.await.unwrap());
+    }
+    ranges.sort_by_key(|r| r.start);
+    let mut next = 0;
+    for r in &ranges {
+        assert_eq!(r.start, next, "ranges overlap or leave a gap: {ranges:?}");
+        next = r.end;
+    }
+    next
+}
+
 async fn counter_ranges<S: WalletStore>(store: S) {
     let id = keyset(1, 8).id();
     let store = Arc::new(store);
@@ -77,16 +93,7 @@ async fn counter_ranges<S: WalletStore>(store: S) {
             got
         }));
     }
-    let mut ranges = Vec::new();
-    for t in tasks {
-        ranges.extend(t.await.unwrap());
-    }
-    ranges.sort_by_key(|r| r.start);
-    let mut next = 0;
-    for r in &ranges {
-        assert_eq!(r.start, next, "ranges overlap or leave a gap: {ranges:?}");
-        next = r.end;
-    }
+    let next = contiguous(tasks).await;
     assert_eq!(store.next_counter(&id).await.unwrap(), next);
     assert!(matches!(
         store.reserve_counters(&id, 0).await,
@@ -828,4 +835,331 @@ async fn a_finished_melt_pays_its_quote<S: WalletStore>(store: S) {
 #[tokio::test]
 async fn a_finished_melt_marks_its_quote_paid_in_the_same_step() {
     on_every_store!(a_finished_melt_pays_its_quote);
+}
+
+async fn held_ys_by_y<S: WalletStore>(store: S) {
+    let held: Vec<StoredProof> = ProofState::ALL
+        .iter()
+        .enumerate()
+        .map(|(n, state)| stored(n as u64 + 1, 2, *state))
+        .collect();
+    store.add_proofs(&held).await.unwrap();
+    // Another mint's proof is held too: `Y` is the store's key.
+    let mut other = stored(9, 4, ProofState::Unspent);
+    other.mint = tally_cashu::nuts::nut00::MintUrl::new("https://other.example").unwrap();
+    store
+        .add_proofs(std::slice::from_ref(&other))
+        .await
+        .unwrap();
+    let unknown = stored(10, 2, ProofState::Unspent).y;
+    let mut asked: Vec<String> = vec![unknown.clone(), other.y.clone()];
+    asked.extend(held.iter().rev().map(|p| p.y.clone()));
+    let mut want = vec![other.y.clone()];
+    want.extend(held.iter().rev().map(|p| p.y.clone()));
+    assert_eq!(store.held_ys(&asked).await.unwrap(), want);
+    assert!(store.held_ys(&[unknown]).await.unwrap().is_empty());
+    assert!(store.held_ys(&[]).await.unwrap().is_empty());
+    let too_many = vec![other.y.clone(); tally_wallet::store::PROOFS_PER_CALL_MAX + 1];
+    assert!(matches!(
+        store.held_ys(&too_many).await,
+        Err(Error::InvalidArgument(_))
+    ));
+}
+
+#[tokio::test]
+async fn held_ys_finds_a_proof_by_y_in_any_state() {
+    on_every_store!(held_ys_by_y);
+}
+
+/// An operation to start at `counters` (state `sent`, kind send).
+fn started(id: &OperationId, counters: std::ops::Range<u64>) -> Operation {
+    let mut op = operation(id, None);
+    op.kind = OperationKind::Send;
+    op.state = OperationState::Sent;
+    op.amounts = counters.clone().map(|_| 1).collect();
+    op.counters = counters;
+    op
+}
+
+async fn start_in_one_step<S: WalletStore>(store: S) {
+    let (a, b, c) = (
+        stored(1, 2, ProofState::Unspent),
+        stored(2, 4, ProofState::Unspent),
+        stored(3, 8, ProofState::Spent),
+    );
+    store
+        .add_proofs(&[a.clone(), b.clone(), c.clone()])
+        .await
+        .unwrap();
+    let ks = keyset(1, 8).id();
+    let id = OperationId::random().unwrap();
+    let op = started(&id, 0..2);
+    let token = sent_token(&id, SentTokenState::Preparing, vec![b.y.clone()]);
+    let unchanged = |what: &'static str| {
+        let store = &store;
+        let id = id.clone();
+        async move {
+            assert_eq!(store.next_counter(&ks).await.unwrap(), 0, "{what}");
+            assert_eq!(store.operation(&id).await.unwrap(), None, "{what}");
+            assert_eq!(store.sent_token(&id).await.unwrap(), None, "{what}");
+            assert_eq!(
+                store.balance(&mint_url()).await.unwrap().unspent,
+                6,
+                "{what}"
+            );
+        }
+    };
+    // Refused, each changing nothing: a prepared operation, counters that
+    // do not begin at the next one, an input not unspent or missing, a
+    // token that is not this operation's preparing record.
+    let mut prepared = op.clone();
+    prepared.state = OperationState::Prepared;
+    let refusals = [
+        (prepared, vec![a.y.clone()], Some(token.clone()), "prepared"),
+        (started(&id, 1..3), vec![a.y.clone()], None, "counters"),
+        (
+            op.clone(),
+            vec![a.y.clone(), c.y.clone()],
+            None,
+            "spent input",
+        ),
+        (
+            op.clone(),
+            vec![a.y.clone(), stored(4, 1, ProofState::Unspent).y],
+            Some(token.clone()),
+            "missing input",
+        ),
+        (
+            op.clone(),
+            vec![a.y.clone()],
+            Some(sent_token(&id, SentTokenState::Unredeemed, vec![])),
+            "token state",
+        ),
+        (
+            op.clone(),
+            vec![a.y.clone()],
+            Some(sent_token(
+                &OperationId::random().unwrap(),
+                SentTokenState::Preparing,
+                vec![],
+            )),
+            "token id",
+        ),
+    ];
+    for (op, inputs, token, what) in refusals {
+        assert!(
+            store
+                .start_operation(&op, &inputs, token.as_ref())
+                .await
+                .is_err(),
+            "{what}"
+        );
+        unchanged(what).await;
+    }
+    // Started: counters, operation (`sent`, incomplete), inputs pending
+    // for it, token record; all at once.
+    store
+        .start_operation(&op, &[a.y.clone(), b.y.clone()], Some(&token))
+        .await
+        .unwrap();
+    assert_eq!(store.next_counter(&ks).await.unwrap(), 2);
+    assert_eq!(store.operation(&id).await.unwrap(), Some(op.clone()));
+    assert_eq!(
+        store.incomplete_operations().await.unwrap(),
+        vec![op.clone()]
+    );
+    assert_eq!(store.sent_token(&id).await.unwrap(), Some(token));
+    let pending = store
+        .proofs(&mint_url(), ProofState::Pending)
+        .await
+        .unwrap();
+    assert_eq!(pending.len(), 2);
+    assert!(pending.iter().all(|p| p.operation.as_ref() == Some(&id)));
+    // The same counters again are taken; the same operation is held.
+    let again = started(&OperationId::random().unwrap(), 0..2);
+    assert!(matches!(
+        store.start_operation(&again, &[], None).await,
+        Err(Error::StateConflict { .. })
+    ));
+    assert!(
+        store
+            .start_operation(&started(&id, 2..3), &[], None)
+            .await
+            .is_err()
+    );
+    assert_eq!(store.next_counter(&ks).await.unwrap(), 2);
+    // Without counters, nothing counts; a failure releases what it holds.
+    let none = started(&OperationId::random().unwrap(), 0..0);
+    store.start_operation(&none, &[], None).await.unwrap();
+    assert_eq!(store.next_counter(&ks).await.unwrap(), 2);
+    store
+        .set_operation_state(&id, OperationState::Sent, OperationState::Failed)
+        .await
+        .unwrap();
+    assert_eq!(store.balance(&mint_url()).await.unwrap().unspent, 6);
+}
+
+#[tokio::test]
+async fn an_operation_starts_with_its_counters_inputs_and_token_in_one_step() {
+    on_every_store!(start_in_one_step);
+}
+
+async fn concurrent_starts<S: WalletStore>(store: S) {
+    let ks = keyset(1, 8).id();
+    let store = Arc::new(store);
+    let mut tasks = Vec::new();
+    for t in 0..6u64 {
+        let store = Arc::clone(&store);
+        tasks.push(tokio::spawn(async move {
+            let mut got = Vec::new();
+            for i in 0..10u64 {
+                let count = 1 + (t + i) % 4;
+                loop {
+                    let next = store.next_counter(&ks).await.unwrap();
+                    let op = started(&OperationId::random().unwrap(), next..next + count);
+                    match store.start_operation(&op, &[], None).await {
+                        Ok(()) => break got.push(op.counters),
+                        Err(Error::StateConflict { .. }) => tokio::task::yield_now().await,
+                        Err(e) => panic!("{e}"),
+                    }
+                }
+            }
+            got
+        }));
+    }
+    let next = contiguous(tasks).await;
+    assert_eq!(store.next_counter(&ks).await.unwrap(), next);
+    assert_eq!(store.incomplete_operations().await.unwrap().len(), 60);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn started_counter_ranges_never_overlap_under_concurrency() {
+    on_every_store!(concurrent_starts);
+}
+
+#[tokio::test]
+async fn a_sqlite_keyset_is_always_what_its_stored_keys_give() {
+    use sqlx::sqlite::{SqliteConnectOptions, SqlitePool};
+    let dir = crate::common::private_dir();
+    let path = dir.path().join("wallet.db");
+    let store = tally_wallet::store::SqliteStore::open(&path).await.unwrap();
+    let (a, b) = (keyset(5, 6), keyset(6, 6));
+    store
+        .put_keyset(&mint_url(), a.info(), Some(&a))
+        .await
+        .unwrap();
+    // Parsed once, then served from what was parsed while the text is the
+    // same.
+    assert_eq!(store.keyset(&a.id()).await.unwrap(), Some(a.clone()));
+    assert_eq!(store.keyset(&a.id()).await.unwrap(), Some(a.clone()));
+    // Another writer (another process on the same file) changes the stored
+    // text: the next read answers what parsing it gives now (another
+    // keyset, a refusal of text that does not parse), never the earlier
+    // parse.
+    let pool = SqlitePool::connect_with(SqliteConnectOptions::new().filename(&path))
+        .await
+        .unwrap();
+    let set_keys = |text: String| {
+        let pool = pool.clone();
+        let id = a.id().to_hex();
+        async move {
+            sqlx::query("UPDATE keysets SET keys = ?1 WHERE id = ?2")
+                .bind(text)
+                .bind(id)
+                .execute(&pool)
+                .await
+                .unwrap();
+        }
+    };
+    set_keys(b.to_json().unwrap()).await;
+    assert_eq!(store.keyset(&a.id()).await.unwrap(), Some(b));
+    set_keys("{}".into()).await;
+    assert!(matches!(
+        store.keyset(&a.id()).await,
+        Err(Error::CorruptRecord { .. })
+    ));
+    set_keys(a.to_json().unwrap()).await;
+    assert_eq!(store.keyset(&a.id()).await.unwrap(), Some(a));
+}
+
+async fn settled_melt_quotes_pruned<S: WalletStore>(store: S) {
+    let m = "https://mint.example";
+    let quote = |id: &str, state: MeltQuoteState, created_s: u64, expiry_s: Option<u64>| {
+        let mut q = melt_quote(id, m, created_s);
+        q.state = state;
+        q.expiry_s = expiry_s;
+        q
+    };
+    let quotes = [
+        quote("paid-old", MeltQuoteState::Paid, 100, Some(150)),
+        quote("paid-new", MeltQuoteState::Paid, 600, Some(700)),
+        quote("unpaid-expired", MeltQuoteState::Unpaid, 100, Some(400)),
+        quote("unpaid-live", MeltQuoteState::Unpaid, 100, Some(900)),
+        quote("unpaid-no-expiry", MeltQuoteState::Unpaid, 100, None),
+        quote("pending-old", MeltQuoteState::Pending, 100, Some(150)),
+        quote("in-use", MeltQuoteState::Unpaid, 100, Some(300)),
+    ];
+    for q in &quotes {
+        store.add_melt_quote(q).await.unwrap();
+    }
+    // Another mint's quote of the same id as the one in use is its own
+    // (expired: pruned, the melt does not keep it).
+    let mut other = melt_quote("in-use", "https://other.example", 100);
+    other.expiry_s = Some(300);
+    store.add_melt_quote(&other).await.unwrap();
+    // An unfinished melt of "in-use" (sent: its payment may still happen).
+    let id = OperationId::random().unwrap();
+    let mut op = operation(&id, Some("in-use"));
+    op.kind = OperationKind::Melt;
+    op.mint = tally_cashu::nuts::nut00::MintUrl::new(m).unwrap();
+    store.add_operation(&op).await.unwrap();
+    store
+        .set_operation_state(&id, OperationState::Prepared, OperationState::Sent)
+        .await
+        .unwrap();
+    // Nothing settled before 50.
+    assert_eq!(store.prune_melt_quotes(50).await.unwrap(), 0);
+    assert_eq!(store.prune_melt_quotes(500).await.unwrap(), 3);
+    let left: BTreeSet<(String, String)> = store
+        .melt_quotes(100)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|q| (q.mint.as_str().to_owned(), q.id))
+        .collect();
+    let want: BTreeSet<(String, String)> = [
+        (m, "paid-new"),
+        (m, "unpaid-live"),
+        (m, "unpaid-no-expiry"),
+        (m, "pending-old"),
+        (m, "in-use"),
+    ]
+    .into_iter()
+    .map(|(a, b)| (a.to_owned(), b.to_owned()))
+    .collect();
+    assert_eq!(left, want);
+    // Once the melt is finished, its quote (now paid) goes too.
+    store
+        .finish_operation(
+            &id,
+            &[],
+            &HistoryEntry {
+                operation: id.clone(),
+                mint: op.mint.clone(),
+                kind: OperationKind::Melt,
+                amount_in: 0,
+                amount_out: 12,
+                at_s: 5,
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(store.prune_melt_quotes(500).await.unwrap(), 1);
+    assert_eq!(store.melt_quote(&op.mint, "in-use").await.unwrap(), None);
+    assert_eq!(store.melt_quotes(100).await.unwrap().len(), 4);
+}
+
+#[tokio::test]
+async fn settled_melt_quotes_are_pruned_but_never_one_a_melt_needs() {
+    on_every_store!(settled_melt_quotes_pruned);
 }

@@ -6,6 +6,9 @@
 //! cargo run --release -p tally-reward --example epoch_phases -- /tmp/in50k.json 9
 //! ```
 //!
+//! A third argument `decode` times only the decoder (for a profiler:
+//! `perf record … -- INPUTS.json 50 decode`).
+//!
 //! The policy is the crate's example policy (`examples/policy.json`), signed
 //! with a fixed key. Figures are recorded in docs/BENCHMARKS.md.
 #![allow(
@@ -46,11 +49,24 @@ fn main() {
     let mut args = std::env::args().skip(1);
     let path = args.next().expect("usage: epoch_phases INPUTS.json [RUNS]");
     let runs: usize = args.next().map_or(9, |n| n.parse().expect("RUNS"));
+    let only_decode = args.next().is_some_and(|a| a == "decode");
     let bytes = std::fs::read(&path).expect("read inputs");
     let limits = Limits {
         max_input_bytes: 1 << 30,
         ..Limits::default()
     };
+    if only_decode {
+        let (d, inputs) = time(runs, || {
+            EpochInputs::from_reader(bytes.as_slice(), &limits).unwrap()
+        });
+        let mb_s = bytes.len() as f64 / d.as_secs_f64() / 1e6;
+        println!(
+            "{path}: {} accounts, decode (streaming) {:.3} ms median of {runs}, {mb_s:.0} MB/s",
+            inputs.len(),
+            d.as_secs_f64() * 1e3
+        );
+        return;
+    }
     let key = SigningKey::from_seed(&[7; 32]);
     let mut trusted = TrustedKeys::new();
     trusted.insert(&key.public_key()).unwrap();

@@ -115,11 +115,16 @@ impl<'de, V: Deserialize<'de>> Deserialize<'de> for NamedValues<V> {
 /// A counter name: 1 to 64 bytes of ASCII lower-case letters, digits and `_`.
 #[must_use]
 pub fn valid_counter_name(name: &str) -> bool {
+    valid_counter_name_bytes(name.as_bytes())
+}
+
+/// [`valid_counter_name`] over bytes (such a name is ASCII).
+fn valid_counter_name_bytes(name: &[u8]) -> bool {
     !name.is_empty()
         && name.len() <= 64
         && name
-            .bytes()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
+            .iter()
+            .all(|&b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
 }
 
 #[derive(Deserialize)]
@@ -374,6 +379,8 @@ impl EpochInputs {
                 });
             }
         }
+        // The ids move to their place (no reference count touched).
+        let mut slots: Vec<Option<AccountId>> = p.ids.into_iter().map(Some).collect();
         let mut ids = Vec::with_capacity(count);
         let mut offsets = Vec::with_capacity(count.saturating_add(1));
         let mut values = Vec::with_capacity(p.values.len());
@@ -390,8 +397,8 @@ impl EpochInputs {
                 entries.sort_unstable_by_key(|&(n, _)| n);
             }
             offsets.push(values.len());
-            if let Some(id) = p.ids.get(i) {
-                ids.push(id.clone());
+            if let Some(id) = slots.get_mut(i).and_then(Option::take) {
+                ids.push(id);
             }
         }
         Ok(Self {

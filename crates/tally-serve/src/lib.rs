@@ -101,6 +101,9 @@ pub struct AppState {
     pub boot_id: u64,
     /// The rewarder (blobs, policies, epochs, settlement).
     pub rewarder: rewarder::Rewarder,
+    /// The at-rest keys (`--at-rest-key-file`): idempotency records' bodies
+    /// are sealed with them, as the rewarder's files and rows are.
+    pub at_rest: Option<Arc<vault::Keyring>>,
 }
 
 impl std::fmt::Debug for AppState {

@@ -440,6 +440,7 @@ pub async fn start(mut config: Config) -> Result<Running, StartError> {
         }
     };
     let limits = config.limits.clone();
+    let at_rest = keyring.clone();
     // The rewarder's store: the vault's files, or the ledger's database.
     let rewarder = if config.amnesia {
         crate::rewarder::Rewarder::open_in(
@@ -482,6 +483,7 @@ pub async fn start(mut config: Config) -> Result<Running, StartError> {
         tls: config.tls.is_some() || config.behind_tls,
         boot_id: u64::from_be_bytes(boot),
         rewarder,
+        at_rest,
     });
     let (listener, addr) = match unix {
         Some((listener, allow)) => (

@@ -710,7 +710,9 @@ async fn idempotency(
     .map_err(|_| storage_failed(&s))?;
     let claim = match begin {
         Begin::Fresh(claim) => claim,
-        Begin::Replay(stored) => return Ok(replay(stored)),
+        Begin::Replay(stored) => {
+            return Ok(replay(open_stored(&s, &tenant, &key, stored)?));
+        }
         Begin::InFlight => {
             return Err(ApiError::new(
                 Code::Conflict,
@@ -738,7 +740,61 @@ async fn idempotency(
         let _ = s.idem.abandon(claim).await;
         return Ok(response);
     }
-    store(&s, claim, response).await
+    store(&s, claim, &tenant, &key, response).await
+}
+
+/// The associated data of a stored result sealed at rest: its place
+/// (tenant and key, each with its length) and the fields kept beside it in
+/// clear (status, content type), so a sealed body moved to another record,
+/// or a status or content type changed in the database, does not open.
+fn stored_context(tenant: &str, key: &str, status: u16, content_type: &str) -> String {
+    format!(
+        "idempotency/v1/{}:{tenant}/{}:{key}/{status}/{content_type}",
+        tenant.len(),
+        key.len()
+    )
+}
+
+/// A stored result as it is kept: its body sealed under the at-rest key
+/// when one is configured (`--at-rest-key-file`), as is.
+fn seal_stored(
+    s: &AppState,
+    tenant: &str,
+    key: &str,
+    mut stored: Stored,
+) -> Result<Stored, crate::vault::AtRestError> {
+    if let Some(keys) = &s.at_rest {
+        let context = stored_context(tenant, key, stored.status, &stored.content_type);
+        stored.body = keys.seal(&context, &stored.body)?;
+    }
+    Ok(stored)
+}
+
+/// A stored result to replay: with an at-rest key, its body must open
+/// under its record's associated data (a plain body, one sealed for
+/// another record, or one altered is never replayed: 500); without one, a
+/// sealed body is never replayed as bytes (500).
+fn open_stored(
+    s: &AppState,
+    tenant: &str,
+    key: &str,
+    mut stored: Stored,
+) -> Result<Stored, ApiError> {
+    if s.at_rest.is_none() && crate::vault::is_sealed(&stored.body) {
+        s.metrics.storage_errors.inc();
+        tracing::error!("an idempotency record is sealed and no at-rest key is configured");
+        return Err(ApiError::internal());
+    }
+    if let Some(keys) = &s.at_rest {
+        let context = stored_context(tenant, key, stored.status, &stored.content_type);
+        let max = u64::try_from(STORED_RESPONSE_MAX_BYTES).unwrap_or(u64::MAX);
+        stored.body = keys.open(&context, &stored.body, max).map_err(|_| {
+            s.metrics.storage_errors.inc();
+            tracing::error!("an idempotency record does not open under the at-rest keys");
+            ApiError::internal()
+        })?;
+    }
+    Ok(stored)
 }
 
 fn storage_failed(s: &AppState) -> ApiError {
@@ -747,7 +803,13 @@ fn storage_failed(s: &AppState) -> ApiError {
 }
 
 /// Stores the first result, then answers it.
-async fn store(s: &AppState, claim: Claim, response: Response) -> Result<Response, ApiError> {
+async fn store(
+    s: &AppState,
+    claim: Claim,
+    tenant: &str,
+    key: &str,
+    response: Response,
+) -> Result<Response, ApiError> {
     let (parts, body) = response.into_parts();
     let error = parts.extensions.get::<ApiError>().copied();
     let stored = if let Some(e) = error {
@@ -775,7 +837,11 @@ async fn store(s: &AppState, claim: Claim, response: Response) -> Result<Respons
             body: bytes.to_vec(),
         }
     };
-    if s.idem.finish(claim, &stored).await.is_err() {
+    let kept = match seal_stored(s, tenant, key, stored.clone()) {
+        Ok(kept) => s.idem.finish(claim, &kept).await.is_ok(),
+        Err(_) => false,
+    };
+    if !kept {
         // The result stands (the ledger applied it); a retry gets it
         // again from the ledger's own idempotency (ids).
         s.metrics.storage_errors.inc();

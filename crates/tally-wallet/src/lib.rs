@@ -43,10 +43,13 @@
 //!
 //! # NUT-20 keys
 //!
-//! NUT-20 keys are fresh random keys per quote, stored with the quote, not
-//! derived from the seed: a derived key would need an index the store keeps
-//! anyway, and a lost store loses the quote id with it, so derivation would
-//! restore nothing.
+//! A locked quote's NUT-20 key is derived from the seed and a random
+//! per-quote nonce (`tally_cashu::nuts::nut13::quote_key`); the store keeps
+//! the nonce, never the key. Derivation restores nothing (a lost store loses
+//! the quote id with it): it is there so that a copy of the store, without
+//! the seed (kept encrypted under the passphrase), cannot sign a paid
+//! quote's mint request. Quotes stored with their key by earlier versions
+//! still mint with it.
 
 pub mod client;
 mod error;

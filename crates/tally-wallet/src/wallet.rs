@@ -295,11 +295,19 @@ impl<S: WalletStore> Wallet<S> {
         let client = self.client(mint)?;
         let info = client.info().await?;
         let locked = info.supports(20);
-        let key = if locked {
-            Some(SecretKey::random(&mut getrandom::SysRng)?)
+        // The key is derived from the seed and a fresh nonce; only the
+        // nonce is stored.
+        let nonce = if locked {
+            let mut nonce = [0u8; 32];
+            getrandom::fill(&mut nonce).map_err(rng_error)?;
+            Some(nonce)
         } else {
             None
         };
+        let key = nonce
+            .as_ref()
+            .map(|n| nut13::quote_key(&self.seed, n))
+            .transpose()?;
         let pubkey = key.as_ref().map(|k| k.public_key().to_hex());
         let r = client.mint_quote(amount, UNIT, pubkey.clone()).await?;
         if r.quote.is_empty()
@@ -320,7 +328,8 @@ impl<S: WalletStore> Wallet<S> {
             request: r.request,
             state: r.state,
             expiry_s: r.expiry,
-            signing_key: key.map(|k| k.to_secret_hex().to_string()),
+            signing_key: None,
+            key_nonce: nonce.map(|n| hex::encode(&n)),
         };
         self.store.put_quote(&quote).await?;
         Ok(quote)
@@ -407,6 +416,23 @@ impl<S: WalletStore> Wallet<S> {
     pub async fn wait_for_payment(&self, mint: &MintUrl, quote_id: &str) -> Result<PaymentSeen> {
         let quote = self.stored_quote(mint, quote_id).await?;
         self.wait_paid(&self.client(mint)?, &quote).await
+    }
+
+    /// The NUT-20 key a quote is locked to: derived from the seed and the
+    /// quote's stored nonce, or (a quote stored before derivation) its
+    /// stored key; none for an unlocked quote.
+    fn quote_key(&self, quote: &MintQuote) -> Result<Option<SecretKey>> {
+        if let Some(nonce) = &quote.key_nonce {
+            let nonce: [u8; 32] = hex::decode_array(nonce, hex::Case::Lower)
+                .map_err(|_| Error::CorruptRecord { what: "quote" })?;
+            return Ok(Some(nut13::quote_key(&self.seed, &nonce)?));
+        }
+        quote
+            .signing_key
+            .as_deref()
+            .map(SecretKey::from_hex)
+            .transpose()
+            .map_err(Error::from)
     }
 
     /// The stored mint quote `quote_id` of `mint`.
@@ -565,10 +591,10 @@ impl<S: WalletStore> Wallet<S> {
         for _ in 0..RESERVE_ATTEMPTS_MAX {
             let counters = self.next_counters(&keyset.id(), count).await?;
             let outputs = self.derive_outputs(&keyset.id(), &counters, &amounts)?;
-            let signature = match &quote.signing_key {
-                Some(key) => Some(nut20_signature(key, &quote.id, &outputs)?),
-                None => None,
-            };
+            let signature = self
+                .quote_key(&quote)?
+                .map(|key| nut20_signature(&key, &quote.id, &outputs))
+                .transpose()?;
             let request = MintRequest {
                 quote: quote.id.clone(),
                 outputs: outputs.iter().map(|o| o.message().clone()).collect(),
@@ -641,9 +667,8 @@ impl<S: WalletStore> Wallet<S> {
         let signatures = quotes
             .iter()
             .map(|q| {
-                q.signing_key
-                    .as_deref()
-                    .map(|key| nut20_signature(key, &q.id, &outputs))
+                self.quote_key(q)?
+                    .map(|key| nut20_signature(&key, &q.id, &outputs))
                     .transpose()
             })
             .collect::<Result<Vec<_>>>()?;
@@ -667,14 +692,9 @@ impl<S: WalletStore> Wallet<S> {
             lock: None,
         };
         self.store.add_operation(&op).await?;
-        let minted = self.run(&client, &op, &keyset, outputs, 0).await?;
-        // The operation marked its first quote issued; the others too (the
-        // mint issued them all in the one request).
-        for mut quote in quotes.into_iter().skip(1) {
-            quote.state = "ISSUED".to_owned();
-            self.store.put_quote(&quote).await?;
-        }
-        Ok(minted)
+        // The store marks every quote of the batch issued in the transaction
+        // that finishes the operation (here or in `recover`).
+        self.run(&client, &op, &keyset, outputs, 0).await
     }
 
     /// Swaps proofs at `mint` so that the wallet holds proofs worth exactly
@@ -1372,12 +1392,11 @@ pub(crate) fn unblind(
 
 /// NUT-20: the mint request's signature by the quote's key
 /// ([`tally_cashu::nuts::nut20`]), hex.
-fn nut20_signature(key_hex: &str, quote: &str, outputs: &[BlindedOutput]) -> Result<String> {
-    let key = SecretKey::from_hex(key_hex)?;
+fn nut20_signature(key: &SecretKey, quote: &str, outputs: &[BlindedOutput]) -> Result<String> {
     let messages: Vec<BlindedMessage> = outputs.iter().map(|o| o.message().clone()).collect();
     let mut aux = [0u8; 32];
     getrandom::fill(&mut aux).map_err(rng_error)?;
     Ok(hex::encode(&tally_cashu::nuts::nut20::sign(
-        &key, quote, &messages, &aux,
+        key, quote, &messages, &aux,
     )))
 }

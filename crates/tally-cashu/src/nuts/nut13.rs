@@ -148,6 +148,29 @@ fn derive_v2(seed: &Seed, id: &KeysetId, counter: u64) -> Result<(Secret, Secret
     Ok((secret, r))
 }
 
+/// The domain of [`quote_key`] (Tally's own, not in the NUTs).
+pub const QUOTE_KEY_DOMAIN: &[u8; 24] = b"tally/nut20/quote-key/v1";
+
+/// The NUT-20 key of a mint quote, derived from the wallet's seed and a
+/// per-quote random `nonce`: `HMAC-SHA256(seed, QUOTE_KEY_DOMAIN || nonce)
+/// mod n`. A wallet stores the nonce with the quote, not the key, so a copy
+/// of its store without the seed (which is kept encrypted) cannot sign the
+/// quote's mint request. Not a NUT: any derivation the wallet can repeat
+/// serves NUT-20; this one is checked against vectors computed in Python
+/// (`scripts/vectors/wallet_quote_key_golden.py`).
+///
+/// # Errors
+/// [`Error::InvalidScalar`] if the result is zero (probability about
+/// 2^-256).
+pub fn quote_key(seed: &Seed, nonce: &[u8; 32]) -> Result<SecretKey, Error> {
+    let mut mac =
+        Hmac::<Sha256>::new_from_slice(seed.as_bytes()).map_err(|_| Error::InvalidDerivation)?;
+    mac.update(QUOTE_KEY_DOMAIN);
+    mac.update(nonce);
+    let digest: Zeroizing<[u8; 32]> = Zeroizing::new(mac.finalize().into_bytes().into());
+    SecretKey::from_bytes(*reduce_mod_n(&digest)).map_err(|_| Error::InvalidScalar)
+}
+
 /// The secp256k1 group order n, big-endian.
 const ORDER: [u8; 32] = [
     0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xfe,

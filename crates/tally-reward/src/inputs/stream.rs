@@ -10,7 +10,11 @@
 //!   account's is matched by comparing bytes, without hashing;
 //! * an account costs its [`AccountId`] and one `(name, value)` pair per
 //!   counter, nothing per counter name;
-//! * every string goes through one reused scratch buffer.
+//! * every string goes through one reused scratch buffer; keys and counter
+//!   names are matched as bytes, and a key's UTF-8 is checked only when it
+//!   had a raw byte above 0x7f (escapes decode to valid UTF-8);
+//! * whitespace, where there is none, costs one comparison, and a plain
+//!   integer is read in place in one pass.
 //!
 //! It accepts exactly what the reference decoder
 //! ([`super::EpochInputs::from_json_reference`], serde_json under the
@@ -37,7 +41,7 @@
 use std::collections::HashMap;
 use std::io::{ErrorKind, Read};
 
-use super::{MAX_COUNTERS, Window, valid_counter_name};
+use super::{MAX_COUNTERS, Window, valid_counter_name_bytes};
 use crate::ident::{AccountId, EpochId};
 use crate::{Error, Limits};
 
@@ -76,6 +80,7 @@ pub(super) fn parse<R: Read>(reader: R, limits: &Limits) -> Result<Parsed, Error
         line: 1,
         line_start: 0,
         scratch: Vec::with_capacity(256),
+        raw_non_ascii: false,
         num: Vec::with_capacity(32),
     };
     let parsed = p.document(limits)?;
@@ -98,6 +103,9 @@ struct Parser<R> {
     line: usize,
     line_start: usize,
     scratch: Vec<u8>,
+    /// Whether the string in `scratch` had a raw (unescaped) byte above
+    /// 0x7f, so that its UTF-8 must be checked.
+    raw_non_ascii: bool,
     /// The text of the last number read.
     num: Vec<u8>,
 }
@@ -120,7 +128,7 @@ struct Accounts {
     offsets: Vec<usize>,
     values: Vec<(u32, u64)>,
     names: Vec<String>,
-    index: HashMap<String, u32>,
+    index: HashMap<Vec<u8>, u32>,
     /// The current account's entries, and the previous account's names.
     current: Vec<(u32, u64)>,
     previous: Vec<u32>,
@@ -220,7 +228,20 @@ impl<R: Read> Parser<R> {
         }
     }
 
+    /// Skips whitespace. Inline for the common case of none.
+    #[inline]
     fn ws(&mut self) -> Result<(), Error> {
+        if self.pos < self.end
+            && let Some(b) = self.buf.get(self.pos)
+            && !matches!(b, b' ' | b'\t' | b'\r' | b'\n')
+        {
+            return Ok(());
+        }
+        self.ws_slow()
+    }
+
+    #[inline(never)]
+    fn ws_slow(&mut self) -> Result<(), Error> {
         while let Some(b) = self.peek()? {
             match b {
                 b' ' | b'\t' | b'\r' => self.bump(),
@@ -281,18 +302,41 @@ impl<R: Read> Parser<R> {
         self.string_body()
     }
 
-    /// The rest of a string whose opening quote was consumed.
+    /// The rest of a string whose opening quote was consumed, as text.
     fn string_body(&mut self) -> Result<&str, Error> {
+        self.string_raw()?;
+        self.scratch_text()
+    }
+
+    /// The scratch buffer as text: a string read is valid UTF-8 or the
+    /// error the reference decoder gives.
+    fn scratch_text(&self) -> Result<&str, Error> {
+        std::str::from_utf8(&self.scratch).map_err(|_| Error::Json {
+            document: "inputs",
+            message: format!("invalid unicode code point {}", self.at()),
+        })
+    }
+
+    /// The rest of a string whose opening quote was consumed, into the
+    /// scratch buffer, escapes decoded; UTF-8 not yet checked.
+    fn string_raw(&mut self) -> Result<(), Error> {
         self.scratch.clear();
+        self.raw_non_ascii = false;
         loop {
             if self.pos >= self.end && !self.refill()? {
                 return Err(self.syntax("EOF while parsing a string"));
             }
             let chunk = self.buf.get(self.pos..self.end).unwrap_or(&[]);
-            let plain = chunk
-                .iter()
-                .position(|&b| b == b'"' || b == b'\\' || b < 0x20)
-                .unwrap_or(chunk.len());
+            let mut plain = chunk.len();
+            let mut high = 0u8;
+            for (i, &b) in chunk.iter().enumerate() {
+                if b == b'"' || b == b'\\' || b < 0x20 {
+                    plain = i;
+                    break;
+                }
+                high |= b;
+            }
+            self.raw_non_ascii |= high >= 0x80;
             self.scratch
                 .extend_from_slice(chunk.get(..plain).unwrap_or(&[]));
             self.pos = self.pos.saturating_add(plain);
@@ -309,10 +353,7 @@ impl<R: Read> Parser<R> {
                 }
             }
         }
-        std::str::from_utf8(&self.scratch).map_err(|_| Error::Json {
-            document: "inputs",
-            message: format!("invalid unicode code point {}", self.at()),
-        })
+        Ok(())
     }
 
     /// The next byte of a string.
@@ -392,18 +433,26 @@ impl<R: Read> Parser<R> {
     #[inline]
     fn plain_unsigned(&mut self) -> Option<u64> {
         let chunk = self.buf.get(self.pos..self.end)?;
-        if !matches!(chunk.first(), Some(b'1'..=b'9')) {
-            return None;
-        }
-        let n = chunk.iter().position(|b| !b.is_ascii_digit())?;
-        if n > 19 || matches!(chunk.get(n), Some(b'.' | b'e' | b'E')) {
-            return None;
-        }
-        let mut v: u64 = 0;
-        for &d in chunk.get(..n)? {
-            v = v
-                .checked_mul(10)?
-                .checked_add(u64::from(d.wrapping_sub(b'0')))?;
+        let mut v = match chunk.first() {
+            Some(&d @ b'1'..=b'9') => u64::from(d.wrapping_sub(b'0')),
+            _ => return None,
+        };
+        let mut n = 1;
+        loop {
+            match chunk.get(n) {
+                // At most 19 digits: below 10^19 < 2^64, so the wrapping
+                // operations never wrap.
+                Some(&d @ b'0'..=b'9') if n < 19 => {
+                    v = v
+                        .wrapping_mul(10)
+                        .wrapping_add(u64::from(d.wrapping_sub(b'0')));
+                    n = n.saturating_add(1);
+                }
+                // A 20th digit, a fraction, an exponent, or the end of the
+                // buffer: the general path decides.
+                Some(b'0'..=b'9' | b'.' | b'e' | b'E') | None => return None,
+                Some(_) => break,
+            }
         }
         self.pos = self.pos.saturating_add(n);
         Some(v)
@@ -613,7 +662,12 @@ impl<R: Read> Parser<R> {
             Some(_) => return Err(self.syntax("key must be a string")),
             None => return Err(self.syntax("EOF while parsing an object")),
         }
-        self.string_body()?;
+        self.string_raw()?;
+        // A key with no raw byte above 0x7f is valid UTF-8 (escapes are
+        // decoded to valid UTF-8): the common case needs no check.
+        if self.raw_non_ascii {
+            self.scratch_text()?;
+        }
         Ok(true)
     }
 
@@ -654,15 +708,15 @@ impl<R: Read> Parser<R> {
         let mut first = true;
         while self.key(first)? {
             first = false;
-            match self.key_text() {
-                "schema" => {
+            match self.scratch.as_slice() {
+                b"schema" => {
                     if top.schema.is_some() {
                         return Err(self.duplicate("", "schema"));
                     }
                     self.colon()?;
                     top.schema = Some(self.string(&|| "schema".into())?.to_owned());
                 }
-                "epoch" => {
+                b"epoch" => {
                     if top.epoch.is_some() {
                         return Err(self.duplicate("", "epoch"));
                     }
@@ -671,14 +725,14 @@ impl<R: Read> Parser<R> {
                     let id = EpochId::new(text);
                     top.epoch = Some(id.map_err(|e| self.data("epoch", &e.to_string()))?);
                 }
-                "window" => {
+                b"window" => {
                     if top.window.is_some() {
                         return Err(self.duplicate("", "window"));
                     }
                     self.colon()?;
                     top.window = Some(self.window()?);
                 }
-                "producer" => {
+                b"producer" => {
                     if top.producer.is_some() {
                         return Err(self.duplicate("", "producer"));
                     }
@@ -687,7 +741,7 @@ impl<R: Read> Parser<R> {
                     let id = AccountId::new(text);
                     top.producer = Some(id.map_err(|e| self.data("producer", &e.to_string()))?);
                 }
-                "accounts" => {
+                b"accounts" => {
                     if top.accounts.is_some() {
                         return Err(self.duplicate("", "accounts"));
                     }
@@ -731,8 +785,8 @@ impl<R: Read> Parser<R> {
         let mut first = true;
         while self.key(first)? {
             first = false;
-            match self.key_text() {
-                "start" => {
+            match self.scratch.as_slice() {
+                b"start" => {
                     if start.is_some() {
                         return Err(self.duplicate("window", "start"));
                     }
@@ -740,7 +794,7 @@ impl<R: Read> Parser<R> {
                     let v = self.unsigned()?;
                     start = Some(v.map_err(|m| self.data("window.start", &m))?);
                 }
-                "end" => {
+                b"end" => {
                     if end.is_some() {
                         return Err(self.duplicate("window", "end"));
                     }
@@ -812,8 +866,8 @@ impl<R: Read> Parser<R> {
         let mut first = true;
         while self.key(first)? {
             first = false;
-            match self.key_text() {
-                "account" => {
+            match self.scratch.as_slice() {
+                b"account" => {
                     if id.is_some() {
                         return Err(self.duplicate(&here(), "account"));
                     }
@@ -823,7 +877,7 @@ impl<R: Read> Parser<R> {
                     let parsed = text.parse::<AccountId>();
                     id = Some(parsed.map_err(|e| self.data(&path(), &e.to_string()))?);
                 }
-                "counters" => {
+                b"counters" => {
                     if counters {
                         return Err(self.duplicate(&here(), "counters"));
                     }
@@ -861,24 +915,32 @@ impl<R: Read> Parser<R> {
             // The value is read before the name is checked, as the
             // reference decoder does; numbers do not touch the scratch
             // buffer, which still holds the name.
-            let value = self.unsigned()?;
-            let name = self.key_text();
-            let value = value.map_err(|m| self.data(&join(&here(), name), &m))?;
+            let value = match self.unsigned()? {
+                Ok(value) => value,
+                Err(m) => return Err(self.data(&join(&here(), self.key_text()), &m)),
+            };
             if acc.current.len() >= MAX_COUNTERS {
                 return Err(self.data(&here(), &format!("more than {MAX_COUNTERS} names")));
             }
-            if !valid_counter_name(name) {
-                return Err(self.data(
-                    &here(),
-                    &format!(
-                        "invalid name \"{}\": 1 to 64 of a-z, 0-9 and _",
-                        crate::de::shown(name, 64)
-                    ),
-                ));
-            }
-            let index = acc.intern(name);
+            let name = self.scratch.as_slice();
+            // A name equal to an interned one is valid; any other is checked.
+            let index = match acc.known(name) {
+                Some(index) => index,
+                None => {
+                    if !valid_counter_name_bytes(name) {
+                        return Err(self.data(
+                            &here(),
+                            &format!(
+                                "invalid name \"{}\": 1 to 64 of a-z, 0-9 and _",
+                                crate::de::shown(self.key_text(), 64)
+                            ),
+                        ));
+                    }
+                    acc.intern_new(self.key_text())
+                }
+            };
             if acc.current.iter().any(|&(n, _)| n == index) {
-                return Err(self.data(&here(), &format!("duplicate name \"{name}\"")));
+                return Err(self.data(&here(), &format!("duplicate name \"{}\"", self.key_text())));
             }
             acc.current.push((index, value));
         }
@@ -887,26 +949,28 @@ impl<R: Read> Parser<R> {
 }
 
 impl Accounts {
-    /// The index of `name`, interning it if new. Names are valid counter
-    /// names (at most 64 bytes), and there are at most as many as the
-    /// document has counters.
-    fn intern(&mut self, name: &str) -> u32 {
-        // The common case: the same names in the same order as the previous
-        // account.
+    /// The index of an interned name equal to `name`, if any. The common
+    /// case first: the same names in the same order as the previous
+    /// account, matched by comparing bytes, without hashing.
+    #[inline]
+    fn known(&self, name: &[u8]) -> Option<u32> {
         if let Some(&guess) = self.previous.get(self.current.len())
             && self
                 .names
                 .get(guess as usize)
-                .is_some_and(|n| n.as_str() == name)
+                .is_some_and(|n| n.as_bytes() == name)
         {
-            return guess;
+            return Some(guess);
         }
-        if let Some(&index) = self.index.get(name) {
-            return index;
-        }
+        self.index.get(name).copied()
+    }
+
+    /// Interns a valid counter name not yet interned (at most 64 bytes;
+    /// there are at most as many as the document has counters).
+    fn intern_new(&mut self, name: &str) -> u32 {
         let index = u32::try_from(self.names.len()).unwrap_or(u32::MAX);
         self.names.push(name.to_owned());
-        self.index.insert(name.to_owned(), index);
+        self.index.insert(name.as_bytes().to_vec(), index);
         index
     }
 }

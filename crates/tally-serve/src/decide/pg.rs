@@ -43,7 +43,10 @@ const MIGRATION_LOCK_KEY: i64 = 0x7461_6c6c_7964_6563;
 /// The advisory lock that serialises policy stores (`tallypol`).
 const POLICY_LOCK_KEY: i64 = 0x7461_6c6c_7970_6f6c;
 /// The migrations, in order.
-const MIGRATIONS: &[tally_sql::Migration] = &[(1, "decisions", include_str!("0001_decisions.sql"))];
+const MIGRATIONS: &[tally_sql::Migration] = &[
+    (1, "decisions", include_str!("0001_decisions.sql")),
+    (2, "append_only", include_str!("0002_append_only.sql")),
+];
 /// Rows read per page when the index is extended.
 const PAGE_ROWS: i64 = 4_096;
 

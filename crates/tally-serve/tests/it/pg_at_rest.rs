@@ -132,6 +132,23 @@ fn over_postgres_the_rewarder_s_rows_are_sealed_at_rest_bound_to_their_place_and
         )
         .await;
         assert!(is_sealed(&policy) && !contains(&policy, b"pool:storage"));
+        // The idempotency records' bodies (the compute answer is the
+        // manifest) are sealed as well.
+        let bodies: Vec<(String, Vec<u8>)> =
+            sqlx::query_as("SELECT key, body FROM serve_idempotency WHERE done = 1")
+                .fetch_all(&mut conn)
+                .await
+                .unwrap();
+        assert!(
+            bodies.iter().any(|(k, _)| k == "run-2026-w49"),
+            "no compute record"
+        );
+        for (key, body) in &bodies {
+            assert!(
+                is_sealed(body) && !contains(body, b"pool:storage"),
+                "{key} in clear"
+            );
+        }
         let got = get(p1.addr, &format!("/v1/blobs/{x_cid}"), &token).await;
         assert_eq!((got.status, got.body.as_slice()), (200, x.as_bytes()));
         p1.stop().await;

@@ -359,9 +359,36 @@ fn an_edited_row_fails_closed_and_a_process_with_another_key_serves_no_decision_
         assert_eq!(get(other.addr, "/readyz", &other.admin).await.status, 200);
         assert_eq!(rows(&db).await.0, 6, "the other process appended");
         other.stop().await;
-        // A decision row edited in the database: the process that read it
-        // before and a process reading it afresh both refuse (500).
+        // The log, its checkpoints and its policies are append-only in the
+        // database: an edit, a delete or a truncate is refused, and nothing
+        // changes (with no trigger, the first UPDATE would succeed).
         let mut conn = PgConnection::connect(&db.url).await.unwrap();
+        let before = rows(&db).await;
+        for sql in [
+            "UPDATE decide_log SET payload = payload WHERE seq = 3",
+            "DELETE FROM decide_log WHERE seq = 6",
+            "TRUNCATE decide_log",
+            "UPDATE decide_checkpoints SET note = note",
+            "DELETE FROM decide_checkpoints",
+            "TRUNCATE decide_checkpoints",
+            "UPDATE decide_policies SET n = n",
+            "DELETE FROM decide_policies",
+            "TRUNCATE decide_policies",
+        ] {
+            let err = conn.execute(sql).await.expect_err(sql).to_string();
+            assert!(err.contains("is refused: the table is append-only"), "{sql}: {err}");
+        }
+        assert_eq!(rows(&db).await, before);
+        // An owner of the tables can disable the triggers: what follows is
+        // caught by the chain. A decision row edited in the database: the
+        // process that read it before and a process reading it afresh both
+        // refuse (500).
+        for sql in [
+            "ALTER TABLE decide_log DISABLE TRIGGER USER",
+            "ALTER TABLE decide_policies DISABLE TRIGGER USER",
+        ] {
+            conn.execute(sql).await.unwrap();
+        }
         let done = conn
             .execute(r#"UPDATE decide_log SET payload = replace(payload, '"cost_microunits":7000', '"cost_microunits":7001') WHERE seq = 3"#)
             .await

@@ -50,6 +50,18 @@ fn files_under(dir: &Path) -> Vec<PathBuf> {
     out
 }
 
+/// A new current key in `<dir>/at-rest/current.key` (the directory 0700).
+fn fresh_key(dir: &Path) -> AtRestFiles {
+    let keys = dir.join("at-rest");
+    private_dir(&keys);
+    let key_file = keys.join("current.key");
+    Keyring::create_key_file(&key_file).unwrap();
+    AtRestFiles {
+        key_file,
+        keyring: None,
+    }
+}
+
 async fn start_sealed(dir: tempfile::TempDir, at_rest: Option<AtRestFiles>) -> Server {
     let mut c = crate::support::config(dir.path(), Limits::default());
     c.rewarder = rewarder_config(dir.path());
@@ -74,19 +86,94 @@ fn flip_last_byte(path: &Path) {
     std::fs::write(path, bytes).unwrap();
 }
 
+/// The idempotency records' bodies of a server with an at-rest key are
+/// sealed too (the compute route's answer is the manifest):
+/// `serve.sqlite` holds no epoch or funding account in clear; a retry replays the
+/// first answer byte for byte; a body altered, or a status changed beside
+/// it, in the database is never replayed (500). Without the sealing the
+/// manifest's fields are found in the file and the altered record is
+/// replayed.
+#[test]
+fn idempotency_records_are_sealed_at_rest_and_never_replayed_when_altered() {
+    use sqlx::{Connection, SqliteConnection};
+    runtime().block_on(async {
+        let dir = tempfile::tempdir().unwrap();
+        let files = fresh_key(dir.path());
+        let s = start_sealed(dir, Some(files.clone())).await;
+        let token = ops();
+        let (inputs_cid, policy_cid, first) = run(&s, &token, "2026-12", 1_000, 5).await;
+        assert_eq!(first.status, 200, "{}", String::from_utf8_lossy(&first.body));
+        // The answer is the sealed manifest (epoch, pool, funding account).
+        assert!(first.body.windows(12).any(|w| w == b"pool:storage"));
+        let again = crate::rewarder::compute(&s, &token, "run-2026-12", "2026-12", &inputs_cid, &policy_cid).await;
+        assert_eq!((again.status, &again.body), (200, &first.body));
+        let dir = s.stop().await;
+        let db = dir.path().join("data").join("serve.sqlite");
+        let url = format!("sqlite://{}", db.display());
+        let mut conn = SqliteConnection::connect(&url).await.unwrap();
+        let rows: Vec<(String, Vec<u8>)> =
+            sqlx::query_as("SELECT key, body FROM idempotency WHERE done = 1")
+                .fetch_all(&mut conn)
+                .await
+                .unwrap();
+        let keys: Vec<&str> = rows.iter().map(|(k, _)| k.as_str()).collect();
+        assert!(keys.contains(&"pol-2026-12") && keys.contains(&"run-2026-12"), "{keys:?}");
+        for (key, body) in &rows {
+            assert!(vault::is_sealed(body), "{key} is not sealed");
+            for needle in [&b"2026-12"[..], b"pool:storage", b"payouts_root"] {
+                assert!(!body.windows(needle.len()).any(|w| w == needle), "{key} holds a value in clear");
+            }
+        }
+        // A body altered: not replayed.
+        sqlx::query("UPDATE idempotency SET body = substr(body, 1, length(body) - 1) || x'00' WHERE key = 'run-2026-12'")
+            .execute(&mut conn)
+            .await
+            .unwrap();
+        conn.close().await.unwrap();
+        let s = start_sealed(dir, Some(files.clone())).await;
+        let r = crate::rewarder::compute(&s, &token, "run-2026-12", "2026-12", &inputs_cid, &policy_cid).await;
+        assert_eq!((r.status, r.code().as_str()), (500, "INTERNAL"), "{}", String::from_utf8_lossy(&r.body));
+        let dir = s.stop().await;
+        // The body intact, its status changed beside it: not replayed.
+        let mut conn = SqliteConnection::connect(&url).await.unwrap();
+        let policy_key = "pol-2026-12";
+        sqlx::query("UPDATE idempotency SET status = 201 WHERE key = $1")
+            .bind(policy_key)
+            .execute(&mut conn)
+            .await
+            .unwrap();
+        conn.close().await.unwrap();
+        let s = start_sealed(dir, Some(files)).await;
+        let r = crate::rewarder::put_policy(
+            &s,
+            &token,
+            policy_key,
+            &crate::rewarder::signed_policy("pool:storage", 1_000_003),
+        )
+        .await;
+        assert_eq!((r.status, r.code().as_str()), (500, "INTERNAL"), "{}", String::from_utf8_lossy(&r.body));
+        // Without the key, a sealed record is never replayed as bytes.
+        let dir = s.stop().await;
+        let s = start_sealed(dir, None).await;
+        let r = crate::rewarder::put_policy(
+            &s,
+            &token,
+            policy_key,
+            &crate::rewarder::signed_policy("pool:storage", 1_000_003),
+        )
+        .await;
+        assert_eq!(r.status, 500, "{}", String::from_utf8_lossy(&r.body));
+        s.stop().await;
+    });
+}
+
 #[test]
 fn sealed_at_rest_blobs_and_manifests_never_hold_plaintext_and_tampering_is_never_served() {
     runtime().block_on(async {
         let dir = tempfile::tempdir().unwrap();
-        let keys = dir.path().join("at-rest");
-        private_dir(&keys);
-        let key_file = keys.join("current.key");
-        Keyring::create_key_file(&key_file).unwrap();
+        let files = fresh_key(dir.path());
+        let key_file = files.key_file.clone();
         assert_eq!(mode(&key_file), 0o600);
-        let files = AtRestFiles {
-            key_file: key_file.clone(),
-            keyring: None,
-        };
         let s = start_sealed(dir, Some(files.clone())).await;
         let token = ops();
         let (inputs_cid, _, r) = run(&s, &token, "2026-12", 1_000, 5).await;

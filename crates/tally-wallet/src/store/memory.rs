@@ -94,10 +94,13 @@ fn finish_in(
     history: &HistoryEntry,
 ) -> Result<()> {
     check_batch(outputs.len())?;
-    let (quote, kind, mint) = match inner.operations.get(id) {
-        Some(op) if op.state == OperationState::Sent => {
-            (op.quote_id.clone(), op.kind, op.mint.clone())
-        }
+    let (quote, kind, mint, issued) = match inner.operations.get(id) {
+        Some(op) if op.state == OperationState::Sent => (
+            op.quote_id.clone(),
+            op.kind,
+            op.mint.clone(),
+            op.issued_quotes()?,
+        ),
         Some(_) => return Err(Error::StateConflict { what: "operation" }),
         None => return Err(Error::NotFound { what: "operation" }),
     };
@@ -121,8 +124,12 @@ fn finish_in(
         if let Some(q) = quote.and_then(|q| melt_quote_mut(inner, &mint, &q)) {
             q.state = MeltQuoteState::Paid;
         }
-    } else if let Some(q) = quote.and_then(|q| inner.quotes.get_mut(&q)) {
-        q.state = "ISSUED".to_owned();
+    } else {
+        for q in issued {
+            if let Some(q) = inner.quotes.get_mut(&q) {
+                q.state = "ISSUED".to_owned();
+            }
+        }
     }
     inner.history.push(history.clone());
     if let Some(op) = inner.operations.get_mut(id) {

@@ -261,6 +261,43 @@ pub struct Operation {
     pub lock: Option<OutputLock>,
 }
 
+impl Operation {
+    /// The mint quotes this operation issues when it is done: its quote (if
+    /// any) for a mint, every quote of its stored request for a NUT-29 batch (the
+    /// mint issues them all in the one request, so the store marks them all
+    /// in the transaction that finishes it), none for a melt.
+    ///
+    /// # Errors
+    /// [`crate::Error::CorruptRecord`] for a batch whose stored request does
+    /// not name 1 to [`crate::wallet::BATCH_QUOTES_MAX`] quotes.
+    pub(crate) fn issued_quotes(&self) -> Result<Vec<String>> {
+        match self.kind {
+            OperationKind::Mint
+            | OperationKind::Swap
+            | OperationKind::Send
+            | OperationKind::Receive => Ok(self.quote_id.iter().cloned().collect()),
+            OperationKind::MintBatch => {
+                #[derive(Deserialize)]
+                struct Batch {
+                    quotes: Vec<String>,
+                }
+                let corrupt = || crate::Error::CorruptRecord {
+                    what: "batch operation's request",
+                };
+                // The request was written by this wallet, at most
+                // BATCH_QUOTES_MAX quotes; anything else is refused.
+                let batch: Batch = serde_json::from_str(&self.request).map_err(|_| corrupt())?;
+                if batch.quotes.is_empty() || batch.quotes.len() > crate::wallet::BATCH_QUOTES_MAX {
+                    return Err(corrupt());
+                }
+                Ok(batch.quotes)
+            }
+            // A melt's quote is a melt quote, paid rather than issued.
+            OperationKind::Melt => Ok(Vec::new()),
+        }
+    }
+}
+
 /// The NUT-10 lock on an operation's first outputs (a locked send). The
 /// outputs stay deterministic, so `recover` re-derives exactly what was
 /// sent: output `i < count` has the secret `template` with the nonce set to
@@ -310,9 +347,16 @@ pub struct MintQuote {
     pub state: String,
     /// Unix seconds after which the quote expires, if any.
     pub expiry_s: Option<u64>,
-    /// The NUT-20 private key (hex) the quote is locked to, if the mint
-    /// supports NUT-20. It only authorises minting this quote.
+    /// The NUT-20 private key (hex) of a quote stored before keys were
+    /// derived from the seed (read, never written now). It only authorises
+    /// minting this quote.
     pub signing_key: Option<String>,
+    /// The nonce (64 hex digits) the quote's NUT-20 key is derived from
+    /// with the seed (`tally_cashu::nuts::nut13::quote_key`), if the mint
+    /// supports NUT-20: the store holds no key that signs the quote's mint
+    /// request.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub key_nonce: Option<String>,
 }
 
 impl std::fmt::Debug for MintQuote {
@@ -328,6 +372,7 @@ impl std::fmt::Debug for MintQuote {
                 "signing_key",
                 &self.signing_key.as_ref().map(|_| "<redacted>"),
             )
+            .field("key_nonce", &self.key_nonce)
             .finish_non_exhaustive()
     }
 }

@@ -392,19 +392,21 @@ async fn finish_in(
             quote.state = MeltQuoteState::Paid;
             store_melt_quote(tx, &quote).await?;
         }
-    } else if let Some(quote_id) = &op.quote_id {
-        let row: Option<(String,)> = sqlx::query_as("SELECT record FROM quotes WHERE id = ?1")
-            .bind(quote_id)
-            .fetch_optional(&mut **tx)
-            .await?;
-        if let Some((record,)) = row {
-            let mut quote: MintQuote = from_json(&record, "quote")?;
-            quote.state = "ISSUED".to_owned();
-            sqlx::query("UPDATE quotes SET record = ?1 WHERE id = ?2")
-                .bind(to_json(&quote, "quote")?)
-                .bind(quote_id)
-                .execute(&mut **tx)
+    } else {
+        for quote_id in op.issued_quotes()? {
+            let row: Option<(String,)> = sqlx::query_as("SELECT record FROM quotes WHERE id = ?1")
+                .bind(&quote_id)
+                .fetch_optional(&mut **tx)
                 .await?;
+            if let Some((record,)) = row {
+                let mut quote: MintQuote = from_json(&record, "quote")?;
+                quote.state = "ISSUED".to_owned();
+                sqlx::query("UPDATE quotes SET record = ?1 WHERE id = ?2")
+                    .bind(to_json(&quote, "quote")?)
+                    .bind(&quote_id)
+                    .execute(&mut **tx)
+                    .await?;
+            }
         }
     }
     insert_history(tx, history).await?;

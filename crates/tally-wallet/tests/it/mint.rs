@@ -110,9 +110,10 @@ async fn mint_stores_proofs_whose_dleq_verifies_on_both_mints() {
             .await
             .unwrap()
             .unwrap();
-        assert!(quote.signing_key.is_some());
+        // Locked by a key derived from the seed: the store holds only its
+        // nonce.
+        assert!(quote.key_nonce.is_some() && quote.signing_key.is_none());
         assert_eq!(quote.state, "ISSUED");
-        assert!(!format!("{quote:?}").contains(quote.signing_key.as_deref().unwrap()));
         let again = w
             .mint(&mint, op.quote_id.as_deref().unwrap())
             .await
@@ -439,8 +440,7 @@ async fn a_locked_quote_is_minted_only_with_its_nut20_signature() {
     assert!(client.info().await.unwrap().supports(20));
     let (w, _dir) = fresh_wallet(&mint).await;
     let locked = w.mint_quote(&mint, 4).await.unwrap();
-    assert!(locked.signing_key.is_some());
-    assert!(!format!("{locked:?}").contains(locked.signing_key.as_deref().unwrap()));
+    assert!(locked.key_nonce.is_some() && locked.signing_key.is_none());
     let key = SecretKey::random(&mut getrandom::SysRng).unwrap();
     let quote = client
         .mint_quote(4, "sat", Some(key.public_key().to_hex()))
@@ -542,7 +542,7 @@ async fn two_locked_quotes_are_minted_in_one_nut29_batch() {
     let (w, _dir) = fresh_wallet(&mint).await;
     let a = w.mint_quote(&mint, 8).await.unwrap();
     let b = w.mint_quote(&mint, 16).await.unwrap();
-    assert!(a.signing_key.is_some() && b.signing_key.is_some());
+    assert!(a.key_nonce.is_some() && b.key_nonce.is_some());
     for bad in [&[][..], &[a.id.as_str(), a.id.as_str()][..]] {
         let err = w.mint_batch(&mint, bad).await.unwrap_err();
         assert!(matches!(err, Error::InvalidArgument(_)), "{err}");
@@ -586,4 +586,60 @@ async fn a_nut29_batch_whose_answer_is_lost_is_finished_by_recover() {
     );
     assert_eq!(w.balance(&proxy.url).await.unwrap().unspent, 36);
     assert_eq!(crate::ops::assert_conserved(&w, &proxy.url).await, 36);
+    // Both quotes are issued in the store, not only the batch's first (a
+    // later mint of the second would otherwise be tried and refused).
+    for id in [&a.id, &b.id] {
+        let quote = w.store().quote(id).await.unwrap().unwrap();
+        assert_eq!(quote.state, "ISSUED", "{id}");
+    }
+}
+
+/// A locked quote's key is derived from the seed (the store holds only a
+/// nonce): a thief with a copy of the quote's record but another seed
+/// cannot mint it (the mint refuses the signature, nothing is stored),
+/// while its owner can. A quote stored with its key (before derivation)
+/// still mints. If the key were stored, or derived without the seed, the
+/// thief's mint would succeed.
+#[tokio::test]
+async fn a_copied_quote_record_without_the_seed_cannot_be_minted() {
+    use tally_cashu::crypto::SecretKey;
+    use tally_wallet::store::MintQuote;
+    let mint = plain_mint().await;
+    let (owner, _dir) = fresh_wallet(&mint).await;
+    let quote = owner.mint_quote(&mint, 8).await.unwrap();
+    assert!(quote.key_nonce.is_some() && quote.signing_key.is_none());
+    let record = owner.store().quote(&quote.id).await.unwrap().unwrap();
+    let (thief, _dir2) = fresh_wallet(&mint).await;
+    thief.store().put_quote(&record).await.unwrap();
+    let err = thief.mint(&mint, &quote.id).await.unwrap_err();
+    assert!(
+        matches!(err, Error::Mint { .. }) && !err.is_ambiguous(),
+        "{err}"
+    );
+    assert_eq!(thief.balance(&mint).await.unwrap().unspent, 0);
+    assert_eq!(owner.mint(&mint, &quote.id).await.unwrap(), 8);
+    // A quote stored with its key, as earlier versions did, still mints.
+    let client = MintClient::new(mint.clone()).unwrap();
+    let key = SecretKey::random(&mut getrandom::SysRng).unwrap();
+    let r = client
+        .mint_quote(4, "sat", Some(key.public_key().to_hex()))
+        .await
+        .unwrap();
+    owner
+        .store()
+        .put_quote(&MintQuote {
+            id: r.quote.clone(),
+            mint: mint.clone(),
+            amount: 4,
+            unit: "sat".into(),
+            request: r.request,
+            state: r.state,
+            expiry_s: r.expiry,
+            signing_key: Some(key.to_secret_hex().to_string()),
+            key_nonce: None,
+        })
+        .await
+        .unwrap();
+    assert_eq!(owner.mint(&mint, &r.quote).await.unwrap(), 4);
+    assert_eq!(owner.balance(&mint).await.unwrap().unspent, 12);
 }

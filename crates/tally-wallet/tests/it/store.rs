@@ -237,6 +237,7 @@ async fn saga_lifecycle<S: WalletStore>(store: S) {
         state: "PAID".into(),
         expiry_s: None,
         signing_key: None,
+        key_nonce: None,
     };
     store.put_quote(&quote).await.unwrap();
     let id = OperationId("saga".into());
@@ -793,6 +794,7 @@ async fn a_finished_melt_pays_its_quote<S: WalletStore>(store: S) {
         state: "PAID".into(),
         expiry_s: None,
         signing_key: None,
+        key_nonce: None,
     };
     store.put_quote(&mint_quote).await.unwrap();
     let quote = melt_quote("m1", mint_url().as_str(), 1);

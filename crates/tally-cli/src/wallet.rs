@@ -75,6 +75,9 @@ const MINTS_MAX: usize = 64;
 /// The least Argon2id memory `--kdf-memory-kib` accepts.
 const KDF_MEMORY_KIB_MIN: u32 = 64;
 
+/// How long `tally wallet recover` keeps a settled melt quote (30 days).
+const MELT_QUOTES_KEEP_S: u64 = 30 * 24 * 3600;
+
 /// `tally wallet` arguments.
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -133,7 +136,9 @@ enum WalletCommand {
     Balance,
     /// Ask every mint for the state of the wallet's proofs (NUT-07).
     Check,
-    /// Resolve operations a crash or a lost answer left unfinished.
+    /// Resolve operations a crash or a lost answer left unfinished, then
+    /// delete melt quotes settled more than 30 days ago (never a pending
+    /// one, nor one an unfinished melt needs).
     Recover,
     /// Restore the wallet's proofs from its mnemonic (NUT-09, NUT-13).
     Restore {
@@ -380,10 +385,16 @@ async fn with_wallet(
         WalletCommand::Check => check(dir, wallet, out).await,
         WalletCommand::Recover => {
             let r = wallet.recover().await.map_err(failure)?;
+            // After recover: a melt it finished is no longer unfinished.
+            let pruned = wallet
+                .prune_melt_quotes(MELT_QUOTES_KEEP_S)
+                .await
+                .map_err(failure)?;
             out.print(
-                &json!({"finished": r.finished, "failed": r.failed, "unresolved": r.unresolved}),
+                &json!({"finished": r.finished, "failed": r.failed, "unresolved": r.unresolved,
+                    "pruned_melt_quotes": pruned}),
                 &format!(
-                    "recovered: {} finished, {} failed, {} unresolved",
+                    "recovered: {} finished, {} failed, {} unresolved; {pruned} settled melt quotes pruned",
                     r.finished, r.failed, r.unresolved
                 ),
             );

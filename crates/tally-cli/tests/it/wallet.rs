@@ -89,6 +89,7 @@ fn init_mint_balance_check_history_and_restore_against_a_real_mint() {
     assert_eq!(history["history"][0]["amount_in"], 21);
     let recover = ok(&wallet(&dir, Some(PASS), &["--json", "recover"]));
     assert_eq!(recover["unresolved"], 0);
+    assert_eq!(recover["pruned_melt_quotes"], 0, "no melt quote to prune");
     // Text output too.
     let text = wallet(&dir, Some(PASS), &["balance"]);
     assert_eq!(text.status.code(), Some(0));

@@ -593,6 +593,20 @@ fn a_failed_append_releases_the_hold_it_made_and_appends_nothing() {
 }
 
 /// Tenant `acme`'s budget: `initial` from funding account 1.
+/// A retry after a lost answer (`r`) answers the first decision afresh
+/// (not an idempotent replay): its sequence number and decision, its hold
+/// found (`exists`).
+pub(crate) fn assert_first_decision(r: &Resp, first: &serde_json::Value) {
+    assert_eq!(r.status, 200, "{}", text(r));
+    assert_eq!(r.header("idempotent-replayed"), None);
+    let retry = r.json();
+    assert_eq!(
+        (&retry["seq"], &retry["decision"]),
+        (&first["seq"], &first["decision"])
+    );
+    assert_eq!(retry["reservation"]["result"], "exists");
+}
+
 pub(crate) async fn fund_acme(s: &Server, initial: u64) {
     let r = post(
         s.addr,
@@ -641,14 +655,7 @@ fn a_retry_after_a_lost_answer_answers_the_first_decision_and_appends_nothing() 
         // nothing.
         let s = Server::start_in(dir, Limits::default(), None).await;
         let r = post(s.addr, "/v1/decisions", &acme, "d1", &body).await;
-        assert_eq!(r.status, 200, "{}", text(&r));
-        assert_eq!(r.header("idempotent-replayed"), None);
-        let retry = r.json();
-        assert_eq!(
-            (&retry["seq"], &retry["decision"]),
-            (&first["seq"], &first["decision"])
-        );
-        assert_eq!(retry["reservation"]["result"], "exists");
+        crate::decisions::assert_first_decision(&r, &first);
         let view = get(s.addr, "/v1/budget/tenants/acme", &acme).await.json();
         assert_eq!(view["reserved"].as_u64(), Some(7000));
         // A new request is a new decision.

@@ -447,14 +447,7 @@ fn on_postgres_a_retry_after_a_lost_answer_answers_the_first_decision_and_append
         // The retry, through the other process: decided again, the hold
         // found (`exists`), the first decision answered, nothing appended.
         let r = post(b.addr, "/v1/decisions", &acme, "d1", &body).await;
-        assert_eq!(r.status, 200, "{}", text(&r));
-        assert_eq!(r.header("idempotent-replayed"), None);
-        let retry = r.json();
-        assert_eq!(
-            (&retry["seq"], &retry["decision"]),
-            (&first["seq"], &first["decision"])
-        );
-        assert_eq!(retry["reservation"]["result"], "exists");
+        crate::decisions::assert_first_decision(&r, &first);
         assert_eq!(rows(&db).await, (2, Some(2)));
         let view = get(b.addr, "/v1/budget/tenants/acme", &acme).await.json();
         assert_eq!(view["reserved"].as_u64(), Some(7000));
